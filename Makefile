@@ -1,0 +1,30 @@
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= cluster.ini
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/kraft: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/kraft
+
+install: $(BIN)/kraft
+
+run: install
+	$(BIN)/kraft node start --config $(CONFIG)
+
+test: install
+	$(BIN)/ruff check kraft tests cli.py benchmarks
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check kraft tests cli.py benchmarks
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

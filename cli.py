@@ -1,0 +1,612 @@
+"""The ``kraft`` command: a thin Typer shell over kraft.config, kraft.node.supervisor and the client.
+
+Each command parses its options, calls the library and prints the answer: a table for people or one
+JSON document (``--json``) for scripts. Expected failures (any KraftError) end as one line
+``error: NAME: message`` on stderr — or ``{"error": NAME, "code": n, "message": ...}`` on stdout in
+JSON mode, so a script reading stdout always gets JSON — and exit code 1. The client library is
+imported inside the commands that use it, so ``--help`` and the process commands never load it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kraft import cli_format as fmt
+from kraft.config import ClusterConfig, load_config
+from kraft.errors import ConfigError, KraftConnectionError, KraftError, UnknownTopicOrPartition
+from kraft.node.supervisor import SIGNALS, ProcessState, Supervisor
+
+if TYPE_CHECKING:
+    from kraft import Admin
+
+app = typer.Typer(
+    name="kraft",
+    help="kraft: a Kafka-like streaming platform. Run nodes, manage topics, produce and consume.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold record data; tracebacks are for bugs only
+)
+node_app = typer.Typer(help="Run a node in the foreground.", no_args_is_help=True)
+cluster_app = typer.Typer(help="Start, stop and inspect the nodes of a cluster.ini.", no_args_is_help=True)
+topic_app = typer.Typer(help="Create, list, describe and delete topics.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(topic_app, name="topic")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="cluster.ini (default: ./cluster.ini, else one built-in local node)"),
+]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option("--bootstrap", "-b", help="HOST:PORT[,HOST:PORT...] of nodes to contact (instead of --config)"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+NodeOpt = Annotated[
+    int | None, typer.Option("--node", "-n", min=1, help="Node id (optional when the file has one node).")
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout-s", min=0.0, help="How long to wait for the nodes.")]
+
+PRODUCE_PENDING_MAX = 10_000  # unacknowledged sends kept before waiting on the oldest (bounds memory)
+PROGRESS_INTERVAL_S = 0.2
+CONSUME_POLL_MS = 200
+STATUS_PROBE_TIMEOUT_S = 3.0
+
+
+class SignalName(enum.StrEnum):
+    KILL = "KILL"
+    TERM = "TERM"
+    STOP = "STOP"
+    CONT = "CONT"
+
+
+class Acks(enum.StrEnum):
+    ALL = "all"
+    ONE = "1"
+    NONE = "0"
+
+
+# ---------------------------------------------------------------------------------------------------
+# shared plumbing
+
+
+@contextlib.contextmanager
+def reported_errors(as_json: bool) -> Iterator[None]:
+    """Turn expected errors into one line and exit code 1; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except KraftError as exc:
+        if as_json:
+            typer.echo(fmt.dumps(fmt.error_json(exc)))
+        else:
+            typer.echo(fmt.error_text(exc), err=True)
+        raise typer.Exit(1) from None
+    except BrokenPipeError:
+        # `kraft consume ... | head`: the reader left, which is not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+def echo_json(obj: object) -> None:
+    typer.echo(fmt.dumps(obj))
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so stdout stays clean for tables and JSON."""
+    typer.echo(message, err=True)
+
+
+def resolve_bootstrap(bootstrap: str | None, config: Path | None) -> str:
+    if bootstrap is not None:
+        if not bootstrap.strip():
+            raise ConfigError("--bootstrap is empty; expected HOST:PORT[,HOST:PORT...]")
+        return bootstrap
+    return load_config(config).bootstrap()
+
+
+def pick_node(config: ClusterConfig, node: int | None) -> int:
+    if node is not None:
+        return config.node(node).id
+    if len(config.nodes) == 1:
+        return config.node_ids[0]
+    ids = ", ".join(str(i) for i in config.node_ids)
+    raise ConfigError(f"{config.source} has nodes {ids}: choose one with --node")
+
+
+@contextlib.contextmanager
+def admin_client(bootstrap: str) -> Iterator[Admin]:
+    from kraft import Admin
+
+    admin = Admin(bootstrap)
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# kraft node
+
+
+@node_app.command("start")
+def node_start(config: ConfigOpt = None, node: NodeOpt = None) -> None:
+    """Run one node of the config file in the foreground; Ctrl-C stops it."""
+    with reported_errors(as_json=False):
+        cfg = load_config(config)
+        node_id = pick_node(cfg, node)
+        from kraft.node.main import run_node
+
+        with contextlib.suppress(KeyboardInterrupt):
+            run_node(cfg, node_id)
+
+
+# ---------------------------------------------------------------------------------------------------
+# kraft cluster (local processes)
+
+
+@cluster_app.command("up")
+def cluster_up(config: ConfigOpt = None, timeout_s: TimeoutOpt = 30.0, as_json: JsonOpt = False) -> None:
+    """Start every node of the config file as a background process and wait until each listens."""
+    with reported_errors(as_json):
+        cfg = load_config(config)
+        supervisor = Supervisor(cfg)
+        rows = [start_node(supervisor, node_id) for node_id in cfg.node_ids]
+        deadline = time.monotonic() + timeout_s  # one deadline: the nodes start up in parallel
+        for node_id, row in zip(cfg.node_ids, rows, strict=True):
+            if row["state"] == "started":
+                progress(f"waiting for node {node_id} on {row['address']} ...")
+                supervisor.wait_ready(node_id, deadline)
+        print_rows(rows, as_json, key="nodes")
+
+
+def start_node(supervisor: Supervisor, node_id: int) -> dict[str, object]:
+    """Start one node unless it runs already; a row for the output."""
+    pid = supervisor.running_pid(node_id)
+    state = "already running"
+    if pid is None:
+        pid = supervisor.start(node_id)
+        state = "started"
+    address = supervisor.config.node(node_id).client_address
+    return {"node": node_id, "address": address, "pid": pid, "state": state, "log": str(supervisor.log_file(node_id))}
+
+
+def print_rows(rows: Sequence[dict[str, object]], as_json: bool, key: str) -> None:
+    if as_json:
+        echo_json({key: list(rows)})
+    elif rows:
+        typer.echo(fmt.render_table(list(rows[0]), [list(r.values()) for r in rows]))
+
+
+@cluster_app.command("start")
+def cluster_start(
+    config: ConfigOpt = None, node: NodeOpt = None, timeout_s: TimeoutOpt = 30.0, as_json: JsonOpt = False
+) -> None:
+    """Start one node of the config file in the background (again, after `kraft cluster kill`)."""
+    with reported_errors(as_json):
+        cfg = load_config(config)
+        supervisor = Supervisor(cfg)
+        node_id = pick_node(cfg, node)
+        row = start_node(supervisor, node_id)
+        if row["state"] == "started":
+            progress(f"waiting for node {node_id} on {row['address']} ...")
+            supervisor.wait_ready(node_id, time.monotonic() + timeout_s)
+        print_rows([row], as_json, key="nodes")
+
+
+@cluster_app.command("down")
+def cluster_down(config: ConfigOpt = None, timeout_s: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
+    """Stop every node of the config file: SIGTERM, then SIGKILL for any still running after --timeout-s."""
+    with reported_errors(as_json):
+        cfg = load_config(config)
+        progress(f"stopping {len(cfg.nodes)} node(s) ...")
+        results = Supervisor(cfg).down(timeout_s=timeout_s)
+        print_rows([{"node": n, "result": r.value} for n, r in results.items()], as_json, key="nodes")
+
+
+@cluster_app.command("kill")
+def cluster_kill(
+    config: ConfigOpt = None,
+    node: NodeOpt = None,
+    signal_name: Annotated[
+        SignalName, typer.Option("--signal", "-s", case_sensitive=False, help="KILL (crash), TERM, STOP (pause), CONT")
+    ] = SignalName.KILL,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a signal to one node's process, to test failures: KILL crashes it, STOP pauses it, CONT resumes it."""
+    with reported_errors(as_json):
+        cfg = load_config(config)
+        node_id = pick_node(cfg, node)
+        pid = Supervisor(cfg).kill(node_id, SIGNALS[signal_name.value])
+        if as_json:
+            echo_json({"node": node_id, "pid": pid, "signal": signal_name.value})
+        else:
+            typer.echo(f"node {node_id} (pid {pid}): sent SIG{signal_name.value}")
+
+
+@cluster_app.command("status")
+def cluster_status(
+    config: ConfigOpt = None,
+    bootstrap: BootstrapOpt = None,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", min=0.1, help="How long to wait for each node's answer.")
+    ] = STATUS_PROBE_TIMEOUT_S,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which nodes answer, and every partition's leader, replicas and high watermark."""
+    with reported_errors(as_json):
+        nodes = status_nodes(config, bootstrap)
+        probes = probe_all([str(n["address"]) for n in nodes], timeout_s)
+        for row, (state, detail) in zip(nodes, probes, strict=True):
+            row.update(state=state, detail=detail)
+        up = [str(n["address"]) for n in nodes if n["state"] == "up"]
+        topics = describe_all(",".join(up)) if up else []
+        print_status(nodes, topics, as_json)
+        if not up:
+            raise KraftConnectionError("no node answered")
+
+
+def status_nodes(config: Path | None, bootstrap: str | None) -> list[dict[str, object]]:
+    """Rows for the nodes to probe: the bootstrap addresses as given, or the config's nodes with what
+    this machine knows of their processes (only nodes started here have a pid file)."""
+    if bootstrap is not None:
+        addresses = [a.strip() for a in resolve_bootstrap(bootstrap, None).split(",") if a.strip()]
+        return [{"node": None, "address": a, "process": None} for a in addresses]
+    cfg = load_config(config)
+    supervisor = Supervisor(cfg)
+    rows: list[dict[str, object]] = []
+    for node_id in cfg.node_ids:
+        proc = supervisor.status(node_id)
+        process = None if proc.state is ProcessState.NOT_RUNNING else f"{proc.state.value} (pid {proc.pid})"
+        rows.append({"node": node_id, "address": cfg.node(node_id).client_address, "process": process})
+    return rows
+
+
+def probe_all(addresses: Sequence[str], timeout_s: float) -> list[tuple[str, str | None]]:
+    """Ask every node at once for its topics; (up|down|no answer, detail) each.
+
+    Each probe runs in a daemon thread and is abandoned at the deadline: a paused node (SIGSTOP)
+    still accepts TCP connections but never answers, and must not hang the command.
+    """
+    results: list[tuple[str, str | None]] = [("no answer", f"nothing within {timeout_s:g} s")] * len(addresses)
+
+    def probe(i: int, address: str) -> None:
+        try:
+            with admin_client(address) as admin:
+                admin.list_topics()
+            results[i] = ("up", None)
+        except KraftConnectionError as exc:
+            results[i] = ("down", exc.message)
+        except KraftError as exc:
+            results[i] = ("up", f"{exc.name}: {exc.message}")  # it answered, if only with an error
+
+    threads = [threading.Thread(target=probe, args=(i, a), daemon=True) for i, a in enumerate(addresses)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout_s
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return list(results)
+
+
+def describe_all(bootstrap: str) -> list[Any]:
+    """TopicDescription of every topic; one deleted meanwhile is left out."""
+    descriptions = []
+    with admin_client(bootstrap) as admin:
+        for name in sorted(admin.list_topics()):
+            with contextlib.suppress(UnknownTopicOrPartition):
+                descriptions.append(admin.describe_topic(name))
+    return descriptions
+
+
+def print_status(nodes: list[dict[str, object]], topics: list[Any], as_json: bool) -> None:
+    if as_json:
+        echo_json({"nodes": nodes, "topics": [topic_json(t) for t in topics]})
+        return
+    headers = ["node", "address", "state", "process", "detail"]
+    typer.echo(fmt.render_table(headers, [[n[h] for h in headers] for n in nodes]))
+    typer.echo("")
+    rows = [[t.name, *fmt.partition_row(p)] for t in topics for p in t.partitions]
+    typer.echo(fmt.render_table(["topic", *fmt.PARTITION_HEADERS], rows) if rows else "no topics")
+
+
+def topic_json(description: Any) -> dict[str, object]:
+    return {"name": description.name, "partitions": [fmt.partition_json(p) for p in description.partitions]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# kraft topic
+
+
+@topic_app.command("create")
+def topic_create(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partitions: Annotated[
+        int | None, typer.Option("--partitions", "-p", min=1, help="Default: the cluster's partitions.")
+    ] = None,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option("--replication-factor", "-r", min=1, help="Default: the cluster's replication_factor."),
+    ] = None,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a topic."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        admin.create_topic(name, partitions=partitions, replication_factor=replication_factor)
+        if as_json:
+            echo_json({"created": name, "partitions": partitions, "replication_factor": replication_factor})
+        else:
+            typer.echo(f"created topic {name}")
+
+
+@topic_app.command("list")
+def topic_list(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List topic names, one per line."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        names = sorted(admin.list_topics())
+        if as_json:
+            echo_json({"topics": names})
+        elif names:
+            typer.echo("\n".join(names))
+
+
+@topic_app.command("describe")
+def topic_describe(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a topic's partitions: leader, replicas and high watermark."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        description = admin.describe_topic(name)
+        if as_json:
+            echo_json(topic_json(description))
+        else:
+            rows = [fmt.partition_row(p) for p in description.partitions]
+            typer.echo(fmt.render_table(fmt.PARTITION_HEADERS, rows))
+
+
+@topic_app.command("delete")
+def topic_delete(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a topic and all its records."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        admin.delete_topic(name)
+        if as_json:
+            echo_json({"deleted": name})
+        else:
+            typer.echo(f"deleted topic {name}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# kraft produce
+
+
+@app.command()
+def produce(
+    topic: Annotated[str, typer.Argument(help="Topic to write to.")],
+    value: Annotated[
+        str | None, typer.Argument(help="The record's value; without it, one record per stdin line.")
+    ] = None,
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Record key (picks the partition).")] = None,
+    partition: Annotated[int | None, typer.Option("--partition", "-p", min=0, help="Write to this partition.")] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="name=value; repeat for more headers.")
+    ] = None,
+    acks: Annotated[
+        Acks, typer.Option("--acks", help="all: wait for a majority of replicas; 0: do not wait.")
+    ] = Acks.ALL,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a record, or one record per line of stdin (with a summary on stderr)."""
+    try:
+        headers = [fmt.parse_header(h) for h in header or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--header") from None
+    from kraft import Producer
+
+    with reported_errors(as_json):
+        producer = Producer(resolve_bootstrap(bootstrap, config), acks=producer_acks(acks))
+        try:
+            send = sender(producer, topic, key, headers, partition)
+            if value is not None:
+                produce_one(producer, send(value.encode()), as_json)
+            else:
+                produce_stdin(producer, send, topic, as_json)
+        finally:
+            producer.close()
+
+
+SendOne = Callable[[bytes], "Future[Any]"]
+
+
+def sender(
+    producer: Any, topic: str, key: str | None, headers: list[tuple[str, bytes]], partition: int | None
+) -> SendOne:
+    """send(value) with the command's fixed options."""
+    key_bytes = key.encode() if key is not None else None
+
+    def send(value: bytes) -> Future[Any]:
+        return producer.send(topic, value=value, key=key_bytes, headers=headers or None, partition=partition)
+
+    return send
+
+
+def producer_acks(acks: Acks) -> str | int:
+    return "all" if acks is Acks.ALL else int(acks.value)
+
+
+def produce_one(producer: Any, future: Future[Any], as_json: bool) -> None:
+    producer.flush()
+    md = future.result()
+    if as_json:
+        echo_json({"topic": md.topic, "partition": md.partition, "offset": md.offset, "timestamp_ms": md.timestamp_ms})
+    else:
+        typer.echo(f"{md.topic} partition {md.partition} offset {md.offset}")
+
+
+def produce_stdin(producer: Any, send: SendOne, topic: str, as_json: bool) -> None:
+    """One record per stdin line; waits on the oldest send when too many are in flight, so a large
+    file streams through in bounded memory."""
+    tally = ProduceTally(topic, show_progress=sys.stderr.isatty())
+    pending: deque[Future[Any]] = deque()
+    try:
+        for line in typer.get_binary_stream("stdin"):
+            pending.append(send(line.removesuffix(b"\n").removesuffix(b"\r")))
+            while len(pending) > PRODUCE_PENDING_MAX:
+                tally.add(pending.popleft().result())
+        producer.flush()
+        while pending:
+            tally.add(pending.popleft().result())
+    finally:
+        tally.finish()
+    if as_json:
+        echo_json(tally.as_json())
+
+
+class ProduceTally:
+    """Counts acknowledged records per partition and reports progress on stderr."""
+
+    def __init__(self, topic: str, show_progress: bool) -> None:
+        self.topic = topic
+        self.count = 0
+        self.offsets: dict[int, list[int]] = {}  # partition → [first, last] acknowledged offset
+        self.started = time.monotonic()
+        self._show_progress = show_progress
+        self._last_shown = self.started
+
+    def add(self, md: Any) -> None:
+        self.count += 1
+        if md.offset >= 0:  # acks=0 gets no offsets back
+            first_last = self.offsets.setdefault(md.partition, [md.offset, md.offset])
+            first_last[0], first_last[1] = min(first_last[0], md.offset), max(first_last[1], md.offset)
+        now = time.monotonic()
+        if self._show_progress and now - self._last_shown >= PROGRESS_INTERVAL_S:
+            self._last_shown = now
+            typer.echo(f"\rproduced {self.count:,} records ...", err=True, nl=False)
+
+    def finish(self) -> None:
+        prefix = "\r" if self._show_progress else ""
+        elapsed = time.monotonic() - self.started
+        progress(f"{prefix}produced {fmt.summary_rate(self.count, elapsed)} to {self.topic}")
+
+    def as_json(self) -> dict[str, object]:
+        offsets = {str(p): fl for p, fl in sorted(self.offsets.items())}
+        return {"topic": self.topic, "records": self.count, "offsets": offsets}
+
+
+# ---------------------------------------------------------------------------------------------------
+# kraft consume
+
+
+@app.command()
+def consume(
+    topic: Annotated[str, typer.Argument(help="Topic to read.")],
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Start at the oldest record instead of new ones only.")
+    ] = False,
+    partition: Annotated[int | None, typer.Option("--partition", "-p", min=0, help="Read only this partition.")] = None,
+    offset: Annotated[int | None, typer.Option("--offset", min=0, help="Start here (needs --partition).")] = None,
+    max_messages: Annotated[
+        int | None, typer.Option("--max-messages", "-m", min=1, help="Stop after N records.")
+    ] = None,
+    timeout_ms: Annotated[
+        int | None, typer.Option("--timeout-ms", min=0, help="Stop when no record arrives for this long.")
+    ] = None,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print records as they arrive (Ctrl-C stops): a table, or one JSON object per line."""
+    if offset is not None and partition is None:
+        raise typer.BadParameter("--offset needs --partition", param_hint="--offset")
+    if offset is not None and from_beginning:
+        raise typer.BadParameter("use --offset or --from-beginning, not both", param_hint="--offset")
+    from kraft import Consumer, TopicPartition
+
+    with reported_errors(as_json):
+        servers = resolve_bootstrap(bootstrap, config)
+        with admin_client(servers) as admin:
+            partitions = [p.partition for p in admin.describe_topic(topic).partitions]
+        if partition is not None and partition not in partitions:
+            raise UnknownTopicOrPartition(f"topic {topic} has no partition {partition} (it has {len(partitions)})")
+        tps = [TopicPartition(topic, p) for p in ([partition] if partition is not None else partitions)]
+        consumer = Consumer(servers)
+        try:
+            consumer.assign(tps)
+            if offset is not None:
+                consumer.seek(tps[0], offset)
+            elif from_beginning:
+                consumer.seek_to_beginning()
+            else:
+                consumer.seek_to_end()
+            count = consume_loop(consumer, max_messages, timeout_ms, as_json)
+        finally:
+            consumer.close()
+        progress(f"consumed {count:,} record{'s' if count != 1 else ''}")
+
+
+def consume_loop(consumer: Any, max_messages: int | None, timeout_ms: int | None, as_json: bool) -> int:
+    """Poll and print until max_messages, an idle timeout or Ctrl-C; returns how many were printed."""
+    table = fmt.StreamTable(fmt.RECORD_COLUMNS)
+    if not as_json:
+        typer.echo(table.header())
+    count = 0
+    idle_since = time.monotonic()
+    with contextlib.suppress(KeyboardInterrupt):
+        while max_messages is None or count < max_messages:
+            wait_ms = CONSUME_POLL_MS
+            if timeout_ms is not None:
+                idle_ms = (time.monotonic() - idle_since) * 1000
+                if idle_ms >= timeout_ms:
+                    break
+                wait_ms = max(1, min(wait_ms, int(timeout_ms - idle_ms)))
+            records = consumer.poll(timeout_ms=wait_ms)
+            if records:
+                idle_since = time.monotonic()
+            for record in records[: None if max_messages is None else max_messages - count]:
+                typer.echo(fmt.dumps(record_json(record)) if as_json else table.row(record_row(record)))
+                count += 1
+    return count
+
+
+def record_row(r: Any) -> list[object]:
+    return [r.partition, r.offset, fmt.format_timestamp_ms(r.timestamp_ms), r.key, r.value]
+
+
+def record_json(r: Any) -> dict[str, object]:
+    return fmt.record_json(
+        topic=r.topic,
+        partition=r.partition,
+        offset=r.offset,
+        key=r.key,
+        value=r.value,
+        timestamp_ms=r.timestamp_ms,
+        headers=r.headers,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,49 @@
+"""Value types of the public client API.
+
+``TopicPartition``, ``RecordMetadata`` and ``ConsumerRecord`` are NamedTuples: immutable, hashable,
+ordered, and cheap to create (one is made per record on the producer's and consumer's hot paths,
+where a frozen dataclass costs several times more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class TopicPartition(NamedTuple):
+    topic: str
+    partition: int
+
+
+class RecordMetadata(NamedTuple):
+    """Where a produced record landed. ``offset`` is -1 with ``acks=0``."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+class ConsumerRecord(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    partition: int
+    leader: int | None
+    replicas: list[int]
+    high_watermark: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDescription:
+    name: str
+    partitions: list[PartitionInfo] = field(default_factory=list)

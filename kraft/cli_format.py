@@ -1,0 +1,199 @@
+"""Text for the ``kraft`` command line: aligned tables for people, JSON-ready values for scripts.
+
+Pure functions from values to strings; the CLI decides where they go (stdout/stderr). Nothing here
+talks to a cluster, so the output format is tested without one.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kraft.errors import KraftError
+
+NONE_CELL = "-"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def cell(value: object) -> str:
+    """One table cell: None as '-', lists comma-joined, control characters escaped (a newline inside
+    a value would break the table's rows)."""
+    if value is None:
+        return NONE_CELL
+    if isinstance(value, list | tuple):
+        return ",".join(cell(v) for v in value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="backslashreplace")
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), str(value))
+
+
+def _is_numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A plain-text table: a header line, then one line per row; numbers right-aligned, the rest left.
+
+    >>> print(render_table(["topic", "partition"], [["orders", 0], ["payments", 10]]))
+    topic     partition
+    orders            0
+    payments         10
+    """
+    body = [list(row) for row in rows]
+    cells = [[cell(v) for v in row] for row in body]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    # A column is right-aligned when it holds numbers only (None shows as '-' among them).
+    right = [bool(body) and all(_is_numeric(r[i]) or r[i] is None for r in body) for i in range(len(headers))]
+    lines = [_line(list(headers), widths, right), *(_line(row, widths, right) for row in cells)]
+    return "\n".join(lines)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
+    parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)]
+    return "  ".join(parts).rstrip()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    width: int
+    right: bool = False
+
+
+class StreamTable:
+    """A table printed row by row as records arrive (``kraft consume``), so widths are fixed up
+    front; a wider cell widens only its own row (data is never truncated), and the last column is
+    never padded."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = list(columns)
+
+    def header(self) -> str:
+        return self._format([c.name for c in self.columns])
+
+    def row(self, values: Sequence[object]) -> str:
+        return self._format([cell(v) for v in values])
+
+    def _format(self, cells: Sequence[str]) -> str:
+        last = len(self.columns) - 1
+        parts = []
+        for i, (col, text) in enumerate(zip(self.columns, cells, strict=True)):
+            if i == last:
+                parts.append(text.rjust(col.width) if col.right else text)
+            else:
+                parts.append(text.rjust(col.width) if col.right else text.ljust(col.width))
+        return "  ".join(parts).rstrip()
+
+
+RECORD_COLUMNS = (
+    Column("partition", 9, right=True),
+    Column("offset", 10, right=True),
+    Column("timestamp", 24),
+    Column("key", 16),
+    Column("value", 0),
+)
+
+
+def format_timestamp_ms(timestamp_ms: int | None) -> str:
+    """ISO 8601 in UTC with milliseconds, so output does not depend on the machine's time zone."""
+    if timestamp_ms is None or timestamp_ms < 0:
+        return NONE_CELL
+    moment = datetime.datetime.fromtimestamp(timestamp_ms / 1000, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_bytes(data: bytes | None) -> str | dict[str, str] | None:
+    """Bytes for JSON output: the text when it is UTF-8, else ``{"base64": ...}`` so nothing is lost."""
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(data).decode("ascii")}
+
+
+def record_json(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_ms: int,
+    headers: Iterable[tuple[str, bytes]] | None,
+) -> dict[str, object]:
+    """One consumed record as a JSON object (a line of ``kraft consume --json``)."""
+    return {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp_ms": timestamp_ms,
+        "key": json_bytes(key),
+        "value": json_bytes(value),
+        "headers": [[name, json_bytes(data)] for name, data in headers or ()],
+    }
+
+
+def dumps(obj: object) -> str:
+    """One line of JSON (sorted keys would reorder fields people read left to right, so no)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+
+
+def error_text(error: KraftError) -> str:
+    return f"error: {error.name}: {error.message}"
+
+
+def error_json(error: KraftError) -> dict[str, object]:
+    return {"error": error.name, "code": error.code, "message": error.message}
+
+
+def parse_header(text: str) -> tuple[str, bytes]:
+    """``k=v`` from ``--header`` → ``(k, b"v")``; ValueError if there is no '=' or no name."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"header {text!r} is not name=value")
+    return name, value.encode("utf-8")
+
+
+class PartitionLike(Protocol):
+    """What tables need of the client's PartitionInfo (a Protocol, so this module needs no client)."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def leader(self) -> int | None: ...
+    @property
+    def replicas(self) -> Sequence[int]: ...
+    @property
+    def high_watermark(self) -> int | None: ...
+
+
+PARTITION_HEADERS = ("partition", "leader", "replicas", "high watermark")
+
+
+def partition_row(p: PartitionLike) -> list[object]:
+    return [p.partition, p.leader, list(p.replicas), p.high_watermark]
+
+
+def partition_json(p: PartitionLike) -> dict[str, object]:
+    return {
+        "partition": p.partition,
+        "leader": p.leader,
+        "replicas": list(p.replicas),
+        "high_watermark": p.high_watermark,
+    }
+
+
+def summary_rate(count: int, elapsed_s: float) -> str:
+    """``12,000 records in 1.2 s (10,000 records/s)``."""
+    rate = f" ({count / elapsed_s:,.0f} records/s)" if elapsed_s > 0 and count else ""
+    noun = "record" if count == 1 else "records"
+    return f"{count:,} {noun} in {elapsed_s:.1f} s{rate}"

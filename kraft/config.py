@@ -1,0 +1,398 @@
+"""cluster.ini → frozen, validated :class:`ClusterConfig`.
+
+This module owns the file format: which sections and keys exist, their defaults, their ranges and
+how they relate. It reads text and returns values; it never opens sockets or creates directories.
+Every problem raises :class:`kraft.errors.ConfigError` whose message names the file, the section
+and the key (``cluster.ini: [node.2] client_port: 'abc' is not an integer``), because a typo that
+passes silently turns into a cluster that misbehaves hours later.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+from kraft.errors import ConfigError
+
+FsyncPolicy = Literal["always", "never"]
+FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "never")
+
+DEFAULT_CONFIG_FILE = "cluster.ini"
+
+#: The single-node cluster used when there is no ./cluster.ini; also the shipped cluster.ini.
+DEFAULT_CONFIG_TEXT = """\
+; kraft cluster configuration: one [cluster] section and one [node.<id>] section per node.
+; Start this single node with `make run` (or `kraft node start --config cluster.ini`).
+
+[cluster]
+data_dir = ./data                 ; each node keeps data_dir/<node id>/ (relative to this file)
+replication_factor = 1            ; default for new topics, capped at the number of nodes
+partitions = 3                    ; default for new topics
+fsync = always                    ; always | never
+
+; Optional limits and timings, shown with their defaults:
+; max_record_bytes = 1048576
+; max_frame_bytes = 16777216
+; max_connections = 1024
+; heartbeat_interval_ms = 400
+; election_timeout_min_ms = 1500  ; must be more than 3 x heartbeat_interval_ms
+; election_timeout_max_ms = 3000  ; must be more than election_timeout_min_ms
+; tick_interval_ms = 100
+; peer_timeout_ms = 5000
+; lmdb_map_size_mb = 16384
+; fetch_max_wait_ms_max = 30000   ; cap on how long one fetch may wait for data
+; request_timeout_ms = 30000
+
+[node.1]
+host = 127.0.0.1
+client_port = 9192                ; native protocol
+raft_port = 9193                  ; all Raft traffic of this node
+; rack = dc1                      ; optional; give every node a rack or none
+"""
+
+_CLUSTER = "cluster"
+_NODE_PREFIX = "node."
+_NODE_ID = re.compile(r"[1-9][0-9]*")
+_INTEGER = re.compile(r"-?[0-9]+(_[0-9]+)*")  # what int() accepts, minus "+" and non-ASCII digits
+_PORT_RANGE = (1, 65535)
+# configparser copies keys of its default section into every section; kraft has no such section,
+# so the name is one nobody can type and a literal [DEFAULT] is just another unknown section.
+_NO_DEFAULT_SECTION = "\x00none"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """One ``[node.<id>]`` section: where a node listens."""
+
+    id: int
+    host: str
+    client_port: int
+    raft_port: int
+    rack: str | None = None
+
+    @property
+    def client_address(self) -> str:
+        return f"{self.host}:{self.client_port}"
+
+    @property
+    def raft_address(self) -> str:
+        return f"{self.host}:{self.raft_port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """The whole file. Field defaults are the defaults of the optional ``[cluster]`` keys."""
+
+    path: Path | None  # absolute; None for the embedded default
+    data_dir: Path  # absolute
+    nodes: dict[int, NodeConfig] = field(hash=False)
+    replication_factor: int = 3
+    partitions: int = 3
+    fsync: FsyncPolicy = "always"
+    max_record_bytes: int = 1048576
+    max_frame_bytes: int = 16777216
+    max_connections: int = 1024
+    heartbeat_interval_ms: int = 400
+    election_timeout_min_ms: int = 1500
+    election_timeout_max_ms: int = 3000
+    tick_interval_ms: int = 100
+    peer_timeout_ms: int = 5000
+    lmdb_map_size_mb: int = 16384
+    fetch_max_wait_ms_max: int = 30000
+    request_timeout_ms: int = 30000
+
+    @property
+    def source(self) -> str:
+        """How error messages name this config."""
+        return str(self.path) if self.path is not None else "default config"
+
+    @property
+    def node_ids(self) -> list[int]:
+        return sorted(self.nodes)
+
+    @property
+    def lmdb_map_size_bytes(self) -> int:
+        return self.lmdb_map_size_mb * 1024 * 1024
+
+    def node(self, node_id: int) -> NodeConfig:
+        """The node with this id; ConfigError (listing the ids there are) when there is none."""
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            ids = ", ".join(str(i) for i in self.node_ids)
+            raise ConfigError(f"{self.source}: no [node.{node_id}] section (nodes: {ids})") from None
+
+    def node_data_dir(self, node_id: int) -> Path:
+        return self.data_dir / str(self.node(node_id).id)
+
+    def bootstrap(self) -> str:
+        """``host:port,...`` of every node's client port, in node id order."""
+        return ",".join(self.nodes[i].client_address for i in self.node_ids)
+
+    def effective_replication_factor(self) -> int:
+        """The default replication factor of new topics: a small cluster cannot hold more copies."""
+        return min(self.replication_factor, len(self.nodes))
+
+
+# (min, max) of every integer key of [cluster]; the bounds exist to catch typos (an extra zero),
+# not to encode tuning advice.
+_CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
+    "replication_factor": (1, 128),
+    "partitions": (1, 10_000),
+    "max_record_bytes": (1, 1 << 30),
+    "max_frame_bytes": (1024, (1 << 32) - 1),  # the frame length prefix is a u32
+    "max_connections": (1, 1_000_000),
+    "heartbeat_interval_ms": (1, 60_000),
+    "election_timeout_min_ms": (1, 600_000),
+    "election_timeout_max_ms": (1, 600_000),
+    "tick_interval_ms": (1, 10_000),
+    "peer_timeout_ms": (1, 600_000),
+    "lmdb_map_size_mb": (1, 1 << 24),
+    "fetch_max_wait_ms_max": (0, 600_000),
+    "request_timeout_ms": (1, 3_600_000),
+}
+_CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES)
+_NODE_KEYS = ("host", "client_port", "raft_port", "rack")
+_NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
+
+
+class _Source:
+    """Builds the ``file: [section] key: problem`` messages."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def error(self, section: str | None, key: str | None, problem: str) -> ConfigError:
+        where = self.name
+        if section is not None:
+            where += f": [{section}]"
+        if key is not None:
+            where += f" {key}"
+        return ConfigError(f"{where}: {problem}", section=section, key=key)
+
+
+def load_config(path: str | Path | None = None) -> ClusterConfig:
+    """Read a cluster.ini. ``None`` → ./cluster.ini if it exists, else :data:`DEFAULT_CONFIG_TEXT`."""
+    if path is None:
+        if not Path(DEFAULT_CONFIG_FILE).is_file():
+            return parse_config(DEFAULT_CONFIG_TEXT)
+        path = DEFAULT_CONFIG_FILE
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
+    """Parse and validate cluster.ini ``text``; ``path`` names it in errors and anchors ``data_dir``."""
+    src = _Source(str(path) if path is not None else "default config")
+    parser = _read_ini(text, src)
+    _check_sections(parser, src)
+    base_dir = Path(path).absolute().parent if path is not None else Path.cwd()
+    cluster = dict(parser[_CLUSTER]) if parser.has_section(_CLUSTER) else {}
+    nodes = _parse_nodes(parser, src)
+    config = ClusterConfig(
+        path=Path(path).absolute() if path is not None else None,
+        data_dir=_parse_data_dir(cluster, base_dir, src),
+        nodes=nodes,
+        fsync=_parse_fsync(cluster, src),
+        **_parse_cluster_ints(cluster, src),
+    )
+    _check_cluster_relations(config, src)
+    return config
+
+
+def render_config(config: ClusterConfig) -> str:
+    """cluster.ini text that parses back to ``config`` (every key written, data_dir absolute)."""
+    lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}"]
+    lines += [f"{key} = {getattr(config, key)}" for key in _CLUSTER_INT_RANGES]
+    for node_id in config.node_ids:
+        node = config.nodes[node_id]
+        lines += ["", f"[node.{node_id}]", f"host = {node.host}"]
+        lines += [f"client_port = {node.client_port}", f"raft_port = {node.raft_port}"]
+        if node.rack is not None:
+            lines.append(f"rack = {node.rack}")
+    return "\n".join(lines) + "\n"
+
+
+def _read_ini(text: str, src: _Source) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(
+        interpolation=None,  # a '%' in a path or rack name is just a character
+        inline_comment_prefixes=(";", "#"),
+        default_section=_NO_DEFAULT_SECTION,
+        strict=True,  # a repeated section or key is an error, not "last one wins"
+    )
+    try:
+        parser.read_string(text)
+    except configparser.DuplicateSectionError as exc:
+        raise src.error(exc.section, None, f"section appears twice (line {exc.lineno})") from None
+    except configparser.DuplicateOptionError as exc:
+        raise src.error(exc.section, exc.option, f"key appears twice (line {exc.lineno})") from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(
+            f"{src.name}: line {exc.lineno}: {exc.line.strip()!r} is before any [section]"
+        ) from None
+    except configparser.ParsingError as exc:
+        lineno, line = exc.errors[0]
+        raise ConfigError(
+            f"{src.name}: line {lineno}: cannot parse {line.strip()!r} (expected key = value)"
+        ) from None
+    return parser
+
+
+def _check_sections(parser: configparser.ConfigParser, src: _Source) -> None:
+    for section in parser.sections():
+        if section == _CLUSTER:
+            _check_keys(parser[section], _CLUSTER_KEYS, src)
+        elif section.startswith(_NODE_PREFIX):
+            if not _NODE_ID.fullmatch(section.removeprefix(_NODE_PREFIX)):
+                raise src.error(section, None, "node id must be a positive integer, as in [node.1]")
+            _check_keys(parser[section], _NODE_KEYS, src)
+        else:
+            raise src.error(section, None, "unknown section (expected [cluster] or [node.<id>])")
+    if not any(s.startswith(_NODE_PREFIX) for s in parser.sections()):
+        raise ConfigError(f"{src.name}: no [node.<id>] section: a cluster needs at least one node")
+
+
+def _check_keys(section: configparser.SectionProxy, known: tuple[str, ...], src: _Source) -> None:
+    for key in section:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            raise src.error(section.name, key, f"unknown key ({hint})")
+
+
+def _parse_cluster_ints(cluster: Mapping[str, str], src: _Source) -> dict[str, int]:
+    return {
+        key: _parse_int(cluster[key], _CLUSTER, key, bounds, src)
+        for key, bounds in _CLUSTER_INT_RANGES.items()
+        if key in cluster
+    }
+
+
+def _parse_int(raw: str, section: str, key: str, bounds: tuple[int, int], src: _Source) -> int:
+    if not _INTEGER.fullmatch(raw.strip()):
+        raise src.error(section, key, f"{raw!r} is not an integer")
+    value = int(raw)
+    low, high = bounds
+    if not low <= value <= high:
+        raise src.error(section, key, f"{value} is out of range ({low}..{high})")
+    return value
+
+
+def _parse_fsync(cluster: Mapping[str, str], src: _Source) -> FsyncPolicy:
+    raw = cluster.get("fsync", "always")
+    if raw.lower() not in FSYNC_POLICIES:
+        raise src.error(_CLUSTER, "fsync", f"{raw!r} is not one of {' | '.join(FSYNC_POLICIES)}")
+    return cast(FsyncPolicy, raw.lower())
+
+
+def _parse_data_dir(cluster: Mapping[str, str], base_dir: Path, src: _Source) -> Path:
+    raw = cluster.get("data_dir", "./data")
+    if not raw:
+        raise src.error(_CLUSTER, "data_dir", "is empty")
+    # abspath, not resolve(): normalise '..' without swapping in symlink targets the user never wrote
+    return Path(os.path.abspath(base_dir / Path(raw).expanduser()))
+
+
+def _parse_nodes(parser: configparser.ConfigParser, src: _Source) -> dict[int, NodeConfig]:
+    nodes: dict[int, NodeConfig] = {}
+    for section in parser.sections():
+        if section.startswith(_NODE_PREFIX):
+            node_id = int(section.removeprefix(_NODE_PREFIX))
+            nodes[node_id] = _parse_node(node_id, parser[section], src)
+    _check_ports_unique(nodes, src)
+    _check_racks(nodes, src)
+    return dict(sorted(nodes.items()))
+
+
+def _parse_node(node_id: int, section: configparser.SectionProxy, src: _Source) -> NodeConfig:
+    for key in _NODE_REQUIRED_KEYS:
+        if key not in section:
+            raise src.error(section.name, key, "missing (required)")
+    host = section["host"]
+    if not host or any(c.isspace() for c in host):
+        raise src.error(section.name, "host", f"{host!r} is not a host name or address")
+    rack = section.get("rack")
+    if rack is not None and not rack:
+        raise src.error(section.name, "rack", "is empty (leave the key out for no rack)")
+    return NodeConfig(
+        id=node_id,
+        host=host,
+        client_port=_parse_int(section["client_port"], section.name, "client_port", _PORT_RANGE, src),
+        raft_port=_parse_int(section["raft_port"], section.name, "raft_port", _PORT_RANGE, src),
+        rack=rack,
+    )
+
+
+def _node_ports(nodes: Mapping[int, NodeConfig]) -> Iterator[tuple[int, str, tuple[str, int]]]:
+    for node_id, node in sorted(nodes.items()):
+        yield node_id, "client_port", (node.host, node.client_port)
+        yield node_id, "raft_port", (node.host, node.raft_port)
+
+
+def _check_ports_unique(nodes: Mapping[int, NodeConfig], src: _Source) -> None:
+    first_use: dict[tuple[str, int], str] = {}
+    for node_id, key, address in _node_ports(nodes):
+        where = f"[node.{node_id}] {key}"
+        if address in first_use:
+            host, port = address
+            raise src.error(f"node.{node_id}", key, f"{host}:{port} is already used by {first_use[address]}")
+        first_use[address] = where
+
+
+def _check_racks(nodes: Mapping[int, NodeConfig], src: _Source) -> None:
+    """Racks for some nodes but not all is almost always a forgotten line (Kafka refuses it too)."""
+    with_rack = [n.id for n in nodes.values() if n.rack is not None]
+    if not with_rack or len(with_rack) == len(nodes):
+        return
+    missing = min(i for i in nodes if nodes[i].rack is None)
+    raise src.error(
+        f"node.{missing}",
+        "rack",
+        f"missing, but [node.{with_rack[0]}] has one (give every node a rack, or none)",
+    )
+
+
+def _check_cluster_relations(config: ClusterConfig, src: _Source) -> None:
+    """Keys that are valid alone but not together; the message names the key to change."""
+    if config.election_timeout_min_ms <= 3 * config.heartbeat_interval_ms:
+        raise src.error(
+            _CLUSTER,
+            "election_timeout_min_ms",
+            f"{config.election_timeout_min_ms} must be more than 3 x heartbeat_interval_ms "
+            f"({config.heartbeat_interval_ms}), or followers start elections between heartbeats",
+        )
+    if config.election_timeout_max_ms <= config.election_timeout_min_ms:
+        raise src.error(
+            _CLUSTER,
+            "election_timeout_max_ms",
+            f"{config.election_timeout_max_ms} must be more than election_timeout_min_ms "
+            f"({config.election_timeout_min_ms}) so that nodes' timeouts differ",
+        )
+    if config.tick_interval_ms > config.heartbeat_interval_ms:
+        raise src.error(
+            _CLUSTER,
+            "tick_interval_ms",
+            f"{config.tick_interval_ms} must be at most heartbeat_interval_ms "
+            f"({config.heartbeat_interval_ms}): Raft time is counted in ticks",
+        )
+    if config.max_record_bytes >= config.max_frame_bytes:
+        raise src.error(
+            _CLUSTER,
+            "max_record_bytes",
+            f"{config.max_record_bytes} must be less than max_frame_bytes ({config.max_frame_bytes}): "
+            "a record travels inside a frame",
+        )

@@ -1,0 +1,201 @@
+"""Error classes with stable codes, shared by the node and the clients.
+
+A code is part of the wire protocol: once published it never changes meaning. The node raises these
+in domain code; the request boundary turns them into ``(code, message)`` on the wire, and the client
+turns the pair back into the same class with :func:`error_for_code`. ``retriable`` tells a client
+whether repeating the request (after refreshing metadata) can succeed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class KraftError(Exception):
+    """Base of every kraft error. ``code`` is stable across versions."""
+
+    code: ClassVar[int] = -1
+    name: ClassVar[str] = "UNKNOWN_SERVER_ERROR"
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, message: str = "", **details: object) -> None:
+        super().__init__(message or self.name)
+        self.message = message or self.name
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}" if self.message != self.name else self.name
+
+
+_BY_CODE: dict[int, type[KraftError]] = {}
+
+
+def _register(cls: type[KraftError]) -> type[KraftError]:
+    if cls.code in _BY_CODE:
+        raise RuntimeError(f"duplicate error code {cls.code}")
+    _BY_CODE[cls.code] = cls
+    return cls
+
+
+_register(KraftError)
+
+
+@_register
+class UnknownTopicOrPartition(KraftError):
+    code = 3
+    name = "UNKNOWN_TOPIC_OR_PARTITION"
+    retriable = True  # as in Kafka: metadata may not have reached this node yet
+
+
+@_register
+class LeaderNotAvailable(KraftError):
+    code = 5
+    name = "LEADER_NOT_AVAILABLE"
+    retriable = True
+
+
+@_register
+class NotLeader(KraftError):
+    code = 6
+    name = "NOT_LEADER_OR_FOLLOWER"
+    retriable = True
+
+
+@_register
+class RequestTimedOut(KraftError):
+    code = 7
+    name = "REQUEST_TIMED_OUT"
+    retriable = True
+
+
+@_register
+class RecordTooLarge(KraftError):
+    code = 10
+    name = "RECORD_TOO_LARGE"
+
+
+@_register
+class OffsetOutOfRange(KraftError):
+    code = 1
+    name = "OFFSET_OUT_OF_RANGE"
+
+
+@_register
+class CorruptRecord(KraftError):
+    code = 2
+    name = "CORRUPT_MESSAGE"
+
+
+@_register
+class NotController(KraftError):
+    code = 41
+    name = "NOT_CONTROLLER"
+    retriable = True
+
+
+@_register
+class InvalidRequest(KraftError):
+    code = 42
+    name = "INVALID_REQUEST"
+
+
+@_register
+class UnsupportedRequest(KraftError):
+    code = 35
+    name = "UNSUPPORTED_VERSION"
+
+
+@_register
+class TopicAlreadyExists(KraftError):
+    code = 36
+    name = "TOPIC_ALREADY_EXISTS"
+
+
+@_register
+class InvalidPartitions(KraftError):
+    code = 37
+    name = "INVALID_PARTITIONS"
+
+
+@_register
+class InvalidReplicationFactor(KraftError):
+    code = 38
+    name = "INVALID_REPLICATION_FACTOR"
+
+
+@_register
+class InvalidTopic(KraftError):
+    code = 17
+    name = "INVALID_TOPIC_EXCEPTION"
+
+
+@_register
+class NotEnoughReplicas(KraftError):
+    code = 19
+    name = "NOT_ENOUGH_REPLICAS"
+    retriable = True
+
+
+@_register
+class InvalidConfig(KraftError):
+    code = 40
+    name = "INVALID_CONFIG"
+
+
+@_register
+class FrameTooLarge(KraftError):
+    """A frame's length prefix is over the receiver's limit; the connection is closed."""
+
+    code = 1001
+    name = "FRAME_TOO_LARGE"
+
+
+@_register
+class MalformedFrame(KraftError):
+    """Bytes that are not a valid frame of the native protocol; the connection is closed."""
+
+    code = 1002
+    name = "MALFORMED_FRAME"
+
+
+@_register
+class KraftConnectionError(KraftError):
+    """The client lost (or could not open) its connection to a node."""
+
+    code = 1003
+    name = "NETWORK_EXCEPTION"
+    retriable = True
+
+
+@_register
+class ConfigError(KraftError):
+    """cluster.ini is missing, unreadable or invalid; the message names section and key."""
+
+    code = 1004
+    name = "CONFIG_ERROR"
+
+
+@_register
+class NodeProcessError(KraftError):
+    """A local node process could not be started, signalled or stopped (``kraft cluster ...``).
+
+    Never sent on the wire; its code sits far from the protocol's 1001.. range so that codes added
+    there cannot collide with it.
+    """
+
+    code = 1100
+    name = "NODE_PROCESS_ERROR"
+
+
+def error_for_code(code: int, message: str = "", **details: object) -> KraftError:
+    """The error instance a client raises for a wire ``code`` (unknown codes stay readable)."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        err = KraftError(f"unknown error code {code}: {message}")
+        return err
+    return cls(message, **details)
+
+
+def all_error_classes() -> dict[int, type[KraftError]]:
+    """Every registered error class by code (for tests and docs)."""
+    return dict(_BY_CODE)

@@ -1,0 +1,87 @@
+"""A partition's record log in the node's LMDB: the batch index beside the Raft journal, and reads.
+
+Owns: the rows that turn an offset into the Raft entry holding its batch (``offsets`` db: key gid +
+last offset of the batch, value raft index + base offset + max timestamp) and the persisted partition
+state (``pstate`` db). The batch bytes themselves live only in the journal entry (stored once).
+Must not: decide offsets (the partition state machine does) or commit (the driver does).
+
+Journal value layout of a produce entry: term (8) | pysyncobj command type (1) | b"P" | batch bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import lmdb
+import msgpack
+
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, DB_PSTATE, NodeStore, gid_key, gid_u64_key
+
+INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
+BATCH_AT = 8 + 1 + 1  # term, command type, op byte
+
+
+class PartitionLog:
+    def __init__(self, store: NodeStore, gid: int) -> None:
+        self.store = store
+        self.gid = gid
+        self._prefix = gid_key(gid)
+        self._offsets = store.db(DB_OFFSETS)
+        self._pstate = store.db(DB_PSTATE)
+        self._journal = store.db(DB_JOURNAL)
+
+    # --- driver thread: writes inside the loop's transaction -------------------------------------
+    def load_state(self) -> dict[str, Any] | None:
+        raw = self.store.wtxn().get(self._prefix, db=self._pstate)
+        return None if raw is None else msgpack.unpackb(raw, raw=False)
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        self.store.wtxn().put(self._prefix, msgpack.packb(state, use_bin_type=True), db=self._pstate)
+
+    def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
+        key = gid_u64_key(self.gid, base_offset + count - 1)
+        self.store.wtxn().put(key, INDEX_ROW.pack(raft_index, base_offset, max_timestamp), db=self._offsets)
+
+    def destroy(self) -> None:
+        self.store.delete_prefix(DB_OFFSETS, self.gid)
+        self.store.wtxn().delete(self._prefix, db=self._pstate)
+
+    # --- any thread: reads of committed data ----------------------------------------------------
+    def read_state(self, txn: lmdb.Transaction) -> dict[str, Any]:
+        raw = txn.get(self._prefix, db=self._pstate)
+        return {"next_offset": 0, "log_start_offset": 0} if raw is None else msgpack.unpackb(raw, raw=False)
+
+    def read(self, txn: lmdb.Transaction, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
+        """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``."""
+        out: list[tuple[int, bytes]] = []
+        size = 0
+        with txn.cursor(self._offsets) as cur:
+            if not cur.set_range(gid_u64_key(self.gid, offset)):
+                return out
+            for key, row in cur:
+                if key[:8] != self._prefix:
+                    break
+                raft_index, base, _ = INDEX_ROW.unpack(row)
+                value = txn.get(gid_u64_key(self.gid, raft_index), db=self._journal)
+                if value is None:
+                    break  # trimmed by retention under us; the next fetch starts later
+                batch = value[BATCH_AT:]
+                if out and size + len(batch) > max_bytes:
+                    break
+                out.append((base, batch))
+                size += len(batch)
+        return out
+
+    def offset_for_timestamp(self, txn: lmdb.Transaction, timestamp_ms: int) -> int | None:
+        """Base offset of the first batch whose max timestamp is >= ``timestamp_ms`` (approximate)."""
+        with txn.cursor(self._offsets) as cur:
+            if not cur.set_range(self._prefix):
+                return None
+            for key, row in cur:
+                if key[:8] != self._prefix:
+                    break
+                _, base, max_ts = INDEX_ROW.unpack(row)
+                if max_ts >= timestamp_ms:
+                    return base
+        return None

@@ -1,0 +1,118 @@
+"""The node's one LMDB environment and its write-transaction discipline.
+
+Owns: opening ``data_dir/<node id>/`` with the named databases every other module uses, the single
+write transaction of the Raft driver thread (opened lazily, committed once per driver loop, so all
+groups' journal appends and applies share one fsync), and read transactions for other threads.
+Must not: know what a record, a batch or a Raft message is.
+
+Keys are prefixed with an 8-byte group id (``gid``) so one database holds every group's rows and a
+group's rows are one contiguous key range.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lmdb
+
+GID = struct.Struct(">Q")
+GID_U64 = struct.Struct(">QQ")
+
+# Named databases (one env, many named dbs; each keyed by gid prefix).
+DB_JOURNAL = b"journal"  # gid+raft idx -> term(8) + command
+DB_RAFTMETA = b"raftmeta"  # gid -> msgpack {term, vote, commit}
+DB_OFFSETS = b"offsets"  # gid+last offset of batch -> raft idx(8) + base offset(8)
+DB_PSTATE = b"pstate"  # gid -> msgpack partition state
+DB_NAMES = (DB_JOURNAL, DB_RAFTMETA, DB_OFFSETS, DB_PSTATE)
+
+
+def gid_key(gid: int) -> bytes:
+    return GID.pack(gid)
+
+
+def gid_u64_key(gid: int, n: int) -> bytes:
+    return GID_U64.pack(gid, n)
+
+
+class NodeStore:
+    """One LMDB environment per node; the Raft driver thread is its only writer."""
+
+    def __init__(self, path: Path, *, fsync: bool, map_size_mb: int = 16384) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fsync = fsync
+        # sync=False/metasync=False leaves durability to the OS page cache: survives kill -9, not power loss.
+        self.env = lmdb.open(
+            str(path),
+            map_size=map_size_mb * 1024 * 1024,
+            max_dbs=16,
+            sync=fsync,
+            metasync=fsync,
+            max_readers=512,
+            lock=True,
+        )
+        self.dbs = {name: self.env.open_db(name) for name in DB_NAMES}
+        self._txn: lmdb.Transaction | None = None
+        self._writer_thread: int | None = None
+        self.commits = 0
+
+    def db(self, name: bytes) -> lmdb._Database:
+        return self.dbs[name]
+
+    # --- the driver's write transaction -------------------------------------------------------
+    def wtxn(self) -> lmdb.Transaction:
+        """The current write transaction of the driver thread, opened on first use in a loop."""
+        ident = threading.get_ident()
+        if self._txn is None:
+            self._writer_thread = ident
+            self._txn = self.env.begin(write=True)
+        # A write transaction belongs to the thread that opened it (start-up, then the driver).
+        assert self._writer_thread == ident, "LMDB write transaction used from two threads"
+        return self._txn
+
+    def commit(self) -> bool:
+        """Commit (and, with fsync=always, sync) everything written since the last commit."""
+        if self._txn is None:
+            return False
+        txn, self._txn = self._txn, None
+        txn.commit()
+        self.commits += 1
+        return True
+
+    def abort(self) -> None:
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn = None
+
+    # --- readers on any thread ------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        """A read transaction: sees only committed data (what has been made durable)."""
+        txn = self.env.begin(write=False)
+        try:
+            yield txn
+        finally:
+            txn.abort()
+
+    def delete_prefix(self, name: bytes, gid: int) -> int:
+        """Delete every row of ``gid`` in database ``name`` (driver thread). Returns rows deleted."""
+        txn = self.wtxn()
+        db = self.dbs[name]
+        prefix = gid_key(gid)
+        n = 0
+        with txn.cursor(db) as cur:
+            if not cur.set_range(prefix):
+                return 0
+            while cur.key()[:8] == prefix:
+                if not cur.delete():
+                    break
+                n += 1
+        return n
+
+    def close(self) -> None:
+        self.abort()
+        self.env.close()

@@ -1,0 +1,276 @@
+"""The broker service: what every front end (native today, Kafka later) calls.
+
+Owns (on the node's asyncio loop): turning client intents into Raft proposals and log reads —
+produce (submit a batch, answer once it is committed by a majority, applied and synced), fetch
+(committed batches only, long-polled), offsets, topic administration through the metadata group.
+Must not: parse frames (front ends do) or touch Raft internals beyond ``submit``/leadership queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import zlib
+from typing import Any
+
+from pysyncobj.config import FAIL_REASON
+
+from kraft import errors
+from kraft.config import ClusterConfig
+from kraft.node.replicas import PartitionReplica, ReplicaManager
+from kraft.placement import assign_replicas
+from kraft.protocol.batch import verify_batch
+from kraft.raft.group import RaftGroup
+from kraft.raft.host import RaftHost
+from kraft.raft.metadata_machine import encode_command
+from kraft.raft.partition_machine import OP_PRODUCE
+
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+EARLIEST = -2
+LATEST = -1
+
+
+def _fail_reason_error(reason: int) -> errors.KraftError:
+    if reason == FAIL_REASON.MISSING_LEADER:
+        return errors.LeaderNotAvailable("the partition has no leader right now")
+    if reason in (FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED, FAIL_REASON.DISCARDED,
+                  FAIL_REASON.REQUEST_DENIED):
+        return errors.NotLeader("leadership changed before the write was committed")
+    if reason == FAIL_REASON.QUEUE_FULL:
+        return errors.RequestTimedOut("the partition's command queue is full")
+    return errors.RequestTimedOut(f"outcome unknown (raft reason {reason})")
+
+
+class Broker:
+    def __init__(self, config: ClusterConfig, node_id: int, host: RaftHost, replicas: ReplicaManager) -> None:
+        self.config = config
+        self.node_id = node_id
+        self.host = host
+        self.replicas = replicas
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[int, set[asyncio.Event]] = {}
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    # --- called from the driver thread after commit --------------------------------------------
+    def on_appended(self, gids: set[int]) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._wake_fetchers, gids)
+
+    def _wake_fetchers(self, gids: set[int]) -> None:
+        for gid in gids:
+            for event in self._waiters.get(gid, ()):
+                event.set()
+
+    # --- proposals ------------------------------------------------------------------------------
+    async def _propose(self, group: RaftGroup, payload: bytes, timeout_s: float) -> Any:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: Any, reason: int) -> None:
+            if fut.done():
+                return
+            if reason == FAIL_REASON.SUCCESS:
+                fut.set_result(result)
+            else:
+                fut.set_exception(_fail_reason_error(reason))
+
+        def on_applied(result: Any, reason: int) -> None:
+            # Driver thread, during apply: the answer may leave only after the loop's commit (fsync).
+            self.host.after_commit(lambda: loop.call_soon_threadsafe(settle, result, reason))
+
+        group.submit(payload, on_applied)
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            raise errors.RequestTimedOut(f"not committed within {timeout_s:.1f}s; outcome unknown") from None
+
+    async def _propose_metadata(self, payload: bytes) -> Any:
+        timeout_s = self.config.request_timeout_ms / 1000
+        result = await self._propose(self.replicas.meta_group, payload, timeout_s)
+        code, value = result
+        if code:
+            raise errors.error_for_code(code, value)
+        return value
+
+    # --- lookups --------------------------------------------------------------------------------
+    def _replica(self, topic: str, partition: int) -> PartitionReplica:
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None or not 0 <= partition < len(meta.partitions):
+            raise errors.UnknownTopicOrPartition(f"{topic}/{partition} does not exist")
+        p = meta.partitions[partition]
+        replica = self.replicas.partitions.get(p.gid)
+        if replica is None:
+            raise errors.NotLeader(f"node {self.node_id} holds no replica of {topic}/{partition}", leader=p.leader)
+        return replica
+
+    def _leader_replica(self, topic: str, partition: int) -> PartitionReplica:
+        replica = self._replica(topic, partition)
+        if not replica.group.is_leader():
+            leader = replica.group.leader_id()
+            if leader is None:
+                raise errors.LeaderNotAvailable(f"{topic}/{partition} is electing a leader")
+            raise errors.NotLeader(f"node {leader} leads {topic}/{partition}", leader=leader)
+        return replica
+
+    # --- produce --------------------------------------------------------------------------------
+    async def produce_one(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
+        replica = self._leader_replica(topic, partition)
+        if len(batch) > self.config.max_record_bytes:
+            raise errors.RecordTooLarge(
+                f"batch of {len(batch)} bytes is over max_record_bytes={self.config.max_record_bytes}"
+            )
+        verify_batch(batch)
+        if acks == 0:
+            replica.group.submit(OP_PRODUCE + batch, lambda _r, _e: None)
+            return -1
+        base = await self._propose(replica.group, OP_PRODUCE + batch, timeout_s)
+        if base is None:
+            raise errors.RequestTimedOut("the write was applied from a replay; outcome unknown")
+        return int(base)
+
+    # --- fetch ----------------------------------------------------------------------------------
+    def _read_partitions(self, parts: list[dict[str, Any]], max_bytes: int) -> tuple[list[dict[str, Any]], int]:
+        out: list[dict[str, Any]] = []
+        total = 0
+        with self.host.store.read() as txn:
+            for req in parts:
+                topic, partition, offset = req["topic"], req["partition"], req["offset"]
+                res: dict[str, Any] = {"topic": topic, "partition": partition, "error_code": 0, "message": "",
+                                       "high_watermark": -1, "log_start_offset": -1, "batches": []}
+                out.append(res)
+                try:
+                    replica = self._leader_replica(topic, partition)
+                    state = replica.log.read_state(txn)
+                    hw, start = state["next_offset"], state["log_start_offset"]
+                    res["high_watermark"], res["log_start_offset"] = hw, start
+                    if offset < start or offset > hw:
+                        raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
+                    if offset == hw:
+                        continue
+                    budget = min(int(req.get("max_bytes", max_bytes)), max(max_bytes - total, 1))
+                    batches = replica.log.read(txn, offset, budget)
+                    res["batches"] = [[base, batch] for base, batch in batches]
+                    total += sum(len(b) for _, b in batches)
+                except errors.KraftError as e:
+                    res["error_code"], res["message"] = e.code, e.message
+                    if isinstance(e, errors.NotLeader):
+                        res["leader"] = e.details.get("leader")
+        return out, total
+
+    async def fetch(self, body: dict[str, Any]) -> dict[str, Any]:
+        parts = body.get("partitions") or []
+        max_bytes = int(body.get("max_bytes", 50 * 1024 * 1024))
+        min_bytes = int(body.get("min_bytes", 1))
+        wait_s = min(int(body.get("max_wait_ms", 500)), self.config.fetch_max_wait_ms_max) / 1000
+        deadline = time.monotonic() + wait_s
+        while True:
+            event = asyncio.Event()
+            gids = self._register_waiter(parts, event)
+            try:
+                results, total = self._read_partitions(parts, max_bytes)
+                remaining = deadline - time.monotonic()
+                errored = any(r["error_code"] for r in results)
+                if total >= min_bytes or errored or remaining <= 0:
+                    return {"partitions": results}
+                try:
+                    await asyncio.wait_for(event.wait(), remaining)
+                except TimeoutError:
+                    pass
+            finally:
+                self._unregister_waiter(gids, event)
+
+    def _register_waiter(self, parts: list[dict[str, Any]], event: asyncio.Event) -> list[int]:
+        gids = []
+        view = self.replicas.metadata.view
+        for req in parts:
+            t = view.topics.get(req["topic"])
+            if t is not None and 0 <= req["partition"] < len(t.partitions):
+                gid = t.partitions[req["partition"]].gid
+                self._waiters.setdefault(gid, set()).add(event)
+                gids.append(gid)
+        return gids
+
+    def _unregister_waiter(self, gids: list[int], event: asyncio.Event) -> None:
+        for gid in gids:
+            waiters = self._waiters.get(gid)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[gid]
+
+    # --- offsets --------------------------------------------------------------------------------
+    def list_offset(self, topic: str, partition: int, timestamp: int) -> int:
+        replica = self._leader_replica(topic, partition)
+        with self.host.store.read() as txn:
+            state = replica.log.read_state(txn)
+            if timestamp == EARLIEST:
+                return int(state["log_start_offset"])
+            if timestamp == LATEST:
+                return int(state["next_offset"])
+            found = replica.log.offset_for_timestamp(txn, timestamp)
+            return int(state["next_offset"]) if found is None else found
+
+    # --- metadata and admin ---------------------------------------------------------------------
+    def metadata(self, topics: list[str] | None) -> dict[str, Any]:
+        view = self.replicas.metadata.view
+        names = sorted(view.topics) if topics is None else topics
+        out = []
+        for name in names:
+            t = view.topics.get(name)
+            if t is None:
+                out.append({"name": name, "error_code": errors.UnknownTopicOrPartition.code, "partitions": []})
+                continue
+            parts = []
+            for p in t.partitions:
+                leader = p.leader
+                local = self.replicas.partitions.get(p.gid)
+                if local is not None and local.group.is_leader():
+                    leader = self.node_id
+                elif local is not None and leader == self.node_id:
+                    leader = local.group.leader_id()  # this node lost it; the metadata hears soon
+                parts.append({"partition": p.partition, "leader": leader, "replicas": list(p.replicas)})
+            out.append({"name": name, "error_code": 0, "partitions": parts})
+        nodes = [{"id": n.id, "host": n.host, "port": n.client_port, "rack": n.rack}
+                 for n in self.config.nodes.values()]
+        return {"nodes": nodes, "controller": self.replicas.meta_group.leader_id(), "topics": out}
+
+    async def create_topic(self, name: str, partitions: int | None, rf: int | None,
+                           configs: dict[str, Any] | None) -> dict[str, Any]:
+        if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
+        partitions = self.config.partitions if partitions is None else int(partitions)
+        rf = self.config.effective_replication_factor() if rf is None else int(rf)
+        if partitions < 1 or partitions > 100_000:
+            raise errors.InvalidPartitions(f"partitions must be 1..100000, not {partitions}")
+        nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
+        if rf < 1 or rf > len(nodes):
+            raise errors.InvalidReplicationFactor(
+                f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes)"
+            )
+        assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=configs or {})
+        await self._propose_metadata(payload)
+        return {"name": name, "partitions": partitions, "replication_factor": rf}
+
+    async def delete_topic(self, name: str) -> None:
+        if name not in self.replicas.metadata.view.topics:
+            raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
+        await self._propose_metadata(encode_command("delete_topic", name=name))
+
+    def node_status(self) -> dict[str, Any]:
+        groups = []
+        with self.host.store.read() as txn:
+            for replica in list(self.replicas.partitions.values()):
+                state = replica.log.read_state(txn)
+                groups.append({
+                    "topic": replica.meta.topic,
+                    "partition": replica.meta.partition,
+                    "leader": replica.group.leader_id(),
+                    "term": replica.group.raftCurrentTerm,
+                    "commit_index": replica.group.raftCommitIndex,
+                    "high_watermark": state["next_offset"],
+                })
+        return {"node_id": self.node_id, "peers": self.host.connected_peers(), "groups": groups}

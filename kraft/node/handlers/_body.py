@@ -1,0 +1,25 @@
+"""Validation helpers shared by handlers: a wrong field type is INVALID_REQUEST, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.errors import InvalidRequest
+
+
+def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if name not in body or body[name] is None:
+        if default is ...:
+            raise InvalidRequest(f"missing field {name!r}")
+        return default
+    value = body[name]
+    if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
+        raise InvalidRequest(f"field {name!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def items(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    value = field(body, name, list, [])
+    if not all(isinstance(v, dict) for v in value):
+        raise InvalidRequest(f"field {name!r} must be a list of maps")
+    return value

@@ -1,0 +1,152 @@
+"""The replicas a node hosts: the metadata group, and one Raft group per assigned partition.
+
+Owns (on the Raft driver thread): creating and destroying partition groups as the metadata view
+changes, making the preferred replica stand for election first, and reporting this node's
+leaderships to the metadata group so every node can tell clients where a partition's leader is.
+Other threads only read ``partitions`` and ``metadata.view``.
+Must not: serve clients (the broker does) or touch sockets (the host does).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kraft.log.partition_log import PartitionLog
+from kraft.log.store import NodeStore
+from kraft.raft.group import GroupTimers, RaftGroup
+from kraft.raft.host import RaftHost
+from kraft.raft.journal import LmdbJournal
+from kraft.raft.metadata_machine import (
+    METADATA_GID,
+    MetadataMachine,
+    PartitionMeta,
+    encode_command,
+)
+from kraft.raft.partition_machine import PartitionMachine
+
+log = logging.getLogger(__name__)
+
+PREFERRED_ELECTION_DELAY_S = 0.2
+LEADER_REPORT_INTERVAL_S = 0.25
+LEADER_REPORT_RETRY_S = 2.0
+
+
+@dataclass
+class PartitionReplica:
+    meta: PartitionMeta
+    group: RaftGroup
+    machine: PartitionMachine
+    log: PartitionLog
+    journal: LmdbJournal
+
+
+class ReplicaManager:
+    def __init__(
+        self,
+        node_id: int,
+        host: RaftHost,
+        store: NodeStore,
+        timers: GroupTimers,
+        controller_ids: list[int],
+        on_appended: Callable[[set[int]], None] | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.store = store
+        self.timers = timers
+        self.metadata = MetadataMachine()
+        self.partitions: dict[int, PartitionReplica] = {}
+        self._on_appended = on_appended
+        self._appended: set[int] = set()
+        self._seen_version = -1
+        self._next_report = 0.0
+        self._reported: dict[int, tuple[int, float]] = {}
+        journal = LmdbJournal(store, METADATA_GID)
+        self.meta_group = host.add_group(
+            METADATA_GID,
+            lambda factory: RaftGroup(
+                METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers
+            ),
+        )
+        if min(controller_ids) == node_id:
+            self.meta_group.bring_election_forward(PREFERRED_ELECTION_DELAY_S)
+        host.on_loop.append(self._on_loop)
+
+    # --- driver-thread hook -------------------------------------------------------------------
+    def _on_loop(self) -> None:
+        view = self.metadata.view
+        if view.version != self._seen_version:
+            self._seen_version = view.version
+            self._reconcile(view.partitions_on(self.node_id))
+        now = time.monotonic()
+        if now >= self._next_report:
+            self._next_report = now + LEADER_REPORT_INTERVAL_S
+            self._report_leaders(now)
+
+    def _reconcile(self, wanted: dict[int, PartitionMeta]) -> None:
+        for gid in [g for g in self.partitions if g not in wanted]:
+            self._remove(gid)
+        for gid, meta in wanted.items():
+            if gid in self.partitions:
+                self.partitions[gid].meta = meta
+            else:
+                self._create(gid, meta)
+
+    def _create(self, gid: int, meta: PartitionMeta) -> None:
+        journal = LmdbJournal(self.store, gid)
+        plog = PartitionLog(self.store, gid)
+        machine = PartitionMachine(plog, on_append=lambda _next, gid=gid: self._note_append(gid))
+        group = self.host.add_group(
+            gid,
+            lambda factory: RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers),
+        )
+        if meta.replicas[0] == self.node_id:
+            group.bring_election_forward(PREFERRED_ELECTION_DELAY_S)
+        self.partitions[gid] = PartitionReplica(meta, group, machine, plog, journal)
+        log.info("hosting %s/%d (replicas %s)", meta.topic, meta.partition, list(meta.replicas))
+
+    def _remove(self, gid: int) -> None:
+        replica = self.partitions.pop(gid)
+        self.host.remove_group(gid)
+        replica.journal.destroy_data()
+        replica.log.destroy()
+        self._reported.pop(gid, None)
+        log.info("dropped %s/%d", replica.meta.topic, replica.meta.partition)
+
+    def _note_append(self, gid: int) -> None:
+        if not self._appended and self._on_appended is not None:
+            self.host.after_commit(self._flush_appended)
+        self._appended.add(gid)
+
+    def _flush_appended(self) -> None:
+        gids, self._appended = self._appended, set()
+        if self._on_appended is not None:
+            self._on_appended(gids)
+
+    def _report_leaders(self, now: float) -> None:
+        """Tell the metadata group about leaderships it does not know yet (retried until it does)."""
+        if self.meta_group.leader_id() is None:
+            return
+        for gid, replica in self.partitions.items():
+            group = replica.group
+            if not group.is_leader():
+                continue
+            term = group.raftCurrentTerm
+            meta = replica.meta
+            if meta.leader == self.node_id and meta.leader_term == term:
+                continue
+            last = self._reported.get(gid)
+            if last is not None and last[0] == term and now - last[1] < LEADER_REPORT_RETRY_S:
+                continue
+            self._reported[gid] = (term, now)
+            payload = encode_command(
+                "partition_leader",
+                topic_id=meta.topic_id,
+                partition=meta.partition,
+                leader=self.node_id,
+                term=term,
+            )
+            self.meta_group.submit(payload, lambda _res, _err: None)

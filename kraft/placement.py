@@ -1,0 +1,120 @@
+"""Replica assignment for new topics: which nodes hold each partition, and who leads it.
+
+A pure function of its arguments (no randomness, no clock, no cluster state), so the metadata state
+machine can call it while applying a command and every node computes the same answer. It follows
+Apache Kafka's ``AdminUtils.assignReplicasToBrokers`` with the random start replaced by ``offset``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kraft.errors import InvalidPartitions, InvalidReplicationFactor
+
+
+def assign_replicas(
+    nodes: Sequence[tuple[int, str | None]],
+    partitions: int,
+    replication_factor: int,
+    offset: int = 0,
+) -> list[list[int]]:
+    """Each partition's replica node ids; the first is the preferred leader.
+
+    ``nodes`` are ``(node_id, rack)`` pairs in any order. Guarantees:
+
+    * a partition's replicas are distinct nodes;
+    * preferred leaders go round the nodes, so each node leads ``partitions / len(nodes)`` ± 1;
+    * when every node has a rack, a partition's replicas are on as many racks as possible
+      (if only some nodes have a rack, racks are ignored);
+    * ``offset`` (e.g. a topic id) rotates where the first partition starts and how followers are
+      shifted, so that many small topics do not all lead on the lowest node id.
+
+    Worked example, nodes 1..3 with no racks, 4 partitions, RF 2, offset 0. Partition ``p`` is led
+    by ``nodes[p % 3]``; its follower is the node ``1 + shift`` places further round, where
+    ``shift`` grows by one each time the leaders have gone once round the nodes::
+
+        >>> assign_replicas([(1, None), (2, None), (3, None)], 4, 2)
+        [[1, 2], [2, 3], [3, 1], [1, 3]]
+        >>> assign_replicas([(1, None), (2, None), (3, None)], 4, 2, offset=1)
+        [[2, 1], [3, 2], [1, 3], [2, 3]]
+
+    With racks the nodes are first interleaved rack by rack (``a``: 1, 2; ``b``: 3, 4 becomes
+    1, 3, 2, 4) and a follower is skipped while its rack already holds a replica and some rack
+    holds none::
+
+        >>> assign_replicas([(1, "a"), (2, "a"), (3, "b"), (4, "b")], 4, 2)
+        [[1, 3], [3, 2], [2, 4], [4, 1]]
+    """
+    _check_arguments(nodes, partitions, replication_factor)
+    racks = _racks(nodes)
+    ring = _rack_alternated(racks) if racks else sorted(node_id for node_id, _ in nodes)
+    rack_of = racks if racks else {node_id: None for node_id in ring}
+    start = offset % len(ring)
+    # Kafka multiplies the follower shift by the rack count so that followers move to a new rack
+    # rather than to the next node of the same rack when the shift grows.
+    shift_step = len(set(racks.values())) if racks else 1
+    shift = start
+    assignment = []
+    for p in range(partitions):
+        if p > 0 and p % len(ring) == 0:
+            shift += 1
+        first = (p + start) % len(ring)
+        assignment.append(_replicas_of(ring, rack_of, first, shift * shift_step, replication_factor))
+    return assignment
+
+
+def _check_arguments(nodes: Sequence[tuple[int, str | None]], partitions: int, replication_factor: int) -> None:
+    if len({node_id for node_id, _ in nodes}) != len(nodes):
+        raise ValueError(f"node ids must be distinct: {sorted(n for n, _ in nodes)}")
+    if partitions < 1:
+        raise InvalidPartitions(f"partitions must be at least 1, not {partitions}")
+    if replication_factor < 1:
+        raise InvalidReplicationFactor(f"replication factor must be at least 1, not {replication_factor}")
+    if replication_factor > len(nodes):
+        raise InvalidReplicationFactor(
+            f"replication factor {replication_factor} is more than the {len(nodes)} nodes of the cluster"
+        )
+
+
+def _racks(nodes: Sequence[tuple[int, str | None]]) -> dict[int, str]:
+    """node id → rack when every node has one; empty (rack-unaware) otherwise."""
+    if any(rack is None for _, rack in nodes):
+        return {}
+    return {node_id: rack for node_id, rack in nodes if rack is not None}
+
+
+def _rack_alternated(racks: dict[int, str]) -> list[int]:
+    """Nodes taken one per rack in turn (racks and nodes in sorted order): consecutive nodes of the
+    result are on different racks for as long as the racks last."""
+    by_rack: dict[str, list[int]] = {}
+    for node_id in sorted(racks):
+        by_rack.setdefault(racks[node_id], []).append(node_id)
+    columns = [by_rack[rack] for rack in sorted(by_rack)]
+    depth = max(len(column) for column in columns)
+    return [column[i] for i in range(depth) for column in columns if i < len(column)]
+
+
+def _replicas_of(
+    ring: list[int], rack_of: dict[int, str | None], first: int, shift: int, replication_factor: int
+) -> list[int]:
+    leader = ring[first]
+    replicas = [leader]
+    racks_used = {rack_of[leader]}
+    all_racks = set(rack_of.values())
+    k = 0
+    while len(replicas) < replication_factor:
+        # Two laps of the other nodes always find one: the first lap may skip nodes for their rack,
+        # the second accepts any node not yet chosen.
+        assert k < 2 * len(ring), "replica search did not terminate"
+        node = ring[_follower_index(first, shift, k, len(ring))]
+        k += 1
+        rack_ok = rack_of[node] not in racks_used or racks_used == all_racks
+        if rack_ok and node not in replicas:
+            replicas.append(node)
+            racks_used.add(rack_of[node])
+    return replicas
+
+
+def _follower_index(first: int, shift: int, k: int, n: int) -> int:
+    """Kafka's ``replicaIndex``: never ``first`` itself, and k = 0 .. n-2 visits every other node."""
+    return (first + 1 + (shift + k) % (n - 1)) % n

@@ -1,0 +1,279 @@
+"""One Raft group: a pysyncobj ``SyncObj`` hardened at its seams, driven by the node's RaftHost.
+
+Owns: the pysyncobj configuration kraft relies on, and the fixes to pysyncobj's replication that
+research/pysyncobj.md calls for, each at a seam pysyncobj already has:
+
+- follower side, AppendEntries: entries that already match the local log are stripped before
+  pysyncobj sees the message, a truncation is armed in the journal only at a real conflict, and the
+  leader's commit index is clamped to the last entry the message carried (Raft §5.3 rules 3-5);
+- leader side, replication: kraft's own ``__sendAppendEntries`` (probe until a follower's log
+  matches, then stream with a bounded in-flight window, heartbeats at the follower's match index)
+  and its own ``next_node_idx`` handling, which ignores stale replies instead of rewinding;
+- apply: commands are kraft's own bytes (never pickle), handed to a state machine with their Raft
+  index so the machine can skip entries it already applied before a restart.
+
+Must not: touch sockets (the MuxTransport does) or commit LMDB transactions (the host does).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pysyncobj.syncobj as _pso
+from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.node import Node
+
+from kraft.raft.journal import LmdbJournal
+
+log = logging.getLogger(__name__)
+
+REGULAR = b"\x00"
+MAX_INFLIGHT_ENTRIES = 256
+APPEND_MAX_ENTRIES = 256
+APPEND_MAX_BYTES = 2 * 1024 * 1024
+
+
+class _NullPoller:
+    """The host polls every socket itself; a group's own ``poll()`` must do nothing."""
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def unsubscribe(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def poll(self, timeout: float) -> None:
+        pass
+
+
+def _install_seams() -> None:
+    # The journal object travels in conf.journalFile; pysyncobj's factory only knows files.
+    orig_create_journal = _pso.createJournal
+
+    def create_journal(journal_file: Any) -> Any:
+        if isinstance(journal_file, LmdbJournal):
+            return journal_file
+        return orig_create_journal(journal_file)
+
+    _pso.createJournal = create_journal
+    _pso.createPoller = lambda *_a, **_k: _NullPoller()
+    # One wake-up pipe per host, not one per group: RaftGroup._applyCommand wakes the host.
+    _pso.PIPE_NOTIFIER_ENABLED = False
+
+
+_install_seams()
+
+
+class StateMachine(Protocol):
+    def apply(self, raft_index: int, command: bytes) -> Any: ...
+
+    @property
+    def last_applied(self) -> int: ...
+
+
+class GroupTimers:
+    """Raft timing of every group on a node (seconds)."""
+
+    def __init__(self, heartbeat_s: float, election_min_s: float, election_max_s: float) -> None:
+        self.heartbeat_s = heartbeat_s
+        self.election_min_s = election_min_s
+        self.election_max_s = election_max_s
+
+
+class RaftGroup(SyncObj):
+    def __init__(
+        self,
+        gid: int,
+        self_id: int,
+        members: list[int],
+        journal: LmdbJournal,
+        machine: StateMachine,
+        transport_factory: Callable[..., Any],
+        timers: GroupTimers,
+        on_state_changed: Callable[[RaftGroup], None] | None = None,
+    ) -> None:
+        self.gid = gid
+        self.self_id = self_id
+        self.members = sorted(members)
+        self.journal = journal
+        self.machine = machine
+        self._probing: set[Node] = set()
+        self._sent_commit: dict[Node, int] = {}
+        self._progress_term = -1
+        self._hb_deadline = 0.0
+        self._on_state_changed = on_state_changed
+        conf = SyncObjConf(
+            autoTick=False,
+            appendEntriesUseBatch=False,  # batching adds a 100 ms commit floor
+            appendEntriesPeriod=timers.heartbeat_s,
+            raftMinTimeout=timers.election_min_s,
+            raftMaxTimeout=timers.election_max_s,
+            connectionTimeout=timers.election_max_s + 0.5,
+            leaderFallbackTimeout=timers.election_max_s * 2,
+            appendEntriesBatchSizeBytes=1 << 40,  # chunked transmission never used (buggy, Exp6b)
+            logCompactionMinEntries=1 << 62,  # pysyncobj snapshots off: they would destroy the log
+            logCompactionMinTime=1 << 40,
+            commandsWaitLeader=False,  # no leader -> fail fast, the client retries
+            dynamicMembershipChange=False,
+            journalFile=journal,
+            onStateChanged=lambda _old, _new: self._state_changed(),
+        )
+        others = [Node(str(m)) for m in self.members if m != self_id]
+        super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
+        # Do not re-apply from index 1 after a restart: the machine persisted how far it got.
+        applied = max(1, machine.last_applied)
+        self._SyncObj__raftLastApplied = applied
+        if self._SyncObj__raftCommitIndex < applied:
+            self._SyncObj__raftCommitIndex = applied
+
+    # --- wiring ---------------------------------------------------------------------------------
+    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:
+        super()._applyCommand(command, callback, commandType)
+        transport = self._SyncObj__transport
+        transport.wake()
+
+    def submit(self, payload: bytes, callback: Callable[[Any, int], None]) -> None:
+        """Propose ``payload``; ``callback(result, fail_reason)`` runs on the driver after apply."""
+        self._applyCommand(REGULAR + payload, callback)
+
+    def needs_tick(self) -> bool:
+        """Work pysyncobj left for its next tick: entries to apply, or a lone leader's commit."""
+        if self.raftCommitIndex > self.raftLastApplied:
+            return True
+        return self._isLeader() and not self._SyncObj__otherNodes and self.journal.last_index > self.raftCommitIndex
+
+    def _state_changed(self) -> None:
+        if self._on_state_changed is not None:
+            self._on_state_changed(self)
+
+    def bring_election_forward(self, delay_s: float) -> None:
+        """Make this replica stand first (preferred leader), unless it has heard from a leader."""
+        self._SyncObj__raftElectionDeadline = time.monotonic() + delay_s
+
+    # Plain methods, not properties: SyncObj's constructor calls getattr() on every name in dir(self).
+    def is_leader(self) -> bool:
+        return self._isLeader()
+
+    def leader_id(self) -> int | None:
+        leader = self._getLeader()
+        return None if leader is None else int(leader.id)
+
+    # --- apply ----------------------------------------------------------------------------------
+    def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
+        index = self._SyncObj__raftLastApplied + 1
+        if command[:1] != REGULAR:
+            return self.machine.apply(index, b"")  # a no-op still moves last_applied
+        return self.machine.apply(index, command[1:])
+
+    # --- follower: AppendEntries ----------------------------------------------------------------
+    def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
+        mtype = message.get("type")
+        if mtype == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
+            if message["term"] >= self.raftCurrentTerm:
+                self._prepare_append(message)
+        elif mtype == "next_node_idx":
+            if self._isLeader():
+                self._on_next_node_idx(node, message)
+            return
+        SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _prepare_append(self, message: dict[str, Any]) -> None:
+        prev = message["prevLogIdx"]
+        entries = message.get("entries") or []
+        last_new = prev + len(entries)
+        message["commit_index"] = min(message["commit_index"], last_new)
+        if self.journal.term_at(prev) != message["prevLogTerm"]:
+            return  # pysyncobj answers with a reset; the leader probes further back
+        k = 0
+        for _command, idx, term in entries:
+            if self.journal.term_at(idx) != term:
+                break
+            k += 1
+        if k:
+            message["prevLogIdx"] = entries[k - 1][1]
+            message["prevLogTerm"] = entries[k - 1][2]
+            message["entries"] = entries = entries[k:]
+        if entries and entries[0][1] <= self.journal.last_index:
+            self.journal.arm_truncation(entries[0][1])
+
+    # --- leader: replication --------------------------------------------------------------------
+    def _on_next_node_idx(self, node: Node, message: dict[str, Any]) -> None:
+        match = self._SyncObj__raftMatchIndex
+        nxt = self._SyncObj__raftNextIndex
+        if node not in match:
+            return
+        self._SyncObj__lastResponseTime[node] = time.monotonic()
+        n = message["next_node_idx"]
+        if message.get("term", self.raftCurrentTerm) != self.raftCurrentTerm:
+            return  # a reply to an older leadership of this node
+        if message.get("success"):
+            if n - 1 > match[node]:
+                match[node] = n - 1
+            nxt[node] = max(nxt[node], match[node] + 1)
+            self._probing.discard(node)
+        elif message.get("reset"):
+            if n - 1 <= match[node] and node not in self._probing:
+                return  # stale: the follower has since acknowledged more
+            last = self.journal.last_index
+            nxt[node] = max(match[node] + 1, min(n, last + 1))
+            self._probing.add(node)
+
+    def _SyncObj__sendAppendEntries(self) -> None:
+        now = time.monotonic()
+        heartbeat = now >= self._hb_deadline
+        if heartbeat:
+            self._hb_deadline = now + self.conf.appendEntriesPeriod
+        self._SyncObj__newAppendEntriesTime = now + self.conf.appendEntriesPeriod
+        term = self.raftCurrentTerm
+        others = self._SyncObj__otherNodes
+        if self._progress_term != term:
+            self._progress_term = term
+            self._probing = set(others)
+        connected = self._SyncObj__connectedNodes
+        transport = self._SyncObj__transport
+        nxt = self._SyncObj__raftNextIndex
+        match = self._SyncObj__raftMatchIndex
+        commit = self.raftCommitIndex
+        last = self.journal.last_index
+        for node in others:
+            if node not in connected:
+                continue
+            if node in self._probing:
+                if heartbeat or nxt[node] <= last:
+                    self._send_append(transport, node, term, commit, nxt[node], limit=APPEND_MAX_ENTRIES)
+                continue
+            sent = False
+            while nxt[node] <= last and nxt[node] - 1 - match[node] < MAX_INFLIGHT_ENTRIES:
+                room = MAX_INFLIGHT_ENTRIES - (nxt[node] - 1 - match[node])
+                nxt[node] = self._send_append(transport, node, term, commit, nxt[node], limit=room)
+                sent = True
+            if not sent and (heartbeat or self._sent_commit.get(node, 0) < commit):
+                # prev >= 1: index 1 is the no-op every journal starts with, so it always matches.
+                self._send_append(transport, node, term, commit, max(match[node] + 1, 2), limit=0)
+
+    def _send_append(self, transport: Any, node: Node, term: int, commit: int, start: int, limit: int) -> int:
+        """Send entries from ``start`` (none when ``limit`` is 0); return the next index to send."""
+        prev = start - 1
+        self._sent_commit[node] = commit
+        prev_term = self.journal.term_at(prev) if prev >= 1 else 0
+        entries = self.journal.entries_from(start, limit, APPEND_MAX_BYTES) if limit else []
+        transport.send(node, {
+            "type": "append_entries",
+            "term": term,
+            "commit_index": commit,
+            "entries": entries,
+            "prevLogIdx": prev,
+            "prevLogTerm": prev_term if prev_term is not None else -1,
+        })
+        return entries[-1][1] + 1 if entries else start
+
+    def _SyncObj__onNodeConnected(self, node: Node) -> None:
+        SyncObj._SyncObj__onNodeConnected(self, node)
+        # Whatever was in flight on the old connection is gone: find the follower's log again.
+        self._probing.add(node)
+        match = self._SyncObj__raftMatchIndex
+        if node in match:
+            self._SyncObj__raftNextIndex[node] = match[node] + 1

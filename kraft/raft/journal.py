@@ -1,0 +1,214 @@
+"""A pysyncobj ``Journal`` over LMDB: one group's Raft log, term and vote, durable and not in RAM.
+
+Owns: the journal rows of one group (``gid``) in the node store, and the in-memory facts pysyncobj
+asks for on every tick (first/last index and term, length, commit index).
+Must not: commit transactions (the driver does, once per loop) or decide Raft rules. The one rule it
+enforces is a guard: it deletes entries only where its group armed a truncation after finding a real
+conflict (Raft §5.3), so pysyncobj's "drop everything after prevLogIdx" can never remove entries that
+match the leader's (research/pysyncobj.md, Exp4a).
+
+pysyncobj addresses entries by position (``journal[i]``, ``journal[-1]``, ``journal[a:b]``), not by
+Raft index; position ``p`` is index ``first + p``. Open-ended slices are bounded (count and bytes) so
+no caller can pull a whole log into memory; every caller tolerates a shorter answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+import msgpack
+from pysyncobj.journal import Journal
+
+from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, NodeStore, gid_key, gid_u64_key
+
+log = logging.getLogger(__name__)
+
+TERM = struct.Struct(">Q")
+SLICE_MAX_ENTRIES = 512
+SLICE_MAX_BYTES = 4 * 1024 * 1024
+
+Entry = tuple[bytes, int, int]  # (command, raft index, term) as pysyncobj wants them
+
+
+class LmdbJournal(Journal):
+    def __init__(self, store: NodeStore, gid: int) -> None:
+        self._store = store
+        self._gid = gid
+        self._db = store.db(DB_JOURNAL)
+        self._meta_db = store.db(DB_RAFTMETA)
+        self._prefix = gid_key(gid)
+        self._truncate_armed_from: int | None = None
+        self._first = 0  # 0 = empty
+        self._last = 0
+        self._last_entry: Entry | None = None
+        self._first_entry: Entry | None = None
+        self._term = 0
+        self._vote: str | None = None
+        self._commit = 1
+        self._load()
+
+    # --- loading --------------------------------------------------------------------------------
+    def _load(self) -> None:
+        txn = self._store.wtxn()
+        raw = txn.get(self._prefix, db=self._meta_db)
+        if raw is not None:
+            meta = msgpack.unpackb(raw)
+            self._term, self._vote, self._commit = meta["term"], meta["vote"], meta["commit"]
+        with txn.cursor(self._db) as cur:
+            if cur.set_range(self._prefix) and cur.key()[:8] == self._prefix:
+                self._first = self._index_of(cur.key())
+                self._first_entry = self._decode(self._first, cur.value())
+                upper = gid_key(self._gid + 1)
+                if cur.set_range(upper):
+                    cur.prev()
+                else:
+                    cur.last()
+                self._last = self._index_of(cur.key())
+                self._last_entry = self._decode(self._last, cur.value())
+
+    @staticmethod
+    def _index_of(key: bytes) -> int:
+        return int.from_bytes(key[8:16], "big")
+
+    @staticmethod
+    def _decode(idx: int, value: bytes) -> Entry:
+        return (value[8:], idx, TERM.unpack_from(value)[0])
+
+    # --- what kraft itself reads ----------------------------------------------------------------
+    @property
+    def first_index(self) -> int:
+        return self._first
+
+    @property
+    def last_index(self) -> int:
+        return self._last
+
+    def term_at(self, idx: int) -> int | None:
+        """Term of the entry at Raft index ``idx``, or None when the log has no such entry."""
+        if self._first == 0 or idx < self._first or idx > self._last:
+            return None
+        if idx == self._last and self._last_entry is not None:
+            return self._last_entry[2]
+        raw = self._store.wtxn().get(gid_u64_key(self._gid, idx), db=self._db)
+        return None if raw is None else TERM.unpack_from(raw)[0]
+
+    def arm_truncation(self, idx: int) -> None:
+        """Allow the next ``deleteEntriesFrom`` to remove entries from ``idx`` on: a real conflict."""
+        self._truncate_armed_from = idx
+
+    def entries_from(self, idx: int, max_count: int, max_bytes: int) -> list[Entry]:
+        """Entries from Raft index ``idx`` on: at least one if it exists, then within the limits."""
+        out: list[Entry] = []
+        if self._first == 0 or idx > self._last:
+            return out
+        idx = max(idx, self._first)
+        size = 0
+        txn = self._store.wtxn()
+        with txn.cursor(self._db) as cur:
+            if not cur.set_key(gid_u64_key(self._gid, idx)):
+                return out
+            for key, value in cur:
+                if key[:8] != self._prefix:
+                    break
+                entry = self._decode(self._index_of(key), value)
+                size += len(value)
+                if out and (len(out) >= max_count or size > max_bytes):
+                    break
+                out.append(entry)
+        return out
+
+    # --- pysyncobj's Journal interface ----------------------------------------------------------
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        if self._first and idx != self._last + 1:
+            raise AssertionError(f"journal {self._gid}: append of {idx} after {self._last}")
+        value = TERM.pack(term) + bytes(command)
+        self._store.wtxn().put(gid_u64_key(self._gid, idx), value, db=self._db)
+        entry = (bytes(command), idx, term)
+        if not self._first:
+            self._first, self._first_entry = idx, entry
+        self._last, self._last_entry = idx, entry
+
+    def clear(self) -> None:
+        self._store.delete_prefix(DB_JOURNAL, self._gid)
+        self._first = self._last = 0
+        self._first_entry = self._last_entry = None
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
+        idx = self._first + entryFrom
+        if self._truncate_armed_from != idx:
+            # pysyncobj asks to drop entries that match the leader's (a stale or repeated
+            # AppendEntries). Raft §5.3 forbids it: they may be acknowledged already.
+            log.debug("journal %d: refused truncation from %d (no conflict there)", self._gid, idx)
+            return
+        self._truncate_armed_from = None
+        if idx <= self._commit:
+            log.critical("journal %d: truncating from %d below commit %d", self._gid, idx, self._commit)
+        txn = self._store.wtxn()
+        for i in range(idx, self._last + 1):
+            txn.delete(gid_u64_key(self._gid, i), db=self._db)
+        if idx <= self._first:
+            self._first = self._last = 0
+            self._first_entry = self._last_entry = None
+            return
+        self._last = idx - 1
+        raw = txn.get(gid_u64_key(self._gid, self._last), db=self._db)
+        self._last_entry = self._decode(self._last, raw)
+
+    def deleteEntriesTo(self, entryTo: int) -> None:
+        # pysyncobj compaction is off (kraft's retention trims the head itself); never reached.
+        raise AssertionError("pysyncobj log compaction must stay disabled")
+
+    def __len__(self) -> int:
+        return 0 if not self._first else self._last - self._first + 1
+
+    def __getitem__(self, item: int | slice) -> Entry | list[Entry]:
+        n = len(self)
+        if isinstance(item, slice):
+            start, stop, step = item.indices(n)
+            assert step == 1
+            if start >= stop:
+                return []
+            count = min(stop - start, SLICE_MAX_ENTRIES)
+            return self.entries_from(self._first + start, count, SLICE_MAX_BYTES)
+        pos = item + n if item < 0 else item
+        if pos < 0 or pos >= n:
+            raise IndexError(item)
+        if pos == n - 1 and self._last_entry is not None:
+            return self._last_entry
+        if pos == 0 and self._first_entry is not None:
+            return self._first_entry
+        idx = self._first + pos
+        raw = self._store.wtxn().get(gid_u64_key(self._gid, idx), db=self._db)
+        return self._decode(idx, raw)
+
+    def _destroy(self) -> None:
+        pass
+
+    def _save_meta(self) -> None:
+        meta = {"term": self._term, "vote": self._vote, "commit": self._commit}
+        self._store.wtxn().put(self._prefix, msgpack.packb(meta), db=self._meta_db)
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
+        if raftCommitIndex != self._commit:
+            self._commit = raftCommitIndex
+            self._save_meta()
+
+    def getRaftCommitIndex(self) -> int:
+        return self._commit
+
+    def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:
+        if (term, votedForNodeId) != (self._term, self._vote):
+            self._term, self._vote = term, votedForNodeId
+            self._save_meta()
+
+    def getCurrentTerm(self) -> int:
+        return self._term
+
+    def getVotedForNodeId(self) -> str | None:
+        return self._vote
+
+    def destroy_data(self) -> None:
+        """Remove every row of this group (topic deleted or replica moved away)."""
+        self.clear()
+        self._store.wtxn().delete(self._prefix, db=self._meta_db)

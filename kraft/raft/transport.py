@@ -1,0 +1,75 @@
+"""The pysyncobj ``Transport`` of one group: a view onto the node's shared peer connections.
+
+Owns: translating between pysyncobj's Node objects and node ids, dropping messages from nodes that
+are not members of the group, and stamping the group's term on replication replies (pysyncobj's
+``next_node_idx`` carries none, so a leader could not tell a stale reply from a fresh one).
+Must not: own sockets or buffers (the RaftHost does; ``send`` only queues on the host).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pysyncobj.node import Node
+from pysyncobj.transport import Transport
+
+if TYPE_CHECKING:
+    from kraft.raft.host import RaftHost
+
+
+class MuxTransport(Transport):
+    def __init__(self, host: RaftHost, gid: int, syncObj: Any, selfNode: Node, otherNodes: set[Node]) -> None:
+        super().__init__(syncObj, selfNode, otherNodes)
+        self.host = host
+        self.gid = gid
+        self.sync_obj = syncObj
+        self.nodes: dict[int, Node] = {int(n.id): n for n in otherNodes}
+
+    # pysyncobj's readiness protocol: there is nothing to bind per group.
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def tryGetReady(self) -> None:
+        pass
+
+    def waitReady(self) -> None:
+        pass
+
+    def addNode(self, node: Node) -> None:
+        self.nodes[int(node.id)] = node
+
+    def dropNode(self, node: Node) -> None:
+        self.nodes.pop(int(node.id), None)
+
+    def send(self, node: Node, message: dict[str, Any]) -> bool:
+        peer = int(node.id)
+        if not self.host.is_connected(peer):
+            return False
+        if message.get("type") == "next_node_idx":
+            message["term"] = self.sync_obj.raftCurrentTerm
+        self.host.enqueue(peer, self.gid, message)
+        return True
+
+    def wake(self) -> None:
+        self.host.wake(self.gid)
+
+    def destroy(self) -> None:
+        self.nodes.clear()
+
+    # --- called by the host, on the driver thread ---------------------------------------------
+    def deliver(self, peer: int, message: dict[str, Any]) -> None:
+        node = self.nodes.get(peer)
+        if node is None:
+            return  # not a member of this group: pysyncobj would raise or bump its term (Exp5)
+        self._onMessageReceived(node, message)
+
+    def peer_connected(self, peer: int) -> None:
+        node = self.nodes.get(peer)
+        if node is not None:
+            self._onNodeConnected(node)
+
+    def peer_disconnected(self, peer: int) -> None:
+        node = self.nodes.get(peer)
+        if node is not None:
+            self._onNodeDisconnected(node)

@@ -1,0 +1,130 @@
+"""Record batch codec: round trips, header fields, CRC corruption and malformed input."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import zlib
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kraft.errors import CorruptRecord
+from kraft.protocol.batch import (
+    HEADER,
+    HEADER_BYTES,
+    decode_batch,
+    encode_batch,
+    read_batch_header,
+    verify_batch,
+)
+
+timestamps = st.integers(min_value=0, max_value=2**41)
+records = st.lists(
+    st.tuples(
+        timestamps,
+        st.none() | st.binary(max_size=30),
+        st.none() | st.binary(max_size=60),
+        st.lists(st.tuples(st.text(max_size=8), st.binary(max_size=8)), max_size=3),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=200)
+@given(
+    recs=records,
+    base=st.integers(min_value=0, max_value=2**50),
+    pid=st.integers(min_value=-1, max_value=2**40),
+    seq=st.integers(min_value=-1, max_value=2**31 - 1),
+)
+def test_round_trip(recs, base, pid, seq):
+    batch = encode_batch(recs, producer_id=pid, base_sequence=seq)
+    header = verify_batch(batch)
+    assert header.magic == 1
+    assert header.count == len(recs)
+    assert header.first_timestamp == recs[0][0]
+    assert header.max_timestamp == max(r[0] for r in recs)
+    assert (header.producer_id, header.base_sequence) == (pid, seq)
+    assert read_batch_header(batch) == header
+    decoded = decode_batch(batch, base)
+    assert decoded == [(base + i, ts, k, v, list(h)) for i, (ts, k, v, h) in enumerate(recs)]
+
+
+def test_header_layout():
+    batch = encode_batch([(1000, b"k", b"v", [("h", b"x")]), (999, None, None, [])])
+    assert HEADER_BYTES == 37
+    magic, crc, count, first, max_ts, pid, seq = HEADER.unpack_from(batch)
+    assert (magic, count, first, max_ts, pid, seq) == (1, 2, 1000, 1000, -1, -1)
+    assert crc == zlib.crc32(batch[5:])
+    assert msgpack.unpackb(batch[37:]) == [[0, b"k", b"v", [["h", b"x"]]], [-1, None, None, []]]
+
+
+def test_empty_batch_is_refused():
+    with pytest.raises(ValueError):
+        encode_batch([])
+
+
+@settings(max_examples=200)
+@given(recs=records, data=st.data())
+def test_any_single_byte_corruption_is_detected(recs, data):
+    batch = bytearray(encode_batch(recs))
+    i = data.draw(st.integers(min_value=0, max_value=len(batch) - 1))
+    flip = data.draw(st.integers(min_value=1, max_value=255))
+    batch[i] ^= flip
+    with pytest.raises(CorruptRecord):
+        verify_batch(bytes(batch))
+    with pytest.raises(CorruptRecord):
+        decode_batch(bytes(batch), 0)
+
+
+def test_short_batch():
+    with pytest.raises(CorruptRecord):
+        read_batch_header(b"\x01" * 36)
+
+
+def test_bad_magic():
+    batch = bytearray(encode_batch([(1, None, b"v", [])]))
+    batch[0] = 2
+    with pytest.raises(CorruptRecord):
+        read_batch_header(bytes(batch))
+
+
+def _with_body(body: bytes, count: int) -> bytes:
+    rest = struct.pack(">Iqqqi", count, 0, 0, -1, -1) + body
+    return struct.pack(">BI", 1, zlib.crc32(rest)) + rest
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        (b"\xc1", 1),  # not msgpack
+        (msgpack.packb([[0, None, b"v", []]]), 2),  # count mismatch
+        (msgpack.packb([[0, None, b"v"]]), 1),  # record of 3 fields
+        (msgpack.packb([[0, "k", b"v", []]], use_bin_type=True), 1),  # str key
+        (msgpack.packb([[0, None, b"v", [["h"]]]]), 1),  # header of 1 field
+        (msgpack.packb([[0.5, None, b"v", []]]), 1),  # float delta
+        (msgpack.packb({"a": 1}), 1),  # not an array
+        (msgpack.packb([[0, None, b"v", []]]), 0),  # count 0
+    ],
+)
+def test_valid_crc_over_malformed_body(body, count):
+    with pytest.raises(CorruptRecord):
+        decode_batch(_with_body(body, count), 0)
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=120))
+def test_fuzz_decode_is_total(data):
+    with contextlib.suppress(CorruptRecord):
+        decode_batch(data, 0)
+
+
+@settings(max_examples=300)
+@given(body=st.binary(max_size=80), count=st.integers(min_value=0, max_value=5))
+def test_fuzz_bodies_behind_a_valid_crc(body, count):
+    with contextlib.suppress(CorruptRecord):
+        decode_batch(_with_body(body, count), 0)
