@@ -18,12 +18,12 @@ Must not: touch sockets (the MuxTransport does) or commit LMDB transactions (the
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import pysyncobj.syncobj as _pso
 from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.monotonic import monotonic as raft_clock  # CLOCK_MONOTONIC_RAW: compare only with it
 from pysyncobj.node import Node
 
 from kraft.raft.journal import LmdbJournal
@@ -151,7 +151,7 @@ class RaftGroup(SyncObj):
 
     def bring_election_forward(self, delay_s: float) -> None:
         """Make this replica stand first (preferred leader), unless it has heard from a leader."""
-        self._SyncObj__raftElectionDeadline = time.monotonic() + delay_s
+        self._SyncObj__raftElectionDeadline = raft_clock() + delay_s
 
     # Plain methods, not properties: SyncObj's constructor calls getattr() on every name in dir(self).
     def is_leader(self) -> bool:
@@ -205,54 +205,63 @@ class RaftGroup(SyncObj):
         nxt = self._SyncObj__raftNextIndex
         if node not in match:
             return
-        self._SyncObj__lastResponseTime[node] = time.monotonic()
-        n = message["next_node_idx"]
         if message.get("term", self.raftCurrentTerm) != self.raftCurrentTerm:
             return  # a reply to an older leadership of this node
+        self._SyncObj__lastResponseTime[node] = raft_clock()
+        n = message["next_node_idx"]
         if message.get("success"):
             if n - 1 > match[node]:
                 match[node] = n - 1
             nxt[node] = max(nxt[node], match[node] + 1)
             self._probing.discard(node)
         elif message.get("reset"):
-            if n - 1 <= match[node] and node not in self._probing:
+            if n - 1 < match[node]:
                 return  # stale: the follower has since acknowledged more
-            last = self.journal.last_index
-            nxt[node] = max(match[node] + 1, min(n, last + 1))
+            # The follower's log ends before what we sent (lost in flight, or a new leadership):
+            # resend from where it ends; matching entries it already has are skipped on arrival.
+            nxt[node] = max(match[node] + 1, min(n, self.journal.last_index + 1))
             self._probing.add(node)
+        else:
+            return
+        # Reply-driven: the next probe or the next window goes out now, not at the next heartbeat.
+        self._replicate(node, heartbeat=node in self._probing)
 
     def _SyncObj__sendAppendEntries(self) -> None:
-        now = time.monotonic()
+        now = raft_clock()
         heartbeat = now >= self._hb_deadline
         if heartbeat:
             self._hb_deadline = now + self.conf.appendEntriesPeriod
         self._SyncObj__newAppendEntriesTime = now + self.conf.appendEntriesPeriod
+        for node in self._SyncObj__otherNodes:
+            self._replicate(node, heartbeat)
+
+    def _replicate(self, node: Node, heartbeat: bool) -> None:
+        """Send ``node`` what it lacks: one probe while its log is unknown, else a bounded window."""
+        if node not in self._SyncObj__connectedNodes:
+            return
         term = self.raftCurrentTerm
-        others = self._SyncObj__otherNodes
         if self._progress_term != term:
             self._progress_term = term
-            self._probing = set(others)
-        connected = self._SyncObj__connectedNodes
+            self._probing = set(self._SyncObj__otherNodes)
         transport = self._SyncObj__transport
         nxt = self._SyncObj__raftNextIndex
         match = self._SyncObj__raftMatchIndex
         commit = self.raftCommitIndex
         last = self.journal.last_index
-        for node in others:
-            if node not in connected:
-                continue
-            if node in self._probing:
-                if heartbeat or nxt[node] <= last:
-                    self._send_append(transport, node, term, commit, nxt[node], limit=APPEND_MAX_ENTRIES)
-                continue
-            sent = False
-            while nxt[node] <= last and nxt[node] - 1 - match[node] < MAX_INFLIGHT_ENTRIES:
-                room = MAX_INFLIGHT_ENTRIES - (nxt[node] - 1 - match[node])
-                nxt[node] = self._send_append(transport, node, term, commit, nxt[node], limit=room)
-                sent = True
-            if not sent and (heartbeat or self._sent_commit.get(node, 0) < commit):
-                # prev >= 1: index 1 is the no-op every journal starts with, so it always matches.
-                self._send_append(transport, node, term, commit, max(match[node] + 1, 2), limit=0)
+        if node in self._probing:
+            # One probe in flight at a time: its reply sends the next one.
+            if heartbeat:
+                self._send_append(transport, node, term, commit, nxt[node], limit=APPEND_MAX_ENTRIES)
+            return
+        sent = False
+        while nxt[node] <= last and nxt[node] - 1 - match[node] < MAX_INFLIGHT_ENTRIES:
+            room = MAX_INFLIGHT_ENTRIES - (nxt[node] - 1 - match[node])
+            nxt[node] = self._send_append(transport, node, term, commit, nxt[node], limit=room)
+            sent = True
+        if not sent and (heartbeat or self._sent_commit.get(node, 0) < commit):
+            # prev = the last entry sent: one connection is FIFO, so the follower has it unless it
+            # was lost, and then its reset makes us resend. prev >= 1: index 1 always matches.
+            self._send_append(transport, node, term, commit, max(nxt[node], 2), limit=0)
 
     def _send_append(self, transport: Any, node: Node, term: int, commit: int, start: int, limit: int) -> int:
         """Send entries from ``start`` (none when ``limit`` is 0); return the next index to send."""

@@ -1,0 +1,189 @@
+"""Real kraft node processes on 127.0.0.1 with free ports, for cluster tests.
+
+Every process is started with its own pid recorded and is stopped by that pid (SIGKILL as the last
+resort) when the test ends, whatever happened in it. Waits poll a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kraft.protocol.frames import FrameDecoder, decode_response, encode_request
+
+T = TypeVar("T")
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_for(cond: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+    """Poll ``cond`` until it returns something truthy; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as e:  # the condition may fail while nodes come up
+            last_exc = e
+        time.sleep(interval_s)  # sleep-ok: poll interval of a deadline-bounded wait
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last error: {last_exc!r})")
+
+
+class RawClient:
+    """A minimal blocking native-protocol client for probing a single node."""
+
+    def __init__(self, port: int, timeout_s: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+        self.decoder = FrameDecoder()
+        self.cid = 0
+
+    def call(self, api: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.cid += 1
+        self.sock.sendall(encode_request(self.cid, api, body))
+        while True:
+            frame = self.decoder.next_frame()
+            if frame is not None:
+                cid, code, result = decode_response(frame)
+                assert cid == self.cid
+                return code, result
+            data = self.sock.recv(1 << 20)
+            if not data:
+                raise ConnectionError("node closed the connection")
+            self.decoder.feed(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Cluster:
+    def __init__(self, root: Path, n: int, *, fsync: str = "always", rf: int = 3, partitions: int = 3,
+                 extra: str = "") -> None:
+        self.root = root
+        self.n = n
+        ports = free_ports(2 * n)
+        self.client_ports = {i + 1: ports[2 * i] for i in range(n)}
+        self.raft_ports = {i + 1: ports[2 * i + 1] for i in range(n)}
+        lines = ["[cluster]", f"data_dir = {root / 'data'}", f"replication_factor = {rf}",
+                 f"partitions = {partitions}", f"fsync = {fsync}", extra]
+        for i in range(1, n + 1):
+            lines += [f"[node.{i}]", "host = 127.0.0.1", f"client_port = {self.client_ports[i]}",
+                      f"raft_port = {self.raft_ports[i]}"]
+        self.config_path = root / "cluster.ini"
+        self.config_path.write_text("\n".join(lines) + "\n")
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports.values())
+
+    def start(self, node: int) -> None:
+        log = open(self.root / f"node{node}.log", "ab")  # noqa: SIM115 - owned by the process
+        self.procs[node] = subprocess.Popen(
+            [sys.executable, "-m", "kraft.node", "--config", str(self.config_path), "--node", str(node)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+
+    def start_all(self) -> None:
+        for i in range(1, self.n + 1):
+            self.start(i)
+        for i in range(1, self.n + 1):
+            wait_for(lambda i=i: self._listening(i), 20, f"node {i} listening")
+        wait_for(self._has_controller, 30, "a metadata leader")
+
+    def _listening(self, node: int) -> bool:
+        proc = self.procs[node]
+        if proc.poll() is not None:
+            raise AssertionError(f"node {node} exited with {proc.returncode}: {self.log(node)[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", self.client_ports[node]), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def _has_controller(self) -> bool:
+        for node in self.alive():
+            c = RawClient(self.client_ports[node])
+            try:
+                code, md = c.call("metadata", {"topics": []})
+                if code == 0 and md["controller"] is not None:
+                    return True
+            finally:
+                c.close()
+        return False
+
+    def alive(self) -> list[int]:
+        return [i for i, p in self.procs.items() if p.poll() is None]
+
+    def kill(self, node: int, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[node]
+        os.kill(proc.pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            proc.wait(timeout=15)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGCONT)
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def log(self, node: int) -> str:
+        path = self.root / f"node{node}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def call(self, node: int, api: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        c = RawClient(self.client_ports[node])
+        try:
+            return c.call(api, body)
+        finally:
+            c.close()
+
+    def leaders(self, topic: str) -> dict[int, int | None]:
+        """partition -> leader, as the nodes that are up report it (None while unknown)."""
+        for node in self.alive():
+            code, md = self.call(node, "metadata", {"topics": [topic]})
+            if code == 0 and md["topics"] and md["topics"][0]["error_code"] == 0:
+                return {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
+        return {}
+
+    def wait_leaders(self, topic: str, timeout_s: float = 30, exclude: set[int] | None = None) -> dict[int, int]:
+        def ready() -> dict[int, int] | None:
+            leaders = self.leaders(topic)
+            alive = set(self.alive()) - (exclude or set())
+            if leaders and all(v is not None and v in alive for v in leaders.values()):
+                return leaders  # type: ignore[return-value]
+            return None
+
+        return wait_for(ready, timeout_s, f"leaders of every partition of {topic}")
+
+    def node_status(self, node: int) -> dict[str, Any]:
+        code, status = self.call(node, "node_status", {})
+        assert code == 0
+        return status
