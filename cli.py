@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import socket
 import sys
 import threading
 import time
@@ -19,13 +20,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kraft import cli_format as fmt
 from kraft.config import ClusterConfig, load_config
-from kraft.errors import ConfigError, KraftConnectionError, KraftError, UnknownTopicOrPartition
+from kraft.errors import ConfigError, KraftConnectionError, KraftError, RequestTimedOut, UnknownTopicOrPartition
 from kraft.node.supervisor import SIGNALS, ProcessState, Supervisor
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout-s", min=0.0, help="How lon
 PRODUCE_PENDING_MAX = 10_000  # unacknowledged sends kept before waiting on the oldest (bounds memory)
 PROGRESS_INTERVAL_S = 0.2
 CONSUME_POLL_MS = 200
-STATUS_PROBE_TIMEOUT_S = 3.0
+STATUS_TIMEOUT_S = 5.0
 
 
 class SignalName(enum.StrEnum):
@@ -242,8 +243,8 @@ def cluster_status(
     config: ConfigOpt = None,
     bootstrap: BootstrapOpt = None,
     timeout_s: Annotated[
-        float, typer.Option("--timeout-s", min=0.1, help="How long to wait for each node's answer.")
-    ] = STATUS_PROBE_TIMEOUT_S,
+        float, typer.Option("--timeout-s", min=0.1, help="How long to wait for the nodes, then for the topics.")
+    ] = STATUS_TIMEOUT_S,
     as_json: JsonOpt = False,
 ) -> None:
     """Which nodes answer, and every partition's leader, replicas and high watermark."""
@@ -253,10 +254,43 @@ def cluster_status(
         for row, (state, detail) in zip(nodes, probes, strict=True):
             row.update(state=state, detail=detail)
         up = [str(n["address"]) for n in nodes if n["state"] == "up"]
-        topics = describe_all(",".join(up)) if up else []
+        topics: list[Any] | None = None
+        problem: KraftError | None = KraftConnectionError("no node answered")
+        if up:
+            try:
+                topics, problem = call_with_deadline(lambda: describe_all(",".join(up)), timeout_s, "topics"), None
+            except KraftError as exc:
+                problem = exc
         print_status(nodes, topics, as_json)
-        if not up:
-            raise KraftConnectionError("no node answered")
+        if problem is not None:
+            # On stderr in JSON mode too: stdout already holds the one JSON document of the command.
+            typer.echo(fmt.error_text(problem), err=True)
+            raise typer.Exit(1)
+
+
+T = TypeVar("T")
+
+
+def call_with_deadline(fn: Callable[[], T], timeout_s: float, what: str) -> T:
+    """fn() in a daemon thread, abandoned after ``timeout_s``: a paused node (SIGSTOP) accepts TCP
+    connections but never answers, and the client would wait its full request timeout for it."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # handed to the caller's thread, which decides
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if failure:
+        raise failure[0]
+    if not outcome:
+        raise RequestTimedOut(f"{what}: no answer within {timeout_s:g} s (is a node paused?)")
+    return outcome[0]
 
 
 def status_nodes(config: Path | None, bootstrap: str | None) -> list[dict[str, object]]:
@@ -276,20 +310,24 @@ def status_nodes(config: Path | None, bootstrap: str | None) -> list[dict[str, o
 
 
 def probe_all(addresses: Sequence[str], timeout_s: float) -> list[tuple[str, str | None]]:
-    """Ask every node at once for its topics; (up|down|no answer, detail) each.
+    """Ask every node at once for its topics; (up | down | no answer, detail) each.
 
-    Each probe runs in a daemon thread and is abandoned at the deadline: a paused node (SIGSTOP)
-    still accepts TCP connections but never answers, and must not hang the command.
+    A refused TCP connect is "down" at once (the client would retry it until its request timeout).
+    A node that accepts but does not answer in time is "no answer": a paused node (SIGSTOP) still
+    accepts connections in the kernel. Probes run in daemon threads abandoned at the deadline, so
+    such a node cannot hang the command.
     """
     results: list[tuple[str, str | None]] = [("no answer", f"nothing within {timeout_s:g} s")] * len(addresses)
 
     def probe(i: int, address: str) -> None:
+        refused = tcp_refused(address, timeout_s)
+        if refused is not None:
+            results[i] = ("down", refused)
+            return
         try:
             with admin_client(address) as admin:
                 admin.list_topics()
             results[i] = ("up", None)
-        except KraftConnectionError as exc:
-            results[i] = ("down", exc.message)
         except KraftError as exc:
             results[i] = ("up", f"{exc.name}: {exc.message}")  # it answered, if only with an error
 
@@ -302,6 +340,18 @@ def probe_all(addresses: Sequence[str], timeout_s: float) -> list[tuple[str, str
     return list(results)
 
 
+def tcp_refused(address: str, timeout_s: float) -> str | None:
+    """Why a TCP connect to ``host:port`` fails, or None when it connects."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return f"{address!r} is not HOST:PORT"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
 def describe_all(bootstrap: str) -> list[Any]:
     """TopicDescription of every topic; one deleted meanwhile is left out."""
     descriptions = []
@@ -312,13 +362,17 @@ def describe_all(bootstrap: str) -> list[Any]:
     return descriptions
 
 
-def print_status(nodes: list[dict[str, object]], topics: list[Any], as_json: bool) -> None:
+def print_status(nodes: list[dict[str, object]], topics: list[Any] | None, as_json: bool) -> None:
+    """The nodes table, then the partitions table (topics None: they could not be read)."""
     if as_json:
-        echo_json({"nodes": nodes, "topics": [topic_json(t) for t in topics]})
+        echo_json({"nodes": nodes, "topics": None if topics is None else [topic_json(t) for t in topics]})
         return
     headers = ["node", "address", "state", "process", "detail"]
     typer.echo(fmt.render_table(headers, [[n[h] for h in headers] for n in nodes]))
     typer.echo("")
+    if topics is None:
+        typer.echo("topics: unknown")
+        return
     rows = [[t.name, *fmt.partition_row(p)] for t in topics for p in t.partitions]
     typer.echo(fmt.render_table(["topic", *fmt.PARTITION_HEADERS], rows) if rows else "no topics")
 
@@ -449,7 +503,10 @@ def sender(
     key_bytes = key.encode() if key is not None else None
 
     def send(value: bytes) -> Future[Any]:
-        return producer.send(topic, value=value, key=key_bytes, headers=headers or None, partition=partition)
+        future: Future[Any] = producer.send(
+            topic, value=value, key=key_bytes, headers=headers or None, partition=partition
+        )
+        return future
 
     return send
 

@@ -37,6 +37,10 @@ def _is_numeric(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _numeric_column(values: Sequence[object]) -> bool:
+    return any(_is_numeric(v) for v in values) and all(_is_numeric(v) or v is None for v in values)
+
+
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A plain-text table: a header line, then one line per row; numbers right-aligned, the rest left.
 
@@ -50,8 +54,8 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    # A column is right-aligned when it holds numbers only (None shows as '-' among them).
-    right = [bool(body) and all(_is_numeric(r[i]) or r[i] is None for r in body) for i in range(len(headers))]
+    # A column is right-aligned when it holds numbers (None, shown as '-', may sit among them).
+    right = [_numeric_column([row[i] for row in body]) for i in range(len(headers))]
     lines = [_line(list(headers), widths, right), *(_line(row, widths, right) for row in cells)]
     return "\n".join(lines)
 

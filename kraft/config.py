@@ -9,6 +9,7 @@ passes silently turns into a cluster that misbehaves hours later.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import difflib
 import os
@@ -241,15 +242,21 @@ def _read_ini(text: str, src: _Source) -> configparser.ConfigParser:
     except configparser.DuplicateOptionError as exc:
         raise src.error(exc.section, exc.option, f"key appears twice (line {exc.lineno})") from None
     except configparser.MissingSectionHeaderError as exc:
-        raise ConfigError(
-            f"{src.name}: line {exc.lineno}: {exc.line.strip()!r} is before any [section]"
-        ) from None
+        raise ConfigError(f"{src.name}: line {exc.lineno}: {exc.line.strip()!r} is before any [section]") from None
     except configparser.ParsingError as exc:
         lineno, line = exc.errors[0]
-        raise ConfigError(
-            f"{src.name}: line {lineno}: cannot parse {line.strip()!r} (expected key = value)"
-        ) from None
+        line = _unrepr(line)
+        raise ConfigError(f"{src.name}: line {lineno}: cannot parse {line.strip()!r} (expected key = value)") from None
     return parser
+
+
+def _unrepr(line: str) -> str:
+    """configparser keeps a bad line as its repr(); show the line as the user wrote it."""
+    try:
+        value = ast.literal_eval(line)
+    except (ValueError, SyntaxError):
+        return line
+    return value if isinstance(value, str) else line
 
 
 def _check_sections(parser: configparser.ConfigParser, src: _Source) -> None:

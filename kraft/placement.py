@@ -48,7 +48,7 @@ def assign_replicas(
     _check_arguments(nodes, partitions, replication_factor)
     racks = _racks(nodes)
     ring = _rack_alternated(racks) if racks else sorted(node_id for node_id, _ in nodes)
-    rack_of = racks if racks else {node_id: None for node_id in ring}
+    rack_of: dict[int, str | None] = dict(racks) if racks else dict.fromkeys(ring)
     start = offset % len(ring)
     # Kafka multiplies the follower shift by the rack count so that followers move to a new rack
     # rather than to the next node of the same rack when the shift grows.

@@ -91,33 +91,37 @@ def _proc_state(pid: int) -> str | None:
     return stat.rpartition(")")[2].split()[0]
 
 
-def _is_node_process(pid: int, node_id: int) -> bool:
-    """Guard against pid reuse: after a reboot a stale pid file may name some unrelated process,
-    and `kraft cluster kill` must not signal it. Without /proc there is nothing to check."""
+def _is_node_process(pid: int, node_id: int, config_path: Path) -> bool:
+    """Guard against pid reuse: after a reboot a stale pid file may name some unrelated process
+    (even another cluster's node), and `kraft cluster kill` must not signal it. Without /proc there
+    is nothing to check."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True
-    return b"--node" in argv and str(node_id).encode() in argv
+    return b"--node" in argv and str(node_id).encode() in argv and str(config_path).encode() in argv
 
 
-def wait_until_listening(
-    host: str, port: int, deadline: float, is_alive: Callable[[], bool] | None = None
-) -> bool:
+def wait_until_listening(host: str, port: int, deadline: float, is_alive: Callable[[], bool] | None = None) -> bool:
     """Poll a TCP connect to ``host:port`` until it succeeds (True) or ``deadline`` (time.monotonic())
     passes (False). Stops early, with False, once ``is_alive`` says the process has died."""
     while True:
         remaining = deadline - time.monotonic()
-        try:
-            with socket.create_connection((host, port), timeout=max(0.01, min(CONNECT_TIMEOUT_S, remaining))):
-                return True
-        except OSError:
-            pass
-        if is_alive is not None and not is_alive():
-            return False
+        listening = _accepts_connections(host, port, max(0.01, min(CONNECT_TIMEOUT_S, remaining)))
+        alive = is_alive is None or is_alive()
+        if listening or not alive:
+            return listening and alive  # listening but dead: someone else holds the port
         if time.monotonic() + POLL_INTERVAL_S > deadline:
             return False
         time.sleep(POLL_INTERVAL_S)
+
+
+def _accepts_connections(host: str, port: int, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 class Supervisor:
@@ -134,11 +138,9 @@ class Supervisor:
         return self.config.node_data_dir(node_id) / "node.log"
 
     def running_pid(self, node_id: int) -> int | None:
-        """The pid of the node's live process, or None (a stale pid file is removed)."""
+        """The pid of the node's live process, or None (a stale or unreadable pid file is removed)."""
         pid = self._read_pid_file(node_id)
-        if pid is None:
-            return None
-        if is_running(pid) and _is_node_process(pid, node_id):
+        if pid is not None and is_running(pid) and _is_node_process(pid, node_id, self._config_path()):
             return pid
         self.pid_file(node_id).unlink(missing_ok=True)
         return None
@@ -155,6 +157,7 @@ class Supervisor:
         running = self.running_pid(node_id)
         if running is not None:
             raise NodeProcessError(f"node {node_id} is already running (pid {running})", pid=running)
+        self._check_ports_free(node_id)
         node_dir = self.config.node_data_dir(node_id)
         node_dir.mkdir(parents=True, exist_ok=True)
         argv = self._command(self._config_file(), node_id)
@@ -225,14 +228,27 @@ class Supervisor:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def _check_ports_free(self, node_id: int) -> None:
+        """Refuse to start a node whose port something else already listens on: the node would exit,
+        and waiting for "its" port would wrongly succeed on the other process."""
+        node = self.config.node(node_id)
+        for key, port in (("client_port", node.client_port), ("raft_port", node.raft_port)):
+            if _accepts_connections(node.host, port):
+                raise NodeProcessError(
+                    f"node {node_id}: {key} {node.host}:{port} is already in use by another process", node=node_id
+                )
+
+    def _config_path(self) -> Path:
+        """The file node processes of this config are started with."""
+        return self.config.path if self.config.path is not None else self.config.data_dir / "cluster.ini"
+
     def _config_file(self) -> Path:
-        """The file a node process reads. The embedded default has no file, so it is written out
-        (with data_dir absolute, so it means the same from its new place)."""
-        if self.config.path is not None:
-            return self.config.path
-        path = self.config.data_dir / "cluster.ini"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_config(self.config))
+        """_config_path(), written out first for the embedded default, which has no file (data_dir is
+        absolute in it, so the text means the same from its new place)."""
+        path = self._config_path()
+        if self.config.path is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_config(self.config))
         return path
 
     def _read_pid_file(self, node_id: int) -> int | None:

@@ -1,4 +1,4 @@
-"""Real kraft node processes on 127.0.0.1 with free ports, for cluster tests.
+"""Real kraft node processes on 127.0.0.1 with free ports, for cluster tests and benchmarks.
 
 Every process is started with its own pid recorded and is stopped by that pid (SIGKILL as the last
 resort) when the test ends, whatever happened in it. Waits poll a condition with a deadline.

@@ -1,0 +1,5 @@
+"""The producer: ``Producer`` facade -> ``RecordAccumulator`` -> ``Sender``."""
+
+from .producer import Producer
+
+__all__ = ["Producer"]

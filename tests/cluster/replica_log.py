@@ -1,0 +1,33 @@
+"""Read a stopped node's replica of a partition straight from its LMDB (for log-equality checks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lmdb
+
+from kraft.log.partition_log import BATCH_AT, INDEX_ROW
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key
+from kraft.protocol.batch import decode_batch
+
+
+def read_replica(node_dir: Path, gid: int) -> list[tuple[int, bytes | None, bytes | None]]:
+    """(offset, key, value) of every record of partition ``gid`` in this node's store."""
+    env = lmdb.open(str(node_dir), readonly=True, lock=False, max_dbs=16)
+    try:
+        offsets = env.open_db(DB_OFFSETS, create=False)
+        journal = env.open_db(DB_JOURNAL, create=False)
+        out = []
+        prefix = gid_key(gid)
+        with env.begin() as txn, txn.cursor(offsets) as cur:
+            if cur.set_range(prefix):
+                for key, row in cur:
+                    if key[:8] != prefix:
+                        break
+                    raft_index, base, _ = INDEX_ROW.unpack(row)
+                    value = txn.get(gid_u64_key(gid, raft_index), db=journal)
+                    for rec in decode_batch(value[BATCH_AT:], base):
+                        out.append((rec[0], rec[2], rec[3]))
+        return out
+    finally:
+        env.close()

@@ -1,0 +1,139 @@
+"""Text and JSON shapes of the CLI's output, without a cluster."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from kraft import cli_format as fmt
+from kraft.errors import ConfigError, UnknownTopicOrPartition
+
+
+@dataclass(frozen=True)
+class Partition:
+    partition: int
+    leader: int | None
+    replicas: list[int]
+    high_watermark: int | None
+
+
+def test_table_aligns_numbers_right_and_text_left() -> None:
+    table = fmt.render_table(
+        ["topic", "partition", "replicas"],
+        [["orders", 0, [1, 2, 3]], ["payments-eu", 12, [2]]],
+    )
+    assert table.splitlines() == [
+        "topic        partition  replicas",
+        "orders               0  1,2,3",
+        "payments-eu         12  2",
+    ]
+
+
+def test_table_none_is_a_dash_and_stays_right_aligned() -> None:
+    table = fmt.render_table(["leader", "state"], [[None, "down"], [10, "up"]])
+    assert table.splitlines() == ["leader  state", "     -  down", "    10  up"]
+
+
+def test_table_without_rows_is_the_header() -> None:
+    assert fmt.render_table(["a", "bb"], []) == "a  bb"
+
+
+def test_table_rows_must_match_headers() -> None:
+    with pytest.raises(ValueError):
+        fmt.render_table(["a", "b"], [[1]])
+
+
+def test_cell_escapes_control_characters_and_decodes_bytes() -> None:
+    assert fmt.cell("a\nb\tc\x00") == "a\\nb\\tc\\x00"
+    assert fmt.cell(b"caf\xc3\xa9") == "café"
+    assert fmt.cell(b"\xff") == "\\xff"
+    assert fmt.cell(True) == "True"
+    assert fmt.cell(None) == "-"
+    assert fmt.cell((1, None)) == "1,-"
+
+
+def test_stream_table_fixed_widths_and_unpadded_last_column() -> None:
+    table = fmt.StreamTable([fmt.Column("p", 3, right=True), fmt.Column("key", 5), fmt.Column("value", 0)])
+    assert table.header() == "  p  key    value"
+    assert table.row([1, b"k", b"hello world"]) == "  1  k      hello world"
+    # A cell wider than its column widens that row only: data is never cut.
+    assert table.row([1234, "long-key", ""]) == "1234  long-key"
+
+
+def test_record_columns_header() -> None:
+    header = fmt.StreamTable(fmt.RECORD_COLUMNS).header()
+    assert header.split() == ["partition", "offset", "timestamp", "key", "value"]
+
+
+def test_timestamp_is_utc_iso_with_milliseconds() -> None:
+    assert fmt.format_timestamp_ms(0) == "1970-01-01T00:00:00.000Z"
+    assert fmt.format_timestamp_ms(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+    assert fmt.format_timestamp_ms(-1) == "-"
+    assert fmt.format_timestamp_ms(None) == "-"
+
+
+def test_json_bytes_keeps_text_and_base64s_the_rest() -> None:
+    assert fmt.json_bytes(None) is None
+    assert fmt.json_bytes(b"hello") == "hello"
+    assert fmt.json_bytes(b"\xff\x00") == {"base64": "/wA="}
+
+
+def test_record_json_line() -> None:
+    obj = fmt.record_json(
+        topic="t",
+        partition=2,
+        offset=40,
+        key=None,
+        value=b"v",
+        timestamp_ms=5,
+        headers=[("h", b"1"), ("h", b"\xff")],
+    )
+    line = fmt.dumps(obj)
+    assert "\n" not in line
+    assert json.loads(line) == {
+        "topic": "t",
+        "partition": 2,
+        "offset": 40,
+        "timestamp_ms": 5,
+        "key": None,
+        "value": "v",
+        "headers": [["h", "1"], ["h", {"base64": "/w=="}]],
+    }
+
+
+def test_dumps_keeps_unicode_and_field_order() -> None:
+    assert fmt.dumps({"b": "é", "a": 1}) == '{"b": "é", "a": 1}'
+
+
+def test_error_text_and_json() -> None:
+    err = ConfigError("cluster.ini: [node.2] client_port: 'abc' is not an integer")
+    assert fmt.error_text(err) == "error: CONFIG_ERROR: cluster.ini: [node.2] client_port: 'abc' is not an integer"
+    assert fmt.error_json(UnknownTopicOrPartition("no topic x")) == {
+        "error": "UNKNOWN_TOPIC_OR_PARTITION",
+        "code": 3,
+        "message": "no topic x",
+    }
+
+
+def test_parse_header() -> None:
+    assert fmt.parse_header("trace=abc=d") == ("trace", b"abc=d")
+    assert fmt.parse_header("empty=") == ("empty", b"")
+    for bad in ("novalue", "=x", ""):
+        with pytest.raises(ValueError, match="name=value"):
+            fmt.parse_header(bad)
+
+
+def test_partition_row_and_json() -> None:
+    p = Partition(partition=1, leader=None, replicas=[2, 3], high_watermark=0)
+    assert fmt.partition_row(p) == [1, None, [2, 3], 0]
+    assert fmt.partition_json(p) == {"partition": 1, "leader": None, "replicas": [2, 3], "high_watermark": 0}
+    table = fmt.render_table(fmt.PARTITION_HEADERS, [fmt.partition_row(p)])
+    assert table.splitlines()[1] == "        1  -       2,3                    0"  # no number: left
+
+
+def test_summary_rate() -> None:
+    assert fmt.summary_rate(12_000, 1.2) == "12,000 records in 1.2 s (10,000 records/s)"
+    assert fmt.summary_rate(1, 0.0) == "1 record in 0.0 s"
+    assert fmt.summary_rate(0, 3.0) == "0 records in 3.0 s"

@@ -1,0 +1,124 @@
+"""Replica assignment: distinct replicas, even leaders, rack spread, rotation by offset, errors."""
+
+from __future__ import annotations
+
+import doctest
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kraft import placement
+from kraft.errors import InvalidPartitions, InvalidReplicationFactor
+from kraft.placement import assign_replicas
+
+
+def no_racks(n: int) -> list[tuple[int, str | None]]:
+    return [(i, None) for i in range(1, n + 1)]
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(placement)
+    assert result.failed == 0
+    assert result.attempted >= 3
+
+
+def test_single_node() -> None:
+    assert assign_replicas([(7, None)], 3, 1) == [[7], [7], [7]]
+
+
+def test_known_assignment_matches_kafka() -> None:
+    # The example in the doc comment of Kafka's AdminUtils.assignReplicasToBrokers (brokers 0..4,
+    # 10 partitions, RF 3, start index 0), with broker ids shifted by one.
+    nodes = no_racks(5)
+    expected = [
+        [1, 2, 3],
+        [2, 3, 4],
+        [3, 4, 5],
+        [4, 5, 1],
+        [5, 1, 2],
+        [1, 3, 4],
+        [2, 4, 5],
+        [3, 5, 1],
+        [4, 1, 2],
+        [5, 2, 3],
+    ]
+    assert assign_replicas(nodes, 10, 3) == expected
+
+
+def test_node_order_does_not_matter() -> None:
+    nodes = [(3, "b"), (1, "a"), (2, "b"), (4, "a")]
+    assert assign_replicas(nodes, 8, 3, offset=5) == assign_replicas(sorted(nodes), 8, 3, offset=5)
+
+
+def test_deterministic() -> None:
+    assert assign_replicas(no_racks(4), 12, 3, offset=9) == assign_replicas(no_racks(4), 12, 3, offset=9)
+
+
+def test_offset_rotates_the_first_leader() -> None:
+    leaders = {assign_replicas(no_racks(3), 1, 1, offset=o)[0][0] for o in range(3)}
+    assert leaders == {1, 2, 3}
+
+
+@given(
+    node_count=st.integers(1, 9),
+    partitions=st.integers(1, 40),
+    rf_fraction=st.floats(0, 1),
+    offset=st.integers(0, 10_000),
+)
+def test_replicas_distinct_and_leaders_even(node_count: int, partitions: int, rf_fraction: float, offset: int) -> None:
+    rf = max(1, round(rf_fraction * node_count))
+    assignment = assign_replicas(no_racks(node_count), partitions, rf, offset)
+    assert len(assignment) == partitions
+    for replicas in assignment:
+        assert len(replicas) == rf
+        assert len(set(replicas)) == rf
+        assert set(replicas) <= set(range(1, node_count + 1))
+    leads = Counter(replicas[0] for replicas in assignment)
+    counts = [leads.get(n, 0) for n in range(1, node_count + 1)]
+    assert max(counts) - min(counts) <= 1
+
+
+@given(
+    racks=st.lists(st.sampled_from("abc"), min_size=1, max_size=9),
+    partitions=st.integers(1, 30),
+    rf_fraction=st.floats(0, 1),
+    offset=st.integers(0, 1000),
+)
+def test_replicas_spread_over_racks(racks: list[str], partitions: int, rf_fraction: float, offset: int) -> None:
+    nodes = [(i + 1, rack) for i, rack in enumerate(racks)]
+    rack_of = dict(nodes)
+    rf = max(1, round(rf_fraction * len(nodes)))
+    assignment = assign_replicas(nodes, partitions, rf, offset)
+    for replicas in assignment:
+        assert len(set(replicas)) == rf
+        # As many racks as the replica count allows.
+        assert len({rack_of[n] for n in replicas}) == min(rf, len(set(racks)))
+    leads = Counter(replicas[0] for replicas in assignment)
+    counts = [leads.get(n, 0) for n, _ in nodes]
+    assert max(counts) - min(counts) <= 1
+
+
+def test_rack_example_six_nodes_three_racks() -> None:
+    nodes = [(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c"), (6, "c")]
+    for replicas in assign_replicas(nodes, 12, 3):
+        assert sorted(dict(nodes)[n] for n in replicas) == ["a", "b", "c"]
+
+
+def test_partial_racks_are_ignored() -> None:
+    with_partial = [(1, "a"), (2, None), (3, "a")]
+    assert assign_replicas(with_partial, 6, 2) == assign_replicas(no_racks(3), 6, 2)
+
+
+def test_errors() -> None:
+    with pytest.raises(InvalidReplicationFactor, match="more than the 3 nodes"):
+        assign_replicas(no_racks(3), 1, 4)
+    with pytest.raises(InvalidReplicationFactor, match="at least 1"):
+        assign_replicas(no_racks(3), 1, 0)
+    with pytest.raises(InvalidPartitions, match="at least 1"):
+        assign_replicas(no_racks(3), 0, 1)
+    with pytest.raises(InvalidReplicationFactor):
+        assign_replicas([], 1, 1)
+    with pytest.raises(ValueError, match="distinct"):
+        assign_replicas([(1, None), (1, None)], 1, 1)
