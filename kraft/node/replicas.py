@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PREFERRED_ELECTION_DELAY_S = 0.2
 LEADER_REPORT_INTERVAL_S = 0.25
 LEADER_REPORT_RETRY_S = 2.0
+PREFERRED_LEADER_CHECK_S = 5.0  # how often a non-preferred leader offers leadership back
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ReplicaManager:
         self._seen_version = -1
         self._next_report = 0.0
         self._reported: dict[int, tuple[int, float]] = {}
+        self._next_rebalance = time.monotonic() + PREFERRED_LEADER_CHECK_S
         journal = LmdbJournal(store, METADATA_GID)
         self.meta_group = host.add_group(
             METADATA_GID,
@@ -85,6 +87,9 @@ class ReplicaManager:
         if now >= self._next_report:
             self._next_report = now + LEADER_REPORT_INTERVAL_S
             self._report_leaders(now)
+        if now >= self._next_rebalance:
+            self._next_rebalance = now + PREFERRED_LEADER_CHECK_S
+            self._return_leadership()
 
     def _reconcile(self, wanted: dict[int, PartitionMeta]) -> None:
         for gid in [g for g in self.partitions if g not in wanted]:
@@ -125,6 +130,18 @@ class ReplicaManager:
         gids, self._appended = self._appended, set()
         if self._on_appended is not None:
             self._on_appended(gids)
+
+    def _return_leadership(self) -> None:
+        """Hand each partition back to its preferred replica once that one is up and caught up.
+
+        Without this, the survivors of a failure keep every leadership and the returning node serves
+        none. pysyncobj's transfer only proceeds when the target's log matches the leader's.
+        """
+        for replica in self.partitions.values():
+            preferred = replica.meta.replicas[0]
+            group = replica.group
+            if preferred != self.node_id and group.is_leader() and self.host.is_connected(preferred):
+                group.hand_over_to(preferred)
 
     def _report_leaders(self, now: float) -> None:
         """Tell the metadata group about leaderships it does not know yet (retried until it does)."""

@@ -145,6 +145,14 @@ class RaftGroup(SyncObj):
             return True
         return self._isLeader() and not self._SyncObj__otherNodes and self.journal.last_index > self.raftCommitIndex
 
+    def hand_over_to(self, node_id: int) -> bool:
+        """Transfer leadership to ``node_id`` if its log is complete (Raft TimeoutNow); best effort."""
+        target = Node(str(node_id))
+        if self._SyncObj__raftMatchIndex.get(target, 0) != self.journal.last_index:
+            return False
+        self.transferLeadership(target)
+        return True
+
     def _state_changed(self) -> None:
         if self._on_state_changed is not None:
             self._on_state_changed(self)
