@@ -1,0 +1,21 @@
+"""The Python client library: Admin, Producer, Consumer and their value types.
+
+Layers: ``connection`` (one pipelined asyncio connection) < ``client_core`` (loop thread,
+metadata, retries) < the ``admin`` / ``producer`` / ``consumer`` facades.
+"""
+
+from .admin import Admin
+from .consumer import Consumer
+from .producer import Producer
+from .types import ConsumerRecord, PartitionInfo, RecordMetadata, TopicDescription, TopicPartition
+
+__all__ = [
+    "Admin",
+    "Consumer",
+    "ConsumerRecord",
+    "PartitionInfo",
+    "Producer",
+    "RecordMetadata",
+    "TopicDescription",
+    "TopicPartition",
+]

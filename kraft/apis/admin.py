@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from kraft.errors import NotController, UnknownTopicOrPartition
+from kraft.errors import KraftError, NotController, UnknownTopicOrPartition
 
 from .client_core import ClientCore, error_from_result
 from .types import PartitionInfo, TopicDescription
@@ -31,7 +31,7 @@ class Admin:
         self._run(self._to_controller("create_topic", body))
 
     def delete_topic(self, name: str) -> None:
-        self._run(self._to_controller("delete_topic", {"name": name}))
+        self._run(self._to_controller("delete_topic", {"name": name}), final=(UnknownTopicOrPartition,))
 
     def list_topics(self) -> list[str]:
         """Names of every topic, sorted."""
@@ -42,8 +42,8 @@ class Admin:
     def describe_topic(self, name: str) -> TopicDescription:
         """Partitions of ``name`` with leader, replicas and high watermark (0 when leaderless).
 
-        Raises UnknownTopicOrPartition if the topic does not exist."""
-        return self._run(lambda: self._describe(name))
+        Raises UnknownTopicOrPartition at once if the topic is not in the metadata."""
+        return self._run(lambda: self._describe(name), final=(UnknownTopicOrPartition,))
 
     def node_status(self, node_id: int) -> dict[str, Any]:
         """The raw ``node_status`` answer of one node (peers, Raft groups)."""
@@ -63,8 +63,10 @@ class Admin:
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _run(self, op: Any) -> Any:
-        return self._core.run(self._core.retrying(op))
+    def _run(self, op: Any, final: tuple[type[KraftError], ...] = ()) -> Any:
+        """``op`` with the core's retry policy; errors in ``final`` are not retried even if
+        retriable (a topic that is not there is an answer for delete/describe, not a glitch)."""
+        return self._core.run(self._core.retrying(op, final=final))
 
     def _to_controller(self, api: str, body: dict[str, Any]) -> Any:
         async def op() -> dict[str, Any]:

@@ -296,9 +296,14 @@ class ClientCore:
         base = min(self.retry_backoff_max_ms, self.retry_backoff_ms * (2 ** max(0, attempt - 1)))
         return base * self._rng.uniform(0.8, 1.2) / 1000
 
-    async def retrying(self, op: Callable[[], Awaitable[T]], timeout_ms: float | None = None) -> T:
-        """Run ``op`` until it succeeds, a non-retriable error, or ``timeout_ms`` (default:
-        ``request_timeout_ms``) runs out; then the last error is raised."""
+    async def retrying(
+        self,
+        op: Callable[[], Awaitable[T]],
+        timeout_ms: float | None = None,
+        final: tuple[type[KraftError], ...] = (),
+    ) -> T:
+        """Run ``op`` until it succeeds, a non-retriable error (or one of ``final``), or
+        ``timeout_ms`` (default: ``request_timeout_ms``) runs out; then the last error is raised."""
         deadline = time.monotonic() + (timeout_ms or self.request_timeout_ms) / 1000
         attempt = 0
         while True:
@@ -307,7 +312,7 @@ class ClientCore:
             except KraftError as exc:
                 attempt += 1
                 delay = self.backoff_s(attempt)
-                if not exc.retriable or time.monotonic() + delay > deadline:
+                if not exc.retriable or isinstance(exc, final) or time.monotonic() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)
                 with contextlib.suppress(KraftError):

@@ -146,6 +146,8 @@ class Broker:
                     state = replica.log.read_state(txn)
                     hw, start = state["next_offset"], state["log_start_offset"]
                     res["high_watermark"], res["log_start_offset"] = hw, start
+                    if offset > hw and not replica.group.leadership_ready():
+                        continue  # a new leader still applying what its predecessor committed
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
                     if offset == hw:
@@ -162,7 +164,8 @@ class Broker:
 
     async def fetch(self, body: dict[str, Any]) -> dict[str, Any]:
         parts = body.get("partitions") or []
-        max_bytes = int(body.get("max_bytes", 50 * 1024 * 1024))
+        # An answer must fit one frame; leave room for the envelope.
+        max_bytes = min(int(body.get("max_bytes", 8 * 1024 * 1024)), self.config.max_frame_bytes - 64 * 1024)
         min_bytes = int(body.get("min_bytes", 1))
         wait_s = min(int(body.get("max_wait_ms", 500)), self.config.fetch_max_wait_ms_max) / 1000
         deadline = time.monotonic() + wait_s

@@ -70,7 +70,8 @@ class ReplicaManager:
         self.meta_group = host.add_group(
             METADATA_GID,
             lambda factory: RaftGroup(
-                METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers
+                METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers,
+                forward_to_leader=True,  # any node may propose; a duplicate create is refused anyway
             ),
         )
         if min(controller_ids) == node_id:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import pysyncobj.syncobj as _pso
 from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as raft_clock  # CLOCK_MONOTONIC_RAW: compare only with it
 from pysyncobj.node import Node
 
@@ -31,9 +32,9 @@ from kraft.raft.journal import LmdbJournal
 log = logging.getLogger(__name__)
 
 REGULAR = b"\x00"
-MAX_INFLIGHT_ENTRIES = 256
-APPEND_MAX_ENTRIES = 256
-APPEND_MAX_BYTES = 2 * 1024 * 1024
+MAX_INFLIGHT_ENTRIES = 256  # per follower, sent but not acknowledged
+MAX_INFLIGHT_BYTES = 8 * 1024 * 1024  # per follower: big batches must not flood one peer connection
+APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
 
 
 class _NullPoller:
@@ -94,6 +95,7 @@ class RaftGroup(SyncObj):
         transport_factory: Callable[..., Any],
         timers: GroupTimers,
         on_state_changed: Callable[[RaftGroup], None] | None = None,
+        forward_to_leader: bool = False,
     ) -> None:
         self.gid = gid
         self.self_id = self_id
@@ -101,7 +103,10 @@ class RaftGroup(SyncObj):
         self.journal = journal
         self.machine = machine
         self._probing: set[Node] = set()
+        self._probe_sent: dict[Node, float] = {}
+        self._inflight: dict[Node, list[tuple[int, int]]] = {}  # (last index, bytes) per AppendEntries
         self._sent_commit: dict[Node, int] = {}
+        self._forward = forward_to_leader
         self._progress_term = -1
         self._hb_deadline = 0.0
         self._on_state_changed = on_state_changed
@@ -130,6 +135,26 @@ class RaftGroup(SyncObj):
             self._SyncObj__raftCommitIndex = applied
 
     # --- wiring ---------------------------------------------------------------------------------
+    def _checkCommandsToApply(self) -> None:
+        if self._forward or self._isLeader():
+            super()._checkCommandsToApply()
+            return
+        # pysyncobj would forward to the leader and might later report LEADER_CHANGED for a write
+        # the leader did commit; a client retrying that would write twice. Refuse definitely instead.
+        queue = self._SyncObj__commandsQueue
+        while True:
+            try:
+                _command, callback = queue.get_nowait()
+            except Exception:
+                return
+            if callback is not None and not isinstance(callback, tuple):
+                callback(None, FAIL_REASON.NOT_LEADER)
+
+    def leadership_ready(self) -> bool:
+        """Leader, and its own term's no-op is applied: everything committed before is applied too."""
+        noop = self._SyncObj__noopIDx
+        return self._isLeader() and noop is not None and self.raftLastApplied >= noop
+
     def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:
         super()._applyCommand(command, callback, commandType)
         transport = self._SyncObj__transport
@@ -193,8 +218,16 @@ class RaftGroup(SyncObj):
         entries = message.get("entries") or []
         last_new = prev + len(entries)
         message["commit_index"] = min(message["commit_index"], last_new)
-        if self.journal.term_at(prev) != message["prevLogTerm"]:
-            return  # pysyncobj answers with a reset; the leader probes further back
+        mine = self.journal.term_at(prev)
+        if mine != message["prevLogTerm"]:
+            if mine is not None:
+                # pysyncobj's reset says "try prevLogIdx", one entry back per round trip. Point the
+                # leader at the first entry of our conflicting term instead (Raft §5.3's optimisation).
+                first = prev
+                while first - 1 > self.journal.first_index and self.journal.term_at(first - 1) == mine:
+                    first -= 1
+                message["prevLogIdx"], message["prevLogTerm"], message["entries"] = first, -1, []
+            return
         k = 0
         for _command, idx, term in entries:
             if self.journal.term_at(idx) != term:
@@ -221,18 +254,24 @@ class RaftGroup(SyncObj):
             if n - 1 > match[node]:
                 match[node] = n - 1
             nxt[node] = max(nxt[node], match[node] + 1)
-            self._probing.discard(node)
+            inflight = self._inflight.setdefault(node, [])
+            while inflight and inflight[0][0] <= match[node]:
+                inflight.pop(0)
+            if node in self._probing:
+                self._probing.discard(node)
+                self._probe_sent.pop(node, None)
         elif message.get("reset"):
             if n - 1 < match[node]:
                 return  # stale: the follower has since acknowledged more
             # The follower's log ends before what we sent (lost in flight, or a new leadership):
-            # resend from where it ends; matching entries it already has are skipped on arrival.
+            # probe from where it says; matching entries it already has are skipped on arrival.
             nxt[node] = max(match[node] + 1, min(n, self.journal.last_index + 1))
             self._probing.add(node)
+            self._probe_sent.pop(node, None)
+            self._inflight[node] = []
         else:
             return
-        # Reply-driven: the next probe or the next window goes out now, not at the next heartbeat.
-        self._replicate(node, heartbeat=node in self._probing)
+        self._replicate(node, heartbeat=False)  # reply-driven: no waiting for the next heartbeat
 
     def _SyncObj__sendAppendEntries(self) -> None:
         now = raft_clock()
@@ -244,39 +283,51 @@ class RaftGroup(SyncObj):
             self._replicate(node, heartbeat)
 
     def _replicate(self, node: Node, heartbeat: bool) -> None:
-        """Send ``node`` what it lacks: one probe while its log is unknown, else a bounded window."""
+        """Send ``node`` what it lacks: an empty probe while its log is unknown, else a bounded window."""
         if node not in self._SyncObj__connectedNodes:
             return
         term = self.raftCurrentTerm
         if self._progress_term != term:
             self._progress_term = term
             self._probing = set(self._SyncObj__otherNodes)
+            self._probe_sent.clear()
+            self._inflight.clear()
         transport = self._SyncObj__transport
         nxt = self._SyncObj__raftNextIndex
-        match = self._SyncObj__raftMatchIndex
         commit = self.raftCommitIndex
-        last = self.journal.last_index
         if node in self._probing:
-            # One probe in flight at a time: its reply sends the next one.
-            if heartbeat:
-                self._send_append(transport, node, term, commit, nxt[node], limit=APPEND_MAX_ENTRIES)
+            # One empty probe in flight; a new one only if it went unanswered for a heartbeat.
+            sent_at = self._probe_sent.get(node)
+            if sent_at is None or (heartbeat and raft_clock() - sent_at > self.conf.appendEntriesPeriod):
+                self._probe_sent[node] = raft_clock()
+                self._send_append(transport, node, term, commit, nxt[node], with_entries=False)
             return
+        match = self._SyncObj__raftMatchIndex
+        inflight = self._inflight.setdefault(node, [])
+        last = self.journal.last_index
         sent = False
-        while nxt[node] <= last and nxt[node] - 1 - match[node] < MAX_INFLIGHT_ENTRIES:
-            room = MAX_INFLIGHT_ENTRIES - (nxt[node] - 1 - match[node])
-            nxt[node] = self._send_append(transport, node, term, commit, nxt[node], limit=room)
+        while (nxt[node] <= last and nxt[node] - 1 - match[node] < MAX_INFLIGHT_ENTRIES
+               and sum(b for _, b in inflight) < MAX_INFLIGHT_BYTES and transport.can_queue(node)):
+            start = nxt[node]
+            nxt[node] = self._send_append(transport, node, term, commit, start, with_entries=True)
+            if nxt[node] == start:
+                break  # nothing readable at start: never spin
             sent = True
         if not sent and (heartbeat or self._sent_commit.get(node, 0) < commit):
             # prev = the last entry sent: one connection is FIFO, so the follower has it unless it
             # was lost, and then its reset makes us resend. prev >= 1: index 1 always matches.
-            self._send_append(transport, node, term, commit, max(nxt[node], 2), limit=0)
+            self._send_append(transport, node, term, commit, max(nxt[node], 2), with_entries=False)
 
-    def _send_append(self, transport: Any, node: Node, term: int, commit: int, start: int, limit: int) -> int:
-        """Send entries from ``start`` (none when ``limit`` is 0); return the next index to send."""
+    def _send_append(self, transport: Any, node: Node, term: int, commit: int, start: int,
+                     with_entries: bool) -> int:
+        """Send entries from ``start`` (or none, as a probe or heartbeat); return the next index to send."""
         prev = start - 1
         self._sent_commit[node] = commit
         prev_term = self.journal.term_at(prev) if prev >= 1 else 0
-        entries = self.journal.entries_from(start, limit, APPEND_MAX_BYTES) if limit else []
+        entries = []
+        if with_entries:
+            room = MAX_INFLIGHT_ENTRIES - (start - 1 - self._SyncObj__raftMatchIndex[node])
+            entries = self.journal.entries_from(start, max(room, 1), APPEND_MAX_BYTES)
         transport.send(node, {
             "type": "append_entries",
             "term": term,
@@ -285,12 +336,17 @@ class RaftGroup(SyncObj):
             "prevLogIdx": prev,
             "prevLogTerm": prev_term if prev_term is not None else -1,
         })
-        return entries[-1][1] + 1 if entries else start
+        if not entries:
+            return start
+        self._inflight.setdefault(node, []).append((entries[-1][1], sum(len(e[0]) for e in entries)))
+        return entries[-1][1] + 1
 
     def _SyncObj__onNodeConnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeConnected(self, node)
         # Whatever was in flight on the old connection is gone: find the follower's log again.
         self._probing.add(node)
+        self._probe_sent.pop(node, None)
+        self._inflight[node] = []
         match = self._SyncObj__raftMatchIndex
         if node in match:
             self._SyncObj__raftNextIndex[node] = match[node] + 1

@@ -36,10 +36,14 @@ from kraft.raft.transport import MuxTransport
 log = logging.getLogger(__name__)
 
 LEN = struct.Struct(">I")
-MAX_PEER_FRAME_BYTES = 256 * 1024 * 1024
-MAX_PEER_OUTBUF_BYTES = 128 * 1024 * 1024
+MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024
+FRAME_SPLIT_BYTES = 4 * 1024 * 1024  # a flush cuts a peer's pending messages into frames of about this
+PEER_QUEUE_HIGH_BYTES = 32 * 1024 * 1024  # groups stop queueing entries to a peer above this (backpressure)
+MAX_PEER_OUTBUF_BYTES = 512 * 1024 * 1024  # last resort: a peer this far behind is cut off
 PING_INTERVAL_S = 0.5
 DIAL_INTERVAL_S = 0.25
+DIAL_TIMEOUT_S = 2.0
+FAIL_STOP_EXIT_CODE = 70
 
 
 class PeerConn:
@@ -53,7 +57,9 @@ class PeerConn:
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.pending: list[list[Any]] = []  # [gid, msg] queued this loop iteration
+        self.pending_bytes = 0  # entry bytes in pending (what backpressure counts)
         now = time.monotonic()
+        self.dial_started = now
         self.last_recv = now
         self.last_send = now
 
@@ -89,6 +95,7 @@ class RaftHost:
         self._signalled = False
         self._running = False
         self._thread: threading.Thread | None = None
+        self._driver_ident = threading.get_ident()  # the constructing thread until the driver starts
         self._next_full_tick = 0.0
         self._next_dial = 0.0
         self._dirty: set[int] = set()
@@ -111,11 +118,14 @@ class RaftHost:
         self._thread = threading.Thread(target=self._run, name="raft-driver", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop the driver; False if it did not finish in time (it may still hold a transaction)."""
         self._running = False
         self._signal()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
+            return not self._thread.is_alive()
+        return True
 
     # --- API for other threads ------------------------------------------------------------------
     def call(self, fn: Callable[[], None]) -> None:
@@ -140,7 +150,15 @@ class RaftHost:
     # --- API for the driver thread --------------------------------------------------------------
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once what this loop iteration wrote is committed (and synced)."""
-        self._after_commit.append(fn)
+        if threading.get_ident() == self._driver_ident:
+            self._after_commit.append(fn)
+        else:  # e.g. pysyncobj failing a submit at once (queue full) on the caller's thread
+            self.call(lambda: self._after_commit.append(fn))
+
+    def can_queue(self, peer: int) -> bool:
+        """Whether a group may queue more log entries to ``peer`` (heartbeats always may)."""
+        conn = self.conns.get(peer)
+        return conn is not None and conn.ready and len(conn.outbuf) + conn.pending_bytes < PEER_QUEUE_HIGH_BYTES
 
     def is_connected(self, peer: int) -> bool:
         conn = self.conns.get(peer)
@@ -149,10 +167,11 @@ class RaftHost:
     def connected_peers(self) -> dict[int, bool]:
         return {p: self.is_connected(p) for p in self.peer_addrs}
 
-    def enqueue(self, peer: int, gid: int, message: dict[str, Any]) -> None:
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
         conn = self.conns.get(peer)
         if conn is not None and conn.ready:
             conn.pending.append([gid, message])
+            conn.pending_bytes += size_hint
 
     def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
         """Create a group; ``build(transport_factory)`` constructs the RaftGroup."""
@@ -183,13 +202,18 @@ class RaftHost:
 
     # --- the driver loop ------------------------------------------------------------------------
     def _run(self) -> None:
+        self._driver_ident = threading.get_ident()
         while self._running:
             try:
                 self._iteration()
-            except Exception:
-                log.exception("raft driver iteration failed")
-                self.store.abort()
-                time.sleep(0.05)  # sleep-ok: back off a failing loop instead of spinning
+            except BaseException:
+                # Fail-stop. Groups' in-memory Raft state (terms, votes, journal tails, commit
+                # indexes) is already ahead of what LMDB holds after an abort, and replies queued
+                # this iteration acknowledge writes that were not committed. Continuing could ack
+                # lost writes; a restart reloads the truth from disk.
+                log.critical("raft driver failed; stopping the node", exc_info=True)
+                logging.shutdown()
+                os._exit(FAIL_STOP_EXIT_CODE)
         self._shutdown()
 
     def _iteration(self) -> None:
@@ -274,13 +298,26 @@ class RaftHost:
 
     # --- connections ----------------------------------------------------------------------------
     def _dial_missing(self) -> None:
+        now = time.monotonic()
         for peer, addr in self.peer_addrs.items():
+            conn = self.conns.get(peer)
+            if conn is not None and conn.dialing and now - conn.dial_started > DIAL_TIMEOUT_S:
+                self._close(conn, notify=False)  # a SYN into a silent network: try again
             if peer < self.node_id or peer in self.conns:
                 continue  # the lower id dials; the higher one waits for it
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            err = sock.connect_ex(addr)
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            except OSError as e:
+                log.warning("cannot open a socket to peer %d: %s", peer, e)
+                return
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                err = sock.connect_ex(addr)
+            except OSError as e:  # e.g. the peer's host name does not resolve
+                log.warning("cannot dial peer %d at %s: %s", peer, addr, e)
+                sock.close()
+                continue
             if err not in (0, errno.EINPROGRESS):
                 sock.close()
                 continue
@@ -289,7 +326,10 @@ class RaftHost:
             self._sel.register(sock, selectors.EVENT_WRITE, ("peer", conn))
 
     def _finish_dial(self, conn: PeerConn) -> None:
-        err = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            err = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError as e:
+            err = e.errno or -1
         if err:
             self._close(conn, notify=False)
             return
@@ -302,10 +342,13 @@ class RaftHost:
         while True:
             try:
                 sock, _ = self.listener.accept()
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except (BlockingIOError, InterruptedError):
                 return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as e:  # EMFILE and friends: the peer retries its dial
+                log.warning("cannot accept a peer connection: %s", e)
+                return
             conn = PeerConn(sock, None, dialing=False)
             self._sel.register(sock, selectors.EVENT_READ, ("peer", conn))
 
@@ -406,12 +449,27 @@ class RaftHost:
             if not conn.ready:
                 continue
             if conn.pending:
-                conn.outbuf += self._frame(conn.pending)
-                conn.pending = []
+                self._frame_pending(conn)
             elif now - conn.last_send > PING_INTERVAL_S and not conn.outbuf:
                 conn.outbuf += self._frame([])  # keeps the peer's silence timer quiet
             if conn.outbuf:
                 self._write(conn)
+
+    def _frame_pending(self, conn: PeerConn) -> None:
+        """Pending messages into frames of about FRAME_SPLIT_BYTES (the receiver caps frame size)."""
+        pending, conn.pending, conn.pending_bytes = conn.pending, [], 0
+        chunk: list[list[Any]] = []
+        chunk_bytes = 0
+        for item in pending:
+            entries = item[1].get("entries")
+            size = sum(len(e[0]) for e in entries) if entries else 0
+            if chunk and chunk_bytes + size > FRAME_SPLIT_BYTES:
+                conn.outbuf += self._frame(chunk)
+                chunk, chunk_bytes = [], 0
+            chunk.append(item)
+            chunk_bytes += size
+        if chunk:
+            conn.outbuf += self._frame(chunk)
 
     def _write(self, conn: PeerConn) -> None:
         if not conn.outbuf:

@@ -143,7 +143,10 @@ class LmdbJournal(Journal):
             return
         self._truncate_armed_from = None
         if idx <= self._commit:
-            log.critical("journal %d: truncating from %d below commit %d", self._gid, idx, self._commit)
+            # A committed entry never conflicts with a legitimate leader's log (Raft's Leader
+            # Completeness); rewriting it would silently re-point offsets at other batches.
+            log.critical("journal %d: refused truncation from %d below commit %d", self._gid, idx, self._commit)
+            raise AssertionError("truncation of committed entries refused")
         txn = self._store.wtxn()
         for i in range(idx, self._last + 1):
             txn.delete(gid_u64_key(self._gid, i), db=self._db)

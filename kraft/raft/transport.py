@@ -48,8 +48,12 @@ class MuxTransport(Transport):
             return False
         if message.get("type") == "next_node_idx":
             message["term"] = self.sync_obj.raftCurrentTerm
-        self.host.enqueue(peer, self.gid, message)
+        entries = message.get("entries")
+        self.host.enqueue(peer, self.gid, message, sum(len(e[0]) for e in entries) if entries else 0)
         return True
+
+    def can_queue(self, node: Node) -> bool:
+        return self.host.can_queue(int(node.id))
 
     def wake(self) -> None:
         self.host.wake(self.gid)

@@ -78,8 +78,11 @@ class NodeFacade:
     def is_connected(self, peer: int) -> bool:
         return peer not in self.net.down and self.node_id not in self.net.down
 
-    def enqueue(self, peer: int, gid: int, message: dict[str, Any]) -> None:
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
         self.net.in_flight.append((self.node_id, peer, message))
+
+    def can_queue(self, peer: int) -> bool:
+        return self.is_connected(peer)
 
     def wake(self, gid: int) -> None:
         pass
@@ -118,6 +121,7 @@ class Sim:
         """Let a heartbeat interval pass (without waiting for it): leaders send on the next tick."""
         for g in self.groups.values():
             g._hb_deadline = 0
+            g._probe_sent.clear()  # an unanswered probe is retried after a heartbeat interval
             g._SyncObj__newAppendEntriesTime = 0
 
     def settle(self, keep: Any = None) -> list[tuple[int, int, dict[str, Any]]]:

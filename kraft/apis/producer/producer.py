@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
 from typing import Any
 
 from kraft.errors import KraftError, RecordTooLarge, RequestTimedOut, UnknownTopicOrPartition
 from kraft.partitioner import partition_for_key
 
 from ..client_core import ClientCore
-from ..types import RecordMetadata
-from .accumulator import RecordAccumulator
+from .accumulator import RecordAccumulator, RecordFuture
 from .sender import Sender
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
@@ -94,12 +92,12 @@ class Producer:
         headers: Headers | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
-    ) -> Future[RecordMetadata]:
+    ) -> RecordFuture:
         """Queue one record; the Future resolves to its :class:`RecordMetadata` or fails with the
         typed kraft error. TypeError (not a failed Future) for a value/key/header of a wrong type."""
-        future: Future[RecordMetadata] = Future()
-        if self._closed:
-            raise RuntimeError("producer is closed")
+        future = RecordFuture(self._acc.futures_condition)
+        if self._closed or self._sender.crashed is not None:
+            raise RuntimeError(f"producer is closed ({self._sender.crashed or 'close() was called'})")
         size = _RECORD_OVERHEAD_BYTES
         if value is not None:
             if type(value) is not bytes:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import logging
 import time
 from collections import Counter, defaultdict, deque
-from concurrent.futures import InvalidStateError
 from typing import Any
 
 from kraft.errors import KraftError, RequestTimedOut
@@ -26,7 +26,9 @@ from kraft.protocol.batch import encode_batch
 
 from ..client_core import ClientCore, error_from_result
 from ..types import RecordMetadata
-from .accumulator import ProducerBatch, RecordAccumulator
+from .accumulator import ProducerBatch, RecordAccumulator, RecordFuture
+
+log = logging.getLogger(__name__)
 
 
 def _seq(batch: ProducerBatch) -> int:
@@ -55,6 +57,7 @@ class Sender:
         self._requests: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Event | None = None
         self._closing = False
+        self.crashed: KraftError | None = None
 
     # --- any thread -------------------------------------------------------------------------------
 
@@ -69,7 +72,19 @@ class Sender:
     # --- loop thread ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """The send loop; returns once closing and nothing is left to send."""
+        """The send loop; returns once closing and nothing is left to send. If it crashes (a bug),
+        every queued record fails instead of waiting forever, and ``send`` refuses new ones."""
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("producer sender crashed")
+            self.crashed = KraftError(f"producer sender crashed: {exc!r}")
+            self.abort(self.crashed)
+            raise
+
+    async def _run(self) -> None:
         self._wake = asyncio.Event()
         while True:
             self._wake.clear()
@@ -78,7 +93,10 @@ class Sender:
                 self._enqueue_new(batch)
             self._expire(now)
             self._send_ready(now)
-            if self._closing and not self._queue and not self._requests and not self._acc.has_open_batches:
+            # _in_flight (not _requests) decides: a request's task leaves _requests only in a done
+            # callback that runs after the wakeup it sent.
+            idle = not self._queue and not any(self._in_flight.values()) and not self._acc.has_open_batches
+            if self._closing and idle:
                 return
             timeout = self._next_wakeup(now)
             with contextlib.suppress(TimeoutError):
@@ -213,20 +231,16 @@ class Sender:
 
     def _complete(self, batch: ProducerBatch, base_offset: int) -> None:
         topic, partition = batch.topic, batch.partition
-        for i, (future, record) in enumerate(zip(batch.futures, batch.records, strict=True)):
-            offset = base_offset + i if base_offset >= 0 else -1
-            try:
-                future.set_result(RecordMetadata(topic, partition, offset, record[0]))
-            except InvalidStateError:
-                pass  # cancelled by the caller: the record was still sent
+        if base_offset >= 0:
+            results = [RecordMetadata(topic, partition, offset, record[0])
+                       for offset, record in enumerate(batch.records, base_offset)]
+        else:  # acks=0: the node assigned no offset yet
+            results = [RecordMetadata(topic, partition, -1, record[0]) for record in batch.records]
+        RecordFuture.resolve_all(self._acc.futures_condition, batch.futures, results)
         self._acc.completed(batch)
 
     def _fail(self, batch: ProducerBatch, exc: BaseException) -> None:
-        for future in batch.futures:
-            try:
-                future.set_exception(exc)
-            except InvalidStateError:
-                pass
+        RecordFuture.resolve_all(self._acc.futures_condition, batch.futures, exc=exc)
         self._acc.completed(batch)
 
 

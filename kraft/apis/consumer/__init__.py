@@ -1,0 +1,5 @@
+"""The consumer: ``Consumer`` facade -> ``Fetcher`` (positions, buffers, fetch requests)."""
+
+from .consumer import Consumer
+
+__all__ = ["Consumer"]

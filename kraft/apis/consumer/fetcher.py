@@ -1,0 +1,334 @@
+"""The consumer's fetcher: positions, buffers and fetch/list_offsets requests per leader.
+
+Owned by the client core's loop thread (every method runs there; the ``Consumer`` facade crosses
+over with ``ClientCore.run``), so it needs no locks. For each assigned partition it keeps the
+offset to fetch next, a buffer of fetched records not yet returned by ``poll``, and an ``epoch``
+bumped by every seek so that answers to requests sent before the seek are dropped.
+
+Fetching runs ahead of ``poll``: one ``fetch`` request per leader node at a time, covering that
+node's partitions with an empty buffer; answers land in the buffers and wake ``poll``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from typing import Any
+
+from kraft.errors import KraftError, LeaderNotAvailable, OffsetOutOfRange
+from kraft.protocol.batch import decode_batch
+
+from ..client_core import ClientCore, error_from_result
+from ..types import ConsumerRecord, TopicPartition
+
+EARLIEST = -2
+LATEST = -1
+_RESET_TIMESTAMPS = {"earliest": EARLIEST, "latest": LATEST}
+
+
+class _PartitionState:
+    __slots__ = ("backoff_until", "buffer", "buffer_pos", "epoch", "fetch_offset", "reset", "resetting")
+
+    def __init__(self, reset: str | None) -> None:
+        self.fetch_offset: int | None = None  # next offset to fetch; None until reset resolves it
+        self.reset = reset  # "earliest"/"latest" while the position must come from list_offsets
+        self.resetting = False  # a list_offsets for this partition is in flight
+        self.buffer: list[ConsumerRecord] = []
+        self.buffer_pos = 0  # records before this index were already returned
+        self.epoch = 0
+        self.backoff_until = 0.0
+
+    def position(self) -> int | None:
+        if self.buffer_pos < len(self.buffer):
+            return self.buffer[self.buffer_pos].offset
+        return self.fetch_offset
+
+    def clear(self) -> None:
+        self.buffer, self.buffer_pos = [], 0
+        self.epoch += 1
+
+
+class Fetcher:
+    def __init__(
+        self,
+        core: ClientCore,
+        *,
+        auto_offset_reset: str,
+        fetch_max_wait_ms: int,
+        fetch_min_bytes: int,
+        fetch_max_bytes: int,
+        max_partition_fetch_bytes: int,
+    ) -> None:
+        self._core = core
+        self._auto_offset_reset = auto_offset_reset
+        self._max_wait_ms = fetch_max_wait_ms
+        self._min_bytes = fetch_min_bytes
+        self._max_bytes = fetch_max_bytes
+        self._partition_max_bytes = max_partition_fetch_bytes
+        self._parts: dict[TopicPartition, _PartitionState] = {}
+        self._fetching: set[int] = set()  # nodes with a fetch in flight
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._error: BaseException | None = None  # raised by the next poll/position
+        self._changed: asyncio.Event | None = None
+        self._next_drain = 0  # round-robin start among partitions
+
+    # --- subscription state -----------------------------------------------------------------------
+
+    async def assign(self, partitions: list[TopicPartition]) -> None:
+        wanted = dict.fromkeys(partitions)
+        self._parts = {tp: self._parts.get(tp) or self._new_state() for tp in wanted}
+        await self._core.fresh_metadata()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._parts)
+
+    async def seek(self, tp: TopicPartition, offset: int) -> None:
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        state = self._state(tp)
+        state.clear()
+        state.fetch_offset, state.reset = offset, None
+
+    async def seek_to(self, partitions: list[TopicPartition] | None, where: str) -> None:
+        for tp in self._parts if partitions is None else partitions:
+            state = self._state(tp)
+            state.clear()
+            state.fetch_offset, state.reset = None, where
+        self._start_resets()
+
+    async def position(self, tp: TopicPartition, timeout_ms: float) -> int:
+        state = self._state(tp)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while (offset := state.position()) is None:
+            self._raise_pending_error()
+            self._start_resets()
+            if not await self._wait_changed(deadline):
+                raise KraftError(f"could not resolve the position of {tp.topic}/{tp.partition} in time")
+            state = self._state(tp)
+        return offset
+
+    async def list_offsets(self, partitions: list[TopicPartition], timestamp: int) -> dict[TopicPartition, int]:
+        """Earliest (-2) or latest (-1) offset of each partition, retrying retriable errors."""
+        async def op() -> dict[TopicPartition, int]:
+            metadata = await self._core.fresh_metadata()
+            by_leader: dict[int | None, list[TopicPartition]] = defaultdict(list)
+            for tp in partitions:
+                by_leader[metadata.leader_for(tp.topic, tp.partition)].append(tp)
+            out: dict[TopicPartition, int] = {}
+            for leader, tps in by_leader.items():
+                if leader is None:
+                    raise LeaderNotAvailable(f"no leader known for {tps[0].topic}/{tps[0].partition}")
+                out.update(await self._list_offsets(leader, tps, timestamp))
+            return out
+        return await self._core.retrying(op)
+
+    # --- poll -------------------------------------------------------------------------------------
+
+    async def poll(self, timeout_ms: float, max_records: int) -> list[ConsumerRecord]:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            self._raise_pending_error()
+            if self._core.metadata_is_stale():
+                self._core.request_refresh()
+            records = self._drain(max_records)
+            self._start_resets()
+            self._start_fetches()
+            if records:
+                return records
+            if not await self._wait_changed(deadline):
+                return []
+
+    def _drain(self, max_records: int) -> list[ConsumerRecord]:
+        out: list[ConsumerRecord] = []
+        states = list(self._parts.values())
+        if not states:
+            return out
+        start = self._next_drain % len(states)
+        self._next_drain += 1  # rotate so one busy partition cannot starve the others
+        for state in states[start:] + states[:start]:
+            available = len(state.buffer) - state.buffer_pos
+            if available <= 0:
+                continue
+            take = min(available, max_records - len(out))
+            out.extend(state.buffer[state.buffer_pos : state.buffer_pos + take])
+            state.buffer_pos += take
+            if state.buffer_pos == len(state.buffer):
+                state.buffer, state.buffer_pos = [], 0
+            if len(out) >= max_records:
+                break
+        return out
+
+    async def _wait_changed(self, deadline: float) -> bool:
+        """Wait until a fetch/reset answer arrives or ``deadline``; False when the deadline passed.
+        Wakes at least every retry backoff to retry partitions that wait for a leader."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(remaining, self._core.retry_backoff_max_ms / 1000)):
+                await self._changed.wait()
+        return True
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        for tp, state in self._parts.items():
+            if state.fetch_offset is None and state.reset is None and not state.buffer:
+                raise OffsetOutOfRange(
+                    f"{tp.topic}/{tp.partition} has no position and auto_offset_reset is 'none': seek first")
+
+    # --- fetch requests ---------------------------------------------------------------------------
+
+    def _start_fetches(self) -> None:
+        metadata = self._core.metadata
+        now = time.monotonic()
+        by_node: dict[int, list[tuple[TopicPartition, int, int]]] = defaultdict(list)
+        need_metadata = False
+        for tp, state in self._parts.items():
+            if state.fetch_offset is None or state.buffer or state.backoff_until > now:
+                continue
+            leader = metadata.leader_for(tp.topic, tp.partition)
+            if leader is None or leader not in metadata.nodes:
+                need_metadata = True
+                continue
+            if leader not in self._fetching:
+                by_node[leader].append((tp, state.fetch_offset, state.epoch))
+        for node_id, requested in by_node.items():
+            self._fetching.add(node_id)
+            self._spawn(self._fetch(node_id, requested))
+        if need_metadata:
+            self._core.request_refresh()
+
+    async def _fetch(self, node_id: int, requested: list[tuple[TopicPartition, int, int]]) -> None:
+        body = {
+            "max_wait_ms": self._max_wait_ms,
+            "min_bytes": self._min_bytes,
+            "max_bytes": self._max_bytes,
+            "partitions": [{"topic": tp.topic, "partition": tp.partition, "offset": offset,
+                            "max_bytes": self._partition_max_bytes} for tp, offset, _ in requested],
+        }
+        sent = {tp: (offset, epoch) for tp, offset, epoch in requested}
+        try:
+            answer = await self._core.request_node(
+                node_id, "fetch", body, self._core.request_timeout_ms + self._max_wait_ms)
+            for result in answer["partitions"]:
+                tp = TopicPartition(result["topic"], result["partition"])
+                state = self._parts.get(tp)
+                if state is None or tp not in sent or sent[tp] != (state.fetch_offset, state.epoch):
+                    continue  # unassigned or sought since the request left
+                self._apply_fetch(tp, state, result)
+        except KraftError as exc:
+            if not exc.retriable:
+                self._error = exc
+            for tp in sent:
+                self._back_off(tp)
+        except (KeyError, TypeError) as exc:
+            self._error = KraftError(f"malformed fetch answer from node {node_id}: {exc!r}")
+        finally:
+            self._fetching.discard(node_id)
+            self._notify()
+
+    def _apply_fetch(self, tp: TopicPartition, state: _PartitionState, result: dict[str, Any]) -> None:
+        err = error_from_result(result)
+        if isinstance(err, OffsetOutOfRange) and self._auto_offset_reset != "none":
+            state.clear()
+            state.fetch_offset, state.reset = None, self._auto_offset_reset
+            return
+        if err is not None:
+            if not err.retriable:
+                self._error = err
+            self._back_off(tp)
+            return
+        fetch_offset = state.fetch_offset
+        assert fetch_offset is not None
+        topic, partition = tp
+        records = state.buffer
+        for base_offset, batch in result["batches"]:
+            for offset, ts, key, value, headers in decode_batch(batch, base_offset):
+                if offset >= fetch_offset:  # a fetch starts with the whole batch holding fetch_offset
+                    records.append(ConsumerRecord(topic, partition, offset, key, value, ts, headers))
+        if records:
+            state.fetch_offset = records[-1].offset + 1
+
+    def _back_off(self, tp: TopicPartition) -> None:
+        state = self._parts.get(tp)
+        if state is not None:
+            state.backoff_until = time.monotonic() + self._core.backoff_s(1)
+        self._core.request_refresh()
+
+    # --- offset resets (list_offsets) -------------------------------------------------------------
+
+    def _start_resets(self) -> None:
+        metadata = self._core.metadata
+        now = time.monotonic()
+        groups: dict[tuple[int, str], list[TopicPartition]] = defaultdict(list)
+        for tp, state in self._parts.items():
+            if state.reset is None or state.resetting or state.backoff_until > now:
+                continue
+            leader = metadata.leader_for(tp.topic, tp.partition)
+            if leader is None or leader not in metadata.nodes:
+                self._core.request_refresh()
+                continue
+            groups[(leader, state.reset)].append(tp)
+        for (leader, where), tps in groups.items():
+            for tp in tps:
+                self._parts[tp].resetting = True
+            self._spawn(self._reset(leader, tps, where))
+
+    async def _reset(self, leader: int, tps: list[TopicPartition], where: str) -> None:
+        epochs = {tp: self._parts[tp].epoch for tp in tps}
+        try:
+            offsets = await self._list_offsets(leader, tps, _RESET_TIMESTAMPS[where])
+        except KraftError as exc:
+            if not exc.retriable:
+                self._error = exc
+            for tp in tps:
+                self._back_off(tp)
+            offsets = {}
+        finally:
+            for tp in tps:
+                if tp in self._parts:
+                    self._parts[tp].resetting = False
+            self._notify()
+        for tp, offset in offsets.items():
+            state = self._parts.get(tp)
+            if state is not None and state.epoch == epochs.get(tp) and state.reset == where:
+                state.fetch_offset, state.reset = offset, None
+
+    async def _list_offsets(self, leader: int, tps: list[TopicPartition], timestamp: int) -> dict[TopicPartition, int]:
+        body = {"partitions": [{"topic": tp.topic, "partition": tp.partition, "timestamp": timestamp}
+                               for tp in tps]}
+        answer = await self._core.request_node(leader, "list_offsets", body)
+        out = {}
+        for result in answer["partitions"]:
+            err = error_from_result(result)
+            if err is not None:
+                raise err
+            out[TopicPartition(result["topic"], result["partition"])] = result["offset"]
+        return out
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _new_state(self) -> _PartitionState:
+        return _PartitionState(self._auto_offset_reset if self._auto_offset_reset != "none" else None)
+
+    def _state(self, tp: TopicPartition) -> _PartitionState:
+        state = self._parts.get(tp)
+        if state is None:
+            raise KraftError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
+        return state
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

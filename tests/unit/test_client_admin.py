@@ -1,0 +1,102 @@
+"""Admin against the fake cluster: topic lifecycle, defaults, errors, controller moves."""
+
+from __future__ import annotations
+
+import pytest
+
+import kraft
+from kraft import Admin, PartitionInfo, TopicAlreadyExists, TopicDescription, UnknownTopicOrPartition
+from kraft.errors import InvalidReplicationFactor
+from kraft.testing.fake_node import FakeCluster
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def cluster():
+    with FakeCluster(nodes=3, default_partitions=2, default_replication_factor=3) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(cluster):
+    with Admin(cluster.bootstrap, request_timeout_ms=5000) as a:
+        yield a
+
+
+def test_public_names():
+    for name in ["Admin", "Producer", "Consumer", "TopicPartition", "RecordMetadata", "ConsumerRecord",
+                 "TopicDescription", "PartitionInfo", "KraftError"]:
+        assert name in kraft.__all__
+        assert hasattr(kraft, name)
+
+
+def test_create_list_describe_delete(cluster, admin):
+    admin.create_topic("orders", partitions=3, replication_factor=2)
+    admin.create_topic("audit")
+    assert admin.list_topics() == ["audit", "orders"]
+    cluster.append("orders", 1, [b"a", b"b", b"c"])
+    desc = admin.describe_topic("orders")
+    assert isinstance(desc, TopicDescription)
+    assert desc.name == "orders"
+    assert [p.partition for p in desc.partitions] == [0, 1, 2]
+    assert desc.partitions[1] == PartitionInfo(1, cluster.leader("orders", 1), desc.partitions[1].replicas, 3)
+    assert all(len(p.replicas) == 2 and p.leader in p.replicas for p in desc.partitions)
+    assert [p.high_watermark for p in desc.partitions] == [0, 3, 0]
+    admin.delete_topic("orders")
+    assert admin.list_topics() == ["audit"]
+
+
+def test_defaults_come_from_the_cluster(admin):
+    admin.create_topic("d")
+    desc = admin.describe_topic("d")
+    assert len(desc.partitions) == 2
+    assert all(len(p.replicas) == 3 for p in desc.partitions)
+
+
+def test_leaderless_partition_has_none_leader_and_zero_watermark(cluster, admin):
+    admin.create_topic("x", partitions=2)
+    cluster.append("x", 0, [b"1"])
+    cluster.set_leader("x", 0, None)
+    desc = admin.describe_topic("x")
+    assert desc.partitions[0].leader is None
+    assert desc.partitions[0].high_watermark == 0
+
+
+def test_typed_errors(admin):
+    admin.create_topic("t", partitions=1)
+    with pytest.raises(TopicAlreadyExists):
+        admin.create_topic("t")
+    with pytest.raises(InvalidReplicationFactor):
+        admin.create_topic("u", replication_factor=4)
+    with pytest.raises(UnknownTopicOrPartition):
+        admin.describe_topic("missing")
+    with pytest.raises(UnknownTopicOrPartition):
+        admin.delete_topic("missing")
+
+
+def test_controller_move_is_retried(cluster, admin):
+    admin.list_topics()  # metadata cached: controller 1
+    cluster.controller = 2
+    admin.create_topic("moved", partitions=1)
+    assert "moved" in admin.list_topics()
+
+
+def test_retriable_request_error_is_retried(cluster, admin):
+    cluster.fail_next_request("create_topic", kraft.errors.NotEnoughReplicas.code, times=2)
+    admin.create_topic("later", partitions=1)
+    assert cluster.requests["create_topic"] == 3
+
+
+def test_bootstrap_skips_dead_addresses(cluster):
+    dead = "127.0.0.1:1"  # nothing listens on port 1
+    with Admin(f"{dead},{cluster.bootstrap}", request_timeout_ms=5000) as a:
+        a.create_topic("t", partitions=1)
+        assert a.list_topics() == ["t"]
+
+
+def test_node_status(cluster, admin):
+    admin.create_topic("s", partitions=3, replication_factor=1)
+    status = admin.node_status(2)
+    assert status["node_id"] == 2
+    assert status["peers"] == {1: True, 3: True}

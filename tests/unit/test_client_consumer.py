@@ -1,0 +1,213 @@
+"""Consumer against the fake cluster: positions, seeks, long-poll, resets, retries, iteration."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from kraft import Consumer, ConsumerRecord, OffsetOutOfRange, Producer, TopicPartition
+from kraft.errors import CorruptRecord
+from kraft.testing import FakeCluster, wait_until
+
+pytestmark = pytest.mark.timeout(30)
+TP0 = TopicPartition("t", 0)
+
+
+@pytest.fixture
+def cluster():
+    with FakeCluster(nodes=3) as c:
+        c.create_topic("t", partitions=3)
+        yield c
+
+
+def make(cluster, **options) -> Consumer:
+    options.setdefault("fetch_max_wait_ms", 100)
+    options.setdefault("request_timeout_ms", 5000)
+    return Consumer(cluster.bootstrap, **options)
+
+
+def poll_n(consumer: Consumer, n: int, timeout_s: float = 10) -> list[ConsumerRecord]:
+    out: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < n:
+        assert time.monotonic() < deadline, f"got {len(out)} of {n} records"
+        out += consumer.poll(200)
+    return out
+
+
+def test_reads_from_the_beginning_by_default(cluster):
+    cluster.append("t", 0, [b"a", b"b"], key=b"k", timestamp_ms=5)
+    cluster.append("t", 0, [b"c"])
+    with make(cluster) as c:
+        c.assign([TP0])
+        assert c.assignment() == {TP0}
+        records = poll_n(c, 3)
+        assert [(r.offset, r.value) for r in records] == [(0, b"a"), (1, b"b"), (2, b"c")]
+        assert records[0] == ConsumerRecord("t", 0, 0, b"k", b"a", 5, [])
+        assert c.position(TP0) == 3
+        assert c.poll(50) == []
+
+
+def test_round_trip_with_producer_keys_and_headers(cluster):
+    with Producer(cluster.bootstrap) as p:
+        for i in range(300):
+            p.send("t", b"v%d" % i, key=b"k%d" % i, headers={"i": b"%d" % i})
+        p.flush()
+    with make(cluster) as c:
+        c.assign([TopicPartition("t", i) for i in range(3)])
+        records = poll_n(c, 300)
+    assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(300))
+    for r in records:
+        assert r.key == b"k" + r.value[1:]
+        assert r.headers == [("i", r.value[1:])]
+    for partition in range(3):
+        offsets = [r.offset for r in records if r.partition == partition]
+        assert offsets == list(range(len(offsets)))
+
+
+def test_seek_into_the_middle_of_a_batch(cluster):
+    cluster.append("t", 0, [b"%d" % i for i in range(10)])
+    with make(cluster) as c:
+        c.assign([TP0])
+        c.seek(TP0, 7)
+        assert c.position(TP0) == 7
+        assert [r.offset for r in poll_n(c, 3)] == [7, 8, 9]
+        c.seek(TP0, 2)
+        assert poll_n(c, 1)[0].offset == 2
+
+
+def test_seek_to_end_and_beginning(cluster):
+    cluster.append("t", 0, [b"a", b"b"])
+    cluster.append("t", 1, [b"c"])
+    with make(cluster) as c:
+        c.assign([TP0, TopicPartition("t", 1)])
+        c.seek_to_end()
+        assert c.position(TP0) == 2
+        assert c.position(TopicPartition("t", 1)) == 1
+        assert c.poll(100) == []
+        cluster.append("t", 0, [b"new"])
+        assert [r.value for r in poll_n(c, 1)] == [b"new"]
+        c.seek_to_beginning([TP0])
+        assert c.position(TP0) == 0
+        assert c.end_offsets([TP0]) == {TP0: 3}
+        assert c.beginning_offsets([TP0]) == {TP0: 0}
+
+
+def test_auto_offset_reset_latest(cluster):
+    cluster.append("t", 0, [b"old"])
+    with make(cluster, auto_offset_reset="latest") as c:
+        c.assign([TP0])
+        assert c.position(TP0) == 1
+        cluster.append("t", 0, [b"new"])
+        assert [r.value for r in poll_n(c, 1)] == [b"new"]
+
+
+def test_long_poll_returns_when_data_arrives(cluster):
+    with make(cluster, fetch_max_wait_ms=10_000) as c:
+        c.assign([TP0])
+        assert c.position(TP0) == 0
+        got: list[list[ConsumerRecord]] = []
+        poller = threading.Thread(target=lambda: got.append(c.poll(10_000)))
+        start = time.monotonic()
+        before = cluster.requests["fetch"]
+        poller.start()
+        wait_until(lambda: cluster.requests["fetch"] > before)
+        cluster.append("t", 0, [b"x"])
+        poller.join(10)
+        assert time.monotonic() - start < 5
+        assert [r.value for r in got[0]] == [b"x"]
+
+
+def test_poll_timeout_returns_empty(cluster):
+    with make(cluster) as c:
+        c.assign([TP0])
+        start = time.monotonic()
+        assert c.poll(200) == []
+        assert 0.15 < time.monotonic() - start < 2
+
+
+def test_not_leader_and_leader_move_are_retried(cluster):
+    cluster.append("t", 0, [b"a"])
+    with make(cluster) as c:
+        c.assign([TP0])
+        cluster.fail_next("fetch", "t", 0)
+        assert [r.value for r in poll_n(c, 1)] == [b"a"]
+        cluster.set_leader("t", 0, 3 if cluster.leader("t", 0) != 3 else 2)
+        cluster.append("t", 0, [b"b"])
+        assert [r.value for r in poll_n(c, 1)] == [b"b"]
+
+
+def test_offset_out_of_range_resets_to_earliest(cluster):
+    for i in range(5):
+        cluster.append("t", 0, [b"%d" % i])
+    cluster.delete_records("t", 0, 3)
+    with make(cluster) as c:
+        c.assign([TP0])
+        c.seek(TP0, 1)
+        assert [r.offset for r in poll_n(c, 2)] == [3, 4]
+
+
+def test_offset_out_of_range_with_reset_none_raises(cluster):
+    cluster.append("t", 0, [b"a"])
+    with make(cluster, auto_offset_reset="none") as c:
+        c.assign([TP0])
+        with pytest.raises(OffsetOutOfRange):
+            c.poll(100)
+        c.seek(TP0, 5)
+        with pytest.raises(OffsetOutOfRange):
+            poll_n(c, 1)
+        c.seek(TP0, 0)
+        assert poll_n(c, 1)[0].value == b"a"
+
+
+def test_corrupt_batch_raises(cluster):
+    cluster.fail_next("fetch", "t", 0, error_code=CorruptRecord.code)
+    with make(cluster) as c:
+        c.assign([TP0])
+        with pytest.raises(CorruptRecord):
+            poll_n(c, 1)
+
+
+def test_max_records_and_fairness(cluster):
+    cluster.append("t", 0, [b"a"] * 50)
+    cluster.append("t", 1, [b"b"] * 50)
+    with make(cluster, max_poll_records=10) as c:
+        c.assign([TP0, TopicPartition("t", 1)])
+        records = poll_n(c, 100)
+        assert len(records) == 100
+        assert len(c.poll(0, max_records=5)) == 0
+
+
+def test_iteration(cluster):
+    cluster.append("t", 2, [b"%d" % i for i in range(5)])
+    with make(cluster) as c:
+        c.assign([TopicPartition("t", 2)])
+        seen = []
+        for record in c:
+            seen.append(record.value)
+            if len(seen) == 5:
+                break
+        assert seen == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_group_id_not_implemented_and_closed_consumer(cluster):
+    with pytest.raises(NotImplementedError):
+        Consumer(cluster.bootstrap, group_id="g")
+    c = make(cluster)
+    c.close()
+    with pytest.raises(RuntimeError):
+        c.poll(10)
+    c.close()
+
+
+def test_reassign_drops_old_partitions(cluster):
+    cluster.append("t", 0, [b"a"])
+    cluster.append("t", 1, [b"b"])
+    with make(cluster) as c:
+        c.assign([TP0])
+        assert poll_n(c, 1)[0].value == b"a"
+        c.assign([TopicPartition("t", 1)])
+        assert c.assignment() == {TopicPartition("t", 1)}
+        assert poll_n(c, 1)[0].value == b"b"
