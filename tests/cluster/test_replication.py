@@ -110,8 +110,8 @@ def check_acked_present(cluster: Cluster, topic: str, partitions: int, acked: li
     seen = {(r.partition, r.offset): r.value for recs in got.values() for r in recs}
     missing = [k for k in expected if seen.get(k) != expected[k]]
     assert not missing, f"{len(missing)} acknowledged records lost or changed, e.g. {missing[:5]}"
-    values = [v for v in seen.values()]
-    assert len(values) == len(set(values)), "a value appears at two offsets"
+    # A value may appear twice: a batch whose answer died with its leader is retried and can commit
+    # twice (no idempotent producer yet). What must hold is that no offset changes its record.
 
 
 def test_kill_leader_while_producing_loses_nothing_and_recovers(cluster3: Cluster) -> None:
