@@ -141,7 +141,6 @@ def main() -> None:
                                "records": RECORDS, "value_bytes": len(VALUE), "runs": RUNS}
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp) / "tput", 3, fsync="always")
-        (Path(tmp) / "tput").mkdir()
         try:
             cluster.start_all()
             prod, cons, lat = [], [], []
@@ -167,7 +166,6 @@ def main() -> None:
             results["latency_p99_ms"] = statistics.median(r["p99_ms"] for r in lat)
         finally:
             cluster.stop_all()
-        (Path(tmp) / "idle").mkdir()
         results["idle_and_failover"] = idle_cpu_and_failover(Path(tmp) / "idle")
     peers = peer_baseline()
     if peers:

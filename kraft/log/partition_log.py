@@ -14,9 +14,8 @@ import struct
 from typing import Any
 
 import lmdb
-import msgpack
 
-from kraft.log.store import DB_JOURNAL, DB_OFFSETS, DB_PSTATE, NodeStore, gid_key, gid_u64_key
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, NodeStore, StateRow, gid_key, gid_u64_key
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
 BATCH_AT = 8 + 1 + 1  # term, command type, op byte
@@ -28,16 +27,15 @@ class PartitionLog:
         self.gid = gid
         self._prefix = gid_key(gid)
         self._offsets = store.db(DB_OFFSETS)
-        self._pstate = store.db(DB_PSTATE)
         self._journal = store.db(DB_JOURNAL)
+        self._state = StateRow(store, gid)
 
     # --- driver thread: writes inside the loop's transaction -------------------------------------
     def load_state(self) -> dict[str, Any] | None:
-        raw = self.store.wtxn().get(self._prefix, db=self._pstate)
-        return None if raw is None else msgpack.unpackb(raw, raw=False)
+        return self._state.load_state()
 
     def save_state(self, state: dict[str, Any]) -> None:
-        self.store.wtxn().put(self._prefix, msgpack.packb(state, use_bin_type=True), db=self._pstate)
+        self._state.save_state(state)
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
         key = gid_u64_key(self.gid, base_offset + count - 1)
@@ -45,12 +43,11 @@ class PartitionLog:
 
     def destroy(self) -> None:
         self.store.delete_prefix(DB_OFFSETS, self.gid)
-        self.store.wtxn().delete(self._prefix, db=self._pstate)
+        self._state.delete()
 
     # --- any thread: reads of committed data ----------------------------------------------------
     def read_state(self, txn: lmdb.Transaction) -> dict[str, Any]:
-        raw = txn.get(self._prefix, db=self._pstate)
-        return {"next_offset": 0, "log_start_offset": 0} if raw is None else msgpack.unpackb(raw, raw=False)
+        return self._state.read(txn) or {"next_offset": 0, "log_start_offset": 0}
 
     def read(self, txn: lmdb.Transaction, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``."""

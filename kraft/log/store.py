@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lmdb
+import msgpack
 
 GID = struct.Struct(">Q")
 GID_U64 = struct.Struct(">QQ")
@@ -116,3 +117,29 @@ class NodeStore:
     def close(self) -> None:
         self.abort()
         self.env.close()
+
+
+class StateRow:
+    """One group's persisted state machine state: a msgpack map in ``pstate``, keyed by gid.
+
+    Written in the driver's transaction, so it commits together with the Raft entries it reflects.
+    """
+
+    def __init__(self, store: NodeStore, gid: int) -> None:
+        self.store = store
+        self.key = gid_key(gid)
+        self.db = store.db(DB_PSTATE)
+
+    def load_state(self) -> dict | None:
+        raw = self.store.wtxn().get(self.key, db=self.db)
+        return None if raw is None else msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+    def save_state(self, state: dict) -> None:
+        self.store.wtxn().put(self.key, msgpack.packb(state, use_bin_type=True), db=self.db)
+
+    def read(self, txn: lmdb.Transaction) -> dict | None:
+        raw = txn.get(self.key, db=self.db)
+        return None if raw is None else msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+    def delete(self) -> None:
+        self.store.wtxn().delete(self.key, db=self.db)

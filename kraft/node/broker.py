@@ -230,10 +230,11 @@ class Broker:
             for p in t.partitions:
                 leader = p.leader
                 local = self.replicas.partitions.get(p.gid)
-                if local is not None and local.group.is_leader():
-                    leader = self.node_id
-                elif local is not None and leader == self.node_id:
-                    leader = local.group.leader_id()  # this node lost it; the metadata hears soon
+                if local is not None and local.group.raftCurrentTerm >= p.leader_term:
+                    # This replica's own view is at least as new as the metadata's (which hears of a
+                    # leader only after it reports in): answer with it, so clients follow a failover
+                    # without waiting for the metadata group.
+                    leader = local.group.leader_id()
                 parts.append({"partition": p.partition, "leader": leader, "replicas": list(p.replicas)})
             out.append({"name": name, "error_code": 0, "partitions": parts})
         nodes = [{"id": n.id, "host": n.host, "port": n.client_port, "rack": n.rack}

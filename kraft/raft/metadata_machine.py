@@ -12,7 +12,7 @@ Commands are msgpack maps with an ``op``; results are ``(error_code, value)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -61,31 +61,48 @@ def encode_command(op: str, **args: Any) -> bytes:
     return msgpack.packb({"op": op, **args}, use_bin_type=True)
 
 
+class StateStore(Protocol):
+    def load_state(self) -> dict | None: ...
+
+    def save_state(self, state: dict) -> None: ...
+
+
 class MetadataMachine:
-    def __init__(self) -> None:
-        self._topics: dict[str, dict[str, Any]] = {}
-        self._next_topic_id = 1
-        self._last_applied = 0
+    """Applies metadata commands. With a ``store``, the state is saved with each apply (in the same
+    transaction as the Raft index it reflects), so a restart resumes instead of replaying the log."""
+
+    def __init__(self, store: StateStore | None = None) -> None:
+        self._store = store
+        state = (store.load_state() if store is not None else None) or {}
+        self._topics: dict[str, dict[str, Any]] = state.get("topics", {})
+        self._next_topic_id: int = state.get("next_topic_id", 1)
+        self._last_applied: int = state.get("last_applied", 0)
         self.view = MetadataView()
+        self._publish()
 
     @property
     def last_applied(self) -> int:
-        return 0  # kept in memory only: the metadata log is replayed from the start on restart
+        return self._last_applied
 
     def apply(self, raft_index: int, payload: bytes) -> tuple[int, Any] | None:
+        if raft_index <= self._last_applied:
+            return None  # replayed after a restart: already in the saved state
         self._last_applied = raft_index
-        if not payload:
-            return None
-        try:
-            cmd = msgpack.unpackb(payload, raw=False)
-            handler = getattr(self, "_op_" + str(cmd.get("op")), None)
-            if handler is None:
-                raise errors.InvalidRequest(f"unknown metadata op {cmd.get('op')!r}")
-            value = handler(cmd)
-        except errors.KraftError as e:
-            return (e.code, e.message)
-        self._publish()
-        return (0, value)
+        result: tuple[int, Any] | None = None
+        if payload:
+            try:
+                cmd = msgpack.unpackb(payload, raw=False)
+                handler = getattr(self, "_op_" + str(cmd.get("op")), None)
+                if handler is None:
+                    raise errors.InvalidRequest(f"unknown metadata op {cmd.get('op')!r}")
+                result = (0, handler(cmd))
+                self._publish()
+            except errors.KraftError as e:
+                result = (e.code, e.message)
+        if self._store is not None:
+            self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
+                                    "last_applied": raft_index})
+        return result
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
         name = cmd["name"]

@@ -78,6 +78,7 @@ class Cluster:
     def __init__(self, root: Path, n: int, *, fsync: str = "always", rf: int = 3, partitions: int = 3,
                  extra: str = "") -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.n = n
         ports = free_ports(2 * n)
         self.client_ports = {i + 1: ports[2 * i] for i in range(n)}

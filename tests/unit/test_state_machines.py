@@ -1,0 +1,106 @@
+"""The partition and metadata state machines: pure apply functions over an injected state store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kraft import errors
+from kraft.protocol.batch import encode_batch
+from kraft.raft.metadata_machine import MetadataMachine, encode_command, partition_gid
+from kraft.raft.partition_machine import OP_PRODUCE, PartitionMachine
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.state: dict[str, Any] | None = None
+        self.index: list[tuple[int, int, int, int]] = []
+
+    def load_state(self) -> dict | None:
+        return self.state
+
+    def save_state(self, state: dict) -> None:
+        self.state = dict(state)
+
+    def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
+        self.index.append((raft_index, base_offset, count, max_timestamp))
+
+
+def produce(n: int, ts: int = 1000) -> bytes:
+    return OP_PRODUCE + encode_batch([(ts + i, None, b"v", []) for i in range(n)])
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(1, 50)), max_size=30))
+def test_offsets_are_dense_and_results_are_base_offsets(ops: list[int | None]) -> None:
+    store = MemoryStore()
+    machine = PartitionMachine(store)
+    expected_next = 0
+    for raft_index, count in enumerate(ops, start=2):
+        result = machine.apply(raft_index, b"" if count is None else produce(count))
+        if count is None:
+            assert result is None
+        else:
+            assert result == expected_next
+            expected_next += count
+        assert machine.last_applied == raft_index
+    assert machine.next_offset == expected_next
+    bases = [b for _, b, _, _ in store.index]
+    counts = [c for _, _, c, _ in store.index]
+    assert bases == [sum(counts[:i]) for i in range(len(counts))]
+
+
+def test_partition_state_survives_restart_and_replays_are_skipped() -> None:
+    store = MemoryStore()
+    m1 = PartitionMachine(store)
+    assert m1.apply(2, produce(3, ts=5000)) == 0
+    assert m1.apply(3, produce(2)) == 3
+    assert store.index[0] == (2, 0, 3, 5002)  # max timestamp of the batch
+    m2 = PartitionMachine(store)  # a restart: state comes back from the store
+    assert (m2.next_offset, m2.last_applied) == (5, 3)
+    assert m2.apply(3, produce(2)) is None, "an entry applied before the restart must not apply again"
+    assert m2.apply(4, produce(1)) == 5
+    assert len(store.index) == 3
+
+
+def create(name: str, parts: int = 2) -> bytes:
+    return encode_command("create_topic", name=name, assignment=[[1, 2, 3]] * parts, configs={})
+
+
+def test_metadata_create_delete_and_errors() -> None:
+    m = MetadataMachine()
+    assert m.apply(2, create("a")) == (0, {"topic_id": 1, "partitions": 2})
+    assert m.apply(3, create("a"))[0] == errors.TopicAlreadyExists.code
+    assert m.apply(4, create("b", 3)) == (0, {"topic_id": 2, "partitions": 3})
+    view = m.view
+    assert sorted(view.topics) == ["a", "b"]
+    assert [p.gid for p in view.topics["b"].partitions] == [partition_gid(2, i) for i in range(3)]
+    assert m.apply(5, encode_command("delete_topic", name="zzz"))[0] == errors.UnknownTopicOrPartition.code
+    assert m.apply(6, encode_command("delete_topic", name="a")) == (0, None)
+    assert list(m.view.topics) == ["b"]
+    assert m.apply(7, encode_command("bogus"))[0] == errors.InvalidRequest.code
+    assert m.view.version > view.version
+
+
+def test_metadata_leader_records_only_move_forward_in_term() -> None:
+    m = MetadataMachine()
+    m.apply(2, create("a", 1))
+    m.apply(3, encode_command("partition_leader", topic_id=1, partition=0, leader=2, term=5))
+    m.apply(4, encode_command("partition_leader", topic_id=1, partition=0, leader=3, term=4))  # stale
+    p = m.view.topics["a"].partitions[0]
+    assert (p.leader, p.leader_term) == (2, 5)
+    m.apply(5, encode_command("partition_leader", topic_id=9, partition=0, leader=3, term=9))  # deleted topic
+    assert m.view.topics["a"].partitions[0].leader == 2
+
+
+def test_metadata_state_survives_restart_without_replay() -> None:
+    store = MemoryStore()
+    m1 = MetadataMachine(store)
+    m1.apply(2, create("a"))
+    m1.apply(3, create("b"))
+    m2 = MetadataMachine(store)
+    assert m2.last_applied == 3
+    assert sorted(m2.view.topics) == ["a", "b"]
+    assert m2.apply(3, create("c")) is None, "replayed entries are skipped"
+    assert m2.apply(4, create("c")) == (0, {"topic_id": 3, "partitions": 2})
