@@ -49,6 +49,7 @@ fsync = always                    ; always | never
 ; lmdb_map_size_mb = 16384
 ; fetch_max_wait_ms_max = 30000   ; cap on how long one fetch may wait for data
 ; request_timeout_ms = 30000
+; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
 
 [node.1]
 host = 127.0.0.1
@@ -107,6 +108,7 @@ class ClusterConfig:
     lmdb_map_size_mb: int = 16384
     fetch_max_wait_ms_max: int = 30000
     request_timeout_ms: int = 30000
+    group_initial_rebalance_delay_ms: int = 300
 
     @property
     def source(self) -> str:
@@ -157,6 +159,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "lmdb_map_size_mb": (1, 1 << 24),
     "fetch_max_wait_ms_max": (0, 600_000),
     "request_timeout_ms": (1, 3_600_000),
+    "group_initial_rebalance_delay_ms": (0, 60_000),
 }
 _CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES)
 _NODE_KEYS = ("host", "client_port", "raft_port", "rack")

@@ -187,6 +187,62 @@ class NodeProcessError(KraftError):
     name = "NODE_PROCESS_ERROR"
 
 
+@_register
+class CoordinatorNotAvailable(KraftError):
+    code = 15
+    name = "COORDINATOR_NOT_AVAILABLE"
+    retriable = True
+
+
+@_register
+class NotCoordinator(KraftError):
+    code = 16
+    name = "NOT_COORDINATOR"
+    retriable = True
+
+
+@_register
+class IllegalGeneration(KraftError):
+    code = 22
+    name = "ILLEGAL_GENERATION"
+
+
+@_register
+class InconsistentGroupProtocol(KraftError):
+    code = 23
+    name = "INCONSISTENT_GROUP_PROTOCOL"
+
+
+@_register
+class UnknownMemberId(KraftError):
+    code = 25
+    name = "UNKNOWN_MEMBER_ID"
+
+
+@_register
+class InvalidSessionTimeout(KraftError):
+    code = 26
+    name = "INVALID_SESSION_TIMEOUT"
+
+
+@_register
+class RebalanceInProgress(KraftError):
+    code = 27
+    name = "REBALANCE_IN_PROGRESS"
+
+
+@_register
+class NonEmptyGroup(KraftError):
+    code = 68
+    name = "NON_EMPTY_GROUP"
+
+
+@_register
+class GroupIdNotFound(KraftError):
+    code = 69
+    name = "GROUP_ID_NOT_FOUND"
+
+
 def error_for_code(code: int, message: str = "", **details: object) -> KraftError:
     """The error instance a client raises for a wire ``code`` (unknown codes stay readable)."""
     cls = _BY_CODE.get(code)

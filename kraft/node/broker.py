@@ -18,6 +18,7 @@ from pysyncobj.config import FAIL_REASON
 
 from kraft import errors
 from kraft.config import ClusterConfig
+from kraft.groups.coordinator import GroupCoordinator
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
 from kraft.protocol.batch import verify_batch
@@ -50,9 +51,33 @@ class Broker:
         self.replicas = replicas
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
+        self.groups = GroupCoordinator(
+            replicas.metadata,
+            is_coordinator=replicas.meta_group.is_leader,
+            propose=self._propose_metadata,
+            end_offset=self._leader_end_offset,
+            initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
+        )
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the loop-bound parts (the group coordinator's timer) on the serving loop."""
         self.loop = loop
+        self.groups.start()
+
+    def _leader_end_offset(self, topic: str, partition: int) -> int | None:
+        try:
+            replica = self._leader_replica(topic, partition)
+        except errors.KraftError:
+            return None
+        with self.host.store.read() as txn:
+            return int(replica.log.read_state(txn)["next_offset"])
+
+    def find_coordinator(self) -> dict[str, Any]:
+        leader = self.replicas.meta_group.leader_id()
+        if leader is None:
+            raise errors.CoordinatorNotAvailable("the metadata group is electing a leader")
+        node = self.config.node(leader)
+        return {"node_id": node.id, "host": node.host, "port": node.client_port}
 
     # --- called from the driver thread after commit --------------------------------------------
     def on_appended(self, gids: set[int]) -> None:

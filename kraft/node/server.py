@@ -57,6 +57,7 @@ class ClientServer:
                 decoder.feed(data)
                 while (frame := decoder.next_frame()) is not None:
                     cid, api, body = decode_request(frame)
+                    body["_client_host"] = peer[0] if isinstance(peer, tuple) else ""
                     await slots.acquire()
                     task = asyncio.create_task(self._answer(writer, slots, cid, api, body))
                     tasks.add(task)

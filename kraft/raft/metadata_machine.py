@@ -57,6 +57,9 @@ class MetadataView:
         return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.replicas}
 
 
+_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader"})  # ops that change the view
+
+
 def encode_command(op: str, **args: Any) -> bytes:
     return msgpack.packb({"op": op, **args}, use_bin_type=True)
 
@@ -67,9 +70,21 @@ class StateStore(Protocol):
     def save_state(self, state: dict) -> None: ...
 
 
+@dataclass
+class GroupOffsets:
+    """A consumer group's replicated facts: the generation of its last rebalance and its commits."""
+
+    generation: int = 0
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
 class MetadataMachine:
     """Applies metadata commands. With a ``store``, the state is saved with each apply (in the same
-    transaction as the Raft index it reflects), so a restart resumes instead of replaying the log."""
+    transaction as the Raft index it reflects), so a restart resumes instead of replaying the log.
+
+    ``groups`` is read by other threads with single dict operations (``get``, ``dict(...)``), which
+    the GIL makes atomic; it is mutated only here, on the driver thread.
+    """
 
     def __init__(self, store: StateStore | None = None) -> None:
         self._store = store
@@ -77,6 +92,10 @@ class MetadataMachine:
         self._topics: dict[str, dict[str, Any]] = state.get("topics", {})
         self._next_topic_id: int = state.get("next_topic_id", 1)
         self._last_applied: int = state.get("last_applied", 0)
+        self.groups: dict[str, GroupOffsets] = {
+            g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
+            for g, v in state.get("groups", {}).items()
+        }
         self.view = MetadataView()
         self._publish()
 
@@ -96,12 +115,15 @@ class MetadataMachine:
                 if handler is None:
                     raise errors.InvalidRequest(f"unknown metadata op {cmd.get('op')!r}")
                 result = (0, handler(cmd))
-                self._publish()
+                if cmd["op"] in _CATALOGUE_OPS:
+                    self._publish()
             except errors.KraftError as e:
                 result = (e.code, e.message)
         if self._store is not None:
+            groups = {g: {"generation": v.generation, "offsets": [[t, p, o] for (t, p), o in v.offsets.items()]}
+                      for g, v in self.groups.items()}
             self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
-                                    "last_applied": raft_index})
+                                    "last_applied": raft_index, "groups": groups})
         return result
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +140,43 @@ class MetadataMachine:
         return {"topic_id": topic_id, "partitions": len(cmd["assignment"])}
 
     def _op_delete_topic(self, cmd: dict[str, Any]) -> None:
-        if self._topics.pop(cmd["name"], None) is None:
-            raise errors.UnknownTopicOrPartition(f"topic {cmd['name']!r} does not exist")
+        name = cmd["name"]
+        if self._topics.pop(name, None) is None:
+            raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
+        for group in self.groups.values():  # a topic created again later starts with no commits
+            for key in [k for k in group.offsets if k[0] == name]:
+                del group.offsets[key]
+
+    def _op_group_generation(self, cmd: dict[str, Any]) -> int:
+        group = self.groups.setdefault(cmd["group"], GroupOffsets())
+        group.generation = max(group.generation, cmd["generation"])
+        return group.generation
+
+    def _op_commit_offsets(self, cmd: dict[str, Any]) -> list[list[int]]:
+        """Many groups' commits in one entry; per commit, per offset: an error code (0 = stored).
+
+        A commit carries the generation it was made in; only the group's current generation (or -1,
+        an administrative commit the coordinator allowed) may move offsets, so a member fenced by a
+        newer rebalance cannot move them, even across a coordinator failover.
+        """
+        results = []
+        for commit in cmd["commits"]:
+            group = self.groups.setdefault(commit["group"], GroupOffsets())
+            generation = commit["generation"]
+            if generation not in (-1, group.generation):
+                results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
+                continue
+            codes = []
+            for topic, partition, offset in commit["offsets"]:
+                t = self._topics.get(topic)
+                if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
+                    codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
+                                 else errors.OffsetOutOfRange.code)
+                    continue
+                group.offsets[(topic, partition)] = offset
+                codes.append(0)
+            results.append(codes)
+        return results
 
     def _op_partition_leader(self, cmd: dict[str, Any]) -> None:
         for topic in self._topics.values():

@@ -13,16 +13,27 @@ from kraft.node.handlers import (
     api_versions,
     create_topic,
     delete_topic,
+    describe_group,
     fetch,
+    find_coordinator,
+    heartbeat,
+    join_group,
+    leave_group,
+    list_groups,
     list_offsets,
     metadata,
     node_status,
+    offset_commit,
+    offset_fetch,
     produce,
+    sync_group,
 )
 
 Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 HANDLERS: dict[str, Handler] = {
     m.API: m.handle
-    for m in (api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status)
+    for m in (api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status,
+              find_coordinator, join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch,
+              list_groups, describe_group)
 }

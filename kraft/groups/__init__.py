@@ -1,0 +1,1 @@
+"""Consumer groups: membership, generations and partition assignment (computed by the coordinator)."""

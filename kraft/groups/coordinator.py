@@ -1,0 +1,273 @@
+"""The group coordinator: membership rounds, assignments and offset commits, on the node's asyncio loop.
+
+Owns: the in-memory ``Group`` of every active consumer group (on the node that leads the metadata
+group, which is the coordinator of all groups), the futures of members waiting in ``join_group``, a
+timer that expires silent members and completes rebalances, and the batching of offset commits into
+metadata-group entries. Generations and offsets are replicated (kraft.raft.metadata_machine), so a
+new coordinator continues above the last generation and from the committed offsets.
+Must not: decide Raft matters or read sockets; assignment is kraft.groups.assignors' job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kraft import errors
+from kraft.groups.assignors import assign
+from kraft.groups.membership import EMPTY, PREPARING, Group
+from kraft.raft.metadata_machine import GroupOffsets, MetadataMachine, encode_command
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+_background: set[asyncio.Task[Any]] = set()  # strong references: the loop keeps only weak ones
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+Propose = Callable[[bytes], Awaitable[Any]]
+
+
+class CommitBatcher:
+    """Turns the commits arriving while one metadata proposal is in flight into the next proposal."""
+
+    def __init__(self, propose: Propose) -> None:
+        self._propose = propose
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[list[int]]]] = []
+        self._running = False
+        self.proposals = 0
+
+    async def commit(self, group: str, generation: int, offsets: list[list[Any]]) -> list[int]:
+        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending.append(({"group": group, "generation": generation, "offsets": offsets}, fut))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().call_soon(lambda: _spawn(self._drain()))
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self.proposals += 1
+                try:
+                    results = await self._propose(encode_command("commit_offsets", commits=[c for c, _ in batch]))
+                except Exception as e:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(e)
+                    continue
+                for (_, fut), codes in zip(batch, results, strict=True):
+                    if not fut.done():
+                        fut.set_result(codes)
+        finally:
+            self._running = False
+
+
+class GroupCoordinator:
+    def __init__(
+        self,
+        metadata: MetadataMachine,
+        is_coordinator: Callable[[], bool],
+        propose: Propose,
+        end_offset: Callable[[str, int], int | None],
+        initial_delay_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.metadata = metadata
+        self.is_coordinator = is_coordinator
+        self.propose = propose
+        self.end_offset = end_offset  # the high watermark when this node leads the partition, else None
+        self.initial_delay_s = initial_delay_s
+        self.clock = clock
+        self.groups: dict[str, Group] = {}
+        self.waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self.commits = CommitBatcher(propose)
+        self._completing: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._ticker())
+
+    # --- requests -------------------------------------------------------------------------------
+    def _group(self, group_id: str, create: bool = True) -> Group:
+        if not self.is_coordinator():
+            self._forget_all()
+            raise errors.NotCoordinator("this node does not coordinate groups; ask find_coordinator")
+        group = self.groups.get(group_id)
+        if group is None:
+            if not create:
+                raise errors.UnknownMemberId(f"group {group_id!r} has no members here")
+            replicated = self.metadata.groups.get(group_id)
+            group = self.groups[group_id] = Group(group_id, generation=replicated.generation if replicated else 0)
+        return group
+
+    async def join(self, group_id: str, member_id: str, client_id: str, host: str, topics: list[str],
+                   session_timeout_ms: int, rebalance_timeout_ms: int, strategy: str) -> dict[str, Any]:
+        group = self._group(group_id)
+        member_id, wait = group.join(member_id, client_id, host, topics, session_timeout_ms, rebalance_timeout_ms,
+                                     strategy, self.clock(), self.initial_delay_s)
+        if not wait:
+            return self._answer(group, member_id)
+        old = self.waiters.pop((group_id, member_id), None)
+        if old is not None and not old.done():
+            old.set_exception(errors.RebalanceInProgress("superseded by a newer join of the same member"))
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiters[(group_id, member_id)] = fut
+        self._check(group)
+        return await fut
+
+    def sync(self, group_id: str, member_id: str, generation: int) -> dict[str, Any]:
+        group = self._group(group_id, create=False)
+        if member_id not in group.members:
+            raise errors.UnknownMemberId(f"member {member_id!r} is not in group {group_id!r}")
+        if group.state == PREPARING:
+            raise errors.RebalanceInProgress(f"group {group_id!r} is rebalancing: rejoin")
+        if generation != group.generation:
+            raise errors.IllegalGeneration(f"generation {generation} is not the group's {group.generation}")
+        return {"assignment": [list(tp) for tp in group.assignment.get(member_id, [])]}
+
+    def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
+        group = self._group(group_id, create=False)
+        group.heartbeat(member_id, generation, self.clock())
+
+    def leave(self, group_id: str, member_id: str) -> None:
+        group = self._group(group_id, create=False)
+        group.leave(member_id, self.clock())
+        self._fail_waiter(group_id, member_id, errors.UnknownMemberId("left the group"))
+        self._check(group)
+
+    async def commit(self, group_id: str, member_id: str, generation: int,
+                     offsets: list[tuple[str, int, int]]) -> list[tuple[int, str]]:
+        group = self._group(group_id)
+        group.check_commit(member_id, generation)
+        results: list[tuple[int, str] | None] = [None] * len(offsets)
+        accepted = []
+        for i, (topic, partition, offset) in enumerate(offsets):
+            end = self.end_offset(topic, partition)
+            if offset < 0 or (end is not None and offset > end):
+                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
+            else:
+                accepted.append(i)
+        if accepted:
+            codes = await self.commits.commit(group_id, generation, [list(offsets[i]) for i in accepted])
+            for i, code in zip(accepted, codes, strict=True):
+                results[i] = (code, "" if not code else errors.error_for_code(code).name)
+        return [r if r is not None else (0, "") for r in results]
+
+    # --- reads (any node: offsets are replicated) ----------------------------------------------
+    def committed(self, group_id: str) -> GroupOffsets | None:
+        return self.metadata.groups.get(group_id)
+
+    def list_groups(self) -> list[str]:
+        names = {g for g, v in dict(self.metadata.groups).items() if v.offsets}
+        if self.is_coordinator():
+            names |= {g for g, grp in self.groups.items() if grp.members}
+        return sorted(names)
+
+    def describe(self, group_id: str) -> dict[str, Any]:
+        replicated = self.committed(group_id)
+        group = self.groups.get(group_id) if self.is_coordinator() else None
+        if group is None and (replicated is None or not replicated.offsets):
+            raise errors.GroupIdNotFound(f"group {group_id!r} has no members and no committed offsets")
+        offsets = dict(replicated.offsets) if replicated else {}
+        members = []
+        if group is not None:
+            for mid, m in group.members.items():
+                members.append({"member_id": mid, "client_id": m.client_id, "host": m.host,
+                                "assignment": [list(tp) for tp in group.assignment.get(mid, [])]})
+        return {
+            "group_id": group_id,
+            "state": group.state if group is not None else EMPTY,
+            "generation": group.generation if group is not None else (replicated.generation if replicated else 0),
+            "strategy": group.strategy if group is not None else "",
+            "members": members,
+            "offsets": [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())],
+        }
+
+    # --- rebalance machinery ------------------------------------------------------------------
+    def _answer(self, group: Group, member_id: str) -> dict[str, Any]:
+        return {"generation": group.generation, "member_id": member_id, "strategy": group.strategy,
+                "assignment": [list(tp) for tp in group.assignment.get(member_id, [])],
+                "members": len(group.members)}
+
+    def _fail_waiter(self, group_id: str, member_id: str, exc: errors.KraftError) -> None:
+        fut = self.waiters.pop((group_id, member_id), None)
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+
+    def _check(self, group: Group) -> None:
+        if group.ready_to_complete(self.clock()) and group.group_id not in self._completing:
+            self._completing.add(group.group_id)
+            _spawn(self._complete(group))
+
+    def _partitions_of(self, topics: set[str]) -> dict[str, int]:
+        view = self.metadata.view
+        return {t: len(view.topics[t].partitions) for t in sorted(topics) if t in view.topics}
+
+    async def _complete(self, group: Group) -> None:
+        try:
+            for mid in group.drop_absent():
+                self._fail_waiter(group.group_id, mid, errors.UnknownMemberId("did not rejoin in time"))
+            if not group.members:
+                group.state, group.initial = EMPTY, False
+                return
+            members_before = dict(group.subscriptions())
+            partitions = self._partitions_of({t for ts in members_before.values() for t in ts})
+            assignment = assign(group.strategy, members_before, partitions, previous=group.assignment)
+            generation = group.generation + 1
+            try:
+                await self.propose(encode_command("group_generation", group=group.group_id, generation=generation))
+            except errors.KraftError as e:
+                log.warning("group %s: could not record generation %d: %s", group.group_id, generation, e)
+                return  # still PreparingRebalance: the ticker tries again
+            if group.subscriptions() != members_before or group.state != PREPARING:
+                group.generation = generation  # burned, never reused; the next round goes above it
+                return  # someone joined or left while the generation was being recorded
+            group.complete(assignment, partitions, generation)
+            for mid in group.members:
+                fut = self.waiters.pop((group.group_id, mid), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(self._answer(group, mid))
+            log.info("group %s: generation %d, %d members", group.group_id, group.generation, len(group.members))
+        finally:
+            self._completing.discard(group.group_id)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("group coordinator tick failed")
+
+    def _tick(self) -> None:
+        if not self.is_coordinator():
+            self._forget_all()
+            return
+        now = self.clock()
+        for group in list(self.groups.values()):
+            for mid in group.expire(now):
+                log.info("group %s: member %s expired", group.group_id, mid)
+                self._fail_waiter(group.group_id, mid, errors.UnknownMemberId("session timed out"))
+            if group.members and group.subscribed_partitions != self._partitions_of(
+                    {t for m in group.members.values() for t in m.topics}):
+                group.request_rebalance(now)  # a subscribed topic appeared, vanished or grew
+            self._check(group)
+
+    def _forget_all(self) -> None:
+        """This node stopped coordinating: members will find the new coordinator and rejoin there."""
+        if not self.groups:
+            return
+        for fut in self.waiters.values():
+            if not fut.done():
+                fut.set_exception(errors.NotCoordinator("coordinator moved; find it again"))
+        self.waiters.clear()
+        self.groups.clear()

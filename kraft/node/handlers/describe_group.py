@@ -1,0 +1,13 @@
+"""describe_group: state, generation, members with their assignments, committed offsets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.node.handlers._body import field
+
+API = "describe_group"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    return broker.groups.describe(field(body, "group_id", str))

@@ -1,0 +1,15 @@
+"""heartbeat: a member is alive; the answer tells it when to rejoin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.node.handlers._body import field
+
+API = "heartbeat"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    broker.groups.heartbeat(field(body, "group_id", str), field(body, "member_id", str),
+                            field(body, "generation", int))
+    return {}

@@ -1,0 +1,21 @@
+"""join_group: enter (or re-enter) a group's rebalance; answers when the round completes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.errors import InvalidRequest
+from kraft.node.handlers._body import field
+
+API = "join_group"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    topics = field(body, "topics", list)
+    if not all(isinstance(t, str) for t in topics):
+        raise InvalidRequest("topics must be a list of strings")
+    return await broker.groups.join(
+        field(body, "group_id", str), field(body, "member_id", str, ""), field(body, "client_id", str, ""),
+        body.get("_client_host", ""), topics, field(body, "session_timeout_ms", int, 10_000),
+        field(body, "rebalance_timeout_ms", int, 300_000), field(body, "strategy", str, "range"),
+    )

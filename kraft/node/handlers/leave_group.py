@@ -1,0 +1,14 @@
+"""leave_group: a member leaves at once (no session timeout to wait for); the rest rebalance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.node.handlers._body import field
+
+API = "leave_group"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    broker.groups.leave(field(body, "group_id", str), field(body, "member_id", str))
+    return {}

@@ -1,0 +1,18 @@
+"""offset_commit: positions of a group, fenced by generation, replicated through the metadata group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.node.handlers._body import field, items
+
+API = "offset_commit"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    offsets = [(field(o, "topic", str), field(o, "partition", int), field(o, "offset", int))
+               for o in items(body, "offsets")]
+    results = await broker.groups.commit(field(body, "group_id", str), field(body, "member_id", str, ""),
+                                         field(body, "generation", int, -1), offsets)
+    return {"results": [{"topic": t, "partition": p, "error_code": code, "message": message}
+                        for (t, p, _), (code, message) in zip(offsets, results, strict=True)]}

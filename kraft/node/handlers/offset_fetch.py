@@ -1,0 +1,21 @@
+"""offset_fetch: a group's committed offsets (-1 where none), from this node's metadata replica."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.node.handlers._body import field
+
+API = "offset_fetch"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    group_id = field(body, "group_id", str)
+    wanted = field(body, "partitions", list, None)
+    committed = broker.groups.committed(group_id)
+    offsets = dict(committed.offsets) if committed is not None else {}
+    if wanted is None:
+        keys = sorted(offsets)
+    else:
+        keys = [(field(p, "topic", str), field(p, "partition", int)) for p in wanted if isinstance(p, dict)]
+    return {"offsets": [{"topic": t, "partition": p, "offset": offsets.get((t, p), -1)} for t, p in keys]}

@@ -1,0 +1,14 @@
+"""sync_group: the member's assignment in the current generation (again, e.g. after a lost answer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.node.handlers._body import field
+
+API = "sync_group"
+
+
+async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+    return broker.groups.sync(field(body, "group_id", str), field(body, "member_id", str),
+                              field(body, "generation", int))
