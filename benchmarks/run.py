@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.groups import run_group_benchmarks
 from kraft import Admin, Consumer, Producer, TopicPartition
 from kraft.testing.local_cluster import Cluster, RawClient, wait_for
 
@@ -164,6 +165,8 @@ def main() -> None:
             results["consume_records_per_s"] = statistics.median(r["records_per_s"] for r in cons)
             results["latency_p50_ms"] = statistics.median(r["p50_ms"] for r in lat)
             results["latency_p99_ms"] = statistics.median(r["p99_ms"] for r in lat)
+            results["groups"] = run_group_benchmarks(cluster, RUNS)
+            print(f"groups: {results['groups']}", flush=True)
         finally:
             cluster.stop_all()
         results["idle_and_failover"] = idle_cpu_and_failover(Path(tmp) / "idle")

@@ -66,7 +66,7 @@ class Broker:
 
     def _leader_end_offset(self, topic: str, partition: int) -> int | None:
         try:
-            replica = self._leader_replica(topic, partition)
+            replica = self._leader_replica(topic, partition, applied=True)
         except errors.KraftError:
             return None
         with self.host.store.read() as txn:
@@ -131,13 +131,17 @@ class Broker:
             raise errors.NotLeader(f"node {self.node_id} holds no replica of {topic}/{partition}", leader=p.leader)
         return replica
 
-    def _leader_replica(self, topic: str, partition: int) -> PartitionReplica:
+    def _leader_replica(self, topic: str, partition: int, *, applied: bool = False) -> PartitionReplica:
+        """This node's replica if it leads the partition; with ``applied``, only once the leader has
+        applied everything committed before its term (until then its high watermark is behind)."""
         replica = self._replica(topic, partition)
         if not replica.group.is_leader():
             leader = replica.group.leader_id()
             if leader is None:
                 raise errors.LeaderNotAvailable(f"{topic}/{partition} is electing a leader")
             raise errors.NotLeader(f"node {leader} leads {topic}/{partition}", leader=leader)
+        if applied and not replica.group.leadership_ready():
+            raise errors.LeaderNotAvailable(f"the new leader of {topic}/{partition} is still applying")
         return replica
 
     # --- produce --------------------------------------------------------------------------------
@@ -167,12 +171,10 @@ class Broker:
                                        "high_watermark": -1, "log_start_offset": -1, "batches": []}
                 out.append(res)
                 try:
-                    replica = self._leader_replica(topic, partition)
+                    replica = self._leader_replica(topic, partition, applied=True)
                     state = replica.log.read_state(txn)
                     hw, start = state["next_offset"], state["log_start_offset"]
                     res["high_watermark"], res["log_start_offset"] = hw, start
-                    if offset > hw and not replica.group.leadership_ready():
-                        continue  # a new leader still applying what its predecessor committed
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
                     if offset == hw:
@@ -231,7 +233,7 @@ class Broker:
 
     # --- offsets --------------------------------------------------------------------------------
     def list_offset(self, topic: str, partition: int, timestamp: int) -> int:
-        replica = self._leader_replica(topic, partition)
+        replica = self._leader_replica(topic, partition, applied=True)
         with self.host.store.read() as txn:
             state = replica.log.read_state(txn)
             if timestamp == EARLIEST:
@@ -262,8 +264,10 @@ class Broker:
                     leader = local.group.leader_id()
                 parts.append({"partition": p.partition, "leader": leader, "replicas": list(p.replicas)})
             out.append({"name": name, "error_code": 0, "partitions": parts})
-        nodes = [{"id": n.id, "host": n.host, "port": n.client_port, "rack": n.rack}
-                 for n in self.config.nodes.values()]
+        # The replicated registry (what each node announced at start), else this node's cluster.ini.
+        registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
+        registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
+        nodes = [{"id": i, "host": h, "port": p, "rack": r} for i, (h, p, r) in sorted(registry.items())]
         return {"nodes": nodes, "controller": self.replicas.meta_group.leader_id(), "topics": out}
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,

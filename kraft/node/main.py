@@ -42,7 +42,9 @@ class Node:
                              config.election_timeout_max_ms / 1000)
         self.broker: Broker | None = None
         self.replicas = ReplicaManager(node_id, self.host, self.store, timers, config.node_ids,
-                                       on_appended=lambda gids: self.broker and self.broker.on_appended(gids))
+                                       on_appended=lambda gids: self.broker and self.broker.on_appended(gids),
+                                       announce={"id": node_id, "host": me.host, "client_port": me.client_port,
+                                                 "raft_port": me.raft_port, "rack": me.rack})
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
         self.server = ClientServer(self.broker, me.host, me.client_port, config.max_frame_bytes,

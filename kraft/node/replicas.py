@@ -53,6 +53,7 @@ class ReplicaManager:
         timers: GroupTimers,
         controller_ids: list[int],
         on_appended: Callable[[set[int]], None] | None = None,
+        announce: dict[str, object] | None = None,
     ) -> None:
         self.node_id = node_id
         self.host = host
@@ -66,6 +67,8 @@ class ReplicaManager:
         self._next_report = 0.0
         self._reported: dict[int, tuple[int, float]] = {}
         self._next_rebalance = time.monotonic() + PREFERRED_LEADER_CHECK_S
+        self._announce = announce  # this node's entry in the metadata's node registry
+        self._announced_at = 0.0
         journal = LmdbJournal(store, METADATA_GID)
         self.meta_group = host.add_group(
             METADATA_GID,
@@ -88,6 +91,7 @@ class ReplicaManager:
         if now >= self._next_report:
             self._next_report = now + LEADER_REPORT_INTERVAL_S
             self._report_leaders(now)
+            self._register(now)
         if now >= self._next_rebalance:
             self._next_rebalance = now + PREFERRED_LEADER_CHECK_S
             self._return_leadership()
@@ -131,6 +135,18 @@ class ReplicaManager:
         gids, self._appended = self._appended, set()
         if self._on_appended is not None:
             self._on_appended(gids)
+
+    def _register(self, now: float) -> None:
+        if self._announce is None or self.meta_group.leader_id() is None:
+            return
+        known = self.metadata.view.nodes.get(self.node_id)
+        wanted = {k: v for k, v in self._announce.items() if k != "id"}
+        if known is not None and {k: getattr(known, k) for k in wanted} == wanted:
+            return
+        if now - self._announced_at < LEADER_REPORT_RETRY_S:
+            return
+        self._announced_at = now
+        self.meta_group.submit(encode_command("register_node", **self._announce), lambda _r, _e: None)
 
     def _return_leadership(self) -> None:
         """Hand each partition back to its preferred replica once that one is up and caught up.

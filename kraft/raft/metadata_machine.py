@@ -49,15 +49,26 @@ class TopicMeta:
 
 
 @dataclass(frozen=True)
+class NodeMeta:
+    id: int
+    host: str
+    client_port: int
+    raft_port: int
+    rack: str | None
+
+
+@dataclass(frozen=True)
 class MetadataView:
     version: int = 0
     topics: dict[str, TopicMeta] = field(default_factory=dict)
+    nodes: dict[int, NodeMeta] = field(default_factory=dict)
 
     def partitions_on(self, node_id: int) -> dict[int, PartitionMeta]:
         return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.replicas}
 
 
-_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader"})  # ops that change the view
+# Ops that change the view (others, like commits, must not pay for rebuilding it).
+_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node"})
 
 
 def encode_command(op: str, **args: Any) -> bytes:
@@ -91,6 +102,7 @@ class MetadataMachine:
         state = (store.load_state() if store is not None else None) or {}
         self._topics: dict[str, dict[str, Any]] = state.get("topics", {})
         self._next_topic_id: int = state.get("next_topic_id", 1)
+        self._nodes: dict[int, dict[str, Any]] = {int(k): v for k, v in state.get("nodes", {}).items()}
         self._last_applied: int = state.get("last_applied", 0)
         self.groups: dict[str, GroupOffsets] = {
             g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
@@ -123,7 +135,7 @@ class MetadataMachine:
             groups = {g: {"generation": v.generation, "offsets": [[t, p, o] for (t, p), o in v.offsets.items()]}
                       for g, v in self.groups.items()}
             self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
-                                    "last_applied": raft_index, "groups": groups})
+                                    "last_applied": raft_index, "groups": groups, "nodes": self._nodes})
         return result
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +158,10 @@ class MetadataMachine:
         for group in self.groups.values():  # a topic created again later starts with no commits
             for key in [k for k in group.offsets if k[0] == name]:
                 del group.offsets[key]
+
+    def _op_register_node(self, cmd: dict[str, Any]) -> None:
+        """A node announces where it listens (at every start: addresses may change between runs)."""
+        self._nodes[int(cmd["id"])] = {k: cmd[k] for k in ("host", "client_port", "raft_port", "rack")}
 
     def _op_group_generation(self, cmd: dict[str, Any]) -> int:
         group = self.groups.setdefault(cmd["group"], GroupOffsets())
@@ -197,4 +213,5 @@ class MetadataMachine:
                 for i, p in enumerate(t["partitions"])
             )
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
-        self.view = MetadataView(self.view.version + 1, topics)
+        nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"]) for i, n in self._nodes.items()}
+        self.view = MetadataView(self.view.version + 1, topics, nodes)

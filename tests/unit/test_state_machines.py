@@ -104,3 +104,12 @@ def test_metadata_state_survives_restart_without_replay() -> None:
     assert sorted(m2.view.topics) == ["a", "b"]
     assert m2.apply(3, create("c")) is None, "replayed entries are skipped"
     assert m2.apply(4, create("c")) == (0, {"topic_id": 3, "partitions": 2})
+
+
+def test_node_registry_is_replicated_and_updated_on_reannounce() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(2, encode_command("register_node", id=1, host="a", client_port=1, raft_port=2, rack=None))
+    m.apply(3, encode_command("register_node", id=1, host="b", client_port=3, raft_port=4, rack="r1"))
+    node = MetadataMachine(store).view.nodes[1]
+    assert (node.host, node.client_port, node.raft_port, node.rack) == ("b", 3, 4, "r1")
