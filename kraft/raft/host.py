@@ -43,6 +43,7 @@ MAX_PEER_OUTBUF_BYTES = 512 * 1024 * 1024  # last resort: a peer this far behind
 PING_INTERVAL_S = 0.5
 DIAL_INTERVAL_S = 0.25
 DIAL_TIMEOUT_S = 2.0
+FOLLOWER_TICK_EVERY = 3  # full ticks
 FAIL_STOP_EXIT_CODE = 70
 
 
@@ -97,6 +98,7 @@ class RaftHost:
         self._thread: threading.Thread | None = None
         self._driver_ident = threading.get_ident()  # the constructing thread until the driver starts
         self._next_full_tick = 0.0
+        self._full_ticks = 0
         self._next_dial = 0.0
         self._dirty: set[int] = set()
         self.on_loop: list[Callable[[], None]] = []  # driver-thread hooks, run every iteration
@@ -250,7 +252,13 @@ class RaftHost:
             self._check_peer_timeouts(now)
         if now >= self._next_full_tick:
             self._next_full_tick = now + self.tick_interval_s
-            to_tick = list(self.groups)
+            self._full_ticks += 1
+            if self._full_ticks % FOLLOWER_TICK_EVERY == 0:
+                to_tick = list(self.groups)
+            else:
+                # Leaders owe heartbeats every tick; an idle follower only checks its election
+                # deadline, for which every third tick is precise enough (timeouts are seconds).
+                to_tick = [gid for gid, g in self.groups.items() if gid in self._dirty or g.is_leader()]
         else:
             to_tick = list(self._dirty)
         self._dirty = set()  # ticks below may mark groups again for the next iteration

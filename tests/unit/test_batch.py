@@ -17,6 +17,7 @@ from kraft.protocol.batch import (
     HEADER_BYTES,
     decode_batch,
     encode_batch,
+    encode_relative,
     read_batch_header,
     verify_batch,
 )
@@ -66,6 +67,16 @@ def test_header_layout():
 def test_empty_batch_is_refused():
     with pytest.raises(ValueError):
         encode_batch([])
+    with pytest.raises(ValueError):
+        encode_relative([], 0, 0)
+
+
+@settings(max_examples=100)
+@given(recs=records)
+def test_relative_encoding_is_the_same_batch(recs):
+    first = recs[0][0]
+    relative = [(ts - first, k, v, tuple(h)) for ts, k, v, h in recs]
+    assert encode_relative(relative, first, max(r[0] for r in recs), 7, 3) == encode_batch(recs, 7, 3)
 
 
 @settings(max_examples=200)

@@ -5,6 +5,15 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    CancelledError,
+    Future,
+    InvalidStateError,
+    as_completed,
+    wait,
+)
 
 import pytest
 
@@ -243,3 +252,70 @@ def test_future_result_timeout_and_callbacks(cluster):
         fut.add_done_callback(lambda f: seen.append(f.result().offset))
         p.flush()
         assert seen == [0]
+
+
+def test_futures_work_with_wait_as_completed_and_cancel(cluster):
+    with make(cluster, linger_ms=60_000) as p:
+        futures = [p.send("one", b"%d" % i) for i in range(10)]
+        assert all(isinstance(f, Future) and not f.done() and not f.running() for f in futures)
+        assert "pending" in repr(futures[0])
+        done, not_done = wait(futures, timeout=0.05)
+        assert not done and len(not_done) == 10
+        assert futures[3].cancel() and futures[3].cancelled() and futures[3].done()
+        with pytest.raises(CancelledError):
+            futures[3].result()
+        seen: list[int] = []
+        futures[4].add_done_callback(lambda f: seen.append(f.result().offset))
+        p.flush()
+        assert seen == [4]
+        done, not_done = wait(futures, timeout=5)
+        assert len(done) == 10 and not not_done
+        assert not futures[5].cancel()
+        assert sorted(f.result().offset for f in as_completed(futures[4:], timeout=5)) == list(range(4, 10))
+        assert [f.result().offset for i, f in enumerate(futures) if i != 3] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+        assert futures[0].exception() is None and "finished returned RecordMetadata" in repr(futures[0])
+        late: list[int] = []
+        futures[0].add_done_callback(lambda f: late.append(f.result().partition))
+        assert late == [0]
+        with pytest.raises(InvalidStateError):
+            futures[0].set_result(RecordMetadata("one", 0, 0, 0))
+
+
+def test_waiters_are_woken_by_completion_and_failure(cluster):
+    with make(cluster, linger_ms=200, delivery_timeout_ms=600, request_timeout_ms=300) as p:
+        p.send("one", b"warm").result(5)
+        first = p.send("one", b"a")
+        done, _ = wait([first], timeout=5, return_when=FIRST_COMPLETED)
+        assert done == {first} and first.result().offset == 1
+        cluster.fail_next("produce", "one", 0, times=10_000)
+        failing = [p.send("one", b"x") for _ in range(3)]
+        done, _ = wait(failing, timeout=5, return_when=FIRST_EXCEPTION)
+        assert len(done) == 3
+        assert all(isinstance(f.exception(), NotLeader) for f in failing)
+        with pytest.raises(NotLeader):
+            failing[0].result()
+
+
+def test_bad_timestamp_type_raises(cluster):
+    with make(cluster) as p:
+        with pytest.raises(TypeError):
+            p.send("one", b"v", timestamp_ms=1.5)  # type: ignore[arg-type]
+        assert p.send("one", b"v", timestamp_ms=7).result(5).timestamp_ms == 7
+
+
+def test_out_of_range_timestamp_raises(cluster):
+    with make(cluster) as p:
+        for bad in (2**70, -5):
+            with pytest.raises(ValueError):
+                p.send("one", b"v", timestamp_ms=bad)
+        assert p.send("one", b"fine", timestamp_ms=0).result(5).offset == 0
+
+
+def test_keyed_partitions_stay_murmur2_through_the_key_hash_cache(cluster, monkeypatch):
+    monkeypatch.setattr("kraft.apis.producer.producer._KEY_CACHE_ENTRIES", 8)
+    with make(cluster) as p:
+        keys = [b"key-%d" % (i % 20) for i in range(100)] + [b"long" * 40, b"long" * 40]
+        futures = [p.send("t", b"v", key=k) for k in keys]
+        p.flush()
+        assert [f.result().partition for f in futures] == [partition_for_key(k, 6) for k in keys]
+        assert len(p._key_hashes) <= 8

@@ -2,103 +2,251 @@
 
 Owns the open batch of every partition, sticky partition choice for keyless records, and the
 producer's memory limit. Thread-safe through ONE lock taken once per record; everything else a
-record costs is a few list appends. It never does I/O and never encodes: the sender drains
-closed batches and encodes them on the loop thread.
+record costs is one tuple, one small Future and a list append. It never does I/O and never
+encodes: the sender drains closed batches and encodes them (one ``packb`` each) on the loop thread.
 
 A batch is closed (ready to send) when it reaches ``batch_size`` bytes, when ``linger_ms`` has
 passed since its first record, or at once while a flush or close is in progress.
+
+Futures are completed per batch, not per record: a batch's records share one :class:`BatchResult`
+and the sender completes it with one write; each :class:`RecordFuture` builds its
+``RecordMetadata`` only when asked (``result()``).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, InvalidStateError
+from concurrent.futures._base import CANCELLED_AND_NOTIFIED, FINISHED, PENDING
 from typing import Any
 
 from kraft.errors import KraftError
 
 from ..types import RecordMetadata
 
-RecordIn = tuple[int, bytes | None, bytes | None, Any]  # (timestamp_ms, key, value, headers)
-_DONE_STATES = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+log = logging.getLogger(__name__)
+
+# A record as a batch holds it: (timestamp_ms - batch.first_timestamp, key, value, headers), which
+# is already the shape of a record in the encoded batch body (kraft.protocol.batch).
+RecordIn = tuple[int, bytes | None, bytes | None, Any]
+_INF = float("inf")
+_new_future = object.__new__
 
 
-class RecordFuture(Future[RecordMetadata]):
-    """A ``concurrent.futures.Future`` that is cheap to create and to complete.
+class BatchResult:
+    """The outcome shared by every record of one batch (written once, by the sender).
 
-    All futures of one producer share one Condition instead of each allocating a Condition and an
-    RLock (that allocation was most of ``send``'s cost), and a batch's futures are completed under
-    one acquisition of it (:meth:`resolve_all`). ``Future.result`` waits only once on its
-    condition, which a shared one may wake for another future, so ``result``/``exception`` wait in
-    a loop here. Relies on ``concurrent.futures.Future``'s private attributes, stable since 3.8.
+    ``watched`` lists the futures that have waiters (``concurrent.futures.wait``/``as_completed``)
+    or done-callbacks or were cancelled; only those need work when the batch completes.
     """
 
-    def __init__(self, condition: threading.Condition) -> None:  # no super().__init__: see above
-        self._condition = condition
-        self._state = PENDING
-        self._result = None
-        self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
+    __slots__ = ("base_offset", "condition", "done", "exception", "partition", "topic", "watched")
 
-    def _wait_done(self, timeout: float | None) -> None:
-        with self._condition:
-            self._condition.wait_for(lambda: self._state in _DONE_STATES, timeout)
+    def __init__(self, condition: threading.Condition, topic: str, partition: int) -> None:
+        self.condition = condition  # shared by every future of the producer
+        self.topic = topic
+        self.partition = partition
+        self.base_offset = -1
+        self.exception: BaseException | None = None
+        self.done = False
+        self.watched: list[RecordFuture] = []
 
-    def result(self, timeout: float | None = None) -> RecordMetadata:
-        self._wait_done(timeout)
-        return super().result(0)
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._wait_done(timeout)
-        return super().exception(0)
-
-    @staticmethod
-    def resolve_all(
-        condition: threading.Condition,
-        futures: Sequence[RecordFuture],
-        results: Sequence[RecordMetadata] | None = None,
-        exc: BaseException | None = None,
-    ) -> None:
-        """Complete ``futures`` (all sharing ``condition``) with ``results`` or ``exc``; futures
-        the caller cancelled are skipped. Callbacks run after the condition is released."""
-        with_callbacks = []
-        with condition:
-            for i, future in enumerate(futures):
-                if future._state != PENDING:
+    def complete(self, base_offset: int = -1, exc: BaseException | None = None) -> None:
+        """Complete every record of the batch (once): offsets from ``base_offset`` (-1: acks=0,
+        none assigned) or the error ``exc``. Callbacks run after the condition is released."""
+        callbacks = []
+        with self.condition:
+            if self.done:
+                return
+            self.base_offset = base_offset
+            self.exception = exc
+            self.done = True  # after the fields: readers check ``done`` without the lock
+            for future in self.watched:
+                watch = future._watch
+                if watch.cancelled:
                     continue
-                if exc is None:
-                    future._result = results[i]  # type: ignore[index]
-                else:
-                    future._exception = exc
-                future._state = FINISHED
-                for waiter in future._waiters:
+                for waiter in watch.waiters:
                     if exc is None:
                         waiter.add_result(future)
                     else:
                         waiter.add_exception(future)
-                if future._done_callbacks:
-                    with_callbacks.append(future)
-            condition.notify_all()
-        for future in with_callbacks:
+                if watch.callbacks:
+                    callbacks.append(future)
+            self.watched = []
+            self.condition.notify_all()
+        for future in callbacks:
             future._invoke_callbacks()
+
+
+class _Watch:
+    __slots__ = ("callbacks", "cancelled", "waiters")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.waiters: list[Any] = []
+        self.callbacks: list[Callable[[Future[RecordMetadata]], object]] = []
+
+
+class RecordFuture(Future[RecordMetadata]):
+    """A ``concurrent.futures.Future`` of one record's :class:`RecordMetadata`, cheap to create and
+    free to complete: its state lives in the batch's :class:`BatchResult`.
+
+    ``concurrent.futures.Future.__init__`` is not called (its Condition and RLock were most of
+    ``send``'s cost). ``concurrent.futures.wait``/``as_completed`` reach into ``_condition``,
+    ``_state`` and ``_waiters``: those are properties here, backed by the batch result and by a
+    ``_Watch`` made only for futures that are waited on, have callbacks or were cancelled. Relies on
+    those private attributes of ``concurrent.futures``, stable since Python 3.8.
+    """
+
+    __slots__ = ("_batch", "_index", "_timestamp")
+    _watch: _Watch | None = None  # set on the instance (in its __dict__) only when needed
+
+    def __init__(self, batch: BatchResult, index: int, timestamp_ms: int) -> None:
+        # RecordAccumulator.append inlines this (object.__new__ and three stores): keep in step.
+        self._batch = batch
+        self._index = index  # offset = base offset + index
+        self._timestamp = timestamp_ms
+
+    # --- concurrent.futures internals (read by wait/as_completed, repr) ----------------------------
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        return self._batch.condition
+
+    @property
+    def _state(self) -> str:  # type: ignore[override]
+        if self._watch is not None and self._watch.cancelled:
+            return CANCELLED_AND_NOTIFIED
+        return FINISHED if self._batch.done else PENDING
+
+    @property
+    def _result(self) -> RecordMetadata | None:  # type: ignore[override]
+        b = self._batch
+        return self._metadata() if b.done and b.exception is None else None
+
+    @property
+    def _exception(self) -> BaseException | None:  # type: ignore[override]
+        return self._batch.exception
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        return self._watched().waiters  # callers hold the condition
+
+    @property
+    def _done_callbacks(self) -> list[Any]:  # type: ignore[override]
+        return self._watched().callbacks
+
+    def _watched(self) -> _Watch:
+        """This future's _Watch, registered with its batch (condition held, or batch done)."""
+        watch = self._watch
+        if watch is None:
+            watch = self._watch = _Watch()
+            if not self._batch.done:
+                self._batch.watched.append(self)
+        return watch
+
+    def _metadata(self) -> RecordMetadata:
+        b = self._batch
+        return RecordMetadata(b.topic, b.partition, b.base_offset + self._index if b.base_offset >= 0 else -1,
+                              self._timestamp)
+
+    # --- public Future API ------------------------------------------------------------------------
+
+    def done(self) -> bool:
+        return self._batch.done or (self._watch is not None and self._watch.cancelled)
+
+    def running(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return self._watch is not None and self._watch.cancelled
+
+    def cancel(self) -> bool:
+        """Stop waiting for this record (it may still be written). False once it is done."""
+        with self._batch.condition:
+            if self._batch.done:
+                return False
+            watch = self._watched()
+            if watch.cancelled:
+                return True
+            watch.cancelled = True
+            for waiter in watch.waiters:
+                waiter.add_cancelled(self)
+            self._batch.condition.notify_all()
+        self._invoke_callbacks()
+        return True
+
+    def _wait(self, timeout: float | None) -> None:
+        batch = self._batch
+        if batch.done:
+            return
+        with batch.condition:
+            if not batch.condition.wait_for(self.done, timeout):
+                raise TimeoutError()
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        self._wait(timeout)
+        if self._watch is not None and self._watch.cancelled:
+            raise CancelledError()
+        exc = self._batch.exception
+        if exc is not None:
+            raise exc
+        return self._metadata()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        if self._watch is not None and self._watch.cancelled:
+            raise CancelledError()
+        return self._batch.exception
+
+    def add_done_callback(self, fn: Callable[[Future[RecordMetadata]], object]) -> None:
+        with self._batch.condition:
+            if not self.done():
+                self._watched().callbacks.append(fn)
+                return
+        try:
+            fn(self)
+        except Exception:
+            log.exception("exception calling callback for %r", self)
+
+    def _invoke_callbacks(self) -> None:
+        watch = self._watch
+        if watch is None:
+            return
+        for fn in watch.callbacks:
+            try:
+                fn(self)
+            except Exception:
+                log.exception("exception calling callback for %r", self)
+
+    def set_running_or_notify_cancel(self) -> bool:
+        raise RuntimeError("a producer record future is completed by the producer")
+
+    def set_result(self, result: RecordMetadata) -> None:
+        raise InvalidStateError("a producer record future is completed by the producer")
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        raise InvalidStateError("a producer record future is completed by the producer")
 
 
 class ProducerBatch:
     """Records of one partition sent (and retried) together."""
 
-    __slots__ = ("attempts", "created_at", "deadline", "encoded", "futures", "last_error", "partition",
-                 "records", "retry_at", "seq", "size", "topic")
+    __slots__ = ("attempts", "created_at", "deadline", "encoded", "first_timestamp", "last_error",
+                 "max_timestamp", "partition", "records", "result", "retry_at", "seq", "size", "topic")
 
-    def __init__(self, topic: str, partition: int, now: float, deadline: float, seq: int) -> None:
+    def __init__(self, topic: str, partition: int, now: float, deadline: float, seq: int,
+                 condition: threading.Condition, first_timestamp: int) -> None:
         self.topic = topic
         self.partition = partition
-        self.records: list[RecordIn] = []
-        self.futures: list[RecordFuture] = []
+        self.records: list[RecordIn] = []  # timestamps relative to first_timestamp
+        self.result = BatchResult(condition, topic, partition)
+        self.first_timestamp = first_timestamp
+        self.max_timestamp = first_timestamp
         self.size = 0  # estimated encoded bytes
         self.created_at = now
         self.deadline = deadline  # fail the batch after this (monotonic seconds)
@@ -131,64 +279,73 @@ class RecordAccumulator:
         self._lock = threading.Lock()
         self.futures_condition = threading.Condition()  # shared by every RecordFuture of this producer
         self._space = threading.Condition(self._lock)  # send() waits here when memory is full
-        self._idle = threading.Condition(self._lock)  # flush() waits here for unfinished == 0
+        self._idle = threading.Condition(self._lock)  # flush() waits here for unfinished_batches == 0
         self._open: dict[tuple[str, int], ProducerBatch] = {}
         self._closed: list[ProducerBatch] = []
         self._sticky: dict[str, int] = {}
         self._seq = 0
         self._wake_pending = False
+        # When the sender wakes up by itself at the latest (monotonic seconds): a new batch whose
+        # linger ends later needs no wakeup, the sender finds it when it looks anyway.
+        self._sender_wakes_by = _INF
         self._flushing = 0
-        self.unfinished_records = 0
+        self.unfinished_batches = 0
         self.unfinished_bytes = 0
 
     # --- producer thread(s) -----------------------------------------------------------------------
 
-    def append(self, topic: str, partition: int, num_partitions: int, record: RecordIn, size: int,
-               future: RecordFuture, max_block_s: float) -> bool:
-        """Add one record (``partition`` -1: sticky choice). False if no memory within max_block_s."""
+    def append(self, topic: str, partition: int, num_partitions: int, timestamp_ms: int, key: bytes | None,
+               value: bytes | None, headers: Any, size: int, max_block_s: float) -> RecordFuture | None:
+        """Add one record (``partition`` -1: sticky choice); its future, or None if no memory
+        within ``max_block_s``."""
         wake = False
-        with self._lock:
-            if (
-                self.unfinished_bytes + size > self.buffer_memory_bytes
-                and self.unfinished_bytes > 0
-                and not self._space.wait_for(
-                    lambda: self.unfinished_bytes + size <= self.buffer_memory_bytes or not self.unfinished_bytes,
-                    max_block_s,
-                )
-            ):
-                return False
+        self._lock.acquire()  # not ``with``: this is the hot path and ``with`` costs twice as much
+        try:
+            if self.unfinished_bytes + size > self.buffer_memory_bytes and self.unfinished_bytes and not \
+                    self._space.wait_for(lambda: self.unfinished_bytes + size <= self.buffer_memory_bytes
+                                         or not self.unfinished_bytes, max_block_s):
+                return None
             if partition < 0:
                 entry = self._sticky.get(topic)
                 if entry is not None and 0 <= entry < num_partitions:
                     partition = entry
                 else:
                     partition = self._sticky[topic] = self._pick_sticky(entry, num_partitions)
-            key = (topic, partition)
-            batch = self._open.get(key)
+            batch = self._open.get((topic, partition))
             if batch is not None and batch.size + size > self.batch_size:
-                self._close(key, batch)
+                self._close((topic, partition), batch)
                 batch = None
                 wake = True
             if batch is None:
                 now = self._clock()
                 self._seq += 1
-                batch = self._open[key] = ProducerBatch(topic, partition, now, now + self.delivery_timeout_s,
-                                                        self._seq)
-                wake = True  # the sender must learn this batch's linger deadline
-            batch.records.append(record)
-            batch.futures.append(future)
+                batch = self._open[(topic, partition)] = ProducerBatch(
+                    topic, partition, now, now + self.delivery_timeout_s, self._seq, self.futures_condition,
+                    timestamp_ms)
+                self.unfinished_batches += 1
+                # The sender must learn this batch's linger deadline unless it looks before anyway.
+                wake = wake or now + self.linger_s < self._sender_wakes_by
+            elif timestamp_ms > batch.max_timestamp:
+                batch.max_timestamp = timestamp_ms
+            records = batch.records
+            future = _new_future(RecordFuture)  # RecordFuture(batch.result, len(records), timestamp_ms)
+            future._batch = batch.result
+            future._index = len(records)
+            future._timestamp = timestamp_ms
+            records.append((timestamp_ms - batch.first_timestamp, key, value, headers))
             batch.size += size
-            self.unfinished_records += 1
             self.unfinished_bytes += size
             if batch.size >= self.batch_size:
-                self._close(key, batch)
+                self._close((topic, partition), batch)
                 wake = True
             if wake:
                 wake = not self._wake_pending
                 self._wake_pending = True
+        finally:
+            self._lock.release()
         if wake:
             self._wakeup()
-        return True
+        return future
 
     def flush(self, timeout_s: float | None) -> bool:
         """Close every open batch and wait until all records so far are done. False on timeout."""
@@ -198,7 +355,7 @@ class RecordAccumulator:
         self._wakeup()
         try:
             with self._lock:
-                return self._idle.wait_for(lambda: self.unfinished_records == 0, timeout_s)
+                return self._idle.wait_for(lambda: self.unfinished_batches == 0, timeout_s)
         finally:
             with self._lock:
                 self._flushing -= 1
@@ -210,28 +367,34 @@ class RecordAccumulator:
         with self._lock:
             self._wake_pending = False
             force = force or self._flushing > 0
-            for key, batch in list(self._open.items()):
-                if force or now - batch.created_at >= self.linger_s:
-                    self._close(key, batch)
+            if self._open:
+                linger_s = self.linger_s
+                for key, batch in list(self._open.items()):
+                    if force or now - batch.created_at >= linger_s:
+                        self._close(key, batch)
             ready, self._closed = self._closed, []
         return ready
 
     def next_linger_deadline(self) -> float | None:
-        """When the oldest open batch's linger expires (monotonic seconds), if any is open."""
+        """When the oldest open batch's linger expires (monotonic seconds), if any is open. The
+        sender calls this before it sleeps and promises to look again by then."""
         with self._lock:
             if self._flushing and self._open:
-                return 0.0
-            if not self._open:
-                return None
-            return min(b.created_at for b in self._open.values()) + self.linger_s
+                deadline: float | None = 0.0
+            elif not self._open:
+                deadline = None
+            else:
+                deadline = min(b.created_at for b in self._open.values()) + self.linger_s
+            self._sender_wakes_by = _INF if deadline is None else deadline
+            return deadline
 
     def completed(self, batch: ProducerBatch) -> None:
-        """Release a finished (acknowledged or failed) batch's records and memory."""
+        """Release a finished (acknowledged or failed) batch's memory."""
         with self._lock:
-            self.unfinished_records -= len(batch.records)
+            self.unfinished_batches -= 1
             self.unfinished_bytes -= batch.size
             self._space.notify_all()
-            if self.unfinished_records == 0:
+            if self.unfinished_batches == 0:
                 self._idle.notify_all()
 
     def abort_open(self) -> list[ProducerBatch]:

@@ -3,20 +3,24 @@
 ``send`` validates a record, picks its partition (keyed: Kafka's murmur2; keyless: sticky per
 batch, in the accumulator) and appends it; it returns a ``concurrent.futures.Future`` of
 :class:`RecordMetadata`. Its cost per record is the whole budget of the producer's throughput, so
-it does no I/O, takes one lock (in the accumulator) and allocates one Future and one tuple.
+it does no I/O, takes one lock (in the accumulator) and allocates one small Future and one tuple.
+Records that fail before they are queued (too large, unknown partition, no buffer memory) get a
+plain, already failed ``concurrent.futures.Future``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from time import time_ns as _time_ns
 from typing import Any
 
 from kraft.errors import KraftError, RecordTooLarge, RequestTimedOut, UnknownTopicOrPartition
-from kraft.partitioner import partition_for_key
+from kraft.partitioner import murmur2
 
 from ..client_core import ClientCore
-from .accumulator import RecordAccumulator, RecordFuture
+from ..types import RecordMetadata
+from .accumulator import RecordAccumulator
 from .sender import Sender
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
@@ -25,6 +29,12 @@ Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
 # length prefixes): an estimate that only has to be close for batch_size to mean something.
 _RECORD_OVERHEAD_BYTES = 12
 _NO_HEADERS: tuple[tuple[str, bytes], ...] = ()
+# Batch timestamps are i64 and the body stores each as a delta to the first: bounding them keeps
+# every delta inside msgpack's int64 too.
+_MAX_TIMESTAMP_MS = 2**62
+# Keys whose positive murmur2 hash the producer remembers (at most ~1.5 MB of them).
+_KEY_CACHE_ENTRIES = 16384
+_CACHED_KEY_MAX_BYTES = 64
 _ACKS = {"all": -1, -1: -1, "-1": -1, 1: 1, "1": 1, 0: 0, "0": 0}
 
 
@@ -55,6 +65,7 @@ class Producer:
         self._max_record_bytes = max_record_bytes
         self._max_block_s = max_block_ms / 1000
         self._closed = False
+        self._key_hashes: dict[bytes, int] = {}
         self._core = ClientCore(
             bootstrap,
             request_timeout_ms=request_timeout_ms,
@@ -92,10 +103,10 @@ class Producer:
         headers: Headers | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
-    ) -> RecordFuture:
+    ) -> Future[RecordMetadata]:
         """Queue one record; the Future resolves to its :class:`RecordMetadata` or fails with the
-        typed kraft error. TypeError (not a failed Future) for a value/key/header of a wrong type."""
-        future = RecordFuture(self._acc.futures_condition)
+        typed kraft error. TypeError (not a failed Future) for a value/key/header/timestamp of a
+        wrong type, ValueError for a negative or absurd timestamp."""
         if self._closed or self._sender.crashed is not None:
             raise RuntimeError(f"producer is closed ({self._sender.crashed or 'close() was called'})")
         size = _RECORD_OVERHEAD_BYTES
@@ -113,26 +124,35 @@ class Producer:
         else:
             headers = _NO_HEADERS
         if size > self._max_record_bytes:
-            future.set_exception(RecordTooLarge(f"record of ~{size} bytes is over max_record_bytes"))
-            return future
+            return _failed(RecordTooLarge(f"record of ~{size} bytes is over max_record_bytes"))
         num_partitions = self._core.metadata.partition_count(topic)
         if num_partitions is None:
             try:
                 num_partitions = self._wait_for_topic(topic)
             except KraftError as exc:
-                future.set_exception(exc)
-                return future
+                return _failed(exc)
         if partition is None:
-            partition = -1 if key is None else partition_for_key(key, num_partitions)
+            if key is None:
+                partition = -1  # sticky, chosen by the accumulator
+            else:
+                # partition_for_key, with murmur2 (pure Python, ~as costly as the rest of send)
+                # cached for short keys: keyed workloads mostly repeat their keys.
+                h = self._key_hashes.get(key)
+                if h is None:
+                    h = murmur2(key) & 0x7FFFFFFF
+                    if len(key) <= _CACHED_KEY_MAX_BYTES:
+                        if len(self._key_hashes) >= _KEY_CACHE_ENTRIES:
+                            self._key_hashes.clear()
+                        self._key_hashes[key] = h
+                partition = h % num_partitions
         elif not 0 <= partition < num_partitions:
-            future.set_exception(UnknownTopicOrPartition(
+            return _failed(UnknownTopicOrPartition(
                 f"{topic} has {num_partitions} partitions, no partition {partition}"))
-            return future
-        if timestamp_ms is None:
-            timestamp_ms = time.time_ns() // 1_000_000
-        record = (timestamp_ms, key, value, headers)
-        if not self._acc.append(topic, partition, num_partitions, record, size, future, self._max_block_s):
-            future.set_exception(RequestTimedOut(f"no producer buffer memory within {self._max_block_s} s"))
+        timestamp_ms = _time_ns() // 1_000_000 if timestamp_ms is None else _checked_timestamp(timestamp_ms)
+        future = self._acc.append(topic, partition, num_partitions, timestamp_ms, key, value, headers, size,
+                                  self._max_block_s)
+        if future is None:
+            return _failed(RequestTimedOut(f"no producer buffer memory within {self._max_block_s} s"))
         return future
 
     def flush(self, timeout_s: float | None = None) -> None:
@@ -176,6 +196,20 @@ class Producer:
                 raise UnknownTopicOrPartition(f"topic {topic!r} is not in the cluster metadata")
             return n
         return self._core.run(self._core.retrying(lookup, timeout_ms=self._max_block_s * 1000))
+
+
+def _failed(exc: BaseException) -> Future[RecordMetadata]:
+    future: Future[RecordMetadata] = Future()
+    future.set_exception(exc)
+    return future
+
+
+def _checked_timestamp(timestamp_ms: Any) -> int:
+    if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
+        raise TypeError(f"record timestamp_ms must be an int or None, not {type(timestamp_ms).__name__}")
+    if not 0 <= timestamp_ms < _MAX_TIMESTAMP_MS:
+        raise ValueError(f"record timestamp_ms {timestamp_ms} is not between 0 and 2**62")
+    return int(timestamp_ms)
 
 
 def _as_bytes(data: Any, what: str) -> bytes:

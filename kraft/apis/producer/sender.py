@@ -17,16 +17,16 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import struct
 import time
 from collections import Counter, defaultdict, deque
 from typing import Any
 
 from kraft.errors import KraftError, RequestTimedOut
-from kraft.protocol.batch import encode_batch
+from kraft.protocol.batch import encode_relative
 
 from ..client_core import ClientCore, error_from_result
-from ..types import RecordMetadata
-from .accumulator import ProducerBatch, RecordAccumulator, RecordFuture
+from .accumulator import ProducerBatch, RecordAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,11 @@ class Sender:
 
     def _enqueue_new(self, batch: ProducerBatch) -> None:
         try:
-            batch.encoded = encode_batch(batch.records)
-        except (TypeError, ValueError, OverflowError) as exc:  # a field msgpack cannot encode
+            batch.encoded = encode_relative(batch.records, batch.first_timestamp, batch.max_timestamp)
+        except (TypeError, ValueError, OverflowError, struct.error) as exc:  # a field msgpack cannot encode
             self._fail(batch, exc)
             return
+        batch.records = []  # the encoded bytes are all a retry needs
         bisect.insort(self._queue, batch, key=_seq)
 
     def _expire(self, now: float) -> None:
@@ -230,17 +231,14 @@ class Sender:
         self._fail(batch, exc)
 
     def _complete(self, batch: ProducerBatch, base_offset: int) -> None:
-        topic, partition = batch.topic, batch.partition
-        if base_offset >= 0:
-            results = [RecordMetadata(topic, partition, offset, record[0])
-                       for offset, record in enumerate(batch.records, base_offset)]
-        else:  # acks=0: the node assigned no offset yet
-            results = [RecordMetadata(topic, partition, -1, record[0]) for record in batch.records]
-        RecordFuture.resolve_all(self._acc.futures_condition, batch.futures, results)
+        # One write completes every record: each future builds its RecordMetadata when asked.
+        batch.result.complete(base_offset if base_offset >= 0 else -1)  # acks=0: no offset yet
+        batch.encoded = None
         self._acc.completed(batch)
 
     def _fail(self, batch: ProducerBatch, exc: BaseException) -> None:
-        RecordFuture.resolve_all(self._acc.futures_condition, batch.futures, exc=exc)
+        batch.result.complete(exc=exc)
+        batch.encoded = None
         self._acc.completed(batch)
 
 
