@@ -243,6 +243,20 @@ class GroupIdNotFound(KraftError):
     name = "GROUP_ID_NOT_FOUND"
 
 
+@_register
+class OutOfOrderSequence(KraftError):
+    """An idempotent producer's batch skipped a sequence number (an earlier batch is missing)."""
+
+    code = 45
+    name = "OUT_OF_ORDER_SEQUENCE_NUMBER"
+
+
+@_register
+class UnknownProducerId(KraftError):
+    code = 59
+    name = "UNKNOWN_PRODUCER_ID"
+
+
 def error_for_code(code: int, message: str = "", **details: object) -> KraftError:
     """The error instance a client raises for a wire ``code`` (unknown codes stay readable)."""
     cls = _BY_CODE.get(code)

@@ -72,6 +72,10 @@ class Broker:
         with self.host.store.read() as txn:
             return int(replica.log.read_state(txn)["next_offset"])
 
+    async def init_producer_id(self) -> dict[str, Any]:
+        producer_id = await self._propose_metadata(encode_command("alloc_producer_id"))
+        return {"producer_id": producer_id, "producer_epoch": 0}
+
     def find_coordinator(self) -> dict[str, Any]:
         leader = self.replicas.meta_group.leader_id()
         if leader is None:
@@ -155,9 +159,12 @@ class Broker:
         if acks == 0:
             replica.group.submit(OP_PRODUCE + batch, lambda _r, _e: None)
             return -1
-        base = await self._propose(replica.group, OP_PRODUCE + batch, timeout_s)
-        if base is None:
+        result = await self._propose(replica.group, OP_PRODUCE + batch, timeout_s)
+        if result is None:
             raise errors.RequestTimedOut("the write was applied from a replay; outcome unknown")
+        code, base = result
+        if code:
+            raise errors.error_for_code(code, f"{topic}/{partition}: sequence refused")
         return int(base)
 
     # --- fetch ----------------------------------------------------------------------------------

@@ -103,6 +103,7 @@ class MetadataMachine:
         self._topics: dict[str, dict[str, Any]] = state.get("topics", {})
         self._next_topic_id: int = state.get("next_topic_id", 1)
         self._nodes: dict[int, dict[str, Any]] = {int(k): v for k, v in state.get("nodes", {}).items()}
+        self._next_producer_id: int = state.get("next_producer_id", 1)
         self._last_applied: int = state.get("last_applied", 0)
         self.groups: dict[str, GroupOffsets] = {
             g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
@@ -135,7 +136,8 @@ class MetadataMachine:
             groups = {g: {"generation": v.generation, "offsets": [[t, p, o] for (t, p), o in v.offsets.items()]}
                       for g, v in self.groups.items()}
             self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
-                                    "last_applied": raft_index, "groups": groups, "nodes": self._nodes})
+                                    "last_applied": raft_index, "groups": groups, "nodes": self._nodes,
+                                    "next_producer_id": self._next_producer_id})
         return result
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +164,12 @@ class MetadataMachine:
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
         """A node announces where it listens (at every start: addresses may change between runs)."""
         self._nodes[int(cmd["id"])] = {k: cmd[k] for k in ("host", "client_port", "raft_port", "rack")}
+
+    def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:
+        """A producer id, never handed out twice (idempotent producers number batches under it)."""
+        producer_id = self._next_producer_id
+        self._next_producer_id += 1
+        return producer_id
 
     def _op_group_generation(self, cmd: dict[str, Any]) -> int:
         group = self.groups.setdefault(cmd["group"], GroupOffsets())

@@ -7,7 +7,13 @@ Must not: read clocks, sockets or randomness; decode records (it reads the batch
 
 Commands (the payload after pysyncobj's type byte):
     b""            no-op (leader election): only moves last_applied
-    b"P" + batch   append one record batch; the result is its base offset
+    b"P" + batch   append one record batch; the result is ``(error code, base offset)``
+
+Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
+its sequence is the next one expected from that producer on this partition. A retry of one of the
+producer's last ``RECENT_BATCHES`` batches is answered with the offset it got the first time and is
+not appended again; a gap is refused with OUT_OF_ORDER_SEQUENCE. The producer states are part of
+the replicated state, so this holds across leader changes and restarts.
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
+from kraft.errors import OutOfOrderSequence, UnknownProducerId
+
 COUNT_AT = struct.Struct(">I")  # batch header: magic u8, crc u32, count u32 ...
 MAX_TS_AT = struct.Struct(">q")
+PRODUCER_AT = struct.Struct(">qi")  # producer id, base sequence (header offset 25)
 OP_PRODUCE = b"P"
+RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
 
 
 class PartitionStore(Protocol):
@@ -36,28 +46,59 @@ class PartitionMachine:
         self.next_offset: int = state.get("next_offset", 0)
         self.log_start_offset: int = state.get("log_start_offset", 0)
         self._last_applied: int = state.get("last_applied", 0)
+        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...]]
+        self._producers: dict[int, list] = {int(k): v for k, v in state.get("producers", {}).items()}
         self._on_append = on_append
 
     @property
     def last_applied(self) -> int:
         return self._last_applied
 
-    def apply(self, raft_index: int, payload: bytes) -> int | None:
+    def apply(self, raft_index: int, payload: bytes) -> tuple[int, int] | None:
         if raft_index <= self._last_applied:
             return None  # replayed by pysyncobj after a restart: already in the log
-        result: int | None = None
+        result: tuple[int, int] | None = None
+        appended = False
         if payload[:1] == OP_PRODUCE:
             (count,) = COUNT_AT.unpack_from(payload, 1 + 5)
             (max_ts,) = MAX_TS_AT.unpack_from(payload, 1 + 17)
-            result = self.next_offset
-            self._store.index_batch(raft_index, result, count, max_ts)
-            self.next_offset += count
+            producer_id, sequence = PRODUCER_AT.unpack_from(payload, 1 + 25)
+            result = self._check_sequence(producer_id, sequence, count)
+            if result is None:
+                result = (0, self.next_offset)
+                self._store.index_batch(raft_index, self.next_offset, count, max_ts)
+                self._record_sequence(producer_id, sequence, count, self.next_offset)
+                self.next_offset += count
+                appended = True
         self._last_applied = raft_index
         self._store.save_state({
             "next_offset": self.next_offset,
             "log_start_offset": self.log_start_offset,
             "last_applied": raft_index,
+            "producers": self._producers,
         })
-        if result is not None and self._on_append is not None:
+        if appended and self._on_append is not None:
             self._on_append(self.next_offset)
         return result
+
+    def _check_sequence(self, producer_id: int, sequence: int, count: int) -> tuple[int, int] | None:
+        """None to append; else the answer without appending (a duplicate's first offset, or an error)."""
+        if producer_id < 0:
+            return None
+        state = self._producers.get(producer_id)
+        if state is None:
+            return None if sequence == 0 else (UnknownProducerId.code, -1)
+        expected, recent = state
+        if sequence == expected:
+            return None
+        for base_seq, n, base_offset in recent:
+            if base_seq == sequence and n == count:
+                return (0, base_offset)  # a retry of a batch that is already in the log
+        return (OutOfOrderSequence.code, -1)
+
+    def _record_sequence(self, producer_id: int, sequence: int, count: int, base_offset: int) -> None:
+        if producer_id < 0:
+            return
+        state = self._producers.setdefault(producer_id, [0, []])
+        state[0] = sequence + count
+        state[1] = [*state[1][-(RECENT_BATCHES - 1):], [sequence, count, base_offset]]

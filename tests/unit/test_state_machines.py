@@ -28,8 +28,8 @@ class MemoryStore:
         self.index.append((raft_index, base_offset, count, max_timestamp))
 
 
-def produce(n: int, ts: int = 1000) -> bytes:
-    return OP_PRODUCE + encode_batch([(ts + i, None, b"v", []) for i in range(n)])
+def produce(n: int, ts: int = 1000, producer_id: int = -1, sequence: int = -1) -> bytes:
+    return OP_PRODUCE + encode_batch([(ts + i, None, b"v", []) for i in range(n)], producer_id, sequence)
 
 
 @given(st.lists(st.one_of(st.none(), st.integers(1, 50)), max_size=30))
@@ -42,7 +42,7 @@ def test_offsets_are_dense_and_results_are_base_offsets(ops: list[int | None]) -
         if count is None:
             assert result is None
         else:
-            assert result == expected_next
+            assert result == (0, expected_next)
             expected_next += count
         assert machine.last_applied == raft_index
     assert machine.next_offset == expected_next
@@ -54,14 +54,36 @@ def test_offsets_are_dense_and_results_are_base_offsets(ops: list[int | None]) -
 def test_partition_state_survives_restart_and_replays_are_skipped() -> None:
     store = MemoryStore()
     m1 = PartitionMachine(store)
-    assert m1.apply(2, produce(3, ts=5000)) == 0
-    assert m1.apply(3, produce(2)) == 3
+    assert m1.apply(2, produce(3, ts=5000)) == (0, 0)
+    assert m1.apply(3, produce(2)) == (0, 3)
     assert store.index[0] == (2, 0, 3, 5002)  # max timestamp of the batch
     m2 = PartitionMachine(store)  # a restart: state comes back from the store
     assert (m2.next_offset, m2.last_applied) == (5, 3)
     assert m2.apply(3, produce(2)) is None, "an entry applied before the restart must not apply again"
-    assert m2.apply(4, produce(1)) == 5
+    assert m2.apply(4, produce(1)) == (0, 5)
     assert len(store.index) == 3
+
+
+def test_idempotent_producer_retries_are_not_appended_twice_and_gaps_are_refused() -> None:
+    store = MemoryStore()
+    m = PartitionMachine(store)
+    assert m.apply(2, produce(3, producer_id=7, sequence=0)) == (0, 0)
+    assert m.apply(3, produce(2, producer_id=7, sequence=3)) == (0, 3)
+    assert m.apply(4, produce(2, producer_id=7, sequence=3)) == (0, 3), "a retry gets its first offset"
+    assert m.apply(5, produce(3, producer_id=7, sequence=0)) == (0, 0)
+    assert m.next_offset == 5 and len(store.index) == 2
+    assert m.apply(6, produce(1, producer_id=7, sequence=9))[0] == errors.OutOfOrderSequence.code
+    assert m.apply(7, produce(1, producer_id=8, sequence=4))[0] == errors.UnknownProducerId.code
+    assert m.apply(8, produce(1, producer_id=-1)) == (0, 5), "non-idempotent batches are not checked"
+    again = PartitionMachine(store)  # producer states are part of the persisted (replicated) state
+    assert again.apply(9, produce(2, producer_id=7, sequence=3)) == (0, 3)
+    assert again.apply(10, produce(1, producer_id=7, sequence=5)) == (0, 6)
+
+
+def test_producer_ids_are_unique() -> None:
+    m = MetadataMachine()
+    ids = [m.apply(i, encode_command("alloc_producer_id"))[1] for i in range(2, 12)]
+    assert len(set(ids)) == 10
 
 
 def create(name: str, parts: int = 2) -> bytes:

@@ -17,6 +17,7 @@ from kraft.node.handlers import (
     fetch,
     find_coordinator,
     heartbeat,
+    init_producer_id,
     join_group,
     leave_group,
     list_groups,
@@ -35,5 +36,5 @@ HANDLERS: dict[str, Handler] = {
     m.API: m.handle
     for m in (api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status,
               find_coordinator, join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch,
-              list_groups, describe_group)
+              list_groups, describe_group, init_producer_id)
 }
