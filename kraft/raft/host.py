@@ -30,6 +30,7 @@ from typing import Any
 import msgpack
 
 from kraft.log.store import NodeStore
+from kraft.raft.faults import NetworkFaults
 from kraft.raft.group import RaftGroup
 from kraft.raft.transport import MuxTransport
 
@@ -102,6 +103,7 @@ class RaftHost:
         self._next_dial = 0.0
         self._dirty: set[int] = set()
         self.on_loop: list[Callable[[], None]] = []  # driver-thread hooks, run every iteration
+        self.faults: NetworkFaults | None = None  # test-only network faults (KRAFT_FAULTS=1)
         self.listener = self._listen()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -161,6 +163,17 @@ class RaftHost:
         """Whether a group may queue more log entries to ``peer`` (heartbeats always may)."""
         conn = self.conns.get(peer)
         return conn is not None and conn.ready and len(conn.outbuf) + conn.pending_bytes < PEER_QUEUE_HIGH_BYTES
+
+    def set_faults(self, faults: NetworkFaults | None) -> None:
+        """Driver thread. A blocked peer is disconnected and neither dialled nor accepted until
+        unblocked: a network partition as the groups see it."""
+        self.faults = faults
+        for peer in list(self.conns) if faults is not None else []:
+            if peer in faults.blocked:
+                self._close(self.conns[peer])
+
+    def _blocked(self, peer: int | None) -> bool:
+        return self.faults is not None and peer in self.faults.blocked
 
     def is_connected(self, peer: int) -> bool:
         conn = self.conns.get(peer)
@@ -311,7 +324,7 @@ class RaftHost:
             conn = self.conns.get(peer)
             if conn is not None and conn.dialing and now - conn.dial_started > DIAL_TIMEOUT_S:
                 self._close(conn, notify=False)  # a SYN into a silent network: try again
-            if peer < self.node_id or peer in self.conns:
+            if peer < self.node_id or peer in self.conns or self._blocked(peer):
                 continue  # the lower id dials; the higher one waits for it
             try:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -425,8 +438,8 @@ class RaftHost:
     def _on_frame(self, conn: PeerConn, frame: Any) -> None:
         if conn.peer is None:
             peer = frame.get("hello") if isinstance(frame, dict) else None
-            if not isinstance(peer, int) or peer not in self.peer_addrs:
-                log.warning("connection from unknown node %r: closing", peer)
+            if not isinstance(peer, int) or peer not in self.peer_addrs or self._blocked(peer):
+                log.warning("connection from unknown or blocked node %r: closing", peer)
                 self._close(conn, notify=False)
                 return
             old = self.conns.get(peer)
@@ -440,10 +453,11 @@ class RaftHost:
             transport = self.transports.get(gid)
             if transport is None:
                 continue  # this node does not host that group (yet): the leader retries
-            try:
-                transport.deliver(conn.peer, message)
-            except Exception:
-                log.exception("group %d failed on a message from %s", gid, conn.peer)
+            for _ in range(1 if self.faults is None else self.faults.copies()):
+                try:
+                    transport.deliver(conn.peer, message)
+                except Exception:
+                    log.exception("group %d failed on a message from %s", gid, conn.peer)
             self._dirty.add(gid)
 
     # --- bytes out ------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ class RawClient:
 
 class Cluster:
     def __init__(self, root: Path, n: int, *, fsync: str = "always", rf: int = 3, partitions: int = 3,
-                 extra: str = "") -> None:
+                 extra: str = "", faults: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.n = n
@@ -91,6 +91,7 @@ class Cluster:
         self.config_path = root / "cluster.ini"
         self.config_path.write_text("\n".join(lines) + "\n")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.env = {**os.environ, "KRAFT_FAULTS": "1"} if faults else None
 
     @property
     def bootstrap(self) -> str:
@@ -100,7 +101,7 @@ class Cluster:
         log = open(self.root / f"node{node}.log", "ab")  # noqa: SIM115 - owned by the process
         self.procs[node] = subprocess.Popen(
             [sys.executable, "-m", "kraft.node", "--config", str(self.config_path), "--node", str(node)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
         )
         log.close()
 
@@ -183,6 +184,19 @@ class Cluster:
             return None
 
         return wait_for(ready, timeout_s, f"leaders of every partition of {topic}")
+
+    def partition(self, side: set[int]) -> None:
+        """Cut the nodes in ``side`` off from the rest (both directions); ``heal`` undoes it."""
+        others = set(self.procs) - side
+        for node in self.alive():
+            blocked = others if node in side else side
+            code, body = self.call(node, "debug_faults", {"blocked": sorted(blocked)})
+            assert code == 0, body
+
+    def heal(self) -> None:
+        for node in self.alive():
+            code, body = self.call(node, "debug_faults", {})
+            assert code == 0, body
 
     def node_status(self, node: int) -> dict[str, Any]:
         code, status = self.call(node, "node_status", {})

@@ -12,6 +12,7 @@ from typing import Any
 from kraft.node.handlers import (
     api_versions,
     create_topic,
+    debug_faults,
     delete_topic,
     describe_group,
     fetch,
@@ -36,5 +37,5 @@ HANDLERS: dict[str, Handler] = {
     m.API: m.handle
     for m in (api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status,
               find_coordinator, join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch,
-              list_groups, describe_group, init_producer_id)
+              list_groups, describe_group, init_producer_id, debug_faults)
 }
