@@ -117,7 +117,7 @@ class RaftGroup(SyncObj):
             raftMinTimeout=timers.election_min_s,
             raftMaxTimeout=timers.election_max_s,
             connectionTimeout=timers.election_max_s + 0.5,
-            leaderFallbackTimeout=timers.election_max_s * 2,
+            leaderFallbackTimeout=timers.election_max_s,  # check quorum: a cut-off leader steps down
             appendEntriesBatchSizeBytes=1 << 40,  # chunked transmission never used (buggy, Exp6b)
             logCompactionMinEntries=1 << 62,  # pysyncobj snapshots off: they would destroy the log
             logCompactionMinTime=1 << 40,
