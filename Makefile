@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench chaos clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,3 +28,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+DURATION ?= 600
+SEED ?= $(shell date +%s)
+chaos: install
+	$(BIN)/python -m tests.faults.chaos --duration $(DURATION) --seed $(SEED)
