@@ -42,9 +42,11 @@ app = typer.Typer(
 node_app = typer.Typer(help="Run a node in the foreground.", no_args_is_help=True)
 cluster_app = typer.Typer(help="Start, stop and inspect the nodes of a cluster.ini.", no_args_is_help=True)
 topic_app = typer.Typer(help="Create, list, describe and delete topics.", no_args_is_help=True)
+group_app = typer.Typer(help="List and describe consumer groups; reset their offsets.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(topic_app, name="topic")
+app.add_typer(group_app, name="group")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -63,6 +65,7 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout-s", min=0.0, help="How lon
 PRODUCE_PENDING_MAX = 10_000  # unacknowledged sends kept before waiting on the oldest (bounds memory)
 PROGRESS_INTERVAL_S = 0.2
 CONSUME_POLL_MS = 200
+GROUP_COMMIT_INTERVAL_S = 1.0  # kraft consume --group: how often printed positions are committed
 STATUS_TIMEOUT_S = 5.0
 
 
@@ -453,6 +456,77 @@ def topic_delete(
 
 
 # ---------------------------------------------------------------------------------------------------
+# kraft group
+
+
+@group_app.command("list")
+def group_list(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List consumer group ids (groups with members or committed offsets), one per line."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        groups = admin.list_groups()
+        if as_json:
+            echo_json({"groups": groups})
+        elif groups:
+            typer.echo("\n".join(groups))
+
+
+@group_app.command("describe")
+def group_describe(
+    group: Annotated[str, typer.Argument(help="Group id.")],
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a group's state and, per partition, its member, committed offset, end offset and lag."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        description = admin.describe_group(group)
+        if as_json:
+            echo_json(fmt.group_json(description))
+            return
+        typer.echo(fmt.group_summary(description))
+        rows = fmt.group_offset_rows(description)
+        if rows:
+            typer.echo("")
+            typer.echo(fmt.render_table(fmt.GROUP_OFFSET_HEADERS, rows))
+
+
+@group_app.command("reset-offsets")
+def group_reset_offsets(
+    group: Annotated[str, typer.Argument(help="Group id.")],
+    topic: Annotated[str, typer.Argument(help="Topic whose committed offsets to set.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="earliest, latest, or an offset (kept within each partition's range).")
+    ] = None,
+    to_timestamp: Annotated[
+        int | None,
+        typer.Option("--to-timestamp", min=0, help="First offset at or after this time (ms since the epoch)."),
+    ] = None,
+    partition: Annotated[
+        list[int] | None, typer.Option("--partition", "-p", min=0, help="Only this partition; repeat for more.")
+    ] = None,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a group's committed offsets for a topic. The group must have no running members."""
+    if (to is None) == (to_timestamp is None):
+        raise typer.BadParameter("give one of --to and --to-timestamp", param_hint="--to")
+    target: str | int | None = to
+    if to is not None and to not in ("earliest", "latest"):
+        if not to.isdigit():
+            raise typer.BadParameter(f"{to!r} is not earliest, latest or an offset", param_hint="--to")
+        target = int(to)
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        offsets = admin.reset_offsets(group, topic, to=target, to_timestamp_ms=to_timestamp, partitions=partition)
+        if as_json:
+            echo_json({"group_id": group, "topic": topic,
+                       "offsets": [{"partition": tp.partition, "offset": off} for tp, off in offsets.items()]})
+        else:
+            typer.echo(fmt.render_table(["partition", "new offset"],
+                                        [[tp.partition, off] for tp, off in offsets.items()]))
+
+
+# ---------------------------------------------------------------------------------------------------
 # kraft produce
 
 
@@ -592,6 +666,11 @@ def consume(
     timeout_ms: Annotated[
         int | None, typer.Option("--timeout-ms", min=0, help="Stop when no record arrives for this long.")
     ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", "-g", help="Read as a member of this consumer group: share the partitions with "
+                     "its other members, start at its committed offsets, commit as records are printed."),
+    ] = None,
     bootstrap: BootstrapOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -601,12 +680,19 @@ def consume(
         raise typer.BadParameter("--offset needs --partition", param_hint="--offset")
     if offset is not None and from_beginning:
         raise typer.BadParameter("use --offset or --from-beginning, not both", param_hint="--offset")
+    if group is not None and partition is not None:
+        raise typer.BadParameter("a group assigns the partitions: --partition does not go with --group",
+                                 param_hint="--group")
     from kraft import Consumer, TopicPartition
 
     with reported_errors(as_json):
         servers = resolve_bootstrap(bootstrap, config)
         with admin_client(servers) as admin:
             partitions = [p.partition for p in admin.describe_topic(topic).partitions]
+        if group is not None:
+            count = consume_group(servers, topic, group, from_beginning, max_messages, timeout_ms, as_json)
+            progress(f"consumed {count:,} record{'s' if count != 1 else ''}")
+            return
         if partition is not None and partition not in partitions:
             raise UnknownTopicOrPartition(f"topic {topic} has no partition {partition} (it has {len(partitions)})")
         tps = [TopicPartition(topic, p) for p in ([partition] if partition is not None else partitions)]
@@ -625,7 +711,88 @@ def consume(
         progress(f"consumed {count:,} record{'s' if count != 1 else ''}")
 
 
-def consume_loop(consumer: Any, max_messages: int | None, timeout_ms: int | None, as_json: bool) -> int:
+def consume_group(
+    servers: str, topic: str, group: str, from_beginning: bool, max_messages: int | None, timeout_ms: int | None,
+    as_json: bool,
+) -> int:
+    """``kraft consume --group``: a group member that commits exactly what it printed."""
+    from kraft import Consumer
+
+    # Without a committed offset, start where a plain `kraft consume` would (the end, or the beginning).
+    consumer = Consumer(servers, group_id=group, client_id="kraft-cli",
+                        auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False)
+    committer = PrintedCommitter(consumer)
+    try:
+        consumer.subscribe([topic], on_revoke=committer.revoked)
+        try:
+            return consume_loop(consumer, max_messages, timeout_ms, as_json, committer)
+        finally:
+            committer.commit()
+    finally:
+        consumer.close()
+
+
+class PrintedCommitter:
+    """Commits, per partition, the offset of the next record to *print*: every
+    GROUP_COMMIT_INTERVAL_S, when the group takes partitions away, and at the end. (Auto-commit
+    would also commit records polled but not printed when --max-messages or Ctrl-C stops the command
+    in the middle of a batch.) Partitions nothing was polled from commit their start position, so a
+    later run continues where this one started (as auto-commit would)."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.next: dict[Any, int] = {}  # partition -> offset of the next record to print
+        self.sent: dict[Any, int] = {}  # partition -> last offset committed
+        self.last_commit = time.monotonic()
+
+    def polled(self, records: list[Any]) -> None:
+        from kraft import TopicPartition
+
+        for r in records:
+            self.next.setdefault(TopicPartition(r.topic, r.partition), r.offset)
+
+    def record(self, r: Any) -> None:
+        from kraft import TopicPartition
+
+        self.next[TopicPartition(r.topic, r.partition)] = r.offset + 1
+
+    def tick(self) -> None:
+        if time.monotonic() - self.last_commit < GROUP_COMMIT_INTERVAL_S:
+            return
+        self.last_commit = time.monotonic()
+        offsets = {tp: off for tp, off in self.next.items() if self.sent.get(tp) != off}
+        if offsets:
+            self.sent.update(offsets)
+            self.consumer.commit_async(offsets, callback=self._report)
+
+    def revoked(self, partitions: list[Any]) -> None:
+        self.commit(partitions)
+        for tp in partitions:
+            self.next.pop(tp, None)
+            self.sent.pop(tp, None)
+
+    def commit(self, partitions: list[Any] | None = None) -> None:
+        """Commit synchronously for ``partitions`` (default: every assigned partition)."""
+        try:
+            wanted = sorted(self.consumer.assignment()) if partitions is None else partitions
+            offsets = {tp: self.next[tp] if tp in self.next else self.consumer.position(tp) for tp in wanted}
+            offsets = {tp: off for tp, off in offsets.items() if self.sent.get(tp) != off}
+            if offsets:
+                self.consumer.commit(offsets)
+                self.sent.update(offsets)
+        except KraftError as exc:
+            progress(f"warning: commit failed: {exc}")
+
+    @staticmethod
+    def _report(offsets: dict[Any, int], error: KraftError | None) -> None:
+        if error is not None:
+            progress(f"warning: commit of {len(offsets)} partition(s) failed: {error}")
+
+
+def consume_loop(
+    consumer: Any, max_messages: int | None, timeout_ms: int | None, as_json: bool,
+    committer: PrintedCommitter | None = None,
+) -> int:
     """Poll and print until max_messages, an idle timeout or Ctrl-C; returns how many were printed."""
     table = fmt.StreamTable(fmt.RECORD_COLUMNS)
     if not as_json:
@@ -643,9 +810,15 @@ def consume_loop(consumer: Any, max_messages: int | None, timeout_ms: int | None
             records = consumer.poll(timeout_ms=wait_ms)
             if records:
                 idle_since = time.monotonic()
+            if committer is not None:
+                committer.polled(records)
             for record in records[: None if max_messages is None else max_messages - count]:
                 typer.echo(fmt.dumps(record_json(record)) if as_json else table.row(record_row(record)))
                 count += 1
+                if committer is not None:
+                    committer.record(record)
+            if committer is not None:
+                committer.tick()
     return count
 
 

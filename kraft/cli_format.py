@@ -201,3 +201,74 @@ def summary_rate(count: int, elapsed_s: float) -> str:
     rate = f" ({count / elapsed_s:,.0f} records/s)" if elapsed_s > 0 and count else ""
     noun = "record" if count == 1 else "records"
     return f"{count:,} {noun} in {elapsed_s:.1f} s{rate}"
+
+
+# --- consumer groups (``kraft group ...``) ---------------------------------------------------------
+
+
+class _MemberLike(Protocol):
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def assignment(self) -> Sequence[tuple[str, int]]: ...
+
+
+class _OffsetsLike(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def committed(self) -> int | None: ...
+    @property
+    def end_offset(self) -> int | None: ...
+    @property
+    def lag(self) -> int | None: ...
+
+
+class GroupLike(Protocol):
+    """What ``kraft group describe`` needs of the client's GroupDescription."""
+
+    @property
+    def group_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def members(self) -> Sequence[_MemberLike]: ...
+    @property
+    def offsets(self) -> Sequence[_OffsetsLike]: ...
+
+
+GROUP_OFFSET_HEADERS = ("topic", "partition", "member", "committed", "end offset", "lag")
+
+
+def group_summary(group: GroupLike) -> str:
+    """``group billing: Stable, generation 4, 3 members``."""
+    n = len(group.members)
+    return f"group {group.group_id}: {group.state}, generation {group.generation}, {n} member{'s' if n != 1 else ''}"
+
+
+def group_offset_rows(group: GroupLike) -> list[list[object]]:
+    """One row per partition: its member (by assignment; None when unassigned) and offsets."""
+    owner = {(tp[0], tp[1]): m.member_id for m in group.members for tp in m.assignment}
+    return [[o.topic, o.partition, owner.get((o.topic, o.partition)), o.committed, o.end_offset, o.lag]
+            for o in group.offsets]
+
+
+def group_json(group: GroupLike) -> dict[str, object]:
+    owner = {(tp[0], tp[1]): m.member_id for m in group.members for tp in m.assignment}
+    return {
+        "group_id": group.group_id,
+        "state": group.state,
+        "generation": group.generation,
+        "members": [{"member_id": m.member_id, "client_id": m.client_id, "host": m.host,
+                     "assignment": [[tp[0], tp[1]] for tp in m.assignment]} for m in group.members],
+        "offsets": [{"topic": o.topic, "partition": o.partition, "member": owner.get((o.topic, o.partition)),
+                     "committed": o.committed, "end_offset": o.end_offset, "lag": o.lag} for o in group.offsets],
+    }

@@ -7,13 +7,25 @@ metadata, retries) < the ``admin`` / ``producer`` / ``consumer`` facades.
 from .admin import Admin
 from .consumer import Consumer
 from .producer import Producer
-from .types import ConsumerRecord, PartitionInfo, RecordMetadata, TopicDescription, TopicPartition
+from .types import (
+    ConsumerRecord,
+    GroupDescription,
+    MemberInfo,
+    PartitionInfo,
+    PartitionOffsets,
+    RecordMetadata,
+    TopicDescription,
+    TopicPartition,
+)
 
 __all__ = [
     "Admin",
     "Consumer",
     "ConsumerRecord",
+    "GroupDescription",
+    "MemberInfo",
     "PartitionInfo",
+    "PartitionOffsets",
     "Producer",
     "RecordMetadata",
     "TopicDescription",

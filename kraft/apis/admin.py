@@ -1,7 +1,9 @@
-"""``Admin``: topic management and cluster inspection, synchronous and thread-safe.
+"""``Admin``: topic management, cluster inspection and consumer groups; synchronous, thread-safe.
 
 A thin facade: each call is one coroutine on the client core's loop, wrapped in the core's retry
-policy (retriable errors refresh metadata and back off until ``request_timeout_ms``).
+policy (retriable errors refresh metadata and back off until ``request_timeout_ms``). Group calls
+go to the group coordinator (``find_coordinator``, cached until NOT_COORDINATOR,
+COORDINATOR_NOT_AVAILABLE or a lost connection).
 """
 
 from __future__ import annotations
@@ -9,10 +11,31 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from kraft.errors import KraftError, NotController, UnknownTopicOrPartition
+from kraft.errors import (
+    CoordinatorNotAvailable,
+    GroupIdNotFound,
+    KraftConnectionError,
+    KraftError,
+    LeaderNotAvailable,
+    NotController,
+    NotCoordinator,
+    RequestTimedOut,
+    UnknownTopicOrPartition,
+)
 
-from .client_core import ClientCore, error_from_result
-from .types import PartitionInfo, TopicDescription
+from .client_core import Address, ClientCore, error_from_result
+from .types import (
+    GroupDescription,
+    MemberInfo,
+    PartitionInfo,
+    PartitionOffsets,
+    TopicDescription,
+    TopicPartition,
+)
+
+EARLIEST = -2
+LATEST = -1
+_COORDINATOR_ERRORS = (NotCoordinator, CoordinatorNotAvailable, KraftConnectionError, RequestTimedOut)
 
 
 class Admin:
@@ -20,6 +43,7 @@ class Admin:
                  connect_timeout_ms: int = 10000, **core_options: Any) -> None:
         self._core = ClientCore(bootstrap, request_timeout_ms=request_timeout_ms,
                                 connect_timeout_ms=connect_timeout_ms, name="kraft-admin", **core_options)
+        self._coordinators: dict[str, Address] = {}  # group id -> coordinator address (loop thread)
 
     # --- topics -----------------------------------------------------------------------------------
 
@@ -52,6 +76,48 @@ class Admin:
             return await self._core.request_node(node_id, "node_status", {})
         return self._run(op)
 
+    # --- consumer groups --------------------------------------------------------------------------
+
+    def list_groups(self) -> list[str]:
+        """Ids of every group the coordinator knows (with members or committed offsets), sorted."""
+        async def op() -> list[str]:
+            answer = await self._to_coordinator("", "list_groups", {})
+            return sorted(str(g) for g in answer["groups"])
+        return self._run(op)
+
+    def describe_group(self, group_id: str) -> GroupDescription:
+        """State, generation and members of ``group_id``, and for every partition the group
+        committed or is assigned: committed offset, end offset (``list_offsets`` at the partition's
+        leader; None when unknown) and lag. Raises GroupIdNotFound."""
+        return self._run(lambda: self._describe_group(group_id), final=(GroupIdNotFound,))
+
+    def reset_offsets(
+        self,
+        group_id: str,
+        topic: str,
+        to: str | int | None = None,
+        *,
+        to_timestamp_ms: int | None = None,
+        partitions: list[int] | None = None,
+    ) -> dict[TopicPartition, int]:
+        """Set the committed offsets of ``group_id`` for ``topic`` (every partition, or
+        ``partitions``) and return them. ``to`` is ``"earliest"``, ``"latest"`` or an offset (kept
+        within each partition's earliest..latest); ``to_timestamp_ms`` instead picks each
+        partition's first offset whose batch has a timestamp >= it (latest when none has).
+
+        An administrative commit (member "", generation -1): the coordinator refuses it with
+        NonEmptyGroup while the group has members — stop the consumers first."""
+        if (to is None) == (to_timestamp_ms is None):
+            raise ValueError("give exactly one of to= ('earliest', 'latest', an offset) and to_timestamp_ms=")
+        if isinstance(to, str) and to not in ("earliest", "latest"):
+            raise ValueError(f"to must be 'earliest', 'latest' or an offset, got {to!r}")
+        if isinstance(to, int) and to < 0:
+            raise ValueError(f"offset must be >= 0, got {to}")
+        if to_timestamp_ms is not None and to_timestamp_ms < 0:
+            raise ValueError(f"to_timestamp_ms must be >= 0, got {to_timestamp_ms}")
+        return self._run(lambda: self._reset_offsets(group_id, topic, to, to_timestamp_ms, partitions),
+                         final=(UnknownTopicOrPartition,))
+
     def close(self) -> None:
         self._core.close()
 
@@ -79,6 +145,126 @@ class Admin:
                 await self._core.refresh_metadata()
                 raise
         return op
+
+    async def _to_coordinator(self, group_id: str, api: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request to the coordinator of ``group_id``; a coordinator error forgets it and is
+        raised (to the retry policy). The coordinator of every group is the metadata leader, so
+        group-less calls (``list_groups``, group_id "") go to the metadata's controller."""
+        address = self._coordinators.get(group_id)
+        if address is None:
+            address = await self._find_coordinator(group_id)
+        try:
+            return await self._core.request(address, api, body)
+        except _COORDINATOR_ERRORS:
+            self._coordinators.pop(group_id, None)
+            raise
+
+    async def _find_coordinator(self, group_id: str) -> Address:
+        if group_id:
+            answer = await self._core.request_any("find_coordinator", {"group_id": group_id})
+            address = (str(answer["host"]), int(answer["port"]))
+        else:
+            metadata = await self._core.refresh_metadata()
+            if metadata.controller is None or metadata.controller not in metadata.nodes:
+                raise CoordinatorNotAvailable("the cluster has no metadata leader at the moment")
+            address = self._core.node_address(metadata.controller)
+        self._coordinators[group_id] = address
+        return address
+
+    async def _describe_group(self, group_id: str) -> GroupDescription:
+        answer = await self._to_coordinator(group_id, "describe_group", {"group_id": group_id})
+        members = [
+            MemberInfo(str(m["member_id"]), str(m.get("client_id", "")), str(m.get("host", "")),
+                       sorted(TopicPartition(t, p) for t, p in m.get("assignment") or []))
+            for m in answer.get("members") or []
+        ]
+        committed = {TopicPartition(o["topic"], o["partition"]): o["offset"] for o in answer.get("offsets") or []}
+        partitions = set(committed) | {tp for m in members for tp in m.assignment}
+        ends = await self._end_offsets(sorted(partitions))
+        offsets = []
+        for tp in sorted(partitions):
+            done = committed.get(tp)
+            done = done if done is not None and done >= 0 else None
+            end = ends.get(tp)
+            lag = max(0, end - done) if end is not None and done is not None else None
+            offsets.append(PartitionOffsets(tp.topic, tp.partition, done, end, lag))
+        return GroupDescription(str(answer.get("group_id", group_id)), str(answer.get("state", "")),
+                                int(answer.get("generation", -1)), members, offsets, answer.get("strategy"))
+
+    async def _end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Best effort: partitions whose leader is unknown or errs are left out."""
+        try:
+            return await self._list_offsets(partitions, lambda tp: LATEST, strict=False)
+        except KraftError:
+            return {}
+
+    async def _list_offsets(self, partitions: list[TopicPartition], timestamp: Any,
+                            strict: bool = True) -> dict[TopicPartition, int]:
+        """``list_offsets`` of each partition at its leader; ``timestamp(tp)`` is -2, -1 or ms.
+        ``strict``: raise the first error (else skip the partition)."""
+        metadata = await self._core.fresh_metadata()
+        if any(metadata.leader_for(*tp) not in metadata.nodes for tp in partitions
+               if tp.topic in metadata.topics):
+            metadata = await self._core.refresh_metadata()
+        by_leader: dict[int, list[TopicPartition]] = defaultdict(list)
+        for tp in partitions:
+            leader = metadata.leader_for(*tp)
+            if leader is None or leader not in metadata.nodes:
+                if strict and tp.topic not in metadata.topics:
+                    raise UnknownTopicOrPartition(f"topic {tp.topic!r} does not exist")
+                if strict:
+                    raise LeaderNotAvailable(f"no leader known for {tp.topic}/{tp.partition}")
+                continue
+            by_leader[leader].append(tp)
+        out: dict[TopicPartition, int] = {}
+        for leader, tps in by_leader.items():
+            try:
+                answer = await self._core.request_node(leader, "list_offsets", {"partitions": [
+                    {"topic": tp.topic, "partition": tp.partition, "timestamp": timestamp(tp)} for tp in tps]})
+            except KraftError:
+                if strict:
+                    raise
+                continue
+            for result in answer["partitions"]:
+                err = error_from_result(result)
+                if err is not None:
+                    if strict:
+                        raise err
+                    continue
+                out[TopicPartition(result["topic"], result["partition"])] = int(result["offset"])
+        return out
+
+    async def _reset_offsets(self, group_id: str, topic: str, to: str | int | None, to_timestamp_ms: int | None,
+                             partitions: list[int] | None) -> dict[TopicPartition, int]:
+        metadata = await self._core.refresh_metadata()
+        count = metadata.partition_count(topic)
+        if count is None:
+            raise UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        numbers = list(range(count)) if partitions is None else sorted(set(partitions))
+        bad = [p for p in numbers if not 0 <= p < count]
+        if bad:
+            raise UnknownTopicOrPartition(f"topic {topic} has no partition {bad[0]} (it has {count})")
+        tps = [TopicPartition(topic, p) for p in numbers]
+        if to_timestamp_ms is not None:
+            target = await self._list_offsets(tps, lambda tp: to_timestamp_ms)
+        elif to == "earliest":
+            target = await self._list_offsets(tps, lambda tp: EARLIEST)
+        elif to == "latest":
+            target = await self._list_offsets(tps, lambda tp: LATEST)
+        else:
+            assert isinstance(to, int)
+            low = await self._list_offsets(tps, lambda tp: EARLIEST)
+            high = await self._list_offsets(tps, lambda tp: LATEST)
+            target = {tp: min(max(to, low[tp]), high[tp]) for tp in tps}
+        body = {"group_id": group_id, "member_id": "", "generation": -1,
+                "offsets": [{"topic": tp.topic, "partition": tp.partition, "offset": off}
+                            for tp, off in sorted(target.items())]}
+        answer = await self._to_coordinator(group_id, "offset_commit", body)
+        for result in answer.get("results", []):
+            err = error_from_result(result)
+            if err is not None:
+                raise err
+        return dict(sorted(target.items()))
 
     async def _describe(self, name: str) -> TopicDescription:
         metadata = await self._core.refresh_metadata()

@@ -47,3 +47,38 @@ class PartitionInfo:
 class TopicDescription:
     name: str
     partitions: list[PartitionInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """One member of a consumer group and the partitions of its current assignment."""
+
+    member_id: str
+    client_id: str
+    host: str
+    assignment: list[TopicPartition] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """A group's position in one partition. ``committed`` is None when the group never committed
+    it; ``lag`` = ``end_offset - committed``, None without a commit (or an end offset)."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end_offset: int | None
+    lag: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDescription:
+    """``Admin.describe_group``: state, generation and members as the coordinator sees them, and
+    per partition (committed or assigned) the committed offset, end offset and lag."""
+
+    group_id: str
+    state: str
+    generation: int
+    members: list[MemberInfo] = field(default_factory=list)
+    offsets: list[PartitionOffsets] = field(default_factory=list)
+    strategy: str | None = None

@@ -173,8 +173,10 @@ class GroupCoordinator:
         return sorted(names)
 
     def describe(self, group_id: str) -> dict[str, Any]:
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
         replicated = self.committed(group_id)
-        group = self.groups.get(group_id) if self.is_coordinator() else None
+        group = self.groups.get(group_id)
         if group is None and (replicated is None or not replicated.offsets):
             raise errors.GroupIdNotFound(f"group {group_id!r} has no members and no committed offsets")
         offsets = dict(replicated.offsets) if replicated else {}

@@ -192,9 +192,7 @@ def test_iteration(cluster):
         assert seen == [b"0", b"1", b"2", b"3", b"4"]
 
 
-def test_group_id_not_implemented_and_closed_consumer(cluster):
-    with pytest.raises(NotImplementedError):
-        Consumer(cluster.bootstrap, group_id="g")
+def test_closed_consumer_refuses_to_poll(cluster):
     c = make(cluster)
     c.close()
     with pytest.raises(RuntimeError):

@@ -7,6 +7,10 @@ bumped by every seek so that answers to requests sent before the seek are droppe
 
 Fetching runs ahead of ``poll``: one ``fetch`` request per leader node at a time, covering that
 node's partitions with an empty buffer; answers land in the buffers and wake ``poll``.
+
+A group member's fetcher is *paused* from the moment it must rejoin (its partitions may already be
+on their way to another member) until the new assignment's positions are set: no fetch leaves and
+``poll`` returns nothing, at once, so that the user's thread gets to run the rebalance.
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ _RESET_TIMESTAMPS = {"earliest": EARLIEST, "latest": LATEST}
 class _PartitionState:
     __slots__ = ("backoff_until", "buffer", "buffer_pos", "epoch", "fetch_offset", "reset", "resetting")
 
-    def __init__(self, reset: str | None) -> None:
+    def __init__(self, reset: str | None, epoch: int) -> None:
         self.fetch_offset: int | None = None  # next offset to fetch; None until reset resolves it
         self.reset = reset  # "earliest"/"latest" while the position must come from list_offsets
         self.resetting = False  # a list_offsets for this partition is in flight
         self.buffer: list[ConsumerRecord] = []
         self.buffer_pos = 0  # records before this index were already returned
-        self.epoch = 0
+        self.epoch = epoch  # unique per fetcher, so an answer for a dropped state never matches a new one
         self.backoff_until = 0.0
 
     def position(self) -> int | None:
@@ -45,9 +49,9 @@ class _PartitionState:
             return self.buffer[self.buffer_pos].offset
         return self.fetch_offset
 
-    def clear(self) -> None:
+    def clear(self, epoch: int) -> None:
         self.buffer, self.buffer_pos = [], 0
-        self.epoch += 1
+        self.epoch = epoch
 
 
 class Fetcher:
@@ -73,6 +77,8 @@ class Fetcher:
         self._error: BaseException | None = None  # raised by the next poll/position
         self._changed: asyncio.Event | None = None
         self._next_drain = 0  # round-robin start among partitions
+        self._epochs = 0  # last epoch handed out
+        self._paused = False
 
     # --- subscription state -----------------------------------------------------------------------
 
@@ -84,17 +90,34 @@ class Fetcher:
     def assignment(self) -> set[TopicPartition]:
         return set(self._parts)
 
+    def positions(self) -> dict[TopicPartition, int | None]:
+        """Offset of the next record ``poll`` returns, per assigned partition (None: unresolved)."""
+        return {tp: state.position() for tp, state in self._parts.items()}
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop fetching and make ``poll`` return at once (loop thread; a group must rejoin)."""
+        self._paused = True
+        self._notify()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._notify()
+
     async def seek(self, tp: TopicPartition, offset: int) -> None:
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
         state = self._state(tp)
-        state.clear()
+        state.clear(self._next_epoch())
         state.fetch_offset, state.reset = offset, None
 
     async def seek_to(self, partitions: list[TopicPartition] | None, where: str) -> None:
         for tp in self._parts if partitions is None else partitions:
             state = self._state(tp)
-            state.clear()
+            state.clear(self._next_epoch())
             state.fetch_offset, state.reset = None, where
         self._start_resets()
 
@@ -129,6 +152,8 @@ class Fetcher:
     async def poll(self, timeout_ms: float, max_records: int) -> list[ConsumerRecord]:
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
+            if self._paused:
+                return []
             self._raise_pending_error()
             if self._core.metadata_is_stale():
                 self._core.request_refresh()
@@ -190,6 +215,8 @@ class Fetcher:
     # --- fetch requests ---------------------------------------------------------------------------
 
     def _start_fetches(self) -> None:
+        if self._paused:
+            return
         metadata = self._core.metadata
         now = time.monotonic()
         by_node: dict[int, list[tuple[TopicPartition, int, int]]] = defaultdict(list)
@@ -241,7 +268,7 @@ class Fetcher:
     def _apply_fetch(self, tp: TopicPartition, state: _PartitionState, result: dict[str, Any]) -> None:
         err = error_from_result(result)
         if isinstance(err, OffsetOutOfRange) and self._auto_offset_reset != "none":
-            state.clear()
+            state.clear(self._next_epoch())
             state.fetch_offset, state.reset = None, self._auto_offset_reset
             return
         if err is not None:
@@ -320,7 +347,12 @@ class Fetcher:
     # --- internals --------------------------------------------------------------------------------
 
     def _new_state(self) -> _PartitionState:
-        return _PartitionState(self._auto_offset_reset if self._auto_offset_reset != "none" else None)
+        reset = self._auto_offset_reset if self._auto_offset_reset != "none" else None
+        return _PartitionState(reset, self._next_epoch())
+
+    def _next_epoch(self) -> int:
+        self._epochs += 1
+        return self._epochs
 
     def _state(self, tp: TopicPartition) -> _PartitionState:
         state = self._parts.get(tp)
