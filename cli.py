@@ -132,10 +132,10 @@ def pick_node(config: ClusterConfig, node: int | None) -> int:
 
 
 @contextlib.contextmanager
-def admin_client(bootstrap: str) -> Iterator[Admin]:
+def admin_client(bootstrap: str, request_timeout_ms: int = 30000) -> Iterator[Admin]:
     from kraft import Admin
 
-    admin = Admin(bootstrap)
+    admin = Admin(bootstrap, request_timeout_ms=request_timeout_ms)
     try:
         yield admin
     finally:
@@ -261,7 +261,9 @@ def cluster_status(
         problem: KraftError | None = KraftConnectionError("no node answered")
         if up:
             try:
-                topics, problem = call_with_deadline(lambda: describe_all(",".join(up)), timeout_s, "topics"), None
+                topics = call_with_deadline(lambda: describe_all(",".join(up), max(100, int(timeout_s * 400))),
+                                            timeout_s, "topics")
+                problem = None
             except KraftError as exc:
                 problem = exc
         print_status(nodes, topics, as_json)
@@ -355,10 +357,11 @@ def tcp_refused(address: str, timeout_s: float) -> str | None:
         return exc.strerror or str(exc) or type(exc).__name__
 
 
-def describe_all(bootstrap: str) -> list[Any]:
-    """TopicDescription of every topic; one deleted meanwhile is left out."""
+def describe_all(bootstrap: str, request_timeout_ms: int = 30000) -> list[Any]:
+    """TopicDescription of every topic; one deleted meanwhile is left out. A leader that does not
+    answer within the timeout (paused) shows high watermark -1 instead of failing the whole table."""
     descriptions = []
-    with admin_client(bootstrap) as admin:
+    with admin_client(bootstrap, request_timeout_ms) as admin:
         for name in sorted(admin.list_topics()):
             with contextlib.suppress(UnknownTopicOrPartition):
                 descriptions.append(admin.describe_topic(name))

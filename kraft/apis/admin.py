@@ -8,6 +8,7 @@ COORDINATOR_NOT_AVAILABLE or a lost connection).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -64,7 +65,8 @@ class Admin:
         return self._run(op)
 
     def describe_topic(self, name: str) -> TopicDescription:
-        """Partitions of ``name`` with leader, replicas and high watermark (0 when leaderless).
+        """Partitions of ``name`` with leader, replicas and high watermark (0 when leaderless, -1 when
+        the leader does not answer in time, e.g. a paused node).
 
         Raises UnknownTopicOrPartition at once if the topic is not in the metadata."""
         return self._run(lambda: self._describe(name), final=(UnknownTopicOrPartition,))
@@ -276,15 +278,22 @@ class Admin:
             if p.leader is not None:
                 by_leader[p.leader].append(p.partition)
         watermarks: dict[int, int] = {}
-        for leader, partitions in by_leader.items():
-            answer = await self._core.request_node(leader, "list_offsets", {"partitions": [
-                {"topic": name, "partition": p, "timestamp": -1} for p in partitions]})
+
+        async def ask(leader: int, partitions: list[int]) -> None:
+            try:
+                answer = await self._core.request_node(leader, "list_offsets", {"partitions": [
+                    {"topic": name, "partition": p, "timestamp": -1} for p in partitions]})
+            except (RequestTimedOut, KraftConnectionError):
+                return  # a paused or unreachable leader: its partitions show -1, the rest still answer
             for result in answer["partitions"]:
                 err = error_from_result(result)
                 if err is not None:
                     raise err
                 watermarks[result["partition"]] = result["offset"]
+
+        await asyncio.gather(*(ask(leader, parts) for leader, parts in by_leader.items()))
         return TopicDescription(name, [
-            PartitionInfo(p.partition, p.leader, list(p.replicas), watermarks.get(p.partition, 0))
+            PartitionInfo(p.partition, p.leader, list(p.replicas),
+                          watermarks.get(p.partition, 0 if p.leader is None else -1))
             for p in topic.partitions
         ])

@@ -24,6 +24,7 @@ from kraft.errors import (
     KraftConnectionError,
     KraftError,
     LeaderNotAvailable,
+    RequestTimedOut,
     error_for_code,
 )
 from kraft.protocol.frames import DEFAULT_MAX_FRAME_BYTES
@@ -31,6 +32,7 @@ from kraft.protocol.frames import DEFAULT_MAX_FRAME_BYTES
 from .connection import Connection
 
 T = TypeVar("T")
+ANY_NODE_TIMEOUT_MIN_MS = 1000  # a request any node can answer moves on from a silent one after this
 Address = tuple[str, int]
 
 
@@ -243,15 +245,18 @@ class ClientCore:
         return await self.request(self.node_address(node_id), api, body, timeout_ms)
 
     async def request_any(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Ask known nodes, then the bootstrap list, until one answers (connection errors skip on)."""
+        """Ask known nodes, then the bootstrap list, until one answers. Connection errors and
+        silence skip on: a paused node accepts connections but never answers, and any node can
+        answer what this is used for (metadata), so each gets a share of the request timeout."""
         known = [(n.host, n.port) for n in self.metadata.nodes.values()]
         self._rng.shuffle(known)
         candidates = list(dict.fromkeys([*known, *self.bootstrap]))
+        per_node_ms = max(ANY_NODE_TIMEOUT_MIN_MS, self.request_timeout_ms / max(1, len(candidates)))
         last: KraftError = KraftConnectionError("no node address to try")
         for address in candidates:
             try:
-                return await self.request(address, api, body)
-            except KraftConnectionError as exc:
+                return await self.request(address, api, body, timeout_ms=per_node_ms)
+            except (KraftConnectionError, RequestTimedOut) as exc:
                 last = exc
         raise last
 
