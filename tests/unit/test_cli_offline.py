@@ -236,7 +236,7 @@ class Description:
 class FakeAdmin:
     topics: ClassVar[dict[str, int]] = {}
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, request_timeout_ms: int = 30000) -> None:
         self.bootstrap = bootstrap
 
     def create_topic(self, name: str, partitions: int | None = None, replication_factor: int | None = None) -> None:
