@@ -8,11 +8,14 @@ For kraft's own client tests and for users' tests of code that uses the client::
         ...
         cluster.fail_next("produce", "orders", 0)          # NOT_LEADER_OR_FOLLOWER once
         cluster.set_leader("orders", 0, 2)                  # move a leader
+        cluster.drop_next_answer("produce")                 # append, but lose the answer
 
 What it fakes: every node listens on its own 127.0.0.1 port, all share one in-memory state. Each
 partition has a leader; other nodes answer NOT_LEADER_OR_FOLLOWER for it. Node 1 is the controller
 (create/delete elsewhere answer NOT_CONTROLLER). A produced batch is "committed" at once. What it
-does not fake: replication, durability, Raft — use the real node for that.
+does not fake: replication, durability, Raft — use the real node for that. Idempotent producers
+work as on a real node: ``init_producer_id`` hands out ids, and a batch with a producer id is
+appended only at its next sequence (a retry of one of the last 5 answers with its first offset).
 
 The servers run on one background thread with their own event loop; the control methods may be
 called from any thread.
@@ -41,19 +44,23 @@ from kraft.errors import (
     NotController,
     NotLeader,
     OffsetOutOfRange,
+    OutOfOrderSequence,
+    RecordTooLarge,
     TopicAlreadyExists,
+    UnknownProducerId,
     UnknownTopicOrPartition,
     UnsupportedRequest,
     error_for_code,
 )
-from kraft.protocol.batch import decode_batch, encode_batch, verify_batch
+from kraft.protocol.batch import BatchHeader, decode_batch, encode_batch, verify_batch
 from kraft.protocol.frames import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, decode_request, encode_response
 
 T = TypeVar("T")
 Record = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 APIS = ["api_versions", "metadata", "create_topic", "delete_topic", "produce", "fetch", "list_offsets",
-        "node_status"]
+        "init_producer_id", "node_status"]
+RECENT_BATCHES = 5  # per producer and partition, as kraft.raft.partition_machine
 
 
 @dataclass
@@ -64,6 +71,8 @@ class _Partition:
     batches: list[bytes] = field(default_factory=list)
     high_watermark: int = 0
     log_start_offset: int = 0
+    # producer id -> [next expected sequence, [(base sequence, count, base offset), ...last 5]]
+    producers: dict[int, list[Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +94,10 @@ class FakeCluster:
         default_replication_factor: int = 1,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         host: str = "127.0.0.1",
+        max_record_bytes: int | None = None,
     ) -> None:
+        """``max_record_bytes``: refuse produced batches over this size with RECORD_TOO_LARGE, as
+        a real node does (None: no limit)."""
         if nodes < 1:
             raise ValueError("a cluster has at least one node")
         self.host = host
@@ -93,12 +105,15 @@ class FakeCluster:
         self.default_partitions = default_partitions
         self.default_replication_factor = min(default_replication_factor, nodes)
         self.max_frame_bytes = max_frame_bytes
+        self.max_record_bytes = max_record_bytes
         self.requests: Counter[str] = Counter()  # api -> requests received, for assertions
         self._nodes = {i: _NodeServer(i) for i in range(1, nodes + 1)}
         self._topics: dict[str, list[_Partition]] = {}
         self._partition_errors: dict[tuple[str, str, int], list[int]] = {}
         self._request_errors: dict[str, list[int]] = {}
         self._dropped: Counter[str] = Counter()
+        self._lost_answers: Counter[str] = Counter()
+        self._next_producer_id = 1
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kraft-fake-cluster", daemon=True)
         self._appended: asyncio.Event | None = None
@@ -171,6 +186,13 @@ class FakeCluster:
             self._dropped[api] += times
         self._call(arm)
 
+    def drop_next_answer(self, api: str, times: int = 1) -> None:
+        """Handle the next ``times`` ``api`` requests (a produce appends) but never answer them: a
+        lost answer, as when a leader dies after committing. ``times=0`` answers again from now."""
+        def arm() -> None:
+            self._lost_answers[api] = self._lost_answers[api] + times if times else 0
+        self._call(arm)
+
     def drop_connections(self, node_id: int | None = None) -> None:
         """Abort every client connection (of one node, or all): in-flight requests are lost."""
         def drop() -> None:
@@ -213,6 +235,13 @@ class FakeCluster:
             for base, batch in zip(p.bases, p.batches, strict=True):
                 out.extend(decode_batch(batch, base))
             return out
+        return self._call(read)
+
+    def batch_headers(self, topic: str, partition: int) -> list[tuple[int, BatchHeader]]:
+        """(base offset, header) of every batch of a partition: producer ids and sequences."""
+        def read() -> list[tuple[int, BatchHeader]]:
+            p = self._partition(topic, partition)
+            return [(base, verify_batch(batch)) for base, batch in zip(p.bases, p.batches, strict=True)]
         return self._call(read)
 
     def high_watermark(self, topic: str, partition: int) -> int:
@@ -281,6 +310,9 @@ class FakeCluster:
             code, answer = exc.code, {"message": exc.message, **_wire_details(exc)}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             code, answer = InvalidRequest.code, {"message": f"bad {api} body: {exc!r}"}
+        if self._lost_answers[api] > 0:
+            self._lost_answers[api] -= 1
+            return
         if not writer.transport.is_closing():
             writer.write(encode_response(cid, code, answer))
 
@@ -316,10 +348,27 @@ class FakeCluster:
 
     def _append(self, p: _Partition, batch: bytes) -> int:
         header = verify_batch(batch)
+        producer = None
+        if header.producer_id >= 0:  # the sequence rules of kraft.raft.partition_machine
+            producer = p.producers.get(header.producer_id)
+            if producer is None:
+                if header.base_sequence != 0:
+                    raise UnknownProducerId(f"producer {header.producer_id} is unknown here and "
+                                            f"sequence {header.base_sequence} is not 0")
+                producer = p.producers[header.producer_id] = [0, []]
+            if header.base_sequence != producer[0]:
+                for seq, count, first_base in producer[1]:
+                    if seq == header.base_sequence and count == header.count:
+                        return int(first_base)  # a retry of a batch already in the log
+                raise OutOfOrderSequence(f"producer {header.producer_id}: sequence {header.base_sequence},"
+                                         f" expected {producer[0]}")
         base = p.high_watermark
         p.bases.append(base)
         p.batches.append(batch)
         p.high_watermark += header.count
+        if producer is not None:
+            producer[0] = header.base_sequence + header.count
+            producer[1] = [*producer[1][-(RECENT_BATCHES - 1):], (header.base_sequence, header.count, base)]
         assert self._appended is not None
         self._appended.set()  # wake long-polling fetches; they wait on a fresh event next time
         self._appended = asyncio.Event()
@@ -377,6 +426,8 @@ class FakeCluster:
                                       "message": None, "base_offset": -1}
             try:
                 p = self._leader_partition(node_id, "produce", topic, partition)
+                if self.max_record_bytes is not None and len(entry["batch"]) > self.max_record_bytes:
+                    raise RecordTooLarge(f"batch of {len(entry['batch'])} bytes is over max_record_bytes")
                 base = self._append(p, entry["batch"])
                 if acks != 0:
                     result["base_offset"] = base
@@ -384,6 +435,11 @@ class FakeCluster:
                 result.update(error_code=exc.code, message=exc.message)
             results.append(result)
         return {"results": results}
+
+    async def _api_init_producer_id(self, node_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        producer_id = self._next_producer_id
+        self._next_producer_id += 1
+        return {"producer_id": producer_id, "producer_epoch": 0}
 
     async def _api_fetch(self, node_id: int, body: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + body.get("max_wait_ms", 0) / 1000

@@ -18,9 +18,19 @@ from concurrent.futures import (
 import pytest
 
 from kraft import KraftError, NotLeader, Producer, RecordMetadata, RecordTooLarge, UnknownTopicOrPartition
-from kraft.errors import CorruptRecord, InvalidRequest, RequestTimedOut
+from kraft.errors import (
+    CorruptRecord,
+    InvalidRequest,
+    NotController,
+    OutOfOrderSequence,
+    RequestTimedOut,
+    UnknownProducerId,
+    UnsupportedRequest,
+)
 from kraft.partitioner import partition_for_key
+from kraft.protocol.batch import encode_batch
 from kraft.testing import FakeCluster, wait_until
+from kraft.testing.local_cluster import RawClient
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -319,3 +329,207 @@ def test_keyed_partitions_stay_murmur2_through_the_key_hash_cache(cluster, monke
         p.flush()
         assert [f.result().partition for f in futures] == [partition_for_key(k, 6) for k in keys]
         assert len(p._key_hashes) <= 8
+
+
+# --- idempotence ----------------------------------------------------------------------------------
+
+
+def headers(cluster, topic, partition):
+    """(base offset, producer id, base sequence, count) of every batch in the fake log."""
+    return [(base, h.producer_id, h.base_sequence, h.count) for base, h in cluster.batch_headers(topic, partition)]
+
+
+def values(cluster, topic, partition):
+    return [r[3] for r in cluster.records(topic, partition)]
+
+
+def test_fake_node_applies_the_sequence_rules(cluster):
+    port = int(cluster.address(cluster.leader("one", 0)).rsplit(":", 1)[1])
+    raw = RawClient(port)
+    try:
+        def produce(producer_id, sequence, n=2):
+            batch = encode_batch([(1, None, b"x", [])] * n, producer_id, sequence)
+            code, body = raw.call("produce", {"acks": -1, "timeout_ms": 1000,
+                                              "entries": [{"topic": "one", "partition": 0, "batch": batch}]})
+            assert code == 0
+            return body["results"][0]["error_code"], body["results"][0]["base_offset"]
+
+        code, body = raw.call("init_producer_id", {})
+        assert code == 0 and body["producer_epoch"] == 0
+        pid = body["producer_id"]
+        assert produce(pid, 3) == (UnknownProducerId.code, -1)
+        assert produce(pid, 0) == (0, 0)
+        assert produce(pid, 0) == (0, 0)  # a retry: the first offset, not a second copy
+        assert produce(pid, 2) == (0, 2)
+        assert produce(pid, 0) == (0, 0)
+        assert produce(pid, 7) == (OutOfOrderSequence.code, -1)
+        assert produce(pid, 2, n=3) == (OutOfOrderSequence.code, -1)  # same sequence, other count
+        assert produce(-1, -1) == (0, 4)  # not idempotent: always appended
+        assert produce(-1, -1) == (0, 6)
+        assert cluster.high_watermark("one", 0) == 8
+    finally:
+        raw.close()
+
+
+def test_idempotent_by_default_batches_carry_id_and_sequences(cluster):
+    with make(cluster, linger_ms=1, batch_size=300) as p:
+        assert p.enable_idempotence
+        futures = []
+        for i in range(200):
+            futures.append(p.send("one", b"%03d" % i))
+            if i % 40 == 39:
+                p.flush()
+        p.flush()
+        assert [f.result().offset for f in futures] == list(range(200))
+    batches = headers(cluster, "one", 0)
+    assert len(batches) >= 5
+    expected_seq = 0
+    for base, pid, seq, count in batches:
+        assert pid == 1 and seq == expected_seq == base
+        expected_seq += count
+    assert cluster.requests["init_producer_id"] == 1
+
+
+def test_not_idempotent_when_disabled_or_acks_0(cluster):
+    with make(cluster, enable_idempotence=False) as p:
+        p.send("one", b"a").result(5)
+    with make(cluster, acks=0) as p:
+        assert not p.enable_idempotence
+        p.send("one", b"b").result(5)
+    wait_until(lambda: cluster.high_watermark("one", 0) == 2)
+    assert [(pid, seq) for _, pid, seq, _ in headers(cluster, "one", 0)] == [(-1, -1), (-1, -1)]
+    assert cluster.requests["init_producer_id"] == 0
+    with pytest.raises(ValueError):
+        make(cluster, acks=0, enable_idempotence=True)
+
+
+def test_lost_answer_is_retried_without_a_second_copy(cluster):
+    with make(cluster, request_timeout_ms=300) as p:
+        assert p.send("one", b"warm").result(5).offset == 0
+        cluster.drop_next_answer("produce")
+        before = cluster.requests["produce"]
+        assert p.send("one", b"v").result(10).offset == 1  # the offset it got the first time
+        assert cluster.requests["produce"] - before == 2
+        assert p.send("one", b"after").result(5).offset == 2
+    assert values(cluster, "one", 0) == [b"warm", b"v", b"after"]
+
+
+def test_order_and_single_copies_across_many_retries(cluster):
+    with make(cluster, linger_ms=1, batch_size=400, request_timeout_ms=300) as p:
+        futures = []
+        for i in range(1500):
+            futures.append(p.send("t", b"%04d" % i, partition=i % 3))
+            if i % 300 == 150:
+                cluster.drop_next_answer("produce")  # appended, answer lost, retried
+                cluster.fail_next("produce", "t", i % 3, times=2)  # refused, retried
+        p.flush()
+        metas = [f.result() for f in futures]
+    for partition in range(3):
+        sent = [b"%04d" % i for i in range(partition, 1500, 3)]
+        assert values(cluster, "t", partition) == sent  # every record once, in send order
+        assert [m.offset for m in metas[partition::3]] == list(range(len(sent)))
+    assert cluster.requests["init_producer_id"] == 1
+
+
+def test_one_partition_stuck_does_not_stop_the_others(cluster):
+    with make(cluster) as p:
+        p.send("t", b"warm", partition=0).result(5)
+        leader = cluster.leader("t", 0)
+        cluster.set_leader("t", 0, None)
+        stuck = p.send("t", b"stuck", partition=0)
+        assert p.send("t", b"free", partition=1).result(5).offset == 0
+        assert not stuck.done()
+        cluster.set_leader("t", 0, leader)
+        assert stuck.result(5).offset == 1
+
+
+def test_non_retriable_failure_takes_a_new_producer_id(cluster):
+    with make(cluster) as p:
+        p.send("one", b"warm").result(5)
+        p.send("t", b"other", partition=2).result(5)
+        cluster.fail_next("produce", "one", 0, error_code=CorruptRecord.code)
+        with pytest.raises(CorruptRecord):
+            p.send("one", b"refused").result(5)
+        assert p.send("one", b"next").result(5).offset == 1
+        assert p.send("t", b"other-2", partition=2).result(5).offset == 1
+    assert cluster.requests["init_producer_id"] == 2
+    assert [(pid, seq) for _, pid, seq, _ in headers(cluster, "one", 0)] == [(1, 0), (2, 0)]
+    assert [(pid, seq) for _, pid, seq, _ in headers(cluster, "t", 2)] == [(1, 0), (2, 0)]
+
+
+def test_out_of_order_answer_fails_the_batch_and_recovers(cluster):
+    with make(cluster) as p:
+        p.send("one", b"warm").result(5)
+        cluster.fail_next("produce", "one", 0, error_code=OutOfOrderSequence.code)
+        with pytest.raises(OutOfOrderSequence):
+            p.send("one", b"refused").result(5)
+        assert p.send("one", b"next").result(5).offset == 1
+    assert values(cluster, "one", 0) == [b"warm", b"next"]
+
+
+def test_delivery_timeout_takes_a_new_producer_id_and_later_sends_work(cluster):
+    with make(cluster, delivery_timeout_ms=800, request_timeout_ms=300) as p:
+        p.send("one", b"warm").result(5)
+        cluster.drop_next_answer("produce", times=1000)  # appended, but never acknowledged
+        lost = p.send("one", b"unknown-outcome")
+        with pytest.raises(RequestTimedOut):
+            lost.result(10)
+        cluster.drop_next_answer("produce", times=0)
+        assert p.send("one", b"later").result(5).offset == 2
+    assert values(cluster, "one", 0) == [b"warm", b"unknown-outcome", b"later"]
+    assert [(pid, seq) for _, pid, seq, _ in headers(cluster, "one", 0)] == [(1, 0), (1, 1), (2, 0)]
+
+
+def test_init_producer_id_errors(cluster):
+    cluster.fail_next_request("init_producer_id", NotController.code, times=2)
+    with make(cluster) as p:
+        assert p.send("one", b"a").result(5).offset == 0  # retriable: retried
+    cluster.fail_next_request("init_producer_id", UnsupportedRequest.code)
+    with make(cluster) as p:
+        with pytest.raises(UnsupportedRequest, match="enable_idempotence=False"):
+            p.send("one", b"b").result(5)
+        assert p.send("one", b"c").result(5).offset == 1  # the next batch asks again
+    assert cluster.requests["init_producer_id"] == 5
+
+
+def test_sequence_past_i32_restarts_under_a_new_producer_id(cluster, monkeypatch):
+    monkeypatch.setattr("kraft.apis.producer.sender._MAX_SEQUENCE", 2)
+    with make(cluster) as p:
+        offsets = [p.send("one", b"%d" % i).result(5).offset for i in range(5)]
+    assert offsets == list(range(5))
+    assert [(pid, seq) for _, pid, seq, _ in headers(cluster, "one", 0)] == [
+        (1, 0), (1, 1), (1, 2), (2, 0), (2, 1)]
+
+
+def test_batches_queued_behind_one_in_flight_go_as_one_merged_batch(cluster):
+    with make(cluster, batch_size=200, linger_ms=0) as p:
+        p.send("one", b"warm").result(5)
+        leader = cluster.leader("one", 0)
+        cluster.set_leader("one", 0, None)
+        before = cluster.requests["metadata"]
+        futures = [p.send("one", b"%02d" % i + b"x" * 90) for i in range(60)]  # one batch each
+        wait_until(lambda: cluster.requests["metadata"] >= before + 2)  # the sender looks for a leader
+        cluster.set_leader("one", 0, leader)
+        p.flush()
+        assert [f.result().offset for f in futures] == list(range(1, 61))
+    batches = headers(cluster, "one", 0)
+    assert len(batches) < 10 and sum(b[3] for b in batches) == 61  # merged; sequences contiguous:
+    assert [seq for _, _, seq, _ in batches] == [base for base, _, _, _ in batches]
+    assert values(cluster, "one", 0)[1:] == [b"%02d" % i + b"x" * 90 for i in range(60)]
+
+
+def test_merged_batch_too_large_for_the_node_is_split(caplog):
+    with FakeCluster(nodes=1, max_record_bytes=1000) as cluster:
+        cluster.create_topic("one", partitions=1)
+        with make(cluster, batch_size=200, linger_ms=0) as p:
+            p.send("one", b"warm").result(5)
+            cluster.set_leader("one", 0, None)
+            before = cluster.requests["metadata"]
+            futures = [p.send("one", b"%02d" % i + b"y" * 90) for i in range(20)]
+            wait_until(lambda: cluster.requests["metadata"] >= before + 2)
+            cluster.set_leader("one", 0, 1)
+            p.flush()
+            assert [f.result().offset for f in futures] == list(range(1, 21))
+        assert "no longer merging" in caplog.text
+        assert values(cluster, "one", 0)[1:] == [b"%02d" % i + b"y" * 90 for i in range(20)]
+        assert [seq for _, _, seq, _ in headers(cluster, "one", 0)] == list(range(21))

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # is already the shape of a record in the encoded batch body (kraft.protocol.batch).
 RecordIn = tuple[int, bytes | None, bytes | None, Any]
 _INF = float("inf")
+# With ``shared_time_base``, a partition's batches opened within this many ms of its time base count
+# their deltas from that same base (one msgpack byte each for most records), so the idempotent
+# sender can merge queued batches without rewriting their records.
+_TIME_BASE_SPAN_MS = 100
 _new_future = object.__new__
 
 
@@ -236,8 +240,9 @@ class RecordFuture(Future[RecordMetadata]):
 class ProducerBatch:
     """Records of one partition sent (and retried) together."""
 
-    __slots__ = ("attempts", "created_at", "deadline", "encoded", "first_timestamp", "last_error",
-                 "max_timestamp", "partition", "records", "result", "retry_at", "seq", "size", "topic")
+    __slots__ = ("attempts", "base_sequence", "created_at", "deadline", "encoded", "first_timestamp",
+                 "followers", "last_error", "max_timestamp", "partition", "producer_id", "records", "result",
+                 "retry_at", "seq", "size", "topic")
 
     def __init__(self, topic: str, partition: int, now: float, deadline: float, seq: int,
                  condition: threading.Condition, first_timestamp: int) -> None:
@@ -255,6 +260,12 @@ class ProducerBatch:
         self.retry_at = 0.0
         self.last_error: KraftError | None = None
         self.encoded: bytes | None = None
+        # Idempotence: fixed when the batch is first encoded (its first send), kept for every retry.
+        self.producer_id = -1
+        self.base_sequence = -1
+        # Later batches of the partition sent inside this one (idempotent first send): (index of
+        # their first record in it, batch); completed with it.
+        self.followers: list[tuple[int, ProducerBatch]] | None = None
 
 
 class RecordAccumulator:
@@ -268,6 +279,7 @@ class RecordAccumulator:
         wakeup: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        shared_time_base: bool = False,
     ) -> None:
         self.batch_size = batch_size
         self.linger_s = linger_ms / 1000
@@ -283,6 +295,7 @@ class RecordAccumulator:
         self._open: dict[tuple[str, int], ProducerBatch] = {}
         self._closed: list[ProducerBatch] = []
         self._sticky: dict[str, int] = {}
+        self._time_bases: dict[tuple[str, int], int] | None = {} if shared_time_base else None
         self._seq = 0
         self._wake_pending = False
         # When the sender wakes up by itself at the latest (monotonic seconds): a new batch whose
@@ -319,9 +332,17 @@ class RecordAccumulator:
             if batch is None:
                 now = self._clock()
                 self._seq += 1
+                first = timestamp_ms
+                if self._time_bases is not None:
+                    base = self._time_bases.get((topic, partition))
+                    if base is not None and 0 <= timestamp_ms - base <= _TIME_BASE_SPAN_MS:
+                        first = base
+                    else:
+                        self._time_bases[(topic, partition)] = timestamp_ms
                 batch = self._open[(topic, partition)] = ProducerBatch(
                     topic, partition, now, now + self.delivery_timeout_s, self._seq, self.futures_condition,
-                    timestamp_ms)
+                    first)
+                batch.max_timestamp = timestamp_ms
                 self.unfinished_batches += 1
                 # The sender must learn this batch's linger deadline unless it looks before anyway.
                 wake = wake or now + self.linger_s < self._sender_wakes_by

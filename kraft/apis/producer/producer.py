@@ -6,6 +6,11 @@ batch, in the accumulator) and appends it; it returns a ``concurrent.futures.Fut
 it does no I/O, takes one lock (in the accumulator) and allocates one small Future and one tuple.
 Records that fail before they are queued (too large, unknown partition, no buffer memory) get a
 plain, already failed ``concurrent.futures.Future``.
+
+Idempotence (``enable_idempotence``, on by default unless ``acks=0``): every batch carries the
+producer's id and a per-partition sequence, so a retry after a lost answer is not written twice and
+a partition's records keep their order across retries (see :mod:`.sender`). It needs acks=all (1 is
+the same on kraft); ``enable_idempotence=True`` with ``acks=0`` is a ValueError.
 """
 
 from __future__ import annotations
@@ -57,9 +62,17 @@ class Producer:
         retry_backoff_ms: int = 50,
         retry_backoff_max_ms: int = 1000,
         connect_timeout_ms: int = 10000,
+        enable_idempotence: bool | None = None,
     ) -> None:
+        """``enable_idempotence``: None (default) means on, except with ``acks=0`` (no answer to
+        retry from, as in Kafka when the setting is not given); True with ``acks=0`` is an error."""
         if acks not in _ACKS:
             raise ValueError(f"acks must be 'all', -1, 1 or 0, got {acks!r}")
+        if enable_idempotence is None:
+            enable_idempotence = _ACKS[acks] != 0
+        elif enable_idempotence and _ACKS[acks] == 0:
+            raise ValueError("enable_idempotence=True needs acks='all' (acks=0 gets no answer to retry from)")
+        self.enable_idempotence = bool(enable_idempotence)
         if batch_size <= 0 or max_record_bytes <= 0 or max_in_flight <= 0:
             raise ValueError("batch_size, max_record_bytes and max_in_flight must be positive")
         self._max_record_bytes = max_record_bytes
@@ -81,6 +94,7 @@ class Producer:
             delivery_timeout_ms=delivery_timeout_ms,
             buffer_memory_bytes=max(buffer_memory_bytes, max_record_bytes),
             wakeup=self._wakeup,
+            shared_time_base=self.enable_idempotence,
         )
         self._sender = Sender(
             self._core,
@@ -89,6 +103,8 @@ class Producer:
             request_timeout_ms=request_timeout_ms,
             max_in_flight=max_in_flight,
             max_request_bytes=max(max_request_bytes, max_record_bytes + 1024),
+            idempotent=self.enable_idempotence,
+            max_batch_bytes=max(batch_size, max_record_bytes),
         )
         self._sender_done = self._core.submit(self._sender.run())
 
