@@ -14,8 +14,9 @@ import struct
 from typing import Any
 
 import lmdb
+import msgpack
 
-from kraft.log.store import DB_JOURNAL, DB_OFFSETS, NodeStore, StateRow, gid_key, gid_u64_key
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, DB_PRODUCERS, NodeStore, StateRow, gid_key, gid_u64_key
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
 BATCH_AT = 8 + 1 + 1  # term, command type, op byte
@@ -28,6 +29,7 @@ class PartitionLog:
         self._prefix = gid_key(gid)
         self._offsets = store.db(DB_OFFSETS)
         self._journal = store.db(DB_JOURNAL)
+        self._producers = store.db(DB_PRODUCERS)
         self._state = StateRow(store, gid)
 
     # --- driver thread: writes inside the loop's transaction -------------------------------------
@@ -37,12 +39,30 @@ class PartitionLog:
     def save_state(self, state: dict[str, Any]) -> None:
         self._state.save_state(state)
 
+    def load_producers(self) -> dict[int, list]:
+        out = {}
+        with self.store.wtxn().cursor(self._producers) as cur:
+            if cur.set_range(self._prefix):
+                for key, value in cur:
+                    if key[:8] != self._prefix:
+                        break
+                    out[int.from_bytes(key[8:16], "big")] = msgpack.unpackb(value)
+        return out
+
+    def save_producer(self, producer_id: int, state: list | None) -> None:
+        key = gid_u64_key(self.gid, producer_id)
+        if state is None:
+            self.store.wtxn().delete(key, db=self._producers)
+        else:
+            self.store.wtxn().put(key, msgpack.packb(state), db=self._producers)
+
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
         key = gid_u64_key(self.gid, base_offset + count - 1)
         self.store.wtxn().put(key, INDEX_ROW.pack(raft_index, base_offset, max_timestamp), db=self._offsets)
 
     def destroy(self) -> None:
         self.store.delete_prefix(DB_OFFSETS, self.gid)
+        self.store.delete_prefix(DB_PRODUCERS, self.gid)
         self._state.delete()
 
     # --- any thread: reads of committed data ----------------------------------------------------

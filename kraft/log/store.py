@@ -28,7 +28,8 @@ DB_JOURNAL = b"journal"  # gid+raft idx -> term(8) + command
 DB_RAFTMETA = b"raftmeta"  # gid -> msgpack {term, vote, commit}
 DB_OFFSETS = b"offsets"  # gid+last offset of batch -> raft idx(8) + base offset(8)
 DB_PSTATE = b"pstate"  # gid -> msgpack partition state
-DB_NAMES = (DB_JOURNAL, DB_RAFTMETA, DB_OFFSETS, DB_PSTATE)
+DB_PRODUCERS = b"producers"  # gid+producer id -> msgpack idempotence state of that producer
+DB_NAMES = (DB_JOURNAL, DB_RAFTMETA, DB_OFFSETS, DB_PSTATE, DB_PRODUCERS)
 
 
 def gid_key(gid: int) -> bytes:

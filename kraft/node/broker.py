@@ -155,7 +155,7 @@ class Broker:
             raise errors.RecordTooLarge(
                 f"batch of {len(batch)} bytes is over max_record_bytes={self.config.max_record_bytes}"
             )
-        verify_batch(batch)
+        header = verify_batch(batch)
         if acks == 0:
             replica.group.submit(OP_PRODUCE + batch, lambda _r, _e: None)
             return -1
@@ -164,7 +164,9 @@ class Broker:
             raise errors.RequestTimedOut("the write was applied from a replay; outcome unknown")
         code, base = result
         if code:
-            raise errors.error_for_code(code, f"{topic}/{partition}: sequence refused")
+            raise errors.error_for_code(code, f"{topic}/{partition}: producer {header.producer_id} sequence "
+                                              f"{header.base_sequence} refused (a gap, or a producer the partition "
+                                              f"does not know at this sequence)")
         return int(base)
 
     # --- fetch ----------------------------------------------------------------------------------

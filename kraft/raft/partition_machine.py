@@ -29,6 +29,8 @@ MAX_TS_AT = struct.Struct(">q")
 PRODUCER_AT = struct.Struct(">qi")  # producer id, base sequence (header offset 25)
 OP_PRODUCE = b"P"
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
+PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by batch timestamps) is forgotten
+EXPIRY_SWEEP_EVERY = 1000  # applies between sweeps for expired producers
 
 
 class PartitionStore(Protocol):
@@ -38,6 +40,10 @@ class PartitionStore(Protocol):
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None: ...
 
+    def load_producers(self) -> dict[int, list]: ...
+
+    def save_producer(self, producer_id: int, state: list | None) -> None: ...
+
 
 class PartitionMachine:
     def __init__(self, store: PartitionStore, on_append: Callable[[int], None] | None = None) -> None:
@@ -46,8 +52,10 @@ class PartitionMachine:
         self.next_offset: int = state.get("next_offset", 0)
         self.log_start_offset: int = state.get("log_start_offset", 0)
         self._last_applied: int = state.get("last_applied", 0)
-        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...]]
-        self._producers: dict[int, list] = {int(k): v for k, v in state.get("producers", {}).items()}
+        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...], last timestamp]
+        # One row each in the store: an apply writes only the producer it touched.
+        self._producers: dict[int, list] = store.load_producers()
+        self._newest_ts = 0
         self._on_append = on_append
 
     @property
@@ -67,15 +75,17 @@ class PartitionMachine:
             if result is None:
                 result = (0, self.next_offset)
                 self._store.index_batch(raft_index, self.next_offset, count, max_ts)
-                self._record_sequence(producer_id, sequence, count, self.next_offset)
+                self._record_sequence(producer_id, sequence, count, self.next_offset, max_ts)
                 self.next_offset += count
                 appended = True
+            self._newest_ts = max(self._newest_ts, max_ts)
+            if raft_index % EXPIRY_SWEEP_EVERY == 0:
+                self._expire_producers()
         self._last_applied = raft_index
         self._store.save_state({
             "next_offset": self.next_offset,
             "log_start_offset": self.log_start_offset,
             "last_applied": raft_index,
-            "producers": self._producers,
         })
         if appended and self._on_append is not None:
             self._on_append(self.next_offset)
@@ -88,7 +98,7 @@ class PartitionMachine:
         state = self._producers.get(producer_id)
         if state is None:
             return None if sequence == 0 else (UnknownProducerId.code, -1)
-        expected, recent = state
+        expected, recent = state[0], state[1]
         if sequence == expected:
             return None
         for base_seq, n, base_offset in recent:
@@ -96,9 +106,19 @@ class PartitionMachine:
                 return (0, base_offset)  # a retry of a batch that is already in the log
         return (OutOfOrderSequence.code, -1)
 
-    def _record_sequence(self, producer_id: int, sequence: int, count: int, base_offset: int) -> None:
+    def _record_sequence(self, producer_id: int, sequence: int, count: int, base_offset: int, ts: int) -> None:
         if producer_id < 0:
             return
-        state = self._producers.setdefault(producer_id, [0, []])
+        state = self._producers.setdefault(producer_id, [0, [], ts])
         state[0] = sequence + count
         state[1] = [*state[1][-(RECENT_BATCHES - 1):], [sequence, count, base_offset]]
+        state[2] = max(state[2], ts)
+        self._store.save_producer(producer_id, state)
+
+    def _expire_producers(self) -> None:
+        """Forget producers whose newest batch is older than the expiration, by batch timestamps
+        (which are in the log, so every replica expires the same ones at the same entry)."""
+        horizon = self._newest_ts - PRODUCER_EXPIRATION_MS
+        for producer_id in [p for p, st in self._producers.items() if st[2] < horizon]:
+            del self._producers[producer_id]
+            self._store.save_producer(producer_id, None)

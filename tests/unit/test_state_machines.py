@@ -17,6 +17,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None
         self.index: list[tuple[int, int, int, int]] = []
+        self.producers: dict[int, list] = {}
 
     def load_state(self) -> dict | None:
         return self.state
@@ -26,6 +27,15 @@ class MemoryStore:
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
         self.index.append((raft_index, base_offset, count, max_timestamp))
+
+    def load_producers(self) -> dict[int, list]:
+        return {k: list(v) for k, v in self.producers.items()}
+
+    def save_producer(self, producer_id: int, state: list | None) -> None:
+        if state is None:
+            self.producers.pop(producer_id, None)
+        else:
+            self.producers[producer_id] = list(state)
 
 
 def produce(n: int, ts: int = 1000, producer_id: int = -1, sequence: int = -1) -> bytes:
@@ -135,3 +145,15 @@ def test_node_registry_is_replicated_and_updated_on_reannounce() -> None:
     m.apply(3, encode_command("register_node", id=1, host="b", client_port=3, raft_port=4, rack="r1"))
     node = MetadataMachine(store).view.nodes[1]
     assert (node.host, node.client_port, node.raft_port, node.rack) == ("b", 3, 4, "r1")
+
+
+def test_idle_producers_expire_by_batch_timestamps() -> None:
+    from kraft.raft.partition_machine import EXPIRY_SWEEP_EVERY, PRODUCER_EXPIRATION_MS
+
+    store = MemoryStore()
+    m = PartitionMachine(store)
+    m.apply(2, produce(1, ts=1_000, producer_id=1, sequence=0))
+    m.apply(3, produce(1, ts=1_000 + PRODUCER_EXPIRATION_MS + 10, producer_id=2, sequence=0))
+    m.apply(EXPIRY_SWEEP_EVERY, produce(1, ts=1_000 + PRODUCER_EXPIRATION_MS + 20, producer_id=2, sequence=1))
+    assert set(store.producers) == {2}, "producer 1 has been silent longer than the expiration"
+    assert m.apply(EXPIRY_SWEEP_EVERY + 1, produce(1, producer_id=1, sequence=1))[0] == errors.UnknownProducerId.code
