@@ -316,7 +316,7 @@ class Reader:
         try:
             while not self.stop.is_set():
                 if self.paused.is_set():
-                    time.sleep(0.01)
+                    self.stop.wait(0.01)  # paused: not polling, as a stalled member
                     continue
                 for r in self.consumer.poll(50):
                     self.seen.append((r.topic, r.partition, r.offset, r.value))

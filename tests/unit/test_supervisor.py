@@ -60,7 +60,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+        time.sleep(0.02)  # sleep-ok: poll interval of a deadline-bounded wait
 
 
 def make_config(tmp_path: Path, nodes: int = 2) -> ClusterConfig:
