@@ -1,15 +1,20 @@
 """A seeded chaos run: a real 3-node cluster, producers, a nemesis, and a checker at the end.
 
-``python -m tests.faults.chaos --duration 600 --seed 7`` (or ``make chaos DURATION=600``). The
-nemesis picks, every few seconds, one of: kill -9 a random node (restarted a few seconds later),
-kill -9 the leader of a partition, kill -9 the metadata leader, SIGSTOP a node for longer than the
-election timeout, cut a node off (network partition), or make the network lossy and duplicating.
-After the last fault the cluster heals; the checker then reads every partition and every replica.
+``python -m tests.faults.chaos --duration 600 --seed 7 [--nodes 5]`` (or ``make chaos
+DURATION=600``). The nemesis picks, every few seconds, one of: kill -9 a random node (restarted a
+few seconds later), kill -9 the leader of a partition, kill -9 the metadata leader, kill -9 every
+node and restart them all, SIGSTOP a node for longer than the election timeout, cut a node off
+(minority partition), a bridge (two nodes cannot see each other, a third sees both), or a lossy and
+duplicating network. After the last fault the cluster heals; the checker then reads every
+partition and every replica.
+
+Workloads: idempotent producers sending unique values; a consumer group of two members committing
+what they read; at the end, a reader of every partition from the start, and every replica's log.
 
 Checked: every acknowledged record is present at its acknowledged offset; no value is at two offsets
-(the producer is idempotent, so retries must not duplicate — reported, and an error once the
-idempotent producer is on by default); every replica holds the same committed log; the cluster
-accepts writes again within ``RECOVERY_BOUND_S`` of healing.
+(idempotent producer); every replica holds the same committed log; group members never see offsets
+go backwards while they hold a partition; the group's committed offsets never move backwards; the
+cluster accepts writes again within ``RECOVERY_BOUND_S`` of healing.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kraft import Admin, Consumer, Producer, TopicPartition
+from kraft import Admin, Consumer, KraftError, Producer, TopicPartition
 from kraft.raft.metadata_machine import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.replica_log import read_replica
@@ -41,6 +46,65 @@ class Tally:
     faults: list[str] = field(default_factory=list)
     acked: list[tuple[int, int, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    consumed: int = 0
+    backwards_reads: list[str] = field(default_factory=list)
+    backwards_commits: list[str] = field(default_factory=list)
+
+
+GROUP = "chaos-readers"
+
+
+def consume(bootstrap: str, tally: Tally, stop: threading.Event, member: int) -> None:
+    """A group member that commits what it read; offsets it sees must only go up while it holds a
+    partition (a rebalance may move it back to the committed offset: at-least-once, never a skip)."""
+    last: dict[int, int] = {}
+
+    def on_assign(tps: list[TopicPartition]) -> None:
+        for tp in tps:
+            last.pop(tp.partition, None)
+
+    consumer = Consumer(bootstrap, group_id=GROUP, enable_auto_commit=False, session_timeout_ms=6000,
+                        heartbeat_interval_ms=1000, client_id=f"chaos-{member}", request_timeout_ms=5000)
+    try:
+        consumer.subscribe([TOPIC], on_assign=on_assign)
+        while not stop.is_set():
+            try:
+                records = consumer.poll(timeout_ms=300)
+                for rec in records:
+                    prev = last.get(rec.partition)
+                    if prev is not None and rec.offset <= prev:
+                        tally.backwards_reads.append(f"member {member} p{rec.partition}: {prev} then {rec.offset}")
+                    last[rec.partition] = rec.offset
+                tally.consumed += len(records)
+                if records:
+                    consumer.commit()
+            except KraftError:
+                continue  # fenced, moved coordinator, leader changes: the next poll rejoins or retries
+    finally:
+        try:
+            consumer.close()
+        except KraftError:
+            pass
+
+
+def watch_commits(bootstrap: str, tally: Tally, stop: threading.Event) -> None:
+    """Committed offsets of the group, sampled: they must never move backwards."""
+    seen: dict[int, int] = {}
+    admin = Admin(bootstrap, request_timeout_ms=3000)
+    try:
+        while not stop.wait(0.5):
+            try:
+                offsets = admin.describe_group(GROUP).offsets
+            except KraftError:
+                continue
+            for o in offsets:
+                if o.committed is None:
+                    continue
+                if o.committed < seen.get(o.partition, -1):
+                    tally.backwards_commits.append(f"p{o.partition}: {seen[o.partition]} then {o.committed}")
+                seen[o.partition] = max(seen.get(o.partition, -1), o.committed)
+    finally:
+        admin.close()
 
 
 def produce(bootstrap: str, tally: Tally, stop: threading.Event, worker: int) -> None:
@@ -89,7 +153,8 @@ class Nemesis:
 
     def one_fault(self) -> None:
         c, rng = self.cluster, self.rng
-        kind = rng.choice(["kill", "kill_leader", "kill_metadata_leader", "pause", "partition", "lossy"])
+        kind = rng.choice(["kill", "kill_leader", "kill_metadata_leader", "kill_all", "pause", "partition",
+                           "bridge", "lossy"])
         nodes = sorted(c.procs)
         target = rng.choice(nodes)
         if kind == "kill_leader":
@@ -97,7 +162,18 @@ class Nemesis:
         elif kind == "kill_metadata_leader":
             target = self.metadata_leader() or target
         self.tally.faults.append(f"{kind}:{target}")
-        if kind.startswith("kill"):
+        if kind == "kill_all":
+            for node in c.alive():
+                c.kill(node, signal.SIGKILL)
+            time.sleep(rng.uniform(0.5, 2))  # sleep-ok: how long the cluster stays down is the fault
+            c.start_all()
+        elif kind == "bridge":
+            a, b = rng.sample(nodes, 2)  # a and b cannot see each other; everyone else sees both
+            for node, blocked in ((a, [b]), (b, [a])):
+                c.call(node, "debug_faults", {"blocked": blocked})
+            time.sleep(rng.uniform(2, 6))  # sleep-ok: the bridge's length is the fault
+            c.heal()
+        elif kind.startswith("kill"):
             c.kill(target, signal.SIGKILL)
             time.sleep(rng.uniform(1, 4))  # sleep-ok: how long the node stays down is the fault
             c.start(target)
@@ -119,7 +195,9 @@ class Nemesis:
 
 def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
     with Admin(cluster.bootstrap) as admin:
-        ends = {p.partition: p.high_watermark for p in admin.describe_topic(TOPIC).partitions}
+        described = admin.describe_topic(TOPIC).partitions
+    ends = {p.partition: p.high_watermark for p in described}
+    replicas = {p.partition: sorted(p.replicas) for p in described}
     consumer = Consumer(cluster.bootstrap)
     seen: dict[tuple[int, int], bytes | None] = {}
     try:
@@ -140,16 +218,17 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
     cluster.stop_all()
     divergent = 0
     for p in range(PARTITIONS):
-        logs = [read_replica(cluster.root / "data" / str(n), partition_gid(1, p)) for n in sorted(cluster.procs)]
+        logs = [read_replica(cluster.root / "data" / str(n), partition_gid(1, p)) for n in replicas[p]]
         if any(log[: ends[p]] != logs[0][: ends[p]] for log in logs):
             divergent += 1
     return {"acknowledged": len(tally.acked), "lost": len(lost), "lost_examples": lost[:5],
-            "duplicated": duplicated, "divergent_replicas": divergent}
+            "duplicated": duplicated, "divergent_replicas": divergent, "consumed": tally.consumed,
+            "backwards_reads": tally.backwards_reads[:5], "backwards_commits": tally.backwards_commits[:5]}
 
 
-def run(duration_s: float, seed: int, root: Path) -> dict[str, Any]:
+def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, Any]:
     rng = random.Random(seed)
-    cluster = Cluster(root, 3, faults=True)
+    cluster = Cluster(root, nodes, faults=True)
     tally = Tally()
     stop = threading.Event()
     try:
@@ -159,6 +238,9 @@ def run(duration_s: float, seed: int, root: Path) -> dict[str, Any]:
         cluster.wait_leaders(TOPIC)
         workers = [threading.Thread(target=produce, args=(cluster.bootstrap, tally, stop, w), daemon=True)
                    for w in range(2)]
+        workers += [threading.Thread(target=consume, args=(cluster.bootstrap, tally, stop, m), daemon=True)
+                    for m in range(2)]
+        workers.append(threading.Thread(target=watch_commits, args=(cluster.bootstrap, tally, stop), daemon=True))
         for w in workers:
             w.start()
         nemesis = Nemesis(cluster, rng, tally)
@@ -175,7 +257,8 @@ def run(duration_s: float, seed: int, root: Path) -> dict[str, Any]:
         for w in workers:
             w.join(timeout=200)
         result = check(cluster, tally)
-        result.update({"seed": seed, "operations": tally.operations, "faults_injected": len(tally.faults),
+        result.update({"seed": seed, "nodes": nodes, "operations": tally.operations,
+                       "faults_injected": len(tally.faults),
                        "faults": tally.faults, "recovery_s": round(recovery_s, 2)})
         return result
     finally:
@@ -184,22 +267,36 @@ def run(duration_s: float, seed: int, root: Path) -> dict[str, Any]:
 
 
 def summary(result: dict[str, Any]) -> str:
-    return (f"seed {result['seed']}: operations {result['operations']}, faults injected "
+    return (f"seed {result['seed']} ({result['nodes']} nodes): operations {result['operations']}, faults injected "
             f"{result['faults_injected']}, acknowledged {result['acknowledged']}, lost {result['lost']}, "
             f"duplicated {result['duplicated']}, divergent replicas {result['divergent_replicas']}, "
-            f"recovery {result['recovery_s']}s")
+            f"consumed {result['consumed']}, backwards reads {len(result['backwards_reads'])}, "
+            f"backwards commits {len(result['backwards_commits'])}, recovery {result['recovery_s']}s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--nodes", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.duration, args.seed, Path(tmp))
+        result = run(args.duration, args.seed, Path(tmp), args.nodes)
     print(json.dumps(result, indent=2))
     print(summary(result))
-    raise SystemExit(0 if not result["lost"] and not result["divergent_replicas"] else 1)
+    raise SystemExit(0 if violations(result) == [] else 1)
+
+
+def violations(result: dict[str, Any]) -> list[str]:
+    """What the run found against kraft's promises (empty: none)."""
+    found = []
+    for key in ("lost", "duplicated", "divergent_replicas"):
+        if result[key]:
+            found.append(f"{key}: {result[key]}")
+    for key in ("backwards_reads", "backwards_commits"):
+        if result[key]:
+            found.append(f"{key}: {result[key]}")
+    return found
 
 
 if __name__ == "__main__":

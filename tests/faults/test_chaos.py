@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.chaos import run, summary
+from tests.faults.chaos import run, summary, violations
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
 
-def test_short_chaos_run_loses_nothing_and_replicas_agree(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_short_chaos_run_keeps_every_promise(tmp_path: Path, nodes: int) -> None:
     seed = int(os.environ.get("KRAFT_CHAOS_SEED", time.time()))
-    duration = float(os.environ.get("KRAFT_CHAOS_DURATION", "45"))
-    result = run(duration, seed, tmp_path)
+    duration = float(os.environ.get("KRAFT_CHAOS_DURATION", "40" if nodes == 3 else "30"))
+    result = run(duration, seed, tmp_path, nodes)
     print(summary(result))
     assert result["faults_injected"] > 0
-    assert result["lost"] == 0, f"{summary(result)}; lost e.g. {result['lost_examples']}; faults {result['faults']}"
-    assert result["divergent_replicas"] == 0, f"{summary(result)}; faults {result['faults']}"
+    assert result["consumed"] > 0, "the group workload read nothing"
+    found = violations(result)
+    assert not found, f"{summary(result)}; {found}; lost e.g. {result['lost_examples']}; faults {result['faults']}"
