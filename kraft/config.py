@@ -41,6 +41,8 @@ fsync = always                    ; always | never
 ; max_record_bytes = 1048576
 ; max_frame_bytes = 16777216
 ; max_connections = 1024
+; max_in_flight_requests = 256   ; per connection; more get TOO_MANY_IN_FLIGHT at once
+; max_connection_buffer_bytes = 67108864  ; answers a client has not read; beyond this it is cut off
 ; heartbeat_interval_ms = 400
 ; election_timeout_min_ms = 1500  ; must be more than 3 x heartbeat_interval_ms
 ; election_timeout_max_ms = 3000  ; must be more than election_timeout_min_ms
@@ -100,6 +102,8 @@ class ClusterConfig:
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216
     max_connections: int = 1024
+    max_in_flight_requests: int = 256
+    max_connection_buffer_bytes: int = 67108864
     heartbeat_interval_ms: int = 400
     election_timeout_min_ms: int = 1500
     election_timeout_max_ms: int = 3000
@@ -150,6 +154,8 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "partitions": (1, 10_000),
     "max_record_bytes": (1, 1 << 30),
     "max_frame_bytes": (1024, (1 << 32) - 1),  # the frame length prefix is a u32
+    "max_in_flight_requests": (1, 65_536),
+    "max_connection_buffer_bytes": (1 << 20, 1 << 32),
     "max_connections": (1, 1_000_000),
     "heartbeat_interval_ms": (1, 60_000),
     "election_timeout_min_ms": (1, 600_000),

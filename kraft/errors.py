@@ -257,6 +257,24 @@ class UnknownProducerId(KraftError):
     name = "UNKNOWN_PRODUCER_ID"
 
 
+@_register
+class TooManyInFlight(KraftError):
+    """A connection has ``max_in_flight_requests`` requests unanswered; wait for answers first."""
+
+    code = 1005
+    name = "TOO_MANY_IN_FLIGHT"
+    retriable = True
+
+
+@_register
+class StorageError(KraftError):
+    """A replica found a damaged batch on disk; it is repairing it from another replica."""
+
+    code = 56
+    name = "KAFKA_STORAGE_ERROR"
+    retriable = True
+
+
 def error_for_code(code: int, message: str = "", **details: object) -> KraftError:
     """The error instance a client raises for a wire ``code`` (unknown codes stay readable)."""
     cls = _BY_CODE.get(code)

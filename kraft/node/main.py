@@ -48,7 +48,8 @@ class Node:
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
         self.server = ClientServer(self.broker, me.host, me.client_port, config.max_frame_bytes,
-                                   config.max_connections)
+                                   config.max_connections, config.max_in_flight_requests,
+                                   config.max_connection_buffer_bytes)
 
     async def serve(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

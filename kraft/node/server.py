@@ -19,17 +19,19 @@ from kraft.protocol.frames import FrameDecoder, decode_request, encode_response
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT_PER_CONNECTION = 1024
 READ_CHUNK_BYTES = 1 << 20
 
 
 class ClientServer:
-    def __init__(self, broker: Broker, host: str, port: int, max_frame_bytes: int, max_connections: int) -> None:
+    def __init__(self, broker: Broker, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
         self.broker = broker
         self.host = host
         self.port = port
         self.max_frame_bytes = max_frame_bytes
         self.max_connections = max_connections
+        self.max_in_flight = max_in_flight
+        self.max_buffer_bytes = max_buffer_bytes
         self.connections = 0
         self._server: asyncio.base_events.Server | None = None
 
@@ -46,7 +48,6 @@ class ClientServer:
             return
         self.connections += 1
         decoder = FrameDecoder(self.max_frame_bytes)
-        slots = asyncio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
         tasks: set[asyncio.Task[None]] = set()
         peer = writer.get_extra_info("peername")
         try:
@@ -58,8 +59,13 @@ class ClientServer:
                 while (frame := decoder.next_frame()) is not None:
                     cid, api, body = decode_request(frame)
                     body["_client_host"] = peer[0] if isinstance(peer, tuple) else ""
-                    await slots.acquire()
-                    task = asyncio.create_task(self._answer(writer, slots, cid, api, body))
+                    if len(tasks) >= self.max_in_flight:
+                        # Refuse at once rather than queue without bound or stall this reader.
+                        self._send(writer, cid, errors.TooManyInFlight.code, {
+                            "message": f"{len(tasks)} requests unanswered on this connection "
+                                       f"(max_in_flight_requests={self.max_in_flight})"})
+                        continue
+                    task = asyncio.create_task(self._answer(writer, cid, api, body))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
         except (errors.MalformedFrame, errors.FrameTooLarge) as e:
@@ -72,8 +78,7 @@ class ClientServer:
                 task.cancel()
             writer.close()
 
-    async def _answer(self, writer: asyncio.StreamWriter, slots: asyncio.Semaphore, cid: int, api: str,
-                      body: dict[str, Any]) -> None:
+    async def _answer(self, writer: asyncio.StreamWriter, cid: int, api: str, body: dict[str, Any]) -> None:
         try:
             handler = HANDLERS.get(api)
             if handler is None:
@@ -86,14 +91,17 @@ class ClientServer:
         except Exception:
             log.exception("handler %s failed", api)
             code, result = errors.KraftError.code, {"message": "internal error; see the node's log"}
-        finally:
-            slots.release()
-        if not writer.is_closing():
-            writer.write(encode_response(cid, code, result))
-            try:
-                await writer.drain()
-            except (ConnectionError, OSError):
-                pass
+        self._send(writer, cid, code, result)
+
+    def _send(self, writer: asyncio.StreamWriter, cid: int, code: int, result: dict[str, Any]) -> None:
+        if writer.is_closing():
+            return
+        if writer.transport.get_write_buffer_size() > self.max_buffer_bytes:
+            # A client that does not read its answers must not make the node hold them all.
+            log.warning("closing a connection with over %d bytes of unread answers", self.max_buffer_bytes)
+            writer.transport.abort()
+            return
+        writer.write(encode_response(cid, code, result))
 
 
 def _wire_details(e: errors.KraftError) -> dict[str, Any]:

@@ -118,3 +118,48 @@ def test_long_poll_fetch_waits_then_returns_new_data(cluster1: Cluster) -> None:
     wait_for(answered, 5, "the waiting fetch to return the new batch")
     assert time.monotonic() - t0 < 2
     waiting.close()
+
+
+def test_connection_limits_refuse_excess_and_cut_off_a_client_that_does_not_read(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, 1, rf=1, extra="max_in_flight_requests = 4\nmax_connection_buffer_bytes = 1048576")
+    try:
+        cluster.start_all()
+        ready_topic(cluster, "t")
+        big = encode_batch([(0, None, b"x" * 200_000, [])])
+        for _ in range(5):
+            code, body = cluster.call(1, "produce", {"entries": [{"topic": "t", "partition": 0, "batch": big}]})
+            assert body["results"][0]["error_code"] == 0
+        # Many long-polling fetches at once: beyond 4 in flight, each is refused at once with its code.
+        c = RawClient(cluster.client_ports[1])
+        waiting = {"max_wait_ms": 2000, "min_bytes": 1 << 30,
+                   "partitions": [{"topic": "t", "partition": 1, "offset": 0}]}
+        for cid in range(1, 9):
+            c.sock.sendall(encode_request(cid, "fetch", waiting))
+        codes = {}
+        while len(codes) < 8:
+            frame = c.decoder.next_frame()
+            if frame is None:
+                c.decoder.feed(c.sock.recv(1 << 16))
+                continue
+            codes[frame[0]] = frame[1]
+        assert sorted(codes.values()).count(errors.TooManyInFlight.code) == 4
+        c.close()
+        # A client that never reads its answers is cut off once they pass the buffer limit.
+        greedy = socket.create_connection(("127.0.0.1", cluster.client_ports[1]), timeout=30)
+        greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        read_all = {"max_wait_ms": 0, "partitions": [{"topic": "t", "partition": 0, "offset": 0, "max_bytes": 1 << 20}]}
+
+        def cut_off() -> bool:
+            try:
+                for cid in range(4):
+                    greedy.sendall(encode_request(cid, "fetch", read_all))
+            except OSError:
+                return True
+            return False
+
+        wait_for(cut_off, 60, "the node to close the connection of a client that does not read", interval_s=0.2)
+        greedy.close()
+        code, body = cluster.call(1, "metadata", {"topics": ["t"]})
+        assert code == 0, "the node keeps serving others"
+    finally:
+        cluster.stop_all()
