@@ -16,10 +16,20 @@ from typing import Any
 import lmdb
 import msgpack
 
+from kraft.errors import CorruptRecord
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, DB_PRODUCERS, NodeStore, StateRow, gid_key, gid_u64_key
+from kraft.protocol.batch import verify_batch
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
 BATCH_AT = 8 + 1 + 1  # term, command type, op byte
+
+
+class DamagedEntry(Exception):
+    """A stored batch fails its checksum; ``raft_index`` names the journal entry to repair."""
+
+    def __init__(self, raft_index: int) -> None:
+        super().__init__(f"journal entry {raft_index} fails its checksum")
+        self.raft_index = raft_index
 
 
 class PartitionLog:
@@ -84,6 +94,10 @@ class PartitionLog:
                 if value is None:
                     break  # trimmed by retention under us; the next fetch starts later
                 batch = value[BATCH_AT:]
+                try:
+                    verify_batch(batch)  # checked after every read: never serve damaged data
+                except CorruptRecord:
+                    raise DamagedEntry(raft_index) from None
                 if out and size + len(batch) > max_bytes:
                     break
                 out.append((base, batch))

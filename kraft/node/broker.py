@@ -19,6 +19,7 @@ from pysyncobj.config import FAIL_REASON
 from kraft import errors
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.log.partition_log import DamagedEntry
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
 from kraft.protocol.batch import verify_batch
@@ -189,7 +190,13 @@ class Broker:
                     if offset == hw:
                         continue
                     budget = min(int(req.get("max_bytes", max_bytes)), max(max_bytes - total, 1))
-                    batches = replica.log.read(txn, offset, budget)
+                    try:
+                        batches = replica.log.read(txn, offset, budget)
+                    except DamagedEntry as e:
+                        group, idx = replica.group, e.raft_index
+                        self.host.call(lambda group=group, idx=idx: group.repair_entry(idx))
+                        raise errors.StorageError(f"{topic}/{partition}: a stored batch is damaged; "
+                                                  f"repairing it from another replica") from None
                     res["batches"] = [[base, batch] for base, batch in batches]
                     total += sum(len(b) for _, b in batches)
                 except errors.KraftError as e:

@@ -27,6 +27,8 @@ from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as raft_clock  # CLOCK_MONOTONIC_RAW: compare only with it
 from pysyncobj.node import Node
 
+from kraft.errors import CorruptRecord
+from kraft.protocol.batch import verify_batch
 from kraft.raft.journal import LmdbJournal
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,17 @@ REGULAR = b"\x00"
 MAX_INFLIGHT_ENTRIES = 256  # per follower, sent but not acknowledged
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024  # per follower: big batches must not flood one peer connection
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
+
+
+def _intact(command: bytes) -> bool:
+    """Whether a produce command's batch passes its checksum (other commands carry no batch)."""
+    if command[:2] != REGULAR + b"P":
+        return True
+    try:
+        verify_batch(command[2:])
+    except CorruptRecord:
+        return False
+    return True
 
 
 class _NullPoller:
@@ -211,6 +224,9 @@ class RaftGroup(SyncObj):
             if self._isLeader():
                 self._on_next_node_idx(node, message)
             return
+        elif mtype in ("kraft_fetch_entry", "kraft_entry"):
+            self._on_repair_message(node, message)
+            return
         SyncObj._SyncObj__onMessageReceived(self, node, message)
 
     def _prepare_append(self, message: dict[str, Any]) -> None:
@@ -239,6 +255,31 @@ class RaftGroup(SyncObj):
             message["entries"] = entries = entries[k:]
         if entries and entries[0][1] <= self.journal.last_index:
             self.journal.arm_truncation(entries[0][1])
+
+    # --- repair of damaged entries ---------------------------------------------------------------
+    def repair_entry(self, idx: int) -> None:
+        """Ask every other replica for entry ``idx``; the first intact copy of it replaces ours."""
+        log.error("group %d: entry %d is damaged on disk; asking the other replicas for it", self.gid, idx)
+        transport = self._SyncObj__transport
+        for node in self._SyncObj__otherNodes:
+            transport.send(node, {"type": "kraft_fetch_entry", "index": idx})
+
+    def _on_repair_message(self, node: Node, message: dict[str, Any]) -> None:
+        idx = message.get("index")
+        if not isinstance(idx, int):
+            return
+        if message["type"] == "kraft_fetch_entry":
+            entries = self.journal.entries_from(idx, 1, 1)
+            if entries and entries[0][1] == idx and _intact(entries[0][0]):
+                command, _, term = entries[0]
+                self._SyncObj__transport.send(node, {"type": "kraft_entry", "index": idx, "term": term,
+                                                     "command": command})
+        elif (self.journal.term_at(idx) == message.get("term") and isinstance(message.get("command"), bytes)
+              and _intact(message["command"])):
+            current = self.journal.entries_from(idx, 1, 1)
+            if current and not _intact(current[0][0]):
+                self.journal.rewrite(idx, message["command"], message["term"])
+                log.warning("group %d: entry %d repaired from node %s", self.gid, idx, node.id)
 
     # --- leader: replication --------------------------------------------------------------------
     def _on_next_node_idx(self, node: Node, message: dict[str, Any]) -> None:

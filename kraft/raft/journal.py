@@ -129,6 +129,17 @@ class LmdbJournal(Journal):
             self._first, self._first_entry = idx, entry
         self._last, self._last_entry = idx, entry
 
+    def rewrite(self, idx: int, command: bytes, term: int) -> None:
+        """Replace the stored bytes of entry ``idx`` with an identical copy from another replica
+        (repair of on-disk damage; same index and term, so Raft's view of the log is unchanged)."""
+        assert self.term_at(idx) == term
+        self._store.wtxn().put(gid_u64_key(self._gid, idx), TERM.pack(term) + bytes(command), db=self._db)
+        entry = (bytes(command), idx, term)
+        if idx == self._last:
+            self._last_entry = entry
+        if idx == self._first:
+            self._first_entry = entry
+
     def clear(self) -> None:
         self._store.delete_prefix(DB_JOURNAL, self._gid)
         self._first = self._last = 0
