@@ -11,6 +11,8 @@ group's rows are one contiguous key range.
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 import threading
 from collections.abc import Iterator
@@ -22,6 +24,11 @@ import msgpack
 
 GID = struct.Struct(">Q")
 GID_U64 = struct.Struct(">QQ")
+
+# Test-only: after every synced commit, copy the data file to SYNCED_COPY, i.e. what a power loss
+# would leave on disk. Fault tests restore it to simulate losing every write after the last fsync.
+SYNC_SNAPSHOT_ENV = "KRAFT_FAULTS_SYNC_SNAPSHOT"
+SYNCED_COPY = "data.mdb.synced"
 
 # Named databases (one env, many named dbs; each keyed by gid prefix).
 DB_JOURNAL = b"journal"  # gid+raft idx -> term(8) + command
@@ -61,6 +68,7 @@ class NodeStore:
         self._txn: lmdb.Transaction | None = None
         self._writer_thread: int | None = None
         self.commits = 0
+        self._snapshot_on_sync = os.environ.get(SYNC_SNAPSHOT_ENV) == "1"
 
     def db(self, name: bytes) -> lmdb._Database:
         return self.dbs[name]
@@ -83,6 +91,10 @@ class NodeStore:
         txn, self._txn = self._txn, None
         txn.commit()
         self.commits += 1
+        if self._snapshot_on_sync and self.fsync:
+            # No write transaction is open here, so the file is a consistent committed state.
+            shutil.copyfile(self.path / "data.mdb", self.path / (SYNCED_COPY + ".tmp"))
+            os.replace(self.path / (SYNCED_COPY + ".tmp"), self.path / SYNCED_COPY)
         return True
 
     def abort(self) -> None:

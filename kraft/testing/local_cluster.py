@@ -76,7 +76,7 @@ class RawClient:
 
 class Cluster:
     def __init__(self, root: Path, n: int, *, fsync: str = "always", rf: int = 3, partitions: int = 3,
-                 extra: str = "", faults: bool = False) -> None:
+                 extra: str = "", faults: bool = False, sync_snapshots: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.n = n
@@ -92,6 +92,8 @@ class Cluster:
         self.config_path.write_text("\n".join(lines) + "\n")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.env = {**os.environ, "KRAFT_FAULTS": "1"} if faults else None
+        if sync_snapshots:  # each node keeps a copy of its data as of its last fsync (power-loss tests)
+            self.env = {**(self.env or os.environ), "KRAFT_FAULTS_SYNC_SNAPSHOT": "1"}
 
     @property
     def bootstrap(self) -> str:
