@@ -25,11 +25,14 @@ class NetworkFaults:
     loss: float = 0.0  # probability that an incoming message is dropped
     duplicate: float = 0.0  # probability that an incoming message is delivered twice
     seed: int = 0
+    delay_s: float = 0.0  # every incoming frame is held this long (a slow network; order per peer kept)
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.loss <= 1.0 and 0.0 <= self.duplicate <= 1.0):
             raise ValueError("loss and duplicate are probabilities")
+        if not 0.0 <= self.delay_s <= 10.0:
+            raise ValueError("delay_s must be 0..10 seconds")
         self.rng = random.Random(self.seed)
 
     def copies(self) -> int:

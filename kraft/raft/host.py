@@ -104,6 +104,7 @@ class RaftHost:
         self._dirty: set[int] = set()
         self.on_loop: list[Callable[[], None]] = []  # driver-thread hooks, run every iteration
         self.faults: NetworkFaults | None = None  # test-only network faults (KRAFT_FAULTS=1)
+        self._delayed: deque[tuple[float, PeerConn, Any]] = deque()  # frames held by a delay fault
         self.listener = self._listen()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -234,7 +235,8 @@ class RaftHost:
     def _iteration(self) -> None:
         now = time.monotonic()
         busy = bool(self._dirty or self._calls or self._woken)
-        timeout = 0.0 if busy else max(0.0, min(self._next_full_tick, self._next_dial) - now)
+        wake_at = min(self._next_full_tick, self._next_dial, self._delayed[0][0] if self._delayed else now + 1)
+        timeout = 0.0 if busy else max(0.0, wake_at - now)
         for key, mask in self._sel.select(timeout):
             kind, conn = key.data
             if kind == "listen":
@@ -249,6 +251,10 @@ class RaftHost:
                 if mask & selectors.EVENT_WRITE and conn.sock.fileno() >= 0:
                     self._write(conn)
         now = time.monotonic()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, conn, frame = self._delayed.popleft()
+            if conn.sock.fileno() >= 0:
+                self._deliver(conn, frame)
         with self._lock:
             calls, self._calls = self._calls, deque()
             self._dirty |= self._woken
@@ -449,6 +455,13 @@ class RaftHost:
             self.conns[peer] = conn
             self._mark_ready(conn)
             return
+        if self.faults is not None and self.faults.delay_s:
+            # The same delay for every frame keeps each peer's order, as one slow TCP link would.
+            self._delayed.append((time.monotonic() + self.faults.delay_s, conn, frame))
+            return
+        self._deliver(conn, frame)
+
+    def _deliver(self, conn: PeerConn, frame: Any) -> None:
         for gid, message in frame:
             transport = self.transports.get(gid)
             if transport is None:

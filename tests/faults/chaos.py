@@ -4,9 +4,9 @@
 DURATION=600``). The nemesis picks, every few seconds, one of: kill -9 a random node (restarted a
 few seconds later), kill -9 the leader of a partition, kill -9 the metadata leader, kill -9 every
 node and restart them all, SIGSTOP a node for longer than the election timeout, cut a node off
-(minority partition), a bridge (two nodes cannot see each other, a third sees both), or a lossy and
-duplicating network. After the last fault the cluster heals; the checker then reads every
-partition and every replica.
+(minority partition), a bridge (two nodes cannot see each other, a third sees both), or a lossy,
+duplicating and sometimes slow (20 or 150 ms) network. After the last fault the cluster heals;
+the checker then reads every partition and every replica.
 
 Workloads: idempotent producers sending unique values; a consumer group of two members committing
 what they read; at the end, a reader of every partition from the start, and every replica's log.
@@ -188,7 +188,8 @@ class Nemesis:
             c.heal()
         else:
             for node in c.alive():
-                c.call(node, "debug_faults", {"loss": 0.05, "duplicate": 0.05, "seed": rng.randrange(1 << 30)})
+                c.call(node, "debug_faults", {"loss": 0.05, "duplicate": 0.05, "seed": rng.randrange(1 << 30),
+                                              "delay_ms": rng.choice([0, 0, 20, 150])})
             time.sleep(rng.uniform(2, 5))  # sleep-ok: the lossy period is the fault
             c.heal()
 

@@ -155,3 +155,21 @@ def test_lossy_duplicating_network_loses_nothing_and_replicas_converge(cluster: 
     cluster.stop_all()
     logs = [read_replica(cluster.root / "data" / str(n), partition_gid(1, 0)) for n in (1, 2, 3)]
     assert logs[0][:end] == logs[1][:end] == logs[2][:end], "replicas disagree on committed offsets"
+
+
+def test_slow_network_keeps_order_and_loses_nothing(cluster: Cluster) -> None:
+    with Admin(cluster.bootstrap) as admin:
+        admin.create_topic("p", partitions=1, replication_factor=3)
+    cluster.wait_leaders("p")
+    for node in cluster.alive():
+        code, body = cluster.call(node, "debug_faults", {"delay_ms": 100})
+        assert code == 0, body
+    writer = Writer(cluster.bootstrap, "p")
+    try:
+        wait_for(lambda: len(writer.acked) >= 500, 120, "writes over a slow network")
+    finally:
+        writer.stop()
+        cluster.heal()
+    acked_offsets = [o for o, _, _ in writer.acked]
+    assert acked_offsets == sorted(acked_offsets), "acknowledged in the order sent"
+    check_log(cluster, "p", writer.acked)

@@ -19,9 +19,10 @@ async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest("blocked must be a list of node ids")
     try:
         faults = NetworkFaults(set(blocked), float(field(body, "loss", (int, float), 0.0)),
-                               float(field(body, "duplicate", (int, float), 0.0)), field(body, "seed", int, 0))
+                               float(field(body, "duplicate", (int, float), 0.0)), field(body, "seed", int, 0),
+                               float(field(body, "delay_ms", (int, float), 0)) / 1000)
     except ValueError as e:
         raise InvalidRequest(str(e)) from None
-    off = not faults.blocked and not faults.loss and not faults.duplicate
+    off = not faults.blocked and not faults.loss and not faults.duplicate and not faults.delay_s
     broker.host.call(lambda: broker.host.set_faults(None if off else faults))
     return {}
