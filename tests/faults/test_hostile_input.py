@@ -3,6 +3,7 @@ others, and every well-framed request gets an answer with an error code rather t
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 from collections.abc import Iterator
@@ -103,3 +104,34 @@ def test_truncated_and_lying_length_prefixes(node: Cluster) -> None:
         s.sendall(frame)
         s.close()
     still_serving(node)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_stays_bounded_under_garbage(node: Cluster) -> None:
+    """Half-sent frames are held at most per connection and freed with it; repeated abuse does not grow."""
+    pid = node.procs[1].pid
+    rng = random.Random(7)
+
+    def abuse() -> None:
+        socks = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", node.client_ports[1]), timeout=5)
+            s.sendall(struct.pack(">I", 4 * 1024 * 1024) + rng.randbytes(2 * 1024 * 1024))  # half a frame
+            socks.append(s)
+        still_serving(node)
+        for s in socks:
+            s.close()
+        still_serving(node)
+
+    abuse()
+    baseline = rss_bytes(pid)
+    for _ in range(5):
+        abuse()
+    grown = rss_bytes(pid) - baseline
+    assert grown < 64 * 1024 * 1024, f"the node grew by {grown / 2**20:.0f} MiB over five rounds of the same abuse"
