@@ -212,6 +212,7 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
     finally:
         consumer.close()
     lost = [(p, o) for p, o, v in tally.acked if seen.get((p, o)) != v]
+    gaps = [p for p in range(PARTITIONS) if sorted(o for q, o in seen if q == p) != list(range(ends[p]))]
     values = [v for v in seen.values()]
     duplicated = len(values) - len(set(values))
     wait_for(lambda: all(g["high_watermark"] >= ends[g["partition"]] for n in cluster.procs
@@ -223,7 +224,8 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
         if any(log[: ends[p]] != logs[0][: ends[p]] for log in logs):
             divergent += 1
     return {"acknowledged": len(tally.acked), "lost": len(lost), "lost_examples": lost[:5],
-            "duplicated": duplicated, "divergent_replicas": divergent, "consumed": tally.consumed,
+            "duplicated": duplicated, "divergent_replicas": divergent, "partitions_with_gaps": gaps,
+            "consumed": tally.consumed,
             "backwards_reads": tally.backwards_reads[:5], "backwards_commits": tally.backwards_commits[:5]}
 
 
@@ -294,7 +296,7 @@ def violations(result: dict[str, Any]) -> list[str]:
     for key in ("lost", "duplicated", "divergent_replicas"):
         if result[key]:
             found.append(f"{key}: {result[key]}")
-    for key in ("backwards_reads", "backwards_commits"):
+    for key in ("backwards_reads", "backwards_commits", "partitions_with_gaps"):
         if result[key]:
             found.append(f"{key}: {result[key]}")
     return found
