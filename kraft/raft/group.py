@@ -111,7 +111,6 @@ class RaftGroup(SyncObj):
         machine: StateMachine,
         transport_factory: Callable[..., Any],
         timers: GroupTimers,
-        on_state_changed: Callable[[RaftGroup], None] | None = None,
         forward_to_leader: bool = False,
     ) -> None:
         self.gid = gid
@@ -126,7 +125,6 @@ class RaftGroup(SyncObj):
         self._forward = forward_to_leader
         self._progress_term = -1
         self._hb_deadline = 0.0
-        self._on_state_changed = on_state_changed
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # batching adds a 100 ms commit floor
@@ -141,7 +139,6 @@ class RaftGroup(SyncObj):
             commandsWaitLeader=False,  # no leader -> fail fast, the client retries
             dynamicMembershipChange=False,
             journalFile=journal,
-            onStateChanged=lambda _old, _new: self._state_changed(),
         )
         others = [Node(str(m)) for m in self.members if m != self_id]
         super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
@@ -194,10 +191,6 @@ class RaftGroup(SyncObj):
             return False
         self.transferLeadership(target)
         return True
-
-    def _state_changed(self) -> None:
-        if self._on_state_changed is not None:
-            self._on_state_changed(self)
 
     def bring_election_forward(self, delay_s: float) -> None:
         """Make this replica stand first (preferred leader), unless it has heard from a leader."""
