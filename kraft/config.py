@@ -57,6 +57,7 @@ fsync = always                    ; always | never
 host = 127.0.0.1
 client_port = 9192                ; native protocol
 raft_port = 9193                  ; all Raft traffic of this node
+kafka_port = 9092                 ; Kafka wire protocol (kafka-python, confluent-kafka, kcat); optional
 ; rack = dc1                      ; optional; give every node a rack or none
 """
 
@@ -79,6 +80,7 @@ class NodeConfig:
     client_port: int
     raft_port: int
     rack: str | None = None
+    kafka_port: int | None = None  # the Kafka-protocol listener; None: this node does not speak Kafka
 
     @property
     def client_address(self) -> str:
@@ -168,7 +170,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "group_initial_rebalance_delay_ms": (0, 60_000),
 }
 _CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES)
-_NODE_KEYS = ("host", "client_port", "raft_port", "rack")
+_NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")
 _NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
 
 
@@ -232,6 +234,8 @@ def render_config(config: ClusterConfig) -> str:
         node = config.nodes[node_id]
         lines += ["", f"[node.{node_id}]", f"host = {node.host}"]
         lines += [f"client_port = {node.client_port}", f"raft_port = {node.raft_port}"]
+        if node.kafka_port is not None:
+            lines.append(f"kafka_port = {node.kafka_port}")
         if node.rack is not None:
             lines.append(f"rack = {node.rack}")
     return "\n".join(lines) + "\n"
@@ -350,6 +354,8 @@ def _parse_node(node_id: int, section: configparser.SectionProxy, src: _Source) 
         client_port=_parse_int(section["client_port"], section.name, "client_port", _PORT_RANGE, src),
         raft_port=_parse_int(section["raft_port"], section.name, "raft_port", _PORT_RANGE, src),
         rack=rack,
+        kafka_port=(_parse_int(section["kafka_port"], section.name, "kafka_port", _PORT_RANGE, src)
+                    if "kafka_port" in section else None),
     )
 
 
@@ -357,6 +363,8 @@ def _node_ports(nodes: Mapping[int, NodeConfig]) -> Iterator[tuple[int, str, tup
     for node_id, node in sorted(nodes.items()):
         yield node_id, "client_port", (node.host, node.client_port)
         yield node_id, "raft_port", (node.host, node.raft_port)
+        if node.kafka_port is not None:
+            yield node_id, "kafka_port", (node.host, node.kafka_port)
 
 
 def _check_ports_unique(nodes: Mapping[int, NodeConfig], src: _Source) -> None:

@@ -106,6 +106,14 @@ class UnsupportedRequest(KraftError):
 
 
 @_register
+class InvalidRecord(KraftError):
+    """A record batch the broker refuses as a whole (Kafka's INVALID_RECORD): e.g. transactional."""
+
+    code = 87
+    name = "INVALID_RECORD"
+
+
+@_register
 class TopicAlreadyExists(KraftError):
     code = 36
     name = "TOPIC_ALREADY_EXISTS"
@@ -273,6 +281,14 @@ class StorageError(KraftError):
     code = 56
     name = "KAFKA_STORAGE_ERROR"
     retriable = True
+
+
+@_register
+class UnsupportedCompressionType(KraftError):
+    """A Kafka record batch uses a codec whose optional package is not installed here."""
+
+    code = 76
+    name = "UNSUPPORTED_COMPRESSION_TYPE"
 
 
 def error_for_code(code: int, message: str = "", **details: object) -> KraftError:

@@ -18,7 +18,8 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.assignors import assign
-from kraft.groups.membership import EMPTY, PREPARING, Group
+from kraft.groups.consumer_protocol import assignment_partitions
+from kraft.groups.membership import AWAITING_SYNC, EMPTY, PREPARING, Group
 from kraft.raft.metadata_machine import GroupOffsets, MetadataMachine, encode_command
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class GroupCoordinator:
         self.clock = clock
         self.groups: dict[str, Group] = {}
         self.waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        # Kafka-protocol members whose SyncGroup waits for the leader's assignment.
+        self.sync_waiters: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self.commits = CommitBatcher(propose)
         self._completing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -110,10 +113,12 @@ class GroupCoordinator:
         return group
 
     async def join(self, group_id: str, member_id: str, client_id: str, host: str, topics: list[str],
-                   session_timeout_ms: int, rebalance_timeout_ms: int, strategy: str) -> dict[str, Any]:
+                   session_timeout_ms: int, rebalance_timeout_ms: int, strategy: str,
+                   protocol_type: str = "", protocols: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
         group = self._group(group_id)
         member_id, wait = group.join(member_id, client_id, host, topics, session_timeout_ms, rebalance_timeout_ms,
-                                     strategy, self.clock(), self.initial_delay_s)
+                                     strategy, self.clock(), self.initial_delay_s, protocol_type, protocols)
+        self._settle_syncs(group)
         if not wait:
             return self._answer(group, member_id)
         old = self.waiters.pop((group_id, member_id), None)
@@ -134,6 +139,26 @@ class GroupCoordinator:
             raise errors.IllegalGeneration(f"generation {generation} is not the group's {group.generation}")
         return {"assignment": [list(tp) for tp in group.assignment.get(member_id, [])]}
 
+    async def sync_assignments(self, group_id: str, member_id: str, generation: int,
+                               assignments: dict[str, bytes]) -> bytes:
+        """Kafka's SyncGroup: the leader hands in everyone's assignment; every member waits for its own."""
+        group = self._group(group_id, create=False)
+        if not group.protocol_type:
+            raise errors.InconsistentGroupProtocol(f"group {group_id!r} is a native kraft group")
+        if group.set_assignments(member_id, generation, assignments):
+            self._settle_syncs(group)
+        if group.state == AWAITING_SYNC:
+            key = (group_id, member_id)
+            old = self.sync_waiters.pop(key, None)
+            if old is not None and not old.done():
+                old.set_exception(errors.RebalanceInProgress("superseded by a newer SyncGroup of the same member"))
+            fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            self.sync_waiters[key] = fut
+            return await fut
+        if group.state == PREPARING:
+            raise errors.RebalanceInProgress(f"group {group_id!r} is rebalancing: rejoin")
+        return group.member_assignments.get(member_id, b"")
+
     def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
         group = self._group(group_id, create=False)
         group.heartbeat(member_id, generation, self.clock())
@@ -142,6 +167,7 @@ class GroupCoordinator:
         group = self._group(group_id, create=False)
         group.leave(member_id, self.clock())
         self._fail_waiter(group_id, member_id, errors.UnknownMemberId("left the group"))
+        self._settle_syncs(group)
         self._check(group)
 
     async def commit(self, group_id: str, member_id: str, generation: int,
@@ -183,22 +209,45 @@ class GroupCoordinator:
         members = []
         if group is not None:
             for mid, m in group.members.items():
+                opaque = group.member_assignments.get(mid, b"")
+                tps = group.assignment.get(mid) if not group.protocol_type else assignment_partitions(opaque)
                 members.append({"member_id": mid, "client_id": m.client_id, "host": m.host,
-                                "assignment": [list(tp) for tp in group.assignment.get(mid, [])]})
+                                "assignment": [list(tp) for tp in tps or []],
+                                "metadata": group.metadata_of(m), "assignment_bytes": opaque})
         return {
             "group_id": group_id,
             "state": group.state if group is not None else EMPTY,
             "generation": group.generation if group is not None else (replicated.generation if replicated else 0),
-            "strategy": group.strategy if group is not None else "",
+            "strategy": (group.protocol if group.protocol_type else group.strategy) if group is not None else "",
+            "protocol_type": group.protocol_type if group is not None else "",
             "members": members,
             "offsets": [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())],
         }
 
     # --- rebalance machinery ------------------------------------------------------------------
     def _answer(self, group: Group, member_id: str) -> dict[str, Any]:
-        return {"generation": group.generation, "member_id": member_id, "strategy": group.strategy,
-                "assignment": [list(tp) for tp in group.assignment.get(member_id, [])],
-                "members": len(group.members)}
+        answer = {"generation": group.generation, "member_id": member_id, "strategy": group.strategy,
+                  "assignment": [list(tp) for tp in group.assignment.get(member_id, [])],
+                  "members": len(group.members)}
+        if group.protocol_type:
+            # As Kafka: only the leader learns every member's metadata, to compute the assignment.
+            answer["protocol"], answer["leader"] = group.protocol, group.leader
+            answer["member_metadata"] = ([(mid, group.metadata_of(m)) for mid, m in group.members.items()]
+                                         if member_id == group.leader else [])
+        return answer
+
+    def _settle_syncs(self, group: Group) -> None:
+        """Answer the SyncGroups waiting in ``group`` once it is no longer waiting for the leader."""
+        if group.state == AWAITING_SYNC:
+            return
+        for key in [k for k in self.sync_waiters if k[0] == group.group_id]:
+            fut = self.sync_waiters.pop(key)
+            if fut.done():
+                continue
+            if group.state == PREPARING or key[1] not in group.members:
+                fut.set_exception(errors.RebalanceInProgress(f"group {group.group_id!r} is rebalancing: rejoin"))
+            else:
+                fut.set_result(group.member_assignments.get(key[1], b""))
 
     def _fail_waiter(self, group_id: str, member_id: str, exc: errors.KraftError) -> None:
         fut = self.waiters.pop((group_id, member_id), None)
@@ -223,7 +272,9 @@ class GroupCoordinator:
                 return
             members_before = dict(group.subscriptions())
             partitions = self._partitions_of({t for ts in members_before.values() for t in ts})
-            assignment = assign(group.strategy, members_before, partitions, previous=group.assignment)
+            # Kafka-protocol groups: the leader member assigns, after this round, through SyncGroup.
+            assignment = {} if group.protocol_type else assign(group.strategy, members_before, partitions,
+                                                               previous=group.assignment)
             generation = group.generation + 1
             try:
                 await self.propose(encode_command("group_generation", group=group.group_id, generation=generation))
@@ -259,6 +310,7 @@ class GroupCoordinator:
             for mid in group.expire(now):
                 log.info("group %s: member %s expired", group.group_id, mid)
                 self._fail_waiter(group.group_id, mid, errors.UnknownMemberId("session timed out"))
+            self._settle_syncs(group)
             if group.members and group.subscribed_partitions != self._partitions_of(
                     {t for m in group.members.values() for t in m.topics}):
                 group.request_rebalance(now)  # a subscribed topic appeared, vanished or grew
@@ -268,8 +320,9 @@ class GroupCoordinator:
         """This node stopped coordinating: members will find the new coordinator and rejoin there."""
         if not self.groups:
             return
-        for fut in self.waiters.values():
+        for fut in [*self.waiters.values(), *self.sync_waiters.values()]:
             if not fut.done():
                 fut.set_exception(errors.NotCoordinator("coordinator moved; find it again"))
         self.waiters.clear()
+        self.sync_waiters.clear()
         self.groups.clear()

@@ -5,7 +5,8 @@ last offset of the batch, value raft index + base offset + max timestamp) and th
 state (``pstate`` db). The batch bytes themselves live only in the journal entry (stored once).
 Must not: decide offsets (the partition state machine does) or commit (the driver does).
 
-Journal value layout of a produce entry: term (8) | pysyncobj command type (1) | b"P" | batch bytes.
+Journal value layout of a produce entry: term (8) | pysyncobj command type (1) | op | batch bytes, where
+op is b"P" (native batch) or b"K" (Kafka v2 batch, as its producer sent it; see ``kraft.protocol.stored``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import msgpack
 
 from kraft.errors import CorruptRecord
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, DB_PRODUCERS, NodeStore, StateRow, gid_key, gid_u64_key
-from kraft.protocol.batch import verify_batch
+from kraft.protocol.stored import as_served, verify_stored
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
-BATCH_AT = 8 + 1 + 1  # term, command type, op byte
+OP_AT = 8 + 1  # term, command type
+BATCH_AT = OP_AT + 1
 
 
 class DamagedEntry(Exception):
@@ -80,7 +82,8 @@ class PartitionLog:
         return self._state.read(txn) or {"next_offset": 0, "log_start_offset": 0}
 
     def read(self, txn: lmdb.Transaction, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
-        """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``."""
+        """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``.
+        Kafka batches come with their base offset patched in (``kraft.protocol.stored.as_served``)."""
         out: list[tuple[int, bytes]] = []
         size = 0
         with txn.cursor(self._offsets) as cur:
@@ -93,14 +96,14 @@ class PartitionLog:
                 value = txn.get(gid_u64_key(self.gid, raft_index), db=self._journal)
                 if value is None:
                     break  # trimmed by retention under us; the next fetch starts later
-                batch = value[BATCH_AT:]
+                op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
                 try:
-                    verify_batch(batch)  # checked after every read: never serve damaged data
+                    verify_stored(op, batch)  # checked after every read: never serve damaged data
                 except CorruptRecord:
                     raise DamagedEntry(raft_index) from None
                 if out and size + len(batch) > max_bytes:
                     break
-                out.append((base, batch))
+                out.append((base, as_served(op, batch, base)))
                 size += len(batch)
         return out
 

@@ -1,4 +1,4 @@
-"""The broker service: what every front end (native today, Kafka later) calls.
+"""The broker service: what both front ends (native and Kafka protocol) call.
 
 Owns (on the node's asyncio loop): turning client intents into Raft proposals and log reads —
 produce (submit a batch, answer once it is committed by a majority, applied and synced), fetch
@@ -23,10 +23,11 @@ from kraft.log.partition_log import DamagedEntry
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
 from kraft.protocol.batch import verify_batch
+from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.group import RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.metadata_machine import encode_command
-from kraft.raft.partition_machine import OP_PRODUCE
+from kraft.raft.partition_machine import OP_PRODUCE, OP_PRODUCE_KAFKA
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
@@ -151,22 +152,44 @@ class Broker:
 
     # --- produce --------------------------------------------------------------------------------
     async def produce_one(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
+        """Append a native batch; its base offset (or -1 with ``acks=0``)."""
         replica = self._leader_replica(topic, partition)
+        self._check_size(batch)
+        header = verify_batch(batch)
+        return await self._append(replica, topic, partition, OP_PRODUCE + batch, acks, timeout_s,
+                                  header.producer_id, header.base_sequence)
+
+    async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
+        """Append a Kafka magic-v2 batch exactly as its producer sent it (never decompressed)."""
+        replica = self._leader_replica(topic, partition)
+        self._check_size(batch)
+        header = verify_kafka_batch(batch)
+        if header.is_transactional or header.is_control:
+            raise errors.InvalidRecord(f"{topic}/{partition}: transactional batches are not supported")
+        if header.count < 1 or header.count != header.last_offset_delta + 1:
+            raise errors.InvalidRecord(f"{topic}/{partition}: batch of {header.count} records has offset deltas "
+                                       f"up to {header.last_offset_delta} (a producer writes them dense from 0)")
+        return await self._append(replica, topic, partition, OP_PRODUCE_KAFKA + batch, acks, timeout_s,
+                                  header.producer_id, header.base_sequence)
+
+    def _check_size(self, batch: bytes) -> None:
         if len(batch) > self.config.max_record_bytes:
             raise errors.RecordTooLarge(
                 f"batch of {len(batch)} bytes is over max_record_bytes={self.config.max_record_bytes}"
             )
-        header = verify_batch(batch)
+
+    async def _append(self, replica: PartitionReplica, topic: str, partition: int, command: bytes, acks: int,
+                      timeout_s: float, producer_id: int, base_sequence: int) -> int:
         if acks == 0:
-            replica.group.submit(OP_PRODUCE + batch, lambda _r, _e: None)
+            replica.group.submit(command, lambda _r, _e: None)
             return -1
-        result = await self._propose(replica.group, OP_PRODUCE + batch, timeout_s)
+        result = await self._propose(replica.group, command, timeout_s)
         if result is None:
             raise errors.RequestTimedOut("the write was applied from a replay; outcome unknown")
         code, base = result
         if code:
-            raise errors.error_for_code(code, f"{topic}/{partition}: producer {header.producer_id} sequence "
-                                              f"{header.base_sequence} refused (a gap, or a producer the partition "
+            raise errors.error_for_code(code, f"{topic}/{partition}: producer {producer_id} sequence "
+                                              f"{base_sequence} refused (a gap, or a producer the partition "
                                               f"does not know at this sequence)")
         return int(base)
 
@@ -248,7 +271,9 @@ class Broker:
                     del self._waiters[gid]
 
     # --- offsets --------------------------------------------------------------------------------
-    def list_offset(self, topic: str, partition: int, timestamp: int) -> int:
+    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False) -> int | None:
+        """Earliest (-2), latest (-1), or the first offset of a batch reaching ``timestamp``; for a
+        timestamp after every record, the end offset (or None with ``exact``, as Kafka answers -1)."""
         replica = self._leader_replica(topic, partition, applied=True)
         with self.host.store.read() as txn:
             state = replica.log.read_state(txn)
@@ -257,7 +282,9 @@ class Broker:
             if timestamp == LATEST:
                 return int(state["next_offset"])
             found = replica.log.offset_for_timestamp(txn, timestamp)
-            return int(state["next_offset"]) if found is None else found
+            if found is None:
+                return None if exact else int(state["next_offset"])
+            return found
 
     # --- metadata and admin ---------------------------------------------------------------------
     def metadata(self, topics: list[str] | None) -> dict[str, Any]:

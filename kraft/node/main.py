@@ -15,6 +15,7 @@ from kraft.config import ClusterConfig
 from kraft.errors import ConfigError
 from kraft.log.store import NodeStore
 from kraft.node.broker import Broker
+from kraft.node.kafka.server import KafkaServer
 from kraft.node.replicas import ReplicaManager
 from kraft.node.server import ClientServer
 from kraft.raft.group import GroupTimers
@@ -44,12 +45,16 @@ class Node:
         self.replicas = ReplicaManager(node_id, self.host, self.store, timers, config.node_ids,
                                        on_appended=lambda gids: self.broker and self.broker.on_appended(gids),
                                        announce={"id": node_id, "host": me.host, "client_port": me.client_port,
-                                                 "raft_port": me.raft_port, "rack": me.rack})
+                                                 "raft_port": me.raft_port, "rack": me.rack,
+                                                 "kafka_port": me.kafka_port})
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
         self.server = ClientServer(self.broker, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
                                    config.max_connection_buffer_bytes)
+        self.kafka_server = None if me.kafka_port is None else KafkaServer(
+            self.broker, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
+            config.max_in_flight_requests, config.max_connection_buffer_bytes)
 
     async def serve(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -61,10 +66,19 @@ class Node:
         except OSError as e:
             raise ConfigError(f"node {self.node_id}: cannot listen on client_port {me.client_address}: "
                               f"{e.strerror}") from e
+        if self.kafka_server is not None:
+            try:
+                await self.kafka_server.start()
+            except OSError as e:
+                raise ConfigError(f"node {self.node_id}: cannot listen on kafka_port {me.host}:{me.kafka_port}: "
+                                  f"{e.strerror}") from e
         self.host.start()
-        log.info("node %d serving clients on %s, raft on %s", self.node_id, me.client_address, me.raft_address)
+        log.info("node %d serving clients on %s (Kafka protocol on %s), raft on %s", self.node_id,
+                 me.client_address, me.kafka_port or "no port", me.raft_address)
         await stop.wait()
         await self.server.close()
+        if self.kafka_server is not None:
+            await self.kafka_server.close()
 
     def close(self) -> None:
         if self.host.stop():

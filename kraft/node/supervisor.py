@@ -232,8 +232,9 @@ class Supervisor:
         """Refuse to start a node whose port something else already listens on: the node would exit,
         and waiting for "its" port would wrongly succeed on the other process."""
         node = self.config.node(node_id)
-        for key, port in (("client_port", node.client_port), ("raft_port", node.raft_port)):
-            if _accepts_connections(node.host, port):
+        ports = [("client_port", node.client_port), ("raft_port", node.raft_port), ("kafka_port", node.kafka_port)]
+        for key, port in ports:
+            if port is not None and _accepts_connections(node.host, port):
                 raise NodeProcessError(
                     f"node {node_id}: {key} {node.host}:{port} is already in use by another process", node=node_id
                 )

@@ -28,7 +28,7 @@ from pysyncobj.monotonic import monotonic as raft_clock  # CLOCK_MONOTONIC_RAW: 
 from pysyncobj.node import Node
 
 from kraft.errors import CorruptRecord
-from kraft.protocol.batch import verify_batch
+from kraft.protocol.stored import OP_KAFKA, OP_NATIVE, verify_stored
 from kraft.raft.journal import LmdbJournal
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,10 @@ APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one ent
 
 def _intact(command: bytes) -> bool:
     """Whether a produce command's batch passes its checksum (other commands carry no batch)."""
-    if command[:2] != REGULAR + b"P":
+    if command[:1] != REGULAR or command[1:2] not in (OP_NATIVE, OP_KAFKA):
         return True
     try:
-        verify_batch(command[2:])
+        verify_stored(command[1:2], command[2:])
     except CorruptRecord:
         return False
     return True

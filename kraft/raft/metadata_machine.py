@@ -55,6 +55,7 @@ class NodeMeta:
     client_port: int
     raft_port: int
     rack: str | None
+    kafka_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,9 @@ class MetadataMachine:
 
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
         """A node announces where it listens (at every start: addresses may change between runs)."""
-        self._nodes[int(cmd["id"])] = {k: cmd[k] for k in ("host", "client_port", "raft_port", "rack")}
+        node = {k: cmd[k] for k in ("host", "client_port", "raft_port", "rack")}
+        node["kafka_port"] = cmd.get("kafka_port")  # absent in entries written before Kafka listeners
+        self._nodes[int(cmd["id"])] = node
 
     def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:
         """A producer id, never handed out twice (idempotent producers number batches under it)."""
@@ -221,5 +224,6 @@ class MetadataMachine:
                 for i, p in enumerate(t["partitions"])
             )
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
-        nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"]) for i, n in self._nodes.items()}
+        nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"))
+                 for i, n in self._nodes.items()}
         self.view = MetadataView(self.view.version + 1, topics, nodes)

@@ -7,7 +7,8 @@ Must not: read clocks, sockets or randomness; decode records (it reads the batch
 
 Commands (the payload after pysyncobj's type byte):
     b""            no-op (leader election): only moves last_applied
-    b"P" + batch   append one record batch; the result is ``(error code, base offset)``
+    b"P" + batch   append one native record batch; the result is ``(error code, base offset)``
+    b"K" + batch   the same for a Kafka magic-v2 batch, stored as its producer sent it
 
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition. A retry of one of the
@@ -28,6 +29,13 @@ COUNT_AT = struct.Struct(">I")  # batch header: magic u8, crc u32, count u32 ...
 MAX_TS_AT = struct.Struct(">q")
 PRODUCER_AT = struct.Struct(">qi")  # producer id, base sequence (header offset 25)
 OP_PRODUCE = b"P"
+OP_PRODUCE_KAFKA = b"K"
+# Kafka v2 batch header: lastOffsetDelta i32 at 23, maxTimestamp i64 at 35, producerId i64 at 43,
+# baseSequence i32 at 53. The offsets a batch takes are lastOffsetDelta + 1 (Kafka's own rule).
+KAFKA_LAST_DELTA_AT = struct.Struct(">i")
+KAFKA_MAX_TS_AT = struct.Struct(">q")
+KAFKA_PRODUCER_AT = struct.Struct(">q")
+KAFKA_SEQUENCE_AT = struct.Struct(">i")
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
 PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by batch timestamps) is forgotten
 EXPIRY_SWEEP_EVERY = 1000  # applies between sweeps for expired producers
@@ -67,10 +75,17 @@ class PartitionMachine:
             return None  # replayed by pysyncobj after a restart: already in the log
         result: tuple[int, int] | None = None
         appended = False
-        if payload[:1] == OP_PRODUCE:
-            (count,) = COUNT_AT.unpack_from(payload, 1 + 5)
-            (max_ts,) = MAX_TS_AT.unpack_from(payload, 1 + 17)
-            producer_id, sequence = PRODUCER_AT.unpack_from(payload, 1 + 25)
+        op = payload[:1]
+        if op in (OP_PRODUCE, OP_PRODUCE_KAFKA):
+            if op == OP_PRODUCE:
+                (count,) = COUNT_AT.unpack_from(payload, 1 + 5)
+                (max_ts,) = MAX_TS_AT.unpack_from(payload, 1 + 17)
+                producer_id, sequence = PRODUCER_AT.unpack_from(payload, 1 + 25)
+            else:
+                count = KAFKA_LAST_DELTA_AT.unpack_from(payload, 1 + 23)[0] + 1
+                (max_ts,) = KAFKA_MAX_TS_AT.unpack_from(payload, 1 + 35)
+                (producer_id,) = KAFKA_PRODUCER_AT.unpack_from(payload, 1 + 43)
+                (sequence,) = KAFKA_SEQUENCE_AT.unpack_from(payload, 1 + 53)
             result = self._check_sequence(producer_id, sequence, count)
             if result is None:
                 result = (0, self.next_offset)

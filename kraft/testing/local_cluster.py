@@ -80,14 +80,15 @@ class Cluster:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.n = n
-        ports = free_ports(2 * n)
-        self.client_ports = {i + 1: ports[2 * i] for i in range(n)}
-        self.raft_ports = {i + 1: ports[2 * i + 1] for i in range(n)}
+        ports = free_ports(3 * n)
+        self.client_ports = {i + 1: ports[3 * i] for i in range(n)}
+        self.raft_ports = {i + 1: ports[3 * i + 1] for i in range(n)}
+        self.kafka_ports = {i + 1: ports[3 * i + 2] for i in range(n)}
         lines = ["[cluster]", f"data_dir = {root / 'data'}", f"replication_factor = {rf}",
                  f"partitions = {partitions}", f"fsync = {fsync}", extra]
         for i in range(1, n + 1):
             lines += [f"[node.{i}]", "host = 127.0.0.1", f"client_port = {self.client_ports[i]}",
-                      f"raft_port = {self.raft_ports[i]}"]
+                      f"raft_port = {self.raft_ports[i]}", f"kafka_port = {self.kafka_ports[i]}"]
         self.config_path = root / "cluster.ini"
         self.config_path.write_text("\n".join(lines) + "\n")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -98,6 +99,11 @@ class Cluster:
     @property
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{p}" for p in self.client_ports.values())
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The nodes' Kafka-protocol listeners, for Kafka clients."""
+        return ",".join(f"127.0.0.1:{p}" for p in self.kafka_ports.values())
 
     def start(self, node: int) -> None:
         log = open(self.root / f"node{node}.log", "ab")  # noqa: SIM115 - owned by the process

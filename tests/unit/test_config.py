@@ -142,7 +142,7 @@ def test_no_path_and_no_cluster_ini_uses_the_embedded_default(tmp_path: Path, mo
     config = load_config(None)
     assert config.path is None
     assert config.data_dir == tmp_path / "data"
-    assert config.nodes == {1: NodeConfig(1, "127.0.0.1", 9192, 9193, None)}
+    assert config.nodes == {1: NodeConfig(1, "127.0.0.1", 9192, 9193, None, kafka_port=9092)}
     assert (config.replication_factor, config.partitions, config.fsync) == (1, 3, "always")
     assert config.bootstrap() == "127.0.0.1:9192"
 
@@ -218,7 +218,7 @@ BAD = [
     ),
     (
         NODE_1 + "colour = red\n",
-        "cluster.ini: [node.1] colour: unknown key (known keys: host, client_port, raft_port, rack)",
+        "cluster.ini: [node.1] colour: unknown key (known keys: host, client_port, raft_port, kafka_port, rack)",
     ),
     (
         "[cluster]\npartition = 3\n" + NODE_1,

@@ -23,6 +23,8 @@ from typing import Any
 
 from kraft.errors import KraftError, LeaderNotAvailable, OffsetOutOfRange
 from kraft.protocol.batch import decode_batch
+from kraft.protocol.kafka.records import decode_kafka_batch
+from kraft.protocol.stored import is_native
 
 from ..client_core import ClientCore, error_from_result
 from ..types import ConsumerRecord, TopicPartition
@@ -281,7 +283,8 @@ class Fetcher:
         topic, partition = tp
         records = state.buffer
         for base_offset, batch in result["batches"]:
-            for offset, ts, key, value, headers in decode_batch(batch, base_offset):
+            decode = decode_batch if is_native(batch) else decode_kafka_batch  # written by a Kafka client
+            for offset, ts, key, value, headers in decode(batch, base_offset):
                 if offset >= fetch_offset:  # a fetch starts with the whole batch holding fetch_offset
                     records.append(ConsumerRecord(topic, partition, offset, key, value, ts, headers))
         if records:

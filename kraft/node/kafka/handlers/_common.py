@@ -1,0 +1,22 @@
+"""What several Kafka handlers share: error codes for kraft errors, and where nodes' Kafka listeners are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft import errors
+from kraft.protocol.kafka.codec import error_code
+
+
+def code_of(e: errors.KraftError) -> int:
+    return int(error_code(e.code))
+
+
+def kafka_listeners(broker: Any) -> dict[int, tuple[str, int, str | None]]:
+    """Node id -> (host, kafka port, rack) of every node with a Kafka listener: the replicated node
+    registry (what each node announced when it started) over this node's cluster.ini."""
+    out = {n.id: (n.host, n.kafka_port, n.rack) for n in broker.config.nodes.values() if n.kafka_port}
+    for n in broker.replicas.metadata.view.nodes.values():
+        if n.kafka_port:
+            out[n.id] = (n.host, n.kafka_port, n.rack)
+    return out

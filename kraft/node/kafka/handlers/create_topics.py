@@ -1,0 +1,34 @@
+"""CreateTopics (19): topics placed by kraft (manual replica assignments are refused), each answered
+on its own. num_partitions / replication_factor -1 take cluster.ini's defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft import errors
+from kraft.node.kafka.handlers._common import code_of
+
+API_KEY = 19
+MIN_VERSION = 2
+MAX_VERSION = 3
+
+
+async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+    out = []
+    for t in request["topics"]:
+        res = {"name": t["name"], "error_code": 0, "error_message": None}
+        try:
+            if t.get("assignments"):
+                raise errors.InvalidRequest("manual replica assignment is not supported; kraft places replicas")
+            partitions = t["num_partitions"] if t["num_partitions"] != -1 else None
+            rf = t["replication_factor"] if t["replication_factor"] != -1 else None
+            configs = {c["name"]: c["value"] for c in t.get("configs") or []}
+            if request.get("validate_only"):
+                if t["name"] in ctx.broker.replicas.metadata.view.topics:
+                    raise errors.TopicAlreadyExists(f"topic {t['name']!r} already exists")
+            else:
+                await ctx.broker.create_topic(t["name"], partitions, rf, configs)
+        except errors.KraftError as e:
+            res["error_code"], res["error_message"] = code_of(e), e.message
+        out.append(res)
+    return {"topics": out}

@@ -1,0 +1,41 @@
+"""DescribeGroups (15): state, protocol and members of groups. Native kraft groups are described in
+Kafka's "consumer" protocol too (subscription and assignment bytes built from what kraft knows), so
+Kafka tools can show them; an unknown group is "Dead", as Kafka answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft import errors
+from kraft.groups.consumer_protocol import encode_assignment, encode_subscription
+from kraft.node.kafka.handlers._common import code_of
+
+API_KEY = 15
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return {"groups": [_describe(ctx.broker, g) for g in request["groups"]]}
+
+
+def _describe(broker: Any, group_id: str) -> dict[str, Any]:
+    try:
+        d = broker.groups.describe(group_id)
+    except errors.GroupIdNotFound:
+        return {"error_code": 0, "group_id": group_id, "group_state": "Dead", "protocol_type": "",
+                "protocol_data": "", "members": []}
+    except errors.KraftError as e:
+        return {"error_code": code_of(e), "group_id": group_id, "group_state": "", "protocol_type": "",
+                "protocol_data": "", "members": []}
+    native = not d.get("protocol_type")
+    members = []
+    for m in d["members"]:
+        tps = [tuple(tp) for tp in m["assignment"]]
+        members.append({
+            "member_id": m["member_id"], "client_id": m["client_id"], "client_host": m["host"],
+            "member_metadata": encode_subscription(sorted({t for t, _ in tps})) if native else m["metadata"],
+            "member_assignment": encode_assignment(tps) if native else m["assignment_bytes"]})
+    return {"error_code": 0, "group_id": group_id, "group_state": d["state"],
+            "protocol_type": "consumer" if native else d["protocol_type"], "protocol_data": d["strategy"],
+            "members": members}

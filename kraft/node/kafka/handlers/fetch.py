@@ -1,0 +1,41 @@
+"""Fetch (1): committed batches from each partition's position, long-polled, as magic-v2 bytes.
+
+Kafka clients' batches are served as stored (with their base offset); batches written by kraft's
+native producer are converted to uncompressed magic-v2 batches on the way out. There are no fetch
+sessions (session id 0: every fetch is a full fetch) and no transactions (last stable offset is the
+high watermark, no aborted transactions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft.protocol.kafka.records import native_to_kafka
+from kraft.protocol.stored import is_native
+
+API_KEY = 1
+MIN_VERSION = 4
+MAX_VERSION = 11
+
+
+async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+    parts = [{"topic": t["topic"], "partition": p["partition"], "offset": p["fetch_offset"],
+              "max_bytes": p["partition_max_bytes"]}
+             for t in request["topics"] for p in t["partitions"]]
+    body = {"partitions": parts, "max_wait_ms": max(request["max_wait"], 0),
+            "min_bytes": max(request["min_bytes"], 0), "max_bytes": request.get("max_bytes", 52428800)}
+    result = await ctx.broker.fetch(body)
+    answers = iter(result["partitions"])
+    responses = []
+    for t in request["topics"]:
+        out = []
+        for p in t["partitions"]:
+            r = next(answers)
+            records = b"".join(batch if not is_native(batch) else native_to_kafka(batch, base)
+                               for base, batch in r["batches"])
+            out.append({"partition_index": p["partition"], "error_code": r["error_code"],
+                        "high_watermark": r["high_watermark"], "last_stable_offset": r["high_watermark"],
+                        "log_start_offset": r["log_start_offset"], "aborted_transactions": None,
+                        "preferred_read_replica": -1, "records": records})
+        responses.append({"topic": t["topic"], "partitions": out})
+    return {"error_code": 0, "session_id": 0, "responses": responses}

@@ -1,0 +1,34 @@
+"""JoinGroup (11): enter a Kafka-protocol group's rebalance; answers when the round completes. The
+leader's answer lists every member's metadata so it can compute the assignment (client-side, as
+Kafka). The topics inside "consumer" subscriptions are read so that partitions added to them, or
+topics created later, trigger a rebalance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft import errors
+from kraft.groups.consumer_protocol import subscription_topics
+from kraft.node.kafka.handlers._common import code_of
+
+API_KEY = 11
+MIN_VERSION = 0
+MAX_VERSION = 5
+
+
+async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+    protocols = [(p["name"], p["metadata"]) for p in request["protocols"]]
+    topics = (subscription_topics(protocols[0][1]) or []) if protocols else []
+    session_ms = request["session_timeout"]
+    rebalance_ms = request.get("rebalance_timeout", -1)
+    try:
+        answer = await ctx.broker.groups.join(
+            request["group_id"], request["member_id"], ctx.client_id, ctx.client_host, topics, session_ms,
+            rebalance_ms if rebalance_ms > 0 else session_ms, "",
+            protocol_type=request["protocol_type"] or "consumer", protocols=protocols)
+    except errors.KraftError as e:
+        return {"error_code": code_of(e), "generation_id": -1, "protocol_name": "", "leader": "",
+                "member_id": request["member_id"], "members": []}
+    return {"error_code": 0, "generation_id": answer["generation"], "protocol_name": answer["protocol"],
+            "leader": answer["leader"], "member_id": answer["member_id"],
+            "members": [{"member_id": mid, "metadata": meta} for mid, meta in answer["member_metadata"]]}

@@ -1,0 +1,14 @@
+"""LeaveGroup (13): a member leaves at once (the others rebalance without waiting for its session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_KEY = 13
+MIN_VERSION = 0
+MAX_VERSION = 1
+
+
+async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+    ctx.broker.groups.leave(request["group_id"], request["member_id"])
+    return {"error_code": 0}

@@ -1,0 +1,58 @@
+"""Produce (0): one magic-v2 record batch per partition, stored exactly as the client sent it.
+
+The batch's CRC32C is checked and nothing is decompressed; the partition's Raft group assigns the
+base offset at commit. acks=1 is served as acks=all (an answer always means committed by a majority);
+acks=0 gets no answer at all, as in Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kraft import errors
+from kraft.node.kafka.handlers._common import code_of
+from kraft.protocol.kafka.records import split_record_set
+
+API_KEY = 0
+MIN_VERSION = 3
+MAX_VERSION = 7
+
+
+async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+    broker = ctx.broker
+    acks = request["acks"]
+    timeout_ms = request["timeout"] if request["timeout"] > 0 else broker.config.request_timeout_ms
+    timeout_s = min(timeout_ms, broker.config.request_timeout_ms) / 1000
+    if request.get("transactional_id") is not None or acks not in (-1, 0, 1):
+        reason = "transactions are not supported" if acks in (-1, 0, 1) else f"acks must be -1, 0 or 1, not {acks}"
+        results = [_error_parts(t, errors.InvalidRequest.code, reason) for t in request["topic_data"]]
+        return None if acks == 0 else {"responses": results}
+    topics = request["topic_data"]
+    answers = await asyncio.gather(*(
+        _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
+    if acks == 0:
+        return None
+    it = iter(answers)
+    return {"responses": [{"name": t["name"], "partition_responses": [next(it) for _ in t["partition_data"]]}
+                          for t in topics]}
+
+
+async def _one(broker: Any, topic: str, part: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
+    res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_start_offset": -1}
+    try:
+        records = part.get("records")
+        if not records:
+            raise errors.InvalidRecord(f"{topic}/{part['index']}: no records")
+        batches = split_record_set(records)
+        if len(batches) != 1:
+            raise errors.InvalidRecord(f"{topic}/{part['index']}: {len(batches)} batches; send exactly one")
+        res["base_offset"] = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
+    except errors.KraftError as e:
+        res["error_code"] = code_of(e)
+    return res
+
+
+def _error_parts(topic: dict[str, Any], code: int, _reason: str) -> dict[str, Any]:
+    return {"name": topic["name"], "partition_responses": [
+        {"index": p["index"], "error_code": code, "base_offset": -1} for p in topic["partition_data"]]}

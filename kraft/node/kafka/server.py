@@ -1,0 +1,152 @@
+"""The Kafka-protocol front end: an asyncio TCP server that turns Kafka requests into broker calls.
+
+Owns: Kafka connections, their ordering rule (answers leave in request order, however many requests
+run at once: Kafka clients match answers to requests by position), answers to requests no handler
+takes (UNSUPPORTED_VERSION, as Kafka; an ApiVersions of a newer version gets the v0 answer with the
+supported list, KIP-511), and the per-connection limits shared with the native server.
+Must not: hold domain logic (handlers and the broker do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kraft import errors
+from kraft.node.broker import Broker
+from kraft.node.kafka.handlers import HANDLERS, Context, supported_versions
+from kraft.protocol.kafka.codec import (
+    API_VERSIONS_KEY,
+    UNSUPPORTED_VERSION,
+    KafkaFrameDecoder,
+    UnsupportedApi,
+    decode_request,
+    encode_response,
+    encode_unsupported,
+    error_code,
+    peek_header,
+)
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 1 << 20
+INVALID_REQUEST = 42
+
+
+class KafkaServer:
+    def __init__(self, broker: Broker, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self.max_frame_bytes = max_frame_bytes
+        self.max_connections = max_connections
+        self.max_in_flight = max_in_flight
+        self.max_buffer_bytes = max_buffer_bytes
+        self.connections = 0
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=READ_CHUNK_BYTES)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.connections >= self.max_connections:
+            writer.close()
+            return
+        self.connections += 1
+        peer = writer.get_extra_info("peername")
+        decoder = KafkaFrameDecoder(self.max_frame_bytes)
+        # Answers in request order: a bounded queue of running requests, drained by one writer task.
+        # When it is full the reader waits (Kafka clients bound their own in-flight requests anyway).
+        pending: asyncio.Queue[asyncio.Task[bytes | None] | None] = asyncio.Queue(self.max_in_flight)
+        sender = asyncio.create_task(self._send_in_order(writer, pending))
+        tasks: set[asyncio.Task[bytes | None]] = set()
+        host = peer[0] if isinstance(peer, tuple) else ""
+        try:
+            while not sender.done():
+                data = await reader.read(READ_CHUNK_BYTES)
+                if not data:
+                    break
+                decoder.feed(data)
+                while (frame := decoder.next_frame()) is not None:
+                    task = asyncio.create_task(self._answer(frame, host))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    await pending.put(task)
+        except (errors.MalformedFrame, errors.FrameTooLarge) as e:
+            # The stream cannot be resynchronised after a bad size prefix: Kafka closes it too.
+            log.warning("closing Kafka connection from %s: %s", peer, e)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.connections -= 1
+            if not sender.done():
+                try:
+                    pending.put_nowait(None)  # answer what was asked, then close
+                    await asyncio.wait_for(asyncio.shield(sender), 30)
+                except (asyncio.QueueFull, TimeoutError):
+                    pass
+            sender.cancel()
+            for task in tasks:
+                task.cancel()
+            writer.close()
+
+    async def _send_in_order(self, writer: asyncio.StreamWriter,
+                             pending: asyncio.Queue[asyncio.Task[bytes | None] | None]) -> None:
+        while (task := await pending.get()) is not None:
+            answer = await task
+            if answer is None:
+                continue  # Produce with acks=0: Kafka sends no answer
+            if writer.is_closing():
+                return
+            if writer.transport.get_write_buffer_size() > self.max_buffer_bytes:
+                log.warning("closing a Kafka connection with over %d bytes of unread answers", self.max_buffer_bytes)
+                writer.transport.abort()
+                return
+            writer.write(answer)
+
+    async def _answer(self, frame: bytes, host: str) -> bytes | None:
+        api_key, api_version, cid = peek_header(frame)
+        handler = HANDLERS.get(api_key)
+        if handler is None or not handler.MIN_VERSION <= api_version <= handler.MAX_VERSION:
+            return _unsupported(api_key, api_version, cid)
+        try:
+            request = decode_request(frame)
+        except (UnsupportedApi, errors.MalformedFrame) as e:
+            log.warning("Kafka request %d v%d from %s: %s", api_key, api_version, host, e)
+            return _error_answer(api_key, api_version, cid, INVALID_REQUEST)
+        ctx = Context(self.broker, host, request.client_id or "", api_version)
+        try:
+            body = await handler.handle(ctx, request.body)
+        except asyncio.CancelledError:
+            raise
+        except errors.KraftError as e:
+            return _error_answer(api_key, api_version, cid, int(error_code(e.code)))
+        except Exception:
+            log.exception("Kafka handler for api key %d v%d failed", api_key, api_version)
+            return _error_answer(api_key, api_version, cid, -1)
+        if body is None:
+            return None
+        return encode_response(api_key, api_version, cid, body)
+
+
+def _unsupported(api_key: int, api_version: int, cid: int) -> bytes:
+    if api_key == API_VERSIONS_KEY:
+        return encode_response(API_VERSIONS_KEY, 0, cid, {"error_code": UNSUPPORTED_VERSION,
+                                                          "api_keys": supported_versions()})
+    return _error_answer(api_key, api_version, cid, UNSUPPORTED_VERSION)
+
+
+def _error_answer(api_key: int, api_version: int, cid: int, code: int) -> bytes:
+    """The API's own response carrying ``code`` where it has a top-level error field (every list
+    empty); for a (key, version) with no known response layout, a bare error code."""
+    try:
+        return encode_response(api_key, api_version, cid, {"error_code": code})
+    except UnsupportedApi:
+        return encode_unsupported(cid)
+
+
