@@ -2,8 +2,9 @@
 
 Owns: Kafka connections, their ordering rule (answers leave in request order, however many requests
 run at once: Kafka clients match answers to requests by position), answers to requests no handler
-takes (UNSUPPORTED_VERSION, as Kafka; an ApiVersions of a newer version gets the v0 answer with the
-supported list, KIP-511), and the per-connection limits shared with the native server.
+takes (a v0 response header and UNSUPPORTED_VERSION as the first field; an ApiVersions of a newer
+version gets the full v0 answer with the supported list, KIP-511, so the client retries with v0),
+and the per-connection limits shared with the native server.
 Must not: hold domain logic (handlers and the broker do).
 """
 
@@ -138,7 +139,9 @@ def _unsupported(api_key: int, api_version: int, cid: int) -> bytes:
     if api_key == API_VERSIONS_KEY:
         return encode_response(API_VERSIONS_KEY, 0, cid, {"error_code": UNSUPPORTED_VERSION,
                                                           "api_keys": supported_versions()})
-    return _error_answer(api_key, api_version, cid, UNSUPPORTED_VERSION)
+    # Not every response layout has an error code up front, and a client never sends what was not
+    # advertised: one rule for all, a v0 header and UNSUPPORTED_VERSION as the first field.
+    return encode_unsupported(cid)
 
 
 def _error_answer(api_key: int, api_version: int, cid: int, code: int) -> bytes:
