@@ -201,18 +201,20 @@ def test_records_cross_between_the_native_and_kafka_front_ends(node: Cluster) ->
                                                                  msg.timestamp()[1])
 
 
-def test_group_of_two_splits_partitions_and_resumes_at_the_commit(node: Cluster) -> None:
-    _create(node, "grp", partitions=4)
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_group_of_two_splits_partitions_and_resumes_at_the_commit(node: Cluster, strategy: str) -> None:
+    topic, group = f"grp-{strategy}", f"two-{strategy}"
+    _create(node, topic, partitions=4)
     producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap})
     for i in range(400):
-        producer.produce("grp", key=b"k%d" % i, value=b"%d" % i)
+        producer.produce(topic, key=b"k%d" % i, value=b"%d" % i)
     assert producer.flush(30) == 0
 
     def member() -> CKConsumer:
-        c = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": "two", "auto.offset.reset": "earliest",
+        c = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                         "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
-                        "partition.assignment.strategy": "range"})
-        c.subscribe(["grp"])
+                        "partition.assignment.strategy": strategy})
+        c.subscribe([topic])
         return c
 
     a, b = member(), member()
@@ -248,7 +250,7 @@ def test_group_of_two_splits_partitions_and_resumes_at_the_commit(node: Cluster)
     c = member()
     try:
         committed = {tp.partition: tp.offset for tp in c.committed(
-            [CKTopicPartition("grp", p) for p in range(4)], timeout=20)}
+            [CKTopicPartition(topic, p) for p in range(4)], timeout=20)}
         assert committed == {p: (o if o >= 0 else -1001) for p, o in positions.items()}
         rest: dict[int, list[int]] = {p: [] for p in range(4)}
 
