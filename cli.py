@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kraft import cli_format as fmt
+from kraft.apis.streams.cli import streams_app
 from kraft.config import ClusterConfig, load_config
 from kraft.errors import ConfigError, KraftConnectionError, KraftError, RequestTimedOut, UnknownTopicOrPartition
 from kraft.node.supervisor import SIGNALS, ProcessState, Supervisor
@@ -47,6 +48,7 @@ app.add_typer(node_app, name="node")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(topic_app, name="topic")
 app.add_typer(group_app, name="group")
+app.add_typer(streams_app, name="streams")
 
 ConfigOpt = Annotated[
     Path | None,

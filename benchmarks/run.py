@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.groups import run_group_benchmarks
+from benchmarks.kafka_clients import run_kafka_benchmarks
+from benchmarks.streams import run_streams_benchmarks
 from kraft import Admin, Consumer, Producer, TopicPartition
 from kraft.testing.local_cluster import Cluster, RawClient, wait_for
 
@@ -165,8 +167,18 @@ def main() -> None:
             results["consume_records_per_s"] = statistics.median(r["records_per_s"] for r in cons)
             results["latency_p50_ms"] = statistics.median(r["p50_ms"] for r in lat)
             results["latency_p99_ms"] = statistics.median(r["p99_ms"] for r in lat)
+            results["kafka"] = run_kafka_benchmarks(cluster, RUNS, RECORDS, VALUE,
+                                                    [f"bench-{run}" for run in range(RUNS)])
+            kafka = results["kafka"]
+            kafka["confluent_vs_kraft_produce"] = kafka["confluent_produce_records_per_s"] / results[
+                "produce_records_per_s"]
+            kafka["confluent_vs_kraft_consume"] = kafka["confluent_consume_records_per_s"] / results[
+                "consume_records_per_s"]
+            print(f"kafka: {kafka}", flush=True)
             results["groups"] = run_group_benchmarks(cluster, RUNS)
             print(f"groups: {results['groups']}", flush=True)
+            results["streams"] = run_streams_benchmarks(cluster, RUNS)
+            print(f"streams: {results['streams']}", flush=True)
         finally:
             cluster.stop_all()
         results["idle_and_failover"] = idle_cpu_and_failover(Path(tmp) / "idle")

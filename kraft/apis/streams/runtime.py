@@ -1,0 +1,299 @@
+"""The runtime of one app instance: consume → process → produce, and commit.
+
+One thread does everything that touches tasks (the consumer runs rebalance callbacks on it).
+
+Commit (every ``commit_interval_ms``, on rebalance and on close), in this order, which is what
+makes the guarantee at-least-once: (1) send one changelog record per store key changed since the
+last commit; (2) ``producer.flush()`` — every output, repartition, dead-letter and changelog
+record sent so far is acknowledged (a failed one stops the app before anything is committed);
+(3) commit each task's LMDB transaction with its stores' changelog checkpoints; (4) commit the
+consumed input offsets to the group. A crash anywhere before (4) makes the next owner re-process
+everything after the previous commit: outputs and state updates of those records can repeat,
+none is lost.
+
+Rebalances are eager: ``on_revoke`` commits and closes every task; ``on_assign`` opens the new
+tasks' stores and restores them from their changelogs before any of their records is processed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from kraft.apis import Admin, Consumer, ConsumerRecord, Producer, RecordMetadata, TopicPartition
+from kraft.errors import IllegalGeneration, KraftError, UnknownMemberId
+
+from .changelog import restore_store
+from .errors import CONTINUE, STOP, DeadLetter, ErrorHandler, StreamsError, dead_letter_headers, describe
+from .stores import LmdbTaskStores, MemoryTaskStores, remove_task_dir, stale_task_dirs
+from .task import Task, TaskId
+from .topics import prepare_topics
+from .topology import SubTopology, Topology
+
+log = logging.getLogger(__name__)
+POLL_TIMEOUT_MS = 100
+PURGE_INTERVAL_S = 30  # how often expired window / join entries are deleted (a scan of those stores)
+STATE_CLEANUP_DELAY_S = 600  # local state of a task gone this long is deleted (Kafka's state.cleanup.delay.ms)
+
+
+class StreamRuntime:
+    def __init__(self, app_id: str, bootstrap: str | list[str], topology: Topology, state_dir: Path, *,
+                 on_error: ErrorHandler, commit_interval_ms: int, replication_factor: int | None,
+                 consumer_config: dict[str, Any], producer_config: dict[str, Any],
+                 on_state: Callable[[str], None], store_map_size_mb: int = 4096) -> None:
+        self.app_id = app_id
+        self.bootstrap = bootstrap
+        self.topology = topology
+        self.subs = topology.subtopologies()
+        self.sub_of_topic = {t: sub for sub in self.subs for t in sub.sources}
+        self._multi_source = any(len(sub.sources) > 1 for sub in self.subs)
+        self.state_dir = state_dir / app_id
+        self.on_error = on_error
+        self.commit_interval_s = commit_interval_ms / 1000
+        self.replication_factor = replication_factor
+        self.consumer_config = consumer_config
+        self.producer_config = producer_config
+        self._on_state = on_state
+        self.store_map_size_mb = store_map_size_mb
+        self.tasks: dict[TaskId, Task] = {}
+        self.tasks_lock = threading.Lock()
+        self._consumed: dict[TopicPartition, int] = {}
+        self._send_error: BaseException | None = None
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._restorer: Consumer | None = None
+        self._lock_file: Any = None
+        self.processed = 0
+        self.restored = 0  # changelog records replayed into local stores
+        self.commits = 0
+        self._healthy = True  # False after an error: commit nothing more, so a restart redoes it all
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self._lock_state_dir()
+        try:
+            dlq = (self.on_error.topic,) if isinstance(self.on_error, DeadLetter) else ()
+            with Admin(self.bootstrap) as admin:
+                prepare_topics(admin, self.topology, self.subs, self.replication_factor, dlq)
+            self._producer = Producer(self.bootstrap, **{"linger_ms": 5, **self.producer_config})
+            self._restorer = Consumer(self.bootstrap, client_id=f"{self.app_id}-restore")
+            self._consumer = Consumer(self.bootstrap, **{
+                "session_timeout_ms": 10000, "heartbeat_interval_ms": 1000, "max_poll_records": 1000,
+                **self.consumer_config,
+                "group_id": self.app_id, "client_id": self.app_id, "enable_auto_commit": False,
+                "auto_offset_reset": "earliest", "partition_assignment_strategy": "range"})
+            self._consumer.subscribe(sorted(self.sub_of_topic), on_assign=self._on_assign, on_revoke=self._on_revoke)
+            self._loop(stop)
+        except BaseException:
+            self._healthy = False
+            raise
+        finally:
+            self._shutdown()
+
+    def _loop(self, stop: threading.Event) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        next_commit = time.monotonic() + self.commit_interval_s
+        next_purge = time.monotonic() + PURGE_INTERVAL_S
+        while not stop.is_set():
+            records = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            if self._multi_source and len(records) > 1:
+                records = in_time_order(records)
+            for record in records:
+                self._process(record)
+            now_ms = int(time.time() * 1000)
+            for task in list(self.tasks.values()):
+                try:
+                    task.punctuate_wall_clock(now_ms)
+                except Exception as exc:
+                    raise StreamsError(f"a wall-clock punctuator of task {task.id} raised: {exc!r}") from exc
+            if self._send_error is not None:
+                raise StreamsError(f"a write failed: {self._send_error}") from self._send_error
+            if time.monotonic() >= next_purge:
+                for task in list(self.tasks.values()):
+                    task.purge(self.subs[task.id.subtopology].nodes)
+                self._remove_stale_state()
+                next_purge = time.monotonic() + PURGE_INTERVAL_S
+            if time.monotonic() >= next_commit:
+                self.commit()
+                next_commit = time.monotonic() + self.commit_interval_s
+
+    def _shutdown(self) -> None:
+        """Commit what was processed (when the producer is healthy) and close everything."""
+        try:
+            if self._consumer is not None:
+                self._consumer.close()  # runs on_revoke: commit and close the tasks
+        except Exception:
+            log.exception("closing the consumer of %s", self.app_id)
+        finally:
+            self._close_tasks()
+            for client in (self._producer, self._restorer):
+                try:
+                    if client is not None:
+                        client.close()
+                except Exception:
+                    log.exception("closing a client of %s", self.app_id)
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+    def _remove_stale_state(self) -> None:
+        owned = {str(task_id) for task_id in self.tasks}
+        for path in stale_task_dirs(self.state_dir, owned, time.time(), STATE_CLEANUP_DELAY_S):
+            log.info("%s: deleting the local state of task %s (not assigned here for %d s)",
+                     self.app_id, path.name, STATE_CLEANUP_DELAY_S)
+            remove_task_dir(path)
+
+    def _lock_state_dir(self) -> None:
+        # Two live instances sharing one state dir would fight over the same LMDB write locks.
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.state_dir / ".lock", "a+")  # noqa: SIM115 - held until shutdown
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            lock.close()
+            raise StreamsError(f"state dir {self.state_dir} is in use by another instance of {self.app_id}") from exc
+        self._lock_file = lock
+
+    # --- processing -------------------------------------------------------------------------------
+
+    def _process(self, record: ConsumerRecord) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        task = self.tasks.get(TaskId(self.sub_of_topic[record.topic].id, record.partition))
+        if task is None:  # cannot happen: records come only from assigned partitions
+            raise StreamsError(f"no task for {describe(record)}")
+        try:
+            source, key, value, ts = task.deserialize(record)
+        except Exception as exc:
+            self._failed(record, exc, "deserializing")
+        else:
+            try:
+                task.process(source, record, key, value, ts)
+            except Exception as exc:
+                self._failed(record, exc, "processing")
+        self._consumed[tp] = record.offset + 1
+        self.processed += 1
+
+    def _failed(self, record: ConsumerRecord, exc: Exception, what: str) -> None:
+        if self.on_error == STOP:
+            raise StreamsError(f"{what} the record at {describe(record)} failed: {exc!r}") from exc
+        if self.on_error == CONTINUE:
+            log.error("%s the record at %s failed, skipped: %r", what, describe(record), exc)
+            return
+        assert isinstance(self.on_error, DeadLetter) and self._producer is not None
+        log.warning("%s the record at %s failed, sent to %s: %r", what, describe(record), self.on_error.topic, exc)
+        self._producer.send(self.on_error.topic, value=record.value, key=record.key,
+                            headers=dead_letter_headers(record, exc),
+                            timestamp_ms=record.timestamp_ms).add_done_callback(self._sent)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, ts: int, partition: int | None,
+              headers: list[tuple[str, bytes]] | None) -> None:
+        assert self._producer is not None
+        self._producer.send(topic, value=value, key=key, partition=partition, timestamp_ms=ts,
+                            headers=headers).add_done_callback(self._sent)
+
+    def _sent(self, future: Future[RecordMetadata]) -> None:
+        exc = future.exception()
+        if exc is not None and self._send_error is None:
+            self._send_error = exc
+
+    # --- commit -----------------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        producer, consumer = self._producer, self._consumer
+        assert producer is not None and consumer is not None
+        futures: dict[tuple[TaskId, str], Future[RecordMetadata]] = {}
+        now_ms = int(time.time() * 1000)
+        for task in self.tasks.values():
+            for store, changes in task.stores.take_dirty().items():
+                topic = self.topology.changelog_topic(store)
+                for key, value in changes.items():
+                    future = producer.send(topic, value=value, key=key, partition=task.id.partition,
+                                           timestamp_ms=now_ms)
+                    future.add_done_callback(self._sent)
+                    futures[(task.id, store)] = future
+        producer.flush()
+        if self._send_error is not None:
+            raise StreamsError(f"a write failed, not committing: {self._send_error}") from self._send_error
+        for task in self.tasks.values():
+            checkpoints = {store: future.result().offset + 1
+                           for (task_id, store), future in futures.items() if task_id == task.id}
+            task.stores.commit(checkpoints)
+        self.commits += 1
+        if self._consumed:
+            offsets, self._consumed = self._consumed, {}
+            try:
+                consumer.commit(offsets)
+            except (IllegalGeneration, UnknownMemberId) as exc:
+                # The group moved on without us; the new owners re-process from the last commit.
+                log.warning("offset commit of %s refused (%s); partitions were reassigned", self.app_id, exc)
+            except KraftError as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("offset commit of %s failed, retrying at the next commit: %s", self.app_id, exc)
+                self._consumed = {**offsets, **self._consumed}
+
+    # --- rebalance callbacks (on the processing thread, inside poll) ------------------------------
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        try:
+            if self.tasks and self._healthy and self._send_error is None:
+                self.commit()
+        finally:
+            self._close_tasks()
+            self._on_state("REBALANCING")
+
+    def _close_tasks(self) -> None:
+        with self.tasks_lock:
+            tasks, self.tasks = self.tasks, {}
+        for task in tasks.values():
+            task.close(self.subs[task.id.subtopology].nodes)
+        self._consumed.clear()
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        wanted = sorted({TaskId(self.sub_of_topic[tp.topic].id, tp.partition) for tp in partitions})
+        for task_id in wanted:
+            sub = self.subs[task_id.subtopology]
+            task = Task(task_id, sub.sources, self._open_stores(task_id, sub), self._send)
+            with self.tasks_lock:
+                self.tasks[task_id] = task
+        log.info("%s: assigned tasks %s", self.app_id, [str(t) for t in wanted])
+        self._on_state("RUNNING")
+
+    def _open_stores(self, task_id: TaskId, sub: SubTopology) -> Any:
+        if not sub.stores:
+            return MemoryTaskStores()
+        stores = LmdbTaskStores(self.state_dir / str(task_id), sub.stores, self.store_map_size_mb)
+        assert self._restorer is not None
+        try:
+            for store in sub.stores:
+                tp = TopicPartition(self.topology.changelog_topic(store), task_id.partition)
+                self.restored += restore_store(self._restorer, stores, store, tp)
+        except BaseException:
+            stores.close()
+            raise
+        return stores
+
+    def task_stores(self, store: str) -> list[Any]:
+        with self.tasks_lock:
+            return [t.stores for t in self.tasks.values() if store in self.subs[t.id.subtopology].stores]
+
+
+def in_time_order(records: list[ConsumerRecord]) -> list[ConsumerRecord]:
+    """The batch with each partition's records in their order, always taking next the partition
+    whose next record has the smallest timestamp (Kafka Streams' choice among a task's inputs):
+    a table update is applied before the stream records that come after it in event time."""
+    by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    if len(by_partition) == 1:
+        return records
+    return list(heapq.merge(*by_partition.values(), key=lambda r: r.timestamp_ms))
