@@ -13,40 +13,15 @@ import logging
 from typing import Any
 
 from kraft import errors
-from kraft.node.broker import Broker
 from kraft.node.handlers import HANDLERS
+from kraft.node.listener import READ_CHUNK_BYTES, Listener
 from kraft.protocol.frames import FrameDecoder, decode_request, encode_response
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK_BYTES = 1 << 20
 
-
-class ClientServer:
-    def __init__(self, broker: Broker, host: str, port: int, max_frame_bytes: int, max_connections: int,
-                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
-        self.broker = broker
-        self.host = host
-        self.port = port
-        self.max_frame_bytes = max_frame_bytes
-        self.max_connections = max_connections
-        self.max_in_flight = max_in_flight
-        self.max_buffer_bytes = max_buffer_bytes
-        self.connections = 0
-        self._server: asyncio.base_events.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=READ_CHUNK_BYTES)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.connections >= self.max_connections:
-            writer.close()
-            return
-        self.connections += 1
+class ClientServer(Listener):
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(self.max_frame_bytes)
         tasks: set[asyncio.Task[None]] = set()
         peer = writer.get_extra_info("peername")
@@ -73,7 +48,6 @@ class ClientServer:
         except (ConnectionError, OSError):
             pass
         finally:
-            self.connections -= 1
             for task in tasks:
                 task.cancel()
             writer.close()
@@ -94,12 +68,7 @@ class ClientServer:
         self._send(writer, cid, code, result)
 
     def _send(self, writer: asyncio.StreamWriter, cid: int, code: int, result: dict[str, Any]) -> None:
-        if writer.is_closing():
-            return
-        if writer.transport.get_write_buffer_size() > self.max_buffer_bytes:
-            # A client that does not read its answers must not make the node hold them all.
-            log.warning("closing a connection with over %d bytes of unread answers", self.max_buffer_bytes)
-            writer.transport.abort()
+        if writer.is_closing() or self.unread_answers_over_limit(writer):
             return
         writer.write(encode_response(cid, code, result))
 

@@ -14,8 +14,8 @@ import asyncio
 import logging
 
 from kraft import errors
-from kraft.node.broker import Broker
 from kraft.node.kafka.handlers import HANDLERS, Context, supported_versions
+from kraft.node.listener import READ_CHUNK_BYTES, Listener
 from kraft.protocol.kafka.codec import (
     API_VERSIONS_KEY,
     UNSUPPORTED_VERSION,
@@ -30,35 +30,11 @@ from kraft.protocol.kafka.codec import (
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK_BYTES = 1 << 20
 INVALID_REQUEST = 42
 
 
-class KafkaServer:
-    def __init__(self, broker: Broker, host: str, port: int, max_frame_bytes: int, max_connections: int,
-                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
-        self.broker = broker
-        self.host = host
-        self.port = port
-        self.max_frame_bytes = max_frame_bytes
-        self.max_connections = max_connections
-        self.max_in_flight = max_in_flight
-        self.max_buffer_bytes = max_buffer_bytes
-        self.connections = 0
-        self._server: asyncio.base_events.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=READ_CHUNK_BYTES)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.connections >= self.max_connections:
-            writer.close()
-            return
-        self.connections += 1
+class KafkaServer(Listener):
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         decoder = KafkaFrameDecoder(self.max_frame_bytes)
         # Answers in request order: a bounded queue of running requests, drained by one writer task.
@@ -84,7 +60,6 @@ class KafkaServer:
         except (ConnectionError, OSError):
             pass
         finally:
-            self.connections -= 1
             if not sender.done():
                 try:
                     pending.put_nowait(None)  # answer what was asked, then close
@@ -102,11 +77,7 @@ class KafkaServer:
             answer = await task
             if answer is None:
                 continue  # Produce with acks=0: Kafka sends no answer
-            if writer.is_closing():
-                return
-            if writer.transport.get_write_buffer_size() > self.max_buffer_bytes:
-                log.warning("closing a Kafka connection with over %d bytes of unread answers", self.max_buffer_bytes)
-                writer.transport.abort()
+            if writer.is_closing() or self.unread_answers_over_limit(writer):
                 return
             writer.write(answer)
 

@@ -1,0 +1,58 @@
+"""What both client front ends (native and Kafka protocol) share: a TCP listener on the node's
+asyncio loop, the connection limit, and the cut-off for clients that do not read their answers.
+
+Owns: accepting, counting and refusing connections. Must not: parse bytes (each front end does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 1 << 20
+
+
+class Listener:
+    def __init__(self, broker: Any, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self.max_frame_bytes = max_frame_bytes
+        self.max_connections = max_connections
+        self.max_in_flight = max_in_flight
+        self.max_buffer_bytes = max_buffer_bytes
+        self.connections = 0
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=READ_CHUNK_BYTES)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.connections >= self.max_connections:
+            writer.close()
+            return
+        self.connections += 1
+        try:
+            await self.serve_connection(reader, writer)
+        finally:
+            self.connections -= 1
+
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def unread_answers_over_limit(self, writer: asyncio.StreamWriter) -> bool:
+        """True (and the connection aborted) when a client has stopped reading its answers: the node
+        must not hold them all."""
+        if writer.transport.get_write_buffer_size() <= self.max_buffer_bytes:
+            return False
+        log.warning("closing a connection with over %d bytes of unread answers", self.max_buffer_bytes)
+        writer.transport.abort()
+        return True
