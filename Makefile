@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install run test lint bench chaos clean
+.PHONY: install system-deps run test lint bench chaos clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,10 @@ install: $(BIN)/kraft
 run: install
 	$(BIN)/kraft node start --config $(CONFIG)
 
-test: install
+system-deps:
+	bash scripts/system-deps.sh
+
+test: install system-deps
 	$(BIN)/ruff check kraft tests cli.py benchmarks
 	$(BIN)/pytest -q
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kraft import cli_format as fmt
+from kraft.apis.connect.cli import connect_app
 from kraft.apis.streams.cli import streams_app
 from kraft.config import ClusterConfig, load_config
 from kraft.errors import ConfigError, KraftConnectionError, KraftError, RequestTimedOut, UnknownTopicOrPartition
@@ -49,6 +50,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(topic_app, name="topic")
 app.add_typer(group_app, name="group")
 app.add_typer(streams_app, name="streams")
+app.add_typer(connect_app, name="connect")
 
 ConfigOpt = Annotated[
     Path | None,

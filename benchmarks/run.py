@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.connect import run_connect_benchmarks
 from benchmarks.groups import run_group_benchmarks
 from benchmarks.kafka_clients import run_kafka_benchmarks
 from benchmarks.streams import run_streams_benchmarks
@@ -179,6 +180,8 @@ def main() -> None:
             print(f"groups: {results['groups']}", flush=True)
             results["streams"] = run_streams_benchmarks(cluster, RUNS)
             print(f"streams: {results['streams']}", flush=True)
+            results["connect"] = run_connect_benchmarks(cluster, RUNS)
+            print(f"connect: {results['connect']}", flush=True)
         finally:
             cluster.stop_all()
         results["idle_and_failover"] = idle_cpu_and_failover(Path(tmp) / "idle")

@@ -4,6 +4,7 @@ the Kafka front end and kraft's native one."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -298,7 +299,11 @@ def test_kafka_python_group_commit_close_resume(node: Cluster) -> None:
 
 def test_kcat_metadata_and_round_trip(node: Cluster) -> None:
     kcat = shutil.which("kcat")
-    assert kcat, "kcat is not installed (Debian package kcat; .ci/run installs it)"
+    if kcat is None:
+        why = "kcat is not installed (Debian package kcat; `make test` installs it when run as root)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
     _create(node, "kc")
     listing = subprocess.run([kcat, "-b", node.kafka_bootstrap, "-L", "-t", "kc"], capture_output=True, text=True,
                              timeout=30, check=True).stdout

@@ -1,0 +1,1 @@
+"""Connectors that ship with kraft: files, SQLite and PostgreSQL."""
