@@ -1,6 +1,6 @@
 """Streams apps that the cluster tests run in their own processes (``python -m
 kraft.apis.streams.cli run tests.cluster.streams_apps:NAME``), configured by environment:
-KRAFT_BOOTSTRAP, STREAMS_STATE_DIR, STREAMS_APP_ID."""
+KRAFT_BOOTSTRAP, STREAMS_STATE_DIR, STREAMS_APP_ID, STREAMS_WORK_S_PER_LINE, STREAMS_MAX_POLL_RECORDS."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def word_count_app(bootstrap: str, state_dir: str, app_id: str = "wordcount",
 
 
 def wordcount() -> StreamsApp:
-    return word_count_app(os.environ["KRAFT_BOOTSTRAP"], os.environ["STREAMS_STATE_DIR"],
-                          os.environ.get("STREAMS_APP_ID", "wordcount"),
-                          work_s_per_line=float(os.environ.get("STREAMS_WORK_S_PER_LINE", "0")))
+    app = word_count_app(os.environ["KRAFT_BOOTSTRAP"], os.environ["STREAMS_STATE_DIR"],
+                         os.environ.get("STREAMS_APP_ID", "wordcount"),
+                         work_s_per_line=float(os.environ.get("STREAMS_WORK_S_PER_LINE", "0")))
+    if "STREAMS_MAX_POLL_RECORDS" in os.environ:  # small batches: a slow app still rejoins promptly
+        app.consumer_config["max_poll_records"] = int(os.environ["STREAMS_MAX_POLL_RECORDS"])
+    return app

@@ -60,6 +60,21 @@ def test_stream_table_join_after_key_change_repartitions_the_stream() -> None:
     d.pipe_input("users", "u7", "gina")
     d.pipe_input("clicks", None, "u7:home")
     assert _kv(d.read_output("out", Serde.str, Serde.str)) == [("u7", "gina")]
+    # Co-partitioning is of key bytes: the repartition topic's keys are the table's key bytes
+    # (Serde.str), not msgpack, so the producer's partitioner puts u7 where the users row is.
+    assert [r.key for r in d.read_output(join_sub.internal_topics[0])] == [b"u7"]
+
+
+def test_stream_stream_join_after_key_change_repartitions_with_the_other_sides_key_bytes() -> None:
+    b = _builder()
+    rekeyed = b.stream("clicks").select_key(lambda k, v: v.split(":")[0])
+    rekeyed.join(b.stream("views"), lambda c, v: f"{c}|{v}", JoinWindows.of(100)).to("out")
+    d = TopologyTestDriver(b)
+    d.pipe_input("views", "u7", "v", 10)
+    d.pipe_input("clicks", None, "u7:c", 20)
+    assert _kv(d.read_output("out", Serde.str, Serde.str)) == [("u7", "u7:c|v")]
+    topic = next(t for t in b.topology.repartition_topics)
+    assert [r.key for r in d.read_output(topic)] == [b"u7"]
 
 
 @pytest.mark.parametrize(("how", "expected"), [

@@ -1,18 +1,25 @@
-"""Pure parts of the runtime: the order records of a task's several inputs are processed in,
-and loading an app for ``kraft streams run``."""
+"""The runtime without a cluster: the order records of a task's several inputs are processed in,
+loading an app for ``kraft streams run``, and the commit (with fake clients): what is committed
+when, after a failed write, a failed record and a refused offset commit."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kraft.apis.streams import StreamsApp
+from kraft.apis.streams import Serde, StreamsApp, StreamsBuilder, StreamsError
+from kraft.apis.streams import runtime as runtime_module
 from kraft.apis.streams.cli import load_app
 from kraft.apis.streams.errors import DeadLetter, check_handler
-from kraft.apis.streams.runtime import in_time_order
-from kraft.apis.types import ConsumerRecord
+from kraft.apis.streams.runtime import StreamRuntime, in_time_order
+from kraft.apis.streams.stores import LmdbTaskStores
+from kraft.apis.types import ConsumerRecord, RecordMetadata, TopicPartition
+from kraft.errors import IllegalGeneration, RequestTimedOut
 
 
 def _rec(topic: str, partition: int, offset: int, ts: int) -> ConsumerRecord:
@@ -64,3 +71,196 @@ def test_streams_app_validates_its_settings() -> None:
         StreamsApp("ok", "127.0.0.1:1", on_error="ignore")
     with pytest.raises(ValueError):
         StreamsApp("ok", "127.0.0.1:1", commit_interval_ms=0)
+
+
+# --- the runtime's commit, with fake clients: what is committed when ----------------------------
+
+
+class _FakeProducer:
+    """Futures stay pending until ``flush``, which resolves them (``fail`` picks the ones that fail)."""
+
+    def __init__(self, log: list[str], fail: Callable[[str, bytes | None], bool] = lambda _t, _k: False) -> None:
+        self.log = log
+        self.fail = fail
+        self.closed = False
+        self._pending: list[tuple[Future[RecordMetadata], str, bytes | None]] = []
+        self._offsets: dict[tuple[str, int], int] = {}
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, headers: Any = None,
+             partition: int | None = None, timestamp_ms: int | None = None) -> Future[RecordMetadata]:
+        if self.closed:
+            raise RuntimeError("producer is closed")
+        self.log.append(f"send {topic}")
+        future: Future[RecordMetadata] = Future()
+        self._pending.append((future, topic, key))
+        return future
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        self.log.append("flush")
+        for future, topic, key in self._pending:
+            if self.fail(topic, key):
+                future.set_exception(RequestTimedOut("not acknowledged"))
+            else:
+                offset = self._offsets.get((topic, 0), 0)
+                self._offsets[(topic, 0)] = offset + 1
+                future.set_result(RecordMetadata(topic, 0, offset, 0))
+        self._pending = []
+
+
+class _FakeConsumer:
+    def __init__(self, log: list[str], error: BaseException | None = None) -> None:
+        self.log = log
+        self.error = error
+        self.committed: dict[TopicPartition, int] = {}
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.log.append("commit offsets")
+        if self.error is not None:
+            raise self.error
+        self.committed.update(offsets)
+
+
+def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_error: str = "stop",
+             fail: Callable[[str, bytes | None], bool] = lambda _t, _k: False,
+             commit_error: BaseException | None = None) -> tuple[StreamRuntime, list[str]]:
+    """A runtime of a per-key count (one sub-topology, store "counts"), owning partition 0 of "in"."""
+    monkeypatch.setattr(runtime_module, "restore_store", lambda *_a, **_k: 0)
+    b = StreamsBuilder("rt", default_key_serde=Serde.str, default_value_serde=Serde.str)
+    b.stream("in").filter(lambda _k, v: v != "boom" or 1 // 0).group_by_key().count(store="counts") \
+        .to_stream().to("out")
+    rt = StreamRuntime("rt", "127.0.0.1:1", b.topology, tmp_path, on_error=on_error, commit_interval_ms=1000,
+                       replication_factor=None, consumer_config={}, producer_config={}, on_state=lambda _s: None)
+    log: list[str] = []
+    rt._producer = _FakeProducer(log, fail)  # type: ignore[assignment]
+    rt._consumer = _FakeConsumer(log, commit_error)  # type: ignore[assignment]
+    rt._restorer = object()  # type: ignore[assignment]
+    rt._on_assign([TopicPartition("in", 0)])
+    return rt, log
+
+
+def _in(offset: int, key: str, value: str = "x") -> ConsumerRecord:
+    return ConsumerRecord("in", 0, offset, key.encode(), value.encode(), 1000 + offset, [])
+
+
+def _checkpoint(rt: StreamRuntime) -> int | None:
+    return next(iter(rt.tasks.values())).stores.checkpoint("counts")
+
+
+def test_commit_sends_changelog_then_flushes_then_commits_offsets_then_the_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, log = _runtime(tmp_path, monkeypatch)
+    try:
+        for offset, key in enumerate(["a", "b", "a"]):
+            rt._process(_in(offset, key))
+        assert log == ["send out"] * 3 and _checkpoint(rt) is None
+        rt.commit()
+        # One changelog record per changed key, all before the flush; offsets after it.
+        assert log == ["send out"] * 3 + ["send rt-counts-changelog"] * 2 + ["flush", "commit offsets"]
+        assert rt._consumer.committed == {TopicPartition("in", 0): 3}  # type: ignore[union-attr]
+        assert _checkpoint(rt) == 2  # the changelog offset after its last record
+    finally:
+        rt._close_tasks()
+
+
+def test_a_failed_write_commits_neither_offsets_nor_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, log = _runtime(tmp_path, monkeypatch, fail=lambda topic, key: topic == "out" and key == b"b")
+    try:
+        for offset, key in enumerate(["a", "b", "c"]):
+            rt._process(_in(offset, key))
+        with pytest.raises(StreamsError, match="a write failed"):
+            rt.commit()
+        assert "commit offsets" not in log and _checkpoint(rt) is None
+        rt._on_revoke([TopicPartition("in", 0)])  # as close() does: nothing more is committed
+        assert "commit offsets" not in log and not rt.tasks
+    finally:
+        rt._close_tasks()
+
+
+def test_the_stop_handler_names_the_record_and_commits_nothing_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, log = _runtime(tmp_path, monkeypatch)
+    try:
+        rt._process(_in(0, "a"))
+        rt.commit()
+        rt._process(_in(1, "a"))
+        with pytest.raises(StreamsError, match="topic in partition 0 offset 2"):
+            rt._process(_in(2, "a", "boom"))
+        rt._healthy = False  # what run() does with the error, before closing the consumer
+        rt._on_revoke([TopicPartition("in", 0)])
+        assert rt._consumer.committed == {TopicPartition("in", 0): 1}  # type: ignore[union-attr]
+        assert log.count("commit offsets") == 1
+    finally:
+        rt._close_tasks()
+
+
+def test_a_closed_producer_stops_the_app_even_with_the_continue_handler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, _ = _runtime(tmp_path, monkeypatch, on_error="continue")
+    try:
+        rt._process(_in(0, "a", "boom"))  # a user error: skipped
+        rt._producer.closed = True  # type: ignore[union-attr]
+        with pytest.raises(StreamsError, match="a write failed"):
+            rt._process(_in(1, "a"))
+    finally:
+        rt._close_tasks()
+
+
+def test_an_offset_commit_refused_by_the_group_drops_the_tasks_without_committing_their_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, log = _runtime(tmp_path, monkeypatch, commit_error=IllegalGeneration("the group moved on"))
+    stores_dir = tmp_path / "rt" / "0_0"
+    rt._process(_in(0, "a"))
+    rt.commit()
+    assert log[-1] == "commit offsets" and not rt.tasks
+    reopened = LmdbTaskStores(stores_dir, ["counts"])
+    try:
+        assert reopened.checkpoint("counts") is None and reopened.get("counts", b"\xa1a") is None
+    finally:
+        reopened.close()
+
+
+def test_a_reopened_task_goes_on_from_its_committed_stream_time(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, _ = _runtime(tmp_path, monkeypatch)
+    try:
+        rt._process(_in(5, "a"))  # timestamp 1005
+        rt.commit()
+        rt._on_revoke([TopicPartition("in", 0)])  # an eager rebalance closes every task...
+        rt._on_assign([TopicPartition("in", 0)])  # ...and reopens it
+        assert next(iter(rt.tasks.values())).ctx.stream_time == 1005
+    finally:
+        rt._close_tasks()
+
+
+def test_futures_of_acknowledged_records_are_dropped_between_commits(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_module, "UNACKED_CHECK_RECORDS", 3)
+    rt, _ = _runtime(tmp_path, monkeypatch, fail=lambda _topic, key: key == b"bad")
+    rt._unacked_check_at = 3
+    try:
+        for offset in range(2):
+            rt._process(_in(offset, "a"))
+        rt._producer.flush()  # type: ignore[union-attr]  # as the sender would, in the background
+        rt._process(_in(2, "a"))  # the third: the two acknowledged ones are forgotten
+        assert len(rt._unacked) == 1
+        rt._process(_in(3, "bad"))
+        rt._producer.flush()  # type: ignore[union-attr]
+        with pytest.raises(StreamsError, match="a write failed"):
+            for offset in range(4, 8):
+                rt._process(_in(offset, "a"))  # a check finds the failed one before the commit
+    finally:
+        rt._close_tasks()
+
+
+def test_an_unreadable_local_store_is_deleted_and_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, _ = _runtime(tmp_path, monkeypatch)
+    try:
+        rt._process(_in(0, "a"))
+        rt.commit()
+        rt._close_tasks()
+        data = tmp_path / "rt" / "0_0" / "data.mdb"
+        data.write_bytes(b"\xff" * data.stat().st_size)  # both meta pages garbage: LMDB refuses it
+        rt._on_assign([TopicPartition("in", 0)])  # no error: the task starts from its changelog
+        assert _checkpoint(rt) is None
+    finally:
+        rt._close_tasks()

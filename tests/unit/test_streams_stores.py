@@ -50,16 +50,25 @@ def test_checkpoints_are_committed_with_the_data(stores: Any) -> None:
     assert stores.checkpoint("a") is None and stores.get("a", b"k") is None
 
 
+def test_stream_time_is_committed_with_the_data_and_never_goes_back(stores: Any) -> None:
+    assert stores.stream_time() == -1
+    stores.commit({}, 500)
+    stores.commit({}, 300)  # a commit of a task reopened with older records: stream time stays
+    assert stores.stream_time() == 500
+
+
 def test_lmdb_uncommitted_writes_do_not_survive_a_reopen(tmp_path: Path) -> None:
     s = LmdbTaskStores(tmp_path / "t", ["a"])
     s.put("a", b"kept", b"1")
     s.commit({"a": 1})
     s.put("a", b"lost", b"2")   # like a crash between commits
+    assert s.get("a", b"lost") == b"2" and s.range("a", b"", None) == [(b"kept", b"1"), (b"lost", b"2")]
+    s.put("a", b"lost", b"3")
     s.close()
     s = LmdbTaskStores(tmp_path / "t", ["a"])
     try:
         assert s.get("a", b"kept") == b"1" and s.get("a", b"lost") is None
-        assert s.checkpoint("a") == 1
+        assert s.checkpoint("a") == 1 and s.stream_time() == -1
     finally:
         s.close()
 
@@ -88,7 +97,9 @@ class FakeChangelogConsumer:
     def __init__(self, records: list[tuple[bytes, bytes | None]], begin: int = 0) -> None:
         self.tp = TopicPartition("app-a-changelog", 0)
         self.begin = begin
-        self.log = [ConsumerRecord(self.tp.topic, 0, begin + i, k, v, 0, []) for i, (k, v) in enumerate(records)]
+        # Timestamps as the runtime writes them: its task's stream time (100 ms per record here).
+        self.log = [ConsumerRecord(self.tp.topic, 0, begin + i, k, v, 100 * i, [])
+                    for i, (k, v) in enumerate(records)]
         self.position = 0
         self.polled_from: list[int] = []
 
@@ -118,6 +129,7 @@ def test_restore_from_scratch_applies_puts_and_deletes_in_order(stores: Any) -> 
     assert restore_store(fake, stores, "a", fake.tp) == 5
     assert stores.range("a", b"", None) == [(b"x", b"2"), (b"z", b"3")]
     assert stores.checkpoint("a") == 5
+    assert stores.stream_time() == 400  # the largest changelog timestamp: windows closed stay closed
 
 
 def test_restore_resumes_from_a_current_checkpoint(stores: Any) -> None:

@@ -130,13 +130,26 @@ def test_session_windows_drop_late_records() -> None:
     assert _final(out) == {Windowed("u", 100, 100): 1} and d.dropped_late() == 1
 
 
+def test_session_windows_with_suppress_and_no_grace_emit_each_final_session_once() -> None:
+    # A session's end is inclusive: [0, 3] closes once stream time passes 3 (grace 0), so every
+    # in-order update of it (at stream time == its end) must be kept for the final result.
+    events = [("u", 0), ("u", 3), ("v", 3), ("u", 20), ("v", 21)]
+    _, out = _windowed_counts(SessionWindows.with_inactivity_gap(5, grace_ms=0), events, suppress=True)
+    assert [(r.key, r.value) for r in out] == [(Windowed("u", 0, 3), 2), (Windowed("v", 3, 3), 1),
+                                               (Windowed("u", 20, 20), 1)]
+
+
+def test_sliding_windows_put_early_records_in_the_window_from_zero() -> None:
+    _, out = _windowed_counts(SlidingWindows.of(10, grace_ms=100), [("k", 5), ("k", 8)])
+    assert [(r.key, r.value) for r in out] == [(Windowed("k", 0, 10), 1), (Windowed("k", 0, 10), 2),
+                                               (Windowed("k", 6, 16), 1)]
+
+
 def _brute_force_sliding(times: list[int], diff: int) -> dict[tuple[int, int], int]:
     """Every window [s, s+diff] that ends at a record or starts just after one, with its count."""
     out = {}
     for t in times:
-        for start in (t - diff, t + 1):
-            if start < 0:
-                continue
+        for start in (max(0, t - diff), t + 1):  # a record earlier than diff is in [0, diff]
             n = sum(1 for u in times if start <= u <= start + diff)
             if n:
                 out[(start, start + diff)] = n

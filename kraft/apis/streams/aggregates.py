@@ -167,7 +167,8 @@ class WindowedAggregateNode(Node):
 
 class SlidingAggregateNode(Node):
     """Kafka's sliding windows: the windows [s, s + d] (inclusive) whose set of records differs,
-    i.e. ending at a record or starting just after one. Keeps each key's raw records (a store
+    i.e. ending at a record or starting just after one; a record earlier than d is in [0, d]
+    instead of a window starting before 0 (Kafka's early records). Keeps each key's raw records (a store
     keyed by key, time) and recomputes every window the new record touches from them."""
 
     kind = "KSTREAM-SLIDING-AGGREGATE"
@@ -193,7 +194,7 @@ class SlidingAggregateNode(Node):
             return
         ts, diff = ctx.timestamp, self.windows.time_difference_ms
         close = ctx.stream_time - self.windows.grace_ms
-        if ts + diff <= close:
+        if ts + diff + 1 <= close:  # its window and its right neighbour [ts + 1, ts + 1 + d] closed
             ctx.record_late(f"every sliding window of {key!r} around {ts} closed at stream time {ctx.stream_time}")
             return
         store, records_store = self.stores
@@ -202,8 +203,8 @@ class SlidingAggregateNode(Node):
         lo, hi = max(0, ts - 2 * diff - 1), ts + 2 * diff + 2
         near = [(unpack_time(k, len(kb)), dec(v)) for k, v in ctx.range(records_store, kb + pack_time(lo),
                                                                          kb + pack_time(hi))]
-        starts = {t - diff for t, _ in near} | {t + 1 for t, _ in near}
-        for start in sorted(s for s in starts if s >= 0 and (s <= ts <= s + diff or s == ts + 1)):
+        starts = {max(0, t - diff) for t, _ in near} | {t + 1 for t, _ in near}
+        for start in sorted(s for s in starts if s <= ts <= s + diff or s == ts + 1):
             end = start + diff
             if end <= close:
                 continue
@@ -276,10 +277,13 @@ class SuppressNode(Node):
 
     kind = "KTABLE-SUPPRESS"
 
-    def __init__(self, store: str, grace_ms: int) -> None:
+    def __init__(self, store: str, grace_ms: int, session: bool = False) -> None:
+        """``session``: a session's end is inclusive and it closes only once stream time passes
+        end + grace (a time window [start, end) closes when stream time reaches end + grace), so
+        its final result is due one millisecond later."""
         super().__init__()
         self.stores = (store,)
-        self.grace_ms = grace_ms
+        self.grace_ms = grace_ms + 1 if session else grace_ms
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         if not isinstance(key, Windowed):

@@ -47,10 +47,11 @@ class StreamsApp(StreamsBuilder):
         """``on_error``: "stop" (default), "continue" or ``DeadLetter(topic)`` for a record that
         fails to deserialize or whose processing raises. ``replication_factor``: of the topics
         the app creates (None: the cluster default). ``consumer_config`` / ``producer_config``:
-        extra keyword arguments of the Consumer / Producer (group id, offsets reset, auto-commit
-        and assignment strategy are the app's own). ``store_map_size_mb``: the most one task's
-        LMDB environment may hold (address space reserved, not disk). ``on_state_change(new, old)``:
-        called on every change of ``state`` (CREATED, REBALANCING, RUNNING, ERROR, NOT_RUNNING)."""
+        extra keyword arguments of the Consumer / Producer (group id, offsets reset, auto-commit,
+        assignment strategy, acks and idempotence are the app's own). ``store_map_size_mb``: the
+        most one task's LMDB environment may hold (address space reserved, not disk).
+        ``on_state_change(new, old)``: called on every change of ``state`` (CREATED, REBALANCING,
+        RUNNING, ERROR, NOT_RUNNING)."""
         super().__init__(app_id, default_key_serde, default_value_serde)
         if commit_interval_ms <= 0:
             raise ValueError("commit_interval_ms must be positive")

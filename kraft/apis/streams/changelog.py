@@ -5,6 +5,7 @@ A store's changelog partition p holds every committed change of the store in tas
 changelog's [begin, end] is current up to c, so restoring reads only [c, end): a restart on the
 same machine replays nothing or the little written since. No checkpoint, or one outside the
 changelog's range (the topic was recreated or truncated), means wipe and replay from the start.
+Changelog records carry their task's stream time as timestamp, so a restore brings it back too.
 """
 
 from __future__ import annotations
@@ -63,12 +64,13 @@ def _restore_once(consumer: Consumer, stores: TaskStores, store: str, tp: TopicP
     while position < end:
         if time.monotonic() > deadline:
             raise StreamsError(f"restoring {store} from {tp} did not reach offset {end} in {RESTORE_TIMEOUT_S} s")
-        records = consumer.poll(timeout_ms=RESTORE_POLL_MS)
-        batch = [(r.key or b"", r.value) for r in records if r.offset < end]
+        records = [r for r in consumer.poll(timeout_ms=RESTORE_POLL_MS) if r.offset < end]
         if records:
             position = min(records[-1].offset + 1, end)
-            stores.restore(store, batch, position)
-            replayed += len(batch)
+            # A changelog record's timestamp is its task's stream time when it was written.
+            stores.restore(store, [(r.key or b"", r.value) for r in records], position,
+                           max(r.timestamp_ms for r in records))
+            replayed += len(records)
     consumer.assign([])
     log.info("restored store %s from %s: %d records [%d, %d)", store, tp, replayed, start, end)
     return replayed

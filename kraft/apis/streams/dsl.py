@@ -136,8 +136,20 @@ class KStream:
         # Downstream sinks keep inferring what msgpack stood in for internally.
         return KStream(self._t, source, key_serde or self.key_serde, value_serde or self.value_serde)
 
-    def _repartitioned(self, name: str | None = None) -> KStream:
-        return self.repartition(name) if self._repartition_required else self
+    def _repartitioned(self, name: str | None = None, key_serde: Serde | None = None) -> KStream:
+        return self.repartition(name, key_serde=key_serde) if self._repartition_required else self
+
+    def _repartitioned_like(self, other_key_serde: Serde | None) -> KStream:
+        """Repartitioned (when required) to match an input of a join that is not: its key bytes
+        must be the other side's, or the producer's partitioner sends a key elsewhere than the
+        other side's records of that key (co-partitioning is of serialized keys)."""
+        if not self._repartition_required:
+            return self
+        serde = self.key_serde or other_key_serde
+        if serde is None:
+            raise TopologyError("a join after a key change needs the key serde of the other side: "
+                                "pass key_serde to repartition() first")
+        return self.repartition(key_serde=serde)
 
     # --- grouping and joins ------------------------------------------------------------------------
 
@@ -167,8 +179,8 @@ class KStream:
 
     def _join(self, other: KStream | KTable, joiner: Callable[[Any, Any], Any], windows: JoinWindows | None,
               how: str) -> KStream:
-        this = self._repartitioned()
         if isinstance(other, KTable):
+            this = self._repartitioned_like(other.key_serde)
             if windows is not None:
                 raise TopologyError("a stream-table join has no window")
             if how == joins.OUTER:
@@ -177,7 +189,11 @@ class KStream:
             return this._then(joins.StreamTableJoinNode(store, joiner, how), value_changed=True)
         if windows is None:
             raise TopologyError("a stream-stream join needs windows=JoinWindows.of(...)")
-        that = other._repartitioned()
+        if self._repartition_required and other._repartition_required:
+            serde = self.key_serde or other.key_serde  # one serde for both (None: msgpack for both)
+            this, that = self._repartitioned(key_serde=serde), other._repartitioned(key_serde=serde)
+        else:
+            this, that = self._repartitioned_like(other.key_serde), other._repartitioned_like(self.key_serde)
         t = self._t
         left_store = t.add_store(t.new_store_name("KSTREAM-JOINTHIS"))
         right_store = t.add_store(t.new_store_name("KSTREAM-JOINOTHER"))
@@ -382,7 +398,7 @@ class KTable:
         if self._windowed is None:
             raise TopologyError("suppress(until_window_closes) needs a windowed table")
         store = self._t.add_store(self._t.new_store_name("KTABLE-SUPPRESS"))
-        return self._then(agg.SuppressNode(store, self._grace_ms))
+        return self._then(agg.SuppressNode(store, self._grace_ms, session=self._windowed == "session"))
 
     def join(self, other: KTable, joiner: Callable[[Any, Any], Any]) -> KTable:
         return self._join(other, joiner, joins.INNER)

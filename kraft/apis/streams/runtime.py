@@ -2,14 +2,18 @@
 
 One thread does everything that touches tasks (the consumer runs rebalance callbacks on it).
 
-Commit (every ``commit_interval_ms``, on rebalance and on close), in this order, which is what
-makes the guarantee at-least-once: (1) send one changelog record per store key changed since the
-last commit; (2) ``producer.flush()`` — every output, repartition, dead-letter and changelog
-record sent so far is acknowledged (a failed one stops the app before anything is committed);
-(3) commit each task's LMDB transaction with its stores' changelog checkpoints; (4) commit the
-consumed input offsets to the group. A crash anywhere before (4) makes the next owner re-process
-everything after the previous commit: outputs and state updates of those records can repeat,
-none is lost.
+Every record sent (output, repartition, dead-letter, changelog) leaves its future in
+``_unacked``. Commit (every ``commit_interval_ms``, on rebalance and on close), in this order,
+which is what makes the guarantee at-least-once: (1) send one changelog record per store key
+changed since the last commit; (2) ``producer.flush()`` and check every future since the last
+commit — one failed write stops the app before anything is committed; (3) commit the consumed
+input offsets to the group; (4) commit each task's LMDB transaction with its stores' changelog
+checkpoints. A crash anywhere before (3) makes the next owner re-process everything after the
+previous commit: outputs and state updates of those records can repeat, none is lost. A crash
+between (3) and (4) leaves the local stores at their previous checkpoint, and the restore replays
+the changelog records of (1), so nothing is applied twice. An offset commit refused because the
+group moved on (this instance was a zombie) drops the tasks without committing their stores: their
+local state stays at the previous checkpoint, the changelog is the truth.
 
 Rebalances are eager: ``on_revoke`` commits and closes every task; ``on_assign`` opens the new
 tasks' stores and restores them from their changelogs before any of their records is processed.
@@ -27,8 +31,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import lmdb
+
 from kraft.apis import Admin, Consumer, ConsumerRecord, Producer, RecordMetadata, TopicPartition
-from kraft.errors import IllegalGeneration, KraftError, UnknownMemberId
+from kraft.errors import IllegalGeneration, KraftError, RebalanceInProgress, UnknownMemberId
 
 from .changelog import restore_store
 from .errors import CONTINUE, STOP, DeadLetter, ErrorHandler, StreamsError, dead_letter_headers, describe
@@ -40,6 +46,7 @@ from .topology import SubTopology, Topology
 log = logging.getLogger(__name__)
 POLL_TIMEOUT_MS = 100
 PURGE_INTERVAL_S = 30  # how often expired window / join entries are deleted (a scan of those stores)
+UNACKED_CHECK_RECORDS = 100_000  # sent records between checks of which are acknowledged (bounds memory)
 STATE_CLEANUP_DELAY_S = 600  # local state of a task gone this long is deleted (Kafka's state.cleanup.delay.ms)
 
 
@@ -64,8 +71,12 @@ class StreamRuntime:
         self.store_map_size_mb = store_map_size_mb
         self.tasks: dict[TaskId, Task] = {}
         self.tasks_lock = threading.Lock()
-        self._consumed: dict[TopicPartition, int] = {}
+        self._consumed: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to read
+        self._task_of: dict[tuple[str, int], Task] = {}  # (topic, partition) -> its task
+        self._unacked: list[Future[RecordMetadata]] = []  # every record sent since the last commit
+        self._unacked_check_at = UNACKED_CHECK_RECORDS
         self._send_error: BaseException | None = None
+        self._revoke_error: BaseException | None = None
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._restorer: Consumer | None = None
@@ -83,7 +94,10 @@ class StreamRuntime:
             dlq = (self.on_error.topic,) if isinstance(self.on_error, DeadLetter) else ()
             with Admin(self.bootstrap) as admin:
                 prepare_topics(admin, self.topology, self.subs, self.replication_factor, dlq)
-            self._producer = Producer(self.bootstrap, **{"linger_ms": 5, **self.producer_config})
+            # acks=all and idempotence are the guarantee's: an acknowledged write is replicated and a
+            # partition's records (a changelog's above all) keep their order across retries.
+            self._producer = Producer(self.bootstrap, **{"linger_ms": 5, **self.producer_config,
+                                                         "acks": "all", "enable_idempotence": True})
             self._restorer = Consumer(self.bootstrap, client_id=f"{self.app_id}-restore")
             self._consumer = Consumer(self.bootstrap, **{
                 "session_timeout_ms": 10000, "heartbeat_interval_ms": 1000, "max_poll_records": 1000,
@@ -97,6 +111,8 @@ class StreamRuntime:
             raise
         finally:
             self._shutdown()
+        if self._revoke_error is not None:  # the commit on close failed: nothing was committed
+            raise StreamsError(f"the final commit failed: {self._revoke_error!r}") from self._revoke_error
 
     def _loop(self, stop: threading.Event) -> None:
         consumer = self._consumer
@@ -115,8 +131,6 @@ class StreamRuntime:
                     task.punctuate_wall_clock(now_ms)
                 except Exception as exc:
                     raise StreamsError(f"a wall-clock punctuator of task {task.id} raised: {exc!r}") from exc
-            if self._send_error is not None:
-                raise StreamsError(f"a write failed: {self._send_error}") from self._send_error
             if time.monotonic() >= next_purge:
                 for task in list(self.tasks.values()):
                     task.purge(self.subs[task.id.subtopology].nodes)
@@ -166,8 +180,8 @@ class StreamRuntime:
     # --- processing -------------------------------------------------------------------------------
 
     def _process(self, record: ConsumerRecord) -> None:
-        tp = TopicPartition(record.topic, record.partition)
-        task = self.tasks.get(TaskId(self.sub_of_topic[record.topic].id, record.partition))
+        tp = (record.topic, record.partition)
+        task = self._task_of.get(tp)
         if task is None:  # cannot happen: records come only from assigned partitions
             raise StreamsError(f"no task for {describe(record)}")
         try:
@@ -183,63 +197,101 @@ class StreamRuntime:
         self.processed += 1
 
     def _failed(self, record: ConsumerRecord, exc: Exception, what: str) -> None:
+        if self._send_error is not None:  # the producer itself failed: not the record's fault
+            raise StreamsError(f"a write failed while {what} the record at {describe(record)}: "
+                               f"{self._send_error!r}") from self._send_error
         if self.on_error == STOP:
             raise StreamsError(f"{what} the record at {describe(record)} failed: {exc!r}") from exc
         if self.on_error == CONTINUE:
             log.error("%s the record at %s failed, skipped: %r", what, describe(record), exc)
             return
-        assert isinstance(self.on_error, DeadLetter) and self._producer is not None
+        assert isinstance(self.on_error, DeadLetter)
         log.warning("%s the record at %s failed, sent to %s: %r", what, describe(record), self.on_error.topic, exc)
-        self._producer.send(self.on_error.topic, value=record.value, key=record.key,
-                            headers=dead_letter_headers(record, exc),
-                            timestamp_ms=record.timestamp_ms).add_done_callback(self._sent)
+        self._send(self.on_error.topic, record.key, record.value, record.timestamp_ms, None,
+                   dead_letter_headers(record, exc))
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None, ts: int, partition: int | None,
-              headers: list[tuple[str, bytes]] | None) -> None:
+              headers: list[tuple[str, bytes]] | None) -> Future[RecordMetadata]:
         assert self._producer is not None
-        self._producer.send(topic, value=value, key=key, partition=partition, timestamp_ms=ts,
-                            headers=headers).add_done_callback(self._sent)
-
-    def _sent(self, future: Future[RecordMetadata]) -> None:
-        exc = future.exception()
-        if exc is not None and self._send_error is None:
+        try:
+            future = self._producer.send(topic, value=value, key=key, partition=partition, timestamp_ms=ts,
+                                         headers=headers)
+        except RuntimeError as exc:  # the producer is closed or its sender crashed: fatal
             self._send_error = exc
+            raise
+        self._unacked.append(future)  # checked at the next commit (no per-record callback: hot path)
+        if len(self._unacked) >= self._unacked_check_at:
+            self._forget_acknowledged()
+        return future
+
+    def _forget_acknowledged(self) -> None:
+        """Drop the futures of acknowledged records (raise for a failed one); keep pending ones."""
+        pending = []
+        for future in self._unacked:
+            if not future.done():
+                pending.append(future)
+                continue
+            exc = future.exception()
+            if exc is not None:
+                if self._send_error is None:
+                    self._send_error = exc
+                raise StreamsError(f"a write failed: {exc!r}") from exc
+        self._unacked = pending
+        self._unacked_check_at = len(pending) + UNACKED_CHECK_RECORDS
 
     # --- commit -----------------------------------------------------------------------------------
 
     def commit(self) -> None:
+        """Flush and check every write since the last commit, then commit the consumed offsets,
+        then the tasks' stores with their changelog checkpoints (see the module docstring)."""
         producer, consumer = self._producer, self._consumer
         assert producer is not None and consumer is not None
-        futures: dict[tuple[TaskId, str], Future[RecordMetadata]] = {}
-        now_ms = int(time.time() * 1000)
+        last: dict[tuple[TaskId, str], Future[RecordMetadata]] = {}
         for task in self.tasks.values():
+            stream_time = max(0, task.ctx.stream_time)  # restored with the records (changelog.py)
             for store, changes in task.stores.take_dirty().items():
                 topic = self.topology.changelog_topic(store)
                 for key, value in changes.items():
-                    future = producer.send(topic, value=value, key=key, partition=task.id.partition,
-                                           timestamp_ms=now_ms)
-                    future.add_done_callback(self._sent)
-                    futures[(task.id, store)] = future
+                    last[(task.id, store)] = self._send(topic, key, value, stream_time, task.id.partition, None)
         producer.flush()
-        if self._send_error is not None:
-            raise StreamsError(f"a write failed, not committing: {self._send_error}") from self._send_error
-        for task in self.tasks.values():
-            checkpoints = {store: future.result().offset + 1
-                           for (task_id, store), future in futures.items() if task_id == task.id}
-            task.stores.commit(checkpoints)
-        self.commits += 1
+        self._check_acknowledged()
+        tasks = list(self.tasks.values())
         if self._consumed:
-            offsets, self._consumed = self._consumed, {}
+            offsets = {TopicPartition(*tp): offset for tp, offset in self._consumed.items()}
+            self._consumed = {}
             try:
                 consumer.commit(offsets)
-            except (IllegalGeneration, UnknownMemberId) as exc:
-                # The group moved on without us; the new owners re-process from the last commit.
-                log.warning("offset commit of %s refused (%s); partitions were reassigned", self.app_id, exc)
+            except (IllegalGeneration, UnknownMemberId, RebalanceInProgress) as exc:
+                # The group moved on without us (a zombie for a while): the new owners re-process
+                # from the last commit and may have written these changelogs too. Drop the tasks
+                # with their stores at the previous checkpoint; a restore replays the changelog.
+                log.warning("offset commit of %s refused (%s); dropping its tasks", self.app_id, exc)
+                self._close_tasks()
+                return
             except KraftError as exc:
                 if not exc.retriable:
                     raise
                 log.warning("offset commit of %s failed, retrying at the next commit: %s", self.app_id, exc)
-                self._consumed = {**offsets, **self._consumed}
+                self._consumed = {**{(tp.topic, tp.partition): o for tp, o in offsets.items()}, **self._consumed}
+        for task in tasks:
+            checkpoints = {store: future.result().offset + 1
+                           for (task_id, store), future in last.items() if task_id == task.id}
+            task.stores.commit(checkpoints, task.ctx.stream_time)
+        self.commits += 1
+
+    def _check_acknowledged(self) -> None:
+        """Raise if any record sent since the last commit failed (after a flush: all are done)."""
+        unacked, self._unacked = self._unacked, []
+        self._unacked_check_at = UNACKED_CHECK_RECORDS
+        for future in unacked:
+            try:
+                exc = future.exception(timeout=0)
+            except TimeoutError:
+                exc = StreamsError("a record was not acknowledged when flush() returned")
+            if exc is not None:
+                if self._send_error is None:
+                    self._send_error = exc
+                raise StreamsError(f"a write failed, not committing: {exc!r}") from exc
 
     # --- rebalance callbacks (on the processing thread, inside poll) ------------------------------
 
@@ -247,6 +299,12 @@ class StreamRuntime:
         try:
             if self.tasks and self._healthy and self._send_error is None:
                 self.commit()
+        except BaseException as exc:
+            # The consumer logs and re-raises this from poll (a rebalance) or swallows it (close):
+            # remember it so that run() fails either way.
+            self._revoke_error = exc
+            self._healthy = False
+            raise
         finally:
             self._close_tasks()
             self._on_state("REBALANCING")
@@ -254,24 +312,37 @@ class StreamRuntime:
     def _close_tasks(self) -> None:
         with self.tasks_lock:
             tasks, self.tasks = self.tasks, {}
+        self._task_of = {}
         for task in tasks.values():
             task.close(self.subs[task.id.subtopology].nodes)
         self._consumed.clear()
 
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        if not self._healthy:  # the commit in on_revoke failed: poll raises that next; restore nothing
+            return
         wanted = sorted({TaskId(self.sub_of_topic[tp.topic].id, tp.partition) for tp in partitions})
         for task_id in wanted:
             sub = self.subs[task_id.subtopology]
             task = Task(task_id, sub.sources, self._open_stores(task_id, sub), self._send)
+            task.ctx.stream_time = task.stores.stream_time()  # windows closed before stay closed
             with self.tasks_lock:
                 self.tasks[task_id] = task
+            for topic in sub.sources:
+                self._task_of[(topic, task_id.partition)] = task
         log.info("%s: assigned tasks %s", self.app_id, [str(t) for t in wanted])
         self._on_state("RUNNING")
 
     def _open_stores(self, task_id: TaskId, sub: SubTopology) -> Any:
         if not sub.stores:
             return MemoryTaskStores()
-        stores = LmdbTaskStores(self.state_dir / str(task_id), sub.stores, self.store_map_size_mb)
+        path = self.state_dir / str(task_id)
+        try:
+            stores = LmdbTaskStores(path, sub.stores, self.store_map_size_mb)
+        except lmdb.Error as exc:  # e.g. corrupted by a power loss (LMDB runs without fsync here)
+            log.warning("%s: local state of task %s unreadable (%r): deleted, restoring from the changelogs",
+                        self.app_id, task_id, exc)
+            remove_task_dir(path)
+            stores = LmdbTaskStores(path, sub.stores, self.store_map_size_mb)
         assert self._restorer is not None
         try:
             for store in sub.stores:

@@ -1,12 +1,16 @@
 """State stores of one task: ordered byte maps, in LMDB (the runtime) or in memory (the test
 driver), with the bookkeeping that ties them to their changelog topics.
 
-A task's stores change only inside the current *commit interval*. Writes go to an open LMDB write
-transaction and are remembered as *dirty* (latest value per key) so the commit can send one
-changelog record per changed key. ``commit`` then writes each store's changelog *checkpoint* (the
+A task's stores change only inside the current *commit interval*. Writes are remembered as
+*dirty* (latest value per key) so the commit can send one changelog record per changed key; the
+LMDB store also answers reads of dirty keys from that dict and writes them into its open write
+transaction only when a range scan or the commit needs them (a hot key costs one LMDB write per
+commit, not one per record). ``commit`` then writes each store's changelog *checkpoint* (the
 changelog offset its local content corresponds to) in the same transaction as the data, so the
 local state is always exactly the changelog up to the checkpoint: a crash loses the open
 transaction and nothing else, and a restore resumes from the checkpoint instead of offset 0.
+The task's *stream time* (its largest record timestamp, which decides when windows close) is kept
+beside the checkpoints, so a reopened task (a restart, every eager rebalance) goes on from it.
 
 This module knows nothing about topics, producers or consumers; :mod:`.changelog` does that.
 """
@@ -24,6 +28,7 @@ import lmdb
 
 _OFFSET = struct.Struct(">q")
 _META_DB = b"__checkpoints__"
+_STREAM_TIME = b"\x00stream-time"  # no store's checkpoint key: store names have no NUL (Topology.add_store)
 LMDB_MAP_SIZE_MB = 4096  # per task; reserves address space, not disk (the file grows as data does)
 LMDB_MAX_STORES = 64
 
@@ -36,8 +41,10 @@ class TaskStores(Protocol):
     def range(self, store: str, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]: ...
     def take_dirty(self) -> dict[str, dict[bytes, bytes | None]]: ...
     def checkpoint(self, store: str) -> int | None: ...
-    def commit(self, checkpoints: dict[str, int]) -> None: ...
-    def restore(self, store: str, records: list[tuple[bytes, bytes | None]], next_offset: int) -> None: ...
+    def stream_time(self) -> int: ...
+    def commit(self, checkpoints: dict[str, int], stream_time: int = -1) -> None: ...
+    def restore(self, store: str, records: list[tuple[bytes, bytes | None]], next_offset: int,
+                stream_time: int = -1) -> None: ...
     def wipe(self, store: str) -> None: ...
     def read(self, store: str, key: bytes) -> bytes | None: ...
     def read_range(self, store: str, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]: ...
@@ -52,6 +59,7 @@ class MemoryTaskStores:
         self._keys: dict[str, list[bytes]] = {}
         self._dirty: dict[str, dict[bytes, bytes | None]] = {}
         self._checkpoints: dict[str, int] = {}
+        self._stream_time = -1
 
     def get(self, store: str, key: bytes) -> bytes | None:
         return self._data.get(store, {}).get(key)
@@ -88,13 +96,19 @@ class MemoryTaskStores:
     def checkpoint(self, store: str) -> int | None:
         return self._checkpoints.get(store)
 
-    def commit(self, checkpoints: dict[str, int]) -> None:
-        self._checkpoints.update(checkpoints)
+    def stream_time(self) -> int:
+        return self._stream_time
 
-    def restore(self, store: str, records: list[tuple[bytes, bytes | None]], next_offset: int) -> None:
+    def commit(self, checkpoints: dict[str, int], stream_time: int = -1) -> None:
+        self._checkpoints.update(checkpoints)
+        self._stream_time = max(self._stream_time, stream_time)
+
+    def restore(self, store: str, records: list[tuple[bytes, bytes | None]], next_offset: int,
+                stream_time: int = -1) -> None:
         for key, value in records:
             self._apply(store, key, value)
         self._checkpoints[store] = next_offset
+        self._stream_time = max(self._stream_time, stream_time)
 
     def wipe(self, store: str) -> None:
         self._data.pop(store, None)
@@ -119,7 +133,8 @@ class LmdbTaskStores:
         self._dbs = {name: self._env.open_db(name.encode()) for name in stores}
         self._meta = self._env.open_db(_META_DB)
         self._txn: lmdb.Transaction | None = None
-        self._dirty: dict[str, dict[bytes, bytes | None]] = {}
+        self._dirty: dict[str, dict[bytes, bytes | None]] = {}  # since the last take_dirty (changelog)
+        self._pending: dict[str, dict[bytes, bytes | None]] = {}  # not yet in the write transaction
         self._lock = threading.Lock()  # close() vs. readers on other threads
         self._closed = False
 
@@ -132,18 +147,38 @@ class LmdbTaskStores:
         return self._txn
 
     def get(self, store: str, key: bytes) -> bytes | None:
+        pending = self._pending.get(store)
+        if pending is not None and key in pending:
+            return pending[key]
         return self._write().get(key, db=self._db(store))
 
     def put(self, store: str, key: bytes, value: bytes | None) -> None:
-        self._dirty.setdefault(store, {})[key] = value
+        dirty = self._dirty.get(store)
+        if dirty is None:
+            dirty = self._dirty[store] = {}
+        dirty[key] = value
+        pending = self._pending.get(store)
+        if pending is None:
+            pending = self._pending[store] = {}
+        pending[key] = value
+
+    def _apply_pending(self, store: str | None = None) -> lmdb.Transaction:
+        """Write the pending changes (of ``store``, or of every store) into the transaction."""
         txn = self._write()
-        if value is None:
-            txn.delete(key, db=self._db(store))
-        else:
-            txn.put(key, value, db=self._db(store))
+        for name in [store] if store is not None else list(self._pending):
+            pending = self._pending.pop(name, None)
+            if not pending:
+                continue
+            db = self._db(name)
+            for key, value in pending.items():
+                if value is None:
+                    txn.delete(key, db=db)
+                else:
+                    txn.put(key, value, db=db)
+        return txn
 
     def range(self, store: str, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]:
-        return _scan(self._write(), self._db(store), lo, hi)
+        return _scan(self._apply_pending(store), self._db(store), lo, hi)
 
     def read(self, store: str, key: bytes) -> bytes | None:
         with self._lock:
@@ -171,15 +206,26 @@ class LmdbTaskStores:
         raw = txn.get(store.encode(), db=self._meta)
         return None if raw is None else int(_OFFSET.unpack(raw)[0])
 
-    def commit(self, checkpoints: dict[str, int]) -> None:
-        txn = self._write()
+    def stream_time(self) -> int:
+        raw = self._write().get(_STREAM_TIME, db=self._meta)
+        return -1 if raw is None else int(_OFFSET.unpack(raw)[0])
+
+    def _advance_stream_time(self, txn: lmdb.Transaction, stream_time: int) -> None:
+        if stream_time > self.stream_time():
+            txn.put(_STREAM_TIME, _OFFSET.pack(stream_time), db=self._meta)
+
+    def commit(self, checkpoints: dict[str, int], stream_time: int = -1) -> None:
+        txn = self._apply_pending()
         for store, offset in checkpoints.items():
             txn.put(store.encode(), _OFFSET.pack(offset), db=self._meta)
+        self._advance_stream_time(txn, stream_time)
         txn.commit()
         self._txn = None
 
-    def restore(self, store: str, records: list[tuple[bytes, bytes | None]], next_offset: int) -> None:
+    def restore(self, store: str, records: list[tuple[bytes, bytes | None]], next_offset: int,
+                stream_time: int = -1) -> None:
         txn = self._write()
+        self._advance_stream_time(txn, stream_time)
         db = self._db(store)
         for key, value in records:
             if value is None:
@@ -191,6 +237,8 @@ class LmdbTaskStores:
         self._txn = None
 
     def wipe(self, store: str) -> None:
+        self._pending.pop(store, None)
+        self._dirty.pop(store, None)
         txn = self._write()
         txn.drop(self._db(store), delete=False)
         txn.delete(store.encode(), db=self._meta)
@@ -203,6 +251,7 @@ class LmdbTaskStores:
             self._txn.abort()
             self._txn = None
         self._dirty.clear()
+        self._pending.clear()
 
     def close(self) -> None:
         with self._lock:

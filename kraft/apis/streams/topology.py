@@ -52,6 +52,8 @@ class Topology:
         return name
 
     def add_store(self, name: str) -> str:
+        if not name or "\x00" in name:
+            raise TopologyError(f"a state store name must be non-empty without NUL, got {name!r}")
         if name in self.stores:
             raise TopologyError(f"state store {name!r} is defined twice")
         self.stores.append(name)
