@@ -64,8 +64,17 @@ class PostgresServer:
                  "-c", "fsync=off", "-c", "full_page_writes=off"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.root, **run_as)
         proc = self.proc
-        wait_for(lambda: proc.poll() is None and self.connect(), timeout_s, "PostgreSQL accepting connections",
-                 interval_s=0.1)
+
+        def accepting() -> str:
+            if proc.poll() is not None:
+                return "exited"
+            self.connect().close()  # raises until the server accepts (wait_for retries)
+            return "up"
+
+        if wait_for(accepting, timeout_s, "PostgreSQL accepting connections", interval_s=0.1) == "exited":
+            with open(os.path.join(self.root, "server.log"), "rb") as f:
+                tail = f.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"postgres exited with {proc.returncode} at start:\n{tail}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -47,6 +47,12 @@ tasks_max = 2
     assert len(lines.connector().task_configs(2)) == 1  # a file is tailed by one task
 
 
+def test_snapshot_tables_may_name_tables_with_or_without_schema() -> None:
+    (pg,) = parse({"name": "a", "class": "postgres-source", "dsn": "x", "tables": ["orders", "s.items"],
+                   "snapshot_tables": ["public.orders", "items"]})
+    assert pg.config["snapshot_tables"] == ["public.orders", "items"]
+
+
 def test_sink_tasks_split_the_group() -> None:
     (sink,) = parse({"name": "s", "class": "file-sink", "file": "f", "topics": ["a", "b"], "tasks_max": 3})
     assert sink.kind == "sink" and sink.connector().topics() == ["a", "b"]
@@ -69,6 +75,15 @@ def test_sink_tasks_split_the_group() -> None:
     ({"name": "a", "class": "sqlite-source", "database": "d", "tables": []}, "field 'tables' must not be empty"),
     ({"name": "a", "class": "postgres-sink", "dsn": "x", "topics": ["t"], "auto_create": "yes"},
      "field 'auto_create' must be true or false"),
+    ({"name": "a", "class": "sqlite-sink", "database": "d", "topics": []}, "field 'topics' must not be empty"),
+    ({"name": "a", "class": "file-source", "file": "f", "topic": "t", "group_id": "g"},
+     "connector 'a': field 'group_id' is for sinks, and 'file-source' is a source"),
+    ({"name": "a", "class": "file-sink", "file": "f", "topics": ["t"], "poll_interval_ms": 5},
+     "connector 'a': field 'poll_interval_ms' is for sources, and 'file-sink' is a sink"),
+    ({"name": "a", "class": "sqlite-source", "database": "d", "tables": ["orders"], "snapshot_tables": ["order"]},
+     "connector 'a': field 'snapshot_tables': 'order' is not in tables ['orders']"),
+    ({"name": "a", "class": "postgres-source", "dsn": "x", "tables": ["s.orders"], "snapshot_tables": ["t"]},
+     "connector 'a': field 'snapshot_tables': 't' is not in tables ['s.orders']"),
     ({"name": "a", "class": "file-sink", "file": "f", "topics": ["t"], "transforms": [{"type": "explode"}]},
      "transforms[0].type must be one of"),
     ({"name": "a", "class": "file-sink", "file": "f", "topics": ["t"], "transforms": [{"type": "drop"}]},
@@ -121,3 +136,54 @@ def test_status_view_marks_silent_workers_unknown() -> None:
     assert [(r["connector"], r["task"], r["state"]) for r in view] == [
         ("a", 0, "STOPPED"), ("a", 1, "RUNNING"), ("b", 0, "UNKNOWN")]
     assert "no heartbeat from worker w1" in view[2]["error"]
+
+
+def test_restart_backoff_resets_only_after_progress_or_a_stable_run() -> None:
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from kraft.apis.connect.worker import TaskRunner
+
+    (spec,) = parse({"name": "s", "class": "file-sink", "file": "f", "topics": ["t"], "restart_backoff_ms": 100,
+                     "restart_backoff_max_ms": 60_000})
+    events: list[dict] = []
+    worker = SimpleNamespace(worker_id="w", stopping=threading.Event(), emit=events.append,
+                             publish_status=lambda status: None)
+    runner = TaskRunner(worker, spec, 0, {})  # type: ignore[arg-type]
+    runner._started_s = time.monotonic()
+    runner._backoff_s = 0.8  # after a few failures
+    runner._set(state="RUNNING", error="RuntimeError: poison record")
+    runner._healthy(progress=False)  # an empty poll right after the restart proves nothing
+    assert runner._backoff_s == 0.8 and runner.status["error"] == "RuntimeError: poison record"
+    runner._healthy(progress=True)  # a batch went through: healthy again
+    assert runner._backoff_s == 0.1 and runner.status["error"] is None
+    runner._backoff_s, runner.status["error"] = 0.8, "x"
+    runner._started_s = time.monotonic() - 61  # running without failure for restart_backoff_max_ms
+    runner._healthy(progress=False)
+    assert runner._backoff_s == 0.1 and runner.status["error"] is None
+    assert [e["error"] for e in events] == ["RuntimeError: poison record", None, None]
+
+
+def test_a_failed_task_heartbeats_while_it_waits_out_its_backoff() -> None:
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from kraft.apis.connect.worker import TaskRunner
+
+    (spec,) = parse({"name": "s", "class": "file-sink", "file": "f", "topics": ["t"], "status_interval_ms": 50})
+    published: list[dict] = []
+    worker = SimpleNamespace(worker_id="w", stopping=threading.Event(), emit=lambda status: None,
+                             publish_status=published.append)
+    runner = TaskRunner(worker, spec, 0, {})  # type: ignore[arg-type]
+    runner._backoff_s = 0.3
+    start = time.monotonic()
+    runner._wait_backoff()
+    assert time.monotonic() - start >= 0.3
+    assert len(published) >= 3  # a 30 s backoff would otherwise look like a dead worker to readers
+    worker.stopping.set()
+    runner._backoff_s = 60
+    start = time.monotonic()
+    runner._wait_backoff()  # the worker stopping ends the wait at once
+    assert time.monotonic() - start < 5

@@ -73,6 +73,32 @@ def test_file_source_resumes_by_byte_position_and_follows_rotation(tmp_path: Pat
     task.stop()
 
 
+def test_file_source_finishes_a_file_rotated_while_stopped(tmp_path: Path) -> None:
+    path, offsets = tmp_path / "app.log", Offsets()
+    path.write_bytes(b"a\n")
+    task = file_task(path, offsets)
+    offsets.commit(task.poll())
+    task.stop()
+    with path.open("ab") as f:
+        f.write(b"b\nc")  # written after the last delivery: "b" complete, "c" never finished
+    os.rename(path, tmp_path / "app.log.1")
+    path.write_bytes(b"new 1\n")
+    task = file_task(path, offsets)
+    first = task.poll()
+    assert [r.value for r in first] == ["b"]  # the rest of the old file, found by its inode
+    offsets.commit(first)
+    assert [r.value for r in task.poll()] == ["new 1"]
+    assert task.poll() == []
+    task.stop()
+    # Rotated away and gone (compressed, deleted): the new file from its start, nothing else.
+    os.rename(path, tmp_path / "app.log.2")
+    os.unlink(tmp_path / "app.log.2")
+    path.write_bytes(b"newest\n")
+    task = file_task(path, offsets)
+    assert [r.value for r in task.poll()] == ["newest"]
+    task.stop()
+
+
 def sqlite_source(path: Path, offsets: Offsets, **extra: Any) -> SqliteSourceTask:
     cfg = validate(SqliteSourceConnector.fields, {"database": str(path), "tables": ["orders"], **extra}, "t")
     task = SqliteSourceTask()
@@ -116,6 +142,41 @@ def test_sqlite_capture_survives_restart_and_captures_changes_made_while_stopped
     assert db.execute("SELECT count(*) FROM _kraft_changes").fetchone()[0] == 0  # pruned once committed
 
 
+def test_sqlite_column_added_while_running_appears_in_later_events(tmp_path: Path) -> None:
+    path, offsets = tmp_path / "shop.db", Offsets()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")
+    task = sqlite_source(path, offsets, snapshot_tables=[])
+    db.execute("INSERT INTO orders VALUES (1, 'a')")
+    assert [e["after"] for _, _, e in drain(task, offsets)] == [{"id": 1, "item": "a"}]
+    db.execute("ALTER TABLE orders ADD COLUMN note TEXT")
+    assert drain(task, offsets) == []  # this poll sees the new schema and recreates the triggers
+    db.execute("INSERT INTO orders VALUES (2, 'b', 'noted')")
+    assert [e["after"] for _, _, e in drain(task, offsets)] == [{"id": 2, "item": "b", "note": "noted"}]
+    db.execute("ALTER TABLE orders RENAME COLUMN item TO product")
+    assert drain(task, offsets) == []
+    db.execute("UPDATE orders SET product = 'bb' WHERE id = 2")
+    (event,) = [e for _, _, e in drain(task, offsets)]
+    assert event["before"] == {"id": 2, "product": "b", "note": "noted"}
+    assert event["after"] == {"id": 2, "product": "bb", "note": "noted"}
+    task.stop()
+
+
+def test_sqlite_captures_without_rowid_tables_and_names_a_table_without_primary_key(tmp_path: Path) -> None:
+    path, offsets = tmp_path / "shop.db", Offsets()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE orders (region TEXT, n INTEGER, qty INTEGER, PRIMARY KEY (region, n)) WITHOUT ROWID")
+    db.execute("CREATE TABLE log (line TEXT)")
+    task = sqlite_source(path, offsets, snapshot_tables=[])
+    db.execute("INSERT INTO orders VALUES ('eu', 1, 5)")
+    db.execute("UPDATE orders SET qty = 6 WHERE region = 'eu'")
+    assert [(op, key) for op, key, _ in drain(task, offsets)] == [("c", {"region": "eu", "n": 1}),
+                                                                   ("u", {"region": "eu", "n": 1})]
+    task.stop()
+    with pytest.raises(ValueError, match="table 'log' has no primary key"):
+        sqlite_source(path, offsets, tables=["orders", "log"])
+
+
 def test_sqlite_without_snapshot_starts_from_the_changes(tmp_path: Path) -> None:
     path, offsets = tmp_path / "shop.db", Offsets()
     db = sqlite3.connect(path, isolation_level=None)
@@ -155,3 +216,16 @@ def test_sqlite_sink_without_auto_create_names_the_missing_table(tmp_path: Path)
     with pytest.raises(RuntimeError, match="table 't' does not exist \\(auto_create = false\\)"):
         task.put([record])
     task.stop()
+
+
+def test_sqlite_sink_keeps_value_types_of_columns_created_from_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "copy.db"
+    task = SqliteSinkTask()
+    task.start(validate(SqliteSinkConnector.fields, {"database": str(path), "topics": ["t"], "table": "items",
+                                                          "auto_create": True}, "t"))
+    for i, row in enumerate([{"id": 1, "qty": None, "price": 5}, {"id": 2, "qty": 3, "price": 5.5}]):
+        task.put([SinkRecord("t", 0, i, to_bytes({"id": row["id"]}), to_bytes(row), 0)])
+        task.flush()
+    task.stop()
+    rows = sqlite3.connect(path).execute("SELECT id, qty, typeof(qty), price FROM items ORDER BY id").fetchall()
+    assert rows == [(1, None, "null", 5), (2, 3, "integer", 5.5)]

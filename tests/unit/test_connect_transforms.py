@@ -29,6 +29,13 @@ def test_rename_and_drop_change_both_images_of_a_change_event() -> None:
     assert text is not None and text.value == "a line"
 
 
+def test_rename_of_a_key_column_renames_it_in_the_key_too() -> None:
+    transforms = build_transforms([{"type": "rename", "renames": {"id": "order_id"}}], "test")
+    msg = apply_all(transforms, Message("t", {"id": 1}, event("c", None, {"id": 1, "qty": 2})))
+    assert msg is not None and msg.key == {"order_id": 1}
+    assert row_change(msg.key, msg.value) == ("upsert", {"order_id": 1}, {"order_id": 1, "qty": 2})
+
+
 def test_filter_by_field_value_list_and_op() -> None:
     paid = [{"type": "filter", "field": "status", "equals": "paid"}]
     assert run(paid, {"status": "paid"}) is not None

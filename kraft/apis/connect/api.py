@@ -103,6 +103,12 @@ class Connector:
         self.name = name
         self.config = dict(config)
 
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> str | None:
+        """A problem between fields that are each valid alone (message starting with the field's
+        name, e.g. ``"field 'x': ..."``), or None. Called after the fields are validated."""
+        return None
+
     def task_configs(self, max_tasks: int) -> list[dict[str, Any]]:
         """One config per task to run (at most ``max_tasks``); by default a single task."""
         return [dict(self.config)]

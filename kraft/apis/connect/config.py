@@ -42,6 +42,8 @@ COMMON_FIELDS = (
     Field("status_interval_ms", int, 2000, "how often each task publishes its status", check=positive),
 )
 _COMMON_NAMES = {f.name for f in COMMON_FIELDS} | {"transforms"}
+_SOURCE_ONLY = ("poll_interval_ms", "topic_partitions", "topic_replication_factor")
+_SINK_ONLY = ("batch_max_records", "group_id")
 
 
 @dataclass
@@ -85,8 +87,16 @@ def parse_connector(raw: dict[str, Any], where: str, index: int) -> ConnectorSpe
     if not common["name"]:
         raise ConfigError(f"{where}: field 'name' must not be empty")
     cls = load_class(common["class"], where)
+    kind = "source" if issubclass(cls, SourceConnector) else "sink"
+    other = next((f for f in (_SINK_ONLY if kind == "source" else _SOURCE_ONLY) if f in raw), None)
+    if other is not None:
+        raise ConfigError(f"{where}: field {other!r} is for {'sinks' if kind == 'source' else 'sources'}, "
+                          f"and {common['class']!r} is a {kind}")
     own = {k: v for k, v in raw.items() if k not in _COMMON_NAMES}
     config = validate(cls.fields, own, where)
+    problem = cls.check(config)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     transforms = build_transforms(raw.get("transforms"), where)
     return ConnectorSpec(common["name"], cls, common, config, transforms)
 

@@ -11,8 +11,11 @@ A change event is a kraft record whose
        "after":  {...} | null,             # row after the change (null for d)
        "source": {"connector": "sqlite" | "postgres", "name": <connector name>,
                   "db": <database>, "schema": <schema or null>, "table": <table>,
-                  "position": <int or LSN string>, "txid": <int or null>,
-                  "ts_ms": <commit time, ms since the epoch, or null>, "snapshot": <bool>},
+                  "position": <SQLite change seq, or PostgreSQL commit LSN string>,
+                  "index": <PostgreSQL: the change's number in its transaction, or null>,
+                  "lsn": <PostgreSQL LSN of the change itself, or null>, "txid": <int or null>,
+                  "ts_ms": <PostgreSQL commit time / SQLite statement time, ms since the epoch,
+                            or null>, "snapshot": <bool>},
        "ts_ms": <when the connector made the event, ms>}
 
 Sinks treat a record with a null value (a tombstone) like a ``d`` event for its key.

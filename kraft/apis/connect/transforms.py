@@ -10,7 +10,8 @@ Configured as ``[[connector.transforms]]`` tables with a ``type``:
   made from the field's value (``{topic}`` is the current topic).
 
 A transform sees the record's value as a JSON object. For a change event (see envelope.py) the
-fields are those of the row: rename and drop change both ``before`` and ``after``, filter and
+fields are those of the row: rename and drop change both ``before`` and ``after`` (rename also
+renames the column in a JSON-object key, so a renamed key column still keys the row), filter and
 route read ``after`` (``before`` for a delete). Values that are not JSON objects pass unchanged.
 This module owns only the transforms; the worker decides where they run.
 """
@@ -66,7 +67,8 @@ class Rename(Transform):
 
     def apply(self, msg: Message) -> Message | None:
         renames = self.config["renames"]
-        for row in _rows(msg.value):
+        # The key too (a JSON object of key columns): a renamed key column stays the row's key.
+        for row in [*_rows(msg.value), *([msg.key] if isinstance(msg.key, dict) else [])]:
             for old, new in renames.items():
                 if old in row:
                     row[new] = row.pop(old)

@@ -11,8 +11,12 @@ Delivery (per task, one batch at a time):
   commit re-delivers the batch; sinks make that harmless by writing idempotently (upsert by key).
 
 A task that raises is stopped, marked FAILED in status with its error, and restarted after a
-backoff that doubles up to ``restart_backoff_max_ms`` (reset once a batch succeeds). Each task is
-isolated: its own thread, producer or consumer, so one failing connector never stops another.
+backoff that doubles up to ``restart_backoff_max_ms``. The backoff is reset, and the error cleared
+from status, only once the restarted task has made progress (a non-empty batch delivered) or has
+run without failing for ``restart_backoff_max_ms``: a task that starts, polls empty and then fails
+on every batch (a poison record) keeps backing off instead of restarting at the first interval.
+Each task is isolated: its own thread, producer or consumer, so one failing connector never stops
+another.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class TaskRunner:
             "records": 0, "last_offset": None, "lag": None}
         self._last_status_s = 0.0
         self._backoff_s = spec.common["restart_backoff_ms"] / 1000
+        self._started_s = 0.0  # monotonic time of the last (re)start
         self.thread = threading.Thread(target=self._run, name=f"connect-{spec.name}-{task_id}", daemon=True)
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -71,7 +76,8 @@ class TaskRunner:
         stop = self.worker.stopping
         while not stop.is_set():
             try:
-                # The last error stays visible until the restarted task has polled successfully.
+                # The last error stays visible until the restarted task is healthy (see _healthy).
+                self._started_s = time.monotonic()
                 self._set(state="RUNNING")
                 if self.spec.kind == "source":
                     self._run_source()
@@ -83,10 +89,18 @@ class TaskRunner:
                 log.warning("connector %s task %d failed: %s", self.spec.name, self.task_id, exc)
                 log.debug("%s", traceback.format_exc())
                 self._set(state="FAILED", error=f"{type(exc).__name__}: {exc}", restarts=self.status["restarts"] + 1)
-                stop.wait(self._backoff_s)
+                self._wait_backoff()
                 self._backoff_s = min(self._backoff_s * 2, self.spec.common["restart_backoff_max_ms"] / 1000)
                 continue
         self._set(state="STOPPED", error=self.status["error"])
+
+    def _wait_backoff(self) -> None:
+        """Wait out the backoff (or until the worker stops), still heartbeating the FAILED status
+        so readers do not take a long backoff for a dead worker."""
+        stop, interval_s = self.worker.stopping, self.spec.common["status_interval_ms"] / 1000
+        deadline = time.monotonic() + self._backoff_s
+        while (left := deadline - time.monotonic()) > 0 and not stop.wait(min(left, interval_s)):
+            self._publish()
 
     def _set(self, **changes: Any) -> None:
         changed = any(self.status.get(k) != v for k, v in changes.items() if k in ("state", "error"))
@@ -101,9 +115,15 @@ class TaskRunner:
             self._last_status_s = now
             self.worker.publish_status(dict(self.status))
 
-    def _healthy(self) -> None:
-        """A poll went through: clear the error; the next failure starts the backoff afresh."""
-        self._backoff_s = self.spec.common["restart_backoff_ms"] / 1000
+    def _healthy(self, progress: bool) -> None:
+        """A poll went through. Once the task made ``progress`` (delivered a non-empty batch) or has
+        run for ``restart_backoff_max_ms`` since its (re)start, clear the error and start the next
+        failure's backoff afresh; before that an empty poll proves nothing (the failure may be
+        in the next batch)."""
+        common = self.spec.common
+        if not progress and time.monotonic() - self._started_s < common["restart_backoff_max_ms"] / 1000:
+            return
+        self._backoff_s = common["restart_backoff_ms"] / 1000
         if self.status["error"] is not None:
             self._set(error=None)
 
@@ -117,11 +137,15 @@ class TaskRunner:
         producer = Producer(self.worker.bootstrap, linger_ms=5)
         known_topics: set[str] = set()
         try:
+            # Checked again here: a topic that cannot be created fails this task only.
+            for topic in spec.connector().topics():
+                self.worker.ensure_topic(topic, spec)
+                known_topics.add(topic)
             task.start(self.config)
             while not stop.is_set():
                 records = task.poll()
                 if not records:
-                    self._healthy()
+                    self._healthy(progress=False)
                     self._publish()
                     stop.wait(spec.common["poll_interval_ms"] / 1000)
                     continue
@@ -144,7 +168,7 @@ class TaskRunner:
                 task.commit({k: off for k, (_, off) in pending.items()})
                 last = records[-1].source_offset
                 self.status.update(records=self.status["records"] + len(futures), last_offset=last)
-                self._healthy()
+                self._healthy(progress=True)
                 self._publish()
         finally:
             _quietly(task.stop)
@@ -164,12 +188,12 @@ class TaskRunner:
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=500)
                 if not polled:
-                    self._healthy()
+                    self._healthy(progress=False)
                 else:
                     batch = []
                     for r in polled:
-                        value = _maybe_json(r.value) if spec.transforms else r.value
-                        msg = apply_all(spec.transforms, Message(r.topic, r.key, value))
+                        key, value = (_maybe_json(r.key), _maybe_json(r.value)) if spec.transforms else (r.key, r.value)
+                        msg = apply_all(spec.transforms, Message(r.topic, key, value))
                         if msg is not None:
                             batch.append(SinkRecord(msg.topic, r.partition, r.offset, msg.key, msg.value,
                                                     r.timestamp_ms, r.headers))
@@ -178,7 +202,7 @@ class TaskRunner:
                     task.flush()
                     consumer.commit()
                     self.status["records"] += len(batch)
-                    self._healthy()
+                    self._healthy(progress=True)
                 if time.monotonic() - self._last_status_s >= spec.common["status_interval_ms"] / 1000:
                     self.status["lag"] = _lag(consumer)
                     self._publish()
@@ -233,8 +257,13 @@ class Worker:
         self.offsets = OffsetStore(self.bootstrap, self._producer, self.offsets_topic)
         self.offsets.load()
         for spec in self.specs:
+            # Up front so that sinks in this worker find them; a failure here is only logged: the
+            # source task tries again and fails alone, visibly, rather than stopping the worker.
             for topic in spec.connector().topics() if spec.kind == "source" else []:
-                self.ensure_topic(topic, spec)
+                try:
+                    self.ensure_topic(topic, spec)
+                except Exception as exc:
+                    log.warning("connector %s: topic %s not created: %s", spec.name, topic, exc)
             for i, cfg in enumerate(spec.connector().task_configs(spec.common["tasks_max"])):
                 self.runners.append(TaskRunner(self, spec, i, cfg))
         for runner in self.runners:

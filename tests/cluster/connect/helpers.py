@@ -67,7 +67,9 @@ class WorkerProcess:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM (a clean stop: tasks stopped, producers flushed, offsets stored), SIGKILL after
+        30 s; the exit code (negative: killed by that signal)."""
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
@@ -75,3 +77,4 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._out.close()
+        return self.proc.returncode

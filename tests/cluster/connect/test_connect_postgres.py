@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -39,6 +40,11 @@ def read_events(bootstrap: str, topic: str, n: int, timeout_s: float = 30) -> li
     return got
 
 
+def lsn(text: str) -> int:
+    high, _, low = text.partition("/")
+    return int(high, 16) << 32 | int(low, 16)
+
+
 def test_postgres_changes_in_commit_order_transactions_together(cluster1: Cluster, postgres: Postgres) -> None:
     dsn = postgres.create_database("shop")
     with postgres.connect("shop") as db:
@@ -69,6 +75,12 @@ def test_postgres_changes_in_commit_order_transactions_together(cluster1: Cluste
     positions = [int(v["source"]["position"].split("/")[0], 16) << 32 | int(v["source"]["position"].split("/")[1], 16)
                  for _, v in events[1:]]
     assert positions == sorted(positions) and positions[0] < positions[2]
+    # (commit position, index in the transaction) increases strictly from event to event (a key
+    # change's d and c share it): what a consumer compares to drop re-deliveries after a crash.
+    pairs = [(lsn(v["source"]["position"]), v["source"]["index"]) for _, v in events[1:]]
+    assert all(a < b for a, b in itertools.pairwise(pairs[:-1])) and pairs[-2] == pairs[-1]
+    assert [p[1] for p in pairs] == [0, 1, 0, 0, 0]  # numbered among the captured changes
+    assert snap["source"]["index"] is None and isinstance(ins["source"]["lsn"], str)
     assert all(v["source"]["table"] == "orders" and v["source"]["schema"] == "public" for _, v in events)
     assert isinstance(ins["source"]["ts_ms"], int)
 
@@ -179,4 +191,67 @@ def test_source_task_resumes_exactly_when_the_slot_was_not_advanced(postgres: Po
         task = source_task(dsn, offsets, snapshot_tables=[])
         (update,) = task.poll()
         assert update.value["op"] == "u" and update.value["before"] == {"id": 5, "v": "v"}
+        task.commit({"p": update.source_offset})
+        # Non-transactional logical messages (no commit to move the slot past) and a TRUNCATE
+        # (not captured) do not stall the stream.
+        for _ in range(6):
+            db.execute("SELECT pg_logical_emit_message(false, 'heartbeat', 'x')")
+        db.execute("TRUNCATE t")
+        db.execute("INSERT INTO t VALUES (6, 'after')")
+        task.batch = 4
+        got = []
+        for _ in range(5):
+            batch = task.poll()
+            got += [r.key["id"] for r in batch]
+            if batch:
+                task.commit({"p": batch[-1].source_offset})
+        assert got == [6]
         task.stop()
+
+
+def test_snapshot_then_stream_and_the_snapshot_check_ends_after_it(postgres: Postgres) -> None:
+    dsn = postgres.create_database("snap")
+    offsets = StoredOffsets()
+    with postgres.connect("snap") as db:
+        db.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        db.execute("INSERT INTO t SELECT g, 'old' FROM generate_series(1, 3) g")
+        task = source_task(dsn, offsets, batch_max_changes=2, slot_name="kraft_snap")
+        db.execute("INSERT INTO t VALUES (4, 'after the snapshot')")
+        got = []
+        while batch := task.poll():
+            offsets.store(batch)
+            task.commit({"p": batch[-1].source_offset})
+            got += [(r.value["op"], r.key["id"], "snapshot_visible" in r.source_offset) for r in batch]
+        # Snapshot rows carry the snapshot's visibility in their offsets (a restart needs it until
+        # the stream is past the snapshot); the first change committed after it no longer does.
+        assert got == [("r", 1, True), ("r", 2, True), ("r", 3, True), ("c", 4, False)]
+        task.stop()
+        db.execute("UPDATE t SET v = 'new' WHERE id = 1")
+        task = source_task(dsn, offsets, slot_name="kraft_snap")  # no second snapshot, nothing repeated
+        assert [(r.value["op"], r.key["id"]) for r in task.poll()] == [("u", 1)]
+        task.stop()
+
+
+def test_sink_types_columns_created_from_nulls_and_widens_integers(postgres: Postgres) -> None:
+    from kraft.apis.connect import SinkRecord
+    from kraft.apis.connect.connectors.postgres import PostgresSinkConnector, PostgresSinkTask
+
+    dsn = postgres.create_database("typed")
+    task = PostgresSinkTask()
+    task.start(validate(PostgresSinkConnector.fields, {"dsn": dsn, "topics": ["t"], "table": "items",
+                                                       "auto_create": True}, "test"))
+    rows = [{"id": 1, "qty": None, "price": 5, "tags": None, "note": "x"},
+            {"id": 2, "qty": 3, "price": 5.5, "tags": {"a": 1}, "note": 7}]
+    records = [SinkRecord("t", 0, i, json.dumps({"id": r["id"]}).encode(), json.dumps(r).encode(), 0)
+               for i, r in enumerate(rows)]
+    for _ in range(2):  # a replay changes nothing
+        for r in records:  # one record per batch: the table is created from the first alone
+            task.put([r])
+            task.flush()
+    task.stop()
+    with postgres.connect("typed") as db:
+        types = dict(db.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                "WHERE table_name = 'items'").fetchall())
+        got = db.execute("SELECT id, qty, price, tags, note FROM items ORDER BY id").fetchall()
+    assert types == {"id": "bigint", "qty": "bigint", "price": "double precision", "tags": "jsonb", "note": "text"}
+    assert got == [(1, None, 5.0, None, "x"), (2, 3, 5.5, {"a": 1}, "7")]

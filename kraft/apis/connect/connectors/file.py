@@ -2,9 +2,12 @@
 
 The source's position is the byte offset after the last line it delivered, with the file's
 inode: across restarts it resumes there; when the file is rotated (the path now names another
-inode) it finishes the old file first, then reads the new one from its start; when the file
-shrank below the position (truncated in place) it starts over at 0. Only complete lines
-(ending in a newline) are delivered; a partial last line waits for its newline.
+inode) it finishes the old file first, then reads the new one from its start. That holds across
+a restart too: the old file is found by its inode in the same directory (``app.log.1``), if it is
+still there uncompressed. When the file shrank below the position (truncated in place) it starts
+over at 0; a file truncated and written past the old position before a poll sees it cannot be
+told from one that grew (as with every tailer of copytruncate). Only complete lines (ending in a
+newline) are delivered; a partial last line waits for its newline.
 """
 
 from __future__ import annotations
@@ -32,18 +35,48 @@ class FileSourceTask(SourceTask):
             self.inode, self.position = stored.get("inode"), int(stored.get("position", 0))
 
     def _open(self) -> bool:
+        target = self.path
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return False
         if self.inode is not None and st.st_ino != self.inode:
-            self.position = 0  # rotated while we were not reading it: the new file from its start
+            # Rotated while we were not reading it: finish the old file if it is still around.
+            rotated = self._find_rotated(st.st_dev)
+            if rotated is None:
+                self.position = 0  # gone (deleted, compressed): the new file from its start
+            else:
+                target = rotated
+        try:
+            fh = open(target, "rb")  # noqa: SIM115 - held open across polls to follow rotation
+        except FileNotFoundError:
+            return False
+        st = os.fstat(fh.fileno())  # what was opened, whatever was renamed meanwhile
+        if self.inode is not None and st.st_ino != self.inode:
+            self.position = 0
         if st.st_size < self.position:
             self.position = 0  # truncated in place
-        self.fh = open(self.path, "rb")  # noqa: SIM115 - held open across polls to follow rotation
+        self.fh = fh
         self.fh.seek(self.position)
         self.inode = st.st_ino
         return True
+
+    def _find_rotated(self, device: int) -> str | None:
+        """The file of our directory that is still the inode we were reading, if any."""
+        directory = os.path.dirname(self.path)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return None
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.inode() == self.inode:
+                    st = entry.stat(follow_symlinks=False)
+                    if st.st_dev == device and st.st_size >= self.position:
+                        return entry.path
+            except OSError:
+                continue
+        return None
 
     def _rotated(self) -> bool:
         try:

@@ -6,8 +6,13 @@ order; each transaction's events are delivered together in one batch, tagged wit
 commit. Only after kraft acknowledged them and the worker stored that LSN as the source offset
 (``commit``) is the slot advanced (``pg_replication_slot_advance``), so PostgreSQL keeps the WAL
 of everything not yet acknowledged: a crash loses nothing, and on restart transactions at or
-below the stored LSN are skipped, so none is delivered twice unless the worker died between
-kraft's acknowledgement and storing the offset (the at-least-once window of every source).
+below the stored LSN are skipped. What no source can skip is a batch kraft acknowledged but whose
+offset was not stored when the worker died: it is delivered again (at-least-once; kraft has no
+transactions to make the two one write). Each event's ``source`` carries ``position`` (commit
+LSN) and ``index`` (the change's number within its transaction; the change's own ``lsn`` is not
+unique: COPY writes many rows in one WAL record); the pair increases strictly from event to event
+of a table (a key change's ``d`` and ``c`` share it, in that order), so a consumer can drop such
+re-deliveries exactly, and the upsert sinks need not: replaying them leaves the same table.
 
 wal2json was chosen over pgoutput because it decodes values to JSON (numbers, booleans, text)
 and over test_decoding because its output is unambiguous to parse; Debian ships it as
@@ -16,13 +21,16 @@ which the connector sets on its tables (``replica_identity_full = true``, the de
 
 The initial snapshot (optional per table) reads the tables in a REPEATABLE READ transaction
 taken after the slot exists and remembers that transaction's snapshot (xmax and in-progress
-xids): decoded transactions already visible to the snapshot are skipped, so the snapshot plus
-the stream is exact. Needs ``wal_level = logical`` and a role with REPLICATION (or superuser).
+xids) and the WAL position just after it: decoded transactions already visible to the snapshot
+are skipped, so the snapshot plus the stream is exact. A transaction committed past that position
+cannot be visible, so the check (and its 32-bit xid arithmetic) ends there. Needs
+``wal_level = logical`` and a role with REPLICATION (or superuser).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,6 +41,7 @@ from ..envelope import change_event, key_of
 from ..fields import Field, non_empty, positive
 from .relational import SINK_FIELDS, RelationalSinkTask, quote
 
+log = logging.getLogger(__name__)
 _XID_MOD = 1 << 32  # wal2json reports 32-bit xids; pg_current_snapshot() 64-bit ones
 
 
@@ -76,7 +85,7 @@ class PostgresSourceTask(SourceTask):
         self.slot = config["slot_name"] or slot_name_for(self.name)
         self.prefix = config["topic_prefix"]
         self.batch = config["batch_max_changes"]
-        self.conn = psycopg.connect(config["dsn"], autocommit=True)
+        self.conn = psycopg.connect(config["dsn"], autocommit=True, connect_timeout=10)
         self.db = self.conn.info.dbname
         self.tables: dict[tuple[str, str], list[str]] = {}  # (schema, table) -> primary key
         for spec in config["tables"]:
@@ -116,7 +125,10 @@ class PostgresSourceTask(SourceTask):
         if snap and (stored is None or stored.get("snapshot")):
             self.pending = self._snapshot(snap, config["dsn"], psycopg)
         self.options = ["format-version", "2", "include-transaction", "true", "include-timestamp", "true",
-                        "add-tables", ",".join(f"{s}.{t}" for s, t in self.tables)]
+                        "add-tables", ",".join(f"{s}.{t}" for s, t in self.tables),
+                        # No logical messages (pg_logical_emit_message): a run of non-transactional
+                        # ones has no commit to advance the slot past and would fill every peek.
+                        "add-msg-prefixes", "_kraft_connect_takes_no_messages"]
 
     def _snapshot(self, tables: list[tuple[str, str]], dsn: str, psycopg: Any) -> list[SourceRecord]:
         with psycopg.connect(dsn) as conn:
@@ -126,7 +138,9 @@ class PostgresSourceTask(SourceTask):
                                     "FROM pg_current_snapshot() s").fetchone()
             xmax, xip = int(snapshot[0]) % _XID_MOD, sorted({int(x) % _XID_MOD for x in snapshot[1]})
             self.visible = {"xmax": xmax, "xip": xip}
+            # Taken after the snapshot: a transaction visible to it committed before this position.
             lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            self.visible["lsn"] = lsn_int(lsn)
             out = []
             for schema, table in tables:
                 cur = conn.execute(f"SELECT row_to_json(t) FROM {quote(schema)}.{quote(table)} t")
@@ -141,13 +155,17 @@ class PostgresSourceTask(SourceTask):
         return out
 
     def _source(self, schema: str, table: str, lsn: str, txid: int | None, ts_ms: int | None,
-                snapshot: bool) -> dict[str, Any]:
+                snapshot: bool, index: int | None = None, change_lsn: str | None = None) -> dict[str, Any]:
         return {"connector": "postgres", "name": self.name, "db": self.db, "schema": schema, "table": table,
-                "position": lsn, "txid": txid, "ts_ms": ts_ms, "snapshot": snapshot}
+                "position": lsn, "index": index, "lsn": change_lsn, "txid": txid, "ts_ms": ts_ms,
+                "snapshot": snapshot}
 
-    def _in_snapshot(self, xid: int) -> bool:
+    def _in_snapshot(self, xid: int | None, commit: int) -> bool:
+        """Whether the transaction ``xid`` committed at ``commit`` is already in the snapshot."""
         v = self.visible
-        return bool(v) and xid % _XID_MOD < v["xmax"] and xid % _XID_MOD not in v["xip"]
+        if not v or xid is None or commit > v.get("lsn", commit):
+            return False
+        return xid % _XID_MOD < v["xmax"] and xid % _XID_MOD not in v["xip"]
 
     def poll(self) -> list[SourceRecord]:
         if self.pending:
@@ -165,12 +183,18 @@ class PostgresSourceTask(SourceTask):
             if action == "B":
                 txn, xid, ts_ms = [], int(row_xid), _ts_ms(change.get("timestamp"))
             elif action in ("I", "U", "D"):
-                txn.append(change)
+                txn.append((lsn, change))
+            elif action == "T" and lsn_int(lsn) > self.acked:
+                # As Debezium by default: a TRUNCATE has no row images to send; say so loudly.
+                log.warning("connector %s: TRUNCATE of %s.%s at %s is not captured (no change events); "
+                            "sinks keep the rows", self.name, change.get("schema"), change.get("table"), lsn)
             elif action == "C":
                 commit = lsn_int(lsn)
                 last_commit = max(last_commit, commit)
-                if commit <= self.acked or (xid is not None and self._in_snapshot(xid)):
+                if commit <= self.acked or self._in_snapshot(xid, commit):
                     continue  # delivered before a restart, or already in the snapshot
+                if self.visible and commit > self.visible.get("lsn", commit):
+                    self.visible = None  # no later transaction can be in the snapshot: forget it
                 out.extend(self._events(txn, lsn, xid, ts_ms))
                 txn = []
         if not out and last_commit > self.slot_lsn:
@@ -179,13 +203,13 @@ class PostgresSourceTask(SourceTask):
             self._advance(last_commit)
         return out
 
-    def _events(self, txn: list[dict[str, Any]], commit_lsn: str, xid: int | None,
+    def _events(self, txn: list[tuple[str, dict[str, Any]]], commit_lsn: str, xid: int | None,
                 ts_ms: int | None) -> list[SourceRecord]:
         out = []
         offset: dict[str, Any] = {"lsn": commit_lsn}
         if self.visible:
             offset["snapshot_visible"] = self.visible
-        for c in txn:
+        for index, (change_lsn, c) in enumerate(txn):
             schema, table = c["schema"], c["table"]
             pk = self.tables.get((schema, table))
             if pk is None:
@@ -193,7 +217,7 @@ class PostgresSourceTask(SourceTask):
             after = _image(c.get("columns"))
             before = _image(c.get("identity"))
             op = {"I": "c", "U": "u", "D": "d"}[c["action"]]
-            source = self._source(schema, table, commit_lsn, xid, ts_ms, False)
+            source = self._source(schema, table, commit_lsn, xid, ts_ms, False, index, change_lsn)
             topic = self.prefix + table
             if op == "u" and before is not None and after is not None and key_of(before, pk) != key_of(after, pk):
                 # The key changed: as Debezium, a delete of the old key and a create of the new one.
@@ -238,6 +262,13 @@ class PostgresSourceConnector(SourceConnector):
     )
     task_class = PostgresSourceTask
 
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> str | None:
+        tables = config["tables"]
+        names = set(tables) | {t.rpartition(".")[2] for t in tables} | {f"public.{t}" for t in tables if "." not in t}
+        extra = [t for t in config["snapshot_tables"] or [] if t not in names]
+        return f"field 'snapshot_tables': {extra[0]!r} is not in tables {config['tables']}" if extra else None
+
     def task_configs(self, max_tasks: int) -> list[dict[str, Any]]:
         return [{**self.config, "_connector": self.name}]  # one slot, one commit order, one task
 
@@ -251,11 +282,39 @@ class PostgresSinkTask(RelationalSinkTask):
     def connect(self) -> None:
         psycopg = _import_psycopg()
         self.conn = psycopg.connect(self.config["dsn"], connect_timeout=10)
+        self.types: dict[str, dict[str, str]] = {}  # table -> column -> information_schema data_type
+        self.typed: set[tuple[str, str]] = set()  # text columns found holding text: never retyped
 
     def table_columns(self, table: str) -> list[str]:
-        rows = self.conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
-                                 "AND table_schema = current_schema() ORDER BY ordinal_position", (table,))
+        rows = self.conn.execute("SELECT column_name, data_type FROM information_schema.columns WHERE "
+                                 "table_name = %s AND table_schema = current_schema() ORDER BY ordinal_position",
+                                 (table,)).fetchall()
+        self.types[table] = {name: data_type for name, data_type in rows}
         return [r[0] for r in rows]
+
+    def adapt_columns(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """A text column created from a null that still holds only nulls takes the type of its
+        first value; a bigint column given a fraction becomes double precision (no silent rounding)."""
+        if not rows:
+            return
+        if any(col not in self.types.get(table, {}) for col in rows[0]):
+            self.table_columns(table)  # created or widened by this batch: read the types back
+        types = self.types[table]
+        for col in rows[0]:
+            values = [r[col] for r in rows if r.get(col) is not None]
+            if not values or col not in types:
+                continue
+            current, wanted = types[col], self.sql_type(values[0])
+            if current == "bigint" and any(isinstance(v, float) and not v.is_integer() for v in values):
+                wanted = "double precision"
+            elif current != "text" or wanted == "text" or (table, col) in self.typed:
+                continue
+            elif self.conn.execute(f"SELECT 1 FROM {quote(table)} WHERE {quote(col)} IS NOT NULL LIMIT 1").fetchone():
+                self.typed.add((table, col))  # text with values already: it stays text
+                continue
+            self.conn.execute(f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(col)} TYPE {wanted} "
+                              f"USING {quote(col)}::{wanted}")
+            types[col] = wanted
 
     def sql_type(self, value: Any) -> str:
         if isinstance(value, bool):

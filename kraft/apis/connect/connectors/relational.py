@@ -14,10 +14,10 @@ from typing import Any
 
 from ..api import SinkRecord, SinkTask
 from ..envelope import decode_json, row_change
-from ..fields import Field
+from ..fields import Field, non_empty
 
 SINK_FIELDS = (
-    Field("topics", list, doc="topics to read"),
+    Field("topics", list, doc="topics to read", check=non_empty),
     Field("table", str, "", "target table for every record (default: the change event's source table, "
                             "else the topic with '.' and '-' as '_')"),
     Field("primary_key", list, [], "key columns when records have no JSON key"),
@@ -99,6 +99,10 @@ class RelationalSinkTask(SinkTask):
     def execute(self, sql: str, rows: list[list[Any]]) -> None:
         raise NotImplementedError
 
+    def adapt_columns(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """With ``auto_create``, change column types the first record could not know (a column
+        created from a null, an integer column given a fraction) before ``rows`` are written."""
+
     # --- the work ---------------------------------------------------------------------------------
 
     def put(self, records: list[SinkRecord]) -> None:
@@ -125,6 +129,8 @@ class RelationalSinkTask(SinkTask):
                          [[sql_value(v) for v in op.key.values()] for op in ops])
             return
         assert first.row is not None
+        if self.config["auto_create"]:
+            self.adapt_columns(first.table, [op.row for op in ops if op.row is not None])
         cols = list(first.row)
         updates = [c for c in cols if c not in first.key]
         conflict = ", ".join(quote(c) for c in first.key)

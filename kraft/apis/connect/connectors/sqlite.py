@@ -16,8 +16,13 @@ order, with no gaps appearing later. Changes made while no worker runs are captu
 
 The optional initial snapshot is read in one read transaction that first takes ``max(seq)``:
 rows as of that point (``op`` r) followed by changes after it is a consistent history.
-Triggers are recreated when a table's columns change. Acknowledged change rows are deleted
-(``prune = true``), so use one source connector (or one ``change_table``) per database.
+Triggers are recreated when a table's columns change: at start, and while running at the next
+poll after ``PRAGMA schema_version`` moved (changes written between the ``ALTER TABLE`` and that
+poll lack the new column). SQLite refuses ``DROP COLUMN`` of a column a trigger names; ``INSERT OR
+REPLACE`` deletes a conflicting row without firing delete triggers unless the writer enabled
+``recursive_triggers`` (a row removed through a UNIQUE conflict on another column is then not
+captured). Acknowledged change rows are deleted (``prune = true``), so use one source connector
+(or one ``change_table``) per database.
 """
 
 from __future__ import annotations
@@ -92,6 +97,18 @@ class SqliteSourceTask(SourceTask):
         self.partition = {"database": self.path}
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.pks: dict[str, list[str]] = {}
+        self.schema_version = -1
+        self._install()
+        stored = self.context.offset(self.partition)
+        self.seq = int(stored["seq"]) if stored else 0
+        self.pending: list[SourceRecord] = []
+        snap_tables = self.tables if config["snapshot_tables"] is None else list(config["snapshot_tables"])
+        if snap_tables and (stored is None or stored.get("snapshot")):
+            self.pending = self._snapshot([t for t in self.tables if t in snap_tables])
+
+    def _install(self) -> None:
+        """(Re)create the triggers of every captured table for its current columns, in one write
+        transaction, and remember the schema version they match."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             for t in self.tables:
@@ -102,20 +119,17 @@ class SqliteSourceTask(SourceTask):
                     raise ValueError(f"table {t!r} has no primary key (change events are keyed by it)")
                 self.pks[t] = pk
                 install_capture(self.conn, self.change_table, t, columns)
+            # Read inside the write transaction: no other writer can move it before COMMIT.
+            version = self.conn.execute("PRAGMA schema_version").fetchone()[0]
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        stored = self.context.offset(self.partition)
-        self.seq = int(stored["seq"]) if stored else 0
-        self.pending: list[SourceRecord] = []
-        snap_tables = self.tables if config["snapshot_tables"] is None else list(config["snapshot_tables"])
-        if snap_tables and (stored is None or stored.get("snapshot")):
-            self.pending = self._snapshot([t for t in self.tables if t in snap_tables])
+        self.schema_version = version
 
     def _source(self, table: str, position: int, ts_ms: int | None, snapshot: bool) -> dict[str, Any]:
         return {"connector": "sqlite", "name": self.name, "db": self.path, "schema": None, "table": table,
-                "position": position, "txid": None, "ts_ms": ts_ms, "snapshot": snapshot}
+                "position": position, "index": None, "lsn": None, "txid": None, "ts_ms": ts_ms, "snapshot": snapshot}
 
     def _snapshot(self, tables: list[str]) -> list[SourceRecord]:
         """The rows of ``tables`` as of one read transaction, then the position it saw.
@@ -149,6 +163,10 @@ class SqliteSourceTask(SourceTask):
         if self.pending:
             out, self.pending = self.pending[: self.batch], self.pending[self.batch:]
             return out
+        if self.conn.execute("PRAGMA schema_version").fetchone()[0] != self.schema_version:
+            # A table changed (a column added or renamed) while we run: triggers for the new
+            # columns. Rows written between the ALTER and now were captured with the old ones.
+            self._install()
         rows = self.conn.execute(
             f"SELECT seq, tbl, op, before, after, ts_ms FROM {quote(self.change_table)} WHERE seq > ? "
             f"ORDER BY seq LIMIT ?", (self.seq, self.batch)).fetchall()
@@ -204,6 +222,11 @@ class SqliteSourceConnector(SourceConnector):
     )
     task_class = SqliteSourceTask
 
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> str | None:
+        extra = [t for t in config["snapshot_tables"] or [] if t not in config["tables"]]
+        return f"field 'snapshot_tables': {extra[0]!r} is not in tables {config['tables']}" if extra else None
+
     def task_configs(self, max_tasks: int) -> list[dict[str, Any]]:
         # One task: commit order is a single sequence, which one reader keeps.
         return [{**self.config, "_connector": self.name}]
@@ -225,6 +248,8 @@ class SqliteSinkTask(RelationalSinkTask):
             return "INTEGER"
         if isinstance(value, float):
             return "REAL"
+        if value is None:
+            return ""  # no affinity: a TEXT column would turn the numbers that come later into text
         return "TEXT"
 
     def execute(self, sql: str, rows: list[list[Any]]) -> None:
