@@ -306,7 +306,15 @@ class GroupCoordinator:
             self._forget_all()
             return
         now = self.clock()
+        waiting = self._waiting_kafka_members()
         for group in list(self.groups.values()):
+            for mid in waiting.get(group.group_id, ()):
+                # As Kafka: a member whose JoinGroup or SyncGroup is pending cannot heartbeat, and is
+                # kept alive until its round ends (which the rebalance timeout or the leader's
+                # session bounds), instead of expiring and making everyone rebalance again.
+                member = group.members.get(mid)
+                if member is not None:
+                    member.last_seen = now
             for mid in group.expire(now):
                 log.info("group %s: member %s expired", group.group_id, mid)
                 self._fail_waiter(group.group_id, mid, errors.UnknownMemberId("session timed out"))
@@ -315,6 +323,15 @@ class GroupCoordinator:
                     {t for m in group.members.values() for t in m.topics}):
                 group.request_rebalance(now)  # a subscribed topic appeared, vanished or grew
             self._check(group)
+
+    def _waiting_kafka_members(self) -> dict[str, list[str]]:
+        """Group id -> members of Kafka-protocol groups with a JoinGroup or SyncGroup pending."""
+        out: dict[str, list[str]] = {}
+        for (group_id, member_id), fut in [*self.waiters.items(), *self.sync_waiters.items()]:
+            group = self.groups.get(group_id)
+            if not fut.done() and group is not None and group.protocol_type:
+                out.setdefault(group_id, []).append(member_id)
+        return out
 
     def _forget_all(self) -> None:
         """This node stopped coordinating: members will find the new coordinator and rejoin there."""

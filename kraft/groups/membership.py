@@ -96,7 +96,10 @@ class Group:
             member = self.members[member_id]
             member.last_seen = now
             same = member.topics == topics and member.protocols == protocols
-            if self.state in (STABLE, AWAITING_SYNC) and same:
+            # Kafka's rule: the leader member of a Stable Kafka-protocol group rejoins to have the
+            # group reassigned (it saw the metadata change), so that rejoin starts a round.
+            forced = bool(self.protocol_type) and self.state == STABLE and member_id == self.leader
+            if self.state in (STABLE, AWAITING_SYNC) and same and not forced:
                 return member_id, False  # a repeated join (its answer was lost): nothing changed
             member.topics, member.protocols = topics, protocols
             if not same or self.state in (STABLE, AWAITING_SYNC):

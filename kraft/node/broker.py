@@ -194,7 +194,11 @@ class Broker:
         return int(base)
 
     # --- fetch ----------------------------------------------------------------------------------
-    def _read_partitions(self, parts: list[dict[str, Any]], max_bytes: int) -> tuple[list[dict[str, Any]], int]:
+    def _read_partitions(self, parts: list[dict[str, Any]], max_bytes: int,
+                         strict_total: bool = False) -> tuple[list[dict[str, Any]], int]:
+        """With ``strict_total`` (Kafka's Fetch), once ``max_bytes`` is reached the later partitions
+        get no batches (only the first non-empty partition may exceed it, KIP-74); without it, each
+        partition gets at least one batch, as kraft's native fetch always did."""
         out: list[dict[str, Any]] = []
         total = 0
         with self.host.store.read() as txn:
@@ -210,7 +214,7 @@ class Broker:
                     res["high_watermark"], res["log_start_offset"] = hw, start
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
-                    if offset == hw:
+                    if offset == hw or (strict_total and total and total >= max_bytes):
                         continue
                     budget = min(int(req.get("max_bytes", max_bytes)), max(max_bytes - total, 1))
                     try:
@@ -220,6 +224,8 @@ class Broker:
                         self.host.call(lambda group=group, idx=idx: group.repair_entry(idx))
                         raise errors.StorageError(f"{topic}/{partition}: a stored batch is damaged; "
                                                   f"repairing it from another replica") from None
+                    if strict_total and total and batches and len(batches[0][1]) > budget:
+                        batches = []  # only the first non-empty partition may exceed the limits
                     res["batches"] = [[base, batch] for base, batch in batches]
                     total += sum(len(b) for _, b in batches)
                 except errors.KraftError as e:
@@ -228,7 +234,7 @@ class Broker:
                         res["leader"] = e.details.get("leader")
         return out, total
 
-    async def fetch(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def fetch(self, body: dict[str, Any], *, strict_max_bytes: bool = False) -> dict[str, Any]:
         parts = body.get("partitions") or []
         # An answer must fit one frame; leave room for the envelope.
         max_bytes = min(int(body.get("max_bytes", 8 * 1024 * 1024)), self.config.max_frame_bytes - 64 * 1024)
@@ -239,7 +245,7 @@ class Broker:
             event = asyncio.Event()
             gids = self._register_waiter(parts, event)
             try:
-                results, total = self._read_partitions(parts, max_bytes)
+                results, total = self._read_partitions(parts, max_bytes, strict_max_bytes)
                 remaining = deadline - time.monotonic()
                 errored = any(r["error_code"] for r in results)
                 if total >= min_bytes or errored or remaining <= 0:

@@ -336,3 +336,47 @@ def test_confluent_admin_deletes_and_lists(node: Cluster) -> None:
     wait_for(lambda: "doomed" not in admin.list_topics(timeout=10).topics, 30, "topic gone")
     with pytest.raises(KafkaException):
         admin.create_topics([NewTopic("bad/name", 1, 1)])["bad/name"].result(30)
+
+
+def test_aiokafka_idempotent_gzip_produce_and_group_consume_commit(node: Cluster) -> None:
+    """aiokafka is the fourth client the README names: admin, an idempotent gzip producer, and a
+    group consumer that commits."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin import NewTopic as AIONewTopic
+
+    async def scenario() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=node.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([AIONewTopic("aio", 2, 1)])
+        finally:
+            await admin.close()
+        await asyncio.to_thread(node.wait_leaders, "aio")
+        producer = AIOKafkaProducer(bootstrap_servers=node.kafka_bootstrap, enable_idempotence=True,
+                                    compression_type="gzip")
+        await producer.start()
+        try:
+            for i in range(20):
+                await producer.send_and_wait("aio", b"v%d" % i, key=b"k%d" % i, headers=[("h", b"x")])
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer("aio", bootstrap_servers=node.kafka_bootstrap, group_id="aio-group",
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            got: list[Any] = []
+            deadline = time.monotonic() + 30
+            while len(got) < 20 and time.monotonic() < deadline:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    got += messages
+            assert sorted(m.value for m in got) == sorted(b"v%d" % i for i in range(20))
+            assert all(m.headers == (("h", b"x"),) for m in got)
+            await consumer.commit()
+            assert sum([await consumer.committed(tp) or 0 for tp in consumer.assignment()]) == 20
+        finally:
+            await consumer.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))

@@ -73,3 +73,36 @@ def test_kraft_codes_map_to_kafka_codes() -> None:
     assert int(error_code(errors.NotLeader.code)) == 6
     assert int(error_code(errors.TooManyInFlight.code)) == -1  # kraft-only codes have no Kafka twin
     assert {a["api_key"] for a in supported_versions()} == set(HANDLERS)
+
+
+@pytest.mark.parametrize("ms", [1001, 45_001, 299_999, 2**31 - 1, 0, -1])
+def test_timedeltas_decode_to_their_exact_milliseconds(ms: int) -> None:
+    # total_seconds() is a float: 1.001 * 1000 used to truncate to 1000.
+    body = {"acks": -1, "timeout": ms, "transactional_id": None, "topic_data": []}
+    frame = io.BytesIO()
+    schema = load_request_schema(0, 7)
+    header_cls = schema.__header_schema__
+    entity_writer(header_cls)(frame, build(header_cls, {"request_api_key": 0, "request_api_version": 7,
+                                                        "correlation_id": 1, "client_id": "c"}))
+    entity_writer(schema)(frame, build(schema, body))
+    assert decode_request(frame.getvalue()).body["timeout"] == ms
+
+
+def test_datetime_fields_take_and_give_epoch_milliseconds() -> None:
+    # ProduceResponse v7's log_append_time is a nullable datetime in kio: -1 (Kafka's "none") or ms.
+    schema = load_response_schema(0, 7)
+
+    def part(**fields: object) -> dict[str, object]:
+        body = {"responses": [{"name": "t", "partition_responses": [{"index": 0, **fields}]}]}
+        plain = to_plain(build(schema, body))
+        return plain["responses"][0]["partition_responses"][0]
+
+    assert part(log_append_time=1_700_000_000_123)["log_append_time"] == 1_700_000_000_123
+    assert part(log_append_time=-1)["log_append_time"] is None
+    assert part()["log_append_time"] is None
+    frame = encode_response(0, 7, 3, {"responses": [{"name": "t", "partition_responses": [
+        {"index": 0, "log_append_time": 1_700_000_000_123}]}]})
+    view = memoryview(frame)[4:]
+    _, pos = entity_reader(schema.__header_schema__)(view, 0)
+    value, _ = entity_reader(schema)(view, pos)
+    assert to_plain(value)["responses"][0]["partition_responses"][0]["log_append_time"] == 1_700_000_000_123

@@ -4,6 +4,7 @@ Kafka), SyncGroups wait for it, and native and Kafka members never share a group
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -96,5 +97,73 @@ def test_coordinator_sync_waits_for_the_leader_and_fails_on_a_new_round() -> Non
         with pytest.raises(errors.RebalanceInProgress):
             await coord.sync_assignments("g", follower, 1, {})
         third.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_the_leader_rejoining_a_stable_group_starts_a_round_a_follower_does_not() -> None:
+    g = Group("g")
+    a, _ = kjoin(g)
+    b, _ = kjoin(g)
+    g.complete({}, {"t": 3}, 1)
+    leader = g.leader
+    follower = b if leader == a else a
+    assert g.set_assignments(leader, 1, {a: b"A", b: b"B"}) and g.state == STABLE
+    assert kjoin(g, follower, 1.0) == (follower, False), "a follower's repeated join changes nothing"
+    assert g.state == STABLE
+    # Kafka: the leader rejoins with the same metadata when it sees the metadata change; reassign.
+    assert kjoin(g, leader, 1.0) == (leader, True)
+    assert g.state == PREPARING
+
+
+def test_members_waiting_in_join_or_sync_do_not_expire() -> None:
+    """A JoinGroup may wait up to the rebalance timeout for a slow member, longer than the waiting
+    members' session timeout; they cannot heartbeat meanwhile and must not be expired for it."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        coord, _ = coordinator(clock)
+
+        def join(member_id: str, client: str, topics: list[str]) -> asyncio.Future[dict[str, Any]]:
+            sub = encode_subscription(topics)
+            return asyncio.ensure_future(coord.join("g", member_id, client, "h", topics, 10_000, 60_000, "",
+                                                    protocol_type="consumer", protocols=[("range", sub)]))
+
+        joins = [join("", "c0", ["t"]), join("", "c1", ["t"])]
+        await asyncio.sleep(0)
+        clock.now = 1.0
+        coord._tick()
+        first = await asyncio.wait_for(asyncio.gather(*joins), 5)
+        a, b, leader = first[0]["member_id"], first[1]["member_id"], first[0]["leader"]
+        assert await coord.sync_assignments("g", leader, 1, {a: b"A", b: b"B"}) in (b"A", b"B")
+        # c0 changes its subscription: a round starts. c1 (busy in its poll loop, heartbeating from
+        # its own thread) rejoins only at 25 s: over c0's 10 s session, within the 60 s rebalance timeout.
+        waiting = join(a, "c0", ["t", "u"])
+        await asyncio.sleep(0)
+        for t in range(2, 26):
+            clock.now = float(t)
+            with pytest.raises(errors.RebalanceInProgress):
+                coord.heartbeat("g", b, 1)
+            coord._tick()
+            await asyncio.sleep(0)
+        assert not waiting.done(), waiting
+        assert a in coord.groups["g"].members
+        rejoined = join(b, "c1", ["t"])
+        await asyncio.sleep(0)
+        coord._tick()
+        second = await asyncio.wait_for(asyncio.gather(waiting, rejoined), 5)
+        assert [r["generation"] for r in second] == [2, 2]
+        # the leader's SyncGroup is slow too: the follower waiting for it is kept alive meanwhile
+        leader = second[0]["leader"]
+        follower = b if leader == a else a
+        synced = asyncio.ensure_future(coord.sync_assignments("g", follower, 2, {}))
+        for t in range(26, 40):
+            clock.now = float(t)
+            coord.heartbeat("g", leader, 2)
+            coord._tick()
+            await asyncio.sleep(0)
+        assert follower in coord.groups["g"].members and not synced.done()
+        await coord.sync_assignments("g", leader, 2, {a: b"A2", b: b"B2"})
+        assert await asyncio.wait_for(synced, 5) in (b"A2", b"B2")
 
     asyncio.run(scenario())

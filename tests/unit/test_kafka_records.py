@@ -418,7 +418,12 @@ def test_with_base_offset_keeps_the_crc_valid() -> None:
         assert verify_kafka_batch(moved).base_offset == 2**40 + 5
         assert DefaultRecordBatch(moved).validate_crc()
         assert [r[0] for r in decode_kafka_batch(moved)] == [2**40 + 5 + i for i in range(len(kp_records(batch)))]
-        assert moved[8:] == batch[8:]
+        assert moved[8:12] == batch[8:12] and moved[16:] == batch[16:]
+        assert moved[12:16] == b"\xff\xff\xff\xff"  # partition leader epoch: unknown
+    # a producer's own partition leader epoch is not served (a Kafka broker overwrites it too)
+    claimed = bytearray(kp_build(COMPRESSION_NONE))
+    claimed[12:16] = (77).to_bytes(4, "big")
+    assert verify_kafka_batch(with_base_offset(claimed, 3)).partition_leader_epoch == -1
     with pytest.raises(CorruptRecord):
         with_base_offset(b"\x00" * 10, 1)
 

@@ -15,6 +15,7 @@ import logging
 
 from kraft import errors
 from kraft.node.kafka.handlers import HANDLERS, Context, supported_versions
+from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.node.listener import READ_CHUNK_BYTES, Listener
 from kraft.protocol.kafka.codec import (
     API_VERSIONS_KEY,
@@ -31,6 +32,8 @@ from kraft.protocol.kafka.codec import (
 log = logging.getLogger(__name__)
 
 INVALID_REQUEST = 42
+PRODUCE_KEY = 0
+CLOSE = b""  # an "answer" that closes the connection instead (never a real frame, which has a size prefix)
 
 
 class KafkaServer(Listener):
@@ -77,6 +80,9 @@ class KafkaServer(Listener):
             answer = await task
             if answer is None:
                 continue  # Produce with acks=0: Kafka sends no answer
+            if answer == CLOSE:
+                writer.close()  # a failed acks=0 Produce: what came before it has been written
+                return
             if writer.is_closing() or self.unread_answers_over_limit(writer):
                 return
             writer.write(answer)
@@ -92,18 +98,30 @@ class KafkaServer(Listener):
             log.warning("Kafka request %d v%d from %s: %s", api_key, api_version, host, e)
             return _error_answer(api_key, api_version, cid, INVALID_REQUEST)
         ctx = Context(self.broker, host, request.client_id or "", api_version)
+        # A Produce with acks=0 is never answered: the client would take an error answer for the
+        # answer to its next request. Any failure closes the connection instead, as Kafka does.
+        unanswered = api_key == PRODUCE_KEY and request.body.get("acks") == 0
         try:
             body = await handler.handle(ctx, request.body)
         except asyncio.CancelledError:
             raise
+        except CloseConnection as e:
+            log.info("closing Kafka connection from %s: %s", host, e)
+            return CLOSE
         except errors.KraftError as e:
+            if unanswered:
+                return CLOSE
             return _error_answer(api_key, api_version, cid, int(error_code(e.code)))
         except Exception:
             log.exception("Kafka handler for api key %d v%d failed", api_key, api_version)
-            return _error_answer(api_key, api_version, cid, -1)
+            return CLOSE if unanswered else _error_answer(api_key, api_version, cid, -1)
         if body is None:
             return None
-        return encode_response(api_key, api_version, cid, body)
+        try:
+            return encode_response(api_key, api_version, cid, body)
+        except Exception:  # a value the version cannot carry: still answer, or the client waits forever
+            log.exception("Kafka answer to api key %d v%d does not encode", api_key, api_version)
+            return _error_answer(api_key, api_version, cid, -1)
 
 
 def _unsupported(api_key: int, api_version: int, cid: int) -> bytes:

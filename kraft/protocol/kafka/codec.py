@@ -34,6 +34,8 @@ REQUEST_PREFIX = struct.Struct(">hhi")  # api key, api version, correlation id: 
 API_VERSIONS_KEY = 18
 UNSUPPORTED_VERSION = 35
 _ZERO = datetime.timedelta(0)
+_MS = datetime.timedelta(milliseconds=1)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 class UnsupportedApi(Exception):
@@ -134,7 +136,10 @@ def to_plain(entity: Any) -> Any:
     if isinstance(entity, tuple):
         return [to_plain(v) for v in entity]
     if isinstance(entity, datetime.timedelta):
-        return int(entity.total_seconds() * 1000)
+        # Exact: total_seconds() is a float, and 1.001 * 1000 truncates to 1000.
+        return entity // _MS
+    if isinstance(entity, datetime.datetime):
+        return (entity - _EPOCH) // _MS
     if isinstance(entity, bytes):
         return bytes(entity)
     if isinstance(entity, bool) or entity is None:
@@ -173,6 +178,11 @@ def _convert(kind: Any, value: Any) -> Any:
         return error_code(value)
     if isinstance(base, type) and issubclass(base, datetime.timedelta) and isinstance(value, int):
         return datetime.timedelta(milliseconds=value)
+    if isinstance(base, type) and issubclass(base, datetime.datetime) and isinstance(value, int):
+        # ms since the epoch; -1 (Kafka's "none") is None where the field is nullable, else the epoch
+        if value < 0:
+            return None if base is not kind else _EPOCH
+        return _EPOCH + datetime.timedelta(milliseconds=value)
     return value
 
 
@@ -193,6 +203,8 @@ def _empty(kind: Any) -> Any:
     if isinstance(base, type):
         if issubclass(base, datetime.timedelta):
             return _ZERO
+        if issubclass(base, datetime.datetime):
+            return _EPOCH
         if issubclass(base, bool):
             return False
         if issubclass(base, int):

@@ -67,6 +67,7 @@ _LENGTH_END = 12  # batch_length counts the bytes after base_offset (8) and itse
 _MAGIC_AT = 16
 _OFFSET_LENGTH = struct.Struct(">qi")
 _BASE_OFFSET = struct.Struct(">q")
+_NO_EPOCH = struct.pack(">i", -1)  # partition leader epoch: unknown
 _MIN_BATCH_LENGTH = BATCH_HEADER_BYTES - _LENGTH_END
 
 COMPRESSION_NONE = 0
@@ -193,11 +194,13 @@ def split_record_set(data: bytes | bytearray | memoryview) -> list[bytes]:
 
 
 def with_base_offset(batch: bytes | bytearray | memoryview, base_offset: int) -> bytes:
-    """``batch`` with its base offset replaced; bytes 0-7 lie outside the CRC, so it stays valid."""
+    """``batch`` with its base offset replaced and its partition leader epoch set to -1 (unknown:
+    kraft has no Kafka leader epochs, and whatever the producer put there is not one either, as a
+    Kafka broker overwrites it too); both lie outside the CRC, so it stays valid."""
     if len(batch) < BATCH_HEADER_BYTES:
         raise CorruptRecord(f"kafka batch of {len(batch)} bytes is shorter than its {BATCH_HEADER_BYTES}-byte header")
     with memoryview(batch) as view:
-        return b"".join((_BASE_OFFSET.pack(base_offset), view[8:]))
+        return b"".join((_BASE_OFFSET.pack(base_offset), view[8:12], _NO_EPOCH, view[16:]))
 
 
 # --- encoding ---------------------------------------------------------------------------------

@@ -8,6 +8,12 @@ from kraft import errors
 from kraft.protocol.kafka.codec import error_code
 
 
+class CloseConnection(Exception):
+    """Raised by a handler whose request must be answered by closing the connection (after the
+    answers to the requests before it): a Produce with acks=0 that failed, as Kafka does, since the
+    producer gets no answer and would otherwise never learn that it should refresh its metadata."""
+
+
 def code_of(e: errors.KraftError) -> int:
     return int(error_code(e.code))
 

@@ -24,7 +24,9 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
              for t in request["topics"] for p in t["partitions"]]
     body = {"partitions": parts, "max_wait_ms": max(request["max_wait"], 0),
             "min_bytes": max(request["min_bytes"], 0), "max_bytes": request.get("max_bytes", 52428800)}
-    result = await ctx.broker.fetch(body)
+    # Kafka's limits: only the first non-empty partition may go over them (KIP-74), so an answer
+    # stays within what the client is ready to receive.
+    result = await ctx.broker.fetch(body, strict_max_bytes=True)
     answers = iter(result["partitions"])
     responses = []
     for t in request["topics"]:

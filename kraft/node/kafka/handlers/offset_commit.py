@@ -20,6 +20,10 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
         results = await ctx.broker.groups.commit(request["group_id"], request["member_id"],
                                                  request["generation_id_or_member_epoch"], offsets)
         codes = [code for code, _ in results]
+    except errors.NonEmptyGroup:
+        # A commit without a member id and generation (a consumer using assign()) into a group with
+        # members: Kafka answers UNKNOWN_MEMBER_ID, which clients know (NON_EMPTY_GROUP is for deletes).
+        codes = [errors.UnknownMemberId.code] * len(offsets)
     except errors.KraftError as e:
         codes = [code_of(e)] * len(offsets)
     it = iter(codes)

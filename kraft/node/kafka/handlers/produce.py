@@ -2,7 +2,8 @@
 
 The batch's CRC32C is checked and nothing is decompressed; the partition's Raft group assigns the
 base offset at commit. acks=1 is served as acks=all (an answer always means committed by a majority);
-acks=0 gets no answer at all, as in Kafka.
+acks=0 gets no answer at all, as in Kafka; if any partition failed, the connection is closed instead
+(after the answers to earlier requests), as Kafka does, so that the producer refreshes its metadata.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 from typing import Any
 
 from kraft import errors
-from kraft.node.kafka.handlers._common import code_of
+from kraft.node.kafka.handlers._common import CloseConnection, code_of
 from kraft.protocol.kafka.records import split_record_set
 
 API_KEY = 0
@@ -26,12 +27,16 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
     timeout_s = min(timeout_ms, broker.config.request_timeout_ms) / 1000
     if request.get("transactional_id") is not None or acks not in (-1, 0, 1):
         reason = "transactions are not supported" if acks in (-1, 0, 1) else f"acks must be -1, 0 or 1, not {acks}"
-        results = [_error_parts(t, errors.InvalidRequest.code, reason) for t in request["topic_data"]]
-        return None if acks == 0 else {"responses": results}
+        if acks == 0:
+            raise CloseConnection(reason)
+        return {"responses": [_error_parts(t, errors.InvalidRequest.code, reason) for t in request["topic_data"]]}
     topics = request["topic_data"]
     answers = await asyncio.gather(*(
         _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
     if acks == 0:
+        failed = [a for a in answers if a["error_code"]]
+        if failed:
+            raise CloseConnection(f"acks=0 produce failed with error {failed[0]['error_code']}")
         return None
     it = iter(answers)
     return {"responses": [{"name": t["name"], "partition_responses": [next(it) for _ in t["partition_data"]]}
