@@ -252,6 +252,14 @@ class GroupIdNotFound(KraftError):
 
 
 @_register
+class InvalidProducerEpoch(KraftError):
+    """A batch from an older epoch of a producer that has since moved to a newer one (fenced)."""
+
+    code = 47
+    name = "INVALID_PRODUCER_EPOCH"
+
+
+@_register
 class OutOfOrderSequence(KraftError):
     """An idempotent producer's batch skipped a sequence number (an earlier batch is missing)."""
 

@@ -11,7 +11,10 @@ Commands (the payload after pysyncobj's type byte):
     b"K" + batch   the same for a Kafka magic-v2 batch, stored as its producer sent it
 
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
-its sequence is the next one expected from that producer on this partition. A retry of one of the
+its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
+as Kafka's). Kafka batches also carry the producer's epoch (native batches are epoch 0): a newer
+epoch starts the producer afresh at sequence 0 (a Kafka client bumps its epoch and restarts its
+sequences), an older one is fenced with INVALID_PRODUCER_EPOCH. A retry of one of the
 producer's last ``RECENT_BATCHES`` batches is answered with the offset it got the first time and is
 not appended again; a gap is refused with OUT_OF_ORDER_SEQUENCE. The producer states are part of
 the replicated state, so this holds across leader changes and restarts.
@@ -23,7 +26,7 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
-from kraft.errors import OutOfOrderSequence, UnknownProducerId
+from kraft.errors import InvalidProducerEpoch, OutOfOrderSequence, UnknownProducerId
 
 COUNT_AT = struct.Struct(">I")  # batch header: magic u8, crc u32, count u32 ...
 MAX_TS_AT = struct.Struct(">q")
@@ -34,8 +37,8 @@ OP_PRODUCE_KAFKA = b"K"
 # baseSequence i32 at 53. The offsets a batch takes are lastOffsetDelta + 1 (Kafka's own rule).
 KAFKA_LAST_DELTA_AT = struct.Struct(">i")
 KAFKA_MAX_TS_AT = struct.Struct(">q")
-KAFKA_PRODUCER_AT = struct.Struct(">q")
-KAFKA_SEQUENCE_AT = struct.Struct(">i")
+KAFKA_PRODUCER_AT = struct.Struct(">qhi")  # producer id i64 at 43, producer epoch i16 at 51, base sequence at 53
+SEQUENCE_MODULUS = 1 << 31
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
 PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by batch timestamps) is forgotten
 EXPIRY_SWEEP_EVERY = 1000  # applies between sweeps for expired producers
@@ -60,7 +63,8 @@ class PartitionMachine:
         self.next_offset: int = state.get("next_offset", 0)
         self.log_start_offset: int = state.get("log_start_offset", 0)
         self._last_applied: int = state.get("last_applied", 0)
-        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...], last timestamp]
+        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...], last timestamp,
+        # epoch] (rows written before epochs were kept have no epoch: 0)
         # One row each in the store: an apply writes only the producer it touched.
         self._producers: dict[int, list] = store.load_producers()
         self._newest_ts = 0
@@ -81,16 +85,16 @@ class PartitionMachine:
                 (count,) = COUNT_AT.unpack_from(payload, 1 + 5)
                 (max_ts,) = MAX_TS_AT.unpack_from(payload, 1 + 17)
                 producer_id, sequence = PRODUCER_AT.unpack_from(payload, 1 + 25)
+                epoch = 0
             else:
                 count = KAFKA_LAST_DELTA_AT.unpack_from(payload, 1 + 23)[0] + 1
                 (max_ts,) = KAFKA_MAX_TS_AT.unpack_from(payload, 1 + 35)
-                (producer_id,) = KAFKA_PRODUCER_AT.unpack_from(payload, 1 + 43)
-                (sequence,) = KAFKA_SEQUENCE_AT.unpack_from(payload, 1 + 53)
-            result = self._check_sequence(producer_id, sequence, count)
+                producer_id, epoch, sequence = KAFKA_PRODUCER_AT.unpack_from(payload, 1 + 43)
+            result = self._check_sequence(producer_id, epoch, sequence, count)
             if result is None:
                 result = (0, self.next_offset)
                 self._store.index_batch(raft_index, self.next_offset, count, max_ts)
-                self._record_sequence(producer_id, sequence, count, self.next_offset, max_ts)
+                self._record_sequence(producer_id, epoch, sequence, count, self.next_offset, max_ts)
                 self.next_offset += count
                 appended = True
             self._newest_ts = max(self._newest_ts, max_ts)
@@ -106,13 +110,19 @@ class PartitionMachine:
             self._on_append(self.next_offset)
         return result
 
-    def _check_sequence(self, producer_id: int, sequence: int, count: int) -> tuple[int, int] | None:
+    def _check_sequence(self, producer_id: int, epoch: int, sequence: int, count: int) -> tuple[int, int] | None:
         """None to append; else the answer without appending (a duplicate's first offset, or an error)."""
         if producer_id < 0:
             return None
         state = self._producers.get(producer_id)
         if state is None:
             return None if sequence == 0 else (UnknownProducerId.code, -1)
+        known_epoch = _epoch_of(state)
+        if epoch < known_epoch:
+            return (InvalidProducerEpoch.code, -1)
+        if epoch > known_epoch:
+            # A new epoch restarts at 0; its batches are never duplicates of the old epoch's.
+            return None if sequence == 0 else (OutOfOrderSequence.code, -1)
         expected, recent = state[0], state[1]
         if sequence == expected:
             return None
@@ -121,11 +131,14 @@ class PartitionMachine:
                 return (0, base_offset)  # a retry of a batch that is already in the log
         return (OutOfOrderSequence.code, -1)
 
-    def _record_sequence(self, producer_id: int, sequence: int, count: int, base_offset: int, ts: int) -> None:
+    def _record_sequence(self, producer_id: int, epoch: int, sequence: int, count: int, base_offset: int,
+                         ts: int) -> None:
         if producer_id < 0:
             return
-        state = self._producers.setdefault(producer_id, [0, [], ts])
-        state[0] = sequence + count
+        state = self._producers.get(producer_id)
+        if state is None or _epoch_of(state) != epoch:
+            state = self._producers[producer_id] = [0, [], ts, epoch]
+        state[0] = (sequence + count) % SEQUENCE_MODULUS
         state[1] = [*state[1][-(RECENT_BATCHES - 1):], [sequence, count, base_offset]]
         state[2] = max(state[2], ts)
         self._store.save_producer(producer_id, state)
@@ -137,3 +150,7 @@ class PartitionMachine:
         for producer_id in [p for p, st in self._producers.items() if st[2] < horizon]:
             del self._producers[producer_id]
             self._store.save_producer(producer_id, None)
+
+
+def _epoch_of(state: list) -> int:
+    return state[3] if len(state) > 3 else 0

@@ -157,3 +157,32 @@ def test_idle_producers_expire_by_batch_timestamps() -> None:
     m.apply(EXPIRY_SWEEP_EVERY, produce(1, ts=1_000 + PRODUCER_EXPIRATION_MS + 20, producer_id=2, sequence=1))
     assert set(store.producers) == {2}, "producer 1 has been silent longer than the expiration"
     assert m.apply(EXPIRY_SWEEP_EVERY + 1, produce(1, producer_id=1, sequence=1))[0] == errors.UnknownProducerId.code
+
+
+def kafka_produce(n: int, producer_id: int, epoch: int, sequence: int) -> bytes:
+    from kraft.protocol.kafka.records import encode_kafka_batch
+    from kraft.raft.partition_machine import OP_PRODUCE_KAFKA
+
+    records = [(1000 + i, None, b"v%d" % i, []) for i in range(n)]
+    return OP_PRODUCE_KAFKA + encode_kafka_batch(records, producer_id=producer_id, producer_epoch=epoch,
+                                                 base_sequence=sequence)
+
+
+def test_kafka_producer_epochs_restart_sequences_and_fence_older_epochs() -> None:
+    m = PartitionMachine(MemoryStore())
+    assert m.apply(1, kafka_produce(2, producer_id=7, epoch=0, sequence=0)) == (0, 0)
+    assert m.apply(2, kafka_produce(2, producer_id=7, epoch=0, sequence=2)) == (0, 2)
+    # A bumped epoch restarts at 0: a new batch, not a duplicate of epoch 0's (0, 2) batch.
+    assert m.apply(3, kafka_produce(2, producer_id=7, epoch=1, sequence=0)) == (0, 4)
+    assert m.apply(4, kafka_produce(2, producer_id=7, epoch=1, sequence=0)) == (0, 4), "a retry is a duplicate"
+    assert m.apply(5, kafka_produce(1, producer_id=7, epoch=0, sequence=4)) == (errors.InvalidProducerEpoch.code, -1)
+    assert m.apply(6, kafka_produce(1, producer_id=7, epoch=2, sequence=5)) == (errors.OutOfOrderSequence.code, -1)
+    assert m.next_offset == 6
+
+
+def test_sequences_wrap_at_2_to_the_31() -> None:
+    m = PartitionMachine(MemoryStore())
+    top = (1 << 31) - 2
+    m._producers[9] = [top, [], 1000, 0]
+    assert m.apply(1, kafka_produce(3, producer_id=9, epoch=0, sequence=top)) == (0, 0)
+    assert m.apply(2, kafka_produce(1, producer_id=9, epoch=0, sequence=1)) == (0, 3)
