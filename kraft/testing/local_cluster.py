@@ -7,6 +7,7 @@ resort) when the test ends, whatever happened in it. Waits poll a condition with
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +23,45 @@ T = TypeVar("T")
 
 
 def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports nobody listens on now, chosen *below* the kernel's ephemeral range: a port
+    from that range (what ``bind(0)`` hands out) can be taken by any outgoing connection (a client of
+    an earlier test) before the node binds it. Below it, only another process choosing the same random
+    port can collide."""
+    low, _high = _ephemeral_range()
+    if low - _FIRST_PORT < 1000:
+        return _ephemeral_ports(n)  # an unusual range leaves no room below it: the old way
+    chosen: list[int] = []
+    while len(chosen) < n:
+        port = _random.randrange(_FIRST_PORT, low)
+        if port not in chosen and _bindable(port):
+            chosen.append(port)
+    return chosen
+
+
+_FIRST_PORT = 10000
+_random = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _ephemeral_ports(n: int) -> list[int]:
     socks = []
     for _ in range(n):
         s = socket.socket()

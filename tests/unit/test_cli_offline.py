@@ -4,7 +4,6 @@ process commands when nothing runs. Commands against real nodes are tested in te
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -18,14 +17,13 @@ import cli
 import kraft
 from kraft.config import ClusterConfig
 from kraft.errors import RecordTooLarge, RequestTimedOut, TopicAlreadyExists, UnknownTopicOrPartition
+from kraft.testing.local_cluster import free_ports
 
 runner = CliRunner()
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def write_config(tmp_path: Path, nodes: int = 1, client_port: str | None = None) -> Path:

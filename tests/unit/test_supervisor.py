@@ -25,6 +25,7 @@ from kraft.node.supervisor import (
     node_command,
     wait_until_listening,
 )
+from kraft.testing.local_cluster import free_ports
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -51,9 +52,7 @@ while True:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
