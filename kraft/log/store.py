@@ -11,6 +11,7 @@ group's rows are one contiguous key range.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import struct
@@ -156,3 +157,52 @@ class StateRow:
 
     def delete(self) -> None:
         self.store.wtxn().delete(self.key, db=self.db)
+
+
+
+class MetadataRows(StateRow):
+    """The metadata group's persisted state in ``pstate``: the catalogue row (StateRow's key), one
+    row per consumer group, and a small row with the last applied Raft index. An entry that commits
+    offsets rewrites only the groups it touched and the index row, not every group's offsets.
+
+    Group rows are keyed gid + b"g" + the group id (or its SHA-256 when the id is too long for an
+    LMDB key); the id itself is kept in the value.
+    """
+
+    _GROUP_KEY_MAX = 400  # LMDB keys are at most 511 bytes
+
+    def __init__(self, store: NodeStore, gid: int) -> None:
+        super().__init__(store, gid)
+        self._group_prefix = self.key + b"g"
+        self._applied_key = self.key + b"a"
+
+    def load_groups(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        with self.store.wtxn().cursor(self.db) as cur:
+            if cur.set_range(self._group_prefix):
+                for key, raw in cur:
+                    if not key.startswith(self._group_prefix):
+                        break
+                    row = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+                    out[row["name"]] = row
+        return out
+
+    def save_group(self, name: str, state: dict | None) -> None:
+        key = self._group_key(name)
+        if state is None:
+            self.store.wtxn().delete(key, db=self.db)
+        else:
+            self.store.wtxn().put(key, msgpack.packb({**state, "name": name}, use_bin_type=True), db=self.db)
+
+    def load_applied(self) -> int | None:
+        raw = self.store.wtxn().get(self._applied_key, db=self.db)
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def save_applied(self, raft_index: int) -> None:
+        self.store.wtxn().put(self._applied_key, raft_index.to_bytes(8, "big"), db=self.db)
+
+    def _group_key(self, name: str) -> bytes:
+        raw = name.encode()
+        if len(raw) > self._GROUP_KEY_MAX:
+            raw = b"#" + hashlib.sha256(raw).digest()
+        return self._group_prefix + raw

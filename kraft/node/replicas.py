@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kraft.log.partition_log import PartitionLog
-from kraft.log.store import NodeStore, StateRow
+from kraft.log.store import MetadataRows, NodeStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.journal import LmdbJournal
@@ -59,7 +59,7 @@ class ReplicaManager:
         self.host = host
         self.store = store
         self.timers = timers
-        self.metadata = MetadataMachine(StateRow(store, METADATA_GID))
+        self.metadata = MetadataMachine(MetadataRows(store, METADATA_GID))
         self.partitions: dict[int, PartitionReplica] = {}
         self._on_appended = on_appended
         self._appended: set[int] = set()

@@ -70,6 +70,7 @@ class MetadataView:
 
 # Ops that change the view (others, like commits, must not pay for rebuilding it).
 _CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node"})
+_GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
 
 
 def encode_command(op: str, **args: Any) -> bytes:
@@ -77,9 +78,19 @@ def encode_command(op: str, **args: Any) -> bytes:
 
 
 class StateStore(Protocol):
+    """Where the metadata state persists: the catalogue, one row per consumer group, the applied index."""
+
     def load_state(self) -> dict | None: ...
 
     def save_state(self, state: dict) -> None: ...
+
+    def load_groups(self) -> dict[str, dict]: ...
+
+    def save_group(self, name: str, state: dict | None) -> None: ...
+
+    def load_applied(self) -> int | None: ...
+
+    def save_applied(self, raft_index: int) -> None: ...
 
 
 @dataclass
@@ -105,11 +116,17 @@ class MetadataMachine:
         self._next_topic_id: int = state.get("next_topic_id", 1)
         self._nodes: dict[int, dict[str, Any]] = {int(k): v for k, v in state.get("nodes", {}).items()}
         self._next_producer_id: int = state.get("next_producer_id", 1)
-        self._last_applied: int = state.get("last_applied", 0)
+        applied = store.load_applied() if store is not None else None
+        self._last_applied: int = applied if applied is not None else state.get("last_applied", 0)
+        # State saved before groups had rows of their own carries them in the catalogue row: read
+        # them from there once, and write everything in the new layout at the next apply.
+        legacy = "groups" in state
+        rows = state["groups"] if legacy else (store.load_groups() if store is not None else {})
         self.groups: dict[str, GroupOffsets] = {
-            g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
-            for g, v in state.get("groups", {}).items()
+            g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]}) for g, v in rows.items()
         }
+        self._catalogue_dirty = legacy
+        self._dirty_groups: set[str] = set(self.groups) if legacy else set()
         self.view = MetadataView()
         self._publish()
 
@@ -131,15 +148,27 @@ class MetadataMachine:
                 result = (0, handler(cmd))
                 if cmd["op"] in _CATALOGUE_OPS:
                     self._publish()
+                if cmd["op"] not in _GROUP_OPS:
+                    self._catalogue_dirty = True
             except errors.KraftError as e:
                 result = (e.code, e.message)
         if self._store is not None:
-            groups = {g: {"generation": v.generation, "offsets": [[t, p, o] for (t, p), o in v.offsets.items()]}
-                      for g, v in self.groups.items()}
-            self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
-                                    "last_applied": raft_index, "groups": groups, "nodes": self._nodes,
-                                    "next_producer_id": self._next_producer_id})
+            self._save(raft_index)
         return result
+
+    def _save(self, raft_index: int) -> None:
+        """Write what this entry changed (in the driver's transaction, with the index it reflects)."""
+        assert self._store is not None
+        if self._catalogue_dirty:
+            self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
+                                    "nodes": self._nodes, "next_producer_id": self._next_producer_id})
+            self._catalogue_dirty = False
+        for name in self._dirty_groups:
+            g = self.groups.get(name)
+            self._store.save_group(name, None if g is None else {
+                "generation": g.generation, "offsets": [[t, p, o] for (t, p), o in g.offsets.items()]})
+        self._dirty_groups.clear()
+        self._store.save_applied(raft_index)
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
         name = cmd["name"]
@@ -158,9 +187,12 @@ class MetadataMachine:
         name = cmd["name"]
         if self._topics.pop(name, None) is None:
             raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
-        for group in self.groups.values():  # a topic created again later starts with no commits
-            for key in [k for k in group.offsets if k[0] == name]:
+        for group_id, group in self.groups.items():  # a topic created again later starts with no commits
+            gone = [k for k in group.offsets if k[0] == name]
+            for key in gone:
                 del group.offsets[key]
+            if gone:
+                self._dirty_groups.add(group_id)
 
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
         """A node announces where it listens (at every start: addresses may change between runs)."""
@@ -177,6 +209,7 @@ class MetadataMachine:
     def _op_group_generation(self, cmd: dict[str, Any]) -> int:
         group = self.groups.setdefault(cmd["group"], GroupOffsets())
         group.generation = max(group.generation, cmd["generation"])
+        self._dirty_groups.add(cmd["group"])
         return group.generation
 
     def _op_commit_offsets(self, cmd: dict[str, Any]) -> list[list[int]]:
@@ -189,6 +222,7 @@ class MetadataMachine:
         results = []
         for commit in cmd["commits"]:
             group = self.groups.setdefault(commit["group"], GroupOffsets())
+            self._dirty_groups.add(commit["group"])
             generation = commit["generation"]
             if generation not in (-1, group.generation):
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))

@@ -18,12 +18,32 @@ class MemoryStore:
         self.state: dict[str, Any] | None = None
         self.index: list[tuple[int, int, int, int]] = []
         self.producers: dict[int, list] = {}
+        self.group_rows: dict[str, dict] = {}
+        self.applied: int | None = None
+        self.writes: list[str] = []
 
     def load_state(self) -> dict | None:
         return self.state
 
     def save_state(self, state: dict) -> None:
         self.state = dict(state)
+        self.writes.append("catalogue")
+
+    def load_groups(self) -> dict[str, dict]:
+        return {k: dict(v) for k, v in self.group_rows.items()}
+
+    def save_group(self, name: str, state: dict | None) -> None:
+        self.writes.append(name)
+        if state is None:
+            self.group_rows.pop(name, None)
+        else:
+            self.group_rows[name] = dict(state)
+
+    def load_applied(self) -> int | None:
+        return self.applied
+
+    def save_applied(self, raft_index: int) -> None:
+        self.applied = raft_index
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
         self.index.append((raft_index, base_offset, count, max_timestamp))
@@ -186,3 +206,38 @@ def test_sequences_wrap_at_2_to_the_31() -> None:
     m._producers[9] = [top, [], 1000, 0]
     assert m.apply(1, kafka_produce(3, producer_id=9, epoch=0, sequence=top)) == (0, 0)
     assert m.apply(2, kafka_produce(1, producer_id=9, epoch=0, sequence=1)) == (0, 3)
+
+
+def test_a_commit_rewrites_only_the_groups_it_touches_and_state_survives_restart() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(2, create("t", 2))
+    for i, g in enumerate(("g1", "g2", "g3"), start=3):
+        m.apply(i, encode_command("commit_offsets", commits=[{"group": g, "generation": -1,
+                                                               "offsets": [["t", 0, i]]}]))
+    store.writes.clear()
+    m.apply(9, encode_command("commit_offsets", commits=[{"group": "g2", "generation": -1,
+                                                          "offsets": [["t", 1, 42]]}]))
+    assert store.writes == ["g2"], "neither the catalogue nor other groups are rewritten"
+    m.apply(10, encode_command("group_generation", group="g3", generation=4))
+    again = MetadataMachine(store)
+    assert again.last_applied == 10
+    assert {g: (v.generation, v.offsets) for g, v in again.groups.items()} == {
+        "g1": (0, {("t", 0): 3}), "g2": (0, {("t", 0): 4, ("t", 1): 42}), "g3": (4, {("t", 0): 5})}
+    store.writes.clear()
+    again.apply(11, encode_command("delete_topic", name="t"))
+    assert sorted(store.writes) == ["catalogue", "g1", "g2", "g3"]
+    assert all(not v.offsets for v in MetadataMachine(store).groups.values())
+
+
+def test_state_saved_with_groups_inside_the_catalogue_row_is_read_and_rewritten() -> None:
+    store = MemoryStore()
+    store.state = {"topics": {}, "next_topic_id": 1, "nodes": {}, "next_producer_id": 5, "last_applied": 7,
+                   "groups": {"old": {"generation": 2, "offsets": [["t", 0, 9]]}}}
+    m = MetadataMachine(store)
+    assert m.last_applied == 7 and m.groups["old"].offsets == {("t", 0): 9}
+    m.apply(8, b"")
+    assert "groups" not in store.state and store.group_rows["old"]["generation"] == 2
+    again = MetadataMachine(store)
+    assert again.last_applied == 8 and again.groups["old"].offsets == {("t", 0): 9}
+    assert again.apply(9, encode_command("alloc_producer_id")) == (0, 5)
