@@ -22,9 +22,8 @@ from collections import defaultdict
 from typing import Any
 
 from kraft.errors import KraftError, LeaderNotAvailable, OffsetOutOfRange
+from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
 from kraft.protocol.batch import decode_batch
-from kraft.protocol.kafka.records import decode_kafka_batch
-from kraft.protocol.stored import is_native
 
 from ..client_core import ClientCore, error_from_result
 from ..types import ConsumerRecord, TopicPartition
@@ -283,7 +282,9 @@ class Fetcher:
         topic, partition = tp
         records = state.buffer
         for base_offset, batch in result["batches"]:
-            decode = decode_batch if is_native(batch) else decode_kafka_batch  # written by a Kafka client
+            # A batch starts with its magic (1) if kraft's producer wrote it, else it is a Kafka client's
+            # v2 batch (first byte 0: the high byte of its base offset); see kraft.protocol.stored.
+            decode = decode_batch if batch[0] == NATIVE_MAGIC else _kafka_decoder()
             for offset, ts, key, value, headers in decode(batch, base_offset):
                 if offset >= fetch_offset:  # a fetch starts with the whole batch holding fetch_offset
                     records.append(ConsumerRecord(topic, partition, offset, key, value, ts, headers))
@@ -367,3 +368,11 @@ class Fetcher:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _kafka_decoder() -> Any:
+    # Imported on first use: most consumers never meet a Kafka client's batch, and the codec (with
+    # crc32c) adds to every client's import time.
+    from kraft.protocol.kafka.records import decode_kafka_batch
+
+    return decode_kafka_batch
