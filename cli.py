@@ -188,8 +188,10 @@ def start_node(supervisor: Supervisor, node_id: int) -> dict[str, object]:
     if pid is None:
         pid = supervisor.start(node_id)
         state = "started"
-    address = supervisor.config.node(node_id).client_address
-    return {"node": node_id, "address": address, "pid": pid, "state": state, "log": str(supervisor.log_file(node_id))}
+    node = supervisor.config.node(node_id)
+    kafka = f"{node.host}:{node.kafka_port}" if node.kafka_port is not None else None
+    return {"node": node_id, "address": node.client_address, "kafka": kafka, "pid": pid, "state": state,
+            "log": str(supervisor.log_file(node_id))}
 
 
 def print_rows(rows: Sequence[dict[str, object]], as_json: bool, key: str) -> None:
