@@ -20,7 +20,7 @@ def word_count_app(bootstrap: str, state_dir: str, app_id: str = "wordcount",
                      consumer_config=FAST_GROUP, **options)
     lines = app.stream("text-lines", value_serde=Serde.str)
     if work_s_per_line:
-        lines = lines.peek(lambda _k, _v: time.sleep(work_s_per_line))
+        lines = lines.peek(lambda _k, _v: time.sleep(work_s_per_line))  # sleep-ok: stands for slow user code
     (lines
         .flat_map_values(str.split)
         .group_by(lambda key, word: word)

@@ -21,7 +21,7 @@ from kio.serial import entity_writer
 
 from kraft.protocol.kafka.codec import build
 from kraft.protocol.kafka.records import decode_kafka_batch, encode_kafka_batch, split_record_set
-from kraft.testing.local_cluster import Cluster
+from kraft.testing.local_cluster import Cluster, wait_for
 from tests.faults.test_kafka_hostile_input import RawKafka
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
@@ -121,10 +121,7 @@ def test_acks0_gets_no_answer_and_a_failed_one_closes_the_connection(k: RawKafka
     k.send_frame(_produce_frame(k.cid, "acks0", 1, batch, acks=0))
     # the next request on the same connection is answered (and is the next frame read)
     assert k.call(3, 4, {"topics": [{"name": "acks0"}]})["topics"][0]["error_code"] == 0
-    deadline = time.monotonic() + 10
-    while fetch(k, "acks0", {1: 0})[1]["high_watermark"] != 1:
-        assert time.monotonic() < deadline, "the acks=0 batch never landed"
-        time.sleep(0.05)
+    wait_for(lambda: fetch(k, "acks0", {1: 0})[1]["high_watermark"] == 1, 10, "the acks=0 batch landing")
     # acks=0 to a partition that does not exist: Kafka closes the connection so the producer,
     # which gets no answer, refreshes its metadata. Requests before it are still answered.
     k.cid += 1
@@ -230,10 +227,7 @@ def test_pipelined_join_and_heartbeat_on_one_connection_answer_in_order(node: Cl
         b.cid += 1
         b.send_frame(_frame(11, 5, b.cid, {**join_body, "member_id": ""}))  # waits for a to rejoin
         heartbeat = {"group_id": "pipe", "generation_id": first["generation_id"], "member_id": me}
-        deadline = time.monotonic() + 10
-        while a.call(12, 1, heartbeat)["error_code"] == 0:  # until the round has started
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: a.call(12, 1, heartbeat)["error_code"] != 0, 10, "the round starting")
         a.cid += 1
         join_cid = a.cid
         a.send_frame(_frame(11, 5, join_cid, {**join_body, "member_id": me}))
