@@ -337,11 +337,6 @@ class PostgresSinkTask(RelationalSinkTask):
     def flush(self) -> None:
         self.conn.commit()
 
-    def stop(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()  # an uncommitted batch rolls back; the worker re-delivers it
-
 
 class PostgresSinkConnector(SinkConnector):
     fields: ClassVar[tuple[Field, ...]] = (

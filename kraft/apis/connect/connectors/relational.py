@@ -99,6 +99,11 @@ class RelationalSinkTask(SinkTask):
     def execute(self, sql: str, rows: list[list[Any]]) -> None:
         raise NotImplementedError
 
+    def stop(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()  # an uncommitted batch rolls back; the worker re-delivers it
+
     def adapt_columns(self, table: str, rows: list[dict[str, Any]]) -> None:
         """With ``auto_create``, change column types the first record could not know (a column
         created from a null, an integer column given a fraction) before ``rows`` are written."""

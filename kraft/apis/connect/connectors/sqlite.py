@@ -266,11 +266,6 @@ class SqliteSinkTask(RelationalSinkTask):
             self.conn.execute("COMMIT")
             self.in_tx = False
 
-    def stop(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()  # an uncommitted batch rolls back; the worker re-delivers it
-
 
 class SqliteSinkConnector(SinkConnector):
     fields: ClassVar[tuple[Field, ...]] = (

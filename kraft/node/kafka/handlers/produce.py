@@ -29,7 +29,8 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
         reason = "transactions are not supported" if acks in (-1, 0, 1) else f"acks must be -1, 0 or 1, not {acks}"
         if acks == 0:
             raise CloseConnection(reason)
-        return {"responses": [_error_parts(t, errors.InvalidRequest.code, reason) for t in request["topic_data"]]}
+        # Produce v3-7 answers carry no error message: the reason goes only where a connection closes.
+        return {"responses": [_error_parts(t, errors.InvalidRequest.code) for t in request["topic_data"]]}
     topics = request["topic_data"]
     answers = await asyncio.gather(*(
         _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
@@ -58,6 +59,6 @@ async def _one(broker: Any, topic: str, part: dict[str, Any], acks: int, timeout
     return res
 
 
-def _error_parts(topic: dict[str, Any], code: int, _reason: str) -> dict[str, Any]:
+def _error_parts(topic: dict[str, Any], code: int) -> dict[str, Any]:
     return {"name": topic["name"], "partition_responses": [
         {"index": p["index"], "error_code": code, "base_offset": -1} for p in topic["partition_data"]]}
