@@ -55,7 +55,10 @@ class Broker:
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self.groups = GroupCoordinator(
             replicas.metadata,
-            is_coordinator=replicas.meta_group.is_leader,
+            # Only a leader that has applied everything committed before its term: a new leader's
+            # replicated groups (generations, offsets) are behind until then, and answering from them
+            # showed committed offsets moving backwards after a metadata leader change.
+            is_coordinator=replicas.meta_group.leadership_ready,
             propose=self._propose_metadata,
             end_offset=self._leader_end_offset,
             initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
