@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import zlib
 from typing import Any
-
-from pysyncobj.config import FAIL_REASON
 
 from kraft import errors
 from kraft.config import ClusterConfig
@@ -27,6 +24,7 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.group import RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.metadata_machine import encode_command
+from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.raft.partition_machine import OP_PRODUCE, OP_PRODUCE_KAFKA
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -34,15 +32,14 @@ EARLIEST = -2
 LATEST = -1
 
 
-def _fail_reason_error(reason: int) -> errors.KraftError:
-    if reason == FAIL_REASON.MISSING_LEADER:
+def _refusal_error(refused: Refused) -> errors.KraftError:
+    if refused.reason is Refusal.NO_LEADER:
         return errors.LeaderNotAvailable("the partition has no leader right now")
-    if reason in (FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED, FAIL_REASON.DISCARDED,
-                  FAIL_REASON.REQUEST_DENIED):
+    if refused.reason is Refusal.NOT_LEADER:
         return errors.NotLeader("leadership changed before the write was committed")
-    if reason == FAIL_REASON.QUEUE_FULL:
+    if refused.reason is Refusal.QUEUE_FULL:
         return errors.RequestTimedOut("the partition's command queue is full")
-    return errors.RequestTimedOut(f"outcome unknown (raft reason {reason})")
+    return errors.RequestTimedOut(f"outcome unknown ({refused.detail})")
 
 
 class Broker:
@@ -103,19 +100,16 @@ class Broker:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
 
-        def settle(result: Any, reason: int) -> None:
+        def settle(outcome: Outcome) -> None:
             if fut.done():
                 return
-            if reason == FAIL_REASON.SUCCESS:
-                fut.set_result(result)
+            if isinstance(outcome, Applied):
+                fut.set_result(outcome.result)
             else:
-                fut.set_exception(_fail_reason_error(reason))
+                fut.set_exception(_refusal_error(outcome))
 
-        def on_applied(result: Any, reason: int) -> None:
-            # Driver thread, during apply: the answer may leave only after the loop's commit (fsync).
-            self.host.after_commit(lambda: loop.call_soon_threadsafe(settle, result, reason))
-
-        group.submit(payload, on_applied)
+        # Runs on the driver thread, after the store commit that covers the entry (the outbox's rule).
+        group.submit(payload, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
         try:
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
@@ -184,7 +178,7 @@ class Broker:
     async def _append(self, replica: PartitionReplica, topic: str, partition: int, command: bytes, acks: int,
                       timeout_s: float, producer_id: int, base_sequence: int) -> int:
         if acks == 0:
-            replica.group.submit(command, lambda _r, _e: None)
+            replica.group.submit(command)
             return -1
         result = await self._propose(replica.group, command, timeout_s)
         if result is None:
@@ -243,13 +237,13 @@ class Broker:
         max_bytes = min(int(body.get("max_bytes", 8 * 1024 * 1024)), self.config.max_frame_bytes - 64 * 1024)
         min_bytes = int(body.get("min_bytes", 1))
         wait_s = min(int(body.get("max_wait_ms", 500)), self.config.fetch_max_wait_ms_max) / 1000
-        deadline = time.monotonic() + wait_s
+        deadline = self.host.clock.now() + wait_s
         while True:
             event = asyncio.Event()
             gids = self._register_waiter(parts, event)
             try:
                 results, total = self._read_partitions(parts, max_bytes, strict_max_bytes)
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self.host.clock.now()
                 errored = any(r["error_code"] for r in results)
                 if total >= min_bytes or errored or remaining <= 0:
                     return {"partitions": results}

@@ -10,7 +10,6 @@ Must not: serve clients (the broker does) or touch sockets (the host does).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,19 +60,19 @@ class ReplicaManager:
         self.timers = timers
         self.metadata = MetadataMachine(MetadataRows(store, METADATA_GID))
         self.partitions: dict[int, PartitionReplica] = {}
-        self._on_appended = on_appended
-        self._appended: set[int] = set()
+        if on_appended is not None:
+            host.outbox.on_appended(on_appended)
         self._seen_version = -1
         self._next_report = 0.0
         self._reported: dict[int, tuple[int, float]] = {}
-        self._next_rebalance = time.monotonic() + PREFERRED_LEADER_CHECK_S
+        self._next_rebalance = host.clock.now() + PREFERRED_LEADER_CHECK_S
         self._announce = announce  # this node's entry in the metadata's node registry
         self._announced_at = 0.0
         journal = LmdbJournal(store, METADATA_GID)
         self.meta_group = host.add_group(
             METADATA_GID,
             lambda factory: RaftGroup(
-                METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers,
+                METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers, host.outbox,
                 forward_to_leader=True,  # any node may propose; a duplicate create is refused anyway
             ),
         )
@@ -87,7 +86,7 @@ class ReplicaManager:
         if view.version != self._seen_version:
             self._seen_version = view.version
             self._reconcile(view.partitions_on(self.node_id))
-        now = time.monotonic()
+        now = self.host.clock.now()
         if now >= self._next_report:
             self._next_report = now + LEADER_REPORT_INTERVAL_S
             self._report_leaders(now)
@@ -108,10 +107,12 @@ class ReplicaManager:
     def _create(self, gid: int, meta: PartitionMeta) -> None:
         journal = LmdbJournal(self.store, gid)
         plog = PartitionLog(self.store, gid)
-        machine = PartitionMachine(plog, on_append=lambda _next, gid=gid: self._note_append(gid))
+        outbox = self.host.outbox
+        machine = PartitionMachine(plog, on_append=lambda _next, gid=gid: outbox.appended(gid))
         group = self.host.add_group(
             gid,
-            lambda factory: RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers),
+            lambda factory: RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers,
+                                      outbox),
         )
         if meta.replicas[0] == self.node_id:
             group.bring_election_forward(PREFERRED_ELECTION_DELAY_S)
@@ -126,16 +127,6 @@ class ReplicaManager:
         self._reported.pop(gid, None)
         log.info("dropped %s/%d", replica.meta.topic, replica.meta.partition)
 
-    def _note_append(self, gid: int) -> None:
-        if not self._appended and self._on_appended is not None:
-            self.host.after_commit(self._flush_appended)
-        self._appended.add(gid)
-
-    def _flush_appended(self) -> None:
-        gids, self._appended = self._appended, set()
-        if self._on_appended is not None:
-            self._on_appended(gids)
-
     def _register(self, now: float) -> None:
         if self._announce is None or self.meta_group.leader_id() is None:
             return
@@ -146,7 +137,7 @@ class ReplicaManager:
         if now - self._announced_at < LEADER_REPORT_RETRY_S:
             return
         self._announced_at = now
-        self.meta_group.submit(encode_command("register_node", **self._announce), lambda _r, _e: None)
+        self.meta_group.submit(encode_command("register_node", **self._announce))
 
     def _return_leadership(self) -> None:
         """Hand each partition back to its preferred replica once that one is up and caught up.
@@ -183,4 +174,4 @@ class ReplicaManager:
                 leader=self.node_id,
                 term=term,
             )
-            self.meta_group.submit(payload, lambda _res, _err: None)
+            self.meta_group.submit(payload)

@@ -1,18 +1,19 @@
-"""One Raft group: a pysyncobj ``SyncObj`` hardened at its seams, driven by the node's RaftHost.
+"""One Raft group: a pysyncobj ``SyncObj`` driven by the node's RaftHost, with kraft's own rules
+at its seams.
 
-Owns: the pysyncobj configuration kraft relies on, and the fixes to pysyncobj's replication that
-research/pysyncobj.md calls for, each at a seam pysyncobj already has:
-
-- follower side, AppendEntries: entries that already match the local log are stripped before
-  pysyncobj sees the message, a truncation is armed in the journal only at a real conflict, and the
-  leader's commit index is clamped to the last entry the message carried (Raft §5.3 rules 3-5);
-- leader side, replication: kraft's own ``__sendAppendEntries`` (probe until a follower's log
-  matches, then stream with a bounded in-flight window, heartbeats at the follower's match index)
-  and its own ``next_node_idx`` handling, which ignores stale replies instead of rewinding;
+Owns: the pysyncobj configuration kraft relies on, and the adapter between pysyncobj's internals and
+kraft's pure Raft rules:
+- follower side, AppendEntries: ``raft.follower`` decides (strip matching entries, truncate only at a
+  real conflict, point the leader at the conflicting term, clamp the commit index); this module
+  rewrites the message pysyncobj then handles and arms the journal's truncation guard;
+- leader side, replication: ``raft.progress`` tracks each follower (probe / stream / in-flight
+  window; stale replies never rewind it); this module sends what it allows and mirrors match and
+  next indexes into pysyncobj, whose commit rule (a majority of matches in the current term) stands;
 - apply: commands are kraft's own bytes (never pickle), handed to a state machine with their Raft
-  index so the machine can skip entries it already applied before a restart.
-
-Must not: touch sockets (the MuxTransport does) or commit LMDB transactions (the host does).
+  index so the machine can skip entries it already applied before a restart; outcomes go to the
+  host's outbox, released only after the fsync that covers them.
+Must not: touch sockets (the MuxTransport does) or commit store transactions (the host does).
+Time is read from ``raft.clock`` (the node's or the simulator's).
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ from typing import Any, Protocol
 import pysyncobj.syncobj as _pso
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import FAIL_REASON
-from pysyncobj.monotonic import monotonic as raft_clock  # CLOCK_MONOTONIC_RAW: compare only with it
 from pysyncobj.node import Node
 
 from kraft.errors import CorruptRecord
 from kraft.protocol.stored import OP_KAFKA, OP_NATIVE, verify_stored
+from kraft.raft import clock, follower
 from kraft.raft.journal import LmdbJournal
+from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
+from kraft.raft.progress import FollowerProgress, LeaderProgress
+from kraft.raft.transport import MuxTransport
 
 log = logging.getLogger(__name__)
 
 REGULAR = b"\x00"
-MAX_INFLIGHT_ENTRIES = 256  # per follower, sent but not acknowledged
-MAX_INFLIGHT_BYTES = 8 * 1024 * 1024  # per follower: big batches must not flood one peer connection
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
 
 
@@ -109,8 +111,9 @@ class RaftGroup(SyncObj):
         members: list[int],
         journal: LmdbJournal,
         machine: StateMachine,
-        transport_factory: Callable[..., Any],
+        transport_factory: Callable[..., MuxTransport],
         timers: GroupTimers,
+        outbox: Outbox,
         forward_to_leader: bool = False,
     ) -> None:
         self.gid = gid
@@ -118,12 +121,9 @@ class RaftGroup(SyncObj):
         self.members = sorted(members)
         self.journal = journal
         self.machine = machine
-        self._probing: set[Node] = set()
-        self._probe_sent: dict[Node, float] = {}
-        self._inflight: dict[Node, list[tuple[int, int]]] = {}  # (last index, bytes) per AppendEntries
-        self._sent_commit: dict[Node, int] = {}
+        self.outbox = outbox
+        self._progress = LeaderProgress()
         self._forward = forward_to_leader
-        self._progress_term = -1
         self._hb_deadline = 0.0
         conf = SyncObjConf(
             autoTick=False,
@@ -142,13 +142,26 @@ class RaftGroup(SyncObj):
         )
         others = [Node(str(m)) for m in self.members if m != self_id]
         super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
+        self._transport: MuxTransport = self._SyncObj__transport
         # Do not re-apply from index 1 after a restart: the machine persisted how far it got.
         applied = max(1, machine.last_applied)
         self._SyncObj__raftLastApplied = applied
         if self._SyncObj__raftCommitIndex < applied:
             self._SyncObj__raftCommitIndex = applied
 
-    # --- wiring ---------------------------------------------------------------------------------
+    # --- proposals --------------------------------------------------------------------------------
+    def submit(self, payload: bytes, on_outcome: OnOutcome | None = None) -> None:
+        """Propose ``payload`` (any thread). ``on_outcome`` runs on the driver thread once the entry is
+        applied here and the store commit covering it is done, or once it is refused."""
+        callback = None
+        if on_outcome is not None:
+            outbox = self.outbox
+
+            def callback(result: Any, reason: int) -> None:
+                outbox.proposal_done(on_outcome, outcome_of(result, reason))
+
+        self._applyCommand(REGULAR + payload, callback)
+
     def _checkCommandsToApply(self) -> None:
         if self._forward or self._isLeader():
             super()._checkCommandsToApply()
@@ -164,19 +177,15 @@ class RaftGroup(SyncObj):
             if callback is not None and not isinstance(callback, tuple):
                 callback(None, FAIL_REASON.NOT_LEADER)
 
+    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:
+        super()._applyCommand(command, callback, commandType)
+        self._transport.wake()
+
+    # --- leadership -------------------------------------------------------------------------------
     def leadership_ready(self) -> bool:
         """Leader, and its own term's no-op is applied: everything committed before is applied too."""
         noop = self._SyncObj__noopIDx
         return self._isLeader() and noop is not None and self.raftLastApplied >= noop
-
-    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:
-        super()._applyCommand(command, callback, commandType)
-        transport = self._SyncObj__transport
-        transport.wake()
-
-    def submit(self, payload: bytes, callback: Callable[[Any, int], None]) -> None:
-        """Propose ``payload``; ``callback(result, fail_reason)`` runs on the driver after apply."""
-        self._applyCommand(REGULAR + payload, callback)
 
     def needs_tick(self) -> bool:
         """Work pysyncobj left for its next tick: entries to apply, or a lone leader's commit."""
@@ -194,7 +203,7 @@ class RaftGroup(SyncObj):
 
     def bring_election_forward(self, delay_s: float) -> None:
         """Make this replica stand first (preferred leader), unless it has heard from a leader."""
-        self._SyncObj__raftElectionDeadline = raft_clock() + delay_s
+        self._SyncObj__raftElectionDeadline = clock.installed().now() + delay_s
 
     # Plain methods, not properties: SyncObj's constructor calls getattr() on every name in dir(self).
     def is_leader(self) -> bool:
@@ -204,14 +213,23 @@ class RaftGroup(SyncObj):
         leader = self._getLeader()
         return None if leader is None else int(leader.id)
 
-    # --- apply ----------------------------------------------------------------------------------
+    def current_term(self) -> int:
+        return int(self.raftCurrentTerm)
+
+    def commit_index(self) -> int:
+        return int(self.raftCommitIndex)
+
+    def last_applied(self) -> int:
+        return int(self.raftLastApplied)
+
+    # --- apply ------------------------------------------------------------------------------------
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
         index = self._SyncObj__raftLastApplied + 1
         if command[:1] != REGULAR:
             return self.machine.apply(index, b"")  # a no-op still moves last_applied
         return self.machine.apply(index, command[1:])
 
-    # --- follower: AppendEntries ----------------------------------------------------------------
+    # --- messages in ------------------------------------------------------------------------------
     def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
         mtype = message.get("type")
         if mtype == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
@@ -227,39 +245,29 @@ class RaftGroup(SyncObj):
         SyncObj._SyncObj__onMessageReceived(self, node, message)
 
     def _prepare_append(self, message: dict[str, Any]) -> None:
-        prev = message["prevLogIdx"]
+        """Rewrite an AppendEntries into what pysyncobj may safely act on (``raft.follower`` decides)."""
         entries = message.get("entries") or []
-        last_new = prev + len(entries)
-        message["commit_index"] = min(message["commit_index"], last_new)
-        mine = self.journal.term_at(prev)
-        if mine != message["prevLogTerm"]:
-            if mine is not None:
-                # pysyncobj's reset says "try prevLogIdx", one entry back per round trip. Point the
-                # leader at the first entry of our conflicting term instead (Raft §5.3's optimisation).
-                first = prev
-                while first - 1 > self.journal.first_index and self.journal.term_at(first - 1) == mine:
-                    first -= 1
-                message["prevLogIdx"], message["prevLogTerm"], message["entries"] = first, -1, []
+        decision = follower.on_append(self.journal, message["prevLogIdx"], message["prevLogTerm"], entries,
+                                      message["commit_index"])
+        if isinstance(decision, follower.Mismatch):
+            message["commit_index"] = min(message["commit_index"], message["prevLogIdx"] + len(entries))
+            if decision.hint is not None:
+                # pysyncobj answers a term mismatch with a reset to prevLogIdx: make that the hint.
+                # (A log that ends before prev: pysyncobj resets the leader to the log's end itself.)
+                message["prevLogIdx"], message["prevLogTerm"], message["entries"] = decision.hint, -1, []
             return
-        k = 0
-        for _command, idx, term in entries:
-            if self.journal.term_at(idx) != term:
-                break
-            k += 1
-        if k:
-            message["prevLogIdx"] = entries[k - 1][1]
-            message["prevLogTerm"] = entries[k - 1][2]
-            message["entries"] = entries = entries[k:]
-        if entries and entries[0][1] <= self.journal.last_index:
-            self.journal.arm_truncation(entries[0][1])
+        message["prevLogIdx"], message["prevLogTerm"] = decision.prev, decision.prev_term
+        message["entries"] = decision.entries
+        message["commit_index"] = decision.commit_index
+        if decision.truncate_from is not None:
+            self.journal.arm_truncation(decision.truncate_from)
 
-    # --- repair of damaged entries ---------------------------------------------------------------
+    # --- repair of damaged entries ----------------------------------------------------------------
     def repair_entry(self, idx: int) -> None:
         """Ask every other replica for entry ``idx``; the first intact copy of it replaces ours."""
         log.error("group %d: entry %d is damaged on disk; asking the other replicas for it", self.gid, idx)
-        transport = self._SyncObj__transport
         for node in self._SyncObj__otherNodes:
-            transport.send(node, {"type": "kraft_fetch_entry", "index": idx})
+            self._transport.send(node, {"type": "kraft_fetch_entry", "index": idx})
 
     def _on_repair_message(self, node: Node, message: dict[str, Any]) -> None:
         idx = message.get("index")
@@ -269,8 +277,7 @@ class RaftGroup(SyncObj):
             entries = self.journal.entries_from(idx, 1, 1)
             if entries and entries[0][1] == idx and _intact(entries[0][0]):
                 command, _, term = entries[0]
-                self._SyncObj__transport.send(node, {"type": "kraft_entry", "index": idx, "term": term,
-                                                     "command": command})
+                self._transport.send(node, {"type": "kraft_entry", "index": idx, "term": term, "command": command})
         elif (self.journal.term_at(idx) == message.get("term") and isinstance(message.get("command"), bytes)
               and _intact(message["command"])):
             current = self.journal.entries_from(idx, 1, 1)
@@ -278,41 +285,40 @@ class RaftGroup(SyncObj):
                 self.journal.rewrite(idx, message["command"], message["term"])
                 log.warning("group %d: entry %d repaired from node %s", self.gid, idx, node.id)
 
-    # --- leader: replication --------------------------------------------------------------------
-    def _on_next_node_idx(self, node: Node, message: dict[str, Any]) -> None:
-        match = self._SyncObj__raftMatchIndex
+    # --- leader: replication ----------------------------------------------------------------------
+    def _follower(self, node: Node) -> FollowerProgress | None:
+        """This leadership's progress of ``node`` (None for a non-member); a new term starts afresh
+        from where pysyncobj put each follower when it became leader."""
         nxt = self._SyncObj__raftNextIndex
-        if node not in match:
+        self._progress.for_term(self.raftCurrentTerm, {int(n.id): nxt.get(n, 1) for n in self._SyncObj__otherNodes})
+        return self._progress.get(int(node.id))
+
+    def _mirror(self, node: Node, progress: FollowerProgress) -> None:
+        """pysyncobj's commit rule and leadership transfer read its own match/next indexes."""
+        self._SyncObj__raftMatchIndex[node] = progress.match
+        self._SyncObj__raftNextIndex[node] = progress.next
+
+    def _on_next_node_idx(self, node: Node, message: dict[str, Any]) -> None:
+        if node not in self._SyncObj__raftMatchIndex:
             return
         if message.get("term", self.raftCurrentTerm) != self.raftCurrentTerm:
             return  # a reply to an older leadership of this node
-        self._SyncObj__lastResponseTime[node] = raft_clock()
-        n = message["next_node_idx"]
+        progress = self._follower(node)
+        if progress is None:
+            return
+        self._SyncObj__lastResponseTime[node] = clock.installed().now()
         if message.get("success"):
-            if n - 1 > match[node]:
-                match[node] = n - 1
-            nxt[node] = max(nxt[node], match[node] + 1)
-            inflight = self._inflight.setdefault(node, [])
-            while inflight and inflight[0][0] <= match[node]:
-                inflight.pop(0)
-            if node in self._probing:
-                self._probing.discard(node)
-                self._probe_sent.pop(node, None)
+            progress.on_success(message["next_node_idx"])
         elif message.get("reset"):
-            if n - 1 < match[node]:
-                return  # stale: the follower has since acknowledged more
-            # The follower's log ends before what we sent (lost in flight, or a new leadership):
-            # probe from where it says; matching entries it already has are skipped on arrival.
-            nxt[node] = max(match[node] + 1, min(n, self.journal.last_index + 1))
-            self._probing.add(node)
-            self._probe_sent.pop(node, None)
-            self._inflight[node] = []
+            if not progress.on_reset(message["next_node_idx"], self.journal.last_index):
+                return
         else:
             return
+        self._mirror(node, progress)
         self._replicate(node, heartbeat=False)  # reply-driven: no waiting for the next heartbeat
 
     def _SyncObj__sendAppendEntries(self) -> None:
-        now = raft_clock()
+        now = clock.installed().now()
         heartbeat = now >= self._hb_deadline
         if heartbeat:
             self._hb_deadline = now + self.conf.appendEntriesPeriod
@@ -321,70 +327,52 @@ class RaftGroup(SyncObj):
             self._replicate(node, heartbeat)
 
     def _replicate(self, node: Node, heartbeat: bool) -> None:
-        """Send ``node`` what it lacks: an empty probe while its log is unknown, else a bounded window."""
+        """Send ``node`` what its progress allows: a probe, a window of entries, or a heartbeat."""
         if node not in self._SyncObj__connectedNodes:
             return
-        term = self.raftCurrentTerm
-        if self._progress_term != term:
-            self._progress_term = term
-            self._probing = set(self._SyncObj__otherNodes)
-            self._probe_sent.clear()
-            self._inflight.clear()
-        transport = self._SyncObj__transport
-        nxt = self._SyncObj__raftNextIndex
-        commit = self.raftCommitIndex
-        if node in self._probing:
-            # One empty probe in flight; a new one only if it went unanswered for a heartbeat.
-            sent_at = self._probe_sent.get(node)
-            if sent_at is None or (heartbeat and raft_clock() - sent_at > self.conf.appendEntriesPeriod):
-                self._probe_sent[node] = raft_clock()
-                self._send_append(transport, node, term, commit, nxt[node], with_entries=False)
+        progress = self._follower(node)
+        if progress is None:
             return
-        match = self._SyncObj__raftMatchIndex
-        inflight = self._inflight.setdefault(node, [])
-        last = self.journal.last_index
+        commit = self.raftCommitIndex
+        if progress.probing:
+            now = clock.installed().now()
+            if progress.probe_due(now, heartbeat, self.conf.appendEntriesPeriod):
+                progress.note_probe_sent(now)
+                self._send_append(node, progress, commit, progress.next - 1, [])
+            return
         sent = False
-        while (nxt[node] <= last and nxt[node] - 1 - match[node] < MAX_INFLIGHT_ENTRIES
-               and sum(b for _, b in inflight) < MAX_INFLIGHT_BYTES and transport.can_queue(node)):
-            start = nxt[node]
-            nxt[node] = self._send_append(transport, node, term, commit, start, with_entries=True)
-            if nxt[node] == start:
-                break  # nothing readable at start: never spin
+        while self._transport.can_queue(node):
+            room = progress.room(self.journal.last_index)
+            if not room:
+                break
+            entries = self.journal.entries_from(progress.next, room, APPEND_MAX_BYTES)
+            if not entries:
+                break  # nothing readable there: never spin
+            self._send_append(node, progress, commit, progress.next - 1, entries)
+            progress.note_sent(entries[-1][1], sum(len(e[0]) for e in entries))
             sent = True
-        if not sent and (heartbeat or self._sent_commit.get(node, 0) < commit):
-            # prev = the last entry sent: one connection is FIFO, so the follower has it unless it
-            # was lost, and then its reset makes us resend. prev >= 1: index 1 always matches.
-            self._send_append(transport, node, term, commit, max(nxt[node], 2), with_entries=False)
+        self._mirror(node, progress)
+        if not sent and progress.heartbeat_due(heartbeat, commit):
+            self._send_append(node, progress, commit, progress.heartbeat_prev(), [])
 
-    def _send_append(self, transport: Any, node: Node, term: int, commit: int, start: int,
-                     with_entries: bool) -> int:
-        """Send entries from ``start`` (or none, as a probe or heartbeat); return the next index to send."""
-        prev = start - 1
-        self._sent_commit[node] = commit
+    def _send_append(self, node: Node, progress: FollowerProgress, commit: int, prev: int,
+                     entries: list[follower.Entry]) -> None:
+        progress.note_commit_sent(commit)
         prev_term = self.journal.term_at(prev) if prev >= 1 else 0
-        entries = []
-        if with_entries:
-            room = MAX_INFLIGHT_ENTRIES - (start - 1 - self._SyncObj__raftMatchIndex[node])
-            entries = self.journal.entries_from(start, max(room, 1), APPEND_MAX_BYTES)
-        transport.send(node, {
+        self._transport.send(node, {
             "type": "append_entries",
-            "term": term,
+            "term": self.raftCurrentTerm,
             "commit_index": commit,
             "entries": entries,
             "prevLogIdx": prev,
             "prevLogTerm": prev_term if prev_term is not None else -1,
         })
-        if not entries:
-            return start
-        self._inflight.setdefault(node, []).append((entries[-1][1], sum(len(e[0]) for e in entries)))
-        return entries[-1][1] + 1
 
     def _SyncObj__onNodeConnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeConnected(self, node)
-        # Whatever was in flight on the old connection is gone: find the follower's log again.
-        self._probing.add(node)
-        self._probe_sent.pop(node, None)
-        self._inflight[node] = []
-        match = self._SyncObj__raftMatchIndex
-        if node in match:
-            self._SyncObj__raftNextIndex[node] = match[node] + 1
+        if not self._isLeader():
+            return  # progress belongs to a leadership; the next one starts afresh
+        progress = self._follower(node)  # never an older term's (its match may no longer hold)
+        if progress is not None:
+            self._progress.reconnected(int(node.id))
+            self._mirror(node, progress)

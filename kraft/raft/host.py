@@ -1,12 +1,13 @@
 """The Raft host of a node: one driver thread, one port, one connection per node pair, every group.
 
 Owns: the listening socket for Raft traffic, a connection to every peer (the lower node id dials the
-higher), the driver loop, and its order of work, which is what makes acknowledgements durable:
+higher), and the driver thread, whose iteration is what makes acknowledgements durable:
 
-    poll sockets -> deliver messages to groups -> tick groups -> run driver calls
-    -> commit LMDB (one fsync for every group) -> release acks -> flush sends
+    poll sockets -> deliver messages to groups -> GroupDriver.run_iteration (driver calls, ticks,
+    one store commit with one fsync for every group, outbox released) -> flush sends
 
 Nothing a group queued to send leaves before the journal writes it acknowledges are committed.
+The order inside the iteration belongs to ``raft.driver`` (shared with the simulator).
 Frames are a 4-byte length and msgpack ``[[gid, message], ...]``: every group's messages to a peer
 in one loop iteration go out in one frame (heartbeats coalesced). The first frame on a connection is
 ``{"hello": node_id}``.
@@ -22,7 +23,6 @@ import selectors
 import socket
 import struct
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +30,11 @@ from typing import Any
 import msgpack
 
 from kraft.log.store import NodeStore
+from kraft.raft.clock import MONOTONIC, Clock
+from kraft.raft.driver import GroupDriver
 from kraft.raft.faults import NetworkFaults
 from kraft.raft.group import RaftGroup
+from kraft.raft.outbox import Outbox
 from kraft.raft.transport import MuxTransport
 
 log = logging.getLogger(__name__)
@@ -44,14 +47,13 @@ MAX_PEER_OUTBUF_BYTES = 512 * 1024 * 1024  # last resort: a peer this far behind
 PING_INTERVAL_S = 0.5
 DIAL_INTERVAL_S = 0.25
 DIAL_TIMEOUT_S = 2.0
-FOLLOWER_TICK_EVERY = 3  # full ticks
 FAIL_STOP_EXIT_CODE = 70
 
 
 class PeerConn:
     """One TCP connection to a peer node, with its read and write buffers."""
 
-    def __init__(self, sock: socket.socket, peer: int | None, dialing: bool) -> None:
+    def __init__(self, sock: socket.socket, peer: int | None, dialing: bool, now: float) -> None:
         self.sock = sock
         self.peer = peer
         self.dialing = dialing  # non-blocking connect still in progress
@@ -60,7 +62,6 @@ class PeerConn:
         self.outbuf = bytearray()
         self.pending: list[list[Any]] = []  # [gid, msg] queued this loop iteration
         self.pending_bytes = 0  # entry bytes in pending (what backpressure counts)
-        now = time.monotonic()
         self.dial_started = now
         self.last_recv = now
         self.last_send = now
@@ -76,33 +77,24 @@ class RaftHost:
         *,
         tick_interval_s: float = 0.1,
         peer_timeout_s: float = 5.0,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.node_id = node_id
         self.bind = bind
         self.peer_addrs = {p: a for p, a in peers.items() if p != node_id}
         self.store = store
-        self.tick_interval_s = tick_interval_s
+        self.clock = clock
         self.peer_timeout_s = peer_timeout_s
-        self.groups: dict[int, RaftGroup] = {}
-        self.transports: dict[int, MuxTransport] = {}
+        self.driver = GroupDriver(self, store, tick_interval_s, signal=self._signal)
         self.conns: dict[int, PeerConn] = {}
         self._sel = selectors.DefaultSelector()
-        self._lock = threading.Lock()
-        self._woken: set[int] = set()
-        self._calls: deque[Callable[[], None]] = deque()
-        self._after_commit: list[Callable[[], None]] = []
         self._pipe_r, self._pipe_w = os.pipe()
         os.set_blocking(self._pipe_r, False)
         os.set_blocking(self._pipe_w, False)
         self._signalled = False
         self._running = False
         self._thread: threading.Thread | None = None
-        self._driver_ident = threading.get_ident()  # the constructing thread until the driver starts
-        self._next_full_tick = 0.0
-        self._full_ticks = 0
         self._next_dial = 0.0
-        self._dirty: set[int] = set()
-        self.on_loop: list[Callable[[], None]] = []  # driver-thread hooks, run every iteration
         self.faults: NetworkFaults | None = None  # test-only network faults (KRAFT_FAULTS=1)
         self._delayed: deque[tuple[float, PeerConn, Any]] = deque()  # frames held by a delay fault
         self.listener = self._listen()
@@ -132,17 +124,36 @@ class RaftHost:
             return not self._thread.is_alive()
         return True
 
+    # --- the groups (the driver owns them) ------------------------------------------------------
+    @property
+    def groups(self) -> dict[int, RaftGroup]:
+        return self.driver.groups
+
+    @property
+    def transports(self) -> dict[int, MuxTransport]:
+        return self.driver.transports
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.driver.outbox
+
+    @property
+    def on_loop(self) -> list[Callable[[], None]]:
+        return self.driver.on_loop
+
+    def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
+        return self.driver.add_group(gid, build)
+
+    def remove_group(self, gid: int) -> RaftGroup | None:
+        return self.driver.remove_group(gid)
+
     # --- API for other threads ------------------------------------------------------------------
     def call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the driver thread, in the next loop iteration."""
-        with self._lock:
-            self._calls.append(fn)
-        self._signal()
+        self.driver.call(fn)
 
     def wake(self, gid: int) -> None:
-        with self._lock:
-            self._woken.add(gid)
-        self._signal()
+        self.driver.wake(gid)
 
     def _signal(self) -> None:
         if not self._signalled:
@@ -153,13 +164,6 @@ class RaftHost:
                 pass
 
     # --- API for the driver thread --------------------------------------------------------------
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` once what this loop iteration wrote is committed (and synced)."""
-        if threading.get_ident() == self._driver_ident:
-            self._after_commit.append(fn)
-        else:  # e.g. pysyncobj failing a submit at once (queue full) on the caller's thread
-            self.call(lambda: self._after_commit.append(fn))
-
     def can_queue(self, peer: int) -> bool:
         """Whether a group may queue more log entries to ``peer`` (heartbeats always may)."""
         conn = self.conns.get(peer)
@@ -189,36 +193,8 @@ class RaftHost:
             conn.pending.append([gid, message])
             conn.pending_bytes += size_hint
 
-    def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
-        """Create a group; ``build(transport_factory)`` constructs the RaftGroup."""
-
-        def factory(sync_obj: Any, self_node: Any, other_nodes: Any) -> MuxTransport:
-            t = MuxTransport(self, gid, sync_obj, self_node, other_nodes)
-            self.transports[gid] = t
-            return t
-
-        group = build(factory)
-        self.groups[gid] = group
-        transport = self.transports[gid]
-        for peer in transport.nodes:
-            if self.is_connected(peer):
-                transport.peer_connected(peer)
-        self._dirty.add(gid)
-        return group
-
-    def remove_group(self, gid: int) -> RaftGroup | None:
-        group = self.groups.pop(gid, None)
-        self.transports.pop(gid, None)
-        if group is not None:
-            try:
-                group.destroy()
-            except Exception:
-                log.exception("destroying group %d", gid)
-        return group
-
     # --- the driver loop ------------------------------------------------------------------------
     def _run(self) -> None:
-        self._driver_ident = threading.get_ident()
         while self._running:
             try:
                 self._iteration()
@@ -233,10 +209,9 @@ class RaftHost:
         self._shutdown()
 
     def _iteration(self) -> None:
-        now = time.monotonic()
-        busy = bool(self._dirty or self._calls or self._woken)
-        wake_at = min(self._next_full_tick, self._next_dial, self._delayed[0][0] if self._delayed else now + 1)
-        timeout = 0.0 if busy else max(0.0, wake_at - now)
+        now = self.clock.now()
+        wake_at = min(self.driver.next_tick_at(), self._next_dial, self._delayed[0][0] if self._delayed else now + 1)
+        timeout = 0.0 if self.driver.busy() else max(0.0, wake_at - now)
         for key, mask in self._sel.select(timeout):
             kind, conn = key.data
             if kind == "listen":
@@ -250,65 +225,21 @@ class RaftHost:
                     self._read(conn)
                 if mask & selectors.EVENT_WRITE and conn.sock.fileno() >= 0:
                     self._write(conn)
-        now = time.monotonic()
+        now = self.clock.now()
         while self._delayed and self._delayed[0][0] <= now:
             _, conn, frame = self._delayed.popleft()
             if conn.sock.fileno() >= 0:
                 self._deliver(conn, frame)
-        with self._lock:
-            calls, self._calls = self._calls, deque()
-            self._dirty |= self._woken
-            self._woken = set()
-            self._signalled = False
-        for fn in calls:
-            try:
-                fn()
-            except Exception:
-                log.exception("driver call failed")
         if now >= self._next_dial:
             self._next_dial = now + DIAL_INTERVAL_S
             self._dial_missing()
             self._check_peer_timeouts(now)
-        if now >= self._next_full_tick:
-            self._next_full_tick = now + self.tick_interval_s
-            self._full_ticks += 1
-            if self._full_ticks % FOLLOWER_TICK_EVERY == 0:
-                to_tick = list(self.groups)
-            else:
-                # Leaders owe heartbeats every tick; an idle follower only checks its election
-                # deadline, for which every third tick is precise enough (timeouts are seconds).
-                to_tick = [gid for gid, g in self.groups.items() if gid in self._dirty or g.is_leader()]
-        else:
-            to_tick = list(self._dirty)
-        self._dirty = set()  # ticks below may mark groups again for the next iteration
-        for gid in to_tick:
-            group = self.groups.get(gid)
-            if group is None:
-                continue
-            try:
-                group.doTick(0)
-                if group.needs_tick():
-                    self._dirty.add(gid)
-            except Exception:
-                log.exception("group %d tick failed", gid)
-        for hook in self.on_loop:
-            try:
-                hook()
-            except Exception:
-                log.exception("driver hook failed")
-        self.store.commit()
-        acks, self._after_commit = self._after_commit, []
-        for fn in acks:
-            try:
-                fn()
-            except Exception:
-                log.exception("after-commit callback failed")
+        self._signalled = False  # a call queued from here on signals again
+        self.driver.run_iteration(now)
         self._flush(now)
 
     def _shutdown(self) -> None:
-        self.store.commit()
-        for gid in list(self.groups):
-            self.remove_group(gid)
+        self.driver.shutdown()
         for conn in list(self.conns.values()):
             self._close(conn, notify=False)
         self._sel.close()
@@ -325,7 +256,7 @@ class RaftHost:
 
     # --- connections ----------------------------------------------------------------------------
     def _dial_missing(self) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         for peer, addr in self.peer_addrs.items():
             conn = self.conns.get(peer)
             if conn is not None and conn.dialing and now - conn.dial_started > DIAL_TIMEOUT_S:
@@ -348,7 +279,7 @@ class RaftHost:
             if err not in (0, errno.EINPROGRESS):
                 sock.close()
                 continue
-            conn = PeerConn(sock, peer, dialing=True)
+            conn = PeerConn(sock, peer, dialing=True, now=now)
             self.conns[peer] = conn
             self._sel.register(sock, selectors.EVENT_WRITE, ("peer", conn))
 
@@ -376,16 +307,13 @@ class RaftHost:
             except OSError as e:  # EMFILE and friends: the peer retries its dial
                 log.warning("cannot accept a peer connection: %s", e)
                 return
-            conn = PeerConn(sock, None, dialing=False)
+            conn = PeerConn(sock, None, dialing=False, now=self.clock.now())
             self._sel.register(sock, selectors.EVENT_READ, ("peer", conn))
 
     def _mark_ready(self, conn: PeerConn) -> None:
         conn.ready = True
         assert conn.peer is not None
-        for transport in list(self.transports.values()):
-            transport.peer_connected(conn.peer)
-        for gid in self.groups:
-            self._dirty.add(gid)
+        self.driver.peer_connected(conn.peer)
 
     def _close(self, conn: PeerConn, *, notify: bool = True) -> None:
         try:
@@ -398,8 +326,7 @@ class RaftHost:
         if conn.peer is not None and self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
             if was_ready and notify:
-                for transport in list(self.transports.values()):
-                    transport.peer_disconnected(conn.peer)
+                self.driver.peer_disconnected(conn.peer)
 
     def _check_peer_timeouts(self, now: float) -> None:
         for conn in list(self.conns.values()):
@@ -419,7 +346,7 @@ class RaftHost:
         if not data:
             self._close(conn)
             return
-        conn.last_recv = time.monotonic()
+        conn.last_recv = self.clock.now()
         conn.inbuf += data
         pos = 0
         buf = conn.inbuf
@@ -457,21 +384,15 @@ class RaftHost:
             return
         if self.faults is not None and self.faults.delay_s:
             # The same delay for every frame keeps each peer's order, as one slow TCP link would.
-            self._delayed.append((time.monotonic() + self.faults.delay_s, conn, frame))
+            self._delayed.append((self.clock.now() + self.faults.delay_s, conn, frame))
             return
         self._deliver(conn, frame)
 
     def _deliver(self, conn: PeerConn, frame: Any) -> None:
+        assert conn.peer is not None
         for gid, message in frame:
-            transport = self.transports.get(gid)
-            if transport is None:
-                continue  # this node does not host that group (yet): the leader retries
             for _ in range(1 if self.faults is None else self.faults.copies()):
-                try:
-                    transport.deliver(conn.peer, message)
-                except Exception:
-                    log.exception("group %d failed on a message from %s", gid, conn.peer)
-            self._dirty.add(gid)
+                self.driver.deliver(conn.peer, gid, message)
 
     # --- bytes out ------------------------------------------------------------------------------
     @staticmethod
@@ -516,7 +437,7 @@ class RaftHost:
         except OSError:
             self._close(conn)
             return
-        conn.last_send = time.monotonic()
+        conn.last_send = self.clock.now()
         del conn.outbuf[:sent]
         if len(conn.outbuf) > MAX_PEER_OUTBUF_BYTES:
             log.warning("peer %s is not reading: closing its connection", conn.peer)

@@ -3,22 +3,38 @@
 Owns: translating between pysyncobj's Node objects and node ids, dropping messages from nodes that
 are not members of the group, and stamping the group's term on replication replies (pysyncobj's
 ``next_node_idx`` carries none, so a leader could not tell a stale reply from a fresh one).
-Must not: own sockets or buffers (the RaftHost does; ``send`` only queues on the host).
+Must not: own sockets or buffers (its ``TransportHost`` does; ``send`` only queues on the host).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pysyncobj.node import Node
 from pysyncobj.transport import Transport
 
-if TYPE_CHECKING:
-    from kraft.raft.host import RaftHost
+
+class TransportHost(Protocol):
+    """What a group's transport needs from the node it runs on (the RaftHost over TCP, or the
+    simulator's in-memory network). Called on the driver thread, except ``wake``."""
+
+    def is_connected(self, peer: int) -> bool: ...
+
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
+        """Queue ``message`` for ``peer``; it leaves after the iteration's store commit."""
+        ...
+
+    def can_queue(self, peer: int) -> bool:
+        """Whether more log entries may be queued to ``peer`` (backpressure; heartbeats always may)."""
+        ...
+
+    def wake(self, gid: int) -> None:
+        """Group ``gid`` has work (a proposal from another thread): tick it soon."""
+        ...
 
 
 class MuxTransport(Transport):
-    def __init__(self, host: RaftHost, gid: int, syncObj: Any, selfNode: Node, otherNodes: set[Node]) -> None:
+    def __init__(self, host: TransportHost, gid: int, syncObj: Any, selfNode: Node, otherNodes: set[Node]) -> None:
         super().__init__(syncObj, selfNode, otherNodes)
         self.host = host
         self.gid = gid

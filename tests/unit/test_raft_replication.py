@@ -16,6 +16,7 @@ import pytest
 from kraft.log.store import NodeStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import LmdbJournal
+from kraft.raft.outbox import Applied, Outbox, Outcome
 from kraft.raft.transport import MuxTransport
 
 GID = 7
@@ -94,6 +95,7 @@ class Sim:
         self.stores: dict[int, NodeStore] = {}
         self.groups: dict[int, RaftGroup] = {}
         self.machines: dict[int, ListMachine] = {}
+        self.outbox = Outbox()  # no store commits here: outcomes are released after every tick
         for n in (1, 2, 3):
             store = NodeStore(root / str(n), fsync=False, map_size_mb=64)
             self.stores[n] = store
@@ -101,11 +103,12 @@ class Sim:
             facade = NodeFacade(n, self.net)
 
             def factory(so: Any, sn: Any, on: Any, facade: NodeFacade = facade, n: int = n) -> MuxTransport:
-                t = MuxTransport(facade, GID, so, sn, on)  # type: ignore[arg-type]
+                t = MuxTransport(facade, GID, so, sn, on)
                 self.net.transports[n] = t
                 return t
 
-            self.groups[n] = RaftGroup(GID, n, [1, 2, 3], LmdbJournal(store, GID), self.machines[n], factory, TIMERS)
+            self.groups[n] = RaftGroup(GID, n, [1, 2, 3], LmdbJournal(store, GID), self.machines[n], factory, TIMERS,
+                                       self.outbox)
         for n, t in self.net.transports.items():
             for peer in (1, 2, 3):
                 if peer != n:
@@ -116,12 +119,14 @@ class Sim:
             if n not in self.net.down:
                 for _ in range(3):
                     self.groups[n].doTick(0)
+        self.outbox.release()
 
     def heartbeat_due(self) -> None:
         """Let a heartbeat interval pass (without waiting for it): leaders send on the next tick."""
         for g in self.groups.values():
             g._hb_deadline = 0
-            g._probe_sent.clear()  # an unanswered probe is retried after a heartbeat interval
+            for progress in g._progress.followers.values():
+                progress.probe_sent_at = None  # an unanswered probe is retried after a heartbeat interval
             g._SyncObj__newAppendEntriesTime = 0
 
     def settle(self, keep: Any = None) -> list[tuple[int, int, dict[str, Any]]]:
@@ -146,7 +151,10 @@ class Sim:
         return [(e[1], e[2]) for e in j.entries_from(1, 10_000, 1 << 30)]
 
     def submit(self, node: int, payload: bytes, acks: list[Any]) -> None:
-        self.groups[node].submit(payload, lambda res, err: acks.append((payload, res, err)))
+        def done(outcome: Outcome) -> None:
+            acks.append((payload, outcome))
+
+        self.groups[node].submit(payload, done)
 
     def close(self) -> None:
         for g in self.groups.values():
@@ -176,7 +184,7 @@ def test_repeated_append_entries_never_truncate_matching_entries(sim: Sim) -> No
     sim.submit(1, b"b", acks)
     sim.submit(1, b"c", acks)
     sim.settle()
-    assert [a[0] for a in acks if a[2] == 0] == [b"a", b"b", b"c"]
+    assert [a[0] for a in acks if isinstance(a[1], Applied)] == [b"a", b"b", b"c"]
     before = sim.log(2)
     assert before == sim.log(1)
     for _ in range(2):  # the stale message, delivered after newer ones, and repeated
@@ -199,7 +207,7 @@ def test_acknowledged_entries_survive_leader_crash_after_stale_messages(sim: Sim
             sim.net.transports[dst].deliver(src, wire(msg))
         sim.tick(2)
         sim.settle()
-    acknowledged = [a[0] for a in acks if a[2] == 0]
+    acknowledged = [a[0] for a in acks if isinstance(a[1], Applied)]
     assert acknowledged, "nothing was acknowledged"
     # The leader dies; node 3 comes back; node 2 must win and keep every acknowledged entry.
     sim.net.down = {1}

@@ -1,0 +1,167 @@
+"""The order of work of a node's Raft groups in one driver-loop iteration, without sockets.
+
+Owns: the groups a node hosts and their transports, which groups to tick (woken, messaged, leaders
+every tick, idle followers every third), calls queued for the driver thread, and the durability
+order of an iteration:
+
+    run driver calls -> tick groups -> loop hooks -> commit the store (one fsync for every group)
+    -> release the outbox (proposal outcomes, "appended")
+
+The caller sends what groups queued only after ``run_iteration`` returns, so nothing a group sent
+acknowledges a write the disk does not hold yet. The RaftHost runs this over TCP; the simulator
+runs it over an in-memory network, with the same order.
+Must not: touch sockets, sleep, or read a clock itself (``now`` comes in).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kraft.raft.group import RaftGroup
+from kraft.raft.outbox import Outbox
+from kraft.raft.transport import MuxTransport, TransportHost
+
+log = logging.getLogger(__name__)
+
+FOLLOWER_TICK_EVERY = 3  # full ticks
+
+
+class Committable(Protocol):
+    def commit(self) -> bool: ...
+
+
+class GroupDriver:
+    def __init__(self, host: TransportHost, store: Committable, tick_interval_s: float,
+                 signal: Callable[[], None] = lambda: None) -> None:
+        self.host = host
+        self.store = store
+        self.tick_interval_s = tick_interval_s
+        self._signal = signal  # wakes whoever waits for the next iteration (the host's poll)
+        self.groups: dict[int, RaftGroup] = {}
+        self.transports: dict[int, MuxTransport] = {}
+        self.outbox = Outbox()
+        self.on_loop: list[Callable[[], None]] = []  # driver-thread hooks, run every iteration
+        self._lock = threading.Lock()
+        self._woken: set[int] = set()
+        self._calls: deque[Callable[[], None]] = deque()
+        self._dirty: set[int] = set()
+        self._next_full_tick = 0.0
+        self._full_ticks = 0
+
+    # --- any thread -------------------------------------------------------------------------------
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the driver thread, in the next iteration."""
+        with self._lock:
+            self._calls.append(fn)
+        self._signal()
+
+    def wake(self, gid: int) -> None:
+        with self._lock:
+            self._woken.add(gid)
+        self._signal()
+
+    # --- driver thread ----------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Work is waiting: the next iteration must not sleep."""
+        return bool(self._dirty or self._calls or self._woken)
+
+    def next_tick_at(self) -> float:
+        return self._next_full_tick
+
+    def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
+        """Create a group; ``build(transport_factory)`` constructs the RaftGroup."""
+
+        def factory(sync_obj: Any, self_node: Any, other_nodes: Any) -> MuxTransport:
+            t = MuxTransport(self.host, gid, sync_obj, self_node, other_nodes)
+            self.transports[gid] = t
+            return t
+
+        group = build(factory)
+        self.groups[gid] = group
+        transport = self.transports[gid]
+        for peer in transport.nodes:
+            if self.host.is_connected(peer):
+                transport.peer_connected(peer)
+        self._dirty.add(gid)
+        return group
+
+    def remove_group(self, gid: int) -> RaftGroup | None:
+        group = self.groups.pop(gid, None)
+        self.transports.pop(gid, None)
+        if group is not None:
+            try:
+                group.destroy()
+            except Exception:
+                log.exception("destroying group %d", gid)
+        return group
+
+    def deliver(self, peer: int, gid: int, message: dict[str, Any]) -> None:
+        """A message from ``peer`` to group ``gid`` (dropped if this node does not host it: the
+        sender retries)."""
+        transport = self.transports.get(gid)
+        if transport is None:
+            return
+        try:
+            transport.deliver(peer, message)
+        except Exception:
+            log.exception("group %d failed on a message from %s", gid, peer)
+        self._dirty.add(gid)
+
+    def peer_connected(self, peer: int) -> None:
+        for transport in list(self.transports.values()):
+            transport.peer_connected(peer)
+        self._dirty.update(self.groups)
+
+    def peer_disconnected(self, peer: int) -> None:
+        for transport in list(self.transports.values()):
+            transport.peer_disconnected(peer)
+
+    def run_iteration(self, now: float) -> None:
+        """One iteration after messages were delivered; the caller flushes sends afterwards."""
+        with self._lock:
+            calls, self._calls = self._calls, deque()
+            self._dirty |= self._woken
+            self._woken = set()
+        for fn in calls:
+            try:
+                fn()
+            except Exception:
+                log.exception("driver call failed")
+        if now >= self._next_full_tick:
+            self._next_full_tick = now + self.tick_interval_s
+            self._full_ticks += 1
+            if self._full_ticks % FOLLOWER_TICK_EVERY == 0:
+                to_tick = list(self.groups)
+            else:
+                # Leaders owe heartbeats every tick; an idle follower only checks its election
+                # deadline, for which every third tick is precise enough (timeouts are seconds).
+                to_tick = [gid for gid, g in self.groups.items() if gid in self._dirty or g.is_leader()]
+        else:
+            to_tick = list(self._dirty)
+        self._dirty = set()  # ticks below may mark groups again for the next iteration
+        for gid in to_tick:
+            group = self.groups.get(gid)
+            if group is None:
+                continue
+            try:
+                group.doTick(0)
+                if group.needs_tick():
+                    self._dirty.add(gid)
+            except Exception:
+                log.exception("group %d tick failed", gid)
+        for hook in self.on_loop:
+            try:
+                hook()
+            except Exception:
+                log.exception("driver hook failed")
+        self.store.commit()
+        self.outbox.release()
+
+    def shutdown(self) -> None:
+        self.store.commit()
+        for gid in list(self.groups):
+            self.remove_group(gid)
