@@ -123,7 +123,7 @@ def next_state(state: State, event: Event) -> State:
     try:
         return TRANSITIONS[state, event]
     except KeyError:
-        raise IllegalTransition(f"{event.value!r} is not a transition of a {state.value} group") from None
+        raise IllegalTransition(f"group event {event.value!r} is illegal in state {state.value}") from None
 
 
 def _require(condition: bool, message: str) -> None:
