@@ -5,7 +5,9 @@ group, which is the coordinator of all groups), the futures of members waiting i
 timer that expires silent members and completes rebalances, and the batching of offset commits into
 metadata-group entries. Generations and offsets are replicated (kraft.raft.metadata_machine), so a
 new coordinator continues above the last generation and from the committed offsets.
-Must not: decide Raft matters or read sockets; assignment is kraft.groups.assignors' job.
+Must not: decide Raft matters, read sockets, or change a group's state or generation itself (it
+calls the ``Group`` method for what happened; kraft.groups.membership's table decides); assignment
+is kraft.groups.assignors' job.
 """
 
 from __future__ import annotations
