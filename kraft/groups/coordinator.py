@@ -5,7 +5,9 @@ group, which is the coordinator of all groups), the futures of members waiting i
 timer that expires silent members and completes rebalances, and the batching of offset commits into
 metadata-group entries. Generations and offsets are replicated (kraft.raft.metadata_machine), so a
 new coordinator continues above the last generation and from the committed offsets.
-Must not: decide Raft matters or read sockets; assignment is kraft.groups.assignors' job.
+Must not: decide Raft matters, read sockets, or change a group's state or generation itself (it
+calls the ``Group`` method for what happened; kraft.groups.membership's table decides); assignment
+is kraft.groups.assignors' job.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from kraft import errors
 from kraft.groups.assignors import assign
 from kraft.groups.consumer_protocol import assignment_partitions
-from kraft.groups.membership import AWAITING_SYNC, EMPTY, PREPARING, Group
+from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
 from kraft.raft.metadata_machine import GroupOffsets, MetadataMachine, encode_command
 
 log = logging.getLogger(__name__)
@@ -216,7 +218,7 @@ class GroupCoordinator:
                                 "metadata": group.metadata_of(m), "assignment_bytes": opaque})
         return {
             "group_id": group_id,
-            "state": group.state if group is not None else EMPTY,
+            "state": (group.state if group is not None else State.EMPTY).value,
             "generation": group.generation if group is not None else (replicated.generation if replicated else 0),
             "strategy": (group.protocol if group.protocol_type else group.strategy) if group is not None else "",
             "protocol_type": group.protocol_type if group is not None else "",
@@ -268,8 +270,7 @@ class GroupCoordinator:
             for mid in group.drop_absent():
                 self._fail_waiter(group.group_id, mid, errors.UnknownMemberId("did not rejoin in time"))
             if not group.members:
-                group.state, group.initial = EMPTY, False
-                return
+                return  # Empty: nobody rejoined (drop_absent emptied it), or everyone left meanwhile
             members_before = dict(group.subscriptions())
             partitions = self._partitions_of({t for ts in members_before.values() for t in ts})
             # Kafka-protocol groups: the leader member assigns, after this round, through SyncGroup.
@@ -282,7 +283,7 @@ class GroupCoordinator:
                 log.warning("group %s: could not record generation %d: %s", group.group_id, generation, e)
                 return  # still PreparingRebalance: the ticker tries again
             if group.subscriptions() != members_before or group.state != PREPARING:
-                group.generation = generation  # burned, never reused; the next round goes above it
+                group.burn_generation(generation)
                 return  # someone joined or left while the generation was being recorded
             group.complete(assignment, partitions, generation)
             for mid in group.members:

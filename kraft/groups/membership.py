@@ -1,13 +1,39 @@
 """Consumer group membership: the rebalance state machine of one group (join, heartbeat, leave).
 
-Owns: members, their subscriptions and liveness, the generation, and when a rebalance completes.
-Time is passed in (``now``, seconds) and nothing here does I/O: the coordinator wraps it with
-asyncio futures for waiting joins, timers, and the metadata group that makes generations durable.
+Owns: members, their subscriptions and liveness, the generation, when a rebalance completes, and
+the group's state, which changes only through ``TRANSITIONS`` (in ``Group._transition``). Time is
+passed in (``now``, seconds). Must not: do I/O, read a clock, or wait; the coordinator
+(kraft.groups.coordinator) wraps it with asyncio futures for waiting joins, timers, and the metadata
+group that makes generations durable, and changes a group only by calling its methods.
 
 States, as Kafka's coordinator: ``Empty`` (no members), ``PreparingRebalance`` (waiting for every
 member to rejoin, or for the deadline), ``CompletingRebalance`` (Kafka-protocol groups only: the new
 generation exists and the coordinator waits for the leader's SyncGroup with everyone's assignment),
-``Stable`` (everyone has the current generation's assignment).
+``Stable`` (everyone has the current generation's assignment). A group starts Empty, at generation 0
+or at the generation the metadata group replicated (a new coordinator continues above it).
+
+``TRANSITIONS``, the state after each event (E Empty, P PreparingRebalance, C CompletingRebalance,
+S Stable; ``-`` is illegal: ``IllegalTransition``, a bug on the coordinator's side, since a client's
+illegal request is refused with a ``KraftError`` before it gets here):
+
+  event            E  P  C  S
+  join             P  P  P  P   a new member, a changed subscription, or the Kafka leader rejoining
+                                a Stable group (starts a round, or joins the one in progress)
+  rejoin           -  P  C  S   a member's unchanged join: takes its place in the round; in C or S a
+                                repeat whose answer was lost
+  topics-changed   E  P  P  P   a subscribed topic appeared, vanished or grew
+  leave            -  P  P  P   a member leaves or its session expires; others remain
+  last-leave       -  E  E  E   the last member leaves or expires
+  drop-absent      -  P  -  -   the round ends: members that did not rejoin are dropped
+  round-empty      -  E  -  -   ... nobody rejoined
+  complete         -  S  -  -   a native group gets the coordinator's assignment
+  elect-leader     -  C  -  -   a Kafka-protocol group gets a leader, which must assign
+  leader-sync      -  -  S  S   the leader's SyncGroup (repeated in S: nothing changes)
+  burn-generation  E  P  -  -   the round's generation was recorded but the round was overtaken
+
+Invariants (checked by tests/unit/test_group_transitions.py after every step of random sequences):
+a group has members exactly when it is not Empty; the generation never decreases; every member of a
+Stable group has an assignment.
 
 Two kinds of group, never mixed: native kraft groups name a server-side ``strategy`` and the
 coordinator assigns; Kafka-protocol groups (``protocol_type``, e.g. "consumer") send named protocols
@@ -18,13 +44,93 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from kraft import errors
 
-EMPTY = "Empty"
-PREPARING = "PreparingRebalance"
-AWAITING_SYNC = "CompletingRebalance"
-STABLE = "Stable"
+
+class State(StrEnum):
+    """A group's state; the value is what DescribeGroups reports (Kafka's names)."""
+
+    EMPTY = "Empty"
+    PREPARING = "PreparingRebalance"
+    AWAITING_SYNC = "CompletingRebalance"
+    STABLE = "Stable"
+
+
+EMPTY, PREPARING, AWAITING_SYNC, STABLE = State.EMPTY, State.PREPARING, State.AWAITING_SYNC, State.STABLE
+
+
+class Event(StrEnum):
+    """What happens to a group (see the table in the module docstring)."""
+
+    JOIN = "join"
+    REJOIN = "rejoin"
+    TOPICS_CHANGED = "topics-changed"
+    LEAVE = "leave"
+    LAST_LEAVE = "last-leave"
+    DROP_ABSENT = "drop-absent"
+    ROUND_EMPTY = "round-empty"
+    COMPLETE = "complete"
+    ELECT_LEADER = "elect-leader"
+    LEADER_SYNC = "leader-sync"
+    BURN_GENERATION = "burn-generation"
+
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (EMPTY, Event.JOIN): PREPARING,
+    (PREPARING, Event.JOIN): PREPARING,
+    (AWAITING_SYNC, Event.JOIN): PREPARING,
+    (STABLE, Event.JOIN): PREPARING,
+
+    (PREPARING, Event.REJOIN): PREPARING,
+    (AWAITING_SYNC, Event.REJOIN): AWAITING_SYNC,
+    (STABLE, Event.REJOIN): STABLE,
+
+    (EMPTY, Event.TOPICS_CHANGED): EMPTY,
+    (PREPARING, Event.TOPICS_CHANGED): PREPARING,
+    (AWAITING_SYNC, Event.TOPICS_CHANGED): PREPARING,
+    (STABLE, Event.TOPICS_CHANGED): PREPARING,
+
+    (PREPARING, Event.LEAVE): PREPARING,
+    (AWAITING_SYNC, Event.LEAVE): PREPARING,
+    (STABLE, Event.LEAVE): PREPARING,
+
+    (PREPARING, Event.LAST_LEAVE): EMPTY,
+    (AWAITING_SYNC, Event.LAST_LEAVE): EMPTY,
+    (STABLE, Event.LAST_LEAVE): EMPTY,
+
+    (PREPARING, Event.DROP_ABSENT): PREPARING,
+    (PREPARING, Event.ROUND_EMPTY): EMPTY,
+    (PREPARING, Event.COMPLETE): STABLE,
+    (PREPARING, Event.ELECT_LEADER): AWAITING_SYNC,
+
+    (AWAITING_SYNC, Event.LEADER_SYNC): STABLE,
+    (STABLE, Event.LEADER_SYNC): STABLE,
+
+    (EMPTY, Event.BURN_GENERATION): EMPTY,
+    (PREPARING, Event.BURN_GENERATION): PREPARING,
+}
+
+
+class IllegalTransition(RuntimeError):
+    """The coordinator asked a group for something its state machine does not have: a bug on this
+    side, not the client's (a client's illegal request is a ``KraftError`` with a wire code)."""
+
+
+def next_state(state: State, event: Event) -> State:
+    """The table's answer; a missing key is an illegal transition."""
+    try:
+        return TRANSITIONS[state, event]
+    except KeyError:
+        raise IllegalTransition(f"group event {event.value!r} is illegal in state {state.value}") from None
+
+
+def _require(condition: bool, message: str) -> None:
+    """An invariant that stays on under ``python -O`` (unlike ``assert``)."""
+    if not condition:
+        raise IllegalTransition(message)
+
 
 MIN_SESSION_TIMEOUT_MS = 1_000
 MAX_SESSION_TIMEOUT_MS = 3_600_000
@@ -48,7 +154,6 @@ class Member:
 class Group:
     group_id: str
     generation: int = 0
-    state: str = EMPTY
     strategy: str = ""
     members: dict[str, Member] = field(default_factory=dict)
     assignment: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -60,6 +165,19 @@ class Group:
     protocol: str = ""  # Kafka-protocol groups: the protocol chosen for the current generation
     leader: str = ""  # Kafka-protocol groups: the member that computes the assignment
     member_assignments: dict[str, bytes] = field(default_factory=dict)  # Kafka-protocol groups: opaque
+    _state: State = field(default=EMPTY, init=False)
+
+    @property
+    def state(self) -> State:
+        """Read-only: only ``_transition`` changes it."""
+        return self._state
+
+    def _transition(self, event: Event) -> State:
+        """The one place the state changes, to the table's answer for (state, event). Returns the
+        state before; callers apply their side effects after it, so a refused event changes nothing."""
+        was = self._state
+        self._state = next_state(was, event)
+        return was
 
     # --- transitions ------------------------------------------------------------------------------
     def join(self, member_id: str, client_id: str, host: str, topics: list[str], session_timeout_ms: int,
@@ -91,7 +209,7 @@ class Group:
             self.members[member_id] = Member(member_id, client_id, host, topics, session_timeout_ms / 1000,
                                              rebalance_timeout_ms / 1000, now, protocols=protocols)
             self.strategy, self.protocol_type = strategy, protocol_type
-            self._start_rebalance(now, initial_delay_s)
+            self._joined_round(now, initial_delay_s)
         else:
             member = self.members[member_id]
             member.last_seen = now
@@ -99,32 +217,38 @@ class Group:
             # Kafka's rule: the leader member of a Stable Kafka-protocol group rejoins to have the
             # group reassigned (it saw the metadata change), so that rejoin starts a round.
             forced = bool(self.protocol_type) and self.state == STABLE and member_id == self.leader
-            if self.state in (STABLE, AWAITING_SYNC) and same and not forced:
-                return member_id, False  # a repeated join (its answer was lost): nothing changed
-            member.topics, member.protocols = topics, protocols
-            if not same or self.state in (STABLE, AWAITING_SYNC):
-                self._start_rebalance(now, initial_delay_s)
+            if same and not forced:
+                if self._transition(Event.REJOIN) != PREPARING:
+                    return member_id, False  # a repeated join (its answer was lost): nothing changed
+            else:
+                member.topics, member.protocols = topics, protocols
+                self._joined_round(now, initial_delay_s)
         self.members[member_id].joined = True
         return member_id, True
 
-    def _start_rebalance(self, now: float, initial_delay_s: float) -> None:
-        if self.state == EMPTY or self.initial:
+    def _joined_round(self, now: float, initial_delay_s: float) -> None:
+        was = self._transition(Event.JOIN)
+        if was == EMPTY or self.initial:
             # A new group: wait a little for members starting together, extended per joiner (capped).
             if not self.initial:
                 self.initial, self.initial_started = True, now
             self.deadline = min(now + initial_delay_s, self.initial_started + INITIAL_DELAY_CAP_S)
-        elif self.state in (STABLE, AWAITING_SYNC):
-            # Everyone must rejoin (revoking and committing first) before anyone gets partitions.
+        else:
+            # PreparingRebalance already: the round in progress takes this member in too.
+            self._round_started(was, now)
+
+    def _round_started(self, was: State, now: float) -> None:
+        """Entered PreparingRebalance from ``was``: from Stable or CompletingRebalance everyone must
+        rejoin (revoking and committing first) before anyone gets partitions."""
+        if was in (STABLE, AWAITING_SYNC):
             self.deadline = now + max(m.rebalance_timeout_s for m in self.members.values())
             for m in self.members.values():
                 m.joined = False
-        # PreparingRebalance already: the round in progress takes this member in too.
-        self.state = PREPARING
 
     def request_rebalance(self, now: float) -> None:
-        """Something outside changed (partitions of a subscribed topic): everyone rejoins."""
-        if self.state in (STABLE, AWAITING_SYNC) and self.members:
-            self._start_rebalance(now, 0.0)
+        """Something outside changed (partitions of a subscribed topic): everyone rejoins. A round in
+        progress reads the topics when it completes; an Empty group has nobody to reassign."""
+        self._round_started(self._transition(Event.TOPICS_CHANGED), now)
 
     def ready_to_complete(self, now: float) -> bool:
         if self.state != PREPARING:
@@ -137,20 +261,29 @@ class Group:
                  generation: int) -> None:
         """Finish the round with its (already recorded) generation and the assignment. A Kafka-protocol
         group gets a protocol and a leader instead, and waits for the leader's assignment."""
+        _require(generation > self.generation,
+                 f"group {self.group_id!r}: generation {generation} is not above {self.generation}")
+        if not self.members:
+            self._transition(Event.ROUND_EMPTY)
+        else:
+            self._transition(Event.ELECT_LEADER if self.protocol_type else Event.COMPLETE)
         self.generation = generation
         self.assignment = assignment
         self.subscribed_partitions = partitions
         self.initial = False
         self.member_assignments = {}
-        if not self.members:
-            self.state = EMPTY
-        elif self.protocol_type:
+        if self.members and self.protocol_type:
             self.protocol = self._choose_protocol()
             if self.leader not in self.members:
                 self.leader = next(iter(self.members))
-            self.state = AWAITING_SYNC
-        else:
-            self.state = STABLE
+
+    def burn_generation(self, generation: int) -> None:
+        """The round's generation was recorded, but someone joined or left meanwhile: that generation
+        is never reused, the next round goes above it."""
+        _require(generation > self.generation,
+                 f"group {self.group_id!r}: generation {generation} is not above {self.generation}")
+        self._transition(Event.BURN_GENERATION)
+        self.generation = generation
 
     def set_assignments(self, member_id: str, generation: int, assignments: dict[str, bytes]) -> bool:
         """The leader's SyncGroup: everyone's assignment; True if this completed the round. Another
@@ -158,10 +291,9 @@ class Group:
         self._check_member(member_id, generation)
         if self.state == PREPARING:
             raise errors.RebalanceInProgress(f"group {self.group_id!r} is rebalancing: rejoin")
-        if self.state != AWAITING_SYNC or member_id != self.leader:
+        if member_id != self.leader or self._transition(Event.LEADER_SYNC) != AWAITING_SYNC:
             return False
         self.member_assignments = {mid: assignments.get(mid, b"") for mid in self.members}
-        self.state = STABLE
         return True
 
     def metadata_of(self, member: Member) -> bytes:
@@ -190,12 +322,12 @@ class Group:
             raise errors.IllegalGeneration(f"generation {generation} is not the group's {self.generation}")
 
     def drop_absent(self) -> list[str]:
-        """Remove members that did not rejoin this round; returns their ids."""
+        """Remove members that did not rejoin this round; returns their ids. If nobody rejoined, the
+        round ends here and the group is Empty."""
         gone = [mid for mid, m in self.members.items() if not m.joined]
-        for mid in gone:
-            del self.members[mid]
-            self.assignment.pop(mid, None)
-            self.member_assignments.pop(mid, None)
+        if gone:
+            self._transition(Event.DROP_ABSENT if len(gone) < len(self.members) else Event.ROUND_EMPTY)
+            self._forget(gone)
         return gone
 
     def heartbeat(self, member_id: str, generation: int, now: float) -> None:
@@ -209,29 +341,31 @@ class Group:
             raise errors.IllegalGeneration(f"generation {generation} is not the group's {self.generation}")
 
     def leave(self, member_id: str, now: float) -> None:
-        if self.members.pop(member_id, None) is None:
+        if member_id not in self.members:
             raise errors.UnknownMemberId(f"member {member_id!r} is not in group {self.group_id!r}")
-        self.assignment.pop(member_id, None)
-        self.member_assignments.pop(member_id, None)
-        self._after_departure(now)
+        self._depart([member_id], now)
 
     def expire(self, now: float) -> list[str]:
         """Remove members silent for longer than their session timeout; returns their ids."""
         gone = [mid for mid, m in self.members.items() if now - m.last_seen > m.session_timeout_s]
+        if gone:
+            self._depart(gone, now)
+        return gone
+
+    def _depart(self, gone: list[str], now: float) -> None:
+        was = self._transition(Event.LEAVE if len(gone) < len(self.members) else Event.LAST_LEAVE)
+        self._forget(gone)
+        if self.members:
+            self._round_started(was, now)
+
+    def _forget(self, gone: list[str]) -> None:
         for mid in gone:
             del self.members[mid]
             self.assignment.pop(mid, None)
             self.member_assignments.pop(mid, None)
-        if gone:
-            self._after_departure(now)
-        return gone
-
-    def _after_departure(self, now: float) -> None:
         if not self.members:
-            self.state, self.initial = EMPTY, False
+            self.initial = False
             self.assignment, self.member_assignments = {}, {}
-        elif self.state in (STABLE, AWAITING_SYNC):
-            self._start_rebalance(now, 0.0)
 
     def check_commit(self, member_id: str, generation: int) -> None:
         """Whether a commit may go to the metadata group (which checks the generation again)."""
