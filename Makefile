@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench chaos clean
+.PHONY: install system-deps run test lint bench chaos sim clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,3 +36,10 @@ DURATION ?= 600
 SEED ?= $(shell date +%s)
 chaos: install
 	$(BIN)/python -m tests.faults.chaos --duration $(DURATION) --seed $(SEED)
+
+SEEDS ?= 1000
+FIRST_SEED ?= 1
+# The deterministic simulator (tests/sim): SEEDS whole-cluster runs from FIRST_SEED; a failure
+# prints the seed, a shrunk fault schedule and a trace. Replay: python -m tests.sim.run --seed S -v
+sim: install
+	$(BIN)/python -m tests.sim.run --seeds $(SEEDS) --first $(FIRST_SEED)

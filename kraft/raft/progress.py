@@ -5,7 +5,8 @@ index to send, the mode (probing while the follower's log end is unknown, stream
 the in-flight window (entries sent but not yet acknowledged, bounded in count and bytes).
 Rules it enforces:
 - a stale reply (older term, or a reset from before a later acknowledgement) never rewinds the
-  leader: match only grows, and next never drops below match + 1;
+  leader: match only grows, and next never drops below match + 1 (a reset below it probes from
+  match + 1, since the follower's log is known to match up to there);
 - a probe is one empty AppendEntries in flight, resent only when unanswered for a heartbeat;
 - a reconnect or a new leadership forgets the window (what was in flight may be lost) and probes.
 Must not: read clocks, sockets or storage: times and log facts come in as arguments, decisions go
@@ -86,10 +87,16 @@ class FollowerProgress:
             self.probe_sent_at = None
 
     def on_reset(self, next_index: int, last_index: int) -> bool:
-        """The follower's log ends (or conflicts) before what was sent. False if the reply is stale
-        (the follower has since acknowledged more), which must not rewind the leader."""
+        """The follower's log ends (or conflicts) before what was sent: probe from where it says, never
+        below match + 1. False when nothing changes (already probing from there)."""
         if next_index - 1 < self.match:
-            return False
+            # Stale (the follower has acknowledged more since), or a conflict hint that walked back
+            # over entries known to match (the follower's conflicting term began before match: found
+            # by the simulator, seed 297, where ignoring it left the follower behind for good). The
+            # follower holds 1..match either way: probe right after it.
+            if self.probing and self.next == self.match + 1:
+                return False
+            next_index = self.match + 1
         self.next = max(self.match + 1, min(next_index, last_index + 1))
         self.restart_probe()
         return True

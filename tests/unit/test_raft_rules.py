@@ -100,10 +100,21 @@ def test_progress_stale_replies_never_rewind() -> None:
     p.on_success(11)
     p.on_success(6)  # an older success arriving late
     assert (p.match, p.next) == (10, 11)
-    assert not p.on_reset(4, last_index=20)  # a reset from before the follower acknowledged 10
-    assert (p.match, p.next, p.probing) == (10, 11, False)
+    assert p.on_reset(4, last_index=20)  # from before the follower acknowledged 10: probe after 10
+    assert (p.match, p.next, p.probing) == (10, 11, True)
+    assert not p.on_reset(4, last_index=20)  # again: already probing there
+    p.on_success(11)
     assert p.on_reset(12, last_index=20)  # a real one: entries after 10 were lost in flight
-    assert (p.next, p.probing) == (12, True)
+    assert (p.match, p.next, p.probing) == (10, 12, True)
+
+
+def test_progress_conflict_hint_below_match_probes_after_match() -> None:
+    """A follower's conflicting term may have begun before the leader's match index (it led that
+    term itself): its hint then points below match. The leader must not ignore it as stale, or the
+    follower never catches up (simulator seed 297)."""
+    p = FollowerProgress(match=19, next=25, probing=False)
+    assert p.on_reset(16, last_index=24)
+    assert (p.match, p.next, p.probing) == (19, 20, True)
 
 
 def test_progress_reset_never_points_past_the_leaders_log() -> None:

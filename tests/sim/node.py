@@ -1,0 +1,86 @@
+"""One simulated kraft node: the real Raft groups (metadata and partitions), journals, state
+machines and ``GroupDriver`` over a ``SimDisk``, speaking through the ``SimNetwork``.
+
+It is the RaftHost minus sockets: the same ``TransportHost`` seam, the same driver iteration (calls,
+ticks, one store commit, outbox released), and sends leave only after the iteration returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kraft.log.partition_log import PartitionLog
+from kraft.log.store import MetadataRows, NodeStore
+from kraft.raft.driver import GroupDriver
+from kraft.raft.group import GroupTimers, RaftGroup
+from kraft.raft.journal import LmdbJournal
+from kraft.raft.metadata_machine import METADATA_GID, MetadataMachine
+from kraft.raft.partition_machine import PartitionMachine
+from tests.sim.disk import SimDisk
+
+TICK_INTERVAL_S = 0.1
+TIMERS = GroupTimers(heartbeat_s=0.4, election_min_s=1.5, election_max_s=3.0)  # cluster.ini's defaults
+
+Machine = MetadataMachine | PartitionMachine
+
+
+class SimNode:
+    def __init__(self, node_id: int, members: list[int], partition_gids: list[int], disk: SimDisk,
+                 is_connected: Callable[[int, int], bool]) -> None:
+        self.node_id = node_id
+        self.disk = disk
+        self._connected = is_connected
+        self.store: NodeStore = disk.open()
+        self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
+        self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
+        self.machines: dict[int, Machine] = {}
+        self.journals: dict[int, LmdbJournal] = {}
+        self._add(METADATA_GID, members, MetadataMachine(MetadataRows(self.store, METADATA_GID)), forward=True)
+        for gid in partition_gids:
+            self._add(gid, members, PartitionMachine(PartitionLog(self.store, gid)), forward=False)
+        self.store.commit()
+
+    def _add(self, gid: int, members: list[int], machine: Machine, forward: bool) -> None:
+        journal = LmdbJournal(self.store, gid)
+        self.journals[gid] = journal
+        self.machines[gid] = machine
+        outbox = self.driver.outbox
+        self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, members, journal, machine, factory,
+                                                             TIMERS, outbox, forward_to_leader=forward))
+
+    @property
+    def groups(self) -> dict[int, RaftGroup]:
+        return self.driver.groups
+
+    # --- TransportHost ----------------------------------------------------------------------------
+    def is_connected(self, peer: int) -> bool:
+        return self._connected(self.node_id, peer)
+
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
+        self.outbox.append((peer, gid, message))
+
+    def can_queue(self, peer: int) -> bool:
+        return self.is_connected(peer)
+
+    def wake(self, gid: int) -> None:
+        self.driver.wake(gid)
+
+    # --- the simulator drives ---------------------------------------------------------------------
+    def run(self, now: float, messages: list[tuple[int, int, dict[str, Any]]]) -> list[tuple[int, int, dict[str, Any]]]:
+        """One driver iteration with ``messages`` (src, gid, message) delivered first; returns what
+        the node sends, which leaves only now that the iteration's store commit is done."""
+        for src, gid, message in messages:
+            self.driver.deliver(src, gid, message)
+        self.driver.run_iteration(now)
+        sends, self.outbox = self.outbox, []
+        return sends
+
+    def needs_run(self, now: float) -> bool:
+        return self.driver.busy() or now >= self.driver.next_tick_at()
+
+    def crash(self) -> None:
+        """The process dies: memory is gone, the disk keeps what was committed."""
+        for group in self.groups.values():
+            group.destroy()
+        self.disk.crash()

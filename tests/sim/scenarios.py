@@ -1,0 +1,65 @@
+"""Scripted fault schedules: known defects and the mutants that show the checker can fail.
+
+``empty-disk`` is today's known defect (issue 13): a node restarted with an empty disk rejoins as
+a voter. Its lost log is not noticed: it votes for a candidate that lacks entries it had
+acknowledged, and that candidate's new entries overwrite them, so acknowledged writes are lost.
+Node 2 is cut off while nodes 1 and 3 acknowledge writes; node 3 loses its disk; node 1 crashes;
+nodes 2 and 3 then form a majority that has never seen those writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from kraft.raft import follower
+from tests.sim.cluster import SimConfig
+from tests.sim.faults import Fault
+
+EMPTY_DISK_CONFIG = SimConfig(nodes=3, partitions=1, duration_s=10.0)
+EMPTY_DISK_SCHEDULE = [
+    Fault(1.0, "cut", a=1, b=2, value=5.0),
+    Fault(1.0, "cut", a=2, b=3, value=5.0),
+    Fault(5.5, "wipe", a=3, value=0.2),
+    Fault(5.9, "crash", a=1, value=30.0),
+]
+
+SCENARIOS: dict[str, tuple[SimConfig, list[Fault]]] = {
+    "empty-disk": (EMPTY_DISK_CONFIG, EMPTY_DISK_SCHEDULE),
+}
+
+
+def _truncate_matching() -> Callable[[], None]:
+    """pysyncobj's own follower rule (research/pysyncobj.md, Exp4a): drop every entry after prev
+    whenever the log is longer, matching or not."""
+    original = follower.on_append
+
+    def on_append(log: follower.LogTerms, prev: int, prev_term: int, entries: list[follower.Entry],
+                  leader_commit: int) -> follower.Mismatch | follower.Accept:
+        decision = original(log, prev, prev_term, entries, leader_commit)
+        if isinstance(decision, follower.Accept) and log.last_index > prev:
+            return replace(decision, prev=prev, prev_term=prev_term, entries=list(entries),
+                           truncate_from=prev + 1, commit_index=min(leader_commit, prev + len(entries)))
+        return decision
+
+    follower.on_append = on_append  # type: ignore[assignment]
+
+    def undo() -> None:
+        follower.on_append = original
+
+    return undo
+
+
+MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "truncate-matching": _truncate_matching,
+}
+
+
+@contextmanager
+def mutant(name: str | None) -> Iterator[None]:
+    undo = MUTANTS[name]() if name else (lambda: None)
+    try:
+        yield
+    finally:
+        undo()
