@@ -3,6 +3,7 @@ at its seams.
 
 Owns: the pysyncobj configuration kraft relies on, and the adapter between pysyncobj's internals and
 kraft's pure Raft rules:
+- elections: a vote counts once per voter and term (``raft.election``; pysyncobj counts messages);
 - follower side, AppendEntries: ``raft.follower`` decides (strip matching entries, truncate only at a
   real conflict, point the leader at the conflicting term, clamp the commit index); this module
   rewrites the message pysyncobj then handles and arms the journal's truncation guard;
@@ -30,6 +31,7 @@ from pysyncobj.node import Node
 from kraft.errors import CorruptRecord
 from kraft.protocol.stored import OP_KAFKA, OP_NATIVE, verify_stored
 from kraft.raft import clock, follower
+from kraft.raft.election import VoteLedger
 from kraft.raft.journal import LmdbJournal
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
@@ -123,6 +125,7 @@ class RaftGroup(SyncObj):
         self.machine = machine
         self.outbox = outbox
         self._progress = LeaderProgress()
+        self._votes = VoteLedger()
         self._forward = forward_to_leader
         self._hb_deadline = 0.0
         conf = SyncObjConf(
@@ -242,6 +245,8 @@ class RaftGroup(SyncObj):
         elif mtype in ("kraft_fetch_entry", "kraft_entry"):
             self._on_repair_message(node, message)
             return
+        elif mtype == "response_vote" and not self._votes.first_vote(message.get("term", -1), int(node.id)):
+            return  # pysyncobj would count a repeated vote again
         SyncObj._SyncObj__onMessageReceived(self, node, message)
 
     def _prepare_append(self, message: dict[str, Any]) -> None:

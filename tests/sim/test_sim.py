@@ -25,8 +25,9 @@ def sim(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def test_regression_seeds_pass() -> None:
-    proc = sim("--seed-list", ",".join(map(str, SEEDS)), timeout_s=120)
+@pytest.mark.parametrize(("seed", "nodes", "partitions"), SEEDS)
+def test_regression_seed_passes(seed: int, nodes: int, partitions: int) -> None:
+    proc = sim("--seed", str(seed), "--nodes", str(nodes), "--partitions", str(partitions), timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
 
 

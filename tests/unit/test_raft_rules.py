@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kraft.raft.election import VoteLedger
 from kraft.raft.follower import Accept, Mismatch, on_append
 from kraft.raft.progress import MAX_INFLIGHT_ENTRIES, FollowerProgress, LeaderProgress
 
@@ -162,3 +163,11 @@ def test_a_new_term_starts_every_follower_afresh() -> None:
     leader.reconnected(3)
     p3 = leader.get(3)
     assert p3 is not None and (p3.next, p3.probing) == (1, True)
+
+
+def test_a_vote_counts_once_per_voter_and_term() -> None:
+    ledger = VoteLedger()
+    assert ledger.first_vote(3, 2)
+    assert not ledger.first_vote(3, 2)  # the same vote delivered twice
+    assert ledger.first_vote(3, 4)
+    assert ledger.first_vote(4, 2)  # a new term: everyone votes afresh
