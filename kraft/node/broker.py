@@ -26,8 +26,8 @@ from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.group import RaftGroup
 from kraft.raft.host import RaftHost
-from kraft.raft.metadata_machine import encode_command
-from kraft.raft.partition_machine import OP_PRODUCE, OP_PRODUCE_KAFKA
+from kraft.state.metadata import encode_command
+from kraft.state.partition import OP_PRODUCE, OP_PRODUCE_KAFKA
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2

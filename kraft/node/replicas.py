@@ -19,13 +19,13 @@ from kraft.log.store import MetadataRows, NodeStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.journal import LmdbJournal
-from kraft.raft.metadata_machine import (
+from kraft.state.metadata import (
     METADATA_GID,
     MetadataMachine,
     PartitionMeta,
     encode_command,
 )
-from kraft.raft.partition_machine import PartitionMachine
+from kraft.state.partition import PartitionMachine
 
 log = logging.getLogger(__name__)
 

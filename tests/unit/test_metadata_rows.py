@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kraft.log.store import MetadataRows, NodeStore, StateRow
-from kraft.raft.metadata_machine import MetadataMachine, encode_command
+from kraft.state.metadata import MetadataMachine, encode_command
 
 
 def test_group_rows_round_trip_including_ids_too_long_for_an_lmdb_key(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from kraft import errors
 from kraft.protocol.batch import encode_batch
-from kraft.raft.metadata_machine import MetadataMachine, encode_command, partition_gid
-from kraft.raft.partition_machine import OP_PRODUCE, PartitionMachine
+from kraft.state.metadata import MetadataMachine, encode_command, partition_gid
+from kraft.state.partition import OP_PRODUCE, PartitionMachine
 
 
 class MemoryStore:
@@ -168,7 +168,7 @@ def test_node_registry_is_replicated_and_updated_on_reannounce() -> None:
 
 
 def test_idle_producers_expire_by_batch_timestamps() -> None:
-    from kraft.raft.partition_machine import EXPIRY_SWEEP_EVERY, PRODUCER_EXPIRATION_MS
+    from kraft.state.partition import EXPIRY_SWEEP_EVERY, PRODUCER_EXPIRATION_MS
 
     store = MemoryStore()
     m = PartitionMachine(store)
@@ -181,7 +181,7 @@ def test_idle_producers_expire_by_batch_timestamps() -> None:
 
 def kafka_produce(n: int, producer_id: int, epoch: int, sequence: int) -> bytes:
     from kraft.protocol.kafka.records import encode_kafka_batch
-    from kraft.raft.partition_machine import OP_PRODUCE_KAFKA
+    from kraft.state.partition import OP_PRODUCE_KAFKA
 
     records = [(1000 + i, None, b"v%d" % i, []) for i in range(n)]
     return OP_PRODUCE_KAFKA + encode_kafka_batch(records, producer_id=producer_id, producer_epoch=epoch,
