@@ -74,8 +74,8 @@ class Broker:
             replica = self._leader_replica(topic, partition, applied=True)
         except errors.KraftError:
             return None
-        with self.host.store.read() as txn:
-            return int(replica.log.read_state(txn)["next_offset"])
+        with self.host.store.read() as committed:
+            return int(replica.log.read_state(committed)["next_offset"])
 
     async def init_producer_id(self) -> dict[str, Any]:
         producer_id = await self._propose_metadata(encode_command("alloc_producer_id"))
@@ -204,7 +204,7 @@ class Broker:
         partition gets at least one batch, as kraft's native fetch always did."""
         out: list[dict[str, Any]] = []
         total = 0
-        with self.host.store.read() as txn:
+        with self.host.store.read() as committed:
             for req in parts:
                 topic, partition, offset = req["topic"], req["partition"], req["offset"]
                 res: dict[str, Any] = {"topic": topic, "partition": partition, "error_code": 0, "message": "",
@@ -212,7 +212,7 @@ class Broker:
                 out.append(res)
                 try:
                     replica = self._leader_replica(topic, partition, applied=True)
-                    state = replica.log.read_state(txn)
+                    state = replica.log.read_state(committed)
                     hw, start = state["next_offset"], state["log_start_offset"]
                     res["high_watermark"], res["log_start_offset"] = hw, start
                     if offset < start or offset > hw:
@@ -221,7 +221,7 @@ class Broker:
                         continue
                     budget = min(int(req.get("max_bytes", max_bytes)), max(max_bytes - total, 1))
                     try:
-                        batches = replica.log.read(txn, offset, budget)
+                        batches = replica.log.read(committed, offset, budget)
                     except DamagedEntry as e:
                         group, idx = replica.group, e.raft_index
                         self.host.call(lambda group=group, idx=idx: group.repair_entry(idx))
@@ -284,13 +284,13 @@ class Broker:
         """Earliest (-2), latest (-1), or the first offset of a batch reaching ``timestamp``; for a
         timestamp after every record, the end offset (or None with ``exact``, as Kafka answers -1)."""
         replica = self._leader_replica(topic, partition, applied=True)
-        with self.host.store.read() as txn:
-            state = replica.log.read_state(txn)
+        with self.host.store.read() as committed:
+            state = replica.log.read_state(committed)
             if timestamp == EARLIEST:
                 return int(state["log_start_offset"])
             if timestamp == LATEST:
                 return int(state["next_offset"])
-            found = replica.log.offset_for_timestamp(txn, timestamp)
+            found = replica.log.offset_for_timestamp(committed, timestamp)
             if found is None:
                 return None if exact else int(state["next_offset"])
             return found
@@ -347,9 +347,9 @@ class Broker:
 
     def node_status(self) -> dict[str, Any]:
         groups = []
-        with self.host.store.read() as txn:
+        with self.host.store.read() as committed:
             for replica in list(self.replicas.partitions.values()):
-                state = replica.log.read_state(txn)
+                state = replica.log.read_state(committed)
                 groups.append({
                     "topic": replica.meta.topic,
                     "partition": replica.meta.partition,

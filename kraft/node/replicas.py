@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kraft.log.partition_log import PartitionLog
-from kraft.log.store import MetadataRows, NodeStore
+from kraft.log.rows import MetadataRows
+from kraft.log.store import LogStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.journal import LmdbJournal
@@ -49,7 +50,7 @@ class ReplicaManager:
         self,
         node_id: int,
         host: RaftHost,
-        store: NodeStore,
+        store: LogStore,
         timers: GroupTimers,
         controller_ids: list[int],
         on_appended: Callable[[set[int]], None] | None = None,

@@ -29,7 +29,7 @@ from typing import Any
 
 import msgpack
 
-from kraft.log.store import NodeStore
+from kraft.log.store import LogStore
 from kraft.raft.faults import NetworkFaults
 from kraft.raft.group import RaftGroup
 from kraft.raft.transport import MuxTransport
@@ -72,7 +72,7 @@ class RaftHost:
         node_id: int,
         bind: tuple[str, int],
         peers: dict[int, tuple[str, int]],
-        store: NodeStore,
+        store: LogStore,
         *,
         tick_interval_s: float = 0.1,
         peer_timeout_s: float = 5.0,

@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from kraft.log.store import NodeStore
+from kraft.log.lmdb_store import LmdbStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import LmdbJournal
 from kraft.raft.transport import MuxTransport
@@ -91,11 +91,11 @@ class NodeFacade:
 class Sim:
     def __init__(self, root: Path) -> None:
         self.net = Net()
-        self.stores: dict[int, NodeStore] = {}
+        self.stores: dict[int, LmdbStore] = {}
         self.groups: dict[int, RaftGroup] = {}
         self.machines: dict[int, ListMachine] = {}
         for n in (1, 2, 3):
-            store = NodeStore(root / str(n), fsync=False, map_size_mb=64)
+            store = LmdbStore(root / str(n), fsync=False, map_size_mb=64)
             self.stores[n] = store
             self.machines[n] = ListMachine()
             facade = NodeFacade(n, self.net)
