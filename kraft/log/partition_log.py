@@ -14,13 +14,11 @@ import struct
 from typing import Any
 
 from kraft.errors import CorruptRecord
+from kraft.log.entry import BATCH_AT, OP_AT, as_served, verify_stored
 from kraft.log.rows import ProducerRows, StateRow
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop
-from kraft.protocol.stored import as_served, verify_stored
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
-OP_AT = 8 + 1  # term, command type
-BATCH_AT = OP_AT + 1
 
 
 class DamagedEntry(Exception):

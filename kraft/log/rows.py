@@ -22,7 +22,7 @@ from typing import Any
 
 import msgpack
 
-from kraft.log.store import DB_PRODUCERS, DB_PSTATE, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop
+from kraft.log.store import DB_PRODUCERS, DB_PSTATE, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
 
 
 def _unpack_map(raw: bytes) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class ProducerRows:
         self._stop = prefix_stop(self._prefix)
 
     def load(self) -> dict[int, list]:
-        return {int.from_bytes(key[8:16], "big"): msgpack.unpackb(value)
+        return {u64_of(key): msgpack.unpackb(value)
                 for key, value in self.store.scan(DB_PRODUCERS, self._prefix, self._stop)}
 
     def save(self, producer_id: int, state: list | None) -> None:

@@ -19,6 +19,7 @@ from pysyncobj.config import FAIL_REASON
 from kraft import errors
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.log.entry import OP_KAFKA, OP_NATIVE
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
@@ -27,7 +28,6 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.group import RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.state.metadata import encode_command
-from kraft.state.partition import OP_PRODUCE, OP_PRODUCE_KAFKA
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
@@ -159,7 +159,7 @@ class Broker:
         replica = self._leader_replica(topic, partition)
         self._check_size(batch)
         header = verify_batch(batch)
-        return await self._append(replica, topic, partition, OP_PRODUCE + batch, acks, timeout_s,
+        return await self._append(replica, topic, partition, OP_NATIVE + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
 
     async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
@@ -172,7 +172,7 @@ class Broker:
         if header.count < 1 or header.count != header.last_offset_delta + 1:
             raise errors.InvalidRecord(f"{topic}/{partition}: batch of {header.count} records has offset deltas "
                                        f"up to {header.last_offset_delta} (a producer writes them dense from 0)")
-        return await self._append(replica, topic, partition, OP_PRODUCE_KAFKA + batch, acks, timeout_s,
+        return await self._append(replica, topic, partition, OP_KAFKA + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
 
     def _check_size(self, batch: bytes) -> None:

@@ -27,27 +27,15 @@ from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as raft_clock  # CLOCK_MONOTONIC_RAW: compare only with it
 from pysyncobj.node import Node
 
-from kraft.errors import CorruptRecord
-from kraft.protocol.stored import OP_KAFKA, OP_NATIVE, verify_stored
+from kraft.log.entry import REGULAR
+from kraft.log.entry import intact as _intact
 from kraft.raft.journal import LmdbJournal
 
 log = logging.getLogger(__name__)
 
-REGULAR = b"\x00"
 MAX_INFLIGHT_ENTRIES = 256  # per follower, sent but not acknowledged
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024  # per follower: big batches must not flood one peer connection
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
-
-
-def _intact(command: bytes) -> bool:
-    """Whether a produce command's batch passes its checksum (other commands carry no batch)."""
-    if command[:1] != REGULAR or command[1:2] not in (OP_NATIVE, OP_KAFKA):
-        return True
-    try:
-        verify_stored(command[1:2], command[2:])
-    except CorruptRecord:
-        return False
-    return True
 
 
 class _NullPoller:

@@ -17,16 +17,15 @@ no caller can pull a whole log into memory; every caller tolerates a shorter ans
 from __future__ import annotations
 
 import logging
-import struct
 
 import msgpack
 from pysyncobj.journal import Journal
 
+from kraft.log.entry import encode_row, row_command, row_term
 from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, LogStore, gid_key, gid_u64_key, prefix_stop, u64_of
 
 log = logging.getLogger(__name__)
 
-TERM = struct.Struct(">Q")
 SLICE_MAX_ENTRIES = 512
 SLICE_MAX_BYTES = 4 * 1024 * 1024
 
@@ -67,7 +66,7 @@ class LmdbJournal(Journal):
 
     @staticmethod
     def _decode(idx: int, value: bytes) -> Entry:
-        return (value[8:], idx, TERM.unpack_from(value)[0])
+        return (row_command(value), idx, row_term(value))
 
     # --- what kraft itself reads ----------------------------------------------------------------
     @property
@@ -85,7 +84,7 @@ class LmdbJournal(Journal):
         if idx == self._last and self._last_entry is not None:
             return self._last_entry[2]
         raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
-        return None if raw is None else TERM.unpack_from(raw)[0]
+        return None if raw is None else row_term(raw)
 
     def arm_truncation(self, idx: int) -> None:
         """Allow the next ``deleteEntriesFrom`` to remove entries from ``idx`` on: a real conflict."""
@@ -113,7 +112,7 @@ class LmdbJournal(Journal):
     def add(self, command: bytes, idx: int, term: int) -> None:
         if self._first and idx != self._last + 1:
             raise AssertionError(f"journal {self._gid}: append of {idx} after {self._last}")
-        value = TERM.pack(term) + bytes(command)
+        value = encode_row(term, bytes(command))
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), value)
         entry = (bytes(command), idx, term)
         if not self._first:
@@ -124,7 +123,7 @@ class LmdbJournal(Journal):
         """Replace the stored bytes of entry ``idx`` with an identical copy from another replica
         (repair of on-disk damage; same index and term, so Raft's view of the log is unchanged)."""
         assert self.term_at(idx) == term
-        self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), TERM.pack(term) + bytes(command))
+        self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), encode_row(term, bytes(command)))
         entry = (bytes(command), idx, term)
         if idx == self._last:
             self._last_entry = entry
