@@ -12,7 +12,8 @@ opens it on the calling thread, every call until ``commit``/``abort`` must come 
 (another thread gets an AssertionError), and ``commit`` makes everything written since the last
 commit visible to readers at once — and durable, with one fsync, when the store was opened with
 ``fsync``. The writer's own ``get`` and ``scan`` see its uncommitted writes; a ``ReadView`` sees
-committed data only, as of the moment it was opened.
+committed data only, as of the moment it was opened (``MemoryStore``, on the writer's own thread:
+as of each call).
 
 Keys are 1..``KEY_BYTES_MAX`` bytes (LMDB's limit; longer or empty keys raise ValueError in every
 implementation). ``scan`` yields ``(key, value)`` in key order over ``start <= key < stop`` (no
