@@ -3,7 +3,7 @@
 Owns: the in-memory ``Group`` of every active consumer group (on the node that leads the metadata
 group, which is the coordinator of all groups), the futures of members waiting in ``join_group``, a
 timer that expires silent members and completes rebalances, and the batching of offset commits into
-metadata-group entries. Generations and offsets are replicated (kraft.raft.metadata_machine), so a
+metadata-group entries. Generations and offsets are replicated (kraft.state.metadata), so a
 new coordinator continues above the last generation and from the committed offsets.
 Must not: decide Raft matters, read sockets, or change a group's state or generation itself (it
 calls the ``Group`` method for what happened; kraft.groups.membership's table decides); assignment
@@ -22,7 +22,7 @@ from kraft import errors
 from kraft.groups.assignors import assign
 from kraft.groups.consumer_protocol import assignment_partitions
 from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
-from kraft.raft.metadata_machine import GroupOffsets, MetadataMachine, encode_command
+from kraft.state.metadata import GroupOffsets, MetadataMachine, encode_command
 
 log = logging.getLogger(__name__)
 

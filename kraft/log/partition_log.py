@@ -1,12 +1,11 @@
-"""A partition's record log in the node's LMDB: the batch index beside the Raft journal, and reads.
+"""A partition's record log in the node's LogStore: the batch index beside the Raft journal, and reads.
 
-Owns: the rows that turn an offset into the Raft entry holding its batch (``offsets`` db: key gid +
-last offset of the batch, value raft index + base offset + max timestamp) and the persisted partition
-state (``pstate`` db). The batch bytes themselves live only in the journal entry (stored once).
+Owns: the rows that turn an offset into the Raft entry holding its batch (``offsets`` table: key gid +
+last offset of the batch, value ``INDEX_ROW``: raft index + base offset + max timestamp), reads of
+committed batches through them, and the partition's store for its state machine (``PartitionStore``
+of ``kraft.state.partition``: the index, plus the state and producer rows of ``kraft.log.rows``).
+The batch bytes themselves live only in the journal entry (stored once; ``kraft.log.entry``).
 Must not: decide offsets (the partition state machine does) or commit (the driver does).
-
-Journal value layout of a produce entry: term (8) | pysyncobj command type (1) | op | batch bytes, where
-op is b"P" (native batch) or b"K" (Kafka v2 batch, as its producer sent it; see ``kraft.protocol.stored``).
 """
 
 from __future__ import annotations
@@ -14,16 +13,12 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import lmdb
-import msgpack
-
 from kraft.errors import CorruptRecord
-from kraft.log.store import DB_JOURNAL, DB_OFFSETS, DB_PRODUCERS, NodeStore, StateRow, gid_key, gid_u64_key
-from kraft.protocol.stored import as_served, verify_stored
+from kraft.log.entry import BATCH_AT, OP_AT, as_served, verify_stored
+from kraft.log.rows import ProducerRows, StateRow
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
-OP_AT = 8 + 1  # term, command type
-BATCH_AT = OP_AT + 1
 
 
 class DamagedEntry(Exception):
@@ -35,16 +30,15 @@ class DamagedEntry(Exception):
 
 
 class PartitionLog:
-    def __init__(self, store: NodeStore, gid: int) -> None:
+    def __init__(self, store: LogStore, gid: int) -> None:
         self.store = store
         self.gid = gid
         self._prefix = gid_key(gid)
-        self._offsets = store.db(DB_OFFSETS)
-        self._journal = store.db(DB_JOURNAL)
-        self._producers = store.db(DB_PRODUCERS)
+        self._stop = prefix_stop(self._prefix)
         self._state = StateRow(store, gid)
+        self._producers = ProducerRows(store, gid)
 
-    # --- driver thread: writes inside the loop's transaction -------------------------------------
+    # --- driver thread: writes inside the loop's batch -------------------------------------------
     def load_state(self) -> dict[str, Any] | None:
         return self._state.load_state()
 
@@ -52,70 +46,52 @@ class PartitionLog:
         self._state.save_state(state)
 
     def load_producers(self) -> dict[int, list]:
-        out = {}
-        with self.store.wtxn().cursor(self._producers) as cur:
-            if cur.set_range(self._prefix):
-                for key, value in cur:
-                    if key[:8] != self._prefix:
-                        break
-                    out[int.from_bytes(key[8:16], "big")] = msgpack.unpackb(value)
-        return out
+        return self._producers.load()
 
     def save_producer(self, producer_id: int, state: list | None) -> None:
-        key = gid_u64_key(self.gid, producer_id)
-        if state is None:
-            self.store.wtxn().delete(key, db=self._producers)
-        else:
-            self.store.wtxn().put(key, msgpack.packb(state), db=self._producers)
+        self._producers.save(producer_id, state)
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
         key = gid_u64_key(self.gid, base_offset + count - 1)
-        self.store.wtxn().put(key, INDEX_ROW.pack(raft_index, base_offset, max_timestamp), db=self._offsets)
+        self.store.put(DB_OFFSETS, key, INDEX_ROW.pack(raft_index, base_offset, max_timestamp))
 
     def destroy(self) -> None:
-        self.store.delete_prefix(DB_OFFSETS, self.gid)
-        self.store.delete_prefix(DB_PRODUCERS, self.gid)
+        self.store.delete_prefix(DB_OFFSETS, self._prefix)
+        self._producers.destroy()
         self._state.delete()
 
     # --- any thread: reads of committed data ----------------------------------------------------
-    def read_state(self, txn: lmdb.Transaction) -> dict[str, Any]:
-        return self._state.read(txn) or {"next_offset": 0, "log_start_offset": 0}
+    def read_state(self, view: ReadView) -> dict[str, Any]:
+        return self._state.read(view) or {"next_offset": 0, "log_start_offset": 0}
 
-    def read(self, txn: lmdb.Transaction, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
+    def read(self, view: ReadView, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``.
-        Kafka batches come with their base offset patched in (``kraft.protocol.stored.as_served``)."""
+        Kafka batches come with their base offset patched in (``kraft.log.entry.as_served``)."""
         out: list[tuple[int, bytes]] = []
         size = 0
-        with txn.cursor(self._offsets) as cur:
-            if not cur.set_range(gid_u64_key(self.gid, offset)):
-                return out
-            for key, row in cur:
-                if key[:8] != self._prefix:
-                    break
-                raft_index, base, _ = INDEX_ROW.unpack(row)
-                value = txn.get(gid_u64_key(self.gid, raft_index), db=self._journal)
-                if value is None:
-                    break  # trimmed by retention under us; the next fetch starts later
-                op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
-                try:
-                    verify_stored(op, batch)  # checked after every read: never serve damaged data
-                except CorruptRecord:
-                    raise DamagedEntry(raft_index) from None
-                if out and size + len(batch) > max_bytes:
-                    break
-                out.append((base, as_served(op, batch, base)))
-                size += len(batch)
+        gid = self.gid
+        unpack_index = INDEX_ROW.unpack
+        for _key, row in view.scan(DB_OFFSETS, gid_u64_key(gid, offset), self._stop):
+            raft_index, base, _ = unpack_index(row)
+            value = view.get(DB_JOURNAL, gid_u64_key(gid, raft_index))
+            if value is None:
+                break  # trimmed by retention under us; the next fetch starts later
+            op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
+            try:
+                verify_stored(op, batch)  # checked after every read: never serve damaged data
+            except CorruptRecord:
+                raise DamagedEntry(raft_index) from None
+            if out and size + len(batch) > max_bytes:
+                break
+            out.append((base, as_served(op, batch, base)))
+            size += len(batch)
         return out
 
-    def offset_for_timestamp(self, txn: lmdb.Transaction, timestamp_ms: int) -> int | None:
+    def offset_for_timestamp(self, view: ReadView, timestamp_ms: int) -> int | None:
         """Base offset of the first batch whose max timestamp is >= ``timestamp_ms`` (approximate)."""
-        with txn.cursor(self._offsets) as cur:
-            if not cur.set_range(self._prefix):
-                return None
-            for key, row in cur:
-                if key[:8] != self._prefix:
-                    break
-                _, base, max_ts = INDEX_ROW.unpack(row)
-                if max_ts >= timestamp_ms:
-                    return base
+        unpack_index = INDEX_ROW.unpack
+        for _key, row in view.scan(DB_OFFSETS, self._prefix, self._stop):
+            _, base, max_ts = unpack_index(row)
+            if max_ts >= timestamp_ms:
+                return base
         return None

@@ -16,6 +16,7 @@ from typing import Any
 from kraft import errors
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.log.entry import OP_KAFKA, OP_NATIVE
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
@@ -23,9 +24,8 @@ from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.group import RaftGroup
 from kraft.raft.host import RaftHost
-from kraft.raft.metadata_machine import encode_command
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
-from kraft.raft.partition_machine import OP_PRODUCE, OP_PRODUCE_KAFKA
+from kraft.state.metadata import encode_command
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
@@ -71,8 +71,8 @@ class Broker:
             replica = self._leader_replica(topic, partition, applied=True)
         except errors.KraftError:
             return None
-        with self.host.store.read() as txn:
-            return int(replica.log.read_state(txn)["next_offset"])
+        with self.host.store.read() as committed:
+            return int(replica.log.read_state(committed)["next_offset"])
 
     async def init_producer_id(self) -> dict[str, Any]:
         producer_id = await self._propose_metadata(encode_command("alloc_producer_id"))
@@ -153,7 +153,7 @@ class Broker:
         replica = self._leader_replica(topic, partition)
         self._check_size(batch)
         header = verify_batch(batch)
-        return await self._append(replica, topic, partition, OP_PRODUCE + batch, acks, timeout_s,
+        return await self._append(replica, topic, partition, OP_NATIVE + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
 
     async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
@@ -166,7 +166,7 @@ class Broker:
         if header.count < 1 or header.count != header.last_offset_delta + 1:
             raise errors.InvalidRecord(f"{topic}/{partition}: batch of {header.count} records has offset deltas "
                                        f"up to {header.last_offset_delta} (a producer writes them dense from 0)")
-        return await self._append(replica, topic, partition, OP_PRODUCE_KAFKA + batch, acks, timeout_s,
+        return await self._append(replica, topic, partition, OP_KAFKA + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
 
     def _check_size(self, batch: bytes) -> None:
@@ -198,7 +198,7 @@ class Broker:
         partition gets at least one batch, as kraft's native fetch always did."""
         out: list[dict[str, Any]] = []
         total = 0
-        with self.host.store.read() as txn:
+        with self.host.store.read() as committed:
             for req in parts:
                 topic, partition, offset = req["topic"], req["partition"], req["offset"]
                 res: dict[str, Any] = {"topic": topic, "partition": partition, "error_code": 0, "message": "",
@@ -206,7 +206,7 @@ class Broker:
                 out.append(res)
                 try:
                     replica = self._leader_replica(topic, partition, applied=True)
-                    state = replica.log.read_state(txn)
+                    state = replica.log.read_state(committed)
                     hw, start = state["next_offset"], state["log_start_offset"]
                     res["high_watermark"], res["log_start_offset"] = hw, start
                     if offset < start or offset > hw:
@@ -215,7 +215,7 @@ class Broker:
                         continue
                     budget = min(int(req.get("max_bytes", max_bytes)), max(max_bytes - total, 1))
                     try:
-                        batches = replica.log.read(txn, offset, budget)
+                        batches = replica.log.read(committed, offset, budget)
                     except DamagedEntry as e:
                         group, idx = replica.group, e.raft_index
                         self.host.call(lambda group=group, idx=idx: group.repair_entry(idx))
@@ -278,13 +278,13 @@ class Broker:
         """Earliest (-2), latest (-1), or the first offset of a batch reaching ``timestamp``; for a
         timestamp after every record, the end offset (or None with ``exact``, as Kafka answers -1)."""
         replica = self._leader_replica(topic, partition, applied=True)
-        with self.host.store.read() as txn:
-            state = replica.log.read_state(txn)
+        with self.host.store.read() as committed:
+            state = replica.log.read_state(committed)
             if timestamp == EARLIEST:
                 return int(state["log_start_offset"])
             if timestamp == LATEST:
                 return int(state["next_offset"])
-            found = replica.log.offset_for_timestamp(txn, timestamp)
+            found = replica.log.offset_for_timestamp(committed, timestamp)
             if found is None:
                 return None if exact else int(state["next_offset"])
             return found
@@ -341,9 +341,9 @@ class Broker:
 
     def node_status(self) -> dict[str, Any]:
         groups = []
-        with self.host.store.read() as txn:
+        with self.host.store.read() as committed:
             for replica in list(self.replicas.partitions.values()):
-                state = replica.log.read_state(txn)
+                state = replica.log.read_state(committed)
                 groups.append({
                     "topic": replica.meta.topic,
                     "partition": replica.meta.partition,

@@ -13,7 +13,7 @@ import sys
 
 from kraft.config import ClusterConfig
 from kraft.errors import ConfigError
-from kraft.log.store import NodeStore
+from kraft.log.lmdb_store import LmdbStore
 from kraft.node.broker import Broker
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.replicas import ReplicaManager
@@ -29,7 +29,7 @@ class Node:
         self.config = config
         self.node_id = node_id
         me = config.node(node_id)
-        self.store = NodeStore(config.node_data_dir(node_id), fsync=config.fsync == "always",
+        self.store = LmdbStore(config.node_data_dir(node_id), fsync=config.fsync == "always",
                                map_size_mb=config.lmdb_map_size_mb)
         peers = {n.id: (n.host, n.raft_port) for n in config.nodes.values()}
         try:

@@ -14,17 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kraft.log.partition_log import PartitionLog
-from kraft.log.store import MetadataRows, NodeStore
+from kraft.log.rows import MetadataRows
+from kraft.log.store import LogStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.host import RaftHost
-from kraft.raft.journal import LmdbJournal
-from kraft.raft.metadata_machine import (
+from kraft.raft.journal import RaftJournal
+from kraft.state.metadata import (
     METADATA_GID,
     MetadataMachine,
     PartitionMeta,
     encode_command,
 )
-from kraft.raft.partition_machine import PartitionMachine
+from kraft.state.partition import PartitionMachine
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class PartitionReplica:
     group: RaftGroup
     machine: PartitionMachine
     log: PartitionLog
-    journal: LmdbJournal
+    journal: RaftJournal
 
 
 class ReplicaManager:
@@ -48,7 +49,7 @@ class ReplicaManager:
         self,
         node_id: int,
         host: RaftHost,
-        store: NodeStore,
+        store: LogStore,
         timers: GroupTimers,
         controller_ids: list[int],
         on_appended: Callable[[set[int]], None] | None = None,
@@ -68,7 +69,7 @@ class ReplicaManager:
         self._next_rebalance = host.clock.now() + PREFERRED_LEADER_CHECK_S
         self._announce = announce  # this node's entry in the metadata's node registry
         self._announced_at = 0.0
-        journal = LmdbJournal(store, METADATA_GID)
+        journal = RaftJournal(store, METADATA_GID)
         self.meta_group = host.add_group(
             METADATA_GID,
             lambda factory: RaftGroup(
@@ -105,7 +106,7 @@ class ReplicaManager:
                 self._create(gid, meta)
 
     def _create(self, gid: int, meta: PartitionMeta) -> None:
-        journal = LmdbJournal(self.store, gid)
+        journal = RaftJournal(self.store, gid)
         plog = PartitionLog(self.store, gid)
         outbox = self.host.outbox
         machine = PartitionMachine(plog, on_append=lambda _next, gid=gid: outbox.appended(gid))

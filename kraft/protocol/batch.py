@@ -83,6 +83,14 @@ def read_batch_header(batch: bytes | bytearray | memoryview) -> BatchHeader:
     return header
 
 
+def header_fields(buf: bytes | bytearray | memoryview, at: int = 0) -> tuple[int, int, int, int, int]:
+    """(count, max_timestamp, producer_id, producer epoch (native batches have none: 0), base_sequence)
+    of the batch at ``buf[at:]``, unchecked: the partition state machine's per-apply read of a batch
+    verified before it was proposed."""
+    count, _first, max_timestamp, producer_id, base_sequence = _AFTER_CRC.unpack_from(buf, at + _CRC_END)
+    return count, max_timestamp, producer_id, 0, base_sequence
+
+
 def verify_batch(batch: bytes | bytearray | memoryview) -> BatchHeader:
     """The header of ``batch`` after checking its CRC; CorruptRecord on any mismatch."""
     header = read_batch_header(batch)

@@ -28,30 +28,18 @@ from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.node import Node
 
-from kraft.errors import CorruptRecord
-from kraft.protocol.stored import OP_KAFKA, OP_NATIVE, verify_stored
+from kraft.log.entry import REGULAR
+from kraft.log.entry import intact as _intact
 from kraft.raft import clock, follower
 from kraft.raft.election import VoteLedger
-from kraft.raft.journal import LmdbJournal
+from kraft.raft.journal import RaftJournal
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
 from kraft.raft.transport import MuxTransport
 
 log = logging.getLogger(__name__)
 
-REGULAR = b"\x00"
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
-
-
-def _intact(command: bytes) -> bool:
-    """Whether a produce command's batch passes its checksum (other commands carry no batch)."""
-    if command[:1] != REGULAR or command[1:2] not in (OP_NATIVE, OP_KAFKA):
-        return True
-    try:
-        verify_stored(command[1:2], command[2:])
-    except CorruptRecord:
-        return False
-    return True
 
 
 class _NullPoller:
@@ -72,7 +60,7 @@ def _install_seams() -> None:
     orig_create_journal = _pso.createJournal
 
     def create_journal(journal_file: Any) -> Any:
-        if isinstance(journal_file, LmdbJournal):
+        if isinstance(journal_file, RaftJournal):
             return journal_file
         return orig_create_journal(journal_file)
 
@@ -111,7 +99,7 @@ class RaftGroup(SyncObj):
         gid: int,
         self_id: int,
         members: list[int],
-        journal: LmdbJournal,
+        journal: RaftJournal,
         machine: StateMachine,
         transport_factory: Callable[..., MuxTransport],
         timers: GroupTimers,

@@ -29,7 +29,7 @@ from typing import Any
 
 import msgpack
 
-from kraft.log.store import NodeStore
+from kraft.log.store import LogStore
 from kraft.raft.clock import MONOTONIC, Clock
 from kraft.raft.driver import GroupDriver
 from kraft.raft.faults import NetworkFaults
@@ -73,7 +73,7 @@ class RaftHost:
         node_id: int,
         bind: tuple[str, int],
         peers: dict[int, tuple[str, int]],
-        store: NodeStore,
+        store: LogStore,
         *,
         tick_interval_s: float = 0.1,
         peer_timeout_s: float = 5.0,
@@ -200,7 +200,7 @@ class RaftHost:
                 self._iteration()
             except BaseException:
                 # Fail-stop. Groups' in-memory Raft state (terms, votes, journal tails, commit
-                # indexes) is already ahead of what LMDB holds after an abort, and replies queued
+                # indexes) is already ahead of what the store holds after an abort, and replies queued
                 # this iteration acknowledge writes that were not committed. Continuing could ack
                 # lost writes; a restart reloads the truth from disk.
                 log.critical("raft driver failed; stopping the node", exc_info=True)

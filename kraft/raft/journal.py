@@ -1,8 +1,10 @@
-"""A pysyncobj ``Journal`` over LMDB: one group's Raft log, term and vote, durable and not in RAM.
+"""A pysyncobj ``Journal`` over the node's LogStore: one group's Raft log, term and vote, durable
+and not in RAM (LMDB on a node, ``MemoryStore`` in the simulator and tests).
 
-Owns: the journal rows of one group (``gid``) in the node store, and the in-memory facts pysyncobj
-asks for on every tick (first/last index and term, length, commit index).
-Must not: commit transactions (the driver does, once per loop) or decide Raft rules. The one rule it
+Owns: the journal rows of one group (``gid``) in the store — their value layout is
+``kraft.log.entry``'s — the group's ``raftmeta`` row (msgpack ``{term, vote, commit}``), and the
+in-memory facts pysyncobj asks for on every tick (first/last index and term, length, commit index).
+Must not: commit (the driver does, once per loop) or decide Raft rules. The one rule it
 enforces is a guard: it deletes entries only where its group armed a truncation after finding a real
 conflict (Raft §5.3), so pysyncobj's "drop everything after prevLogIdx" can never remove entries that
 match the leader's (research/pysyncobj.md, Exp4a).
@@ -15,29 +17,27 @@ no caller can pull a whole log into memory; every caller tolerates a shorter ans
 from __future__ import annotations
 
 import logging
-import struct
 
 import msgpack
 from pysyncobj.journal import Journal
 
-from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, NodeStore, gid_key, gid_u64_key
+from kraft.log.entry import encode_row, row_command, row_term
+from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, LogStore, gid_key, gid_u64_key, prefix_stop, u64_of
 
 log = logging.getLogger(__name__)
 
-TERM = struct.Struct(">Q")
 SLICE_MAX_ENTRIES = 512
 SLICE_MAX_BYTES = 4 * 1024 * 1024
 
 Entry = tuple[bytes, int, int]  # (command, raft index, term) as pysyncobj wants them
 
 
-class LmdbJournal(Journal):
-    def __init__(self, store: NodeStore, gid: int) -> None:
+class RaftJournal(Journal):
+    def __init__(self, store: LogStore, gid: int) -> None:
         self._store = store
         self._gid = gid
-        self._db = store.db(DB_JOURNAL)
-        self._meta_db = store.db(DB_RAFTMETA)
         self._prefix = gid_key(gid)
+        self._stop = prefix_stop(self._prefix)
         self._truncate_armed_from: int | None = None
         self._first = 0  # 0 = empty
         self._last = 0
@@ -50,30 +50,23 @@ class LmdbJournal(Journal):
 
     # --- loading --------------------------------------------------------------------------------
     def _load(self) -> None:
-        txn = self._store.wtxn()
-        raw = txn.get(self._prefix, db=self._meta_db)
+        raw = self._store.get(DB_RAFTMETA, self._prefix)
         if raw is not None:
             meta = msgpack.unpackb(raw)
             self._term, self._vote, self._commit = meta["term"], meta["vote"], meta["commit"]
-        with txn.cursor(self._db) as cur:
-            if cur.set_range(self._prefix) and cur.key()[:8] == self._prefix:
-                self._first = self._index_of(cur.key())
-                self._first_entry = self._decode(self._first, cur.value())
-                upper = gid_key(self._gid + 1)
-                if cur.set_range(upper):
-                    cur.prev()
-                else:
-                    cur.last()
-                self._last = self._index_of(cur.key())
-                self._last_entry = self._decode(self._last, cur.value())
+        first = next(self._store.scan(DB_JOURNAL, self._prefix, self._stop), None)
+        if first is not None:
+            self._first = self._index_of(first[0])
+            self._first_entry = self._decode(self._first, first[1])
+            key, value = next(self._store.scan(DB_JOURNAL, self._prefix, self._stop, reverse=True))
+            self._last = self._index_of(key)
+            self._last_entry = self._decode(self._last, value)
 
-    @staticmethod
-    def _index_of(key: bytes) -> int:
-        return int.from_bytes(key[8:16], "big")
+    _index_of = staticmethod(u64_of)
 
     @staticmethod
     def _decode(idx: int, value: bytes) -> Entry:
-        return (value[8:], idx, TERM.unpack_from(value)[0])
+        return (row_command(value), idx, row_term(value))
 
     # --- what kraft itself reads ----------------------------------------------------------------
     @property
@@ -90,8 +83,8 @@ class LmdbJournal(Journal):
             return None
         if idx == self._last and self._last_entry is not None:
             return self._last_entry[2]
-        raw = self._store.wtxn().get(gid_u64_key(self._gid, idx), db=self._db)
-        return None if raw is None else TERM.unpack_from(raw)[0]
+        raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
+        return None if raw is None else row_term(raw)
 
     def arm_truncation(self, idx: int) -> None:
         """Allow the next ``deleteEntriesFrom`` to remove entries from ``idx`` on: a real conflict."""
@@ -104,26 +97,23 @@ class LmdbJournal(Journal):
             return out
         idx = max(idx, self._first)
         size = 0
-        txn = self._store.wtxn()
-        with txn.cursor(self._db) as cur:
-            if not cur.set_key(gid_u64_key(self._gid, idx)):
+        start = gid_u64_key(self._gid, idx)
+        for key, value in self._store.scan(DB_JOURNAL, start, self._stop):
+            if not out and key != start:
                 return out
-            for key, value in cur:
-                if key[:8] != self._prefix:
-                    break
-                entry = self._decode(self._index_of(key), value)
-                size += len(value)
-                if out and (len(out) >= max_count or size > max_bytes):
-                    break
-                out.append(entry)
+            entry = self._decode(self._index_of(key), value)
+            size += len(value)
+            if out and (len(out) >= max_count or size > max_bytes):
+                break
+            out.append(entry)
         return out
 
     # --- pysyncobj's Journal interface ----------------------------------------------------------
     def add(self, command: bytes, idx: int, term: int) -> None:
         if self._first and idx != self._last + 1:
             raise AssertionError(f"journal {self._gid}: append of {idx} after {self._last}")
-        value = TERM.pack(term) + bytes(command)
-        self._store.wtxn().put(gid_u64_key(self._gid, idx), value, db=self._db)
+        value = encode_row(term, bytes(command))
+        self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), value)
         entry = (bytes(command), idx, term)
         if not self._first:
             self._first, self._first_entry = idx, entry
@@ -133,7 +123,7 @@ class LmdbJournal(Journal):
         """Replace the stored bytes of entry ``idx`` with an identical copy from another replica
         (repair of on-disk damage; same index and term, so Raft's view of the log is unchanged)."""
         assert self.term_at(idx) == term
-        self._store.wtxn().put(gid_u64_key(self._gid, idx), TERM.pack(term) + bytes(command), db=self._db)
+        self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), encode_row(term, bytes(command)))
         entry = (bytes(command), idx, term)
         if idx == self._last:
             self._last_entry = entry
@@ -141,7 +131,7 @@ class LmdbJournal(Journal):
             self._first_entry = entry
 
     def clear(self) -> None:
-        self._store.delete_prefix(DB_JOURNAL, self._gid)
+        self._store.delete_prefix(DB_JOURNAL, self._prefix)
         self._first = self._last = 0
         self._first_entry = self._last_entry = None
 
@@ -158,15 +148,14 @@ class LmdbJournal(Journal):
             # Completeness); rewriting it would silently re-point offsets at other batches.
             log.critical("journal %d: refused truncation from %d below commit %d", self._gid, idx, self._commit)
             raise AssertionError("truncation of committed entries refused")
-        txn = self._store.wtxn()
         for i in range(idx, self._last + 1):
-            txn.delete(gid_u64_key(self._gid, i), db=self._db)
+            self._store.delete(DB_JOURNAL, gid_u64_key(self._gid, i))
         if idx <= self._first:
             self._first = self._last = 0
             self._first_entry = self._last_entry = None
             return
         self._last = idx - 1
-        raw = txn.get(gid_u64_key(self._gid, self._last), db=self._db)
+        raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, self._last))
         self._last_entry = self._decode(self._last, raw)
 
     def deleteEntriesTo(self, entryTo: int) -> None:
@@ -193,7 +182,7 @@ class LmdbJournal(Journal):
         if pos == 0 and self._first_entry is not None:
             return self._first_entry
         idx = self._first + pos
-        raw = self._store.wtxn().get(gid_u64_key(self._gid, idx), db=self._db)
+        raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
         return self._decode(idx, raw)
 
     def _destroy(self) -> None:
@@ -201,7 +190,7 @@ class LmdbJournal(Journal):
 
     def _save_meta(self) -> None:
         meta = {"term": self._term, "vote": self._vote, "commit": self._commit}
-        self._store.wtxn().put(self._prefix, msgpack.packb(meta), db=self._meta_db)
+        self._store.put(DB_RAFTMETA, self._prefix, msgpack.packb(meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
         if raftCommitIndex != self._commit:
@@ -225,4 +214,4 @@ class LmdbJournal(Journal):
     def destroy_data(self) -> None:
         """Remove every row of this group (topic deleted or replica moved away)."""
         self.clear()
-        self._store.wtxn().delete(self._prefix, db=self._meta_db)
+        self._store.delete(DB_RAFTMETA, self._prefix)

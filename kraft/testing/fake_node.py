@@ -60,7 +60,7 @@ Record = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 APIS = ["api_versions", "metadata", "create_topic", "delete_topic", "produce", "fetch", "list_offsets",
         "init_producer_id", "node_status"]
-RECENT_BATCHES = 5  # per producer and partition, as kraft.raft.partition_machine
+RECENT_BATCHES = 5  # per producer and partition, as kraft.state.partition
 
 
 @dataclass
@@ -349,7 +349,7 @@ class FakeCluster:
     def _append(self, p: _Partition, batch: bytes) -> int:
         header = verify_batch(batch)
         producer = None
-        if header.producer_id >= 0:  # the sequence rules of kraft.raft.partition_machine
+        if header.producer_id >= 0:  # the sequence rules of kraft.state.partition
             producer = p.producers.get(header.producer_id)
             if producer is None:
                 if header.base_sequence != 0:

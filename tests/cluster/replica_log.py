@@ -6,7 +6,8 @@ from pathlib import Path
 
 import lmdb
 
-from kraft.log.partition_log import BATCH_AT, INDEX_ROW
+from kraft.log.entry import BATCH_AT
+from kraft.log.partition_log import INDEX_ROW
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key
 from kraft.protocol.batch import decode_batch
 

@@ -11,7 +11,7 @@ import pytest
 
 from kraft import Admin, Consumer, Producer, TopicPartition
 from kraft.partitioner import partition_for_key
-from kraft.raft.metadata_machine import partition_gid
+from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.replica_log import read_replica
 

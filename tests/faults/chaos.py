@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kraft import Admin, Consumer, KraftError, Producer, TopicPartition
-from kraft.raft.metadata_machine import partition_gid
+from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.replica_log import read_replica
 

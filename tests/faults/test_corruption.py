@@ -11,7 +11,7 @@ import pytest
 from kraft import Admin, Consumer, Producer, TopicPartition
 from kraft.log.partition_log import INDEX_ROW
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key
-from kraft.raft.metadata_machine import partition_gid
+from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]

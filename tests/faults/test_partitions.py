@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kraft import Admin, Consumer, Producer, TopicPartition
-from kraft.raft.metadata_machine import partition_gid
+from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, RawClient, wait_for
 from tests.cluster.replica_log import read_replica
 

@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
+from kraft.log.entry import OP_NATIVE, REGULAR
 from kraft.protocol.batch import decode_batch
-from kraft.raft.group import REGULAR
-from kraft.raft.metadata_machine import MetadataMachine
-from kraft.raft.partition_machine import OP_PRODUCE, PartitionMachine
+from kraft.state.metadata import MetadataMachine
+from kraft.state.partition import PartitionMachine
 from tests.sim.node import SimNode
 from tests.sim.workload import Acked
 
@@ -119,7 +119,7 @@ class Checker:
         for gid in partition_gids:
             next_offset = 0
             for _term, command in self.committed[gid]:
-                if command[:1] == REGULAR and command[1:2] == OP_PRODUCE:
+                if command[:1] == REGULAR and command[1:2] == OP_NATIVE:
                     records = decode_batch(command[2:], next_offset)
                     offsets[records[0][3].rsplit(b".", 1)[0]] = (gid, next_offset)
                     next_offset += len(records)

@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pysyncobj.syncobj as _pso
 
+from kraft.log.entry import OP_NATIVE
 from kraft.protocol.batch import encode_batch
 from kraft.raft import clock as raft_clock
-from kraft.raft.metadata_machine import METADATA_GID, encode_command, partition_gid
 from kraft.raft.outbox import Applied, OnOutcome, Outcome
-from kraft.raft.partition_machine import OP_PRODUCE
+from kraft.state.metadata import METADATA_GID, encode_command, partition_gid
 from tests.sim.checker import Checker, Violation
 from tests.sim.disk import SimDisk
 from tests.sim.faults import Fault, draw_schedule
@@ -116,8 +113,7 @@ class SimCluster:
         self.partition_gids = [partition_gid(1, p) for p in range(config.partitions)]
         self.workload = Workload(random.Random(f"{seed}/clients"), self.partition_gids, self.trace)
         self.checker = Checker([METADATA_GID, *self.partition_gids])
-        self._root = Path(tempfile.mkdtemp(prefix="kraft-sim-", dir=_ram_dir()))
-        self.disks = {n: SimDisk(self._root / str(n)) for n in self.ids}
+        self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
         self.down_until: dict[int, tuple[float, bool]] = {}  # node -> (restart at, with an empty disk)
         self.paused_until: dict[int, float] = {}
@@ -435,15 +431,12 @@ class SimCluster:
     def _close(self) -> None:
         for n in self._alive():
             n.crash()
-        for disk in self.disks.values():
-            disk.close()
-        shutil.rmtree(self._root, ignore_errors=True)
 
 
 def _probe_command(gid: int) -> bytes:
     if gid == METADATA_GID:
         return encode_command("alloc_producer_id")
-    return OP_PRODUCE + encode_batch([(0, None, b"probe", [])])
+    return OP_NATIVE + encode_batch([(0, None, b"probe", [])])
 
 
 def _probe_done(probes: dict[int, str], gid: int) -> OnOutcome:
@@ -456,5 +449,3 @@ def _probe_done(probes: dict[int, str], gid: int) -> OnOutcome:
     return done
 
 
-def _ram_dir() -> str | None:
-    return "/dev/shm" if Path("/dev/shm").is_dir() else None

@@ -1,36 +1,21 @@
-"""A simulated node's disk: what survives a crash is what the store committed (with fsync), and an
-empty disk is an empty directory. Backed by LMDB on a RAM file system: the node's real store."""
+"""A simulated node's disk: kraft's in-memory LogStore, which keeps across a crash exactly what was
+committed (every commit is what an fsync made durable), and can be wiped (an empty disk)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-from kraft.log.store import NodeStore
-
-MAP_SIZE_MB = 64
+from kraft.log.memory_store import MemoryStore
 
 
 class SimDisk:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.store: NodeStore | None = None
+    def __init__(self) -> None:
+        self.store = MemoryStore(fsync=True)
 
-    def open(self) -> NodeStore:
-        assert self.store is None
-        self.store = NodeStore(self.path, fsync=False, map_size_mb=MAP_SIZE_MB)
+    def open(self) -> MemoryStore:
         return self.store
 
     def crash(self) -> None:
-        """Everything not committed is gone (every commit is what fsync made durable here)."""
-        if self.store is not None:
-            self.store.abort()
-            self.store.close()
-            self.store = None
+        """Everything not committed is gone."""
+        self.store.crash()
 
     def wipe(self) -> None:
-        self.crash()
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    def close(self) -> None:
-        self.crash()
+        self.store.wipe()

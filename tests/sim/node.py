@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kraft.log.memory_store import MemoryStore
 from kraft.log.partition_log import PartitionLog
-from kraft.log.store import MetadataRows, NodeStore
+from kraft.log.rows import MetadataRows
 from kraft.raft.driver import GroupDriver
 from kraft.raft.group import GroupTimers, RaftGroup
-from kraft.raft.journal import LmdbJournal
-from kraft.raft.metadata_machine import METADATA_GID, MetadataMachine
-from kraft.raft.partition_machine import PartitionMachine
+from kraft.raft.journal import RaftJournal
+from kraft.state.metadata import METADATA_GID, MetadataMachine
+from kraft.state.partition import PartitionMachine
 from tests.sim.disk import SimDisk
 
 TICK_INTERVAL_S = 0.1
@@ -31,18 +32,18 @@ class SimNode:
         self.node_id = node_id
         self.disk = disk
         self._connected = is_connected
-        self.store: NodeStore = disk.open()
+        self.store: MemoryStore = disk.open()
         self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
         self.machines: dict[int, Machine] = {}
-        self.journals: dict[int, LmdbJournal] = {}
+        self.journals: dict[int, RaftJournal] = {}
         self._add(METADATA_GID, members, MetadataMachine(MetadataRows(self.store, METADATA_GID)), forward=True)
         for gid in partition_gids:
             self._add(gid, members, PartitionMachine(PartitionLog(self.store, gid)), forward=False)
         self.store.commit()
 
     def _add(self, gid: int, members: list[int], machine: Machine, forward: bool) -> None:
-        journal = LmdbJournal(self.store, gid)
+        journal = RaftJournal(self.store, gid)
         self.journals[gid] = journal
         self.machines[gid] = machine
         outbox = self.driver.outbox

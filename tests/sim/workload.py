@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from kraft.log.entry import OP_NATIVE
 from kraft.protocol.batch import encode_batch
-from kraft.raft.metadata_machine import METADATA_GID, encode_command
 from kraft.raft.outbox import Applied, Outcome
-from kraft.raft.partition_machine import OP_PRODUCE
+from kraft.state.metadata import METADATA_GID, encode_command
 from tests.sim.node import SimNode
 
 
@@ -38,7 +38,7 @@ class Workload:
         self._n += 1
         value = b"v%d" % self._n
         records = [(1_000 + self._n, None, value + b".%d" % i, []) for i in range(self.rng.randint(1, 3))]
-        command = OP_PRODUCE + encode_batch(records)
+        command = OP_NATIVE + encode_batch(records)
 
         def done(outcome: Outcome) -> None:
             if isinstance(outcome, Applied) and outcome.result is not None:

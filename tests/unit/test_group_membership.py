@@ -11,7 +11,7 @@ import pytest
 from kraft import errors
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.groups.membership import EMPTY, PREPARING, STABLE, Group
-from kraft.raft.metadata_machine import MetadataMachine, encode_command
+from kraft.state.metadata import MetadataMachine, encode_command
 
 DELAY = 0.3
 

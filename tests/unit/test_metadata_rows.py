@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kraft.log.store import MetadataRows, NodeStore, StateRow
-from kraft.raft.metadata_machine import MetadataMachine, encode_command
+from kraft.log.lmdb_store import LmdbStore
+from kraft.log.rows import MetadataRows, StateRow
+from kraft.state.metadata import MetadataMachine, encode_command
 
 
 def test_group_rows_round_trip_including_ids_too_long_for_an_lmdb_key(tmp_path: Path) -> None:
-    store = NodeStore(tmp_path, fsync=False, map_size_mb=64)
+    store = LmdbStore(tmp_path, fsync=False, map_size_mb=64)
     try:
         rows = MetadataRows(store, 0)
         long_id = "g" * 2000
@@ -29,7 +30,7 @@ def test_group_rows_round_trip_including_ids_too_long_for_an_lmdb_key(tmp_path: 
 
 
 def test_metadata_machine_restarts_from_lmdb_rows(tmp_path: Path) -> None:
-    store = NodeStore(tmp_path, fsync=False, map_size_mb=64)
+    store = LmdbStore(tmp_path, fsync=False, map_size_mb=64)
     try:
         m = MetadataMachine(MetadataRows(store, 0))
         m.apply(1, encode_command("create_topic", name="t", assignment=[[1]], configs={}))

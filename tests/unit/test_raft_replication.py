@@ -13,9 +13,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from kraft.log.store import NodeStore
+from kraft.log.lmdb_store import LmdbStore
 from kraft.raft.group import GroupTimers, RaftGroup
-from kraft.raft.journal import LmdbJournal
+from kraft.raft.journal import RaftJournal
 from kraft.raft.outbox import Applied, Outbox, Outcome
 from kraft.raft.transport import MuxTransport
 
@@ -92,12 +92,12 @@ class NodeFacade:
 class Sim:
     def __init__(self, root: Path) -> None:
         self.net = Net()
-        self.stores: dict[int, NodeStore] = {}
+        self.stores: dict[int, LmdbStore] = {}
         self.groups: dict[int, RaftGroup] = {}
         self.machines: dict[int, ListMachine] = {}
         self.outbox = Outbox()  # no store commits here: outcomes are released after every tick
         for n in (1, 2, 3):
-            store = NodeStore(root / str(n), fsync=False, map_size_mb=64)
+            store = LmdbStore(root / str(n), fsync=False, map_size_mb=64)
             self.stores[n] = store
             self.machines[n] = ListMachine()
             facade = NodeFacade(n, self.net)
@@ -107,7 +107,7 @@ class Sim:
                 self.net.transports[n] = t
                 return t
 
-            self.groups[n] = RaftGroup(GID, n, [1, 2, 3], LmdbJournal(store, GID), self.machines[n], factory, TIMERS,
+            self.groups[n] = RaftGroup(GID, n, [1, 2, 3], RaftJournal(store, GID), self.machines[n], factory, TIMERS,
                                        self.outbox)
         for n, t in self.net.transports.items():
             for peer in (1, 2, 3):

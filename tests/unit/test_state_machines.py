@@ -8,9 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kraft import errors
+from kraft.log.entry import OP_NATIVE
 from kraft.protocol.batch import encode_batch
-from kraft.raft.metadata_machine import MetadataMachine, encode_command, partition_gid
-from kraft.raft.partition_machine import OP_PRODUCE, PartitionMachine
+from kraft.state.metadata import MetadataMachine, encode_command, partition_gid
+from kraft.state.partition import PartitionMachine
 
 
 class MemoryStore:
@@ -59,7 +60,7 @@ class MemoryStore:
 
 
 def produce(n: int, ts: int = 1000, producer_id: int = -1, sequence: int = -1) -> bytes:
-    return OP_PRODUCE + encode_batch([(ts + i, None, b"v", []) for i in range(n)], producer_id, sequence)
+    return OP_NATIVE + encode_batch([(ts + i, None, b"v", []) for i in range(n)], producer_id, sequence)
 
 
 @given(st.lists(st.one_of(st.none(), st.integers(1, 50)), max_size=30))
@@ -168,7 +169,7 @@ def test_node_registry_is_replicated_and_updated_on_reannounce() -> None:
 
 
 def test_idle_producers_expire_by_batch_timestamps() -> None:
-    from kraft.raft.partition_machine import EXPIRY_SWEEP_EVERY, PRODUCER_EXPIRATION_MS
+    from kraft.state.partition import EXPIRY_SWEEP_EVERY, PRODUCER_EXPIRATION_MS
 
     store = MemoryStore()
     m = PartitionMachine(store)
@@ -180,12 +181,12 @@ def test_idle_producers_expire_by_batch_timestamps() -> None:
 
 
 def kafka_produce(n: int, producer_id: int, epoch: int, sequence: int) -> bytes:
+    from kraft.log.entry import OP_KAFKA
     from kraft.protocol.kafka.records import encode_kafka_batch
-    from kraft.raft.partition_machine import OP_PRODUCE_KAFKA
 
     records = [(1000 + i, None, b"v%d" % i, []) for i in range(n)]
-    return OP_PRODUCE_KAFKA + encode_kafka_batch(records, producer_id=producer_id, producer_epoch=epoch,
-                                                 base_sequence=sequence)
+    return OP_KAFKA + encode_kafka_batch(records, producer_id=producer_id, producer_epoch=epoch,
+                                         base_sequence=sequence)
 
 
 def test_kafka_producer_epochs_restart_sequences_and_fence_older_epochs() -> None:

@@ -283,7 +283,7 @@ class Fetcher:
         records = state.buffer
         for base_offset, batch in result["batches"]:
             # A batch starts with its magic (1) if kraft's producer wrote it, else it is a Kafka client's
-            # v2 batch (first byte 0: the high byte of its base offset); see kraft.protocol.stored.
+            # v2 batch (first byte 0: the high byte of its base offset); see kraft.log.entry.
             decode = decode_batch if batch[0] == NATIVE_MAGIC else _kafka_decoder()
             for offset, ts, key, value, headers in decode(batch, base_offset):
                 if offset >= fetch_offset:  # a fetch starts with the whole batch holding fetch_offset

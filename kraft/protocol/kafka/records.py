@@ -46,6 +46,7 @@ __all__ = [
     "KafkaRecordIn",
     "decode_kafka_batch",
     "encode_kafka_batch",
+    "kafka_header_fields",
     "native_to_kafka",
     "read_kafka_header",
     "split_record_set",
@@ -156,6 +157,15 @@ def read_kafka_header(batch: bytes | bytearray | memoryview) -> KafkaBatchHeader
     if header.count < 0:
         raise CorruptRecord(f"kafka batch record count {header.count} is negative")
     return header
+
+
+def kafka_header_fields(buf: bytes | bytearray | memoryview, at: int = 0) -> tuple[int, int, int, int, int]:
+    """(count, max_timestamp, producer_id, producer_epoch, base_sequence) of the batch at ``buf[at:]``,
+    unchecked (the partition state machine's per-apply read of a verified batch). The count is
+    last_offset_delta + 1: the offsets a batch takes, Kafka's own rule."""
+    _attrs, last_delta, _first, max_timestamp, producer_id, epoch, base_sequence, _count = _TAIL.unpack_from(
+        buf, at + _CRC_START)
+    return last_delta + 1, max_timestamp, producer_id, epoch, base_sequence
 
 
 def verify_kafka_batch(batch: bytes | bytearray | memoryview) -> KafkaBatchHeader:

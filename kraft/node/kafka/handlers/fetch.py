@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.log.entry import is_native
 from kraft.protocol.kafka.records import native_to_kafka
-from kraft.protocol.stored import is_native
 
 API_KEY = 1
 MIN_VERSION = 4

@@ -1,14 +1,17 @@
 """The partition state machine: committed Raft entries in, dense offsets out.
 
-Owns: ``next_offset`` and ``last_applied`` of one partition, and the rule that an entry applied
-once is never applied again (pysyncobj replays; the last applied index is written in the same LMDB
-transaction as the batch index row, so a replay below it is skipped).
-Must not: read clocks, sockets or randomness; decode records (it reads the batch header's count).
+Owns: ``next_offset`` and ``last_applied`` of one partition, the producers' idempotence states, and
+the rule that an entry applied once is never applied again (pysyncobj replays; the last applied index
+is saved in the same batch of the store as the batch index row, so a replay below it is skipped).
+It declares what it needs from storage, ``PartitionStore`` (``kraft.log.partition_log`` implements
+it; the rows' bytes are ``kraft.log.rows``'s).
+Must not: read clocks, sockets or randomness; decode records (it reads the batch header's count);
+know a byte layout (the command framing and header fields come from ``kraft.log.entry``).
 
-Commands (the payload after pysyncobj's type byte):
-    b""            no-op (leader election): only moves last_applied
-    b"P" + batch   append one native record batch; the result is ``(error code, base offset)``
-    b"K" + batch   the same for a Kafka magic-v2 batch, stored as its producer sent it
+Commands (the payload after pysyncobj's type byte, framed as ``kraft.log.entry`` says):
+    b""                  no-op (leader election): only moves last_applied
+    OP_NATIVE + batch    append one native record batch; the result is ``(error code, base offset)``
+    OP_KAFKA + batch     the same for a Kafka magic-v2 batch, stored as its producer sent it
 
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
@@ -22,22 +25,12 @@ the replicated state, so this holds across leader changes and restarts.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Protocol
 
 from kraft.errors import InvalidProducerEpoch, OutOfOrderSequence, UnknownProducerId
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, batch_fields
 
-COUNT_AT = struct.Struct(">I")  # batch header: magic u8, crc u32, count u32 ...
-MAX_TS_AT = struct.Struct(">q")
-PRODUCER_AT = struct.Struct(">qi")  # producer id, base sequence (header offset 25)
-OP_PRODUCE = b"P"
-OP_PRODUCE_KAFKA = b"K"
-# Kafka v2 batch header: lastOffsetDelta i32 at 23, maxTimestamp i64 at 35, producerId i64 at 43,
-# baseSequence i32 at 53. The offsets a batch takes are lastOffsetDelta + 1 (Kafka's own rule).
-KAFKA_LAST_DELTA_AT = struct.Struct(">i")
-KAFKA_MAX_TS_AT = struct.Struct(">q")
-KAFKA_PRODUCER_AT = struct.Struct(">qhi")  # producer id i64 at 43, producer epoch i16 at 51, base sequence at 53
 SEQUENCE_MODULUS = 1 << 31
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
 PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by batch timestamps) is forgotten
@@ -45,6 +38,8 @@ EXPIRY_SWEEP_EVERY = 1000  # applies between sweeps for expired producers
 
 
 class PartitionStore(Protocol):
+    """Where a partition's state persists: its state row, the batch index, one row per producer."""
+
     def load_state(self) -> dict | None: ...
 
     def save_state(self, state: dict) -> None: ...
@@ -79,17 +74,8 @@ class PartitionMachine:
             return None  # replayed by pysyncobj after a restart: already in the log
         result: tuple[int, int] | None = None
         appended = False
-        op = payload[:1]
-        if op in (OP_PRODUCE, OP_PRODUCE_KAFKA):
-            if op == OP_PRODUCE:
-                (count,) = COUNT_AT.unpack_from(payload, 1 + 5)
-                (max_ts,) = MAX_TS_AT.unpack_from(payload, 1 + 17)
-                producer_id, sequence = PRODUCER_AT.unpack_from(payload, 1 + 25)
-                epoch = 0
-            else:
-                count = KAFKA_LAST_DELTA_AT.unpack_from(payload, 1 + 23)[0] + 1
-                (max_ts,) = KAFKA_MAX_TS_AT.unpack_from(payload, 1 + 35)
-                producer_id, epoch, sequence = KAFKA_PRODUCER_AT.unpack_from(payload, 1 + 43)
+        if payload[:1] in (OP_NATIVE, OP_KAFKA):
+            count, max_ts, producer_id, epoch, sequence = batch_fields(payload)
             result = self._check_sequence(producer_id, epoch, sequence, count)
             if result is None:
                 result = (0, self.next_offset)

@@ -3,10 +3,13 @@
 Owns: the cluster's catalogue as a deterministic function of the metadata group's log. Every node
 replays the same commands and so holds the same view; readers on other threads get an immutable
 ``MetadataView`` that is replaced, never mutated, after each change.
+It declares what it needs from storage, ``StateStore`` (``kraft.log.rows.MetadataRows`` implements
+it and owns the rows' bytes).
 Must not: read clocks, sockets or randomness; decide placement (the proposer computes replicas and
-puts them in the command, so every replica applies the same decision).
+puts them in the command, so every replica applies the same decision); know how rows are stored.
 
-Commands are msgpack maps with an ``op``; results are ``(error_code, value)``.
+Commands are msgpack maps with an ``op`` (this module owns their encoding, ``encode_command``; the
+journal frames them as ``kraft.log.entry`` says); results are ``(error_code, value)``.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ class GroupOffsets:
 
 class MetadataMachine:
     """Applies metadata commands. With a ``store``, the state is saved with each apply (in the same
-    transaction as the Raft index it reflects), so a restart resumes instead of replaying the log.
+    store batch as the Raft index it reflects), so a restart resumes instead of replaying the log.
 
     ``groups`` is read by other threads with single dict operations (``get``, ``dict(...)``), which
     the GIL makes atomic; it is mutated only here, on the driver thread.

@@ -1,0 +1,97 @@
+"""A journal row and the command inside it: the one owner of their bytes.
+
+Owns:
+- the journal row, the value of ``journal`` keyed gid + Raft index: ``TERM`` (u64 big-endian), then
+  the command as pysyncobj handed it over (``encode_row``, ``row_term``, ``row_command``);
+- the command framing: pysyncobj's command-type byte first — ``REGULAR`` for kraft's commands;
+  pysyncobj writes its own ``NO_OP`` at the start of a term, and kraft never uses its other types —
+  then the payload a state machine applies:
+
+      partition group   b""                      nothing (only moves last_applied)
+                        OP_NATIVE + batch        a native kraft batch (``kraft.protocol.batch``)
+                        OP_KAFKA + batch         a Kafka magic-v2 batch as its producer sent it
+                                                 (``kraft.protocol.kafka.records``)
+      metadata group    a msgpack map            {"op": name, ...} (``kraft.state.metadata``);
+                                                 its first byte (0x80-0x8f, 0xde, 0xdf) is never an op
+
+  so a produce row is TERM | REGULAR | op | batch (``OP_AT``, ``BATCH_AT``);
+- what the log does with a stored batch by its op: the checksum of its kind (``verify_stored``,
+  ``intact``), the header fields an apply reads (``batch_fields``; the header layouts themselves are
+  owned by the two batch modules), and the bytes a reader is served (``as_served``, ``is_native``).
+
+Served batches of both kinds share one stream and are told apart by their first byte: a native batch
+starts with its magic (1); a Kafka batch starts with its base offset, which the log patches in on
+read and which is below 2**56, so its first byte is 0.
+Must not: know keys, tables or transactions (``kraft.log.store``), or what a command means.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from kraft.errors import CorruptRecord
+from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
+from kraft.protocol.batch import header_fields, verify_batch
+from kraft.protocol.kafka.records import kafka_header_fields, verify_kafka_batch, with_base_offset
+
+TERM = struct.Struct(">Q")
+COMMAND_AT = TERM.size
+
+REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
+NO_OP = b"\x01"  # pysyncobj's _COMMAND_TYPE.NO_OP: a new leader's first entry
+OP_NATIVE = b"P"
+OP_KAFKA = b"K"
+OP_AT = COMMAND_AT + 1
+BATCH_AT = OP_AT + 1
+
+
+# --- the journal row ----------------------------------------------------------------------------
+def encode_row(term: int, command: bytes) -> bytes:
+    return TERM.pack(term) + command
+
+
+def row_term(row: bytes) -> int:
+    return TERM.unpack_from(row)[0]
+
+
+def row_command(row: bytes) -> bytes:
+    return row[COMMAND_AT:]
+
+
+# --- stored batches -----------------------------------------------------------------------------
+def batch_fields(payload: bytes) -> tuple[int, int, int, int, int]:
+    """(count, max timestamp, producer id, producer epoch, base sequence) of a produce payload (op +
+    batch), read without checks: the batch was verified before it was proposed."""
+    if payload[:1] == OP_NATIVE:
+        return header_fields(payload, 1)
+    return kafka_header_fields(payload, 1)
+
+
+def verify_stored(op: bytes, batch: bytes | memoryview) -> None:
+    """CorruptRecord unless ``batch`` passes the checksum of its kind."""
+    if op == OP_NATIVE:
+        verify_batch(batch)
+    elif op == OP_KAFKA:
+        verify_kafka_batch(batch)
+    else:
+        raise CorruptRecord(f"unknown stored batch kind {op!r}")
+
+
+def intact(command: bytes) -> bool:
+    """Whether a produce command's batch passes its checksum (other commands carry no batch)."""
+    if command[:1] != REGULAR or command[1:2] not in (OP_NATIVE, OP_KAFKA):
+        return True
+    try:
+        verify_stored(command[1:2], command[2:])
+    except CorruptRecord:
+        return False
+    return True
+
+
+def as_served(op: bytes, batch: bytes, base_offset: int) -> bytes:
+    """The bytes a reader gets: native batches as stored, Kafka batches with their base offset."""
+    return batch if op == OP_NATIVE else with_base_offset(batch, base_offset)
+
+
+def is_native(batch: bytes | memoryview) -> bool:
+    return len(batch) > 0 and batch[0] == NATIVE_MAGIC

@@ -1,0 +1,116 @@
+"""State rows: how the state machines' persisted state is laid out in the ``pstate`` and ``producers`` tables.
+
+Owns the keys and encodings (and nothing else) of:
+
+    pstate     gid                   msgpack map: a group's own state (a partition's offsets, the
+                                     metadata catalogue)
+    pstate     gid + b"g" + id       msgpack map: one consumer group of the metadata group, its id kept
+                                     in the value under "name" (an id too long for a key is stored as
+                                     b"#" + its SHA-256)
+    pstate     gid + b"a"            u64: the metadata group's last applied Raft index
+    producers  gid + producer id     msgpack list: one producer's idempotence state on a partition
+
+Writes go into the driver's batch, so they commit together with the Raft entries they reflect.
+Must not: say what the state means. ``kraft.state`` does: its machines declare the store protocols
+(``PartitionStore``, ``StateStore``) these rows implement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgpack
+
+from kraft.log.store import DB_PRODUCERS, DB_PSTATE, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
+
+
+def _unpack_map(raw: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+
+class StateRow:
+    """One group's state: a msgpack map in ``pstate``, keyed by gid."""
+
+    def __init__(self, store: LogStore, gid: int) -> None:
+        self.store = store
+        self.key = gid_key(gid)
+
+    def load_state(self) -> dict | None:
+        raw = self.store.get(DB_PSTATE, self.key)
+        return None if raw is None else _unpack_map(raw)
+
+    def save_state(self, state: dict) -> None:
+        self.store.put(DB_PSTATE, self.key, msgpack.packb(state, use_bin_type=True))
+
+    def read(self, view: ReadView) -> dict | None:
+        raw = view.get(DB_PSTATE, self.key)
+        return None if raw is None else _unpack_map(raw)
+
+    def delete(self) -> None:
+        self.store.delete(DB_PSTATE, self.key)
+
+
+class MetadataRows(StateRow):
+    """The metadata group's rows: the catalogue (StateRow's key), one row per consumer group, and a
+    small row with the last applied Raft index. An entry that commits offsets rewrites only the
+    groups it touched and the index row, not every group's offsets."""
+
+    _GROUP_KEY_MAX = 400  # with the gid and b"g" in front, well within KEY_BYTES_MAX
+
+    def __init__(self, store: LogStore, gid: int) -> None:
+        super().__init__(store, gid)
+        self._group_prefix = self.key + b"g"
+        self._applied_key = self.key + b"a"
+
+    def load_groups(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for _key, raw in self.store.scan(DB_PSTATE, self._group_prefix, prefix_stop(self._group_prefix)):
+            row = _unpack_map(raw)
+            out[row["name"]] = row
+        return out
+
+    def save_group(self, name: str, state: dict | None) -> None:
+        key = self._group_key(name)
+        if state is None:
+            self.store.delete(DB_PSTATE, key)
+        else:
+            self.store.put(DB_PSTATE, key, msgpack.packb({**state, "name": name}, use_bin_type=True))
+
+    def load_applied(self) -> int | None:
+        raw = self.store.get(DB_PSTATE, self._applied_key)
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def save_applied(self, raft_index: int) -> None:
+        self.store.put(DB_PSTATE, self._applied_key, raft_index.to_bytes(8, "big"))
+
+    def _group_key(self, name: str) -> bytes:
+        raw = name.encode()
+        if len(raw) > self._GROUP_KEY_MAX:
+            raw = b"#" + hashlib.sha256(raw).digest()
+        return self._group_prefix + raw
+
+
+class ProducerRows:
+    """A partition's producer states in ``producers``: one row per producer id, so an apply rewrites
+    only the producer it touched."""
+
+    def __init__(self, store: LogStore, gid: int) -> None:
+        self.store = store
+        self.gid = gid
+        self._prefix = gid_key(gid)
+        self._stop = prefix_stop(self._prefix)
+
+    def load(self) -> dict[int, list]:
+        return {u64_of(key): msgpack.unpackb(value)
+                for key, value in self.store.scan(DB_PRODUCERS, self._prefix, self._stop)}
+
+    def save(self, producer_id: int, state: list | None) -> None:
+        key = gid_u64_key(self.gid, producer_id)
+        if state is None:
+            self.store.delete(DB_PRODUCERS, key)
+        else:
+            self.store.put(DB_PRODUCERS, key, msgpack.packb(state))
+
+    def destroy(self) -> None:
+        self.store.delete_prefix(DB_PRODUCERS, self._prefix)
