@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kraft.errors import InvalidPartitions, InvalidReplicationFactor
+from kraft.invariants import invariant
 
 
 def assign_replicas(
@@ -105,7 +106,7 @@ def _replicas_of(
     while len(replicas) < replication_factor:
         # Two laps of the other nodes always find one: the first lap may skip nodes for their rack,
         # the second accepts any node not yet chosen.
-        assert k < 2 * len(ring), "replica search did not terminate"
+        invariant(k < 2 * len(ring), "replica search did not terminate")
         node = ring[_follower_index(first, shift, k, len(ring))]
         k += 1
         rack_ok = rack_of[node] not in racks_used or racks_used == all_racks

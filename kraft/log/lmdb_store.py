@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lmdb
 
+from kraft.invariants import InvariantViolation
 from kraft.log.store import DB_NAMES
 
 # Test-only: after every synced commit, copy the data file to SYNCED_COPY, i.e. what a power loss
@@ -101,7 +102,7 @@ class LmdbStore:
             txn = self._txn = self.env.begin(write=True)
         # A write transaction belongs to the thread that opened it (start-up, then the driver).
         elif self._writer_thread != threading.get_ident():
-            raise AssertionError("LMDB write transaction used from two threads")
+            raise InvariantViolation("LMDB write transaction used from two threads")
         return txn
 
     def get(self, table: bytes, key: bytes) -> bytes | None:
@@ -148,7 +149,7 @@ class LmdbStore:
         if self._txn is None:
             return False
         if self._writer_thread != threading.get_ident():
-            raise AssertionError("LMDB write transaction committed from another thread")
+            raise InvariantViolation("LMDB write transaction committed from another thread")
         txn, self._txn = self._txn, None
         if not self._written:
             txn.abort()  # only read: nothing to make durable
@@ -164,7 +165,7 @@ class LmdbStore:
 
     def abort(self) -> None:
         if self._txn is not None and self._writer_thread != threading.get_ident():
-            raise AssertionError("LMDB write transaction aborted from another thread")
+            raise InvariantViolation("LMDB write transaction aborted from another thread")
         self._drop()
 
     def _drop(self) -> None:

@@ -21,6 +21,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from kraft.invariants import InvariantViolation
 from kraft.log.store import DB_NAMES, KEY_BYTES_MAX
 
 _get_ident = threading.get_ident
@@ -104,7 +105,7 @@ class MemoryStore:
     def _begin(self) -> None:
         """Open the batch on this thread, or refuse a second thread (called when not the writer)."""
         if self._writer_thread is not None:
-            raise AssertionError("MemoryStore write batch used from two threads")
+            raise InvariantViolation("MemoryStore write batch used from two threads")
         self._lock.acquire()
         self._writer_thread = _get_ident()
 
@@ -171,7 +172,7 @@ class MemoryStore:
         if self._writer_thread is None:
             return False
         if self._writer_thread != _get_ident():
-            raise AssertionError("MemoryStore write batch committed from another thread")
+            raise InvariantViolation("MemoryStore write batch committed from another thread")
         written = bool(self._undo)
         self._undo = {}
         self._writer_thread = None
@@ -184,7 +185,7 @@ class MemoryStore:
         if self._writer_thread is None:
             return
         if self._writer_thread != _get_ident():
-            raise AssertionError("MemoryStore write batch aborted from another thread")
+            raise InvariantViolation("MemoryStore write batch aborted from another thread")
         self._roll_back()
         self._writer_thread = None
         self._lock.release()

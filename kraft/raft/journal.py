@@ -21,6 +21,7 @@ import logging
 import msgpack
 from pysyncobj.journal import Journal
 
+from kraft.invariants import InvariantViolation, invariant
 from kraft.log.entry import encode_row, row_command, row_term
 from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, LogStore, gid_key, gid_u64_key, prefix_stop, u64_of
 
@@ -111,7 +112,7 @@ class RaftJournal(Journal):
     # --- pysyncobj's Journal interface ----------------------------------------------------------
     def add(self, command: bytes, idx: int, term: int) -> None:
         if self._first and idx != self._last + 1:
-            raise AssertionError(f"journal {self._gid}: append of {idx} after {self._last}")
+            raise InvariantViolation(f"journal {self._gid}: append of {idx} after {self._last}")
         value = encode_row(term, bytes(command))
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), value)
         entry = (bytes(command), idx, term)
@@ -122,7 +123,7 @@ class RaftJournal(Journal):
     def rewrite(self, idx: int, command: bytes, term: int) -> None:
         """Replace the stored bytes of entry ``idx`` with an identical copy from another replica
         (repair of on-disk damage; same index and term, so Raft's view of the log is unchanged)."""
-        assert self.term_at(idx) == term
+        invariant(self.term_at(idx) == term, f"journal {self._gid}: repair of {idx} with another term")
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), encode_row(term, bytes(command)))
         entry = (bytes(command), idx, term)
         if idx == self._last:
@@ -147,7 +148,7 @@ class RaftJournal(Journal):
             # A committed entry never conflicts with a legitimate leader's log (Raft's Leader
             # Completeness); rewriting it would silently re-point offsets at other batches.
             log.critical("journal %d: refused truncation from %d below commit %d", self._gid, idx, self._commit)
-            raise AssertionError("truncation of committed entries refused")
+            raise InvariantViolation(f"journal {self._gid}: truncation from {idx} below commit {self._commit} refused")
         for i in range(idx, self._last + 1):
             self._store.delete(DB_JOURNAL, gid_u64_key(self._gid, i))
         if idx <= self._first:
@@ -160,7 +161,7 @@ class RaftJournal(Journal):
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         # pysyncobj compaction is off (kraft's retention trims the head itself); never reached.
-        raise AssertionError("pysyncobj log compaction must stay disabled")
+        raise InvariantViolation("pysyncobj log compaction must stay disabled")
 
     def __len__(self) -> int:
         return 0 if not self._first else self._last - self._first + 1
@@ -169,7 +170,7 @@ class RaftJournal(Journal):
         n = len(self)
         if isinstance(item, slice):
             start, stop, step = item.indices(n)
-            assert step == 1
+            invariant(step == 1, "pysyncobj reads the journal in steps of 1")
             if start >= stop:
                 return []
             count = min(stop - start, SLICE_MAX_ENTRIES)
