@@ -15,6 +15,7 @@ from kraft.config import ClusterConfig
 from kraft.errors import ConfigError
 from kraft.log.store import NodeStore
 from kraft.node.broker import Broker
+from kraft.node.context import NodeServices
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.replicas import ReplicaManager
 from kraft.node.server import ClientServer
@@ -49,11 +50,12 @@ class Node:
                                                  "kafka_port": me.kafka_port})
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
-        self.server = ClientServer(self.broker, me.host, me.client_port, config.max_frame_bytes,
+        services = NodeServices.of(self.broker)
+        self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
                                    config.max_connection_buffer_bytes)
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
-            self.broker, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
+            services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
             config.max_in_flight_requests, config.max_connection_buffer_bytes)
 
     async def serve(self, stop: asyncio.Event) -> None:
