@@ -138,8 +138,11 @@ class Broker:
             else:
                 fut.set_exception(_refusal_error(outcome))
 
-        # Runs on the driver thread, after the store commit that covers the entry (the outbox's rule).
-        group.submit(payload, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
+        def settle_on_loop(outcome: Outcome) -> None:
+            # Runs on the driver thread, after the store commit that covers the entry (the outbox's rule).
+            loop.call_soon_threadsafe(settle, outcome)
+
+        group.submit(payload, settle_on_loop)
         try:
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:

@@ -44,7 +44,7 @@ class Node:
                              config.election_timeout_max_ms / 1000)
         self.broker: Broker | None = None
         self.replicas = ReplicaManager(node_id, self.host, self.store, timers, config.node_ids,
-                                       on_appended=lambda gids: self.broker and self.broker.on_appended(gids),
+                                       on_appended=self._on_appended,
                                        announce={"id": node_id, "host": me.host, "client_port": me.client_port,
                                                  "raft_port": me.raft_port, "rack": me.rack,
                                                  "kafka_port": me.kafka_port})
@@ -57,6 +57,10 @@ class Node:
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
             services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
             config.max_in_flight_requests, config.max_connection_buffer_bytes)
+
+    def _on_appended(self, gids: set[int]) -> None:
+        if self.broker is not None:  # the replicas start before the broker exists
+            self.broker.on_appended(gids)
 
     async def serve(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
