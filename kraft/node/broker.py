@@ -1,9 +1,14 @@
-"""The broker service: what both front ends (native and Kafka protocol) call.
+"""The broker service: what both front ends (native and Kafka protocol) call, in typed values.
 
 Owns (on the node's asyncio loop): turning client intents into Raft proposals and log reads —
 produce (submit a batch, answer once it is committed by a majority, applied and synced), fetch
-(committed batches only, long-polled), offsets, topic administration through the metadata group.
-Must not: parse frames (front ends do) or touch Raft internals beyond ``submit``/leadership queries.
+(committed batches only, long-polled), offsets, topic administration through the metadata group,
+the node registry (where each node's listeners are), and this node's status. It takes and returns
+the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
+``MetadataAnswer``, ``TopicCreated``, ``NodeStatus`` ...) and raises ``kraft.errors`` classes; a request over several
+partitions answers each with its own ``error``.
+Must not: know a wire shape (each front end converts its frames to and from these values, and maps
+kraft errors to its own codes), or touch Raft internals beyond ``submit``/leadership queries.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kraft import errors
@@ -18,10 +24,24 @@ from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE
 from kraft.log.partition_log import DamagedEntry
+from kraft.node.broker_values import (
+    FetchedPartition,
+    FetchRequest,
+    MetadataAnswer,
+    NodeAddress,
+    NodeStatus,
+    PartitionFetch,
+    PartitionMetadata,
+    ProducerId,
+    ReplicaStatus,
+    TopicCreated,
+    TopicMetadata,
+)
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
 from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
+from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
@@ -30,6 +50,7 @@ from kraft.state.metadata import encode_command
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
 LATEST = -1
+FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
 
 
 def _refusal_error(refused: Refused) -> errors.KraftError:
@@ -43,6 +64,9 @@ def _refusal_error(refused: Refused) -> errors.KraftError:
 
 
 class Broker:
+    """The service both front ends call. Public: the methods below, ``node_id`` and ``coordinator``
+    (the group coordinator this broker feeds with metadata proposals and end offsets)."""
+
     def __init__(self, config: ClusterConfig, node_id: int, host: RaftHost, replicas: ReplicaManager) -> None:
         self.config = config
         self.node_id = node_id
@@ -50,7 +74,7 @@ class Broker:
         self.replicas = replicas
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
-        self.groups = GroupCoordinator(
+        self.coordinator = GroupCoordinator(
             replicas.metadata,
             # Only a leader that has applied everything committed before its term: a new leader's
             # replicated groups (generations, offsets) are behind until then, and answering from them
@@ -59,12 +83,18 @@ class Broker:
             propose=self._propose_metadata,
             end_offset=self._leader_end_offset,
             initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
+            clock=host.clock.now,
         )
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the loop-bound parts (the group coordinator's timer) on the serving loop."""
         self.loop = loop
-        self.groups.start()
+        self.coordinator.start()
+
+    @property
+    def request_timeout_ms(self) -> int:
+        """How long a write may wait for its commit (a client asking for longer gets this)."""
+        return self.config.request_timeout_ms
 
     def _leader_end_offset(self, topic: str, partition: int) -> int | None:
         try:
@@ -74,16 +104,17 @@ class Broker:
         with self.host.store.read() as committed:
             return int(replica.log.read_state(committed)["next_offset"])
 
-    async def init_producer_id(self) -> dict[str, Any]:
+    async def init_producer_id(self) -> ProducerId:
         producer_id = await self._propose_metadata(encode_command("alloc_producer_id"))
-        return {"producer_id": producer_id, "producer_epoch": 0}
+        return ProducerId(int(producer_id), 0)
 
-    def find_coordinator(self) -> dict[str, Any]:
+    def find_coordinator(self) -> NodeAddress:
+        """The group coordinator's client (native) listener: the metadata group's leader."""
         leader = self.replicas.meta_group.leader_id()
         if leader is None:
             raise errors.CoordinatorNotAvailable("the metadata group is electing a leader")
         node = self.config.node(leader)
-        return {"node_id": node.id, "host": node.host, "port": node.client_port}
+        return NodeAddress(node.id, node.host, node.client_port, node.rack)
 
     # --- called from the driver thread after commit --------------------------------------------
     def on_appended(self, gids: set[int]) -> None:
@@ -108,8 +139,11 @@ class Broker:
             else:
                 fut.set_exception(_refusal_error(outcome))
 
-        # Runs on the driver thread, after the store commit that covers the entry (the outbox's rule).
-        group.submit(payload, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
+        def settle_on_loop(outcome: Outcome) -> None:
+            # Runs on the driver thread, after the store commit that covers the entry (the outbox's rule).
+            loop.call_soon_threadsafe(settle, outcome)
+
+        group.submit(payload, settle_on_loop)
         try:
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
@@ -191,29 +225,24 @@ class Broker:
         return int(base)
 
     # --- fetch ----------------------------------------------------------------------------------
-    def _read_partitions(self, parts: list[dict[str, Any]], max_bytes: int,
-                         strict_total: bool = False) -> tuple[list[dict[str, Any]], int]:
-        """With ``strict_total`` (Kafka's Fetch), once ``max_bytes`` is reached the later partitions
-        get no batches (only the first non-empty partition may exceed it, KIP-74); without it, each
-        partition gets at least one batch, as kraft's native fetch always did."""
-        out: list[dict[str, Any]] = []
+    def _read_partitions(self, request: FetchRequest, max_bytes: int) -> tuple[list[FetchedPartition], int]:
+        out: list[FetchedPartition] = []
         total = 0
+        strict_total = request.strict_max_bytes
         with self.host.store.read() as committed:
-            for req in parts:
-                topic, partition, offset = req["topic"], req["partition"], req["offset"]
-                res: dict[str, Any] = {"topic": topic, "partition": partition, "error_code": 0, "message": "",
-                                       "high_watermark": -1, "log_start_offset": -1, "batches": []}
-                out.append(res)
+            for req in request.partitions:
+                topic, partition, offset = req.topic, req.partition, req.offset
+                hw, start, error = -1, -1, None
+                batches: Sequence[tuple[int, bytes]] = ()
                 try:
                     replica = self._leader_replica(topic, partition, applied=True)
                     state = replica.log.read_state(committed)
                     hw, start = state["next_offset"], state["log_start_offset"]
-                    res["high_watermark"], res["log_start_offset"] = hw, start
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
                     if offset == hw or (strict_total and total and total >= max_bytes):
                         continue
-                    budget = min(int(req.get("max_bytes", max_bytes)), max(max_bytes - total, 1))
+                    budget = min(max_bytes if req.max_bytes is None else req.max_bytes, max(max_bytes - total, 1))
                     try:
                         batches = replica.log.read(committed, offset, budget)
                     except DamagedEntry as e:
@@ -222,31 +251,31 @@ class Broker:
                         raise errors.StorageError(f"{topic}/{partition}: a stored batch is damaged; "
                                                   f"repairing it from another replica") from None
                     if strict_total and total and batches and len(batches[0][1]) > budget:
-                        batches = []  # only the first non-empty partition may exceed the limits
-                    res["batches"] = [[base, batch] for base, batch in batches]
+                        batches = ()  # only the first non-empty partition may exceed the limits
                     total += sum(len(b) for _, b in batches)
                 except errors.KraftError as e:
-                    res["error_code"], res["message"] = e.code, e.message
-                    if isinstance(e, errors.NotLeader):
-                        res["leader"] = e.details.get("leader")
+                    error = e
+                finally:  # every partition is answered, however the block above was left
+                    out.append(FetchedPartition(topic, partition, hw, start, batches, error))
         return out, total
 
-    async def fetch(self, body: dict[str, Any], *, strict_max_bytes: bool = False) -> dict[str, Any]:
-        parts = body.get("partitions") or []
+    async def fetch(self, request: FetchRequest) -> list[FetchedPartition]:
+        """Each partition's committed batches (in the request's order), once ``min_bytes`` are there,
+        a partition has failed, or ``max_wait_ms`` (bounded by fetch_max_wait_ms_max) has passed."""
+        parts = request.partitions
         # An answer must fit one frame; leave room for the envelope.
-        max_bytes = min(int(body.get("max_bytes", 8 * 1024 * 1024)), self.config.max_frame_bytes - 64 * 1024)
-        min_bytes = int(body.get("min_bytes", 1))
-        wait_s = min(int(body.get("max_wait_ms", 500)), self.config.fetch_max_wait_ms_max) / 1000
+        max_bytes = min(request.max_bytes, self.config.max_frame_bytes - FRAME_ENVELOPE_BYTES)
+        wait_s = min(request.max_wait_ms, self.config.fetch_max_wait_ms_max) / 1000
         deadline = self.host.clock.now() + wait_s
         while True:
             event = asyncio.Event()
             gids = self._register_waiter(parts, event)
             try:
-                results, total = self._read_partitions(parts, max_bytes, strict_max_bytes)
+                results, total = self._read_partitions(request, max_bytes)
                 remaining = deadline - self.host.clock.now()
-                errored = any(r["error_code"] for r in results)
-                if total >= min_bytes or errored or remaining <= 0:
-                    return {"partitions": results}
+                errored = any(r.error is not None for r in results)
+                if total >= request.min_bytes or errored or remaining <= 0:
+                    return results
                 try:
                     await asyncio.wait_for(event.wait(), remaining)
                 except TimeoutError:
@@ -254,13 +283,13 @@ class Broker:
             finally:
                 self._unregister_waiter(gids, event)
 
-    def _register_waiter(self, parts: list[dict[str, Any]], event: asyncio.Event) -> list[int]:
+    def _register_waiter(self, parts: Sequence[PartitionFetch], event: asyncio.Event) -> list[int]:
         gids = []
         view = self.replicas.metadata.view
         for req in parts:
-            t = view.topics.get(req["topic"])
-            if t is not None and 0 <= req["partition"] < len(t.partitions):
-                gid = t.partitions[req["partition"]].gid
+            t = view.topics.get(req.topic)
+            if t is not None and 0 <= req.partition < len(t.partitions):
+                gid = t.partitions[req.partition].gid
                 self._waiters.setdefault(gid, set()).add(event)
                 gids.append(gid)
         return gids
@@ -290,14 +319,16 @@ class Broker:
             return found
 
     # --- metadata and admin ---------------------------------------------------------------------
-    def metadata(self, topics: list[str] | None) -> dict[str, Any]:
+    def metadata(self, topics: Sequence[str] | None) -> MetadataAnswer:
+        """Topics (every one for None) with their partitions' leaders and replicas, the nodes' client
+        listeners and the controller, as this node knows them."""
         view = self.replicas.metadata.view
         names = sorted(view.topics) if topics is None else topics
         out = []
         for name in names:
             t = view.topics.get(name)
             if t is None:
-                out.append({"name": name, "error_code": errors.UnknownTopicOrPartition.code, "partitions": []})
+                out.append(TopicMetadata(name, (), errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")))
                 continue
             parts = []
             for p in t.partitions:
@@ -308,16 +339,30 @@ class Broker:
                     # leader only after it reports in): answer with it, so clients follow a failover
                     # without waiting for the metadata group.
                     leader = local.group.leader_id()
-                parts.append({"partition": p.partition, "leader": leader, "replicas": list(p.replicas)})
-            out.append({"name": name, "error_code": 0, "partitions": parts})
+                parts.append(PartitionMetadata(p.partition, leader, tuple(p.replicas)))
+            out.append(TopicMetadata(name, tuple(parts)))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
         registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
-        nodes = [{"id": i, "host": h, "port": p, "rack": r} for i, (h, p, r) in sorted(registry.items())]
-        return {"nodes": nodes, "controller": self.replicas.meta_group.leader_id(), "topics": out}
+        nodes = tuple(NodeAddress(i, h, p, r) for i, (h, p, r) in sorted(registry.items()))
+        return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out))
+
+    def kafka_listeners(self) -> dict[int, NodeAddress]:
+        """Node id -> Kafka listener of every node that has one: the replicated node registry (what
+        each node announced when it started) over this node's cluster.ini."""
+        out = {n.id: NodeAddress(n.id, n.host, n.kafka_port, n.rack)
+               for n in self.config.nodes.values() if n.kafka_port}
+        for m in self.replicas.metadata.view.nodes.values():
+            if m.kafka_port:
+                out[m.id] = NodeAddress(m.id, m.host, m.kafka_port, m.rack)
+        return out
+
+    def topic_exists(self, name: str) -> bool:
+        return name in self.replicas.metadata.view.topics
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
-                           configs: dict[str, Any] | None) -> dict[str, Any]:
+                           configs: Mapping[str, object] | None) -> TopicCreated:
+        """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
         if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
@@ -330,26 +375,37 @@ class Broker:
                 f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes)"
             )
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
-        payload = encode_command("create_topic", name=name, assignment=assignment, configs=configs or {})
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=dict(configs or {}))
         await self._propose_metadata(payload)
-        return {"name": name, "partitions": partitions, "replication_factor": rf}
+        return TopicCreated(name, partitions, rf)
 
     async def delete_topic(self, name: str) -> None:
         if name not in self.replicas.metadata.view.topics:
             raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
         await self._propose_metadata(encode_command("delete_topic", name=name))
 
-    def node_status(self) -> dict[str, Any]:
-        groups = []
+    # --- this node ------------------------------------------------------------------------------
+    def node_status(self) -> NodeStatus:
+        """This node's view of its peers and of the partition replicas it hosts."""
+        replicas = []
         with self.host.store.read() as committed:
             for replica in list(self.replicas.partitions.values()):
                 state = replica.log.read_state(committed)
-                groups.append({
-                    "topic": replica.meta.topic,
-                    "partition": replica.meta.partition,
-                    "leader": replica.group.leader_id(),
-                    "term": replica.group.raftCurrentTerm,
-                    "commit_index": replica.group.raftCommitIndex,
-                    "high_watermark": state["next_offset"],
-                })
-        return {"node_id": self.node_id, "peers": self.host.connected_peers(), "groups": groups}
+                replicas.append(ReplicaStatus(
+                    topic=replica.meta.topic,
+                    partition=replica.meta.partition,
+                    leader=replica.group.leader_id(),
+                    term=replica.group.raftCurrentTerm,
+                    commit_index=replica.group.raftCommitIndex,
+                    high_watermark=state["next_offset"],
+                ))
+        return NodeStatus(self.node_id, self.host.connected_peers(), tuple(replicas))
+
+    def set_network_faults(self, faults: NetworkFaults | None) -> None:
+        """This node's Raft network faults from the next driver iteration on (only on a node started
+        with KRAFT_FAULTS=1); None, or faults that do nothing, switch them off."""
+        if not faults_allowed():
+            raise errors.UnsupportedRequest("fault injection is off on this node (start it with KRAFT_FAULTS=1)")
+        if faults is not None and not (faults.blocked or faults.loss or faults.duplicate or faults.delay_s):
+            faults = None
+        self.host.call(lambda: self.host.set_faults(faults))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+
+from kraft.node.context import NodeServices
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +17,9 @@ READ_CHUNK_BYTES = 1 << 20
 
 
 class Listener:
-    def __init__(self, broker: Any, host: str, port: int, max_frame_bytes: int, max_connections: int,
+    def __init__(self, services: NodeServices, host: str, port: int, max_frame_bytes: int, max_connections: int,
                  max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
-        self.broker = broker
+        self.services = services  # what the handlers call
         self.host = host
         self.port = port
         self.max_frame_bytes = max_frame_bytes

@@ -15,6 +15,7 @@ from kraft.config import ClusterConfig
 from kraft.errors import ConfigError
 from kraft.log.lmdb_store import LmdbStore
 from kraft.node.broker import Broker
+from kraft.node.context import NodeServices
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.replicas import ReplicaManager
 from kraft.node.server import ClientServer
@@ -43,18 +44,23 @@ class Node:
                              config.election_timeout_max_ms / 1000)
         self.broker: Broker | None = None
         self.replicas = ReplicaManager(node_id, self.host, self.store, timers, config.node_ids,
-                                       on_appended=lambda gids: self.broker and self.broker.on_appended(gids),
+                                       on_appended=self._on_appended,
                                        announce={"id": node_id, "host": me.host, "client_port": me.client_port,
                                                  "raft_port": me.raft_port, "rack": me.rack,
                                                  "kafka_port": me.kafka_port})
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
-        self.server = ClientServer(self.broker, me.host, me.client_port, config.max_frame_bytes,
+        services = NodeServices.of(self.broker)
+        self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
                                    config.max_connection_buffer_bytes)
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
-            self.broker, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
+            services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
             config.max_in_flight_requests, config.max_connection_buffer_bytes)
+
+    def _on_appended(self, gids: set[int]) -> None:
+        if self.broker is not None:  # the replicas start before the broker exists
+            self.broker.on_appended(gids)
 
     async def serve(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

@@ -1,8 +1,9 @@
 """The native-protocol front end: an asyncio TCP server that turns frames into broker calls.
 
 Owns: connections from clients, pipelining (each request runs as its own task, bounded per
-connection), mapping errors to codes. A malformed or oversized frame closes that one connection;
-an unexpected exception in a handler becomes UNKNOWN_SERVER_ERROR plus a logged traceback.
+connection), each request's ``HandlerContext``, and a failed request's answer (its error as
+``kraft.node.handlers._errors`` puts it on the wire). A malformed or oversized frame closes that one
+connection; an unexpected exception in a handler becomes UNKNOWN_SERVER_ERROR plus a logged traceback.
 Must not: hold domain logic (handlers and the broker do).
 """
 
@@ -13,7 +14,9 @@ import logging
 from typing import Any
 
 from kraft import errors
+from kraft.node.context import HandlerContext
 from kraft.node.handlers import HANDLERS
+from kraft.node.handlers._errors import request_error
 from kraft.node.listener import READ_CHUNK_BYTES, Listener
 from kraft.protocol.frames import FrameDecoder, decode_request, encode_response
 
@@ -25,6 +28,7 @@ class ClientServer(Listener):
         decoder = FrameDecoder(self.max_frame_bytes)
         tasks: set[asyncio.Task[None]] = set()
         peer = writer.get_extra_info("peername")
+        ctx = HandlerContext(self.services, peer[0] if isinstance(peer, tuple) else "")
         try:
             while True:
                 data = await reader.read(READ_CHUNK_BYTES)
@@ -33,14 +37,13 @@ class ClientServer(Listener):
                 decoder.feed(data)
                 while (frame := decoder.next_frame()) is not None:
                     cid, api, body = decode_request(frame)
-                    body["_client_host"] = peer[0] if isinstance(peer, tuple) else ""
                     if len(tasks) >= self.max_in_flight:
                         # Refuse at once rather than queue without bound or stall this reader.
-                        self._send(writer, cid, errors.TooManyInFlight.code, {
-                            "message": f"{len(tasks)} requests unanswered on this connection "
-                                       f"(max_in_flight_requests={self.max_in_flight})"})
+                        self._send(writer, cid, *request_error(errors.TooManyInFlight(
+                            f"{len(tasks)} requests unanswered on this connection "
+                            f"(max_in_flight_requests={self.max_in_flight})")))
                         continue
-                    task = asyncio.create_task(self._answer(writer, cid, api, body))
+                    task = asyncio.create_task(self._answer(writer, ctx, cid, api, body))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
         except (errors.MalformedFrame, errors.FrameTooLarge) as e:
@@ -52,19 +55,20 @@ class ClientServer(Listener):
                 task.cancel()
             writer.close()
 
-    async def _answer(self, writer: asyncio.StreamWriter, cid: int, api: str, body: dict[str, Any]) -> None:
+    async def _answer(self, writer: asyncio.StreamWriter, ctx: HandlerContext, cid: int, api: str,
+                      body: dict[str, Any]) -> None:
         try:
             handler = HANDLERS.get(api)
             if handler is None:
                 raise errors.UnsupportedRequest(f"unknown request type {api!r}")
-            code, result = 0, await handler(self.broker, body)
+            code, result = 0, await handler(ctx, body)
         except errors.KraftError as e:
-            code, result = e.code, {"message": e.message, **_wire_details(e)}
+            code, result = request_error(e)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("handler %s failed", api)
-            code, result = errors.KraftError.code, {"message": "internal error; see the node's log"}
+            code, result = request_error(errors.KraftError("internal error; see the node's log"))
         self._send(writer, cid, code, result)
 
     def _send(self, writer: asyncio.StreamWriter, cid: int, code: int, result: dict[str, Any]) -> None:
@@ -72,6 +76,3 @@ class ClientServer(Listener):
             return
         writer.write(encode_response(cid, code, result))
 
-
-def _wire_details(e: errors.KraftError) -> dict[str, Any]:
-    return {k: v for k, v in e.details.items() if isinstance(v, (int, str, type(None)))}

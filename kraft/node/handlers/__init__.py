@@ -1,14 +1,18 @@
 """The registry of native request handlers: the single list of what a node answers.
 
-Each handler module has the same shape: read and validate the body (raise a KraftError early),
-call the broker, return the response body. ``api_versions`` answers from this registry.
+Each handler module has the same shape (``NativeApi``): ``API`` and ``async handle(ctx, body)``,
+which reads and validates the body (raising a KraftError early), converts it to the broker's or the
+group coordinator's typed values, calls them through ``ctx`` (a ``HandlerContext``), and converts the
+answer back to the response body. Errors leave as ``kraft.node.handlers._errors`` puts them on the
+wire. ``api_versions`` answers from this registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers import (
     api_versions,
     create_topic,
@@ -31,11 +35,22 @@ from kraft.node.handlers import (
     sync_group,
 )
 
-Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+Body = dict[str, Any]  # a request or response body as msgpack decodes and encodes it
+Handler = Callable[[HandlerContext, Body], Awaitable[Body]]
 
-HANDLERS: dict[str, Handler] = {
-    m.API: m.handle
-    for m in (api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status,
-              find_coordinator, join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch,
-              list_groups, describe_group, init_producer_id, debug_faults)
-}
+
+class NativeApi(Protocol):
+    """What a handler module provides."""
+
+    API: str
+
+    def handle(self, ctx: HandlerContext, body: Body) -> Awaitable[Body]: ...
+
+
+_APIS: tuple[NativeApi, ...] = (
+    api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status, find_coordinator,
+    join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
+    init_producer_id, debug_faults,
+)
+
+HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}

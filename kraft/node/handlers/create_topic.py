@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "create_topic"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    return await broker.create_topic(
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    created = await ctx.broker.create_topic(
         field(body, "name", str),
         field(body, "partitions", int, None),
         field(body, "replication_factor", int, None),
         field(body, "configs", dict, {}),
     )
+    return {"name": created.name, "partitions": created.partitions,
+            "replication_factor": created.replication_factor}

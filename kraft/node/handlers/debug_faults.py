@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest, UnsupportedRequest
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 from kraft.raft.faults import NetworkFaults, faults_allowed
 
 API = "debug_faults"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    if not faults_allowed():
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    if not faults_allowed():  # before reading the body: a node without faults refuses any such request
         raise UnsupportedRequest("fault injection is off on this node (start it with KRAFT_FAULTS=1)")
     blocked = field(body, "blocked", list, [])
     if not all(isinstance(p, int) for p in blocked):
@@ -23,6 +24,5 @@ async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
                                float(field(body, "delay_ms", (int, float), 0)) / 1000)
     except ValueError as e:
         raise InvalidRequest(str(e)) from None
-    off = not faults.blocked and not faults.loss and not faults.duplicate and not faults.delay_s
-    broker.host.call(lambda: broker.host.set_faults(None if off else faults))
+    ctx.broker.set_network_faults(faults)
     return {}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "delete_topic"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    await broker.delete_topic(field(body, "name", str))
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    await ctx.broker.delete_topic(field(body, "name", str))
     return {}

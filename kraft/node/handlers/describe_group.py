@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "describe_group"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    return broker.groups.describe(field(body, "group_id", str))
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    return ctx.coordinator.describe(field(body, "group_id", str))

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.broker_values import FetchedPartition, FetchRequest, PartitionFetch
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
+from kraft.node.handlers._errors import set_partition_error
 
 API = "fetch"
+MAX_WAIT_MS = 500  # what a request that names no limit gets
+MIN_BYTES = 1
+MAX_BYTES = 8 * 1024 * 1024
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    parts = items(body, "partitions")
-    for p in parts:
-        field(p, "topic", str)
-        field(p, "partition", int)
-        field(p, "offset", int)
-    field(body, "max_wait_ms", int, 500)
-    field(body, "min_bytes", int, 1)
-    field(body, "max_bytes", int, 50 * 1024 * 1024)
-    return await broker.fetch(body)
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    parts = tuple(PartitionFetch(field(p, "topic", str), field(p, "partition", int), field(p, "offset", int),
+                                 field(p, "max_bytes", int, None))
+                  for p in items(body, "partitions"))
+    request = FetchRequest(parts, max_wait_ms=field(body, "max_wait_ms", int, MAX_WAIT_MS),
+                           min_bytes=field(body, "min_bytes", int, MIN_BYTES),
+                           max_bytes=field(body, "max_bytes", int, MAX_BYTES))
+    return {"partitions": [_answer(r) for r in await ctx.broker.fetch(request)]}
+
+
+def _answer(r: FetchedPartition) -> dict[str, Any]:
+    res: dict[str, Any] = {"topic": r.topic, "partition": r.partition, "error_code": 0, "message": "",
+                           "high_watermark": r.high_watermark, "log_start_offset": r.log_start_offset,
+                           "batches": r.batches}  # (base, bytes) pairs: msgpack arrays, as lists are
+    if r.error is not None:
+        set_partition_error(res, r.error)
+    return res

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "find_coordinator"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     field(body, "group_id", str)
-    return broker.find_coordinator()
+    node = ctx.broker.find_coordinator()
+    return {"node_id": node.node_id, "host": node.host, "port": node.port}

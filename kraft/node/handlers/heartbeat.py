@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "heartbeat"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    broker.groups.heartbeat(field(body, "group_id", str), field(body, "member_id", str),
-                            field(body, "generation", int))
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    ctx.coordinator.heartbeat(field(body, "group_id", str), field(body, "member_id", str),
+                              field(body, "generation", int))
     return {}

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "join_group"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     topics = field(body, "topics", list)
     if not all(isinstance(t, str) for t in topics):
         raise InvalidRequest("topics must be a list of strings")
-    return await broker.groups.join(
+    return await ctx.coordinator.join(
         field(body, "group_id", str), field(body, "member_id", str, ""), field(body, "client_id", str, ""),
-        body.get("_client_host", ""), topics, field(body, "session_timeout_ms", int, 10_000),
+        ctx.client_host, topics, field(body, "session_timeout_ms", int, 10_000),
         field(body, "rebalance_timeout_ms", int, 300_000), field(body, "strategy", str, "range"),
     )

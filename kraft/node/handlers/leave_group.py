@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "leave_group"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    broker.groups.leave(field(body, "group_id", str), field(body, "member_id", str))
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    ctx.coordinator.leave(field(body, "group_id", str), field(body, "member_id", str))
     return {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
+
 API = "list_groups"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    return {"groups": broker.groups.list_groups()}
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    return {"groups": ctx.coordinator.list_groups()}

@@ -5,13 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest
+from kraft.node.broker_values import TopicMetadata
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
+from kraft.node.handlers._errors import wire_code
 
 API = "metadata"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     topics = field(body, "topics", list, None)
     if topics is not None and not all(isinstance(t, str) for t in topics):
         raise InvalidRequest("topics must be a list of strings")
-    return broker.metadata(topics)
+    meta = ctx.broker.metadata(topics)
+    return {"nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack} for n in meta.nodes],
+            "controller": meta.controller, "topics": [_topic(t) for t in meta.topics]}
+
+
+def _topic(t: TopicMetadata) -> dict[str, Any]:
+    return {"name": t.name, "error_code": 0 if t.error is None else wire_code(t.error),
+            "partitions": [{"partition": p.partition, "leader": p.leader, "replicas": list(p.replicas)}
+                           for p in t.partitions]}

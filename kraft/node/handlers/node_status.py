@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
+
 API = "node_status"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    return broker.node_status()
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    status = ctx.broker.node_status()
+    return {"node_id": status.node_id, "peers": dict(status.peers), "groups": [
+        {"topic": r.topic, "partition": r.partition, "leader": r.leader, "term": r.term,
+         "commit_index": r.commit_index, "high_watermark": r.high_watermark} for r in status.replicas]}

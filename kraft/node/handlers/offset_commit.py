@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
 
 API = "offset_commit"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     offsets = [(field(o, "topic", str), field(o, "partition", int), field(o, "offset", int))
                for o in items(body, "offsets")]
-    results = await broker.groups.commit(field(body, "group_id", str), field(body, "member_id", str, ""),
-                                         field(body, "generation", int, -1), offsets)
+    results = await ctx.coordinator.commit(field(body, "group_id", str), field(body, "member_id", str, ""),
+                                           field(body, "generation", int, -1), offsets)
     return {"results": [{"topic": t, "partition": p, "error_code": code, "message": message}
                         for (t, p, _), (code, message) in zip(offsets, results, strict=True)]}

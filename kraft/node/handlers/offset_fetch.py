@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "offset_fetch"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     group_id = field(body, "group_id", str)
     wanted = field(body, "partitions", list, None)
-    committed = broker.groups.committed(group_id)
+    committed = ctx.coordinator.committed(group_id)
     offsets = dict(committed.offsets) if committed is not None else {}
     if wanted is None:
         keys = sorted(offsets)

@@ -6,22 +6,26 @@ import asyncio
 from typing import Any
 
 from kraft.errors import InvalidRequest, KraftError
+from kraft.node.broker import Broker
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
+from kraft.node.handlers._errors import set_partition_error
 
 API = "produce"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    broker = ctx.broker
     acks = field(body, "acks", int, -1)
     if acks not in (-1, 0, 1):
         raise InvalidRequest(f"acks must be -1, 0 or 1, not {acks}")
-    timeout_s = field(body, "timeout_ms", int, broker.config.request_timeout_ms) / 1000
+    timeout_s = field(body, "timeout_ms", int, broker.request_timeout_ms) / 1000
     entries = items(body, "entries")
     results = await asyncio.gather(*(_one(broker, e, acks, timeout_s) for e in entries))
     return {"results": results}
 
 
-async def _one(broker: Any, entry: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
+async def _one(broker: Broker, entry: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
     res: dict[str, Any] = {"topic": entry.get("topic"), "partition": entry.get("partition"),
                            "error_code": 0, "message": "", "base_offset": -1}
     try:
@@ -30,7 +34,5 @@ async def _one(broker: Any, entry: dict[str, Any], acks: int, timeout_s: float) 
         batch = field(entry, "batch", bytes)
         res["base_offset"] = await broker.produce_one(topic, partition, batch, acks, timeout_s)
     except KraftError as e:
-        res["error_code"], res["message"] = e.code, e.message
-        if "leader" in e.details:
-            res["leader"] = e.details["leader"]
+        set_partition_error(res, e)
     return res

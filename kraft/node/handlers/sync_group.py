@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
 API = "sync_group"
 
 
-async def handle(broker: Any, body: dict[str, Any]) -> dict[str, Any]:
-    return broker.groups.sync(field(body, "group_id", str), field(body, "member_id", str),
-                              field(body, "generation", int))
+async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    return ctx.coordinator.sync(field(body, "group_id", str), field(body, "member_id", str),
+                                field(body, "generation", int))

@@ -4,7 +4,8 @@ Owns: Kafka connections, their ordering rule (answers leave in request order, ho
 run at once: Kafka clients match answers to requests by position), answers to requests no handler
 takes (a v0 response header and UNSUPPORTED_VERSION as the first field; an ApiVersions of a newer
 version gets the full v0 answer with the supported list, KIP-511, so the client retries with v0),
-and the per-connection limits shared with the native server.
+each request's ``KafkaContext``, a failed request's answer (its kraft error as
+``kraft.node.kafka.error_codes`` maps it), and the per-connection limits shared with the native server.
 Must not: hold domain logic (handlers and the broker do).
 """
 
@@ -14,7 +15,9 @@ import asyncio
 import logging
 
 from kraft import errors
-from kraft.node.kafka.handlers import HANDLERS, Context, supported_versions
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import UNKNOWN_SERVER_ERROR, kafka_code
+from kraft.node.kafka.handlers import HANDLERS, supported_versions
 from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.node.listener import READ_CHUNK_BYTES, Listener
 from kraft.protocol.kafka.codec import (
@@ -25,13 +28,12 @@ from kraft.protocol.kafka.codec import (
     decode_request,
     encode_response,
     encode_unsupported,
-    error_code,
     peek_header,
 )
 
 log = logging.getLogger(__name__)
 
-INVALID_REQUEST = 42
+INVALID_REQUEST = kafka_code(errors.InvalidRequest)
 PRODUCE_KEY = 0
 CLOSE = b""  # an "answer" that closes the connection instead (never a real frame, which has a size prefix)
 
@@ -97,7 +99,7 @@ class KafkaServer(Listener):
         except (UnsupportedApi, errors.MalformedFrame) as e:
             log.warning("Kafka request %d v%d from %s: %s", api_key, api_version, host, e)
             return _error_answer(api_key, api_version, cid, INVALID_REQUEST)
-        ctx = Context(self.broker, host, request.client_id or "", api_version)
+        ctx = KafkaContext(self.services, host, request.client_id or "", api_version)
         # A Produce with acks=0 is never answered: the client would take an error answer for the
         # answer to its next request. Any failure closes the connection instead, as Kafka does.
         unanswered = api_key == PRODUCE_KEY and request.body.get("acks") == 0
@@ -111,17 +113,17 @@ class KafkaServer(Listener):
         except errors.KraftError as e:
             if unanswered:
                 return CLOSE
-            return _error_answer(api_key, api_version, cid, int(error_code(e.code)))
+            return _error_answer(api_key, api_version, cid, kafka_code(e))
         except Exception:
             log.exception("Kafka handler for api key %d v%d failed", api_key, api_version)
-            return CLOSE if unanswered else _error_answer(api_key, api_version, cid, -1)
+            return CLOSE if unanswered else _error_answer(api_key, api_version, cid, UNKNOWN_SERVER_ERROR)
         if body is None:
             return None
         try:
             return encode_response(api_key, api_version, cid, body)
         except Exception:  # a value the version cannot carry: still answer, or the client waits forever
             log.exception("Kafka answer to api key %d v%d does not encode", api_key, api_version)
-            return _error_answer(api_key, api_version, cid, -1)
+            return _error_answer(api_key, api_version, cid, UNKNOWN_SERVER_ERROR)
 
 
 def _unsupported(api_key: int, api_version: int, cid: int) -> bytes:

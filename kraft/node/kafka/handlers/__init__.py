@@ -1,18 +1,21 @@
 """The registry of Kafka-protocol handlers: the single list of the Kafka APIs a node answers, and at
 which versions. ApiVersions answers from it, so only what is implemented is advertised.
 
-Each handler module has the same shape: ``API_KEY``, ``MIN_VERSION``, ``MAX_VERSION`` and
-``async handle(ctx, request) -> response | None``, where request and response are plain dicts named
-as in Kafka's message schemas (``kraft.protocol.kafka.codec`` turns them into every version's bytes).
-Handlers stay thin: they translate to the same broker service the native front end calls.
+Each handler module has the same shape (``KafkaApi``): ``API_KEY``, ``MIN_VERSION``, ``MAX_VERSION``
+and ``async handle(ctx, request) -> response | None``, where request and response are plain dicts
+named as in Kafka's message schemas (``kraft.protocol.kafka.codec`` turns them into every version's
+bytes) and ``ctx`` is a ``KafkaContext``. Handlers stay thin: they convert Kafka's fields to the
+broker's and the group coordinator's typed values (the same calls the native front end makes), and
+their answers and errors back (kraft errors to Kafka codes through ``kraft.node.kafka.error_codes``);
+they never build native-protocol bodies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
-from kraft.node.broker import Broker
+from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers import (
     api_versions,
     create_topics,
@@ -33,21 +36,26 @@ from kraft.node.kafka.handlers import (
     sync_group,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    broker: Broker
-    client_host: str
-    client_id: str
-    version: int
+Body = dict[str, Any]  # a request or response as kraft.protocol.kafka.codec decodes and encodes it
 
 
-HANDLERS: dict[int, Any] = {
-    m.API_KEY: m
-    for m in (produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group,
-              heartbeat, leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics,
-              delete_topics, init_producer_id)
-}
+class KafkaApi(Protocol):
+    """What a handler module provides (``handle`` answers None only where Kafka sends no answer)."""
+
+    API_KEY: int
+    MIN_VERSION: int
+    MAX_VERSION: int
+
+    def handle(self, ctx: KafkaContext, request: Body) -> Awaitable[Body | None]: ...
+
+
+_APIS: tuple[KafkaApi, ...] = (
+    produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group, heartbeat,
+    leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
+    init_producer_id,
+)
+
+HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}
 
 
 def supported_versions() -> list[dict[str, int]]:

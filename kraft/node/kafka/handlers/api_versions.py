@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.kafka.context import KafkaContext
+
 API_KEY = 18
 MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     from kraft.node.kafka.handlers import supported_versions  # the registry imports this module
 
     return {"error_code": 0, "api_keys": supported_versions()}

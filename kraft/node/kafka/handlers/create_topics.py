@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
-from kraft.node.kafka.handlers._common import code_of
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 19
 MIN_VERSION = 2
 MAX_VERSION = 3
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     out = []
     for t in request["topics"]:
         res = {"name": t["name"], "error_code": 0, "error_message": None}
@@ -24,11 +25,11 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
             rf = t["replication_factor"] if t["replication_factor"] != -1 else None
             configs = {c["name"]: c["value"] for c in t.get("configs") or []}
             if request.get("validate_only"):
-                if t["name"] in ctx.broker.replicas.metadata.view.topics:
+                if ctx.broker.topic_exists(t["name"]):
                     raise errors.TopicAlreadyExists(f"topic {t['name']!r} already exists")
             else:
                 await ctx.broker.create_topic(t["name"], partitions, rf, configs)
         except errors.KraftError as e:
-            res["error_code"], res["error_message"] = code_of(e), e.message
+            res["error_code"], res["error_message"] = kafka_code(e), e.message
         out.append(res)
     return {"topics": out}

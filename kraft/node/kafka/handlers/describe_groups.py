@@ -8,25 +8,27 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.consumer_protocol import encode_assignment, encode_subscription
-from kraft.node.kafka.handlers._common import code_of
+from kraft.groups.coordinator import GroupCoordinator
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 15
 MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
-    return {"groups": [_describe(ctx.broker, g) for g in request["groups"]]}
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    return {"groups": [_describe(ctx.coordinator, g) for g in request["groups"]]}
 
 
-def _describe(broker: Any, group_id: str) -> dict[str, Any]:
+def _describe(coordinator: GroupCoordinator, group_id: str) -> dict[str, Any]:
     try:
-        d = broker.groups.describe(group_id)
+        d = coordinator.describe(group_id)
     except errors.GroupIdNotFound:
         return {"error_code": 0, "group_id": group_id, "group_state": "Dead", "protocol_type": "",
                 "protocol_data": "", "members": []}
     except errors.KraftError as e:
-        return {"error_code": code_of(e), "group_id": group_id, "group_state": "", "protocol_type": "",
+        return {"error_code": kafka_code(e), "group_id": group_id, "group_state": "", "protocol_type": "",
                 "protocol_data": "", "members": []}
     native = not d.get("protocol_type")
     members = []

@@ -11,33 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.log.entry import is_native
+from kraft.node.broker_values import FetchRequest, PartitionFetch
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 from kraft.protocol.kafka.records import native_to_kafka
 
 API_KEY = 1
 MIN_VERSION = 4
 MAX_VERSION = 11
+MAX_BYTES = 52428800  # Kafka's fetch.max.bytes default, for a request that names none
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
-    parts = [{"topic": t["topic"], "partition": p["partition"], "offset": p["fetch_offset"],
-              "max_bytes": p["partition_max_bytes"]}
-             for t in request["topics"] for p in t["partitions"]]
-    body = {"partitions": parts, "max_wait_ms": max(request["max_wait"], 0),
-            "min_bytes": max(request["min_bytes"], 0), "max_bytes": request.get("max_bytes", 52428800)}
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    parts = tuple(PartitionFetch(t["topic"], p["partition"], p["fetch_offset"], p["partition_max_bytes"])
+                  for t in request["topics"] for p in t["partitions"])
     # Kafka's limits: only the first non-empty partition may go over them (KIP-74), so an answer
     # stays within what the client is ready to receive.
-    result = await ctx.broker.fetch(body, strict_max_bytes=True)
-    answers = iter(result["partitions"])
+    fetch = FetchRequest(parts, max_wait_ms=max(request["max_wait"], 0), min_bytes=max(request["min_bytes"], 0),
+                         max_bytes=request.get("max_bytes", MAX_BYTES), strict_max_bytes=True)
+    answers = iter(await ctx.broker.fetch(fetch))
     responses = []
     for t in request["topics"]:
         out = []
         for p in t["partitions"]:
             r = next(answers)
             records = b"".join(batch if not is_native(batch) else native_to_kafka(batch, base)
-                               for base, batch in r["batches"])
-            out.append({"partition_index": p["partition"], "error_code": r["error_code"],
-                        "high_watermark": r["high_watermark"], "last_stable_offset": r["high_watermark"],
-                        "log_start_offset": r["log_start_offset"], "aborted_transactions": None,
+                               for base, batch in r.batches)
+            out.append({"partition_index": p["partition"], "error_code": 0 if r.error is None else kafka_code(r.error),
+                        "high_watermark": r.high_watermark, "last_stable_offset": r.high_watermark,
+                        "log_start_offset": r.log_start_offset, "aborted_transactions": None,
                         "preferred_read_replica": -1, "records": records})
         responses.append({"topic": t["topic"], "partitions": out})
     return {"error_code": 0, "session_id": 0, "responses": responses}

@@ -9,25 +9,26 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.consumer_protocol import subscription_topics
-from kraft.node.kafka.handlers._common import code_of
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 11
 MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     protocols = [(p["name"], p["metadata"]) for p in request["protocols"]]
     topics = (subscription_topics(protocols[0][1]) or []) if protocols else []
     session_ms = request["session_timeout"]
     rebalance_ms = request.get("rebalance_timeout", -1)
     try:
-        answer = await ctx.broker.groups.join(
+        answer = await ctx.coordinator.join(
             request["group_id"], request["member_id"], ctx.client_id, ctx.client_host, topics, session_ms,
             rebalance_ms if rebalance_ms > 0 else session_ms, "",
             protocol_type=request["protocol_type"] or "consumer", protocols=protocols)
     except errors.KraftError as e:
-        return {"error_code": code_of(e), "generation_id": -1, "protocol_name": "", "leader": "",
+        return {"error_code": kafka_code(e), "generation_id": -1, "protocol_name": "", "leader": "",
                 "member_id": request["member_id"], "members": []}
     return {"error_code": 0, "generation_id": answer["generation"], "protocol_name": answer["protocol"],
             "leader": answer["leader"], "member_id": answer["member_id"],

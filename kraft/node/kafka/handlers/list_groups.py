@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.kafka.context import KafkaContext
+
 API_KEY = 16
 MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
-    groups = ctx.broker.groups
-    names = groups.list_groups() if groups.is_coordinator() else []
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    coordinator = ctx.coordinator
+    names = coordinator.list_groups() if coordinator.is_coordinator() else []
     return {"error_code": 0, "groups": [{"group_id": g, "protocol_type": "consumer"} for g in names]}

@@ -8,14 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
-from kraft.node.kafka.handlers._common import code_of
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 2
 MIN_VERSION = 1
 MAX_VERSION = 2
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     topics = []
     for t in request["topics"]:
         parts = []
@@ -29,7 +30,7 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
                     if ts >= 0:
                         res["timestamp"] = ts
             except errors.KraftError as e:
-                res["error_code"] = code_of(e)
+                res["error_code"] = kafka_code(e)
             parts.append(res)
         topics.append({"name": t["name"], "partitions": parts})
     return {"topics": topics}

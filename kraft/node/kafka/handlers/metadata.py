@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
-from kraft.node.kafka.handlers._common import kafka_listeners
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 3
 MIN_VERSION = 1
@@ -18,26 +19,27 @@ MAX_VERSION = 4
 CLUSTER_ID = "kraft"
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     broker = ctx.broker
     wanted = request.get("topics")
     names = None if wanted is None else [t["name"] for t in wanted]
     meta = broker.metadata(names)
-    listeners = kafka_listeners(broker)
-    controller = meta["controller"] if meta["controller"] in listeners else broker.node_id
+    listeners = broker.kafka_listeners()
+    controller = meta.controller if meta.controller in listeners else broker.node_id
     topics = []
-    for t in meta["topics"]:
+    for t in meta.topics:
         parts = []
-        for p in t["partitions"]:
-            leader = p["leader"]
+        for p in t.partitions:
+            leader = p.leader
             reachable = leader is not None and leader in listeners
-            parts.append({"error_code": 0 if reachable else errors.LeaderNotAvailable.code,
-                          "partition_index": p["partition"], "leader_id": leader if reachable else -1,
-                          "replica_nodes": p["replicas"], "isr_nodes": p["replicas"]})
-        topics.append({"error_code": t["error_code"], "name": t["name"], "is_internal": False, "partitions": parts})
+            parts.append({"error_code": 0 if reachable else kafka_code(errors.LeaderNotAvailable),
+                          "partition_index": p.partition, "leader_id": leader if reachable else -1,
+                          "replica_nodes": p.replicas, "isr_nodes": p.replicas})
+        topics.append({"error_code": 0 if t.error is None else kafka_code(t.error), "name": t.name,
+                       "is_internal": False, "partitions": parts})
     return {
-        "brokers": [{"node_id": i, "host": h, "port": port, "rack": rack}
-                    for i, (h, port, rack) in sorted(listeners.items())],
+        "brokers": [{"node_id": i, "host": n.host, "port": n.port, "rack": n.rack}
+                    for i, n in sorted(listeners.items())],
         "cluster_id": CLUSTER_ID,
         "controller_id": controller,
         "topics": topics,

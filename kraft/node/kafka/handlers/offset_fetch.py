@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node.kafka.context import KafkaContext
+
 API_KEY = 9
 MIN_VERSION = 1
 MAX_VERSION = 3
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any]:
-    committed = ctx.broker.groups.committed(request["group_id"])
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    committed = ctx.coordinator.committed(request["group_id"])
     offsets = dict(committed.offsets) if committed is not None else {}
     wanted = request.get("topics")
     if wanted is None:  # v2+: every partition the group has committed

@@ -12,7 +12,10 @@ import asyncio
 from typing import Any
 
 from kraft import errors
-from kraft.node.kafka.handlers._common import CloseConnection, code_of
+from kraft.node.broker import Broker
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
+from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.protocol.kafka.records import split_record_set
 
 API_KEY = 0
@@ -20,17 +23,17 @@ MIN_VERSION = 3
 MAX_VERSION = 7
 
 
-async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] | None:
     broker = ctx.broker
     acks = request["acks"]
-    timeout_ms = request["timeout"] if request["timeout"] > 0 else broker.config.request_timeout_ms
-    timeout_s = min(timeout_ms, broker.config.request_timeout_ms) / 1000
+    timeout_ms = request["timeout"] if request["timeout"] > 0 else broker.request_timeout_ms
+    timeout_s = min(timeout_ms, broker.request_timeout_ms) / 1000
     if request.get("transactional_id") is not None or acks not in (-1, 0, 1):
         reason = "transactions are not supported" if acks in (-1, 0, 1) else f"acks must be -1, 0 or 1, not {acks}"
         if acks == 0:
             raise CloseConnection(reason)
         # Produce v3-7 answers carry no error message: the reason goes only where a connection closes.
-        return {"responses": [_error_parts(t, errors.InvalidRequest.code) for t in request["topic_data"]]}
+        return {"responses": [_error_parts(t, kafka_code(errors.InvalidRequest)) for t in request["topic_data"]]}
     topics = request["topic_data"]
     answers = await asyncio.gather(*(
         _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
@@ -44,7 +47,7 @@ async def handle(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
                           for t in topics]}
 
 
-async def _one(broker: Any, topic: str, part: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
+async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
     res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_start_offset": -1}
     try:
         records = part.get("records")
@@ -55,7 +58,7 @@ async def _one(broker: Any, topic: str, part: dict[str, Any], acks: int, timeout
             raise errors.InvalidRecord(f"{topic}/{part['index']}: {len(batches)} batches; send exactly one")
         res["base_offset"] = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
     except errors.KraftError as e:
-        res["error_code"] = code_of(e)
+        res["error_code"] = kafka_code(e)
     return res
 
 

@@ -1,0 +1,112 @@
+"""The values the broker service takes and returns: what a front end converts its wire shapes to and
+from (``kraft.node.broker``).
+
+Owns: their fields and what each means. Values are frozen (slots, no per-record work: a fetched
+partition holds its batches as the log returned them). A per-partition failure is the
+``kraft.errors`` instance in ``error``; each front end maps it to its own wire code.
+Must not: know any wire shape, or hold anything but plain values (no broker, Raft or store objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kraft import errors
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    """Where one of a node's listeners is."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerId:
+    producer_id: int
+    producer_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionFetch:
+    """One partition of a fetch: from ``offset``, up to ``max_bytes`` (None: the request's limit)."""
+
+    topic: str
+    partition: int
+    offset: int
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """``strict_max_bytes`` (Kafka's Fetch, KIP-74): once ``max_bytes`` is reached the later partitions
+    get no batches, and only the first non-empty partition may exceed it; without it each partition
+    gets at least one batch, as kraft's native fetch always did."""
+
+    partitions: tuple[PartitionFetch, ...]
+    max_wait_ms: int
+    min_bytes: int
+    max_bytes: int
+    strict_max_bytes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPartition:
+    """A partition's answer: committed batches as stored, ``(base offset, bytes)``, or ``error``.
+    The offsets are -1 where the partition could not be read (an error before its state was)."""
+
+    topic: str
+    partition: int
+    high_watermark: int
+    log_start_offset: int
+    batches: Sequence[tuple[int, bytes]]
+    error: errors.KraftError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionMetadata:
+    partition: int
+    leader: int | None
+    replicas: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMetadata:
+    name: str
+    partitions: tuple[PartitionMetadata, ...]
+    error: errors.KraftError | None = None  # UnknownTopicOrPartition for a topic that does not exist
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataAnswer:
+    nodes: tuple[NodeAddress, ...]  # every node's client (native) listener, by node id
+    controller: int | None  # the metadata group's leader, None while it elects one
+    topics: tuple[TopicMetadata, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCreated:
+    name: str
+    partitions: int
+    replication_factor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaStatus:
+    topic: str
+    partition: int
+    leader: int | None
+    term: int
+    commit_index: int
+    high_watermark: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    node_id: int
+    peers: Mapping[int, bool]  # peer node id -> connected
+    replicas: tuple[ReplicaStatus, ...]
