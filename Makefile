@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench chaos sim clean
+.PHONY: install system-deps run test lint bench bench-ab chaos sim clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+BASE ?= HEAD~1
+# Produce/consume of this checkout against revision BASE, alternating, medians (benchmarks/ab.py).
+bench-ab: install
+	$(BIN)/python benchmarks/ab.py $(BASE)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
