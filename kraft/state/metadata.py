@@ -241,9 +241,9 @@ class MetadataMachine:
 
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
         """A node announces where it listens (at every start: addresses may change between runs)."""
+        # kafka_port is absent in entries written before Kafka listeners
         node: NodeRow = {"host": cmd["host"], "client_port": cmd["client_port"], "raft_port": cmd["raft_port"],
-                         "rack": cmd["rack"],
-                         "kafka_port": cmd.get("kafka_port")}  # absent in entries written before Kafka listeners
+                         "rack": cmd["rack"], "kafka_port": cmd.get("kafka_port")}
         self._nodes[int(cmd["id"])] = node
 
     def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:

@@ -72,9 +72,8 @@ class PartitionMachine:
         self.next_offset: int = state.get("next_offset", 0)
         self.log_start_offset: int = state.get("log_start_offset", 0)
         self._last_applied: int = state.get("last_applied", 0)
-        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...], last timestamp,
-        # epoch] (rows written before epochs were kept have no epoch: 0)
-        # One row each in the store: an apply writes only the producer it touched.
+        # producer id -> its ProducerState. One row each in the store: an apply writes only the
+        # producer it touched.
         self._producers: dict[int, ProducerState] = store.load_producers()
         self._newest_ts = 0
         self._on_append = on_append
