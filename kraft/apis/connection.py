@@ -47,7 +47,8 @@ class Connection(asyncio.Protocol):
                 _, conn = await loop.create_connection(lambda: cls(address, max_frame_bytes), host, port)
         except (OSError, TimeoutError) as exc:
             raise KraftConnectionError(f"cannot connect to {address}: {exc or type(exc).__name__}") from None
-        conn._transport.set_write_buffer_limits(high=_WRITE_BUFFER_HIGH_BYTES)  # type: ignore[union-attr]
+        assert conn._transport is not None  # connection_made ran before create_connection returned
+        conn._transport.set_write_buffer_limits(high=_WRITE_BUFFER_HIGH_BYTES)
         return conn
 
     @property

@@ -62,7 +62,7 @@ def assignment_partitions(assignment: bytes) -> list[tuple[str, int]] | None:
     try:
         r = _Reader(assignment)
         r.i16()
-        out = []
+        out: list[tuple[str, int]] = []
         for _ in range(r.count()):
             topic = r.string()
             out.extend((topic, r.i32()) for _ in range(r.count()))

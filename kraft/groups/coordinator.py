@@ -328,7 +328,9 @@ class GroupCoordinator:
     def _waiting_kafka_members(self) -> dict[str, list[str]]:
         """Group id -> members of Kafka-protocol groups with a JoinGroup or SyncGroup pending."""
         out: dict[str, list[str]] = {}
-        for (group_id, member_id), fut in [*self.waiters.items(), *self.sync_waiters.items()]:
+        waiting: list[tuple[tuple[str, str], asyncio.Future[Any]]] = [
+            *self.waiters.items(), *self.sync_waiters.items()]
+        for (group_id, member_id), fut in waiting:
             group = self.groups.get(group_id)
             if not fut.done() and group is not None and group.protocol_type:
                 out.setdefault(group_id, []).append(member_id)
@@ -338,7 +340,8 @@ class GroupCoordinator:
         """This node stopped coordinating: members will find the new coordinator and rejoin there."""
         if not self.groups:
             return
-        for fut in [*self.waiters.values(), *self.sync_waiters.values()]:
+        futures: list[asyncio.Future[Any]] = [*self.waiters.values(), *self.sync_waiters.values()]
+        for fut in futures:
             if not fut.done():
                 fut.set_exception(errors.NotCoordinator("coordinator moved; find it again"))
         self.waiters.clear()

@@ -51,7 +51,8 @@ def encode_row(term: int, command: bytes) -> bytes:
 
 
 def row_term(row: bytes) -> int:
-    return TERM.unpack_from(row)[0]
+    term: int = TERM.unpack_from(row)[0]
+    return term
 
 
 def row_command(row: bytes) -> bytes:

@@ -11,12 +11,13 @@ Must not: decide offsets (the partition state machine does) or commit (the drive
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import cast
 
 from kraft.errors import CorruptRecord
 from kraft.log.entry import BATCH_AT, OP_AT, as_served, verify_stored
 from kraft.log.rows import ProducerRows, StateRow
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop
+from kraft.state.partition import PartitionState, ProducerState
 
 INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
 
@@ -35,20 +36,20 @@ class PartitionLog:
         self.gid = gid
         self._prefix = gid_key(gid)
         self._stop = prefix_stop(self._prefix)
-        self._state = StateRow(store, gid)
+        self._state: StateRow[PartitionState] = StateRow(store, gid)
         self._producers = ProducerRows(store, gid)
 
     # --- driver thread: writes inside the loop's batch -------------------------------------------
-    def load_state(self) -> dict[str, Any] | None:
+    def load_state(self) -> PartitionState | None:
         return self._state.load_state()
 
-    def save_state(self, state: dict[str, Any]) -> None:
+    def save_state(self, state: PartitionState) -> None:
         self._state.save_state(state)
 
-    def load_producers(self) -> dict[int, list]:
+    def load_producers(self) -> dict[int, ProducerState]:
         return self._producers.load()
 
-    def save_producer(self, producer_id: int, state: list | None) -> None:
+    def save_producer(self, producer_id: int, state: ProducerState | None) -> None:
         self._producers.save(producer_id, state)
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
@@ -61,7 +62,7 @@ class PartitionLog:
         self._state.delete()
 
     # --- any thread: reads of committed data ----------------------------------------------------
-    def read_state(self, view: ReadView) -> dict[str, Any]:
+    def read_state(self, view: ReadView) -> PartitionState:
         return self._state.read(view) or {"next_offset": 0, "log_start_offset": 0}
 
     def read(self, view: ReadView, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
@@ -93,5 +94,5 @@ class PartitionLog:
         for _key, row in view.scan(DB_OFFSETS, self._prefix, self._stop):
             _, base, max_ts = unpack_index(row)
             if max_ts >= timestamp_ms:
-                return base
+                return cast(int, base)  # struct's fields are untyped
         return None

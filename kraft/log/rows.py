@@ -12,46 +12,54 @@ Owns the keys and encodings (and nothing else) of:
 
 Writes go into the driver's batch, so they commit together with the Raft entries they reflect.
 Must not: say what the state means. ``kraft.state`` does: its machines declare the store protocols
-(``PartitionStore``, ``StateStore``) these rows implement.
+(``PartitionStore``, ``StateStore``) these rows implement and the fields of the rows
+(``PartitionState``, ``ProducerState``, ``CatalogueState``, ``GroupRow``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar, cast
 
 import msgpack
 
 from kraft.log.store import DB_PRODUCERS, DB_PSTATE, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
+from kraft.state.metadata import CatalogueState, GroupRow
+from kraft.state.partition import ProducerState
+
+# The map a state row holds: its machine declares the fields (``PartitionState``, ``CatalogueState``).
+S = TypeVar("S", bound=Mapping[str, object])
 
 
-def _unpack_map(raw: bytes) -> dict[str, Any]:
+def _unpack_map(raw: bytes) -> Any:
+    """A msgpack map as stored (msgpack is untyped: the caller names the row's type)."""
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 
-class StateRow:
+class StateRow(Generic[S]):
     """One group's state: a msgpack map in ``pstate``, keyed by gid."""
 
     def __init__(self, store: LogStore, gid: int) -> None:
         self.store = store
         self.key = gid_key(gid)
 
-    def load_state(self) -> dict | None:
+    def load_state(self) -> S | None:
         raw = self.store.get(DB_PSTATE, self.key)
-        return None if raw is None else _unpack_map(raw)
+        return None if raw is None else cast(S, _unpack_map(raw))
 
-    def save_state(self, state: dict) -> None:
+    def save_state(self, state: S) -> None:
         self.store.put(DB_PSTATE, self.key, msgpack.packb(state, use_bin_type=True))
 
-    def read(self, view: ReadView) -> dict | None:
+    def read(self, view: ReadView) -> S | None:
         raw = view.get(DB_PSTATE, self.key)
-        return None if raw is None else _unpack_map(raw)
+        return None if raw is None else cast(S, _unpack_map(raw))
 
     def delete(self) -> None:
         self.store.delete(DB_PSTATE, self.key)
 
 
-class MetadataRows(StateRow):
+class MetadataRows(StateRow[CatalogueState]):
     """The metadata group's rows: the catalogue (StateRow's key), one row per consumer group, and a
     small row with the last applied Raft index. An entry that commits offsets rewrites only the
     groups it touched and the index row, not every group's offsets."""
@@ -63,14 +71,14 @@ class MetadataRows(StateRow):
         self._group_prefix = self.key + b"g"
         self._applied_key = self.key + b"a"
 
-    def load_groups(self) -> dict[str, dict]:
-        out: dict[str, dict] = {}
+    def load_groups(self) -> dict[str, GroupRow]:
+        out: dict[str, GroupRow] = {}
         for _key, raw in self.store.scan(DB_PSTATE, self._group_prefix, prefix_stop(self._group_prefix)):
-            row = _unpack_map(raw)
+            row = cast(GroupRow, _unpack_map(raw))
             out[row["name"]] = row
         return out
 
-    def save_group(self, name: str, state: dict | None) -> None:
+    def save_group(self, name: str, state: GroupRow | None) -> None:
         key = self._group_key(name)
         if state is None:
             self.store.delete(DB_PSTATE, key)
@@ -101,11 +109,11 @@ class ProducerRows:
         self._prefix = gid_key(gid)
         self._stop = prefix_stop(self._prefix)
 
-    def load(self) -> dict[int, list]:
+    def load(self) -> dict[int, ProducerState]:
         return {u64_of(key): msgpack.unpackb(value)
                 for key, value in self.store.scan(DB_PRODUCERS, self._prefix, self._stop)}
 
-    def save(self, producer_id: int, state: list | None) -> None:
+    def save(self, producer_id: int, state: ProducerState | None) -> None:
         key = gid_u64_key(self.gid, producer_id)
         if state is None:
             self.store.delete(DB_PRODUCERS, key)

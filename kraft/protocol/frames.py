@@ -30,7 +30,7 @@ _COMPACT_MIN_BYTES = 64 * 1024
 
 
 def _pack_frame(payload: list[Any]) -> bytes:
-    body = msgpack.packb(payload, use_bin_type=True)
+    body: bytes = msgpack.packb(payload, use_bin_type=True)
     if len(body) > _MAX_LENGTH:
         raise ValueError(f"frame of {len(body)} bytes does not fit a 4-byte length prefix")
     return _LENGTH.pack(len(body)) + body

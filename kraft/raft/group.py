@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pysyncobj.syncobj as _pso
 from pysyncobj import SyncObj, SyncObjConf
@@ -94,6 +94,13 @@ class GroupTimers:
 
 
 class RaftGroup(SyncObj):
+    # pysyncobj is untyped: the types of the SyncObj state and methods this adapter relies on
+    # (declarations only; the attributes and methods are SyncObj's).
+    _SyncObj__raftCommitIndex: int
+    _SyncObj__raftLastApplied: int
+    if TYPE_CHECKING:
+        def _isLeader(self) -> bool: ...
+
     def __init__(
         self,
         gid: int,

@@ -173,7 +173,9 @@ class RaftHost:
         """Driver thread. A blocked peer is disconnected and neither dialled nor accepted until
         unblocked: a network partition as the groups see it."""
         self.faults = faults
-        for peer in list(self.conns) if faults is not None else []:
+        if faults is None:
+            return
+        for peer in list(self.conns):
             if peer in faults.blocked:
                 self._close(self.conns[peer])
 
@@ -397,7 +399,7 @@ class RaftHost:
     # --- bytes out ------------------------------------------------------------------------------
     @staticmethod
     def _frame(obj: Any) -> bytes:
-        body = msgpack.packb(obj, use_bin_type=True)
+        body: bytes = msgpack.packb(obj, use_bin_type=True)
         return LEN.pack(len(body)) + body
 
     def _flush(self, now: float) -> None:

@@ -65,6 +65,13 @@ class RaftJournal(Journal):
 
     _index_of = staticmethod(u64_of)
 
+    def _row(self, idx: int) -> bytes:
+        """The stored row of an entry between first and last (every index there has one)."""
+        raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
+        if raw is None:
+            raise InvariantViolation(f"journal {self._gid}: no row for entry {idx} in [{self._first}, {self._last}]")
+        return raw
+
     @staticmethod
     def _decode(idx: int, value: bytes) -> Entry:
         return (row_command(value), idx, row_term(value))
@@ -156,8 +163,7 @@ class RaftJournal(Journal):
             self._first_entry = self._last_entry = None
             return
         self._last = idx - 1
-        raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, self._last))
-        self._last_entry = self._decode(self._last, raw)
+        self._last_entry = self._decode(self._last, self._row(self._last))
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         # pysyncobj compaction is off (kraft's retention trims the head itself); never reached.
@@ -183,8 +189,7 @@ class RaftJournal(Journal):
         if pos == 0 and self._first_entry is not None:
             return self._first_entry
         idx = self._first + pos
-        raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
-        return self._decode(idx, raw)
+        return self._decode(idx, self._row(idx))
 
     def _destroy(self) -> None:
         pass

@@ -44,7 +44,7 @@ class Refused:
 
 
 Outcome = Applied | Refused
-OnOutcome = Callable[[Outcome], None]
+OnOutcome = Callable[[Outcome], object]  # what it returns is ignored
 
 _REFUSALS = {
     FAIL_REASON.MISSING_LEADER: Refusal.NO_LEADER,
@@ -71,7 +71,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._outcomes: list[tuple[OnOutcome, Outcome]] = []
         self._appended: set[int] = set()
-        self._appended_listeners: list[Callable[[set[int]], None]] = []
+        self._appended_listeners: list[Callable[[set[int]], object]] = []
 
     def proposal_done(self, callback: OnOutcome, outcome: Outcome) -> None:
         with self._lock:
@@ -82,7 +82,7 @@ class Outbox:
         with self._lock:
             self._appended.add(gid)
 
-    def on_appended(self, listener: Callable[[set[int]], None]) -> None:
+    def on_appended(self, listener: Callable[[set[int]], object]) -> None:
         self._appended_listeners.append(listener)
 
     def release(self) -> None:

@@ -15,7 +15,7 @@ journal frames them as ``kraft.log.entry`` says); results are ``(error_code, val
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict, cast
 
 import msgpack
 
@@ -77,19 +77,61 @@ _GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group ro
 
 
 def encode_command(op: str, **args: Any) -> bytes:
-    return msgpack.packb({"op": op, **args}, use_bin_type=True)
+    return cast(bytes, msgpack.packb({"op": op, **args}, use_bin_type=True))
+
+
+# --- the persisted state (msgpack maps; ``StateStore`` keeps them) ------------------------------
+
+class PartitionRow(TypedDict):
+    replicas: list[int]
+    leader: int | None
+    term: int
+
+
+class TopicRow(TypedDict):
+    id: int
+    configs: dict[str, Any]
+    partitions: list[PartitionRow]
+
+
+class NodeRow(TypedDict):
+    host: str
+    client_port: int
+    raft_port: int
+    rack: str | None
+    kafka_port: NotRequired[int | None]  # absent in rows written before Kafka listeners
+
+
+class GroupRow(TypedDict):
+    """One consumer group's row."""
+
+    generation: int
+    offsets: list[list[Any]]  # [topic, partition, offset] each
+    name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
+
+
+class CatalogueState(TypedDict, total=False):
+    """The catalogue row. Rows written by older versions lack later fields, and carry two that moved
+    to rows of their own: ``last_applied`` and ``groups``."""
+
+    topics: dict[str, TopicRow]
+    next_topic_id: int
+    nodes: dict[int, NodeRow]
+    next_producer_id: int
+    last_applied: int
+    groups: dict[str, GroupRow]
 
 
 class StateStore(Protocol):
     """Where the metadata state persists: the catalogue, one row per consumer group, the applied index."""
 
-    def load_state(self) -> dict | None: ...
+    def load_state(self) -> CatalogueState | None: ...
 
-    def save_state(self, state: dict) -> None: ...
+    def save_state(self, state: CatalogueState) -> None: ...
 
-    def load_groups(self) -> dict[str, dict]: ...
+    def load_groups(self) -> dict[str, GroupRow]: ...
 
-    def save_group(self, name: str, state: dict | None) -> None: ...
+    def save_group(self, name: str, state: GroupRow | None) -> None: ...
 
     def load_applied(self) -> int | None: ...
 
@@ -114,10 +156,10 @@ class MetadataMachine:
 
     def __init__(self, store: StateStore | None = None) -> None:
         self._store = store
-        state = (store.load_state() if store is not None else None) or {}
-        self._topics: dict[str, dict[str, Any]] = state.get("topics", {})
+        state: CatalogueState = (store.load_state() if store is not None else None) or {}
+        self._topics: dict[str, TopicRow] = state.get("topics", {})
         self._next_topic_id: int = state.get("next_topic_id", 1)
-        self._nodes: dict[int, dict[str, Any]] = {int(k): v for k, v in state.get("nodes", {}).items()}
+        self._nodes: dict[int, NodeRow] = {int(k): v for k, v in state.get("nodes", {}).items()}
         self._next_producer_id: int = state.get("next_producer_id", 1)
         applied = store.load_applied() if store is not None else None
         self._last_applied: int = applied if applied is not None else state.get("last_applied", 0)
@@ -199,8 +241,9 @@ class MetadataMachine:
 
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
         """A node announces where it listens (at every start: addresses may change between runs)."""
-        node = {k: cmd[k] for k in ("host", "client_port", "raft_port", "rack")}
-        node["kafka_port"] = cmd.get("kafka_port")  # absent in entries written before Kafka listeners
+        # kafka_port is absent in entries written before Kafka listeners
+        node: NodeRow = {"host": cmd["host"], "client_port": cmd["client_port"], "raft_port": cmd["raft_port"],
+                         "rack": cmd["rack"], "kafka_port": cmd.get("kafka_port")}
         self._nodes[int(cmd["id"])] = node
 
     def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:

@@ -26,7 +26,7 @@ the replicated state, so this holds across leader changes and restarts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, TypedDict
 
 from kraft.errors import InvalidProducerEpoch, OutOfOrderSequence, UnknownProducerId
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, batch_fields
@@ -37,31 +37,44 @@ PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by
 EXPIRY_SWEEP_EVERY = 1000  # applies between sweeps for expired producers
 
 
+class PartitionState(TypedDict, total=False):
+    """A partition's state row (every apply writes all three; a missing field reads as 0)."""
+
+    next_offset: int
+    log_start_offset: int
+    last_applied: int
+
+
+# One producer's idempotence state on a partition, a msgpack list as stored: [next expected sequence,
+# [[base sequence, count, base offset], ...], last timestamp, epoch] (rows written before epochs
+# were kept have no epoch: 0).
+ProducerState = list[Any]
+
+
 class PartitionStore(Protocol):
     """Where a partition's state persists: its state row, the batch index, one row per producer."""
 
-    def load_state(self) -> dict | None: ...
+    def load_state(self) -> PartitionState | None: ...
 
-    def save_state(self, state: dict) -> None: ...
+    def save_state(self, state: PartitionState) -> None: ...
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None: ...
 
-    def load_producers(self) -> dict[int, list]: ...
+    def load_producers(self) -> dict[int, ProducerState]: ...
 
-    def save_producer(self, producer_id: int, state: list | None) -> None: ...
+    def save_producer(self, producer_id: int, state: ProducerState | None) -> None: ...
 
 
 class PartitionMachine:
     def __init__(self, store: PartitionStore, on_append: Callable[[int], None] | None = None) -> None:
         self._store = store
-        state = store.load_state() or {}
+        state: PartitionState = store.load_state() or {}
         self.next_offset: int = state.get("next_offset", 0)
         self.log_start_offset: int = state.get("log_start_offset", 0)
         self._last_applied: int = state.get("last_applied", 0)
-        # producer id -> [next expected sequence, [[base sequence, count, base offset], ...], last timestamp,
-        # epoch] (rows written before epochs were kept have no epoch: 0)
-        # One row each in the store: an apply writes only the producer it touched.
-        self._producers: dict[int, list] = store.load_producers()
+        # producer id -> its ProducerState. One row each in the store: an apply writes only the
+        # producer it touched.
+        self._producers: dict[int, ProducerState] = store.load_producers()
         self._newest_ts = 0
         self._on_append = on_append
 
@@ -138,5 +151,6 @@ class PartitionMachine:
             self._store.save_producer(producer_id, None)
 
 
-def _epoch_of(state: list) -> int:
-    return state[3] if len(state) > 3 else 0
+def _epoch_of(state: ProducerState) -> int:
+    epoch: int = state[3] if len(state) > 3 else 0
+    return epoch

@@ -32,7 +32,7 @@ from typing import Any
 
 from kraft.apis import Admin, Consumer, Producer
 
-from .api import SinkRecord, SourceTask, SourceTaskContext
+from .api import SinkRecord, SinkTask, SourceTask, SourceTaskContext
 from .config import ConnectorSpec
 from .envelope import decode_json, to_bytes
 from .offsets import DEFAULT_TOPIC as OFFSETS_TOPIC
@@ -179,6 +179,7 @@ class TaskRunner:
     def _run_sink(self) -> None:
         spec, stop = self.spec, self.worker.stopping
         task = spec.cls.task_class()
+        assert isinstance(task, SinkTask)
         consumer = Consumer(self.worker.bootstrap, group_id=spec.group_id, client_id=f"connect-{spec.name}",
                             enable_auto_commit=False, auto_offset_reset="earliest",
                             max_poll_records=spec.common["batch_max_records"])
@@ -295,7 +296,8 @@ class Worker:
         deadline = time.monotonic() + timeout_s
         for runner in self.runners:
             runner.thread.join(max(0.0, deadline - time.monotonic()))
-        if self._producer is not None:
-            _quietly(lambda: self._producer.close(5))  # type: ignore[union-attr]
+        producer = self._producer
+        if producer is not None:
+            _quietly(lambda: producer.close(5))
         if self._admin is not None:
             _quietly(self._admin.close)

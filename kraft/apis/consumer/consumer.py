@@ -265,12 +265,13 @@ class Consumer:
             return
         with self._lock:
             try:
-                if self._group is not None:
+                group = self._group
+                if group is not None:
                     if self._mode == "subscribe":
                         self._revoke_and_commit()
-                        self._quietly("leave_group", lambda: self._run(self._group.leave("closed")))  # type: ignore[union-attr]
+                        self._quietly("leave_group", lambda: self._run(group.leave("closed")))
                     elif self._auto_commit:
-                        self._quietly("commit on close", lambda: self._run(self._group.commit()))  # type: ignore[union-attr]
+                        self._quietly("commit on close", lambda: self._run(group.commit()))
                     self._run_commit_callbacks()
             finally:
                 self._closed = True
@@ -345,11 +346,10 @@ class Consumer:
     # --- commit callbacks -------------------------------------------------------------------------
 
     def _commit_done(self, callback: CommitCallback, offsets: Offsets, future: Future[Offsets]) -> None:
-        error = future.exception() if not future.cancelled() else KraftError("commit cancelled")
-        if error is not None and not isinstance(error, KraftError):
-            error = KraftError(f"commit failed: {error!r}")
+        exc = future.exception() if not future.cancelled() else KraftError("commit cancelled")
+        error = exc if exc is None or isinstance(exc, KraftError) else KraftError(f"commit failed: {exc!r}")
         sent = offsets if error is not None or future.cancelled() else future.result()
-        self._completed.put((callback, sent, error))  # type: ignore[arg-type]
+        self._completed.put((callback, sent, error))
 
     def _run_commit_callbacks(self) -> None:
         while True:

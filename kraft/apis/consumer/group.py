@@ -43,6 +43,9 @@ T = TypeVar("T")
 STRATEGIES = ("range", "roundrobin", "sticky")
 MISSING_TOPIC_CHECK_MS = 1000  # metadata refresh interval while a subscribed topic does not exist
 LEAVE_TIMEOUT_MS = 5000  # a leave is a courtesy: the session timeout removes the member anyway
+# What join() answers by joining again (as a new member for the first two).
+_JOIN_AGAIN: tuple[type[KraftError], ...] = (UnknownMemberId, IllegalGeneration, RebalanceInProgress,
+                                             *COORDINATOR_ERRORS)
 
 
 class GroupClient:
@@ -200,7 +203,7 @@ class GroupClient:
             while True:
                 try:
                     return await self._join_once()
-                except (UnknownMemberId, IllegalGeneration, RebalanceInProgress, *COORDINATOR_ERRORS) as exc:
+                except _JOIN_AGAIN as exc:
                     if isinstance(exc, UnknownMemberId | IllegalGeneration):
                         m.member_id, m.generation = NO_MEMBER_ID, NO_GENERATION
                     attempt += 1

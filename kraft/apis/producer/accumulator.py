@@ -71,6 +71,7 @@ class BatchResult:
             self.done = True  # after the fields: readers check ``done`` without the lock
             for future in self.watched:
                 watch = future._watch
+                assert watch is not None  # a future is watched once it has a _Watch (_watched)
                 if watch.cancelled:
                     continue
                 for waiter in watch.waiters:

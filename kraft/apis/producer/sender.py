@@ -279,12 +279,15 @@ class Sender:
                 self._fail(batch, err)
         else:
             for batch, result in zip(batches, results, strict=True):
-                err = error_from_result(result) if result is not None else KraftError(
-                    f"node {node_id} sent no result for {batch.topic}/{batch.partition}")
-                if err is None:
-                    self._complete(batch, result["base_offset"])  # type: ignore[index]
+                if result is None:
+                    self._retry_or_fail(batch, KraftError(
+                        f"node {node_id} sent no result for {batch.topic}/{batch.partition}"))
+                    continue
+                error = error_from_result(result)
+                if error is None:
+                    self._complete(batch, result["base_offset"])
                 else:
-                    self._retry_or_fail(batch, err)
+                    self._retry_or_fail(batch, error)
         finally:
             self._in_flight[node_id] -= 1
             if self._idempotent:

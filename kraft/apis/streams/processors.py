@@ -76,6 +76,7 @@ class SinkNode(Node):
         self.session_windowed = session_windowed
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        kbytes: bytes | None
         if isinstance(key, Windowed):
             kbytes = serialize_windowed(self.key_serde or INFERRED, key, self.session_windowed)
         else:

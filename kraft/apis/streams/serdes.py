@@ -11,6 +11,7 @@ window is the inner key's bytes then the session end then its start.
 
 from __future__ import annotations
 
+import builtins
 import json as _json
 import struct
 import threading
@@ -25,7 +26,11 @@ _LONG = struct.Struct(">q")
 
 
 class Serde:
-    """A pair of functions between Python objects and bytes."""
+    """A pair of functions between Python objects and bytes.
+
+    Its class attributes ``bytes``, ``str`` and ``int`` shadow the builtins inside the class body:
+    annotations there spell them ``builtins.bytes`` and ``builtins.str``.
+    """
 
     bytes: ClassVar[Serde]
     str: ClassVar[Serde]
@@ -33,19 +38,19 @@ class Serde:
     json: ClassVar[Serde]
     msgpack: ClassVar[Serde]
 
-    def __init__(self, serialize: Callable[[Any], bytes], deserialize: Callable[[bytes], Any],
-                 name: str = "custom") -> None:
+    def __init__(self, serialize: Callable[[Any], builtins.bytes], deserialize: Callable[[builtins.bytes], Any],
+                 name: builtins.str = "custom") -> None:
         self._serialize = serialize
         self._deserialize = deserialize
         self.name = name
 
-    def serialize(self, obj: Any) -> bytes | None:
+    def serialize(self, obj: Any) -> builtins.bytes | None:
         return None if obj is None else self._serialize(obj)
 
-    def deserialize(self, data: bytes | None) -> Any:
+    def deserialize(self, data: builtins.bytes | None) -> Any:
         return None if data is None else self._deserialize(data)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> builtins.str:
         return f"Serde.{self.name}"
 
 

@@ -263,7 +263,7 @@ class LmdbTaskStores:
 
 
 def _scan(txn: lmdb.Transaction, db: lmdb._Database, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]:
-    out = []
+    out: list[tuple[bytes, bytes]] = []
     with txn.cursor(db=db) as cur:
         if not cur.set_range(lo):
             return out

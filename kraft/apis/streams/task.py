@@ -19,8 +19,8 @@ from .processors import Node, SourceNode
 
 log = logging.getLogger(__name__)
 
-# send(topic, key bytes, value bytes, timestamp ms, partition or None, headers)
-SendFn = Callable[[str, bytes | None, bytes | None, int, int | None, list[tuple[str, bytes]] | None], None]
+# send(topic, key bytes, value bytes, timestamp ms, partition or None, headers); what it returns is ignored
+SendFn = Callable[[str, bytes | None, bytes | None, int, int | None, list[tuple[str, bytes]] | None], object]
 
 
 class TaskId(NamedTuple):

@@ -97,7 +97,7 @@ class Topology:
         groups: dict[int, list[Node]] = {}
         for node in self.nodes:
             groups.setdefault(find(id(node)), []).append(node)
-        subs = []
+        subs: list[SubTopology] = []
         for nodes in groups.values():
             sources: dict[str, SourceNode] = {}
             for node in nodes:

@@ -189,7 +189,7 @@ def _convert(kind: Any, value: Any) -> Any:
 def error_code(code: int) -> ErrorCode:
     """Kafka's error for a kraft code: codes below 1000 are Kafka's own; kraft's others have none."""
     member = ErrorCode._value2member_map_.get(code)
-    return member if member is not None else ErrorCode.unknown_server_error  # type: ignore[return-value]
+    return member if isinstance(member, ErrorCode) else ErrorCode.unknown_server_error
 
 
 def _empty(kind: Any) -> Any:

@@ -25,7 +25,7 @@ import gzip
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 from crc32c import crc32c
@@ -392,7 +392,7 @@ def _check_compression(compression: int) -> None:
 def _snappy_decompress(data: bytes) -> bytes:
     snappy = _import_codec(COMPRESSION_SNAPPY)
     if not data.startswith(_XERIAL_MAGIC) or len(data) < len(_XERIAL_HEADER):
-        return snappy.decompress(data)  # raw snappy, as librdkafka writes
+        return cast(bytes, snappy.decompress(data))  # raw snappy, as librdkafka writes
     out = []
     pos = len(_XERIAL_HEADER)
     end = len(data)
@@ -475,7 +475,7 @@ def _compressor(compression: int) -> Callable[[bytes], bytes]:
         # Kafka's LZ4 reader does not support dependent (linked) blocks.
         return lambda data: lz4_frame.compress(data, block_linked=False)
     zstandard = _import_codec(COMPRESSION_ZSTD)
-    return zstandard.ZstdCompressor().compress
+    return cast(Callable[[bytes], bytes], zstandard.ZstdCompressor().compress)
 
 
 # --- decoding ---------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ class FileSourceTask(SourceTask):
 
     def _read_lines(self) -> list[SourceRecord]:
         assert self.fh is not None
-        out = []
+        out: list[SourceRecord] = []
         self.fh.seek(self.position)
         while len(out) < self.batch:
             line = self.fh.readline()

@@ -169,13 +169,13 @@ class PostgresSourceTask(SourceTask):
 
     def poll(self) -> list[SourceRecord]:
         if self.pending:
-            out, self.pending = self.pending[: self.batch], self.pending[self.batch:]
-            return out
+            ready, self.pending = self.pending[: self.batch], self.pending[self.batch:]
+            return ready
         rows = self.conn.execute("SELECT lsn::text, xid::text, data FROM pg_logical_slot_peek_changes(%s, NULL, %s, "
                                  + ", ".join("%s" for _ in self.options) + ")",
                                  (self.slot, self.batch, *self.options)).fetchall()
         out: list[SourceRecord] = []
-        txn: list[dict[str, Any]] = []
+        txn: list[tuple[str, dict[str, Any]]] = []  # (change lsn, change) of the open transaction
         xid, ts_ms, last_commit = None, None, self.acked
         for lsn, row_xid, data in rows:
             change = json.loads(data)
