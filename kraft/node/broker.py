@@ -14,6 +14,7 @@ kraft errors to its own codes), or touch Raft internals beyond ``submit``/leader
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -246,8 +247,7 @@ class Broker:
                     try:
                         batches = replica.log.read(committed, offset, budget)
                     except DamagedEntry as e:
-                        group, idx = replica.group, e.raft_index
-                        self.host.call(lambda group=group, idx=idx: group.repair_entry(idx))
+                        self.host.call(functools.partial(replica.group.repair_entry, e.raft_index))
                         raise errors.StorageError(f"{topic}/{partition}: a stored batch is damaged; "
                                                   f"repairing it from another replica") from None
                     if strict_total and total and batches and len(batches[0][1]) > budget:

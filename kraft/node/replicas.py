@@ -19,6 +19,7 @@ from kraft.log.store import LogStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.host import RaftHost
 from kraft.raft.journal import RaftJournal
+from kraft.raft.transport import MuxTransport
 from kraft.state.metadata import (
     METADATA_GID,
     MetadataMachine,
@@ -109,12 +110,15 @@ class ReplicaManager:
         journal = RaftJournal(self.store, gid)
         plog = PartitionLog(self.store, gid)
         outbox = self.host.outbox
-        machine = PartitionMachine(plog, on_append=lambda _next, gid=gid: outbox.appended(gid))
-        group = self.host.add_group(
-            gid,
-            lambda factory: RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers,
-                                      outbox),
-        )
+        def appended(_next_offset: int) -> None:
+            outbox.appended(gid)
+
+        machine = PartitionMachine(plog, on_append=appended)
+
+        def build(factory: Callable[..., MuxTransport]) -> RaftGroup:
+            return RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers, outbox)
+
+        group = self.host.add_group(gid, build)
         if meta.replicas[0] == self.node_id:
             group.bring_election_forward(PREFERRED_ELECTION_DELAY_S)
         self.partitions[gid] = PartitionReplica(meta, group, machine, plog, journal)

@@ -6,6 +6,7 @@ resort) when the test ends, whatever happened in it. Waits poll a condition with
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -157,7 +158,7 @@ class Cluster:
         for i in range(1, self.n + 1):
             self.start(i)
         for i in range(1, self.n + 1):
-            wait_for(lambda i=i: self._listening(i), 20, f"node {i} listening")
+            wait_for(functools.partial(self._listening, i), 20, f"node {i} listening")
         wait_for(self._has_controller, 30, "a metadata leader")
 
     def _listening(self, node: int) -> bool:
@@ -224,12 +225,11 @@ class Cluster:
         return {}
 
     def wait_leaders(self, topic: str, timeout_s: float = 30, exclude: set[int] | None = None) -> dict[int, int]:
-        def ready() -> dict[int, int] | None:
+        def ready() -> dict[int, int]:
             leaders = self.leaders(topic)
             alive = set(self.alive()) - (exclude or set())
-            if leaders and all(v is not None and v in alive for v in leaders.values()):
-                return leaders  # type: ignore[return-value]
-            return None
+            led = {p: v for p, v in leaders.items() if v is not None and v in alive}
+            return led if leaders and len(led) == len(leaders) else {}
 
         return wait_for(ready, timeout_s, f"leaders of every partition of {topic}")
 
