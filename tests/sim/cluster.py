@@ -46,7 +46,7 @@ class SimConfig:
     partitions: int = 2
     duration_s: float = 12.0
     liveness_s: float = 30.0
-    produce_per_s: float = 40.0
+    produce_per_s: float = 15.0
     alloc_per_s: float = 4.0
     empty_disks: bool = False
 

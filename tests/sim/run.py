@@ -54,7 +54,7 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
     print(f"\nFAILED seed {result.seed}: {result.violation}")
     print(f"replay: python -m tests.sim.run --seed {result.seed} -v"
           + (" --empty-disks" if config.empty_disks else "")
-          + f" --nodes {config.nodes} --partitions {config.partitions}")
+          + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}")
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--partitions", type=int, default=2)
     p.add_argument("--duration-s", type=float, default=SimConfig.duration_s)
+    p.add_argument("--produce-per-s", type=float, default=SimConfig.produce_per_s)
     p.add_argument("--empty-disks", action="store_true")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
-                       duration_s=args.duration_s)
+                       duration_s=args.duration_s, produce_per_s=args.produce_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

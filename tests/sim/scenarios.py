@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from kraft.raft import follower
+from kraft.raft.election import VoteLedger
+from kraft.raft.progress import FollowerProgress
 from tests.sim.cluster import SimConfig
 from tests.sim.faults import Fault
 
@@ -51,8 +53,38 @@ def _truncate_matching() -> Callable[[], None]:
     return undo
 
 
+def _stale_reset_ignored() -> Callable[[], None]:
+    """The leader's rule before seed 297: a reset below the match index is stale and ignored."""
+    original = FollowerProgress.on_reset
+
+    def on_reset(self: FollowerProgress, next_index: int, last_index: int) -> bool:
+        if next_index - 1 < self.match:
+            return False
+        return original(self, next_index, last_index)
+
+    FollowerProgress.on_reset = on_reset  # type: ignore[method-assign]
+
+    def undo() -> None:
+        FollowerProgress.on_reset = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _votes_counted_per_message() -> Callable[[], None]:
+    """pysyncobj's rule before seed 5001: every response_vote message counts."""
+    original = VoteLedger.first_vote
+    VoteLedger.first_vote = lambda self, term, voter: True  # type: ignore[method-assign]
+
+    def undo() -> None:
+        VoteLedger.first_vote = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "truncate-matching": _truncate_matching,
+    "stale-reset-ignored": _stale_reset_ignored,
+    "votes-counted-per-message": _votes_counted_per_message,
 }
 
 

@@ -25,10 +25,15 @@ def sim(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize(("seed", "nodes", "partitions"), SEEDS)
-def test_regression_seed_passes(seed: int, nodes: int, partitions: int) -> None:
-    proc = sim("--seed", str(seed), "--nodes", str(nodes), "--partitions", str(partitions), timeout_s=120)
+@pytest.mark.parametrize(("seed", "nodes", "partitions", "produce_per_s", "mutant"), SEEDS)
+def test_regression_seed_passes_and_still_catches_its_bug(seed: int, nodes: int, partitions: int,
+                                                           produce_per_s: float, mutant: str) -> None:
+    args = ("--seed", str(seed), "--nodes", str(nodes), "--partitions", str(partitions),
+            "--produce-per-s", str(produce_per_s), "--no-shrink")
+    proc = sim(*args, timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    broken = sim(*args, "--mutant", mutant, timeout_s=120)
+    assert broken.returncode == 1 and "FAILED seed" in broken.stdout, "the seed no longer finds its bug"
 
 
 @pytest.mark.timeout(BUDGET_S + 120)
