@@ -18,12 +18,12 @@ from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE
 from kraft.log.partition_log import DamagedEntry
+from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
 from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.group import RaftGroup
-from kraft.raft.host import RaftHost
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.state.metadata import encode_command
 
@@ -43,7 +43,7 @@ def _refusal_error(refused: Refused) -> errors.KraftError:
 
 
 class Broker:
-    def __init__(self, config: ClusterConfig, node_id: int, host: RaftHost, replicas: ReplicaManager) -> None:
+    def __init__(self, config: ClusterConfig, node_id: int, host: NodeHost, replicas: ReplicaManager) -> None:
         self.config = config
         self.node_id = node_id
         self.host = host
