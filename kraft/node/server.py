@@ -3,6 +3,8 @@
 Owns: connections from clients, pipelining (each request runs as its own task, bounded per
 connection), mapping errors to codes. A malformed or oversized frame closes that one connection;
 an unexpected exception in a handler becomes UNKNOWN_SERVER_ERROR plus a logged traceback.
+An optional ``Interceptor`` sits in front of the handler dispatch: the in-process test cluster's
+request faults (kraft.testing); a node process never has one.
 Must not: hold domain logic (handlers and the broker do).
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from kraft import errors
 from kraft.node.handlers import HANDLERS
@@ -20,7 +23,24 @@ from kraft.protocol.frames import FrameDecoder, decode_request, encode_response
 log = logging.getLogger(__name__)
 
 
+Dispatch = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Interceptor(Protocol):
+    """Sees every request before the handlers: returns the answer body (usually ``await
+    dispatch(api, body)``'s), raises a KraftError to answer with its code, or returns None to send
+    no answer at all."""
+
+    async def __call__(self, api: str, body: dict[str, Any], dispatch: Dispatch) -> dict[str, Any] | None: ...
+
+
 class ClientServer(Listener):
+    def __init__(self, broker: Any, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20, *,
+                 interceptor: Interceptor | None = None) -> None:
+        super().__init__(broker, host, port, max_frame_bytes, max_connections, max_in_flight, max_buffer_bytes)
+        self.interceptor = interceptor
+
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(self.max_frame_bytes)
         tasks: set[asyncio.Task[None]] = set()
@@ -52,12 +72,22 @@ class ClientServer(Listener):
                 task.cancel()
             writer.close()
 
+    async def dispatch(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The handler's answer to one request (a KraftError for an error answer)."""
+        handler = HANDLERS.get(api)
+        if handler is None:
+            raise errors.UnsupportedRequest(f"unknown request type {api!r}")
+        return await handler(self.broker, body)
+
     async def _answer(self, writer: asyncio.StreamWriter, cid: int, api: str, body: dict[str, Any]) -> None:
         try:
-            handler = HANDLERS.get(api)
-            if handler is None:
-                raise errors.UnsupportedRequest(f"unknown request type {api!r}")
-            code, result = 0, await handler(self.broker, body)
+            if self.interceptor is None:
+                answer: dict[str, Any] | None = await self.dispatch(api, body)
+            else:
+                answer = await self.interceptor(api, body, self.dispatch)
+            if answer is None:
+                return  # the interceptor lost this answer on purpose
+            code, result = 0, answer
         except errors.KraftError as e:
             code, result = e.code, {"message": e.message, **_wire_details(e)}
         except asyncio.CancelledError:
