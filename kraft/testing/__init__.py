@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from .fake_node import FakeCluster
+from .in_process import InProcessCluster
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float = 5.0, interval_s: float = 0.005) -> None:
@@ -17,4 +18,4 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 5.0, interval
         time.sleep(interval_s)
 
 
-__all__ = ["FakeCluster", "wait_until"]
+__all__ = ["FakeCluster", "InProcessCluster", "wait_until"]
