@@ -206,8 +206,7 @@ class InProcessCluster:
             self._loop_thread = threading.Thread(target=self._loop.run_forever, name="kraft-in-process-loop",
                                                  daemon=True)
             self._loop_thread.start()
-            s = self.config
-            self._network = MemoryNetwork(s.tick_interval_ms / 1000)
+            self._network = MemoryNetwork(self.config.tick_interval_ms / 1000)
             self._network.start()
             self._stores = {i: MemoryStore(fsync=False) for i in self._ids}
             self._boot(socks)  # every node in one pass: none elects a leader before the others exist
@@ -289,7 +288,7 @@ class InProcessCluster:
         network = self._require_network()
         committed = network.call(lambda: self._nodes[controller].replicas.meta_group.commit_index())
         self._wait(lambda: network.call(
-            lambda: all(n.replicas.meta_group.last_applied() >= committed for n in self._nodes.values())),
+            lambda: all(n.replicas.meta_group.last_applied() >= committed for n in list(self._nodes.values()))),
             "every node to apply the metadata committed so far")
 
     def delete_topic(self, name: str) -> None:
@@ -307,7 +306,7 @@ class InProcessCluster:
         """Move a partition's leadership to ``leader`` (one of its replicas) by a Raft transfer, and
         wait until it leads and every node knows. ``None`` cuts the group's messages until the next
         ``set_leader``: the leader steps down (it hears from no majority) and no election can
-        succeed, so every node answers LEADER_NOT_AVAILABLE; it needs two or more replicas.
+        succeed, so the replicas answer LEADER_NOT_AVAILABLE; it needs two or more replicas.
         As on a real node, a leader other than the preferred replica hands back to it within seconds."""
         gid = self._gid(topic, partition)
         replicas = self._assignment(topic, partition)
@@ -629,7 +628,7 @@ class InProcessCluster:
     def _push(self, gid: int, target: int) -> None:
         """Raft thread: ask the group's leader to hand over to ``target`` (it does once ``target``
         is caught up), or, with no leader, make ``target`` stand for election now."""
-        groups = {n.node_id: n.host.groups.get(gid) for n in self._nodes.values()}
+        groups = {n.node_id: n.host.groups.get(gid) for n in list(self._nodes.values())}
         replicas = [_Replica(i, g.current_term(), g.leader_id(), g.is_leader(), g.leadership_ready())
                     for i, g in groups.items() if g is not None]
         leader = _leader_of(replicas)
