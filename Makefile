@@ -21,10 +21,12 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/ruff check kraft tests cli.py benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check kraft tests cli.py benchmarks
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m benchmarks.run

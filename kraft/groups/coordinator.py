@@ -101,6 +101,12 @@ class GroupCoordinator:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._ticker())
 
+    def stop(self) -> None:
+        """Stop the timer (on the loop); an in-process node that crashes must not keep ticking."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     # --- requests -------------------------------------------------------------------------------
     def _group(self, group_id: str, create: bool = True) -> Group:
         if not self.is_coordinator():

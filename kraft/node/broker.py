@@ -38,13 +38,13 @@ from kraft.node.broker_values import (
     TopicCreated,
     TopicMetadata,
 )
+from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
 from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
-from kraft.raft.host import RaftHost
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.state.metadata import encode_command
 
@@ -68,7 +68,7 @@ class Broker:
     """The service both front ends call. Public: the methods below, ``node_id`` and ``coordinator``
     (the group coordinator this broker feeds with metadata proposals and end offsets)."""
 
-    def __init__(self, config: ClusterConfig, node_id: int, host: RaftHost, replicas: ReplicaManager) -> None:
+    def __init__(self, config: ClusterConfig, node_id: int, host: NodeHost, replicas: ReplicaManager) -> None:
         self.config = config
         self.node_id = node_id
         self.host = host

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from kraft.node.context import NodeServices
 
@@ -29,7 +30,11 @@ class Listener:
         self.connections = 0
         self._server: asyncio.base_events.Server | None = None
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on ``host``:``port``, or on ``sock`` when given (bound already, e.g. to port 0)."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self._accept, sock=sock, limit=READ_CHUNK_BYTES)
+            return
         self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=READ_CHUNK_BYTES)
 
     async def close(self) -> None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from kraft.log.partition_log import PartitionLog
 from kraft.log.rows import MetadataRows
 from kraft.log.store import LogStore
+from kraft.node.host import NodeHost
 from kraft.raft.group import GroupTimers, RaftGroup
-from kraft.raft.host import RaftHost
 from kraft.raft.journal import RaftJournal
 from kraft.raft.transport import MuxTransport
 from kraft.state.metadata import (
@@ -49,13 +49,16 @@ class ReplicaManager:
     def __init__(
         self,
         node_id: int,
-        host: RaftHost,
+        host: NodeHost,
         store: LogStore,
         timers: GroupTimers,
         controller_ids: list[int],
         on_appended: Callable[[set[int]], None] | None = None,
         announce: dict[str, object] | None = None,
+        preferred_election_delay_s: float = PREFERRED_ELECTION_DELAY_S,
     ) -> None:
+        """``preferred_election_delay_s``: how soon a group's preferred replica stands for election
+        (below the election timeout, so it usually wins; an in-process cluster makes it 0)."""
         self.node_id = node_id
         self.host = host
         self.store = store
@@ -70,6 +73,7 @@ class ReplicaManager:
         self._next_rebalance = host.clock.now() + PREFERRED_LEADER_CHECK_S
         self._announce = announce  # this node's entry in the metadata's node registry
         self._announced_at = 0.0
+        self._preferred_delay_s = preferred_election_delay_s
         journal = RaftJournal(store, METADATA_GID)
         self.meta_group = host.add_group(
             METADATA_GID,
@@ -79,7 +83,7 @@ class ReplicaManager:
             ),
         )
         if min(controller_ids) == node_id:
-            self.meta_group.bring_election_forward(PREFERRED_ELECTION_DELAY_S)
+            self.meta_group.bring_election_forward(preferred_election_delay_s)
         host.on_loop.append(self._on_loop)
 
     # --- driver-thread hook -------------------------------------------------------------------
@@ -120,7 +124,7 @@ class ReplicaManager:
 
         group = self.host.add_group(gid, build)
         if meta.replicas[0] == self.node_id:
-            group.bring_election_forward(PREFERRED_ELECTION_DELAY_S)
+            group.bring_election_forward(self._preferred_delay_s)
         self.partitions[gid] = PartitionReplica(meta, group, machine, plog, journal)
         log.info("hosting %s/%d (replicas %s)", meta.topic, meta.partition, list(meta.replicas))
 

@@ -4,17 +4,21 @@ Owns: connections from clients, pipelining (each request runs as its own task, b
 connection), each request's ``HandlerContext``, and a failed request's answer (its error as
 ``kraft.node.handlers._errors`` puts it on the wire). A malformed or oversized frame closes that one
 connection; an unexpected exception in a handler becomes UNKNOWN_SERVER_ERROR plus a logged traceback.
+An optional ``Interceptor`` sits in front of the handler dispatch: the in-process test cluster's
+request faults (kraft.testing); a node process never has one.
 Must not: hold domain logic (handlers and the broker do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from kraft import errors
-from kraft.node.context import HandlerContext
+from kraft.node.context import HandlerContext, NodeServices
 from kraft.node.handlers import HANDLERS
 from kraft.node.handlers._errors import request_error
 from kraft.node.listener import READ_CHUNK_BYTES, Listener
@@ -23,7 +27,24 @@ from kraft.protocol.frames import FrameDecoder, decode_request, encode_response
 log = logging.getLogger(__name__)
 
 
+Dispatch = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Interceptor(Protocol):
+    """Sees every request before the handlers: returns the answer body (usually ``await
+    dispatch(api, body)``'s), raises a KraftError to answer with its code, or returns None to send
+    no answer at all."""
+
+    async def __call__(self, api: str, body: dict[str, Any], dispatch: Dispatch) -> dict[str, Any] | None: ...
+
+
 class ClientServer(Listener):
+    def __init__(self, services: NodeServices, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20, *,
+                 interceptor: Interceptor | None = None) -> None:
+        super().__init__(services, host, port, max_frame_bytes, max_connections, max_in_flight, max_buffer_bytes)
+        self.interceptor = interceptor
+
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(self.max_frame_bytes)
         tasks: set[asyncio.Task[None]] = set()
@@ -55,13 +76,23 @@ class ClientServer(Listener):
                 task.cancel()
             writer.close()
 
+    async def dispatch(self, ctx: HandlerContext, api: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The handler's answer to one request (a KraftError for an error answer)."""
+        handler = HANDLERS.get(api)
+        if handler is None:
+            raise errors.UnsupportedRequest(f"unknown request type {api!r}")
+        return await handler(ctx, body)
+
     async def _answer(self, writer: asyncio.StreamWriter, ctx: HandlerContext, cid: int, api: str,
                       body: dict[str, Any]) -> None:
         try:
-            handler = HANDLERS.get(api)
-            if handler is None:
-                raise errors.UnsupportedRequest(f"unknown request type {api!r}")
-            code, result = 0, await handler(ctx, body)
+            if self.interceptor is None:
+                answer: dict[str, Any] | None = await self.dispatch(ctx, api, body)
+            else:
+                answer = await self.interceptor(api, body, functools.partial(self.dispatch, ctx))
+            if answer is None:
+                return  # the interceptor lost this answer on purpose
+            code, result = 0, answer
         except errors.KraftError as e:
             code, result = request_error(e)
         except asyncio.CancelledError:

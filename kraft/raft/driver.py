@@ -9,7 +9,8 @@ order of an iteration:
 
 The caller sends what groups queued only after ``run_iteration`` returns, so nothing a group sent
 acknowledges a write the disk does not hold yet. The RaftHost runs this over TCP; the simulator
-runs it over an in-memory network, with the same order.
+and the in-process test cluster (kraft.testing.memory_raft) run it over in-memory networks, with
+the same order.
 Must not: touch sockets, sleep, or read a clock itself (``now`` comes in).
 """
 

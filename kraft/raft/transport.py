@@ -15,8 +15,9 @@ from pysyncobj.transport import Transport
 
 
 class TransportHost(Protocol):
-    """What a group's transport needs from the node it runs on (the RaftHost over TCP, or the
-    simulator's in-memory network). Called on the driver thread, except ``wake``."""
+    """What a group's transport needs from the node it runs on (the RaftHost over TCP, the
+    simulator's in-memory network, or kraft.testing's MemoryHost). Called on the driver thread,
+    except ``wake``."""
 
     def is_connected(self, peer: int) -> bool: ...
 

@@ -1,4 +1,4 @@
-"""Admin against the fake cluster: topic lifecycle, defaults, errors, controller moves."""
+"""Admin against an in-process cluster: topic lifecycle, defaults, errors, controller moves."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import pytest
 import kraft
 from kraft import Admin, PartitionInfo, TopicAlreadyExists, TopicDescription, UnknownTopicOrPartition
 from kraft.errors import InvalidReplicationFactor
-from kraft.testing.fake_node import FakeCluster
+from kraft.testing import InProcessCluster
 
 pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
 def cluster():
-    with FakeCluster(nodes=3, default_partitions=2, default_replication_factor=3) as c:
+    with InProcessCluster(nodes=3, default_partitions=2, default_replication_factor=3) as c:
         yield c
 
 
@@ -34,6 +34,7 @@ def test_public_names():
 def test_create_list_describe_delete(cluster, admin):
     admin.create_topic("orders", partitions=3, replication_factor=2)
     admin.create_topic("audit")
+    cluster.wait_for_leaders("orders")  # a node answers a create before every node has the topic
     assert admin.list_topics() == ["audit", "orders"]
     cluster.append("orders", 1, [b"a", b"b", b"c"])
     desc = admin.describe_topic("orders")
@@ -44,11 +45,13 @@ def test_create_list_describe_delete(cluster, admin):
     assert all(len(p.replicas) == 2 and p.leader in p.replicas for p in desc.partitions)
     assert [p.high_watermark for p in desc.partitions] == [0, 3, 0]
     admin.delete_topic("orders")
+    cluster.wait_for_metadata()
     assert admin.list_topics() == ["audit"]
 
 
-def test_defaults_come_from_the_cluster(admin):
+def test_defaults_come_from_the_cluster(cluster, admin):
     admin.create_topic("d")
+    cluster.wait_for_metadata()
     desc = admin.describe_topic("d")
     assert len(desc.partitions) == 2
     assert all(len(p.replicas) == 3 for p in desc.partitions)
@@ -77,8 +80,9 @@ def test_typed_errors(admin):
 
 def test_controller_move_is_retried(cluster, admin):
     admin.list_topics()  # metadata cached: controller 1
-    cluster.controller = 2
+    cluster.set_controller(2)
     admin.create_topic("moved", partitions=1)
+    cluster.wait_for_metadata()
     assert "moved" in admin.list_topics()
 
 
@@ -92,6 +96,7 @@ def test_bootstrap_skips_dead_addresses(cluster):
     dead = "127.0.0.1:1"  # nothing listens on port 1
     with Admin(f"{dead},{cluster.bootstrap}", request_timeout_ms=5000) as a:
         a.create_topic("t", partitions=1)
+        cluster.wait_for_metadata()
         assert a.list_topics() == ["t"]
 
 

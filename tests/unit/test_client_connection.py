@@ -9,19 +9,19 @@ import pytest
 from kraft.apis.client_core import ClientCore, parse_bootstrap
 from kraft.apis.connection import Connection
 from kraft.errors import KraftConnectionError, RequestTimedOut
-from kraft.testing import FakeCluster, wait_until
+from kraft.testing import InProcessCluster, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
 def cluster():
-    with FakeCluster(nodes=1) as c:
+    with InProcessCluster(nodes=1) as c:
         c.create_topic("t", partitions=1)
         yield c
 
 
-def _open(cluster: FakeCluster) -> tuple[ClientCore, Connection]:
+def _open(cluster: InProcessCluster) -> tuple[ClientCore, Connection]:
     core = ClientCore(cluster.bootstrap, request_timeout_ms=5000)
     host, port = core.bootstrap[0]
 

@@ -1,4 +1,4 @@
-"""Producer against the fake cluster: delivery, partitioning, limits, retries, typed errors."""
+"""Producer against an in-process cluster: delivery, partitioning, limits, retries, typed errors."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from kraft.errors import (
 )
 from kraft.partitioner import partition_for_key
 from kraft.protocol.batch import encode_batch
-from kraft.testing import FakeCluster, wait_until
+from kraft.testing import InProcessCluster, wait_until
 from kraft.testing.local_cluster import RawClient
 
 pytestmark = pytest.mark.timeout(30)
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(30)
 
 @pytest.fixture
 def cluster():
-    with FakeCluster(nodes=3) as c:
+    with InProcessCluster(nodes=3) as c:
         c.create_topic("t", partitions=6)
         c.create_topic("one", partitions=1)
         yield c
@@ -335,7 +335,7 @@ def test_keyed_partitions_stay_murmur2_through_the_key_hash_cache(cluster, monke
 
 
 def headers(cluster, topic, partition):
-    """(base offset, producer id, base sequence, count) of every batch in the fake log."""
+    """(base offset, producer id, base sequence, count) of every batch in the partition's log."""
     return [(base, h.producer_id, h.base_sequence, h.count) for base, h in cluster.batch_headers(topic, partition)]
 
 
@@ -343,7 +343,7 @@ def values(cluster, topic, partition):
     return [r[3] for r in cluster.records(topic, partition)]
 
 
-def test_fake_node_applies_the_sequence_rules(cluster):
+def test_the_node_applies_the_sequence_rules(cluster):
     port = int(cluster.address(cluster.leader("one", 0)).rsplit(":", 1)[1])
     raw = RawClient(port)
     try:
@@ -519,15 +519,16 @@ def test_batches_queued_behind_one_in_flight_go_as_one_merged_batch(cluster):
 
 
 def test_merged_batch_too_large_for_the_node_is_split(caplog):
-    with FakeCluster(nodes=1, max_record_bytes=1000) as cluster:
-        cluster.create_topic("one", partitions=1)
+    with InProcessCluster(nodes=3, max_record_bytes=1000) as cluster:  # a partition without a leader
+        cluster.create_topic("one", partitions=1)                     # needs 2 or more replicas
         with make(cluster, batch_size=200, linger_ms=0) as p:
             p.send("one", b"warm").result(5)
+            leader = cluster.leader("one", 0)
             cluster.set_leader("one", 0, None)
             before = cluster.requests["metadata"]
             futures = [p.send("one", b"%02d" % i + b"y" * 90) for i in range(20)]
             wait_until(lambda: cluster.requests["metadata"] >= before + 2)
-            cluster.set_leader("one", 0, 1)
+            cluster.set_leader("one", 0, leader)
             p.flush()
             assert [f.result().offset for f in futures] == list(range(1, 21))
         assert "no longer merging" in caplog.text
