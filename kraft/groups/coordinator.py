@@ -108,22 +108,40 @@ class GroupCoordinator:
             self._task = None
 
     # --- requests -------------------------------------------------------------------------------
-    def _group(self, group_id: str, create: bool = True) -> Group:
+    def _group(self, group_id: str, create: bool = True, joining: bool = False) -> Group:
         if not self.is_coordinator():
             self._forget_all()
             raise errors.NotCoordinator("this node does not coordinate groups; ask find_coordinator")
         group = self.groups.get(group_id)
+        replicated = self.metadata.groups.get(group_id)
+        if joining and group is not None and replicated is not None and replicated.generation > group.generation:
+            # Another coordinator led the group in between (a metadata leadership flap this node did
+            # not see): what it holds is stale, and answering a join from it would hand members a
+            # generation the replicated state refuses every commit of (their commits until then get
+            # ILLEGAL_GENERATION, and they rejoin). Start again from the replicated generation.
+            log.info("group %s: generation %d recorded elsewhere is above this coordinator's %d; "
+                     "members rejoin", group_id, replicated.generation, group.generation)
+            self._forget(group_id, errors.UnknownMemberId("the group's generation moved on; rejoin"))
+            group = None
         if group is None:
             if not create:
                 raise errors.UnknownMemberId(f"group {group_id!r} has no members here")
-            replicated = self.metadata.groups.get(group_id)
             group = self.groups[group_id] = Group(group_id, generation=replicated.generation if replicated else 0)
         return group
+
+    def _forget(self, group_id: str, error: errors.KraftError) -> None:
+        """Drop one group's in-memory state; its waiting members get ``error``."""
+        for waiters in (self.waiters, self.sync_waiters):
+            for key in [k for k in waiters if k[0] == group_id]:
+                fut = waiters.pop(key)
+                if not fut.done():
+                    fut.set_exception(error)
+        self.groups.pop(group_id, None)
 
     async def join(self, group_id: str, member_id: str, client_id: str, host: str, topics: list[str],
                    session_timeout_ms: int, rebalance_timeout_ms: int, strategy: str,
                    protocol_type: str = "", protocols: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
-        group = self._group(group_id)
+        group = self._group(group_id, joining=True)
         member_id, wait = group.join(member_id, client_id, host, topics, session_timeout_ms, rebalance_timeout_ms,
                                      strategy, self.clock(), self.initial_delay_s, protocol_type, protocols)
         self._settle_syncs(group)

@@ -144,10 +144,12 @@ class GroupDriver:
         else:
             to_tick = list(self._dirty)
         self._dirty = set()  # ticks below may mark groups again for the next iteration
+        ticked: list[RaftGroup] = []
         for gid in to_tick:
             group = self.groups.get(gid)
             if group is None:
                 continue
+            ticked.append(group)
             try:
                 group.doTick(0)
                 if group.needs_tick():
@@ -160,6 +162,8 @@ class GroupDriver:
             except Exception:
                 log.exception("driver hook failed")
         self.store.commit()
+        for group in ticked:
+            group.note_durable()
         self.outbox.release()
 
     def shutdown(self) -> None:

@@ -144,6 +144,7 @@ class RaftGroup(SyncObj):
         # Do not re-apply from index 1 after a restart: the machine persisted how far it got.
         applied = max(1, machine.last_applied)
         self._SyncObj__raftLastApplied = applied
+        self._durable_applied = applied  # applied and committed to the store (readers see it)
         if self._SyncObj__raftCommitIndex < applied:
             self._SyncObj__raftCommitIndex = applied
 
@@ -181,9 +182,16 @@ class RaftGroup(SyncObj):
 
     # --- leadership -------------------------------------------------------------------------------
     def leadership_ready(self) -> bool:
-        """Leader, and its own term's no-op is applied: everything committed before is applied too."""
+        """Leader, and its own term's no-op is applied and in the store: everything committed before
+        is applied too, and readers of the store (other threads) see it. (Applied alone is not enough:
+        a new leader applies its predecessors' last entries in the same tick as its no-op, and a fetch
+        or list_offsets between that tick and the store commit read a high watermark without them.)"""
         noop = self._SyncObj__noopIDx
-        return self._isLeader() and noop is not None and self.raftLastApplied >= noop
+        return self._isLeader() and noop is not None and self._durable_applied >= noop
+
+    def note_durable(self) -> None:
+        """Driver thread, right after the store commit: what is applied now is what readers see."""
+        self._durable_applied = self._SyncObj__raftLastApplied
 
     def needs_tick(self) -> bool:
         """Work pysyncobj left for its next tick: entries to apply, or a lone leader's commit."""

@@ -197,10 +197,6 @@ def test_max_poll_interval_leaves_and_the_next_poll_rejoins(cluster):
         assert c.assignment() == {TopicPartition("t", p) for p in range(4)}
 
 
-@pytest.mark.xfail(strict=True, raises=IllegalGeneration, reason=(
-    "the coordinator answers the rejoin of a Stable member with the generation it holds, below the one "
-    "recorded behind its back (bump_generation, as a coordinator leading in between would): every later "
-    "commit is refused (kraft.groups.coordinator)"))
 def test_commit_sync_raises_illegal_generation_and_the_next_poll_rejoins(cluster):
     fill(cluster, 4)
     with make(cluster, enable_auto_commit=False, heartbeat_interval_ms=5000, session_timeout_ms=10000) as c:
