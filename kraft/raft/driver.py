@@ -170,3 +170,39 @@ class GroupDriver:
         self.store.commit()
         for gid in list(self.groups):
             self.remove_group(gid)
+
+
+class DrivenHost:
+    """What every host of a ``GroupDriver`` (the RaftHost over TCP, the in-process test network)
+    exposes of it to the node: its groups, outbox, loop hooks, and calls onto its thread."""
+
+    driver: GroupDriver
+
+    @property
+    def groups(self) -> dict[int, RaftGroup]:
+        return self.driver.groups
+
+    @property
+    def transports(self) -> dict[int, MuxTransport]:
+        return self.driver.transports
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.driver.outbox
+
+    @property
+    def on_loop(self) -> list[Callable[[], None]]:
+        return self.driver.on_loop
+
+    def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
+        return self.driver.add_group(gid, build)
+
+    def remove_group(self, gid: int) -> RaftGroup | None:
+        return self.driver.remove_group(gid)
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the driver thread, in the next iteration (any thread)."""
+        self.driver.call(fn)
+
+    def wake(self, gid: int) -> None:
+        self.driver.wake(gid)

@@ -24,18 +24,14 @@ import socket
 import struct
 import threading
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import msgpack
 
 from kraft.log.store import LogStore
 from kraft.raft.clock import MONOTONIC, Clock
-from kraft.raft.driver import GroupDriver
+from kraft.raft.driver import DrivenHost, GroupDriver
 from kraft.raft.faults import NetworkFaults
-from kraft.raft.group import RaftGroup
-from kraft.raft.outbox import Outbox
-from kraft.raft.transport import MuxTransport
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +63,7 @@ class PeerConn:
         self.last_send = now
 
 
-class RaftHost:
+class RaftHost(DrivenHost):
     def __init__(
         self,
         node_id: int,
@@ -124,37 +120,7 @@ class RaftHost:
             return not self._thread.is_alive()
         return True
 
-    # --- the groups (the driver owns them) ------------------------------------------------------
-    @property
-    def groups(self) -> dict[int, RaftGroup]:
-        return self.driver.groups
-
-    @property
-    def transports(self) -> dict[int, MuxTransport]:
-        return self.driver.transports
-
-    @property
-    def outbox(self) -> Outbox:
-        return self.driver.outbox
-
-    @property
-    def on_loop(self) -> list[Callable[[], None]]:
-        return self.driver.on_loop
-
-    def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
-        return self.driver.add_group(gid, build)
-
-    def remove_group(self, gid: int) -> RaftGroup | None:
-        return self.driver.remove_group(gid)
-
-    # --- API for other threads ------------------------------------------------------------------
-    def call(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the driver thread, in the next loop iteration."""
-        self.driver.call(fn)
-
-    def wake(self, gid: int) -> None:
-        self.driver.wake(gid)
-
+    # --- API for other threads (groups, outbox, calls: DrivenHost) --------------------------------
     def _signal(self) -> None:
         if not self._signalled:
             self._signalled = True

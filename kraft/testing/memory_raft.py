@@ -30,11 +30,8 @@ import msgpack
 
 from kraft.log.store import LogStore
 from kraft.raft.clock import MONOTONIC, Clock
-from kraft.raft.driver import GroupDriver
+from kraft.raft.driver import DrivenHost, GroupDriver
 from kraft.raft.faults import NetworkFaults
-from kraft.raft.group import RaftGroup
-from kraft.raft.outbox import Outbox
-from kraft.raft.transport import MuxTransport
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ T = TypeVar("T")
 IDLE_WAIT_MAX_S = 0.5  # the thread re-checks at least this often, woken or not
 
 
-class MemoryHost:
+class MemoryHost(DrivenHost):
     """One node's host on a ``MemoryNetwork`` (a ``NodeHost`` for its replicas and broker)."""
 
     def __init__(self, network: MemoryNetwork, node_id: int, store: LogStore) -> None:
@@ -55,28 +52,7 @@ class MemoryHost:
         self.inbox: deque[tuple[int, int, bytes]] = deque()  # (from node, gid, msgpack message)
         self._sends: list[tuple[int, int, bytes]] = []  # (to node, gid, msgpack message) this iteration
 
-    # --- NodeHost ---------------------------------------------------------------------------------
-    @property
-    def outbox(self) -> Outbox:
-        return self.driver.outbox
-
-    @property
-    def on_loop(self) -> list[Callable[[], None]]:
-        return self.driver.on_loop
-
-    @property
-    def groups(self) -> dict[int, RaftGroup]:
-        return self.driver.groups
-
-    def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
-        return self.driver.add_group(gid, build)
-
-    def remove_group(self, gid: int) -> RaftGroup | None:
-        return self.driver.remove_group(gid)
-
-    def call(self, fn: Callable[[], None]) -> None:
-        self.driver.call(fn)
-
+    # --- NodeHost (groups, outbox, calls: DrivenHost) ---------------------------------------------
     def is_connected(self, peer: int) -> bool:
         return self.network.linked(self.node_id, peer)
 
@@ -95,9 +71,6 @@ class MemoryHost:
 
     def can_queue(self, peer: int) -> bool:
         return self.is_connected(peer)
-
-    def wake(self, gid: int) -> None:
-        self.driver.wake(gid)
 
     # --- the network drives -----------------------------------------------------------------------
     def run(self, now: float) -> list[tuple[int, int, bytes]]:
