@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kraft.config import ClusterConfig, render_config
 from kraft.errors import NodeProcessError
+from kraft.raft.clock import MONOTONIC, Clock
 
 POLL_INTERVAL_S = 0.05
 CONNECT_TIMEOUT_S = 0.5
@@ -102,16 +103,17 @@ def _is_node_process(pid: int, node_id: int, config_path: Path) -> bool:
     return b"--node" in argv and str(node_id).encode() in argv and str(config_path).encode() in argv
 
 
-def wait_until_listening(host: str, port: int, deadline: float, is_alive: Callable[[], bool] | None = None) -> bool:
-    """Poll a TCP connect to ``host:port`` until it succeeds (True) or ``deadline`` (time.monotonic())
+def wait_until_listening(host: str, port: int, deadline: float, is_alive: Callable[[], bool] | None = None,
+                         clock: Clock = MONOTONIC) -> bool:
+    """Poll a TCP connect to ``host:port`` until it succeeds (True) or ``deadline`` (on ``clock``)
     passes (False). Stops early, with False, once ``is_alive`` says the process has died."""
     while True:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.now()
         listening = _accepts_connections(host, port, max(0.01, min(CONNECT_TIMEOUT_S, remaining)))
         alive = is_alive is None or is_alive()
         if listening or not alive:
             return listening and alive  # listening but dead: someone else holds the port
-        if time.monotonic() + POLL_INTERVAL_S > deadline:
+        if clock.now() + POLL_INTERVAL_S > deadline:
             return False
         time.sleep(POLL_INTERVAL_S)
 
@@ -127,7 +129,8 @@ def _accepts_connections(host: str, port: int, timeout_s: float = CONNECT_TIMEOU
 class Supervisor:
     """Starts, signals and stops the node processes of one cluster.ini on this machine."""
 
-    def __init__(self, config: ClusterConfig, command: NodeCommand = node_command) -> None:
+    def __init__(self, config: ClusterConfig, command: NodeCommand = node_command, clock: Clock = MONOTONIC) -> None:
+        self.clock = clock  # deadlines are read from it (sleeps between polls stay real: processes run in real time)
         self.config = config
         self._command = command
 
@@ -174,7 +177,7 @@ class Supervisor:
         node = self.config.node(node_id)
         pid = self._read_pid_file(node_id)
         alive = (lambda: is_running(pid)) if pid is not None else None
-        if wait_until_listening(node.host, node.client_port, deadline, alive):
+        if wait_until_listening(node.host, node.client_port, deadline, alive, self.clock):
             return
         exited = alive is not None and not alive()
         what = "exited" if exited else f"is not listening on {node.client_address} in time"
@@ -205,12 +208,12 @@ class Supervisor:
         for pid in live.values():
             _signal_group(pid, signal.SIGTERM)
             _signal_group(pid, signal.SIGCONT)  # a paused node only sees the TERM once it runs again
-        deadline = time.monotonic() + timeout_s
+        deadline = self.clock.now() + timeout_s
         while True:
             for node_id in [n for n, pid in live.items() if not is_running(pid)]:
                 results[node_id] = StopResult.STOPPED
                 del live[node_id]
-            if not live or time.monotonic() >= deadline:
+            if not live or self.clock.now() >= deadline:
                 break
             time.sleep(POLL_INTERVAL_S)
         for node_id, pid in live.items():
