@@ -9,10 +9,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kraft.testing.local_cluster import Cluster
+from kraft.testing.local_cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -67,7 +68,15 @@ def test_cli_drives_a_three_node_cluster(ini: str) -> None:
     status = json.loads(kraft("cluster", "status", "--config", ini, "--json").stdout)
     assert [n["state"] for n in status["nodes"]][1] != "up"
     kraft("cluster", "start", "--node", "2", "--config", ini)
-    described = json.loads(kraft("topic", "describe", "orders", "--config", ini, "--json").stdout)
+
+    def fully_led() -> dict[str, Any] | None:
+        # A partition whose election the restarted node set off is described with high watermark 0
+        # until it has a leader again.
+        d = json.loads(kraft("topic", "describe", "orders", "--config", ini, "--json").stdout)
+        ok = all(p["leader"] is not None and p["high_watermark"] >= 0 for p in d["partitions"])
+        return d if ok else None
+
+    described = wait_for(fully_led, 60, "every partition of orders led")
     assert len(described["partitions"]) == 6
     assert sum(p["high_watermark"] for p in described["partitions"]) == 102
     kraft("topic", "delete", "orders", "--config", ini)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kraft import Admin, Consumer, KraftError, Producer, TopicPartition
+from kraft.apis.types import PartitionInfo
 from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.replica_log import read_replica
@@ -195,8 +196,11 @@ class Nemesis:
 
 
 def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
+    # Every partition led, and its leader answering: a leaderless partition is described with high
+    # watermark 0 (and an unreachable leader with -1), which would make the end offsets too low.
     with Admin(cluster.bootstrap) as admin:
-        described = admin.describe_topic(TOPIC).partitions
+        described = wait_for(lambda: _fully_led(admin.describe_topic(TOPIC).partitions), 90,
+                             "every partition led and its end offset known")
     ends = {p.partition: p.high_watermark for p in described}
     replicas = {p.partition: sorted(p.replicas) for p in described}
     consumer = Consumer(cluster.bootstrap)
@@ -227,6 +231,10 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
             "duplicated": duplicated, "divergent_replicas": divergent, "partitions_with_gaps": gaps,
             "consumed": tally.consumed,
             "backwards_reads": tally.backwards_reads[:5], "backwards_commits": tally.backwards_commits[:5]}
+
+
+def _fully_led(partitions: list[PartitionInfo]) -> list[PartitionInfo] | None:
+    return partitions if all(p.leader is not None and p.high_watermark >= 0 for p in partitions) else None
 
 
 def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, Any]:
