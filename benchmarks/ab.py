@@ -27,7 +27,10 @@ PARTITIONS = 6
 
 
 def measure() -> dict[str, float]:
-    """One round against whichever kraft PYTHONPATH names (run as ``python ab.py --measure``)."""
+    """One round against whichever kraft PYTHONPATH names (run as ``python ab.py --measure``).
+
+    The same workload as ``benchmarks.run``'s produce and consume figures, written out here rather
+    than imported: under PYTHONPATH=<base>, ``benchmarks`` would be the base revision's copy."""
     from kraft import Admin, Consumer, Producer, TopicPartition
     from kraft.testing.local_cluster import Cluster
 
