@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -37,9 +36,11 @@ def test_regression_seed_passes_and_still_catches_its_bug(seed: int, nodes: int,
 
 
 @pytest.mark.timeout(BUDGET_S + 120)
-def test_a_budget_of_new_seeds_passes() -> None:
-    """New seeds every run (the first is printed): a failure names a seed that replays it."""
-    first = int(os.environ.get("KRAFT_SIM_FIRST_SEED", str(int(time.time()) % 10_000_000 * 1000)))
+def test_a_budget_of_seeds_passes() -> None:
+    """Seeds from 1 (or KRAFT_SIM_FIRST_SEED, to explore new ones) for the budget: the same seeds on
+    every run, so CI is deterministic; ``make sim`` is where new seeds are explored. A failure names
+    the seed that replays it."""
+    first = int(os.environ.get("KRAFT_SIM_FIRST_SEED", "1"))
     proc = sim("--first", str(first), "--budget-s", str(BUDGET_S), timeout_s=BUDGET_S + 110)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
 
