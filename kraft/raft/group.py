@@ -297,8 +297,10 @@ class RaftGroup(SyncObj):
     def _follower(self, node: Node) -> FollowerProgress | None:
         """This leadership's progress of ``node`` (None for a non-member); a new term starts afresh
         from where pysyncobj put each follower when it became leader."""
-        nxt = self._SyncObj__raftNextIndex
-        self._progress.for_term(self.raftCurrentTerm, {int(n.id): nxt.get(n, 1) for n in self._SyncObj__otherNodes})
+        term = self.raftCurrentTerm
+        if term != self._progress.term:  # checked here: the mapping below is built once per term
+            nxt = self._SyncObj__raftNextIndex
+            self._progress.for_term(term, {int(n.id): nxt.get(n, 1) for n in self._SyncObj__otherNodes})
         return self._progress.get(int(node.id))
 
     def _mirror(self, node: Node, progress: FollowerProgress) -> None:
