@@ -111,7 +111,7 @@ class SimCluster:
             random.Random(f"{seed}/faults"), self.ids, config.duration_s, config.empty_disks)
         self.trace: list[str] = []
         self.partition_gids = [partition_gid(1, p) for p in range(config.partitions)]
-        self.workload = Workload(random.Random(f"{seed}/clients"), self.partition_gids, self.trace)
+        self.workload = Workload(random.Random(f"{seed}/clients"), self.partition_gids)
         self.checker = Checker([METADATA_GID, *self.partition_gids])
         self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
@@ -245,7 +245,7 @@ class SimCluster:
         if now >= self._next_produce:
             self._next_produce = now + self.workload.rng.expovariate(self.config.produce_per_s)
             if running:
-                self.workload.produce(now, running)
+                self.workload.produce(running)
         if now >= self._next_alloc:
             self._next_alloc = now + self.workload.rng.expovariate(self.config.alloc_per_s)
             if running:

@@ -21,19 +21,18 @@ class Acked:
 
 
 class Workload:
-    def __init__(self, rng: random.Random, partition_gids: list[int], trace: list[str]) -> None:
+    def __init__(self, rng: random.Random, partition_gids: list[int]) -> None:
         self.rng = rng
         self.partition_gids = partition_gids
         self.acked = Acked()
-        self.trace = trace
         self._n = 0
 
-    def produce(self, now: float, nodes: list[SimNode]) -> bytes | None:
+    def produce(self, nodes: list[SimNode]) -> None:
         """Send one batch to a node that believes it leads a random partition (a deposed leader too)."""
         gid = self.rng.choice(self.partition_gids)
         leaders = [n for n in nodes if n.groups[gid].is_leader()]
         if not leaders:
-            return None
+            return
         node = self.rng.choice(leaders)
         self._n += 1
         value = b"v%d" % self._n
@@ -47,7 +46,6 @@ class Workload:
                     self.acked.produce[value] = (gid, base)
 
         node.groups[gid].submit(command, done)
-        return value
 
     def alloc_producer_id(self, nodes: list[SimNode]) -> None:
         """Ask any node: followers forward metadata proposals to the leader."""
