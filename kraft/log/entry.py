@@ -11,6 +11,8 @@ Owns:
                         OP_NATIVE + batch        a native kraft batch (``kraft.protocol.batch``)
                         OP_KAFKA + batch         a Kafka magic-v2 batch as its producer sent it
                                                  (``kraft.protocol.kafka.records``)
+                        OP_TRIM + u64            move the log start offset up to the u64 (DeleteRecords,
+                                                 retention); ``encode_trim``, ``trim_offset``
       metadata group    a msgpack map            {"op": name, ...} (``kraft.state.metadata``);
                                                  its first byte (0x80-0x8f, 0xde, 0xdf) is never an op
 
@@ -41,6 +43,8 @@ REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
 NO_OP = b"\x01"  # pysyncobj's _COMMAND_TYPE.NO_OP: a new leader's first entry
 OP_NATIVE = b"P"
 OP_KAFKA = b"K"
+OP_TRIM = b"T"
+TRIM_OFFSET = struct.Struct(">Q")
 OP_AT = COMMAND_AT + 1
 BATCH_AT = OP_AT + 1
 
@@ -57,6 +61,17 @@ def row_term(row: bytes) -> int:
 
 def row_command(row: bytes) -> bytes:
     return row[COMMAND_AT:]
+
+
+# --- partition commands without a batch ---------------------------------------------------------
+def encode_trim(log_start_offset: int) -> bytes:
+    """The payload that moves a partition's log start offset up to ``log_start_offset``."""
+    return OP_TRIM + TRIM_OFFSET.pack(log_start_offset)
+
+
+def trim_offset(payload: bytes) -> int:
+    offset: int = TRIM_OFFSET.unpack_from(payload, 1)[0]
+    return offset
 
 
 # --- stored batches -----------------------------------------------------------------------------

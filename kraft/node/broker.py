@@ -23,7 +23,7 @@ from typing import Any
 from kraft import errors
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
-from kraft.log.entry import OP_KAFKA, OP_NATIVE
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_trim
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.broker_values import (
     FetchedPartition,
@@ -318,6 +318,23 @@ class Broker:
                 return None if exact else int(state["next_offset"])
             return found
 
+    async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        """Kafka's DeleteRecords: records below ``before_offset`` (-1: the high watermark) are gone
+        on every replica; the new log start (low watermark). Whole batches go; a start inside a batch
+        keeps the batch and readers skip the records below it."""
+        replica = self._leader_replica(topic, partition, applied=True)
+        with self.host.store.read() as committed:
+            high_watermark = replica.log.read_state(committed)["next_offset"]
+        if before_offset == -1:
+            before_offset = high_watermark
+        if not 0 <= before_offset <= high_watermark:
+            raise errors.OffsetOutOfRange(f"{topic}/{partition}: cannot delete records before {before_offset}: "
+                                          f"the high watermark is {high_watermark}")
+        result = await self._propose(replica.group, encode_trim(before_offset), self.request_timeout_ms / 1000)
+        if result is None:
+            raise errors.RequestTimedOut("the deletion was applied from a replay; outcome unknown")
+        return int(result[1])
+
     # --- metadata and admin ---------------------------------------------------------------------
     def metadata(self, topics: Sequence[str] | None) -> MetadataAnswer:
         """Topics (every one for None) with their partitions' leaders and replicas, the nodes' client
@@ -398,6 +415,8 @@ class Broker:
                     term=replica.group.raftCurrentTerm,
                     commit_index=replica.group.raftCommitIndex,
                     high_watermark=state["next_offset"],
+                    log_start_offset=state["log_start_offset"],
+                    size_bytes=replica.log.size(committed),
                 ))
         return NodeStatus(self.node_id, self.host.connected_peers(), tuple(replicas))
 

@@ -103,6 +103,8 @@ class ReplicaStatus:
     term: int
     commit_index: int
     high_watermark: int
+    log_start_offset: int
+    size_bytes: int  # the batches from the log start on, as stored
 
 
 @dataclass(frozen=True, slots=True)

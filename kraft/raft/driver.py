@@ -4,8 +4,8 @@ Owns: the groups a node hosts and their transports, which groups to tick (woken,
 every tick, idle followers every third), calls queued for the driver thread, and the durability
 order of an iteration:
 
-    run driver calls -> tick groups -> loop hooks -> commit the store (one fsync for every group)
-    -> release the outbox (proposal outcomes, "appended")
+    run driver calls -> tick groups -> loop hooks -> reclaim a slice of discarded rows
+    -> commit the store (one fsync for every group) -> release the outbox (outcomes, "appended")
 
 The caller sends what groups queued only after ``run_iteration`` returns, so nothing a group sent
 acknowledges a write the disk does not hold yet. The RaftHost runs this over TCP; the simulator
@@ -29,6 +29,7 @@ from kraft.raft.transport import MuxTransport, TransportHost
 log = logging.getLogger(__name__)
 
 FOLLOWER_TICK_EVERY = 3  # full ticks
+RECLAIM_ROWS_PER_ITERATION = 2_000  # rows of discarded log deleted per iteration, over all groups
 
 
 class Committable(Protocol):
@@ -50,6 +51,7 @@ class GroupDriver:
         self._woken: set[int] = set()
         self._calls: deque[Callable[[], None]] = deque()
         self._dirty: set[int] = set()
+        self._reclaiming: set[int] = set()  # groups with discarded rows left to delete
         self._next_full_tick = 0.0
         self._full_ticks = 0
 
@@ -68,7 +70,7 @@ class GroupDriver:
     # --- driver thread ----------------------------------------------------------------------------
     def busy(self) -> bool:
         """Work is waiting: the next iteration must not sleep."""
-        return bool(self._dirty or self._calls or self._woken)
+        return bool(self._dirty or self._calls or self._woken or self._reclaiming)
 
     def next_tick_at(self) -> float:
         return self._next_full_tick
@@ -161,10 +163,28 @@ class GroupDriver:
                 hook()
             except Exception:
                 log.exception("driver hook failed")
+        self._reclaim(ticked)
         self.store.commit()
         for group in ticked:
             group.note_durable()
         self.outbox.release()
+
+    def _reclaim(self, ticked: list[RaftGroup]) -> None:
+        """Delete a bounded slice of discarded log rows: a retention pass of gigabytes is spread over
+        many iterations, so appends and fetches keep their latency."""
+        self._reclaiming.update(g.gid for g in ticked if g.reclaim_pending)
+        budget = RECLAIM_ROWS_PER_ITERATION
+        for gid in list(self._reclaiming):
+            group = self.groups.get(gid)
+            if group is not None:
+                try:
+                    budget -= group.reclaim(budget)
+                except Exception:
+                    log.exception("group %d: reclaiming discarded rows failed", gid)
+                    group.reclaim_pending = False
+                if group.reclaim_pending:
+                    break  # out of budget
+            self._reclaiming.discard(gid)
 
     def shutdown(self) -> None:
         self.store.commit()

@@ -7,7 +7,9 @@ Owns Raft §5.3 as kraft applies it in front of pysyncobj (research/pysyncobj.md
 - on a mismatch at ``prev``, the leader is pointed at the first entry of the follower's conflicting
   term instead of one entry back per round trip;
 - the commit index the follower may adopt is clamped to the last entry the message carried (the
-  follower's log beyond it may still be a deposed leader's).
+  follower's log beyond it may still be a deposed leader's);
+- entries at or below the log's first index (the base, when the head was discarded) are committed
+  here, so they match any legitimate leader's: a ``prev`` below it is read as the base itself.
 Must not: write the log, send messages or read clocks; the pysyncobj adapter (``group.py``) acts
 on the decision.
 """
@@ -25,7 +27,7 @@ class LogTerms(Protocol):
     """What the rules read of the follower's log."""
 
     @property
-    def first_index(self) -> int: ...  # 0 when the log is empty
+    def first_index(self) -> int: ...  # 0 when the log is empty; the base when the head was discarded
 
     @property
     def last_index(self) -> int: ...
@@ -56,6 +58,14 @@ class Accept:
 
 def on_append(log: LogTerms, prev: int, prev_term: int, entries: Sequence[Entry],
               leader_commit: int) -> Mismatch | Accept:
+    first = log.first_index
+    if first > 1 and prev < first:
+        # Below the base everything is committed (and gone): start matching at the base.
+        covered = first - prev
+        base_term = log.term_at(first)
+        if base_term is None:
+            return Mismatch(hint=None)
+        prev, prev_term, entries = first, base_term, entries[covered:]
     mine = log.term_at(prev)
     if mine != prev_term:
         if mine is None:

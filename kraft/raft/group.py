@@ -12,7 +12,15 @@ kraft's pure Raft rules:
   next indexes into pysyncobj, whose commit rule (a majority of matches in the current term) stands;
 - apply: commands are kraft's own bytes (never pickle), handed to a state machine with their Raft
   index so the machine can skip entries it already applied before a restart; outcomes go to the
-  host's outbox, released only after the fsync that covers them.
+  host's outbox, released only after the fsync that covers them;
+- the head of the log: a machine that keeps its data in the log (``LogMachine``: the partition's
+  record log) says from which entry on it still needs it (``log_floor``); the journal discards the
+  rest at that apply, on every replica alike, and ``reclaim`` deletes the rows in slices. A follower
+  whose log does not reach the leader's base gets a **snapshot** instead of entries: the machine's
+  rows in parts (``kraft_snapshot``, each acknowledged by ``kraft_snapshot_ack`` before the next),
+  the last part with its state at the leader's last applied entry and the base; the follower's log
+  becomes the base alone, its machine takes the state, and the entries after the base follow as
+  usual (those it already holds in the state are skipped by the machine, as after a restart).
 Must not: touch sockets (the MuxTransport does) or commit store transactions (the host does).
 Time is read from ``raft.clock`` (the node's or the simulator's).
 """
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pysyncobj.syncobj as _pso
 from pysyncobj import SyncObj, SyncObjConf
@@ -40,6 +48,7 @@ from kraft.raft.transport import MuxTransport
 log = logging.getLogger(__name__)
 
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
+SNAPSHOT_PART_ROWS = 16_384  # machine rows per snapshot part (index rows: ~40 bytes each)
 
 
 class _NullPoller:
@@ -84,6 +93,26 @@ class StateMachine(Protocol):
     def last_applied(self) -> int: ...
 
 
+@runtime_checkable
+class LogMachine(Protocol):
+    """A state machine whose data is the log itself: it says which entries it still needs, and can
+    copy its state to a replica whose log does not reach them (``PartitionMachine``)."""
+
+    log_floor: int  # the first Raft index it needs (0: every entry)
+
+    def snapshot_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]: ...
+
+    def install_rows(self, rows: list[tuple[int, bytes]]) -> None: ...
+
+    def state(self) -> Any: ...
+
+    def producers(self) -> Any: ...
+
+    def install(self, state: Any, producers: Any) -> None: ...
+
+    def reclaim(self, budget: int) -> int: ...
+
+
 class GroupTimers:
     """Raft timing of every group on a node (seconds)."""
 
@@ -123,6 +152,9 @@ class RaftGroup(SyncObj):
         self._votes = VoteLedger()
         self._forward = forward_to_leader
         self._hb_deadline = 0.0
+        self._log_machine = machine if isinstance(machine, LogMachine) else None
+        self._snapshots_sent = 0
+        self.reclaim_pending = True  # a restart may have left discarded rows behind
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # batching adds a 100 ms commit floor
@@ -145,8 +177,10 @@ class RaftGroup(SyncObj):
         applied = max(1, machine.last_applied)
         self._SyncObj__raftLastApplied = applied
         self._durable_applied = applied  # applied and committed to the store (readers see it)
-        if self._SyncObj__raftCommitIndex < applied:
-            self._SyncObj__raftCommitIndex = applied
+        # After a snapshot the machine may be ahead of the log (the entries it covers are still on
+        # their way): the commit index never points past the log.
+        if self._SyncObj__raftCommitIndex < min(applied, journal.last_index):
+            self._SyncObj__raftCommitIndex = min(applied, journal.last_index)
 
     # --- proposals --------------------------------------------------------------------------------
     def submit(self, payload: bytes, on_outcome: OnOutcome | None = None) -> None:
@@ -233,7 +267,21 @@ class RaftGroup(SyncObj):
         index = self._SyncObj__raftLastApplied + 1
         if command[:1] != REGULAR:
             return self.machine.apply(index, b"")  # a no-op still moves last_applied
-        return self.machine.apply(index, command[1:])
+        result = self.machine.apply(index, command[1:])
+        if self._log_machine is not None and self._log_machine.log_floor - 1 > self.journal.base_index:
+            self.journal.discard_before(self._log_machine.log_floor)
+            self.reclaim_pending = True
+        return result
+
+    def reclaim(self, budget: int) -> int:
+        """Delete up to ``budget`` rows of what the log discarded (driver thread); how many. Fewer than
+        ``budget``: nothing is left, and ``reclaim_pending`` is cleared."""
+        done = self.journal.reclaim(budget)
+        if done < budget and self._log_machine is not None:
+            done += self._log_machine.reclaim(budget - done)
+        if done < budget:
+            self.reclaim_pending = False
+        return done
 
     # --- messages in ------------------------------------------------------------------------------
     def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
@@ -247,6 +295,13 @@ class RaftGroup(SyncObj):
             return
         elif mtype in ("kraft_fetch_entry", "kraft_entry"):
             self._on_repair_message(node, message)
+            return
+        elif mtype == "kraft_snapshot":
+            self._on_snapshot(node, message)
+            return
+        elif mtype == "kraft_snapshot_ack":
+            if self._isLeader():
+                self._on_snapshot_ack(node, message)
             return
         elif mtype == "response_vote" and not self._votes.first_vote(message.get("term", -1), int(node.id)):
             return  # pysyncobj would count a repeated vote again
@@ -279,8 +334,8 @@ class RaftGroup(SyncObj):
 
     def _on_repair_message(self, node: Node, message: dict[str, Any]) -> None:
         idx = message.get("index")
-        if not isinstance(idx, int):
-            return
+        if not isinstance(idx, int) or idx <= self.journal.base_index:
+            return  # a discarded entry: nothing to repair or to repair it with
         if message["type"] == "kraft_fetch_entry":
             entries = self.journal.entries_from(idx, 1, 1)
             if entries and entries[0][1] == idx and _intact(entries[0][0]):
@@ -320,7 +375,7 @@ class RaftGroup(SyncObj):
         if message.get("success"):
             progress.on_success(message["next_node_idx"])
         elif message.get("reset"):
-            if not progress.on_reset(message["next_node_idx"], self.journal.last_index):
+            if not progress.on_reset(message["next_node_idx"], self.journal.last_index, self.journal.base_index):
                 return
         else:
             return
@@ -344,6 +399,14 @@ class RaftGroup(SyncObj):
         if progress is None:
             return
         commit = self.raftCommitIndex
+        if progress.needs_snapshot(self.journal.base_index) and self._log_machine is not None:
+            self._snapshots_sent += 1
+            progress.start_snapshot(self._snapshots_sent)
+            log.info("group %d: node %s needs entries before %d, which are discarded: sending a snapshot",
+                     self.gid, node.id, self.journal.base_index + 1)
+        if progress.snapshot is not None:
+            self._send_snapshot(node, progress, commit, heartbeat)
+            return
         if progress.probing:
             now = clock.installed().now()
             if progress.probe_due(now, heartbeat, self.conf.appendEntriesPeriod):
@@ -377,6 +440,70 @@ class RaftGroup(SyncObj):
             "prevLogIdx": prev,
             "prevLogTerm": prev_term if prev_term is not None else -1,
         })
+
+    # --- snapshots ----------------------------------------------------------------------------------
+    def _send_snapshot(self, node: Node, progress: FollowerProgress, commit: int, heartbeat: bool) -> None:
+        machine, snap = self._log_machine, progress.snapshot
+        assert machine is not None and snap is not None
+        base = self.journal.base_index
+        if heartbeat:
+            # Keeps the follower's election timer and tells it the term; its reply cannot rewind us.
+            self._send_append(node, progress, commit, base, [])
+        now = clock.installed().now()
+        if not snap.part_due(now, self.conf.appendEntriesPeriod):
+            return
+        rows = machine.snapshot_rows(snap.cursor, SNAPSHOT_PART_ROWS)
+        message: dict[str, Any] = {"type": "kraft_snapshot", "term": self.raftCurrentTerm, "id": snap.id,
+                                   "seq": snap.seq, "rows": rows}
+        if len(rows) < SNAPSHOT_PART_ROWS:  # the last part: the state as of now, with the rows above
+            message.update(base=base, base_term=self.journal.term_at(base), state=machine.state(),
+                           producers=machine.producers())
+        snap.note_part_sent(now, rows[-1][0] if rows else snap.cursor)
+        self._transport.send(node, message)
+
+    def _on_snapshot(self, node: Node, message: dict[str, Any]) -> None:
+        """Follower: a part of the leader's snapshot (only from the leader of this term)."""
+        leader = self._getLeader()
+        if (message.get("term") != self.raftCurrentTerm or self._isLeader() or leader is None
+                or leader.id != node.id or self._log_machine is None):
+            return
+        machine = self._log_machine
+        self._SyncObj__raftElectionDeadline = clock.installed().now() + self._SyncObj__generateRaftTimeout()
+        machine.install_rows([(int(o), bytes(r)) for o, r in message["rows"]])
+        reply: dict[str, Any] = {"type": "kraft_snapshot_ack", "term": self.raftCurrentTerm,
+                                 "id": message["id"], "seq": message["seq"]}
+        if "state" in message:
+            base, base_term = int(message["base"]), int(message["base_term"])
+            # A log that holds the base, or committed past it (committed entries are the leader's),
+            # needs nothing: this is a resent last part, or the follower caught up another way.
+            if self.journal.term_at(base) != base_term and self.raftCommitIndex < base:
+                self._install_snapshot(machine, base, base_term, message)
+            reply["next"] = base + 1
+        self._transport.send(node, reply)
+
+    def _install_snapshot(self, machine: LogMachine, base: int, base_term: int, message: dict[str, Any]) -> None:
+        state = message["state"]
+        log.info("group %d: installing a snapshot (log base %d, applied %d; this log ended at %d)",
+                 self.gid, base, state["last_applied"], self.journal.last_index)
+        self.journal.install_base(base, base_term)
+        if state["last_applied"] > self.machine.last_applied:
+            machine.install(state, {int(p): st for p, st in message["producers"].items()})
+            self._SyncObj__raftLastApplied = state["last_applied"]
+        self._SyncObj__raftCommitIndex = base
+        self.reclaim_pending = True
+
+    def _on_snapshot_ack(self, node: Node, message: dict[str, Any]) -> None:
+        if message.get("term") != self.raftCurrentTerm:
+            return
+        progress = self._follower(node)
+        if progress is None:
+            return
+        self._SyncObj__lastResponseTime[node] = clock.installed().now()
+        installed = message.get("next")
+        if progress.on_snapshot_ack(message.get("id", -1), message.get("seq", -1),
+                                    None if installed is None else int(installed)):
+            self._mirror(node, progress)
+            self._replicate(node, heartbeat=False)
 
     def _SyncObj__onNodeConnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeConnected(self, node)

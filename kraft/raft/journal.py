@@ -2,8 +2,16 @@
 and not in RAM (LMDB on a node, ``MemoryStore`` in the simulator and tests).
 
 Owns: the journal rows of one group (``gid``) in the store — their value layout is
-``kraft.log.entry``'s — the group's ``raftmeta`` row (msgpack ``{term, vote, commit}``), and the
-in-memory facts pysyncobj asks for on every tick (first/last index and term, length, commit index).
+``kraft.log.entry``'s — the group's ``raftmeta`` row (msgpack ``{term, vote, commit, base,
+base_term}``), and the in-memory facts pysyncobj asks for on every tick (first/last index and term,
+length, commit index).
+
+The head of the log can be discarded (``discard_before``: the record log's retention, on every
+replica at the same entry; ``install_base``: a snapshot replaced a lagging follower's log). What
+remains of the discarded part is its last entry's index and term, the **base**, which pysyncobj sees
+as the log's first entry (``(b"", base, base_term)``, as its own compaction leaves it); entries above
+it are real. Discarded rows are deleted in bounded slices (``reclaim``), so a retention pass of
+gigabytes never stalls the driver loop; until then they are invisible.
 Must not: commit (the driver does, once per loop) or decide Raft rules. The one rule it
 enforces is a guard: it deletes entries only where its group armed a truncation after finding a real
 conflict (Raft §5.3), so pysyncobj's "drop everything after prevLogIdx" can never remove entries that
@@ -47,6 +55,9 @@ class RaftJournal(Journal):
         self._term = 0
         self._vote: str | None = None
         self._commit = 1
+        self._base = 0  # last discarded entry (0: nothing discarded)
+        self._base_term = 0
+        self._reclaim_to = 0  # rows up to this index are discarded but may still be stored
         self._load()
 
     # --- loading --------------------------------------------------------------------------------
@@ -55,13 +66,22 @@ class RaftJournal(Journal):
         if raw is not None:
             meta = msgpack.unpackb(raw)
             self._term, self._vote, self._commit = meta["term"], meta["vote"], meta["commit"]
-        first = next(self._store.scan(DB_JOURNAL, self._prefix, self._stop), None)
-        if first is not None:
-            self._first = self._index_of(first[0])
-            self._first_entry = self._decode(self._first, first[1])
-            key, value = next(self._store.scan(DB_JOURNAL, self._prefix, self._stop, reverse=True))
-            self._last = self._index_of(key)
-            self._last_entry = self._decode(self._last, value)
+            self._base, self._base_term = meta.get("base", 0), meta.get("base_term", 0)
+        self._reclaim_to = self._base
+        if self._base:
+            self._first, self._first_entry = self._base, self._base_entry()
+            self._last, self._last_entry = self._base, self._first_entry
+        last = next(self._store.scan(DB_JOURNAL, self._prefix, self._stop, reverse=True), None)
+        if last is not None and self._index_of(last[0]) > self._base:
+            self._last = self._index_of(last[0])
+            self._last_entry = self._decode(self._last, last[1])
+            if not self._base:
+                key, value = next(self._store.scan(DB_JOURNAL, self._prefix, self._stop))
+                self._first = self._index_of(key)
+                self._first_entry = self._decode(self._first, value)
+
+    def _base_entry(self) -> Entry:
+        return (b"", self._base, self._base_term)
 
     _index_of = staticmethod(u64_of)
 
@@ -85,14 +105,69 @@ class RaftJournal(Journal):
     def last_index(self) -> int:
         return self._last
 
+    @property
+    def base_index(self) -> int:
+        """The last discarded entry (0: none): entries up to it are gone, only its term is known."""
+        return self._base
+
     def term_at(self, idx: int) -> int | None:
         """Term of the entry at Raft index ``idx``, or None when the log has no such entry."""
         if self._first == 0 or idx < self._first or idx > self._last:
             return None
         if idx == self._last and self._last_entry is not None:
             return self._last_entry[2]
+        if idx == self._base:
+            return self._base_term
         raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
         return None if raw is None else row_term(raw)
+
+    # --- discarding the head -----------------------------------------------------------------------
+    def discard_before(self, floor: int) -> None:
+        """Entries below Raft index ``floor`` are no longer needed (every one of them is applied)."""
+        base = floor - 1
+        if base <= self._base:
+            return
+        invariant(base <= self._commit and base <= self._last,
+                  f"journal {self._gid}: discard up to {base} beyond commit {self._commit} or end {self._last}")
+        term = self.term_at(base)
+        invariant(term is not None, f"journal {self._gid}: no term for entry {base}")
+        assert term is not None
+        self._set_base(base, term)
+        if self._last == base:
+            self._last_entry = self._first_entry
+
+    def install_base(self, base: int, base_term: int) -> None:
+        """A snapshot up to ``base`` replaces this log (it does not reach the leader's log, or
+        conflicts with it below ``base``): every entry goes, the log is the base alone."""
+        for i in range(base + 1, self._last + 1):
+            self._store.delete(DB_JOURNAL, gid_u64_key(self._gid, i))
+        self._truncate_armed_from = None
+        if self._commit > base:
+            log.warning("journal %d: snapshot at %d below the commit index %d", self._gid, base, self._commit)
+        self._commit = base
+        self._set_base(base, base_term)
+        self._last, self._last_entry = base, self._first_entry
+
+    def _set_base(self, base: int, term: int) -> None:
+        self._base, self._base_term = base, term
+        self._reclaim_to = max(self._reclaim_to, base)
+        self._first, self._first_entry = base, self._base_entry()
+        self._save_meta()
+
+    def reclaim(self, budget: int) -> int:
+        """Delete up to ``budget`` rows of discarded entries; how many (fewer: none are left)."""
+        if not self._reclaim_to:
+            return 0
+        keys: list[bytes] = []
+        for key, _ in self._store.scan(DB_JOURNAL, self._prefix, gid_u64_key(self._gid, self._reclaim_to + 1)):
+            keys.append(bytes(key))
+            if len(keys) >= budget:
+                break
+        for key in keys:
+            self._store.delete(DB_JOURNAL, key)
+        if len(keys) < budget:
+            self._reclaim_to = 0
+        return len(keys)
 
     def arm_truncation(self, idx: int) -> None:
         """Allow the next ``deleteEntriesFrom`` to remove entries from ``idx`` on: a real conflict."""
@@ -104,10 +179,17 @@ class RaftJournal(Journal):
         if self._first == 0 or idx > self._last:
             return out
         idx = max(idx, self._first)
+        if self._base and idx == self._base:
+            out.append(self._base_entry())  # pysyncobj reads the base as its first entry
+            idx += 1
+            if idx > self._last:
+                return out
         size = 0
         start = gid_u64_key(self._gid, idx)
         for key, value in self._store.scan(DB_JOURNAL, start, self._stop):
             if not out and key != start:
+                return out
+            if out and out[-1][1] + 1 != self._index_of(key):
                 return out
             entry = self._decode(self._index_of(key), value)
             size += len(value)
@@ -142,6 +224,7 @@ class RaftJournal(Journal):
         self._store.delete_prefix(DB_JOURNAL, self._prefix)
         self._first = self._last = 0
         self._first_entry = self._last_entry = None
+        self._base = self._base_term = self._reclaim_to = 0
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
         idx = self._first + entryFrom
@@ -163,7 +246,10 @@ class RaftJournal(Journal):
             self._first_entry = self._last_entry = None
             return
         self._last = idx - 1
-        self._last_entry = self._decode(self._last, self._row(self._last))
+        if self._last == self._base:
+            self._last_entry = self._first_entry
+        else:
+            self._last_entry = self._decode(self._last, self._row(self._last))
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         # pysyncobj compaction is off (kraft's retention trims the head itself); never reached.
@@ -196,6 +282,8 @@ class RaftJournal(Journal):
 
     def _save_meta(self) -> None:
         meta = {"term": self._term, "vote": self._vote, "commit": self._commit}
+        if self._base:
+            meta.update(base=self._base, base_term=self._base_term)
         self._store.put(DB_RAFTMETA, self._prefix, msgpack.packb(meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:

@@ -8,7 +8,10 @@ Rules it enforces:
   leader: match only grows, and next never drops below match + 1 (a reset below it probes from
   match + 1, since the follower's log is known to match up to there);
 - a probe is one empty AppendEntries in flight, resent only when unanswered for a heartbeat;
-- a reconnect or a new leadership forgets the window (what was in flight may be lost) and probes.
+- a reconnect or a new leadership forgets the window (what was in flight may be lost) and probes;
+- a follower that needs entries the leader has discarded gets a snapshot instead: parts sent one at a
+  time (each acknowledged before the next; one unanswered for two heartbeats is sent again), and
+  nothing else is sent to it meanwhile but heartbeats; replies to those cannot rewind it.
 Must not: read clocks, sockets or storage: times and log facts come in as arguments, decisions go
 out as return values; the pysyncobj adapter (``group.py``) does the sending.
 """
@@ -23,6 +26,27 @@ MAX_INFLIGHT_ENTRIES = 256  # per follower, sent but not acknowledged
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024  # per follower: big batches must not flood one peer connection
 
 
+SNAPSHOT_RESEND_HEARTBEATS = 2
+
+
+@dataclass
+class SnapshotSend:
+    """A snapshot on its way to one follower: parts in order, one in flight."""
+
+    id: int
+    cursor: int = -1  # what the acknowledged parts covered (the machine's position, opaque here)
+    seq: int = 0  # the part to send, or in flight
+    in_flight_cursor: int | None = None  # where the part in flight ends
+    sent_at: float | None = None
+
+    def part_due(self, now: float, heartbeat_s: float) -> bool:
+        return self.sent_at is None or now - self.sent_at > SNAPSHOT_RESEND_HEARTBEATS * heartbeat_s
+
+    def note_part_sent(self, now: float, cursor: int) -> None:
+        self.sent_at = now
+        self.in_flight_cursor = cursor
+
+
 @dataclass
 class FollowerProgress:
     match: int = 0
@@ -32,12 +56,51 @@ class FollowerProgress:
     inflight: deque[tuple[int, int]] = field(default_factory=deque)  # (last index, bytes) per message
     inflight_bytes: int = 0
     sent_commit: int = 0  # the commit index the follower was last told
+    snapshot: SnapshotSend | None = None
+    lacks_base: bool = False  # the follower answered that its log does not reach the leader's base
 
     def restart_probe(self) -> None:
         self.probing = True
         self.probe_sent_at = None
         self.inflight.clear()
         self.inflight_bytes = 0
+        self.snapshot = None
+
+    # --- snapshots --------------------------------------------------------------------------------
+    def needs_snapshot(self, base_index: int) -> bool:
+        """Whether only a snapshot can bring the follower up: the entry before ``next`` is discarded
+        here, and the follower said its log does not reach the base. Until it has said so, the probe
+        goes to the base itself (a restarted follower's log often does reach it)."""
+        if self.snapshot is not None or self.next - 1 >= base_index:
+            return False
+        if self.probing and not self.lacks_base:
+            self.next = base_index + 1
+            return False
+        return True
+
+    def start_snapshot(self, snapshot_id: int) -> SnapshotSend:
+        self.restart_probe()
+        self.probing = False
+        self.lacks_base = False
+        self.snapshot = SnapshotSend(snapshot_id)
+        return self.snapshot
+
+    def on_snapshot_ack(self, snapshot_id: int, seq: int, installed_next: int | None) -> bool:
+        """A part was acknowledged (``installed_next``: the last one, and the follower's log now
+        ends right before it). False for a stale or unknown acknowledgement."""
+        snap = self.snapshot
+        if snap is None or snap.id != snapshot_id or snap.seq != seq or snap.sent_at is None:
+            return False
+        if installed_next is not None:
+            self.snapshot = None
+            self.on_success(installed_next)
+            return True
+        if snap.in_flight_cursor is not None:
+            snap.cursor = snap.in_flight_cursor
+        snap.seq += 1
+        snap.sent_at = None
+        snap.in_flight_cursor = None
+        return True
 
     # --- what to send -----------------------------------------------------------------------------
     def probe_due(self, now: float, heartbeat: bool, heartbeat_s: float) -> bool:
@@ -51,7 +114,8 @@ class FollowerProgress:
 
     def room(self, last_index: int) -> int:
         """How many entries may be sent now (0: nothing to send, or the window is full)."""
-        if self.probing or self.next > last_index or self.inflight_bytes >= MAX_INFLIGHT_BYTES:
+        if self.probing or self.snapshot is not None or self.next > last_index \
+                or self.inflight_bytes >= MAX_INFLIGHT_BYTES:
             return 0
         in_window = self.next - 1 - self.match
         return max(0, min(MAX_INFLIGHT_ENTRIES - in_window, last_index - self.next + 1))
@@ -79,6 +143,9 @@ class FollowerProgress:
         acked = next_index - 1
         if acked > self.match:
             self.match = acked
+        if self.snapshot is not None:
+            # A heartbeat during the snapshot matched after all (its log reaches the leader's base).
+            self.snapshot = None
         self.next = max(self.next, self.match + 1)
         while self.inflight and self.inflight[0][0] <= self.match:
             self.inflight_bytes -= self.inflight.popleft()[1]
@@ -86,9 +153,14 @@ class FollowerProgress:
             self.probing = False
             self.probe_sent_at = None
 
-    def on_reset(self, next_index: int, last_index: int) -> bool:
+    def on_reset(self, next_index: int, last_index: int, base_index: int = 0) -> bool:
         """The follower's log ends (or conflicts) before what was sent: probe from where it says, never
-        below match + 1. False when nothing changes (already probing from there)."""
+        below match + 1. False when nothing changes (already probing from there, or a snapshot is on
+        its way: the follower's log is known not to reach the leader's)."""
+        if self.snapshot is not None:
+            return False
+        if next_index - 1 < base_index and self.match < base_index:
+            self.lacks_base = True
         if next_index - 1 < self.match:
             # Stale (the follower has acknowledged more since), or a conflict hint that walked back
             # over entries known to match (the follower's conflicting term began before match: found

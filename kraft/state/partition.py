@@ -12,6 +12,16 @@ Commands (the payload after pysyncobj's type byte, framed as ``kraft.log.entry``
     b""                  no-op (leader election): only moves last_applied
     OP_NATIVE + batch    append one native record batch; the result is ``(error code, base offset)``
     OP_KAFKA + batch     the same for a Kafka magic-v2 batch, stored as its producer sent it
+    OP_TRIM + offset     move the log start offset up to ``offset`` (DeleteRecords, retention); the
+                         result is ``(0, log start offset)``
+
+Log start: records below ``log_start_offset`` are gone. A trim moves it up (never past
+``next_offset``) and moves ``log_floor`` with it: the Raft index of the first entry the record log
+still needs (the entry holding the batch of the new log start; the trim's own entry when no batch is
+left). Entries below the floor are discarded by the Raft group (``raft.group``), batches whose last
+offset is below the log start by the store, both on every replica at the same entry, since the
+inputs (the trim's offset, the batch index) are replicated. A batch is never split: a log start
+inside a batch keeps the whole batch, and readers skip the records below the start.
 
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
@@ -29,7 +39,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
 from kraft.errors import InvalidProducerEpoch, OutOfOrderSequence, UnknownProducerId
-from kraft.log.entry import OP_KAFKA, OP_NATIVE, batch_fields
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, OP_TRIM, batch_fields, trim_offset
 
 SEQUENCE_MODULUS = 1 << 31
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
@@ -43,6 +53,9 @@ class PartitionState(TypedDict, total=False):
     next_offset: int
     log_start_offset: int
     last_applied: int
+    log_floor: int  # Raft index of the first entry the record log needs (0: never trimmed)
+    newest_timestamp: int  # the newest batch timestamp applied (producer expiry reads it)
+    bytes_appended: int  # bytes of every batch appended (the log's end position)
 
 
 # One producer's idempotence state on a partition, a msgpack list as stored: [next expected sequence,
@@ -58,25 +71,85 @@ class PartitionStore(Protocol):
 
     def save_state(self, state: PartitionState) -> None: ...
 
-    def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None: ...
+    def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int, position: int) -> None:
+        """``position``: the bytes of batches appended before this one (sizes and retention.bytes)."""
+        ...
+
+    def batch_at(self, offset: int) -> tuple[int, int] | None:
+        """(Raft index, base offset) of the batch holding ``offset``, or of the first one after it."""
+        ...
+
+    def trim_index(self, log_start_offset: int) -> None:
+        """Batches whose last offset is below ``log_start_offset`` are gone (their rows may go later)."""
+        ...
 
     def load_producers(self) -> dict[int, ProducerState]: ...
 
     def save_producer(self, producer_id: int, state: ProducerState | None) -> None: ...
 
+    def replace_producers(self, producers: dict[int, ProducerState]) -> None: ...
+
+    def reclaim(self, budget: int) -> int:
+        """Delete up to ``budget`` rows of trimmed batches; how many (fewer: none are left)."""
+        ...
+
+    def index_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]:
+        """The batch index as opaque rows (last offset, row) for a snapshot, from above ``after``."""
+        ...
+
+    def put_index_rows(self, rows: list[tuple[int, bytes]]) -> None: ...
+
 
 class PartitionMachine:
     def __init__(self, store: PartitionStore, on_append: Callable[[int], None] | None = None) -> None:
         self._store = store
-        state: PartitionState = store.load_state() or {}
+        self._on_append = on_append
+        self._load(store.load_state() or {}, store.load_producers())
+
+    def _load(self, state: PartitionState, producers: dict[int, ProducerState]) -> None:
         self.next_offset: int = state.get("next_offset", 0)
         self.log_start_offset: int = state.get("log_start_offset", 0)
         self._last_applied: int = state.get("last_applied", 0)
+        self.log_floor: int = state.get("log_floor", 0)
+        self._newest_ts: int = state.get("newest_timestamp", 0)
+        self.bytes_appended: int = state.get("bytes_appended", 0)
         # producer id -> its ProducerState. One row each in the store: an apply writes only the
         # producer it touched.
-        self._producers: dict[int, ProducerState] = store.load_producers()
-        self._newest_ts = 0
-        self._on_append = on_append
+        self._producers: dict[int, ProducerState] = producers
+
+    def state(self) -> PartitionState:
+        return {
+            "next_offset": self.next_offset,
+            "log_start_offset": self.log_start_offset,
+            "last_applied": self._last_applied,
+            "log_floor": self.log_floor,
+            "newest_timestamp": self._newest_ts,
+            "bytes_appended": self.bytes_appended,
+        }
+
+    def producers(self) -> dict[int, ProducerState]:
+        """A copy of the producer states: a snapshot taken now must not change with later applies
+        (messages are encoded only when the driver iteration ends)."""
+        return {pid: [st[0], [list(r) for r in st[1]], *st[2:]] for pid, st in self._producers.items()}
+
+    def install(self, state: PartitionState, producers: dict[int, ProducerState]) -> None:
+        """Take over another replica's state at its last applied entry (a snapshot: this replica's
+        log no longer reaches the leader's). The batch index rows came with the snapshot."""
+        self._load(state, dict(producers))
+        self._store.save_state(self.state())
+        self._store.replace_producers(self._producers)
+        self._store.trim_index(self.log_start_offset)
+
+    # --- snapshots: the leader's group sends these, a lagging follower's installs them -------------
+    def snapshot_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]:
+        """Index rows of the batches still in the log whose last offset is above ``after``."""
+        return self._store.index_rows(max(after, self.log_start_offset - 1), max_rows)
+
+    def install_rows(self, rows: list[tuple[int, bytes]]) -> None:
+        self._store.put_index_rows(rows)
+
+    def reclaim(self, budget: int) -> int:
+        return self._store.reclaim(budget)
 
     @property
     def last_applied(self) -> int:
@@ -92,22 +165,33 @@ class PartitionMachine:
             result = self._check_sequence(producer_id, epoch, sequence, count)
             if result is None:
                 result = (0, self.next_offset)
-                self._store.index_batch(raft_index, self.next_offset, count, max_ts)
+                self._store.index_batch(raft_index, self.next_offset, count, max_ts, self.bytes_appended)
+                self.bytes_appended += len(payload) - 1
                 self._record_sequence(producer_id, epoch, sequence, count, self.next_offset, max_ts)
                 self.next_offset += count
                 appended = True
             self._newest_ts = max(self._newest_ts, max_ts)
             if raft_index % EXPIRY_SWEEP_EVERY == 0:
                 self._expire_producers()
+        elif payload[:1] == OP_TRIM:
+            result = (0, self._trim(raft_index, trim_offset(payload)))
         self._last_applied = raft_index
-        self._store.save_state({
-            "next_offset": self.next_offset,
-            "log_start_offset": self.log_start_offset,
-            "last_applied": raft_index,
-        })
+        self._store.save_state(self.state())
         if appended and self._on_append is not None:
             self._on_append(self.next_offset)
         return result
+
+    def _trim(self, raft_index: int, offset: int) -> int:
+        offset = min(offset, self.next_offset)
+        if offset <= self.log_start_offset:
+            return self.log_start_offset
+        # Only an applied batch may hold the new start: a snapshot's rows can run ahead of what this
+        # replica applied, and the floor must be the same on every replica.
+        kept = self._store.batch_at(offset) if offset < self.next_offset else None
+        self.log_start_offset = offset
+        self.log_floor = raft_index if kept is None else kept[0]
+        self._store.trim_index(offset)
+        return offset
 
     def _check_sequence(self, producer_id: int, epoch: int, sequence: int, count: int) -> tuple[int, int] | None:
         """None to append; else the answer without appending (a duplicate's first offset, or an error)."""

@@ -25,7 +25,7 @@ def read_replica(node_dir: Path, gid: int) -> list[tuple[int, bytes | None, byte
                 for key, row in cur:
                     if key[:8] != prefix:
                         break
-                    raft_index, base, _ = INDEX_ROW.unpack(row)
+                    raft_index, base, _ = INDEX_ROW.unpack_from(row)
                     value = txn.get(gid_u64_key(gid, raft_index), db=journal)
                     for rec in decode_batch(value[BATCH_AT:], base):
                         out.append((rec[0], rec[2], rec[3]))

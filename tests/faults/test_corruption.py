@@ -25,7 +25,7 @@ def damage_first_batch(node_dir: Path, gid: int) -> None:
         journal = env.open_db(DB_JOURNAL, create=False)
         with env.begin(write=True) as txn, txn.cursor(offsets) as cur:
             assert cur.set_range(gid_key(gid))
-            raft_index = INDEX_ROW.unpack(cur.value())[0]
+            raft_index = INDEX_ROW.unpack_from(cur.value())[0]
             key = gid_u64_key(gid, raft_index)
             value = bytearray(txn.get(key, db=journal))
             value[-5] ^= 0xFF

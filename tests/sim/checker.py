@@ -5,13 +5,22 @@
   (checked incrementally as commit indexes move, and whole every few simulated seconds);
 - log matching: two logs holding an entry with the same index and term are identical up to it;
 - commit index never moves backwards on a node (a wiped disk restarts its history);
-- applied state equal on every replica at the same applied index;
-- after healing: every acknowledged write is in the committed log where it was acknowledged.
+- applied state equal on every replica at the same applied index (offsets, log start, log floor,
+  producer states: a snapshot must carry all of it);
+- after healing: every acknowledged write above the log start is read back at the offset it was
+  acknowledged with, from every replica, and every replica holds the same entries above the highest
+  base and the same batch index from the log start.
+
+Entries a replica discarded (below its log's base: trimmed, or replaced by a snapshot) cannot be
+read there any more; the checks of committed entries skip them on that replica.
 """
 
 from __future__ import annotations
 
-from kraft.log.entry import OP_NATIVE, REGULAR
+import msgpack
+
+from kraft.log.partition_log import PartitionLog
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key, prefix_stop
 from kraft.protocol.batch import decode_batch
 from kraft.state.metadata import MetadataMachine
 from kraft.state.partition import PartitionMachine
@@ -27,7 +36,9 @@ class Violation(Exception):
 
 def state_digest(machine: MetadataMachine | PartitionMachine) -> object:
     if isinstance(machine, PartitionMachine):
-        return machine.next_offset
+        state = machine.state()
+        state.pop("last_applied")
+        return (state, msgpack.packb(sorted(machine.producers().items())))
     return machine._next_producer_id
 
 
@@ -36,7 +47,7 @@ class Checker:
         self.gids = gids
         self.leaders: dict[tuple[int, int], int] = {}  # (gid, term) -> leader
         self.commits: dict[tuple[int, int], int] = {}  # (node, gid) -> highest commit index seen
-        self.committed: dict[int, list[Entry]] = {g: [] for g in gids}  # position i-1 holds index i
+        self.committed: dict[int, dict[int, Entry]] = {g: {} for g in gids}  # raft index -> entry
         self.verified: dict[tuple[int, int], int] = {}  # (node, gid) -> committed prefix checked
         self.states: dict[tuple[int, int], object] = {}  # (gid, applied index) -> state digest
         self.applied_seen: dict[tuple[int, int], int] = {}
@@ -77,29 +88,30 @@ class Checker:
 
     def _check_committed(self, node: SimNode, gid: int, first: int, last: int) -> None:
         journal = node.journals[gid]
+        first = max(first, journal.base_index + 1)  # below the base: discarded here
+        if first > last:
+            return
         entries = journal.entries_from(first, last - first + 1, 1 << 40)
         if len(entries) != last - first + 1 or (entries and entries[0][1] != first):
             raise Violation(f"node {node.node_id} group {gid}: commit index {last} but the log holds "
                             f"{journal.first_index}..{journal.last_index}")
         log = self.committed[gid]
         for command, idx, term in entries:
-            if idx <= len(log):
-                if log[idx - 1] != (term, command):
-                    raise Violation(f"group {gid}: committed entry {idx} differs on node {node.node_id} "
-                                    f"(term {term}, committed with term {log[idx - 1][0]})")
-            elif idx == len(log) + 1:
-                log.append((term, command))
-            else:
-                raise Violation(f"group {gid}: entry {idx} committed before {len(log) + 1}")
+            known = log.setdefault(idx, (term, command))
+            if known != (term, command):
+                raise Violation(f"group {gid}: committed entry {idx} differs on node {node.node_id} "
+                                f"(term {term}, committed with term {known[0]})")
 
     def full_check(self, nodes: list[SimNode]) -> None:
         """Every committed prefix again (it must not have changed) and log matching between logs."""
         for gid in self.gids:
             logs = {}
+            bases: dict[int, int] = {}
             for node in nodes:
                 self.verified[(node.node_id, gid)] = 0
                 j = node.journals[gid]
-                logs[node.node_id] = {e[1]: (e[2], e[0]) for e in j.entries_from(1, 1 << 30, 1 << 40)}
+                bases[node.node_id] = j.base_index
+                logs[node.node_id] = {e[1]: (e[2], e[0]) for e in j.entries_from(j.base_index + 1, 1 << 30, 1 << 40)}
             self.after_step(nodes)
             ids = sorted(logs)
             for i, a in enumerate(ids):
@@ -108,27 +120,49 @@ class Checker:
                     if not common:
                         continue
                     top = max(common)
-                    for idx in range(1, top + 1):
+                    for idx in range(max(bases[a], bases[b]) + 1, top + 1):
                         if logs[a].get(idx) != logs[b].get(idx):
                             raise Violation(f"group {gid}: logs of nodes {a} and {b} agree on entry {top}'s term "
                                             f"but differ at {idx} (log matching)")
 
-    def check_acknowledged(self, acked: Acked, partition_gids: list[int], next_producer_id: int) -> None:
-        """Every acknowledged batch is committed at the offset it was acknowledged with."""
-        offsets: dict[bytes, tuple[int, int]] = {}
-        for gid in partition_gids:
-            next_offset = 0
-            for _term, command in self.committed[gid]:
-                if command[:1] == REGULAR and command[1:2] == OP_NATIVE:
-                    records = decode_batch(command[2:], next_offset)
-                    offsets[records[0][3].rsplit(b".", 1)[0]] = (gid, next_offset)
-                    next_offset += len(records)
-        for value, where in acked.produce.items():
-            got = offsets.get(value)
-            if got != where:
-                raise Violation(f"acknowledged batch {value.decode()} (group {where[0]}, offset {where[1]}) is "
-                                + ("missing from the committed log" if got is None else f"committed at {got}"))
+    def check_acknowledged(self, acked: Acked, nodes: list[SimNode], partition_gids: list[int],
+                           next_producer_id: int) -> None:
+        """Every acknowledged batch above the log start is read back, from every replica, at the offset
+        it was acknowledged with (below the log start it was deleted on purpose)."""
+        for node in nodes:
+            with node.store.read() as view:
+                for value, (gid, base) in acked.produce.items():
+                    plog = PartitionLog(node.store, gid)
+                    if base < plog.read_state(view)["log_start_offset"]:
+                        continue
+                    batches = plog.read(view, base, 1)
+                    got = None
+                    if batches and batches[0][0] == base:
+                        got = (decode_batch(batches[0][1], base)[0][3] or b"").rsplit(b".", 1)[0]
+                    if got != value:
+                        raise Violation(f"acknowledged batch {value.decode()} (group {gid}, offset {base}) reads "
+                                        f"back as {got!r} on node {node.node_id}")
         if len(set(acked.producer_ids)) != len(acked.producer_ids):
             raise Violation("a producer id was handed out twice (a lost metadata write)")
         if acked.producer_ids and max(acked.producer_ids) >= next_producer_id:
             raise Violation(f"producer id {max(acked.producer_ids)} acknowledged, metadata is at {next_producer_id}")
+
+    def check_replicas_identical(self, nodes: list[SimNode], partition_gids: list[int]) -> None:
+        """Caught-up replicas hold the same bytes: journal rows above the highest base, index rows."""
+        for gid in partition_gids:
+            top_base = max(n.journals[gid].base_index for n in nodes)
+            tables: dict[int, tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]] = {}
+            for node in nodes:
+                start = node.machines[gid].log_start_offset  # type: ignore[union-attr]
+                prefix = gid_key(gid)
+                with node.store.read() as view:
+                    rows = list(view.scan(DB_JOURNAL, gid_u64_key(gid, top_base + 1), prefix_stop(prefix)))
+                    index = list(view.scan(DB_OFFSETS, gid_u64_key(gid, start), prefix_stop(prefix)))
+                tables[node.node_id] = ([(bytes(k), bytes(v)) for k, v in rows],
+                                        [(bytes(k), bytes(v)) for k, v in index])
+            ids = sorted(tables)
+            for other in ids[1:]:
+                for what, i in (("journal", 0), ("batch index", 1)):
+                    if tables[other][i] != tables[ids[0]][i]:
+                        raise Violation(f"group {gid}: {what} of node {other} differs from node {ids[0]}'s "
+                                        f"({len(tables[other][i])} rows vs {len(tables[ids[0]][i])})")

@@ -48,6 +48,8 @@ class SimConfig:
     liveness_s: float = 30.0
     produce_per_s: float = 15.0
     alloc_per_s: float = 4.0
+    trim_per_s: float = 1.0
+    idempotent_per_s: float = 5.0
     empty_disks: bool = False
 
 
@@ -112,6 +114,8 @@ class SimCluster:
         self.trace: list[str] = []
         self.partition_gids = [partition_gid(1, p) for p in range(config.partitions)]
         self.workload = Workload(random.Random(f"{seed}/clients"), self.partition_gids)
+        self.trim_rng = random.Random(f"{seed}/trims")  # its own stream: seeds from before trims replay
+        self.idempotent_rng = random.Random(f"{seed}/idempotent")
         self.checker = Checker([METADATA_GID, *self.partition_gids])
         self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
@@ -126,6 +130,8 @@ class SimCluster:
         self._pending = sorted(self.schedule, key=lambda f: f.at)
         self._next_produce = 0.0
         self._next_alloc = 0.0
+        self._next_trim = 0.0
+        self._next_idempotent = 0.0
         self._steps = 0
         self._last_full_check = 0.0
         self._leaders: dict[int, int | None] = {}
@@ -146,8 +152,9 @@ class SimCluster:
                 alive = self._alive()
                 self.checker.full_check(alive)
                 meta = alive[0].machines[METADATA_GID]
-                self.checker.check_acknowledged(self.workload.acked, self.partition_gids,
+                self.checker.check_acknowledged(self.workload.acked, alive, self.partition_gids,
                                                 meta._next_producer_id)  # type: ignore[union-attr]
+                self.checker.check_replicas_identical(alive, self.partition_gids)
             except Violation as v:
                 result.violation = str(v)
                 self.trace.append(f"t={self.clock.t:.3f}s VIOLATION {v}")
@@ -223,6 +230,10 @@ class SimCluster:
         times.append(self._next_fault_at)
         if clients:
             times += [self._next_produce, self._next_alloc]
+            if self.config.trim_per_s > 0:
+                times.append(self._next_trim)
+            if self.config.idempotent_per_s > 0:
+                times.append(self._next_idempotent)
         return min(t for t in times if t > self.clock.t)  # what is due now was done this step
 
     def _fault_times(self) -> float:
@@ -246,6 +257,14 @@ class SimCluster:
             self._next_produce = now + self.workload.rng.expovariate(self.config.produce_per_s)
             if running:
                 self.workload.produce(running)
+        if now >= self._next_trim and self.config.trim_per_s > 0:
+            self._next_trim = now + self.trim_rng.expovariate(self.config.trim_per_s)
+            if running:
+                self.workload.trim(running, self.trim_rng)
+        if now >= self._next_idempotent and self.config.idempotent_per_s > 0:
+            self._next_idempotent = now + self.idempotent_rng.expovariate(self.config.idempotent_per_s)
+            if running:
+                self.workload.produce_idempotent(running, self.idempotent_rng, now)
         if now >= self._next_alloc:
             self._next_alloc = now + self.workload.rng.expovariate(self.config.alloc_per_s)
             if running:
@@ -414,8 +433,9 @@ class SimCluster:
             last = leader.journals[gid].last_index
             for n in self._alive():
                 applied = n.machines[gid].last_applied
-                if applied < last:
-                    out.append(f"group {gid} node {n.node_id} applied {applied} of {last}")
+                if applied < last or n.journals[gid].last_index < last:
+                    out.append(f"group {gid} node {n.node_id} applied {applied}, log ends at "
+                               f"{n.journals[gid].last_index}, of {last}")
         return out
 
     def _caught_up(self) -> bool:

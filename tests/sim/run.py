@@ -54,7 +54,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
     print(f"\nFAILED seed {result.seed}: {result.violation}")
     print(f"replay: python -m tests.sim.run --seed {result.seed} -v"
           + (" --empty-disks" if config.empty_disks else "")
-          + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}")
+          + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}"
+          + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}")
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partitions", type=int, default=2)
     p.add_argument("--duration-s", type=float, default=SimConfig.duration_s)
     p.add_argument("--produce-per-s", type=float, default=SimConfig.produce_per_s)
+    p.add_argument("--trim-per-s", type=float, default=SimConfig.trim_per_s,
+                   help="log start moves (DeleteRecords, retention) per simulated second")
+    p.add_argument("--idempotent-per-s", type=float, default=SimConfig.idempotent_per_s,
+                   help="batches of idempotent producers (retried with their sequence) per simulated second")
     p.add_argument("--empty-disks", action="store_true")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
@@ -97,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
-                       duration_s=args.duration_s, produce_per_s=args.produce_per_s)
+                       duration_s=args.duration_s, produce_per_s=args.produce_per_s,
+                       trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from kraft.raft import follower
 from kraft.raft.election import VoteLedger
 from kraft.raft.progress import FollowerProgress
+from kraft.state.partition import PartitionMachine, PartitionState, ProducerState
 from tests.sim.cluster import SimConfig
 from tests.sim.faults import Fault
 
@@ -57,10 +58,10 @@ def _stale_reset_ignored() -> Callable[[], None]:
     """The leader's rule before seed 297: a reset below the match index is stale and ignored."""
     original = FollowerProgress.on_reset
 
-    def on_reset(self: FollowerProgress, next_index: int, last_index: int) -> bool:
+    def on_reset(self: FollowerProgress, next_index: int, last_index: int, base_index: int = 0) -> bool:
         if next_index - 1 < self.match:
             return False
-        return original(self, next_index, last_index)
+        return original(self, next_index, last_index, base_index)
 
     FollowerProgress.on_reset = on_reset  # type: ignore[method-assign]
 
@@ -81,7 +82,60 @@ def _votes_counted_per_message() -> Callable[[], None]:
     return undo
 
 
+def _snapshot_without_producers() -> Callable[[], None]:
+    """A snapshot that forgets the producers' idempotence states (the follower's state diverges)."""
+    original = PartitionMachine.install
+
+    def install(self: PartitionMachine, state: PartitionState, producers: dict[int, ProducerState]) -> None:
+        original(self, state, {})
+
+    PartitionMachine.install = install  # type: ignore[method-assign]
+
+    def undo() -> None:
+        PartitionMachine.install = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _floor_from_unapplied_rows() -> Callable[[], None]:
+    """A trim that takes its floor from any index row, even one a snapshot wrote ahead of what this
+    replica applied (seed 525: replicas then discard different entries)."""
+    original = PartitionMachine._trim
+
+    def trim(self: PartitionMachine, raft_index: int, offset: int) -> int:
+        offset = min(offset, self.next_offset)
+        if offset <= self.log_start_offset:
+            return self.log_start_offset
+        kept = self._store.batch_at(offset)
+        self.log_start_offset = offset
+        self.log_floor = raft_index if kept is None else kept[0]
+        self._store.trim_index(offset)
+        return offset
+
+    PartitionMachine._trim = trim  # type: ignore[method-assign]
+
+    def undo() -> None:
+        PartitionMachine._trim = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _snapshot_producers_by_reference() -> Callable[[], None]:
+    """The leader's snapshot holds its live producer states, encoded only when the iteration ends,
+    after later applies changed them (seed 315: the follower's state is from two moments)."""
+    original = PartitionMachine.producers
+    PartitionMachine.producers = lambda self: self._producers  # type: ignore[method-assign]
+
+    def undo() -> None:
+        PartitionMachine.producers = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "snapshot-producers-by-reference": _snapshot_producers_by_reference,
+    "snapshot-without-producers": _snapshot_without_producers,
+    "floor-from-unapplied-rows": _floor_from_unapplied_rows,
     "truncate-matching": _truncate_matching,
     "stale-reset-ignored": _stale_reset_ignored,
     "votes-counted-per-message": _votes_counted_per_message,

@@ -24,11 +24,14 @@ def sim(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize(("seed", "nodes", "partitions", "produce_per_s", "mutant"), SEEDS)
+@pytest.mark.parametrize(("seed", "nodes", "partitions", "produce_per_s", "trim_per_s", "idempotent_per_s", "mutant"),
+                         SEEDS)
 def test_regression_seed_passes_and_still_catches_its_bug(seed: int, nodes: int, partitions: int,
-                                                           produce_per_s: float, mutant: str) -> None:
+                                                           produce_per_s: float, trim_per_s: float,
+                                                           idempotent_per_s: float, mutant: str) -> None:
     args = ("--seed", str(seed), "--nodes", str(nodes), "--partitions", str(partitions),
-            "--produce-per-s", str(produce_per_s), "--no-shrink")
+            "--produce-per-s", str(produce_per_s), "--trim-per-s", str(trim_per_s),
+            "--idempotent-per-s", str(idempotent_per_s), "--no-shrink")
     proc = sim(*args, timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     broken = sim(*args, "--mutant", mutant, timeout_s=120)
@@ -59,6 +62,13 @@ def test_a_seed_replays_exactly() -> None:
 def test_a_broken_follower_rule_is_caught() -> None:
     """pysyncobj's own rule (truncate after prev whenever the log is longer) must fail the run."""
     proc = sim("--mutant", "truncate-matching", "--seeds", "5", "--no-shrink", timeout_s=120)
+    assert proc.returncode == 1 and "FAILED seed" in proc.stdout
+
+
+def test_a_snapshot_that_forgets_producer_states_is_caught() -> None:
+    """Snapshots must carry the whole replicated state: without the idempotence states the
+    follower's state differs from the leader's at the same applied entry."""
+    proc = sim("--mutant", "snapshot-without-producers", "--seeds", "5", "--no-shrink", timeout_s=120)
     assert proc.returncode == 1 and "FAILED seed" in proc.stdout
 
 

@@ -86,7 +86,7 @@ class StubBroker:
         return ProducerId(7, 0)
 
     def node_status(self) -> NodeStatus:
-        return NodeStatus(1, {2: True}, (ReplicaStatus("t", 0, 1, 4, 9, 11),))
+        return NodeStatus(1, {2: True}, (ReplicaStatus("t", 0, 1, 4, 9, 11, 2, 640),))
 
     def set_network_faults(self, faults: NetworkFaults | None) -> None:
         self.faults = faults
@@ -197,7 +197,8 @@ def test_small_answers_convert_field_by_field() -> None:
     assert kafka(22, kafka_ctx(broker), {"transactional_id": None}) == {
         "error_code": 0, "producer_id": 7, "producer_epoch": 0}
     assert native("node_status", native_ctx(broker), {}) == {"node_id": 1, "peers": {2: True}, "groups": [
-        {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11}]}
+        {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11,
+         "log_start_offset": 2, "size_bytes": 640}]}
     assert native("api_versions", native_ctx(broker), {})["node_id"] == 1
 
 

@@ -46,7 +46,7 @@ class MemoryStore:
     def save_applied(self, raft_index: int) -> None:
         self.applied = raft_index
 
-    def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int) -> None:
+    def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int, position: int) -> None:
         self.index.append((raft_index, base_offset, count, max_timestamp))
 
     def load_producers(self) -> dict[int, list]:

@@ -13,4 +13,5 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     status = ctx.broker.node_status()
     return {"node_id": status.node_id, "peers": dict(status.peers), "groups": [
         {"topic": r.topic, "partition": r.partition, "leader": r.leader, "term": r.term,
-         "commit_index": r.commit_index, "high_watermark": r.high_watermark} for r in status.replicas]}
+         "commit_index": r.commit_index, "high_watermark": r.high_watermark,
+         "log_start_offset": r.log_start_offset, "size_bytes": r.size_bytes} for r in status.replicas]}

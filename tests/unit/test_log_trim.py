@@ -1,0 +1,211 @@
+"""The head of a partition's log: a trim moves the log start (whole batches go, offsets stay), the
+Raft journal discards the entries below the record log's floor and deletes their rows in slices, and
+a snapshot turns a lagging follower's log into the leader's base. Over the real ``PartitionLog`` and
+``RaftJournal`` on the in-memory store; the leader's snapshot bookkeeping is pure (``progress``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kraft.invariants import InvariantViolation
+from kraft.log.entry import NO_OP, OP_NATIVE, REGULAR, encode_trim
+from kraft.log.memory_store import MemoryStore
+from kraft.log.partition_log import PartitionLog
+from kraft.protocol.batch import encode_batch
+from kraft.raft.follower import Accept, Mismatch, on_append
+from kraft.raft.journal import RaftJournal
+from kraft.raft.progress import FollowerProgress
+from kraft.state.partition import PartitionMachine
+
+GID = 7
+
+
+def produce(n: int, ts: int = 1000, producer_id: int = -1, sequence: int = -1) -> bytes:
+    return OP_NATIVE + encode_batch([(ts + i, None, b"v%d" % i, []) for i in range(n)], producer_id, sequence)
+
+
+def partition(store: MemoryStore) -> tuple[PartitionLog, PartitionMachine]:
+    plog = PartitionLog(store, GID)
+    return plog, PartitionMachine(plog)
+
+
+def filled(store: MemoryStore) -> tuple[PartitionLog, PartitionMachine]:
+    """Raft entries 2..5 hold batches of 3 records each: offsets 0-2, 3-5, 6-8, 9-11."""
+    plog, machine = partition(store)
+    for raft_index in range(2, 6):
+        machine.apply(raft_index, produce(3))
+    store.commit()
+    return plog, machine
+
+
+# (trim offset) -> (result log start, log floor): the floor is the entry of the batch holding the start
+TRIM_CASES = [
+    ("a batch boundary", 6, 6, 4),
+    ("inside a batch: the whole batch stays", 7, 7, 4),
+    ("below the current start: nothing moves", 0, 0, 0),
+    ("the whole log: the floor is the trim's own entry", 12, 12, 6),
+    ("past the end: clamped to the end", 99, 12, 6),
+]
+
+
+@pytest.mark.parametrize(("name", "offset", "start", "floor"), TRIM_CASES, ids=[c[0] for c in TRIM_CASES])
+def test_a_trim_moves_the_log_start_and_the_floor(name: str, offset: int, start: int, floor: int) -> None:
+    store = MemoryStore()
+    plog, machine = filled(store)
+    assert machine.apply(6, encode_trim(offset)) == (0, start)
+    assert (machine.log_start_offset, machine.log_floor, machine.next_offset) == (start, floor, 12)
+    while plog.reclaim(1):
+        pass
+    store.commit()
+    with store.read() as view:
+        assert plog.read_state(view)["log_start_offset"] == start
+    assert [last for last, _ in plog.index_rows(-1, 100)] == [last for last in (2, 5, 8, 11) if last >= start]
+
+
+def test_trim_state_and_producers_survive_a_restart() -> None:
+    store = MemoryStore()
+    _, machine = filled(store)
+    machine.apply(6, produce(2, producer_id=4, sequence=0))
+    machine.apply(7, encode_trim(9))
+    store.commit()
+    again = PartitionMachine(PartitionLog(store, GID))
+    assert again.state() == machine.state()
+    assert again.apply(8, produce(2, producer_id=4, sequence=0)) == (0, 12), "the retry is still known"
+
+
+def journal_with(store: MemoryStore, terms: list[int]) -> RaftJournal:
+    journal = RaftJournal(store, GID)
+    for i, term in enumerate(terms, start=1):
+        journal.add(REGULAR + b"c%d" % i, i, term)
+    journal.setRaftCommitIndex(len(terms))
+    store.commit()
+    return journal
+
+
+def test_the_journal_discards_its_head_and_pysyncobj_sees_the_base_as_first_entry() -> None:
+    store = MemoryStore()
+    journal = journal_with(store, [1, 1, 2, 2, 2, 3])
+    journal.discard_before(4)
+    assert (journal.base_index, journal.first_index, journal.last_index, len(journal)) == (3, 3, 6, 4)
+    assert journal[0] == (b"", 3, 2), "the base: index and term, no command"
+    assert [e[1] for e in journal[0:4]] == [3, 4, 5, 6]
+    assert journal.term_at(2) is None and journal.term_at(3) == 2
+    assert journal.entries_from(1, 10, 1 << 20)[0][1] == 3
+    journal.discard_before(3)  # below the base already: nothing happens
+    assert journal.base_index == 3
+    with pytest.raises(InvariantViolation):
+        journal.discard_before(8)  # beyond the log's end
+
+
+def test_discarded_rows_go_in_slices_and_a_restart_keeps_the_base() -> None:
+    store = MemoryStore()
+    journal = journal_with(store, [1] * 10)
+    journal.discard_before(9)
+    assert journal.reclaim(3) == 3 and journal.reclaim(3) == 3
+    assert journal.reclaim(3) == 2, "fewer than the budget: done"
+    assert journal.reclaim(3) == 0
+    store.commit()
+    again = RaftJournal(store, GID)
+    assert (again.base_index, again.first_index, again.last_index, again.term_at(8)) == (8, 8, 10, 1)
+    assert again.getRaftCommitIndex() == 10
+
+
+def test_a_restart_before_the_rows_are_deleted_still_hides_them() -> None:
+    store = MemoryStore()
+    journal = journal_with(store, [1] * 6)
+    journal.discard_before(5)
+    store.commit()
+    again = RaftJournal(store, GID)
+    assert again.entries_from(2, 10, 1 << 20)[0] == (b"", 4, 1)
+    assert again.reclaim(100) == 4
+
+
+def test_a_snapshot_replaces_a_log_that_does_not_reach_the_base() -> None:
+    store = MemoryStore()
+    journal = journal_with(store, [1, 1, 2, 2])
+    journal.setRaftCommitIndex(2)
+    journal.install_base(40, 5)
+    assert (journal.base_index, journal.last_index, journal.getRaftCommitIndex()) == (40, 40, 40)
+    journal.add(REGULAR + b"x", 41, 5)
+    assert journal.term_at(41) == 5 and journal[-1][1] == 41
+    assert journal.reclaim(100) == 4, "the old rows are deleted like discarded ones"
+
+
+def test_a_snapshot_carries_the_index_state_and_producers_to_a_lagging_replica() -> None:
+    leader_store, follower_store = MemoryStore(), MemoryStore()
+    _, leader = filled(leader_store)
+    leader.apply(6, produce(2, producer_id=4, sequence=0))
+    leader.apply(7, encode_trim(4))
+    flog, follower = partition(follower_store)
+    rows = leader.snapshot_rows(-1, 2)
+    assert [last for last, _ in rows] == [5, 8], "from the batch holding the log start"
+    rows += leader.snapshot_rows(rows[-1][0], 2)
+    follower.install_rows(rows)
+    follower.install(leader.state(), leader.producers())
+    follower_store.commit()
+    assert follower.state() == leader.state()
+    assert flog.index_rows(-1, 100) == leader.snapshot_rows(-1, 100)
+    assert [last for last, _ in flog.index_rows(-1, 100)] == [5, 8, 11, 13]
+    assert follower.apply(8, produce(2, producer_id=4, sequence=0)) == (0, 12), "idempotence carried over"
+    assert follower.apply(5, produce(1)) is None, "an entry the snapshot covers is not applied again"
+    assert follower.apply(8, NO_OP) is None
+
+
+# --- the follower's rule below the base ---------------------------------------------------------------
+class BaseLog:
+    """A log whose head was discarded: base ``first`` with its term, then entries."""
+
+    def __init__(self, first: int, terms: list[int]) -> None:
+        self.first, self.terms = first, terms
+
+    @property
+    def first_index(self) -> int:
+        return self.first
+
+    @property
+    def last_index(self) -> int:
+        return self.first + len(self.terms) - 1
+
+    def term_at(self, idx: int) -> int | None:
+        if idx < self.first or idx > self.last_index:
+            return None
+        return self.terms[idx - self.first]
+
+
+def test_a_prev_below_the_base_matches_at_the_base() -> None:
+    log = BaseLog(10, [3, 3, 4])  # base 10 (term 3), entries 11, 12
+    sent = [(b"c%d" % i, i, 3 if i <= 11 else 4) for i in range(8, 14)]
+    decision = on_append(log, 7, 2, sent, 13)
+    assert decision == Accept(12, 4, [sent[-1]], None, 13)
+    assert on_append(log, 5, 1, [], 9) == Accept(10, 3, [], None, 9)
+
+
+def test_a_prev_below_the_base_of_an_unknown_term_is_a_mismatch() -> None:
+    assert isinstance(on_append(BaseLog(10, [3, 3]), 12, 3, [], 9), Mismatch)
+
+
+# --- the leader's snapshot bookkeeping ----------------------------------------------------------------
+def test_the_leader_probes_at_its_base_before_it_sends_a_snapshot() -> None:
+    p = FollowerProgress(match=0, next=1)
+    assert not p.needs_snapshot(50) and p.next == 51, "first ask whether the follower reaches the base"
+    assert p.on_reset(20, last_index=80, base_index=50)  # it does not: its log ends at 19
+    assert p.needs_snapshot(50)
+    snap = p.start_snapshot(1)
+    assert p.room(80) == 0 and not p.on_reset(3, last_index=80, base_index=50), "nothing else meanwhile"
+    assert snap.part_due(now=0.0, heartbeat_s=0.4)
+    snap.note_part_sent(0.0, cursor=99)
+    assert not snap.part_due(now=0.5, heartbeat_s=0.4) and snap.part_due(now=0.9, heartbeat_s=0.4)
+    assert not p.on_snapshot_ack(1, 1, None), "an acknowledgement of a part not sent"
+    assert not p.on_snapshot_ack(2, 0, None), "of another snapshot"
+    assert p.on_snapshot_ack(1, 0, None) and (snap.cursor, snap.seq) == (99, 1)
+    snap.note_part_sent(1.0, cursor=120)
+    assert p.on_snapshot_ack(1, 1, 51)
+    assert (p.snapshot, p.match, p.next, p.probing) == (None, 50, 51, False)
+    assert p.room(80) > 0, "then entries stream from the base on"
+
+
+def test_a_follower_that_reaches_the_base_gets_no_snapshot() -> None:
+    p = FollowerProgress(match=0, next=1)
+    p.needs_snapshot(50)
+    p.on_success(70)
+    assert not p.needs_snapshot(50) and p.match == 69
