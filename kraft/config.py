@@ -52,6 +52,7 @@ fsync = always                    ; always | never
 ; fetch_max_wait_ms_max = 30000   ; cap on how long one fetch may wait for data
 ; request_timeout_ms = 30000
 ; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
+; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
 
 [node.1]
 host = 127.0.0.1
@@ -115,6 +116,7 @@ class ClusterConfig:
     fetch_max_wait_ms_max: int = 30000
     request_timeout_ms: int = 30000
     group_initial_rebalance_delay_ms: int = 300
+    log_retention_check_interval_ms: int = 30000
 
     @property
     def source(self) -> str:
@@ -168,6 +170,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "fetch_max_wait_ms_max": (0, 600_000),
     "request_timeout_ms": (1, 3_600_000),
     "group_initial_rebalance_delay_ms": (0, 60_000),
+    "log_retention_check_interval_ms": (100, 3_600_000),
 }
 _CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")

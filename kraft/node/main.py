@@ -18,6 +18,7 @@ from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.replicas import ReplicaManager
+from kraft.node.retention import NO_RETENTION, RetentionPolicy, RetentionScheduler, policy_from_configs
 from kraft.node.server import ClientServer
 from kraft.raft.group import GroupTimers
 from kraft.raft.host import RaftHost
@@ -50,6 +51,9 @@ class Node:
                                                  "kafka_port": me.kafka_port})
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
+        self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
+                                            self._retention_policy, self.broker.delete_records,
+                                            config.log_retention_check_interval_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
@@ -57,6 +61,10 @@ class Node:
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
             services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
             config.max_in_flight_requests, config.max_connection_buffer_bytes)
+
+    def _retention_policy(self, topic: str) -> RetentionPolicy:
+        meta = self.replicas.metadata.view.topics.get(topic)
+        return NO_RETENTION if meta is None else policy_from_configs(meta.configs)
 
     def _on_appended(self, gids: set[int]) -> None:
         if self.broker is not None:  # the replicas start before the broker exists
@@ -81,7 +89,9 @@ class Node:
         self.host.start()
         log.info("node %d serving clients on %s (Kafka protocol on %s), raft on %s", self.node_id,
                  me.client_address, me.kafka_port or "no port", me.raft_address)
+        retention = asyncio.create_task(self.retention.run())
         await stop.wait()
+        retention.cancel()
         await self.server.close()
         if self.kafka_server is not None:
             await self.kafka_server.close()

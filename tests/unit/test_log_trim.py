@@ -209,3 +209,49 @@ def test_a_follower_that_reaches_the_base_gets_no_snapshot() -> None:
     p.needs_snapshot(50)
     p.on_success(70)
     assert not p.needs_snapshot(50) and p.match == 69
+
+
+# --- retention: which log start the oldest batches' age or the log's size asks for -----------------
+def aged(store: MemoryStore, stamps: list[int], size: int = 100) -> PartitionLog:
+    """One single-record batch per timestamp, each ``size`` bytes of value."""
+    plog, machine = partition(store)
+    for raft_index, ts in enumerate(stamps, start=2):
+        machine.apply(raft_index, OP_NATIVE + encode_batch([(ts, None, b"x" * size, [])]))
+    store.commit()
+    return plog
+
+
+# (batch timestamps, older than, keep bytes) -> new log start (None: nothing goes)
+RETENTION_CASES = [
+    ("nothing old", [500, 600, 700], 100, None, None),
+    ("the two oldest", [100, 200, 700], 300, None, 2),
+    ("all of them", [100, 200, 300], 1000, None, 3),
+    ("only the head goes: an old batch after a new one stays", [100, 900, 200], 300, None, 1),
+    ("no limits", [100, 200], None, None, None),
+    ("size: the newest that fit (144-byte batches)", [1, 2, 3, 4], None, 300, 2),
+    ("size: everything fits", [1, 2, 3, 4], None, 10_000, None),
+    ("size: not even the newest fits", [1, 2, 3], None, 10, 3),
+    ("either rule removes", [100, 200, 900, 950], 150, 300, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "stamps", "older_than", "keep_bytes", "expected"), RETENTION_CASES,
+                         ids=[c[0] for c in RETENTION_CASES])
+def test_retention_target(name: str, stamps: list[int], older_than: int | None, keep_bytes: int | None,
+                          expected: int | None) -> None:
+    store = MemoryStore()
+    plog = aged(store, stamps)
+    with store.read() as view:
+        assert plog.retention_target(view, older_than_ms=older_than, keep_bytes=keep_bytes) == expected
+
+
+def test_size_counts_from_the_log_start() -> None:
+    store = MemoryStore()
+    plog = aged(store, [1, 2, 3, 4])
+    with store.read() as view:
+        whole = plog.size(view)
+    machine = PartitionMachine(plog)
+    machine.apply(6, encode_trim(2))
+    store.commit()
+    with store.read() as view:
+        assert plog.size(view) * 2 == whole > 400
