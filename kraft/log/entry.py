@@ -13,6 +13,9 @@ Owns:
                                                  (``kraft.protocol.kafka.records``)
                         OP_TRIM + u64            move the log start offset up to the u64 (DeleteRecords,
                                                  retention); ``encode_trim``, ``trim_offset``
+                        OP_COMPACT + u64 + i64   compact the batches below the u64 offset, tombstones
+                                                 older than the i64 ms go; ``encode_compact``,
+                                                 ``compact_fields``
       metadata group    a msgpack map            {"op": name, ...} (``kraft.state.metadata``);
                                                  its first byte (0x80-0x8f, 0xde, 0xdf) is never an op
 
@@ -45,6 +48,8 @@ OP_NATIVE = b"P"
 OP_KAFKA = b"K"
 OP_TRIM = b"T"
 TRIM_OFFSET = struct.Struct(">Q")
+OP_COMPACT = b"C"
+COMPACT_FIELDS = struct.Struct(">Qq")  # end offset, tombstone horizon (ms)
 OP_AT = COMMAND_AT + 1
 BATCH_AT = OP_AT + 1
 
@@ -72,6 +77,16 @@ def encode_trim(log_start_offset: int) -> bytes:
 def trim_offset(payload: bytes) -> int:
     offset: int = TRIM_OFFSET.unpack_from(payload, 1)[0]
     return offset
+
+
+def encode_compact(end_offset: int, tombstone_horizon_ms: int) -> bytes:
+    """The payload that compacts a partition's batches below ``end_offset``."""
+    return OP_COMPACT + COMPACT_FIELDS.pack(end_offset, tombstone_horizon_ms)
+
+
+def compact_fields(payload: bytes) -> tuple[int, int]:
+    end, horizon = COMPACT_FIELDS.unpack_from(payload, 1)
+    return int(end), int(horizon)
 
 
 # --- stored batches -----------------------------------------------------------------------------

@@ -1,39 +1,33 @@
 """A partition's record log in the node's LogStore: the batch index beside the Raft journal, and reads.
 
 Owns: the rows that turn an offset into the Raft entry holding its batch (``offsets`` table: key gid +
-last offset of the batch, value ``INDEX_ROW``: raft index + base offset + max timestamp, then
-``POSITION``: the byte position in the partition's log where the batch starts — rows written before
-positions were kept lack it), reads of
+last offset of the batch, value as ``kraft.log.index_rows`` lays it out), reads of
 committed batches through them, and the partition's store for its state machine (``PartitionStore``
 of ``kraft.state.partition``: the index, plus the state and producer rows of ``kraft.log.rows``).
 The batch bytes themselves live only in the journal entry (stored once; ``kraft.log.entry``).
 Rows of batches below the log start are deleted in bounded slices (``reclaim``), after the trim
-that made them unreachable; readers never start below the log start.
+that made them unreachable; readers never start below the log start. Compaction passes run in the
+same slices (``kraft.log.compactor``); which pass this replica finished is a local row.
 Must not: decide offsets (the partition state machine does) or commit (the driver does).
 """
 
 from __future__ import annotations
 
-import struct
+import logging
 from typing import cast
 
 from kraft.errors import CorruptRecord
+from kraft.log.compactor import CompactionPass
 from kraft.log.entry import BATCH_AT, OP_AT, as_served, verify_stored
-from kraft.log.rows import ProducerRows, StateRow
+from kraft.log.index_rows import INDEX_ROW, INDEX_ROW_SIZES, encode_index_row, row_position
+from kraft.log.rows import CompactionDoneRow, ProducerRows, StateRow
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
 from kraft.state.partition import PartitionState, ProducerState
 
-INDEX_ROW = struct.Struct(">QQq")  # raft index, base offset, max timestamp
-POSITION = struct.Struct(">Q")  # after INDEX_ROW: bytes of batches appended before this one
-INDEX_ROW_SIZES = (INDEX_ROW.size, INDEX_ROW.size + POSITION.size)
+log = logging.getLogger(__name__)
 
-
-def row_position(row: bytes) -> int | None:
-    """Where the batch starts in the log's bytes (None in rows written before positions were kept)."""
-    if len(row) < INDEX_ROW_SIZES[1]:
-        return None
-    position: int = POSITION.unpack_from(row, INDEX_ROW.size)[0]
-    return position
+EMPTIED_SIZE = INDEX_ROW_SIZES[2]
+COMPACTION_ROWS_PER_BATCH = 20  # a batch decoded and rewritten costs about as much as deleting 20 rows
 
 
 class DamagedEntry(Exception):
@@ -54,6 +48,13 @@ class PartitionLog:
         self._producers = ProducerRows(store, gid)
         state = self._state.load_state()
         self._reclaim_below = 0 if state is None else state.get("log_start_offset", 0)  # finish after a restart
+        self._compaction_done = CompactionDoneRow(store, gid)
+        self._pass: CompactionPass | None = None
+        self._pass_epoch = 0
+        if state is not None:
+            end, horizon, epoch = state.get("compaction", [0, 0, 0])
+            if epoch > self._compaction_done.load():  # a pass a restart interrupted: again, from the start
+                self.start_compaction(state.get("log_start_offset", 0), end, horizon, epoch)
 
     # --- driver thread: writes inside the loop's batch -------------------------------------------
     def load_state(self) -> PartitionState | None:
@@ -70,8 +71,7 @@ class PartitionLog:
 
     def index_batch(self, raft_index: int, base_offset: int, count: int, max_timestamp: int, position: int) -> None:
         key = gid_u64_key(self.gid, base_offset + count - 1)
-        row = INDEX_ROW.pack(raft_index, base_offset, max_timestamp) + POSITION.pack(position)
-        self.store.put(DB_OFFSETS, key, row)
+        self.store.put(DB_OFFSETS, key, encode_index_row(raft_index, base_offset, max_timestamp, position))
 
     def batch_at(self, offset: int) -> tuple[int, int] | None:
         for _key, row in self.store.scan(DB_OFFSETS, gid_u64_key(self.gid, offset), self._stop):
@@ -87,9 +87,42 @@ class PartitionLog:
         for producer_id, state in producers.items():
             self._producers.save(producer_id, state)
 
+    # --- compaction -------------------------------------------------------------------------------
+    def start_compaction(self, log_start: int, end: int, horizon_ms: int, epoch: int) -> None:
+        self._pass = CompactionPass(self.store, self.gid, log_start, end, horizon_ms)
+        self._pass_epoch = epoch
+
+    def compaction_settled(self, epoch: int) -> bool:
+        return self._pass is None and self._compaction_done.load() >= epoch
+
+    def installed_compaction(self, epoch: int) -> None:
+        self._pass = None
+        self._compaction_done.save(epoch)
+
+    def _compact(self, budget: int) -> int:
+        """Up to ``budget`` rows' worth of the pass in progress; ``budget`` while it is not finished."""
+        compaction = self._pass
+        if compaction is None:
+            return 0
+        batches = compaction.step(max(1, budget // COMPACTION_ROWS_PER_BATCH))
+        if not compaction.done:
+            return budget
+        self._pass = None
+        self._compaction_done.save(self._pass_epoch)
+        log.info("partition %d: compaction pass %d done below offset %d: %d records, %d bytes removed",
+                 self.gid, self._pass_epoch, compaction.end, compaction.removed_records, compaction.removed_bytes)
+        return min(batches * COMPACTION_ROWS_PER_BATCH, budget - 1)
+
     def reclaim(self, budget: int) -> int:
-        """Delete up to ``budget`` index rows of batches wholly below the log start; how many were
-        deleted (fewer than ``budget``: none are left)."""
+        """Delete up to ``budget`` index rows of batches wholly below the log start, then run up to
+        the rest of ``budget`` batches of a compaction pass; how much work was done (fewer than
+        ``budget``: nothing is left)."""
+        done = self._reclaim_index(budget)
+        if done < budget:
+            done += self._compact(budget - done)
+        return done
+
+    def _reclaim_index(self, budget: int) -> int:
         if not self._reclaim_below:
             return 0
         stop = gid_u64_key(self.gid, self._reclaim_below)
@@ -114,15 +147,24 @@ class PartitionLog:
                 break
         return out
 
-    def put_index_rows(self, rows: list[tuple[int, bytes]]) -> None:
-        """Rows from another replica's index. A row is a committed fact (the same on every replica
-        that applied its batch), so writing it before the rest of a snapshot arrives is harmless."""
-        for last_offset, row in rows:
-            if len(row) not in INDEX_ROW_SIZES:
-                raise ValueError(f"index row of {len(row)} bytes")
+    def put_index_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None:
+        """Make the rows of last offsets in [low, high] exactly ``rows``, another replica's (a
+        snapshot): rows of this index in that range that are not among them go (batches that a
+        compaction emptied there)."""
+        wanted = dict(rows)
+        if any(not low <= o <= high or len(r) not in INDEX_ROW_SIZES for o, r in wanted.items()):
+            raise ValueError(f"snapshot index rows outside [{low}, {high}] or of a wrong size")
+        stop = gid_u64_key(self.gid, high + 1) if high < (1 << 63) - 1 else self._stop
+        stale = [bytes(k) for k, _ in self.store.scan(DB_OFFSETS, gid_u64_key(self.gid, low), stop)
+                 if u64_of(k) not in wanted]
+        for key in stale:
+            self.store.delete(DB_OFFSETS, key)
+        for last_offset, row in wanted.items():
             self.store.put(DB_OFFSETS, gid_u64_key(self.gid, last_offset), row)
 
     def destroy(self) -> None:
+        self._pass = None
+        self._compaction_done.delete()
         self.store.delete_prefix(DB_OFFSETS, self._prefix)
         self._producers.destroy()
         self._state.delete()
@@ -139,6 +181,8 @@ class PartitionLog:
         gid = self.gid
         unpack_index = INDEX_ROW.unpack_from
         for _key, row in view.scan(DB_OFFSETS, gid_u64_key(gid, offset), self._stop):
+            if len(row) == EMPTIED_SIZE:
+                continue  # compaction removed every record of this batch
             raft_index, base, _ = unpack_index(row)
             value = view.get(DB_JOURNAL, gid_u64_key(gid, raft_index))
             if value is None:
@@ -179,6 +223,34 @@ class PartitionLog:
                 return int(base) if any_gone and base > start else None
             any_gone = True
         return end if any_gone and end > start else None
+
+    def compaction_target(self, view: ReadView, *, newer_than_ms: int, overdue_before_ms: int | None,
+                          min_dirty_ratio: float) -> int | None:
+        """Where a compaction pass should end, or None when none is due: the base offset of the
+        first batch newer than ``newer_than_ms`` (min.compaction.lag.ms ago), and never past the last
+        batch (the active head). Due when the dirty part (since the last pass) is at least
+        ``min_dirty_ratio`` of the log up to there, or its oldest batch is older than
+        ``overdue_before_ms`` (max.compaction.lag.ms ago)."""
+        state = self.read_state(view)
+        start, cleaned = state["log_start_offset"], state.get("compacted_to", 0)
+        rows: list[tuple[int, int, int]] = []  # (base offset, newest timestamp, position)
+        for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
+            _, base, max_ts = INDEX_ROW.unpack_from(row)
+            rows.append((int(base), int(max_ts), row_position(row) or 0))
+            if max_ts > newer_than_ms:
+                break  # this batch is too new: the pass ends before it
+        if len(rows) < 2:
+            return None
+        cut = len(rows) - 1  # the first batch left alone: too new, or the active head
+        end, _, end_position = rows[cut]
+        dirty = [r for r in rows[:cut] if r[0] >= cleaned]
+        if end <= max(cleaned, start) or not dirty:
+            return None
+        total, dirty_bytes = end_position - rows[0][2], end_position - dirty[0][2]
+        overdue = overdue_before_ms is not None and dirty[0][1] < overdue_before_ms
+        if overdue or (total > 0 and dirty_bytes / total >= min_dirty_ratio):
+            return end
+        return None
 
     def offset_for_timestamp(self, view: ReadView, timestamp_ms: int) -> int | None:
         """Base offset of the first batch whose max timestamp is >= ``timestamp_ms`` (approximate)."""

@@ -8,6 +8,8 @@ Owns the keys and encodings (and nothing else) of:
                                      in the value under "name" (an id too long for a key is stored as
                                      b"#" + its SHA-256)
     pstate     gid + b"a"            u64: the metadata group's last applied Raft index
+    pstate     gid + b"c"            u64: the last compaction pass this replica finished (local, not
+                                     replicated: replicas finish passes at their own pace)
     producers  gid + producer id     msgpack list: one producer's idempotence state on a partition
 
 Writes go into the driver's batch, so they commit together with the Raft entries they reflect.
@@ -97,6 +99,24 @@ class MetadataRows(StateRow[CatalogueState]):
         if len(raw) > self._GROUP_KEY_MAX:
             raw = b"#" + hashlib.sha256(raw).digest()
         return self._group_prefix + raw
+
+
+class CompactionDoneRow:
+    """The epoch of the last compaction pass this replica's store finished."""
+
+    def __init__(self, store: LogStore, gid: int) -> None:
+        self.store = store
+        self.key = gid_key(gid) + b"c"
+
+    def load(self) -> int:
+        raw = self.store.get(DB_PSTATE, self.key)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def save(self, epoch: int) -> None:
+        self.store.put(DB_PSTATE, self.key, epoch.to_bytes(8, "big"))
+
+    def delete(self) -> None:
+        self.store.delete(DB_PSTATE, self.key)
 
 
 class ProducerRows:

@@ -23,7 +23,7 @@ from typing import Any
 from kraft import errors
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
-from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_trim
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.broker_values import (
     FetchedPartition,
@@ -333,6 +333,16 @@ class Broker:
         result = await self._propose(replica.group, encode_trim(before_offset), self.request_timeout_ms / 1000)
         if result is None:
             raise errors.RequestTimedOut("the deletion was applied from a replay; outcome unknown")
+        return int(result[1])
+
+    async def compact(self, topic: str, partition: int, end_offset: int, tombstone_horizon_ms: int) -> int:
+        """Propose a compaction pass over the batches below ``end_offset`` (the leader's cleaner
+        decides when); the end the pass got."""
+        replica = self._leader_replica(topic, partition, applied=True)
+        result = await self._propose(replica.group, encode_compact(end_offset, tombstone_horizon_ms),
+                                     self.request_timeout_ms / 1000)
+        if result is None:
+            raise errors.RequestTimedOut("the compaction was applied from a replay; outcome unknown")
         return int(result[1])
 
     # --- metadata and admin ---------------------------------------------------------------------

@@ -52,7 +52,7 @@ class Node:
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
-                                            self._retention_policy, self.broker.delete_records,
+                                            self._retention_policy, self.broker.delete_records, self.broker.compact,
                                             config.log_retention_check_interval_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,

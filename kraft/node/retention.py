@@ -1,12 +1,15 @@
-"""Retention: the partitions this node leads drop their oldest batches once a topic's retention says so.
+"""Retention and compaction: the partitions this node leads drop their oldest batches once a topic's
+retention says so, and compact once enough of their log is dirty.
 
-Owns: when a retention pass runs (every ``log_retention_check_interval_ms``), which partitions it
-looks at (those led here, once the leader has applied its predecessors' entries), and the decision
-to propose a trim: the new log start is computed from the committed batch index
-(``PartitionLog.retention_target``: whole batches, oldest first) and proposed like a DeleteRecords,
-so every replica removes exactly the same batches at the same Raft entry.
-Must not: delete anything itself (the replicated trim does, on every replica, and the rows go in
-bounded slices in the driver loop), or parse topic configs (``policy_for`` resolves them).
+Owns: when a pass runs (every ``log_retention_check_interval_ms``), which partitions it looks at
+(those led here, once the leader has applied its predecessors' entries), and the decisions to
+propose a trim (the new log start from the committed batch index: ``PartitionLog.retention_target``,
+whole batches, oldest first; proposed like a DeleteRecords) and a compaction pass (its end from
+``PartitionLog.compaction_target``: min.compaction.lag.ms, the active head, the dirty ratio or
+max.compaction.lag.ms; its tombstone horizon delete.retention.ms before now). Both are replicated
+commands, so every replica removes exactly the same records.
+Must not: delete or rewrite anything itself (every replica applies the commands, and the work goes
+in bounded slices in the driver loop), or parse topic configs (``policy_for`` resolves them).
 
 A pass reads each partition's index on a worker thread, so the event loop keeps serving clients;
 one partition at a time, so a pass over thousands of partitions never holds the loop.
@@ -29,10 +32,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    """What a topic keeps; None: no limit of that kind."""
+    """What a topic keeps; None: no limit of that kind. ``compact``: cleanup.policy has compact."""
 
     retention_ms: int | None
     retention_bytes: int | None
+    compact: bool = False
+    min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int | None = None
+    min_cleanable_dirty_ratio: float = 0.5
+    delete_retention_ms: int = 24 * 3600 * 1000
 
     @property
     def deletes(self) -> bool:
@@ -41,15 +49,26 @@ class RetentionPolicy:
 
 NO_RETENTION = RetentionPolicy(None, None)
 KAFKA_RETENTION_MS = 7 * 24 * 3600 * 1000
+LONG_MAX = (1 << 63) - 1
 
 
 def policy_from_configs(configs: Mapping[str, object]) -> RetentionPolicy:
-    """A topic's retention from its configs (Kafka's names and defaults; -1: unlimited)."""
-    if "delete" not in str(configs.get("cleanup.policy", "delete")):
-        return NO_RETENTION
-    ms = int(str(configs.get("retention.ms", KAFKA_RETENTION_MS)))
-    size = int(str(configs.get("retention.bytes", -1)))
-    return RetentionPolicy(None if ms < 0 else ms, None if size < 0 else size)
+    """A topic's retention and compaction from its configs (Kafka's names and defaults)."""
+    def num(name: str, default: float) -> float:
+        return float(str(configs.get(name, default)))
+
+    cleanup = str(configs.get("cleanup.policy", "delete"))
+    ms, size = int(num("retention.ms", KAFKA_RETENTION_MS)), int(num("retention.bytes", -1))
+    max_lag = int(num("max.compaction.lag.ms", LONG_MAX))
+    deletes = "delete" in cleanup
+    return RetentionPolicy(
+        None if ms < 0 or not deletes else ms, None if size < 0 or not deletes else size,
+        compact="compact" in cleanup,
+        min_compaction_lag_ms=int(num("min.compaction.lag.ms", 0)),
+        max_compaction_lag_ms=None if max_lag >= LONG_MAX else max_lag,
+        min_cleanable_dirty_ratio=num("min.cleanable.dirty.ratio", 0.5),
+        delete_retention_ms=int(num("delete.retention.ms", 24 * 3600 * 1000)),
+    )
 
 
 def wall_clock_ms() -> int:
@@ -63,6 +82,7 @@ class RetentionScheduler:
         partitions: Callable[[], list[PartitionReplica]],
         policy_for: Callable[[str], RetentionPolicy],
         trim: Callable[[str, int, int], Awaitable[int]],
+        compact: Callable[[str, int, int, int], Awaitable[int]],
         interval_s: float,
         wall_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -72,6 +92,7 @@ class RetentionScheduler:
         self._partitions = partitions
         self._policy_for = policy_for
         self._trim = trim
+        self._compact = compact
         self.interval_s = interval_s
         self._wall_ms = wall_ms
 
@@ -85,12 +106,14 @@ class RetentionScheduler:
                 log.exception("retention pass failed")
 
     async def run_pass(self) -> int:
-        """One pass over the partitions led here; how many trims were proposed and applied."""
+        """One pass over the partitions led here; how many trims and compactions were applied."""
         trimmed = 0
         for replica in self._partitions():
             if not replica.group.leadership_ready():
                 continue
             policy = self._policy_for(replica.meta.topic)
+            if policy.compact:
+                trimmed += await self._compact_if_due(replica, policy)
             if not policy.deletes:
                 continue
             target, start, end = await asyncio.to_thread(self._target, replica, policy)
@@ -108,6 +131,28 @@ class RetentionScheduler:
             log.info("retention: %s/%d log start %d -> %d", topic, partition, start, target)
             trimmed += 1
         return trimmed
+
+    async def _compact_if_due(self, replica: PartitionReplica, policy: RetentionPolicy) -> int:
+        now = self._wall_ms()
+        overdue = None if policy.max_compaction_lag_ms is None else now - policy.max_compaction_lag_ms
+
+        def target() -> int | None:
+            with self._store.read() as view:
+                return replica.log.compaction_target(view, newer_than_ms=now - policy.min_compaction_lag_ms,
+                                                     overdue_before_ms=overdue,
+                                                     min_dirty_ratio=policy.min_cleanable_dirty_ratio)
+
+        end = await asyncio.to_thread(target)
+        if end is None:
+            return 0
+        topic, partition = replica.meta.topic, replica.meta.partition
+        try:
+            await self._compact(topic, partition, end, now - policy.delete_retention_ms)
+        except errors.KraftError as e:
+            log.info("compaction: %s/%d not compacted this pass: %s", topic, partition, e)
+            return 0
+        log.info("compaction: %s/%d compacting below offset %d", topic, partition, end)
+        return 1
 
     def _target(self, replica: PartitionReplica, policy: RetentionPolicy) -> tuple[int | None, int, int]:
         older_than = None if policy.retention_ms is None else self._wall_ms() - policy.retention_ms

@@ -52,6 +52,9 @@ class GroupDriver:
         self._calls: deque[Callable[[], None]] = deque()
         self._dirty: set[int] = set()
         self._reclaiming: set[int] = set()  # groups with discarded rows left to delete
+        # Whether left-over background work keeps the loop from sleeping (the simulator turns it off
+        # to model slow background work, spread over simulated time).
+        self.reclaim_keeps_busy = True
         self._next_full_tick = 0.0
         self._full_ticks = 0
 
@@ -70,7 +73,7 @@ class GroupDriver:
     # --- driver thread ----------------------------------------------------------------------------
     def busy(self) -> bool:
         """Work is waiting: the next iteration must not sleep."""
-        return bool(self._dirty or self._calls or self._woken or self._reclaiming)
+        return bool(self._dirty or self._calls or self._woken or (self._reclaiming and self.reclaim_keeps_busy))
 
     def next_tick_at(self) -> float:
         return self._next_full_tick

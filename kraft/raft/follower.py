@@ -63,7 +63,7 @@ def on_append(log: LogTerms, prev: int, prev_term: int, entries: Sequence[Entry]
         # Below the base everything is committed (and gone): start matching at the base.
         covered = first - prev
         base_term = log.term_at(first)
-        if base_term is None:
+        if base_term is None or base_term < 0:  # < 0: a snapshot is being installed over this log
             return Mismatch(hint=None)
         prev, prev_term, entries = first, base_term, entries[covered:]
     mine = log.term_at(prev)

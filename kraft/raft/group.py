@@ -36,7 +36,7 @@ from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.node import Node
 
-from kraft.log.entry import REGULAR
+from kraft.log.entry import OP_COMPACT, REGULAR
 from kraft.log.entry import intact as _intact
 from kraft.raft import clock, follower
 from kraft.raft.election import VoteLedger
@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
 SNAPSHOT_PART_ROWS = 16_384  # machine rows per snapshot part (index rows: ~40 bytes each)
+SNAPSHOT_PART_JOURNAL_ROWS = 256  # journal rows (compacted batches) per snapshot part
+# A follower's base term while it installs a snapshot: no leader's log matches it (nor the -1 that a
+# rewritten mismatch sends pysyncobj as prevLogTerm, or pysyncobj would accept it).
+PENDING_TERM = -2
 
 
 class _NullPoller:
@@ -98,11 +102,19 @@ class LogMachine(Protocol):
     """A state machine whose data is the log itself: it says which entries it still needs, and can
     copy its state to a replica whose log does not reach them (``PartitionMachine``)."""
 
-    log_floor: int  # the first Raft index it needs (0: every entry)
+    log_floor: int  # the first Raft index whose row the record log needs (0: every entry)
 
-    def snapshot_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]: ...
+    @property
+    def raft_floor(self) -> int: ...  # the first Raft index Raft may still read (above: compacted)
 
-    def install_rows(self, rows: list[tuple[int, bytes]]) -> None: ...
+    @property
+    def compaction_epoch(self) -> int: ...  # changes whenever rows below the Raft floor are rewritten
+
+    def compaction_settled(self) -> bool: ...  # no rewrite in progress here
+
+    def snapshot_rows(self, after: int, max_rows: int) -> tuple[int, int, list[tuple[int, bytes]]]: ...
+
+    def install_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None: ...
 
     def state(self) -> Any: ...
 
@@ -154,6 +166,8 @@ class RaftGroup(SyncObj):
         self._hb_deadline = 0.0
         self._log_machine = machine if isinstance(machine, LogMachine) else None
         self._snapshots_sent = 0
+        self._receiving_snapshot: tuple[int, int] | None = None  # follower: (term, id) whose parts it takes
+        self._installed_snapshot: tuple[int, int] | None = None  # follower: the last one it installed
         self.reclaim_pending = True  # a restart may have left discarded rows behind
         conf = SyncObjConf(
             autoTick=False,
@@ -230,7 +244,8 @@ class RaftGroup(SyncObj):
     def needs_tick(self) -> bool:
         """Work pysyncobj left for its next tick: entries to apply, or a lone leader's commit."""
         if self.raftCommitIndex > self.raftLastApplied:
-            return True
+            # ... unless those entries were discarded under it: a snapshot is on its way instead
+            return bool(self.raftLastApplied >= self.journal.base_index)
         return self._isLeader() and not self._SyncObj__otherNodes and self.journal.last_index > self.raftCommitIndex
 
     def hand_over_to(self, node_id: int) -> bool:
@@ -268,9 +283,13 @@ class RaftGroup(SyncObj):
         if command[:1] != REGULAR:
             return self.machine.apply(index, b"")  # a no-op still moves last_applied
         result = self.machine.apply(index, command[1:])
-        if self._log_machine is not None and self._log_machine.log_floor - 1 > self.journal.base_index:
-            self.journal.discard_before(self._log_machine.log_floor)
+        floors = self._log_machine
+        if floors is not None and (floors.raft_floor - 1 > self.journal.base_index
+                                   or floors.log_floor > self.journal.rows_floor):
+            self.journal.discard_before(floors.raft_floor, floors.log_floor)
             self.reclaim_pending = True
+        if floors is not None and command[1:2] == OP_COMPACT:
+            self.reclaim_pending = True  # the pass runs in the reclaim slices
         return result
 
     def reclaim(self, budget: int) -> int:
@@ -401,7 +420,7 @@ class RaftGroup(SyncObj):
         commit = self.raftCommitIndex
         if progress.needs_snapshot(self.journal.base_index) and self._log_machine is not None:
             self._snapshots_sent += 1
-            progress.start_snapshot(self._snapshots_sent)
+            progress.start_snapshot(self._snapshots_sent, self._log_machine.compaction_epoch)
             log.info("group %d: node %s needs entries before %d, which are discarded: sending a snapshot",
                      self.gid, node.id, self.journal.base_index + 1)
         if progress.snapshot is not None:
@@ -443,6 +462,10 @@ class RaftGroup(SyncObj):
 
     # --- snapshots ----------------------------------------------------------------------------------
     def _send_snapshot(self, node: Node, progress: FollowerProgress, commit: int, heartbeat: bool) -> None:
+        """A snapshot goes in parts: the journal's rows below the base that still hold records (phase
+        0: a compacted log's batches), then the machine's rows (phase 1), the last of them with the
+        state, read at the same moment. Rows are copied only while no compaction rewrites them here,
+        and a new pass restarts the copy."""
         machine, snap = self._log_machine, progress.snapshot
         assert machine is not None and snap is not None
         base = self.journal.base_index
@@ -450,46 +473,104 @@ class RaftGroup(SyncObj):
             # Keeps the follower's election timer and tells it the term; its reply cannot rewind us.
             self._send_append(node, progress, commit, base, [])
         now = clock.installed().now()
-        if not snap.part_due(now, self.conf.appendEntriesPeriod):
+        if not snap.part_due(now, self.conf.appendEntriesPeriod) or not machine.compaction_settled():
             return
-        rows = machine.snapshot_rows(snap.cursor, SNAPSHOT_PART_ROWS)
+        if snap.version != machine.compaction_epoch:
+            self._snapshots_sent += 1
+            snap = progress.start_snapshot(self._snapshots_sent, machine.compaction_epoch)
         message: dict[str, Any] = {"type": "kraft_snapshot", "term": self.raftCurrentTerm, "id": snap.id,
-                                   "seq": snap.seq, "rows": rows}
-        if len(rows) < SNAPSHOT_PART_ROWS:  # the last part: the state as of now, with the rows above
-            message.update(base=base, base_term=self.journal.term_at(base), state=machine.state(),
-                           producers=machine.producers())
-        snap.note_part_sent(now, rows[-1][0] if rows else snap.cursor)
+                                   "seq": snap.seq}
+        if snap.seq == 0:
+            message["begin"] = [base, self.journal.term_at(base), self.journal.rows_floor]
+        phase, after = snap.cursor
+        final = False
+        if phase == 0:
+            low = max(after + 1, self.journal.rows_floor)
+            jrows = self.journal.raw_rows(after, SNAPSHOT_PART_JOURNAL_ROWS)
+            high = jrows[-1][0] if len(jrows) == SNAPSHOT_PART_JOURNAL_ROWS else base
+            if low <= high:
+                message["journal"] = [low, high, jrows]
+            cursor = (0, high) if high < base else (1, -1)
+        else:
+            low, high, rows = machine.snapshot_rows(after, SNAPSHOT_PART_ROWS)
+            message["rows"] = [low, high, rows]
+            final = len(rows) < SNAPSHOT_PART_ROWS
+            cursor = (1, high)
+        if final:  # the last part: the state as of now, read at the same moment as the last rows
+            message.update(base=base, base_term=self.journal.term_at(base), rows_floor=self.journal.rows_floor,
+                           state=machine.state(), producers=machine.producers())
+        snap.note_part_sent(now, cursor)
         self._transport.send(node, message)
 
     def _on_snapshot(self, node: Node, message: dict[str, Any]) -> None:
-        """Follower: a part of the leader's snapshot (only from the leader of this term)."""
+        """Follower: a part of the leader's snapshot (only from the leader of this term).
+
+        The first part says where the leader's log begins; a follower that needs it makes its own log
+        that base alone at once, with a term no leader has (``PENDING_TERM``), so that until the last
+        part has installed the state, nothing, not even this node after a restart, takes the log for
+        one that reaches the base. Rows then land below the base, where Raft never looks."""
         leader = self._getLeader()
         if (message.get("term") != self.raftCurrentTerm or self._isLeader() or leader is None
                 or leader.id != node.id or self._log_machine is None):
             return
         machine = self._log_machine
         self._SyncObj__raftElectionDeadline = clock.installed().now() + self._SyncObj__generateRaftTimeout()
-        machine.install_rows([(int(o), bytes(r)) for o, r in message["rows"]])
         reply: dict[str, Any] = {"type": "kraft_snapshot_ack", "term": self.raftCurrentTerm,
                                  "id": message["id"], "seq": message["seq"]}
+        snapshot = (self.raftCurrentTerm, message["id"])  # ids are a leader's own: with its term, unique
+        if "begin" in message:
+            base, base_term, rows_floor = (int(v) for v in message["begin"])
+            # A log that holds the base, or committed past it (committed entries are the leader's),
+            # needs nothing.
+            if not self._needs_snapshot(base, base_term):
+                self._receiving_snapshot = None
+                reply["next"] = base + 1
+                self._transport.send(node, reply)
+                return
+            log.info("group %d: receiving a snapshot (leader's log base %d; this log ends at %d)",
+                     self.gid, base, self.journal.last_index)
+            self.journal.install_base(base, PENDING_TERM, rows_floor)
+            self._receiving_snapshot = snapshot
+        elif self._receiving_snapshot != snapshot:
+            if (snapshot == self._installed_snapshot and "state" in message
+                    and not self._needs_snapshot(int(message["base"]), int(message["base_term"]))):
+                reply["next"] = int(message["base"]) + 1  # a resent last part: installed already
+            else:
+                reply["restart"] = True  # its first part went to an earlier life of this node
+            self._transport.send(node, reply)
+            return
+        if "rows" in message:
+            low, high, rows = message["rows"]
+            machine.install_rows(int(low), int(high), [(int(o), bytes(r)) for o, r in rows])
+        if "journal" in message:
+            low, high, jrows = message["journal"]
+            self.journal.put_raw_rows(int(low), int(high), [(int(i), bytes(r)) for i, r in jrows])
         if "state" in message:
             base, base_term = int(message["base"]), int(message["base_term"])
-            # A log that holds the base, or committed past it (committed entries are the leader's),
-            # needs nothing: this is a resent last part, or the follower caught up another way.
-            if self.journal.term_at(base) != base_term and self.raftCommitIndex < base:
+            # Else a resent last part, installed already (maybe long since caught up past it).
+            if self._needs_snapshot(base, base_term):
                 self._install_snapshot(machine, base, base_term, message)
+            self._receiving_snapshot, self._installed_snapshot = None, snapshot
             reply["next"] = base + 1
         self._transport.send(node, reply)
 
+    def _needs_snapshot(self, base: int, base_term: int) -> bool:
+        """Whether this log lacks the leader's ``base``: it does not hold it, and has not committed
+        past it either (committed entries are the leader's) — or is itself half way through
+        installing a snapshot, whatever its commit index says."""
+        if self.journal.term_at(base) == base_term:
+            return False
+        return self.raftCommitIndex < base or self.journal.term_at(self.journal.base_index) == PENDING_TERM
+
     def _install_snapshot(self, machine: LogMachine, base: int, base_term: int, message: dict[str, Any]) -> None:
         state = message["state"]
-        log.info("group %d: installing a snapshot (log base %d, applied %d; this log ended at %d)",
-                 self.gid, base, state["last_applied"], self.journal.last_index)
-        self.journal.install_base(base, base_term)
+        log.info("group %d: installing a snapshot (log base %d, applied %d)", self.gid, base, state["last_applied"])
+        self.journal.install_base(base, base_term, int(message["rows_floor"]))
         if state["last_applied"] > self.machine.last_applied:
             machine.install(state, {int(p): st for p, st in message["producers"].items()})
             self._SyncObj__raftLastApplied = state["last_applied"]
         self._SyncObj__raftCommitIndex = base
+        self.journal.setRaftCommitIndex(base)
         self.reclaim_pending = True
 
     def _on_snapshot_ack(self, node: Node, message: dict[str, Any]) -> None:
@@ -501,7 +582,7 @@ class RaftGroup(SyncObj):
         self._SyncObj__lastResponseTime[node] = clock.installed().now()
         installed = message.get("next")
         if progress.on_snapshot_ack(message.get("id", -1), message.get("seq", -1),
-                                    None if installed is None else int(installed)):
+                                    None if installed is None else int(installed), bool(message.get("restart"))):
             self._mirror(node, progress)
             self._replicate(node, heartbeat=False)
 

@@ -6,12 +6,15 @@ Owns: the journal rows of one group (``gid``) in the store — their value layou
 base_term}``), and the in-memory facts pysyncobj asks for on every tick (first/last index and term,
 length, commit index).
 
-The head of the log can be discarded (``discard_before``: the record log's retention, on every
-replica at the same entry; ``install_base``: a snapshot replaced a lagging follower's log). What
-remains of the discarded part is its last entry's index and term, the **base**, which pysyncobj sees
-as the log's first entry (``(b"", base, base_term)``, as its own compaction leaves it); entries above
-it are real. Discarded rows are deleted in bounded slices (``reclaim``), so a retention pass of
-gigabytes never stalls the driver loop; until then they are invisible.
+The head of the log can be discarded (``discard_before``: the record log's retention or compaction,
+on every replica at the same entry; ``install_base``: a snapshot replaced a lagging follower's log).
+What remains of the discarded part for Raft is its last entry's index and term, the **base**, which
+pysyncobj sees as the log's first entry (``(b"", base, base_term)``, as its own compaction leaves
+it); entries above it are real. Below the base, rows from the **rows floor** on still hold records
+(a compacted log's batches): they belong to the record log from then on (``kraft.log`` rewrites them
+in place), Raft never reads or sends them, and a snapshot copies them (``raw_rows``,
+``put_raw_rows``). Rows below the rows floor are deleted in bounded slices (``reclaim``), so a
+retention pass of gigabytes never stalls the driver loop; until then they are invisible.
 Must not: commit (the driver does, once per loop) or decide Raft rules. The one rule it
 enforces is a guard: it deletes entries only where its group armed a truncation after finding a real
 conflict (Raft §5.3), so pysyncobj's "drop everything after prevLogIdx" can never remove entries that
@@ -57,6 +60,7 @@ class RaftJournal(Journal):
         self._commit = 1
         self._base = 0  # last discarded entry (0: nothing discarded)
         self._base_term = 0
+        self._rows_floor = 1  # rows below it are discarded
         self._reclaim_to = 0  # rows up to this index are discarded but may still be stored
         self._load()
 
@@ -67,7 +71,8 @@ class RaftJournal(Journal):
             meta = msgpack.unpackb(raw)
             self._term, self._vote, self._commit = meta["term"], meta["vote"], meta["commit"]
             self._base, self._base_term = meta.get("base", 0), meta.get("base_term", 0)
-        self._reclaim_to = self._base
+            self._rows_floor = meta.get("rows_floor", self._base + 1)  # older rows: the floor was the base's
+        self._reclaim_to = self._rows_floor - 1
         if self._base:
             self._first, self._first_entry = self._base, self._base_entry()
             self._last, self._last_entry = self._base, self._first_entry
@@ -122,37 +127,77 @@ class RaftJournal(Journal):
         return None if raw is None else row_term(raw)
 
     # --- discarding the head -----------------------------------------------------------------------
-    def discard_before(self, floor: int) -> None:
-        """Entries below Raft index ``floor`` are no longer needed (every one of them is applied)."""
-        base = floor - 1
-        if base <= self._base:
-            return
-        invariant(base <= self._commit and base <= self._last,
-                  f"journal {self._gid}: discard up to {base} beyond commit {self._commit} or end {self._last}")
-        term = self.term_at(base)
-        invariant(term is not None, f"journal {self._gid}: no term for entry {base}")
-        assert term is not None
-        self._set_base(base, term)
-        if self._last == base:
-            self._last_entry = self._first_entry
+    @property
+    def rows_floor(self) -> int:
+        """The first entry whose row is kept (those below are deleted, or about to be)."""
+        return self._rows_floor
 
-    def install_base(self, base: int, base_term: int) -> None:
+    def discard_before(self, floor: int, rows_floor: int | None = None) -> None:
+        """Entries below Raft index ``floor`` are no longer Raft's (every one of them is applied);
+        rows below ``rows_floor`` (default: ``floor``) go, those between stay for the record log."""
+        base = floor - 1
+        rows_floor = floor if rows_floor is None else max(1, min(rows_floor, floor))
+        if base <= self._base and rows_floor <= self._rows_floor:
+            return
+        if base > self._base:
+            invariant(base <= self._commit and base <= self._last,
+                      f"journal {self._gid}: discard up to {base} beyond commit {self._commit} or end {self._last}")
+            term = self.term_at(base)
+            invariant(term is not None, f"journal {self._gid}: no term for entry {base}")
+            assert term is not None
+            self._base, self._base_term = base, term
+            self._first, self._first_entry = base, self._base_entry()
+            if self._last == base:
+                self._last_entry = self._first_entry
+        self._set_rows_floor(max(rows_floor, self._rows_floor))
+
+    def install_base(self, base: int, base_term: int, rows_floor: int | None = None) -> None:
         """A snapshot up to ``base`` replaces this log (it does not reach the leader's log, or
-        conflicts with it below ``base``): every entry goes, the log is the base alone."""
+        conflicts with it below ``base``): every entry goes, the log is the base alone, and the rows
+        in [``rows_floor``, base] are the ones the snapshot brought (``put_raw_rows``)."""
         for i in range(base + 1, self._last + 1):
             self._store.delete(DB_JOURNAL, gid_u64_key(self._gid, i))
         self._truncate_armed_from = None
         if self._commit > base:
             log.warning("journal %d: snapshot at %d below the commit index %d", self._gid, base, self._commit)
-        self._commit = base
-        self._set_base(base, base_term)
-        self._last, self._last_entry = base, self._first_entry
-
-    def _set_base(self, base: int, term: int) -> None:
-        self._base, self._base_term = base, term
-        self._reclaim_to = max(self._reclaim_to, base)
+            self._commit = base
+        self._base, self._base_term = base, base_term
         self._first, self._first_entry = base, self._base_entry()
+        self._last, self._last_entry = base, self._first_entry
+        self._rows_floor = 1
+        self._set_rows_floor(base + 1 if rows_floor is None else max(1, min(rows_floor, base + 1)))
+
+    def _set_rows_floor(self, rows_floor: int) -> None:
+        self._rows_floor = rows_floor
+        self._reclaim_to = max(self._reclaim_to, rows_floor - 1)
         self._save_meta()
+
+    # --- rows below the base that still hold records (snapshots copy them) -------------------------
+    def raw_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]:
+        """Stored rows of indexes in (``after``, base], from the rows floor on: (index, row)."""
+        out: list[tuple[int, bytes]] = []
+        start = max(after + 1, self.rows_floor)
+        if start > self._base:
+            return out
+        stop = gid_u64_key(self._gid, self._base + 1)
+        for key, value in self._store.scan(DB_JOURNAL, gid_u64_key(self._gid, start), stop):
+            out.append((self._index_of(key), bytes(value)))
+            if len(out) >= max_rows:
+                break
+        return out
+
+    def put_raw_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None:
+        """Make the rows of indexes [``low``, ``high``] exactly ``rows`` (another replica's, for a
+        snapshot): rows of this log in that range that are not among them go."""
+        wanted = dict(rows)
+        invariant(all(low <= i <= high for i in wanted), f"journal {self._gid}: snapshot rows outside [{low}, {high}]")
+        stale = [bytes(k) for k, _ in self._store.scan(DB_JOURNAL, gid_u64_key(self._gid, low),
+                                                        gid_u64_key(self._gid, high + 1))
+                 if self._index_of(k) not in wanted]
+        for key in stale:
+            self._store.delete(DB_JOURNAL, key)
+        for idx, row in wanted.items():
+            self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), row)
 
     def reclaim(self, budget: int) -> int:
         """Delete up to ``budget`` rows of discarded entries; how many (fewer: none are left)."""
@@ -225,6 +270,7 @@ class RaftJournal(Journal):
         self._first = self._last = 0
         self._first_entry = self._last_entry = None
         self._base = self._base_term = self._reclaim_to = 0
+        self._rows_floor = 1
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
         idx = self._first + entryFrom
@@ -284,6 +330,8 @@ class RaftJournal(Journal):
         meta = {"term": self._term, "vote": self._vote, "commit": self._commit}
         if self._base:
             meta.update(base=self._base, base_term=self._base_term)
+        if self._base or self._rows_floor > 1:
+            meta.update(rows_floor=self._rows_floor)
         self._store.put(DB_RAFTMETA, self._prefix, msgpack.packb(meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:

@@ -34,15 +34,16 @@ class SnapshotSend:
     """A snapshot on its way to one follower: parts in order, one in flight."""
 
     id: int
-    cursor: int = -1  # what the acknowledged parts covered (the machine's position, opaque here)
+    version: int = 0  # of the leader's data it copies (a change restarts the snapshot)
+    cursor: tuple[int, int] = (0, -1)  # what the acknowledged parts covered (opaque here)
     seq: int = 0  # the part to send, or in flight
-    in_flight_cursor: int | None = None  # where the part in flight ends
+    in_flight_cursor: tuple[int, int] | None = None  # where the part in flight ends
     sent_at: float | None = None
 
     def part_due(self, now: float, heartbeat_s: float) -> bool:
         return self.sent_at is None or now - self.sent_at > SNAPSHOT_RESEND_HEARTBEATS * heartbeat_s
 
-    def note_part_sent(self, now: float, cursor: int) -> None:
+    def note_part_sent(self, now: float, cursor: tuple[int, int]) -> None:
         self.sent_at = now
         self.in_flight_cursor = cursor
 
@@ -78,19 +79,24 @@ class FollowerProgress:
             return False
         return True
 
-    def start_snapshot(self, snapshot_id: int) -> SnapshotSend:
+    def start_snapshot(self, snapshot_id: int, version: int = 0) -> SnapshotSend:
         self.restart_probe()
         self.probing = False
         self.lacks_base = False
-        self.snapshot = SnapshotSend(snapshot_id)
+        self.snapshot = SnapshotSend(snapshot_id, version)
         return self.snapshot
 
-    def on_snapshot_ack(self, snapshot_id: int, seq: int, installed_next: int | None) -> bool:
-        """A part was acknowledged (``installed_next``: the last one, and the follower's log now
-        ends right before it). False for a stale or unknown acknowledgement."""
+    def on_snapshot_ack(self, snapshot_id: int, seq: int, installed_next: int | None, restart: bool = False) -> bool:
+        """A part was acknowledged (``installed_next``: the last one, or the follower needs nothing,
+        and its log now ends right before it; ``restart``: the follower did not see the first part).
+        False for a stale or unknown acknowledgement."""
         snap = self.snapshot
         if snap is None or snap.id != snapshot_id or snap.seq != seq or snap.sent_at is None:
             return False
+        if restart:
+            self.snapshot = None
+            self.lacks_base = True
+            return True
         if installed_next is not None:
             self.snapshot = None
             self.on_success(installed_next)

@@ -14,6 +14,9 @@ Commands (the payload after pysyncobj's type byte, framed as ``kraft.log.entry``
     OP_KAFKA + batch     the same for a Kafka magic-v2 batch, stored as its producer sent it
     OP_TRIM + offset     move the log start offset up to ``offset`` (DeleteRecords, retention); the
                          result is ``(0, log start offset)``
+    OP_COMPACT + end + horizon
+                         compact the batches below ``end`` (each key's latest record stays;
+                         tombstones older than ``horizon`` ms go); the result is ``(0, end)``
 
 Log start: records below ``log_start_offset`` are gone. A trim moves it up (never past
 ``next_offset``) and moves ``log_floor`` with it: the Raft index of the first entry the record log
@@ -22,6 +25,12 @@ left). Entries below the floor are discarded by the Raft group (``raft.group``),
 offset is below the log start by the store, both on every replica at the same entry, since the
 inputs (the trim's offset, the batch index) are replicated. A batch is never split: a log start
 inside a batch keeps the whole batch, and readers skip the records below the start.
+
+Compaction: a pass moves ``compacted_to`` up to its end and ``compact_floor`` with it (the Raft
+index of the first batch it leaves alone): Raft no longer reads or sends the entries below, since
+each replica's store rewrites their batches (``kraft.log.compactor``), deterministically, in the
+background. The Raft log's floor is the higher of the two floors (``raft_floor``); rows between the
+log floor and it stay, compacted.
 
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
@@ -39,8 +48,17 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
 from kraft.errors import InvalidProducerEpoch, OutOfOrderSequence, UnknownProducerId
-from kraft.log.entry import OP_KAFKA, OP_NATIVE, OP_TRIM, batch_fields, trim_offset
+from kraft.log.entry import (
+    OP_COMPACT,
+    OP_KAFKA,
+    OP_NATIVE,
+    OP_TRIM,
+    batch_fields,
+    compact_fields,
+    trim_offset,
+)
 
+SNAPSHOT_END = (1 << 63) - 1  # the last offset a snapshot part can cover: to the end
 SEQUENCE_MODULUS = 1 << 31
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
 PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by batch timestamps) is forgotten
@@ -56,6 +74,9 @@ class PartitionState(TypedDict, total=False):
     log_floor: int  # Raft index of the first entry the record log needs (0: never trimmed)
     newest_timestamp: int  # the newest batch timestamp applied (producer expiry reads it)
     bytes_appended: int  # bytes of every batch appended (the log's end position)
+    compacted_to: int  # batches below this offset have been compacted (0: never)
+    compact_floor: int  # Raft index of the first entry a compaction left alone (0: none)
+    compaction: list[int]  # the last pass: [end offset, tombstone horizon ms, epoch]
 
 
 # One producer's idempotence state on a partition, a msgpack list as stored: [next expected sequence,
@@ -89,6 +110,18 @@ class PartitionStore(Protocol):
 
     def replace_producers(self, producers: dict[int, ProducerState]) -> None: ...
 
+    def start_compaction(self, log_start: int, end: int, horizon_ms: int, epoch: int) -> None:
+        """Compact the batches from ``log_start`` below ``end`` (in the background: ``reclaim``)."""
+        ...
+
+    def compaction_settled(self, epoch: int) -> bool:
+        """Whether the pass of ``epoch`` (and every one before) has finished on this replica."""
+        ...
+
+    def installed_compaction(self, epoch: int) -> None:
+        """A snapshot brought rows compacted through ``epoch``: no pass is owed."""
+        ...
+
     def reclaim(self, budget: int) -> int:
         """Delete up to ``budget`` rows of trimmed batches; how many (fewer: none are left)."""
         ...
@@ -97,7 +130,9 @@ class PartitionStore(Protocol):
         """The batch index as opaque rows (last offset, row) for a snapshot, from above ``after``."""
         ...
 
-    def put_index_rows(self, rows: list[tuple[int, bytes]]) -> None: ...
+    def put_index_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None:
+        """Make the rows of last offsets in [low, high] exactly ``rows``."""
+        ...
 
 
 class PartitionMachine:
@@ -113,6 +148,9 @@ class PartitionMachine:
         self.log_floor: int = state.get("log_floor", 0)
         self._newest_ts: int = state.get("newest_timestamp", 0)
         self.bytes_appended: int = state.get("bytes_appended", 0)
+        self.compacted_to: int = state.get("compacted_to", 0)
+        self.compact_floor: int = state.get("compact_floor", 0)
+        self.compaction: list[int] = list(state.get("compaction", [0, 0, 0]))
         # producer id -> its ProducerState. One row each in the store: an apply writes only the
         # producer it touched.
         self._producers: dict[int, ProducerState] = producers
@@ -125,6 +163,9 @@ class PartitionMachine:
             "log_floor": self.log_floor,
             "newest_timestamp": self._newest_ts,
             "bytes_appended": self.bytes_appended,
+            "compacted_to": self.compacted_to,
+            "compact_floor": self.compact_floor,
+            "compaction": list(self.compaction),
         }
 
     def producers(self) -> dict[int, ProducerState]:
@@ -139,14 +180,32 @@ class PartitionMachine:
         self._store.save_state(self.state())
         self._store.replace_producers(self._producers)
         self._store.trim_index(self.log_start_offset)
+        self._store.installed_compaction(self.compaction[2])
+
+    @property
+    def raft_floor(self) -> int:
+        """The first Raft index the Raft log must keep: below, entries are gone or compacted."""
+        return max(self.log_floor, self.compact_floor)
+
+    @property
+    def compaction_epoch(self) -> int:
+        return self.compaction[2]
+
+    def compaction_settled(self) -> bool:
+        return self._store.compaction_settled(self.compaction[2])
 
     # --- snapshots: the leader's group sends these, a lagging follower's installs them -------------
-    def snapshot_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]:
-        """Index rows of the batches still in the log whose last offset is above ``after``."""
-        return self._store.index_rows(max(after, self.log_start_offset - 1), max_rows)
+    def snapshot_rows(self, after: int, max_rows: int) -> tuple[int, int, list[tuple[int, bytes]]]:
+        """``(low, high, rows)``: the index rows of the batches still in the log whose last offset is
+        above ``after``, up to ``max_rows``; they are all the rows in [low, high] (high: the last
+        row's offset, or ``SNAPSHOT_END`` when no row is left)."""
+        low = max(after + 1, self.log_start_offset)
+        rows = self._store.index_rows(low - 1, max_rows)
+        return low, rows[-1][0] if len(rows) >= max_rows else SNAPSHOT_END, rows
 
-    def install_rows(self, rows: list[tuple[int, bytes]]) -> None:
-        self._store.put_index_rows(rows)
+    def install_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None:
+        """Make the index rows in [low, high] exactly ``rows`` (another replica's)."""
+        self._store.put_index_rows(low, high, rows)
 
     def reclaim(self, budget: int) -> int:
         return self._store.reclaim(budget)
@@ -175,6 +234,8 @@ class PartitionMachine:
                 self._expire_producers()
         elif payload[:1] == OP_TRIM:
             result = (0, self._trim(raft_index, trim_offset(payload)))
+        elif payload[:1] == OP_COMPACT:
+            result = (0, self._compact(raft_index, *compact_fields(payload)))
         self._last_applied = raft_index
         self._store.save_state(self.state())
         if appended and self._on_append is not None:
@@ -192,6 +253,21 @@ class PartitionMachine:
         self.log_floor = raft_index if kept is None else kept[0]
         self._store.trim_index(offset)
         return offset
+
+    def _compact(self, raft_index: int, end: int, horizon_ms: int) -> int:
+        end = min(end, self.next_offset)
+        if end <= max(self.compacted_to, self.log_start_offset):
+            return self.compacted_to
+        kept = self._store.batch_at(end) if end < self.next_offset else None  # as in _trim
+        # Passes only ever grow (a later end, a later horizon): a pass then removes everything its
+        # predecessor would have, so a replica that starts it before finishing the last one (the
+        # store restarts with the new pass) ends with the same records as one that finished both.
+        horizon_ms = max(horizon_ms, self.compaction[1])
+        self.compacted_to = end
+        self.compact_floor = raft_index if kept is None else kept[0]
+        self.compaction = [end, horizon_ms, self.compaction[2] + 1]
+        self._store.start_compaction(self.log_start_offset, end, horizon_ms, self.compaction[2])
+        return end
 
     def _check_sequence(self, producer_id: int, epoch: int, sequence: int, count: int) -> tuple[int, int] | None:
         """None to append; else the answer without appending (a duplicate's first offset, or an error)."""

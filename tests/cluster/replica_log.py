@@ -7,7 +7,7 @@ from pathlib import Path
 import lmdb
 
 from kraft.log.entry import BATCH_AT
-from kraft.log.partition_log import INDEX_ROW
+from kraft.log.index_rows import INDEX_ROW, emptied
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key
 from kraft.protocol.batch import decode_batch
 
@@ -26,7 +26,9 @@ def read_replica(node_dir: Path, gid: int) -> list[tuple[int, bytes | None, byte
                     if key[:8] != prefix:
                         break
                     raft_index, base, _ = INDEX_ROW.unpack_from(row)
-                    value = txn.get(gid_u64_key(gid, raft_index), db=journal)
+                    value = None if emptied(row) else txn.get(gid_u64_key(gid, raft_index), db=journal)
+                    if value is None:
+                        continue  # compaction emptied the batch, or retention removed it just now
                     for rec in decode_batch(value[BATCH_AT:], base):
                         out.append((rec[0], rec[2], rec[3]))
         return out

@@ -9,7 +9,7 @@ import lmdb
 import pytest
 
 from kraft import Admin, Consumer, Producer, TopicPartition
-from kraft.log.partition_log import INDEX_ROW
+from kraft.log.index_rows import INDEX_ROW
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key
 from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for

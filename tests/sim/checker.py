@@ -7,8 +7,11 @@
 - commit index never moves backwards on a node (a wiped disk restarts its history);
 - applied state equal on every replica at the same applied index (offsets, log start, log floor,
   producer states: a snapshot must carry all of it);
-- after healing: every acknowledged write above the log start is read back at the offset it was
-  acknowledged with, from every replica, and every replica holds the same entries above the highest
+- after healing: every replica reads the same records from its log start, every acknowledged
+  record above the log start is read back at the offset it was acknowledged with (below the end of
+  the last compaction it may be gone, if a later record of its key superseded it), within the
+  compacted part every key appears at most once, the latest acknowledged record of every key that
+  never got a tombstone survives, and every replica holds the same journal rows above the highest
   base and the same batch index from the log start.
 
 Entries a replica discarded (below its log's base: trimmed, or replaced by a snapshot) cannot be
@@ -19,9 +22,11 @@ from __future__ import annotations
 
 import msgpack
 
+from kraft.log.entry import is_native
 from kraft.log.partition_log import PartitionLog
-from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key, prefix_stop
+from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key, prefix_stop, u64_of
 from kraft.protocol.batch import decode_batch
+from kraft.protocol.kafka.records import decode_kafka_batch
 from kraft.state.metadata import MetadataMachine
 from kraft.state.partition import PartitionMachine
 from tests.sim.node import SimNode
@@ -127,25 +132,49 @@ class Checker:
 
     def check_acknowledged(self, acked: Acked, nodes: list[SimNode], partition_gids: list[int],
                            next_producer_id: int) -> None:
-        """Every acknowledged batch above the log start is read back, from every replica, at the offset
-        it was acknowledged with (below the log start it was deleted on purpose)."""
-        for node in nodes:
-            with node.store.read() as view:
-                for value, (gid, base) in acked.produce.items():
-                    plog = PartitionLog(node.store, gid)
-                    if base < plog.read_state(view)["log_start_offset"]:
-                        continue
-                    batches = plog.read(view, base, 1)
-                    got = None
-                    if batches and batches[0][0] == base:
-                        got = (decode_batch(batches[0][1], base)[0][3] or b"").rsplit(b".", 1)[0]
-                    if got != value:
-                        raise Violation(f"acknowledged batch {value.decode()} (group {gid}, offset {base}) reads "
-                                        f"back as {got!r} on node {node.node_id}")
+        """What every replica reads from its log start: the same records everywhere, acknowledged
+        records where they were acknowledged, compaction's promises kept (see the module docstring)."""
+        for gid in partition_gids:
+            logs = {n.node_id: read_log(n, gid) for n in nodes}
+            first = nodes[0].node_id
+            for node_id, records in logs.items():
+                if records != logs[first]:
+                    raise Violation(f"group {gid}: node {node_id} reads other records than node {first}")
+            machine = nodes[0].machines[gid]
+            assert isinstance(machine, PartitionMachine)
+            self._check_records(gid, logs[first], machine.log_start_offset, machine.compacted_to, acked)
         if len(set(acked.producer_ids)) != len(acked.producer_ids):
             raise Violation("a producer id was handed out twice (a lost metadata write)")
         if acked.producer_ids and max(acked.producer_ids) >= next_producer_id:
             raise Violation(f"producer id {max(acked.producer_ids)} acknowledged, metadata is at {next_producer_id}")
+
+    def _check_records(self, gid: int, records: dict[int, tuple[bytes | None, bytes | None, int]], start: int,
+                       compacted_to: int, acked: Acked) -> None:
+        seen: set[bytes | None] = set()
+        for offset in sorted(records):
+            key, _value, batch_last = records[offset]
+            if batch_last < compacted_to:  # a batch wholly below the end of the last pass
+                if key in seen or key is None:
+                    raise Violation(f"group {gid}: key {key!r} twice below the compacted offset {compacted_to}")
+                seen.add(key)
+        latest: dict[bytes, int] = {}
+        for value, (g, base) in acked.produce.items():
+            if g != gid:
+                continue
+            key = acked.keys.get(value)
+            for i in range(acked.counts.get(value, 1)):
+                offset, want = base + i, value + b".%d" % i
+                if key is not None and offset >= start:
+                    latest[key] = max(latest.get(key, -1), offset)
+                got = records.get(offset)
+                if offset < start or (got is None and offset < compacted_to):
+                    continue
+                if got is None or got[1] != want:
+                    raise Violation(f"acknowledged record {want.decode()} (group {gid}, offset {offset}) reads back as "
+                                    f"{got!r}")
+        for key, offset in latest.items():
+            if key.startswith(b"k") and not any(k == key and o >= offset for o, (k, _, _) in records.items()):
+                raise Violation(f"group {gid}: the latest record of key {key.decode()} (offset {offset}) is gone")
 
     def check_replicas_identical(self, nodes: list[SimNode], partition_gids: list[int]) -> None:
         """Caught-up replicas hold the same bytes: journal rows above the highest base, index rows."""
@@ -166,3 +195,19 @@ class Checker:
                     if tables[other][i] != tables[ids[0]][i]:
                         raise Violation(f"group {gid}: {what} of node {other} differs from node {ids[0]}'s "
                                         f"({len(tables[other][i])} rows vs {len(tables[ids[0]][i])})")
+
+
+def read_log(node: SimNode, gid: int) -> dict[int, tuple[bytes | None, bytes | None, int]]:
+    """offset -> (key, value, last offset of its batch) of every record a reader gets from the log start."""
+    plog = PartitionLog(node.store, gid)
+    out: dict[int, tuple[bytes | None, bytes | None, int]] = {}
+    with node.store.read() as view:
+        start = plog.read_state(view)["log_start_offset"]
+        index = {int.from_bytes(bytes(row)[8:16], "big"): u64_of(key)
+                 for key, row in view.scan(DB_OFFSETS, gid_u64_key(gid, start), prefix_stop(gid_key(gid)))}
+        for base, batch in plog.read(view, start, 1 << 40):
+            decoded = decode_batch(batch, base) if is_native(batch) else decode_kafka_batch(batch, base)
+            for record_offset, _ts, key, value, _headers in decoded:
+                if record_offset >= start:
+                    out[record_offset] = (key, value, index[base])
+    return out

@@ -24,8 +24,10 @@ import pysyncobj.syncobj as _pso
 from kraft.log.entry import OP_NATIVE
 from kraft.protocol.batch import encode_batch
 from kraft.raft import clock as raft_clock
+from kraft.raft import driver as raft_driver
 from kraft.raft.outbox import Applied, OnOutcome, Outcome
 from kraft.state.metadata import METADATA_GID, encode_command, partition_gid
+from kraft.state.partition import PartitionMachine
 from tests.sim.checker import Checker, Violation
 from tests.sim.disk import SimDisk
 from tests.sim.faults import Fault, draw_schedule
@@ -38,6 +40,7 @@ RECONNECT_S = 0.25  # the host dials missing peers this often
 FULL_CHECK_EVERY_S = 2.0
 PROBE_TIMEOUT_S = 3.0  # as a client's request timeout: then it asks whichever node leads now
 MAX_STEPS_PER_SIM_S = 20_000  # a node busy forever is a liveness bug, not a hang
+SIM_RECLAIM_ROWS_PER_ITERATION = 50  # about 2 batches of a compaction pass per driver iteration
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class SimConfig:
     alloc_per_s: float = 4.0
     trim_per_s: float = 1.0
     idempotent_per_s: float = 5.0
+    compact_per_s: float = 2.0
     empty_disks: bool = False
 
 
@@ -89,6 +93,10 @@ def simulated(clock: SimClock, rng: random.Random, errors: ErrorLog) -> Iterator
     """pysyncobj's clock and election randomness point at the simulation's while it runs."""
     saved_random = _pso.random
     saved_clock = raft_clock.installed()
+    saved_budget = raft_driver.RECLAIM_ROWS_PER_ITERATION
+    # Slow background work: compaction passes and deletions span many iterations, so snapshots,
+    # trims and restarts land in the middle of them.
+    raft_driver.RECLAIM_ROWS_PER_ITERATION = SIM_RECLAIM_ROWS_PER_ITERATION
     raft_clock.install(clock)
     _pso.random = rng  # pysyncobj draws election timeouts with random.random()
     logger = logging.getLogger("kraft")
@@ -99,6 +107,7 @@ def simulated(clock: SimClock, rng: random.Random, errors: ErrorLog) -> Iterator
         logger.removeHandler(errors)
         _pso.random = saved_random
         raft_clock.install(saved_clock)
+        raft_driver.RECLAIM_ROWS_PER_ITERATION = saved_budget
 
 
 class SimCluster:
@@ -116,6 +125,7 @@ class SimCluster:
         self.workload = Workload(random.Random(f"{seed}/clients"), self.partition_gids)
         self.trim_rng = random.Random(f"{seed}/trims")  # its own stream: seeds from before trims replay
         self.idempotent_rng = random.Random(f"{seed}/idempotent")
+        self.compact_rng = random.Random(f"{seed}/compact")
         self.checker = Checker([METADATA_GID, *self.partition_gids])
         self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
@@ -132,6 +142,7 @@ class SimCluster:
         self._next_alloc = 0.0
         self._next_trim = 0.0
         self._next_idempotent = 0.0
+        self._next_compact = 0.0
         self._steps = 0
         self._last_full_check = 0.0
         self._leaders: dict[int, int | None] = {}
@@ -234,6 +245,8 @@ class SimCluster:
                 times.append(self._next_trim)
             if self.config.idempotent_per_s > 0:
                 times.append(self._next_idempotent)
+            if self.config.compact_per_s > 0:
+                times.append(self._next_compact)
         return min(t for t in times if t > self.clock.t)  # what is due now was done this step
 
     def _fault_times(self) -> float:
@@ -265,6 +278,10 @@ class SimCluster:
             self._next_idempotent = now + self.idempotent_rng.expovariate(self.config.idempotent_per_s)
             if running:
                 self.workload.produce_idempotent(running, self.idempotent_rng, now)
+        if now >= self._next_compact and self.config.compact_per_s > 0:
+            self._next_compact = now + self.compact_rng.expovariate(self.config.compact_per_s)
+            if running:
+                self.workload.tombstone_or_compact(running, self.compact_rng)
         if now >= self._next_alloc:
             self._next_alloc = now + self.workload.rng.expovariate(self.config.alloc_per_s)
             if running:
@@ -433,6 +450,9 @@ class SimCluster:
             last = leader.journals[gid].last_index
             for n in self._alive():
                 applied = n.machines[gid].last_applied
+                machine = n.machines[gid]
+                if isinstance(machine, PartitionMachine) and not machine.compaction_settled():
+                    out.append(f"group {gid} node {n.node_id} is compacting")
                 if applied < last or n.journals[gid].last_index < last:
                     out.append(f"group {gid} node {n.node_id} applied {applied}, log ends at "
                                f"{n.journals[gid].last_index}, of {last}")

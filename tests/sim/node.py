@@ -34,6 +34,7 @@ class SimNode:
         self._connected = is_connected
         self.store: MemoryStore = disk.open()
         self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
+        self.driver.reclaim_keeps_busy = False  # background work takes simulated time
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
         self.machines: dict[int, Machine] = {}
         self.journals: dict[int, RaftJournal] = {}

@@ -8,20 +8,39 @@ that brings the bug back (CI checks the seed still catches it).
      one real vote led a 5-node group while another won the same term (fixed: raft/election.py).
 525 (3 nodes, trims): a follower got a snapshot's index rows, then caught up from entries instead;
      a trim there took its log floor from a row of a batch it had not applied yet, so replicas
-     discarded different entries (fixed in state/partition.py's ``_trim``).
+     discarded different entries (fixed in state/partition.py's ``_trim``). Snapshots now write their
+     rows only into a log being replaced, so the mutant no longer finds it here: the seed stays.
 315 (3 nodes, trims, idempotent producers): the leader's snapshot message held its live producer
      states; messages are encoded when the driver iteration ends, after that iteration's later
      applies, so the follower took offsets from one moment and producer states from another
-     (fixed: ``PartitionMachine.producers`` returns a copy).
+     (fixed: ``PartitionMachine.producers`` returns a copy). The snapshot's parts are ordered
+     differently now and its mutant no longer shows here (``--mutant snapshot-producers-by-reference``).
+With compaction (and background work that takes simulated time):
+34:  compaction deleted an emptied batch's index row, so a trim's floor depended on how far each
+     replica's pass had got (fixed: the row stays, marked emptied: ``kraft.log.index_rows``).
+162: a follower restarted half way through installing a snapshot took its own placeholder base for a
+     committed entry and told the next snapshot it needed nothing (fixed: ``_needs_snapshot``).
+169: a replica that started a new compaction pass before finishing the last kept a tombstone the
+     last pass's later horizon removed elsewhere (fixed: horizons only grow).
+272: a resent last snapshot part rewrote the index of a follower that had moved on (fixed: parts
+     write only into a log being replaced).
+94:  a resent last part carried a base the leader had since moved; the follower, having installed
+     the first, acknowledged a base it did not hold (fixed: it asks for a new snapshot).
+Seeds without a mutant are replayed only: the bug they found has no one-line mutant.
 
-Seeds from before trims and idempotent producers existed run with those clients off (0 per second),
-so they replay the run that found their bug.
+Seeds from before trims, idempotent producers and compaction existed run with those clients off (0
+per second), so they replay the run that found their bug.
 """
 
 SEEDS = [
-    # seed, nodes, partitions, produce_per_s, trim_per_s, idempotent_per_s, mutant
-    (297, 3, 2, 40.0, 0.0, 0.0, "stale-reset-ignored"),
-    (5001, 5, 2, 40.0, 0.0, 0.0, "votes-counted-per-message"),
-    (525, 3, 2, 15.0, 1.0, 0.0, "floor-from-unapplied-rows"),
-    (315, 3, 2, 15.0, 1.0, 5.0, "snapshot-producers-by-reference"),
+    # seed, nodes, partitions, produce_per_s, trim_per_s, idempotent_per_s, compact_per_s, mutant
+    (297, 3, 2, 40.0, 0.0, 0.0, 0.0, "stale-reset-ignored"),
+    (5001, 5, 2, 40.0, 0.0, 0.0, 0.0, "votes-counted-per-message"),
+    (525, 3, 2, 15.0, 1.0, 0.0, 0.0, None),
+    (315, 3, 2, 15.0, 1.0, 5.0, 0.0, None),
+    (34, 3, 2, 15.0, 1.0, 5.0, 2.0, "emptied-index-rows-deleted"),
+    (162, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
+    (169, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
+    (272, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
+    (94, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
 ]

@@ -55,7 +55,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
     print(f"replay: python -m tests.sim.run --seed {result.seed} -v"
           + (" --empty-disks" if config.empty_disks else "")
           + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}"
-          + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}")
+          + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}"
+          + f" --compact-per-s {config.compact_per_s:g}")
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="log start moves (DeleteRecords, retention) per simulated second")
     p.add_argument("--idempotent-per-s", type=float, default=SimConfig.idempotent_per_s,
                    help="batches of idempotent producers (retried with their sequence) per simulated second")
+    p.add_argument("--compact-per-s", type=float, default=SimConfig.compact_per_s,
+                   help="tombstones and compaction passes per simulated second")
     p.add_argument("--empty-disks", action="store_true")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
                        duration_s=args.duration_s, produce_per_s=args.produce_per_s,
-                       trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s)
+                       trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
+                       compact_per_s=args.compact_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

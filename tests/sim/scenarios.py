@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from kraft.log.compactor import CompactionPass
+from kraft.log.index_rows import emptied
+from kraft.log.store import DB_OFFSETS
 from kraft.raft import follower
 from kraft.raft.election import VoteLedger
 from kraft.raft.progress import FollowerProgress
@@ -132,7 +135,28 @@ def _snapshot_producers_by_reference() -> Callable[[], None]:
     return undo
 
 
+def _emptied_index_rows_deleted() -> Callable[[], None]:
+    """Compaction deletes an emptied batch's index row (seed 34): a trim's floor then depends on how
+    far each replica's compaction has got, and replicas discard different entries."""
+    original = CompactionPass._rewrite
+
+    def rewrite(self: CompactionPass, raft_index: int, base: int, index_key: bytes, index_row: bytes,
+                row: bytes) -> None:
+        original(self, raft_index, base, index_key, index_row, row)
+        stored = self.store.get(DB_OFFSETS, index_key)
+        if stored is not None and emptied(bytes(stored)):
+            self.store.delete(DB_OFFSETS, index_key)
+
+    CompactionPass._rewrite = rewrite  # type: ignore[method-assign]
+
+    def undo() -> None:
+        CompactionPass._rewrite = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "emptied-index-rows-deleted": _emptied_index_rows_deleted,
     "snapshot-producers-by-reference": _snapshot_producers_by_reference,
     "snapshot-without-producers": _snapshot_without_producers,
     "floor-from-unapplied-rows": _floor_from_unapplied_rows,

@@ -1,15 +1,21 @@
-"""What the simulated clients do: produce batches to partition leaders, move partitions' log start
-up (DeleteRecords and retention both propose a trim), and allocate producer ids through the metadata
-group, remembering every write that was acknowledged (an ``Applied`` outcome, which the outbox
-releases only after the leader's store commit)."""
+"""What the simulated clients do: produce batches to partition leaders (native and Kafka, some
+gzip-compressed; records keyed from a small key space, so compaction has work), move partitions'
+log start up (DeleteRecords and retention both propose a trim), write tombstones and propose
+compaction passes, and allocate producer ids through the metadata group, remembering every write
+that was acknowledged (an ``Applied`` outcome, which the outbox releases only after the leader's
+store commit).
+
+Keys: produced records use ``k0``..``k7``; tombstones (and values for the same keys) only ``t0``..``t3``,
+so the checker knows that the latest record of a ``k`` key must survive every compaction."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 
-from kraft.log.entry import OP_NATIVE, encode_trim
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
 from kraft.protocol.batch import encode_batch
+from kraft.protocol.kafka.records import COMPRESSION_GZIP, encode_kafka_batch
 from kraft.raft.outbox import Applied, Outcome
 from kraft.state.metadata import METADATA_GID, encode_command
 from kraft.state.partition import PartitionMachine
@@ -34,7 +40,18 @@ IDEMPOTENT_RETRY_S = 3.0  # as a client's request timeout
 @dataclass
 class Acked:
     produce: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # batch value -> (gid, base offset)
+    counts: dict[bytes, int] = field(default_factory=dict)  # batch value -> its records
+    keys: dict[bytes, bytes | None] = field(default_factory=dict)  # batch value -> its records' key
     producer_ids: list[int] = field(default_factory=list)
+
+
+def batch_command(n: int, records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]],
+                  producer_id: int = -1, sequence: int = -1) -> bytes:
+    """Every third batch a Kafka v2 batch (every sixth gzip-compressed), the others native."""
+    if n % 3:
+        return OP_NATIVE + encode_batch(records, producer_id, sequence)
+    return OP_KAFKA + encode_kafka_batch(records, producer_id=producer_id, producer_epoch=0 if producer_id >= 0 else -1,
+                                         base_sequence=sequence, compression=COMPRESSION_GZIP if n % 6 == 0 else 0)
 
 
 class Workload:
@@ -54,14 +71,16 @@ class Workload:
         node = self.rng.choice(leaders)
         self._n += 1
         value = b"v%d" % self._n
-        records = [(1_000 + self._n, None, value + b".%d" % i, []) for i in range(self.rng.randint(1, 3))]
-        command = OP_NATIVE + encode_batch(records)
+        key = b"k%d" % (self._n % 8)
+        records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]] = [
+            (1_000 + self._n, key, value + b".%d" % i, []) for i in range(self.rng.randint(1, 3))]
+        command = batch_command(self._n, records)
 
         def done(outcome: Outcome) -> None:
             if isinstance(outcome, Applied) and outcome.result is not None:
                 code, base = outcome.result
                 if code == 0:
-                    self.acked.produce[value] = (gid, base)
+                    self.note_acked(value, gid, base, len(records), key)
 
         node.groups[gid].submit(command, done)
 
@@ -77,11 +96,11 @@ class Workload:
         if producer.batch is None:
             self._n += 1
             value = b"i%d" % self._n
-            producer.batch = (value, [(1_000 + self._n, None, value + b".%d" % i, [])
+            producer.batch = (value, [(1_000 + self._n, b"k%d" % (self._n % 8), value + b".%d" % i, [])
                                       for i in range(rng.randint(1, 3))])
         value, records = producer.batch
         sequence = producer.sequence
-        command = OP_NATIVE + encode_batch(records, producer.producer_id, sequence)
+        command = batch_command(int(value[1:]), list(records), producer.producer_id, sequence)
         producer.sent_at = now
 
         def done(outcome: Outcome) -> None:
@@ -91,11 +110,36 @@ class Workload:
             if isinstance(outcome, Applied) and outcome.result is not None:
                 code, base = outcome.result
                 if code == 0:
-                    self.acked.produce[value] = (producer.gid, base)
+                    self.note_acked(value, producer.gid, base, len(records), records[0][1])
                     producer.sequence = sequence + len(records)
                     producer.batch = None
 
         rng.choice(leaders).groups[producer.gid].submit(command, done)
+
+    def note_acked(self, value: bytes, gid: int, base: int, count: int, key: bytes | None) -> None:
+        self.acked.produce[value] = (gid, base)
+        self.acked.counts[value] = count
+        self.acked.keys[value] = key
+
+    def tombstone_or_compact(self, nodes: list[SimNode], rng: random.Random) -> None:
+        """Half the time a record for a ``t`` key (a tombstone, or a value), else a compaction pass
+        on a partition's leader up to an offset it has, with a tombstone horizon somewhere in the
+        timestamps written so far (record timestamps are 1,000 + a counter)."""
+        gid = rng.choice(self.partition_gids)
+        leaders = [n for n in nodes if n.groups[gid].is_leader()]
+        if not leaders:
+            return
+        node = rng.choice(leaders)
+        if rng.random() < 0.5:
+            self._n += 1
+            value = None if rng.random() < 0.6 else b"t%d.0" % self._n
+            record = (1_000 + self._n, b"t%d" % rng.randint(0, 3), value, [])
+            node.groups[gid].submit(batch_command(self._n, [record]))
+            return
+        machine = node.machines[gid]
+        assert isinstance(machine, PartitionMachine)
+        end = rng.randint(machine.log_start_offset, machine.next_offset)
+        node.groups[gid].submit(encode_compact(end, rng.randint(900, 1_000 + self._n)))
 
     def trim(self, nodes: list[SimNode], rng: random.Random) -> None:
         """Ask a partition's leader to drop records up to an offset it has (often the whole log, so

@@ -125,7 +125,7 @@ def test_a_snapshot_replaces_a_log_that_does_not_reach_the_base() -> None:
     journal = journal_with(store, [1, 1, 2, 2])
     journal.setRaftCommitIndex(2)
     journal.install_base(40, 5)
-    assert (journal.base_index, journal.last_index, journal.getRaftCommitIndex()) == (40, 40, 40)
+    assert (journal.base_index, journal.last_index, journal.getRaftCommitIndex()) == (40, 40, 2)
     journal.add(REGULAR + b"x", 41, 5)
     assert journal.term_at(41) == 5 and journal[-1][1] == 41
     assert journal.reclaim(100) == 4, "the old rows are deleted like discarded ones"
@@ -137,14 +137,15 @@ def test_a_snapshot_carries_the_index_state_and_producers_to_a_lagging_replica()
     leader.apply(6, produce(2, producer_id=4, sequence=0))
     leader.apply(7, encode_trim(4))
     flog, follower = partition(follower_store)
-    rows = leader.snapshot_rows(-1, 2)
-    assert [last for last, _ in rows] == [5, 8], "from the batch holding the log start"
-    rows += leader.snapshot_rows(rows[-1][0], 2)
-    follower.install_rows(rows)
+    low, high, rows = leader.snapshot_rows(-1, 2)
+    assert (low, high, [last for last, _ in rows]) == (4, 8, [5, 8]), "from the batch holding the log start"
+    follower.install_rows(low, high, rows)
+    low, high, rows = leader.snapshot_rows(high, 2)
+    follower.install_rows(low, high, rows)
     follower.install(leader.state(), leader.producers())
     follower_store.commit()
     assert follower.state() == leader.state()
-    assert flog.index_rows(-1, 100) == leader.snapshot_rows(-1, 100)
+    assert flog.index_rows(-1, 100) == leader.snapshot_rows(-1, 100)[2]
     assert [last for last, _ in flog.index_rows(-1, 100)] == [5, 8, 11, 13]
     assert follower.apply(8, produce(2, producer_id=4, sequence=0)) == (0, 12), "idempotence carried over"
     assert follower.apply(5, produce(1)) is None, "an entry the snapshot covers is not applied again"
@@ -193,12 +194,12 @@ def test_the_leader_probes_at_its_base_before_it_sends_a_snapshot() -> None:
     snap = p.start_snapshot(1)
     assert p.room(80) == 0 and not p.on_reset(3, last_index=80, base_index=50), "nothing else meanwhile"
     assert snap.part_due(now=0.0, heartbeat_s=0.4)
-    snap.note_part_sent(0.0, cursor=99)
+    snap.note_part_sent(0.0, cursor=(0, 99))
     assert not snap.part_due(now=0.5, heartbeat_s=0.4) and snap.part_due(now=0.9, heartbeat_s=0.4)
     assert not p.on_snapshot_ack(1, 1, None), "an acknowledgement of a part not sent"
     assert not p.on_snapshot_ack(2, 0, None), "of another snapshot"
-    assert p.on_snapshot_ack(1, 0, None) and (snap.cursor, snap.seq) == (99, 1)
-    snap.note_part_sent(1.0, cursor=120)
+    assert p.on_snapshot_ack(1, 0, None) and (snap.cursor, snap.seq) == ((0, 99), 1)
+    snap.note_part_sent(1.0, cursor=(0, 120))
     assert p.on_snapshot_ack(1, 1, 51)
     assert (p.snapshot, p.match, p.next, p.probing) == (None, 50, 51, False)
     assert p.room(80) > 0, "then entries stream from the base on"

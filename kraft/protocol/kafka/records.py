@@ -10,7 +10,10 @@ This module owns the byte-level Kafka v2 record batch format for kraft's Kafka f
   Kafka consumer (:func:`native_to_kafka`, on the broker's fetch path);
 * decoding a v2 batch, compressed or not, into kraft's ``RecordOut`` tuples
   (:func:`decode_kafka_batch`, in kraft's native consumer);
-* building v2 batches for tests and tools (:func:`encode_kafka_batch`).
+* building v2 batches for tests and tools (:func:`encode_kafka_batch`);
+* rewriting a batch with only some of its records, as Kafka's log cleaner does for compacted
+  topics (:func:`compact_kafka_batch`): base offset, offset deltas, last offset delta, timestamps,
+  producer id, epoch and base sequence and the compression codec are kept.
 
 The broker never decompresses: it verifies, stores and patches Kafka batches verbatim. Only the
 native consumer decompresses, with the optional packages kafka-python itself uses (python-snappy,
@@ -44,6 +47,7 @@ __all__ = [
     "COMPRESSION_ZSTD",
     "KafkaBatchHeader",
     "KafkaRecordIn",
+    "compact_kafka_batch",
     "decode_kafka_batch",
     "encode_kafka_batch",
     "kafka_header_fields",
@@ -254,19 +258,21 @@ def _encode_headers(headers: Sequence[tuple[str, bytes | None]]) -> bytes:
     return b"".join(parts)
 
 
-def _encode_records(records: Sequence[Any], t0: int) -> list[bytes]:
+def _encode_records(records: Sequence[Any], t0: int, offset_deltas: Sequence[int] | None = None) -> list[bytes]:
     """The encoded records, each as ``[length varint, record]``, after one empty slot at index 0.
 
     ``records`` are ``(timestamp, key, value, headers)`` with timestamps on any scale whose
     ``t0`` becomes delta 0: absolute ms for :func:`encode_kafka_batch`, a native body's relative
     deltas for :func:`native_to_kafka` (which then needs no per-record addition). The empty slot
-    is for the header tail, so that header and records become one ``bytes.join``.
+    is for the header tail, so that header and records become one ``bytes.join``. Offset deltas
+    are 0, 1, 2, ... unless ``offset_deltas`` gives them (a compacted batch has gaps).
     """
     table, size, varint, null, zero = _VARINTS, _VARINT_TABLE_SIZE, _varint, _NULL, _ZERO
     join = b"".join
     parts: list[bytes] = [b""]
     append = parts.append
-    for offset_delta, (ts, key, value, headers) in enumerate(records):
+    for i, (ts, key, value, headers) in enumerate(records):
+        offset_delta = i if offset_deltas is None else offset_deltas[i]
         d = ts - t0
         if key is None:
             kl = null
@@ -294,8 +300,10 @@ def _encode_records(records: Sequence[Any], t0: int) -> list[bytes]:
 
 
 def _finish(parts: list[bytes], *, base_offset: int, attributes: int, count: int, first_timestamp: int,
-            max_timestamp: int, producer_id: int, producer_epoch: int, base_sequence: int) -> bytes:
-    parts[0] = _TAIL.pack(attributes, count - 1, first_timestamp, max_timestamp, producer_id, producer_epoch,
+            max_timestamp: int, producer_id: int, producer_epoch: int, base_sequence: int,
+            last_offset_delta: int | None = None) -> bytes:
+    last = count - 1 if last_offset_delta is None else last_offset_delta
+    parts[0] = _TAIL.pack(attributes, last, first_timestamp, max_timestamp, producer_id, producer_epoch,
                           base_sequence, count)
     payload = b"".join(parts)
     # batch_length counts the 9 prefix bytes after itself (leader epoch, magic, crc) plus payload.
@@ -356,6 +364,43 @@ def encode_kafka_batch(records: Sequence[KafkaRecordIn], *, base_offset: int = 0
     return _finish(parts, base_offset=base_offset, attributes=compression & _COMPRESSION_MASK, count=len(records),
                    first_timestamp=first, max_timestamp=max_ts, producer_id=producer_id,
                    producer_epoch=producer_epoch, base_sequence=base_sequence)
+
+
+def compact_kafka_batch(batch: bytes | bytearray | memoryview,
+                        keep: Callable[[int, int, bytes | None, bytes | None], bool]) -> bytes | None:
+    """``batch`` with only the records for which ``keep(offset_delta, timestamp_ms, key, value)`` is
+    true, rewritten as Kafka's cleaner does: base offset, each record's offset delta, the batch's
+    last offset delta (so its offset range and the producer's sequence range stay), first and max
+    timestamps, producer id, epoch, base sequence, attributes and codec are kept; the record count
+    and CRC are new. The batch itself when every record stays; None when none does (it goes)."""
+    if type(batch) is not bytes:
+        batch = bytes(batch)
+    header = verify_kafka_batch(batch)
+    if header.is_control:
+        return batch  # transaction markers are not records: kept as they are
+    if header.compression:
+        data, pos = _decompress(header.compression, batch[BATCH_HEADER_BYTES:]), 0
+    else:
+        data, pos = batch, BATCH_HEADER_BYTES
+    try:
+        # Decoded with base offset and first timestamp 0: offsets are the deltas, timestamps too.
+        records = _decode_records(data, pos, header.count, 0, 0, None)
+    except (IndexError, ValueError) as exc:
+        raise CorruptRecord(f"malformed record in kafka batch: {type(exc).__name__}: {exc}") from None
+    log_append = header.timestamp_type == TIMESTAMP_LOG_APPEND_TIME
+    kept = [r for r in records
+            if keep(r[0], header.max_timestamp if log_append else header.first_timestamp + r[1], r[2], r[3])]
+    if len(kept) == len(records):
+        return batch
+    if not kept:
+        return None
+    parts = _encode_records([(r[1], r[2], r[3], r[4]) for r in kept], 0, [r[0] for r in kept])
+    if header.compression:
+        parts = [parts[0], _compressor(header.compression)(b"".join(parts[1:]))]
+    return _finish(parts, base_offset=header.base_offset, attributes=header.attributes, count=len(kept),
+                   first_timestamp=header.first_timestamp, max_timestamp=header.max_timestamp,
+                   producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+                   base_sequence=header.base_sequence, last_offset_delta=header.last_offset_delta)
 
 
 # --- compression codecs (imported on first use) -----------------------------------------------
