@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kraft import errors
+from kraft import errors, topic_config
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE
@@ -47,6 +47,7 @@ from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.state.metadata import encode_command
+from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
@@ -374,8 +375,9 @@ class Broker:
             raise errors.InvalidReplicationFactor(
                 f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes)"
             )
+        clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
-        payload = encode_command("create_topic", name=name, assignment=assignment, configs=dict(configs or {}))
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
         await self._propose_metadata(payload)
         return TopicCreated(name, partitions, rf)
 
@@ -383,6 +385,51 @@ class Broker:
         if name not in self.replicas.metadata.view.topics:
             raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
         await self._propose_metadata(encode_command("delete_topic", name=name))
+
+    # --- topic configs (kraft.topic_config; cluster-wide defaults are this node's cluster.ini) ---------
+    def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ConfigValue]:
+        """A new topic's configs in canonical form: checked against the table, and the values the
+        topic would have against the rules between keys and this node's limits (InvalidConfig)."""
+        clean = topic_config.validate_configs(configs)
+        self._check_effective(clean)
+        return clean
+
+    def _check_effective(self, configs: Mapping[str, object]) -> None:
+        resolved = topic_config.resolve(configs, self.config.topic_config_defaults())
+        topic_config.check_effective(resolved, max_record_bytes=self.config.max_record_bytes)
+
+    def describe_configs(self, topic: str) -> dict[str, ResolvedConfig]:
+        """Every config of ``topic`` with its value and source, as this node's metadata has it."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        return topic_config.resolve(meta.configs, self.config.topic_config_defaults())
+
+    def cluster_configs(self) -> dict[str, ResolvedConfig]:
+        """The configs a topic without any of its own has on this node (cluster.ini over Kafka's)."""
+        return topic_config.resolve({}, self.config.topic_config_defaults())
+
+    def log_config(self, topic: str) -> LogConfig:
+        """``topic``'s effective configs as typed fields (produce checks, retention, compaction)."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        return topic_config.log_config(meta.configs, self.config.topic_config_defaults())
+
+    async def alter_configs(self, topic: str, changes: Sequence[ConfigChange], *, replace: bool = False,
+                            validate_only: bool = False) -> None:
+        """Apply ``changes`` to ``topic``'s configs in one metadata entry (with ``replace``, configs
+        not set by them go back to their defaults). Checked whole first: nothing is half-applied."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        defaults = self.config.topic_config_defaults()
+        update = topic_config.plan_update(meta.configs, defaults, changes, replace=replace)
+        self._check_effective(update.applied_to(meta.configs))
+        if validate_only:
+            return
+        await self._propose_metadata(encode_command("alter_configs", name=topic, set=update.set,
+                                                    delete=list(update.delete), replace=update.replace))
 
     # --- this node ------------------------------------------------------------------------------
     def node_status(self) -> NodeStatus:
