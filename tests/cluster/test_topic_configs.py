@@ -1,27 +1,32 @@
 """Topic configs on a real node whose cluster.ini sets a cluster-wide default: the kraft CLI, and
 unmodified Kafka clients (confluent-kafka's AdminClient, kafka-python's KafkaAdminClient) creating
 topics with configs, describing them (Kafka's sources), altering them (AlterConfigs and
-IncrementalAlterConfigs) and getting INVALID_CONFIG, naming the key, for bad ones."""
+IncrementalAlterConfigs) and getting INVALID_CONFIG, naming the key, for bad ones; and what topic
+configs enforce on their producers and consumers (LogAppendTime, compaction's keys, max.message.bytes)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaException
+from confluent_kafka import Consumer as CKConsumer
+from confluent_kafka import Producer as CKProducer
+from confluent_kafka import TopicPartition as CKTopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import NewTopic as KPNewTopic
 from kafka.errors import InvalidConfigurationError
 
-from kraft import Admin
+from kraft import Admin, Consumer, TopicPartition
 from kraft.testing.local_cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
@@ -146,3 +151,59 @@ def test_kafka_python_admin_client(node: Cluster) -> None:
             admin.create_topics([KPNewTopic("kp-bad", 1, 1, topic_configs={"retention.ms": "-5"})])
     finally:
         admin.close()
+
+
+def test_kafka_clients_meet_the_topic_rules(node: Cluster) -> None:
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    topics = {"lat": {"message.timestamp.type": "LogAppendTime"}, "cmp": {"cleanup.policy": "compact"},
+              "tiny": {"max.message.bytes": "1000"}}
+    for future in admin.create_topics([NewTopic(t, 1, 1, config=c) for t, c in topics.items()]).values():
+        future.result(30)
+    for t in topics:
+        node.wait_leaders(t)
+
+    delivered: list[Any] = []
+    producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap, "linger.ms": 0,
+                           "message.send.max.retries": 0})
+    before = time.time_ns() // 1_000_000
+    producer.produce("lat", key=b"k", value=b"v", timestamp=1000, on_delivery=lambda e, m: delivered.append((e, m)))
+    producer.produce("cmp", value=b"no key", on_delivery=lambda e, m: delivered.append((e, m)))
+    producer.produce("tiny", key=b"k", value=b"x" * 2000, on_delivery=lambda e, m: delivered.append((e, m)))
+    assert producer.flush(30) == 0
+    after = time.time_ns() // 1_000_000
+    (ok_err, ok), (cmp_err, _), (tiny_err, _) = delivered
+    assert ok_err is None
+    kind, stamp = ok.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME and before <= stamp <= after  # ProduceResponse.log_append_time
+    assert cmp_err is not None and cmp_err.code() == 87  # INVALID_RECORD
+    assert tiny_err is not None and tiny_err.code() == 10  # MESSAGE_TOO_LARGE
+
+    kp = KafkaProducer(bootstrap_servers=node.kafka_bootstrap)
+    try:
+        meta = kp.send("lat", key=b"k2", value=b"v2", timestamp_ms=2000).get(timeout=30)
+        assert meta.timestamp > stamp
+    finally:
+        kp.close()
+
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": "lat-reader",
+                           "enable.auto.commit": False})
+    try:
+        consumer.assign([CKTopicPartition("lat", 0, 0)])
+        got: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(got) < 2 and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+    finally:
+        consumer.close()
+    assert [m.timestamp() for m in got] == [(TIMESTAMP_LOG_APPEND_TIME, stamp),
+                                            (TIMESTAMP_LOG_APPEND_TIME, meta.timestamp)]
+    with Consumer(node.bootstrap) as native:  # kraft's consumer reads the stamps of Kafka batches too
+        native.assign([TopicPartition("lat", 0)])
+        native.seek(TopicPartition("lat", 0), 0)
+        records: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(records) < 2 and time.monotonic() < deadline:
+            records += native.poll(timeout_ms=500)
+    assert [r.timestamp_ms for r in records] == [stamp, meta.timestamp]
