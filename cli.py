@@ -397,6 +397,26 @@ def topic_json(description: Any) -> dict[str, object]:
 # kraft topic
 
 
+TopicConfigOpt = Annotated[
+    list[str] | None,
+    typer.Option("--config", "-c", help="k=v: a topic config (Kafka's names, e.g. retention.ms=3600000); repeat for "
+                 "more. Without '=': the cluster.ini to find the cluster by, as elsewhere."),
+]
+
+
+def split_config_args(args: list[str] | None) -> tuple[Path | None, dict[str, str]]:
+    """``--config`` on ``topic create`` / ``topic alter`` is both kraft's (the cluster.ini) and Kafka's
+    (``kafka-topics --config k=v``): an argument with '=' is a topic config, one without the file."""
+    files = [a for a in args or [] if "=" not in a]
+    if len(files) > 1:
+        raise typer.BadParameter(f"one cluster.ini, not {len(files)}: {', '.join(files)}", param_hint="--config")
+    try:
+        configs = fmt.parse_topic_configs([a for a in args or [] if "=" in a])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config") from None
+    return (Path(files[0]) if files else None), configs
+
+
 @topic_app.command("create")
 def topic_create(
     name: Annotated[str, typer.Argument(help="Topic name.")],
@@ -407,17 +427,44 @@ def topic_create(
         int | None,
         typer.Option("--replication-factor", "-r", min=1, help="Default: the cluster's replication_factor."),
     ] = None,
+    config: TopicConfigOpt = None,
     bootstrap: BootstrapOpt = None,
-    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a topic."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
-        admin.create_topic(name, partitions=partitions, replication_factor=replication_factor)
+    """Create a topic, with topic configs (--config k=v ...) or the cluster's defaults."""
+    path, topic_configs = split_config_args(config)
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, path)) as admin:
+        admin.create_topic(name, partitions=partitions, replication_factor=replication_factor,
+                           config=topic_configs or None)
         if as_json:
-            echo_json({"created": name, "partitions": partitions, "replication_factor": replication_factor})
+            echo_json({"created": name, "partitions": partitions, "replication_factor": replication_factor,
+                       "configs": topic_configs})
         else:
             typer.echo(f"created topic {name}")
+
+
+@topic_app.command("alter")
+def topic_alter(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    config: TopicConfigOpt = None,
+    delete_config: Annotated[
+        list[str] | None,
+        typer.Option("--delete-config", "-d", help="A topic config to remove (back to the cluster's default); "
+                     "repeat for more."),
+    ] = None,
+    bootstrap: BootstrapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set and remove topic configs in one step: all of them, or (one is refused) none."""
+    path, topic_configs = split_config_args(config)
+    if not topic_configs and not delete_config:
+        raise typer.BadParameter("nothing to change: give --config k=v or --delete-config k", param_hint="--config")
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, path)) as admin:
+        admin.alter_configs(name, set=topic_configs, delete=delete_config or [])
+        if as_json:
+            echo_json({"altered": name, "set": topic_configs, "deleted": delete_config or []})
+        else:
+            typer.echo(f"altered topic {name}")
 
 
 @topic_app.command("list")
@@ -438,14 +485,17 @@ def topic_describe(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a topic's partitions: leader, replicas and high watermark."""
+    """Show a topic's partitions (leader, replicas, high watermark) and configs (value, source)."""
     with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
         description = admin.describe_topic(name)
+        configs = admin.describe_configs(name)
         if as_json:
-            echo_json(topic_json(description))
+            echo_json({**topic_json(description), "configs": fmt.configs_json(configs)})
         else:
             rows = [fmt.partition_row(p) for p in description.partitions]
             typer.echo(fmt.render_table(fmt.PARTITION_HEADERS, rows))
+            typer.echo("")
+            typer.echo(fmt.render_table(fmt.CONFIG_HEADERS, fmt.config_rows(configs)))
 
 
 @topic_app.command("delete")

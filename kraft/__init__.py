@@ -7,6 +7,7 @@ The public client API::
 
 from kraft.apis import (
     Admin,
+    ConfigEntry,
     Consumer,
     ConsumerRecord,
     GroupDescription,
@@ -24,6 +25,7 @@ from kraft.errors import (
     GroupIdNotFound,
     IllegalGeneration,
     InconsistentGroupProtocol,
+    InvalidConfig,
     InvalidPartitions,
     InvalidReplicationFactor,
     InvalidSessionTimeout,
@@ -47,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Admin",
+    "ConfigEntry",
     "Consumer",
     "ConsumerRecord",
     "CoordinatorNotAvailable",
@@ -55,6 +58,7 @@ __all__ = [
     "GroupIdNotFound",
     "IllegalGeneration",
     "InconsistentGroupProtocol",
+    "InvalidConfig",
     "InvalidPartitions",
     "InvalidReplicationFactor",
     "InvalidSessionTimeout",

@@ -10,11 +10,12 @@ import base64
 import datetime
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from kraft.errors import KraftError
+from kraft.topic_config import format_value
 
 NONE_CELL = "-"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -194,6 +195,52 @@ def partition_json(p: PartitionLike) -> dict[str, object]:
         "replicas": list(p.replicas),
         "high_watermark": p.high_watermark,
     }
+
+
+# --- topic configs (``kraft topic create/alter/describe``) -----------------------------------------
+
+
+class ConfigLike(Protocol):
+    """What tables need of the client's ConfigEntry."""
+
+    @property
+    def value(self) -> int | float | str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def default(self) -> int | float | str: ...
+
+
+CONFIG_HEADERS = ("config", "value", "source")
+
+
+def config_text(value: int | float | str) -> str:
+    """A config value as Kafka writes it (1.0, not 1; 604800000, not 604,800,000)."""
+    return format_value(value)
+
+
+def config_rows(configs: Mapping[str, ConfigLike]) -> list[list[object]]:
+    # Values are text: a column of numbers and policies must not be right-aligned as numbers.
+    return [[name, config_text(c.value), c.source] for name, c in configs.items()]
+
+
+def configs_json(configs: Mapping[str, ConfigLike]) -> list[dict[str, object]]:
+    return [{"name": name, "value": c.value, "source": c.source, "default": c.default} for name, c in configs.items()]
+
+
+def parse_topic_configs(items: Sequence[str]) -> dict[str, str]:
+    """``k=v`` arguments -> ``{k: v}`` (the node checks names and values); ValueError without a name
+    or with a name given twice."""
+    out: dict[str, str] = {}
+    for text in items:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"config {text!r} is not name=value")
+        if name in out:
+            raise ValueError(f"config {name!r} is given twice")
+        out[name] = value.strip()
+    return out
 
 
 def summary_rate(count: int, elapsed_s: float) -> str:

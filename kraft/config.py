@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
-from kraft.errors import ConfigError
+from kraft import topic_config
+from kraft.errors import ConfigError, InvalidConfig
+from kraft.topic_config import ConfigValue
 
 FsyncPolicy = Literal["always", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "never")
@@ -53,6 +55,17 @@ fsync = always                    ; always | never
 ; request_timeout_ms = 30000
 ; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
+
+; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
+; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
+; log_retention_ms = 604800000             ; retention.ms (7 days); -1 = forever
+; log_retention_bytes = -1                 ; retention.bytes per partition; -1 = no limit
+; log_cleaner_delete_retention_ms = 86400000  ; delete.retention.ms: tombstones kept this long
+; log_cleaner_min_compaction_lag_ms = 0    ; min.compaction.lag.ms
+; log_cleaner_max_compaction_lag_ms = 9223372036854775807  ; max.compaction.lag.ms
+; log_cleaner_min_cleanable_ratio = 0.5    ; min.cleanable.dirty.ratio
+; log_message_timestamp_type = CreateTime  ; message.timestamp.type: CreateTime | LogAppendTime
+; (max.message.bytes defaults to max_record_bytes above)
 
 [node.1]
 host = 127.0.0.1
@@ -117,6 +130,9 @@ class ClusterConfig:
     request_timeout_ms: int = 30000
     group_initial_rebalance_delay_ms: int = 300
     log_retention_check_interval_ms: int = 30000
+    # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
+    # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
+    log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
 
     @property
     def source(self) -> str:
@@ -150,6 +166,15 @@ class ClusterConfig:
         """The default replication factor of new topics: a small cluster cannot hold more copies."""
         return min(self.replication_factor, len(self.nodes))
 
+    def topic_config_defaults(self) -> dict[str, ConfigValue]:
+        """Topic config name -> this cluster's default (what ``kraft.topic_config.resolve`` takes): the
+        log_* keys the file sets, and max.message.bytes from max_record_bytes when that is not kraft's
+        default (one limit, older than topic configs: the largest batch a node accepts)."""
+        out = dict(self.log_defaults)
+        if self.max_record_bytes != topic_config.MAX_MESSAGE_BYTES_DEFAULT:
+            out["max.message.bytes"] = self.max_record_bytes
+        return out
+
 
 # (min, max) of every integer key of [cluster]; the bounds exist to catch typos (an extra zero),
 # not to encode tuning advice.
@@ -172,7 +197,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "group_initial_rebalance_delay_ms": (0, 60_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
 }
-_CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES)
+_CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")
 _NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
 
@@ -223,6 +248,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         data_dir=_parse_data_dir(cluster, base_dir, src),
         nodes=nodes,
         fsync=_parse_fsync(cluster, src),
+        log_defaults=_parse_log_defaults(cluster, src),
         **_parse_cluster_ints(cluster, src),
     )
     _check_cluster_relations(config, src)
@@ -233,6 +259,8 @@ def render_config(config: ClusterConfig) -> str:
     """cluster.ini text that parses back to ``config`` (every key written, data_dir absolute)."""
     lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}"]
     lines += [f"{key} = {getattr(config, key)}" for key in _CLUSTER_INT_RANGES]
+    lines += [f"{topic_config.BY_NAME[name].cluster_key} = {topic_config.format_value(value)}"
+              for name, value in config.log_defaults.items()]
     for node_id in config.node_ids:
         node = config.nodes[node_id]
         lines += ["", f"[node.{node_id}]", f"host = {node.host}"]
@@ -303,6 +331,20 @@ def _parse_cluster_ints(cluster: Mapping[str, str], src: _Source) -> dict[str, i
         for key, bounds in _CLUSTER_INT_RANGES.items()
         if key in cluster
     }
+
+
+def _parse_log_defaults(cluster: Mapping[str, str], src: _Source) -> dict[str, ConfigValue]:
+    """The topic-config defaults the file sets, checked by the same table as a topic's own configs."""
+    out: dict[str, ConfigValue] = {}
+    for key, spec in topic_config.BY_CLUSTER_KEY.items():
+        if key in cluster:
+            try:
+                out[spec.name] = topic_config.parse_value(spec.name, cluster[key])
+            except InvalidConfig as exc:
+                # "retention.ms: 'x' is not an integer" -> "'x' is not an integer (topic config retention.ms)"
+                reason = exc.message.split(": ", 1)[-1]
+                raise src.error(_CLUSTER, key, f"{reason} (the default of topic config {spec.name})") from None
+    return out
 
 
 def _parse_int(raw: str, section: str, key: str, bounds: tuple[int, int], src: _Source) -> int:
@@ -416,6 +458,13 @@ def _check_cluster_relations(config: ClusterConfig, src: _Source) -> None:
             f"{config.tick_interval_ms} must be at most heartbeat_interval_ms "
             f"({config.heartbeat_interval_ms}): Raft time is counted in ticks",
         )
+    try:
+        resolved = topic_config.resolve({}, config.topic_config_defaults())
+        topic_config.check_effective(resolved, max_record_bytes=config.max_record_bytes)
+    except InvalidConfig as exc:
+        name = str(exc.details.get("key", ""))
+        key = topic_config.BY_NAME[name].cluster_key if name in topic_config.BY_NAME else None
+        raise src.error(_CLUSTER, key, exc.message.split(": ", 1)[-1]) from None
     if config.max_record_bytes >= config.max_frame_bytes:
         raise src.error(
             _CLUSTER,

@@ -8,6 +8,7 @@ from .admin import Admin
 from .consumer import Consumer
 from .producer import Producer
 from .types import (
+    ConfigEntry,
     ConsumerRecord,
     GroupDescription,
     MemberInfo,
@@ -20,6 +21,7 @@ from .types import (
 
 __all__ = [
     "Admin",
+    "ConfigEntry",
     "Consumer",
     "ConsumerRecord",
     "GroupDescription",

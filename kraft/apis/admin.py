@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kraft.errors import (
@@ -26,6 +27,7 @@ from kraft.errors import (
 
 from .client_core import Address, ClientCore, error_from_result
 from .types import (
+    ConfigEntry,
     GroupDescription,
     MemberInfo,
     PartitionInfo,
@@ -49,11 +51,36 @@ class Admin:
     # --- topics -----------------------------------------------------------------------------------
 
     def create_topic(self, name: str, partitions: int | None = None, replication_factor: int | None = None,
-                     configs: dict[str, Any] | None = None) -> None:
-        """Create ``name``; None partitions/replication_factor take the cluster defaults."""
+                     config: Mapping[str, object] | None = None, *,
+                     configs: Mapping[str, object] | None = None) -> None:
+        """Create ``name``; None partitions/replication_factor take the cluster defaults. ``config``
+        sets topic configs by Kafka's names (``{"cleanup.policy": "compact", "retention.ms": 3600000}``;
+        values as str, int or float); ``configs`` is the older spelling of the same. An unknown name or
+        a bad value raises InvalidConfig naming it, and nothing is created."""
+        if config is not None and configs is not None:
+            raise ValueError("give config= or configs= (the same thing), not both")
+        chosen = config if config is not None else configs
         body = {"name": name, "partitions": partitions, "replication_factor": replication_factor,
-                "configs": dict(configs or {})}
+                "configs": dict(chosen or {})}
         self._run(self._to_controller("create_topic", body))
+
+    def describe_configs(self, topic: str) -> dict[str, ConfigEntry]:
+        """Every config of ``topic`` by name: its value, its source (``"topic"``, ``"cluster"`` or
+        ``"default"``) and the value it would have without its own. Raises UnknownTopicOrPartition."""
+        async def op() -> dict[str, ConfigEntry]:
+            answer = await self._to_controller("describe_configs", {"topic": topic})()
+            return {str(c["name"]): ConfigEntry(c["value"], str(c["source"]), c["default"])
+                    for c in answer["configs"]}
+        return self._run(op, final=(UnknownTopicOrPartition,))
+
+    def alter_configs(self, topic: str, set: Mapping[str, object] | None = None,
+                      delete: Iterable[str] | None = None, *, validate_only: bool = False) -> None:
+        """Set the configs in ``set`` and remove those in ``delete`` (back to the cluster's default)
+        in one step: an unknown name or a bad value raises InvalidConfig naming it and changes
+        nothing. ``validate_only`` checks without changing. Raises UnknownTopicOrPartition."""
+        names = [delete] if isinstance(delete, str) else list(delete or ())  # one name is not a list of letters
+        body = {"topic": topic, "set": dict(set or {}), "delete": names, "validate_only": validate_only}
+        self._run(self._to_controller("alter_configs", body), final=(UnknownTopicOrPartition,))
 
     def delete_topic(self, name: str) -> None:
         self._run(self._to_controller("delete_topic", {"name": name}), final=(UnknownTopicOrPartition,))

@@ -82,3 +82,15 @@ class GroupDescription:
     members: list[MemberInfo] = field(default_factory=list)
     offsets: list[PartitionOffsets] = field(default_factory=list)
     strategy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntry:
+    """One config of a topic (``Admin.describe_configs``). ``value`` is typed (int, float or str, as
+    ``kraft.topic_config`` parses it); ``source`` is ``"topic"`` (set on the topic), ``"cluster"``
+    (cluster.ini's default) or ``"default"`` (Kafka's built-in default); ``default`` is the value the
+    topic would have without its own setting (cluster.ini's, else Kafka's)."""
+
+    value: int | float | str
+    source: str
+    default: int | float | str

@@ -3,6 +3,8 @@
 Owns (on the node's asyncio loop): turning client intents into Raft proposals and log reads —
 produce (submit a batch, answer once it is committed by a majority, applied and synced), fetch
 (committed batches only, long-polled), offsets, topic administration through the metadata group,
+topic configs (checked before they are proposed, resolved with this node's cluster.ini defaults,
+and what they ask of each produced batch),
 the node registry (where each node's listeners are), and this node's status. It takes and returns
 the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
 ``MetadataAnswer``, ``TopicCreated``, ``NodeStatus`` ...) and raises ``kraft.errors`` classes; a request over several
@@ -16,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kraft import errors
+from kraft import errors, topic_config
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.broker_values import (
+    Appended,
     FetchedPartition,
     FetchRequest,
     MetadataAnswer,
@@ -41,12 +45,15 @@ from kraft.node.broker_values import (
 from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas
+from kraft.protocol import batch as native_batch
 from kraft.protocol.batch import verify_batch
+from kraft.protocol.kafka import records as kafka_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
-from kraft.state.metadata import encode_command
+from kraft.state.metadata import MetadataView, encode_command
+from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
@@ -75,6 +82,7 @@ class Broker:
         self.replicas = replicas
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
+        self._log_configs: tuple[MetadataView | None, dict[str, LogConfig]] = (None, {})  # see log_config
         self.coordinator = GroupCoordinator(
             replicas.metadata,
             # Only a leader that has applied everything committed before its term: a new leader's
@@ -183,16 +191,18 @@ class Broker:
         return replica
 
     # --- produce --------------------------------------------------------------------------------
-    async def produce_one(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
-        """Append a native batch; its base offset (or -1 with ``acks=0``)."""
+    async def produce_one(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> Appended:
+        """Append a native batch: its base offset (or -1 with ``acks=0``) and LogAppendTime stamp."""
         replica = self._leader_replica(topic, partition)
         self._check_size(batch)
         header = verify_batch(batch)
-        return await self._append(replica, topic, partition, OP_NATIVE + batch, acks, timeout_s,
+        batch, stamped = self._topic_rules(topic, batch, native=True)
+        base = await self._append(replica, topic, partition, OP_NATIVE + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
+        return Appended(base, stamped)
 
-    async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> int:
-        """Append a Kafka magic-v2 batch exactly as its producer sent it (never decompressed)."""
+    async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> Appended:
+        """Append a Kafka magic-v2 batch as its producer sent it (stamped only in a LogAppendTime topic)."""
         replica = self._leader_replica(topic, partition)
         self._check_size(batch)
         header = verify_kafka_batch(batch)
@@ -201,8 +211,30 @@ class Broker:
         if header.count < 1 or header.count != header.last_offset_delta + 1:
             raise errors.InvalidRecord(f"{topic}/{partition}: batch of {header.count} records has offset deltas "
                                        f"up to {header.last_offset_delta} (a producer writes them dense from 0)")
-        return await self._append(replica, topic, partition, OP_KAFKA + batch, acks, timeout_s,
+        batch, stamped = self._topic_rules(topic, batch, native=False)
+        base = await self._append(replica, topic, partition, OP_KAFKA + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
+        return Appended(base, stamped)
+
+    def _topic_rules(self, topic: str, batch: bytes, *, native: bool) -> tuple[bytes, int]:
+        """What the topic's configs ask of a verified batch before it is proposed: at most
+        max.message.bytes; in a compacted topic a key on every record (INVALID_RECORD, as Kafka: the
+        batch is decoded for it); in a LogAppendTime topic the leader's clock stamped into it, here,
+        so that every replica stores the same bytes. The batch to propose and its stamp (or -1)."""
+        rules = self.log_config(topic)
+        if len(batch) > rules.max_message_bytes:
+            raise errors.RecordTooLarge(f"batch of {len(batch)} bytes is over {topic}'s "
+                                        f"max.message.bytes={rules.max_message_bytes}")
+        if rules.compact:
+            records = native_batch.decode_batch(batch, 0) if native else kafka_batch.decode_kafka_batch(batch, 0)
+            if any(key is None for _offset, _ts, key, _value, _headers in records):
+                raise errors.InvalidRecord(f"{topic} is a compacted topic (cleanup.policy has compact): "
+                                           "every record needs a key")
+        if not rules.log_append_time:
+            return batch, -1
+        now_ms = time.time_ns() // 1_000_000  # the leader's wall clock, as Kafka's
+        stamp = native_batch.with_log_append_time if native else kafka_batch.with_log_append_time
+        return stamp(batch, now_ms), now_ms
 
     def _check_size(self, batch: bytes) -> None:
         if len(batch) > self.config.max_record_bytes:
@@ -401,8 +433,9 @@ class Broker:
             raise errors.InvalidReplicationFactor(
                 f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes)"
             )
+        clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
-        payload = encode_command("create_topic", name=name, assignment=assignment, configs=dict(configs or {}))
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
         await self._propose_metadata(payload)
         return TopicCreated(name, partitions, rf)
 
@@ -410,6 +443,61 @@ class Broker:
         if name not in self.replicas.metadata.view.topics:
             raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
         await self._propose_metadata(encode_command("delete_topic", name=name))
+
+    # --- topic configs (kraft.topic_config; cluster-wide defaults are this node's cluster.ini) ---------
+    def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ConfigValue]:
+        """A new topic's configs in canonical form: checked against the table, and the values the
+        topic would have against the rules between keys and this node's limits (InvalidConfig)."""
+        clean = topic_config.validate_configs(configs)
+        self._check_effective(clean)
+        return clean
+
+    def _check_effective(self, configs: Mapping[str, object]) -> None:
+        resolved = topic_config.resolve(configs, self.config.topic_config_defaults())
+        topic_config.check_effective(resolved, max_record_bytes=self.config.max_record_bytes)
+
+    def describe_configs(self, topic: str) -> dict[str, ResolvedConfig]:
+        """Every config of ``topic`` with its value and source, as this node's metadata has it."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        return topic_config.resolve(meta.configs, self.config.topic_config_defaults())
+
+    def cluster_configs(self) -> dict[str, ResolvedConfig]:
+        """The configs a topic without any of its own has on this node (cluster.ini over Kafka's)."""
+        return topic_config.resolve({}, self.config.topic_config_defaults())
+
+    def log_config(self, topic: str) -> LogConfig:
+        """``topic``'s effective configs as typed fields (produce checks, retention, compaction).
+        Resolved once per metadata view (views are immutable and replaced on every change): produce
+        asks for every batch."""
+        view = self.replicas.metadata.view
+        cache_view, cache = self._log_configs
+        if cache_view is not view:
+            cache = {}
+            self._log_configs = (view, cache)
+        found = cache.get(topic)
+        if found is None:
+            meta = view.topics.get(topic)
+            if meta is None:
+                raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+            found = cache[topic] = topic_config.log_config(meta.configs, self.config.topic_config_defaults())
+        return found
+
+    async def alter_configs(self, topic: str, changes: Sequence[ConfigChange], *, replace: bool = False,
+                            validate_only: bool = False) -> None:
+        """Apply ``changes`` to ``topic``'s configs in one metadata entry (with ``replace``, configs
+        not set by them go back to their defaults). Checked whole first: nothing is half-applied."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        defaults = self.config.topic_config_defaults()
+        update = topic_config.plan_update(meta.configs, defaults, changes, replace=replace)
+        self._check_effective(update.applied_to(meta.configs))
+        if validate_only:
+            return
+        await self._propose_metadata(encode_command("alter_configs", name=topic, set=update.set,
+                                                    delete=list(update.delete), replace=update.replace))
 
     # --- this node ------------------------------------------------------------------------------
     def node_status(self) -> NodeStatus:

@@ -32,6 +32,15 @@ class ProducerId:
 
 
 @dataclass(frozen=True, slots=True)
+class Appended:
+    """Where a produced batch landed: its base offset (-1 with acks=0) and, in a LogAppendTime topic,
+    the time the leader stamped into it (-1 otherwise: the producer's own timestamps stand)."""
+
+    base_offset: int
+    log_append_time_ms: int = -1
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionFetch:
     """One partition of a fetch: from ``offset``, up to ``max_bytes`` (None: the request's limit)."""
 

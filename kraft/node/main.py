@@ -18,10 +18,11 @@ from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.replicas import ReplicaManager
-from kraft.node.retention import NO_RETENTION, RetentionPolicy, RetentionScheduler, policy_from_configs
+from kraft.node.retention import RetentionScheduler
 from kraft.node.server import ClientServer
 from kraft.raft.group import GroupTimers
 from kraft.raft.host import RaftHost
+from kraft.topic_config import LogConfig
 
 log = logging.getLogger("kraft.node")
 
@@ -52,7 +53,7 @@ class Node:
         self.store.commit()
         self.broker = Broker(config, node_id, self.host, self.replicas)
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
-                                            self._retention_policy, self.broker.delete_records, self.broker.compact,
+                                            self._log_config, self.broker.delete_records, self.broker.compact,
                                             config.log_retention_check_interval_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
@@ -62,9 +63,10 @@ class Node:
             services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
             config.max_in_flight_requests, config.max_connection_buffer_bytes)
 
-    def _retention_policy(self, topic: str) -> RetentionPolicy:
-        meta = self.replicas.metadata.view.topics.get(topic)
-        return NO_RETENTION if meta is None else policy_from_configs(meta.configs)
+    def _log_config(self, topic: str) -> LogConfig | None:
+        if self.broker is None or topic not in self.replicas.metadata.view.topics:
+            return None
+        return self.broker.log_config(topic)
 
     def _on_appended(self, gids: set[int]) -> None:
         if self.broker is not None:  # the replicas start before the broker exists

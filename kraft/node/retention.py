@@ -20,55 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 from kraft import errors
 from kraft.log.store import LogStore
 from kraft.node.replicas import PartitionReplica
+from kraft.topic_config import LogConfig
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RetentionPolicy:
-    """What a topic keeps; None: no limit of that kind. ``compact``: cleanup.policy has compact."""
-
-    retention_ms: int | None
-    retention_bytes: int | None
-    compact: bool = False
-    min_compaction_lag_ms: int = 0
-    max_compaction_lag_ms: int | None = None
-    min_cleanable_dirty_ratio: float = 0.5
-    delete_retention_ms: int = 24 * 3600 * 1000
-
-    @property
-    def deletes(self) -> bool:
-        return self.retention_ms is not None or self.retention_bytes is not None
-
-
-NO_RETENTION = RetentionPolicy(None, None)
-KAFKA_RETENTION_MS = 7 * 24 * 3600 * 1000
-LONG_MAX = (1 << 63) - 1
-
-
-def policy_from_configs(configs: Mapping[str, object]) -> RetentionPolicy:
-    """A topic's retention and compaction from its configs (Kafka's names and defaults)."""
-    def num(name: str, default: float) -> float:
-        return float(str(configs.get(name, default)))
-
-    cleanup = str(configs.get("cleanup.policy", "delete"))
-    ms, size = int(num("retention.ms", KAFKA_RETENTION_MS)), int(num("retention.bytes", -1))
-    max_lag = int(num("max.compaction.lag.ms", LONG_MAX))
-    deletes = "delete" in cleanup
-    return RetentionPolicy(
-        None if ms < 0 or not deletes else ms, None if size < 0 or not deletes else size,
-        compact="compact" in cleanup,
-        min_compaction_lag_ms=int(num("min.compaction.lag.ms", 0)),
-        max_compaction_lag_ms=None if max_lag >= LONG_MAX else max_lag,
-        min_cleanable_dirty_ratio=num("min.cleanable.dirty.ratio", 0.5),
-        delete_retention_ms=int(num("delete.retention.ms", 24 * 3600 * 1000)),
-    )
+LONG_MAX = (1 << 63) - 1  # max.compaction.lag.ms's default: never overdue
 
 
 def wall_clock_ms() -> int:
@@ -80,7 +42,7 @@ class RetentionScheduler:
         self,
         store: LogStore,
         partitions: Callable[[], list[PartitionReplica]],
-        policy_for: Callable[[str], RetentionPolicy],
+        policy_for: Callable[[str], LogConfig | None],
         trim: Callable[[str, int, int], Awaitable[int]],
         compact: Callable[[str, int, int, int], Awaitable[int]],
         interval_s: float,
@@ -112,17 +74,20 @@ class RetentionScheduler:
             if not replica.group.leadership_ready():
                 continue
             policy = self._policy_for(replica.meta.topic)
+            if policy is None:
+                continue  # the topic is being deleted
             if policy.compact:
                 trimmed += await self._compact_if_due(replica, policy)
-            if not policy.deletes:
+            if not policy.delete or (policy.retention_ms < 0 and policy.retention_bytes < 0):
                 continue
             target, start, end = await asyncio.to_thread(self._target, replica, policy)
             if target is None:
                 continue
             topic, partition = replica.meta.topic, replica.meta.partition
             if target >= end:
-                log.warning("retention: every record of %s/%d is past its retention (%s): the log is emptied",
-                            topic, partition, policy)
+                log.warning("retention: every record of %s/%d is past its retention (retention.ms %d, "
+                            "retention.bytes %d): the log is emptied", topic, partition, policy.retention_ms,
+                            policy.retention_bytes)
             try:
                 await self._trim(topic, partition, target)
             except errors.KraftError as e:
@@ -132,9 +97,10 @@ class RetentionScheduler:
             trimmed += 1
         return trimmed
 
-    async def _compact_if_due(self, replica: PartitionReplica, policy: RetentionPolicy) -> int:
+    async def _compact_if_due(self, replica: PartitionReplica, policy: LogConfig) -> int:
         now = self._wall_ms()
-        overdue = None if policy.max_compaction_lag_ms is None else now - policy.max_compaction_lag_ms
+        lag = policy.max_compaction_lag_ms
+        overdue = None if lag >= LONG_MAX or lag > now else now - lag
 
         def target() -> int | None:
             with self._store.read() as view:
@@ -154,9 +120,10 @@ class RetentionScheduler:
         log.info("compaction: %s/%d compacting below offset %d", topic, partition, end)
         return 1
 
-    def _target(self, replica: PartitionReplica, policy: RetentionPolicy) -> tuple[int | None, int, int]:
-        older_than = None if policy.retention_ms is None else self._wall_ms() - policy.retention_ms
+    def _target(self, replica: PartitionReplica, policy: LogConfig) -> tuple[int | None, int, int]:
+        older_than = None if policy.retention_ms < 0 else self._wall_ms() - policy.retention_ms
+        keep_bytes = None if policy.retention_bytes < 0 else policy.retention_bytes
         with self._store.read() as view:
             state = replica.log.read_state(view)
-            target = replica.log.retention_target(view, older_than_ms=older_than, keep_bytes=policy.retention_bytes)
+            target = replica.log.retention_target(view, older_than_ms=older_than, keep_bytes=keep_bytes)
         return target, state["log_start_offset"], state["next_offset"]

@@ -6,8 +6,8 @@ producer_id, base_sequence) followed by one msgpack array of ``count`` records
 field. Offsets are not in the batch: the node assigns the base offset at commit.
 
 Pure functions over bytes. The producer encodes (hot path: :func:`encode_relative`, one ``packb``
-per batch), the node only reads and verifies the header, the consumer decodes (one ``unpackb`` per
-batch).
+per batch), the node reads and verifies the header (and, for a LogAppendTime topic, rewrites the
+timestamps: :func:`with_log_append_time`), the consumer decodes (one ``unpackb`` per batch).
 """
 
 from __future__ import annotations
@@ -127,6 +127,23 @@ def decode_batch(batch: bytes | bytearray | memoryview, base_offset: int) -> lis
     except (TypeError, ValueError) as exc:
         raise CorruptRecord(f"malformed record in batch: {exc}") from None
     return out
+
+
+def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: int) -> bytes:
+    """``batch`` with every record's timestamp set to ``timestamp_ms``: the native form of Kafka's
+    LogAppendTime stamp (a native batch has no timestamp-type attribute, so the records carry it:
+    first and max timestamps become ``timestamp_ms``, every delta 0). The body is re-packed, and
+    the CRC is new; producer id and sequence are kept. CorruptRecord if the body does not decode."""
+    header = read_batch_header(batch)
+    try:
+        with memoryview(batch) as view:
+            body = msgpack.unpackb(view[HEADER_BYTES:], raw=False, use_list=False)
+        records = [(0, key, value, headers) for _delta, key, value, headers in body]
+    except Exception as exc:  # as in decode_batch: a bad body is the batch's fault, not a crash
+        raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
+    if len(records) != header.count:
+        raise CorruptRecord(f"batch body is not an array of {header.count} records")
+    return encode_relative(records, timestamp_ms, timestamp_ms, header.producer_id, header.base_sequence)
 
 
 def _header(h: Any) -> Header:

@@ -72,7 +72,7 @@ class MetadataView:
 
 
 # Ops that change the view (others, like commits, must not pay for rebuilding it).
-_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node"})
+_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs"})
 _GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
 
 
@@ -238,6 +238,20 @@ class MetadataMachine:
                 del group.offsets[key]
             if gone:
                 self._dirty_groups.add(group_id)
+
+    def _op_alter_configs(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """A topic's configs changed in one step: ``set`` over them, then ``delete``; with ``replace``,
+        only ``set`` remains (Kafka's non-incremental AlterConfigs). The proposer validated the values
+        against the topic config table; this only applies them. Answers the topic's new configs."""
+        topic = self._topics.get(cmd["name"])
+        if topic is None:
+            raise errors.UnknownTopicOrPartition(f"topic {cmd['name']!r} does not exist")
+        configs: dict[str, Any] = {} if cmd.get("replace") else dict(topic["configs"])
+        configs.update(cmd.get("set") or {})
+        for name in cmd.get("delete") or ():
+            configs.pop(name, None)
+        topic["configs"] = configs
+        return dict(configs)
 
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
         """A node announces where it listens (at every start: addresses may change between runs)."""

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kraft.config import ClusterConfig, NodeConfig
 from kraft.errors import (
@@ -496,11 +496,12 @@ class InProcessCluster:
 
     def _make_config(self) -> ClusterConfig:
         nodes = {i: NodeConfig(i, self.host, self._ports[i], 0) for i in self._ids}
-        limits = {} if self.max_record_bytes is None else {"max_record_bytes": self.max_record_bytes}
+        # Any: the integer settings are checked against ClusterConfig's int fields in __init__.
+        limits: dict[str, Any] = {} if self.max_record_bytes is None else {"max_record_bytes": self.max_record_bytes}
         return ClusterConfig(path=None, data_dir=Path(os.devnull), nodes=nodes, fsync="never",
                              replication_factor=self.default_replication_factor,
                              partitions=self.default_partitions, max_frame_bytes=self.max_frame_bytes,
-                             **limits, **self._settings)
+                             **limits, **cast(dict[str, Any], self._settings))
 
     def _boot(self, socks: dict[int, socket.socket]) -> None:
         """Build nodes over their stores (on the Raft thread, which owns the stores' writes, in one

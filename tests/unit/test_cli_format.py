@@ -137,3 +137,40 @@ def test_summary_rate() -> None:
     assert fmt.summary_rate(12_000, 1.2) == "12,000 records in 1.2 s (10,000 records/s)"
     assert fmt.summary_rate(1, 0.0) == "1 record in 0.0 s"
     assert fmt.summary_rate(0, 3.0) == "0 records in 3.0 s"
+
+
+@dataclass(frozen=True)
+class Config:
+    value: int | float | str
+    source: str
+    default: int | float | str
+
+
+def test_config_rows_and_json() -> None:
+    configs = {"cleanup.policy": Config("compact,delete", "topic", "delete"),
+               "min.cleanable.dirty.ratio": Config(1.0, "cluster", 1.0), "retention.ms": Config(-1, "topic", 7)}
+    assert fmt.render_table(fmt.CONFIG_HEADERS, fmt.config_rows(configs)).splitlines() == [
+        "config                     value           source",
+        "cleanup.policy             compact,delete  topic",
+        "min.cleanable.dirty.ratio  1.0             cluster",
+        "retention.ms               -1              topic",
+    ]
+    assert fmt.configs_json(configs)[2] == {"name": "retention.ms", "value": -1, "source": "topic", "default": 7}
+
+
+@pytest.mark.parametrize(("items", "parsed"), [
+    ([], {}),
+    (["retention.ms=1000", " cleanup.policy = compact,delete "], {"retention.ms": "1000",
+                                                                 "cleanup.policy": "compact,delete"}),
+    (["a=b=c"], {"a": "b=c"}),
+    (["a="], {"a": ""}),  # an empty value is the node's to refuse, naming the key
+])
+def test_parse_topic_configs(items: list[str], parsed: dict[str, str]) -> None:
+    assert fmt.parse_topic_configs(items) == parsed
+
+
+@pytest.mark.parametrize(("items", "words"), [(["noequals"], "not name=value"), (["=1"], "not name=value"),
+                                             (["a=1", "a=2"], "given twice")])
+def test_parse_topic_configs_refuses(items: list[str], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        fmt.parse_topic_configs(items)

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 import cli
 import kraft
+from kraft.apis.types import ConfigEntry
 from kraft.config import ClusterConfig
-from kraft.errors import RecordTooLarge, RequestTimedOut, TopicAlreadyExists, UnknownTopicOrPartition
+from kraft.errors import InvalidConfig, RecordTooLarge, RequestTimedOut, TopicAlreadyExists, UnknownTopicOrPartition
 from kraft.testing.local_cluster import free_ports
 
 runner = CliRunner()
@@ -50,6 +51,7 @@ def write_config(tmp_path: Path, nodes: int = 1, client_port: str | None = None)
         ["cluster", "start", "--help"],
         ["topic", "--help"],
         ["topic", "create", "--help"],
+        ["topic", "alter", "--help"],
         ["produce", "--help"],
         ["consume", "--help"],
     ],
@@ -233,14 +235,35 @@ class Description:
 
 class FakeAdmin:
     topics: ClassVar[dict[str, int]] = {}
+    configs: ClassVar[dict[str, dict[str, object]]] = {}
+    bootstraps: ClassVar[list[str]] = []
 
     def __init__(self, bootstrap: str, request_timeout_ms: int = 30000) -> None:
         self.bootstrap = bootstrap
+        self.bootstraps.append(bootstrap)
 
-    def create_topic(self, name: str, partitions: int | None = None, replication_factor: int | None = None) -> None:
+    def create_topic(self, name: str, partitions: int | None = None, replication_factor: int | None = None,
+                     config: dict[str, object] | None = None) -> None:
         if name in self.topics:
             raise TopicAlreadyExists(f"topic {name} exists")
         self.topics[name] = partitions or 3
+        self.configs[name] = dict(config or {})
+
+    def describe_configs(self, name: str) -> dict[str, ConfigEntry]:
+        if name not in self.topics:
+            raise UnknownTopicOrPartition(f"no topic {name}")
+        own = self.configs.get(name, {})
+        return {"cleanup.policy": ConfigEntry(str(own.get("cleanup.policy", "delete")),
+                                              "topic" if "cleanup.policy" in own else "default", "delete"),
+                "retention.ms": ConfigEntry(3600000, "cluster", 3600000),
+                "min.cleanable.dirty.ratio": ConfigEntry(1.0, "topic", 0.5)}
+
+    def alter_configs(self, name: str, set: dict[str, object], delete: list[str]) -> None:
+        if "bogus" in set:
+            raise InvalidConfig("bogus: unknown topic config")
+        self.configs[name].update(set)
+        for key in delete:
+            self.configs[name].pop(key, None)
 
     def list_topics(self) -> list[str]:
         return sorted(self.topics)
@@ -343,13 +366,50 @@ def test_topic_commands() -> None:
         "partition  leader  replicas  high watermark",
         "        0       1  1,2                    0",
         "        1       1  1,2                   10",
+        "",
+        "config                     value    source",
+        "cleanup.policy             delete   default",
+        "retention.ms               3600000  cluster",
+        "min.cleanable.dirty.ratio  1.0      topic",
     ]
     as_json = json.loads(runner.invoke(cli.app, ["topic", "describe", "orders", *B, "--json"]).stdout)
     assert as_json["partitions"][1] == {"partition": 1, "leader": 1, "replicas": [1, 2], "high_watermark": 10}
+    assert as_json["configs"][1] == {"name": "retention.ms", "value": 3600000, "source": "cluster",
+                                     "default": 3600000}
     assert runner.invoke(cli.app, ["topic", "delete", "events", *B]).stdout == "deleted topic events\n"
     again = runner.invoke(cli.app, ["topic", "create", "orders", *B, "--json"])
     assert again.exit_code == 1
     assert json.loads(again.stdout) == {"error": "TOPIC_ALREADY_EXISTS", "code": 36, "message": "topic orders exists"}
+
+
+@pytest.mark.usefixtures("fakes")
+def test_topic_configs_on_create_and_alter(tmp_path: Path) -> None:
+    created = runner.invoke(cli.app, ["topic", "create", "c", "--config", "cleanup.policy=compact",
+                                      "-c", "retention.ms = 1000", *B, "--json"])
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["configs"] == {"cleanup.policy": "compact", "retention.ms": "1000"}
+    assert FakeAdmin.configs["c"] == {"cleanup.policy": "compact", "retention.ms": "1000"}
+    # --config without '=' is the cluster.ini, as on every other command
+    ini = write_config(tmp_path, client_port="7777")
+    assert runner.invoke(cli.app, ["topic", "create", "d", "--config", str(ini), "-c", "segment.ms=5"]).exit_code == 0
+    assert FakeAdmin.bootstraps[-1] == "127.0.0.1:7777" and FakeAdmin.configs["d"] == {"segment.ms": "5"}
+    altered = runner.invoke(cli.app, ["topic", "alter", "c", "--config", "retention.ms=5", "--delete-config",
+                                      "cleanup.policy", *B])
+    assert altered.stdout == "altered topic c\n"
+    assert FakeAdmin.configs["c"] == {"retention.ms": "5"}
+    refused = runner.invoke(cli.app, ["topic", "alter", "c", "--config", "bogus=1", *B])
+    assert (refused.exit_code, refused.stderr) == (1, "error: INVALID_CONFIG: bogus: unknown topic config\n")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["topic", "alter", "c", *B], "nothing to change"),
+    (["topic", "create", "c", "--config", "=1", *B], "'=1' is not name=value"),
+    (["topic", "create", "c", "--config", "a=1", "--config", "a=2", *B], "'a' is given twice"),
+    (["topic", "create", "c", "--config", "one.ini", "--config", "two.ini"], "one cluster.ini, not 2"),
+])
+def test_bad_topic_config_arguments(args: list[str], words: str) -> None:
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 2 and words in result.output
 
 
 @pytest.mark.usefixtures("fakes")

@@ -37,6 +37,9 @@ peer_timeout_ms = 1000
 lmdb_map_size_mb = 64
 fetch_max_wait_ms_max = 500
 request_timeout_ms = 2000
+log_retention_ms = 3600000
+log_cleanup_policy = delete,compact
+log_cleaner_min_cleanable_ratio = 0.25
 
 [node.1]
 host = 10.0.0.1
@@ -153,6 +156,16 @@ def test_no_path_reads_cluster_ini_of_the_working_directory(tmp_path: Path, monk
     config = load_config(None)
     assert config.path == tmp_path / "cluster.ini"
     assert config.nodes[1].client_port == 7000
+
+
+def test_topic_config_defaults_use_kafkas_broker_names_and_the_topic_config_table() -> None:
+    config = parse(THREE_NODES)
+    assert config.log_defaults == {"cleanup.policy": "compact,delete", "retention.ms": 3600000,
+                                   "min.cleanable.dirty.ratio": 0.25}
+    # max_record_bytes is the cluster-wide max.message.bytes when it is not kraft's default
+    assert config.topic_config_defaults() == {**config.log_defaults, "max.message.bytes": 2048}
+    default = parse(NODE_1)
+    assert default.log_defaults == {} and default.topic_config_defaults() == {}
 
 
 def test_shipped_cluster_ini_is_the_embedded_default() -> None:
@@ -293,6 +306,34 @@ BAD = [
     (
         THREE_NODES.replace("rack = b\n", ""),
         "cluster.ini: [node.2] rack: missing, but [node.1] has one (give every node a rack, or none)",
+    ),
+    (
+        "[cluster]\nlog_retention_ms = 1 week\n" + NODE_1,
+        "cluster.ini: [cluster] log_retention_ms: '1 week' is not an integer (the default of topic config "
+        "retention.ms)",
+    ),
+    (
+        "[cluster]\nlog_cleanup_policy = shred\n" + NODE_1,
+        "cluster.ini: [cluster] log_cleanup_policy: 'shred' is not one of compact, delete (the default of "
+        "topic config cleanup.policy)",
+    ),
+    (
+        "[cluster]\nlog_message_timestamp_type = logappendtime\n" + NODE_1,
+        "cluster.ini: [cluster] log_message_timestamp_type: 'logappendtime' is not one of CreateTime | "
+        "LogAppendTime (the default of topic config message.timestamp.type)",
+    ),
+    (
+        "[cluster]\nlog_cleaner_min_cleanable_ratio = 2\n" + NODE_1,
+        "cluster.ini: [cluster] log_cleaner_min_cleanable_ratio: 2.0 is out of range (0.0..1.0) (the default "
+        "of topic config min.cleanable.dirty.ratio)",
+    ),
+    (
+        "[cluster]\nlog_cleaner_min_compaction_lag_ms = 10\nlog_cleaner_max_compaction_lag_ms = 5\n" + NODE_1,
+        "cluster.ini: [cluster] log_cleaner_min_compaction_lag_ms: 10 is more than max.compaction.lag.ms (5)",
+    ),
+    (
+        "[cluster]\nlog_retention_hours = 5\n" + NODE_1,
+        "cluster.ini: [cluster] log_retention_hours: unknown key (did you mean 'log_retention_ms'?)",
     ),
     (NODE_1 + "host = 127.0.0.2\n", "cluster.ini: [node.1] host: key appears twice (line 5)"),
     (NODE_1 + NODE_1, "cluster.ini: [node.1]: section appears twice (line 5)"),

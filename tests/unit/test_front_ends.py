@@ -77,6 +77,9 @@ class StubBroker:
     def topic_exists(self, name: str) -> bool:
         return name == "t"
 
+    def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, object]:
+        return dict(configs)
+
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
         self.calls.append(("create_topic", (name, partitions, rf, configs)))

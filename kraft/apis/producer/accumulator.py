@@ -48,25 +48,29 @@ class BatchResult:
     or done-callbacks or were cancelled; only those need work when the batch completes.
     """
 
-    __slots__ = ("base_offset", "condition", "done", "exception", "partition", "topic", "watched")
+    __slots__ = ("base_offset", "condition", "done", "exception", "log_append_time", "partition", "topic",
+                 "watched")
 
     def __init__(self, condition: threading.Condition, topic: str, partition: int) -> None:
         self.condition = condition  # shared by every future of the producer
         self.topic = topic
         self.partition = partition
         self.base_offset = -1
+        self.log_append_time = -1  # the leader's stamp in a LogAppendTime topic: every record's timestamp
         self.exception: BaseException | None = None
         self.done = False
         self.watched: list[RecordFuture] = []
 
-    def complete(self, base_offset: int = -1, exc: BaseException | None = None) -> None:
+    def complete(self, base_offset: int = -1, exc: BaseException | None = None, log_append_time: int = -1) -> None:
         """Complete every record of the batch (once): offsets from ``base_offset`` (-1: acks=0,
-        none assigned) or the error ``exc``. Callbacks run after the condition is released."""
+        none assigned) or the error ``exc``; ``log_append_time`` (>= 0) replaces the records'
+        timestamps, as the topic stored them. Callbacks run after the condition is released."""
         callbacks = []
         with self.condition:
             if self.done:
                 return
             self.base_offset = base_offset
+            self.log_append_time = log_append_time
             self.exception = exc
             self.done = True  # after the fields: readers check ``done`` without the lock
             for future in self.watched:
@@ -157,7 +161,7 @@ class RecordFuture(Future[RecordMetadata]):
     def _metadata(self) -> RecordMetadata:
         b = self._batch
         return RecordMetadata(b.topic, b.partition, b.base_offset + self._index if b.base_offset >= 0 else -1,
-                              self._timestamp)
+                              self._timestamp if b.log_append_time < 0 else b.log_append_time)
 
     # --- public Future API ------------------------------------------------------------------------
 

@@ -285,7 +285,7 @@ class Sender:
                     continue
                 error = error_from_result(result)
                 if error is None:
-                    self._complete(batch, result["base_offset"])
+                    self._complete(batch, result["base_offset"], result.get("log_append_time", -1))
                 else:
                     self._retry_or_fail(batch, error)
         finally:
@@ -311,15 +311,16 @@ class Sender:
                 return
         self._fail(batch, exc)
 
-    def _complete(self, batch: ProducerBatch, base_offset: int) -> None:
+    def _complete(self, batch: ProducerBatch, base_offset: int, log_append_time: int = -1) -> None:
         # One write completes every record: each future builds its RecordMetadata when asked.
-        batch.result.complete(base_offset if base_offset >= 0 else -1)  # acks=0: no offset yet
+        batch.result.complete(base_offset if base_offset >= 0 else -1,  # acks=0: no offset yet
+                              log_append_time=log_append_time)
         batch.encoded = None
         self._acc.completed(batch)
         if batch.followers:
             for index, follower in batch.followers:
                 follower.records = []
-                self._complete(follower, base_offset + index if base_offset >= 0 else -1)
+                self._complete(follower, base_offset + index if base_offset >= 0 else -1, log_append_time)
             batch.followers = None
         batch.records = []
 

@@ -14,10 +14,12 @@ from typing import Any, Protocol
 
 from kraft.node.context import HandlerContext
 from kraft.node.handlers import (
+    alter_configs,
     api_versions,
     create_topic,
     debug_faults,
     delete_topic,
+    describe_configs,
     describe_group,
     fetch,
     find_coordinator,
@@ -50,7 +52,7 @@ class NativeApi(Protocol):
 _APIS: tuple[NativeApi, ...] = (
     api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status, find_coordinator,
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
-    init_producer_id, debug_faults,
+    init_producer_id, debug_faults, describe_configs, alter_configs,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}

@@ -1,4 +1,5 @@
-"""produce: one record batch per partition entry; each answered with its base offset or an error."""
+"""produce: one record batch per partition entry; each answered with its base offset (and, in a
+LogAppendTime topic, the time the leader stamped into it) or an error."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
 
 async def _one(broker: Broker, entry: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
     res: dict[str, Any] = {"topic": entry.get("topic"), "partition": entry.get("partition"),
-                           "error_code": 0, "message": "", "base_offset": -1}
+                           "error_code": 0, "message": "", "base_offset": -1, "log_append_time": -1}
     try:
         topic = field(entry, "topic", str)
         partition = field(entry, "partition", int)
         batch = field(entry, "batch", bytes)
-        res["base_offset"] = await broker.produce_one(topic, partition, batch, acks, timeout_s)
+        appended = await broker.produce_one(topic, partition, batch, acks, timeout_s)
+        res["base_offset"], res["log_append_time"] = appended.base_offset, appended.log_append_time_ms
     except KraftError as e:
         set_partition_error(res, e)
     return res

@@ -6,6 +6,7 @@ This module owns the byte-level Kafka v2 record batch format for kraft's Kafka f
   which covers bytes 21..end (attributes onward), so base offset, batch length and partition
   leader epoch can be patched without recomputing it (:func:`with_base_offset`);
 * splitting a Produce request's ``records`` field into its batches (:func:`split_record_set`);
+* stamping a batch with the leader's clock for a LogAppendTime topic (:func:`with_log_append_time`);
 * converting a kraft native batch (:mod:`kraft.protocol.batch`) into an uncompressed v2 batch for a
   Kafka consumer (:func:`native_to_kafka`, on the broker's fetch path);
 * decoding a v2 batch, compressed or not, into kraft's ``RecordOut`` tuples
@@ -15,9 +16,10 @@ This module owns the byte-level Kafka v2 record batch format for kraft's Kafka f
   topics (:func:`compact_kafka_batch`): base offset, offset deltas, last offset delta, timestamps,
   producer id, epoch and base sequence and the compression codec are kept.
 
-The broker never decompresses: it verifies, stores and patches Kafka batches verbatim. Only the
-native consumer decompresses, with the optional packages kafka-python itself uses (python-snappy,
-lz4, zstandard: ``pip install 'kraft[kafka-codecs]'``), imported on first use.
+The broker never decompresses on the way to storage (it verifies, stores and patches Kafka batches
+verbatim), except to check keys on a compacted topic. The native consumer decompresses, with the
+optional packages kafka-python itself uses (python-snappy, lz4, zstandard:
+``pip install 'kraft[kafka-codecs]'``), imported on first use.
 
 Pure functions over bytes, no I/O. Malformed input raises :class:`~kraft.errors.CorruptRecord`.
 """
@@ -56,6 +58,7 @@ __all__ = [
     "split_record_set",
     "verify_kafka_batch",
     "with_base_offset",
+    "with_log_append_time",
 ]
 
 MAGIC = 2
@@ -215,6 +218,20 @@ def with_base_offset(batch: bytes | bytearray | memoryview, base_offset: int) ->
         raise CorruptRecord(f"kafka batch of {len(batch)} bytes is shorter than its {BATCH_HEADER_BYTES}-byte header")
     with memoryview(batch) as view:
         return b"".join((_BASE_OFFSET.pack(base_offset), view[8:12], _NO_EPOCH, view[16:]))
+
+
+_STAMPED = struct.Struct(">h4xqq")  # attributes, (last offset delta), first and max timestamp
+
+
+def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: int) -> bytes:
+    """``batch`` as a Kafka broker stores it in a LogAppendTime topic: the timestamp-type attribute
+    set, first and max timestamps ``timestamp_ms`` (readers then give every record the max
+    timestamp; records keep their bytes, so nothing is decompressed) and the CRC32C, which covers
+    all three, recomputed. Kafka's record builder sets both timestamps this way."""
+    header = read_kafka_header(batch)
+    covered = bytearray(batch[_CRC_START:])
+    _STAMPED.pack_into(covered, 0, header.attributes | _TIMESTAMP_TYPE_BIT, timestamp_ms, timestamp_ms)
+    return b"".join((bytes(batch[:_CRC_START - 4]), struct.pack(">I", crc32c(covered)), covered))
 
 
 # --- encoding ---------------------------------------------------------------------------------

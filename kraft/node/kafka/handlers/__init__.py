@@ -17,13 +17,16 @@ from typing import Any, Protocol
 
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers import (
+    alter_configs,
     api_versions,
     create_topics,
     delete_topics,
+    describe_configs,
     describe_groups,
     fetch,
     find_coordinator,
     heartbeat,
+    incremental_alter_configs,
     init_producer_id,
     join_group,
     leave_group,
@@ -52,7 +55,7 @@ class KafkaApi(Protocol):
 _APIS: tuple[KafkaApi, ...] = (
     produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group, heartbeat,
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
-    init_producer_id,
+    init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}

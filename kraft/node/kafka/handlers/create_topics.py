@@ -1,5 +1,7 @@
 """CreateTopics (19): topics placed by kraft (manual replica assignments are refused), each answered
-on its own. num_partitions / replication_factor -1 take cluster.ini's defaults."""
+on its own. num_partitions / replication_factor -1 take cluster.ini's defaults. Topic configs are
+checked against ``kraft.topic_config`` (an unknown name or a bad value: INVALID_CONFIG naming it, and
+that topic is not created), with validate_only too."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
             if request.get("validate_only"):
                 if ctx.broker.topic_exists(t["name"]):
                     raise errors.TopicAlreadyExists(f"topic {t['name']!r} already exists")
+                ctx.broker.validate_topic_configs(configs)
             else:
                 await ctx.broker.create_topic(t["name"], partitions, rf, configs)
         except errors.KraftError as e:

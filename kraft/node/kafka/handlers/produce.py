@@ -1,4 +1,5 @@
-"""Produce (0): one magic-v2 record batch per partition, stored exactly as the client sent it.
+"""Produce (0): one magic-v2 record batch per partition, stored as the client sent it (in a
+LogAppendTime topic with the leader's timestamps, which the answer's log_append_time carries).
 
 The batch's CRC32C is checked and nothing is decompressed; the partition's Raft group assigns the
 base offset at commit. acks=1 is served as acks=all (an answer always means committed by a majority);
@@ -48,7 +49,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
 
 
 async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
-    res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_start_offset": -1}
+    res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1}
     try:
         records = part.get("records")
         if not records:
@@ -56,7 +57,9 @@ async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, time
         batches = split_record_set(records)
         if len(batches) != 1:
             raise errors.InvalidRecord(f"{topic}/{part['index']}: {len(batches)} batches; send exactly one")
-        res["base_offset"] = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
+        appended = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
+        # log_append_time: the stamp of a LogAppendTime topic (-1: CreateTime), as Kafka answers
+        res["base_offset"], res["log_append_time"] = appended.base_offset, appended.log_append_time_ms
     except errors.KraftError as e:
         res["error_code"] = kafka_code(e)
     return res

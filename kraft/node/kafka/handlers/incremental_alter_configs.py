@@ -1,0 +1,47 @@
+"""IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT (the last two for list configs:
+cleanup.policy) on a topic's configs, checked whole and applied in one metadata entry. Each resource
+is answered on its own; broker configs are cluster.ini's and cannot change here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kraft import errors
+from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
+from kraft.node.kafka.handlers._configs import BROKER, TOPIC, check_broker, unsupported
+from kraft.topic_config import AlterOp, ConfigChange
+
+API_KEY = 44
+MIN_VERSION = 0
+MAX_VERSION = 1
+
+
+async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    responses = []
+    for r in request["resources"]:
+        res: dict[str, Any] = {"resource_type": r["resource_type"], "resource_name": r["resource_name"],
+                               "error_code": 0, "error_message": None}
+        try:
+            if r["resource_type"] == TOPIC:
+                await ctx.broker.alter_configs(r["resource_name"], [_change(c) for c in r["configs"]],
+                                               validate_only=bool(request.get("validate_only")))
+            elif r["resource_type"] == BROKER:
+                check_broker(ctx, r["resource_name"])
+                raise errors.InvalidRequest("broker configs are the [cluster] section of cluster.ini: "
+                                            "they cannot be changed while nodes run")
+            else:
+                raise unsupported(r["resource_type"])
+        except errors.KraftError as e:
+            res["error_code"], res["error_message"] = kafka_code(e), e.message
+        responses.append(res)
+    return {"throttle_time": 0, "responses": responses}
+
+
+def _change(config: dict[str, Any]) -> ConfigChange:
+    try:
+        op = AlterOp(config["config_operation"])
+    except ValueError:
+        raise errors.InvalidRequest(f"{config['name']}: unknown config operation {config['config_operation']} "
+                                    "(0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT)") from None
+    return ConfigChange(config["name"], op, config["value"])

@@ -1,0 +1,209 @@
+"""Topic configs on a real node whose cluster.ini sets a cluster-wide default: the kraft CLI, and
+unmodified Kafka clients (confluent-kafka's AdminClient, kafka-python's KafkaAdminClient) creating
+topics with configs, describing them (Kafka's sources), altering them (AlterConfigs and
+IncrementalAlterConfigs) and getting INVALID_CONFIG, naming the key, for bad ones; and what topic
+configs enforce on their producers and consumers (LogAppendTime, compaction's keys, max.message.bytes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaException
+from confluent_kafka import Consumer as CKConsumer
+from confluent_kafka import Producer as CKProducer
+from confluent_kafka import TopicPartition as CKTopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import ConfigResource as KPConfigResource
+from kafka.admin import NewTopic as KPNewTopic
+from kafka.errors import InvalidConfigurationError
+
+from kraft import Admin, Consumer, TopicPartition
+from kraft.testing.local_cluster import Cluster
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
+
+KRAFT = str(Path(sys.executable).parent / "kraft")
+HOUR_MS = 3600000
+# Kafka's ConfigSource numbers
+TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 4, 5
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(tmp_path_factory.mktemp("configs"), 1, rf=1, partitions=1, extra=f"log_retention_ms = {HOUR_MS}")
+    try:
+        c.start_all()
+        yield c
+    finally:
+        c.stop_all()
+
+
+def kraft(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([KRAFT, *args], capture_output=True, text=True, timeout=60)
+    if check:
+        assert out.returncode == 0, f"kraft {' '.join(args)} failed: {out.stdout}\n{out.stderr}"
+    return out
+
+
+def test_cli_create_alter_describe(node: Cluster) -> None:
+    b = ["--bootstrap", node.bootstrap]
+    kraft("topic", "create", "cli", "--config", "cleanup.policy=compact", "--config", "retention.bytes=1000", *b)
+    kraft("topic", "alter", "cli", "--config", "segment.ms=60000", "--delete-config", "retention.bytes", *b)
+    described = json.loads(kraft("topic", "describe", "cli", *b, "--json").stdout)
+    configs = {c["name"]: (c["value"], c["source"]) for c in described["configs"]}
+    assert configs["cleanup.policy"] == ("compact", "topic")
+    assert configs["segment.ms"] == (60000, "topic")
+    assert configs["retention.bytes"] == (-1, "default")
+    assert configs["retention.ms"] == (HOUR_MS, "cluster")  # cluster.ini's log_retention_ms
+    table = kraft("topic", "describe", "cli", *b).stdout.splitlines()
+    assert "retention.ms               3600000              cluster" in table
+    refused = kraft("topic", "alter", "cli", "--config", "retention.ms=soon", "--config", "segment.ms=1", *b,
+                    check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == "error: INVALID_CONFIG: retention.ms: 'soon' is not an integer\n"
+    with Admin(node.bootstrap) as admin:
+        assert admin.describe_configs("cli")["segment.ms"].value == 60000, "a refused alter changes nothing"
+
+
+def _result(futures: dict[Any, Any]) -> Any:
+    (future,) = futures.values()
+    return future.result(30)
+
+
+def test_confluent_admin_client(node: Cluster) -> None:
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    created = admin.create_topics([NewTopic("ck-cfg", 1, 1, config={"cleanup.policy": "compact",
+                                                                     "retention.ms": "1000"}),
+                                   NewTopic("ck-bad", 1, 1, config={"cleanup.policy": "shred"})])
+    created["ck-cfg"].result(30)
+    with pytest.raises(KafkaException) as info:
+        created["ck-bad"].result(30)
+    assert info.value.args[0].code() == 40 and "cleanup.policy: 'shred' is not one of" in info.value.args[0].str()
+    node.wait_leaders("ck-cfg")
+
+    topic = ConfigResource("TOPIC", "ck-cfg")
+    described = _result(admin.describe_configs([topic]))
+    assert (described["cleanup.policy"].value, described["cleanup.policy"].source) == ("compact", TOPIC_CONFIG)
+    assert (described["retention.ms"].value, described["retention.ms"].source) == ("1000", TOPIC_CONFIG)
+    assert (described["retention.bytes"].value, described["retention.bytes"].source) == ("-1", DEFAULT_CONFIG)
+    assert described["retention.bytes"].is_default and not described["retention.bytes"].is_read_only
+
+    _result(admin.incremental_alter_configs([ConfigResource("TOPIC", "ck-cfg", incremental_configs=[
+        ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.APPEND),
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)])]))
+    described = _result(admin.describe_configs([topic]))
+    assert described["cleanup.policy"].value == "compact,delete"
+    assert (described["retention.ms"].value, described["retention.ms"].source) == (str(HOUR_MS), STATIC_BROKER_CONFIG)
+
+    with pytest.raises(KafkaException) as info:
+        _result(admin.incremental_alter_configs([ConfigResource("TOPIC", "ck-cfg", incremental_configs=[
+            ConfigEntry("min.cleanable.dirty.ratio", "2", incremental_operation=AlterConfigOpType.SET)])]))
+    assert info.value.args[0].code() == 40 and "min.cleanable.dirty.ratio" in info.value.args[0].str()
+
+    # Kafka's non-incremental AlterConfigs replaces the topic's configs: what is not given goes back.
+    # (confluent-kafka deprecates it, but clients still send it, so kraft serves it.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _result(admin.alter_configs([ConfigResource("TOPIC", "ck-cfg", set_config={"segment.ms": "60000"})]))
+    described = _result(admin.describe_configs([topic]))
+    assert {n for n, c in described.items() if c.source == TOPIC_CONFIG} == {"segment.ms"}
+
+    broker = _result(admin.describe_configs([ConfigResource("BROKER", "1")]))
+    assert (broker["log.retention.ms"].value, broker["log.retention.ms"].source) == (str(HOUR_MS),
+                                                                                     STATIC_BROKER_CONFIG)
+    assert broker["log.retention.ms"].is_read_only
+    with pytest.raises(KafkaException) as info:
+        _result(admin.describe_configs([ConfigResource("TOPIC", "nope")]))
+    assert info.value.args[0].code() == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_kafka_python_admin_client(node: Cluster) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=node.kafka_bootstrap, request_timeout_ms=30000)
+    try:
+        admin.create_topics([KPNewTopic("kp-cfg", 1, 1, topic_configs={"retention.bytes": "1000",
+                                                                       "message.timestamp.type": "LogAppendTime"})])
+        node.wait_leaders("kp-cfg")
+        resource = KPConfigResource("TOPIC", "kp-cfg")
+        modified = admin.describe_configs([resource])["topic"]["kp-cfg"]
+        assert {n: c["value"] for n, c in modified.items()} == {"retention.bytes": "1000",
+                                                                "message.timestamp.type": "LogAppendTime"}
+        every = admin.describe_configs([resource], config_filter="all", include_synonyms=True)["topic"]["kp-cfg"]
+        assert every["retention.ms"]["config_source"] == "STATIC_BROKER_CONFIG"
+        assert every["retention.ms"]["synonyms"][0] == {"name": "log.retention.ms", "value": str(HOUR_MS),
+                                                        "source": "STATIC_BROKER_CONFIG"}
+        assert admin.alter_configs([KPConfigResource("TOPIC", "kp-cfg", configs={"retention.ms": "7"})]) == {
+            "topic": {"kp-cfg": "OK"}}  # IncrementalAlterConfigs
+        result = admin.alter_configs([KPConfigResource("TOPIC", "kp-cfg", configs={"retention.ms": "x"})],
+                                     raise_on_unknown=False)
+        assert "InvalidConfigurationError" in result["topic"]["kp-cfg"] and "retention.ms" in result["topic"]["kp-cfg"]
+        modified = admin.describe_configs([resource])["topic"]["kp-cfg"]
+        assert modified["retention.ms"]["value"] == "7"
+        with pytest.raises(InvalidConfigurationError):
+            admin.create_topics([KPNewTopic("kp-bad", 1, 1, topic_configs={"retention.ms": "-5"})])
+    finally:
+        admin.close()
+
+
+def test_kafka_clients_meet_the_topic_rules(node: Cluster) -> None:
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    topics = {"lat": {"message.timestamp.type": "LogAppendTime"}, "cmp": {"cleanup.policy": "compact"},
+              "tiny": {"max.message.bytes": "1000"}}
+    for future in admin.create_topics([NewTopic(t, 1, 1, config=c) for t, c in topics.items()]).values():
+        future.result(30)
+    for t in topics:
+        node.wait_leaders(t)
+
+    delivered: list[Any] = []
+    producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap, "linger.ms": 0,
+                           "message.send.max.retries": 0})
+    before = time.time_ns() // 1_000_000
+    producer.produce("lat", key=b"k", value=b"v", timestamp=1000, on_delivery=lambda e, m: delivered.append((e, m)))
+    producer.produce("cmp", value=b"no key", on_delivery=lambda e, m: delivered.append((e, m)))
+    producer.produce("tiny", key=b"k", value=b"x" * 2000, on_delivery=lambda e, m: delivered.append((e, m)))
+    assert producer.flush(30) == 0
+    after = time.time_ns() // 1_000_000
+    (ok_err, ok), (cmp_err, _), (tiny_err, _) = delivered
+    assert ok_err is None
+    kind, stamp = ok.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME and before <= stamp <= after  # ProduceResponse.log_append_time
+    assert cmp_err is not None and cmp_err.code() == 87  # INVALID_RECORD
+    assert tiny_err is not None and tiny_err.code() == 10  # MESSAGE_TOO_LARGE
+
+    kp = KafkaProducer(bootstrap_servers=node.kafka_bootstrap)
+    try:
+        meta = kp.send("lat", key=b"k2", value=b"v2", timestamp_ms=2000).get(timeout=30)
+        assert meta.timestamp > stamp
+    finally:
+        kp.close()
+
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": "lat-reader",
+                           "enable.auto.commit": False})
+    try:
+        consumer.assign([CKTopicPartition("lat", 0, 0)])
+        got: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(got) < 2 and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+    finally:
+        consumer.close()
+    assert [m.timestamp() for m in got] == [(TIMESTAMP_LOG_APPEND_TIME, stamp),
+                                            (TIMESTAMP_LOG_APPEND_TIME, meta.timestamp)]
+    with Consumer(node.bootstrap) as native:  # kraft's consumer reads the stamps of Kafka batches too
+        native.assign([TopicPartition("lat", 0)])
+        native.seek(TopicPartition("lat", 0), 0)
+        records: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(records) < 2 and time.monotonic() < deadline:
+            records += native.poll(timeout_ms=500)
+    assert [r.timestamp_ms for r in records] == [stamp, meta.timestamp]
