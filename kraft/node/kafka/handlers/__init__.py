@@ -19,8 +19,10 @@ from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers import (
     api_versions,
     create_topics,
+    delete_records,
     delete_topics,
     describe_groups,
+    describe_log_dirs,
     fetch,
     find_coordinator,
     heartbeat,
@@ -53,6 +55,7 @@ _APIS: tuple[KafkaApi, ...] = (
     produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group, heartbeat,
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id,
+    delete_records, describe_log_dirs,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}
