@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import cli
 import kraft
 from kraft.config import ClusterConfig
-from kraft.errors import RecordTooLarge, RequestTimedOut, TopicAlreadyExists, UnknownTopicOrPartition
+from kraft.errors import OffsetOutOfRange, RecordTooLarge, RequestTimedOut, TopicAlreadyExists, UnknownTopicOrPartition
 from kraft.testing.local_cluster import free_ports
 
 runner = CliRunner()
@@ -223,6 +223,8 @@ class Partition:
     leader: int | None
     replicas: list[int]
     high_watermark: int
+    log_start_offset: int | None = None
+    size_bytes: int | None = None
 
 
 @dataclass
@@ -248,10 +250,17 @@ class FakeAdmin:
     def describe_topic(self, name: str) -> Description:
         if name not in self.topics:
             raise UnknownTopicOrPartition(f"no topic {name}")
-        return Description(name, [Partition(p, 1, [1, 2], 10 * p) for p in range(self.topics[name])])
+        return Description(name, [Partition(p, 1, [1, 2], 10 * p, 2 * p, 3000 * p) for p in range(self.topics[name])])
 
     def delete_topic(self, name: str) -> None:
         del self.topics[name]
+
+    def delete_records(self, topic: str, before_offsets: dict[int, int]) -> dict[int, int]:
+        if topic not in self.topics:
+            raise UnknownTopicOrPartition(f"no topic {topic}")
+        if any(o > 10 for o in before_offsets.values()):
+            raise OffsetOutOfRange("beyond the high watermark 10")
+        return {p: 10 if o == -1 else o for p, o in before_offsets.items()}
 
     def close(self) -> None:
         pass
@@ -340,16 +349,31 @@ def test_topic_commands() -> None:
     }
     described = runner.invoke(cli.app, ["topic", "describe", "orders", *B]).stdout
     assert described.splitlines() == [
-        "partition  leader  replicas  high watermark",
-        "        0       1  1,2                    0",
-        "        1       1  1,2                   10",
+        "partition  leader  replicas  log start  high watermark  size",
+        "        0       1  1,2               0               0  0 B",
+        "        1       1  1,2               2              10  2.9 KiB",
     ]
     as_json = json.loads(runner.invoke(cli.app, ["topic", "describe", "orders", *B, "--json"]).stdout)
-    assert as_json["partitions"][1] == {"partition": 1, "leader": 1, "replicas": [1, 2], "high_watermark": 10}
+    assert as_json["partitions"][1] == {"partition": 1, "leader": 1, "replicas": [1, 2], "log_start_offset": 2,
+                                        "high_watermark": 10, "size_bytes": 3000}
     assert runner.invoke(cli.app, ["topic", "delete", "events", *B]).stdout == "deleted topic events\n"
     again = runner.invoke(cli.app, ["topic", "create", "orders", *B, "--json"])
     assert again.exit_code == 1
     assert json.loads(again.stdout) == {"error": "TOPIC_ALREADY_EXISTS", "code": 36, "message": "topic orders exists"}
+
+
+@pytest.mark.usefixtures("fakes")
+def test_topic_delete_records() -> None:
+    deleted = runner.invoke(cli.app, ["topic", "delete-records", "orders", "--partition", "1", "--before", "4", *B])
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout == "orders partition 1 low watermark 4\n"
+    everything = runner.invoke(cli.app, ["topic", "delete-records", "orders", "-p", "0", "--before", "-1", *B,
+                                         "--json"])
+    assert json.loads(everything.stdout) == {"topic": "orders", "partition": 0, "low_watermark": 10}
+    beyond = runner.invoke(cli.app, ["topic", "delete-records", "orders", "-p", "0", "--before", "11", *B])
+    assert beyond.exit_code == 1
+    assert beyond.stderr == "error: OFFSET_OUT_OF_RANGE: beyond the high watermark 10\n"
+    assert runner.invoke(cli.app, ["topic", "delete-records", "orders", "-p", "0", "--before", "-2", *B]).exit_code == 2
 
 
 @pytest.mark.usefixtures("fakes")
