@@ -438,7 +438,7 @@ def topic_describe(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a topic's partitions: leader, replicas and high watermark."""
+    """Show a topic's partitions: leader, replicas, log start, high watermark and size."""
     with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
         description = admin.describe_topic(name)
         if as_json:

@@ -67,7 +67,8 @@ class Admin:
 
     def describe_topic(self, name: str) -> TopicDescription:
         """Partitions of ``name`` with leader, replicas and high watermark (0 when leaderless, -1 when
-        the leader does not answer in time, e.g. a paused node).
+        the leader does not answer in time, e.g. a paused node), and the leader's log start offset
+        and size in bytes (None in both cases).
 
         Raises UnknownTopicOrPartition at once if the topic is not in the metadata."""
         return self._run(lambda: self._describe_with_logs(name), final=(UnknownTopicOrPartition,))
