@@ -87,6 +87,11 @@ class MetadataRows(StateRow[CatalogueState]):
         else:
             self.store.put(DB_PSTATE, key, msgpack.packb({**state, "name": name}, use_bin_type=True))
 
+    def replace_groups(self, groups: dict[str, GroupRow]) -> None:
+        self.store.delete_prefix(DB_PSTATE, self._group_prefix)
+        for name, row in groups.items():
+            self.save_group(name, row)
+
     def load_applied(self) -> int | None:
         raw = self.store.get(DB_PSTATE, self._applied_key)
         return None if raw is None else int.from_bytes(raw, "big")

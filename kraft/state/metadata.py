@@ -10,6 +10,12 @@ puts them in the command, so every replica applies the same decision); know how 
 
 Commands are msgpack maps with an ``op`` (this module owns their encoding, ``encode_command``; the
 journal frames them as ``kraft.log.entry`` says); results are ``(error_code, value)``.
+
+The whole state is in the store's rows, so the group's Raft log is not needed once applied: the
+machine keeps the last ``METADATA_LOG_KEEP`` to ``2 * METADATA_LOG_KEEP`` entries (``log_floor``, a
+function of the applied index, the same on every replica), so a follower a little behind catches up
+from entries, and one further behind gets a snapshot: the whole state (``state``/``install``).
+Without this the log would grow with every offset commit for as long as the cluster runs.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import msgpack
 
 from kraft import errors
 
+METADATA_LOG_KEEP = 10_000  # entries the metadata group's Raft log keeps at least
+SNAPSHOT_END = (1 << 63) - 1
 GID_TOPIC_SHIFT = 32  # gid = topic_id << 32 | partition; gid 0 is the metadata group itself
 METADATA_GID = 0
 
@@ -137,6 +145,10 @@ class StateStore(Protocol):
 
     def save_applied(self, raft_index: int) -> None: ...
 
+    def replace_groups(self, groups: dict[str, GroupRow]) -> None:
+        """Every group row at once (a snapshot): rows of groups not in ``groups`` go."""
+        ...
+
 
 @dataclass
 class GroupOffsets:
@@ -178,6 +190,67 @@ class MetadataMachine:
     @property
     def last_applied(self) -> int:
         return self._last_applied
+
+    # --- the Raft log's head, and snapshots (``raft.group``'s ``LogMachine``) ----------------------
+    @property
+    def log_floor(self) -> int:
+        """The first Raft index still needed: none below the last ``METADATA_LOG_KEEP`` entries
+        (moved in steps of that size, so the journal discards a slice at a time)."""
+        return max(0, (self._last_applied // METADATA_LOG_KEEP - 1) * METADATA_LOG_KEEP)
+
+    @property
+    def raft_floor(self) -> int:
+        return self.log_floor
+
+    @property
+    def compaction_epoch(self) -> int:
+        return 0  # nothing rewrites the metadata group's rows behind Raft's back
+
+    def compaction_settled(self) -> bool:
+        return True
+
+    def reclaim(self, budget: int) -> int:
+        return 0
+
+    def snapshot_rows(self, after: int, max_rows: int) -> tuple[int, int, list[tuple[int, bytes]]]:
+        return after + 1, SNAPSHOT_END, []  # everything travels in ``state``
+
+    def install_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None:
+        pass
+
+    def producers(self) -> dict[int, Any]:
+        return {}
+
+    def state(self) -> dict[str, Any]:
+        """The whole state, as of the last applied entry: a copy (it is encoded later)."""
+        catalogue = {"topics": self._topics, "next_topic_id": self._next_topic_id, "nodes": self._nodes,
+                     "next_producer_id": self._next_producer_id}
+        groups = {g: {"generation": o.generation, "offsets": [[t, p, off] for (t, p), off in o.offsets.items()]}
+                  for g, o in self.groups.items()}
+        copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(
+            {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied}, use_bin_type=True),
+            raw=False, strict_map_key=False)
+        return copied
+
+    def install(self, state: dict[str, Any], producers: dict[int, Any]) -> None:
+        """Take over another replica's state at its last applied entry (a snapshot)."""
+        catalogue: CatalogueState = state["catalogue"]
+        self._topics = catalogue.get("topics", {})
+        self._next_topic_id = catalogue.get("next_topic_id", 1)
+        self._nodes = {int(k): v for k, v in catalogue.get("nodes", {}).items()}
+        self._next_producer_id = catalogue.get("next_producer_id", 1)
+        self._last_applied = state["last_applied"]
+        rows: dict[str, GroupRow] = state["groups"]
+        self.groups = {g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
+                       for g, v in rows.items()}
+        if self._store is not None:
+            self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
+                                    "nodes": self._nodes, "next_producer_id": self._next_producer_id})
+            self._store.replace_groups(rows)
+            self._store.save_applied(self._last_applied)
+        self._catalogue_dirty = False
+        self._dirty_groups.clear()
+        self._publish()
 
     def apply(self, raft_index: int, payload: bytes) -> tuple[int, Any] | None:
         if raft_index <= self._last_applied:

@@ -20,6 +20,8 @@ read there any more; the checks of committed entries skip them on that replica.
 
 from __future__ import annotations
 
+import json
+
 import msgpack
 
 from kraft.log.entry import is_native
@@ -44,7 +46,9 @@ def state_digest(machine: MetadataMachine | PartitionMachine) -> object:
         state = machine.state()
         state.pop("last_applied")
         return (state, msgpack.packb(sorted(machine.producers().items())))
-    return machine._next_producer_id
+    state = machine.state()
+    state.pop("last_applied")
+    return json.dumps(state, sort_keys=True, default=repr)  # canonical: dict order differs after restarts
 
 
 class Checker:

@@ -26,6 +26,7 @@ from kraft.protocol.batch import encode_batch
 from kraft.raft import clock as raft_clock
 from kraft.raft import driver as raft_driver
 from kraft.raft.outbox import Applied, OnOutcome, Outcome
+from kraft.state import metadata as metadata_state
 from kraft.state.metadata import METADATA_GID, encode_command, partition_gid
 from kraft.state.partition import PartitionMachine
 from tests.sim.checker import Checker, Violation
@@ -40,6 +41,7 @@ RECONNECT_S = 0.25  # the host dials missing peers this often
 FULL_CHECK_EVERY_S = 2.0
 PROBE_TIMEOUT_S = 3.0  # as a client's request timeout: then it asks whichever node leads now
 MAX_STEPS_PER_SIM_S = 20_000  # a node busy forever is a liveness bug, not a hang
+SIM_METADATA_LOG_KEEP = 8  # entries the metadata group keeps (the real default is 10,000)
 SIM_RECLAIM_ROWS_PER_ITERATION = 50  # about 2 batches of a compaction pass per driver iteration
 
 
@@ -97,6 +99,8 @@ def simulated(clock: SimClock, rng: random.Random, errors: ErrorLog) -> Iterator
     # Slow background work: compaction passes and deletions span many iterations, so snapshots,
     # trims and restarts land in the middle of them.
     raft_driver.RECLAIM_ROWS_PER_ITERATION = SIM_RECLAIM_ROWS_PER_ITERATION
+    saved_keep = metadata_state.METADATA_LOG_KEEP
+    metadata_state.METADATA_LOG_KEEP = SIM_METADATA_LOG_KEEP  # a short metadata log: snapshots happen
     raft_clock.install(clock)
     _pso.random = rng  # pysyncobj draws election timeouts with random.random()
     logger = logging.getLogger("kraft")
@@ -108,6 +112,7 @@ def simulated(clock: SimClock, rng: random.Random, errors: ErrorLog) -> Iterator
         _pso.random = saved_random
         raft_clock.install(saved_clock)
         raft_driver.RECLAIM_ROWS_PER_ITERATION = saved_budget
+        metadata_state.METADATA_LOG_KEEP = saved_keep
 
 
 class SimCluster:

@@ -9,8 +9,11 @@ from hypothesis import strategies as st
 
 from kraft import errors
 from kraft.log.entry import OP_NATIVE
+from kraft.log.memory_store import MemoryStore as LogMemoryStore
+from kraft.log.rows import MetadataRows
 from kraft.protocol.batch import encode_batch
-from kraft.state.metadata import MetadataMachine, encode_command, partition_gid
+from kraft.state import metadata
+from kraft.state.metadata import METADATA_GID, MetadataMachine, encode_command, partition_gid
 from kraft.state.partition import PartitionMachine
 
 
@@ -242,3 +245,33 @@ def test_state_saved_with_groups_inside_the_catalogue_row_is_read_and_rewritten(
     again = MetadataMachine(store)
     assert again.last_applied == 8 and again.groups["old"].offsets == {("t", 0): 9}
     assert again.apply(9, encode_command("alloc_producer_id")) == (0, 5)
+
+
+def test_metadata_snapshot_carries_the_whole_state() -> None:
+    """A follower far behind takes the leader's whole metadata state (topics, nodes, producer ids,
+    groups' offsets) and then applies the entries after it as the leader did."""
+    leader_store, follower_store = LogMemoryStore(), LogMemoryStore()
+    leader = MetadataMachine(MetadataRows(leader_store, METADATA_GID))
+    leader.apply(2, create("t", 2))
+    leader.apply(3, encode_command("alloc_producer_id"))
+    leader.apply(4, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1,
+                                                                "offsets": [["t", 0, 42]]}]))
+    follower = MetadataMachine(MetadataRows(follower_store, METADATA_GID))
+    follower.install(leader.state(), leader.producers())
+    assert follower.state() == leader.state()
+    assert follower.view.topics["t"].partitions[1].partition == 1
+    assert follower.groups["g"].offsets == {("t", 0): 42}
+    follower_store.commit()
+    restarted = MetadataMachine(MetadataRows(follower_store, METADATA_GID))  # what it installed is in its store
+    assert restarted.state() == leader.state() and restarted.last_applied == 4
+    for m in (leader, restarted):
+        assert m.apply(5, encode_command("alloc_producer_id")) == (0, 2)
+
+
+def test_metadata_log_floor_keeps_at_least_the_last_entries() -> None:
+    m = MetadataMachine()
+    keep = metadata.METADATA_LOG_KEEP
+    for applied, floor in [(0, 0), (keep - 1, 0), (keep, 0), (2 * keep - 1, 0), (2 * keep, keep),
+                           (5 * keep + 3, 4 * keep)]:
+        m._last_applied = applied
+        assert m.log_floor == floor and applied - m.log_floor >= min(applied, keep)
