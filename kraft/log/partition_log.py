@@ -199,12 +199,20 @@ class PartitionLog:
         return out
 
     def size(self, view: ReadView) -> int:
-        """Bytes of the batches from the log start on (as stored; rows from before positions were
-        kept count as position 0)."""
+        """Bytes of the batches from the log start on, as stored now. Above the compacted part, from
+        the index's byte positions (rows from before positions were kept count as position 0); in
+        it, batch by batch, since compaction shrank them."""
         state = self.read_state(view)
-        for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, state["log_start_offset"]), self._stop):
-            return max(0, state.get("bytes_appended", 0) - (row_position(row) or 0))
-        return 0
+        start, compacted_to = state["log_start_offset"], state.get("compacted_to", 0)
+        size = 0
+        for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
+            raft_index, base, _ = INDEX_ROW.unpack_from(row)
+            if base >= compacted_to:
+                return size + max(0, state.get("bytes_appended", 0) - (row_position(row) or 0))
+            if len(row) != EMPTIED_SIZE:
+                stored = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
+                size += 0 if stored is None else len(stored) - BATCH_AT
+        return size
 
     def retention_target(self, view: ReadView, *, older_than_ms: int | None, keep_bytes: int | None) -> int | None:
         """The log start that drops the oldest whole batches whose newest record is older than

@@ -174,3 +174,16 @@ def test_a_no_op_between_batches_does_not_disturb_a_pass() -> None:
     machine.apply(4, NO_OP[:0])
     compact(store, plog, machine, 5, 2, 0)
     assert records_of(store, plog) == {1: (b"a", b"2")}
+
+
+def test_size_counts_compacted_batches_as_stored() -> None:
+    store = MemoryStore()
+    plog, machine = stored(store, [(OP_KAFKA, [(i, b"k", b"v" * 100, []) for i in range(20)]),
+                                   (OP_NATIVE, [(30, b"k", b"w", [])])])
+    with store.read() as view:
+        before = plog.size(view)
+    compact(store, plog, machine, 10, 20, 0)
+    with store.read() as view:
+        after = plog.size(view)
+    assert after < before / 5, (before, after)
+    assert records_of(store, plog) == {19: (b"k", b"v" * 100), 20: (b"k", b"w")}
