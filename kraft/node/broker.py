@@ -168,6 +168,15 @@ class Broker:
             raise errors.error_for_code(code, value)
         return value
 
+    async def _propose_to_controller(self, payload: bytes) -> Any:
+        """A change Kafka's controller makes (topics, configs): while the metadata group has no leader,
+        or loses it before the commit, the answer is NOT_CONTROLLER, which Kafka clients retry after
+        refreshing their metadata (LEADER_NOT_AVAILABLE there would fail an admin call outright)."""
+        try:
+            return await self._propose_metadata(payload)
+        except (errors.LeaderNotAvailable, errors.NotLeader) as e:
+            raise errors.NotController(f"the metadata group has no leader right now ({e.message}); retry") from None
+
     # --- lookups --------------------------------------------------------------------------------
     def _replica(self, topic: str, partition: int) -> PartitionReplica:
         meta = self.replicas.metadata.view.topics.get(topic)
@@ -438,13 +447,13 @@ class Broker:
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
-        await self._propose_metadata(payload)
+        await self._propose_to_controller(payload)
         return TopicCreated(name, partitions, rf)
 
     async def delete_topic(self, name: str) -> None:
         if name not in self.replicas.metadata.view.topics:
             raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
-        await self._propose_metadata(encode_command("delete_topic", name=name))
+        await self._propose_to_controller(encode_command("delete_topic", name=name))
 
     # --- topic configs (kraft.topic_config; cluster-wide defaults are this node's cluster.ini) ---------
     def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ConfigValue]:
@@ -498,7 +507,7 @@ class Broker:
         self._check_effective(update.applied_to(meta.configs))
         if validate_only:
             return
-        await self._propose_metadata(encode_command("alter_configs", name=topic, set=update.set,
+        await self._propose_to_controller(encode_command("alter_configs", name=topic, set=update.set,
                                                     delete=list(update.delete), replace=update.replace))
 
     # --- this node ------------------------------------------------------------------------------
