@@ -485,7 +485,7 @@ def topic_describe(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a topic's partitions (leader, replicas, high watermark) and configs (value, source)."""
+    """Show a topic's partitions (leader, replicas, log start, high watermark, size) and configs (value, source)."""
     with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
         description = admin.describe_topic(name)
         configs = admin.describe_configs(name)
@@ -512,6 +512,27 @@ def topic_delete(
             echo_json({"deleted": name})
         else:
             typer.echo(f"deleted topic {name}")
+
+
+@topic_app.command("delete-records")
+def topic_delete_records(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partition: Annotated[int, typer.Option("--partition", "-p", min=0, help="Partition to delete from.")],
+    before: Annotated[
+        int, typer.Option("--before", min=-1, help="Delete the records below this offset (-1: the high watermark).")
+    ],
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a partition's records below an offset, on every replica; print its new log start (low
+    watermark). Whole batches go; readers skip the records below the start in the batch holding it."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        low_watermark = admin.delete_records(name, {partition: before})[partition]
+        if as_json:
+            echo_json({"topic": name, "partition": partition, "low_watermark": low_watermark})
+        else:
+            typer.echo(f"{name} partition {partition} low watermark {low_watermark}")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -179,13 +179,17 @@ class PartitionLike(Protocol):
     def replicas(self) -> Sequence[int]: ...
     @property
     def high_watermark(self) -> int | None: ...
+    @property
+    def log_start_offset(self) -> int | None: ...
+    @property
+    def size_bytes(self) -> int | None: ...
 
 
-PARTITION_HEADERS = ("partition", "leader", "replicas", "high watermark")
+PARTITION_HEADERS = ("partition", "leader", "replicas", "log start", "high watermark", "size")
 
 
 def partition_row(p: PartitionLike) -> list[object]:
-    return [p.partition, p.leader, list(p.replicas), p.high_watermark]
+    return [p.partition, p.leader, list(p.replicas), p.log_start_offset, p.high_watermark, human_bytes(p.size_bytes)]
 
 
 def partition_json(p: PartitionLike) -> dict[str, object]:
@@ -193,7 +197,9 @@ def partition_json(p: PartitionLike) -> dict[str, object]:
         "partition": p.partition,
         "leader": p.leader,
         "replicas": list(p.replicas),
+        "log_start_offset": p.log_start_offset,
         "high_watermark": p.high_watermark,
+        "size_bytes": p.size_bytes,
     }
 
 
@@ -241,6 +247,25 @@ def parse_topic_configs(items: Sequence[str]) -> dict[str, str]:
             raise ValueError(f"config {name!r} is given twice")
         out[name] = value.strip()
     return out
+
+
+_BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(n: int | None) -> str | None:
+    """A size for people: ``512 B``, ``1.5 KiB``, ``12 MiB`` (binary units; three significant
+    digits at most); None stays None (shown as '-')."""
+    if n is None:
+        return None
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in _BYTE_UNITS:
+        value /= 1024
+        if round(value, 1 if value < 10 else 0) < 1024 or unit == _BYTE_UNITS[-1]:
+            break  # (rounded: 1,048,575 bytes is 1 MiB, not 1024 KiB)
+    text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
+    return f"{text.removesuffix('.0')} {unit}"
 
 
 def summary_rate(count: int, elapsed_s: float) -> str:

@@ -9,6 +9,7 @@ COORDINATOR_NOT_AVAILABLE or a lost connection).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -93,16 +94,53 @@ class Admin:
 
     def describe_topic(self, name: str) -> TopicDescription:
         """Partitions of ``name`` with leader, replicas and high watermark (0 when leaderless, -1 when
-        the leader does not answer in time, e.g. a paused node).
+        the leader does not answer in time, e.g. a paused node), and the leader's log start offset
+        and size in bytes (None in both cases).
 
         Raises UnknownTopicOrPartition at once if the topic is not in the metadata."""
-        return self._run(lambda: self._describe(name), final=(UnknownTopicOrPartition,))
+        return self._run(lambda: self._describe_with_logs(name), final=(UnknownTopicOrPartition,))
 
     def node_status(self, node_id: int) -> dict[str, Any]:
         """The raw ``node_status`` answer of one node (peers, Raft groups)."""
         async def op() -> dict[str, Any]:
             await self._core.fresh_metadata()
             return await self._core.request_node(node_id, "node_status", {})
+        return self._run(op)
+
+    # --- records and log sizes ---------------------------------------------------------------------
+
+    def delete_records(self, topic: str, before_offsets: dict[int, int]) -> dict[int, int]:
+        """Delete the records of ``topic`` below ``before_offsets[partition]`` (-1: the high
+        watermark) on every replica; returns each partition's new log start (low watermark).
+
+        Whole batches go; a log start inside a batch keeps the batch and readers skip the records
+        below it. An offset at or below the log start changes nothing. Each partition is asked of
+        its leader, and a leader change is retried until ``request_timeout_ms``; the first error that
+        is not retriable is raised (OffsetOutOfRange beyond the high watermark,
+        UnknownTopicOrPartition), and partitions deleted before it stay deleted."""
+        bad = {p: o for p, o in before_offsets.items() if o < -1}
+        if bad:
+            raise ValueError(f"offsets must be >= 0 or -1 (the high watermark), got {bad}")
+        done: dict[int, int] = {}  # partition -> new log start, kept across retries
+        return self._run(lambda: self._delete_records(topic, before_offsets, done), final=(UnknownTopicOrPartition,))
+
+    def describe_log_dirs(self) -> dict[int, dict[tuple[str, int], int]]:
+        """Node id -> (topic, partition) -> bytes of that node's replica (its stored batches from the
+        log start on), from every node's ``node_status``. A node that does not answer in time (down,
+        paused) is left out."""
+        async def op() -> dict[int, dict[tuple[str, int], int]]:
+            metadata = await self._core.refresh_metadata()
+
+            async def ask(node_id: int) -> tuple[int, dict[tuple[str, int], int]] | None:
+                try:
+                    answer = await self._core.request_node(node_id, "node_status", {})
+                except (RequestTimedOut, KraftConnectionError):
+                    return None
+                return node_id, {(str(g["topic"]), int(g["partition"])): int(g["size_bytes"])
+                                 for g in answer["groups"] if g.get("size_bytes") is not None}
+
+            found = await asyncio.gather(*(ask(n) for n in sorted(metadata.nodes)))
+            return dict(r for r in found if r is not None)
         return self._run(op)
 
     # --- consumer groups --------------------------------------------------------------------------
@@ -324,3 +362,68 @@ class Admin:
                           watermarks.get(p.partition, 0 if p.leader is None else -1))
             for p in topic.partitions
         ])
+
+    async def _delete_records(self, topic: str, before_offsets: dict[int, int], done: dict[int, int]) -> dict[int, int]:
+        """One attempt: every partition not ``done`` yet, at its leader as the metadata has it. A
+        partition's error is raised after the others were tried (one that is not retriable first),
+        so the retry policy asks again only for what is left."""
+        metadata = await self._core.fresh_metadata()
+        count = metadata.partition_count(topic)
+        if count is None:
+            metadata = await self._core.refresh_metadata()
+            count = metadata.partition_count(topic)
+        if count is None:
+            raise UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        missing = sorted(p for p in before_offsets if not 0 <= p < count)
+        if missing:
+            raise UnknownTopicOrPartition(f"topic {topic} has no partition {missing[0]} (it has {count})")
+        failures: list[KraftError] = []
+        by_leader: dict[int, list[int]] = defaultdict(list)
+        for p in sorted(set(before_offsets) - set(done)):
+            leader = metadata.leader_for(topic, p)
+            if leader is None or leader not in metadata.nodes:
+                failures.append(LeaderNotAvailable(f"no leader known for {topic}/{p}"))
+            else:
+                by_leader[leader].append(p)
+
+        async def ask(leader: int, partitions: list[int]) -> None:
+            try:
+                answer = await self._core.request_node(leader, "delete_records", {"topic": topic, "partitions": [
+                    {"partition": p, "offset": before_offsets[p]} for p in partitions]})
+            except KraftError as e:
+                failures.append(e)
+                return
+            for result in answer["partitions"]:
+                err = error_from_result(result)
+                if err is not None:
+                    failures.append(err)
+                else:
+                    done[int(result["partition"])] = int(result["low_watermark"])
+
+        await asyncio.gather(*(ask(leader, parts) for leader, parts in by_leader.items()))
+        if failures:
+            raise next((e for e in failures if not e.retriable), failures[0])
+        return {p: done[p] for p in sorted(before_offsets)}
+
+    async def _describe_with_logs(self, name: str) -> TopicDescription:
+        """``_describe`` plus each partition's log start and size, from its leader's ``node_status``
+        (left None where the leader is unknown or does not answer in time)."""
+        description = await self._describe(name)
+        leaders = {p.partition: p.leader for p in description.partitions if p.leader is not None}
+        logs: dict[int, tuple[int | None, int | None]] = {}
+
+        async def ask(leader: int) -> None:
+            try:
+                answer = await self._core.request_node(leader, "node_status", {})
+            except (RequestTimedOut, KraftConnectionError):
+                return
+            for g in answer["groups"]:
+                if g["topic"] == name and leaders.get(g["partition"]) == leader:
+                    logs[g["partition"]] = (g.get("log_start_offset"), g.get("size_bytes"))
+
+        await asyncio.gather(*(ask(leader) for leader in set(leaders.values())))
+        partitions = []
+        for p in description.partitions:
+            start, size = logs.get(p.partition, (None, None))
+            partitions.append(dataclasses.replace(p, log_start_offset=start, size_bytes=size))
+        return dataclasses.replace(description, partitions=partitions)

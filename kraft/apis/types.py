@@ -41,6 +41,9 @@ class PartitionInfo:
     leader: int | None
     replicas: list[int]
     high_watermark: int
+    # As the leader reports them; None when unknown (no leader, or it did not answer in time).
+    log_start_offset: int | None = None  # the first offset kept (records below it were deleted)
+    size_bytes: int | None = None  # the leader's stored batches from the log start on
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import shutil
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from kraft.node.broker_values import (
     Appended,
     FetchedPartition,
     FetchRequest,
+    LogDir,
     MetadataAnswer,
     NodeAddress,
     NodeStatus,
@@ -517,6 +519,15 @@ class Broker:
                     size_bytes=replica.log.size(committed),
                 ))
         return NodeStatus(self.node_id, self.host.connected_peers(), tuple(replicas))
+
+    def log_dir(self) -> LogDir:
+        """This node's data directory (every replica's data is in it) and its volume's space."""
+        path = self.config.node_data_dir(self.node_id)
+        try:
+            usage = shutil.disk_usage(path)
+        except OSError:  # not there (an in-process node keeps its data in memory)
+            return LogDir(str(path), -1, -1)
+        return LogDir(str(path), usage.total, usage.free)
 
     def set_network_faults(self, faults: NetworkFaults | None) -> None:
         """This node's Raft network faults from the next driver iteration on (only on a node started

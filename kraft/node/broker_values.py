@@ -117,6 +117,16 @@ class ReplicaStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LogDir:
+    """Where a node keeps its partitions' data (its one LMDB environment: Kafka's single log dir),
+    and its volume's size and free space in bytes (-1 when unknown)."""
+
+    path: str
+    total_bytes: int
+    usable_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     node_id: int
     peers: Mapping[int, bool]  # peer node id -> connected

@@ -7,6 +7,7 @@
         cluster.fail_next("produce", "orders", 0)          # NOT_LEADER_OR_FOLLOWER once
         cluster.set_leader("orders", 0, 2)                  # a real leadership transfer
         cluster.drop_next_answer("produce")                 # append, but lose the answer
+        cluster.delete_records("orders", 0, 100)            # the log starts at 100 on every replica
 
 What it is: ``nodes`` real nodes in this process — each the real ``ClientServer`` (native protocol,
 on its own 127.0.0.1 port, so clients are real clients over TCP), handlers, ``Broker``, group
@@ -424,11 +425,38 @@ class InProcessCluster:
             time.sleep(POLL_S)
         raise last
 
+    def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        """Delete the partition's records below ``before_offset`` (-1: the high watermark) through its
+        leader's real ``delete_records`` handler, as ``append`` produces (retrying a leader change);
+        returns the new log start. Whole batches go from every replica's log; a log start inside a
+        batch keeps it, and readers skip the records below."""
+        body = {"topic": topic, "partitions": [{"partition": partition, "offset": before_offset}]}
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        last: KraftError = LeaderNotAvailable(f"{topic}/{partition} has no leader")
+        while time.monotonic() < deadline:
+            leader = self._append_leaders.get((topic, partition))
+            if leader is None or leader not in self._nodes:
+                leader = self.leader(topic, partition)
+            if leader is not None:
+                result = self._dispatch(leader, "delete_records", body)["partitions"][0]
+                if result["error_code"] == 0:
+                    self._append_leaders[(topic, partition)] = leader
+                    return int(result["low_watermark"])
+                last = error_for_code(result["error_code"], result.get("message") or "")
+                if not last.retriable:
+                    raise last
+                self._append_leaders.pop((topic, partition), None)
+            time.sleep(POLL_S)
+        raise last
+
     def records(self, topic: str, partition: int) -> list[Record]:
-        """Every committed record of a partition (offset, timestamp_ms, key, value, headers)."""
+        """Every committed record of a partition from its log start (offset, timestamp_ms, key, value,
+        headers)."""
+        start = self.log_start_offset(topic, partition)
         out: list[Record] = []
         for base, batch in self._batches(topic, partition):
-            out.extend(decode_batch(batch, base))
+            # A log start inside a batch keeps the batch; its records below the start are gone.
+            out.extend(r for r in decode_batch(batch, base) if r[0] >= start)
         return out
 
     def batch_headers(self, topic: str, partition: int) -> list[tuple[int, BatchHeader]]:
@@ -447,6 +475,21 @@ class InProcessCluster:
                     with node.store.read() as view:
                         ends.append(int(replica.log.read_state(view)["next_offset"]))
             return max(ends)
+
+        return self._require_network().call(read)
+
+    def log_start_offset(self, topic: str, partition: int) -> int:
+        """The partition's first offset kept: the most any running replica has applied."""
+        gid = self._gid(topic, partition)
+
+        def read() -> int:
+            starts = [0]
+            for node in list(self._nodes.values()):
+                replica = node.replicas.partitions.get(gid)
+                if replica is not None:
+                    with node.store.read() as view:
+                        starts.append(int(replica.log.read_state(view)["log_start_offset"]))
+            return max(starts)
 
         return self._require_network().call(read)
 

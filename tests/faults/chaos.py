@@ -9,12 +9,16 @@ duplicating and sometimes slow (20 or 150 ms) network. After the last fault the 
 the checker then reads every partition and every replica.
 
 Workloads: idempotent producers sending unique values; a consumer group of two members committing
-what they read; at the end, a reader of every partition from the start, and every replica's log.
+what they read; a producer of updates over 50 keys to a compacted topic, which the leaders compact
+every few seconds all through the faults (so nodes are killed in the middle of passes); at the end,
+a reader of every partition from the start, and every replica's log.
 
 Checked: every acknowledged record is present at its acknowledged offset; no value is at two offsets
 (idempotent producer); every replica holds the same committed log; group members never see offsets
 go backwards while they hold a partition; the group's committed offsets never move backwards; the
-cluster accepts writes again within ``RECOVERY_BOUND_S`` of healing.
+cluster accepts writes again within ``RECOVERY_BOUND_S`` of healing. On the compacted topic: the
+latest acknowledged update of every key is still there (or a later one), and every replica holds the
+same records from its log start.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ from tests.cluster.replica_log import read_replica
 PARTITIONS = 3
 RECOVERY_BOUND_S = 15.0
 TOPIC = "chaos"
+TABLE = "chaos-table"  # compacted all through the run
+TABLE_PARTITIONS = 2
+TABLE_KEYS = 50
+TABLE_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.05", "delete.retention.ms": "1000"}
 
 
 @dataclass
@@ -50,6 +58,7 @@ class Tally:
     consumed: int = 0
     backwards_reads: list[str] = field(default_factory=list)
     backwards_commits: list[str] = field(default_factory=list)
+    table_acked: list[tuple[int, int, bytes, bytes]] = field(default_factory=list)  # partition, offset, key, value
 
 
 GROUP = "chaos-readers"
@@ -127,6 +136,27 @@ def produce(bootstrap: str, tally: Tally, stop: threading.Event, worker: int) ->
                     continue  # unacknowledged: may or may not be in the log, never twice
                 with tally.lock:
                     tally.acked.append((meta.partition, meta.offset, value))
+    finally:
+        producer.close()
+
+
+def produce_table(bootstrap: str, tally: Tally, stop: threading.Event) -> None:
+    producer = Producer(bootstrap, acks="all", linger_ms=2, request_timeout_ms=3000, delivery_timeout_ms=120_000)
+    i = 0
+    try:
+        while not stop.is_set():
+            window = []
+            for _ in range(10):
+                key, value = b"key-%d" % (i % TABLE_KEYS), b"u%08d" % i
+                window.append((key, value, producer.send(TABLE, key=key, value=value)))
+                i += 1
+            for key, value, fut in window:
+                try:
+                    meta = fut.result(timeout=150)
+                except Exception:
+                    continue
+                with tally.lock:
+                    tally.table_acked.append((meta.partition, meta.offset, key, value))
     finally:
         producer.close()
 
@@ -220,17 +250,66 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
     values = [v for v in seen.values()]
     duplicated = len(values) - len(set(values))
     wait_for(lambda: all(g["high_watermark"] >= ends[g["partition"]] for n in cluster.procs
-                         for g in cluster.node_status(n)["groups"]), 90, "every replica to catch up")
+                         for g in cluster.node_status(n)["groups"] if g["topic"] == TOPIC), 90,
+             "every replica to catch up")
+    table_lost, table_replicas, table_starts = check_table(cluster, tally)
     cluster.stop_all()
     divergent = 0
     for p in range(PARTITIONS):
         logs = [read_replica(cluster.root / "data" / str(n), partition_gid(1, p)) for n in replicas[p]]
         if any(log[: ends[p]] != logs[0][: ends[p]] for log in logs):
             divergent += 1
-    return {"acknowledged": len(tally.acked), "lost": len(lost), "lost_examples": lost[:5],
+    passes = sum(cluster.log(n).count("compaction pass") for n in cluster.procs)
+    for p, nodes in table_replicas.items():
+        logs = [[r for r in read_replica(cluster.root / "data" / str(n), partition_gid(2, p))
+                 if r[0] >= table_starts[p]] for n in nodes]
+        if any(log != logs[0] for log in logs):
+            divergent += 1
+    return {"acknowledged": len(tally.acked), "lost": len(lost) + len(table_lost),
+            "lost_examples": (lost + table_lost)[:5], "table_acknowledged": len(tally.table_acked),
+            "compaction_passes": passes,
             "duplicated": duplicated, "divergent_replicas": divergent, "partitions_with_gaps": gaps,
             "consumed": tally.consumed,
             "backwards_reads": tally.backwards_reads[:5], "backwards_commits": tally.backwards_commits[:5]}
+
+
+def check_table(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], dict[int, list[int]], dict[int, int]]:
+    """The compacted topic: every key's latest acknowledged update (or a later one) is readable.
+    Returns what is missing, each partition's replicas and its log start, once every replica agrees
+    on it (compaction and its snapshots have settled)."""
+    with Admin(cluster.bootstrap) as admin:
+        described = wait_for(lambda: _fully_led(admin.describe_topic(TABLE).partitions), 90, "the table led")
+    ends = {p.partition: p.high_watermark for p in described}
+    replicas = {p.partition: sorted(p.replicas) for p in described}
+    consumer = Consumer(cluster.bootstrap, enable_auto_commit=False)
+    latest_read: dict[tuple[int, bytes], int] = {}
+    try:
+        tps = [TopicPartition(TABLE, p) for p in ends]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        deadline = time.monotonic() + 120
+        while any(consumer.position(tp) < ends[tp.partition] for tp in tps) and time.monotonic() < deadline:
+            for rec in consumer.poll(timeout_ms=500):
+                if rec.key is not None:
+                    latest_read[(rec.partition, rec.key)] = rec.offset
+    finally:
+        consumer.close()
+    latest_acked: dict[tuple[int, bytes], int] = {}
+    for p, offset, key, _value in tally.table_acked:
+        latest_acked[(p, key)] = max(latest_acked.get((p, key), -1), offset)
+    lost = [(p, o) for (p, key), o in latest_acked.items() if latest_read.get((p, key), -1) < o]
+
+    def starts() -> dict[int, int] | None:
+        seen: dict[int, set[tuple[int, int]]] = {p: set() for p in ends}
+        for n in cluster.procs:
+            for g in cluster.node_status(n)["groups"]:
+                if g["topic"] == TABLE:
+                    seen[g["partition"]].add((g["log_start_offset"], g["high_watermark"]))
+        if any(len(s) != 1 or next(iter(s))[1] < ends[p] for p, s in seen.items()):
+            return None
+        return {p: next(iter(s))[0] for p, s in seen.items()}
+
+    return lost, replicas, wait_for(starts, 90, "every table replica caught up")
 
 
 def _fully_led(partitions: list[PartitionInfo]) -> list[PartitionInfo] | None:
@@ -239,19 +318,22 @@ def _fully_led(partitions: list[PartitionInfo]) -> list[PartitionInfo] | None:
 
 def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, Any]:
     rng = random.Random(seed)
-    cluster = Cluster(root, nodes, faults=True)
+    cluster = Cluster(root, nodes, faults=True, extra="log_retention_check_interval_ms = 500")
     tally = Tally()
     stop = threading.Event()
     try:
         cluster.start_all()
         with Admin(cluster.bootstrap) as admin:
             admin.create_topic(TOPIC, partitions=PARTITIONS, replication_factor=3)
+            admin.create_topic(TABLE, partitions=TABLE_PARTITIONS, replication_factor=3, config=TABLE_CONFIG)
         cluster.wait_leaders(TOPIC)
+        cluster.wait_leaders(TABLE)
         workers = [threading.Thread(target=produce, args=(cluster.bootstrap, tally, stop, w), daemon=True)
                    for w in range(2)]
         workers += [threading.Thread(target=consume, args=(cluster.bootstrap, tally, stop, m), daemon=True)
                     for m in range(2)]
         workers.append(threading.Thread(target=watch_commits, args=(cluster.bootstrap, tally, stop), daemon=True))
+        workers.append(threading.Thread(target=produce_table, args=(cluster.bootstrap, tally, stop), daemon=True))
         for w in workers:
             w.start()
         nemesis = Nemesis(cluster, rng, tally)
@@ -281,6 +363,7 @@ def summary(result: dict[str, Any]) -> str:
     return (f"seed {result['seed']} ({result['nodes']} nodes): operations {result['operations']}, faults injected "
             f"{result['faults_injected']}, acknowledged {result['acknowledged']}, lost {result['lost']}, "
             f"duplicated {result['duplicated']}, divergent replicas {result['divergent_replicas']}, "
+            f"table updates {result['table_acknowledged']} ({result['compaction_passes']} compaction passes), "
             f"consumed {result['consumed']}, backwards reads {len(result['backwards_reads'])}, "
             f"backwards commits {len(result['backwards_commits'])}, recovery {result['recovery_s']}s")
 

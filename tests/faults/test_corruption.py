@@ -61,6 +61,10 @@ def test_damaged_batch_is_not_served_and_is_repaired_from_a_replica(tmp_path: Pa
             producer.flush()
         preferred = leaders[0]
         others = [n for n in cluster.procs if n != preferred]
+        # An acknowledgement needs a majority only: wait until the third copy is there too, or the
+        # kill below can leave a replica without the batch this test damages.
+        wait_for(lambda: all(g["high_watermark"] == len(values) for n in cluster.procs
+                             for g in cluster.node_status(n)["groups"]), 30, "every replica to apply every batch")
         for n in cluster.procs:
             cluster.kill(n)
         gid = partition_gid(1, 0)

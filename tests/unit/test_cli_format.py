@@ -17,6 +17,8 @@ class Partition:
     leader: int | None
     replicas: list[int]
     high_watermark: int | None
+    log_start_offset: int | None = None
+    size_bytes: int | None = None
 
 
 def test_table_aligns_numbers_right_and_text_left() -> None:
@@ -127,10 +129,22 @@ def test_parse_header() -> None:
 
 def test_partition_row_and_json() -> None:
     p = Partition(partition=1, leader=None, replicas=[2, 3], high_watermark=0)
-    assert fmt.partition_row(p) == [1, None, [2, 3], 0]
-    assert fmt.partition_json(p) == {"partition": 1, "leader": None, "replicas": [2, 3], "high_watermark": 0}
+    assert fmt.partition_row(p) == [1, None, [2, 3], None, 0, None]
+    assert fmt.partition_json(p) == {"partition": 1, "leader": None, "replicas": [2, 3], "log_start_offset": None,
+                                     "high_watermark": 0, "size_bytes": None}
     table = fmt.render_table(fmt.PARTITION_HEADERS, [fmt.partition_row(p)])
-    assert table.splitlines()[1] == "        1  -       2,3                    0"  # no number: left
+    assert table.splitlines()[1] == "        1  -       2,3       -                       0  -"  # no number: left
+    p = Partition(partition=0, leader=2, replicas=[2], high_watermark=900, log_start_offset=40, size_bytes=1_536_000)
+    assert fmt.partition_row(p) == [0, 2, [2], 40, 900, "1.5 MiB"]  # people get units, scripts exact bytes
+    assert fmt.partition_json(p)["size_bytes"] == 1_536_000
+
+
+@pytest.mark.parametrize(("n", "text"), [
+    (None, None), (0, "0 B"), (1023, "1023 B"), (1024, "1 KiB"), (1536, "1.5 KiB"), (10 * 1024 - 1, "10 KiB"),
+    (150_000, "146 KiB"), (2**20 - 1, "1 MiB"), (5 * 2**30, "5 GiB"), (3 * 2**40, "3 TiB"), (2**60, "1024 PiB"),
+])
+def test_human_bytes(n: int | None, text: str | None) -> None:
+    assert fmt.human_bytes(n) == text
 
 
 def test_summary_rate() -> None:

@@ -17,7 +17,14 @@ import cli
 import kraft
 from kraft.apis.types import ConfigEntry
 from kraft.config import ClusterConfig
-from kraft.errors import InvalidConfig, RecordTooLarge, RequestTimedOut, TopicAlreadyExists, UnknownTopicOrPartition
+from kraft.errors import (
+    InvalidConfig,
+    OffsetOutOfRange,
+    RecordTooLarge,
+    RequestTimedOut,
+    TopicAlreadyExists,
+    UnknownTopicOrPartition,
+)
 from kraft.testing.local_cluster import free_ports
 
 runner = CliRunner()
@@ -225,6 +232,8 @@ class Partition:
     leader: int | None
     replicas: list[int]
     high_watermark: int
+    log_start_offset: int | None = None
+    size_bytes: int | None = None
 
 
 @dataclass
@@ -271,10 +280,17 @@ class FakeAdmin:
     def describe_topic(self, name: str) -> Description:
         if name not in self.topics:
             raise UnknownTopicOrPartition(f"no topic {name}")
-        return Description(name, [Partition(p, 1, [1, 2], 10 * p) for p in range(self.topics[name])])
+        return Description(name, [Partition(p, 1, [1, 2], 10 * p, 2 * p, 3000 * p) for p in range(self.topics[name])])
 
     def delete_topic(self, name: str) -> None:
         del self.topics[name]
+
+    def delete_records(self, topic: str, before_offsets: dict[int, int]) -> dict[int, int]:
+        if topic not in self.topics:
+            raise UnknownTopicOrPartition(f"no topic {topic}")
+        if any(o > 10 for o in before_offsets.values()):
+            raise OffsetOutOfRange("beyond the high watermark 10")
+        return {p: 10 if o == -1 else o for p, o in before_offsets.items()}
 
     def close(self) -> None:
         pass
@@ -363,9 +379,9 @@ def test_topic_commands() -> None:
     }
     described = runner.invoke(cli.app, ["topic", "describe", "orders", *B]).stdout
     assert described.splitlines() == [
-        "partition  leader  replicas  high watermark",
-        "        0       1  1,2                    0",
-        "        1       1  1,2                   10",
+        "partition  leader  replicas  log start  high watermark  size",
+        "        0       1  1,2               0               0  0 B",
+        "        1       1  1,2               2              10  2.9 KiB",
         "",
         "config                     value    source",
         "cleanup.policy             delete   default",
@@ -373,7 +389,8 @@ def test_topic_commands() -> None:
         "min.cleanable.dirty.ratio  1.0      topic",
     ]
     as_json = json.loads(runner.invoke(cli.app, ["topic", "describe", "orders", *B, "--json"]).stdout)
-    assert as_json["partitions"][1] == {"partition": 1, "leader": 1, "replicas": [1, 2], "high_watermark": 10}
+    assert as_json["partitions"][1] == {"partition": 1, "leader": 1, "replicas": [1, 2], "log_start_offset": 2,
+                                        "high_watermark": 10, "size_bytes": 3000}
     assert as_json["configs"][1] == {"name": "retention.ms", "value": 3600000, "source": "cluster",
                                      "default": 3600000}
     assert runner.invoke(cli.app, ["topic", "delete", "events", *B]).stdout == "deleted topic events\n"
@@ -410,6 +427,20 @@ def test_topic_configs_on_create_and_alter(tmp_path: Path) -> None:
 def test_bad_topic_config_arguments(args: list[str], words: str) -> None:
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 2 and words in result.output
+
+
+@pytest.mark.usefixtures("fakes")
+def test_topic_delete_records() -> None:
+    deleted = runner.invoke(cli.app, ["topic", "delete-records", "orders", "--partition", "1", "--before", "4", *B])
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout == "orders partition 1 low watermark 4\n"
+    everything = runner.invoke(cli.app, ["topic", "delete-records", "orders", "-p", "0", "--before", "-1", *B,
+                                         "--json"])
+    assert json.loads(everything.stdout) == {"topic": "orders", "partition": 0, "low_watermark": 10}
+    beyond = runner.invoke(cli.app, ["topic", "delete-records", "orders", "-p", "0", "--before", "11", *B])
+    assert beyond.exit_code == 1
+    assert beyond.stderr == "error: OFFSET_OUT_OF_RANGE: beyond the high watermark 10\n"
+    assert runner.invoke(cli.app, ["topic", "delete-records", "orders", "-p", "0", "--before", "-2", *B]).exit_code == 2
 
 
 @pytest.mark.usefixtures("fakes")

@@ -139,7 +139,6 @@ def test_not_leader_and_leader_move_are_retried(cluster):
         assert [r.value for r in poll_n(c, 1)] == [b"b"]
 
 
-@pytest.mark.skip(reason="needs a log start above 0 (DeleteRecords or retention), which kraft has not got yet")
 def test_offset_out_of_range_resets_to_earliest(cluster):
     for i in range(5):
         cluster.append("t", 0, [b"%d" % i])

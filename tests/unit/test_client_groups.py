@@ -294,6 +294,38 @@ def test_latest_reset_starts_at_the_end(cluster):
         assert [r.value for r in got] == [b"new"]
 
 
+@pytest.mark.parametrize(("reset", "first"), [("earliest", 3), ("latest", 5)])
+def test_a_committed_offset_below_the_log_start_is_reset(cluster, reset, first):
+    for i in range(5):
+        cluster.append("t", 0, [b"%d" % i])
+        cluster.append("t", 1, [b"%d" % i])
+    with Admin(cluster.bootstrap, request_timeout_ms=5000) as admin:
+        admin.reset_offsets("g", "t", to=1, partitions=[0])
+        admin.reset_offsets("g", "t", to=2, partitions=[1])
+    assert cluster.delete_records("t", 0, 3) == 3
+    tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    with make(cluster, auto_offset_reset=reset) as c:
+        c.subscribe(["t"])
+        got: dict[int, list[int]] = {0: [], 1: []}
+
+        def poll() -> None:
+            for r in c.poll(50):
+                if r.partition in got:
+                    got[r.partition].append(r.offset)
+
+        def positioned() -> bool:  # t/0's fetch at the committed 1 answers OFFSET_OUT_OF_RANGE: reset
+            poll()
+            return len(got[1]) == 3 and (bool(got[0]) or c.position(tp0) == first)
+
+        wait_until(positioned, 10)
+        assert got[1] == [2, 3, 4]  # a committed offset within the log is where the group resumes
+        if not got[0]:
+            cluster.append("t", 0, [b"new"])
+            wait_until(lambda: poll() or got[0], 5)
+        assert got[0][0] == first
+        assert c.position(tp1) == 5
+
+
 def test_assign_with_group_commits_as_administrator(cluster):
     fill(cluster, 4)
     tp = TopicPartition("t", 0)

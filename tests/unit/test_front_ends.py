@@ -19,6 +19,7 @@ from kraft.node.broker import Broker
 from kraft.node.broker_values import (
     FetchedPartition,
     FetchRequest,
+    LogDir,
     MetadataAnswer,
     NodeAddress,
     NodeStatus,
@@ -90,6 +91,19 @@ class StubBroker:
 
     def node_status(self) -> NodeStatus:
         return NodeStatus(1, {2: True}, (ReplicaStatus("t", 0, 1, 4, 9, 11, 2, 640),))
+
+    async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        self.calls.append(("delete_records", (topic, partition, before_offset)))
+        if topic != "t" or partition > 2:
+            raise errors.UnknownTopicOrPartition(f"{topic}/{partition} does not exist")
+        if partition == 1:
+            raise errors.NotLeader("node 2 leads t/1", leader=2)
+        if before_offset > 11:
+            raise errors.OffsetOutOfRange(f"cannot delete records before {before_offset}: the high watermark is 11")
+        return 11 if before_offset == -1 else max(before_offset, 2)
+
+    def log_dir(self) -> LogDir:
+        return LogDir("/data/1", 1000, 400)
 
     def set_network_faults(self, faults: NetworkFaults | None) -> None:
         self.faults = faults
@@ -203,6 +217,55 @@ def test_small_answers_convert_field_by_field() -> None:
         {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11,
          "log_start_offset": 2, "size_bytes": 640}]}
     assert native("api_versions", native_ctx(broker), {})["node_id"] == 1
+
+
+def test_native_delete_records_answers_each_partition_on_its_own() -> None:
+    broker = StubBroker()
+    got = native("delete_records", native_ctx(broker), {"topic": "t", "partitions": [
+        {"partition": 0, "offset": 5}, {"partition": 1, "offset": 5}, {"partition": 7, "offset": 5},
+        {"partition": 0, "offset": 12}, {"partition": 0, "offset": -1}, {"partition": "0", "offset": 1}]})
+    assert got == {"topic": "t", "partitions": [
+        {"partition": 0, "low_watermark": 5, "error_code": 0, "message": ""},
+        {"partition": 1, "low_watermark": -1, "error_code": errors.NotLeader.code, "message": "node 2 leads t/1",
+         "leader": 2},
+        {"partition": 7, "low_watermark": -1, "error_code": errors.UnknownTopicOrPartition.code,
+         "message": "t/7 does not exist"},
+        {"partition": 0, "low_watermark": -1, "error_code": errors.OffsetOutOfRange.code,
+         "message": "cannot delete records before 12: the high watermark is 11"},
+        {"partition": 0, "low_watermark": 11, "error_code": 0, "message": ""},
+        {"partition": "0", "low_watermark": -1, "error_code": errors.InvalidRequest.code,
+         "message": "field 'partition' has the wrong type (str)"}]}
+    assert ("delete_records", ("t", 0, -1)) in broker.calls  # -1 (the high watermark) is the broker's to resolve
+    with pytest.raises(errors.InvalidRequest):
+        native("delete_records", native_ctx(broker), {"partitions": [{"partition": 0, "offset": 1}]})
+
+
+def test_kafka_delete_records_answers_low_watermarks_in_kafka_codes() -> None:
+    asked = ((0, 1), (1, 5), (2, -1), (0, 99))
+    got = kafka(21, kafka_ctx(StubBroker()), {"timeout": 1000, "topics": [
+        {"name": "t", "partitions": [{"partition_index": p, "offset": o} for p, o in asked]},
+        {"name": "gone", "partitions": [{"partition_index": 0, "offset": 3}]}]})
+    assert got == {"throttle_time": 0, "topics": [
+        {"name": "t", "partitions": [
+            {"partition_index": 0, "low_watermark": 2, "error_code": 0},  # below the log start: no change
+            {"partition_index": 1, "low_watermark": -1, "error_code": 6},  # NOT_LEADER_OR_FOLLOWER
+            {"partition_index": 2, "low_watermark": 11, "error_code": 0},
+            {"partition_index": 0, "low_watermark": -1, "error_code": 1}]},  # OFFSET_OUT_OF_RANGE
+        {"name": "gone", "partitions": [{"partition_index": 0, "low_watermark": -1, "error_code": 3}]}]}
+
+
+def test_kafka_describe_log_dirs_reports_this_nodes_replicas_under_its_data_dir() -> None:
+    everything = kafka(35, kafka_ctx(StubBroker()), {"topics": None})
+    partition = {"partition_index": 0, "partition_size": 640, "offset_lag": 0, "is_future_key": False}
+    assert everything == {"throttle_time": 0, "error_code": 0, "results": [
+        {"error_code": 0, "log_dir": "/data/1", "total_bytes": 1000, "usable_bytes": 400,
+         "topics": [{"name": "t", "partitions": [partition]}]}]}
+    asked = kafka(35, kafka_ctx(StubBroker()), {"topics": [{"topic": "t", "partitions": [1, 0]},
+                                                           {"topic": "other", "partitions": [0]}]})
+    assert asked is not None and asked["results"][0]["topics"] == [{"name": "t", "partitions": [partition]}]
+    for topics in ([{"topic": "t", "partitions": [1]}], [{"topic": "t", "partitions": []}], []):
+        none = kafka(35, kafka_ctx(StubBroker()), {"topics": topics})
+        assert none is not None and none["results"][0]["topics"] == []
 
 
 def test_native_join_names_the_connections_host_not_a_body_field() -> None:

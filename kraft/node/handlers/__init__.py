@@ -18,6 +18,7 @@ from kraft.node.handlers import (
     api_versions,
     create_topic,
     debug_faults,
+    delete_records,
     delete_topic,
     describe_configs,
     describe_group,
@@ -53,6 +54,7 @@ _APIS: tuple[NativeApi, ...] = (
     api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status, find_coordinator,
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
     init_producer_id, debug_faults, describe_configs, alter_configs,
+    delete_records,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}
