@@ -1,6 +1,7 @@
 """The runtime without a cluster: the order records of a task's several inputs are processed in,
 loading an app for ``kraft streams run``, and the commit (with fake clients): what is committed
-when, after a failed write, a failed record and a refused offset commit."""
+when, after a failed write, a failed record and a refused offset commit; what is purged from
+repartition topics after a commit."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def test_streams_app_validates_its_settings() -> None:
         StreamsApp("ok", "127.0.0.1:1", on_error="ignore")
     with pytest.raises(ValueError):
         StreamsApp("ok", "127.0.0.1:1", commit_interval_ms=0)
+    with pytest.raises(ValueError):
+        StreamsApp("ok", "127.0.0.1:1", repartition_purge_interval_ms=-1)
 
 
 # --- the runtime's commit, with fake clients: what is committed when ----------------------------
@@ -264,3 +267,66 @@ def test_an_unreadable_local_store_is_deleted_and_restored(tmp_path: Path, monke
         assert _checkpoint(rt) is None
     finally:
         rt._close_tasks()
+
+
+class _FakeAdmin:
+    """Records ``delete_records`` calls; ``fail`` makes the next ones raise."""
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, dict[int, int]]] = []
+        self.fail = 0
+
+    def delete_records(self, topic: str, before_offsets: dict[int, int]) -> dict[int, int]:
+        if self.fail:
+            self.fail -= 1
+            raise RequestTimedOut("no answer")
+        self.deleted.append((topic, dict(before_offsets)))
+        return dict(before_offsets)
+
+
+def test_committed_offsets_of_repartition_topics_are_purged_once_each(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_module, "restore_store", lambda *_a, **_k: 0)
+    b = StreamsBuilder("rp", default_key_serde=Serde.str, default_value_serde=Serde.str)
+    b.stream("in").group_by(lambda _k, v: v).count(store="counts")
+    [repartition] = b.topology.repartition_topics
+    rt = StreamRuntime("rp", "127.0.0.1:1", b.topology, tmp_path, on_error="stop", commit_interval_ms=1000,
+                       replication_factor=None, consumer_config={}, producer_config={}, on_state=lambda _s: None)
+    log: list[str] = []
+    admin = _FakeAdmin()
+    rt._producer = _FakeProducer(log)  # type: ignore[assignment]
+    rt._consumer = _FakeConsumer(log)  # type: ignore[assignment]
+    rt._restorer = object()  # type: ignore[assignment]
+    rt._admin = admin  # type: ignore[assignment]
+
+    def purge() -> None:
+        assert rt.purge_repartition_topics()
+        if rt._purging is not None:
+            rt._purging.result(10)
+
+    try:
+        rt._on_assign([TopicPartition("in", 0), TopicPartition(repartition, 0), TopicPartition(repartition, 1)])
+        rt._consumed = {("in", 0): 7, (repartition, 0): 4, (repartition, 1): 9}
+        purge()
+        assert admin.deleted == []  # nothing committed yet
+        rt.commit()
+        purge()
+        assert admin.deleted == [(repartition, {0: 4, 1: 9})]  # never a user topic
+        rt._consumed = {(repartition, 1): 12}
+        rt.commit()
+        purge()
+        assert admin.deleted[1:] == [(repartition, {1: 12})]  # only what moved
+        purge()
+        assert len(admin.deleted) == 2
+        rt._consumed = {(repartition, 0): 5}
+        rt.commit()
+        admin.fail = 1
+        purge()  # fails: logged, and asked again by the next purge without a new commit
+        purge()
+        assert admin.deleted[2:] == [(repartition, {0: 5})]
+        purge()  # takes in the last one's result, asks nothing
+        assert len(admin.deleted) == 3 and rt.purges == 4
+    finally:
+        rt._close_tasks()
+        if rt._purger is not None:
+            rt._purger.shutdown()

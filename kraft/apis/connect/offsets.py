@@ -1,9 +1,12 @@
 """Source offsets stored in a kraft topic (``_connect-offsets`` by default, one partition).
 
-Each stored record: key = JSON ``[connector name, source partition]``, value = JSON source
-offset; the latest record of a key wins. A worker reads the whole topic once at start (it is
-small: one record per commit of each partition) and appends as tasks commit. Nothing here runs
-tasks; the worker decides when an offset may be stored (after its records are acknowledged).
+Each stored record: key = JSON ``[connector name, source partition]`` (the partition's keys
+sorted, so one partition always has the same key bytes), value = JSON source offset; the latest
+record of a key wins. The topic is compacted (``topics.ensure_internal_topic``), so it holds about
+one record per source partition plus the recent ones, and every record has a key (a compacted
+topic refuses one without). A worker reads the whole topic once at start and appends as tasks
+commit. Nothing here runs tasks; the worker decides when an offset may be stored (after its
+records are acknowledged).
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ DEFAULT_TOPIC = "_connect-offsets"
 def partition_key(partition: SourcePartition) -> str:
     """Canonical JSON of a source partition (sorted keys), so equal partitions compare equal."""
     return json.dumps(partition, sort_keys=True, separators=(",", ":"))
+
+
+def record_key(connector: str, partition: SourcePartition) -> bytes:
+    """The key of the offsets record of ``connector``'s source ``partition``: equal partitions get
+    equal bytes, so compaction keeps only the latest offset of each."""
+    return json.dumps([connector, partition], sort_keys=True, separators=(",", ":")).encode()
 
 
 class OffsetStore:
@@ -56,7 +65,7 @@ class OffsetStore:
         """Store ``offsets`` ({partition key: (partition, offset)}) and wait for the acknowledgement."""
         futures = []
         for partition, offset in offsets.values():
-            key = json.dumps([connector, partition], separators=(",", ":")).encode()
+            key = record_key(connector, partition)
             value = json.dumps(offset, separators=(",", ":")).encode()
             futures.append(self._producer.send(self._topic, value=value, key=key, partition=0))
         self._producer.flush()

@@ -1,7 +1,8 @@
 """Connector and task status, published by workers to a kraft topic (``_connect-status``) so
 ``kraft connect status`` can read it from anywhere.
 
-One record per task state change or heartbeat: key ``"<connector>/<task>"``, value JSON::
+One record per task state change or heartbeat: key ``"<connector>/<task>"`` (always: the topic is
+compacted, keeping each task's latest status, and refuses records without a key), value JSON::
 
     {"connector", "task", "kind": "source" | "sink", "class", "state", "worker", "error",
      "restarts", "records", "last_offset", "lag", "updated_ms"}

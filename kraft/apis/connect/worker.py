@@ -39,7 +39,7 @@ from .offsets import DEFAULT_TOPIC as OFFSETS_TOPIC
 from .offsets import OffsetStore, partition_key
 from .status import DEFAULT_TOPIC as STATUS_TOPIC
 from .status import StatusPublisher
-from .topics import ensure_topic
+from .topics import ensure_internal_topic, ensure_topic
 from .transforms import Message, apply_all
 
 log = logging.getLogger(__name__)
@@ -251,8 +251,15 @@ class Worker:
 
     def start(self) -> None:
         self._admin = Admin(self.bootstrap)
-        for topic in (self.offsets_topic, self.status_topic):
-            ensure_topic(self._admin, topic, partitions=1)
+        try:
+            ensure_internal_topic(self._admin, self.offsets_topic, "the worker's offsets_topic",
+                                  "source connector offsets")
+            ensure_internal_topic(self._admin, self.status_topic, "the worker's status_topic",
+                                  "connector and task statuses")
+        except BaseException:
+            _quietly(self._admin.close)
+            self._admin = None
+            raise
         self._producer = Producer(self.bootstrap, linger_ms=1)
         self._status = StatusPublisher(self._producer, self.status_topic)
         self.offsets = OffsetStore(self.bootstrap, self._producer, self.offsets_topic)

@@ -43,6 +43,7 @@ class StreamsApp(StreamsBuilder):
         producer_config: dict[str, Any] | None = None,
         store_map_size_mb: int = 4096,
         on_state_change: Callable[[str, str], object] | None = None,
+        repartition_purge_interval_ms: int = 30000,
     ) -> None:
         """``on_error``: "stop" (default), "continue" or ``DeadLetter(topic)`` for a record that
         fails to deserialize or whose processing raises. ``replication_factor``: of the topics
@@ -51,7 +52,9 @@ class StreamsApp(StreamsBuilder):
         assignment strategy, acks and idempotence are the app's own). ``store_map_size_mb``: the
         most one task's LMDB environment may hold (address space reserved, not disk).
         ``on_state_change(new, old)``: called on every change of ``state`` (CREATED, REBALANCING,
-        RUNNING, ERROR, NOT_RUNNING)."""
+        RUNNING, ERROR, NOT_RUNNING). ``repartition_purge_interval_ms``: how often, at most, the
+        records of repartition topics below the committed offsets are deleted (Kafka Streams'
+        ``repartition.purge.interval.ms``; 0: after every commit)."""
         super().__init__(app_id, default_key_serde, default_value_serde)
         if commit_interval_ms <= 0:
             raise ValueError("commit_interval_ms must be positive")
@@ -65,6 +68,9 @@ class StreamsApp(StreamsBuilder):
         if store_map_size_mb <= 0:
             raise ValueError("store_map_size_mb must be positive")
         self.store_map_size_mb = store_map_size_mb
+        if repartition_purge_interval_ms < 0:
+            raise ValueError("repartition_purge_interval_ms must be >= 0")
+        self.repartition_purge_interval_ms = repartition_purge_interval_ms
         self.state = CREATED
         self._on_state_change = on_state_change
         self.error: BaseException | None = None
@@ -101,7 +107,8 @@ class StreamsApp(StreamsBuilder):
             self.app_id, self.bootstrap, self.topology, self.state_dir, on_error=self.on_error,
             commit_interval_ms=self.commit_interval_ms, replication_factor=self.replication_factor,
             consumer_config=self.consumer_config, producer_config=self.producer_config,
-            on_state=self._set_state, store_map_size_mb=self.store_map_size_mb)
+            on_state=self._set_state, store_map_size_mb=self.store_map_size_mb,
+            repartition_purge_interval_ms=self.repartition_purge_interval_ms)
         self._set_state(REBALANCING)
         try:
             self._runtime.run(self._stop)

@@ -197,6 +197,8 @@ class KStream:
         t = self._t
         left_store = t.add_store(t.new_store_name("KSTREAM-JOINTHIS"))
         right_store = t.add_store(t.new_store_name("KSTREAM-JOINOTHER"))
+        for buffer in (left_store, right_store):  # window stores, as in Kafka (the pending one is not)
+            t.windowed_retention_ms[buffer] = windows.retention_ms
         pending = t.add_store(t.new_store_name("KSTREAM-OUTERSHARED"))
         left = t.add(joins.StreamStreamJoinNode("left", left_store, right_store, pending, windows, joiner, how))
         right = t.add(joins.StreamStreamJoinNode("right", right_store, left_store, pending, windows, joiner, how))
@@ -279,12 +281,14 @@ class WindowedStream:
         if retention < span + w.grace_ms:
             raise TopologyError(f"retention_ms must cover the window and its grace ({span + w.grace_ms} ms)")
         node: p.Node
+        t.windowed_retention_ms[name] = retention
         if isinstance(w, TimeWindows | SlidingWindows):
             t.window_sizes[name] = w.size_ms
         if isinstance(w, TimeWindows):
             node = agg.WindowedAggregateNode(name, w, adder, retention)
         elif isinstance(w, SlidingWindows):
             records = t.add_store(f"{name}-records")
+            t.windowed_retention_ms[records] = retention  # raw records go before their windows do
             node = agg.SlidingAggregateNode(name, records, w, adder, retention)
         else:
             if merger is None:

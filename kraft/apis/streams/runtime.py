@@ -17,6 +17,12 @@ local state stays at the previous checkpoint, the changelog is the truth.
 
 Rebalances are eager: ``on_revoke`` commits and closes every task; ``on_assign`` opens the new
 tasks' stores and restores them from their changelogs before any of their records is processed.
+
+Repartition topics keep records until they are purged (infinite retention, see :mod:`.topics`):
+once offsets of repartition partitions are committed, the records below them are never read again
+(a new owner starts at the committed offset), so at most every ``repartition_purge_interval_ms``
+after a commit the runtime deletes them (``Admin.delete_records``, as Kafka Streams does), on a
+background thread, one request at a time; a failed purge is logged and retried at the next one.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +60,8 @@ class StreamRuntime:
     def __init__(self, app_id: str, bootstrap: str | list[str], topology: Topology, state_dir: Path, *,
                  on_error: ErrorHandler, commit_interval_ms: int, replication_factor: int | None,
                  consumer_config: dict[str, Any], producer_config: dict[str, Any],
-                 on_state: Callable[[str], None], store_map_size_mb: int = 4096) -> None:
+                 on_state: Callable[[str], None], store_map_size_mb: int = 4096,
+                 repartition_purge_interval_ms: int = 30000) -> None:
         self.app_id = app_id
         self.bootstrap = bootstrap
         self.topology = topology
@@ -69,6 +76,14 @@ class StreamRuntime:
         self.producer_config = producer_config
         self._on_state = on_state
         self.store_map_size_mb = store_map_size_mb
+        self.repartition_topics = frozenset(topology.repartition_topics)
+        self.purge_interval_s = repartition_purge_interval_ms / 1000
+        self._purgeable: dict[tuple[str, int], int] = {}  # repartition partition -> committed offset
+        self._purged: dict[tuple[str, int], int] = {}  # what the last successful purges deleted below
+        self._purging: Future[dict[tuple[str, int], int]] | None = None
+        self._purger: ThreadPoolExecutor | None = None
+        self._admin: Admin | None = None
+        self.purges = 0  # repartition partitions purged (one per partition and purge)
         self.tasks: dict[TaskId, Task] = {}
         self.tasks_lock = threading.Lock()
         self._consumed: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to read
@@ -92,8 +107,8 @@ class StreamRuntime:
         self._lock_state_dir()
         try:
             dlq = (self.on_error.topic,) if isinstance(self.on_error, DeadLetter) else ()
-            with Admin(self.bootstrap) as admin:
-                prepare_topics(admin, self.topology, self.subs, self.replication_factor, dlq)
+            self._admin = Admin(self.bootstrap)
+            prepare_topics(self._admin, self.topology, self.subs, self.replication_factor, dlq)
             # acks=all and idempotence are the guarantee's: an acknowledged write is replicated and a
             # partition's records (a changelog's above all) keep their order across retries.
             self._producer = Producer(self.bootstrap, **{"linger_ms": 5, **self.producer_config,
@@ -119,6 +134,7 @@ class StreamRuntime:
         assert consumer is not None
         next_commit = time.monotonic() + self.commit_interval_s
         next_purge = time.monotonic() + PURGE_INTERVAL_S
+        next_repartition_purge = time.monotonic() + self.purge_interval_s
         while not stop.is_set():
             records = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
             if self._multi_source and len(records) > 1:
@@ -139,6 +155,8 @@ class StreamRuntime:
             if time.monotonic() >= next_commit:
                 self.commit()
                 next_commit = time.monotonic() + self.commit_interval_s
+                if time.monotonic() >= next_repartition_purge and self.purge_repartition_topics():
+                    next_repartition_purge = time.monotonic() + self.purge_interval_s
 
     def _shutdown(self) -> None:
         """Commit what was processed (when the producer is healthy) and close everything."""
@@ -149,7 +167,9 @@ class StreamRuntime:
             log.exception("closing the consumer of %s", self.app_id)
         finally:
             self._close_tasks()
-            for client in (self._producer, self._restorer):
+            if self._purger is not None:  # a purge in flight finishes (bounded by the admin's timeout)
+                self._purger.shutdown(wait=True, cancel_futures=True)
+            for client in (self._producer, self._restorer, self._admin):
                 try:
                     if client is not None:
                         client.close()
@@ -273,11 +293,50 @@ class StreamRuntime:
                     raise
                 log.warning("offset commit of %s failed, retrying at the next commit: %s", self.app_id, exc)
                 self._consumed = {**{(tp.topic, tp.partition): o for tp, o in offsets.items()}, **self._consumed}
+            else:
+                self._purgeable.update({(tp.topic, tp.partition): offset for tp, offset in offsets.items()
+                                        if tp.topic in self.repartition_topics})
         for task in tasks:
             checkpoints = {store: future.result().offset + 1
                            for (task_id, store), future in last.items() if task_id == task.id}
             task.stores.commit(checkpoints, task.ctx.stream_time)
         self.commits += 1
+
+    # --- purging repartition topics ----------------------------------------------------------------
+
+    def purge_repartition_topics(self) -> bool:
+        """Start deleting the records of repartition partitions below their committed offsets (on
+        the purge thread); False when the previous purge is still running (this one waits)."""
+        if self._purging is not None:
+            if not self._purging.done():
+                return False
+            self._purged.update(self._purging.result())  # _purge catches its errors
+            self._purging = None
+        todo: dict[str, dict[int, int]] = {}
+        for (topic, partition), offset in self._purgeable.items():
+            if self._purged.get((topic, partition), -1) < offset:
+                todo.setdefault(topic, {})[partition] = offset
+        if todo:
+            if self._purger is None:
+                self._purger = ThreadPoolExecutor(1, thread_name_prefix=f"kraft-streams-purge-{self.app_id}")
+            self._purging = self._purger.submit(self._purge, todo)
+        return True
+
+    def _purge(self, todo: dict[str, dict[int, int]]) -> dict[tuple[str, int], int]:
+        """Delete below ``todo``'s offsets, topic by topic; returns what was deleted. A failure is
+        logged: those partitions stay above their ``_purged`` offset, so the next purge asks again."""
+        assert self._admin is not None
+        done: dict[tuple[str, int], int] = {}
+        for topic, offsets in sorted(todo.items()):
+            try:
+                starts = self._admin.delete_records(topic, offsets)
+            except Exception as exc:
+                log.warning("%s: purging %s below %s failed: %r", self.app_id, topic, offsets, exc)
+                continue
+            done.update({(topic, p): o for p, o in offsets.items()})
+            self.purges += len(offsets)  # only this thread writes it
+            log.debug("%s: purged %s: log starts %s", self.app_id, topic, starts)
+        return done
 
     def _check_acknowledged(self) -> None:
         """Raise if any record sent since the last commit failed (after a flush: all are done)."""

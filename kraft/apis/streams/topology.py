@@ -38,6 +38,9 @@ class Topology:
     stores: list[str] = field(default_factory=list)
     repartition_topics: list[str] = field(default_factory=list)
     window_sizes: dict[str, int] = field(default_factory=dict)  # windowed store -> window size (ms)
+    # Stores of windows, sessions and join buffers -> how long (ms of stream time) they keep an
+    # entry: their changelogs also delete by time (topics.changelog_configs).
+    windowed_retention_ms: dict[str, int] = field(default_factory=dict)
     _counter: int = 0
 
     def add(self, node: Node, kind: str | None = None) -> Node:
