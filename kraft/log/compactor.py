@@ -1,9 +1,9 @@
 """Log compaction of one partition: keep the latest record of every key, in bounded steps.
 
 Owns one compaction pass over the batches from the log start up to ``end`` (an offset the
-replicated OP_COMPACT command fixed, with the tombstone horizon): first the key map (each key's
+replicated OP_COMPACT command fixed, with the offset below which tombstones go): first the key map (each key's
 latest offset below ``end``), then the batches rewritten in offset order. A record stays when it is
-its key's latest below ``end``, unless it is a tombstone (null value) older than the horizon;
+its key's latest below ``end``, unless it is a tombstone (null value) below ``tombstones_below``;
 records without a key go, as Kafka's cleaner drops them. A Kafka batch is rewritten as Kafka's
 cleaner does (``compact_kafka_batch``); a native batch that loses records becomes a Kafka v2 batch
 (native batches carry no offset deltas, and every reader reads both kinds); an emptied batch goes,
@@ -30,11 +30,11 @@ from kraft.protocol.kafka.records import compact_kafka_batch, decode_kafka_batch
 
 
 class CompactionPass:
-    def __init__(self, store: LogStore, gid: int, log_start: int, end: int, horizon_ms: int) -> None:
+    def __init__(self, store: LogStore, gid: int, log_start: int, end: int, tombstones_below: int) -> None:
         self.store = store
         self.gid = gid
         self.end = end
-        self.horizon_ms = horizon_ms
+        self.tombstones_below = tombstones_below
         self.latest: dict[bytes, int] = {}  # key -> its latest offset below end
         self.mapping = True  # first the key map, then the rewrite
         self._next = log_start  # the next batch to look at: its last offset >= this
@@ -84,10 +84,11 @@ class CompactionPass:
 
     def _rewrite(self, raft_index: int, base: int, index_key: bytes, index_row: bytes, row: bytes) -> None:
         op, batch = row[OP_AT:BATCH_AT], row[BATCH_AT:]
-        latest, horizon = self.latest, self.horizon_ms
+        latest, tombstones_below = self.latest, self.tombstones_below
 
         def keep(delta: int, ts: int, key: bytes | None, value: bytes | None) -> bool:
-            kept = key is not None and latest.get(key) == base + delta and (value is not None or ts >= horizon)
+            offset = base + delta
+            kept = key is not None and latest.get(key) == offset and (value is not None or offset >= tombstones_below)
             if not kept:
                 self.removed_records += 1
             return kept

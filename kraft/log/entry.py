@@ -13,9 +13,11 @@ Owns:
                                                  (``kraft.protocol.kafka.records``)
                         OP_TRIM + u64            move the log start offset up to the u64 (DeleteRecords,
                                                  retention); ``encode_trim``, ``trim_offset``
-                        OP_COMPACT + u64 + i64   compact the batches below the u64 offset, tombstones
-                                                 older than the i64 ms go; ``encode_compact``,
-                                                 ``compact_fields``
+                        OP_COMPACT + u64 + u64 + i64
+                                                 compact the batches below the first offset; tombstones
+                                                 below the second may go; the i64 is the leader's
+                                                 wall-clock ms when it proposed the pass;
+                                                 ``encode_compact``, ``compact_fields``
       metadata group    a msgpack map            {"op": name, ...} (``kraft.state.metadata``);
                                                  its first byte (0x80-0x8f, 0xde, 0xdf) is never an op
 
@@ -49,7 +51,7 @@ OP_KAFKA = b"K"
 OP_TRIM = b"T"
 TRIM_OFFSET = struct.Struct(">Q")
 OP_COMPACT = b"C"
-COMPACT_FIELDS = struct.Struct(">Qq")  # end offset, tombstone horizon (ms)
+COMPACT_FIELDS = struct.Struct(">QQq")  # end offset, tombstones below, proposed at (ms)
 OP_AT = COMMAND_AT + 1
 BATCH_AT = OP_AT + 1
 
@@ -79,14 +81,15 @@ def trim_offset(payload: bytes) -> int:
     return offset
 
 
-def encode_compact(end_offset: int, tombstone_horizon_ms: int) -> bytes:
-    """The payload that compacts a partition's batches below ``end_offset``."""
-    return OP_COMPACT + COMPACT_FIELDS.pack(end_offset, tombstone_horizon_ms)
+def encode_compact(end_offset: int, tombstones_below: int, proposed_ms: int) -> bytes:
+    """The payload that compacts a partition's batches below ``end_offset``, removing tombstones below
+    ``tombstones_below``; ``proposed_ms`` is when (the leader's wall clock)."""
+    return OP_COMPACT + COMPACT_FIELDS.pack(end_offset, tombstones_below, proposed_ms)
 
 
-def compact_fields(payload: bytes) -> tuple[int, int]:
-    end, horizon = COMPACT_FIELDS.unpack_from(payload, 1)
-    return int(end), int(horizon)
+def compact_fields(payload: bytes) -> tuple[int, int, int]:
+    end, tombstones_below, proposed_ms = COMPACT_FIELDS.unpack_from(payload, 1)
+    return int(end), int(tombstones_below), int(proposed_ms)
 
 
 # --- stored batches -----------------------------------------------------------------------------

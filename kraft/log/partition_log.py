@@ -20,7 +20,7 @@ from kraft.errors import CorruptRecord
 from kraft.log.compactor import CompactionPass
 from kraft.log.entry import BATCH_AT, OP_AT, as_served, verify_stored
 from kraft.log.index_rows import INDEX_ROW, INDEX_ROW_SIZES, encode_index_row, row_position
-from kraft.log.rows import CompactionDoneRow, ProducerRows, StateRow
+from kraft.log.rows import CompactionDoneRow, CompactionHistoryRow, ProducerRows, StateRow
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
 from kraft.state.partition import PartitionState, ProducerState
 
@@ -49,12 +49,13 @@ class PartitionLog:
         state = self._state.load_state()
         self._reclaim_below = 0 if state is None else state.get("log_start_offset", 0)  # finish after a restart
         self._compaction_done = CompactionDoneRow(store, gid)
+        self._history = CompactionHistoryRow(store, gid)
         self._pass: CompactionPass | None = None
         self._pass_epoch = 0
         if state is not None:
-            end, horizon, epoch = state.get("compaction", [0, 0, 0])
+            end, tombstones_below, epoch = state.get("compaction", [0, 0, 0])
             if epoch > self._compaction_done.load():  # a pass a restart interrupted: again, from the start
-                self.start_compaction(state.get("log_start_offset", 0), end, horizon, epoch)
+                self.start_compaction(state.get("log_start_offset", 0), end, tombstones_below, epoch)
 
     # --- driver thread: writes inside the loop's batch -------------------------------------------
     def load_state(self) -> PartitionState | None:
@@ -88,9 +89,15 @@ class PartitionLog:
             self._producers.save(producer_id, state)
 
     # --- compaction -------------------------------------------------------------------------------
-    def start_compaction(self, log_start: int, end: int, horizon_ms: int, epoch: int) -> None:
-        self._pass = CompactionPass(self.store, self.gid, log_start, end, horizon_ms)
+    def start_compaction(self, log_start: int, end: int, tombstones_below: int, epoch: int) -> None:
+        self._pass = CompactionPass(self.store, self.gid, log_start, end, tombstones_below)
         self._pass_epoch = epoch
+
+    def load_compaction_history(self) -> list[list[int]]:
+        return self._history.load()
+
+    def save_compaction_history(self, history: list[list[int]]) -> None:
+        self._history.save(history)
 
     def compaction_settled(self, epoch: int) -> bool:
         return self._pass is None and self._compaction_done.load() >= epoch
@@ -165,6 +172,7 @@ class PartitionLog:
     def destroy(self) -> None:
         self._pass = None
         self._compaction_done.delete()
+        self._history.delete()
         self.store.delete_prefix(DB_OFFSETS, self._prefix)
         self._producers.destroy()
         self._state.delete()

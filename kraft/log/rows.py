@@ -8,6 +8,8 @@ Owns the keys and encodings (and nothing else) of:
                                      in the value under "name" (an id too long for a key is stored as
                                      b"#" + its SHA-256)
     pstate     gid + b"a"            u64: the metadata group's last applied Raft index
+    pstate     gid + b"h"            msgpack [[end offset, proposed ms], ...]: a partition's last
+                                     compaction passes (replicated)
     pstate     gid + b"c"            u64: the last compaction pass this replica finished (local, not
                                      replicated: replicas finish passes at their own pace)
     producers  gid + producer id     msgpack list: one producer's idempotence state on a partition
@@ -104,6 +106,25 @@ class MetadataRows(StateRow[CatalogueState]):
         if len(raw) > self._GROUP_KEY_MAX:
             raw = b"#" + hashlib.sha256(raw).digest()
         return self._group_prefix + raw
+
+
+class CompactionHistoryRow:
+    """A partition's compaction passes (end offset, proposal ms): replicated state, written only by a
+    pass, so it is not in the state row every apply rewrites."""
+
+    def __init__(self, store: LogStore, gid: int) -> None:
+        self.store = store
+        self.key = gid_key(gid) + b"h"
+
+    def load(self) -> list[list[int]]:
+        raw = self.store.get(DB_PSTATE, self.key)
+        return [] if raw is None else cast(list[list[int]], msgpack.unpackb(raw))
+
+    def save(self, history: list[list[int]]) -> None:
+        self.store.put(DB_PSTATE, self.key, msgpack.packb(history))
+
+    def delete(self) -> None:
+        self.store.delete(DB_PSTATE, self.key)
 
 
 class CompactionDoneRow:

@@ -378,11 +378,14 @@ class Broker:
             raise errors.RequestTimedOut("the deletion was applied from a replay; outcome unknown")
         return int(result[1])
 
-    async def compact(self, topic: str, partition: int, end_offset: int, tombstone_horizon_ms: int) -> int:
+    async def compact(self, topic: str, partition: int, end_offset: int, delete_retention_ms: int,
+                      now_ms: int) -> int:
         """Propose a compaction pass over the batches below ``end_offset`` (the leader's cleaner
-        decides when); the end the pass got."""
+        decides when): tombstones go that a pass first cleaned at least ``delete_retention_ms`` ago
+        (Kafka's rule); the end the pass got."""
         replica = self._leader_replica(topic, partition, applied=True)
-        result = await self._propose(replica.group, encode_compact(end_offset, tombstone_horizon_ms),
+        tombstones_below = replica.machine.tombstones_cleaned_before(now_ms - delete_retention_ms)
+        result = await self._propose(replica.group, encode_compact(end_offset, tombstones_below, now_ms),
                                      self.request_timeout_ms / 1000)
         if result is None:
             raise errors.RequestTimedOut("the compaction was applied from a replay; outcome unknown")

@@ -6,7 +6,7 @@ Owns: when a pass runs (every ``log_retention_check_interval_ms``), which partit
 propose a trim (the new log start from the committed batch index: ``PartitionLog.retention_target``,
 whole batches, oldest first; proposed like a DeleteRecords) and a compaction pass (its end from
 ``PartitionLog.compaction_target``: min.compaction.lag.ms, the active head, the dirty ratio or
-max.compaction.lag.ms; its tombstone horizon delete.retention.ms before now). Both are replicated
+max.compaction.lag.ms; its tombstones those a pass first cleaned delete.retention.ms ago). Both are replicated
 commands, so every replica removes exactly the same records.
 Must not: delete or rewrite anything itself (every replica applies the commands, and the work goes
 in bounded slices in the driver loop), or parse topic configs (``policy_for`` resolves them).
@@ -44,7 +44,7 @@ class RetentionScheduler:
         partitions: Callable[[], list[PartitionReplica]],
         policy_for: Callable[[str], LogConfig | None],
         trim: Callable[[str, int, int], Awaitable[int]],
-        compact: Callable[[str, int, int, int], Awaitable[int]],
+        compact: Callable[[str, int, int, int, int], Awaitable[int]],
         interval_s: float,
         wall_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -101,19 +101,27 @@ class RetentionScheduler:
         now = self._wall_ms()
         lag = policy.max_compaction_lag_ms
         overdue = None if lag >= LONG_MAX or lag > now else now - lag
+        # min.compaction.lag.ms 0 is no lag at all: a record stamped in the future must not hold back
+        # every record after it (Kafka skips the check then too).
+        newer_than = LONG_MAX if policy.min_compaction_lag_ms <= 0 else now - policy.min_compaction_lag_ms
 
         def target() -> int | None:
             with self._store.read() as view:
-                return replica.log.compaction_target(view, newer_than_ms=now - policy.min_compaction_lag_ms,
+                return replica.log.compaction_target(view, newer_than_ms=newer_than,
                                                      overdue_before_ms=overdue,
                                                      min_dirty_ratio=policy.min_cleanable_dirty_ratio)
 
         end = await asyncio.to_thread(target)
+        machine = replica.machine
         if end is None:
-            return 0
+            # Nothing dirty enough; but tombstones a pass covered long enough ago go only in a
+            # later pass: the same part again (Kafka cleans a log whose tombstones expired too).
+            if machine.tombstones_cleaned_before(now - policy.delete_retention_ms) <= machine.compaction[1]:
+                return 0
+            end = machine.compacted_to
         topic, partition = replica.meta.topic, replica.meta.partition
         try:
-            await self._compact(topic, partition, end, now - policy.delete_retention_ms)
+            await self._compact(topic, partition, end, policy.delete_retention_ms, now)
         except errors.KraftError as e:
             log.info("compaction: %s/%d not compacted this pass: %s", topic, partition, e)
             return 0

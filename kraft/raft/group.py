@@ -116,7 +116,7 @@ class LogMachine(Protocol):
 
     def install_rows(self, low: int, high: int, rows: list[tuple[int, bytes]]) -> None: ...
 
-    def state(self) -> Any: ...
+    def snapshot_state(self) -> Any: ...
 
     def producers(self) -> Any: ...
 
@@ -498,7 +498,7 @@ class RaftGroup(SyncObj):
             cursor = (1, high)
         if final:  # the last part: the state as of now, read at the same moment as the last rows
             message.update(base=base, base_term=self.journal.term_at(base), rows_floor=self.journal.rows_floor,
-                           state=machine.state(), producers=machine.producers())
+                           state=machine.snapshot_state(), producers=machine.producers())
         snap.note_part_sent(now, cursor)
         self._transport.send(node, message)
 

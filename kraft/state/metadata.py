@@ -232,6 +232,9 @@ class MetadataMachine:
             raw=False, strict_map_key=False)
         return copied
 
+    def snapshot_state(self) -> dict[str, Any]:
+        return self.state()
+
     def install(self, state: dict[str, Any], producers: dict[int, Any]) -> None:
         """Take over another replica's state at its last applied entry (a snapshot)."""
         catalogue: CatalogueState = state["catalogue"]

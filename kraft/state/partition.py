@@ -14,9 +14,9 @@ Commands (the payload after pysyncobj's type byte, framed as ``kraft.log.entry``
     OP_KAFKA + batch     the same for a Kafka magic-v2 batch, stored as its producer sent it
     OP_TRIM + offset     move the log start offset up to ``offset`` (DeleteRecords, retention); the
                          result is ``(0, log start offset)``
-    OP_COMPACT + end + horizon
+    OP_COMPACT + end + tombstones below + proposed ms
                          compact the batches below ``end`` (each key's latest record stays;
-                         tombstones older than ``horizon`` ms go); the result is ``(0, end)``
+                         tombstones below the second offset go); the result is ``(0, end)``
 
 Log start: records below ``log_start_offset`` are gone. A trim moves it up (never past
 ``next_offset``) and moves ``log_floor`` with it: the Raft index of the first entry the record log
@@ -30,7 +30,11 @@ Compaction: a pass moves ``compacted_to`` up to its end and ``compact_floor`` wi
 index of the first batch it leaves alone): Raft no longer reads or sends the entries below, since
 each replica's store rewrites their batches (``kraft.log.compactor``), deterministically, in the
 background. The Raft log's floor is the higher of the two floors (``raft_floor``); rows between the
-log floor and it stay, compacted.
+log floor and it stay, compacted. Every pass's end and proposal time are kept (the last
+``COMPACTION_HISTORY`` of them, ``compaction_history``): a tombstone is first cleaned by the first pass
+whose end is above it, so the leader can say which tombstones have been cleaned for longer than
+delete.retention.ms (Kafka's rule) as an offset: those below the end of the last pass proposed that
+long ago.
 
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
@@ -59,6 +63,7 @@ from kraft.log.entry import (
 )
 
 SNAPSHOT_END = (1 << 63) - 1  # the last offset a snapshot part can cover: to the end
+COMPACTION_HISTORY = 256  # passes remembered (end, proposal time): a day of passes every 5 minutes
 SEQUENCE_MODULUS = 1 << 31
 RECENT_BATCHES = 5  # per producer and partition: how far back a retry is recognised
 PRODUCER_EXPIRATION_MS = 7 * 24 * 3600 * 1000  # a producer silent this long (by batch timestamps) is forgotten
@@ -76,7 +81,7 @@ class PartitionState(TypedDict, total=False):
     bytes_appended: int  # bytes of every batch appended (the log's end position)
     compacted_to: int  # batches below this offset have been compacted (0: never)
     compact_floor: int  # Raft index of the first entry a compaction left alone (0: none)
-    compaction: list[int]  # the last pass: [end offset, tombstone horizon ms, epoch]
+    compaction: list[int]  # the last pass: [end offset, tombstones below, epoch]
 
 
 # One producer's idempotence state on a partition, a msgpack list as stored: [next expected sequence,
@@ -110,9 +115,13 @@ class PartitionStore(Protocol):
 
     def replace_producers(self, producers: dict[int, ProducerState]) -> None: ...
 
-    def start_compaction(self, log_start: int, end: int, horizon_ms: int, epoch: int) -> None:
+    def start_compaction(self, log_start: int, end: int, tombstones_below: int, epoch: int) -> None:
         """Compact the batches from ``log_start`` below ``end`` (in the background: ``reclaim``)."""
         ...
+
+    def load_compaction_history(self) -> list[list[int]]: ...
+
+    def save_compaction_history(self, history: list[list[int]]) -> None: ...
 
     def compaction_settled(self, epoch: int) -> bool:
         """Whether the pass of ``epoch`` (and every one before) has finished on this replica."""
@@ -140,6 +149,9 @@ class PartitionMachine:
         self._store = store
         self._on_append = on_append
         self._load(store.load_state() or {}, store.load_producers())
+        # (end offset, proposed ms) of the last passes; replaced, never mutated (other threads read it)
+        self.compaction_history: tuple[tuple[int, int], ...] = tuple(
+            (e, t) for e, t in store.load_compaction_history())
 
     def _load(self, state: PartitionState, producers: dict[int, ProducerState]) -> None:
         self.next_offset: int = state.get("next_offset", 0)
@@ -168,6 +180,10 @@ class PartitionMachine:
             "compaction": list(self.compaction),
         }
 
+    def snapshot_state(self) -> dict[str, Any]:
+        """What a snapshot carries besides the producers: the state row and the pass history."""
+        return {**self.state(), "compaction_history": [list(h) for h in self.compaction_history]}
+
     def producers(self) -> dict[int, ProducerState]:
         """A copy of the producer states: a snapshot taken now must not change with later applies
         (messages are encoded only when the driver iteration ends)."""
@@ -176,7 +192,10 @@ class PartitionMachine:
     def install(self, state: PartitionState, producers: dict[int, ProducerState]) -> None:
         """Take over another replica's state at its last applied entry (a snapshot: this replica's
         log no longer reaches the leader's). The batch index rows came with the snapshot."""
+        history = state.pop("compaction_history", [])  # type: ignore[typeddict-item]
         self._load(state, dict(producers))
+        self.compaction_history = tuple((int(e), int(t)) for e, t in history)
+        self._store.save_compaction_history([list(h) for h in self.compaction_history])
         self._store.save_state(self.state())
         self._store.replace_producers(self._producers)
         self._store.trim_index(self.log_start_offset)
@@ -254,20 +273,29 @@ class PartitionMachine:
         self._store.trim_index(offset)
         return offset
 
-    def _compact(self, raft_index: int, end: int, horizon_ms: int) -> int:
-        end = min(end, self.next_offset)
-        if end <= max(self.compacted_to, self.log_start_offset):
+    def _compact(self, raft_index: int, end: int, tombstones_below: int, proposed_ms: int) -> int:
+        # Passes only ever grow (a later end, or the same end with more tombstones): a pass then
+        # removes everything its predecessor would have, so a replica that starts it before finishing
+        # the last one (the store restarts with the new pass) ends with the same records as one that
+        # finished both. The same end again: tombstones there have waited long enough since.
+        end = max(min(end, self.next_offset), self.compacted_to)
+        tombstones_below = min(max(tombstones_below, self.compaction[1]), end)
+        if end <= self.log_start_offset or (end == self.compacted_to and tombstones_below == self.compaction[1]):
             return self.compacted_to
         kept = self._store.batch_at(end) if end < self.next_offset else None  # as in _trim
-        # Passes only ever grow (a later end, a later horizon): a pass then removes everything its
-        # predecessor would have, so a replica that starts it before finishing the last one (the
-        # store restarts with the new pass) ends with the same records as one that finished both.
-        horizon_ms = max(horizon_ms, self.compaction[1])
         self.compacted_to = end
         self.compact_floor = raft_index if kept is None else kept[0]
-        self.compaction = [end, horizon_ms, self.compaction[2] + 1]
-        self._store.start_compaction(self.log_start_offset, end, horizon_ms, self.compaction[2])
+        self.compaction = [end, tombstones_below, self.compaction[2] + 1]
+        self.compaction_history = (*self.compaction_history, (end, proposed_ms))[-COMPACTION_HISTORY:]
+        self._store.save_compaction_history([list(h) for h in self.compaction_history])
+        self._store.start_compaction(self.log_start_offset, end, tombstones_below, self.compaction[2])
         return end
+
+    def tombstones_cleaned_before(self, cleaned_by_ms: int) -> int:
+        """The offset below which every tombstone was first cleaned at or before ``cleaned_by_ms``
+        (the end of the last pass proposed by then; 0 if none: older passes' ends may have been
+        forgotten, which only keeps tombstones longer)."""
+        return max((end for end, at in self.compaction_history if at <= cleaned_by_ms), default=0)
 
     def _check_sequence(self, producer_id: int, epoch: int, sequence: int, count: int) -> tuple[int, int] | None:
         """None to append; else the answer without appending (a duplicate's first offset, or an error)."""

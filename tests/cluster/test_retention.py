@@ -76,13 +76,14 @@ def test_size_retention_trims_every_replica_and_a_returning_follower_catches_up(
     cluster.start(follower)
     agreed = wait_for(lambda: (a := same_on_every_node(cluster, "sized", [1, 2, 3])) and a["high_watermark"] == 80
                       and a, 60, "the returning follower caught up (by snapshot)")
-    assert "installing a snapshot" in cluster.log(follower)
+    assert "installing a snapshot" in cluster.log(follower), (follower, agreed, cluster.log(follower)[-3000:])
     start = agreed["log_start_offset"]
     cluster.stop_all()
     gid = partition_gid(1, 0)
     logs = [[r for r in read_replica(cluster.root / "data" / str(n), gid) if r[0] >= start] for n in (1, 2, 3)]
-    assert logs[0] == logs[1] == logs[2], "every replica holds the same records from the log start"
-    assert [r[0] for r in logs[0]] == list(range(start, 80))
+    assert logs[0] == logs[1] == logs[2], ("every replica holds the same records from the log start",
+                                           [len(log) for log in logs], start)
+    assert [r[0] for r in logs[0]] == list(range(start, 80)), (start, [r[0] for r in logs[0]][:5])
 
 
 def test_time_retention_drops_batches_older_than_retention_ms(cluster: Cluster) -> None:

@@ -43,7 +43,7 @@ class Violation(Exception):
 
 def state_digest(machine: MetadataMachine | PartitionMachine) -> object:
     if isinstance(machine, PartitionMachine):
-        state = machine.state()
+        state = machine.snapshot_state()
         state.pop("last_applied")
         return (state, msgpack.packb(sorted(machine.producers().items())))
     state = machine.state()

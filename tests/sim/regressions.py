@@ -17,7 +17,8 @@ that brings the bug back (CI checks the seed still catches it).
      differently now and its mutant no longer shows here (``--mutant snapshot-producers-by-reference``).
 With compaction (and background work that takes simulated time):
 34:  compaction deleted an emptied batch's index row, so a trim's floor depended on how far each
-     replica's pass had got (fixed: the row stays, marked emptied: ``kraft.log.index_rows``).
+     replica's pass had got (fixed: the row stays, marked emptied: ``kraft.log.index_rows``). Since
+     passes name their tombstones by offset the workload draws differently: seed 4 now shows it.
 162: a follower restarted half way through installing a snapshot took its own placeholder base for a
      committed entry and told the next snapshot it needed nothing (fixed: ``_needs_snapshot``).
 169: a replica that started a new compaction pass before finishing the last kept a tombstone the
@@ -38,7 +39,8 @@ SEEDS = [
     (5001, 5, 2, 40.0, 0.0, 0.0, 0.0, "votes-counted-per-message"),
     (525, 3, 2, 15.0, 1.0, 0.0, 0.0, None),
     (315, 3, 2, 15.0, 1.0, 5.0, 0.0, None),
-    (34, 3, 2, 15.0, 1.0, 5.0, 2.0, "emptied-index-rows-deleted"),
+    (34, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
+    (4, 3, 2, 15.0, 1.0, 5.0, 2.0, "emptied-index-rows-deleted"),
     (162, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
     (169, 3, 2, 15.0, 1.0, 5.0, 2.0, None),
     (272, 3, 2, 15.0, 1.0, 5.0, 2.0, None),

@@ -123,8 +123,7 @@ class Workload:
 
     def tombstone_or_compact(self, nodes: list[SimNode], rng: random.Random) -> None:
         """Half the time a record for a ``t`` key (a tombstone, or a value), else a compaction pass
-        on a partition's leader up to an offset it has, with a tombstone horizon somewhere in the
-        timestamps written so far (record timestamps are 1,000 + a counter)."""
+        on a partition's leader up to an offset it has, removing tombstones below a random offset."""
         gid = rng.choice(self.partition_gids)
         leaders = [n for n in nodes if n.groups[gid].is_leader()]
         if not leaders:
@@ -139,7 +138,7 @@ class Workload:
         machine = node.machines[gid]
         assert isinstance(machine, PartitionMachine)
         end = rng.randint(machine.log_start_offset, machine.next_offset)
-        node.groups[gid].submit(encode_compact(end, rng.randint(900, 1_000 + self._n)))
+        node.groups[gid].submit(encode_compact(end, rng.randint(0, end), 1_000 + self._n))
 
     def trim(self, nodes: list[SimNode], rng: random.Random) -> None:
         """Ask a partition's leader to drop records up to an offset it has (often the whole log, so

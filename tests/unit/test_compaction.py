@@ -1,6 +1,6 @@
 """Log compaction: a Kafka batch rewritten as Kafka's cleaner does, and a compaction pass over a
 partition's stored batches (native and Kafka, compressed or not) against a reference model: each
-key's latest record below the pass's end stays, tombstones older than the horizon go, offsets never
+key's latest record below the pass's end stays, tombstones below the pass's tombstone offset go, offsets never
 change, and a second pass (or one over a partly rewritten log) changes nothing more."""
 
 from __future__ import annotations
@@ -91,24 +91,24 @@ def records_of(store: MemoryStore, plog: PartitionLog) -> dict[int, tuple[bytes 
 
 
 def compact(store: MemoryStore, plog: PartitionLog, machine: PartitionMachine, raft_index: int, end: int,
-            horizon: int) -> None:
-    machine.apply(raft_index, encode_compact(end, horizon))
+            tombstones_below: int) -> None:
+    machine.apply(raft_index, encode_compact(end, tombstones_below, 5_000 + raft_index))
     while plog.reclaim(7) >= 7:  # small slices: a pass goes over many driver iterations
         pass
     store.commit()
 
 
 def model(records: dict[int, tuple[bytes | None, bytes | None, int]], end: int,
-          horizon: int) -> dict[int, tuple[bytes | None, bytes | None]]:
+          tombstones_below: int) -> dict[int, tuple[bytes | None, bytes | None]]:
     """What compaction must leave: records at or past ``end`` untouched (whole batches: ``end`` is a
     batch boundary here), and below it each key's latest, unless it is a tombstone older than the
-    horizon; no keyless record."""
+    tombstone offset; no keyless record."""
     latest: dict[bytes, int] = {}
     for offset, (key, _v, _ts) in sorted(records.items()):
         if offset < end and key is not None:
             latest[key] = offset
     return {o: (k, v) for o, (k, v, ts) in records.items()
-            if o >= end or (k is not None and latest.get(k) == o and (v is not None or ts >= horizon))}
+            if o >= end or (k is not None and latest.get(k) == o and (v is not None or o >= tombstones_below))}
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -130,7 +130,8 @@ def test_a_pass_keeps_each_keys_latest_record_and_is_idempotent(seed: int) -> No
     store = MemoryStore()
     plog, machine = stored(store, batches)
     boundaries = sorted({sum(len(r) for _, r in batches[:i]) for i in range(1, len(batches))})
-    end, horizon = rng.choice(boundaries), rng.randint(1000, 1040)
+    end = rng.choice(boundaries)
+    horizon = rng.randint(0, end)
     compact(store, plog, machine, 100, end, horizon)
     assert records_of(store, plog) == model(truth, end, horizon)
     first = {k: bytes(v) for k, v in store.scan(DB_JOURNAL, gid_key(GID), prefix_stop(gid_key(GID)))}
@@ -156,7 +157,7 @@ def test_an_emptied_batch_leaves_a_marked_index_row_and_no_journal_row() -> None
 def test_a_pass_interrupted_by_a_restart_runs_again() -> None:
     store = MemoryStore()
     plog, machine = stored(store, [(OP_NATIVE, [(1, b"a", b"%d" % i, [])]) for i in range(30)])
-    machine.apply(40, encode_compact(29, 0))
+    machine.apply(40, encode_compact(29, 0, 5_000))
     plog.reclaim(40)  # a few batches only
     store.commit()
     again = PartitionLog(store, GID)
@@ -187,3 +188,27 @@ def test_size_counts_compacted_batches_as_stored() -> None:
         after = plog.size(view)
     assert after < before / 5, (before, after)
     assert records_of(store, plog) == {19: (b"k", b"v" * 100), 20: (b"k", b"w")}
+
+
+def test_tombstones_go_once_a_pass_first_cleaned_them_long_enough_ago() -> None:
+    """Kafka's rule: a tombstone stays for delete.retention.ms after the first pass that covered it,
+    whatever its own timestamp says (a stream processed late stamps old times)."""
+    store = MemoryStore()
+    plog, machine = stored(store, [(OP_NATIVE, [(1, b"a", b"1", [])]), (OP_NATIVE, [(2, b"a", None, [])]),
+                                   (OP_NATIVE, [(3, b"b", b"3", [])]), (OP_NATIVE, [(4, b"b", None, [])]),
+                                   (OP_NATIVE, [(5, b"c", b"5", [])])])
+    assert machine.tombstones_cleaned_before(10**12) == 0, "no pass yet: no tombstone has been cleaned"
+    machine.apply(10, encode_compact(2, machine.tombstones_cleaned_before(1_000), 1_000))  # covers a's
+    machine.apply(11, encode_compact(4, machine.tombstones_cleaned_before(999), 2_000))  # covers b's
+    while plog.reclaim(7) >= 7:
+        pass
+    store.commit()
+    assert records_of(store, plog) == {1: (b"a", None), 3: (b"b", None), 4: (b"c", b"5")}
+    assert machine.tombstones_cleaned_before(1_999) == 2, "a's tombstone was first cleaned at 1,000"
+    machine.apply(12, encode_compact(5, machine.tombstones_cleaned_before(1_999), 3_000))
+    while plog.reclaim(7) >= 7:
+        pass
+    store.commit()
+    assert records_of(store, plog) == {3: (b"b", None), 4: (b"c", b"5")}
+    again = PartitionMachine(PartitionLog(store, GID))
+    assert again.compaction_history == machine.compaction_history == ((2, 1_000), (4, 2_000), (5, 3_000))

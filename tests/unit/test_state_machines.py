@@ -55,6 +55,9 @@ class MemoryStore:
     def load_producers(self) -> dict[int, list]:
         return {k: list(v) for k, v in self.producers.items()}
 
+    def load_compaction_history(self) -> list[list[int]]:
+        return []
+
     def save_producer(self, producer_id: int, state: list | None) -> None:
         if state is None:
             self.producers.pop(producer_id, None)
