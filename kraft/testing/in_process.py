@@ -407,23 +407,7 @@ class InProcessCluster:
         batch = encode_batch([(ts, key, v, []) for v in values])
         body = {"acks": -1, "timeout_ms": APPEND_TIMEOUT_MS,
                 "entries": [{"topic": topic, "partition": partition, "batch": batch}]}
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        last: KraftError = LeaderNotAvailable(f"{topic}/{partition} has no leader")
-        while time.monotonic() < deadline:
-            leader = self._append_leaders.get((topic, partition))
-            if leader is None or leader not in self._nodes:
-                leader = self.leader(topic, partition)
-            if leader is not None:
-                result = self._dispatch(leader, "produce", body)["results"][0]
-                if result["error_code"] == 0:
-                    self._append_leaders[(topic, partition)] = leader
-                    return int(result["base_offset"])
-                last = error_for_code(result["error_code"], result.get("message") or "")
-                if not last.retriable:
-                    raise last
-                self._append_leaders.pop((topic, partition), None)
-            time.sleep(POLL_S)
-        raise last
+        return int(self._at_leader(topic, partition, "produce", body, "results")["base_offset"])
 
     def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
         """Delete the partition's records below ``before_offset`` (-1: the high watermark) through its
@@ -431,6 +415,11 @@ class InProcessCluster:
         returns the new log start. Whole batches go from every replica's log; a log start inside a
         batch keeps it, and readers skip the records below."""
         body = {"topic": topic, "partitions": [{"partition": partition, "offset": before_offset}]}
+        return int(self._at_leader(topic, partition, "delete_records", body, "partitions")["low_watermark"])
+
+    def _at_leader(self, topic: str, partition: int, api: str, body: dict[str, Any], results: str) -> dict[str, Any]:
+        """One partition's answer to ``api`` from its leader, retried (a leader change, no leader yet)
+        until it succeeds or fails for good."""
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         last: KraftError = LeaderNotAvailable(f"{topic}/{partition} has no leader")
         while time.monotonic() < deadline:
@@ -438,10 +427,10 @@ class InProcessCluster:
             if leader is None or leader not in self._nodes:
                 leader = self.leader(topic, partition)
             if leader is not None:
-                result = self._dispatch(leader, "delete_records", body)["partitions"][0]
+                result: dict[str, Any] = self._dispatch(leader, api, body)[results][0]
                 if result["error_code"] == 0:
                     self._append_leaders[(topic, partition)] = leader
-                    return int(result["low_watermark"])
+                    return result
                 last = error_for_code(result["error_code"], result.get("message") or "")
                 if not last.retriable:
                     raise last

@@ -8,8 +8,12 @@ every node, so any node answers for any broker, and nothing changes them at run 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from kraft import errors
 from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 from kraft.topic_config import Source
 
 TOPIC = 2
@@ -34,3 +38,26 @@ def check_broker(ctx: KafkaContext, name: str) -> None:
 def unsupported(resource_type: int) -> errors.KraftError:
     return errors.InvalidRequest(f"config resource type {resource_type} is not supported: kraft has topic "
                                  f"({TOPIC}) and broker ({BROKER}) configs")
+
+
+async def alter_each(ctx: KafkaContext, request: dict[str, Any],
+                     alter_topic: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
+    """The answer of AlterConfigs and IncrementalAlterConfigs: each resource on its own, topics by
+    ``alter_topic``, brokers refused (their configs are cluster.ini's, fixed while nodes run)."""
+    responses = []
+    for r in request["resources"]:
+        res: dict[str, Any] = {"resource_type": r["resource_type"], "resource_name": r["resource_name"],
+                               "error_code": 0, "error_message": None}
+        try:
+            if r["resource_type"] == TOPIC:
+                await alter_topic(r)
+            elif r["resource_type"] == BROKER:
+                check_broker(ctx, r["resource_name"])
+                raise errors.InvalidRequest("broker configs are the [cluster] section of cluster.ini: "
+                                            "they cannot be changed while nodes run")
+            else:
+                raise unsupported(r["resource_type"])
+        except errors.KraftError as e:
+            res["error_code"], res["error_message"] = kafka_code(e), e.message
+        responses.append(res)
+    return {"throttle_time": 0, "responses": responses}

@@ -8,8 +8,7 @@ from typing import Any
 
 from kraft import errors
 from kraft.node.kafka.context import KafkaContext
-from kraft.node.kafka.error_codes import kafka_code
-from kraft.node.kafka.handlers._configs import BROKER, TOPIC, check_broker, unsupported
+from kraft.node.kafka.handlers._configs import alter_each
 from kraft.topic_config import AlterOp, ConfigChange
 
 API_KEY = 44
@@ -18,24 +17,11 @@ MAX_VERSION = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    responses = []
-    for r in request["resources"]:
-        res: dict[str, Any] = {"resource_type": r["resource_type"], "resource_name": r["resource_name"],
-                               "error_code": 0, "error_message": None}
-        try:
-            if r["resource_type"] == TOPIC:
-                await ctx.broker.alter_configs(r["resource_name"], [_change(c) for c in r["configs"]],
-                                               validate_only=bool(request.get("validate_only")))
-            elif r["resource_type"] == BROKER:
-                check_broker(ctx, r["resource_name"])
-                raise errors.InvalidRequest("broker configs are the [cluster] section of cluster.ini: "
-                                            "they cannot be changed while nodes run")
-            else:
-                raise unsupported(r["resource_type"])
-        except errors.KraftError as e:
-            res["error_code"], res["error_message"] = kafka_code(e), e.message
-        responses.append(res)
-    return {"throttle_time": 0, "responses": responses}
+    async def alter(r: dict[str, Any]) -> None:
+        await ctx.broker.alter_configs(r["resource_name"], [_change(c) for c in r["configs"]],
+                                       validate_only=bool(request.get("validate_only")))
+
+    return await alter_each(ctx, request, alter)
 
 
 def _change(config: dict[str, Any]) -> ConfigChange:
