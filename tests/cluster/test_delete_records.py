@@ -62,6 +62,13 @@ def replica(cluster: Cluster, node: int) -> dict[str, Any] | None:
     return None
 
 
+def commit_index(cluster: Cluster, node: int) -> int | None:
+    for g in cluster.node_status(node)["groups"]:
+        if g["topic"] == TOPIC and g["partition"] == 0:
+            return int(g["commit_index"])
+    return None
+
+
 def earliest(cluster: Cluster, node: int) -> int:
     code, body = cluster.call(node, "list_offsets", {"partitions": [{"topic": TOPIC, "partition": 0, "timestamp": -2}]})
     assert code == 0 and body["partitions"][0]["error_code"] == 0, body
@@ -152,6 +159,9 @@ def test_delete_records_then_a_follower_catches_up_by_snapshot(cluster3: Cluster
     assert all(replica(cluster3, n) == expected for n in (1, 2, 3))
     assert consume_from_earliest(cluster3.bootstrap, 35) == list(range(165, 200))
 
+    # A replica that installed a snapshot has the state at once, its log's entries after the
+    # snapshot's base only when they arrive: wait for the same commit index everywhere.
+    wait_for(lambda: len({commit_index(cluster3, n) for n in (1, 2, 3)}) == 1, 30, "every log caught up")
     # Every replica holds the same records from the log start on, byte for byte in their values.
     cluster3.stop_all()
     gid = partition_gid(1, 0)  # the first topic of this cluster
