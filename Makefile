@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab chaos sim clean
+.PHONY: install system-deps run test lint bench bench-ab bench-retention chaos sim clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,17 @@ BASE ?= HEAD~1
 # Produce/consume of this checkout against revision BASE, alternating, medians (benchmarks/ab.py).
 bench-ab: install
 	$(BIN)/python benchmarks/ab.py $(BASE)
+
+RETENTION_BENCH ?= all
+RETENTION_MINUTES ?= 3
+RETENTION_MB ?= 20
+RETENTION_ARGS ?=
+# Issue 12's benchmarks (benchmarks/retention.py): RETENTION_BENCH = steady | compaction | latency | all;
+# the steady runs' length in minutes and retention.bytes per partition in MB (the issue's: 15 and 200);
+# RETENTION_ARGS for the rest (python -m benchmarks.retention --help), BENCH_RUNS for the runs.
+bench-retention: install
+	$(BIN)/python -m benchmarks.retention $(RETENTION_BENCH) --minutes $(RETENTION_MINUTES) \
+		--retention-mb $(RETENTION_MB) $(RETENTION_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
