@@ -9,15 +9,18 @@ Three benchmarks, each runnable alone (``python -m benchmarks.retention steady|c
   the interval (from the high watermarks). Then the same run without retention, as the baseline; the
   ratio is throughput with / without. A disk guard (``--min-free-gb``) ends a run early rather than
   fill the shared disk; the ratio is then also given over the window both runs covered.
-- **compaction**: 1,000,000 updates over 10,000 keys (8-byte values, 64 KiB batches of about 4,000) into a
-  ``cleanup.policy=compact`` topic (``min.cleanable.dirty.ratio=0.01``, passes every 500 ms) and the
-  same updates into an uncompacted copy (``delete``, no retention). Records/s cleaned come from the
-  nodes' logs (a leader's "compacting below offset X" line to its "compaction pass N done below
-  offset X: R records" line); a second topic written with ``min.compaction.lag.ms`` at one hour and
-  then set to 0 gives the rate of one pass over the whole log. Then the restore: Streams' own
-  ``restore_store`` (what a StreamsApp's runtime calls for each task) into ``LmdbTaskStores``, every
-  partition from the beginning to the end offset, from the compacted topic and from the copy,
-  alternating; the store's content is checked against the latest value of every key.
+- **compaction**: 1,000,000 updates over 10,000 keys (9-byte keys, 8-byte values, an idempotent
+  producer as Streams' own, linger 20 ms, 64 KiB batches) into a ``cleanup.policy=compact`` topic
+  (``min.cleanable.dirty.ratio=0.01``, passes every 500 ms) and the same updates into an uncompacted
+  copy (``delete``, no retention); written twice: in one burst (one flush at the end) and in
+  commit-sized steps (a flush every 10,000 updates, as a Streams app flushes at each commit).
+  Records/s cleaned come from the nodes' logs (a leader's "compacting below offset X" line to its
+  own "compaction pass N done below offset X: R records" line); a third topic written with
+  ``min.compaction.lag.ms`` at one hour and then set to 0 gives the rate of one pass over the whole
+  log. Then the restore: Streams' own ``restore_store`` (what a StreamsApp's runtime calls for each
+  task) into ``LmdbTaskStores``, every partition from the beginning to the end offset, from the
+  compacted topic and from its copy, alternating; the store's content is checked against the
+  latest value of every key.
 - **latency**: produce latency (acks=all) at a fixed 10,000 records/s (``linger_ms=1``, send() to
   acknowledgement, as ``benchmarks.run``) and of a synchronous ``send().result()`` loop (one record per
   request), idle and while a retention pass removes ``--fill-mb`` of another topic (filled, then its
@@ -57,7 +60,7 @@ from kraft import Admin, Consumer, Producer, RecordMetadata, TopicPartition
 from kraft.apis.streams.changelog import restore_store
 from kraft.apis.streams.stores import LmdbTaskStores
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS
-from kraft.testing.local_cluster import Cluster, wait_for
+from kraft.testing.local_cluster import Cluster
 
 HERE = Path(__file__).resolve().parent
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -290,13 +293,18 @@ def updates(n: int, keys: int, seed: int = 12) -> tuple[list[tuple[bytes, bytes]
     return out, latest
 
 
-def produce_updates(cluster: Cluster, topic: str, records: list[tuple[bytes, bytes]], batch_size: int) -> float:
-    """Records/s of writing ``records`` (keyed: the default partitioner places them)."""
-    with Producer(cluster.bootstrap, acks="all", linger_ms=20, batch_size=batch_size) as producer:
+def produce_updates(cluster: Cluster, topic: str, records: list[tuple[bytes, bytes]], batch_size: int,
+                    flush_every: int) -> float:
+    """Records/s of writing ``records`` (keyed: the default partitioner places them) with an
+    idempotent producer (as Streams' own), flushing every ``flush_every`` records (0: at the end)."""
+    with Producer(cluster.bootstrap, acks="all", linger_ms=20, batch_size=batch_size,
+                  enable_idempotence=True) as producer:
         start = time.perf_counter()
         send = producer.send
-        for key, value in records:
+        for i, (key, value) in enumerate(records, 1):
             send(topic, value=value, key=key)
+            if flush_every and i % flush_every == 0:
+                producer.flush()
         producer.flush()
         return len(records) / (time.perf_counter() - start)
 
@@ -344,21 +352,28 @@ def compaction_passes(cluster: Cluster, topic: str) -> tuple[list[CompactionPass
 
 
 def wait_compacted(cluster: Cluster, topic: str, quiet_s: float, timeout_s: float) -> float:
-    """Wait until no node has logged a compaction pass for ``quiet_s``; when the last one finished."""
+    """Wait until every pass a leader began over ``topic`` has finished there and none has finished
+    for ``quiet_s``; when the last one finished."""
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        last = max((t for n in NODES for t, _ in log_lines(cluster, n, PASS_DONE)), default=0.0)
-        if last and time.time() - last > quiet_s:
+        passes, _ = compaction_passes(cluster, topic)
+        began = [m for n in NODES for _, m in log_lines(cluster, n, COMPACTING) if m["topic"] == topic]
+        last = max((p.done for p in passes), default=0.0)
+        if passes and len(began) == len(passes) and time.time() - last > quiet_s:
             return last
-        time.sleep(1)
+        time.sleep(1)  # sleep-ok: poll interval of a deadline-bounded wait
     raise AssertionError(f"compaction of {topic} still running after {timeout_s} s")
 
 
 def cleaner_rate(passes: list[CompactionPassTimes]) -> dict[str, float]:
+    """Records removed (on one replica of each partition: every replica removes the same), the
+    passes' summed time and records/s over it, and the span from the first start to the last end."""
     busy = sum(max(p.done - p.start, 0.0) for p in passes)
     removed = sum(p.records for p in passes)
+    span = max(p.done for p in passes) - min(p.start for p in passes) if passes else 0.0
     return {"passes": len(passes), "records_removed": removed, "bytes_removed": sum(p.bytes for p in passes),
-            "busy_s": busy, "records_per_s": removed / busy if busy > 0 else float("nan")}
+            "busy_s": busy, "records_per_busy_s": removed / busy if busy > 0 else float("nan"),
+            "span_s": span, "records_per_span_s": removed / span if span > 0 else float("nan")}
 
 
 def restore_once(bootstrap: str, topic: str, path: Path, latest: dict[bytes, bytes]) -> dict[str, float]:
@@ -386,62 +401,81 @@ def restore_once(bootstrap: str, topic: str, path: Path, latest: dict[bytes, byt
     return {"seconds": elapsed, "records_replayed": replayed, "keys": len(held)}
 
 
+WRITES = {"burst": 0, "commits": 10_000}  # flush the producer once at the end / every 10,000 updates
+
+
+def compact_while_writing(cluster: Cluster, case: str, records: list[tuple[bytes, bytes]],
+                          batch_size: int) -> dict[str, Any]:
+    """Write the updates into ``copy-<case>`` and then ``compacted-<case>``; wait until the passes
+    over the latter stop; what they removed and how fast."""
+    out: dict[str, Any] = {"flush_every": WRITES[case]}
+    out["produce_copy_records_per_s"] = produce_updates(cluster, f"copy-{case}", records, batch_size, WRITES[case])
+    t0 = time.time()
+    out["produce_compacted_records_per_s"] = produce_updates(cluster, f"compacted-{case}", records, batch_size,
+                                                             WRITES[case])
+    written = time.time()
+    last_done = wait_compacted(cluster, f"compacted-{case}", quiet_s=5, timeout_s=900)
+    passes, removed = compaction_passes(cluster, f"compacted-{case}")
+    out.update({**cleaner_rate(passes), "write_s": written - t0, "last_pass_done_after_write_s": last_done - written,
+                "removed_per_node": removed})
+    print(f"{case}: continuous compaction {out}", flush=True)
+    return out
+
+
+def one_pass(cluster: Cluster, records: list[tuple[bytes, bytes]], batch_size: int) -> dict[str, Any]:
+    """Write the updates with min.compaction.lag.ms at an hour, then set it to 0: one pass per
+    partition over the whole log."""
+    produce_updates(cluster, "onepass", records, batch_size, 0)
+    time.sleep(2)
+    with Admin(cluster.bootstrap) as admin:
+        admin.alter_configs("onepass", set={"min.compaction.lag.ms": 0})
+    wait_compacted(cluster, "onepass", quiet_s=5, timeout_s=900)
+    passes, removed = compaction_passes(cluster, "onepass")
+    out = {**cleaner_rate(passes), "removed_per_node": removed, "per_pass": [p.__dict__ for p in passes]}
+    print(f"one pass over the whole log: {out}", flush=True)
+    return out
+
+
+def restores(cluster: Cluster, case: str, path: Path, latest: dict[bytes, bytes], runs: int) -> dict[str, Any]:
+    """Restore from ``compacted-<case>`` and from ``copy-<case>``, alternating which goes first."""
+    got: dict[str, list[dict[str, float]]] = {"compacted": [], "copy": []}
+    for i in range(runs):
+        for kind in ("compacted", "copy") if i % 2 == 0 else ("copy", "compacted"):
+            got[kind].append(restore_once(cluster.bootstrap, f"{kind}-{case}", path / f"{kind}-{case}-{i}", latest))
+            print(f"{case}: restore {i + 1}/{runs} from {kind}: {got[kind][-1]['seconds']:.3f} s, "
+                  f"{got[kind][-1]['records_replayed']:,} records", flush=True)
+    compacted_s = statistics.median(r["seconds"] for r in got["compacted"])
+    copy_s = statistics.median(r["seconds"] for r in got["copy"])
+    print(f"{case}: restore from compacted {compacted_s:.3f} s, from the copy {copy_s:.3f} s: "
+          f"{copy_s / compacted_s:.1f}x faster", flush=True)
+    pairs = zip(got["copy"], got["compacted"], strict=True)
+    return {"runs": got, "compacted_s": compacted_s, "copy_s": copy_s, "speedup": copy_s / compacted_s,
+            "speedup_per_pair": [c["seconds"] / k["seconds"] for c, k in pairs]}
+
+
 def bench_compaction(args: argparse.Namespace) -> dict[str, Any]:
     records, latest = updates(args.updates, args.keys)
     results: dict[str, Any] = {"benchmark": "compaction", "machine": machine(), "updates": args.updates,
                                "keys": args.keys, "key_bytes": 9, "value_bytes": 8, "partitions": PARTITIONS,
                                "replication_factor": 3, "fsync": "always",
-                               "producer": f"acks=all linger_ms=20 batch_size={args.batch_size}",
-                               "check_interval_ms": 500, "load_start": load_average()}
+                               "producer": f"idempotent acks=all linger_ms=20 batch_size={args.batch_size}",
+                               "check_interval_ms": 500, "runs": args.runs, "load_start": load_average()}
+    compact = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.01}
     with tempfile.TemporaryDirectory(prefix="kraft-compaction-") as tmp, \
             running_cluster(Path(tmp) / "cluster", "log_retention_check_interval_ms = 500") as cluster:
-        create_topic(cluster, "copy", {"cleanup.policy": "delete", "retention.ms": -1})
-        create_topic(cluster, "compacted", {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.01})
-        create_topic(cluster, "onepass", {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.01,
-                                          "min.compaction.lag.ms": 3_600_000})
-        results["produce_copy_records_per_s"] = produce_updates(cluster, "copy", records, args.batch_size)
-        print(f"copy written: {results['produce_copy_records_per_s']:,.0f} records/s", flush=True)
-        t0 = time.time()
-        results["produce_compacted_records_per_s"] = produce_updates(cluster, "compacted", records, args.batch_size)
-        written = time.time()
-        print(f"compacted topic written: {results['produce_compacted_records_per_s']:,.0f} records/s", flush=True)
-        last_done = wait_compacted(cluster, "compacted", quiet_s=5, timeout_s=900)
-        passes, removed = compaction_passes(cluster, "compacted")
-        results["continuous"] = {**cleaner_rate(passes), "write_s": written - t0,
-                                 "last_pass_done_after_write_s": last_done - written,
-                                 "removed_per_node": removed}
-        print(f"continuous compaction: {results['continuous']}", flush=True)
-
-        produce_updates(cluster, "onepass", records, args.batch_size)
-        time.sleep(2)
-        with Admin(cluster.bootstrap) as admin:
-            admin.alter_configs("onepass", set={"min.compaction.lag.ms": 0})
-        wait_for(lambda: compaction_passes(cluster, "onepass")[0], 120, "a pass over onepass")
-        wait_compacted(cluster, "onepass", quiet_s=5, timeout_s=900)
-        one, one_removed = compaction_passes(cluster, "onepass")
-        results["one_pass"] = {**cleaner_rate(one), "removed_per_node": one_removed,
-                               "per_pass": [p.__dict__ for p in one]}
-        print(f"one pass over the whole log: {results['one_pass']}", flush=True)
-
+        for case in WRITES:
+            create_topic(cluster, f"copy-{case}", {"cleanup.policy": "delete", "retention.ms": -1})
+            create_topic(cluster, f"compacted-{case}", compact)
+        create_topic(cluster, "onepass", {**compact, "min.compaction.lag.ms": 3_600_000})
+        for case in WRITES:
+            results[case] = compact_while_writing(cluster, case, records, args.batch_size)
+        results["one_pass"] = one_pass(cluster, records, args.batch_size)
         results["size_bytes"] = {t: {n: sum(g["size_bytes"] for g in replicas_of(cluster, n, t)) for n in NODES}
-                                 for t in ("copy", "compacted", "onepass")}
-        restores: dict[str, list[dict[str, float]]] = {"compacted": [], "copy": []}
-        for i in range(args.runs):
-            for topic in ("compacted", "copy") if i % 2 == 0 else ("copy", "compacted"):
-                got = restore_once(cluster.bootstrap, topic, Path(tmp) / f"restore-{topic}-{i}", latest)
-                restores[topic].append(got)
-                print(f"restore {i + 1}/{args.runs} from {topic}: {got['seconds']:.3f} s, "
-                      f"{got['records_replayed']:,} records", flush=True)
-    compacted_s = statistics.median(r["seconds"] for r in restores["compacted"])
-    copy_s = statistics.median(r["seconds"] for r in restores["copy"])
-    results.update({"restores": restores, "restore_compacted_s": compacted_s, "restore_copy_s": copy_s,
-                    "restore_speedup": copy_s / compacted_s,
-                    "restore_speedup_per_pair": [c["seconds"] / k["seconds"] for c, k in
-                                                 zip(restores["copy"], restores["compacted"], strict=True)],
-                    "load_end": load_average()})
+                                 for t in [f"{k}-{c}" for c in WRITES for k in ("copy", "compacted")] + ["onepass"]}
+        for case in WRITES:
+            results[case]["restore"] = restores(cluster, case, Path(tmp), latest, args.runs)
+    results["load_end"] = load_average()
     write_results("compaction", results)
-    print(f"restore: compacted {compacted_s:.3f} s, uncompacted {copy_s:.3f} s: {copy_s / compacted_s:.1f}x faster",
-          flush=True)
     return results
 
 
