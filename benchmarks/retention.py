@@ -26,7 +26,10 @@ Three benchmarks, each runnable alone (``python -m benchmarks.retention steady|c
   request), idle and while a retention pass removes ``--fill-mb`` of another topic (filled, then its
   ``retention.bytes`` lowered to 0 with ``Admin.alter_configs``). The removal is over when no
   partition's row count in the nodes' LMDB files (read-only) falls any more; "during" is the samples
-  sent from the first trim to that moment.
+  sent from the first trim to that moment. ``--fill-batches``: ``merged`` fills with the default
+  (idempotent) producer, whose sender merges queued batches into stored batches of up to 1 MiB;
+  ``64k`` with a non-idempotent one, whose stored batches stay at 64 KiB (16x the rows for the same
+  bytes: the removal's slices are counted in rows).
 
 Every cluster is stopped (``Cluster.stop_all``) in ``finally``. Results go to stdout and to
 ``benchmarks/results/retention-<benchmark>.json``; BENCHMARKS.md quotes them with the command.
@@ -598,10 +601,13 @@ WARMUP_S = 1.0  # a new producer's first second (connections, metadata) is not m
 TRIMMED = re.compile(r"retention: (?P<topic>[^/ ]+)/(?P<partition>\d+) log start (?P<old>\d+) -> (?P<new>\d+)")
 
 
-def fill(cluster: Cluster, topic: str, fill_bytes: int) -> float:
+def fill(cluster: Cluster, topic: str, fill_bytes: int, merged: bool) -> float:
+    """Records/s of writing ``fill_bytes`` of 1 KiB records; ``merged``: with an idempotent producer
+    (stored batches up to 1 MiB), else a plain one (stored batches up to 64 KiB)."""
     value = os.urandom(1024)
     n = fill_bytes // len(value)
-    with Producer(cluster.bootstrap, acks="all", linger_ms=5, batch_size=65536) as producer:
+    with Producer(cluster.bootstrap, acks="all", linger_ms=5, batch_size=65536,
+                  enable_idempotence=merged) as producer:
         start = time.perf_counter()
         for i in range(n):
             producer.send(topic, value=value, partition=i % PARTITIONS)
@@ -610,11 +616,11 @@ def fill(cluster: Cluster, topic: str, fill_bytes: int) -> float:
 
 
 def latency_round(cluster: Cluster, loop: Loop, rate: int, fill_topic: str, fill_bytes: int,
-                  idle_s: float) -> dict[str, Any]:
+                  idle_s: float, merged: bool) -> dict[str, Any]:
     """Fill ``fill_topic``, measure idle, then lower its retention.bytes to 0 and measure while
     the pass removes it."""
     create_topic(cluster, fill_topic, {})
-    fill_rate = fill(cluster, fill_topic, fill_bytes)
+    fill_rate = fill(cluster, fill_topic, fill_bytes, merged)
     sizes = {n: sum(g["size_bytes"] for g in replicas_of(cluster, n, fill_topic)) for n in NODES}
     time.sleep(5)  # the followers' last appends and the fill's fsyncs settle
     with measuring(cluster, loop, rate) as measured:
@@ -654,13 +660,16 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
     pooled: dict[str, dict[str, list[float]]] = {name: {"idle": [], "during": []} for name in rounds}
     loops: dict[str, tuple[Loop, int]] = {"paced": (paced_latencies, args.rate),
                                           "sync": (sync_latencies, args.sync_rate)}
+    loops = {name: loop for name, loop in loops.items() if name in args.loops.split(",")}
+    rounds = {name: rounds[name] for name in loops}
     with tempfile.TemporaryDirectory(prefix="kraft-retention-latency-") as tmp:
         for i in range(args.runs):
             extra = "log_retention_check_interval_ms = 1000"
             with running_cluster(Path(tmp) / f"run-{i}", extra) as cluster:
                 create_topic(cluster, "lat", {})
                 for name, (loop, rate) in loops.items():
-                    got = latency_round(cluster, loop, rate, f"fill-{name}", fill_bytes, args.idle_s)
+                    got = latency_round(cluster, loop, rate, f"fill-{name}", fill_bytes, args.idle_s,
+                                        args.fill_batches == "merged")
                     pooled[name]["idle"] += got.pop("idle_samples")
                     pooled[name]["during"] += got.pop("during_samples")
                     rounds[name].append(got)
@@ -673,7 +682,7 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
                                "fill_value_bytes": 1024, "value_bytes": 100, "partitions": PARTITIONS,
                                "replication_factor": 3, "fsync": "always", "check_interval_ms": 1000,
                                "paced_rate": args.rate, "sync_rate_cap": args.sync_rate, "idle_s": args.idle_s,
-                               "runs": args.runs, "rounds": rounds}
+                               "fill_batches": args.fill_batches, "runs": args.runs, "rounds": rounds}
     for name, measured in rounds.items():
         results[name] = {
             "idle_p50_ms": statistics.median(r["idle"]["p50_ms"] for r in measured),
@@ -686,7 +695,7 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
         results[name]["pooled_p99_ratio"] = results[name]["pooled_during"]["p99_ms"] / results[name]["pooled_idle"][
             "p99_ms"]
         print(f"latency {name}: {results[name]}", flush=True)
-    write_results("latency", results)
+    write_results("latency" if args.fill_batches == "merged" else "latency-64k", results)
     return results
 
 
@@ -713,6 +722,9 @@ def main() -> None:
     latency.add_argument("--fill-mb", type=float, default=1000.0, help="MB the retention pass removes")
     latency.add_argument("--rate", type=int, default=10_000, help="records/s of the paced loop")
     latency.add_argument("--sync-rate", type=int, default=1_000, help="cap on records/s of the synchronous loop")
+    latency.add_argument("--fill-batches", choices=["merged", "64k"], default="merged",
+                         help="stored batches of the fill: up to 1 MiB (idempotent producer) or 64 KiB")
+    latency.add_argument("--loops", default="paced,sync", help="which latency loops: paced, sync or both")
     latency.add_argument("--idle-s", type=float, default=20.0, help="seconds of the idle measurement")
     args = parser.parse_args()
     for name, bench in BENCHMARKS.items():
