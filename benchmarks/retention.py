@@ -26,10 +26,11 @@ Three benchmarks, each runnable alone (``python -m benchmarks.retention steady|c
   request), idle and while a retention pass removes ``--fill-mb`` of another topic (filled, then its
   ``retention.bytes`` lowered to 0 with ``Admin.alter_configs``). The removal is over when no
   partition's row count in the nodes' LMDB files (read-only) falls any more; "during" is the samples
-  sent from the first trim to that moment. ``--fill-batches``: ``merged`` fills with the default
-  (idempotent) producer, whose sender merges queued batches into stored batches of up to 1 MiB;
-  ``64k`` with a non-idempotent one, whose stored batches stay at 64 KiB (16x the rows for the same
-  bytes: the removal's slices are counted in rows).
+  sent from the first trim to that moment (the JSON also has a timeline per 100 ms of send time
+  around it: records sent, their median and largest latency). ``--fill-batches``: ``merged`` fills
+  with the default (idempotent) producer, whose sender merges queued batches into stored batches of
+  up to 1 MiB; ``64k`` with a non-idempotent one, whose stored batches stay at 64 KiB (16x the rows
+  for the same bytes: the removal's slices are counted in rows).
 
 Every cluster is stopped (``Cluster.stop_all``) in ``finally``. Results go to stdout and to
 ``benchmarks/results/retention-<benchmark>.json``; BENCHMARKS.md quotes them with the command.
@@ -651,7 +652,21 @@ def latency_round(cluster: Cluster, loop: Loop, rate: int, fill_topic: str, fill
             "idle": idle_lat, "during": during_lat, "ten_s_after_alter": quantiles_ms(after_alter),
             "p99_ratio": during_lat["p99_ms"] / idle_lat["p99_ms"],
             "achieved_idle_records_per_s": len(idle) / (idle_s - WARMUP_S), "load": load_average(),
+            "timeline": timeline(during, began - 1, removed_at + 1, began),
             "idle_samples": [lat for _, lat in idle], "during_samples": window}
+
+
+def timeline(samples: list[tuple[float, float]], start: float, end: float, zero: float,
+             step_s: float = 0.1) -> list[dict[str, float]]:
+    """Per ``step_s`` of send time from ``start`` to ``end`` (seconds relative to ``zero``): how many
+    records were sent, their median and their largest latency."""
+    buckets: dict[int, list[float]] = {}
+    for sent, lat in samples:
+        if start <= sent < end:
+            buckets.setdefault(int((sent - start) / step_s), []).append(lat)
+    return [{"t_s": round(start - zero + i * step_s, 3), "records": len(lats),
+             "p50_ms": statistics.median(lats) * 1000, "max_ms": max(lats) * 1000}
+            for i, lats in sorted(buckets.items())]
 
 
 def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
