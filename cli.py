@@ -377,7 +377,9 @@ def describe_all(bootstrap: str, request_timeout_ms: int = 30000) -> list[Any]:
 def print_status(nodes: list[dict[str, object]], topics: list[Any] | None, as_json: bool) -> None:
     """The nodes table, then the partitions table (topics None: they could not be read)."""
     if as_json:
-        echo_json({"nodes": nodes, "topics": None if topics is None else [topic_json(t) for t in topics]})
+        echo_json({"nodes": nodes, "topics": None if topics is None else [topic_json(t) for t in topics],
+                   "under_replicated_partitions": None if topics is None else
+                   sum(p.under_replicated for t in topics for p in t.partitions)})
         return
     headers = ["node", "address", "state", "process", "detail"]
     typer.echo(fmt.render_table(headers, [[n[h] for h in headers] for n in nodes]))
@@ -387,6 +389,7 @@ def print_status(nodes: list[dict[str, object]], topics: list[Any] | None, as_js
         return
     rows = [[t.name, *fmt.partition_row(p)] for t in topics for p in t.partitions]
     typer.echo(fmt.render_table(["topic", *fmt.PARTITION_HEADERS], rows) if rows else "no topics")
+    typer.echo(f"\nunder-replicated partitions: {sum(p.under_replicated for t in topics for p in t.partitions)}")
 
 
 def topic_json(description: Any) -> dict[str, object]:

@@ -180,16 +180,26 @@ class PartitionLike(Protocol):
     @property
     def high_watermark(self) -> int | None: ...
     @property
+    def replica_states(self) -> Mapping[int, str]: ...
+    @property
+    def under_replicated(self) -> bool: ...
+    @property
     def log_start_offset(self) -> int | None: ...
     @property
     def size_bytes(self) -> int | None: ...
 
 
-PARTITION_HEADERS = ("partition", "leader", "replicas", "log start", "high watermark", "size")
+PARTITION_HEADERS = ("partition", "leader", "replicas", "replica states", "log start", "high watermark", "size")
+
+
+def replica_states_text(p: PartitionLike) -> str:
+    states = p.replica_states
+    return ", ".join(f"{r}: {states[r]}" for r in p.replicas if r in states) or "unknown"
 
 
 def partition_row(p: PartitionLike) -> list[object]:
-    return [p.partition, p.leader, list(p.replicas), p.log_start_offset, p.high_watermark, human_bytes(p.size_bytes)]
+    return [p.partition, p.leader, list(p.replicas), replica_states_text(p), p.log_start_offset, p.high_watermark,
+            human_bytes(p.size_bytes)]
 
 
 def partition_json(p: PartitionLike) -> dict[str, object]:
@@ -200,6 +210,8 @@ def partition_json(p: PartitionLike) -> dict[str, object]:
         "log_start_offset": p.log_start_offset,
         "high_watermark": p.high_watermark,
         "size_bytes": p.size_bytes,
+        "replica_states": {str(r): s for r, s in p.replica_states.items()},
+        "under_replicated": p.under_replicated,
     }
 
 

@@ -411,6 +411,7 @@ class Admin:
         description = await self._describe(name)
         leaders = {p.partition: p.leader for p in description.partitions if p.leader is not None}
         logs: dict[int, tuple[int | None, int | None]] = {}
+        states: dict[int, dict[int, str]] = {}
 
         async def ask(leader: int) -> None:
             try:
@@ -420,10 +421,23 @@ class Admin:
             for g in answer["groups"]:
                 if g["topic"] == name and leaders.get(g["partition"]) == leader:
                     logs[g["partition"]] = (g.get("log_start_offset"), g.get("size_bytes"))
+                    states[g["partition"]] = {leader: "leader", **{
+                        int(n): replica_state(f["state"], int(f["behind"]))
+                        for n, f in (g.get("followers") or {}).items()}}
 
         await asyncio.gather(*(ask(leader) for leader in set(leaders.values())))
         partitions = []
         for p in description.partitions:
             start, size = logs.get(p.partition, (None, None))
-            partitions.append(dataclasses.replace(p, log_start_offset=start, size_bytes=size))
+            partitions.append(dataclasses.replace(p, log_start_offset=start, size_bytes=size,
+                                                  replica_states=states.get(p.partition, {})))
         return dataclasses.replace(description, partitions=partitions)
+
+
+def replica_state(state: str, behind: int) -> str:
+    """A follower's state as tables show it, from its leader's ``node_status``."""
+    if state == "learner":
+        return f"catching up, {behind} behind"
+    if state == "unreachable":
+        return "unreachable"
+    return "in sync" if behind == 0 else f"behind {behind}"

@@ -44,6 +44,17 @@ class PartitionInfo:
     # As the leader reports them; None when unknown (no leader, or it did not answer in time).
     log_start_offset: int | None = None  # the first offset kept (records below it were deleted)
     size_bytes: int | None = None  # the leader's stored batches from the log start on
+    # Each replica's state as the leader sees it: "leader", "in sync", "behind N" (entries),
+    # "catching up, N behind" (a learner: its disk was replaced), "unreachable"; empty when unknown.
+    replica_states: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def under_replicated(self) -> bool:
+        """Some replica is not a voter the leader hears from (Kafka's ISR: a voter a few entries
+        behind under load is in sync), or its state is unknown, or there is no leader."""
+        return self.leader is None or any(
+            not self.replica_states.get(r, "unknown").startswith(("leader", "in sync", "behind"))
+            for r in self.replicas)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ Owns:
 - the journal row, the value of ``journal`` keyed gid + Raft index: ``TERM`` (u64 big-endian), then
   the command as pysyncobj handed it over (``encode_row``, ``row_term``, ``row_command``);
 - the command framing: pysyncobj's command-type byte first — ``REGULAR`` for kraft's commands;
-  pysyncobj writes its own ``NO_OP`` at the start of a term, and kraft never uses its other types —
+  pysyncobj writes its own ``NO_OP`` at the start of a term, and kraft never uses its other types;
+  ``PROMOTE`` is kraft's one Raft-level command (``PROMOTE`` + u32 node id + the node's disk id in
+  ASCII: that replica, a learner since it lost its disk, is a voter again; ``encode_promote``,
+  ``promote_fields``), applied by the group itself, never by a state machine —
   then the payload a state machine applies:
 
       partition group   b""                      nothing (only moves last_applied)
@@ -46,6 +49,8 @@ COMMAND_AT = TERM.size
 
 REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
 NO_OP = b"\x01"  # pysyncobj's _COMMAND_TYPE.NO_OP: a new leader's first entry
+PROMOTE = b"\x10"  # kraft's: a learner of the group becomes a voter (not pysyncobj's MEMBERSHIP, 2)
+PROMOTE_NODE = struct.Struct(">I")
 OP_NATIVE = b"P"
 OP_KAFKA = b"K"
 OP_TRIM = b"T"
@@ -68,6 +73,17 @@ def row_term(row: bytes) -> int:
 
 def row_command(row: bytes) -> bytes:
     return row[COMMAND_AT:]
+
+
+# --- Raft-level commands ------------------------------------------------------------------------
+def encode_promote(node_id: int, disk_id: str) -> bytes:
+    """The command (type byte included) that makes ``node_id``'s replica on disk ``disk_id`` a voter."""
+    return PROMOTE + PROMOTE_NODE.pack(node_id) + disk_id.encode("ascii")
+
+
+def promote_fields(command: bytes) -> tuple[int, str]:
+    (node_id,) = PROMOTE_NODE.unpack_from(command, 1)
+    return int(node_id), bytes(command[1 + PROMOTE_NODE.size:]).decode("ascii")
 
 
 # --- partition commands without a batch ---------------------------------------------------------

@@ -529,8 +529,12 @@ class Broker:
                     high_watermark=state["next_offset"],
                     log_start_offset=state["log_start_offset"],
                     size_bytes=replica.log.size(committed),
+                    learner=replica.group.is_learner(),
+                    last_index=replica.journal.last_index,
+                    followers=replica.group.follower_states(),
                 ))
-        return NodeStatus(self.node_id, self.host.connected_peers(), tuple(replicas))
+        return NodeStatus(self.node_id, self.host.connected_peers(), tuple(replicas),
+                          metadata_learner=self.replicas.meta_group.is_learner(), rejoining=self.replicas.rejoining)
 
     def log_dir(self) -> LogDir:
         """This node's data directory (every replica's data is in it) and its volume's space."""

@@ -10,7 +10,7 @@ Must not: know any wire shape, or hold anything but plain values (no broker, Raf
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kraft import errors
 
@@ -114,6 +114,10 @@ class ReplicaStatus:
     high_watermark: int
     log_start_offset: int
     size_bytes: int  # the batches from the log start on, as stored
+    learner: bool = False  # this replica lost its disk and is catching up (no vote)
+    last_index: int = 0  # of this replica's Raft log
+    # On the leader: each other replica's state, "voter" or "learner", and how many entries it lacks.
+    followers: Mapping[int, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +135,5 @@ class NodeStatus:
     node_id: int
     peers: Mapping[int, bool]  # peer node id -> connected
     replicas: tuple[ReplicaStatus, ...]
+    metadata_learner: bool = False  # this node is a learner of the metadata group (a replaced disk)
+    rejoining: bool = False  # groups created here start as learners until every one is promoted

@@ -1,7 +1,10 @@
 """A kraft node process: wiring of store, Raft host, replicas, broker and the client server.
 
-Owns: start-up order (refuse to start on a bad config or a port in use, with a clear message),
-the asyncio loop of the client server, and shutdown on SIGTERM/SIGINT.
+Owns: start-up order (refuse to start on a bad config or a port in use, with a clear message; a
+node whose disk is empty waits until its peers' hellos tell whether it founds a new cluster or
+rejoins one, ``kraft.node.identity``), the asyncio loop of the client server, and shutdown on
+SIGTERM/SIGINT. The Raft driver thread runs from the identity decision on; the replicas are built on
+it, since it is the store's one writer from then on.
 """
 
 from __future__ import annotations
@@ -10,10 +13,15 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from kraft.config import ClusterConfig
 from kraft.errors import ConfigError
 from kraft.log.lmdb_store import LmdbStore
+from kraft.node import identity
 from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
 from kraft.node.kafka.server import KafkaServer
@@ -25,6 +33,9 @@ from kraft.raft.host import RaftHost
 from kraft.topic_config import LogConfig
 
 log = logging.getLogger("kraft.node")
+
+T = TypeVar("T")
+IDENTITY_WAIT_REPORT_S = 5.0  # how often a node waiting for its peers says so
 
 
 class Node:
@@ -45,12 +56,20 @@ class Node:
         timers = GroupTimers(config.heartbeat_interval_ms / 1000, config.election_timeout_min_ms / 1000,
                              config.election_timeout_max_ms / 1000)
         self.broker: Broker | None = None
-        self.replicas = ReplicaManager(node_id, self.host, self.store, timers, config.node_ids,
-                                       on_appended=self._on_appended,
-                                       announce={"id": node_id, "host": me.host, "client_port": me.client_port,
-                                                 "raft_port": me.raft_port, "rack": me.rack,
-                                                 "kafka_port": me.kafka_port})
-        self.store.commit()
+        own = identity.load(self.store)
+        empty = identity.disk_empty(self.store)
+        self.store.commit()  # the driver thread writes from here on
+        self.host.start()
+        try:
+            start, hellos = self._decide_start(own, empty)
+            self.identity = identity.starting_identity(node_id, start, own, identity.new_disk_id(), hellos)
+            if start is identity.Start.NEW_CLUSTER:
+                log.info("node %d founds the cluster (empty data directories on nodes %s)", node_id,
+                         sorted([node_id, *self.identity.pending]))
+            self.replicas = self._on_driver(lambda: self._build_replicas(timers))
+        except BaseException:
+            self.close()
+            raise
         self.broker = Broker(config, node_id, self.host, self.replicas)
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
                                             self._log_config, self.broker.delete_records, self.broker.compact,
@@ -62,6 +81,78 @@ class Node:
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
             services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
             config.max_in_flight_requests, config.max_connection_buffer_bytes)
+
+    def _peer_hellos(self) -> dict[int, identity.PeerHello]:
+        return {p: identity.PeerHello(h.get("disk"), h.get("cluster"), tuple(h.get("pending") or ()))
+                for p, h in list(self.host.peer_hellos.items()) if self.host.is_connected(p)}
+
+    def _decide_start(self, own: identity.NodeIdentity | None,
+                      empty: bool) -> tuple[identity.Start, dict[int, identity.PeerHello]]:
+        """How this node starts; with an empty disk, wait until enough peers have said hello."""
+        waiting_since = reported = time.monotonic()
+        while True:
+            peers = self._peer_hellos()
+            start = identity.decide_start(self.node_id, own, empty, peers, len(self.config.nodes))
+            if start is identity.Start.REJOIN:
+                log.warning("node %d starts with an empty data directory while its cluster exists (peers %s hold "
+                            "data): a lost or replaced disk, or a node started after the others formed the "
+                            "cluster. It joins every group as a non-voting learner and votes once caught up.",
+                            self.node_id, sorted(p for p, h in peers.items() if h.disk_id))
+            if start is not identity.Start.WAIT:
+                return start, peers
+            now = time.monotonic()
+            if now - reported >= IDENTITY_WAIT_REPORT_S:
+                reported = now
+                log.warning("node %d has an empty data directory; waiting %.0fs so far for peers to tell a new "
+                            "cluster (a majority answering, all empty) from a lost disk (any peer with data): "
+                            "%d of %d other nodes answered", self.node_id, now - waiting_since, len(peers),
+                            len(self.config.nodes) - 1)
+            time.sleep(0.05)
+
+    def _on_driver(self, build: Callable[[], T]) -> T:
+        """Run ``build`` on the Raft driver thread (the store's writer) and return what it returns."""
+        done = threading.Event()
+        result: list[T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(build())
+            except BaseException as e:
+                failure.append(e)
+            finally:
+                done.set()
+
+        self.host.call(run)
+        done.wait()
+        if failure:
+            raise failure[0]
+        return result[0]
+
+    def _build_replicas(self, timers: GroupTimers) -> ReplicaManager:
+        me = self.config.node(self.node_id)
+        self._set_identity(self.identity)
+        self.host.on_hello = self._on_peer_hello
+        return ReplicaManager(self.node_id, self.host, self.store, timers, self.config.node_ids,
+                              on_appended=self._on_appended,
+                              announce={"id": self.node_id, "host": me.host, "client_port": me.client_port,
+                                        "raft_port": me.raft_port, "rack": me.rack, "kafka_port": me.kafka_port},
+                              disk_id=self.identity.disk_id, rejoining=self.identity.rejoining,
+                              on_rejoined=self._rejoined)
+
+    def _set_identity(self, new: identity.NodeIdentity) -> None:
+        """Driver thread: persist ``new`` (in this iteration's commit) and say it in hellos."""
+        self.identity = new
+        identity.save(self.store, new)
+        self.host.set_identity(new.disk_id, new.cluster_id, list(new.pending))
+
+    def _on_peer_hello(self, peer: int, hello: dict[str, object]) -> None:
+        if hello.get("disk") is not None and peer in self.identity.pending:
+            self._set_identity(self.identity.heard(peer))
+
+    def _rejoined(self) -> None:
+        """Driver thread: every group here has promoted this node; new groups start as voters."""
+        self._set_identity(identity.NodeIdentity(self.node_id, self.identity.disk_id, self.identity.cluster_id))
 
     def _log_config(self, topic: str) -> LogConfig | None:
         if self.broker is None or topic not in self.replicas.metadata.view.topics:
@@ -88,7 +179,6 @@ class Node:
             except OSError as e:
                 raise ConfigError(f"node {self.node_id}: cannot listen on kafka_port {me.host}:{me.kafka_port}: "
                                   f"{e.strerror}") from e
-        self.host.start()
         log.info("node %d serving clients on %s (Kafka protocol on %s), raft on %s", self.node_id,
                  me.client_address, me.kafka_port or "no port", me.raft_address)
         retention = asyncio.create_task(self.retention.run())

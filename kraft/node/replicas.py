@@ -3,6 +3,9 @@
 Owns (on the Raft driver thread): creating and destroying partition groups as the metadata view
 changes, making the preferred replica stand for election first, and reporting this node's
 leaderships to the metadata group so every node can tell clients where a partition's leader is.
+On a node that lost its disk (``rejoining``, ``kraft.node.identity``), every group it creates that
+has no Raft state on this disk yet starts as a learner, until the group's leader promotes it; once
+no group here is a learner, the node is told (``on_rejoined``) and creates voters again.
 Other threads only read ``partitions`` and ``metadata.view``.
 Must not: serve clients (the broker does) or touch sockets (the host does).
 """
@@ -56,10 +59,18 @@ class ReplicaManager:
         on_appended: Callable[[set[int]], None] | None = None,
         announce: dict[str, object] | None = None,
         preferred_election_delay_s: float = PREFERRED_ELECTION_DELAY_S,
+        disk_id: str | None = None,
+        rejoining: bool = False,
+        on_rejoined: Callable[[], None] | None = None,
     ) -> None:
         """``preferred_election_delay_s``: how soon a group's preferred replica stands for election
-        (below the election timeout, so it usually wins; an in-process cluster makes it 0)."""
+        (below the election timeout, so it usually wins; an in-process cluster makes it 0).
+        ``disk_id``: this node's disk, which its groups' replies carry; ``rejoining``: the disk was
+        lost, so groups new to it start as learners until ``on_rejoined`` is called."""
         self.node_id = node_id
+        self.disk_id = disk_id
+        self.rejoining = rejoining
+        self._on_rejoined = on_rejoined
         self.host = host
         self.store = store
         self.timers = timers
@@ -74,20 +85,41 @@ class ReplicaManager:
         self._announce = announce  # this node's entry in the metadata's node registry
         self._announced_at = 0.0
         self._preferred_delay_s = preferred_election_delay_s
-        journal = RaftJournal(store, METADATA_GID)
+        journal = self._journal(METADATA_GID, controller_ids, "the metadata group")
         self.meta_group = host.add_group(
             METADATA_GID,
             lambda factory: RaftGroup(
                 METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers, host.outbox,
                 forward_to_leader=True,  # any node may propose; a duplicate create is refused anyway
+                disk_id=disk_id,
             ),
         )
         if min(controller_ids) == node_id:
             self.meta_group.bring_election_forward(preferred_election_delay_s)
         host.on_loop.append(self._on_loop)
 
+    def _journal(self, gid: int, members: list[int] | tuple[int, ...], name: str) -> RaftJournal:
+        journal = RaftJournal(self.store, gid)
+        if not self.rejoining or journal.existed or self.disk_id is None:
+            return journal
+        if len(members) > 1:
+            journal.become_learner(self.disk_id)
+            log.info("%s: joining as a learner (this disk is new to the cluster): no vote until caught up", name)
+        else:
+            log.error("%s had its only replica on this node's lost disk: its data is gone; it starts empty", name)
+        return journal
+
+    def learner_groups(self) -> int:
+        """How many groups here are learners (catching up after a lost disk)."""
+        return int(self.meta_group.is_learner()) + sum(r.group.is_learner() for r in self.partitions.values())
+
     # --- driver-thread hook -------------------------------------------------------------------
     def _on_loop(self) -> None:
+        if self.rejoining and not self.learner_groups() and self._seen_version == self.metadata.view.version:
+            self.rejoining = False
+            log.warning("caught up in every group with this new disk: a voter everywhere again")
+            if self._on_rejoined is not None:
+                self._on_rejoined()
         view = self.metadata.view
         if view.version != self._seen_version:
             self._seen_version = view.version
@@ -111,7 +143,7 @@ class ReplicaManager:
                 self._create(gid, meta)
 
     def _create(self, gid: int, meta: PartitionMeta) -> None:
-        journal = RaftJournal(self.store, gid)
+        journal = self._journal(gid, meta.replicas, f"{meta.topic}/{meta.partition}")
         plog = PartitionLog(self.store, gid)
         outbox = self.host.outbox
         def appended(_next_offset: int) -> None:
@@ -120,7 +152,8 @@ class ReplicaManager:
         machine = PartitionMachine(plog, on_append=appended)
 
         def build(factory: Callable[..., MuxTransport]) -> RaftGroup:
-            return RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers, outbox)
+            return RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers, outbox,
+                             disk_id=self.disk_id)
 
         group = self.host.add_group(gid, build)
         if meta.replicas[0] == self.node_id:

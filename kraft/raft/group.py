@@ -20,7 +20,16 @@ kraft's pure Raft rules:
   rows in parts (``kraft_snapshot``, each acknowledged by ``kraft_snapshot_ack`` before the next),
   the last part with its state at the leader's last applied entry and the base; the follower's log
   becomes the base alone, its machine takes the state, and the entries after the base follow as
-  usual (those it already holds in the state are skipped by the machine, as after a restart).
+  usual (those it already holds in the state are skipped by the machine, as after a restart);
+- **learners**: a replica whose journal says it is a learner (its node lost its disk, and with it
+  this group's log and vote) never stands for election, never votes, and marks its replies with its
+  disk id; a leader counts neither its acknowledgements toward a commit nor its replies toward its
+  quorum check. Once its log holds the leader's commit index, and that index is of the leader's own
+  term (so it covers everything committed before), the leader proposes ``PROMOTE`` (node, disk):
+  committed by a majority of the voters, applied by the learner, it makes it a voter again, having
+  voted for that leader in that term. A committed promotion is what makes this safe where a replica
+  promoting itself is not: an election that counted the lost disk's old vote can win only with a
+  log that already holds the promotion (research/pysyncobj.md "Membership"; issue 13's notes).
 Must not: touch sockets (the MuxTransport does) or commit store transactions (the host does).
 Time is read from ``raft.clock`` (the node's or the simulator's).
 """
@@ -36,7 +45,7 @@ from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.node import Node
 
-from kraft.log.entry import OP_COMPACT, REGULAR
+from kraft.log.entry import OP_COMPACT, PROMOTE, REGULAR, encode_promote, promote_fields
 from kraft.log.entry import intact as _intact
 from kraft.raft import clock, follower
 from kraft.raft.election import VoteLedger
@@ -50,6 +59,7 @@ log = logging.getLogger(__name__)
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
 SNAPSHOT_PART_ROWS = 16_384  # machine rows per snapshot part (index rows: ~40 bytes each)
 SNAPSHOT_PART_JOURNAL_ROWS = 256  # journal rows (compacted batches) per snapshot part
+PROMOTE_RETRY_S = 5.0  # a leader proposes a learner's promotion again if it is still a learner then
 # A follower's base term while it installs a snapshot: no leader's log matches it (nor the -1 that a
 # rewritten mismatch sends pysyncobj as prevLogTerm, or pysyncobj would accept it).
 PENDING_TERM = -2
@@ -153,8 +163,12 @@ class RaftGroup(SyncObj):
         timers: GroupTimers,
         outbox: Outbox,
         forward_to_leader: bool = False,
+        disk_id: str | None = None,
     ) -> None:
+        """``disk_id``: this node's disk (``kraft.node.identity``); replies carry it, so a leader sees
+        when a follower's log is not the one it acknowledged entries in (None: not told)."""
         self.gid = gid
+        self.disk_id = disk_id
         self.self_id = self_id
         self.members = sorted(members)
         self.journal = journal
@@ -168,6 +182,9 @@ class RaftGroup(SyncObj):
         self._snapshots_sent = 0
         self._receiving_snapshot: tuple[int, int] | None = None  # follower: (term, id) whose parts it takes
         self._installed_snapshot: tuple[int, int] | None = None  # follower: the last one it installed
+        self._learners: dict[int, str] = {}  # leader: node -> disk id, from each node's latest reply
+        self._disks: dict[int, str] = {}  # node -> the disk its latest reply came from
+        self._promoting: dict[tuple[int, str], float] = {}  # leader: (node, disk) -> when to propose again
         self.reclaim_pending = True  # a restart may have left discarded rows behind
         conf = SyncObjConf(
             autoTick=False,
@@ -228,6 +245,111 @@ class RaftGroup(SyncObj):
         super()._applyCommand(command, callback, commandType)
         self._transport.wake()
 
+    # --- learners ---------------------------------------------------------------------------------
+    def is_learner(self) -> bool:
+        """This replica may not vote nor count toward a commit (it lost its disk; catching up)."""
+        return self.journal.learner is not None
+
+    def learners(self) -> dict[int, str]:
+        """Leader: the members whose latest reply says they are learners (node -> disk id)."""
+        return dict(self._learners) if self._isLeader() else {}
+
+    def follower_states(self) -> dict[int, tuple[str, int]]:
+        """Leader: each other member's state ("voter", "learner", or "unreachable": no reply within
+        the leader's quorum-check time) and how many entries it lacks. Any thread (reads only; a
+        leadership changing meanwhile gives a moment's stale answer)."""
+        if not self._isLeader():
+            return {}
+        last = self.journal.last_index
+        current = self._progress.term == self.raftCurrentTerm
+        heard_since = clock.installed().now() - self.conf.leaderFallbackTimeout
+        replied = self._SyncObj__lastResponseTime
+        out = {}
+        for node in list(self._SyncObj__otherNodes):
+            node_id = int(node.id)
+            progress = self._progress.get(node_id) if current else None
+            match = 0 if progress is None else progress.match
+            if node_id in self._learners:
+                state = "learner"
+            elif replied.get(node, 0.0) < heard_since:
+                state = "unreachable"
+            else:
+                state = "voter"
+            out[node_id] = (state, max(0, last - match))
+        return out
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        if self.journal.learner is not None:
+            self._SyncObj__raftElectionDeadline = float("inf")  # a learner never stands
+        super()._onTick(timeToWait)
+
+    def _note_reply(self, node: Node, message: dict[str, Any]) -> None:
+        """Leader: a follower's reply, before its progress reads it. From another disk than the last
+        one: the follower's log is new, its progress starts again. A learner's reply counts neither
+        toward a commit nor toward the leader's quorum check."""
+        node_id = int(node.id)
+        disk = message.get("disk")
+        if message.get("learner") and isinstance(disk, str):
+            self._learners[node_id] = disk
+        else:
+            self._learners.pop(node_id, None)
+            self._SyncObj__lastResponseTime[node] = clock.installed().now()
+        if isinstance(disk, str):
+            if self._disks.get(node_id, disk) != disk:
+                log.warning("group %d: node %s answers from a new disk: its log starts again", self.gid, node.id)
+                progress = self._progress.replaced(node_id, self.journal.last_index + 1)
+                if progress is not None:
+                    self._mirror(node, progress)
+            self._disks[node_id] = disk
+
+    def _maybe_promote(self, node: Node, progress: FollowerProgress) -> None:
+        """Leader: propose a caught-up learner's promotion (again after ``PROMOTE_RETRY_S``)."""
+        disk = self._learners.get(int(node.id))
+        commit = self.raftCommitIndex
+        noop = self._SyncObj__noopIDx
+        if disk is None or noop is None or commit < noop or progress.match < commit:
+            return
+        now = clock.installed().now()
+        key = (int(node.id), disk)
+        if self._promoting.get(key, 0.0) > now:
+            return
+        self._promoting[key] = now + PROMOTE_RETRY_S
+        log.info("group %d: learner node %s (disk %s) has caught up to %d: proposing it as a voter",
+                 self.gid, node.id, disk, commit)
+        self._applyCommand(encode_promote(int(node.id), disk), None)
+
+    def _apply_promotion(self, command: bytes) -> None:
+        node_id, disk = promote_fields(command)
+        if node_id == self.self_id and self.journal.learner == disk:
+            self.journal.end_learning()
+            leader = self._getLeader()
+            if self._SyncObj__votedForNodeId is None and leader is not None:
+                # Its vote of this term was lost with its disk: vote for the term's leader, the one
+                # vote that cannot make a second leader.
+                self._SyncObj__setCurrentTerm(self.raftCurrentTerm, leader.id)
+            self._SyncObj__raftElectionDeadline = clock.installed().now() + self._SyncObj__generateRaftTimeout()
+            log.info("group %d: this replica is a voter now (caught up on its new disk)", self.gid)
+        elif self._learners.get(node_id) == disk:
+            self._learners.pop(node_id)
+
+    def _SyncObj__sendNextNodeIdx(self, node: Node, reset: bool = False, nextNodeIdx: int | None = None,
+                                  success: bool = False) -> None:
+        message: dict[str, Any] = {
+            "type": "next_node_idx",
+            "next_node_idx": self.journal.last_index + 1 if nextNodeIdx is None else nextNodeIdx,
+            "reset": reset,
+            "success": success,
+        }
+        self._mark(message)
+        self._transport.send(node, message)
+
+    def _mark(self, reply: dict[str, Any]) -> None:
+        """What a follower's reply says of its disk: which one, and whether this replica is a learner."""
+        if self.disk_id is not None:
+            reply["disk"] = self.disk_id
+        if self.journal.learner is not None:
+            reply["learner"] = True
+
     # --- leadership -------------------------------------------------------------------------------
     def leadership_ready(self) -> bool:
         """Leader, and its own term's no-op is applied and in the store: everything committed before
@@ -251,13 +373,15 @@ class RaftGroup(SyncObj):
     def hand_over_to(self, node_id: int) -> bool:
         """Transfer leadership to ``node_id`` if its log is complete (Raft TimeoutNow); best effort."""
         target = Node(str(node_id))
-        if self._SyncObj__raftMatchIndex.get(target, 0) != self.journal.last_index:
+        if node_id in self._learners or self._SyncObj__raftMatchIndex.get(target, 0) != self.journal.last_index:
             return False
         self.transferLeadership(target)
         return True
 
     def bring_election_forward(self, delay_s: float) -> None:
         """Make this replica stand first (preferred leader), unless it has heard from a leader."""
+        if self.journal.learner is not None:
+            return
         self._SyncObj__raftElectionDeadline = clock.installed().now() + delay_s
 
     # Plain methods, not properties: SyncObj's constructor calls getattr() on every name in dir(self).
@@ -280,6 +404,8 @@ class RaftGroup(SyncObj):
     # --- apply ------------------------------------------------------------------------------------
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
         index = self._SyncObj__raftLastApplied + 1
+        if command[:1] == PROMOTE:
+            self._apply_promotion(command)
         if command[:1] != REGULAR:
             return self.machine.apply(index, b"")  # a no-op still moves last_applied
         result = self.machine.apply(index, command[1:])
@@ -305,6 +431,8 @@ class RaftGroup(SyncObj):
     # --- messages in ------------------------------------------------------------------------------
     def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
         mtype = message.get("type")
+        if mtype in ("request_vote", "timeout_now") and self.journal.learner is not None:
+            return  # a learner neither votes nor stands
         if mtype == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
             if message["term"] >= self.raftCurrentTerm:
                 self._prepare_append(message)
@@ -378,8 +506,9 @@ class RaftGroup(SyncObj):
         return self._progress.get(int(node.id))
 
     def _mirror(self, node: Node, progress: FollowerProgress) -> None:
-        """pysyncobj's commit rule and leadership transfer read its own match/next indexes."""
-        self._SyncObj__raftMatchIndex[node] = progress.match
+        """pysyncobj's commit rule and leadership transfer read its own match/next indexes (a learner's
+        match counts for neither)."""
+        self._SyncObj__raftMatchIndex[node] = 0 if int(node.id) in self._learners else progress.match
         self._SyncObj__raftNextIndex[node] = progress.next
 
     def _on_next_node_idx(self, node: Node, message: dict[str, Any]) -> None:
@@ -387,12 +516,14 @@ class RaftGroup(SyncObj):
             return
         if message.get("term", self.raftCurrentTerm) != self.raftCurrentTerm:
             return  # a reply to an older leadership of this node
-        progress = self._follower(node)
-        if progress is None:
+        if self._follower(node) is None:
             return
-        self._SyncObj__lastResponseTime[node] = clock.installed().now()
+        self._note_reply(node, message)
+        progress = self._follower(node)
+        assert progress is not None
         if message.get("success"):
             progress.on_success(message["next_node_idx"])
+            self._maybe_promote(node, progress)
         elif message.get("reset"):
             if not progress.on_reset(message["next_node_idx"], self.journal.last_index, self.journal.base_index):
                 return
@@ -517,6 +648,7 @@ class RaftGroup(SyncObj):
         self._SyncObj__raftElectionDeadline = clock.installed().now() + self._SyncObj__generateRaftTimeout()
         reply: dict[str, Any] = {"type": "kraft_snapshot_ack", "term": self.raftCurrentTerm,
                                  "id": message["id"], "seq": message["seq"]}
+        self._mark(reply)
         snapshot = (self.raftCurrentTerm, message["id"])  # ids are a leader's own: with its term, unique
         if "begin" in message:
             base, base_term, rows_floor = (int(v) for v in message["begin"])
@@ -576,10 +708,11 @@ class RaftGroup(SyncObj):
     def _on_snapshot_ack(self, node: Node, message: dict[str, Any]) -> None:
         if message.get("term") != self.raftCurrentTerm:
             return
-        progress = self._follower(node)
-        if progress is None:
+        if self._follower(node) is None:
             return
-        self._SyncObj__lastResponseTime[node] = clock.installed().now()
+        self._note_reply(node, message)
+        progress = self._follower(node)
+        assert progress is not None
         installed = message.get("next")
         if progress.on_snapshot_ack(message.get("id", -1), message.get("seq", -1),
                                     None if installed is None else int(installed), bool(message.get("restart"))):

@@ -9,8 +9,10 @@ higher), and the driver thread, whose iteration is what makes acknowledgements d
 Nothing a group queued to send leaves before the journal writes it acknowledges are committed.
 The order inside the iteration belongs to ``raft.driver`` (shared with the simulator).
 Frames are a 4-byte length and msgpack ``[[gid, message], ...]``: every group's messages to a peer
-in one loop iteration go out in one frame (heartbeats coalesced). The first frame on a connection is
-``{"hello": node_id}``.
+in one loop iteration go out in one frame (heartbeats coalesced). The first frame each way on a connection is a hello,
+``{"hello": node_id, "disk": disk id | None, "cluster": cluster id | None, "pending": [node ids]}``
+(what this node's disk is: ``kraft.node.identity``, which owns the meaning), sent again whenever that
+changes; a peer of another cluster is refused.
 Must not: know about partitions, records or clients.
 """
 
@@ -24,6 +26,7 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -93,6 +96,9 @@ class RaftHost(DrivenHost):
         self._next_dial = 0.0
         self.faults: NetworkFaults | None = None  # test-only network faults (KRAFT_FAULTS=1)
         self._delayed: deque[tuple[float, PeerConn, Any]] = deque()  # frames held by a delay fault
+        self.identity: dict[str, Any] = {"disk": None, "cluster": None, "pending": []}  # what our hellos say
+        self.peer_hellos: dict[int, dict[str, Any]] = {}  # the latest hello of each peer (any thread reads)
+        self.on_hello: Callable[[int, dict[str, Any]], None] | None = None  # driver thread, each hello
         self.listener = self._listen()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -260,9 +266,34 @@ class RaftHost(DrivenHost):
             self._close(conn, notify=False)
             return
         conn.dialing = False
-        conn.outbuf += self._frame({"hello": self.node_id})
+        conn.outbuf += self._hello()
         self._sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, ("peer", conn))
         self._mark_ready(conn)
+
+    def _hello(self) -> bytes:
+        return self._frame({"hello": self.node_id, **self.identity})
+
+    def set_identity(self, disk_id: str | None, cluster_id: str | None, pending: list[int]) -> None:
+        """Driver thread: what this node's hellos say from now on; connected peers hear it at once."""
+        self.identity = {"disk": disk_id, "cluster": cluster_id, "pending": pending}
+        for conn in self.conns.values():
+            if conn.ready:
+                conn.outbuf += self._hello()  # the loop's flush writes it
+
+    def _on_hello(self, conn: PeerConn, frame: dict[str, Any]) -> bool:
+        """Record a peer's hello; False (and the connection closed) for a peer of another cluster."""
+        assert conn.peer is not None
+        theirs, ours = frame.get("cluster"), self.identity.get("cluster")
+        if theirs is not None and ours is not None and theirs != ours:
+            log.error("node %d belongs to cluster %s, this node to cluster %s: refusing its connection",
+                      conn.peer, theirs, ours)
+            self._close(conn)
+            return False
+        hello = {"disk": frame.get("disk"), "cluster": theirs, "pending": list(frame.get("pending") or [])}
+        self.peer_hellos[conn.peer] = hello
+        if self.on_hello is not None:
+            self.on_hello(conn.peer, hello)
+        return True
 
     def _accept(self) -> None:
         while True:
@@ -348,7 +379,14 @@ class RaftHost(DrivenHost):
                 self._close(old)
             conn.peer = peer
             self.conns[peer] = conn
+            if not self._on_hello(conn, frame):
+                return
+            conn.outbuf += self._hello()
             self._mark_ready(conn)
+            return
+        if isinstance(frame, dict):
+            if "hello" in frame:
+                self._on_hello(conn, frame)
             return
         if self.faults is not None and self.faults.delay_s:
             # The same delay for every frame keeps each peer's order, as one slow TCP link would.

@@ -3,7 +3,7 @@ and not in RAM (LMDB on a node, ``MemoryStore`` in the simulator and tests).
 
 Owns: the journal rows of one group (``gid``) in the store — their value layout is
 ``kraft.log.entry``'s — the group's ``raftmeta`` row (msgpack ``{term, vote, commit, base,
-base_term}``), and the in-memory facts pysyncobj asks for on every tick (first/last index and term,
+base_term, rows_floor, learner}``), and the in-memory facts pysyncobj asks for on every tick (first/last index and term,
 length, commit index).
 
 The head of the log can be discarded (``discard_before``: the record log's retention or compaction,
@@ -62,6 +62,10 @@ class RaftJournal(Journal):
         self._base_term = 0
         self._rows_floor = 1  # rows below it are discarded
         self._reclaim_to = 0  # rows up to this index are discarded but may still be stored
+        # This replica's disk id while it is a non-voting learner (it lost an earlier log and vote of
+        # this group with its disk; see ``RaftGroup``); None: a voter.
+        self._learner: str | None = None
+        self.existed = False  # the group had persisted Raft state on this disk before this start
         self._load()
 
     # --- loading --------------------------------------------------------------------------------
@@ -72,6 +76,8 @@ class RaftJournal(Journal):
             self._term, self._vote, self._commit = meta["term"], meta["vote"], meta["commit"]
             self._base, self._base_term = meta.get("base", 0), meta.get("base_term", 0)
             self._rows_floor = meta.get("rows_floor", self._base + 1)  # older rows: the floor was the base's
+            self._learner = meta.get("learner")
+            self.existed = True
         self._reclaim_to = self._rows_floor - 1
         if self._base:
             self._first, self._first_entry = self._base, self._base_entry()
@@ -114,6 +120,21 @@ class RaftJournal(Journal):
     def base_index(self) -> int:
         """The last discarded entry (0: none): entries up to it are gone, only its term is known."""
         return self._base
+
+    @property
+    def learner(self) -> str | None:
+        """This replica's disk id while it is a non-voting learner of the group; None: a voter."""
+        return self._learner
+
+    def become_learner(self, disk_id: str) -> None:
+        """Persist that this replica may not vote nor count toward a commit until promoted."""
+        self._learner = disk_id
+        self._save_meta()
+
+    def end_learning(self) -> None:
+        """The group's committed promotion of this replica (its disk) applied: a voter from now on."""
+        self._learner = None
+        self._save_meta()
 
     def term_at(self, idx: int) -> int | None:
         """Term of the entry at Raft index ``idx``, or None when the log has no such entry."""
@@ -332,6 +353,8 @@ class RaftJournal(Journal):
             meta.update(base=self._base, base_term=self._base_term)
         if self._base or self._rows_floor > 1:
             meta.update(rows_floor=self._rows_floor)
+        if self._learner is not None:
+            meta.update(learner=self._learner)
         self._store.put(DB_RAFTMETA, self._prefix, msgpack.packb(meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:

@@ -9,6 +9,8 @@ Rules it enforces:
   match + 1, since the follower's log is known to match up to there);
 - a probe is one empty AppendEntries in flight, resent only when unanswered for a heartbeat;
 - a reconnect or a new leadership forgets the window (what was in flight may be lost) and probes;
+- a follower that answers from another disk than before (a replaced disk) starts from scratch: its
+  match index is 0 again, the one case where match goes down;
 - a follower that needs entries the leader has discarded gets a snapshot instead: parts sent one at a
   time (each acknowledged before the next; one unanswered for two heartbeats is sent again), and
   nothing else is sent to it meanwhile but heartbeats; replies to those cannot rewind it.
@@ -198,6 +200,14 @@ class LeaderProgress:
 
     def get(self, follower: int) -> FollowerProgress | None:
         return self.followers.get(follower)
+
+    def replaced(self, follower: int, next_index: int) -> FollowerProgress | None:
+        """The follower answers from another disk than before (its node lost its log): nothing it
+        acknowledged holds any more; probe it from ``next_index`` like a new follower."""
+        if follower not in self.followers:
+            return None
+        self.followers[follower] = FollowerProgress(match=0, next=next_index)
+        return self.followers[follower]
 
     def reconnected(self, follower: int) -> None:
         """What was in flight on the old connection is gone: find the follower's log again."""

@@ -22,6 +22,7 @@ from typing import Any
 import pysyncobj.syncobj as _pso
 
 from kraft.log.entry import OP_NATIVE
+from kraft.node.identity import PeerHello
 from kraft.protocol.batch import encode_batch
 from kraft.raft import clock as raft_clock
 from kraft.raft import driver as raft_driver
@@ -151,9 +152,12 @@ class SimCluster:
         self._steps = 0
         self._last_full_check = 0.0
         self._leaders: dict[int, int | None] = {}
+        self._learners: dict[int, set[int]] = {}
         self.errors = ErrorLog()
         self._next_fault_at = 0.0
         self._pause_start: dict[int, float] = {}
+        self.lost_disks: set[int] = set()  # nodes wiped and not yet voters in every group again
+        self._incarnations: dict[int, int] = {}  # disks each node has had (a disk id names each)
 
     # --- the run ----------------------------------------------------------------------------------
     def run(self) -> Result:
@@ -299,8 +303,13 @@ class SimCluster:
             self.trace.append(str(fault))
             if fault.kind in ("crash", "wipe"):
                 if self.nodes.get(fault.a) is not None:
+                    wipe = fault.kind == "wipe" and not self._disk_still_lost(fault.a)
+                    if fault.kind == "wipe" and not wipe:
+                        self.trace.append(f"t={now:.3f}s (a crash only: another node's lost disk has not caught up)")
                     self._crash(fault.a)
-                    self.down_until[fault.a] = (now + fault.value, fault.kind == "wipe")
+                    self.down_until[fault.a] = (now + fault.value, wipe)
+                    if wipe:
+                        self.lost_disks.add(fault.a)
             elif fault.kind == "pause":
                 self.paused_until[fault.a] = max(self.paused_until.get(fault.a, 0.0), now + fault.value)
             elif fault.kind == "cut":
@@ -338,6 +347,16 @@ class SimCluster:
                 self.net.delay_s = level
         self.net.cut_one_way = {k: since for k, (since, _) in self.oneway.items()}
 
+    def _disk_still_lost(self, other_than: int) -> bool:
+        """Whether a node other than ``other_than`` lost its disk and is not a voter everywhere again:
+        losing a second disk before then loses a majority's copy of acknowledged writes (no system
+        survives that without losing them), so the simulator then crashes the node but keeps its disk."""
+        for n in list(self.lost_disks):
+            node = self.nodes.get(n)
+            if node is not None and not any(g.is_learner() for g in node.groups.values()):
+                self.lost_disks.discard(n)
+        return bool(self.lost_disks - {other_than})
+
     def _crash(self, n: int) -> None:
         node = self.nodes[n]
         assert node is not None
@@ -347,13 +366,22 @@ class SimCluster:
         self.paused_until.pop(n, None)
 
     def _start(self, n: int, wiped: bool) -> None:
+        if wiped and all(self.nodes.get(p) is None for p in self.ids if p != n):
+            self.down_until[n] = (self.clock.t + 0.5, True)  # no peer to ask yet: it waits, as a node does
+            return
         if wiped:
             self.disks[n].wipe()
             self.checker.forget(n)
             self.trace.append(f"t={self.clock.t:.3f}s node {n} starts with an EMPTY disk")
         elif self.clock.t > 0:
             self.trace.append(f"t={self.clock.t:.3f}s node {n} restarts")
-        self.nodes[n] = SimNode(n, self.ids, self.partition_gids, self.disks[n], self._is_connected)
+        # At t=0 every node starts at once, each hearing the others' empty disks; later, the nodes up
+        # (founders heard each other's identities at once: none is pending).
+        peers = {p: PeerHello(None if self.clock.t == 0 or peer is None else peer.identity.disk_id)
+                 for p in self.ids if p != n and ((peer := self.nodes.get(p)) is not None or self.clock.t == 0)}
+        self._incarnations[n] = self._incarnations.get(n, 0) + (1 if wiped or self.clock.t == 0 else 0)
+        self.nodes[n] = SimNode(n, self.ids, self.partition_gids, self.disks[n], self._is_connected, peers,
+                                f"disk-{n}-{self._incarnations[n]}")
 
     def _is_connected(self, a: int, b: int) -> bool:
         return bool(self.links.get(pair(a, b)))
@@ -407,8 +435,8 @@ class SimCluster:
         now = self.clock.t
         self.trace.append(f"t={now:.3f}s heal: every node up, the network whole")
         self._pending.clear()
-        for n, (_, wiped) in list(self.down_until.items()):
-            del self.down_until[n]
+        for n, (_, wiped) in sorted(self.down_until.items(), key=lambda item: item[1][1]):
+            del self.down_until[n]  # empty disks last: they start once a peer answers
             self._start(n, wiped)
         self.paused_until.clear()
         self.cuts.clear()
@@ -456,6 +484,8 @@ class SimCluster:
             for n in self._alive():
                 applied = n.machines[gid].last_applied
                 machine = n.machines[gid]
+                if n.groups[gid].is_learner():
+                    out.append(f"group {gid} node {n.node_id} is still a learner (lost its disk)")
                 if isinstance(machine, PartitionMachine) and not machine.compaction_settled():
                     out.append(f"group {gid} node {n.node_id} is compacting")
                 if applied < last or n.journals[gid].last_index < last:
@@ -472,6 +502,10 @@ class SimCluster:
             if self._leaders.get(gid, -1) != leader:
                 self._leaders[gid] = leader
                 self.trace.append(f"t={self.clock.t:.3f}s group {gid} leader {leader}")
+            learners = {n.node_id for n in alive if n.groups[gid].is_learner()}
+            if learners != self._learners.get(gid, set()):
+                self._learners[gid] = learners
+                self.trace.append(f"t={self.clock.t:.3f}s group {gid} learners {sorted(learners) or 'none'}")
 
     def _close(self) -> None:
         for n in self._alive():

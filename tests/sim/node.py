@@ -13,6 +13,8 @@ from typing import Any
 from kraft.log.memory_store import MemoryStore
 from kraft.log.partition_log import PartitionLog
 from kraft.log.rows import MetadataRows
+from kraft.node import identity
+from kraft.node.identity import PeerHello, Start
 from kraft.raft.driver import GroupDriver
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import RaftJournal
@@ -28,11 +30,19 @@ Machine = MetadataMachine | PartitionMachine
 
 class SimNode:
     def __init__(self, node_id: int, members: list[int], partition_gids: list[int], disk: SimDisk,
-                 is_connected: Callable[[int, int], bool]) -> None:
+                 is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str) -> None:
+        """``peers``: what the other nodes' hellos say of their disks (the simulator lets a starting
+        node hear every node that is up, as a real one waits until it does); ``disk_id``: this disk's
+        id if it gets a new one."""
         self.node_id = node_id
         self.disk = disk
         self._connected = is_connected
         self.store: MemoryStore = disk.open()
+        own = identity.load(self.store)
+        start = identity.decide_start(node_id, own, identity.disk_empty(self.store), peers, len(members))
+        assert start is not Start.WAIT, "the simulator starts a node only when it can decide"
+        self.identity = identity.starting_identity(node_id, start, own, disk_id, peers)
+        identity.save(self.store, self.identity)
         self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
         self.driver.reclaim_keeps_busy = False  # background work takes simulated time
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
@@ -45,11 +55,14 @@ class SimNode:
 
     def _add(self, gid: int, members: list[int], machine: Machine, forward: bool) -> None:
         journal = RaftJournal(self.store, gid)
+        if self.identity.rejoining and not journal.existed and len(members) > 1:
+            journal.become_learner(self.identity.disk_id)
         self.journals[gid] = journal
         self.machines[gid] = machine
         outbox = self.driver.outbox
         self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, members, journal, machine, factory,
-                                                             TIMERS, outbox, forward_to_leader=forward))
+                                                             TIMERS, outbox, forward_to_leader=forward,
+                                                             disk_id=self.identity.disk_id))
 
     @property
     def groups(self) -> dict[int, RaftGroup]:

@@ -4,8 +4,8 @@ schedule and the trace of the run, and the same seed replays it exactly.
     python -m tests.sim.run --seeds 500            seeds 1..500 (or --first S)
     python -m tests.sim.run --budget-s 60          as many seeds as fit in 60 s of wall time
     python -m tests.sim.run --seed 1234 -v         replay one seed, printing its trace
-    python -m tests.sim.run --empty-disks ...      also restart nodes with empty disks (known to fail:
-                                                   issue 13, a wiped voter may vote and count)
+    python -m tests.sim.run --empty-disks ...      also restart nodes with empty disks (a lost disk; the
+                                                   node rejoins every group as a learner)
     python -m tests.sim.run --scenario empty-disk  a scripted schedule (tests/sim/scenarios.py)
     python -m tests.sim.run --mutant truncate-matching --seeds 50
                                                    break a rule on purpose: the run must fail

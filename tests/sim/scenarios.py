@@ -1,10 +1,10 @@
-"""Scripted fault schedules: known defects and the mutants that show the checker can fail.
+"""Scripted fault schedules, and the mutants that show the checker can fail.
 
-``empty-disk`` is today's known defect (issue 13): a node restarted with an empty disk rejoins as
-a voter. Its lost log is not noticed: it votes for a candidate that lacks entries it had
-acknowledged, and that candidate's new entries overwrite them, so acknowledged writes are lost.
-Node 2 is cut off while nodes 1 and 3 acknowledge writes; node 3 loses its disk; node 1 crashes;
-nodes 2 and 3 then form a majority that has never seen those writes.
+``empty-disk``: node 2 is cut off while nodes 1 and 3 acknowledge writes; node 3 loses its disk;
+node 1 crashes. Were node 3 to rejoin as a voter (mutant ``wiped-node-votes``, the defect before
+issue 13), it would vote for node 2, which lacks the writes it had acknowledged, and node 2's new
+entries would overwrite them. As a learner it waits: writes stop until node 1 returns, and nothing
+acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from kraft.log.index_rows import emptied
 from kraft.log.store import DB_OFFSETS
 from kraft.raft import follower
 from kraft.raft.election import VoteLedger
+from kraft.raft.journal import RaftJournal
 from kraft.raft.progress import FollowerProgress
 from kraft.state.partition import PartitionMachine, PartitionState, ProducerState
 from tests.sim.cluster import SimConfig
@@ -155,7 +156,20 @@ def _emptied_index_rows_deleted() -> Callable[[], None]:
     return undo
 
 
+def _wiped_node_votes() -> Callable[[], None]:
+    """A node that lost its disk rejoins its groups as a voter at once (issue 13's defect): it
+    forgot its vote and the entries it acknowledged."""
+    original = RaftJournal.become_learner
+    RaftJournal.become_learner = lambda self, disk_id: None  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftJournal.become_learner = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "wiped-node-votes": _wiped_node_votes,
     "emptied-index-rows-deleted": _emptied_index_rows_deleted,
     "snapshot-producers-by-reference": _snapshot_producers_by_reference,
     "snapshot-without-producers": _snapshot_without_producers,

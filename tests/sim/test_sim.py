@@ -75,11 +75,14 @@ def test_a_snapshot_that_forgets_producer_states_is_caught() -> None:
     assert proc.returncode == 1 and "FAILED seed" in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Known defect until issue 13 (disk replacement): a node restarted with an empty disk rejoins as a "
-    "voter; it forgot its term and vote, so it can vote twice in a term (two leaders), and it can "
-    "count toward a majority without the entries it acknowledged, so acknowledged writes are lost. "
-    "It must rejoin as a non-voting learner until caught up."))
 def test_empty_disk_restart_keeps_raft_safe() -> None:
+    """Issue 13: a node that lost its disk rejoins as a learner; as a voter it loses acknowledged writes."""
     proc = sim("--scenario", "empty-disk", timeout_s=60)
     assert proc.returncode == 0, proc.stdout[-3000:]
+    broken = sim("--scenario", "empty-disk", "--mutant", "wiped-node-votes", timeout_s=60)
+    assert broken.returncode == 1 and "FAILED" in broken.stdout
+
+
+def test_seeds_with_lost_disks_pass() -> None:
+    proc = sim("--empty-disks", "--seeds", "60", "--first", "1", timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]

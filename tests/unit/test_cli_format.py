@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -19,6 +19,13 @@ class Partition:
     high_watermark: int | None
     log_start_offset: int | None = None
     size_bytes: int | None = None
+    replica_states: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def under_replicated(self) -> bool:
+        return self.leader is None or any(
+            not self.replica_states.get(r, "unknown").startswith(("leader", "in sync", "behind"))
+            for r in self.replicas)
 
 
 def test_table_aligns_numbers_right_and_text_left() -> None:
@@ -129,14 +136,28 @@ def test_parse_header() -> None:
 
 def test_partition_row_and_json() -> None:
     p = Partition(partition=1, leader=None, replicas=[2, 3], high_watermark=0)
-    assert fmt.partition_row(p) == [1, None, [2, 3], None, 0, None]
+    assert fmt.partition_row(p) == [1, None, [2, 3], "unknown", None, 0, None]
     assert fmt.partition_json(p) == {"partition": 1, "leader": None, "replicas": [2, 3], "log_start_offset": None,
-                                     "high_watermark": 0, "size_bytes": None}
+                                     "high_watermark": 0, "size_bytes": None, "replica_states": {},
+                                     "under_replicated": True}
     table = fmt.render_table(fmt.PARTITION_HEADERS, [fmt.partition_row(p)])
-    assert table.splitlines()[1] == "        1  -       2,3       -                       0  -"  # no number: left
-    p = Partition(partition=0, leader=2, replicas=[2], high_watermark=900, log_start_offset=40, size_bytes=1_536_000)
-    assert fmt.partition_row(p) == [0, 2, [2], 40, 900, "1.5 MiB"]  # people get units, scripts exact bytes
+    assert table.splitlines()[1].split() == ["1", "-", "2,3", "unknown", "-", "0", "-"]
+    p = Partition(partition=0, leader=2, replicas=[2], high_watermark=900, log_start_offset=40, size_bytes=1_536_000,
+                  replica_states={2: "leader"})
+    assert fmt.partition_row(p) == [0, 2, [2], "2: leader", 40, 900, "1.5 MiB"]  # people get units, scripts bytes
     assert fmt.partition_json(p)["size_bytes"] == 1_536_000
+    assert fmt.partition_json(p)["under_replicated"] is False
+    p = Partition(partition=0, leader=1, replicas=[1, 2, 3], high_watermark=9,
+                  replica_states={1: "leader", 2: "in sync", 3: "catching up, 120 behind"})
+    assert fmt.partition_row(p)[3] == "1: leader, 2: in sync, 3: catching up, 120 behind"
+    assert fmt.partition_json(p)["under_replicated"] is True
+
+
+def test_replica_state_words() -> None:
+    from kraft.apis.admin import replica_state
+
+    assert [replica_state("voter", 0), replica_state("voter", 7), replica_state("learner", 120),
+            replica_state("unreachable", 3)] == ["in sync", "behind 7", "catching up, 120 behind", "unreachable"]
 
 
 @pytest.mark.parametrize(("n", "text"), [

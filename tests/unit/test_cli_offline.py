@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import cli
 import kraft
-from kraft.apis.types import ConfigEntry
+from kraft.apis.types import ConfigEntry, PartitionInfo
 from kraft.config import ClusterConfig
 from kraft.errors import (
     InvalidConfig,
@@ -226,14 +226,7 @@ class Record(NamedTuple):
     headers: list[tuple[str, bytes]]
 
 
-@dataclass
-class Partition:
-    partition: int
-    leader: int | None
-    replicas: list[int]
-    high_watermark: int
-    log_start_offset: int | None = None
-    size_bytes: int | None = None
+Partition = PartitionInfo
 
 
 @dataclass
@@ -280,7 +273,8 @@ class FakeAdmin:
     def describe_topic(self, name: str) -> Description:
         if name not in self.topics:
             raise UnknownTopicOrPartition(f"no topic {name}")
-        return Description(name, [Partition(p, 1, [1, 2], 10 * p, 2 * p, 3000 * p) for p in range(self.topics[name])])
+        return Description(name, [Partition(p, 1, [1, 2], 10 * p, 2 * p, 3000 * p, {1: "leader", 2: "in sync"})
+                                  for p in range(self.topics[name])])
 
     def delete_topic(self, name: str) -> None:
         del self.topics[name]
@@ -379,9 +373,9 @@ def test_topic_commands() -> None:
     }
     described = runner.invoke(cli.app, ["topic", "describe", "orders", *B]).stdout
     assert described.splitlines() == [
-        "partition  leader  replicas  log start  high watermark  size",
-        "        0       1  1,2               0               0  0 B",
-        "        1       1  1,2               2              10  2.9 KiB",
+        "partition  leader  replicas  replica states         log start  high watermark  size",
+        "        0       1  1,2       1: leader, 2: in sync          0               0  0 B",
+        "        1       1  1,2       1: leader, 2: in sync          2              10  2.9 KiB",
         "",
         "config                     value    source",
         "cleanup.policy             delete   default",
@@ -390,7 +384,8 @@ def test_topic_commands() -> None:
     ]
     as_json = json.loads(runner.invoke(cli.app, ["topic", "describe", "orders", *B, "--json"]).stdout)
     assert as_json["partitions"][1] == {"partition": 1, "leader": 1, "replicas": [1, 2], "log_start_offset": 2,
-                                        "high_watermark": 10, "size_bytes": 3000}
+                                        "high_watermark": 10, "size_bytes": 3000,
+                                        "replica_states": {"1": "leader", "2": "in sync"}, "under_replicated": False}
     assert as_json["configs"][1] == {"name": "retention.ms", "value": 3600000, "source": "cluster",
                                      "default": 3600000}
     assert runner.invoke(cli.app, ["topic", "delete", "events", *B]).stdout == "deleted topic events\n"

@@ -43,7 +43,11 @@ def test_create_list_describe_delete(cluster, admin):
     assert [p.partition for p in desc.partitions] == [0, 1, 2]
     size = desc.partitions[1].size_bytes
     assert size is not None and size > 0
-    assert desc.partitions[1] == PartitionInfo(1, cluster.leader("orders", 1), desc.partitions[1].replicas, 3, 0, size)
+    leader = cluster.leader("orders", 1)
+    replicas = desc.partitions[1].replicas
+    states = desc.partitions[1].replica_states
+    assert desc.partitions[1] == PartitionInfo(1, leader, replicas, 3, 0, size, states)
+    assert states[leader] == "leader" and set(states) == set(replicas), "the leader's view of each replica"
     assert all(len(p.replicas) == 2 and p.leader in p.replicas for p in desc.partitions)
     assert [p.high_watermark for p in desc.partitions] == [0, 3, 0]
     admin.delete_topic("orders")

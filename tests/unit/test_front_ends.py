@@ -90,7 +90,8 @@ class StubBroker:
         return ProducerId(7, 0)
 
     def node_status(self) -> NodeStatus:
-        return NodeStatus(1, {2: True}, (ReplicaStatus("t", 0, 1, 4, 9, 11, 2, 640),))
+        return NodeStatus(1, {2: True}, (ReplicaStatus("t", 0, 1, 4, 9, 11, 2, 640, False, 12,
+                                                       {2: ("learner", 3)}),))
 
     async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
         self.calls.append(("delete_records", (topic, partition, before_offset)))
@@ -213,9 +214,11 @@ def test_small_answers_convert_field_by_field() -> None:
     assert native("init_producer_id", native_ctx(broker), {}) == {"producer_id": 7, "producer_epoch": 0}
     assert kafka(22, kafka_ctx(broker), {"transactional_id": None}) == {
         "error_code": 0, "producer_id": 7, "producer_epoch": 0}
-    assert native("node_status", native_ctx(broker), {}) == {"node_id": 1, "peers": {2: True}, "groups": [
-        {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11,
-         "log_start_offset": 2, "size_bytes": 640}]}
+    assert native("node_status", native_ctx(broker), {}) == {
+        "node_id": 1, "peers": {2: True}, "metadata_learner": False, "rejoining": False, "groups": [
+            {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11,
+             "log_start_offset": 2, "size_bytes": 640, "learner": False, "last_index": 12,
+             "followers": {2: {"state": "learner", "behind": 3}}}]}
     assert native("api_versions", native_ctx(broker), {})["node_id"] == 1
 
 

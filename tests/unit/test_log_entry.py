@@ -75,3 +75,11 @@ def test_served_batches_tell_their_kind_by_the_first_byte() -> None:
     served = as_served(OP_KAFKA, encode_kafka_batch(records), 42)
     assert read_kafka_header(served).base_offset == 42 and not is_native(served)
     assert not is_native(b"")
+
+
+def test_a_promotion_names_the_node_and_its_disk() -> None:
+    from kraft.log.entry import PROMOTE, REGULAR, encode_promote, promote_fields
+
+    command = encode_promote(3, "9b305c10ffd14c818618b59910c87abe")
+    assert command[:1] == PROMOTE != REGULAR, "never handed to a state machine"
+    assert promote_fields(command) == (3, "9b305c10ffd14c818618b59910c87abe")

@@ -256,3 +256,16 @@ def test_size_counts_from_the_log_start() -> None:
     store.commit()
     with store.read() as view:
         assert plog.size(view) * 2 == whole > 400
+
+
+def test_a_learner_stays_one_across_restarts_until_promoted() -> None:
+    store = MemoryStore()
+    journal = RaftJournal(store, GID)
+    assert not journal.existed and journal.learner is None
+    journal.become_learner("disk-b")
+    store.commit()
+    again = RaftJournal(store, GID)
+    assert again.existed and again.learner == "disk-b"
+    again.end_learning()
+    store.commit()
+    assert RaftJournal(store, GID).learner is None

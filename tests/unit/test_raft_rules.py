@@ -171,3 +171,17 @@ def test_a_vote_counts_once_per_voter_and_term() -> None:
     assert not ledger.first_vote(3, 2)  # the same vote delivered twice
     assert ledger.first_vote(3, 4)
     assert ledger.first_vote(4, 2)  # a new term: everyone votes afresh
+
+
+def test_a_follower_on_a_new_disk_starts_from_scratch() -> None:
+    leader = LeaderProgress()
+    leader.for_term(4, {2: 101})
+    progress = leader.get(2)
+    assert progress is not None
+    progress.on_success(101)
+    assert progress.match == 100
+    fresh = leader.replaced(2, 101)
+    assert fresh is not None and fresh.match == 0 and fresh.probing, "nothing the old disk held counts"
+    assert fresh.on_reset(2, 100)
+    assert fresh.next == 2, "its empty log is probed from the start"
+    assert leader.replaced(9, 101) is None, "not a member"

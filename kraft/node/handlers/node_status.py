@@ -11,7 +11,11 @@ API = "node_status"
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     status = ctx.broker.node_status()
-    return {"node_id": status.node_id, "peers": dict(status.peers), "groups": [
+    return {"node_id": status.node_id, "peers": dict(status.peers), "metadata_learner": status.metadata_learner,
+            "rejoining": status.rejoining, "groups": [
         {"topic": r.topic, "partition": r.partition, "leader": r.leader, "term": r.term,
          "commit_index": r.commit_index, "high_watermark": r.high_watermark,
-         "log_start_offset": r.log_start_offset, "size_bytes": r.size_bytes} for r in status.replicas]}
+         "log_start_offset": r.log_start_offset, "size_bytes": r.size_bytes, "learner": r.learner,
+         "last_index": r.last_index,
+         "followers": {n: {"state": state, "behind": behind} for n, (state, behind) in r.followers.items()}}
+        for r in status.replicas]}

@@ -1,0 +1,62 @@
+"""How a node starts from its disk and its peers' hellos (kraft.node.identity), table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from kraft.errors import ConfigError
+from kraft.log.memory_store import MemoryStore
+from kraft.node import identity
+from kraft.node.identity import NodeIdentity, PeerHello, Start, decide_start
+
+FRESH = PeerHello(None)
+FORMATTED = PeerHello("d-old")
+FOUNDER_NAMING_1 = PeerHello("d-2", pending=(1, 3))
+FOUNDER_NAMING_OTHERS = PeerHello("d-2", pending=(3,))
+MINE = NodeIdentity(1, "d-1")
+
+CASES = [
+    # (own identity, disk empty, peers' hellos, cluster size, start)
+    (MINE, False, {}, 3, Start.KNOWN),
+    (None, False, {}, 3, Start.FORMAT),  # a disk from before identities: it holds Raft state
+    (None, True, {}, 1, Start.NEW_CLUSTER),  # a single-node cluster founds alone
+    (None, True, {}, 3, Start.WAIT),
+    (None, True, {2: FRESH}, 3, Start.NEW_CLUSTER),  # a majority, all empty
+    (None, True, {2: FRESH}, 5, Start.WAIT),
+    (None, True, {2: FRESH, 3: FRESH}, 5, Start.NEW_CLUSTER),
+    (None, True, {2: FORMATTED}, 3, Start.REJOIN),  # the cluster exists: a lost disk
+    (None, True, {2: FRESH, 3: FORMATTED}, 3, Start.REJOIN),
+    (None, True, {2: FOUNDER_NAMING_1}, 3, Start.NEW_CLUSTER),  # a founder counted on this node
+    (None, True, {2: FOUNDER_NAMING_OTHERS}, 3, Start.REJOIN),
+    (None, True, {2: FOUNDER_NAMING_OTHERS, 3: PeerHello("d-3", pending=(1,))}, 3, Start.NEW_CLUSTER),
+]
+
+
+@pytest.mark.parametrize(("own", "empty", "peers", "size", "start"), CASES)
+def test_start_decision(own: NodeIdentity | None, empty: bool, peers: dict[int, PeerHello], size: int,
+                        start: Start) -> None:
+    assert decide_start(1, own, empty, peers, size) is start
+
+
+def test_a_data_directory_of_another_node_is_refused() -> None:
+    with pytest.raises(ConfigError, match="belongs to node 2"):
+        decide_start(1, NodeIdentity(2, "d"), False, {}, 3)
+
+
+def test_a_founder_lists_its_empty_co_founders_until_it_hears_them() -> None:
+    hellos = {2: FRESH, 3: FORMATTED}
+    founder = identity.starting_identity(1, Start.NEW_CLUSTER, None, "d-1", hellos)
+    assert founder.pending == (2,) and not founder.rejoining
+    assert founder.heard(2).pending == ()
+    rejoiner = identity.starting_identity(1, Start.REJOIN, None, "d-1", hellos)
+    assert rejoiner.rejoining and rejoiner.pending == ()
+
+
+def test_identity_survives_on_the_disk_and_an_empty_disk_is_told_apart() -> None:
+    store = MemoryStore(fsync=True)
+    assert identity.load(store) is None and identity.disk_empty(store)
+    mine = NodeIdentity(1, "d-1", "c-1", rejoining=True, pending=(2, 3))
+    identity.save(store, mine)
+    store.commit()
+    assert identity.load(store) == mine
+    assert not identity.disk_empty(store), "an identity row alone already marks the disk as used"
