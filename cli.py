@@ -538,6 +538,87 @@ def topic_delete_records(
             typer.echo(f"{name} partition {partition} low watermark {low_watermark}")
 
 
+REASSIGN_POLL_S = 0.5
+
+
+def parse_node_list(text: str) -> list[int]:
+    try:
+        nodes = [int(n) for n in text.replace(" ", "").split(",") if n]
+    except ValueError:
+        raise typer.BadParameter(f"node ids separated by commas, e.g. 2,3,4 (got {text!r})",
+                                 param_hint="--replicas") from None
+    if not nodes:
+        raise typer.BadParameter("at least one node id", param_hint="--replicas")
+    return nodes
+
+
+@topic_app.command("reassign")
+def topic_reassign(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partition: Annotated[int, typer.Option("--partition", "-p", min=0, help="Partition to move.")],
+    replicas: Annotated[
+        str | None, typer.Option("--replicas", "-r", help="The new replicas, e.g. 2,3,4 (the first is the preferred "
+                                 "leader).")
+    ] = None,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Cancel the partition's move (back to its start).")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the move is done, with its steps.")] = True,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", min=1, help="How long to wait.")] = 600,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a partition to other nodes while clients keep working: each new replica joins as a
+    learner, catches up and becomes a voter, then the replicas it replaces leave (the leader last)."""
+    if (replicas is None) == (not cancel):
+        raise typer.BadParameter("give --replicas or --cancel", param_hint="--replicas")
+    target = None if cancel else parse_node_list(replicas or "")
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        admin.reassign_partitions({(name, partition): target})
+        done = not wait
+        deadline = time.monotonic() + timeout_s
+        last_shown = ""
+        while not done:
+            moving = admin.list_partition_reassignments().get((name, partition))
+            if moving is None:
+                done = True
+                break
+            states = {p.partition: p for p in admin.describe_topic(name).partitions}[partition].replica_states
+            nodes = sorted(set(moving.replicas) | set(moving.target))
+            shown = ", ".join(f"{n}: {states.get(n, 'joining')}" for n in nodes)
+            if shown != last_shown and not as_json:
+                progress(f"moving {name}/{partition} {moving.replicas} -> {moving.target}: {shown}")
+                last_shown = shown
+            if time.monotonic() > deadline:
+                raise RequestTimedOut(f"{name}/{partition} is still moving after {timeout_s:g} s "
+                                      f"(see kraft topic describe {name})")
+            time.sleep(REASSIGN_POLL_S)
+        final = {p.partition: p for p in admin.describe_topic(name).partitions}[partition]
+        if as_json:
+            echo_json({"topic": name, "partition": partition, "done": done, "replicas": list(final.replicas),
+                       "target": target})
+        elif done:
+            typer.echo(f"{name} partition {partition} replicas {','.join(map(str, final.replicas))}")
+        else:
+            typer.echo(f"{name} partition {partition} is moving to {','.join(map(str, target or final.replicas))}")
+
+
+@topic_app.command("reassignments")
+def topic_reassignments(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List the partitions being moved (Kafka's ListPartitionReassignments)."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        moves = sorted(admin.list_partition_reassignments().values(), key=lambda r: (r.topic, r.partition))
+        if as_json:
+            echo_json({"reassignments": [{"topic": r.topic, "partition": r.partition, "replicas": r.replicas,
+                                          "target": r.target, "adding": r.adding, "removing": r.removing}
+                                         for r in moves]})
+        elif moves:
+            typer.echo(fmt.render_table(["topic", "partition", "replicas", "target", "adding", "removing"],
+                                        [[r.topic, r.partition, r.replicas, r.target, r.adding, r.removing]
+                                         for r in moves]))
+        else:
+            typer.echo("no partition is being moved")
+
+
 # ---------------------------------------------------------------------------------------------------
 # kraft group
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kraft.errors import (
     CoordinatorNotAvailable,
     GroupIdNotFound,
+    InvalidReplicaAssignment,
     KraftConnectionError,
     KraftError,
     LeaderNotAvailable,
+    NoReassignmentInProgress,
     NotController,
     NotCoordinator,
     RequestTimedOut,
@@ -33,6 +35,7 @@ from .types import (
     MemberInfo,
     PartitionInfo,
     PartitionOffsets,
+    Reassignment,
     TopicDescription,
     TopicPartition,
 )
@@ -123,6 +126,27 @@ class Admin:
             raise ValueError(f"offsets must be >= 0 or -1 (the high watermark), got {bad}")
         done: dict[int, int] = {}  # partition -> new log start, kept across retries
         return self._run(lambda: self._delete_records(topic, before_offsets, done), final=(UnknownTopicOrPartition,))
+
+    def reassign_partitions(self, moves: Mapping[tuple[str, int], Sequence[int] | None]) -> None:
+        """Move partitions to other replicas: ``{(topic, partition): [node ids]}`` (the first node is
+        the preferred leader; ``None`` cancels a move in progress, back to the replicas it started
+        from). Returns once the metadata group has taken the moves; each partition's leader then
+        carries its move out (a learner added, caught up, promoted; the old replicas removed, the
+        leader last), which ``list_partition_reassignments`` and ``describe_topic`` show.
+        Raises InvalidReplicaAssignment (unknown or repeated nodes), UnknownTopicOrPartition,
+        NoReassignmentInProgress (a cancel of a partition that is not moving)."""
+        by_topic: dict[str, dict[int, list[int] | None]] = {}
+        for (topic, partition), replicas in moves.items():
+            by_topic.setdefault(topic, {})[partition] = None if replicas is None else list(replicas)
+        for topic, partitions in by_topic.items():
+            self._run(self._to_controller("reassign_partitions", {"topic": topic, "partitions": partitions}),
+                      final=(UnknownTopicOrPartition, InvalidReplicaAssignment, NoReassignmentInProgress))
+
+    def list_partition_reassignments(self) -> dict[tuple[str, int], Reassignment]:
+        """Every partition being moved: its replicas now and the replicas it moves to."""
+        answer = self._run(self._to_controller("list_reassignments", {}))
+        return {(r["topic"], r["partition"]): Reassignment(r["topic"], r["partition"], list(r["replicas"]),
+                                                             list(r["target"])) for r in answer["reassignments"]}
 
     def describe_log_dirs(self) -> dict[int, dict[tuple[str, int], int]]:
         """Node id -> (topic, partition) -> bytes of that node's replica (its stored batches from the

@@ -58,6 +58,24 @@ class PartitionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Reassignment:
+    """A partition being moved from ``replicas`` to ``target``."""
+
+    topic: str
+    partition: int
+    replicas: list[int]
+    target: list[int]
+
+    @property
+    def adding(self) -> list[int]:
+        return [n for n in self.target if n not in self.replicas]
+
+    @property
+    def removing(self) -> list[int]:
+        return [n for n in self.replicas if n not in self.target]
+
+
+@dataclass(frozen=True, slots=True)
 class TopicDescription:
     name: str
     partitions: list[PartitionInfo] = field(default_factory=list)

@@ -5,9 +5,11 @@ Owns:
   the command as pysyncobj handed it over (``encode_row``, ``row_term``, ``row_command``);
 - the command framing: pysyncobj's command-type byte first — ``REGULAR`` for kraft's commands;
   pysyncobj writes its own ``NO_OP`` at the start of a term, and kraft never uses its other types;
-  ``PROMOTE`` is kraft's one Raft-level command (``PROMOTE`` + u32 node id + the node's disk id in
-  ASCII: that replica, a learner since it lost its disk, is a voter again; ``encode_promote``,
-  ``promote_fields``), applied by the group itself, never by a state machine —
+  kraft's own Raft-level commands, applied by the group itself, never by a state machine:
+  ``PROMOTE`` + u32 node id + the node's disk id in ASCII (that node's replica on that disk, a
+  learner, is a voter now; ``encode_promote``, ``promote_fields``) and ``MEMBERS`` + op byte + u32
+  node id (``ADD_LEARNER``: the node joins the group as a learner; ``REMOVE``: it leaves;
+  ``encode_members``, ``members_fields``) —
   then the payload a state machine applies:
 
       partition group   b""                      nothing (only moves last_applied)
@@ -51,6 +53,9 @@ REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
 NO_OP = b"\x01"  # pysyncobj's _COMMAND_TYPE.NO_OP: a new leader's first entry
 PROMOTE = b"\x10"  # kraft's: a learner of the group becomes a voter (not pysyncobj's MEMBERSHIP, 2)
 PROMOTE_NODE = struct.Struct(">I")
+MEMBERS = b"\x11"  # kraft's: a learner joins the group, or a member leaves it
+ADD_LEARNER = b"L"
+REMOVE = b"R"
 OP_NATIVE = b"P"
 OP_KAFKA = b"K"
 OP_TRIM = b"T"
@@ -84,6 +89,17 @@ def encode_promote(node_id: int, disk_id: str) -> bytes:
 def promote_fields(command: bytes) -> tuple[int, str]:
     (node_id,) = PROMOTE_NODE.unpack_from(command, 1)
     return int(node_id), bytes(command[1 + PROMOTE_NODE.size:]).decode("ascii")
+
+
+def encode_members(op: bytes, node_id: int) -> bytes:
+    """The command (type byte included) that adds ``node_id`` as a learner or removes it."""
+    assert op in (ADD_LEARNER, REMOVE)
+    return MEMBERS + op + PROMOTE_NODE.pack(node_id)
+
+
+def members_fields(command: bytes) -> tuple[bytes, int]:
+    (node_id,) = PROMOTE_NODE.unpack_from(command, 2)
+    return bytes(command[1:2]), int(node_id)
 
 
 # --- partition commands without a batch ---------------------------------------------------------

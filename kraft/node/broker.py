@@ -40,6 +40,7 @@ from kraft.node.broker_values import (
     PartitionFetch,
     PartitionMetadata,
     ProducerId,
+    Reassignment,
     ReplicaStatus,
     TopicCreated,
     TopicMetadata,
@@ -512,6 +513,32 @@ class Broker:
             return
         await self._propose_to_controller(encode_command("alter_configs", name=topic, set=update.set,
                                                     delete=list(update.delete), replace=update.replace))
+
+    # --- reassignments (moves of partitions between nodes) ---------------------------------------
+    async def reassign_partitions(self, topic: str, moves: Mapping[int, Sequence[int] | None]) -> None:
+        """Move partitions of ``topic`` to other replicas (``None``: cancel a move, back to the
+        replicas it started from). Checked whole first; the partitions' leaders carry the moves out."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        for p, replicas in moves.items():
+            if not 0 <= p < len(meta.partitions):
+                raise errors.UnknownTopicOrPartition(f"{topic} has no partition {p}")
+            if replicas is not None and (not replicas or len(set(replicas)) != len(replicas)
+                                         or not set(replicas) <= set(self.config.node_ids)):
+                raise errors.InvalidReplicaAssignment(
+                    f"partition {p}: replicas {list(replicas)} must be distinct nodes of the cluster "
+                    f"({', '.join(map(str, self.config.node_ids))})")
+            if replicas is None and meta.partitions[p].target is None:
+                raise errors.NoReassignmentInProgress(f"{topic}/{p} is not being moved")
+        await self._propose_to_controller(encode_command(
+            "reassign_partitions", topic=topic,
+            partitions=[[p, None if r is None else list(r)] for p, r in sorted(moves.items())]))
+
+    def reassignments(self) -> list[Reassignment]:
+        """Every partition being moved, as this node's metadata has it."""
+        return [Reassignment(t.name, p.partition, p.replicas, p.target)
+                for t in self.replicas.metadata.view.topics.values() for p in t.partitions if p.target is not None]
 
     # --- this node ------------------------------------------------------------------------------
     def node_status(self) -> NodeStatus:

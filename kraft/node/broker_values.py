@@ -84,6 +84,24 @@ class PartitionMetadata:
 
 
 @dataclass(frozen=True, slots=True)
+class Reassignment:
+    """A partition being moved: from its replicas to ``target`` (Kafka's adding and removing)."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    target: tuple[int, ...]
+
+    @property
+    def adding(self) -> tuple[int, ...]:
+        return tuple(n for n in self.target if n not in self.replicas)
+
+    @property
+    def removing(self) -> tuple[int, ...]:
+        return tuple(n for n in self.replicas if n not in self.target)
+
+
+@dataclass(frozen=True, slots=True)
 class TopicMetadata:
     name: str
     partitions: tuple[PartitionMetadata, ...]

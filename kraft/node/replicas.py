@@ -3,6 +3,10 @@
 Owns (on the Raft driver thread): creating and destroying partition groups as the metadata view
 changes, making the preferred replica stand for election first, and reporting this node's
 leaderships to the metadata group so every node can tell clients where a partition's leader is.
+Moves (reassignments): a partition whose metadata has a ``target`` is hosted by its replicas and
+the target's new nodes (each created as a learner of its own); its leader carries the move out one
+membership change at a time (``kraft.raft.membership``) and reports it done to the metadata group,
+after which the nodes it left drop their replicas.
 On a node that lost its disk (``rejoining``, ``kraft.node.identity``), every group it creates that
 has no Raft state on this disk yet starts as a learner, until the group's leader promotes it; once
 no group here is a learner, the node is told (``on_rejoined``) and creates voters again.
@@ -16,12 +20,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kraft.log.entry import ADD_LEARNER, REMOVE, encode_members, encode_promote
 from kraft.log.partition_log import PartitionLog
 from kraft.log.rows import MetadataRows
 from kraft.log.store import LogStore
 from kraft.node.host import NodeHost
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import RaftJournal
+from kraft.raft.membership import Action, next_step
 from kraft.raft.transport import MuxTransport
 from kraft.state.metadata import (
     METADATA_GID,
@@ -37,6 +43,7 @@ PREFERRED_ELECTION_DELAY_S = 0.2
 LEADER_REPORT_INTERVAL_S = 0.25
 LEADER_REPORT_RETRY_S = 2.0
 PREFERRED_LEADER_CHECK_S = 5.0  # how often a non-preferred leader offers leadership back
+MOVE_REPORT_RETRY_S = 2.0  # a finished move is reported again if the metadata has not taken it
 
 
 @dataclass
@@ -81,6 +88,8 @@ class ReplicaManager:
         self._seen_version = -1
         self._next_report = 0.0
         self._reported: dict[int, tuple[int, float]] = {}
+        self._moves_reported: dict[int, float] = {}  # gid -> when its finished move was last reported
+        self._handed_over: dict[int, float] = {}  # gid -> when leadership was last offered for a move
         self._next_rebalance = host.clock.now() + PREFERRED_LEADER_CHECK_S
         self._announce = announce  # this node's entry in the metadata's node registry
         self._announced_at = 0.0
@@ -129,6 +138,7 @@ class ReplicaManager:
             self._next_report = now + LEADER_REPORT_INTERVAL_S
             self._report_leaders(now)
             self._register(now)
+            self._drive_moves(now)
         if now >= self._next_rebalance:
             self._next_rebalance = now + PREFERRED_LEADER_CHECK_S
             self._return_leadership()
@@ -152,8 +162,10 @@ class ReplicaManager:
         machine = PartitionMachine(plog, on_append=appended)
 
         def build(factory: Callable[..., MuxTransport]) -> RaftGroup:
+            # A node a move adds starts as a learner of its own; the group's log tells it the rest.
+            learners = [] if self.node_id in meta.replicas else [self.node_id]
             return RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers, outbox,
-                             disk_id=self.disk_id)
+                             disk_id=self.disk_id, learners=learners)
 
         group = self.host.add_group(gid, build)
         if meta.replicas[0] == self.node_id:
@@ -168,6 +180,40 @@ class ReplicaManager:
         replica.log.destroy()
         self._reported.pop(gid, None)
         log.info("dropped %s/%d", replica.meta.topic, replica.meta.partition)
+
+    def _drive_moves(self, now: float) -> None:
+        """Leader of a partition being moved: its next membership change, or report it finished."""
+        for gid, replica in self.partitions.items():
+            target = replica.meta.target
+            group = replica.group
+            if target is None or not group.leadership_ready():
+                continue
+            voters, learners = group.configuration()
+
+            def caught_up(n: int, group: RaftGroup = group, learners: frozenset[int] = learners) -> bool:
+                return group.caught_up_learner(n) is not None if n in learners else group.follower_caught_up(n)
+
+            step = next_step(voters, learners, set(target), self.node_id, caught_up)
+            name = f"{replica.meta.topic}/{replica.meta.partition}"
+            if step.action is Action.DONE:
+                if now - self._moves_reported.get(gid, -MOVE_REPORT_RETRY_S) >= MOVE_REPORT_RETRY_S:
+                    self._moves_reported[gid] = now
+                    log.info("%s: moved to %s", name, list(target))
+                    self.meta_group.submit(encode_command("reassignment_done", topic_id=replica.meta.topic_id,
+                                                          partition=replica.meta.partition, replicas=list(target)))
+            elif step.action is Action.HAND_OVER and step.node is not None:
+                if now - self._handed_over.get(gid, -MOVE_REPORT_RETRY_S) >= MOVE_REPORT_RETRY_S:
+                    self._handed_over[gid] = now
+                    log.info("%s: handing leadership to node %d (this node leaves the partition)", name, step.node)
+                    group.hand_over_to(step.node)
+            elif step.action in (Action.ADD_LEARNER, Action.PROMOTE, Action.REMOVE) and step.node is not None:
+                if step.action is Action.PROMOTE:
+                    disk = group.caught_up_learner(step.node)
+                    command = encode_promote(step.node, disk or "")
+                else:
+                    command = encode_members(ADD_LEARNER if step.action is Action.ADD_LEARNER else REMOVE, step.node)
+                if group.propose_membership(command):
+                    log.info("%s: move to %s: %s node %d", name, list(target), step.action.value, step.node)
 
     def _register(self, now: float) -> None:
         if self._announce is None or self.meta_group.leader_id() is None:

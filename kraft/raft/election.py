@@ -26,3 +26,7 @@ class VoteLedger:
             return False
         self._voters.add(voter)
         return True
+
+    def voters_in(self, term: int) -> set[int]:
+        """The voters whose vote for us in ``term`` was counted."""
+        return set(self._voters) if term == self._term else set()

@@ -21,15 +21,27 @@ kraft's pure Raft rules:
   the last part with its state at the leader's last applied entry and the base; the follower's log
   becomes the base alone, its machine takes the state, and the entries after the base follow as
   usual (those it already holds in the state are skipped by the machine, as after a restart);
-- **learners**: a replica whose journal says it is a learner (its node lost its disk, and with it
-  this group's log and vote) never stands for election, never votes, and marks its replies with its
-  disk id; a leader counts neither its acknowledgements toward a commit nor its replies toward its
-  quorum check. Once its log holds the leader's commit index, and that index is of the leader's own
-  term (so it covers everything committed before), the leader proposes ``PROMOTE`` (node, disk):
-  committed by a majority of the voters, applied by the learner, it makes it a voter again, having
-  voted for that leader in that term. A committed promotion is what makes this safe where a replica
-  promoting itself is not: an election that counted the lost disk's old vote can win only with a
-  log that already holds the promotion (research/pysyncobj.md "Membership"; issue 13's notes).
+- **membership**: the group's configuration is its voters and learners; it changes only by
+  commands in its own log (``MEMBERS``: add a learner, remove a member; ``PROMOTE``: a learner
+  becomes a voter), one at a time, each taking effect when applied (``propose_membership`` refuses a
+  second while one is on its way, and before the leadership's first entry is applied), persisted
+  with the journal and carried by snapshots. Commits and elections count the voters only (the
+  leader computes both itself: pysyncobj divides by every member); ``raft.membership`` orders the
+  steps of a move;
+- **learners**: a replica that is a learner in the configuration, or whose journal says it is one
+  (its node lost its disk, and with it this group's log and vote), never stands for election; a
+  leader does not count its acknowledgements toward a commit (the lost disk's learner marks its
+  replies, the configuration names the others). The lost disk's
+  learner never votes either (it forgot its votes); a learner by configuration does (it may already
+  be a voter by a promotion it has not received; candidates count their voters' votes only). A
+  lost disk's learner is promoted by its leader once its log holds the leader's commit index of
+  the leader's own term (so it covers everything committed before): ``PROMOTE`` (node, disk),
+  committed by a majority of the voters and applied by the learner, makes it a voter again, having
+  voted for that leader in that term. A committed promotion is what makes this safe where a
+  replica promoting itself is not: an election that counted the lost disk's old vote can win only
+  with a log that already holds the promotion (research/pysyncobj.md "Membership"). Replies carry
+  the replier's disk id: a leader that sees a follower answer from a new disk starts its progress
+  again (nothing the old disk acknowledged holds).
 Must not: touch sockets (the MuxTransport does) or commit store transactions (the host does).
 Time is read from ``raft.clock`` (the node's or the simulator's).
 """
@@ -44,8 +56,19 @@ import pysyncobj.syncobj as _pso
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.node import Node
+from pysyncobj.syncobj import _RAFT_STATE
 
-from kraft.log.entry import OP_COMPACT, PROMOTE, REGULAR, encode_promote, promote_fields
+from kraft.log.entry import (
+    ADD_LEARNER,
+    MEMBERS,
+    OP_COMPACT,
+    PROMOTE,
+    REGULAR,
+    REMOVE,
+    encode_promote,
+    members_fields,
+    promote_fields,
+)
 from kraft.log.entry import intact as _intact
 from kraft.raft import clock, follower
 from kraft.raft.election import VoteLedger
@@ -164,13 +187,22 @@ class RaftGroup(SyncObj):
         outbox: Outbox,
         forward_to_leader: bool = False,
         disk_id: str | None = None,
+        learners: list[int] | None = None,
     ) -> None:
-        """``disk_id``: this node's disk (``kraft.node.identity``); replies carry it, so a leader sees
-        when a follower's log is not the one it acknowledged entries in (None: not told)."""
+        """``members``: the voters the group was created with, ``learners`` its learners then (a
+        replica added by a move); once a membership command has been applied, the journal's
+        configuration replaces both. ``disk_id``: this node's disk (``kraft.node.identity``);
+        replies carry it, so a leader sees when a follower's log is not the one it acknowledged
+        entries in (None: not told)."""
         self.gid = gid
         self.disk_id = disk_id
         self.self_id = self_id
-        self.members = sorted(members)
+        config = journal.config
+        self._voters: set[int] = set(members) if config is None else set(config[0])
+        self._config_learners: set[int] = set(learners or ()) if config is None else set(config[1])
+        self._config_pending = False  # leader: a membership command proposed and not applied yet
+        self._config_pending_term = -1
+        self.members = sorted(self._voters | self._config_learners)
         self.journal = journal
         self.machine = machine
         self.outbox = outbox
@@ -245,10 +277,133 @@ class RaftGroup(SyncObj):
         super()._applyCommand(command, callback, commandType)
         self._transport.wake()
 
-    # --- learners ---------------------------------------------------------------------------------
+    # --- membership and learners ------------------------------------------------------------------
     def is_learner(self) -> bool:
-        """This replica may not vote nor count toward a commit (it lost its disk; catching up)."""
-        return self.journal.learner is not None
+        """This replica may not vote nor count toward a commit: it lost its disk and is catching
+        up, or the group's configuration has it as a learner (or not at all: it was removed)."""
+        return self.journal.learner is not None or self.self_id not in self._voters
+
+    def configuration(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(voters, learners) as of the last applied membership command."""
+        return frozenset(self._voters), frozenset(self._config_learners)
+
+    def caught_up_learner(self, node_id: int) -> str | None:
+        """Leader: the disk id of ``node_id`` if it is a learner whose log holds this leader's commit
+        index of its own term (ready to be promoted); else None."""
+        disk = self._learners.get(node_id)
+        if disk is None and node_id in self._config_learners:
+            disk = self._disks.get(node_id, "")
+        progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
+        noop = self._SyncObj__noopIDx
+        commit = self.raftCommitIndex
+        if disk is None or progress is None or noop is None or commit < noop or progress.match < commit:
+            return None
+        return disk
+
+    def follower_caught_up(self, node_id: int) -> bool:
+        """Leader: ``node_id`` holds this leader's whole log (a leadership transfer may go to it)."""
+        progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
+        return progress is not None and node_id not in self._learners and progress.match == self.journal.last_index
+
+    def propose_membership(self, command: bytes) -> bool:
+        """Leader: propose one membership command (``encode_members`` / ``encode_promote``), only when
+        this leadership has applied its own first entry and no other membership command is on its
+        way (Raft's one-change-at-a-time rule; configurations take effect when applied). False:
+        not now."""
+        term = self.raftCurrentTerm
+        if self._config_pending and self._config_pending_term == term:
+            return False
+        if not self.leadership_ready():
+            return False
+        self._config_pending, self._config_pending_term = True, term
+        if command[:1] == PROMOTE:  # the replica's "learner" replies lag this: no second promotion
+            self._promoting[promote_fields(command)] = clock.installed().now() + PROMOTE_RETRY_S
+        self._applyCommand(command, None)
+        return True
+
+    def _apply_members(self, command: bytes) -> None:
+        op, node_id = members_fields(command)
+        voters, learners = set(self._voters), set(self._config_learners)
+        if op == ADD_LEARNER and node_id not in voters | learners:
+            learners.add(node_id)
+        elif op == REMOVE and node_id in learners:
+            learners.discard(node_id)
+        elif op == REMOVE and node_id in voters and len(voters) > 1:
+            voters.discard(node_id)
+        else:
+            log.info("group %d: membership command %r for node %d changes nothing", self.gid, op, node_id)
+            return
+        self._set_configuration(voters, learners)
+
+    def _set_configuration(self, voters: set[int], learners: set[int]) -> None:
+        """Take a new configuration (applied, or installed by a snapshot) and meet the new members."""
+        log.info("group %d: voters %s, learners %s", self.gid, sorted(voters), sorted(learners) or "none")
+        self._voters, self._config_learners = set(voters), set(learners)
+        self.journal.save_config(sorted(voters), sorted(learners))
+        self.members = sorted(voters | learners)
+        wanted = (voters | learners) - {self.self_id}
+        current = {int(n.id): n for n in self._SyncObj__otherNodes}
+        now = clock.installed().now()
+        for node_id in wanted - set(current):
+            node = Node(str(node_id))
+            self._SyncObj__otherNodes.add(node)
+            self._transport.addNode(node)
+            self._SyncObj__raftNextIndex[node] = self.journal.last_index + 1
+            self._SyncObj__raftMatchIndex[node] = 0
+            self._SyncObj__lastResponseTime[node] = now
+            if self._transport.host.is_connected(node_id):
+                self._SyncObj__connectedNodes.add(node)
+            self._progress.add(node_id, self.journal.last_index + 1)
+        for node_id in set(current) - wanted:
+            node = current[node_id]
+            self._SyncObj__otherNodes.discard(node)
+            self._SyncObj__connectedNodes.discard(node)
+            self._transport.dropNode(node)
+            for table in (self._SyncObj__raftNextIndex, self._SyncObj__raftMatchIndex, self._SyncObj__lastResponseTime):
+                table.pop(node, None)
+            self._progress.remove(node_id)
+            self._learners.pop(node_id, None)
+        if self._isLeader() and self.self_id not in voters:
+            log.warning("group %d: this leader is no longer a voter: stepping down", self.gid)
+            self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+            self._SyncObj__raftLeader = None
+
+    def _advance_commit(self) -> None:
+        """Leader: the commit rule over the configuration's voters only (pysyncobj counts every
+        member, learners too, which is never less safe but stalls a move when a voter is down)."""
+        voters = self._voters
+        if self.self_id not in voters or self._progress.term != self.raftCurrentTerm:
+            return
+        matches = [self.journal.last_index]
+        for node_id in voters - {self.self_id}:
+            progress = self._progress.get(node_id)
+            matches.append(0 if progress is None or node_id in self._learners else progress.match)
+        matches.sort(reverse=True)
+        candidate = matches[len(voters) // 2]  # held by a majority of the voters
+        if candidate > self.raftCommitIndex and self.journal.term_at(candidate) == self.raftCurrentTerm:
+            self._SyncObj__raftCommitIndex = candidate
+            self.journal.setRaftCommitIndex(candidate)
+
+    def _check_quorum(self) -> None:
+        """Leader: step down unless a majority of the voters (itself included) answered within the
+        election timeout; configured learners are kept out of pysyncobj's own check, which counts
+        every member."""
+        deadline = clock.installed().now() - self.conf.leaderFallbackTimeout
+        heard = 1 if self.self_id in self._voters else 0
+        for node in self._SyncObj__otherNodes:
+            if int(node.id) in self._voters and self._SyncObj__lastResponseTime.get(node, 0.0) > deadline:
+                heard += 1
+        if heard * 2 <= len(self._voters):
+            self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+            self._SyncObj__raftLeader = None
+
+    def _count_votes(self) -> None:
+        """Candidate: a majority of the voters' votes (pysyncobj divides by every member)."""
+        if self._SyncObj__raftState != _RAFT_STATE.CANDIDATE or self.self_id not in self._voters:
+            return
+        votes = 1 + len(self._votes.voters_in(self.raftCurrentTerm) & (self._voters - {self.self_id}))
+        if votes * 2 > len(self._voters):
+            self._SyncObj__onBecomeLeader()
 
     def learners(self) -> dict[int, str]:
         """Leader: the members whose latest reply says they are learners (node -> disk id)."""
@@ -269,7 +424,7 @@ class RaftGroup(SyncObj):
             node_id = int(node.id)
             progress = self._progress.get(node_id) if current else None
             match = 0 if progress is None else progress.match
-            if node_id in self._learners:
+            if node_id in self._learners or node_id in self._config_learners:
                 state = "learner"
             elif replied.get(node, 0.0) < heard_since:
                 state = "unreachable"
@@ -279,21 +434,34 @@ class RaftGroup(SyncObj):
         return out
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
-        if self.journal.learner is not None:
+        if self.is_learner():
             self._SyncObj__raftElectionDeadline = float("inf")  # a learner never stands
+        if self._isLeader():
+            now = clock.installed().now()
+            for node in self._SyncObj__otherNodes:
+                if int(node.id) not in self._voters:
+                    self._SyncObj__lastResponseTime[node] = now  # see _check_quorum
         super()._onTick(timeToWait)
+        if self._isLeader():
+            self._check_quorum()
+        if self._isLeader():
+            self._advance_commit()
+        self._count_votes()
 
     def _note_reply(self, node: Node, message: dict[str, Any]) -> None:
         """Leader: a follower's reply, before its progress reads it. From another disk than the last
-        one: the follower's log is new, its progress starts again. A learner's reply counts neither
-        toward a commit nor toward the leader's quorum check."""
+        one: the follower's log is new, its progress starts again. A learner's acknowledgements do
+        not count toward a commit."""
         node_id = int(node.id)
         disk = message.get("disk")
-        if message.get("learner") and isinstance(disk, str):
-            self._learners[node_id] = disk
+        if message.get("learner"):
+            self._learners[node_id] = disk if isinstance(disk, str) else ""
         else:
             self._learners.pop(node_id, None)
-            self._SyncObj__lastResponseTime[node] = clock.installed().now()
+        # The quorum check asks whether the leader still reaches its voters, learners or not (a
+        # voter's "learner" mark lags its promotion by a round trip: leaving it out there made a
+        # leader step down right after each election, seed 304 with moves and lost disks).
+        self._SyncObj__lastResponseTime[node] = clock.installed().now()
         if isinstance(disk, str):
             if self._disks.get(node_id, disk) != disk:
                 log.warning("group %d: node %s answers from a new disk: its log starts again", self.gid, node.id)
@@ -307,8 +475,8 @@ class RaftGroup(SyncObj):
         disk = self._learners.get(int(node.id))
         commit = self.raftCommitIndex
         noop = self._SyncObj__noopIDx
-        if disk is None or noop is None or commit < noop or progress.match < commit:
-            return
+        if disk is None or int(node.id) not in self._voters or noop is None or commit < noop or progress.match < commit:
+            return  # (a configured learner is promoted by whoever moves the group: propose_membership)
         now = clock.installed().now()
         key = (int(node.id), disk)
         if self._promoting.get(key, 0.0) > now:
@@ -320,6 +488,8 @@ class RaftGroup(SyncObj):
 
     def _apply_promotion(self, command: bytes) -> None:
         node_id, disk = promote_fields(command)
+        if node_id in self._config_learners:
+            self._set_configuration(self._voters | {node_id}, self._config_learners - {node_id})
         if node_id == self.self_id and self.journal.learner == disk:
             self.journal.end_learning()
             leader = self._getLeader()
@@ -348,6 +518,9 @@ class RaftGroup(SyncObj):
         if self.disk_id is not None:
             reply["disk"] = self.disk_id
         if self.journal.learner is not None:
+            # Only a replica that lost its disk says so: the leader's own configuration tells it
+            # which members vote (a removed voter's log still counts for a leader that has not
+            # applied the removal yet: found by the simulator, seed 5 with moves and lost disks).
             reply["learner"] = True
 
     # --- leadership -------------------------------------------------------------------------------
@@ -373,14 +546,15 @@ class RaftGroup(SyncObj):
     def hand_over_to(self, node_id: int) -> bool:
         """Transfer leadership to ``node_id`` if its log is complete (Raft TimeoutNow); best effort."""
         target = Node(str(node_id))
-        if node_id in self._learners or self._SyncObj__raftMatchIndex.get(target, 0) != self.journal.last_index:
+        if node_id in self._learners or node_id not in self._voters \
+                or self._SyncObj__raftMatchIndex.get(target, 0) != self.journal.last_index:
             return False
         self.transferLeadership(target)
         return True
 
     def bring_election_forward(self, delay_s: float) -> None:
         """Make this replica stand first (preferred leader), unless it has heard from a leader."""
-        if self.journal.learner is not None:
+        if self.is_learner():
             return
         self._SyncObj__raftElectionDeadline = clock.installed().now() + delay_s
 
@@ -404,8 +578,12 @@ class RaftGroup(SyncObj):
     # --- apply ------------------------------------------------------------------------------------
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
         index = self._SyncObj__raftLastApplied + 1
-        if command[:1] == PROMOTE:
-            self._apply_promotion(command)
+        if command[:1] in (PROMOTE, MEMBERS):
+            if command[:1] == PROMOTE:
+                self._apply_promotion(command)
+            else:
+                self._apply_members(command)
+            self._config_pending = False
         if command[:1] != REGULAR:
             return self.machine.apply(index, b"")  # a no-op still moves last_applied
         result = self.machine.apply(index, command[1:])
@@ -431,8 +609,14 @@ class RaftGroup(SyncObj):
     # --- messages in ------------------------------------------------------------------------------
     def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
         mtype = message.get("type")
-        if mtype in ("request_vote", "timeout_now") and self.journal.learner is not None:
-            return  # a learner neither votes nor stands
+        if mtype == "timeout_now" and self.is_learner():
+            return  # a learner never stands
+        if mtype == "request_vote" and self.journal.learner is not None:
+            # A replica that lost its disk forgot its votes: it must not vote. A learner by the
+            # configuration it knows does vote: it may be a voter already by a promotion it has
+            # not received, and without its vote such a group could elect no one (the simulator,
+            # seed 5 with moves and lost disks); candidates count only their voters' votes.
+            return
         if mtype == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
             if message["term"] >= self.raftCurrentTerm:
                 self._prepare_append(message)
@@ -450,8 +634,12 @@ class RaftGroup(SyncObj):
             if self._isLeader():
                 self._on_snapshot_ack(node, message)
             return
-        elif mtype == "response_vote" and not self._votes.first_vote(message.get("term", -1), int(node.id)):
-            return  # pysyncobj would count a repeated vote again
+        elif mtype == "response_vote":
+            if not self._votes.first_vote(message.get("term", -1), int(node.id)) or int(node.id) not in self._voters:
+                return  # pysyncobj would count a repeated vote again, or a learner's
+            SyncObj._SyncObj__onMessageReceived(self, node, message)
+            self._count_votes()
+            return
         SyncObj._SyncObj__onMessageReceived(self, node, message)
 
     def _prepare_append(self, message: dict[str, Any]) -> None:
@@ -508,7 +696,10 @@ class RaftGroup(SyncObj):
     def _mirror(self, node: Node, progress: FollowerProgress) -> None:
         """pysyncobj's commit rule and leadership transfer read its own match/next indexes (a learner's
         match counts for neither)."""
-        self._SyncObj__raftMatchIndex[node] = 0 if int(node.id) in self._learners else progress.match
+        counts = int(node.id) in self._voters and int(node.id) not in self._learners
+        # (pysyncobj's own rule must never count a learner: it divides by every member, so learners
+        # it counted could stand in for voters; kraft's rule, _advance_commit, decides anyway.)
+        self._SyncObj__raftMatchIndex[node] = progress.match if counts else 0
         self._SyncObj__raftNextIndex[node] = progress.next
 
     def _on_next_node_idx(self, node: Node, message: dict[str, Any]) -> None:
@@ -629,7 +820,8 @@ class RaftGroup(SyncObj):
             cursor = (1, high)
         if final:  # the last part: the state as of now, read at the same moment as the last rows
             message.update(base=base, base_term=self.journal.term_at(base), rows_floor=self.journal.rows_floor,
-                           state=machine.snapshot_state(), producers=machine.producers())
+                           state=machine.snapshot_state(), producers=machine.producers(),
+                           config=[sorted(self._voters), sorted(self._config_learners)])
         snap.note_part_sent(now, cursor)
         self._transport.send(node, message)
 
@@ -701,6 +893,9 @@ class RaftGroup(SyncObj):
         if state["last_applied"] > self.machine.last_applied:
             machine.install(state, {int(p): st for p, st in message["producers"].items()})
             self._SyncObj__raftLastApplied = state["last_applied"]
+            if "config" in message:
+                voters, learners = message["config"]
+                self._set_configuration({int(v) for v in voters}, {int(v) for v in learners})
         self._SyncObj__raftCommitIndex = base
         self.journal.setRaftCommitIndex(base)
         self.reclaim_pending = True

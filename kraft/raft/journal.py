@@ -3,8 +3,9 @@ and not in RAM (LMDB on a node, ``MemoryStore`` in the simulator and tests).
 
 Owns: the journal rows of one group (``gid``) in the store — their value layout is
 ``kraft.log.entry``'s — the group's ``raftmeta`` row (msgpack ``{term, vote, commit, base,
-base_term, rows_floor, learner}``), and the in-memory facts pysyncobj asks for on every tick (first/last index and term,
-length, commit index).
+base_term, rows_floor, learner, voters, learners}``: ``learner`` this replica's disk id while it is
+a learner after losing its disk, ``voters``/``learners`` the configuration as last applied), and the
+in-memory facts pysyncobj asks for on every tick (first/last index and term, length, commit index).
 
 The head of the log can be discarded (``discard_before``: the record log's retention or compaction,
 on every replica at the same entry; ``install_base``: a snapshot replaced a lagging follower's log).
@@ -66,6 +67,9 @@ class RaftJournal(Journal):
         # this group with its disk; see ``RaftGroup``); None: a voter.
         self._learner: str | None = None
         self.existed = False  # the group had persisted Raft state on this disk before this start
+        # The group's membership as of the last applied membership command (None: the members it
+        # was created with, which the group knows): voters and learners by node id.
+        self._config: tuple[list[int], list[int]] | None = None
         self._load()
 
     # --- loading --------------------------------------------------------------------------------
@@ -77,6 +81,8 @@ class RaftJournal(Journal):
             self._base, self._base_term = meta.get("base", 0), meta.get("base_term", 0)
             self._rows_floor = meta.get("rows_floor", self._base + 1)  # older rows: the floor was the base's
             self._learner = meta.get("learner")
+            if "voters" in meta:
+                self._config = (list(meta["voters"]), list(meta.get("learners", [])))
             self.existed = True
         self._reclaim_to = self._rows_floor - 1
         if self._base:
@@ -134,6 +140,15 @@ class RaftJournal(Journal):
     def end_learning(self) -> None:
         """The group's committed promotion of this replica (its disk) applied: a voter from now on."""
         self._learner = None
+        self._save_meta()
+
+    @property
+    def config(self) -> tuple[list[int], list[int]] | None:
+        """(voters, learners) as last applied, or None: never changed since the group was created."""
+        return self._config
+
+    def save_config(self, voters: list[int], learners: list[int]) -> None:
+        self._config = (sorted(voters), sorted(learners))
         self._save_meta()
 
     def term_at(self, idx: int) -> int | None:
@@ -348,13 +363,15 @@ class RaftJournal(Journal):
         pass
 
     def _save_meta(self) -> None:
-        meta = {"term": self._term, "vote": self._vote, "commit": self._commit}
+        meta: dict[str, object] = {"term": self._term, "vote": self._vote, "commit": self._commit}
         if self._base:
             meta.update(base=self._base, base_term=self._base_term)
         if self._base or self._rows_floor > 1:
             meta.update(rows_floor=self._rows_floor)
         if self._learner is not None:
             meta.update(learner=self._learner)
+        if self._config is not None:
+            meta.update(voters=self._config[0], learners=self._config[1])
         self._store.put(DB_RAFTMETA, self._prefix, msgpack.packb(meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:

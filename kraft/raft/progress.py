@@ -201,6 +201,13 @@ class LeaderProgress:
     def get(self, follower: int) -> FollowerProgress | None:
         return self.followers.get(follower)
 
+    def add(self, follower: int, next_index: int) -> None:
+        """A member joined the group during this leadership: probe it from ``next_index``."""
+        self.followers.setdefault(follower, FollowerProgress(match=0, next=next_index))
+
+    def remove(self, follower: int) -> None:
+        self.followers.pop(follower, None)
+
     def replaced(self, follower: int, next_index: int) -> FollowerProgress | None:
         """The follower answers from another disk than before (its node lost its log): nothing it
         acknowledged holds any more; probe it from ``next_index`` like a new follower."""

@@ -45,10 +45,16 @@ class PartitionMeta:
     replicas: tuple[int, ...]
     leader: int | None
     leader_term: int
+    target: tuple[int, ...] | None = None  # a reassignment in progress: the replicas it moves to
 
     @property
     def gid(self) -> int:
         return partition_gid(self.topic_id, self.partition)
+
+    @property
+    def hosts(self) -> tuple[int, ...]:
+        """Every node that holds (or is getting) a replica: the replicas and a move's new nodes."""
+        return self.replicas + tuple(n for n in self.target or () if n not in self.replicas)
 
 
 @dataclass(frozen=True)
@@ -76,11 +82,12 @@ class MetadataView:
     nodes: dict[int, NodeMeta] = field(default_factory=dict)
 
     def partitions_on(self, node_id: int) -> dict[int, PartitionMeta]:
-        return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.replicas}
+        return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.hosts}
 
 
 # Ops that change the view (others, like commits, must not pay for rebuilding it).
-_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs"})
+_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs",
+                            "reassign_partitions", "reassignment_done"})
 _GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
 
 
@@ -94,6 +101,7 @@ class PartitionRow(TypedDict):
     replicas: list[int]
     leader: int | None
     term: int
+    target: NotRequired[list[int]]  # only while a reassignment moves the partition
 
 
 class TopicRow(TypedDict):
@@ -273,6 +281,10 @@ class MetadataMachine:
                     self._catalogue_dirty = True
             except errors.KraftError as e:
                 result = (e.code, e.message)
+            except (ValueError, TypeError, KeyError) as e:
+                # A malformed command fails alike on every replica: answer it, never stop the group
+                # on it (an exception here would fail every tick, on every node, for good).
+                result = (errors.InvalidRequest.code, f"malformed metadata command: {e!r}")
         if self._store is not None:
             self._save(raft_index)
         return result
@@ -375,6 +387,43 @@ class MetadataMachine:
             results.append(codes)
         return results
 
+    def _op_reassign_partitions(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Start (or change, or cancel: ``None``) moves of a topic's partitions to other replicas; all
+        or nothing. The partitions' leaders carry each move out and report it done."""
+        topic = self._topics.get(cmd["topic"])
+        if topic is None:
+            raise errors.UnknownTopicOrPartition(f"no topic {cmd['topic']!r}")
+        moves: dict[int, list[int] | None] = {int(p): r for p, r in cmd["partitions"]}  # [[p, replicas | None]]
+        parts = topic["partitions"]
+        for p, replicas in moves.items():
+            if not 0 <= p < len(parts):
+                raise errors.UnknownTopicOrPartition(f"{cmd['topic']} has no partition {p}")
+            if replicas is None:
+                continue
+            if not replicas or len(set(replicas)) != len(replicas):
+                raise errors.InvalidReplicaAssignment(f"partition {p}: replicas {replicas} are empty or repeat a node")
+            unknown = sorted(set(replicas) - set(self._nodes))
+            if unknown:
+                raise errors.InvalidReplicaAssignment(f"partition {p}: nodes {unknown} are not in the cluster")
+        for p, replicas in moves.items():
+            row = parts[p]
+            if replicas is None or list(replicas) == row["replicas"]:
+                if "target" in row:
+                    row["target"] = list(row["replicas"])  # cancelled: move back, reported done as any move
+            else:
+                row["target"] = list(replicas)
+        return {"partitions": sorted(moves)}
+
+    def _op_reassignment_done(self, cmd: dict[str, Any]) -> None:
+        """A partition's leader reports its group's voters are the move's target: it is finished."""
+        for topic in self._topics.values():
+            if topic["id"] == cmd["topic_id"] and 0 <= cmd["partition"] < len(topic["partitions"]):
+                row = topic["partitions"][cmd["partition"]]
+                if row.get("target") == list(cmd["replicas"]):
+                    row["replicas"] = list(cmd["replicas"])
+                    del row["target"]
+                return
+
     def _op_partition_leader(self, cmd: dict[str, Any]) -> None:
         for topic in self._topics.values():
             if topic["id"] == cmd["topic_id"]:
@@ -390,7 +439,8 @@ class MetadataMachine:
         topics = {}
         for name, t in self._topics.items():
             parts = tuple(
-                PartitionMeta(name, t["id"], i, tuple(p["replicas"]), p["leader"], p["term"])
+                PartitionMeta(name, t["id"], i, tuple(p["replicas"]), p["leader"], p["term"],
+                              tuple(p["target"]) if "target" in p else None)
                 for i, p in enumerate(t["partitions"])
             )
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))

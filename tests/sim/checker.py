@@ -68,6 +68,11 @@ class Checker:
         for key in [k for k in self.verified if k[0] == node_id]:
             del self.verified[key]
 
+    def forget_group(self, node_id: int, gid: int) -> None:
+        """The node's replica of ``gid`` was destroyed (moved away): a later one starts afresh."""
+        for table in (self.commits, self.verified, self.applied_seen):
+            table.pop((node_id, gid), None)
+
     def after_step(self, nodes: list[SimNode]) -> None:
         for node in nodes:
             for gid, group in node.groups.items():
@@ -117,6 +122,8 @@ class Checker:
             logs = {}
             bases: dict[int, int] = {}
             for node in nodes:
+                if gid not in node.groups:
+                    continue
                 self.verified[(node.node_id, gid)] = 0
                 j = node.journals[gid]
                 bases[node.node_id] = j.base_index
@@ -139,12 +146,13 @@ class Checker:
         """What every replica reads from its log start: the same records everywhere, acknowledged
         records where they were acknowledged, compaction's promises kept (see the module docstring)."""
         for gid in partition_gids:
-            logs = {n.node_id: read_log(n, gid) for n in nodes}
-            first = nodes[0].node_id
+            hosts = [n for n in nodes if gid in n.groups]
+            logs = {n.node_id: read_log(n, gid) for n in hosts}
+            first = hosts[0].node_id
             for node_id, records in logs.items():
                 if records != logs[first]:
                     raise Violation(f"group {gid}: node {node_id} reads other records than node {first}")
-            machine = nodes[0].machines[gid]
+            machine = hosts[0].machines[gid]
             assert isinstance(machine, PartitionMachine)
             self._check_records(gid, logs[first], machine.log_start_offset, machine.compacted_to, acked)
         if len(set(acked.producer_ids)) != len(acked.producer_ids):
@@ -183,9 +191,10 @@ class Checker:
     def check_replicas_identical(self, nodes: list[SimNode], partition_gids: list[int]) -> None:
         """Caught-up replicas hold the same bytes: journal rows above the highest base, index rows."""
         for gid in partition_gids:
-            top_base = max(n.journals[gid].base_index for n in nodes)
+            hosts = [n for n in nodes if gid in n.groups]
+            top_base = max(n.journals[gid].base_index for n in hosts)
             tables: dict[int, tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]] = {}
-            for node in nodes:
+            for node in hosts:
                 start = node.machines[gid].log_start_offset  # type: ignore[union-attr]
                 prefix = gid_key(gid)
                 with node.store.read() as view:

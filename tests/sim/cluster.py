@@ -33,6 +33,7 @@ from kraft.state.partition import PartitionMachine
 from tests.sim.checker import Checker, Violation
 from tests.sim.disk import SimDisk
 from tests.sim.faults import Fault, draw_schedule
+from tests.sim.moves import Mover
 from tests.sim.network import SimNetwork, pair
 from tests.sim.node import SimNode
 from tests.sim.workload import Workload
@@ -58,6 +59,9 @@ class SimConfig:
     idempotent_per_s: float = 5.0
     compact_per_s: float = 2.0
     empty_disks: bool = False
+    replicas: int = 0  # replicas per partition group (0: every node); fewer leaves room for moves
+    moves_per_s: float = 0.0  # partition moves started per second (tests/sim/moves.py)
+    catalogue_per_s: float = 0.0  # metadata catalogue changes (topics, moves started and reported) per second
 
 
 @dataclass
@@ -128,6 +132,13 @@ class SimCluster:
             random.Random(f"{seed}/faults"), self.ids, config.duration_s, config.empty_disks)
         self.trace: list[str] = []
         self.partition_gids = [partition_gid(1, p) for p in range(config.partitions)]
+        replicas = config.replicas or config.nodes
+        placement = {gid: [self.ids[(i + k) % config.nodes] for k in range(replicas)]
+                     for i, gid in enumerate(self.partition_gids)}
+        self.mover = Mover(random.Random(f"{seed}/moves"), self.ids, placement, self.trace.append)
+        self._next_move = 0.0
+        self._next_catalogue = 0.0
+        self.catalogue_rng = random.Random(f"{seed}/catalogue")
         self.workload = Workload(random.Random(f"{seed}/clients"), self.partition_gids)
         self.trim_rng = random.Random(f"{seed}/trims")  # its own stream: seeds from before trims replay
         self.idempotent_rng = random.Random(f"{seed}/idempotent")
@@ -213,6 +224,8 @@ class SimCluster:
             self._next_fault_at = self._fault_times()
         if clients:
             self._clients(now)
+        if not self.mover.idle():
+            self.mover.advance(self.nodes, now, self.checker.forget_group)
         inbox: dict[int, list[tuple[int, int, dict[str, Any]]]] = {n: [] for n in self.ids}
         for src, dst, gid, message in self.net.due(now):
             if self.nodes.get(dst) is not None:
@@ -256,6 +269,10 @@ class SimCluster:
                 times.append(self._next_idempotent)
             if self.config.compact_per_s > 0:
                 times.append(self._next_compact)
+            if self.config.moves_per_s > 0:
+                times.append(self._next_move)
+            if self.config.catalogue_per_s > 0:
+                times.append(self._next_catalogue)
         return min(t for t in times if t > self.clock.t)  # what is due now was done this step
 
     def _fault_times(self) -> float:
@@ -275,6 +292,13 @@ class SimCluster:
     # --- clients ----------------------------------------------------------------------------------
     def _clients(self, now: float) -> None:
         running = self._running()
+        if now >= self._next_move and self.config.moves_per_s > 0:
+            self._next_move = now + self.mover.rng.expovariate(self.config.moves_per_s)
+            self.mover.start_one(now)
+        if now >= self._next_catalogue and self.config.catalogue_per_s > 0:
+            self._next_catalogue = now + self.catalogue_rng.expovariate(self.config.catalogue_per_s)
+            if running:
+                self.workload.catalogue(running, self.catalogue_rng)
         if now >= self._next_produce:
             self._next_produce = now + self.workload.rng.expovariate(self.config.produce_per_s)
             if running:
@@ -380,8 +404,11 @@ class SimCluster:
         peers = {p: PeerHello(None if self.clock.t == 0 or peer is None else peer.identity.disk_id)
                  for p in self.ids if p != n and ((peer := self.nodes.get(p)) is not None or self.clock.t == 0)}
         self._incarnations[n] = self._incarnations.get(n, 0) + (1 if wiped or self.clock.t == 0 else 0)
-        self.nodes[n] = SimNode(n, self.ids, self.partition_gids, self.disks[n], self._is_connected, peers,
-                                f"disk-{n}-{self._incarnations[n]}")
+        node = SimNode(n, self.ids, self.mover.hosted_by(n), self.disks[n], self._is_connected, peers,
+                       f"disk-{n}-{self._incarnations[n]}")
+        node.destroy_stale(self.mover.dropped[n])
+        self.mover.dropped[n] = set()
+        self.nodes[n] = node
 
     def _is_connected(self, a: int, b: int) -> bool:
         return bool(self.links.get(pair(a, b)))
@@ -450,6 +477,10 @@ class SimCluster:
         """Every group elects a leader that commits a write (retried at whichever node then leads, as a
         client would: a deposed leader refuses it), and every replica applies everything, in time."""
         deadline = self.clock.t + self.config.liveness_s
+        self._run_until(deadline, clients=False, done=self.mover.idle)
+        if not self.mover.idle():
+            raise Violation(f"moves of groups {sorted(self.mover.targets)} did not finish "
+                            f"{self.config.liveness_s:.0f}s after healing")
         probes = {gid: "waiting" for gid in self.checker.gids}
         sent_at: dict[int, float] = {}
 
@@ -458,7 +489,8 @@ class SimCluster:
                 if state == "pending" and self.clock.t - sent_at[gid] > PROBE_TIMEOUT_S:
                     state = "waiting"  # a deposed leader's entry waits for an index that may never commit
                 if state == "waiting":
-                    leader = next((n for n in self._alive() if n.groups[gid].leadership_ready()), None)
+                    leader = next((n for n in self._alive() if gid in n.groups
+                                   and n.groups[gid].leadership_ready()), None)
                     if leader is not None:
                         probes[gid], sent_at[gid] = "pending", self.clock.t
                         leader.groups[gid].submit(_probe_command(gid), _probe_done(probes, gid))
@@ -476,12 +508,14 @@ class SimCluster:
     def _lagging(self) -> list[str]:
         out = []
         for gid in self.checker.gids:
-            leader = next((n for n in self._alive() if n.groups[gid].is_leader()), None)
+            leader = next((n for n in self._alive() if gid in n.groups and n.groups[gid].is_leader()), None)
             if leader is None:
                 out.append(f"group {gid} has no leader")
                 continue
             last = leader.journals[gid].last_index
             for n in self._alive():
+                if gid not in n.groups:
+                    continue
                 applied = n.machines[gid].last_applied
                 machine = n.machines[gid]
                 if n.groups[gid].is_learner():
@@ -498,11 +532,11 @@ class SimCluster:
 
     def _note_leaders(self, alive: list[SimNode]) -> None:
         for gid in self.checker.gids:
-            leader = next((n.node_id for n in alive if n.groups[gid].is_leader()), None)
+            leader = next((n.node_id for n in alive if gid in n.groups and n.groups[gid].is_leader()), None)
             if self._leaders.get(gid, -1) != leader:
                 self._leaders[gid] = leader
                 self.trace.append(f"t={self.clock.t:.3f}s group {gid} leader {leader}")
-            learners = {n.node_id for n in alive if n.groups[gid].is_learner()}
+            learners = {n.node_id for n in alive if gid in n.groups and n.groups[gid].is_learner()}
             if learners != self._learners.get(gid, set()):
                 self._learners[gid] = learners
                 self.trace.append(f"t={self.clock.t:.3f}s group {gid} learners {sorted(learners) or 'none'}")

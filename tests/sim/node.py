@@ -26,12 +26,15 @@ TICK_INTERVAL_S = 0.1
 TIMERS = GroupTimers(heartbeat_s=0.4, election_min_s=1.5, election_max_s=3.0)  # cluster.ini's defaults
 
 Machine = MetadataMachine | PartitionMachine
+Membership = tuple[list[int], list[int]]  # (voters, learners) a group starts with
 
 
 class SimNode:
-    def __init__(self, node_id: int, members: list[int], partition_gids: list[int], disk: SimDisk,
+    def __init__(self, node_id: int, members: list[int], hosted: dict[int, Membership], disk: SimDisk,
                  is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str) -> None:
-        """``peers``: what the other nodes' hellos say of their disks (the simulator lets a starting
+        """``members``: the metadata group's; ``hosted``: the partition groups this node hosts, each
+        with the (voters, learners) it was created with (as the metadata would tell a real node);
+        ``peers``: what the other nodes' hellos say of their disks (the simulator lets a starting
         node hear every node that is up, as a real one waits until it does); ``disk_id``: this disk's
         id if it gets a new one."""
         self.node_id = node_id
@@ -48,21 +51,41 @@ class SimNode:
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
         self.machines: dict[int, Machine] = {}
         self.journals: dict[int, RaftJournal] = {}
-        self._add(METADATA_GID, members, MetadataMachine(MetadataRows(self.store, METADATA_GID)), forward=True)
-        for gid in partition_gids:
-            self._add(gid, members, PartitionMachine(PartitionLog(self.store, gid)), forward=False)
+        self._add(METADATA_GID, (members, []), MetadataMachine(MetadataRows(self.store, METADATA_GID)), forward=True)
+        for gid, membership in hosted.items():
+            self.host(gid, membership)
         self.store.commit()
 
-    def _add(self, gid: int, members: list[int], machine: Machine, forward: bool) -> None:
+    def host(self, gid: int, membership: Membership) -> None:
+        """Create the replica of partition group ``gid`` here (voters and learners it starts with)."""
+        self._add(gid, membership, PartitionMachine(PartitionLog(self.store, gid)), forward=False)
+
+    def destroy_stale(self, gids: set[int]) -> None:
+        """Replicas that moved away while this node was down: their data goes before anything runs."""
+        for gid in gids:
+            RaftJournal(self.store, gid).destroy_data()
+            PartitionLog(self.store, gid).destroy()
+        self.store.commit()
+
+    def drop(self, gid: int) -> None:
+        """The group moved away from this node: destroy its replica and data (the next commit)."""
+        self.driver.remove_group(gid)
+        self.journals.pop(gid).destroy_data()
+        machine = self.machines.pop(gid)
+        assert isinstance(machine, PartitionMachine)
+        PartitionLog(self.store, gid).destroy()
+
+    def _add(self, gid: int, membership: Membership, machine: Machine, forward: bool) -> None:
+        voters, learners = membership
         journal = RaftJournal(self.store, gid)
-        if self.identity.rejoining and not journal.existed and len(members) > 1:
+        if self.identity.rejoining and not journal.existed and len(set(voters) | set(learners)) > 1:
             journal.become_learner(self.identity.disk_id)
         self.journals[gid] = journal
         self.machines[gid] = machine
         outbox = self.driver.outbox
-        self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, members, journal, machine, factory,
+        self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, voters, journal, machine, factory,
                                                              TIMERS, outbox, forward_to_leader=forward,
-                                                             disk_id=self.identity.disk_id))
+                                                             disk_id=self.identity.disk_id, learners=learners))
 
     @property
     def groups(self) -> dict[int, RaftGroup]:

@@ -6,6 +6,8 @@ schedule and the trace of the run, and the same seed replays it exactly.
     python -m tests.sim.run --seed 1234 -v         replay one seed, printing its trace
     python -m tests.sim.run --empty-disks ...      also restart nodes with empty disks (a lost disk; the
                                                    node rejoins every group as a learner)
+    python -m tests.sim.run --nodes 4 --replicas 3 --moves-per-s 0.5
+                                                   move partition groups between nodes meanwhile
     python -m tests.sim.run --scenario empty-disk  a scripted schedule (tests/sim/scenarios.py)
     python -m tests.sim.run --mutant truncate-matching --seeds 50
                                                    break a rule on purpose: the run must fail
@@ -56,7 +58,9 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + (" --empty-disks" if config.empty_disks else "")
           + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}"
           + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}"
-          + f" --compact-per-s {config.compact_per_s:g}")
+          + f" --compact-per-s {config.compact_per_s:g}"
+          + (f" --replicas {config.replicas} --moves-per-s {config.moves_per_s:g}" if config.moves_per_s else "")
+          + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else ""))
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -92,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compact-per-s", type=float, default=SimConfig.compact_per_s,
                    help="tombstones and compaction passes per simulated second")
     p.add_argument("--empty-disks", action="store_true")
+    p.add_argument("--replicas", type=int, default=0, help="replicas per partition group (0: every node)")
+    p.add_argument("--catalogue-per-s", type=float, default=0.0,
+                   help="metadata catalogue changes (topics, partition moves started, cancelled, reported) per second")
+    p.add_argument("--moves-per-s", type=float, default=0.0,
+                   help="partition moves (one replica swapped for another node) started per simulated second")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -107,7 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
                        duration_s=args.duration_s, produce_per_s=args.produce_per_s,
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
-                       compact_per_s=args.compact_per_s)
+                       compact_per_s=args.compact_per_s, replicas=args.replicas, moves_per_s=args.moves_per_s,
+                       catalogue_per_s=args.catalogue_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

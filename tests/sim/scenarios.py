@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from pysyncobj.syncobj import _RAFT_STATE
+
 from kraft.log.compactor import CompactionPass
 from kraft.log.index_rows import emptied
 from kraft.log.store import DB_OFFSETS
 from kraft.raft import follower
 from kraft.raft.election import VoteLedger
+from kraft.raft.group import RaftGroup
 from kraft.raft.journal import RaftJournal
 from kraft.raft.progress import FollowerProgress
 from kraft.state.partition import PartitionMachine, PartitionState, ProducerState
@@ -168,7 +171,28 @@ def _wiped_node_votes() -> Callable[[], None]:
     return undo
 
 
+def _elect_with_half() -> Callable[[], None]:
+    """The voters' election rule off by one: half the voters elect (a majority of 3, but 2 of 4, the
+    size of a group in the middle of a move), so two candidates can win one term."""
+    original = RaftGroup._count_votes
+
+    def count_votes(self: RaftGroup) -> None:
+        if self._SyncObj__raftState != _RAFT_STATE.CANDIDATE or self.self_id not in self._voters:
+            return
+        votes = 1 + len(self._votes.voters_in(self.raftCurrentTerm) & (self._voters - {self.self_id}))
+        if votes * 2 >= len(self._voters):
+            self._SyncObj__onBecomeLeader()
+
+    RaftGroup._count_votes = count_votes  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup._count_votes = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "elect-with-half": _elect_with_half,
     "wiped-node-votes": _wiped_node_votes,
     "emptied-index-rows-deleted": _emptied_index_rows_deleted,
     "snapshot-producers-by-reference": _snapshot_producers_by_reference,

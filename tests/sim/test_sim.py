@@ -86,3 +86,14 @@ def test_empty_disk_restart_keeps_raft_safe() -> None:
 def test_seeds_with_lost_disks_pass() -> None:
     proc = sim("--empty-disks", "--seeds", "60", "--first", "1", timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+
+
+def test_partition_moves_pass_and_a_wrong_majority_is_caught() -> None:
+    """Groups moved between 4 nodes (a learner added, promoted, the old voter removed) under faults,
+    lost disks too; counting half of 4 voters as a majority elects two leaders in a term."""
+    moves = ("--nodes", "4", "--replicas", "3", "--moves-per-s", "0.5", "--catalogue-per-s", "3")
+    proc = sim(*moves, "--empty-disks", "--seeds", "25", "--first", "1", timeout_s=180)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    broken = sim(*moves, "--seed", "9", "--mutant", "elect-with-half", "--no-shrink", timeout_s=120)
+    assert broken.returncode == 1 and "FAILED seed" in broken.stdout
+

@@ -65,7 +65,7 @@ class Workload:
     def produce(self, nodes: list[SimNode]) -> None:
         """Send one batch to a node that believes it leads a random partition (a deposed leader too)."""
         gid = self.rng.choice(self.partition_gids)
-        leaders = [n for n in nodes if n.groups[gid].is_leader()]
+        leaders = [n for n in nodes if gid in n.groups and n.groups[gid].is_leader()]
         if not leaders:
             return
         node = self.rng.choice(leaders)
@@ -90,7 +90,7 @@ class Workload:
         if not ready:
             return
         producer = rng.choice(ready)
-        leaders = [n for n in nodes if n.groups[producer.gid].is_leader()]
+        leaders = [n for n in nodes if producer.gid in n.groups and n.groups[producer.gid].is_leader()]
         if not leaders:
             return
         if producer.batch is None:
@@ -125,7 +125,7 @@ class Workload:
         """Half the time a record for a ``t`` key (a tombstone, or a value), else a compaction pass
         on a partition's leader up to an offset it has, removing tombstones below a random offset."""
         gid = rng.choice(self.partition_gids)
-        leaders = [n for n in nodes if n.groups[gid].is_leader()]
+        leaders = [n for n in nodes if gid in n.groups and n.groups[gid].is_leader()]
         if not leaders:
             return
         node = rng.choice(leaders)
@@ -144,7 +144,7 @@ class Workload:
         """Ask a partition's leader to drop records up to an offset it has (often the whole log, so
         followers that were away need a snapshot)."""
         gid = rng.choice(self.partition_gids)
-        leaders = [n for n in nodes if n.groups[gid].is_leader()]
+        leaders = [n for n in nodes if gid in n.groups and n.groups[gid].is_leader()]
         if not leaders:
             return
         node = rng.choice(leaders)
@@ -165,3 +165,25 @@ class Workload:
                     self.acked.producer_ids.append(value)
 
         node.groups[METADATA_GID].submit(encode_command("alloc_producer_id"), done)
+
+    def catalogue(self, nodes: list[SimNode], rng: random.Random) -> None:
+        """A catalogue change through any node: nodes register, a topic is created, its partitions'
+        moves are started, cancelled and reported done (right or stale), so every replica of the
+        metadata group must apply them alike (the checker compares their states)."""
+        node = rng.choice(nodes)
+        roll = rng.random()
+        if roll < 0.2:
+            n = rng.randint(1, 5)
+            command = encode_command("register_node", id=n, host=f"h{n}", client_port=n, raft_port=n, rack=None)
+        elif roll < 0.3:
+            command = encode_command("create_topic", name=f"t{rng.randint(1, 2)}",
+                                     assignment=[rng.sample(range(1, 6), 3) for _ in range(2)], configs={})
+        elif roll < 0.7:
+            target = None if rng.random() < 0.2 else rng.sample(range(1, 7), rng.randint(1, 3))
+            command = encode_command("reassign_partitions", topic=f"t{rng.randint(1, 2)}",
+                                     partitions=[[rng.randint(0, 2), target]])
+        else:
+            command = encode_command("reassignment_done", topic_id=rng.randint(1, 2), partition=rng.randint(0, 1),
+                                     replicas=rng.sample(range(1, 6), rng.randint(1, 3)))
+        node.groups[METADATA_GID].submit(command)
+

@@ -42,3 +42,30 @@ def test_metadata_machine_restarts_from_lmdb_rows(tmp_path: Path) -> None:
         assert list(again.view.topics) == ["t"]
     finally:
         store.close()
+
+
+def test_a_move_starts_is_cancelled_and_finishes_in_the_catalogue() -> None:
+    from kraft import errors
+    from kraft.log.memory_store import MemoryStore
+    from kraft.log.rows import MetadataRows
+    from kraft.state.metadata import METADATA_GID, MetadataMachine, encode_command
+
+    machine = MetadataMachine(MetadataRows(MemoryStore(), METADATA_GID))
+    for i, n in enumerate((1, 2, 3, 4), start=1):
+        machine.apply(i, encode_command("register_node", id=n, host="h", client_port=1, raft_port=2, rack=None))
+    machine.apply(5, encode_command("create_topic", name="t", assignment=[[1, 2, 3]], configs={}))
+    assert machine.apply(6, encode_command("reassign_partitions", topic="t", partitions=[[0, [1, 2, 9]]]))[0] \
+        == errors.InvalidReplicaAssignment.code
+    assert machine.apply(7, encode_command("reassign_partitions", topic="t", partitions=[[0, [2, 3, 4]]]))[0] == 0
+    part = machine.view.topics["t"].partitions[0]
+    assert (part.replicas, part.target, part.hosts) == ((1, 2, 3), (2, 3, 4), (1, 2, 3, 4))
+    assert 0 in {p.partition for p in machine.view.partitions_on(4).values()}, "the new node hosts it already"
+    machine.apply(8, encode_command("reassign_partitions", topic="t", partitions=[[0, None]]))
+    assert machine.view.topics["t"].partitions[0].target == (1, 2, 3), "cancelled: back to where it began"
+    machine.apply(9, encode_command("reassignment_done", topic_id=part.topic_id, partition=0, replicas=[2, 3, 4]))
+    assert machine.view.topics["t"].partitions[0].target == (1, 2, 3), "a report of the old target is ignored"
+    machine.apply(10, encode_command("reassignment_done", topic_id=part.topic_id, partition=0, replicas=[1, 2, 3]))
+    part = machine.view.topics["t"].partitions[0]
+    assert (part.replicas, part.target) == ((1, 2, 3), None)
+    assert machine.apply(11, encode_command("reassign_partitions", topic="t", partitions={"0": [1]}))[0] \
+        == errors.InvalidRequest.code, "malformed: answered, the group goes on"

@@ -30,11 +30,13 @@ from kraft.node.handlers import (
     leave_group,
     list_groups,
     list_offsets,
+    list_reassignments,
     metadata,
     node_status,
     offset_commit,
     offset_fetch,
     produce,
+    reassign_partitions,
     sync_group,
 )
 
@@ -54,7 +56,7 @@ _APIS: tuple[NativeApi, ...] = (
     api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status, find_coordinator,
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
     init_producer_id, debug_faults, describe_configs, alter_configs,
-    delete_records,
+    delete_records, reassign_partitions, list_reassignments,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}
