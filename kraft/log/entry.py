@@ -5,11 +5,12 @@ Owns:
   the command as pysyncobj handed it over (``encode_row``, ``row_term``, ``row_command``);
 - the command framing: pysyncobj's command-type byte first — ``REGULAR`` for kraft's commands;
   pysyncobj writes its own ``NO_OP`` at the start of a term, and kraft never uses its other types;
-  kraft's own Raft-level commands, applied by the group itself, never by a state machine:
-  ``PROMOTE`` + u32 node id + the node's disk id in ASCII (that node's replica on that disk, a
-  learner, is a voter now; ``encode_promote``, ``promote_fields``) and ``MEMBERS`` + op byte + u32
-  node id (``ADD_LEARNER``: the node joins the group as a learner; ``REMOVE``: it leaves;
-  ``encode_members``, ``members_fields``) —
+  ``MEMBERS`` is kraft's own Raft-level command, applied by the group itself, never by a state
+  machine: ``MEMBERS`` + msgpack ``[voters, learners, promoted]``, the group's whole configuration
+  from that entry on (absolute, so a replica that replays it from any starting point ends with the
+  leader's): voters as ``[node, replica id]`` pairs (only that replica of the node votes and counts),
+  ``promoted`` ``[node, replica id]`` or nil: that replica, a learner that lost its disk, votes
+  again (``encode_members``, ``members_fields``) —
   then the payload a state machine applies:
 
       partition group   b""                      nothing (only moves last_applied)
@@ -40,6 +41,9 @@ Must not: know keys, tables or transactions (``kraft.log.store``), or what a com
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Mapping
+
+import msgpack
 
 from kraft.errors import CorruptRecord
 from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
@@ -51,11 +55,7 @@ COMMAND_AT = TERM.size
 
 REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
 NO_OP = b"\x01"  # pysyncobj's _COMMAND_TYPE.NO_OP: a new leader's first entry
-PROMOTE = b"\x10"  # kraft's: a learner of the group becomes a voter (not pysyncobj's MEMBERSHIP, 2)
-PROMOTE_NODE = struct.Struct(">I")
-MEMBERS = b"\x11"  # kraft's: a learner joins the group, or a member leaves it
-ADD_LEARNER = b"L"
-REMOVE = b"R"
+MEMBERS = b"\x11"  # kraft's: the group's configuration (not pysyncobj's MEMBERSHIP, 2)
 OP_NATIVE = b"P"
 OP_KAFKA = b"K"
 OP_TRIM = b"T"
@@ -81,25 +81,20 @@ def row_command(row: bytes) -> bytes:
 
 
 # --- Raft-level commands ------------------------------------------------------------------------
-def encode_promote(node_id: int, disk_id: str) -> bytes:
-    """The command (type byte included) that makes ``node_id``'s replica on disk ``disk_id`` a voter."""
-    return PROMOTE + PROMOTE_NODE.pack(node_id) + disk_id.encode("ascii")
+def encode_members(voters: Mapping[int, str], learners: Iterable[int],
+                   promoted: tuple[int, str] | None = None) -> bytes:
+    """The command (type byte included) that makes the group's configuration ``voters`` (node ->
+    the replica id whose votes and acknowledgements count, "" for any) and ``learners``;
+    ``promoted``: (node, replica id) of a learner that lost its disk and votes again."""
+    body = [[[n, voters[n]] for n in sorted(voters)], sorted(learners), None if promoted is None else list(promoted)]
+    packed: bytes = msgpack.packb(body)
+    return MEMBERS + packed
 
 
-def promote_fields(command: bytes) -> tuple[int, str]:
-    (node_id,) = PROMOTE_NODE.unpack_from(command, 1)
-    return int(node_id), bytes(command[1 + PROMOTE_NODE.size:]).decode("ascii")
-
-
-def encode_members(op: bytes, node_id: int) -> bytes:
-    """The command (type byte included) that adds ``node_id`` as a learner or removes it."""
-    assert op in (ADD_LEARNER, REMOVE)
-    return MEMBERS + op + PROMOTE_NODE.pack(node_id)
-
-
-def members_fields(command: bytes) -> tuple[bytes, int]:
-    (node_id,) = PROMOTE_NODE.unpack_from(command, 2)
-    return bytes(command[1:2]), int(node_id)
+def members_fields(command: bytes) -> tuple[dict[int, str], set[int], tuple[int, str] | None]:
+    voters, learners, promoted = msgpack.unpackb(bytes(command[1:]))
+    return ({int(n): str(r) for n, r in voters}, {int(n) for n in learners},
+            None if promoted is None else (int(promoted[0]), str(promoted[1])))
 
 
 # --- partition commands without a batch ---------------------------------------------------------

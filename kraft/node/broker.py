@@ -515,9 +515,12 @@ class Broker:
                                                     delete=list(update.delete), replace=update.replace))
 
     # --- reassignments (moves of partitions between nodes) ---------------------------------------
-    async def reassign_partitions(self, topic: str, moves: Mapping[int, Sequence[int] | None]) -> None:
+    async def reassign_partitions(self, topic: str, moves: Mapping[int, Sequence[int] | None], *,
+                                  allow_replication_factor_change: bool = True) -> None:
         """Move partitions of ``topic`` to other replicas (``None``: cancel a move, back to the
-        replicas it started from). Checked whole first; the partitions' leaders carry the moves out."""
+        replicas it started from). Checked whole first; the partitions' leaders carry the moves out.
+        Without ``allow_replication_factor_change`` (Kafka's KIP-860), a move to another number of
+        replicas is refused."""
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
@@ -531,6 +534,11 @@ class Broker:
                     f"({', '.join(map(str, self.config.node_ids))})")
             if replicas is None and meta.partitions[p].target is None:
                 raise errors.NoReassignmentInProgress(f"{topic}/{p} is not being moved")
+            if replicas is not None and not allow_replication_factor_change \
+                    and len(replicas) != len(meta.partitions[p].replicas):
+                raise errors.InvalidReplicationFactor(
+                    f"partition {p}: {len(replicas)} replicas for {len(meta.partitions[p].replicas)}, and the "
+                    "request does not allow the replication factor to change")
         await self._propose_to_controller(encode_command(
             "reassign_partitions", topic=topic,
             partitions=[[p, None if r is None else list(r)] for p, r in sorted(moves.items())]))

@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kraft.log.entry import ADD_LEARNER, REMOVE, encode_members, encode_promote
 from kraft.log.partition_log import PartitionLog
 from kraft.log.rows import MetadataRows
 from kraft.log.store import LogStore
@@ -72,7 +71,7 @@ class ReplicaManager:
     ) -> None:
         """``preferred_election_delay_s``: how soon a group's preferred replica stands for election
         (below the election timeout, so it usually wins; an in-process cluster makes it 0).
-        ``disk_id``: this node's disk, which its groups' replies carry; ``rejoining``: the disk was
+        ``disk_id``: this node's disk (``kraft.node.identity``); ``rejoining``: the disk was
         lost, so groups new to it start as learners until ``on_rejoined`` is called."""
         self.node_id = node_id
         self.disk_id = disk_id
@@ -100,7 +99,6 @@ class ReplicaManager:
             lambda factory: RaftGroup(
                 METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers, host.outbox,
                 forward_to_leader=True,  # any node may propose; a duplicate create is refused anyway
-                disk_id=disk_id,
             ),
         )
         if min(controller_ids) == node_id:
@@ -112,7 +110,7 @@ class ReplicaManager:
         if not self.rejoining or journal.existed or self.disk_id is None:
             return journal
         if len(members) > 1:
-            journal.become_learner(self.disk_id)
+            journal.become_learner()
             log.info("%s: joining as a learner (this disk is new to the cluster): no vote until caught up", name)
         else:
             log.error("%s had its only replica on this node's lost disk: its data is gone; it starts empty", name)
@@ -165,7 +163,7 @@ class ReplicaManager:
             # A node a move adds starts as a learner of its own; the group's log tells it the rest.
             learners = [] if self.node_id in meta.replicas else [self.node_id]
             return RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers, outbox,
-                             disk_id=self.disk_id, learners=learners)
+                             learners=learners)
 
         group = self.host.add_group(gid, build)
         if meta.replicas[0] == self.node_id:
@@ -206,14 +204,9 @@ class ReplicaManager:
                     self._handed_over[gid] = now
                     log.info("%s: handing leadership to node %d (this node leaves the partition)", name, step.node)
                     group.hand_over_to(step.node)
-            elif step.action in (Action.ADD_LEARNER, Action.PROMOTE, Action.REMOVE) and step.node is not None:
-                if step.action is Action.PROMOTE:
-                    disk = group.caught_up_learner(step.node)
-                    command = encode_promote(step.node, disk or "")
-                else:
-                    command = encode_members(ADD_LEARNER if step.action is Action.ADD_LEARNER else REMOVE, step.node)
-                if group.propose_membership(command):
-                    log.info("%s: move to %s: %s node %d", name, list(target), step.action.value, step.node)
+            elif step.action in (Action.ADD_LEARNER, Action.PROMOTE, Action.REMOVE) and step.node is not None \
+                    and group.propose_membership(step.action, step.node):
+                log.info("%s: move to %s: %s node %d", name, list(target), step.action.value, step.node)
 
     def _register(self, now: float) -> None:
         if self._announce is None or self.meta_group.leader_id() is None:

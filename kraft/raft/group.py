@@ -22,12 +22,12 @@ kraft's pure Raft rules:
   becomes the base alone, its machine takes the state, and the entries after the base follow as
   usual (those it already holds in the state are skipped by the machine, as after a restart);
 - **membership**: the group's configuration is its voters and learners; it changes only by
-  commands in its own log (``MEMBERS``: add a learner, remove a member; ``PROMOTE``: a learner
-  becomes a voter), one at a time, each taking effect when applied (``propose_membership`` refuses a
-  second while one is on its way, and before the leadership's first entry is applied), persisted
-  with the journal and carried by snapshots. Commits and elections count the voters only (the
-  leader computes both itself: pysyncobj divides by every member); ``raft.membership`` orders the
-  steps of a move;
+  ``MEMBERS`` commands in its own log, each the whole configuration that results from one change (a
+  learner added, promoted or removed; a voter removed), one at a time, each taking effect when
+  applied (``propose_membership`` refuses a second while one is on its way, and before the
+  leadership's first entry is applied), persisted with the journal and carried by snapshots. Commits
+  and elections count the voters only (the leader computes both itself: pysyncobj divides by every
+  member); ``raft.membership`` orders the steps of a move;
 - **learners**: a replica that is a learner in the configuration, or whose journal says it is one
   (its node lost its disk, and with it this group's log and vote), never stands for election; a
   leader does not count its acknowledgements toward a commit (the lost disk's learner marks its
@@ -35,8 +35,9 @@ kraft's pure Raft rules:
   learner never votes either (it forgot its votes); a learner by configuration does (it may already
   be a voter by a promotion it has not received; candidates count their voters' votes only). A
   lost disk's learner is promoted by its leader once its log holds the leader's commit index of
-  the leader's own term (so it covers everything committed before): ``PROMOTE`` (node, disk),
-  committed by a majority of the voters and applied by the learner, makes it a voter again, having
+  the leader's own term (so it covers everything committed before): a ``MEMBERS`` entry naming it
+  (node, disk) as promoted, committed by a majority of the voters and applied by the learner, makes
+  it a voter again, having
   voted for that leader in that term. A committed promotion is what makes this safe where a
   replica promoting itself is not: an election that counted the lost disk's old vote can win only
   with a log that already holds the promotion (research/pysyncobj.md "Membership"). Replies carry
@@ -58,21 +59,12 @@ from pysyncobj.config import FAIL_REASON
 from pysyncobj.node import Node
 from pysyncobj.syncobj import _RAFT_STATE
 
-from kraft.log.entry import (
-    ADD_LEARNER,
-    MEMBERS,
-    OP_COMPACT,
-    PROMOTE,
-    REGULAR,
-    REMOVE,
-    encode_promote,
-    members_fields,
-    promote_fields,
-)
+from kraft.log.entry import MEMBERS, OP_COMPACT, REGULAR, encode_members, members_fields
 from kraft.log.entry import intact as _intact
 from kraft.raft import clock, follower
 from kraft.raft.election import VoteLedger
-from kraft.raft.journal import RaftJournal
+from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
+from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
 from kraft.raft.transport import MuxTransport
@@ -82,7 +74,7 @@ log = logging.getLogger(__name__)
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
 SNAPSHOT_PART_ROWS = 16_384  # machine rows per snapshot part (index rows: ~40 bytes each)
 SNAPSHOT_PART_JOURNAL_ROWS = 256  # journal rows (compacted batches) per snapshot part
-PROMOTE_RETRY_S = 5.0  # a leader proposes a learner's promotion again if it is still a learner then
+PROMOTE_RETRY_S = 5.0  # a leader proposes a lost disk's promotion again if it is still a learner then
 # A follower's base term while it installs a snapshot: no leader's log matches it (nor the -1 that a
 # rewritten mismatch sends pysyncobj as prevLogTerm, or pysyncobj would accept it).
 PENDING_TERM = -2
@@ -186,19 +178,21 @@ class RaftGroup(SyncObj):
         timers: GroupTimers,
         outbox: Outbox,
         forward_to_leader: bool = False,
-        disk_id: str | None = None,
         learners: list[int] | None = None,
     ) -> None:
         """``members``: the voters the group was created with, ``learners`` its learners then (a
         replica added by a move); once a membership command has been applied, the journal's
-        configuration replaces both. ``disk_id``: this node's disk (``kraft.node.identity``);
-        replies carry it, so a leader sees when a follower's log is not the one it acknowledged
-        entries in (None: not told)."""
+        configuration replaces both."""
         self.gid = gid
-        self.disk_id = disk_id
         self.self_id = self_id
+        # A replica the group was created with has the initial replica id; one added later (a move's
+        # learner) or rebuilt after a lost disk (become_learner) a random one.
+        self.replica_id = journal.assign_replica_id(initial=self_id not in (learners or ()))
         config = journal.config
-        self._voters: set[int] = set(members) if config is None else set(config[0])
+        # Voters by node and the replica id whose votes and acknowledgements count ("": any).
+        self._voter_ids: dict[int, str] = ({m: INITIAL_REPLICA for m in members} if config is None
+                                           else dict(config[0]))
+        self._voters: set[int] = set(self._voter_ids)
         self._config_learners: set[int] = set(learners or ()) if config is None else set(config[1])
         self._config_pending = False  # leader: a membership command proposed and not applied yet
         self._config_pending_term = -1
@@ -215,7 +209,8 @@ class RaftGroup(SyncObj):
         self._receiving_snapshot: tuple[int, int] | None = None  # follower: (term, id) whose parts it takes
         self._installed_snapshot: tuple[int, int] | None = None  # follower: the last one it installed
         self._learners: dict[int, str] = {}  # leader: node -> disk id, from each node's latest reply
-        self._disks: dict[int, str] = {}  # node -> the disk its latest reply came from
+        self._rids: dict[int, str] = {}  # node -> the replica its latest reply came from
+        self._leader_heard_at = float("-inf")  # when an AppendEntries of a current leader last came
         self._promoting: dict[tuple[int, str], float] = {}  # leader: (node, disk) -> when to propose again
         self.reclaim_pending = True  # a restart may have left discarded rows behind
         conf = SyncObjConf(
@@ -281,7 +276,14 @@ class RaftGroup(SyncObj):
     def is_learner(self) -> bool:
         """This replica may not vote nor count toward a commit: it lost its disk and is catching
         up, or the group's configuration has it as a learner (or not at all: it was removed)."""
-        return self.journal.learner is not None or self.self_id not in self._voters
+        return self.journal.learner is not None or not self._counts(self.self_id, self.replica_id)
+
+    def _counts(self, node_id: int, replica_id: object) -> bool:
+        """Whether ``node_id``'s replica ``replica_id`` is one of the configuration's voters (a
+        node's replica removed and added again, or rebuilt after a lost disk, is another replica:
+        a configuration that knew the old one must not count the new one's votes or acks)."""
+        wanted = self._voter_ids.get(node_id)
+        return wanted is not None and (wanted == "" or wanted == replica_id)
 
     def configuration(self) -> tuple[frozenset[int], frozenset[int]]:
         """(voters, learners) as of the last applied membership command."""
@@ -292,7 +294,7 @@ class RaftGroup(SyncObj):
         index of its own term (ready to be promoted); else None."""
         disk = self._learners.get(node_id)
         if disk is None and node_id in self._config_learners:
-            disk = self._disks.get(node_id, "")
+            disk = self._rids.get(node_id)
         progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
         noop = self._SyncObj__noopIDx
         commit = self.raftCommitIndex
@@ -305,41 +307,64 @@ class RaftGroup(SyncObj):
         progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
         return progress is not None and node_id not in self._learners and progress.match == self.journal.last_index
 
-    def propose_membership(self, command: bytes) -> bool:
-        """Leader: propose one membership command (``encode_members`` / ``encode_promote``), only when
-        this leadership has applied its own first entry and no other membership command is on its
-        way (Raft's one-change-at-a-time rule; configurations take effect when applied). False:
-        not now."""
+    def propose_membership(self, action: Action, node_id: int) -> bool:
+        """Leader: propose one membership change (add ``node_id`` as a learner, promote it, remove it)
+        as the whole configuration that results, only when this leadership has applied its own
+        first entry and no other change is on its way (Raft's one-change-at-a-time rule;
+        configurations take effect when applied). False: not now, or nothing to change."""
         term = self.raftCurrentTerm
         if self._config_pending and self._config_pending_term == term:
             return False
         if not self.leadership_ready():
             return False
+        voters, learners = dict(self._voter_ids), set(self._config_learners)
+        promoted: tuple[int, str] | None = None
+        if action is Action.ADD_LEARNER and node_id not in set(voters) | learners:
+            learners.add(node_id)
+        elif action is Action.PROMOTE and node_id in learners:
+            replica = self.caught_up_learner(node_id)
+            if replica is None:
+                return False
+            learners.discard(node_id)
+            voters[node_id] = replica
+            promoted = (node_id, replica)
+            # its "learner" replies lag this: no second promotion meanwhile
+            self._promoting[promoted] = clock.installed().now() + PROMOTE_RETRY_S
+        elif action is Action.REMOVE and node_id in learners:
+            learners.discard(node_id)
+        elif action is Action.REMOVE and node_id in voters and len(voters) > 1 and node_id != self.self_id:
+            del voters[node_id]
+        else:
+            return False
         self._config_pending, self._config_pending_term = True, term
-        if command[:1] == PROMOTE:  # the replica's "learner" replies lag this: no second promotion
-            self._promoting[promote_fields(command)] = clock.installed().now() + PROMOTE_RETRY_S
-        self._applyCommand(command, None)
+        self._applyCommand(encode_members(voters, learners, promoted), None)
         return True
 
     def _apply_members(self, command: bytes) -> None:
-        op, node_id = members_fields(command)
-        voters, learners = set(self._voters), set(self._config_learners)
-        if op == ADD_LEARNER and node_id not in voters | learners:
-            learners.add(node_id)
-        elif op == REMOVE and node_id in learners:
-            learners.discard(node_id)
-        elif op == REMOVE and node_id in voters and len(voters) > 1:
-            voters.discard(node_id)
-        else:
-            log.info("group %d: membership command %r for node %d changes nothing", self.gid, op, node_id)
+        voters, learners, promoted = members_fields(command)
+        if (voters, learners) != (self._voter_ids, self._config_learners):
+            self._set_configuration(voters, learners)
+        if promoted is None:
             return
-        self._set_configuration(voters, learners)
+        node_id, disk = promoted
+        if node_id == self.self_id and self.journal.learner == disk:
+            self.journal.end_learning()
+            leader = self._getLeader()
+            if self._SyncObj__votedForNodeId is None and leader is not None:
+                # Its vote of this term was lost with its disk: vote for the term's leader, the one
+                # vote that cannot make a second leader.
+                self._SyncObj__setCurrentTerm(self.raftCurrentTerm, leader.id)
+            self._SyncObj__raftElectionDeadline = clock.installed().now() + self._SyncObj__generateRaftTimeout()
+            log.info("group %d: this replica is a voter now (caught up on its new disk)", self.gid)
+        elif self._learners.get(node_id) == disk:
+            self._learners.pop(node_id)
 
-    def _set_configuration(self, voters: set[int], learners: set[int]) -> None:
+    def _set_configuration(self, voter_ids: dict[int, str], learners: set[int]) -> None:
         """Take a new configuration (applied, or installed by a snapshot) and meet the new members."""
+        voters = set(voter_ids)
         log.info("group %d: voters %s, learners %s", self.gid, sorted(voters), sorted(learners) or "none")
-        self._voters, self._config_learners = set(voters), set(learners)
-        self.journal.save_config(sorted(voters), sorted(learners))
+        self._voter_ids, self._voters, self._config_learners = dict(voter_ids), voters, set(learners)
+        self.journal.save_config(voter_ids, sorted(learners))
         self.members = sorted(voters | learners)
         wanted = (voters | learners) - {self.self_id}
         current = {int(n.id): n for n in self._SyncObj__otherNodes}
@@ -363,7 +388,7 @@ class RaftGroup(SyncObj):
                 table.pop(node, None)
             self._progress.remove(node_id)
             self._learners.pop(node_id, None)
-        if self._isLeader() and self.self_id not in voters:
+        if self._isLeader() and not self._counts(self.self_id, self.replica_id):
             log.warning("group %d: this leader is no longer a voter: stepping down", self.gid)
             self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
             self._SyncObj__raftLeader = None
@@ -372,12 +397,14 @@ class RaftGroup(SyncObj):
         """Leader: the commit rule over the configuration's voters only (pysyncobj counts every
         member, learners too, which is never less safe but stalls a move when a voter is down)."""
         voters = self._voters
-        if self.self_id not in voters or self._progress.term != self.raftCurrentTerm:
+        if not self._counts(self.self_id, self.replica_id) or self._progress.term != self.raftCurrentTerm:
             return
         matches = [self.journal.last_index]
         for node_id in voters - {self.self_id}:
             progress = self._progress.get(node_id)
-            matches.append(0 if progress is None or node_id in self._learners else progress.match)
+            counted = progress is not None and node_id not in self._learners \
+                and self._counts(node_id, self._rids.get(node_id))
+            matches.append(progress.match if counted and progress is not None else 0)
         matches.sort(reverse=True)
         candidate = matches[len(voters) // 2]  # held by a majority of the voters
         if candidate > self.raftCommitIndex and self.journal.term_at(candidate) == self.raftCurrentTerm:
@@ -399,9 +426,9 @@ class RaftGroup(SyncObj):
 
     def _count_votes(self) -> None:
         """Candidate: a majority of the voters' votes (pysyncobj divides by every member)."""
-        if self._SyncObj__raftState != _RAFT_STATE.CANDIDATE or self.self_id not in self._voters:
+        if self._SyncObj__raftState != _RAFT_STATE.CANDIDATE or not self._counts(self.self_id, self.replica_id):
             return
-        votes = 1 + len(self._votes.voters_in(self.raftCurrentTerm) & (self._voters - {self.self_id}))
+        votes = 1 + len(self._votes.voters_in(self.raftCurrentTerm) - {self.self_id})
         if votes * 2 > len(self._voters):
             self._SyncObj__onBecomeLeader()
 
@@ -453,7 +480,7 @@ class RaftGroup(SyncObj):
         one: the follower's log is new, its progress starts again. A learner's acknowledgements do
         not count toward a commit."""
         node_id = int(node.id)
-        disk = message.get("disk")
+        disk = message.get("rid")
         if message.get("learner"):
             self._learners[node_id] = disk if isinstance(disk, str) else ""
         else:
@@ -463,12 +490,14 @@ class RaftGroup(SyncObj):
         # leader step down right after each election, seed 304 with moves and lost disks).
         self._SyncObj__lastResponseTime[node] = clock.installed().now()
         if isinstance(disk, str):
-            if self._disks.get(node_id, disk) != disk:
-                log.warning("group %d: node %s answers from a new disk: its log starts again", self.gid, node.id)
+            if self._rids.get(node_id, disk) != disk:
+                log.warning("group %d: node %s answers from another replica (a new disk, or removed and added "
+                            "again): its log starts again", self.gid, node.id)
+                self._rids[node_id] = disk
                 progress = self._progress.replaced(node_id, self.journal.last_index + 1)
                 if progress is not None:
                     self._mirror(node, progress)
-            self._disks[node_id] = disk
+            self._rids[node_id] = disk
 
     def _maybe_promote(self, node: Node, progress: FollowerProgress) -> None:
         """Leader: propose a caught-up learner's promotion (again after ``PROMOTE_RETRY_S``)."""
@@ -484,23 +513,8 @@ class RaftGroup(SyncObj):
         self._promoting[key] = now + PROMOTE_RETRY_S
         log.info("group %d: learner node %s (disk %s) has caught up to %d: proposing it as a voter",
                  self.gid, node.id, disk, commit)
-        self._applyCommand(encode_promote(int(node.id), disk), None)
-
-    def _apply_promotion(self, command: bytes) -> None:
-        node_id, disk = promote_fields(command)
-        if node_id in self._config_learners:
-            self._set_configuration(self._voters | {node_id}, self._config_learners - {node_id})
-        if node_id == self.self_id and self.journal.learner == disk:
-            self.journal.end_learning()
-            leader = self._getLeader()
-            if self._SyncObj__votedForNodeId is None and leader is not None:
-                # Its vote of this term was lost with its disk: vote for the term's leader, the one
-                # vote that cannot make a second leader.
-                self._SyncObj__setCurrentTerm(self.raftCurrentTerm, leader.id)
-            self._SyncObj__raftElectionDeadline = clock.installed().now() + self._SyncObj__generateRaftTimeout()
-            log.info("group %d: this replica is a voter now (caught up on its new disk)", self.gid)
-        elif self._learners.get(node_id) == disk:
-            self._learners.pop(node_id)
+        voters = {**self._voter_ids, int(node.id): disk}  # from now on that replica's votes count
+        self._applyCommand(encode_members(voters, self._config_learners, (int(node.id), disk)), None)
 
     def _SyncObj__sendNextNodeIdx(self, node: Node, reset: bool = False, nextNodeIdx: int | None = None,
                                   success: bool = False) -> None:
@@ -515,8 +529,7 @@ class RaftGroup(SyncObj):
 
     def _mark(self, reply: dict[str, Any]) -> None:
         """What a follower's reply says of its disk: which one, and whether this replica is a learner."""
-        if self.disk_id is not None:
-            reply["disk"] = self.disk_id
+        reply["rid"] = self.replica_id
         if self.journal.learner is not None:
             # Only a replica that lost its disk says so: the leader's own configuration tells it
             # which members vote (a removed voter's log still counts for a leader that has not
@@ -578,11 +591,8 @@ class RaftGroup(SyncObj):
     # --- apply ------------------------------------------------------------------------------------
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
         index = self._SyncObj__raftLastApplied + 1
-        if command[:1] in (PROMOTE, MEMBERS):
-            if command[:1] == PROMOTE:
-                self._apply_promotion(command)
-            else:
-                self._apply_members(command)
+        if command[:1] == MEMBERS:
+            self._apply_members(command)
             self._config_pending = False
         if command[:1] != REGULAR:
             return self.machine.apply(index, b"")  # a no-op still moves last_applied
@@ -609,6 +619,16 @@ class RaftGroup(SyncObj):
     # --- messages in ------------------------------------------------------------------------------
     def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
         mtype = message.get("type")
+        now = clock.installed().now()
+        member = int(node.id) in self._voters or int(node.id) in self._config_learners
+        if mtype == "append_entries" and message.get("term", -1) >= self.raftCurrentTerm:
+            self._leader_heard_at = now
+        if mtype == "request_vote" and not member and now - self._leader_heard_at < self.conf.raftMinTimeout:
+            # A node outside the configuration this replica knows: a member it has not heard of yet
+            # (then there is no leader around, and it gets a vote), or one removed, which must not
+            # disrupt a working leader (Raft's rule for removed servers: ignore its vote requests
+            # while a leader is heard from within the minimum election timeout).
+            return
         if mtype == "timeout_now" and self.is_learner():
             return  # a learner never stands
         if mtype == "request_vote" and self.journal.learner is not None:
@@ -635,8 +655,9 @@ class RaftGroup(SyncObj):
                 self._on_snapshot_ack(node, message)
             return
         elif mtype == "response_vote":
-            if not self._votes.first_vote(message.get("term", -1), int(node.id)) or int(node.id) not in self._voters:
-                return  # pysyncobj would count a repeated vote again, or a learner's
+            if not self._counts(int(node.id), message.get("rid")) \
+                    or not self._votes.first_vote(message.get("term", -1), int(node.id)):
+                return  # a learner's vote, another replica's of that node, or a repeat pysyncobj would count
             SyncObj._SyncObj__onMessageReceived(self, node, message)
             self._count_votes()
             return
@@ -696,7 +717,7 @@ class RaftGroup(SyncObj):
     def _mirror(self, node: Node, progress: FollowerProgress) -> None:
         """pysyncobj's commit rule and leadership transfer read its own match/next indexes (a learner's
         match counts for neither)."""
-        counts = int(node.id) in self._voters and int(node.id) not in self._learners
+        counts = int(node.id) not in self._learners and self._counts(int(node.id), self._rids.get(int(node.id)))
         # (pysyncobj's own rule must never count a learner: it divides by every member, so learners
         # it counted could stand in for voters; kraft's rule, _advance_commit, decides anyway.)
         self._SyncObj__raftMatchIndex[node] = progress.match if counts else 0
@@ -821,7 +842,8 @@ class RaftGroup(SyncObj):
         if final:  # the last part: the state as of now, read at the same moment as the last rows
             message.update(base=base, base_term=self.journal.term_at(base), rows_floor=self.journal.rows_floor,
                            state=machine.snapshot_state(), producers=machine.producers(),
-                           config=[sorted(self._voters), sorted(self._config_learners)])
+                           config=[[[n, r] for n, r in sorted(self._voter_ids.items())],
+                                   sorted(self._config_learners)])
         snap.note_part_sent(now, cursor)
         self._transport.send(node, message)
 
@@ -895,7 +917,7 @@ class RaftGroup(SyncObj):
             self._SyncObj__raftLastApplied = state["last_applied"]
             if "config" in message:
                 voters, learners = message["config"]
-                self._set_configuration({int(v) for v in voters}, {int(v) for v in learners})
+                self._set_configuration({int(n): str(r) for n, r in voters}, {int(v) for v in learners})
         self._SyncObj__raftCommitIndex = base
         self.journal.setRaftCommitIndex(base)
         self.reclaim_pending = True

@@ -3,9 +3,11 @@ and not in RAM (LMDB on a node, ``MemoryStore`` in the simulator and tests).
 
 Owns: the journal rows of one group (``gid``) in the store — their value layout is
 ``kraft.log.entry``'s — the group's ``raftmeta`` row (msgpack ``{term, vote, commit, base,
-base_term, rows_floor, learner, voters, learners}``: ``learner`` this replica's disk id while it is
-a learner after losing its disk, ``voters``/``learners`` the configuration as last applied), and the
-in-memory facts pysyncobj asks for on every tick (first/last index and term, length, commit index).
+base_term, rows_floor, rid, learner, voters, learners}``: ``rid`` this replica's id (``INITIAL_REPLICA``
+for a replica the group was created with, random for one added later or rebuilt after a lost disk),
+``learner`` set while it is a learner after losing its disk, ``voters`` (``[node, rid]`` pairs) and
+``learners`` the configuration as last applied), and the in-memory facts pysyncobj asks for on
+every tick (first/last index and term, length, commit index).
 
 The head of the log can be discarded (``discard_before``: the record log's retention or compaction,
 on every replica at the same entry; ``install_base``: a snapshot replaced a lagging follower's log).
@@ -29,6 +31,7 @@ no caller can pull a whole log into memory; every caller tolerates a shorter ans
 from __future__ import annotations
 
 import logging
+import uuid
 
 import msgpack
 from pysyncobj.journal import Journal
@@ -39,6 +42,7 @@ from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, LogStore, gid_key, gid_u64_
 
 log = logging.getLogger(__name__)
 
+INITIAL_REPLICA = "0"  # the replica id of every replica a group was created with
 SLICE_MAX_ENTRIES = 512
 SLICE_MAX_BYTES = 4 * 1024 * 1024
 
@@ -63,13 +67,14 @@ class RaftJournal(Journal):
         self._base_term = 0
         self._rows_floor = 1  # rows below it are discarded
         self._reclaim_to = 0  # rows up to this index are discarded but may still be stored
-        # This replica's disk id while it is a non-voting learner (it lost an earlier log and vote of
-        # this group with its disk; see ``RaftGroup``); None: a voter.
+        # Set while this replica is a non-voting learner (it lost an earlier log and vote of this
+        # group with its disk; see ``RaftGroup``): its replica id then; None: not such a learner.
         self._learner: str | None = None
+        self._rid: str | None = None  # this replica's id (None: a new journal, not given one yet)
         self.existed = False  # the group had persisted Raft state on this disk before this start
         # The group's membership as of the last applied membership command (None: the members it
         # was created with, which the group knows): voters and learners by node id.
-        self._config: tuple[list[int], list[int]] | None = None
+        self._config: tuple[dict[int, str], list[int]] | None = None
         self._load()
 
     # --- loading --------------------------------------------------------------------------------
@@ -81,8 +86,9 @@ class RaftJournal(Journal):
             self._base, self._base_term = meta.get("base", 0), meta.get("base_term", 0)
             self._rows_floor = meta.get("rows_floor", self._base + 1)  # older rows: the floor was the base's
             self._learner = meta.get("learner")
+            self._rid = meta.get("rid", INITIAL_REPLICA)  # rows from before replica ids: the first replicas
             if "voters" in meta:
-                self._config = (list(meta["voters"]), list(meta.get("learners", [])))
+                self._config = ({int(n): str(r) for n, r in meta["voters"]}, list(meta.get("learners", [])))
             self.existed = True
         self._reclaim_to = self._rows_floor - 1
         if self._base:
@@ -129,26 +135,41 @@ class RaftJournal(Journal):
 
     @property
     def learner(self) -> str | None:
-        """This replica's disk id while it is a non-voting learner of the group; None: a voter."""
+        """This replica's id while it is a non-voting learner after a lost disk; None otherwise."""
         return self._learner
 
-    def become_learner(self, disk_id: str) -> None:
-        """Persist that this replica may not vote nor count toward a commit until promoted."""
-        self._learner = disk_id
+    @property
+    def replica_id(self) -> str | None:
+        return self._rid
+
+    def assign_replica_id(self, initial: bool) -> str:
+        """This replica's id, given once: ``INITIAL_REPLICA`` for one of the replicas the group was
+        created with, a random one for a replica added later (a move, a lost disk)."""
+        if self._rid is None:
+            self._rid = INITIAL_REPLICA if initial else uuid.uuid4().hex
+            self._save_meta()
+        return self._rid
+
+    def become_learner(self) -> None:
+        """Persist that this replica (rebuilt after a lost disk: a new replica id) may not vote nor
+        count toward a commit until promoted."""
+        self._rid = uuid.uuid4().hex
+        self._learner = self._rid
         self._save_meta()
 
     def end_learning(self) -> None:
-        """The group's committed promotion of this replica (its disk) applied: a voter from now on."""
+        """The group's committed promotion of this replica applied: a voter from now on."""
         self._learner = None
         self._save_meta()
 
     @property
-    def config(self) -> tuple[list[int], list[int]] | None:
-        """(voters, learners) as last applied, or None: never changed since the group was created."""
+    def config(self) -> tuple[dict[int, str], list[int]] | None:
+        """(voters as node -> replica id, learners) as last applied, or None: never changed since
+        the group was created."""
         return self._config
 
-    def save_config(self, voters: list[int], learners: list[int]) -> None:
-        self._config = (sorted(voters), sorted(learners))
+    def save_config(self, voters: dict[int, str], learners: list[int]) -> None:
+        self._config = (dict(voters), sorted(learners))
         self._save_meta()
 
     def term_at(self, idx: int) -> int | None:
@@ -368,10 +389,12 @@ class RaftJournal(Journal):
             meta.update(base=self._base, base_term=self._base_term)
         if self._base or self._rows_floor > 1:
             meta.update(rows_floor=self._rows_floor)
+        if self._rid is not None:
+            meta.update(rid=self._rid)
         if self._learner is not None:
             meta.update(learner=self._learner)
         if self._config is not None:
-            meta.update(voters=self._config[0], learners=self._config[1])
+            meta.update(voters=[[n, r] for n, r in sorted(self._config[0].items())], learners=self._config[1])
         self._store.put(DB_RAFTMETA, self._prefix, msgpack.packb(meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:

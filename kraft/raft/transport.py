@@ -1,8 +1,11 @@
 """The pysyncobj ``Transport`` of one group: a view onto the node's shared peer connections.
 
-Owns: translating between pysyncobj's Node objects and node ids, dropping messages from nodes that
-are not members of the group, and stamping the group's term on replication replies (pysyncobj's
-``next_node_idx`` carries none, so a leader could not tell a stale reply from a fresh one).
+Owns: translating between pysyncobj's Node objects and node ids (a message from a node outside the
+group's configuration is delivered too, as Raft requires: a replica that has not yet applied the
+change that added a member must still hear it and vote for it, or a group in the middle of a move
+can elect no one; the group decides what such a message may do), and stamping the group's term on
+replication replies (pysyncobj's ``next_node_idx`` carries none, so a leader could not tell a stale
+reply from a fresh one).
 Must not: own sockets or buffers (its ``TransportHost`` does; ``send`` only queues on the host).
 """
 
@@ -41,6 +44,7 @@ class MuxTransport(Transport):
         self.gid = gid
         self.sync_obj = syncObj
         self.nodes: dict[int, Node] = {int(n.id): n for n in otherNodes}
+        self._strangers: dict[int, Node] = {}  # nodes outside the configuration that sent something
 
     # pysyncobj's readiness protocol: there is nothing to bind per group.
     @property
@@ -55,6 +59,7 @@ class MuxTransport(Transport):
 
     def addNode(self, node: Node) -> None:
         self.nodes[int(node.id)] = node
+        self._strangers.pop(int(node.id), None)
 
     def dropNode(self, node: Node) -> None:
         self.nodes.pop(int(node.id), None)
@@ -65,6 +70,8 @@ class MuxTransport(Transport):
             return False
         if message.get("type") == "next_node_idx":
             message["term"] = self.sync_obj.raftCurrentTerm
+        elif message.get("type") == "response_vote":
+            message["rid"] = getattr(self.sync_obj, "replica_id", None)  # whose vote: see RaftGroup._counts
         entries = message.get("entries")
         self.host.enqueue(peer, self.gid, message, sum(len(e[0]) for e in entries) if entries else 0)
         return True
@@ -82,7 +89,7 @@ class MuxTransport(Transport):
     def deliver(self, peer: int, message: dict[str, Any]) -> None:
         node = self.nodes.get(peer)
         if node is None:
-            return  # not a member of this group: pysyncobj would raise or bump its term (Exp5)
+            node = self._strangers.setdefault(peer, Node(str(peer)))  # see the module docstring
         self._onMessageReceived(node, message)
 
     def peer_connected(self, peer: int) -> None:

@@ -102,3 +102,24 @@ def test_bad_moves_are_refused(cluster4: Cluster) -> None:
         with pytest.raises(NoReassignmentInProgress):
             admin.reassign_partitions({("moving", 0): None})
         assert admin.list_partition_reassignments() == {}
+
+
+def test_kafka_pythons_admin_moves_a_partition(cluster4: Cluster) -> None:
+    from kafka import TopicPartition as KafkaTopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    create_topic(cluster4, "moving", 2, 3)
+    start = replicas_of(cluster4, "moving", 1)
+    spare = next(n for n in (1, 2, 3, 4) if n not in start)
+    target = [spare, *start[1:]]
+    admin = KafkaAdminClient(bootstrap_servers=cluster4.kafka_bootstrap, request_timeout_ms=30_000)
+    try:
+        tp = KafkaTopicPartition("moving", 1)
+        assert admin.alter_partition_reassignments({tp: target}) == {tp: None}
+        wait_for(lambda: moved(cluster4, "moving", 1, target), 90, f"the move to {target}")
+        assert admin.list_partition_reassignments() == {}
+        bad = admin.alter_partition_reassignments({tp: [1, 1]})
+        assert bad[tp].errno == 39, "INVALID_REPLICA_ASSIGNMENT"
+    finally:
+        admin.close()
+    assert replicas_of(cluster4, "moving", 1) == target

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from kraft.log.entry import ADD_LEARNER, REMOVE, encode_members, encode_promote
 from kraft.raft.membership import Action, next_step
 from tests.sim.node import Membership, SimNode
 
@@ -95,14 +94,7 @@ class Mover:
             return
         if step.action is Action.ADD_LEARNER:
             self._host(gid, node, nodes)
-            command = encode_members(ADD_LEARNER, node)
-        elif step.action is Action.PROMOTE:
-            disk = group.caught_up_learner(node)
-            assert disk is not None
-            command = encode_promote(node, disk)
-        else:
-            command = encode_members(REMOVE, node)
-        if group.propose_membership(command):
+        if group.propose_membership(step.action, node):
             self._trace(f"t={now:.3f}s group {gid}: leader {leader.node_id} proposes {step.action.value} {node}")
 
     def _host(self, gid: int, node_id: int, nodes: dict[int, SimNode | None]) -> None:

@@ -79,13 +79,13 @@ class SimNode:
         voters, learners = membership
         journal = RaftJournal(self.store, gid)
         if self.identity.rejoining and not journal.existed and len(set(voters) | set(learners)) > 1:
-            journal.become_learner(self.identity.disk_id)
+            journal.become_learner()
         self.journals[gid] = journal
         self.machines[gid] = machine
         outbox = self.driver.outbox
         self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, voters, journal, machine, factory,
                                                              TIMERS, outbox, forward_to_leader=forward,
-                                                             disk_id=self.identity.disk_id, learners=learners))
+                                                             learners=learners))
 
     @property
     def groups(self) -> dict[int, RaftGroup]:

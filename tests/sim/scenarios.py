@@ -163,7 +163,7 @@ def _wiped_node_votes() -> Callable[[], None]:
     """A node that lost its disk rejoins its groups as a voter at once (issue 13's defect): it
     forgot its vote and the entries it acknowledged."""
     original = RaftJournal.become_learner
-    RaftJournal.become_learner = lambda self, disk_id: None  # type: ignore[method-assign]
+    RaftJournal.become_learner = lambda self: None  # type: ignore[method-assign]
 
     def undo() -> None:
         RaftJournal.become_learner = original  # type: ignore[method-assign]
@@ -191,7 +191,20 @@ def _elect_with_half() -> Callable[[], None]:
     return undo
 
 
+def _any_replica_counts() -> Callable[[], None]:
+    """A configuration counts a node's votes and acknowledgements whichever replica of it answers:
+    a node removed and added again (its replica rebuilt, empty) then counts as the voter it was."""
+    original = RaftGroup._counts
+    RaftGroup._counts = lambda self, node_id, replica_id: node_id in self._voter_ids  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup._counts = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "any-replica-counts": _any_replica_counts,
     "elect-with-half": _elect_with_half,
     "wiped-node-votes": _wiped_node_votes,
     "emptied-index-rows-deleted": _emptied_index_rows_deleted,

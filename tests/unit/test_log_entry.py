@@ -77,9 +77,10 @@ def test_served_batches_tell_their_kind_by_the_first_byte() -> None:
     assert not is_native(b"")
 
 
-def test_a_promotion_names_the_node_and_its_disk() -> None:
-    from kraft.log.entry import PROMOTE, REGULAR, encode_promote, promote_fields
+def test_a_configuration_is_whole_and_may_name_a_promoted_disk() -> None:
+    from kraft.log.entry import MEMBERS, REGULAR, encode_members, members_fields
 
-    command = encode_promote(3, "9b305c10ffd14c818618b59910c87abe")
-    assert command[:1] == PROMOTE != REGULAR, "never handed to a state machine"
-    assert promote_fields(command) == (3, "9b305c10ffd14c818618b59910c87abe")
+    command = encode_members({3: "9b30", 1: "0", 2: ""}, [4], (3, "9b30"))
+    assert command[:1] == MEMBERS != REGULAR, "never handed to a state machine"
+    assert members_fields(command) == ({1: "0", 2: "", 3: "9b30"}, {4}, (3, "9b30"))
+    assert members_fields(encode_members({1: "0"}, [])) == ({1: "0"}, set(), None)

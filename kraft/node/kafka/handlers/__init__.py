@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers import (
     alter_configs,
+    alter_partition_reassignments,
     api_versions,
     create_topics,
     delete_records,
@@ -34,6 +35,7 @@ from kraft.node.kafka.handlers import (
     leave_group,
     list_groups,
     list_offsets,
+    list_partition_reassignments,
     metadata,
     offset_commit,
     offset_fetch,
@@ -58,7 +60,7 @@ _APIS: tuple[KafkaApi, ...] = (
     produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group, heartbeat,
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
-    delete_records, describe_log_dirs,
+    delete_records, describe_log_dirs, alter_partition_reassignments, list_partition_reassignments,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}
