@@ -132,6 +132,12 @@ class InvalidReplicationFactor(KraftError):
 
 
 @_register
+class InvalidReplicaAssignment(KraftError):
+    code = 39
+    name = "INVALID_REPLICA_ASSIGNMENT"
+
+
+@_register
 class InvalidTopic(KraftError):
     code = 17
     name = "INVALID_TOPIC_EXCEPTION"

@@ -40,6 +40,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.TopicAlreadyExists: 36,  # TOPIC_ALREADY_EXISTS
     errors.InvalidPartitions: 37,  # INVALID_PARTITIONS
     errors.InvalidReplicationFactor: 38,  # INVALID_REPLICATION_FACTOR
+    errors.InvalidReplicaAssignment: 39,  # INVALID_REPLICA_ASSIGNMENT
     errors.InvalidConfig: 40,  # INVALID_CONFIG
     errors.NotController: 41,  # NOT_CONTROLLER
     errors.InvalidRequest: 42,  # INVALID_REQUEST

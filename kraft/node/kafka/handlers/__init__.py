@@ -19,6 +19,7 @@ from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers import (
     alter_configs,
     api_versions,
+    create_partitions,
     create_topics,
     delete_records,
     delete_topics,
@@ -58,7 +59,7 @@ _APIS: tuple[KafkaApi, ...] = (
     produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group, heartbeat,
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
-    delete_records, describe_log_dirs,
+    delete_records, describe_log_dirs, create_partitions,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}
