@@ -56,7 +56,7 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + (" --empty-disks" if config.empty_disks else "")
           + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}"
           + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}"
-          + f" --compact-per-s {config.compact_per_s:g}")
+          + f" --compact-per-s {config.compact_per_s:g} --topics-per-s {config.topics_per_s:g}")
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="batches of idempotent producers (retried with their sequence) per simulated second")
     p.add_argument("--compact-per-s", type=float, default=SimConfig.compact_per_s,
                    help="tombstones and compaction passes per simulated second")
+    p.add_argument("--topics-per-s", type=float, default=SimConfig.topics_per_s,
+                   help="topics created and partitions added (metadata group) per simulated second")
     p.add_argument("--empty-disks", action="store_true")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
@@ -107,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
                        duration_s=args.duration_s, produce_per_s=args.produce_per_s,
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
-                       compact_per_s=args.compact_per_s)
+                       compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)
