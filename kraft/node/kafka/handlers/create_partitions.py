@@ -7,8 +7,9 @@ nodes listed for it once they are checked. Kafka's errors: UNKNOWN_TOPIC_OR_PART
 the wrong number, the wrong replication factor, a node twice or an unknown node, INVALID_REQUEST for
 a topic named twice in one request. ``validate_only`` checks everything and changes nothing. The
 answer comes once the change is committed and applied on the node that answers (other nodes a
-heartbeat later); the request's ``timeout`` is not used. kafka-python sends v0-v3 and librdkafka
-v0-v1; v2 and up are flexible (``kraft.protocol.kafka.codec`` encodes that from the schema).
+heartbeat later); the request's ``timeout`` is not used. kafka-python 3.0 sends v3 and librdkafka
+2.16 (confluent-kafka) v2, both flexible (``kraft.protocol.kafka.codec`` encodes that from the
+schema); v0-v1 are the same fields for older clients.
 """
 
 from __future__ import annotations
