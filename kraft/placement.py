@@ -103,25 +103,26 @@ def new_partitions(
     replication_factor = len(existing[0])
     if assignment is None:
         return assign_replicas(nodes, total - current, replication_factor, offset, first_partition=current)
-    _check_assignment(nodes, assignment, total - current, replication_factor)
+    _check_assignment(nodes, assignment, current, total, replication_factor)
     return [list(replicas) for replicas in assignment]
 
 
 def _check_assignment(nodes: Sequence[tuple[int, str | None]], assignment: Sequence[Sequence[int]],
-                      count: int, replication_factor: int) -> None:
-    if len(assignment) != count:
-        raise InvalidReplicaAssignment(f"{count} partitions are added but {len(assignment)} replica assignments "
-                                       f"were given")
+                      current: int, total: int, replication_factor: int) -> None:
+    if len(assignment) != total - current:
+        raise InvalidReplicaAssignment(f"{total - current} partitions are added but {len(assignment)} replica "
+                                       f"assignments were given")
     known = {node_id for node_id, _ in nodes}
-    for i, replicas in enumerate(assignment):
+    for partition, replicas in enumerate(assignment, start=current):
         if len(replicas) != replication_factor:
-            raise InvalidReplicaAssignment(f"new partition {i} has {len(replicas)} replicas; the topic's "
+            raise InvalidReplicaAssignment(f"new partition {partition} has {len(replicas)} replicas; the topic's "
                                            f"replication factor is {replication_factor}")
         if len(set(replicas)) != len(replicas):
-            raise InvalidReplicaAssignment(f"new partition {i} names a node twice: {list(replicas)}")
+            raise InvalidReplicaAssignment(f"new partition {partition} names a node twice: {list(replicas)}")
         unknown = sorted(set(replicas) - known)
         if unknown:
-            raise InvalidReplicaAssignment(f"new partition {i} names nodes the cluster does not have: {unknown}")
+            raise InvalidReplicaAssignment(f"new partition {partition} names nodes the cluster does not have: "
+                                           f"{unknown}")
 
 
 def _check_arguments(nodes: Sequence[tuple[int, str | None]], partitions: int, replication_factor: int) -> None:

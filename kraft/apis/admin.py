@@ -92,9 +92,10 @@ class Admin:
         The new partitions are placed by the cluster as if the topic had been created with
         ``total`` (replicas and preferred leaders spread over nodes and racks), or on ``assignment``,
         one list of node ids per new partition (the first its preferred leader). Configs and the
-        existing partitions stay. Producers and consumer groups start using the new partitions at
-        their next metadata refresh (``metadata_max_age_ms``); a keyed record maps to another
-        partition from then on than before (``murmur2(key) % partitions``), as in Kafka.
+        existing partitions stay. Producers start using the new partitions at their next metadata
+        refresh (``metadata_max_age_ms``), and groups subscribed to the topic rebalance onto them; a
+        keyed record may map to another partition from then on than before (``murmur2(key) %
+        partitions``), as in Kafka.
         Raises InvalidPartitions unless ``total`` is above the current count, InvalidReplicaAssignment
         for a bad ``assignment``, UnknownTopicOrPartition. ``validate_only`` checks and changes nothing.
 

@@ -166,7 +166,7 @@ GROW_ERRORS: list[tuple[list[list[int]], int, list[list[int]] | None, type[Excep
     ([[1, 2]], 2, [[1]], InvalidReplicaAssignment, "has 1 replicas; the topic's replication factor is 2"),
     ([[1, 2]], 2, [[3, 3]], InvalidReplicaAssignment, "names a node twice"),
     ([[1, 2]], 2, [[1, 9]], InvalidReplicaAssignment, "does not have: [9]"),
-    ([[1, 2]], 3, [[1, 2], []], InvalidReplicaAssignment, "new partition 1 has 0 replicas"),
+    ([[1, 2]], 3, [[1, 2], []], InvalidReplicaAssignment, "new partition 2 has 0 replicas"),
 ]
 
 
