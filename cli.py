@@ -470,6 +470,31 @@ def topic_alter(
             typer.echo(f"altered topic {name}")
 
 
+@topic_app.command("add-partitions")
+def topic_add_partitions(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    to: Annotated[int, typer.Option("--to", min=1, help="The new partition count (more than the topic has now).")],
+    validate_only: Annotated[
+        bool, typer.Option("--validate-only", help="Check the change and print it, without making it.")
+    ] = False,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grow a topic to --to partitions (a topic's partitions only grow), placed over the nodes as if
+    the topic had been created with that many. Keyed records map to other partitions from then on."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        admin.create_partitions(name, to, validate_only=validate_only)
+        if as_json:
+            echo_json({"topic": name, "partitions": to, "validate_only": validate_only})
+        elif validate_only:
+            typer.echo(f"topic {name} can grow to {to} partitions (--validate-only: nothing changed)")
+        else:
+            typer.echo(f"topic {name} now has {to} partitions")
+            typer.echo(f"note: a keyed record now goes to partition murmur2(key) % {to}: a key written before may "
+                       "now map to another partition than its earlier records", err=True)
+
+
 @topic_app.command("list")
 def topic_list(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List topic names, one per line."""

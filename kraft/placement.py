@@ -1,15 +1,17 @@
-"""Replica assignment for new topics: which nodes hold each partition, and who leads it.
+"""Replica assignment for new topics and for partitions added to a topic: which nodes hold each
+partition, and who leads it.
 
-A pure function of its arguments (no randomness, no clock, no cluster state), so the metadata state
-machine can call it while applying a command and every node computes the same answer. It follows
-Apache Kafka's ``AdminUtils.assignReplicasToBrokers`` with the random start replaced by ``offset``.
+Pure functions of their arguments (no randomness, no clock, no cluster state), so every node computes
+the same answer; the proposer of a metadata command calls them and puts the result in the command.
+``assign_replicas`` follows Apache Kafka's ``AdminUtils.assignReplicasToBrokers`` with the random
+start replaced by ``offset``; ``new_partitions`` places (or checks) the partitions a topic grows by.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kraft.errors import InvalidPartitions, InvalidReplicationFactor
+from kraft.errors import InvalidPartitions, InvalidReplicaAssignment, InvalidReplicationFactor
 from kraft.invariants import invariant
 
 
@@ -18,6 +20,7 @@ def assign_replicas(
     partitions: int,
     replication_factor: int,
     offset: int = 0,
+    first_partition: int = 0,
 ) -> list[list[int]]:
     """Each partition's replica node ids; the first is the preferred leader.
 
@@ -28,7 +31,10 @@ def assign_replicas(
     * when every node has a rack, a partition's replicas are on as many racks as possible
       (if only some nodes have a rack, racks are ignored);
     * ``offset`` (e.g. a topic id) rotates where the first partition starts and how followers are
-      shifted, so that many small topics do not all lead on the lowest node id.
+      shifted, so that many small topics do not all lead on the lowest node id;
+    * ``first_partition`` numbers the partitions placed from there (partitions added to a topic):
+      they get exactly what they would have got had the topic been created with them, so leaders
+      and followers go on round the nodes where the topic's existing partitions stopped.
 
     Worked example, nodes 1..3 with no racks, 4 partitions, RF 2, offset 0. Partition ``p`` is led
     by ``nodes[p % 3]``; its follower is the node ``1 + shift`` places further round, where
@@ -54,14 +60,69 @@ def assign_replicas(
     # Kafka multiplies the follower shift by the rack count so that followers move to a new rack
     # rather than to the next node of the same rack when the shift grows.
     shift_step = len(set(racks.values())) if racks else 1
-    shift = start
+    if first_partition < 0:
+        raise ValueError(f"first_partition must be >= 0, not {first_partition}")
+    # The shift as it stood before ``first_partition``: once more for each lap of the ring behind it.
+    shift = start + max(0, first_partition - 1) // len(ring)
     assignment = []
-    for p in range(partitions):
+    for p in range(first_partition, first_partition + partitions):
         if p > 0 and p % len(ring) == 0:
             shift += 1
         first = (p + start) % len(ring)
         assignment.append(_replicas_of(ring, rack_of, first, shift * shift_step, replication_factor))
     return assignment
+
+
+def new_partitions(
+    nodes: Sequence[tuple[int, str | None]],
+    existing: Sequence[Sequence[int]],
+    total: int,
+    offset: int = 0,
+    assignment: Sequence[Sequence[int]] | None = None,
+) -> list[list[int]]:
+    """The replicas of the partitions a topic with ``existing`` partitions (their replica lists)
+    gets when it grows to ``total``: placed by ``assign_replicas`` from partition ``len(existing)``
+    on, with the topic's replication factor (that of its partition 0, as Kafka), or ``assignment``
+    (one replica list per new partition, as Kafka's CreatePartitions may carry) once checked.
+
+    Raises InvalidPartitions when ``total`` is not above the current count, and
+    InvalidReplicaAssignment when ``assignment`` has the wrong number of lists, or a list with
+    another replication factor, a node twice, or a node that is not in ``nodes``::
+
+        >>> new_partitions([(1, None), (2, None), (3, None)], [[1, 2], [2, 3]], 4)
+        [[3, 1], [1, 3]]
+        >>> assign_replicas([(1, None), (2, None), (3, None)], 4, 2)[2:]
+        [[3, 1], [1, 3]]
+    """
+    current = len(existing)
+    if total <= current:
+        raise InvalidPartitions(f"the topic has {current} partitions already: a topic's partitions can only grow, "
+                                f"so ask for more than {current}, not {total}")
+    if current == 0:
+        raise InvalidPartitions("the topic has no partitions to take a replication factor from")
+    replication_factor = len(existing[0])
+    if assignment is None:
+        return assign_replicas(nodes, total - current, replication_factor, offset, first_partition=current)
+    _check_assignment(nodes, assignment, current, total, replication_factor)
+    return [list(replicas) for replicas in assignment]
+
+
+def _check_assignment(nodes: Sequence[tuple[int, str | None]], assignment: Sequence[Sequence[int]],
+                      current: int, total: int, replication_factor: int) -> None:
+    if len(assignment) != total - current:
+        raise InvalidReplicaAssignment(f"{total - current} partitions are added but {len(assignment)} replica "
+                                       f"assignments were given")
+    known = {node_id for node_id, _ in nodes}
+    for partition, replicas in enumerate(assignment, start=current):
+        if len(replicas) != replication_factor:
+            raise InvalidReplicaAssignment(f"new partition {partition} has {len(replicas)} replicas; the topic's "
+                                           f"replication factor is {replication_factor}")
+        if len(set(replicas)) != len(replicas):
+            raise InvalidReplicaAssignment(f"new partition {partition} names a node twice: {list(replicas)}")
+        unknown = sorted(set(replicas) - known)
+        if unknown:
+            raise InvalidReplicaAssignment(f"new partition {partition} names nodes the cluster does not have: "
+                                           f"{unknown}")
 
 
 def _check_arguments(nodes: Sequence[tuple[int, str | None]], partitions: int, replication_factor: int) -> None:

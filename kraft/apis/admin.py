@@ -17,6 +17,7 @@ from typing import Any
 from kraft.errors import (
     CoordinatorNotAvailable,
     GroupIdNotFound,
+    InvalidPartitions,
     InvalidReplicaAssignment,
     KraftConnectionError,
     KraftError,
@@ -85,6 +86,43 @@ class Admin:
         names = [delete] if isinstance(delete, str) else list(delete or ())  # one name is not a list of letters
         body = {"topic": topic, "set": dict(set or {}), "delete": names, "validate_only": validate_only}
         self._run(self._to_controller("alter_configs", body), final=(UnknownTopicOrPartition,))
+
+    def create_partitions(self, topic: str, total: int, *, assignment: Iterable[Iterable[int]] | None = None,
+                          validate_only: bool = False) -> None:
+        """Grow ``topic`` to ``total`` partitions (Kafka's ``AdminClient.create_partitions`` for one
+        topic; ``total`` is the new count, as Kafka's ``NewPartitions``, not the number added).
+
+        The new partitions are placed by the cluster as if the topic had been created with
+        ``total`` (replicas and preferred leaders spread over nodes and racks), or on ``assignment``,
+        one list of node ids per new partition (the first its preferred leader). Configs and the
+        existing partitions stay. Producers start using the new partitions at their next metadata
+        refresh (``metadata_max_age_ms``), and groups subscribed to the topic rebalance onto them; a
+        keyed record may map to another partition from then on than before (``murmur2(key) %
+        partitions``), as in Kafka.
+        Raises InvalidPartitions unless ``total`` is above the current count, InvalidReplicaAssignment
+        for a bad ``assignment``, UnknownTopicOrPartition. ``validate_only`` checks and changes nothing.
+
+        A retry after an answer was lost (the change may have been made) that finds the topic at
+        ``total`` partitions already counts as done."""
+        if isinstance(total, bool) or not isinstance(total, int):
+            raise TypeError(f"total must be an int (the new partition count), not {total!r}")
+        replicas = None if assignment is None else [list(r) for r in assignment]
+        body = {"topic": topic, "total": total, "assignment": replicas, "validate_only": validate_only}
+        attempts = 0
+        request = self._to_controller("create_partitions", body)
+
+        async def op() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                await request()
+            except InvalidPartitions:
+                if attempts == 1 or validate_only:
+                    raise
+                metadata = await self._core.refresh_metadata()
+                if metadata.partition_count(topic) != total:
+                    raise
+        self._run(op, final=(UnknownTopicOrPartition,))
 
     def delete_topic(self, name: str) -> None:
         self._run(self._to_controller("delete_topic", {"name": name}), final=(UnknownTopicOrPartition,))

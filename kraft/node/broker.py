@@ -39,6 +39,7 @@ from kraft.node.broker_values import (
     NodeStatus,
     PartitionFetch,
     PartitionMetadata,
+    PartitionsCreated,
     ProducerId,
     Reassignment,
     ReplicaStatus,
@@ -47,7 +48,7 @@ from kraft.node.broker_values import (
 )
 from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
-from kraft.placement import assign_replicas
+from kraft.placement import assign_replicas, new_partitions
 from kraft.protocol import batch as native_batch
 from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka import records as kafka_batch
@@ -62,6 +63,7 @@ TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
 LATEST = -1
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
+MAX_PARTITIONS = 100_000  # per topic
 
 
 def _refusal_error(refused: Refused) -> errors.KraftError:
@@ -441,8 +443,8 @@ class Broker:
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
         rf = self.config.effective_replication_factor() if rf is None else int(rf)
-        if partitions < 1 or partitions > 100_000:
-            raise errors.InvalidPartitions(f"partitions must be 1..100000, not {partitions}")
+        if partitions < 1 or partitions > MAX_PARTITIONS:
+            raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
         nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
         if rf < 1 or rf > len(nodes):
             raise errors.InvalidReplicationFactor(
@@ -453,6 +455,30 @@ class Broker:
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
         await self._propose_to_controller(payload)
         return TopicCreated(name, partitions, rf)
+
+    async def create_partitions(self, topic: str, total: int, assignment: Sequence[Sequence[int]] | None = None,
+                                *, validate_only: bool = False) -> PartitionsCreated:
+        """Grow ``topic`` to ``total`` partitions (Kafka's CreatePartitions). The new partitions are
+        placed as if the topic had been created with ``total`` (``kraft.placement.new_partitions``),
+        or on ``assignment`` (a replica list per new partition) once it is checked; configs stay.
+        One metadata entry: every node then creates the new partitions' Raft groups it is a replica
+        of. Keyed records map to other partitions from then on (the count is in the partitioner).
+        InvalidPartitions unless ``total`` is above the current count; InvalidReplicaAssignment
+        for a bad ``assignment``; with ``validate_only``, everything is checked and nothing changes."""
+        meta = self.replicas.metadata.view.topics.get(topic)
+        if meta is None:
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        if total > MAX_PARTITIONS:
+            raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {total}")
+        nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
+        existing = [p.replicas for p in meta.partitions]
+        added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
+        planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
+        if validate_only:
+            return planned
+        await self._propose_to_controller(encode_command(
+            "create_partitions", name=topic, topic_id=meta.topic_id, count=len(existing), assignment=added))
+        return planned
 
     async def delete_topic(self, name: str) -> None:
         if name not in self.replicas.metadata.view.topics:

@@ -123,6 +123,17 @@ class TopicCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionsCreated:
+    """A topic grew (or, validating only, would grow) from ``previous`` partitions to ``partitions``;
+    ``assignment`` is the new partitions' replicas, the first of each its preferred leader."""
+
+    topic: str
+    previous: int
+    partitions: int
+    assignment: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicaStatus:
     topic: str
     partition: int

@@ -87,7 +87,7 @@ class MetadataView:
 
 # Ops that change the view (others, like commits, must not pay for rebuilding it).
 _CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs",
-                            "reassign_partitions", "reassignment_done"})
+                            "reassign_partitions", "reassignment_done", "create_partitions"})
 _GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
 
 
@@ -315,6 +315,26 @@ class MetadataMachine:
             "partitions": [{"replicas": list(r), "leader": None, "term": -1} for r in cmd["assignment"]],
         }
         return {"topic_id": topic_id, "partitions": len(cmd["assignment"])}
+
+    def _op_create_partitions(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """A topic grows by the partitions of ``assignment`` (their replica lists, placed by the
+        proposer), appended after its ``count`` existing ones; existing partitions and configs stay.
+        The proposer planned them from ``count`` partitions of topic ``topic_id``: if the topic has
+        changed since (another change came first, or it was deleted and created again), the command
+        is refused and nothing changes, so a topic's partition count only ever grows, each partition
+        placed once. Answers the counts before and after."""
+        name, new = cmd["name"], cmd["assignment"]
+        topic = self._topics.get(name)
+        if topic is None or topic["id"] != cmd["topic_id"]:
+            raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
+        parts = topic["partitions"]
+        if len(parts) != cmd["count"]:
+            raise errors.InvalidPartitions(f"topic {name!r} has {len(parts)} partitions now, not the {cmd['count']} "
+                                           f"this change was planned from (another change came first)")
+        if not new or not all(new):
+            raise errors.InvalidReplicaAssignment("every new partition needs at least one replica")
+        parts.extend({"replicas": list(r), "leader": None, "term": -1} for r in new)
+        return {"previous": cmd["count"], "partitions": len(parts)}
 
     def _op_delete_topic(self, cmd: dict[str, Any]) -> None:
         name = cmd["name"]

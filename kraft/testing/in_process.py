@@ -270,6 +270,14 @@ class InProcessCluster:
         self._dispatch(self._any_node(), "create_topic", body)
         self.wait_for_leaders(name)
 
+    def create_partitions(self, name: str, total: int) -> None:
+        """Grow a topic to ``total`` partitions through the controller (the real checks and
+        placement) and wait until every node knows them and each new partition's preferred replica
+        (if running) leads. Clients see them at their next metadata refresh."""
+        self._dispatch(self._controller_node(), "create_partitions", {"topic": name, "total": total})
+        self.wait_for_metadata()
+        self.wait_for_leaders(name)
+
     def wait_for_leaders(self, topic: str) -> None:
         """Wait until every node hosts its replicas of ``topic``, each partition's preferred replica
         (if running) leads, and every node knows it: what ``create_topic`` waits for, for a topic a

@@ -12,7 +12,10 @@
   the last compaction it may be gone, if a later record of its key superseded it), within the
   compacted part every key appears at most once, the latest acknowledged record of every key that
   never got a tombstone survives, and every replica holds the same journal rows above the highest
-  base and the same batch index from the log start.
+  base and the same batch index from the log start;
+- and every topic and partition whose creation was acknowledged is in the metadata catalogue with
+  the replicas it was created with (a topic's partitions only grow; replicas' catalogues are
+  compared whole by the applied-state check above).
 
 Entries a replica discarded (below its log's base: trimmed, or replaced by a snapshot) cannot be
 read there any more; the checks of committed entries skip them on that replica.
@@ -29,7 +32,7 @@ from kraft.log.partition_log import PartitionLog
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, gid_key, gid_u64_key, prefix_stop, u64_of
 from kraft.protocol.batch import decode_batch
 from kraft.protocol.kafka.records import decode_kafka_batch
-from kraft.state.metadata import MetadataMachine
+from kraft.state.metadata import METADATA_GID, MetadataMachine
 from kraft.state.partition import PartitionMachine
 from tests.sim.node import SimNode
 from tests.sim.workload import Acked
@@ -187,6 +190,20 @@ class Checker:
         for key, offset in latest.items():
             if key.startswith(b"k") and not any(k == key and o >= offset for o, (k, _, _) in records.items()):
                 raise Violation(f"group {gid}: the latest record of key {key.decode()} (offset {offset}) is gone")
+
+    def check_catalogue(self, acked: Acked, nodes: list[SimNode]) -> None:
+        for node in nodes:
+            machine = node.machines[METADATA_GID]
+            assert isinstance(machine, MetadataMachine)
+            topics = machine.view.topics
+            for (name, partition), replicas in sorted(acked.catalogue.items()):
+                topic = topics.get(name)
+                if topic is None or partition >= len(topic.partitions):
+                    raise Violation(f"node {node.node_id}: acknowledged partition {name}/{partition} is not in "
+                                    f"the metadata catalogue")
+                if list(topic.partitions[partition].replicas) != replicas:
+                    raise Violation(f"node {node.node_id}: {name}/{partition} has replicas "
+                                    f"{list(topic.partitions[partition].replicas)}, acknowledged with {replicas}")
 
     def check_replicas_identical(self, nodes: list[SimNode], partition_gids: list[int]) -> None:
         """Caught-up replicas hold the same bytes: journal rows above the highest base, index rows."""

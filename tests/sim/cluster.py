@@ -58,6 +58,7 @@ class SimConfig:
     trim_per_s: float = 1.0
     idempotent_per_s: float = 5.0
     compact_per_s: float = 2.0
+    topics_per_s: float = 1.0  # topics created and partitions added through the metadata group
     empty_disks: bool = False
     replicas: int = 0  # replicas per partition group (0: every node); fewer leaves room for moves
     moves_per_s: float = 0.0  # partition moves started per second (tests/sim/moves.py)
@@ -143,6 +144,7 @@ class SimCluster:
         self.trim_rng = random.Random(f"{seed}/trims")  # its own stream: seeds from before trims replay
         self.idempotent_rng = random.Random(f"{seed}/idempotent")
         self.compact_rng = random.Random(f"{seed}/compact")
+        self.topics_rng = random.Random(f"{seed}/topics")
         self.checker = Checker([METADATA_GID, *self.partition_gids])
         self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
@@ -160,6 +162,7 @@ class SimCluster:
         self._next_trim = 0.0
         self._next_idempotent = 0.0
         self._next_compact = 0.0
+        self._next_topics = 0.0
         self._steps = 0
         self._last_full_check = 0.0
         self._leaders: dict[int, int | None] = {}
@@ -186,6 +189,7 @@ class SimCluster:
                 self.checker.check_acknowledged(self.workload.acked, alive, self.partition_gids,
                                                 meta._next_producer_id)  # type: ignore[union-attr]
                 self.checker.check_replicas_identical(alive, self.partition_gids)
+                self.checker.check_catalogue(self.workload.acked, alive)
             except Violation as v:
                 result.violation = str(v)
                 self.trace.append(f"t={self.clock.t:.3f}s VIOLATION {v}")
@@ -273,6 +277,8 @@ class SimCluster:
                 times.append(self._next_move)
             if self.config.catalogue_per_s > 0:
                 times.append(self._next_catalogue)
+            if self.config.topics_per_s > 0:
+                times.append(self._next_topics)
         return min(t for t in times if t > self.clock.t)  # what is due now was done this step
 
     def _fault_times(self) -> float:
@@ -315,6 +321,10 @@ class SimCluster:
             self._next_compact = now + self.compact_rng.expovariate(self.config.compact_per_s)
             if running:
                 self.workload.tombstone_or_compact(running, self.compact_rng)
+        if now >= self._next_topics and self.config.topics_per_s > 0:
+            self._next_topics = now + self.topics_rng.expovariate(self.config.topics_per_s)
+            if running:
+                self.workload.topic_change(running, self.ids, self.topics_rng)
         if now >= self._next_alloc:
             self._next_alloc = now + self.workload.rng.expovariate(self.config.alloc_per_s)
             if running:

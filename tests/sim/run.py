@@ -58,7 +58,7 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + (" --empty-disks" if config.empty_disks else "")
           + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}"
           + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}"
-          + f" --compact-per-s {config.compact_per_s:g}"
+          + f" --compact-per-s {config.compact_per_s:g} --topics-per-s {config.topics_per_s:g}"
           + (f" --replicas {config.replicas} --moves-per-s {config.moves_per_s:g}" if config.moves_per_s else "")
           + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else ""))
     schedule = result.schedule
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="batches of idempotent producers (retried with their sequence) per simulated second")
     p.add_argument("--compact-per-s", type=float, default=SimConfig.compact_per_s,
                    help="tombstones and compaction passes per simulated second")
+    p.add_argument("--topics-per-s", type=float, default=SimConfig.topics_per_s,
+                   help="topics created and partitions added (metadata group) per simulated second")
     p.add_argument("--empty-disks", action="store_true")
     p.add_argument("--replicas", type=int, default=0, help="replicas per partition group (0: every node)")
     p.add_argument("--catalogue-per-s", type=float, default=0.0,
@@ -116,8 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
                        duration_s=args.duration_s, produce_per_s=args.produce_per_s,
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
-                       compact_per_s=args.compact_per_s, replicas=args.replicas, moves_per_s=args.moves_per_s,
-                       catalogue_per_s=args.catalogue_per_s)
+                       compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s, replicas=args.replicas,
+                       moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

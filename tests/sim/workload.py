@@ -1,9 +1,10 @@
 """What the simulated clients do: produce batches to partition leaders (native and Kafka, some
 gzip-compressed; records keyed from a small key space, so compaction has work), move partitions'
 log start up (DeleteRecords and retention both propose a trim), write tombstones and propose
-compaction passes, and allocate producer ids through the metadata group, remembering every write
-that was acknowledged (an ``Applied`` outcome, which the outbox releases only after the leader's
-store commit).
+compaction passes, allocate producer ids through the metadata group, and create topics and add
+partitions to them there (placed as a broker does, from the proposing node's own view, which may be
+behind), remembering every write that was acknowledged (an ``Applied`` outcome, which the outbox
+releases only after the leader's store commit).
 
 Keys: produced records use ``k0``..``k7``; tombstones (and values for the same keys) only ``t0``..``t3``,
 so the checker knows that the latest record of a ``k`` key must survive every compaction."""
@@ -11,9 +12,12 @@ so the checker knows that the latest record of a ``k`` key must survive every co
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass, field
 
+from kraft.errors import InvalidPartitions, InvalidReplicationFactor
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
+from kraft.placement import assign_replicas, new_partitions
 from kraft.protocol.batch import encode_batch
 from kraft.protocol.kafka.records import COMPRESSION_GZIP, encode_kafka_batch
 from kraft.raft.outbox import Applied, Outcome
@@ -43,6 +47,8 @@ class Acked:
     counts: dict[bytes, int] = field(default_factory=dict)  # batch value -> its records
     keys: dict[bytes, bytes | None] = field(default_factory=dict)  # batch value -> its records' key
     producer_ids: list[int] = field(default_factory=list)
+    # (topic, partition) -> replicas, of every acknowledged create_topic and create_partitions
+    catalogue: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
 
 def batch_command(n: int, records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]],
@@ -187,3 +193,35 @@ class Workload:
                                      replicas=rng.sample(range(1, 6), rng.randint(1, 3)))
         node.groups[METADATA_GID].submit(command)
 
+    def topic_change(self, nodes: list[SimNode], node_ids: list[int], rng: random.Random) -> None:
+        """Create a topic (a name may exist already: refused) or add partitions to one, proposed at
+        any node, planned from that node's metadata view as a broker plans it: concurrent changes
+        and a lagging view make the metadata group refuse some (the count they were planned from is
+        gone), and the replicas must agree on which."""
+        node = rng.choice(nodes)
+        view = node.machines[METADATA_GID].view  # type: ignore[union-attr]
+        members: list[tuple[int, str | None]] = [(n, None) for n in node_ids]
+        names = sorted(n for n in view.topics if n.startswith("s"))  # the catalogue workload moves "t" topics
+        if not names or rng.random() < 0.25:
+            name = f"s{rng.randint(0, 4)}"
+            rf = rng.randint(1, len(members))
+            added = assign_replicas(members, rng.randint(1, 3), rf, offset=zlib.crc32(name.encode()))
+            command = encode_command("create_topic", name=name, assignment=added, configs={})
+            first = 0
+        else:
+            topic = view.topics[rng.choice(names)]
+            name, first = topic.name, len(topic.partitions)
+            try:
+                added = new_partitions(members, [p.replicas for p in topic.partitions], first + rng.randint(1, 3),
+                                       offset=zlib.crc32(name.encode()))
+            except (InvalidPartitions, InvalidReplicationFactor):
+                return
+            command = encode_command("create_partitions", name=name, topic_id=topic.topic_id, count=first,
+                                     assignment=added)
+
+        def done(outcome: Outcome) -> None:
+            if isinstance(outcome, Applied) and outcome.result is not None and outcome.result[0] == 0:
+                for i, replicas in enumerate(added, start=first):
+                    self.acked.catalogue[(name, i)] = replicas
+
+        node.groups[METADATA_GID].submit(command, done)

@@ -19,6 +19,7 @@ from kraft.apis.types import ConfigEntry, PartitionInfo
 from kraft.config import ClusterConfig
 from kraft.errors import (
     InvalidConfig,
+    InvalidPartitions,
     OffsetOutOfRange,
     RecordTooLarge,
     RequestTimedOut,
@@ -59,6 +60,7 @@ def write_config(tmp_path: Path, nodes: int = 1, client_port: str | None = None)
         ["topic", "--help"],
         ["topic", "create", "--help"],
         ["topic", "alter", "--help"],
+        ["topic", "add-partitions", "--help"],
         ["produce", "--help"],
         ["consume", "--help"],
     ],
@@ -279,6 +281,14 @@ class FakeAdmin:
     def delete_topic(self, name: str) -> None:
         del self.topics[name]
 
+    def create_partitions(self, topic: str, total: int, *, validate_only: bool = False) -> None:
+        if topic not in self.topics:
+            raise UnknownTopicOrPartition(f"no topic {topic}")
+        if total <= self.topics[topic]:
+            raise InvalidPartitions(f"the topic has {self.topics[topic]} partitions already")
+        if not validate_only:
+            self.topics[topic] = total
+
     def delete_records(self, topic: str, before_offsets: dict[int, int]) -> dict[int, int]:
         if topic not in self.topics:
             raise UnknownTopicOrPartition(f"no topic {topic}")
@@ -392,6 +402,27 @@ def test_topic_commands() -> None:
     again = runner.invoke(cli.app, ["topic", "create", "orders", *B, "--json"])
     assert again.exit_code == 1
     assert json.loads(again.stdout) == {"error": "TOPIC_ALREADY_EXISTS", "code": 36, "message": "topic orders exists"}
+
+
+@pytest.mark.usefixtures("fakes")
+def test_topic_add_partitions() -> None:
+    checked = runner.invoke(cli.app, ["topic", "add-partitions", "orders", "--to", "6", "--validate-only", *B])
+    assert checked.stdout == "topic orders can grow to 6 partitions (--validate-only: nothing changed)\n"
+    assert FakeAdmin.topics["orders"] == 2
+    grown = runner.invoke(cli.app, ["topic", "add-partitions", "orders", "--to", "6", *B])
+    assert (grown.exit_code, grown.stdout) == (0, "topic orders now has 6 partitions\n")
+    assert "murmur2(key) % 6" in grown.stderr, "a word on what happens to keyed records"
+    assert FakeAdmin.topics["orders"] == 6
+    as_json = runner.invoke(cli.app, ["topic", "add-partitions", "orders", "--to", "8", *B, "--json"])
+    assert json.loads(as_json.stdout) == {"topic": "orders", "partitions": 8, "validate_only": False}
+    refused = runner.invoke(cli.app, ["topic", "add-partitions", "orders", "--to", "8", *B, "--json"])
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout) == {"error": "INVALID_PARTITIONS", "code": 37,
+                                          "message": "the topic has 8 partitions already"}
+    missing = runner.invoke(cli.app, ["topic", "add-partitions", "nope", "--to", "3", *B])
+    assert (missing.exit_code, missing.stderr) == (1, "error: UNKNOWN_TOPIC_OR_PARTITION: no topic nope\n")
+    assert runner.invoke(cli.app, ["topic", "add-partitions", "orders", *B]).exit_code == 2  # --to is required
+    assert runner.invoke(cli.app, ["topic", "add-partitions", "orders", "--to", "0", *B]).exit_code == 2
 
 
 @pytest.mark.usefixtures("fakes")

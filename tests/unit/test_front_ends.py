@@ -25,6 +25,7 @@ from kraft.node.broker_values import (
     NodeStatus,
     PartitionFetch,
     PartitionMetadata,
+    PartitionsCreated,
     ProducerId,
     ReplicaStatus,
     TopicCreated,
@@ -33,6 +34,7 @@ from kraft.node.broker_values import (
 from kraft.node.context import HandlerContext, NodeServices
 from kraft.node.kafka import handlers as kafka_handlers
 from kraft.node.kafka.context import KafkaContext
+from kraft.placement import new_partitions
 from kraft.protocol.kafka.records import encode_kafka_batch, with_base_offset
 from kraft.raft.faults import NetworkFaults
 
@@ -85,6 +87,16 @@ class StubBroker:
                            configs: Mapping[str, object] | None) -> TopicCreated:
         self.calls.append(("create_topic", (name, partitions, rf, configs)))
         return TopicCreated(name, partitions or 3, rf or 2)
+
+    async def create_partitions(self, topic: str, total: int, assignment: Sequence[Sequence[int]] | None = None,
+                                *, validate_only: bool = False) -> PartitionsCreated:
+        """Topic "t" of ``metadata`` (3 partitions, RF 2, nodes 1 and 2) grows, placed or checked by
+        the real placement; nothing is remembered."""
+        self.calls.append(("create_partitions", (topic, total, assignment, validate_only)))
+        if topic != "t":
+            raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        added = new_partitions([(1, None), (2, None)], [(1, 2), (2, 1), (1, 2)], total, assignment=assignment)
+        return PartitionsCreated(topic, 3, total, tuple(tuple(r) for r in added))
 
     async def init_producer_id(self) -> ProducerId:
         return ProducerId(7, 0)

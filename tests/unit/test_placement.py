@@ -1,4 +1,5 @@
-"""Replica assignment: distinct replicas, even leaders, rack spread, rotation by offset, errors."""
+"""Replica assignment: distinct replicas, even leaders, rack spread, rotation by offset, errors; and the
+partitions a topic grows by: placed as the larger topic would have been, or checked when given."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kraft import placement
-from kraft.errors import InvalidPartitions, InvalidReplicationFactor
-from kraft.placement import assign_replicas
+from kraft.errors import InvalidPartitions, InvalidReplicaAssignment, InvalidReplicationFactor
+from kraft.placement import assign_replicas, new_partitions
 
 
 def no_racks(n: int) -> list[tuple[int, str | None]]:
@@ -122,3 +123,61 @@ def test_errors() -> None:
         assign_replicas([], 1, 1)
     with pytest.raises(ValueError, match="distinct"):
         assign_replicas([(1, None), (1, None)], 1, 1)
+
+
+# --- partitions added to a topic -----------------------------------------------------------------
+
+
+@given(
+    racks=st.lists(st.sampled_from("abc") | st.none(), min_size=1, max_size=7),
+    before=st.integers(1, 25),
+    added=st.integers(1, 25),
+    rf_fraction=st.floats(0, 1),
+    offset=st.integers(0, 10_000),
+)
+def test_added_partitions_are_placed_as_the_larger_topic_would_have_been(
+        racks: list[str | None], before: int, added: int, rf_fraction: float, offset: int) -> None:
+    nodes = [(i + 1, rack) for i, rack in enumerate(racks)]
+    rf = max(1, round(rf_fraction * len(nodes)))
+    whole = assign_replicas(nodes, before + added, rf, offset)
+    assert assign_replicas(nodes, added, rf, offset, first_partition=before) == whole[before:]
+    assert new_partitions(nodes, whole[:before], before + added, offset) == whole[before:]
+    # So the grown topic keeps every guarantee of a new one: leaders even, replicas distinct.
+    leads = Counter(replicas[0] for replicas in whole)
+    assert max(leads.get(n, 0) for n, _ in nodes) - min(leads.get(n, 0) for n, _ in nodes) <= 1
+
+
+def test_added_partitions_go_on_round_the_nodes() -> None:
+    # 3 nodes, RF 2: the topic's 2 partitions led by 1 and 2; the new ones by 3, then 1 (followers
+    # shifted once the leaders have gone round), exactly partitions 2 and 3 of a 4-partition topic.
+    assert new_partitions(no_racks(3), [[1, 2], [2, 3]], 4) == [[3, 1], [1, 3]]
+    # The replication factor is the topic's (its partition 0's), whatever the cluster's default.
+    assert new_partitions(no_racks(5), [[2, 3, 4]], 3, offset=1) == assign_replicas(no_racks(5), 3, 3, 1)[1:]
+
+
+# (existing replica lists, new total, explicit assignment, error, message part)
+GROW_ERRORS: list[tuple[list[list[int]], int, list[list[int]] | None, type[Exception], str]] = [
+    ([[1, 2], [2, 3]], 2, None, InvalidPartitions, "has 2 partitions already"),
+    ([[1, 2], [2, 3]], 1, None, InvalidPartitions, "can only grow"),
+    ([], 3, None, InvalidPartitions, "no partitions"),
+    ([[1, 2, 3]], 2, None, InvalidReplicationFactor, "more than the 2 nodes"),  # a node left the cluster
+    ([[1, 2]], 3, [[1, 2]], InvalidReplicaAssignment, "2 partitions are added but 1"),
+    ([[1, 2]], 2, [[1, 2], [2, 1]], InvalidReplicaAssignment, "1 partitions are added but 2"),
+    ([[1, 2]], 2, [[1]], InvalidReplicaAssignment, "has 1 replicas; the topic's replication factor is 2"),
+    ([[1, 2]], 2, [[3, 3]], InvalidReplicaAssignment, "names a node twice"),
+    ([[1, 2]], 2, [[1, 9]], InvalidReplicaAssignment, "does not have: [9]"),
+    ([[1, 2]], 3, [[1, 2], []], InvalidReplicaAssignment, "new partition 2 has 0 replicas"),
+]
+
+
+@pytest.mark.parametrize(("existing", "total", "assignment", "error", "message"), GROW_ERRORS)
+def test_growing_refuses(existing: list[list[int]], total: int, assignment: list[list[int]] | None,
+                         error: type[Exception], message: str) -> None:
+    nodes = no_racks(3) if error is not InvalidReplicationFactor else no_racks(2)
+    with pytest.raises(error) as info:
+        new_partitions(nodes, existing, total, assignment=assignment)
+    assert message in str(info.value)
+
+
+def test_an_explicit_assignment_is_taken_as_given() -> None:
+    assert new_partitions(no_racks(3), [[1, 2]], 3, assignment=[(3, 2), [2, 1]]) == [[3, 2], [2, 1]]

@@ -16,6 +16,7 @@ from kraft.node.context import HandlerContext
 from kraft.node.handlers import (
     alter_configs,
     api_versions,
+    create_partitions,
     create_topic,
     debug_faults,
     delete_records,
@@ -56,7 +57,7 @@ _APIS: tuple[NativeApi, ...] = (
     api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status, find_coordinator,
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
     init_producer_id, debug_faults, describe_configs, alter_configs,
-    delete_records, reassign_partitions, list_reassignments,
+    delete_records, reassign_partitions, list_reassignments, create_partitions,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}

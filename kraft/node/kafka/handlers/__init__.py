@@ -20,6 +20,7 @@ from kraft.node.kafka.handlers import (
     alter_configs,
     alter_partition_reassignments,
     api_versions,
+    create_partitions,
     create_topics,
     delete_records,
     delete_topics,
@@ -61,6 +62,7 @@ _APIS: tuple[KafkaApi, ...] = (
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
     delete_records, describe_log_dirs, alter_partition_reassignments, list_partition_reassignments,
+    create_partitions,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}
