@@ -508,9 +508,12 @@ class RaftGroup(SyncObj):
             return  # (a configured learner is promoted by whoever moves the group: propose_membership)
         now = clock.installed().now()
         key = (int(node.id), disk)
-        if self._promoting.get(key, 0.0) > now:
-            return
+        term = self.raftCurrentTerm
+        if self._promoting.get(key, 0.0) > now or not self.leadership_ready() \
+                or (self._config_pending and self._config_pending_term == term):
+            return  # one membership change at a time: a configuration built on a stale one would undo it
         self._promoting[key] = now + PROMOTE_RETRY_S
+        self._config_pending, self._config_pending_term = True, term
         log.info("group %d: learner node %s (disk %s) has caught up to %d: proposing it as a voter",
                  self.gid, node.id, disk, commit)
         voters = {**self._voter_ids, int(node.id): disk}  # from now on that replica's votes count

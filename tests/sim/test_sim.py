@@ -98,3 +98,16 @@ def test_partition_moves_pass_and_a_wrong_majority_is_caught() -> None:
     broken = sim(*moves, "--seed", "43", "--mutant", "elect-with-half", "--no-shrink", timeout_s=120)
     assert broken.returncode == 1 and "FAILED seed" in broken.stdout
 
+
+
+@pytest.mark.parametrize(("seed", "nodes", "moves_per_s"), [(305, 4, 0.5), (119, 6, 0.7), (314, 4, 0.5), (5, 4, 0.5)])
+def test_move_regression_seeds(seed: int, nodes: int, moves_per_s: float) -> None:
+    """Seeds that found move bugs (README, "Moving partitions" and the simulator): 305 and 119, a
+    lost disk's promotion undone by a move's configuration proposed on a stale one (two changes in
+    flight); 314, a re-added empty replica voting for a stale candidate (without replica ids in
+    configurations) and a replica dropping a new member's messages; 5, a promoted replica that did
+    not know it yet and could not vote."""
+    proc = sim("--seed", str(seed), "--nodes", str(nodes), "--partitions", "2", "--replicas", "3", "--moves-per-s",
+               str(moves_per_s), "--catalogue-per-s", "3" if nodes == 4 else "0", "--topics-per-s", "0",
+               "--empty-disks", "--no-shrink", timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
