@@ -12,7 +12,9 @@
   the last compaction it may be gone, if a later record of its key superseded it), within the
   compacted part every key appears at most once, the latest acknowledged record of every key that
   never got a tombstone survives, and every replica holds the same journal rows above the highest
-  base and the same batch index from the log start.
+  base and the same batch index from the log start;
+- the cluster's id: once a replica has one, it is the one every replica has and it never changes;
+  after healing every replica has it.
 
 Entries a replica discarded (below its log's base: trimmed, or replaced by a snapshot) cannot be
 read there any more; the checks of committed entries skip them on that replica.
@@ -60,6 +62,7 @@ class Checker:
         self.verified: dict[tuple[int, int], int] = {}  # (node, gid) -> committed prefix checked
         self.states: dict[tuple[int, int], object] = {}  # (gid, applied index) -> state digest
         self.applied_seen: dict[tuple[int, int], int] = {}
+        self.cluster_id: str | None = None  # the first any replica applied
 
     def forget(self, node_id: int) -> None:
         """The node lost its disk: its own history starts again (the cluster's does not)."""
@@ -70,6 +73,12 @@ class Checker:
 
     def after_step(self, nodes: list[SimNode]) -> None:
         for node in nodes:
+            cluster_id = node.metadata.view.cluster_id
+            if cluster_id is not None and self.cluster_id is None:
+                self.cluster_id = cluster_id
+            if cluster_id is not None and cluster_id != self.cluster_id:
+                raise Violation(f"node {node.node_id} has cluster id {cluster_id}, another replica had "
+                                f"{self.cluster_id}")
             for gid, group in node.groups.items():
                 key = (node.node_id, gid)
                 term = group.raftCurrentTerm
@@ -179,6 +188,12 @@ class Checker:
         for key, offset in latest.items():
             if key.startswith(b"k") and not any(k == key and o >= offset for o, (k, _, _) in records.items()):
                 raise Violation(f"group {gid}: the latest record of key {key.decode()} (offset {offset}) is gone")
+
+    def check_cluster_id(self, nodes: list[SimNode]) -> None:
+        """After healing: every replica has the cluster's id, the same one."""
+        ids = {n.node_id: n.metadata.view.cluster_id for n in nodes}
+        if None in ids.values() or len(set(ids.values())) != 1:
+            raise Violation(f"cluster ids after healing: {ids}")
 
     def check_replicas_identical(self, nodes: list[SimNode], partition_gids: list[int]) -> None:
         """Caught-up replicas hold the same bytes: journal rows above the highest base, index rows."""

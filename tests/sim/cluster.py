@@ -58,6 +58,7 @@ class SimConfig:
     idempotent_per_s: float = 5.0
     compact_per_s: float = 2.0
     empty_disks: bool = False
+    cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
 
 
 @dataclass
@@ -132,6 +133,7 @@ class SimCluster:
         self.trim_rng = random.Random(f"{seed}/trims")  # its own stream: seeds from before trims replay
         self.idempotent_rng = random.Random(f"{seed}/idempotent")
         self.compact_rng = random.Random(f"{seed}/compact")
+        self.cluster_id_rng = random.Random(f"{seed}/cluster-id")
         self.checker = Checker([METADATA_GID, *self.partition_gids])
         self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
@@ -152,6 +154,7 @@ class SimCluster:
         self._steps = 0
         self._last_full_check = 0.0
         self._leaders: dict[int, int | None] = {}
+        self._cluster_id: str | None = None
         self._learners: dict[int, set[int]] = {}
         self.errors = ErrorLog()
         self._next_fault_at = 0.0
@@ -175,6 +178,8 @@ class SimCluster:
                 self.checker.check_acknowledged(self.workload.acked, alive, self.partition_gids,
                                                 meta._next_producer_id)  # type: ignore[union-attr]
                 self.checker.check_replicas_identical(alive, self.partition_gids)
+                if self.config.cluster_id:
+                    self.checker.check_cluster_id(alive)
             except Violation as v:
                 result.violation = str(v)
                 self.trace.append(f"t={self.clock.t:.3f}s VIOLATION {v}")
@@ -380,8 +385,9 @@ class SimCluster:
         peers = {p: PeerHello(None if self.clock.t == 0 or peer is None else peer.identity.disk_id)
                  for p in self.ids if p != n and ((peer := self.nodes.get(p)) is not None or self.clock.t == 0)}
         self._incarnations[n] = self._incarnations.get(n, 0) + (1 if wiped or self.clock.t == 0 else 0)
+        cluster_ids = self.cluster_id_rng if self.config.cluster_id else None
         self.nodes[n] = SimNode(n, self.ids, self.partition_gids, self.disks[n], self._is_connected, peers,
-                                f"disk-{n}-{self._incarnations[n]}")
+                                f"disk-{n}-{self._incarnations[n]}", cluster_ids)
 
     def _is_connected(self, a: int, b: int) -> bool:
         return bool(self.links.get(pair(a, b)))
@@ -497,6 +503,10 @@ class SimCluster:
         return not self._lagging()
 
     def _note_leaders(self, alive: list[SimNode]) -> None:
+        if self._cluster_id is None:
+            self._cluster_id = next((n.metadata.view.cluster_id for n in alive if n.metadata.view.cluster_id), None)
+            if self._cluster_id is not None:
+                self.trace.append(f"t={self.clock.t:.3f}s the cluster has its id {self._cluster_id}")
         for gid in self.checker.gids:
             leader = next((n.node_id for n in alive if n.groups[gid].is_leader()), None)
             if self._leaders.get(gid, -1) != leader:

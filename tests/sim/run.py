@@ -56,7 +56,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + (" --empty-disks" if config.empty_disks else "")
           + f" --nodes {config.nodes} --partitions {config.partitions} --produce-per-s {config.produce_per_s:g}"
           + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}"
-          + f" --compact-per-s {config.compact_per_s:g}")
+          + f" --compact-per-s {config.compact_per_s:g}"
+          + ("" if config.cluster_id else " --no-cluster-id"))
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compact-per-s", type=float, default=SimConfig.compact_per_s,
                    help="tombstones and compaction passes per simulated second")
     p.add_argument("--empty-disks", action="store_true")
+    p.add_argument("--no-cluster-id", action="store_true",
+                   help="the metadata leader gives the cluster no id (seeds from before cluster ids)")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -107,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     config = SimConfig(nodes=args.nodes, partitions=args.partitions, empty_disks=args.empty_disks,
                        duration_s=args.duration_s, produce_per_s=args.produce_per_s,
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
-                       compact_per_s=args.compact_per_s)
+                       compact_per_s=args.compact_per_s, cluster_id=not args.no_cluster_id)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)
