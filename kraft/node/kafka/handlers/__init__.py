@@ -22,9 +22,11 @@ from kraft.node.kafka.handlers import (
     create_topics,
     delete_records,
     delete_topics,
+    describe_cluster,
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    elect_leaders,
     fetch,
     find_coordinator,
     heartbeat,
@@ -58,7 +60,7 @@ _APIS: tuple[KafkaApi, ...] = (
     produce, fetch, list_offsets, metadata, offset_commit, offset_fetch, find_coordinator, join_group, heartbeat,
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
-    delete_records, describe_log_dirs,
+    delete_records, describe_log_dirs, elect_leaders, describe_cluster,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}
