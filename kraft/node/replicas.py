@@ -199,7 +199,7 @@ class ReplicaManager:
             return
         self._cluster_id_proposed_at = now
         cluster_id = new_cluster_id()
-        log.info("founding the cluster: proposing its id %s", cluster_id)
+        log.info("the cluster has no id yet: proposing %s", cluster_id)
         self.meta_group.submit(encode_command("set_cluster_id", cluster_id=cluster_id))
 
     def _return_leadership(self) -> None:

@@ -163,6 +163,8 @@ def test_elect_leaders_on_request_from_the_cli_and_kafka_clients(tmp_path: Path)
         c.start_all()
         create_topic(c, "orders", PARTITIONS, 3)
         preferred = preferred_of(c, "orders")
+        with Admin(c.bootstrap) as admin:  # preferred replicas stand first, but under load may not win
+            assert all(e.preferred_leads for e in admin.elect_leaders("orders"))
         wait_for(lambda: c.leaders("orders") == preferred, 30, "every preferred replica leading")
         mine = {p for p, r in preferred.items() if r == 2}
 
