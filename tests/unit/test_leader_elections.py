@@ -8,8 +8,10 @@ leadership may also move by itself, so partitions a test did not move may be "el
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import cast
 
 import pytest
 from typer.testing import CliRunner
@@ -17,8 +19,13 @@ from typer.testing import CliRunner
 import cli
 from kraft import Admin, ElectionNotNeeded, LeaderElection, PreferredLeaderNotAvailable, UnknownTopicOrPartition
 from kraft.errors import LeaderNotAvailable, NotLeader
+from kraft.node import elections
+from kraft.node.broker import Broker
+from kraft.node.broker_values import LeaderElection as BrokerElection
+from kraft.node.broker_values import MetadataAnswer, NodeAddress, PartitionMetadata, TopicMetadata
 from kraft.testing import InProcessCluster
 from kraft.testing.local_cluster import RawClient, wait_for
+from tests.unit.test_front_ends import StubBroker
 
 PARTITIONS = 6
 
@@ -193,3 +200,33 @@ def test_cluster_status_shows_the_cluster_id(cluster: InProcessCluster) -> None:
     assert (doc["cluster_id"], doc["controller"]) == (cluster.cluster_id, cluster.controller)
     table = runner.invoke(cli.app, ["cluster", "status", "--bootstrap", cluster.bootstrap]).stdout
     assert f"cluster id: {cluster.cluster_id}  controller: {cluster.controller}" in table.splitlines()
+
+
+class MovingLeaders(StubBroker):
+    """Node 1 leads ``t``'s partitions as far as its metadata knows: 0's preferred replica never takes
+    over (the leader waits its deadline), 1 has moved to another leader and back when first asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    def metadata(self, topics: Sequence[str] | None) -> MetadataAnswer:
+        return MetadataAnswer((NodeAddress(1, "h1", 9001),), 1, (
+            TopicMetadata("t", (PartitionMetadata(0, 1, (2, 1)), PartitionMetadata(1, 1, (2, 1)))),))
+
+    async def elect_preferred_leader(self, topic: str, partition: int, timeout_s: float) -> BrokerElection:
+        self.asked.append(partition)
+        if partition == 0:
+            await asyncio.sleep(timeout_s)
+            raise PreferredLeaderNotAvailable("node 2, the preferred replica, did not win its election in time")
+        if self.asked.count(1) == 1:
+            raise NotLeader("node 1 leads t/1 no more", leader=1)
+        return BrokerElection(topic, partition, 2, 2)
+
+
+def test_a_partition_asked_again_does_not_wait_for_another_ones_deadline() -> None:
+    broker = MovingLeaders()
+    results = asyncio.run(elections.elect_preferred_leaders(cast(Broker, broker), [("t", 0), ("t", 1)], 1.0))
+    assert [(r.partition, type(r.error).__name__) for r in results] == [
+        (0, "PreferredLeaderNotAvailable"), (1, "NoneType")]
+    assert broker.asked.count(1) == 2
