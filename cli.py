@@ -71,6 +71,8 @@ PROGRESS_INTERVAL_S = 0.2
 CONSUME_POLL_MS = 200
 GROUP_COMMIT_INTERVAL_S = 1.0  # kraft consume --group: how often printed positions are committed
 STATUS_TIMEOUT_S = 5.0
+ELECT_TIMEOUT_S = 30.0
+ELECT_PROGRESS_MIN = 100  # kraft cluster elect-leaders reports progress above this many partitions
 
 
 class SignalName(enum.StrEnum):
@@ -256,23 +258,25 @@ def cluster_status(
     ] = STATUS_TIMEOUT_S,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which nodes answer, and every partition's leader, replicas and high watermark."""
+    """Which nodes answer, the cluster's id and controller, and every partition's leader, replicas and
+    high watermark."""
     with reported_errors(as_json):
         nodes = status_nodes(config, bootstrap)
         probes = probe_all([str(n["address"]) for n in nodes], timeout_s)
         for row, (state, detail) in zip(nodes, probes, strict=True):
             row.update(state=state, detail=detail)
         up = [str(n["address"]) for n in nodes if n["state"] == "up"]
+        cluster: Any = None
         topics: list[Any] | None = None
         problem: KraftError | None = KraftConnectionError("no node answered")
         if up:
             try:
-                topics = call_with_deadline(lambda: describe_all(",".join(up), max(100, int(timeout_s * 400))),
-                                            timeout_s, "topics")
+                cluster, topics = call_with_deadline(
+                    lambda: describe_all(",".join(up), max(100, int(timeout_s * 400))), timeout_s, "topics")
                 problem = None
             except KraftError as exc:
                 problem = exc
-        print_status(nodes, topics, as_json)
+        print_status(nodes, cluster, topics, as_json)
         if problem is not None:
             # On stderr in JSON mode too: stdout already holds the one JSON document of the command.
             typer.echo(fmt.error_text(problem), err=True)
@@ -363,27 +367,33 @@ def tcp_refused(address: str, timeout_s: float) -> str | None:
         return exc.strerror or str(exc) or type(exc).__name__
 
 
-def describe_all(bootstrap: str, request_timeout_ms: int = 30000) -> list[Any]:
-    """TopicDescription of every topic; one deleted meanwhile is left out. A leader that does not
-    answer within the timeout (paused) shows high watermark -1 instead of failing the whole table."""
+def describe_all(bootstrap: str, request_timeout_ms: int = 30000) -> tuple[Any, list[Any]]:
+    """The ClusterDescription, and the TopicDescription of every topic; one deleted meanwhile is left
+    out. A leader that does not answer within the timeout (paused) shows high watermark -1 instead of
+    failing the whole table."""
     descriptions = []
     with admin_client(bootstrap, request_timeout_ms) as admin:
+        cluster = admin.describe_cluster()
         for name in sorted(admin.list_topics()):
             with contextlib.suppress(UnknownTopicOrPartition):
                 descriptions.append(admin.describe_topic(name))
-    return descriptions
+    return cluster, descriptions
 
 
-def print_status(nodes: list[dict[str, object]], topics: list[Any] | None, as_json: bool) -> None:
-    """The nodes table, then the partitions table (topics None: they could not be read)."""
+def print_status(nodes: list[dict[str, object]], cluster: Any, topics: list[Any] | None, as_json: bool) -> None:
+    """The nodes table, the cluster's id and controller, then the partitions table (cluster and
+    topics None: they could not be read)."""
     if as_json:
-        echo_json({"nodes": nodes, "topics": None if topics is None else [topic_json(t) for t in topics],
+        echo_json({"cluster_id": None if cluster is None else cluster.cluster_id,
+                   "controller": None if cluster is None else cluster.controller,
+                   "nodes": nodes, "topics": None if topics is None else [topic_json(t) for t in topics],
                    "under_replicated_partitions": None if topics is None else
                    sum(p.under_replicated for t in topics for p in t.partitions)})
         return
     headers = ["node", "address", "state", "process", "detail"]
     typer.echo(fmt.render_table(headers, [[n[h] for h in headers] for n in nodes]))
     typer.echo("")
+    typer.echo(fmt.cluster_line(cluster))
     if topics is None:
         typer.echo("topics: unknown")
         return
@@ -394,6 +404,41 @@ def print_status(nodes: list[dict[str, object]], topics: list[Any] | None, as_js
 
 def topic_json(description: Any) -> dict[str, object]:
     return {"name": description.name, "partitions": [fmt.partition_json(p) for p in description.partitions]}
+
+
+@cluster_app.command("elect-leaders")
+def cluster_elect_leaders(
+    topic: Annotated[str | None, typer.Option("--topic", "-t", help="Only this topic (default: every topic).")] = None,
+    partition: Annotated[
+        list[int] | None,
+        typer.Option("--partition", "-p", min=0, help="Only this partition of --topic; repeat for more."),
+    ] = None,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", min=0.0, help="How long a preferred replica may take to lead.")
+    ] = ELECT_TIMEOUT_S,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make each partition's preferred replica (the first of its replicas) its leader, now; print each
+    partition's outcome. Exit code 1 when a preferred replica does not lead by the timeout."""
+    if partition and topic is None:
+        raise typer.BadParameter("--partition needs --topic", param_hint="--partition")
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        def report(answered: int, total: int) -> None:
+            if total > ELECT_PROGRESS_MIN:
+                progress(f"elect-leaders: {answered}/{total} partitions answered")
+
+        results = admin.elect_leaders(topic, partition or None, timeout_ms=int(timeout_s * 1000), on_progress=report)
+        if as_json:
+            echo_json(fmt.elections_json(results))
+        else:
+            if results:
+                typer.echo(fmt.render_table(fmt.ELECTION_HEADERS, [fmt.election_row(e) for e in results]))
+                typer.echo("")
+            typer.echo(fmt.elections_summary(results))
+        if not all(e.preferred_leads for e in results):
+            raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------------------

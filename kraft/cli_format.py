@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kraft.errors import KraftError
+from kraft.errors import ElectionNotNeeded, KraftError
 from kraft.topic_config import format_value
 
 NONE_CELL = "-"
@@ -213,6 +213,70 @@ def partition_json(p: PartitionLike) -> dict[str, object]:
         "replica_states": {str(r): s for r, s in p.replica_states.items()},
         "under_replicated": p.under_replicated,
     }
+
+
+# --- the cluster (``kraft cluster status``, ``kraft cluster elect-leaders``) -------------------------
+
+
+class ClusterLike(Protocol):
+    """What the status line needs of the client's ClusterDescription."""
+
+    @property
+    def cluster_id(self) -> str | None: ...
+    @property
+    def controller(self) -> int | None: ...
+
+
+def cluster_line(cluster: ClusterLike | None) -> str:
+    if cluster is None:
+        return "cluster: unknown"
+    return f"cluster id: {cell(cluster.cluster_id)}  controller: {cell(cluster.controller)}"
+
+
+class ElectionLike(Protocol):
+    """What tables need of the client's LeaderElection."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def preferred(self) -> int | None: ...
+    @property
+    def leader(self) -> int | None: ...
+    @property
+    def error(self) -> KraftError | None: ...
+
+
+ELECTION_HEADERS = ("topic", "partition", "preferred", "leader", "result")
+
+
+def election_outcome(e: ElectionLike) -> str:
+    """``elected`` (this election moved leadership), ``not needed`` (the preferred replica led
+    already) or ``failed``."""
+    if e.error is None:
+        return "elected"
+    return "not needed" if isinstance(e.error, ElectionNotNeeded) else "failed"
+
+
+def election_row(e: ElectionLike) -> list[object]:
+    outcome = election_outcome(e)
+    result = f"{e.error.name}: {e.error.message}" if outcome == "failed" and e.error is not None else outcome
+    return [e.topic, e.partition, e.preferred, e.leader, result]
+
+
+def elections_summary(elections: Sequence[ElectionLike]) -> str:
+    counts = {o: sum(election_outcome(e) == o for e in elections) for o in ("elected", "not needed", "failed")}
+    return (f"{len(elections)} partitions: {counts['elected']} elected, {counts['not needed']} already led by "
+            f"their preferred replica, {counts['failed']} failed")
+
+
+def elections_json(elections: Sequence[ElectionLike]) -> dict[str, object]:
+    partitions = [{"topic": e.topic, "partition": e.partition, "preferred": e.preferred, "leader": e.leader,
+                   "result": election_outcome(e), "error": None if e.error is None else e.error.name,
+                   "message": None if e.error is None else e.error.message} for e in elections]
+    return {"partitions": partitions, **{o.replace(" ", "_"): sum(p["result"] == o for p in partitions)
+                                         for o in ("elected", "not needed", "failed")}}
 
 
 # --- topic configs (``kraft topic create/alter/describe``) -----------------------------------------

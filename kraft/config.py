@@ -55,6 +55,7 @@ fsync = always                    ; always | never
 ; request_timeout_ms = 30000
 ; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
+; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -130,6 +131,7 @@ class ClusterConfig:
     request_timeout_ms: int = 30000
     group_initial_rebalance_delay_ms: int = 300
     log_retention_check_interval_ms: int = 30000
+    leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
@@ -196,6 +198,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "request_timeout_ms": (1, 3_600_000),
     "group_initial_rebalance_delay_ms": (0, 60_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
+    "leader_balance_interval_ms": (0, 86_400_000),
 }
 _CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")

@@ -311,6 +311,34 @@ class UnsupportedCompressionType(KraftError):
     name = "UNSUPPORTED_COMPRESSION_TYPE"
 
 
+@_register
+class PreferredLeaderNotAvailable(KraftError):
+    """A partition's preferred replica did not take leadership: it is down, cut off from the leader,
+    a learner catching up, or behind the leader's log until the deadline."""
+
+    code = 80
+    name = "PREFERRED_LEADER_NOT_AVAILABLE"
+    retriable = True
+
+
+@_register
+class EligibleLeadersNotAvailable(KraftError):
+    """No replica may be made leader: a partition without a leader has no majority of its replicas
+    (kraft never elects an unclean leader, which Raft could not do without losing writes)."""
+
+    code = 83
+    name = "ELIGIBLE_LEADERS_NOT_AVAILABLE"
+    retriable = True
+
+
+@_register
+class ElectionNotNeeded(KraftError):
+    """The partition's preferred replica leads it already."""
+
+    code = 84
+    name = "ELECTION_NOT_NEEDED"
+
+
 def error_for_code(code: int, message: str = "", **details: object) -> KraftError:
     """The error instance a client raises for a wire ``code`` (unknown codes stay readable)."""
     cls = _BY_CODE.get(code)

@@ -8,10 +8,13 @@ from .admin import Admin
 from .consumer import Consumer
 from .producer import Producer
 from .types import (
+    ClusterDescription,
     ConfigEntry,
     ConsumerRecord,
     GroupDescription,
+    LeaderElection,
     MemberInfo,
+    NodeDescription,
     PartitionInfo,
     PartitionOffsets,
     Reassignment,
@@ -22,11 +25,14 @@ from .types import (
 
 __all__ = [
     "Admin",
+    "ClusterDescription",
     "ConfigEntry",
     "Consumer",
     "ConsumerRecord",
     "GroupDescription",
+    "LeaderElection",
     "MemberInfo",
+    "NodeDescription",
     "PartitionInfo",
     "PartitionOffsets",
     "Producer",

@@ -1,4 +1,5 @@
-"""``Admin``: topic management, cluster inspection and consumer groups; synchronous, thread-safe.
+"""``Admin``: topic management, cluster inspection and leadership, and consumer groups; synchronous,
+thread-safe.
 
 A thin facade: each call is one coroutine on the client core's loop, wrapped in the core's retry
 policy (retriable errors refresh metadata and back off until ``request_timeout_ms``). Group calls
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kraft.errors import (
@@ -27,13 +29,17 @@ from kraft.errors import (
     NotCoordinator,
     RequestTimedOut,
     UnknownTopicOrPartition,
+    error_for_code,
 )
 
 from .client_core import Address, ClientCore, error_from_result
 from .types import (
+    ClusterDescription,
     ConfigEntry,
     GroupDescription,
+    LeaderElection,
     MemberInfo,
+    NodeDescription,
     PartitionInfo,
     PartitionOffsets,
     Reassignment,
@@ -43,6 +49,9 @@ from .types import (
 
 EARLIEST = -2
 LATEST = -1
+ELECT_CHUNK = 100  # partitions per elect_leaders request (progress is reported per answer)
+ELECT_IN_FLIGHT = 4  # elect_leaders requests at once
+ELECT_ANSWER_GRACE_MS = 5000  # a node answers by the election's deadline; allow this more on the wire
 _COORDINATOR_ERRORS = (NotCoordinator, CoordinatorNotAvailable, KraftConnectionError, RequestTimedOut)
 
 
@@ -147,6 +156,37 @@ class Admin:
             await self._core.fresh_metadata()
             return await self._core.request_node(node_id, "node_status", {})
         return self._run(op)
+
+    # --- the cluster and its leaders ----------------------------------------------------------------
+
+    def describe_cluster(self) -> ClusterDescription:
+        """The cluster's id (given once, when it was founded), its controller (the metadata group's
+        leader) and its nodes' client listeners, from fresh metadata."""
+        async def op() -> ClusterDescription:
+            m = await self._core.refresh_metadata()
+            return ClusterDescription(m.cluster_id, m.controller, [
+                NodeDescription(n.node_id, n.host, n.port, n.rack) for _, n in sorted(m.nodes.items())])
+        return self._run(op)
+
+    def elect_leaders(self, topic: str | None = None, partitions: Iterable[int] | None = None, *,
+                      timeout_ms: int = 30000,
+                      on_progress: Callable[[int, int], None] | None = None) -> list[LeaderElection]:
+        """Make each partition's preferred replica (the first of its replicas) its leader: every
+        partition of ``topic`` (of every topic when None), or only ``partitions`` of it.
+
+        Each partition's current leader hands leadership to the preferred replica once that one's log
+        matches its own; one ``LeaderElection`` per partition, sorted, says what happened by
+        ``timeout_ms`` (the nodes cap it at their ``request_timeout_ms``): ``error`` None (elected),
+        ElectionNotNeeded (the preferred replica led already), PreferredLeaderNotAvailable (it did not
+        take over: down, cut off, or catching up), ... Raises UnknownTopicOrPartition for a topic or
+        partition that does not exist. ``on_progress(answered, total)`` is called as partitions are
+        answered (on the client's thread; ``ELECT_CHUNK`` partitions per request)."""
+        wanted = None if partitions is None else sorted(set(partitions))
+        if wanted is not None and topic is None:
+            raise ValueError("partitions= needs topic=")
+        if timeout_ms < 0:
+            raise ValueError(f"timeout_ms must be >= 0, got {timeout_ms}")
+        return self._core.run(self._elect_leaders(topic, wanted, timeout_ms, on_progress))
 
     # --- records and log sizes ---------------------------------------------------------------------
 
@@ -466,6 +506,54 @@ class Admin:
         if failures:
             raise next((e for e in failures if not e.retriable), failures[0])
         return {p: done[p] for p in sorted(before_offsets)}
+
+    async def _elect_leaders(self, topic: str | None, partitions: list[int] | None, timeout_ms: int,
+                             on_progress: Callable[[int, int], None] | None) -> list[LeaderElection]:
+        metadata = await self._core.retrying(self._core.refresh_metadata)
+        if topic is None:
+            targets = [TopicPartition(t, p.partition) for t, meta in sorted(metadata.topics.items())
+                       for p in meta.partitions]
+        else:
+            count = metadata.partition_count(topic)
+            if count is None:
+                raise UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+            bad = [p for p in partitions or () if not 0 <= p < count]
+            if bad:
+                raise UnknownTopicOrPartition(f"topic {topic} has no partition {bad[0]} (it has {count})")
+            targets = [TopicPartition(topic, p) for p in (range(count) if partitions is None else partitions)]
+        deadline = time.monotonic() + timeout_ms / 1000
+        in_flight = asyncio.Semaphore(ELECT_IN_FLIGHT)
+        results: list[LeaderElection] = []
+
+        async def elect(chunk: list[TopicPartition]) -> None:
+            async def ask() -> dict[str, Any]:
+                left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+                body = {"partitions": [{"topic": t, "partition": p} for t, p in chunk], "timeout_ms": left_ms}
+                return await self._to_a_node("elect_leaders", body, left_ms + ELECT_ANSWER_GRACE_MS)
+            async with in_flight:
+                answer = await self._core.retrying(ask, timeout_ms=timeout_ms + ELECT_ANSWER_GRACE_MS)
+            for r in answer["partitions"]:
+                code = int(r.get("error_code") or 0)
+                results.append(LeaderElection(str(r["topic"]), int(r["partition"]), r.get("preferred"),
+                                              r.get("leader"),
+                                              error_for_code(code, str(r.get("message") or "")) if code else None))
+            if on_progress is not None:
+                on_progress(len(results), len(targets))
+
+        await asyncio.gather(*(elect(targets[i:i + ELECT_CHUNK]) for i in range(0, len(targets), ELECT_CHUNK)))
+        return sorted(results, key=lambda r: (r.topic, r.partition))
+
+    async def _to_a_node(self, api: str, body: dict[str, Any], timeout_ms: float) -> dict[str, Any]:
+        """One request that any node answers but that may take ``timeout_ms``: to the controller (as
+        Kafka's clients send such requests), else to a node of the metadata, else a bootstrap one."""
+        metadata = await self._core.fresh_metadata()
+        if metadata.controller is not None and metadata.controller in metadata.nodes:
+            address = self._core.node_address(metadata.controller)
+        elif metadata.nodes:
+            address = self._core.node_address(min(metadata.nodes))
+        else:
+            address = self._core.bootstrap[0]
+        return await self._core.request(address, api, body, timeout_ms)
 
     async def _describe_with_logs(self, name: str) -> TopicDescription:
         """``_describe`` plus each partition's log start and size, from its leader's ``node_status``

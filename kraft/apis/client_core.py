@@ -81,6 +81,7 @@ class ClusterMetadata:
     controller: int | None = None
     topics: dict[str, TopicMeta] = field(default_factory=dict)
     fetched_at: float = float("-inf")  # time.monotonic()
+    cluster_id: str | None = None  # None before a new cluster has its id (or from a node of before ids)
 
     def leader_for(self, topic: str, partition: int) -> int | None:
         meta = self.topics.get(topic)
@@ -112,7 +113,8 @@ class ClusterMetadata:
                 topics[t["name"]] = TopicMeta(t["name"], tuple(parts))
         except (KeyError, TypeError, AttributeError) as exc:
             raise KraftError(f"malformed metadata response: {exc!r}") from None
-        return cls(nodes, body.get("controller"), topics, now)
+        cluster_id = body.get("cluster_id")
+        return cls(nodes, body.get("controller"), topics, now, cluster_id if isinstance(cluster_id, str) else None)
 
 
 class ClientCore:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kraft.errors import ElectionNotNeeded, KraftError
+
 
 class TopicPartition(NamedTuple):
     topic: str
@@ -73,6 +75,45 @@ class Reassignment:
     @property
     def removing(self) -> list[int]:
         return [n for n in self.replicas if n not in self.target]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDescription:
+    """A node as the cluster's metadata has it: its id, client (native) listener and rack."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDescription:
+    """``Admin.describe_cluster``: the cluster's id (given when it was founded; None only in its first
+    moments), the controller (the metadata group's leader; None while it elects one) and the nodes."""
+
+    cluster_id: str | None
+    controller: int | None
+    nodes: list[NodeDescription] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElection:
+    """One partition's answer to ``Admin.elect_leaders``: its preferred replica (the first of its
+    replicas), its leader as last seen, and ``error``: None when the election moved leadership to the
+    preferred replica, ``ElectionNotNeeded`` when that one led already, else why it does not lead
+    (``PreferredLeaderNotAvailable``: down, cut off or catching up until the deadline; ...)."""
+
+    topic: str
+    partition: int
+    preferred: int | None
+    leader: int | None
+    error: KraftError | None = None
+
+    @property
+    def preferred_leads(self) -> bool:
+        """The preferred replica leads the partition (elected now, or already)."""
+        return self.error is None or isinstance(self.error, ElectionNotNeeded)
 
 
 @dataclass(frozen=True, slots=True)

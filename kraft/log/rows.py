@@ -3,7 +3,7 @@
 Owns the keys and encodings (and nothing else) of:
 
     pstate     gid                   msgpack map: a group's own state (a partition's offsets, the
-                                     metadata catalogue)
+                                     metadata catalogue: topics, nodes, id counters, the cluster id)
     pstate     gid + b"g" + id       msgpack map: one consumer group of the metadata group, its id kept
                                      in the value under "name" (an id too long for a key is stored as
                                      b"#" + its SHA-256)

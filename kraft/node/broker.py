@@ -5,7 +5,8 @@ produce (submit a batch, answer once it is committed by a majority, applied and 
 (committed batches only, long-polled), offsets, topic administration through the metadata group,
 topic configs (checked before they are proposed, resolved with this node's cluster.ini defaults,
 and what they ask of each produced batch),
-the node registry (where each node's listeners are), and this node's status. It takes and returns
+the node registry (where each node's listeners are), handing a partition this node leads to its
+preferred replica on request, and this node's status. It takes and returns
 the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
 ``MetadataAnswer``, ``TopicCreated``, ``NodeStatus`` ...) and raises ``kraft.errors`` classes; a request over several
 partitions answers each with its own ``error``.
@@ -33,6 +34,7 @@ from kraft.node.broker_values import (
     Appended,
     FetchedPartition,
     FetchRequest,
+    LeaderElection,
     LogDir,
     MetadataAnswer,
     NodeAddress,
@@ -64,6 +66,8 @@ EARLIEST = -2
 LATEST = -1
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
 MAX_PARTITIONS = 100_000  # per topic
+ELECTION_POLL_S = 0.02  # how often a requested election looks whether the preferred replica leads yet
+HANDOVER_RETRY_S = 0.25  # how often the leader offers leadership to the preferred replica meanwhile
 
 
 def _refusal_error(refused: Refused) -> errors.KraftError:
@@ -421,7 +425,12 @@ class Broker:
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
         registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
         nodes = tuple(NodeAddress(i, h, p, r) for i, (h, p, r) in sorted(registry.items()))
-        return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out))
+        return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id)
+
+    def cluster_id(self) -> str | None:
+        """The cluster's id, as this node's metadata has it (None until the first metadata leader's
+        ``set_cluster_id`` entry is applied here: a new cluster's first moments)."""
+        return self.replicas.metadata.view.cluster_id
 
     def kafka_listeners(self) -> dict[int, NodeAddress]:
         """Node id -> Kafka listener of every node that has one: the replicated node registry (what
@@ -573,6 +582,52 @@ class Broker:
         """Every partition being moved, as this node's metadata has it."""
         return [Reassignment(t.name, p.partition, p.replicas, p.target)
                 for t in self.replicas.metadata.view.topics.values() for p in t.partitions if p.target is not None]
+
+    # --- leadership ---------------------------------------------------------------------------------
+    async def elect_preferred_leader(self, topic: str, partition: int, timeout_s: float) -> LeaderElection:
+        """On the partition's leader: hand leadership to its preferred replica (the first of its
+        replicas) and wait until that one leads; answers the election with ``error`` None.
+
+        Raises ``ElectionNotNeeded`` when the preferred replica leads already; ``NotLeader`` (with the
+        leader, if known) or ``LeaderNotAvailable`` when this node does not lead the partition, also
+        when leadership went to another replica meanwhile (ask that one); and
+        ``PreferredLeaderNotAvailable`` when the preferred replica has not taken over within
+        ``timeout_s``: Raft hands leadership only to a voter whose log matches the leader's, so one
+        that is down, cut off, a learner or behind (under heavy writes) does not get it.
+        """
+        replica = self._replica(topic, partition)
+        preferred = replica.meta.replicas[0]
+        group = replica.group
+        if group.leader_id() == preferred:
+            raise errors.ElectionNotNeeded(f"node {preferred}, the preferred replica, leads {topic}/{partition}")
+        self._leader_replica(topic, partition)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        offered: list[bool] = []  # hand_over_to's answers (driver thread)
+        next_offer = 0.0
+        while True:
+            leader = group.leader_id()
+            if leader == preferred:
+                return LeaderElection(topic, partition, preferred, leader)
+            if leader is not None and leader != self.node_id:
+                raise errors.NotLeader(f"node {leader} leads {topic}/{partition} now", leader=leader)
+            now = loop.time()
+            if now >= deadline:
+                raise errors.PreferredLeaderNotAvailable(
+                    f"{topic}/{partition}: {self._why_not_leading(group, preferred, offered)}")
+            if now >= next_offer and leader == self.node_id:
+                next_offer = now + HANDOVER_RETRY_S
+                self.host.call(lambda: offered.append(group.hand_over_to(preferred)))
+            await asyncio.sleep(ELECTION_POLL_S)
+
+    def _why_not_leading(self, group: RaftGroup, preferred: int, offered: list[bool]) -> str:
+        if not self.host.connected_peers().get(preferred, False):
+            return f"node {preferred}, the preferred replica, is not connected to the leader (down or cut off)"
+        if preferred in group.learners():
+            return f"node {preferred}, the preferred replica, is a learner still catching up (a replaced disk)"
+        if offered and not any(offered):
+            return f"node {preferred}, the preferred replica, has not caught up with the leader's log"
+        return f"node {preferred}, the preferred replica, did not win its election in time"
 
     # --- this node ------------------------------------------------------------------------------
     def node_status(self) -> NodeStatus:

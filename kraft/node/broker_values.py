@@ -113,6 +113,21 @@ class MetadataAnswer:
     nodes: tuple[NodeAddress, ...]  # every node's client (native) listener, by node id
     controller: int | None  # the metadata group's leader, None while it elects one
     topics: tuple[TopicMetadata, ...]
+    cluster_id: str | None = None  # None only in a new cluster's first moments, before its id is applied
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElection:
+    """One partition's preferred-leader election: its preferred replica (the first of its replicas;
+    None when the partition is unknown), its leader as last seen, and ``error``: None when the
+    election moved leadership to the preferred replica, ``ElectionNotNeeded`` when that one led
+    already, else why it does not lead (``PreferredLeaderNotAvailable``, ``NotLeader`` ...)."""
+
+    topic: str
+    partition: int
+    preferred: int | None
+    leader: int | None
+    error: errors.KraftError | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ Must not: decide Raft rules or talk to peers (the host carries the hellos; ``kra
 
 from __future__ import annotations
 
+import base64
 import enum
 import uuid
 from dataclasses import dataclass, replace
@@ -49,6 +50,11 @@ class NodeIdentity:
 
 def new_disk_id() -> str:
     return uuid.uuid4().hex
+
+
+def new_cluster_id() -> str:
+    """A new cluster's id, in Kafka's form: a random UUID, base64url without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
 def load(view: LogStore | ReadView) -> NodeIdentity | None:

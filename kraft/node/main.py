@@ -133,12 +133,15 @@ class Node:
         me = self.config.node(self.node_id)
         self._set_identity(self.identity)
         self.host.on_hello = self._on_peer_hello
-        return ReplicaManager(self.node_id, self.host, self.store, timers, self.config.node_ids,
-                              on_appended=self._on_appended,
-                              announce={"id": self.node_id, "host": me.host, "client_port": me.client_port,
-                                        "raft_port": me.raft_port, "rack": me.rack, "kafka_port": me.kafka_port},
-                              disk_id=self.identity.disk_id, rejoining=self.identity.rejoining,
-                              on_rejoined=self._rejoined)
+        replicas = ReplicaManager(self.node_id, self.host, self.store, timers, self.config.node_ids,
+                                  on_appended=self._on_appended,
+                                  announce={"id": self.node_id, "host": me.host, "client_port": me.client_port,
+                                            "raft_port": me.raft_port, "rack": me.rack, "kafka_port": me.kafka_port},
+                                  disk_id=self.identity.disk_id, rejoining=self.identity.rejoining,
+                                  on_rejoined=self._rejoined,
+                                  leader_balance_interval_s=self.config.leader_balance_interval_ms / 1000)
+        self.host.on_loop.append(lambda: self._note_cluster_id(replicas))
+        return replicas
 
     def _set_identity(self, new: identity.NodeIdentity) -> None:
         """Driver thread: persist ``new`` (in this iteration's commit) and say it in hellos."""
@@ -149,6 +152,14 @@ class Node:
     def _on_peer_hello(self, peer: int, hello: dict[str, object]) -> None:
         if hello.get("disk") is not None and peer in self.identity.pending:
             self._set_identity(self.identity.heard(peer))
+
+    def _note_cluster_id(self, replicas: ReplicaManager) -> None:
+        """Driver thread: once this node's metadata has the cluster's id, its identity keeps it, so its
+        hellos carry it and a node of another cluster is refused (``kraft.raft.host``)."""
+        cluster_id = replicas.metadata.view.cluster_id
+        if cluster_id is not None and self.identity.cluster_id is None:
+            log.info("node %d belongs to cluster %s", self.node_id, cluster_id)
+            self._set_identity(identity.with_cluster(self.identity, cluster_id))
 
     def _rejoined(self) -> None:
         """Driver thread: every group here has promoted this node; new groups start as voters."""

@@ -1,8 +1,10 @@
 """The replicas a node hosts: the metadata group, and one Raft group per assigned partition.
 
 Owns (on the Raft driver thread): creating and destroying partition groups as the metadata view
-changes, making the preferred replica stand for election first, and reporting this node's
-leaderships to the metadata group so every node can tell clients where a partition's leader is.
+changes, making the preferred replica stand for election first, handing leadership back to it
+(every ``leader_balance_interval_s``), reporting this node's leaderships to the metadata group so
+every node can tell clients where a partition's leader is, and, on the metadata leader, giving a new
+cluster its id.
 Moves (reassignments): a partition whose metadata has a ``target`` is hosted by its replicas and
 the target's new nodes (each created as a learner of its own); its leader carries the move out one
 membership change at a time (``kraft.raft.membership``) and reports it done to the metadata group,
@@ -24,6 +26,7 @@ from kraft.log.partition_log import PartitionLog
 from kraft.log.rows import MetadataRows
 from kraft.log.store import LogStore
 from kraft.node.host import NodeHost
+from kraft.node.identity import new_cluster_id
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import RaftJournal
 from kraft.raft.membership import Action, next_step
@@ -41,7 +44,7 @@ log = logging.getLogger(__name__)
 PREFERRED_ELECTION_DELAY_S = 0.2
 LEADER_REPORT_INTERVAL_S = 0.25
 LEADER_REPORT_RETRY_S = 2.0
-PREFERRED_LEADER_CHECK_S = 5.0  # how often a non-preferred leader offers leadership back
+PREFERRED_LEADER_CHECK_S = 5.0  # how often a non-preferred leader offers leadership back (the default)
 MOVE_REPORT_RETRY_S = 2.0  # a finished move is reported again if the metadata has not taken it
 
 
@@ -68,11 +71,14 @@ class ReplicaManager:
         disk_id: str | None = None,
         rejoining: bool = False,
         on_rejoined: Callable[[], None] | None = None,
+        leader_balance_interval_s: float = PREFERRED_LEADER_CHECK_S,
     ) -> None:
         """``preferred_election_delay_s``: how soon a group's preferred replica stands for election
         (below the election timeout, so it usually wins; an in-process cluster makes it 0).
-        ``disk_id``: this node's disk (``kraft.node.identity``); ``rejoining``: the disk was
-        lost, so groups new to it start as learners until ``on_rejoined`` is called."""
+        ``disk_id``: this node's disk, which its groups' replies carry; ``rejoining``: the disk was
+        lost, so groups new to it start as learners until ``on_rejoined`` is called.
+        ``leader_balance_interval_s``: how often leaders hand partitions back to their preferred
+        replicas (cluster.ini's ``leader_balance_interval_ms``; 0: never)."""
         self.node_id = node_id
         self.disk_id = disk_id
         self.rejoining = rejoining
@@ -89,7 +95,9 @@ class ReplicaManager:
         self._reported: dict[int, tuple[int, float]] = {}
         self._moves_reported: dict[int, float] = {}  # gid -> when its finished move was last reported
         self._handed_over: dict[int, float] = {}  # gid -> when leadership was last offered for a move
-        self._next_rebalance = host.clock.now() + PREFERRED_LEADER_CHECK_S
+        self.leader_balance_interval_s = leader_balance_interval_s
+        self._next_rebalance = host.clock.now() + leader_balance_interval_s
+        self._cluster_id_proposed_at = float("-inf")
         self._announce = announce  # this node's entry in the metadata's node registry
         self._announced_at = 0.0
         self._preferred_delay_s = preferred_election_delay_s
@@ -132,13 +140,14 @@ class ReplicaManager:
             self._seen_version = view.version
             self._reconcile(view.partitions_on(self.node_id))
         now = self.host.clock.now()
+        self._found_cluster(now)
         if now >= self._next_report:
             self._next_report = now + LEADER_REPORT_INTERVAL_S
             self._report_leaders(now)
             self._register(now)
             self._drive_moves(now)
-        if now >= self._next_rebalance:
-            self._next_rebalance = now + PREFERRED_LEADER_CHECK_S
+        if self.leader_balance_interval_s > 0 and now >= self._next_rebalance:
+            self._next_rebalance = now + self.leader_balance_interval_s
             self._return_leadership()
 
     def _reconcile(self, wanted: dict[int, PartitionMeta]) -> None:
@@ -219,6 +228,18 @@ class ReplicaManager:
             return
         self._announced_at = now
         self.meta_group.submit(encode_command("register_node", **self._announce))
+
+    def _found_cluster(self, now: float) -> None:
+        """The metadata leader gives a cluster without an id its id (retried until applied; the first
+        entry wins, so two leaders proposing one each is harmless)."""
+        if self.metadata.view.cluster_id is not None or not self.meta_group.leadership_ready():
+            return
+        if now - self._cluster_id_proposed_at < LEADER_REPORT_RETRY_S:
+            return
+        self._cluster_id_proposed_at = now
+        cluster_id = new_cluster_id()
+        log.info("the cluster has no id yet: proposing %s", cluster_id)
+        self.meta_group.submit(encode_command("set_cluster_id", cluster_id=cluster_id))
 
     def _return_leadership(self) -> None:
         """Hand each partition back to its preferred replica once that one is up and caught up.

@@ -374,13 +374,13 @@ class RaftHost(DrivenHost):
                 log.warning("connection from unknown or blocked node %r: closing", peer)
                 self._close(conn, notify=False)
                 return
+            conn.peer = peer
+            if not self._on_hello(conn, frame):
+                return  # a node of another cluster: the connection it would replace stays
             old = self.conns.get(peer)
             if old is not None:
                 self._close(old)
-            conn.peer = peer
             self.conns[peer] = conn
-            if not self._on_hello(conn, frame):
-                return
             conn.outbuf += self._hello()
             self._mark_ready(conn)
             return

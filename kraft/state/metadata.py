@@ -16,6 +16,10 @@ machine keeps the last ``METADATA_LOG_KEEP`` to ``2 * METADATA_LOG_KEEP`` entrie
 function of the applied index, the same on every replica), so a follower a little behind catches up
 from entries, and one further behind gets a snapshot: the whole state (``state``/``install``).
 Without this the log would grow with every offset commit for as long as the cluster runs.
+
+The cluster's id is catalogue state too: the first metadata leader that finds none proposes one
+(``set_cluster_id``, a random id in the command); the first such entry wins, so a second proposal
+(a later leader's, made before it applied the first) changes nothing.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class MetadataView:
     version: int = 0
     topics: dict[str, TopicMeta] = field(default_factory=dict)
     nodes: dict[int, NodeMeta] = field(default_factory=dict)
+    cluster_id: str | None = None  # None until the first metadata leader's ``set_cluster_id`` is applied
 
     def partitions_on(self, node_id: int) -> dict[int, PartitionMeta]:
         return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.hosts}
@@ -87,7 +92,7 @@ class MetadataView:
 
 # Ops that change the view (others, like commits, must not pay for rebuilding it).
 _CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs",
-                            "reassign_partitions", "reassignment_done", "create_partitions"})
+                            "reassign_partitions", "reassignment_done", "create_partitions", "set_cluster_id"})
 _GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
 
 
@@ -136,6 +141,7 @@ class CatalogueState(TypedDict, total=False):
     next_producer_id: int
     last_applied: int
     groups: dict[str, GroupRow]
+    cluster_id: str  # absent until the cluster has its id
 
 
 class StateStore(Protocol):
@@ -181,6 +187,7 @@ class MetadataMachine:
         self._next_topic_id: int = state.get("next_topic_id", 1)
         self._nodes: dict[int, NodeRow] = {int(k): v for k, v in state.get("nodes", {}).items()}
         self._next_producer_id: int = state.get("next_producer_id", 1)
+        self._cluster_id: str | None = state.get("cluster_id")
         applied = store.load_applied() if store is not None else None
         self._last_applied: int = applied if applied is not None else state.get("last_applied", 0)
         # State saved before groups had rows of their own carries them in the catalogue row: read
@@ -231,8 +238,7 @@ class MetadataMachine:
 
     def state(self) -> dict[str, Any]:
         """The whole state, as of the last applied entry: a copy (it is encoded later)."""
-        catalogue = {"topics": self._topics, "next_topic_id": self._next_topic_id, "nodes": self._nodes,
-                     "next_producer_id": self._next_producer_id}
+        catalogue = self._catalogue()
         groups = {g: {"generation": o.generation, "offsets": [[t, p, off] for (t, p), off in o.offsets.items()]}
                   for g, o in self.groups.items()}
         copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(
@@ -250,13 +256,13 @@ class MetadataMachine:
         self._next_topic_id = catalogue.get("next_topic_id", 1)
         self._nodes = {int(k): v for k, v in catalogue.get("nodes", {}).items()}
         self._next_producer_id = catalogue.get("next_producer_id", 1)
+        self._cluster_id = catalogue.get("cluster_id")
         self._last_applied = state["last_applied"]
         rows: dict[str, GroupRow] = state["groups"]
         self.groups = {g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
                        for g, v in rows.items()}
         if self._store is not None:
-            self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
-                                    "nodes": self._nodes, "next_producer_id": self._next_producer_id})
+            self._store.save_state(self._catalogue())
             self._store.replace_groups(rows)
             self._store.save_applied(self._last_applied)
         self._catalogue_dirty = False
@@ -293,8 +299,7 @@ class MetadataMachine:
         """Write what this entry changed (in the driver's transaction, with the index it reflects)."""
         assert self._store is not None
         if self._catalogue_dirty:
-            self._store.save_state({"topics": self._topics, "next_topic_id": self._next_topic_id,
-                                    "nodes": self._nodes, "next_producer_id": self._next_producer_id})
+            self._store.save_state(self._catalogue())
             self._catalogue_dirty = False
         for name in self._dirty_groups:
             g = self.groups.get(name)
@@ -302,6 +307,20 @@ class MetadataMachine:
                 "generation": g.generation, "offsets": [[t, p, o] for (t, p), o in g.offsets.items()]})
         self._dirty_groups.clear()
         self._store.save_applied(raft_index)
+
+    def _catalogue(self) -> CatalogueState:
+        """The catalogue row as the store keeps it (and snapshots carry it)."""
+        row: CatalogueState = {"topics": self._topics, "next_topic_id": self._next_topic_id, "nodes": self._nodes,
+                               "next_producer_id": self._next_producer_id}
+        if self._cluster_id is not None:
+            row["cluster_id"] = self._cluster_id
+        return row
+
+    def _op_set_cluster_id(self, cmd: dict[str, Any]) -> str:
+        """Give the cluster its id, once: the first entry wins; answers the id in force."""
+        if self._cluster_id is None:
+            self._cluster_id = str(cmd["cluster_id"])
+        return self._cluster_id
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
         name = cmd["name"]
@@ -466,4 +485,4 @@ class MetadataMachine:
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
         nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"))
                  for i, n in self._nodes.items()}
-        self.view = MetadataView(self.view.version + 1, topics, nodes)
+        self.view = MetadataView(self.view.version + 1, topics, nodes, self._cluster_id)

@@ -213,6 +213,8 @@ class InProcessCluster:
             self._stores = {i: MemoryStore(fsync=False) for i in self._ids}
             self._boot(socks)  # every node in one pass: none elects a leader before the others exist
             self._settle(METADATA_GID, self._ids[0], self._controller_known)
+            self._wait(lambda: all(n.replicas.metadata.view.cluster_id for n in self._nodes.values()),
+                       "the cluster's id on every node")
         except BaseException:
             for sock in socks.values():
                 sock.close()
@@ -253,6 +255,12 @@ class InProcessCluster:
     @property
     def node_ids(self) -> list[int]:
         return list(self._ids)
+
+    @property
+    def cluster_id(self) -> str | None:
+        """The id the metadata group gave this cluster when it started."""
+        node = self._nodes.get(self._any_node())
+        return None if node is None else node.replicas.metadata.view.cluster_id
 
     def address(self, node_id: int) -> str:
         return f"{self.host}:{self._ports[node_id]}"
@@ -571,6 +579,7 @@ class InProcessCluster:
             announce={"id": node_id, "host": self.host, "client_port": self._ports[node_id], "raft_port": 0,
                       "rack": None, "kafka_port": None},
             preferred_election_delay_s=0.0,
+            leader_balance_interval_s=config.leader_balance_interval_ms / 1000,
         )
         store.commit()
         broker.append(Broker(config, node_id, host, replicas))

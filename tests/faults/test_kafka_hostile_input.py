@@ -106,10 +106,11 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
     try:
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
-        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 35, 37, 44, 45,
-                             46}
+        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 35, 37, 43, 44,
+                             45, 46, 60}
         assert keys[0] == (3, 7) and keys[1] == (4, 11)
         assert keys[21] == (0, 2) and keys[35] == (1, 4) and keys[37] == (0, 3)
+        assert keys[43] == (0, 2) and keys[60] == (0, 1)
         # ApiVersions v3 (flexible) from a newer client: the v0 answer with UNSUPPORTED_VERSION (KIP-511).
         k.send_frame(k.header(18, 3) + b"\x00\x05kraft\x051.0.0\x00")
         frame = k.read_frame()

@@ -16,6 +16,8 @@
 - and every topic and partition whose creation was acknowledged is in the metadata catalogue with
   the replicas it was created with (a topic's partitions only grow; replicas' catalogues are
   compared whole by the applied-state check above).
+- the cluster's id: once a replica has one, it is the one every replica has and it never changes;
+  after healing every replica has it.
 
 Entries a replica discarded (below its log's base: trimmed, or replaced by a snapshot) cannot be
 read there any more; the checks of committed entries skip them on that replica.
@@ -63,6 +65,7 @@ class Checker:
         self.verified: dict[tuple[int, int], int] = {}  # (node, gid) -> committed prefix checked
         self.states: dict[tuple[int, int], object] = {}  # (gid, applied index) -> state digest
         self.applied_seen: dict[tuple[int, int], int] = {}
+        self.cluster_id: str | None = None  # the first any replica applied
 
     def forget(self, node_id: int) -> None:
         """The node lost its disk: its own history starts again (the cluster's does not)."""
@@ -78,6 +81,12 @@ class Checker:
 
     def after_step(self, nodes: list[SimNode]) -> None:
         for node in nodes:
+            cluster_id = node.metadata.view.cluster_id
+            if cluster_id is not None and self.cluster_id is None:
+                self.cluster_id = cluster_id
+            if cluster_id is not None and cluster_id != self.cluster_id:
+                raise Violation(f"node {node.node_id} has cluster id {cluster_id}, another replica had "
+                                f"{self.cluster_id}")
             for gid, group in node.groups.items():
                 key = (node.node_id, gid)
                 term = group.raftCurrentTerm
@@ -204,6 +213,12 @@ class Checker:
                 if list(topic.partitions[partition].replicas) != replicas:
                     raise Violation(f"node {node.node_id}: {name}/{partition} has replicas "
                                     f"{list(topic.partitions[partition].replicas)}, acknowledged with {replicas}")
+
+    def check_cluster_id(self, nodes: list[SimNode]) -> None:
+        """After healing: every replica has the cluster's id, the same one."""
+        ids = {n.node_id: n.metadata.view.cluster_id for n in nodes}
+        if None in ids.values() or len(set(ids.values())) != 1:
+            raise Violation(f"cluster ids after healing: {ids}")
 
     def check_replicas_identical(self, nodes: list[SimNode], partition_gids: list[int]) -> None:
         """Caught-up replicas hold the same bytes: journal rows above the highest base, index rows."""

@@ -63,6 +63,7 @@ class SimConfig:
     replicas: int = 0  # replicas per partition group (0: every node); fewer leaves room for moves
     moves_per_s: float = 0.0  # partition moves started per second (tests/sim/moves.py)
     catalogue_per_s: float = 0.0  # metadata catalogue changes (topics, moves started and reported) per second
+    cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
 
 
 @dataclass
@@ -145,6 +146,7 @@ class SimCluster:
         self.idempotent_rng = random.Random(f"{seed}/idempotent")
         self.compact_rng = random.Random(f"{seed}/compact")
         self.topics_rng = random.Random(f"{seed}/topics")
+        self.cluster_id_rng = random.Random(f"{seed}/cluster-id")
         self.checker = Checker([METADATA_GID, *self.partition_gids])
         self.disks = {n: SimDisk() for n in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
@@ -166,6 +168,7 @@ class SimCluster:
         self._steps = 0
         self._last_full_check = 0.0
         self._leaders: dict[int, int | None] = {}
+        self._cluster_id: str | None = None
         self._learners: dict[int, set[int]] = {}
         self.errors = ErrorLog()
         self._next_fault_at = 0.0
@@ -190,6 +193,8 @@ class SimCluster:
                                                 meta._next_producer_id)  # type: ignore[union-attr]
                 self.checker.check_replicas_identical(alive, self.partition_gids)
                 self.checker.check_catalogue(self.workload.acked, alive)
+                if self.config.cluster_id:
+                    self.checker.check_cluster_id(alive)
             except Violation as v:
                 result.violation = str(v)
                 self.trace.append(f"t={self.clock.t:.3f}s VIOLATION {v}")
@@ -415,7 +420,7 @@ class SimCluster:
                  for p in self.ids if p != n and ((peer := self.nodes.get(p)) is not None or self.clock.t == 0)}
         self._incarnations[n] = self._incarnations.get(n, 0) + (1 if wiped or self.clock.t == 0 else 0)
         node = SimNode(n, self.ids, self.mover.hosted_by(n), self.disks[n], self._is_connected, peers,
-                       f"disk-{n}-{self._incarnations[n]}")
+                       f"disk-{n}-{self._incarnations[n]}", self.cluster_id_rng if self.config.cluster_id else None)
         node.destroy_stale(self.mover.dropped[n])
         self.mover.dropped[n] = set()
         self.nodes[n] = node
@@ -541,6 +546,10 @@ class SimCluster:
         return not self._lagging()
 
     def _note_leaders(self, alive: list[SimNode]) -> None:
+        if self._cluster_id is None:
+            self._cluster_id = next((n.metadata.view.cluster_id for n in alive if n.metadata.view.cluster_id), None)
+            if self._cluster_id is not None:
+                self.trace.append(f"t={self.clock.t:.3f}s the cluster has its id {self._cluster_id}")
         for gid in self.checker.gids:
             leader = next((n.node_id for n in alive if gid in n.groups and n.groups[gid].is_leader()), None)
             if self._leaders.get(gid, -1) != leader:

@@ -2,11 +2,15 @@
 machines and ``GroupDriver`` over a ``SimDisk``, speaking through the ``SimNetwork``.
 
 It is the RaftHost minus sockets: the same ``TransportHost`` seam, the same driver iteration (calls,
-ticks, one store commit, outbox released), and sends leave only after the iteration returns.
+ticks, one store commit, outbox released), and sends leave only after the iteration returns. Like a
+node's ``ReplicaManager``, its metadata leader gives the cluster its id while the metadata state has
+none (``set_cluster_id``, retried every ``LEADER_REPORT_RETRY_S`` until applied; the id from the
+simulator's seed).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -15,10 +19,11 @@ from kraft.log.partition_log import PartitionLog
 from kraft.log.rows import MetadataRows
 from kraft.node import identity
 from kraft.node.identity import PeerHello, Start
+from kraft.node.replicas import LEADER_REPORT_RETRY_S
 from kraft.raft.driver import GroupDriver
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import RaftJournal
-from kraft.state.metadata import METADATA_GID, MetadataMachine
+from kraft.state.metadata import METADATA_GID, MetadataMachine, encode_command
 from kraft.state.partition import PartitionMachine
 from tests.sim.disk import SimDisk
 
@@ -31,12 +36,14 @@ Membership = tuple[list[int], list[int]]  # (voters, learners) a group starts wi
 
 class SimNode:
     def __init__(self, node_id: int, members: list[int], hosted: dict[int, Membership], disk: SimDisk,
-                 is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str) -> None:
+                 is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str,
+                 cluster_ids: random.Random | None) -> None:
         """``members``: the metadata group's; ``hosted``: the partition groups this node hosts, each
         with the (voters, learners) it was created with (as the metadata would tell a real node);
         ``peers``: what the other nodes' hellos say of their disks (the simulator lets a starting
         node hear every node that is up, as a real one waits until it does); ``disk_id``: this disk's
-        id if it gets a new one."""
+        id if it gets a new one; ``cluster_ids``: where a cluster id this node proposes comes from (None:
+        it proposes none, as before clusters had ids)."""
         self.node_id = node_id
         self.disk = disk
         self._connected = is_connected
@@ -49,6 +56,11 @@ class SimNode:
         self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
         self.driver.reclaim_keeps_busy = False  # background work takes simulated time
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
+        self._cluster_ids = cluster_ids or random.Random(0)
+        self._cluster_id_proposed_at = float("-inf")
+        self._now = 0.0
+        if cluster_ids is not None:
+            self.driver.on_loop.append(self._found_cluster)
         self.machines: dict[int, Machine] = {}
         self.journals: dict[int, RaftJournal] = {}
         self._add(METADATA_GID, (members, []), MetadataMachine(MetadataRows(self.store, METADATA_GID)), forward=True)
@@ -88,6 +100,22 @@ class SimNode:
                                                              learners=learners))
 
     @property
+    def metadata(self) -> MetadataMachine:
+        machine = self.machines[METADATA_GID]
+        assert isinstance(machine, MetadataMachine)
+        return machine
+
+    def _found_cluster(self) -> None:
+        """The metadata leader's proposal of the cluster's id (``ReplicaManager._found_cluster``)."""
+        if self.metadata.view.cluster_id is not None or not self.groups[METADATA_GID].leadership_ready():
+            return
+        if self._now - self._cluster_id_proposed_at < LEADER_REPORT_RETRY_S:
+            return
+        self._cluster_id_proposed_at = self._now
+        cluster_id = f"c{self._cluster_ids.getrandbits(64):016x}"
+        self.groups[METADATA_GID].submit(encode_command("set_cluster_id", cluster_id=cluster_id))
+
+    @property
     def groups(self) -> dict[int, RaftGroup]:
         return self.driver.groups
 
@@ -110,6 +138,7 @@ class SimNode:
         the node sends, which leaves only now that the iteration's store commit is done."""
         for src, gid, message in messages:
             self.driver.deliver(src, gid, message)
+        self._now = now
         self.driver.run_iteration(now)
         sends, self.outbox = self.outbox, []
         return sends

@@ -30,20 +30,23 @@ With compaction (and background work that takes simulated time):
 Seeds without a mutant are replayed only: the bug they found has no one-line mutant.
 
 Seeds from before trims, idempotent producers, compaction and topic changes (topics created and
-partitions added through the metadata group) existed run with those clients off (0 per second), so
-they replay the run that found their bug.
+partitions added through the metadata group) existed run with those clients off (0 per second), and
+seeds from before clusters had ids without the metadata leader's ``set_cluster_id`` (its entry
+changes every later message's timing: 297 no longer finds its bug with it), so they replay the run
+that found their bug.
 """
 
 SEEDS = [
-    # seed, nodes, partitions, produce_per_s, trim_per_s, idempotent_per_s, compact_per_s, topics_per_s, mutant
-    (297, 3, 2, 40.0, 0.0, 0.0, 0.0, 0.0, "stale-reset-ignored"),
-    (5001, 5, 2, 40.0, 0.0, 0.0, 0.0, 0.0, "votes-counted-per-message"),
-    (525, 3, 2, 15.0, 1.0, 0.0, 0.0, 0.0, None),
-    (315, 3, 2, 15.0, 1.0, 5.0, 0.0, 0.0, None),
-    (34, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, None),
-    (4, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, "emptied-index-rows-deleted"),
-    (162, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, None),
-    (169, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, None),
-    (272, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, None),
-    (94, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, None),
+    # seed, nodes, partitions, produce_per_s, trim_per_s, idempotent_per_s, compact_per_s, topics_per_s,
+    # cluster_id, mutant
+    (297, 3, 2, 40.0, 0.0, 0.0, 0.0, 0.0, False, "stale-reset-ignored"),
+    (5001, 5, 2, 40.0, 0.0, 0.0, 0.0, 0.0, False, "votes-counted-per-message"),
+    (525, 3, 2, 15.0, 1.0, 0.0, 0.0, 0.0, False, None),
+    (315, 3, 2, 15.0, 1.0, 5.0, 0.0, 0.0, False, None),
+    (34, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (4, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, "emptied-index-rows-deleted"),
+    (162, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (169, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (272, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (94, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
 ]

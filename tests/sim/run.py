@@ -60,7 +60,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + f" --trim-per-s {config.trim_per_s:g} --idempotent-per-s {config.idempotent_per_s:g}"
           + f" --compact-per-s {config.compact_per_s:g} --topics-per-s {config.topics_per_s:g}"
           + (f" --replicas {config.replicas} --moves-per-s {config.moves_per_s:g}" if config.moves_per_s else "")
-          + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else ""))
+          + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else "")
+          + ("" if config.cluster_id else " --no-cluster-id"))
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="metadata catalogue changes (topics, partition moves started, cancelled, reported) per second")
     p.add_argument("--moves-per-s", type=float, default=0.0,
                    help="partition moves (one replica swapped for another node) started per simulated second")
+    p.add_argument("--no-cluster-id", action="store_true",
+                   help="the metadata leader gives the cluster no id (seeds from before cluster ids)")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -119,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
                        duration_s=args.duration_s, produce_per_s=args.produce_per_s,
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
                        compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s, replicas=args.replicas,
-                       moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s)
+                       moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s,
+                       cluster_id=not args.no_cluster_id)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

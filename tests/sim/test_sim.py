@@ -25,15 +25,16 @@ def sim(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("seed", "nodes", "partitions", "produce_per_s", "trim_per_s", "idempotent_per_s",
-                          "compact_per_s", "topics_per_s", "mutant"), SEEDS)
+                          "compact_per_s", "topics_per_s", "cluster_id", "mutant"), SEEDS)
 def test_regression_seed_passes_and_still_catches_its_bug(seed: int, nodes: int, partitions: int,
                                                            produce_per_s: float, trim_per_s: float,
                                                            idempotent_per_s: float, compact_per_s: float,
-                                                           topics_per_s: float, mutant: str | None) -> None:
+                                                           topics_per_s: float, cluster_id: bool,
+                                                           mutant: str | None) -> None:
     args = ("--seed", str(seed), "--nodes", str(nodes), "--partitions", str(partitions),
             "--produce-per-s", str(produce_per_s), "--trim-per-s", str(trim_per_s),
             "--idempotent-per-s", str(idempotent_per_s), "--compact-per-s", str(compact_per_s),
-            "--topics-per-s", str(topics_per_s), "--no-shrink")
+            "--topics-per-s", str(topics_per_s), "--no-shrink", *(() if cluster_id else ("--no-cluster-id",)))
     proc = sim(*args, timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     if mutant is None:

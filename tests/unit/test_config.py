@@ -37,6 +37,7 @@ peer_timeout_ms = 1000
 lmdb_map_size_mb = 64
 fetch_max_wait_ms_max = 500
 request_timeout_ms = 2000
+leader_balance_interval_ms = 0
 log_retention_ms = 3600000
 log_cleanup_policy = delete,compact
 log_cleaner_min_cleanable_ratio = 0.25
@@ -81,6 +82,7 @@ def test_good_file_gives_every_value() -> None:
     assert config.lmdb_map_size_bytes == 64 * 1024 * 1024
     assert config.fetch_max_wait_ms_max == 500
     assert config.request_timeout_ms == 2000
+    assert config.leader_balance_interval_ms == 0
     assert config.nodes == {
         1: NodeConfig(1, "10.0.0.1", 9192, 9193, "a"),
         2: NodeConfig(2, "10.0.0.2", 9192, 9193, "b"),
@@ -109,6 +111,7 @@ def test_defaults_of_optional_keys() -> None:
     assert config.lmdb_map_size_mb == 16384
     assert config.fetch_max_wait_ms_max == 30000
     assert config.request_timeout_ms == 30000
+    assert config.leader_balance_interval_ms == 5000
     assert config.nodes[1].rack is None
 
 
@@ -244,6 +247,10 @@ BAD = [
     (
         "[cluster]\nreplication_factor = -1\n" + NODE_1,
         "cluster.ini: [cluster] replication_factor: -1 is out of range (1..128)",
+    ),
+    (
+        "[cluster]\nleader_balance_interval_ms = -5\n" + NODE_1,
+        "cluster.ini: [cluster] leader_balance_interval_ms: -5 is out of range (0..86400000)",
     ),
     (
         "[cluster]\nlmdb_map_size_mb = 1.5\n" + NODE_1,

@@ -60,3 +60,14 @@ def test_identity_survives_on_the_disk_and_an_empty_disk_is_told_apart() -> None
     store.commit()
     assert identity.load(store) == mine
     assert not identity.disk_empty(store), "an identity row alone already marks the disk as used"
+
+
+def test_a_new_cluster_id_is_kafkas_form_and_kept_with_the_identity() -> None:
+    ids = {identity.new_cluster_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(c) == 22 and all(ch.isalnum() or ch in "-_" for ch in c) for c in ids)  # base64url, no padding
+    store = MemoryStore(fsync=True)
+    mine = identity.with_cluster(NodeIdentity(1, "d-1"), "c-1")
+    identity.save(store, mine)
+    store.commit()
+    assert identity.load(store) == NodeIdentity(1, "d-1", "c-1")

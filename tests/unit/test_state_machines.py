@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -278,3 +279,30 @@ def test_metadata_log_floor_keeps_at_least_the_last_entries() -> None:
                            (5 * keep + 3, 4 * keep)]:
         m._last_applied = applied
         assert m.log_floor == floor and applied - m.log_floor >= min(applied, keep)
+
+
+@pytest.mark.parametrize(("proposals", "answers"), [
+    (["c-1"], ["c-1"]),
+    (["c-1", "c-2"], ["c-1", "c-1"]),  # a second leader proposed before it applied the first: no change
+    (["c-1", "c-1"], ["c-1", "c-1"]),  # the same proposal retried
+])
+def test_the_first_cluster_id_wins(proposals: list[str], answers: list[str]) -> None:
+    m = MetadataMachine()
+    assert m.view.cluster_id is None
+    got = [m.apply(i, encode_command("set_cluster_id", cluster_id=c)) for i, c in enumerate(proposals, start=2)]
+    assert got == [(0, a) for a in answers]
+    assert m.view.cluster_id == answers[0]
+
+
+def test_the_cluster_id_survives_restart_and_travels_in_snapshots() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(2, create("a"))
+    before = m.view.version
+    m.apply(3, encode_command("set_cluster_id", cluster_id="c-1"))
+    assert m.view.version > before, "the view is published again with the id"
+    assert MetadataMachine(store).view.cluster_id == "c-1"
+    follower = MetadataMachine()
+    follower.install(m.state(), m.producers())
+    assert follower.view.cluster_id == "c-1" and follower.state() == m.state()
+    assert "cluster_id" not in MetadataMachine().state()["catalogue"], "a cluster without an id stores none"

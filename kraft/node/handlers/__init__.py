@@ -23,6 +23,7 @@ from kraft.node.handlers import (
     delete_topic,
     describe_configs,
     describe_group,
+    elect_leaders,
     fetch,
     find_coordinator,
     heartbeat,
@@ -57,7 +58,7 @@ _APIS: tuple[NativeApi, ...] = (
     api_versions, metadata, create_topic, delete_topic, produce, fetch, list_offsets, node_status, find_coordinator,
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
     init_producer_id, debug_faults, describe_configs, alter_configs,
-    delete_records, reassign_partitions, list_reassignments, create_partitions,
+    delete_records, reassign_partitions, list_reassignments, create_partitions, elect_leaders,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}

@@ -1,4 +1,4 @@
-"""metadata: nodes, topics, partitions, replicas and leaders as this node knows them."""
+"""metadata: the cluster's id, nodes, topics, partitions, replicas and leaders as this node knows them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     if topics is not None and not all(isinstance(t, str) for t in topics):
         raise InvalidRequest("topics must be a list of strings")
     meta = ctx.broker.metadata(topics)
-    return {"nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack} for n in meta.nodes],
+    return {"cluster_id": meta.cluster_id,
+            "nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack} for n in meta.nodes],
             "controller": meta.controller, "topics": [_topic(t) for t in meta.topics]}
 
 

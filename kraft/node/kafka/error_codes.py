@@ -52,6 +52,9 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.NonEmptyGroup: 68,  # NON_EMPTY_GROUP
     errors.GroupIdNotFound: 69,  # GROUP_ID_NOT_FOUND
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
+    errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE
+    errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE
+    errors.ElectionNotNeeded: 84,  # ELECTION_NOT_NEEDED
     errors.InvalidRecord: 87,  # INVALID_RECORD
     # kraft's own: no Kafka counterpart a client would act on.
     errors.FrameTooLarge: UNKNOWN_SERVER_ERROR,  # the connection closes instead

@@ -24,9 +24,11 @@ from kraft.node.kafka.handlers import (
     create_topics,
     delete_records,
     delete_topics,
+    describe_cluster,
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    elect_leaders,
     fetch,
     find_coordinator,
     heartbeat,
@@ -62,7 +64,7 @@ _APIS: tuple[KafkaApi, ...] = (
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
     delete_records, describe_log_dirs, alter_partition_reassignments, list_partition_reassignments,
-    create_partitions,
+    create_partitions, elect_leaders, describe_cluster,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}

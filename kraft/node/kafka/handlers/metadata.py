@@ -1,5 +1,6 @@
 """Metadata (3): brokers (their Kafka listeners), the controller, topics, partitions and leaders.
 
+The cluster id is the one the metadata group gave the cluster when it was founded.
 Topics are never created by a Metadata request (kraft has no auto-creation): an unknown topic gets
 UNKNOWN_TOPIC_OR_PARTITION. A partition whose leader is being elected, or runs on a node without a
 Kafka listener, gets LEADER_NOT_AVAILABLE so the client asks again.
@@ -16,7 +17,6 @@ from kraft.node.kafka.error_codes import kafka_code
 API_KEY = 3
 MIN_VERSION = 1
 MAX_VERSION = 4
-CLUSTER_ID = "kraft"
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +40,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     return {
         "brokers": [{"node_id": i, "host": n.host, "port": n.port, "rack": n.rack}
                     for i, n in sorted(listeners.items())],
-        "cluster_id": CLUSTER_ID,
+        "cluster_id": meta.cluster_id,  # null (v2+ allow it) only before a new cluster has its id
         "controller_id": controller,
         "topics": topics,
     }
