@@ -29,6 +29,8 @@ SYNCED_COPY = "data.mdb.synced"
 
 def _scan(txn: lmdb.Transaction, db: lmdb._Database, start: bytes, stop: bytes | None,
           reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+    """Items in key order within the bounds, as bytes (the write transaction's are buffers into the
+    map, valid only until its next write; ``bytes`` of a read transaction's bytes is free)."""
     with txn.cursor(db) as cur:
         if reverse:
             if stop is None or not cur.set_range(stop):
@@ -36,20 +38,19 @@ def _scan(txn: lmdb.Transaction, db: lmdb._Database, start: bytes, stop: bytes |
                     return
             elif not cur.prev():
                 return
-            for item in cur.iterprev():
-                if item[0] < start:
+            for key, value in cur.iterprev():
+                key = bytes(key)
+                if key < start:
                     return
-                yield item
+                yield key, bytes(value)
             return
         if not (cur.set_range(start) if start else cur.first()):
             return
-        if stop is None:
-            yield from cur.iternext()
-            return
-        for item in cur.iternext():
-            if item[0] >= stop:
+        for key, value in cur.iternext():
+            key = bytes(key)
+            if stop is not None and key >= stop:
                 return
-            yield item
+            yield key, bytes(value)
 
 
 class LmdbView:
@@ -99,14 +100,18 @@ class LmdbStore:
         txn = self._txn
         if txn is None:
             self._writer_thread = threading.get_ident()
-            txn = self._txn = self.env.begin(write=True)
+            # buffers: values are views into the map, not copies, so ``delete_range`` learns a
+            # value's length without copying it (a journal row is up to 1 MiB); ``get`` and ``scan``
+            # copy what they return, as an unbuffered transaction would.
+            txn = self._txn = self.env.begin(write=True, buffers=True)
         # A write transaction belongs to the thread that opened it (start-up, then the driver).
         elif self._writer_thread != threading.get_ident():
             raise InvariantViolation("LMDB write transaction used from two threads")
         return txn
 
     def get(self, table: bytes, key: bytes) -> bytes | None:
-        return self._wtxn().get(key, db=self._dbs[table])
+        value = self._wtxn().get(key, db=self._dbs[table])
+        return None if value is None else bytes(value)
 
     def scan(self, table: bytes, start: bytes, stop: bytes | None = None, *,
              reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
@@ -143,6 +148,23 @@ class LmdbStore:
         if n:
             self._written = True
         return n
+
+    def delete_range(self, table: bytes, start: bytes, stop: bytes | None, budget: int, unit_bytes: int = 0) -> int:
+        txn = self._wtxn()
+        spent = 0
+        with txn.cursor(self._dbs[table]) as cur:
+            if budget <= 0 or not cur.set_range(start):
+                return 0
+            while spent < budget:
+                key = cur.key()
+                if not len(key) or (stop is not None and bytes(key) >= stop):
+                    break  # past the last row, or past the range
+                size = len(cur.value())  # a view into the map: no copy
+                if not cur.delete():  # deletes, and moves to the next row
+                    break
+                self._written = True
+                spent += 1 + (size // unit_bytes if unit_bytes else 0)
+        return spent
 
     def commit(self) -> bool:
         """Commit (and, with fsync=always, sync) everything written since the last commit."""

@@ -168,6 +168,27 @@ class MemoryStore:
         del keys[i:j]
         return j - i
 
+    def delete_range(self, table: bytes, start: bytes, stop: bytes | None, budget: int, unit_bytes: int = 0) -> int:
+        if self._writer_thread != _get_ident():
+            self._begin()
+        t = self._tables[table]
+        keys, rows = t.keys, t.rows
+        i = j = bisect_left(keys, start)
+        end = len(keys) if stop is None else bisect_left(keys, stop)
+        spent = 0
+        while j < end and spent < budget:
+            spent += 1 + (len(rows[keys[j]]) // unit_bytes if unit_bytes else 0)
+            j += 1
+        if i == j:
+            return 0
+        undo = self._undo.setdefault(table, {})
+        for key in keys[i:j]:
+            before = rows.pop(key)
+            if key not in undo:
+                undo[key] = before
+        del keys[i:j]
+        return spent
+
     def commit(self) -> bool:
         if self._writer_thread is None:
             return False

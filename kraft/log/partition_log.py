@@ -132,17 +132,10 @@ class PartitionLog:
     def _reclaim_index(self, budget: int) -> int:
         if not self._reclaim_below:
             return 0
-        stop = gid_u64_key(self.gid, self._reclaim_below)
-        keys: list[bytes] = []
-        for key, _ in self.store.scan(DB_OFFSETS, self._prefix, stop):
-            keys.append(bytes(key))
-            if len(keys) >= budget:
-                break
-        for key in keys:
-            self.store.delete(DB_OFFSETS, key)
-        if len(keys) < budget:
+        done = self.store.delete_range(DB_OFFSETS, self._prefix, gid_u64_key(self.gid, self._reclaim_below), budget)
+        if done < budget:
             self._reclaim_below = 0
-        return len(keys)
+        return done
 
     # --- snapshots: the batch index travels as rows (key = last offset of a batch) ----------------
     def index_rows(self, after: int, max_rows: int) -> list[tuple[int, bytes]]:

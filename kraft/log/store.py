@@ -93,6 +93,13 @@ class LogStore(Protocol):
         """Remove every key starting with ``prefix``; how many there were."""
         ...
 
+    def delete_range(self, table: bytes, start: bytes, stop: bytes | None, budget: int, unit_bytes: int = 0) -> int:
+        """Remove rows of keys in ``[start, stop)`` in key order while less than ``budget`` is spent
+        (so at least one row when ``budget`` > 0): a row costs 1, plus 1 per whole ``unit_bytes`` of
+        its value (0: rows only). The cost spent; below ``budget``, no row is left in the range.
+        Values are not read (LMDB: only their length, without copying them)."""
+        ...
+
     def commit(self) -> bool:
         """Commit (and with ``fsync``, sync) everything written since the last commit; False if nothing was."""
         ...

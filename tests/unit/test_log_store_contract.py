@@ -151,6 +151,34 @@ def test_prefixes_bound_scans_and_delete_prefix_removes_exactly_them(disk: Disk)
     assert len(committed(s)) == 9
 
 
+def test_delete_range_spends_a_budget_of_rows_and_value_bytes(disk: Disk) -> None:
+    s = disk.store
+    for i in range(10):
+        s.put(T, gid_u64_key(1, i), bytes(1000 * i))  # row i: i * 1000 bytes
+        s.put(T, gid_u64_key(2, i), b"other group")
+    s.commit()
+    stop = gid_u64_key(1, 8)
+    assert s.delete_range(T, gid_key(1), stop, 3) == 3  # rows only: rows 0, 1, 2
+    # unit 1,000 bytes: row 3 costs 4, row 4 costs 5: the budget of 6 is spent after both
+    assert s.delete_range(T, gid_key(1), stop, 6, 1000) == 9
+    assert s.delete_range(T, gid_key(1), stop, 1, 10_000) == 1  # at least one row (row 5)
+    assert s.delete_range(T, gid_key(1), stop, 100) == 2, "fewer than the budget: the range is empty"
+    assert s.delete_range(T, gid_key(1), stop, 100) == 0
+    assert s.delete_range(T, gid_key(1), stop, 0) == 0
+    assert [u64_of(k) for k, _ in s.scan(T, gid_key(1), prefix_stop(gid_key(1)))] == [8, 9]
+    with s.read() as view:
+        assert len(list(view.scan(T, gid_key(1), prefix_stop(gid_key(1))))) == 10, "not committed yet"
+    assert s.commit() is True
+    assert [u64_of(k) for k, v in committed(s) if k[:8] == gid_key(1)] == [8, 9]
+    assert s.delete_range(T, gid_key(2), None, 4) == 4  # to the end of the table
+    assert s.delete_range(T, gid_key(2), None, 100) == 6
+    assert s.delete_range(T, gid_key(7), None, 100) == 0
+    assert s.commit() is True
+    assert s.delete_range(T, gid_key(7), None, 100) == 0
+    assert s.commit() is False, "nothing deleted: nothing written"
+    assert committed(s) == [(gid_u64_key(1, 8), bytes(8000)), (gid_u64_key(1, 9), bytes(9000))]
+
+
 def test_readers_see_only_committed_data(disk: Disk) -> None:
     s = disk.store
     s.put(T, b"a", b"1")

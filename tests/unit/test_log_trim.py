@@ -11,9 +11,10 @@ from kraft.invariants import InvariantViolation
 from kraft.log.entry import NO_OP, OP_NATIVE, REGULAR, encode_trim
 from kraft.log.memory_store import MemoryStore
 from kraft.log.partition_log import PartitionLog
+from kraft.log.store import DB_JOURNAL, gid_u64_key, u64_of
 from kraft.protocol.batch import encode_batch
 from kraft.raft.follower import Accept, Mismatch, on_append
-from kraft.raft.journal import RaftJournal
+from kraft.raft.journal import RECLAIM_ROW_BYTES, RaftJournal
 from kraft.raft.progress import FollowerProgress
 from kraft.state.partition import PartitionMachine
 
@@ -108,6 +109,25 @@ def test_discarded_rows_go_in_slices_and_a_restart_keeps_the_base() -> None:
     again = RaftJournal(store, GID)
     assert (again.base_index, again.first_index, again.last_index, again.term_at(8)) == (8, 8, 10, 1)
     assert again.getRaftCommitIndex() == 10
+
+
+def test_a_discarded_row_costs_the_budget_by_its_bytes_too() -> None:
+    """A budget of rows alone let one slice delete a gigabyte of 1 MiB batches (issue 12's p99): a
+    row costs 1 plus 1 per RECLAIM_ROW_BYTES of it; rows go while the budget is not spent, so the
+    last one may overdraw it."""
+    store = MemoryStore()
+    journal = RaftJournal(store, GID)
+    big = REGULAR + bytes(10 * RECLAIM_ROW_BYTES)
+    for i in range(1, 7):
+        journal.add(big if i <= 4 else REGULAR + b"small", i, 1)
+    journal.setRaftCommitIndex(6)
+    journal.discard_before(6)  # rows 1..5 go: four big, one small
+    assert journal.reclaim(22) == 22, "two big rows of 11 each"
+    assert len(list(store.scan(DB_JOURNAL, gid_u64_key(GID, 0), gid_u64_key(GID, 6)))) == 3
+    assert journal.reclaim(1) == 11, "one row at least, whatever it costs"
+    assert journal.reclaim(25) == 12, "the last big row and the small one: fewer than the budget, done"
+    assert journal.reclaim(25) == 0
+    assert [u64_of(k) for k, _ in store.scan(DB_JOURNAL, gid_u64_key(GID, 0), gid_u64_key(GID, 99))] == [6]
 
 
 def test_a_restart_before_the_rows_are_deleted_still_hides_them() -> None:
