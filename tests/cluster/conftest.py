@@ -26,3 +26,15 @@ def cluster1(tmp_path: Path) -> Iterator[Cluster]:
         yield c
     finally:
         c.stop_all()
+
+
+@pytest.fixture
+def cluster4(tmp_path: Path) -> Iterator[Cluster]:
+    """4 nodes, RF 3 by default: room to move a partition to a node that lacks it."""
+    c = Cluster(tmp_path, 4)
+    try:
+        c.start_all()
+        yield c
+    finally:
+        c.stop_all()
+

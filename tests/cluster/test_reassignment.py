@@ -4,8 +4,6 @@ the old replica removed; nothing acknowledged is lost, also when the leader dies
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +12,6 @@ from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.test_replication import BackgroundProducer, check_acked_present, create_topic
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def cluster4(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, 4)
-    try:
-        c.start_all()
-        yield c
-    finally:
-        c.stop_all()
 
 
 def replicas_of(cluster: Cluster, topic: str, partition: int) -> list[int]:
