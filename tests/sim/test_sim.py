@@ -112,3 +112,13 @@ def test_move_regression_seeds(seed: int, nodes: int, moves_per_s: float) -> Non
                str(moves_per_s), "--catalogue-per-s", "3" if nodes == 4 else "0", "--topics-per-s", "0",
                "--empty-disks", "--no-shrink", timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:]
+
+
+def test_configurations_that_ignore_replica_ids_are_caught() -> None:
+    """Counting whichever replica of a voter's node answers (a re-added or rebuilt replica as the one
+    the configuration knew) loses committed entries: seed 2057 with moves and lost disks."""
+    args = ("--seed", "2057", "--empty-disks", "--nodes", "4", "--partitions", "2", "--replicas", "3",
+            "--moves-per-s", "0.5", "--catalogue-per-s", "3", "--no-shrink")
+    assert sim(*args, timeout_s=120).returncode == 0
+    broken = sim(*args, "--mutant", "any-replica-counts", timeout_s=120)
+    assert broken.returncode == 1 and "FAILED seed" in broken.stdout
