@@ -77,6 +77,7 @@ class NodeMeta:
     raft_port: int
     rack: str | None
     kafka_port: int | None = None
+    decommissioned: bool = False  # replicas are moving off it; then it leaves the metadata group
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class MetadataView:
 
 # Ops that change the view (others, like commits, must not pay for rebuilding it).
 _CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs",
-                            "reassign_partitions", "reassignment_done", "create_partitions", "set_cluster_id"})
+                            "reassign_partitions", "reassignment_done", "create_partitions", "set_cluster_id",
+                            "decommission_node"})
 _GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
 
 
@@ -121,6 +123,7 @@ class NodeRow(TypedDict):
     raft_port: int
     rack: str | None
     kafka_port: NotRequired[int | None]  # absent in rows written before Kafka listeners
+    decommissioned: NotRequired[bool]  # present (True) once ``decommission_node`` was applied
 
 
 class GroupRow(TypedDict):
@@ -385,7 +388,18 @@ class MetadataMachine:
         # kafka_port is absent in entries written before Kafka listeners
         node: NodeRow = {"host": cmd["host"], "client_port": cmd["client_port"], "raft_port": cmd["raft_port"],
                          "rack": cmd["rack"], "kafka_port": cmd.get("kafka_port")}
+        old = self._nodes.get(int(cmd["id"]))
+        if old is not None and old.get("decommissioned"):
+            node["decommissioned"] = True  # a decommissioned node that restarts stays on its way out
         self._nodes[int(cmd["id"])] = node
+
+    def _op_decommission_node(self, cmd: dict[str, Any]) -> None:
+        """Mark a node as leaving: no new replica is placed on it, and once every replica has moved off
+        it, it leaves the metadata group. Irreversible (a node comes back as a new one: a fresh disk)."""
+        node = self._nodes.get(int(cmd["node"]))
+        if node is None:
+            raise errors.InvalidRequest(f"node {cmd['node']} is not registered in the cluster")
+        node["decommissioned"] = True
 
     def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:
         """A producer id, never handed out twice (idempotent producers number batches under it)."""
@@ -483,6 +497,7 @@ class MetadataMachine:
                 for i, p in enumerate(t["partitions"])
             )
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
-        nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"))
+        nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
+                             bool(n.get("decommissioned")))
                  for i, n in self._nodes.items()}
         self.view = MetadataView(self.view.version + 1, topics, nodes, self._cluster_id)

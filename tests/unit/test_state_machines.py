@@ -175,6 +175,19 @@ def test_node_registry_is_replicated_and_updated_on_reannounce() -> None:
     assert (node.host, node.client_port, node.raft_port, node.rack) == ("b", 3, 4, "r1")
 
 
+def test_a_decommissioned_node_stays_decommissioned_when_it_announces_itself_again() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(2, encode_command("register_node", id=1, host="a", client_port=1, raft_port=2, rack=None))
+    refused = m.apply(3, encode_command("decommission_node", node=2))  # not registered
+    assert refused is not None and refused[0] == errors.InvalidRequest.code
+    assert not m.view.nodes[1].decommissioned
+    m.apply(4, encode_command("decommission_node", node=1))
+    m.apply(5, encode_command("register_node", id=1, host="b", client_port=1, raft_port=2, rack=None))
+    node = MetadataMachine(store).view.nodes[1]
+    assert node.decommissioned and node.host == "b"
+
+
 def test_idle_producers_expire_by_batch_timestamps() -> None:
     from kraft.state.partition import EXPIRY_SWEEP_EVERY, PRODUCER_EXPIRATION_MS
 
