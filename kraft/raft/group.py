@@ -528,6 +528,9 @@ class RaftGroup(SyncObj):
             "success": success,
         }
         self._mark(message)
+        if not success and self.journal.term_at(self.journal.base_index) == PENDING_TERM:
+            # No entry can match here before a snapshot completes, one that keeps the commit index.
+            message["snapshot_pending"] = self.raftCommitIndex
         self._transport.send(node, message)
 
     def _mark(self, reply: dict[str, Any]) -> None:
@@ -740,7 +743,8 @@ class RaftGroup(SyncObj):
             progress.on_success(message["next_node_idx"])
             self._maybe_promote(node, progress)
         elif message.get("reset"):
-            if not progress.on_reset(message["next_node_idx"], self.journal.last_index, self.journal.base_index):
+            if not progress.on_reset(message["next_node_idx"], self.journal.last_index, self.journal.base_index,
+                                     message.get("snapshot_pending")):
                 return
         else:
             return
@@ -764,6 +768,8 @@ class RaftGroup(SyncObj):
         if progress is None:
             return
         commit = self.raftCommitIndex
+        if progress.snapshot_pending is not None and self._log_machine is not None:
+            self._raise_base_for(progress.snapshot_pending)
         if progress.needs_snapshot(self.journal.base_index) and self._log_machine is not None:
             self._snapshots_sent += 1
             progress.start_snapshot(self._snapshots_sent, self._log_machine.compaction_epoch)
@@ -792,6 +798,15 @@ class RaftGroup(SyncObj):
         self._mirror(node, progress)
         if not sent and progress.heartbeat_due(heartbeat, commit):
             self._send_append(node, progress, commit, progress.heartbeat_prev(), [])
+
+    def _raise_base_for(self, wanted: int) -> None:
+        """Discard this log's head up to ``wanted`` (kept as rows for the record log) so that a snapshot
+        can bring a follower stuck half way through another leader's snapshot up without its commit
+        index going back; only entries this node has applied (the machine's state covers them)."""
+        wanted = max(1, wanted)
+        if self.journal.base_index < wanted <= min(self.raftCommitIndex, self.raftLastApplied, self.journal.last_index):
+            log.info("group %d: discarding the log's head up to %d for a snapshot a follower needs", self.gid, wanted)
+            self.journal.discard_before(wanted + 1, self.journal.rows_floor)
 
     def _send_append(self, node: Node, progress: FollowerProgress, commit: int, prev: int,
                      entries: list[follower.Entry]) -> None:

@@ -13,7 +13,12 @@ Rules it enforces:
   match index is 0 again, the one case where match goes down;
 - a follower that needs entries the leader has discarded gets a snapshot instead: parts sent one at a
   time (each acknowledged before the next; one unanswered for two heartbeats is sent again), and
-  nothing else is sent to it meanwhile but heartbeats; replies to those cannot rewind it.
+  nothing else is sent to it meanwhile but heartbeats; replies to those cannot rewind it;
+- a follower half way through installing another leader's snapshot can match nothing until a
+  snapshot completes: it gets one whose base is at or above its commit index (so that its commit
+  index never goes back) as soon as this leader's log base is there, and is not probed over and
+  over meanwhile (the simulator, seed 8132: hints alternating between its pending base and the
+  entry after it made leader and follower ping-pong without end).
 Must not: read clocks, sockets or storage: times and log facts come in as arguments, decisions go
 out as return values; the pysyncobj adapter (``group.py``) does the sending.
 """
@@ -61,6 +66,9 @@ class FollowerProgress:
     sent_commit: int = 0  # the commit index the follower was last told
     snapshot: SnapshotSend | None = None
     lacks_base: bool = False  # the follower answered that its log does not reach the leader's base
+    # The follower is half way through installing an earlier snapshot: the base a snapshot for it
+    # must reach (its commit index), else None.
+    snapshot_pending: int | None = None
 
     def restart_probe(self) -> None:
         self.probing = True
@@ -74,7 +82,11 @@ class FollowerProgress:
         """Whether only a snapshot can bring the follower up: the entry before ``next`` is discarded
         here, and the follower said its log does not reach the base. Until it has said so, the probe
         goes to the base itself (a restarted follower's log often does reach it)."""
-        if self.snapshot is not None or self.next - 1 >= base_index:
+        if self.snapshot is not None:
+            return False
+        if self.snapshot_pending is not None:
+            return base_index >= max(1, self.snapshot_pending)
+        if self.next - 1 >= base_index:
             return False
         if self.probing and not self.lacks_base:
             self.next = base_index + 1
@@ -85,6 +97,7 @@ class FollowerProgress:
         self.restart_probe()
         self.probing = False
         self.lacks_base = False
+        self.snapshot_pending = None
         self.snapshot = SnapshotSend(snapshot_id, version)
         return self.snapshot
 
@@ -154,6 +167,7 @@ class FollowerProgress:
         if self.snapshot is not None:
             # A heartbeat during the snapshot matched after all (its log reaches the leader's base).
             self.snapshot = None
+        self.snapshot_pending = None
         self.next = max(self.next, self.match + 1)
         while self.inflight and self.inflight[0][0] <= self.match:
             self.inflight_bytes -= self.inflight.popleft()[1]
@@ -161,12 +175,21 @@ class FollowerProgress:
             self.probing = False
             self.probe_sent_at = None
 
-    def on_reset(self, next_index: int, last_index: int, base_index: int = 0) -> bool:
+    def on_reset(self, next_index: int, last_index: int, base_index: int = 0,
+                 snapshot_pending: int | None = None) -> bool:
         """The follower's log ends (or conflicts) before what was sent: probe from where it says, never
         below match + 1. False when nothing changes (already probing from there, or a snapshot is on
-        its way: the follower's log is known not to reach the leader's)."""
+        its way: the follower's log is known not to reach the leader's). ``snapshot_pending``: the
+        follower is half way through installing a snapshot, so only a snapshot brings it up, with a
+        base at or above this index (its commit index)."""
         if self.snapshot is not None:
             return False
+        if snapshot_pending is not None:
+            if self.snapshot_pending is not None and snapshot_pending <= self.snapshot_pending:
+                return False  # said before: the snapshot goes once this leader's base is there
+            self.restart_probe()
+            self.snapshot_pending = snapshot_pending
+            return True
         if next_index - 1 < base_index and self.match < base_index:
             self.lacks_base = True
         if next_index - 1 < self.match:

@@ -5,8 +5,10 @@ DURATION=600``). The nemesis picks, every few seconds, one of: kill -9 a random 
 few seconds later), kill -9 the leader of a partition, kill -9 the metadata leader, kill -9 every
 node and restart them all, SIGSTOP a node for longer than the election timeout, cut a node off
 (minority partition), a bridge (two nodes cannot see each other, a third sees both), or a lossy,
-duplicating and sometimes slow (20 or 150 ms) network. After the last fault the cluster heals;
-the checker then reads every partition and every replica.
+duplicating and sometimes slow (20 or 150 ms) network, or a partition move (reassignment of a
+random partition to random nodes: with more nodes than replicas a real move, with as many a new
+preferred leader; the move goes on through the faults that follow). After the last fault the
+cluster heals and every move finishes; the checker then reads every partition and every replica.
 
 Workloads: idempotent producers sending unique values; a consumer group of two members committing
 what they read; a producer of updates over 50 keys to a compacted topic, which the leaders compact
@@ -185,13 +187,16 @@ class Nemesis:
     def one_fault(self) -> None:
         c, rng = self.cluster, self.rng
         kind = rng.choice(["kill", "kill_leader", "kill_metadata_leader", "kill_all", "pause", "partition",
-                           "bridge", "lossy"])
+                           "bridge", "lossy", "move"])
         nodes = sorted(c.procs)
         target = rng.choice(nodes)
         if kind == "kill_leader":
             target = self.leader_of(rng.randrange(PARTITIONS)) or target
         elif kind == "kill_metadata_leader":
             target = self.metadata_leader() or target
+        if kind == "move":
+            self.move(rng.choice([(TOPIC, rng.randrange(PARTITIONS)), (TABLE, rng.randrange(TABLE_PARTITIONS))]))
+            return
         self.tally.faults.append(f"{kind}:{target}")
         if kind == "kill_all":
             for node in c.alive():
@@ -223,6 +228,24 @@ class Nemesis:
                                               "delay_ms": rng.choice([0, 0, 20, 150])})
             time.sleep(rng.uniform(2, 5))  # sleep-ok: the lossy period is the fault
             c.heal()
+
+
+    def move(self, partition: tuple[str, int]) -> None:
+        """Start moving ``partition`` to 3 random nodes (not waiting: the faults go on meanwhile). The
+        metadata group may be unreachable (a fault just before): then there is no move this time."""
+        replicas = self.rng.sample(sorted(self.cluster.procs), 3)
+        self.tally.faults.append(f"move:{partition[0]}/{partition[1]}->{replicas}")
+        try:
+            with Admin(self.cluster.bootstrap, request_timeout_ms=5000) as admin:
+                admin.reassign_partitions({partition: replicas})
+        except KraftError as e:
+            self.tally.faults.append(f"move refused: {e.code}")
+
+
+def moves_finished(cluster: Cluster) -> None:
+    """Wait until every move started by the nemesis has finished (the replicas checked are the final ones)."""
+    with Admin(cluster.bootstrap) as admin:
+        wait_for(lambda: not admin.list_partition_reassignments(), 120, "every partition move finished")
 
 
 def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
@@ -349,6 +372,7 @@ def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, A
         stop.set()
         for w in workers:
             w.join(timeout=200)
+        moves_finished(cluster)
         result = check(cluster, tally)
         result.update({"seed": seed, "nodes": nodes, "operations": tally.operations,
                        "faults_injected": len(tally.faults),

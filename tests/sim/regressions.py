@@ -27,6 +27,12 @@ With compaction (and background work that takes simulated time):
      write only into a log being replaced).
 94:  a resent last part carried a base the leader had since moved; the follower, having installed
      the first, acknowledged a base it did not hold (fixed: it asks for a new snapshot).
+8132: a follower half way through installing a snapshot from a leader that then crashed answered
+     the new leader's probes with its pending base and the entry after it in turn; each answer made
+     the leader probe again at once, a ping-pong without end (and duplicated messages multiplied it
+     until the simulation stalled). Fixed in raft/progress.py: such a follower says so and gets a
+     snapshot whose base is at or above its commit index (the leader discards its log's head that
+     far if it must: ``RaftGroup._raise_base_for``), and is probed only once per heartbeat meanwhile.
 Seeds without a mutant are replayed only: the bug they found has no one-line mutant.
 
 Seeds from before trims, idempotent producers, compaction and topic changes (topics created and
@@ -49,4 +55,5 @@ SEEDS = [
     (169, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (272, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (94, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (8132, 3, 2, 15.0, 1.0, 5.0, 2.0, 1.0, True, "pending-snapshot-probed"),
 ]

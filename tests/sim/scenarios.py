@@ -65,10 +65,11 @@ def _stale_reset_ignored() -> Callable[[], None]:
     """The leader's rule before seed 297: a reset below the match index is stale and ignored."""
     original = FollowerProgress.on_reset
 
-    def on_reset(self: FollowerProgress, next_index: int, last_index: int, base_index: int = 0) -> bool:
+    def on_reset(self: FollowerProgress, next_index: int, last_index: int, base_index: int = 0,
+                 snapshot_pending: int | None = None) -> bool:
         if next_index - 1 < self.match:
             return False
-        return original(self, next_index, last_index, base_index)
+        return original(self, next_index, last_index, base_index, snapshot_pending)
 
     FollowerProgress.on_reset = on_reset  # type: ignore[method-assign]
 
@@ -203,7 +204,25 @@ def _any_replica_counts() -> Callable[[], None]:
     return undo
 
 
+def _pending_snapshot_probed() -> Callable[[], None]:
+    """The leader's rule before seed 8132: a follower half way through installing another leader's
+    snapshot is probed like any other (its hints then bounce the leader between two probes)."""
+    original = FollowerProgress.on_reset
+
+    def on_reset(self: FollowerProgress, next_index: int, last_index: int, base_index: int = 0,
+                 snapshot_pending: int | None = None) -> bool:
+        return original(self, next_index, last_index, base_index, None)
+
+    FollowerProgress.on_reset = on_reset  # type: ignore[method-assign]
+
+    def undo() -> None:
+        FollowerProgress.on_reset = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "pending-snapshot-probed": _pending_snapshot_probed,
     "any-replica-counts": _any_replica_counts,
     "elect-with-half": _elect_with_half,
     "wiped-node-votes": _wiped_node_votes,

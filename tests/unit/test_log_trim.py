@@ -232,6 +232,20 @@ def test_a_follower_that_reaches_the_base_gets_no_snapshot() -> None:
     assert not p.needs_snapshot(50) and p.match == 69
 
 
+def test_a_follower_half_way_through_another_leaders_snapshot_gets_one_and_is_not_probed_meanwhile() -> None:
+    """Simulator seed 8132: a follower whose log base is a snapshot it had not finished installing
+    answered every probe with a hint (its base, then the entry after it, in turn), and each hint made
+    the leader probe again at once: a ping-pong without end that duplicated messages multiplied."""
+    p = FollowerProgress(match=0, next=25, probing=False)
+    assert p.on_reset(16, last_index=24, base_index=0, snapshot_pending=14)  # its commit index is 14
+    assert not p.on_reset(15, last_index=24, base_index=0, snapshot_pending=14), "no new probe at once"
+    assert not p.needs_snapshot(0), "a leader that never discarded its head has no snapshot yet"
+    assert not p.needs_snapshot(8), "a snapshot at 8 would take the follower's commit index back from 14"
+    assert p.needs_snapshot(14), "once the leader's base is there, the snapshot goes (though next is above it)"
+    p.start_snapshot(1)
+    assert p.snapshot_pending is None and not p.on_reset(16, last_index=24, base_index=14, snapshot_pending=14)
+
+
 # --- retention: which log start the oldest batches' age or the log's size asks for -----------------
 def aged(store: MemoryStore, stamps: list[int], size: int = 100) -> PartitionLog:
     """One single-record batch per timestamp, each ``size`` bytes of value."""
