@@ -48,6 +48,7 @@ from kraft.node.broker_values import (
     TopicCreated,
     TopicMetadata,
 )
+from kraft.node.cluster_nodes import assignment, every_node, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas, new_partitions
@@ -58,6 +59,7 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
+from kraft.rebalance import Plan, check_capacity, plan
 from kraft.state.metadata import MetadataView, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
@@ -451,13 +453,15 @@ class Broker:
         if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
-        rf = self.config.effective_replication_factor() if rf is None else int(rf)
+        # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.
+        nodes = placement_nodes(self.config, self.replicas.metadata.view)
+        rf = min(self.config.replication_factor, len(nodes)) if rf is None else int(rf)
         if partitions < 1 or partitions > MAX_PARTITIONS:
             raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
-        nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
         if rf < 1 or rf > len(nodes):
             raise errors.InvalidReplicationFactor(
-                f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes)"
+                f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes that are not "
+                f"decommissioned)"
             )
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
@@ -479,7 +483,7 @@ class Broker:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
         if total > MAX_PARTITIONS:
             raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {total}")
-        nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
+        nodes = placement_nodes(self.config, self.replicas.metadata.view)
         existing = [p.replicas for p in meta.partitions]
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
@@ -556,17 +560,25 @@ class Broker:
         replicas it started from). Checked whole first; the partitions' leaders carry the moves out.
         Without ``allow_replication_factor_change`` (Kafka's KIP-860), a move to another number of
         replicas is refused."""
-        meta = self.replicas.metadata.view.topics.get(topic)
+        view = self.replicas.metadata.view
+        meta = view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        nodes = every_node(self.config, view)
+        known = [n.id for n in nodes]
+        leaving = {n.id for n in nodes if n.decommissioned}
         for p, replicas in moves.items():
             if not 0 <= p < len(meta.partitions):
                 raise errors.UnknownTopicOrPartition(f"{topic} has no partition {p}")
             if replicas is not None and (not replicas or len(set(replicas)) != len(replicas)
-                                         or not set(replicas) <= set(self.config.node_ids)):
+                                         or not set(replicas) <= set(known)):
                 raise errors.InvalidReplicaAssignment(
                     f"partition {p}: replicas {list(replicas)} must be distinct nodes of the cluster "
-                    f"({', '.join(map(str, self.config.node_ids))})")
+                    f"({', '.join(map(str, known))})")
+            added_leaving = sorted(set(replicas or ()) & leaving - set(meta.partitions[p].hosts))
+            if added_leaving:
+                raise errors.InvalidReplicaAssignment(
+                    f"partition {p}: nodes {added_leaving} are decommissioned: no replica moves to them")
             if replicas is None and meta.partitions[p].target is None:
                 raise errors.NoReassignmentInProgress(f"{topic}/{p} is not being moved")
             if replicas is not None and not allow_replication_factor_change \
@@ -577,6 +589,29 @@ class Broker:
         await self._propose_to_controller(encode_command(
             "reassign_partitions", topic=topic,
             partitions=[[p, None if r is None else list(r)] for p, r in sorted(moves.items())]))
+
+    def plan_rebalance(self) -> Plan:
+        """The moves that spread replicas and preferred leaders evenly over the nodes (off any
+        decommissioned one), as this node's metadata has the assignment (``kraft.rebalance``)."""
+        view = self.replicas.metadata.view
+        return plan(planning_nodes(self.config, view), assignment(view))
+
+    async def decommission_node(self, node_id: int) -> Plan:
+        """Mark ``node_id`` as leaving (no new replica goes to it) and answer the moves of every replica
+        off it (only those: nothing else is disturbed), which the caller carries out. Refused before
+        anything changes: BrokerIdNotRegistered for a node the cluster does not know, NotEnoughNodes
+        when the nodes left could not hold some topic's replication factor. Again for a node that is
+        being decommissioned: the moves still to make."""
+        view = self.replicas.metadata.view
+        if node_id not in view.nodes:
+            known = ", ".join(map(str, sorted(view.nodes))) or "none yet"
+            raise errors.BrokerIdNotRegistered(f"node {node_id} is not registered in the cluster (nodes: {known})")
+        nodes = planning_nodes(self.config, view, leaving=node_id)
+        parts = assignment(view)
+        check_capacity(nodes, parts)
+        if not view.nodes[node_id].decommissioned:
+            await self._propose_to_controller(encode_command("decommission_node", node=node_id))
+        return plan(nodes, parts, balance=False)
 
     def reassignments(self) -> list[Reassignment]:
         """Every partition being moved, as this node's metadata has it."""
