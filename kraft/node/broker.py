@@ -48,7 +48,7 @@ from kraft.node.broker_values import (
     TopicCreated,
     TopicMetadata,
 )
-from kraft.node.cluster_nodes import assignment, every_node, placement_nodes, planning_nodes
+from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas, new_partitions
@@ -454,15 +454,16 @@ class Broker:
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
         # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.
-        nodes = placement_nodes(self.config, self.replicas.metadata.view)
-        rf = min(self.config.replication_factor, len(nodes)) if rf is None else int(rf)
+        view = self.replicas.metadata.view
+        live = len(live_nodes(self.config, view))
+        rf = min(self.config.replication_factor, live) if rf is None else int(rf)
         if partitions < 1 or partitions > MAX_PARTITIONS:
             raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
-        if rf < 1 or rf > len(nodes):
+        if rf < 1 or rf > live:
             raise errors.InvalidReplicationFactor(
-                f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes that are not "
-                f"decommissioned)"
+                f"replication factor {rf} needs 1..{live} (the cluster has {live} nodes that are not decommissioned)"
             )
+        nodes = placement_nodes(self.config, view, rf)
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
@@ -483,8 +484,8 @@ class Broker:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
         if total > MAX_PARTITIONS:
             raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {total}")
-        nodes = placement_nodes(self.config, self.replicas.metadata.view)
         existing = [p.replicas for p in meta.partitions]
+        nodes = placement_nodes(self.config, self.replicas.metadata.view, len(existing[0]) if existing else 1)
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
         if validate_only:

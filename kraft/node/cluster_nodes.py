@@ -3,7 +3,8 @@
 Owns: which nodes there are (this node's cluster.ini and every node registered in the metadata view:
 a node may join with a cluster.ini other nodes have not been given), each one's rack (what the node
 announced when it registered, else cluster.ini's) and whether it is decommissioned (the metadata's
-``decommission_node``), and the assignment the rebalance planner takes.
+``decommission_node``); which of them new replicas go to; and the assignment the rebalance planner
+takes.
 Pure functions of the config and one metadata view.
 Must not: decide placement or moves (``kraft.placement`` and ``kraft.rebalance`` do), or propose.
 """
@@ -22,9 +23,21 @@ def every_node(config: ClusterConfig, view: MetadataView) -> list[Node]:
     return [Node(i, racks[i], i in view.nodes and view.nodes[i].decommissioned) for i in sorted(racks)]
 
 
-def placement_nodes(config: ClusterConfig, view: MetadataView) -> list[tuple[int, str | None]]:
-    """``(id, rack)`` of the nodes new replicas may go to: every node but the decommissioned."""
-    return [(n.id, n.rack) for n in every_node(config, view) if not n.decommissioned]
+def live_nodes(config: ClusterConfig, view: MetadataView) -> list[Node]:
+    """Every node that is not decommissioned: what replication-factor checks count."""
+    return [n for n in every_node(config, view) if not n.decommissioned]
+
+
+def placement_nodes(config: ClusterConfig, view: MetadataView, replication_factor: int) -> list[tuple[int, str | None]]:
+    """``(id, rack)`` of the nodes new replicas go to: the registered ones that are not decommissioned
+    (nodes that have started, so a replica placed there runs), when there are at least
+    ``replication_factor`` of them; in a cluster's first moments, before enough nodes have
+    registered, every node of cluster.ini or the registry that is not decommissioned. A node listed in
+    cluster.ini that has never started gets no new replica once the cluster runs without it."""
+    nodes = live_nodes(config, view)
+    started = [n for n in nodes if n.id in view.nodes]
+    chosen = started if len(started) >= replication_factor else nodes
+    return [(n.id, n.rack) for n in chosen]
 
 
 def planning_nodes(config: ClusterConfig, view: MetadataView, *, leaving: int | None = None) -> list[Node]:
