@@ -97,8 +97,9 @@ class Plan:
 
 def plan(nodes: Sequence[Node], partitions: Sequence[Partition], *, balance: bool = True) -> Plan:
     """The moves that meet the module's guarantees. With ``balance`` False only replicas on
-    decommissioned or unknown nodes move (a decommission: nothing else is disturbed), each to the
-    least loaded node that keeps the partition's racks spread.
+    decommissioned or unknown nodes move (a decommission: no other partition is touched), each to the
+    least loaded node that keeps the partition's racks spread, and preferred leaders are evened out
+    among the partitions that move only.
 
     Raises NotEnoughNodes when some partition has more replicas than there are nodes left to hold them.
     """
@@ -110,11 +111,13 @@ def plan(nodes: Sequence[Node], partitions: Sequence[Partition], *, balance: boo
     ordered = sorted(partitions, key=lambda p: (p.topic, p.partition))
     state = _State(live, rack_of, [list(p.placed) for p in ordered])
     before_replicas, before_leaders = state.replica_counts(), state.leader_counts()
-    state.evacuate()
+    evacuated = state.evacuate()
     if balance:
         state.spread_racks()
         state.balance_replicas()
         state.balance_leaders()
+    else:
+        state.balance_leaders(among=evacuated)
     moves = tuple(Move(p.topic, p.partition, p.replicas, p.target, tuple(new))
                   for p, new in zip(ordered, state.assignment, strict=True) if tuple(new) != p.placed)
     all_ids = sorted(set(live) | set(before_replicas))
@@ -193,13 +196,17 @@ class _State:
         return min(candidates, key=lambda n: (self.rack_of.get(n) in used if self.rack_of else False,
                                               self.count[n], n))
 
-    def evacuate(self) -> None:
+    def evacuate(self) -> set[int]:
+        """Replace every replica on a node that is not live; the partitions changed."""
+        changed = set()
         for p, replicas in enumerate(self.assignment):
             for old in [n for n in replicas if n not in self.live_set]:
                 new = self._emptiest(p, without=old)
                 if new is None:  # check_capacity rules this out
                     raise NotEnoughNodes(f"no node left to take a replica from node {old}")
                 self._replace(p, old, new)
+                changed.add(p)
+        return changed
 
     def spread_racks(self) -> None:
         """Partitions on fewer racks than they could be: a replica of a rack that holds two moves to
@@ -255,16 +262,16 @@ class _State:
                         return p, old, new
         return None
 
-    def balance_leaders(self) -> None:
+    def balance_leaders(self, among: set[int] | None = None) -> None:
         """Hand preferred leadership along a chain of partitions (``a`` gives a partition it leads to
         one of its replicas ``b``, ``b`` gives one of its own to ``c`` ...) from a node leading at least
         two more partitions than the chain's last node, until no such chain exists: then max - min
         <= 1 unless the replicas' placement rules it out. Each chain lowers the sum of squared counts,
-        so this ends; only replica order changes."""
+        so this ends; only replica order changes. ``among``: only these partitions are reordered."""
         leads = Counter({n: 0 for n in self.live})
         leads.update(replicas[0] for replicas in self.assignment if replicas)
         while True:
-            chain = self._next_leader_chain(leads)
+            chain = self._next_leader_chain(leads, among)
             if chain is None:
                 return
             leads[self.assignment[chain[0][0]][0]] -= 1  # the chain's first node gives one, its last takes one
@@ -273,12 +280,12 @@ class _State:
                 replicas = self.assignment[p]
                 self.assignment[p] = [new, *(n for n in replicas if n != new)]
 
-    def _next_leader_chain(self, leads: Counter[int]) -> list[tuple[int, int]] | None:
+    def _next_leader_chain(self, leads: Counter[int], among: set[int] | None) -> list[tuple[int, int]] | None:
         """The shortest chain (partition, its new first replica) from the node leading the most that
         has one, breadth first, in node id and partition order."""
         led: dict[int, list[int]] = {n: [] for n in self.live}
         for p, replicas in enumerate(self.assignment):
-            if replicas and replicas[0] in led:
+            if replicas and replicas[0] in led and (among is None or p in among):
                 led[replicas[0]].append(p)
         for source in sorted(self.live, key=lambda n: (-leads[n], n)):
             came_from: dict[int, tuple[int, int]] = {}  # node -> (partition, node it came from)

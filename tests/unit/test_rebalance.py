@@ -88,10 +88,11 @@ def test_counts_before_and_after() -> None:
 
 
 def test_decommission_only_moves_what_is_on_the_node() -> None:
-    # Unbalanced elsewhere (node 1 holds everything), but a decommission of 4 leaves that alone.
+    # Unbalanced elsewhere (node 1 leads everything), but a decommission of 4 leaves that alone, but
+    # for the partition that moves anyway: its preferred leader becomes the emptiest node.
     parts = topic("t", [[1, 2], [1, 3], [1, 4], [1, 2]])
     result = plan(nodes_of(4, decommissioned=(4,)), parts, balance=False)
-    assert [(m.partition, m.planned) for m in result.moves] == [(2, (1, 3))]
+    assert [(m.partition, m.planned) for m in result.moves] == [(2, (3, 1))]
 
 
 REFUSALS: list[tuple[str, list[Node], list[Partition], str]] = [
@@ -212,5 +213,5 @@ def test_a_decommission_moves_only_the_replicas_on_it(cluster: tuple[int, int, l
     result = plan(nodes, parts, balance=False)
     assert result.moved_replicas == sum(1 for p in parts for x in p.replicas if x in gone)
     for m in result.moves:
-        kept = [x for x in m.replicas if x not in gone]
-        assert [x for x in m.planned if x in kept] == kept, "the replicas that stay keep their places"
+        assert any(x in gone for x in m.replicas), "only partitions with a replica on a leaving node change"
+        assert set(m.planned) >= {x for x in m.replicas if x not in gone}, "the replicas that stay, stay"
