@@ -6,7 +6,8 @@ produce (submit a batch, answer once it is committed by a majority, applied and 
 topic configs (checked before they are proposed, resolved with this node's cluster.ini defaults,
 and what they ask of each produced batch),
 the node registry (where each node's listeners are), handing a partition this node leads to its
-preferred replica on request, and this node's status. It takes and returns
+preferred replica on request, rebalance plans and decommissions from its metadata view (the plan is
+``kraft.rebalance``'s; the client carries it out through reassignments), and this node's status. It takes and returns
 the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
 ``MetadataAnswer``, ``TopicCreated``, ``NodeStatus`` ...) and raises ``kraft.errors`` classes; a request over several
 partitions answers each with its own ``error``.
