@@ -313,11 +313,13 @@ class PlanLike(Protocol):
     @property
     def leaders_after(self) -> Mapping[int, int]: ...
     @property
+    def decommissioned(self) -> Sequence[int]: ...
+    @property
     def moved_replicas(self) -> int: ...
 
 
 MOVE_HEADERS = ("topic", "partition", "replicas now", "planned", "moved replicas")
-PLAN_NODE_HEADERS = ("node", "replicas before", "replicas after", "leaders before", "leaders after")
+PLAN_NODE_HEADERS = ("node", "replicas before", "replicas after", "leaders before", "leaders after", "note")
 
 
 def move_row(m: MoveLike) -> list[object]:
@@ -329,7 +331,7 @@ def move_row(m: MoveLike) -> list[object]:
 def plan_node_rows(plan: PlanLike) -> list[list[object]]:
     nodes = sorted(set(plan.replicas_before) | set(plan.replicas_after))
     return [[n, plan.replicas_before.get(n, 0), plan.replicas_after.get(n, 0), plan.leaders_before.get(n, 0),
-             plan.leaders_after.get(n, 0)] for n in nodes]
+             plan.leaders_after.get(n, 0), "decommissioned" if n in plan.decommissioned else ""] for n in nodes]
 
 
 def plan_summary(plan: PlanLike) -> str:
@@ -350,7 +352,8 @@ def plan_json(plan: PlanLike) -> dict[str, object]:
                        "moved_replicas": m.moved_replicas} for m in plan.moves],
             "moved_replicas": plan.moved_replicas,
             "replicas_per_node": counts(plan.replicas_before, plan.replicas_after),
-            "leaders_per_node": counts(plan.leaders_before, plan.leaders_after)}
+            "leaders_per_node": counts(plan.leaders_before, plan.leaders_after),
+            "decommissioned": list(plan.decommissioned)}
 
 
 # --- topic configs (``kraft topic create/alter/describe``) -----------------------------------------

@@ -89,6 +89,7 @@ class Plan:
     replicas_after: dict[int, int]
     leaders_before: dict[int, int]  # node id -> partitions it is the preferred leader of
     leaders_after: dict[int, int]
+    decommissioned: tuple[int, ...] = ()  # the nodes replicas leave (decommissioned, or not in the cluster)
 
     @property
     def moved_replicas(self) -> int:
@@ -120,9 +121,10 @@ def plan(nodes: Sequence[Node], partitions: Sequence[Partition], *, balance: boo
         state.balance_leaders(among=evacuated)
     moves = tuple(Move(p.topic, p.partition, p.replicas, p.target, tuple(new))
                   for p, new in zip(ordered, state.assignment, strict=True) if tuple(new) != p.placed)
-    all_ids = sorted(set(live) | set(before_replicas))
+    all_ids = sorted({n.id for n in nodes} | set(before_replicas))
     return Plan(moves, _dense(before_replicas, all_ids), _dense(state.replica_counts(), all_ids),
-                _dense(before_leaders, all_ids), _dense(state.leader_counts(), all_ids))
+                _dense(before_leaders, all_ids), _dense(state.leader_counts(), all_ids),
+                tuple(i for i in all_ids if i not in state.live_set))
 
 
 def check_capacity(nodes: Sequence[Node], partitions: Iterable[Partition]) -> None:

@@ -640,7 +640,7 @@ def _rebalance_plan(answer: dict[str, Any]) -> RebalancePlan:
                          None if m["target"] is None else list(m["target"]), list(m["planned"]))
              for m in answer["moves"]]
     return RebalancePlan(moves, counts("replicas_before"), counts("replicas_after"), counts("leaders_before"),
-                         counts("leaders_after"))
+                         counts("leaders_after"), [int(n) for n in answer.get("decommissioned") or ()])
 
 
 def replica_state(state: str, behind: int) -> str:

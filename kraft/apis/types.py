@@ -197,6 +197,7 @@ class RebalancePlan:
     replicas_after: dict[int, int]
     leaders_before: dict[int, int]
     leaders_after: dict[int, int]
+    decommissioned: list[int] = field(default_factory=list)  # nodes replicas leave (decommissioned or unknown)
 
     @property
     def moved_replicas(self) -> int:

@@ -85,6 +85,7 @@ def test_counts_before_and_after() -> None:
     assert result.replicas_after == {1: 2, 2: 2, 3: 0}
     assert result.leaders_before == {1: 0, 2: 0, 3: 2}
     assert result.leaders_after == {1: 1, 2: 1, 3: 0}
+    assert result.decommissioned == (3,)
 
 
 def test_decommission_only_moves_what_is_on_the_node() -> None:

@@ -1,8 +1,9 @@
 """A rebalance plan on the wire: what ``plan_rebalance`` and ``decommission_node`` answer.
 
 ``{"moves": [{"topic", "partition", "replicas", "target" (null unless the partition is being moved),
-"planned"}], "replicas_before"|"replicas_after"|"leaders_before"|"leaders_after": [[node, count]]}``
-(pairs, not maps: node ids are ints). Owns that shape; must not compute plans (``kraft.rebalance``).
+"planned"}], "replicas_before"|"replicas_after"|"leaders_before"|"leaders_after": [[node, count]],
+"decommissioned": [node]}`` (pairs, not maps: node ids are ints; ``decommissioned``: the nodes replicas
+leave, decommissioned or unknown). Owns that shape; must not compute plans (``kraft.rebalance``).
 """
 
 from __future__ import annotations
@@ -21,4 +22,5 @@ def plan_body(plan: Plan) -> dict[str, Any]:
         "replicas_after": sorted(plan.replicas_after.items()),
         "leaders_before": sorted(plan.leaders_before.items()),
         "leaders_after": sorted(plan.leaders_after.items()),
+        "decommissioned": list(plan.decommissioned),
     }
