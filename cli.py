@@ -777,7 +777,9 @@ def follow_moves(admin: Admin, keys: set[tuple[str, int]], timeout_s: float, *, 
                                    for p in admin.describe_topic(topic).partitions})
             for (topic, partition), r in sorted(moving.items()):
                 here = states.get((topic, partition), {})
-                line = ", ".join(f"{n}: {here.get(n, 'joining')}" for n in sorted(set(r.replicas) | set(r.target)))
+                # A node without a state is one the group has not added yet, or has removed already.
+                line = ", ".join(f"{n}: {here.get(n, 'joining' if n in r.adding else 'left')}"
+                                 for n in sorted(set(r.replicas) | set(r.target)))
                 if shown.get((topic, partition)) != line:
                     shown[(topic, partition)] = line
                     progress(f"moving {topic}/{partition} {r.replicas} -> {r.target}: {line}")
