@@ -88,6 +88,9 @@ def test_grow_rebalance_and_decommission_under_load_with_a_group_reading(growing
             assert admin.plan_rebalance().moves == [], "balanced: a second rebalance has nothing to do"
         assert spread(Counter(n for r in after for n in r), [1, 2, 3, 4, 5]) <= 1
         assert spread(Counter(r[0] for r in after), [1, 2, 3, 4, 5]) <= 1
+        preferred = {p: r[0] for p, r in enumerate(after)}
+        wait_for(lambda: c.leaders(TOPIC) == preferred, 60, "leader balancing to hand each partition to its "
+                 "preferred replica")
         grown_at = time.monotonic()
         wait_for(lambda: bp.acked_after(grown_at) >= 300, 60, "writes after the rebalance")
 
