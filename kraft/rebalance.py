@@ -36,6 +36,8 @@ the first replica, so the preferred leader, of a partition node 1 led::
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -237,31 +239,41 @@ class _State:
     def balance_replicas(self) -> None:
         """Move one replica at a time from the fullest node to the emptiest one that can take it until
         max - min <= 1 or no move helps. Each move lowers the sum of squared counts, so this ends."""
-        on: dict[int, list[int]] = {n: [] for n in self.live}
+        # Per node, the partitions it follows and leads, each sorted: followers are offered first,
+        # since moving a partition's first replica moves its preferred leader too.
+        follows: dict[int, list[int]] = {n: [] for n in self.live}
+        leads: dict[int, list[int]] = {n: [] for n in self.live}
         for p, replicas in enumerate(self.assignment):
-            for n in replicas:
-                on[n].append(p)
+            for i, n in enumerate(replicas):
+                (leads if i == 0 else follows)[n].append(p)
+        # Pairs (from, to) no partition can move between. A move changes one partition only, so a
+        # pair comes back only if that partition, now on its ``from`` node, can move.
+        dead: set[tuple[int, int]] = set()
         while True:
-            step = self._next_replica_move(on)
+            step = self._next_replica_move(follows, leads, dead)
             if step is None:
                 return
             p, old, new = step
+            side = leads if self.assignment[p][0] == old else follows
+            side[old].pop(bisect.bisect_left(side[old], p))
+            bisect.insort(side[new], p)
             self._replace(p, old, new)
-            on[old].remove(p)
-            on[new].append(p)
-            on[new].sort()
+            dead = {(a, b) for a, b in dead if a not in self.assignment[p] or not self._can_move(p, a, b)}
 
-    def _next_replica_move(self, on: dict[int, list[int]]) -> tuple[int, int, int] | None:
+    def _next_replica_move(self, follows: dict[int, list[int]], leads: dict[int, list[int]],
+                           dead: set[tuple[int, int]]) -> tuple[int, int, int] | None:
         sources = sorted(self.live, key=lambda n: (-self.count[n], n))
         targets = sorted(self.live, key=lambda n: (self.count[n], n))
         for old in sources:
             for new in targets:
                 if self.count[old] - self.count[new] < 2:
                     break
-                # Followers first: moving a partition's first replica moves its preferred leader too.
-                for p in sorted(on[old], key=lambda q: (self.assignment[q][0] == old, q)):
+                if (old, new) in dead:
+                    continue
+                for p in itertools.chain(follows[old], leads[old]):
                     if self._can_move(p, old, new):
                         return p, old, new
+                dead.add((old, new))
         return None
 
     def balance_leaders(self, among: set[int] | None = None) -> None:
@@ -271,29 +283,34 @@ class _State:
         <= 1 unless the replicas' placement rules it out. Each chain lowers the sum of squared counts,
         so this ends; only replica order changes. ``among``: only these partitions are reordered."""
         leads = Counter({n: 0 for n in self.live})
-        leads.update(replicas[0] for replicas in self.assignment if replicas)
+        led: dict[int, list[int]] = {n: [] for n in self.live}  # the partitions that may be reordered
+        for p, replicas in enumerate(self.assignment):
+            if replicas:
+                leads[replicas[0]] += 1
+                if replicas[0] in led and (among is None or p in among):
+                    led[replicas[0]].append(p)
         while True:
-            chain = self._next_leader_chain(leads, among)
+            chain = self._next_leader_chain(leads, led)
             if chain is None:
                 return
-            leads[self.assignment[chain[0][0]][0]] -= 1  # the chain's first node gives one, its last takes one
-            leads[chain[-1][1]] += 1
             for p, new in chain:
                 replicas = self.assignment[p]
+                old = replicas[0]
+                led[old].remove(p)
+                bisect.insort(led[new], p)
                 self.assignment[p] = [new, *(n for n in replicas if n != new)]
+            leads[self.assignment[chain[0][0]][1]] -= 1  # the chain's first node gave one, its last took one
+            leads[chain[-1][1]] += 1
 
-    def _next_leader_chain(self, leads: Counter[int], among: set[int] | None) -> list[tuple[int, int]] | None:
-        """The shortest chain (partition, its new first replica) from the node leading the most that
-        has one, breadth first, in node id and partition order."""
-        led: dict[int, list[int]] = {n: [] for n in self.live}
-        for p, replicas in enumerate(self.assignment):
-            if replicas and replicas[0] in led and (among is None or p in among):
-                led[replicas[0]].append(p)
+    def _next_leader_chain(self, leads: Counter[int], led: dict[int, list[int]]) -> list[tuple[int, int]] | None:
+        """The first chain found (partition, its new first replica), breadth first from the node leading
+        the most that has one, in node id and partition order."""
         for source in sorted(self.live, key=lambda n: (-leads[n], n)):
             came_from: dict[int, tuple[int, int]] = {}  # node -> (partition, node it came from)
             frontier = [source]
             seen = {source}
-            while frontier:
+            end = None
+            while frontier and end is None:
                 following = []
                 for node in frontier:
                     for p in led[node]:
@@ -303,11 +320,11 @@ class _State:
                             seen.add(other)
                             came_from[other] = (p, node)
                             following.append(other)
+                            if end is None and leads[source] - leads[other] >= 2:
+                                end = other
                 frontier = following
-            ends = [n for n in seen if n != source and leads[source] - leads[n] >= 2]
-            if not ends:
+            if end is None:
                 continue
-            end = min(ends, key=lambda n: (leads[n], n))
             chain = []
             node = end
             while node != source:

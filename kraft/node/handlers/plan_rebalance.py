@@ -14,4 +14,4 @@ API = "plan_rebalance"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
-    return plan_body(ctx.broker.plan_rebalance())
+    return plan_body(await ctx.broker.plan_rebalance())
