@@ -505,7 +505,8 @@ def node_hosts_partitions(bootstrap: str, node: int) -> bool:
 
 @cluster_app.command("decommission")
 def cluster_decommission(
-    node: Annotated[int, typer.Option("--node", "-n", min=1, help="The node to take out of the cluster.")],
+    node: Annotated[list[int], typer.Option("--node", "-n", min=1, help="The node to take out of the cluster; "
+                                            "repeat for several at once (each replica then moves once).")],
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the node holds no replica.")] = True,
     timeout_s: Annotated[float, typer.Option("--timeout-s", min=1, help="How long to wait for the moves.")]
     = MOVES_TIMEOUT_S,
@@ -517,27 +518,35 @@ def cluster_decommission(
     replica goes to it, also after a restart), its replicas move to the least loaded nodes that keep
     each partition's racks spread, with progress. Refused (NOT_ENOUGH_NODES, nothing changed) when
     the remaining nodes could not hold some topic's replication factor."""
+    nodes = sorted(set(node))
     address = resolve_bootstrap(bootstrap, config)
     with reported_errors(as_json), admin_client(address) as admin:
-        plan = admin.decommission_node(node)
+        plan = admin.decommission_nodes(nodes)
         if not as_json:
             print_plan(plan, False)
-        empty = not admin.replicas_on(node)
+
+        def hosting() -> list[int]:
+            return [n for n in nodes if admin.replicas_on(n)]
+
+        empty = not hosting()
         if wait and not empty:
             follow_moves(admin, {(m.topic, m.partition) for m in plan.moves}, timeout_s, show=not as_json)
             deadline = time.monotonic() + timeout_s
-            # Moves started elsewhere meanwhile (a rebalance) end too; then the node drops its replicas.
-            while admin.replicas_on(node) or node_hosts_partitions(address, node):
+            # Moves started elsewhere meanwhile (a rebalance) end too; then the nodes drop their replicas.
+            while hosting() or any(node_hosts_partitions(address, n) for n in nodes):
                 if time.monotonic() > deadline:
-                    raise RequestTimedOut(f"node {node} still holds replicas after {timeout_s:g} s")
+                    raise RequestTimedOut(f"node(s) {', '.join(map(str, hosting()))} still hold replicas after "
+                                          f"{timeout_s:g} s")
                 time.sleep(DECOMMISSION_POLL_S)  # sleep-ok: poll interval of a deadline-bounded wait
             empty = True
+        named = f"node {nodes[0]} is" if len(nodes) == 1 else f"nodes {', '.join(map(str, nodes))} are"
         if as_json:
-            echo_json({**fmt.plan_json(plan), "node": node, "decommissioned": True, "empty": empty})
+            echo_json({**fmt.plan_json(plan), "nodes": nodes, "decommissioned": True, "empty": empty})
         elif empty:
-            typer.echo(f"node {node} is decommissioned and holds no replica: it can be stopped")
+            typer.echo(f"{named} decommissioned and hold{'s' if len(nodes) == 1 else ''} no replica: "
+                       f"{'it' if len(nodes) == 1 else 'they'} can be stopped")
         else:
-            typer.echo(f"node {node} is decommissioned; its replicas are moving (follow them: kraft topic "
+            typer.echo(f"{named} decommissioned; replicas are moving off (follow them: kraft topic "
                        "reassignments), then it can be stopped")
 
 

@@ -249,12 +249,17 @@ class Admin:
 
     def decommission_node(self, node_id: int) -> RebalancePlan:
         """Mark ``node_id`` as leaving (no new replica goes to it, also when it restarts) and start
-        moving every replica off it; returns those moves (only they: nothing else is disturbed).
+        moving every replica off it; returns those moves (only the partitions on it change).
         ``replicas_on`` tells when the node holds none, and may be stopped. Asking again for a node
         being decommissioned starts the moves still missing. Raises BrokerIdNotRegistered for a node
         the cluster does not know, NotEnoughNodes when the nodes left could not hold some topic's
         replication factor; nothing changes then."""
-        answer = self._run(self._to_controller("decommission_node", {"node": node_id}),
+        return self.decommission_nodes([node_id])
+
+    def decommission_nodes(self, node_ids: Iterable[int]) -> RebalancePlan:
+        """``decommission_node`` for several nodes at once: each replica moves once, to a node that
+        stays (one node at a time, the first one's replicas might go to the next)."""
+        answer = self._run(self._to_controller("decommission_node", {"nodes": sorted(set(node_ids))}),
                            final=(BrokerIdNotRegistered, NotEnoughNodes))
         plan = _rebalance_plan(answer)
         self.reassign_partitions({(m.topic, m.partition): m.planned for m in plan.moves})

@@ -600,21 +600,25 @@ class Broker:
         # fraction of a second for 10,000 partitions) does not hold up this node's clients.
         return await asyncio.to_thread(plan, planning_nodes(self.config, view), assignment(view))
 
-    async def decommission_node(self, node_id: int) -> Plan:
-        """Mark ``node_id`` as leaving (no new replica goes to it) and answer the moves of every replica
-        off it (only those: nothing else is disturbed), which the caller carries out. Refused before
-        anything changes: BrokerIdNotRegistered for a node the cluster does not know, NotEnoughNodes
-        when the nodes left could not hold some topic's replication factor. Again for a node that is
-        being decommissioned: the moves still to make."""
+    async def decommission_nodes(self, node_ids: Sequence[int]) -> Plan:
+        """Mark ``node_ids`` as leaving (no new replica goes to them) and answer the moves of every
+        replica off them (only those partitions change), which the caller carries out; several at once
+        move each replica once (one at a time, the first node's might go to the second). Refused
+        before anything changes: BrokerIdNotRegistered for a node the cluster does not know,
+        NotEnoughNodes when the nodes left could not hold some topic's replication factor. Again for
+        nodes being decommissioned: the moves still to make."""
         view = self.replicas.metadata.view
-        if node_id not in view.nodes:
+        unknown = sorted(set(node_ids) - set(view.nodes))
+        if unknown or not node_ids:
             known = ", ".join(map(str, sorted(view.nodes))) or "none yet"
-            raise errors.BrokerIdNotRegistered(f"node {node_id} is not registered in the cluster (nodes: {known})")
-        nodes = planning_nodes(self.config, view, leaving=node_id)
+            raise errors.BrokerIdNotRegistered(f"node {', '.join(map(str, unknown)) or '(none given)'} is not "
+                                               f"registered in the cluster (nodes: {known})")
+        nodes = planning_nodes(self.config, view, leaving=set(node_ids))
         parts = assignment(view)
         check_capacity(nodes, parts)
-        if not view.nodes[node_id].decommissioned:
-            await self._propose_to_controller(encode_command("decommission_node", node=node_id))
+        for node_id in sorted(set(node_ids)):
+            if not view.nodes[node_id].decommissioned:
+                await self._propose_to_controller(encode_command("decommission_node", node=node_id))
         return await asyncio.to_thread(functools.partial(plan, nodes, parts, balance=False))
 
     def reassignments(self) -> list[Reassignment]:

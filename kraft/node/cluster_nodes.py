@@ -11,6 +11,8 @@ Must not: decide placement or moves (``kraft.placement`` and ``kraft.rebalance``
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from kraft.config import ClusterConfig
 from kraft.rebalance import Node, Partition
 from kraft.state.metadata import MetadataView
@@ -40,13 +42,13 @@ def placement_nodes(config: ClusterConfig, view: MetadataView, replication_facto
     return [(n.id, n.rack) for n in chosen]
 
 
-def planning_nodes(config: ClusterConfig, view: MetadataView, *, leaving: int | None = None) -> list[Node]:
+def planning_nodes(config: ClusterConfig, view: MetadataView, *, leaving: Collection[int] = ()) -> list[Node]:
     """The nodes a rebalance or decommission plans over: the registered ones (a node that has started
     at least once, so a move to it can finish), and any cluster.ini node that holds replicas though it
-    has not registered (its replicas stay where they are: it is not unknown). ``leaving``: a node
+    has not registered (its replicas stay where they are: it is not unknown). ``leaving``: nodes
     about to be decommissioned, counted as such."""
     hosting = {n for t in view.topics.values() for p in t.partitions for n in p.hosts}
-    return [Node(n.id, n.rack, n.decommissioned or n.id == leaving) for n in every_node(config, view)
+    return [Node(n.id, n.rack, n.decommissioned or n.id in leaving) for n in every_node(config, view)
             if n.id in view.nodes or n.id in hosting]
 
 

@@ -51,16 +51,17 @@ def test_an_unbalanced_topic_is_planned_and_moved(cluster: InProcessCluster, adm
     admin.create_topic("t", 3, 2)
     cluster.wait_for_leaders("t")
     admin.reassign_partitions({("t", p): [1, 2] for p in range(3)})  # everything on nodes 1 and 2
-    wait_until(lambda: admin.list_partition_reassignments() == {}, 20)
+    wait_until(lambda: admin.list_partition_reassignments() == {}
+               and [p.replicas for p in admin.describe_topic("t").partitions] == [[1, 2]] * 3, 20)
     plan = admin.plan_rebalance()
     assert plan.replicas_before == {1: 3, 2: 3, 3: 0}
     assert max(plan.replicas_after.values()) - min(plan.replicas_after.values()) <= 1
     assert max(plan.leaders_after.values()) - min(plan.leaders_after.values()) <= 1
     assert admin.plan_rebalance() == plan, "nothing moved: planning is not doing"
     admin.rebalance(plan)
-    wait_until(lambda: admin.list_partition_reassignments() == {}, 20)
-    assert [p.replicas for p in admin.describe_topic("t").partitions] == [
-        next((m.planned for m in plan.moves if m.partition == p), [1, 2]) for p in range(3)]
+    planned = [next((m.planned for m in plan.moves if m.partition == p), [1, 2]) for p in range(3)]
+    # Every node's metadata has it (the one describe asks may apply the end of a move a moment later).
+    wait_until(lambda: [p.replicas for p in admin.describe_topic("t").partitions] == planned, 20)
     assert admin.plan_rebalance().moves == []
 
 
@@ -85,7 +86,7 @@ def test_decommission_moves_every_replica_off_the_node(cluster: InProcessCluster
     assert plan.moved_replicas == len(on_3) == 2
     assert plan.replicas_after[3] == 0
     wait_until(lambda: admin.replicas_on(3) == [], 20)
-    assert all(3 not in p.replicas for p in admin.describe_topic("t").partitions)
+    wait_until(lambda: all(3 not in p.replicas for p in admin.describe_topic("t").partitions), 10)
     assert admin.decommission_node(3).moves == [], "asked again: nothing left to move"
     # New topics and moves leave it alone.
     admin.create_topic("new", 4, 2)
@@ -95,3 +96,19 @@ def test_decommission_moves_every_replica_off_the_node(cluster: InProcessCluster
         admin.reassign_partitions({("new", 0): [1, 3]})
     with pytest.raises(InvalidReplicationFactor, match="the cluster has 2 nodes that are not decommissioned"):
         admin.create_topic("three", 1, 3)
+
+
+def test_several_nodes_at_once_are_checked_together(cluster: InProcessCluster, admin: Admin) -> None:
+    admin.create_topic("two", 3, 2)
+    cluster.wait_for_leaders("two")
+    with pytest.raises(NotEnoughNodes, match=r"1 node\(s\) would remain \(1\)"):
+        admin.decommission_nodes([2, 3])
+    with pytest.raises(BrokerIdNotRegistered, match="node 7 is not registered"):
+        admin.decommission_nodes([2, 7])
+    admin.delete_topic("two")
+    cluster.wait_for_metadata()
+    admin.create_topic("one", 2, 1)
+    cluster.wait_for_leaders("one")
+    plan = admin.decommission_nodes([2, 3])
+    assert plan.decommissioned == [2, 3] and all(m.planned == [1] for m in plan.moves)
+    wait_until(lambda: admin.replicas_on(2) == admin.replicas_on(3) == [], 20)

@@ -53,5 +53,5 @@ def test_placement_nodes(registered: dict[int, tuple[str | None, bool]], rf: int
 def test_planning_counts_registered_nodes_and_unregistered_ones_holding_replicas() -> None:
     v = view({1: (None, False), 2: (None, False)}, {"t": [((1, 3), None), ((1, 2), (2, 1))]})
     assert [n.id for n in planning_nodes(config(5), v)] == [1, 2, 3]  # 4 and 5: never started, hold nothing
-    assert planning_nodes(config(5), v, leaving=2)[1] == Node(2, None, True)
+    assert planning_nodes(config(5), v, leaving={2})[1] == Node(2, None, True)
     assert assignment(v) == [Partition("t", 0, (1, 3)), Partition("t", 1, (1, 2), (2, 1))]
