@@ -446,7 +446,7 @@ DECOMMISSION_POLL_S = 0.5
 NODE_STATUS_TIMEOUT_MS = 3000
 
 
-def print_plan(plan: Any, as_json: bool, **extra: object) -> None:
+def print_plan(plan: fmt.PlanLike, as_json: bool, **extra: object) -> None:
     """The plan's moves and its per-node counts (JSON: one document with ``extra`` fields)."""
     if as_json:
         echo_json({**fmt.plan_json(plan), **extra})

@@ -7,8 +7,8 @@ topic configs (checked before they are proposed, resolved with this node's clust
 and what they ask of each produced batch),
 the node registry (where each node's listeners are), handing a partition this node leads to its
 preferred replica on request, rebalance plans and decommissions from its metadata view (the plan is
-``kraft.rebalance``'s; the client carries it out through reassignments), and this node's status. It takes and returns
-the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
+``kraft.rebalance``'s; the client carries it out through reassignments), and this node's status.
+It takes and returns the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
 ``MetadataAnswer``, ``TopicCreated``, ``NodeStatus`` ...) and raises ``kraft.errors`` classes; a request over several
 partitions answers each with its own ``error``.
 Must not: know a wire shape (each front end converts its frames to and from these values, and maps
