@@ -158,7 +158,7 @@ def test_decommission_is_refused_when_the_rest_cannot_hold_the_replication_facto
         admin.create_topic("still-three", 1, 3)  # and it still takes new replicas
 
 
-def test_dry_run_moves_nothing(cluster4: Cluster) -> None:
+def test_dry_run_moves_nothing_and_the_rebalance_then_shows_progress(cluster4: Cluster) -> None:
     create_topic(cluster4, "skewed", 4, 3)
     with Admin(cluster4.bootstrap) as admin:
         admin.reassign_partitions({("skewed", p): [1, 2, 3] for p in range(4)})  # node 4 holds nothing
@@ -173,3 +173,9 @@ def test_dry_run_moves_nothing(cluster4: Cluster) -> None:
     with Admin(cluster4.bootstrap) as admin:
         assert admin.list_partition_reassignments() == {}
         assert replicas(admin, "skewed") == [[1, 2, 3]] * 4
+    # Then carried out, in text: the plan, a progress line per partition state change, the end.
+    out = kraft("cluster", "rebalance", "--timeout-s", "120", "--bootstrap", cluster4.bootstrap)
+    assert "moves done: 0/" in out.stderr and "moving skewed/" in out.stderr
+    assert "rebalance done" in out.stdout
+    with Admin(cluster4.bootstrap) as admin:
+        assert admin.plan_rebalance().moves == []
