@@ -319,7 +319,8 @@ class PlanLike(Protocol):
 
 
 MOVE_HEADERS = ("topic", "partition", "replicas now", "planned", "moved replicas")
-PLAN_NODE_HEADERS = ("node", "replicas before", "replicas after", "leaders before", "leaders after", "note")
+PLAN_NODE_HEADERS = ("node", "replicas before", "replicas after", "preferred leaders before", "preferred leaders after",
+                     "note")
 
 
 def move_row(m: MoveLike) -> list[object]:
