@@ -441,6 +441,115 @@ def cluster_elect_leaders(
             raise typer.Exit(1)
 
 
+MOVES_TIMEOUT_S = 3600.0  # kraft cluster rebalance / decommission: how long to wait for the moves by default
+DECOMMISSION_POLL_S = 0.5
+NODE_STATUS_TIMEOUT_MS = 3000
+
+
+def print_plan(plan: fmt.PlanLike, as_json: bool, **extra: object) -> None:
+    """The plan's moves and its per-node counts (JSON: one document with ``extra`` fields)."""
+    if as_json:
+        echo_json({**fmt.plan_json(plan), **extra})
+        return
+    if plan.moves:
+        typer.echo(fmt.render_table(fmt.MOVE_HEADERS, [fmt.move_row(m) for m in plan.moves]))
+        typer.echo("")
+    typer.echo(fmt.render_table(fmt.PLAN_NODE_HEADERS, fmt.plan_node_rows(plan)))
+    typer.echo("")
+    typer.echo(fmt.plan_summary(plan))
+
+
+@cluster_app.command("rebalance")
+def cluster_rebalance(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; move nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until every move is done, with progress.")]
+    = True,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", min=1, help="How long to wait for the moves.")]
+    = MOVES_TIMEOUT_S,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spread replicas and preferred leaders evenly over the nodes (racks respected; off any
+    decommissioned node) with the fewest replicas moved: show the plan, then carry it out, one
+    partition move at a time per partition, while clients keep working. Nothing moves until asked."""
+    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+        plan = admin.plan_rebalance()
+        if dry_run or not plan.moves:
+            print_plan(plan, as_json, dry_run=dry_run, done=not plan.moves)
+            if dry_run and not as_json:
+                typer.echo("dry run: nothing was moved")
+            return
+        if not as_json:
+            print_plan(plan, False)
+        admin.rebalance(plan)
+        done = not wait or follow_moves(admin, {(m.topic, m.partition) for m in plan.moves}, timeout_s,
+                                        show=not as_json)
+        if as_json:
+            echo_json({**fmt.plan_json(plan), "dry_run": False, "done": wait and done})
+        else:
+            typer.echo("rebalance done; preferred leaders take over within the leader balance interval "
+                       "(or now: kraft cluster elect-leaders)" if wait else
+                       "moves started (follow them: kraft topic reassignments)")
+
+
+def node_hosts_partitions(bootstrap: str, node: int) -> bool:
+    """Whether ``node`` still runs a partition replica, by its own status; False when it does not
+    answer within NODE_STATUS_TIMEOUT_MS (stopped already: nothing left to wait for on it)."""
+    try:
+        with admin_client(bootstrap, NODE_STATUS_TIMEOUT_MS) as admin:
+            return bool(admin.node_status(node)["groups"])
+    except KraftError:
+        return False
+
+
+@cluster_app.command("decommission")
+def cluster_decommission(
+    node: Annotated[list[int], typer.Option("--node", "-n", min=1, help="The node to take out of the cluster; "
+                                            "repeat for several at once (each replica then moves once).")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the node holds no replica.")] = True,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", min=1, help="How long to wait for the moves.")]
+    = MOVES_TIMEOUT_S,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move every replica off a node so it can be stopped: the node is marked decommissioned (no new
+    replica goes to it, also after a restart), its replicas move to the least loaded nodes that keep
+    each partition's racks spread, with progress. Refused (NOT_ENOUGH_NODES, nothing changed) when
+    the remaining nodes could not hold some topic's replication factor."""
+    nodes = sorted(set(node))
+    address = resolve_bootstrap(bootstrap, config)
+    with reported_errors(as_json), admin_client(address) as admin:
+        plan = admin.decommission_nodes(nodes)
+        if not as_json:
+            print_plan(plan, False)
+
+        def hosting() -> list[int]:
+            return [n for n in nodes if admin.replicas_on(n)]
+
+        empty = not hosting()
+        if wait and not empty:
+            follow_moves(admin, {(m.topic, m.partition) for m in plan.moves}, timeout_s, show=not as_json)
+            deadline = time.monotonic() + timeout_s
+            # Moves started elsewhere meanwhile (a rebalance) end too; then the nodes drop their replicas.
+            while hosting() or any(node_hosts_partitions(address, n) for n in nodes):
+                if time.monotonic() > deadline:
+                    raise RequestTimedOut(f"node(s) {', '.join(map(str, hosting()))} still hold replicas after "
+                                          f"{timeout_s:g} s")
+                time.sleep(DECOMMISSION_POLL_S)  # sleep-ok: poll interval of a deadline-bounded wait
+            empty = True
+        named = f"node {nodes[0]} is" if len(nodes) == 1 else f"nodes {', '.join(map(str, nodes))} are"
+        if as_json:
+            echo_json({**fmt.plan_json(plan), "nodes": nodes, "decommissioned": True, "empty": empty})
+        elif empty:
+            typer.echo(f"{named} decommissioned and hold{'s' if len(nodes) == 1 else ''} no replica: "
+                       f"{'it' if len(nodes) == 1 else 'they'} can be stopped")
+        else:
+            typer.echo(f"{named} decommissioned; replicas are moving off (follow them: kraft topic "
+                       "reassignments), then it can be stopped")
+
+
 # ---------------------------------------------------------------------------------------------------
 # kraft topic
 
@@ -644,24 +753,7 @@ def topic_reassign(
     target = None if cancel else parse_node_list(replicas or "")
     with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
         admin.reassign_partitions({(name, partition): target})
-        done = not wait
-        deadline = time.monotonic() + timeout_s
-        last_shown = ""
-        while not done:
-            moving = admin.list_partition_reassignments().get((name, partition))
-            if moving is None:
-                done = True
-                break
-            states = {p.partition: p for p in admin.describe_topic(name).partitions}[partition].replica_states
-            nodes = sorted(set(moving.replicas) | set(moving.target))
-            shown = ", ".join(f"{n}: {states.get(n, 'joining')}" for n in nodes)
-            if shown != last_shown and not as_json:
-                progress(f"moving {name}/{partition} {moving.replicas} -> {moving.target}: {shown}")
-                last_shown = shown
-            if time.monotonic() > deadline:
-                raise RequestTimedOut(f"{name}/{partition} is still moving after {timeout_s:g} s "
-                                      f"(see kraft topic describe {name})")
-            time.sleep(REASSIGN_POLL_S)
+        done = not wait or follow_moves(admin, {(name, partition)}, timeout_s, show=not as_json)
         final = {p.partition: p for p in admin.describe_topic(name).partitions}[partition]
         if as_json:
             echo_json({"topic": name, "partition": partition, "done": done, "replicas": list(final.replicas),
@@ -670,6 +762,41 @@ def topic_reassign(
             typer.echo(f"{name} partition {partition} replicas {','.join(map(str, final.replicas))}")
         else:
             typer.echo(f"{name} partition {partition} is moving to {','.join(map(str, target or final.replicas))}")
+
+
+def follow_moves(admin: Admin, keys: set[tuple[str, int]], timeout_s: float, *, show: bool) -> bool:
+    """Wait until none of the partitions ``keys`` is being moved; with ``show``, a progress line on
+    stderr whenever a partition's replicas change state (joining, catching up, in sync ...) and a
+    count of the moves done. True once done; RequestTimedOut after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    shown: dict[tuple[str, int], str] = {}
+    done_shown = -1
+    while True:
+        moving = {k: r for k, r in admin.list_partition_reassignments().items() if k in keys}
+        if show and len(keys) > 1 and len(keys) - len(moving) != done_shown:
+            done_shown = len(keys) - len(moving)
+            progress(f"moves done: {done_shown}/{len(keys)}")
+        if not moving:
+            return True
+        if show:
+            states: dict[tuple[str, int], dict[int, str]] = {}
+            for topic in sorted({t for t, _ in moving}):
+                with contextlib.suppress(UnknownTopicOrPartition):  # deleted meanwhile: its moves end too
+                    states.update({(topic, p.partition): p.replica_states
+                                   for p in admin.describe_topic(topic).partitions})
+            for (topic, partition), r in sorted(moving.items()):
+                here = states.get((topic, partition), {})
+                # A node without a state is one the group has not added yet, or has removed already.
+                line = ", ".join(f"{n}: {here.get(n, 'joining' if n in r.adding else 'left')}"
+                                 for n in sorted(set(r.replicas) | set(r.target)))
+                if shown.get((topic, partition)) != line:
+                    shown[(topic, partition)] = line
+                    progress(f"moving {topic}/{partition} {r.replicas} -> {r.target}: {line}")
+        if time.monotonic() > deadline:
+            names = ", ".join(f"{t}/{p}" for t, p in sorted(moving)[:5])
+            raise RequestTimedOut(f"{len(moving)} partition(s) still moving after {timeout_s:g} s ({names}"
+                                  f"{' ...' if len(moving) > 5 else ''}; see kraft topic reassignments)")
+        time.sleep(REASSIGN_POLL_S)  # sleep-ok: poll interval of a deadline-bounded wait
 
 
 @topic_app.command("reassignments")

@@ -279,6 +279,84 @@ def elections_json(elections: Sequence[ElectionLike]) -> dict[str, object]:
                                          for o in ("elected", "not needed", "failed")}}
 
 
+# --- rebalance plans (``kraft cluster rebalance`` / ``decommission``) --------------------------------
+
+
+class MoveLike(Protocol):
+    """What tables need of the client's PlannedMove."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def replicas(self) -> list[int]: ...
+    @property
+    def target(self) -> list[int] | None: ...
+    @property
+    def planned(self) -> list[int]: ...
+    @property
+    def moved_replicas(self) -> int: ...
+
+
+class PlanLike(Protocol):
+    """What tables need of the client's RebalancePlan."""
+
+    @property
+    def moves(self) -> Sequence[MoveLike]: ...
+    @property
+    def replicas_before(self) -> Mapping[int, int]: ...
+    @property
+    def replicas_after(self) -> Mapping[int, int]: ...
+    @property
+    def leaders_before(self) -> Mapping[int, int]: ...
+    @property
+    def leaders_after(self) -> Mapping[int, int]: ...
+    @property
+    def decommissioned(self) -> Sequence[int]: ...
+    @property
+    def moved_replicas(self) -> int: ...
+
+
+MOVE_HEADERS = ("topic", "partition", "replicas now", "planned", "moved replicas")
+PLAN_NODE_HEADERS = ("node", "replicas before", "replicas after", "preferred leaders before", "preferred leaders after",
+                     "note")
+
+
+def move_row(m: MoveLike) -> list[object]:
+    """A partition being moved already shows where it was going: ``1,2,3 (moving to 2,3,4)``."""
+    now = cell(m.replicas) if m.target is None else f"{cell(m.replicas)} (moving to {cell(m.target)})"
+    return [m.topic, m.partition, now, cell(m.planned), m.moved_replicas]
+
+
+def plan_node_rows(plan: PlanLike) -> list[list[object]]:
+    nodes = sorted(set(plan.replicas_before) | set(plan.replicas_after))
+    return [[n, plan.replicas_before.get(n, 0), plan.replicas_after.get(n, 0), plan.leaders_before.get(n, 0),
+             plan.leaders_after.get(n, 0), "decommissioned" if n in plan.decommissioned else ""] for n in nodes]
+
+
+def plan_summary(plan: PlanLike) -> str:
+    if not plan.moves:
+        return "the cluster is balanced: nothing to move"
+    reorders = sum(m.moved_replicas == 0 for m in plan.moves)
+    return (f"{len(plan.moves)} partition(s) to change: {plan.moved_replicas} replica(s) to move"
+            + (f", {reorders} only reordered (a new preferred leader, no data moved)" if reorders else ""))
+
+
+def plan_json(plan: PlanLike) -> dict[str, object]:
+    def counts(before: Mapping[int, int], after: Mapping[int, int]) -> list[dict[str, int]]:
+        return [{"node": n, "before": before.get(n, 0), "after": after.get(n, 0)}
+                for n in sorted(set(before) | set(after))]
+
+    return {"moves": [{"topic": m.topic, "partition": m.partition, "replicas": list(m.replicas),
+                       "target": None if m.target is None else list(m.target), "planned": list(m.planned),
+                       "moved_replicas": m.moved_replicas} for m in plan.moves],
+            "moved_replicas": plan.moved_replicas,
+            "replicas_per_node": counts(plan.replicas_before, plan.replicas_after),
+            "leaders_per_node": counts(plan.leaders_before, plan.leaders_after),
+            "decommissioned": list(plan.decommissioned)}
+
+
 # --- topic configs (``kraft topic create/alter/describe``) -----------------------------------------
 
 

@@ -339,6 +339,23 @@ class ElectionNotNeeded(KraftError):
     name = "ELECTION_NOT_NEEDED"
 
 
+@_register
+class BrokerIdNotRegistered(KraftError):
+    """The node named is not registered in the cluster (it never started, or the id is wrong)."""
+
+    code = 102
+    name = "BROKER_ID_NOT_REGISTERED"
+
+
+@_register
+class NotEnoughNodes(KraftError):
+    """Too few nodes would remain to hold some topic's replication factor (a decommission or a
+    rebalance that would need them): add nodes first."""
+
+    code = 1006
+    name = "NOT_ENOUGH_NODES"
+
+
 def error_for_code(code: int, message: str = "", **details: object) -> KraftError:
     """The error instance a client raises for a wire ``code`` (unknown codes stay readable)."""
     cls = _BY_CODE.get(code)

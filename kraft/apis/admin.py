@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kraft.errors import (
+    BrokerIdNotRegistered,
     CoordinatorNotAvailable,
     GroupIdNotFound,
     InvalidPartitions,
@@ -27,6 +28,7 @@ from kraft.errors import (
     NoReassignmentInProgress,
     NotController,
     NotCoordinator,
+    NotEnoughNodes,
     RequestTimedOut,
     UnknownTopicOrPartition,
     error_for_code,
@@ -42,7 +44,9 @@ from .types import (
     NodeDescription,
     PartitionInfo,
     PartitionOffsets,
+    PlannedMove,
     Reassignment,
+    RebalancePlan,
     TopicDescription,
     TopicPartition,
 )
@@ -225,6 +229,54 @@ class Admin:
         answer = self._run(self._to_controller("list_reassignments", {}))
         return {(r["topic"], r["partition"]): Reassignment(r["topic"], r["partition"], list(r["replicas"]),
                                                              list(r["target"])) for r in answer["reassignments"]}
+
+    # --- rebalance and decommission -----------------------------------------------------------------
+
+    def plan_rebalance(self) -> RebalancePlan:
+        """The moves that would spread replicas and preferred leaders evenly over the cluster's nodes
+        (and off any decommissioned one), with the fewest replicas moved; a balanced cluster gets none.
+        Computed by the metadata leader from its view; nothing moves (``rebalance`` starts them)."""
+        return _rebalance_plan(self._run(self._to_controller("plan_rebalance", {})))
+
+    def rebalance(self, plan: RebalancePlan | None = None) -> RebalancePlan:
+        """Start the moves of ``plan`` (of a new ``plan_rebalance`` when None) through the
+        reassignment path (``reassign_partitions``) and return it; ``list_partition_reassignments``
+        follows them. Leadership goes to each partition's new preferred replica through leader
+        balancing (or at once with ``elect_leaders``)."""
+        plan = self.plan_rebalance() if plan is None else plan
+        self.reassign_partitions({(m.topic, m.partition): m.planned for m in plan.moves})
+        return plan
+
+    def decommission_node(self, node_id: int) -> RebalancePlan:
+        """Mark ``node_id`` as leaving (no new replica goes to it, also when it restarts) and start
+        moving every replica off it; returns those moves (only the partitions on it change).
+        ``replicas_on`` tells when the node holds none, and may be stopped. Asking again for a node
+        being decommissioned starts the moves still missing. Raises BrokerIdNotRegistered for a node
+        the cluster does not know, NotEnoughNodes when the nodes left could not hold some topic's
+        replication factor; nothing changes then."""
+        return self.decommission_nodes([node_id])
+
+    def decommission_nodes(self, node_ids: Iterable[int]) -> RebalancePlan:
+        """``decommission_node`` for several nodes at once: each replica moves once, to a node that
+        stays (one node at a time, the first one's replicas might go to the next)."""
+        answer = self._run(self._to_controller("decommission_node", {"nodes": sorted(set(node_ids))}),
+                           final=(BrokerIdNotRegistered, NotEnoughNodes))
+        plan = _rebalance_plan(answer)
+        self.reassign_partitions({(m.topic, m.partition): m.planned for m in plan.moves})
+        return plan
+
+    def replicas_on(self, node_id: int) -> list[TopicPartition]:
+        """The partitions ``node_id`` holds a replica of or is getting one of (a move to it), sorted,
+        as the metadata has it (the node drops a replica shortly after it leaves the metadata)."""
+        async def op() -> list[TopicPartition]:
+            metadata = await self._core.refresh_metadata()
+            moving = await self._to_controller("list_reassignments", {})()
+            found = {TopicPartition(t.name, p.partition) for t in metadata.topics.values() for p in t.partitions
+                     if node_id in p.replicas}
+            found |= {TopicPartition(r["topic"], r["partition"]) for r in moving["reassignments"]
+                      if node_id in r["target"] or node_id in r["replicas"]}
+            return sorted(found)
+        return self._run(op)
 
     def describe_log_dirs(self) -> dict[int, dict[tuple[str, int], int]]:
         """Node id -> (topic, partition) -> bytes of that node's replica (its stored batches from the
@@ -582,6 +634,18 @@ class Admin:
             partitions.append(dataclasses.replace(p, log_start_offset=start, size_bytes=size,
                                                   replica_states=states.get(p.partition, {})))
         return dataclasses.replace(description, partitions=partitions)
+
+
+def _rebalance_plan(answer: dict[str, Any]) -> RebalancePlan:
+    """A ``plan_rebalance`` / ``decommission_node`` answer (``kraft.node.handlers._plan``)."""
+    def counts(key: str) -> dict[int, int]:
+        return {int(n): int(c) for n, c in answer[key]}
+
+    moves = [PlannedMove(str(m["topic"]), int(m["partition"]), list(m["replicas"]),
+                         None if m["target"] is None else list(m["target"]), list(m["planned"]))
+             for m in answer["moves"]]
+    return RebalancePlan(moves, counts("replicas_before"), counts("replicas_after"), counts("leaders_before"),
+                         counts("leaders_after"), [int(n) for n in answer.get("decommissioned") or ()])
 
 
 def replica_state(state: str, behind: int) -> str:

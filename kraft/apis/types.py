@@ -167,3 +167,38 @@ class ConfigEntry:
     value: int | float | str
     source: str
     default: int | float | str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMove:
+    """One partition of a ``RebalancePlan``: its replicas now (``target``: where a move in progress
+    takes it, else None) and the replicas planned (the first is the preferred leader)."""
+
+    topic: str
+    partition: int
+    replicas: list[int]
+    target: list[int] | None
+    planned: list[int]
+
+    @property
+    def moved_replicas(self) -> int:
+        """Replicas that change node (0 when only the order, so the preferred leader, changes)."""
+        return len(set(self.planned) - set(self.target if self.target is not None else self.replicas))
+
+
+@dataclass(frozen=True, slots=True)
+class RebalancePlan:
+    """``Admin.plan_rebalance`` and ``Admin.decommission_node``: the partition moves, and per node
+    the replicas it holds and the partitions it is the preferred leader of, before and after them
+    (a move in progress counts as done in both)."""
+
+    moves: list[PlannedMove]
+    replicas_before: dict[int, int]
+    replicas_after: dict[int, int]
+    leaders_before: dict[int, int]
+    leaders_after: dict[int, int]
+    decommissioned: list[int] = field(default_factory=list)  # nodes replicas leave (decommissioned or unknown)
+
+    @property
+    def moved_replicas(self) -> int:
+        return sum(m.moved_replicas for m in self.moves)

@@ -6,8 +6,9 @@ produce (submit a batch, answer once it is committed by a majority, applied and 
 topic configs (checked before they are proposed, resolved with this node's cluster.ini defaults,
 and what they ask of each produced batch),
 the node registry (where each node's listeners are), handing a partition this node leads to its
-preferred replica on request, and this node's status. It takes and returns
-the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
+preferred replica on request, rebalance plans and decommissions from its metadata view (the plan is
+``kraft.rebalance``'s; the client carries it out through reassignments), and this node's status.
+It takes and returns the frozen values of ``kraft.node.broker_values`` (``FetchRequest`` -> ``FetchedPartition``s,
 ``MetadataAnswer``, ``TopicCreated``, ``NodeStatus`` ...) and raises ``kraft.errors`` classes; a request over several
 partitions answers each with its own ``error``.
 Must not: know a wire shape (each front end converts its frames to and from these values, and maps
@@ -48,6 +49,7 @@ from kraft.node.broker_values import (
     TopicCreated,
     TopicMetadata,
 )
+from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.placement import assign_replicas, new_partitions
@@ -58,6 +60,7 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
+from kraft.rebalance import Plan, check_capacity, plan
 from kraft.state.metadata import MetadataView, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
@@ -451,14 +454,17 @@ class Broker:
         if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
-        rf = self.config.effective_replication_factor() if rf is None else int(rf)
+        # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.
+        view = self.replicas.metadata.view
+        live = len(live_nodes(self.config, view))
+        rf = min(self.config.replication_factor, live) if rf is None else int(rf)
         if partitions < 1 or partitions > MAX_PARTITIONS:
             raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
-        nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
-        if rf < 1 or rf > len(nodes):
+        if rf < 1 or rf > live:
             raise errors.InvalidReplicationFactor(
-                f"replication factor {rf} needs 1..{len(nodes)} (the cluster has {len(nodes)} nodes)"
+                f"replication factor {rf} needs 1..{live} (the cluster has {live} nodes that are not decommissioned)"
             )
+        nodes = placement_nodes(self.config, view, rf)
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
@@ -479,8 +485,8 @@ class Broker:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
         if total > MAX_PARTITIONS:
             raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {total}")
-        nodes = [(n.id, n.rack) for n in self.config.nodes.values()]
         existing = [p.replicas for p in meta.partitions]
+        nodes = placement_nodes(self.config, self.replicas.metadata.view, len(existing[0]) if existing else 1)
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
         if validate_only:
@@ -556,17 +562,25 @@ class Broker:
         replicas it started from). Checked whole first; the partitions' leaders carry the moves out.
         Without ``allow_replication_factor_change`` (Kafka's KIP-860), a move to another number of
         replicas is refused."""
-        meta = self.replicas.metadata.view.topics.get(topic)
+        view = self.replicas.metadata.view
+        meta = view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        nodes = every_node(self.config, view)
+        known = [n.id for n in nodes]
+        leaving = {n.id for n in nodes if n.decommissioned}
         for p, replicas in moves.items():
             if not 0 <= p < len(meta.partitions):
                 raise errors.UnknownTopicOrPartition(f"{topic} has no partition {p}")
             if replicas is not None and (not replicas or len(set(replicas)) != len(replicas)
-                                         or not set(replicas) <= set(self.config.node_ids)):
+                                         or not set(replicas) <= set(known)):
                 raise errors.InvalidReplicaAssignment(
                     f"partition {p}: replicas {list(replicas)} must be distinct nodes of the cluster "
-                    f"({', '.join(map(str, self.config.node_ids))})")
+                    f"({', '.join(map(str, known))})")
+            added_leaving = sorted(set(replicas or ()) & leaving - set(meta.partitions[p].hosts))
+            if added_leaving:
+                raise errors.InvalidReplicaAssignment(
+                    f"partition {p}: nodes {added_leaving} are decommissioned: no replica moves to them")
             if replicas is None and meta.partitions[p].target is None:
                 raise errors.NoReassignmentInProgress(f"{topic}/{p} is not being moved")
             if replicas is not None and not allow_replication_factor_change \
@@ -577,6 +591,35 @@ class Broker:
         await self._propose_to_controller(encode_command(
             "reassign_partitions", topic=topic,
             partitions=[[p, None if r is None else list(r)] for p, r in sorted(moves.items())]))
+
+    async def plan_rebalance(self) -> Plan:
+        """The moves that spread replicas and preferred leaders evenly over the nodes (off any
+        decommissioned one), as this node's metadata has the assignment (``kraft.rebalance``)."""
+        view = self.replicas.metadata.view
+        # Pure over an immutable view: planned on a worker thread, so a large cluster's plan (a
+        # fraction of a second for 10,000 partitions) does not hold up this node's clients.
+        return await asyncio.to_thread(plan, planning_nodes(self.config, view), assignment(view))
+
+    async def decommission_nodes(self, node_ids: Sequence[int]) -> Plan:
+        """Mark ``node_ids`` as leaving (no new replica goes to them) and answer the moves of every
+        replica off them (only those partitions change), which the caller carries out; several at once
+        move each replica once (one at a time, the first node's might go to the second). Refused
+        before anything changes: BrokerIdNotRegistered for a node the cluster does not know,
+        NotEnoughNodes when the nodes left could not hold some topic's replication factor. Again for
+        nodes being decommissioned: the moves still to make."""
+        view = self.replicas.metadata.view
+        unknown = sorted(set(node_ids) - set(view.nodes))
+        if unknown or not node_ids:
+            known = ", ".join(map(str, sorted(view.nodes))) or "none yet"
+            raise errors.BrokerIdNotRegistered(f"node {', '.join(map(str, unknown)) or '(none given)'} is not "
+                                               f"registered in the cluster (nodes: {known})")
+        nodes = planning_nodes(self.config, view, leaving=set(node_ids))
+        parts = assignment(view)
+        check_capacity(nodes, parts)
+        for node_id in sorted(set(node_ids)):
+            if not view.nodes[node_id].decommissioned:
+                await self._propose_to_controller(encode_command("decommission_node", node=node_id))
+        return await asyncio.to_thread(functools.partial(plan, nodes, parts, balance=False))
 
     def reassignments(self) -> list[Reassignment]:
         """Every partition being moved, as this node's metadata has it."""

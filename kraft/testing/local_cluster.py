@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -155,9 +155,15 @@ class Cluster:
         log.close()
 
     def start_all(self) -> None:
-        for i in range(1, self.n + 1):
+        self.start_nodes(range(1, self.n + 1))
+
+    def start_nodes(self, nodes: Iterable[int]) -> None:
+        """Start ``nodes`` (others of the file may start later: a cluster that grows) and wait until
+        they listen and the metadata group has a leader."""
+        started = list(nodes)
+        for i in started:
             self.start(i)
-        for i in range(1, self.n + 1):
+        for i in started:
             wait_for(functools.partial(self._listening, i), 20, f"node {i} listening")
         wait_for(self._has_controller, 30, "a metadata leader")
 

@@ -209,3 +209,24 @@ def test_parse_topic_configs(items: list[str], parsed: dict[str, str]) -> None:
 def test_parse_topic_configs_refuses(items: list[str], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         fmt.parse_topic_configs(items)
+
+
+def test_plan_rows_summary_and_json() -> None:
+    from kraft.apis.types import PlannedMove, RebalancePlan
+
+    plan = RebalancePlan([PlannedMove("t", 0, [1, 2], None, [3, 2]), PlannedMove("t", 1, [1, 2], [2, 4], [2, 1])],
+                         {1: 2, 2: 2, 3: 0, 4: 1}, {1: 1, 2: 2, 3: 1, 4: 0}, {1: 2, 2: 0, 3: 0, 4: 0},
+                         {1: 0, 2: 1, 3: 1, 4: 0}, [4])
+    assert [fmt.move_row(m) for m in plan.moves] == [["t", 0, "1,2", "3,2", 1],
+                                                     ["t", 1, "1,2 (moving to 2,4)", "2,1", 1]]
+    assert fmt.plan_node_rows(plan)[0] == [1, 2, 1, 2, 0, ""]
+    assert fmt.plan_node_rows(plan)[3] == [4, 1, 0, 0, 0, "decommissioned"]
+    assert fmt.plan_summary(plan) == "2 partition(s) to change: 2 replica(s) to move"
+    reorder = RebalancePlan([PlannedMove("t", 0, [1, 2], None, [2, 1])], {}, {}, {}, {})
+    assert fmt.plan_summary(reorder).endswith("1 only reordered (a new preferred leader, no data moved)")
+    assert fmt.plan_summary(RebalancePlan([], {}, {}, {}, {})) == "the cluster is balanced: nothing to move"
+    as_json = fmt.plan_json(plan)
+    assert as_json["moved_replicas"] == 2
+    assert as_json["decommissioned"] == [4]
+    assert as_json["leaders_per_node"] == [{"node": 1, "before": 2, "after": 0}, {"node": 2, "before": 0, "after": 1},
+                                           {"node": 3, "before": 0, "after": 1}, {"node": 4, "before": 0, "after": 0}]

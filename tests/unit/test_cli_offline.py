@@ -61,6 +61,8 @@ def write_config(tmp_path: Path, nodes: int = 1, client_port: str | None = None)
         ["topic", "create", "--help"],
         ["topic", "alter", "--help"],
         ["topic", "add-partitions", "--help"],
+        ["cluster", "rebalance", "--help"],
+        ["cluster", "decommission", "--help"],
         ["produce", "--help"],
         ["consume", "--help"],
     ],

@@ -19,6 +19,7 @@ from kraft.node.handlers import (
     create_partitions,
     create_topic,
     debug_faults,
+    decommission_node,
     delete_records,
     delete_topic,
     describe_configs,
@@ -37,6 +38,7 @@ from kraft.node.handlers import (
     node_status,
     offset_commit,
     offset_fetch,
+    plan_rebalance,
     produce,
     reassign_partitions,
     sync_group,
@@ -59,6 +61,7 @@ _APIS: tuple[NativeApi, ...] = (
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
     init_producer_id, debug_faults, describe_configs, alter_configs,
     delete_records, reassign_partitions, list_reassignments, create_partitions, elect_leaders,
+    plan_rebalance, decommission_node,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}

@@ -56,6 +56,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE
     errors.ElectionNotNeeded: 84,  # ELECTION_NOT_NEEDED
     errors.InvalidRecord: 87,  # INVALID_RECORD
+    errors.BrokerIdNotRegistered: 102,  # BROKER_ID_NOT_REGISTERED
     # kraft's own: no Kafka counterpart a client would act on.
     errors.FrameTooLarge: UNKNOWN_SERVER_ERROR,  # the connection closes instead
     errors.MalformedFrame: UNKNOWN_SERVER_ERROR,  # likewise
@@ -63,6 +64,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.ConfigError: UNKNOWN_SERVER_ERROR,  # likewise
     errors.TooManyInFlight: UNKNOWN_SERVER_ERROR,  # the Kafka server makes its reader wait instead
     errors.NodeProcessError: UNKNOWN_SERVER_ERROR,  # local process control, never on the wire
+    errors.NotEnoughNodes: UNKNOWN_SERVER_ERROR,  # kraft's own admin commands only (decommission, rebalance)
 }
 
 _BY_KRAFT_CODE: Mapping[int, int] = {cls.code: code for cls, code in KAFKA_ERROR_CODES.items()}
