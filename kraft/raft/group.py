@@ -62,7 +62,7 @@ from pysyncobj.syncobj import _RAFT_STATE
 from kraft.log.entry import MEMBERS, OP_COMPACT, REGULAR, encode_members, members_fields
 from kraft.log.entry import intact as _intact
 from kraft.raft import clock, follower
-from kraft.raft.election import VoteLedger
+from kraft.raft.election import VoteLedger, grants_pre_vote
 from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
@@ -202,6 +202,8 @@ class RaftGroup(SyncObj):
         self.outbox = outbox
         self._progress = LeaderProgress()
         self._votes = VoteLedger()
+        self._pre_vote_term = -1  # the term of the pre-vote this replica last asked for
+        self._pre_vote_grants: set[int] = set()  # voters that said yes to it
         self._forward = forward_to_leader
         self._hb_deadline = 0.0
         self._log_machine = machine if isinstance(machine, LogMachine) else None
@@ -463,6 +465,8 @@ class RaftGroup(SyncObj):
     def _onTick(self, timeToWait: float = 0.0) -> None:
         if self.is_learner():
             self._SyncObj__raftElectionDeadline = float("inf")  # a learner never stands
+        else:
+            self._pre_vote()
         if self._isLeader():
             now = clock.installed().now()
             for node in self._SyncObj__otherNodes:
@@ -474,6 +478,66 @@ class RaftGroup(SyncObj):
         if self._isLeader():
             self._advance_commit()
         self._count_votes()
+
+    # --- pre-vote (kraft.raft.election) -----------------------------------------------------------
+    def _last_log(self) -> tuple[int, int]:
+        last = self.journal.last_index
+        return (self.journal.term_at(last) or 0, last)
+
+    def _pre_vote(self) -> None:
+        """Follower or candidate whose election timer fired: stand only with a majority's pre-vote
+        (asked for here; pysyncobj stands once it is won), or at once when the leader handed over."""
+        if self._SyncObj__raftState == _RAFT_STATE.LEADER or self._SyncObj__transferInProgress:
+            return
+        now = clock.installed().now()
+        if self._SyncObj__raftElectionDeadline >= now:
+            return
+        term = self.raftCurrentTerm + 1
+        if self._pre_vote_term == term and self._pre_vote_won():
+            return  # pysyncobj stands in this tick
+        self._pre_vote_term, self._pre_vote_grants = term, {self.self_id}
+        self._SyncObj__raftLeader = None  # not heard from for an election timeout: no leader known
+        if self._pre_vote_won():
+            return  # a group of one
+        self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+        ask = {"type": "kraft_pre_vote", "term": term, "last_log": list(self._last_log())}
+        for node in self._SyncObj__otherNodes:
+            self._transport.send(node, dict(ask))
+
+    def _adopt_term(self, term: int) -> bool:
+        """Raft's rule for any message of a later term: take the term, as a follower that has not
+        voted in it (a leader steps down). False when ``term`` is not later than ours."""
+        if term <= self.raftCurrentTerm:
+            return False
+        self._SyncObj__setCurrentTerm(term, None)
+        self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+        self._SyncObj__raftLeader = None
+        return True
+
+    def _pre_vote_won(self) -> bool:
+        granted = sum(1 for n in self._pre_vote_grants if n in self._voters)
+        return granted * 2 > len(self._voters)
+
+    def _on_pre_vote(self, node: Node, message: dict[str, Any]) -> None:
+        now = clock.installed().now()
+        asked = int(message.get("term", -1))
+        last_log = message.get("last_log") or [0, 0]
+        granted = grants_pre_vote(
+            asked_term=asked, last_log=(int(last_log[0]), int(last_log[1])), own_term=self.raftCurrentTerm,
+            own_last_log=self._last_log(), may_vote=self.journal.learner is None and not self._isLeader(),
+            leader_heard_recently=now - self._leader_heard_at < self.conf.raftMinTimeout)
+        self._transport.send(node, {"type": "kraft_pre_vote_reply", "term": asked, "granted": granted,
+                                    "current": self.raftCurrentTerm, "rid": self.replica_id})
+
+    def _on_pre_vote_reply(self, node: Node, message: dict[str, Any]) -> None:
+        if self._adopt_term(int(message.get("current", -1))):
+            return  # this replica's next pre-vote asks for a term that can be won
+        if (message.get("granted") and message.get("term") == self._pre_vote_term == self.raftCurrentTerm + 1
+                and self._counts(int(node.id), message.get("rid"))):
+            self._pre_vote_grants.add(int(node.id))
+            if self._pre_vote_won():
+                self._SyncObj__raftElectionDeadline = 0.0  # stand at the next tick
+                self._transport.wake()
 
     def _note_reply(self, node: Node, message: dict[str, Any]) -> None:
         """Leader: a follower's reply, before its progress reads it. From another disk than the last
@@ -629,6 +693,15 @@ class RaftGroup(SyncObj):
         member = int(node.id) in self._voters or int(node.id) in self._config_learners
         if mtype == "append_entries" and message.get("term", -1) >= self.raftCurrentTerm:
             self._leader_heard_at = now
+        elif mtype == "append_entries":
+            # A leader of an earlier term: tell it ours (Raft's reply to a stale request, which
+            # pysyncobj leaves out). Without it a replica whose failed election raised its term
+            # would ignore that leader for good, now that pre-votes keep it from standing again.
+            self._transport.send(node, {"type": "kraft_stale_term", "term": self.raftCurrentTerm})
+            return
+        if mtype == "kraft_stale_term":
+            self._adopt_term(int(message.get("term", -1)))
+            return
         if mtype == "request_vote" and not member and now - self._leader_heard_at < self.conf.raftMinTimeout:
             # A node outside the configuration this replica knows: a member it has not heard of yet
             # (then there is no leader around, and it gets a vote), or one removed, which must not
@@ -655,6 +728,12 @@ class RaftGroup(SyncObj):
             return
         elif mtype == "kraft_snapshot":
             self._on_snapshot(node, message)
+            return
+        elif mtype == "kraft_pre_vote":
+            self._on_pre_vote(node, message)
+            return
+        elif mtype == "kraft_pre_vote_reply":
+            self._on_pre_vote_reply(node, message)
             return
         elif mtype == "kraft_snapshot_ack":
             if self._isLeader():

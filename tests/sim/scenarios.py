@@ -204,25 +204,19 @@ def _any_replica_counts() -> Callable[[], None]:
     return undo
 
 
-def _pending_snapshot_probed() -> Callable[[], None]:
-    """The leader's rule before seed 8132: a follower half way through installing another leader's
-    snapshot is probed like any other (its hints then bounce the leader between two probes)."""
-    original = FollowerProgress.on_reset
-
-    def on_reset(self: FollowerProgress, next_index: int, last_index: int, base_index: int = 0,
-                 snapshot_pending: int | None = None) -> bool:
-        return original(self, next_index, last_index, base_index, None)
-
-    FollowerProgress.on_reset = on_reset  # type: ignore[method-assign]
+def _no_pre_vote() -> Callable[[], None]:
+    """Elections before seed 30044: a replica stands whenever its election timer fires."""
+    original = RaftGroup._pre_vote
+    RaftGroup._pre_vote = lambda self: None  # type: ignore[method-assign]
 
     def undo() -> None:
-        FollowerProgress.on_reset = original  # type: ignore[method-assign]
+        RaftGroup._pre_vote = original  # type: ignore[method-assign]
 
     return undo
 
 
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
-    "pending-snapshot-probed": _pending_snapshot_probed,
+    "no-pre-vote": _no_pre_vote,
     "any-replica-counts": _any_replica_counts,
     "elect-with-half": _elect_with_half,
     "wiped-node-votes": _wiped_node_votes,

@@ -96,7 +96,7 @@ def test_partition_moves_pass_and_a_wrong_majority_is_caught() -> None:
     moves = ("--nodes", "4", "--replicas", "3", "--moves-per-s", "0.5", "--catalogue-per-s", "3")
     proc = sim(*moves, "--empty-disks", "--seeds", "25", "--first", "1", timeout_s=180)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    broken = sim(*moves, "--seed", "43", "--mutant", "elect-with-half", "--no-shrink", timeout_s=120)
+    broken = sim(*moves, "--seed", "50", "--mutant", "elect-with-half", "--no-shrink", timeout_s=120)
     assert broken.returncode == 1 and "FAILED seed" in broken.stdout
 
 
@@ -116,9 +116,21 @@ def test_move_regression_seeds(seed: int, nodes: int, moves_per_s: float) -> Non
 
 def test_configurations_that_ignore_replica_ids_are_caught() -> None:
     """Counting whichever replica of a voter's node answers (a re-added or rebuilt replica as the one
-    the configuration knew) loses committed entries: seed 2057 with moves and lost disks."""
-    args = ("--seed", "2057", "--empty-disks", "--nodes", "4", "--partitions", "2", "--replicas", "3",
+    the configuration knew) loses committed entries: seed 2057 with moves and lost disks (183 since
+    pre-votes changed the elections' timing)."""
+    args = ("--seed", "183", "--empty-disks", "--nodes", "4", "--partitions", "2", "--replicas", "3",
             "--moves-per-s", "0.5", "--catalogue-per-s", "3", "--no-shrink")
     assert sim(*args, timeout_s=120).returncode == 0
     broken = sim(*args, "--mutant", "any-replica-counts", timeout_s=120)
+    assert broken.returncode == 1 and "FAILED seed" in broken.stdout
+
+
+def test_a_replica_that_cannot_win_does_not_keep_the_one_that_can_from_standing() -> None:
+    """Seed 30044 (moves, lost disks): without pre-votes an empty, stale voter stood at every
+    timeout, always first at each term, and the voter holding the log never got its vote."""
+    args = ("--seed", "30044", "--empty-disks", "--nodes", "4", "--partitions", "2", "--produce-per-s", "15",
+            "--trim-per-s", "1", "--idempotent-per-s", "5", "--compact-per-s", "1", "--topics-per-s", "1",
+            "--replicas", "3", "--moves-per-s", "0.5", "--no-shrink")
+    assert sim(*args, timeout_s=120).returncode == 0
+    broken = sim(*args, "--mutant", "no-pre-vote", timeout_s=120)
     assert broken.returncode == 1 and "FAILED seed" in broken.stdout

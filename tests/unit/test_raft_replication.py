@@ -141,6 +141,8 @@ class Sim:
         return held
 
     def elect(self, node: int) -> None:
+        for g in self.groups.values():
+            g._leader_heard_at = float("-inf")  # an election timeout has passed: pre-votes are free
         self.groups[node].bring_election_forward(0)
         self.tick(node)
         self.settle()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kraft.raft.election import VoteLedger
+from kraft.raft.election import VoteLedger, grants_pre_vote
 from kraft.raft.follower import Accept, Mismatch, on_append
 from kraft.raft.progress import MAX_INFLIGHT_ENTRIES, FollowerProgress, LeaderProgress
 
@@ -185,3 +185,24 @@ def test_a_follower_on_a_new_disk_starts_from_scratch() -> None:
     assert fresh.on_reset(2, 100)
     assert fresh.next == 2, "its empty log is probed from the start"
     assert leader.replaced(9, 101) is None, "not a member"
+
+
+# --- pre-vote -------------------------------------------------------------------------------------
+PRE_VOTES = [
+    # asked term, candidate's (last term, last index), own term, own last log, leader heard, may vote, granted
+    (6, (3, 33), 5, (0, 1), False, True, True),  # seed 30044: the replica with the log asks a stale one
+    (6, (0, 1), 5, (3, 33), False, True, False),  # a log behind ours
+    (6, (3, 30), 5, (3, 33), False, True, False),  # same last term, shorter
+    (6, (4, 2), 5, (3, 33), False, True, True),  # a later last term wins whatever the length
+    (5, (3, 33), 5, (3, 33), False, True, False),  # not above our term: a real vote there may be taken
+    (6, (3, 33), 5, (3, 33), True, True, False),  # a working leader is not disrupted
+    (6, (3, 33), 5, (3, 33), False, False, False),  # a replica that lost its disk never votes
+]
+
+
+@pytest.mark.parametrize(("asked", "last_log", "own_term", "own_last_log", "heard", "may_vote", "granted"), PRE_VOTES)
+def test_pre_vote_is_granted_only_where_a_real_vote_would_be_free(asked: int, last_log: tuple[int, int],
+                                                                  own_term: int, own_last_log: tuple[int, int],
+                                                                  heard: bool, may_vote: bool, granted: bool) -> None:
+    assert grants_pre_vote(asked_term=asked, last_log=last_log, own_term=own_term, own_last_log=own_last_log,
+                           leader_heard_recently=heard, may_vote=may_vote) is granted
