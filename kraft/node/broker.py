@@ -561,14 +561,16 @@ class Broker:
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
+        # cluster.ini's nodes and those registered since (a node added later is in no older cluster.ini)
+        known = sorted(set(self.config.node_ids) | set(self.replicas.metadata.view.nodes))
         for p, replicas in moves.items():
             if not 0 <= p < len(meta.partitions):
                 raise errors.UnknownTopicOrPartition(f"{topic} has no partition {p}")
             if replicas is not None and (not replicas or len(set(replicas)) != len(replicas)
-                                         or not set(replicas) <= set(self.config.node_ids)):
+                                         or not set(replicas) <= set(known)):
                 raise errors.InvalidReplicaAssignment(
                     f"partition {p}: replicas {list(replicas)} must be distinct nodes of the cluster "
-                    f"({', '.join(map(str, self.config.node_ids))})")
+                    f"({', '.join(map(str, known))})")
             if replicas is None and meta.partitions[p].target is None:
                 raise errors.NoReassignmentInProgress(f"{topic}/{p} is not being moved")
             if replicas is not None and not allow_replication_factor_change \
