@@ -116,7 +116,8 @@ class ReplicaManager:
         self._next_rebalance = host.clock.now() + leader_balance_interval_s
         self._cluster_id_proposed_at = float("-inf")
         self._announce = announce  # this node's entry in the metadata's node registry
-        self._announced_at = 0.0
+        self._announced_at = float("-inf")
+        self._announced_via_peers_at = float("-inf")
         self._preferred_delay_s = preferred_election_delay_s
         self.metadata_voters = metadata_voters
         self.metadata_voter_replace_s = metadata_voter_replace_s
@@ -260,15 +261,15 @@ class ReplicaManager:
         wanted = {k: v for k, v in self._announce.items() if k != "id"}
         if known is not None and {k: getattr(known, k) for k in wanted} == wanted:
             return
-        if now - self._announced_at < LEADER_REPORT_RETRY_S:
-            return
-        self._announced_at = now
         payload = encode_command("register_node", **self._announce)
         if self.meta_group.leader_id() is not None:
-            self.meta_group.submit(payload)
-        else:
+            if now - self._announced_at >= LEADER_REPORT_RETRY_S:
+                self._announced_at = now
+                self.meta_group.submit(payload)
+        elif now - self._announced_via_peers_at >= LEADER_REPORT_RETRY_S:
             # No leader heard from: maybe none sends to this node yet (a node added to the cluster
             # joins the metadata group only once registered). Registering twice is harmless.
+            self._announced_via_peers_at = now
             self.meta_group.propose_through_peers(payload)
 
     def _sync_peers(self, view: MetadataView) -> None:
