@@ -120,6 +120,7 @@ class ReplicaManager:
         self._announced_via_peers_at = float("-inf")
         self._preferred_delay_s = preferred_election_delay_s
         self.metadata_voters = metadata_voters
+        self._configured = frozenset(controller_ids)  # the nodes of this node's cluster.ini
         self.metadata_voter_replace_s = metadata_voter_replace_s
         self._silent_since: dict[int, float] = {}  # metadata leader: node -> since when not connected
         self._meta_handed_over = float("-inf")
@@ -273,7 +274,7 @@ class ReplicaManager:
             self.meta_group.propose_through_peers(payload)
 
     def _sync_peers(self, view: MetadataView) -> None:
-        """Connect to every registered node (cluster.ini may not list a node added later); forget
+        """Connect to every registered node cluster.ini does not list (a node added later); forget
         decommissioned ones that left the metadata group and host nothing."""
         voters, learners = self.meta_group.configuration()
         seen = (view.version, voters, learners)
@@ -285,7 +286,7 @@ class ReplicaManager:
                 continue
             if node.decommissioned and node_id not in voters | learners and not view.partitions_on(node_id):
                 self.host.remove_peer(node_id)
-            else:
+            elif node_id not in self._configured:  # cluster.ini's address stands for the nodes it lists
                 self.host.add_peer(node_id, (node.host, node.raft_port))
 
     def _keep_metadata_voters(self, now: float, view: MetadataView) -> None:
