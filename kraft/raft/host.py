@@ -61,6 +61,7 @@ class PeerConn:
         self.sock = sock
         self.peer = peer
         self.dialing = dialing  # non-blocking connect still in progress
+        self.dialed = dialing  # this node dialed it (else accepted it)
         self.ready = False  # hello exchanged (dialer: connected and hello queued)
         self.inbuf = bytearray()
         self.outbuf = bytearray()
@@ -402,10 +403,15 @@ class RaftHost(DrivenHost):
                 log.warning("connection from an invalid or blocked node %r: closing", peer)
                 self._close(conn, notify=False)
                 return
+            old = self.conns.get(peer)
+            if old is not None and old.dialed and self.node_id < peer:
+                # Both dialed at once (a higher id dials too, see the module docstring): the lower
+                # id's connection stands on both sides, or each would close the one the other keeps.
+                self._close(conn, notify=False)
+                return
             conn.peer = peer
             if not self._on_hello(conn, frame):
                 return  # a node of another cluster: the connection it would replace stays
-            old = self.conns.get(peer)
             if old is not None:
                 self._close(old)
             self.conns[peer] = conn

@@ -66,17 +66,17 @@ def cluster7(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def test_seven_nodes_keep_three_metadata_voters_through_two_failures(cluster7: Cluster) -> None:
-    wait_for(lambda: metadata_members(cluster7) == ([1, 2, 3], [4, 5, 6, 7]), 30,
+    wait_for(lambda: metadata_members(cluster7) == ([1, 2, 3], [4, 5, 6, 7]), 60,
              "voters 1, 2, 3 and learners 4-7")
     status = json.loads(kraft("cluster", "status", "--config", str(cluster7.config_path), "--json").stdout)
     assert status["metadata_voters"] == [1, 2, 3] and status["metadata_learners"] == [4, 5, 6, 7]
 
     cluster7.kill(1)  # the preferred metadata leader, most likely the leader itself
-    voters = wait_for(lambda: voters_alive(cluster7, {1}, 3), 30, "another node to replace voter 1")
+    voters = wait_for(lambda: voters_alive(cluster7, {1}, 3), 60, "another node to replace voter 1")
     assert {2, 3} < set(voters)
 
     cluster7.kill(2)
-    wait_for(lambda: voters_alive(cluster7, {1, 2}, 3), 30, "another node to replace voter 2")
+    wait_for(lambda: voters_alive(cluster7, {1, 2}, 3), 60, "another node to replace voter 2")
     with Admin(cluster7.bootstrap) as admin:
         # (placement does not avoid dead nodes: some partitions may have no leader; the topic exists)
         admin.create_topic("after-two-failures", partitions=6, replication_factor=3)
