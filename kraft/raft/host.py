@@ -177,7 +177,8 @@ class RaftHost(DrivenHost):
         self.peer_addrs[peer] = addr
 
     def remove_peer(self, peer: int) -> None:
-        """Driver thread: forget ``peer`` (a decommissioned node that left): no dialing, no connection."""
+        """Driver thread: forget ``peer`` (a decommissioned node that left): its connection is closed and
+        it is no longer dialled (if it still runs and dials, it is accepted as any unknown node is)."""
         if self.peer_addrs.pop(peer, None) is None:
             return
         log.info("peer %d left the cluster: no longer connecting to it", peer)

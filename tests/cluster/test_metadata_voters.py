@@ -6,6 +6,7 @@ and can host a partition once one is moved to it."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,8 +73,11 @@ def test_seven_nodes_keep_three_metadata_voters_through_two_failures(cluster7: C
     assert status["metadata_voters"] == [1, 2, 3] and status["metadata_learners"] == [4, 5, 6, 7]
 
     cluster7.kill(1)  # the preferred metadata leader, most likely the leader itself
+    killed_at = time.monotonic()
     voters = wait_for(lambda: voters_alive(cluster7, {1}, 3), 60, "another node to replace voter 1")
     assert {2, 3} < set(voters)
+    # an election (1-2 s), the replace delay (2 s), two changes; generous for 7 nodes on 2 busy cores
+    assert time.monotonic() - killed_at < 30, "voter 1 was replaced too late"
 
     cluster7.kill(2)
     wait_for(lambda: voters_alive(cluster7, {1, 2}, 3), 60, "another node to replace voter 2")
