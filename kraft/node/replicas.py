@@ -143,7 +143,8 @@ class ReplicaManager:
                 learners=learners,
             ),
         )
-        if voters and min(voters) == node_id:
+        current_voters, _ = self.meta_group.configuration()  # the journal's, when it has one
+        if current_voters and min(current_voters) == node_id:
             self.meta_group.bring_election_forward(preferred_election_delay_s)
         host.on_loop.append(self._on_loop)
 
