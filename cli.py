@@ -386,6 +386,8 @@ def print_status(nodes: list[dict[str, object]], cluster: Any, topics: list[Any]
     if as_json:
         echo_json({"cluster_id": None if cluster is None else cluster.cluster_id,
                    "controller": None if cluster is None else cluster.controller,
+                   "metadata_voters": None if cluster is None else list(cluster.metadata_voters),
+                   "metadata_learners": None if cluster is None else list(cluster.metadata_learners),
                    "nodes": nodes, "topics": None if topics is None else [topic_json(t) for t in topics],
                    "under_replicated_partitions": None if topics is None else
                    sum(p.under_replicated for t in topics for p in t.partitions)})

@@ -225,12 +225,21 @@ class ClusterLike(Protocol):
     def cluster_id(self) -> str | None: ...
     @property
     def controller(self) -> int | None: ...
+    @property
+    def metadata_voters(self) -> tuple[int, ...]: ...
+    @property
+    def metadata_learners(self) -> tuple[int, ...]: ...
 
 
 def cluster_line(cluster: ClusterLike | None) -> str:
+    """The cluster's id and controller, then the metadata group's voters and learners (as the node
+    that answered has them; "?" from a node that does not say)."""
     if cluster is None:
         return "cluster: unknown"
-    return f"cluster id: {cell(cluster.cluster_id)}  controller: {cell(cluster.controller)}"
+    voters = ",".join(map(str, cluster.metadata_voters)) or "?"
+    learners = ",".join(map(str, cluster.metadata_learners)) or ("-" if cluster.metadata_voters else "?")
+    return (f"cluster id: {cell(cluster.cluster_id)}  controller: {cell(cluster.controller)}\n"
+            f"metadata voters: {voters}  learners: {learners}")
 
 
 class ElectionLike(Protocol):

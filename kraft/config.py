@@ -56,6 +56,8 @@ fsync = always                    ; always | never
 ; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
 ; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
+; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
+; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -132,6 +134,8 @@ class ClusterConfig:
     group_initial_rebalance_delay_ms: int = 300
     log_retention_check_interval_ms: int = 30000
     leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
+    metadata_voters: int = 3  # the metadata group's voters (odd); a smaller cluster: all its nodes
+    metadata_voter_replace_ms: int = 5000  # a metadata voter silent this long is replaced
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
@@ -199,6 +203,8 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "group_initial_rebalance_delay_ms": (0, 60_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
     "leader_balance_interval_ms": (0, 86_400_000),
+    "metadata_voters": (1, 99),
+    "metadata_voter_replace_ms": (100, 86_400_000),
 }
 _CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")
@@ -453,6 +459,13 @@ def _check_cluster_relations(config: ClusterConfig, src: _Source) -> None:
             "election_timeout_max_ms",
             f"{config.election_timeout_max_ms} must be more than election_timeout_min_ms "
             f"({config.election_timeout_min_ms}) so that nodes' timeouts differ",
+        )
+    if config.metadata_voters % 2 == 0:
+        raise src.error(
+            _CLUSTER,
+            "metadata_voters",
+            f"{config.metadata_voters} must be odd (3 or 5): an even number of voters tolerates no more "
+            "failures than the odd number below it",
         )
     if config.tick_interval_ms > config.heartbeat_interval_ms:
         raise src.error(

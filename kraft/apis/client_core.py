@@ -82,6 +82,8 @@ class ClusterMetadata:
     topics: dict[str, TopicMeta] = field(default_factory=dict)
     fetched_at: float = float("-inf")  # time.monotonic()
     cluster_id: str | None = None  # None before a new cluster has its id (or from a node of before ids)
+    metadata_voters: tuple[int, ...] = ()  # the metadata group's, as the answering node knows it
+    metadata_learners: tuple[int, ...] = ()
 
     def leader_for(self, topic: str, partition: int) -> int | None:
         meta = self.topics.get(topic)
@@ -114,7 +116,15 @@ class ClusterMetadata:
         except (KeyError, TypeError, AttributeError) as exc:
             raise KraftError(f"malformed metadata response: {exc!r}") from None
         cluster_id = body.get("cluster_id")
-        return cls(nodes, body.get("controller"), topics, now, cluster_id if isinstance(cluster_id, str) else None)
+        return cls(nodes, body.get("controller"), topics, now, cluster_id if isinstance(cluster_id, str) else None,
+                   _ids(body.get("metadata_voters")), _ids(body.get("metadata_learners")))
+
+
+def _ids(value: object) -> tuple[int, ...]:
+    """A list of node ids from an answer (absent from nodes of before ``metadata_voters``: none)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(sorted(v for v in value if isinstance(v, int)))
 
 
 class ClientCore:

@@ -95,6 +95,8 @@ class ClusterDescription:
     cluster_id: str | None
     controller: int | None
     nodes: list[NodeDescription] = field(default_factory=list)
+    metadata_voters: tuple[int, ...] = ()  # the metadata group's voters, as the answering node knows them
+    metadata_learners: tuple[int, ...] = ()  # the nodes that follow it without voting
 
 
 @dataclass(frozen=True, slots=True)

@@ -428,7 +428,9 @@ class Broker:
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
         registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
         nodes = tuple(NodeAddress(i, h, p, r) for i, (h, p, r) in sorted(registry.items()))
-        return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id)
+        voters, learners = self.replicas.meta_group.configuration()
+        return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
+                              tuple(sorted(voters)), tuple(sorted(learners)))
 
     def cluster_id(self) -> str | None:
         """The cluster's id, as this node's metadata has it (None until the first metadata leader's

@@ -114,6 +114,8 @@ class MetadataAnswer:
     controller: int | None  # the metadata group's leader, None while it elects one
     topics: tuple[TopicMetadata, ...]
     cluster_id: str | None = None  # None only in a new cluster's first moments, before its id is applied
+    metadata_voters: tuple[int, ...] = ()  # the metadata group's configuration as this node applied it
+    metadata_learners: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

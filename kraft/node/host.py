@@ -51,6 +51,14 @@ class NodeHost(Protocol):
         """Every other node of the cluster: whether this node is connected to it now."""
         ...
 
+    def add_peer(self, peer: int, addr: tuple[str, int]) -> None:
+        """Connect to ``peer`` (raft host and port) from now on: a node the metadata registry knows."""
+        ...
+
+    def remove_peer(self, peer: int) -> None:
+        """Stop connecting to ``peer`` (a decommissioned node that left the cluster)."""
+        ...
+
     def set_faults(self, faults: NetworkFaults | None) -> None:
         """Test-only network faults (peers cut off, loss, duplication); None heals."""
         ...

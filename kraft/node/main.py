@@ -139,7 +139,9 @@ class Node:
                                             "raft_port": me.raft_port, "rack": me.rack, "kafka_port": me.kafka_port},
                                   disk_id=self.identity.disk_id, rejoining=self.identity.rejoining,
                                   on_rejoined=self._rejoined,
-                                  leader_balance_interval_s=self.config.leader_balance_interval_ms / 1000)
+                                  leader_balance_interval_s=self.config.leader_balance_interval_ms / 1000,
+                                  metadata_voters=self.config.metadata_voters,
+                                  metadata_voter_replace_s=self.config.metadata_voter_replace_ms / 1000)
         self.host.on_loop.append(lambda: self._note_cluster_id(replicas))
         return replicas
 

@@ -12,6 +12,14 @@ after which the nodes it left drop their replicas.
 On a node that lost its disk (``rejoining``, ``kraft.node.identity``), every group it creates that
 has no Raft state on this disk yet starts as a learner, until the group's leader promotes it; once
 no group here is a learner, the node is told (``on_rejoined``) and creates voters again.
+The metadata group: a new cluster's starts with the first ``metadata_voters`` nodes of cluster.ini
+as voters and the others as learners (``kraft.node.metadata_members``; persisted at once, so a later
+cluster.ini never changes it; a journal from before ``metadata_voters`` keeps every node of
+cluster.ini as a voter); its leader keeps the voter count with one membership change at a time
+(``metadata_members.next_change``). Every node connects to the nodes the registry knows
+(``NodeHost.add_peer``: a node added after the others started is in no cluster.ini of theirs) and
+forgets decommissioned nodes that left the metadata group. A node no metadata leader talks to yet
+(a new one) registers through its peers (``RaftGroup.propose_through_peers``).
 Other threads only read ``partitions`` and ``metadata.view``.
 Must not: serve clients (the broker does) or touch sockets (the host does).
 """
@@ -27,13 +35,15 @@ from kraft.log.rows import MetadataRows
 from kraft.log.store import LogStore
 from kraft.node.host import NodeHost
 from kraft.node.identity import new_cluster_id
+from kraft.node.metadata_members import MetadataMembers, initial_members, next_change
 from kraft.raft.group import GroupTimers, RaftGroup
-from kraft.raft.journal import RaftJournal
+from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action, next_step
 from kraft.raft.transport import MuxTransport
 from kraft.state.metadata import (
     METADATA_GID,
     MetadataMachine,
+    MetadataView,
     PartitionMeta,
     encode_command,
 )
@@ -46,6 +56,7 @@ LEADER_REPORT_INTERVAL_S = 0.25
 LEADER_REPORT_RETRY_S = 2.0
 PREFERRED_LEADER_CHECK_S = 5.0  # how often a non-preferred leader offers leadership back (the default)
 MOVE_REPORT_RETRY_S = 2.0  # a finished move is reported again if the metadata has not taken it
+METADATA_VOTER_REPLACE_S = 5.0  # a metadata voter silent this long is replaced (the default)
 
 
 @dataclass
@@ -72,13 +83,19 @@ class ReplicaManager:
         rejoining: bool = False,
         on_rejoined: Callable[[], None] | None = None,
         leader_balance_interval_s: float = PREFERRED_LEADER_CHECK_S,
+        metadata_voters: int | None = None,
+        metadata_voter_replace_s: float = METADATA_VOTER_REPLACE_S,
     ) -> None:
         """``preferred_election_delay_s``: how soon a group's preferred replica stands for election
         (below the election timeout, so it usually wins; an in-process cluster makes it 0).
         ``disk_id``: this node's disk, which its groups' replies carry; ``rejoining``: the disk was
         lost, so groups new to it start as learners until ``on_rejoined`` is called.
         ``leader_balance_interval_s``: how often leaders hand partitions back to their preferred
-        replicas (cluster.ini's ``leader_balance_interval_ms``; 0: never)."""
+        replicas (cluster.ini's ``leader_balance_interval_ms``; 0: never).
+        ``controller_ids``: the nodes of cluster.ini; ``metadata_voters``: how many of them vote in a
+        new cluster's metadata group, and how many voters its leader keeps (None: every node of
+        cluster.ini votes and the leader changes nothing, as before ``metadata_voters``).
+        ``metadata_voter_replace_s``: how long a metadata voter is silent before it is replaced."""
         self.node_id = node_id
         self.disk_id = disk_id
         self.rejoining = rejoining
@@ -99,17 +116,35 @@ class ReplicaManager:
         self._next_rebalance = host.clock.now() + leader_balance_interval_s
         self._cluster_id_proposed_at = float("-inf")
         self._announce = announce  # this node's entry in the metadata's node registry
-        self._announced_at = 0.0
+        self._announced_at = float("-inf")
+        self._announced_via_peers_at = float("-inf")
         self._preferred_delay_s = preferred_election_delay_s
+        self.metadata_voters = metadata_voters
+        self._configured = frozenset(controller_ids)  # the nodes of this node's cluster.ini
+        self.metadata_voter_replace_s = metadata_voter_replace_s
+        self._silent_since: dict[int, float] = {}  # metadata leader: node -> since when not connected
+        self._meta_handed_over = float("-inf")
+        self._peers_seen: tuple[int, frozenset[int], frozenset[int]] | None = None
         journal = self._journal(METADATA_GID, controller_ids, "the metadata group")
+        voters: list[int]
+        learners: list[int]
+        if metadata_voters is None or (journal.existed and journal.config is None):
+            voters, learners = list(controller_ids), []  # a group from before metadata_voters: all vote
+        else:
+            voters, learners = initial_members(controller_ids, metadata_voters)
+            if journal.config is None:
+                # Persisted at once: a node added to cluster.ini later must not change what this is.
+                journal.save_config({v: INITIAL_REPLICA for v in voters}, learners)
         self.meta_group = host.add_group(
             METADATA_GID,
             lambda factory: RaftGroup(
-                METADATA_GID, node_id, controller_ids, journal, self.metadata, factory, timers, host.outbox,
+                METADATA_GID, node_id, voters, journal, self.metadata, factory, timers, host.outbox,
                 forward_to_leader=True,  # any node may propose; a duplicate create is refused anyway
+                learners=learners,
             ),
         )
-        if min(controller_ids) == node_id:
+        current_voters, _ = self.meta_group.configuration()  # the journal's, when it has one
+        if current_voters and min(current_voters) == node_id:
             self.meta_group.bring_election_forward(preferred_election_delay_s)
         host.on_loop.append(self._on_loop)
 
@@ -125,8 +160,10 @@ class ReplicaManager:
         return journal
 
     def learner_groups(self) -> int:
-        """How many groups here are learners (catching up after a lost disk)."""
-        return int(self.meta_group.is_learner()) + sum(r.group.is_learner() for r in self.partitions.values())
+        """How many groups here are learners (catching up after a lost disk; the metadata group only
+        until then: most nodes are learners of it by its configuration, for good)."""
+        meta = self.meta_group.journal.learner is not None
+        return int(meta) + sum(r.group.is_learner() for r in self.partitions.values())
 
     # --- driver-thread hook -------------------------------------------------------------------
     def _on_loop(self) -> None:
@@ -146,6 +183,8 @@ class ReplicaManager:
             self._report_leaders(now)
             self._register(now)
             self._drive_moves(now)
+            self._sync_peers(view)
+            self._keep_metadata_voters(now, view)
         if self.leader_balance_interval_s > 0 and now >= self._next_rebalance:
             self._next_rebalance = now + self.leader_balance_interval_s
             self._return_leadership()
@@ -218,16 +257,69 @@ class ReplicaManager:
                 log.info("%s: move to %s: %s node %d", name, list(target), step.action.value, step.node)
 
     def _register(self, now: float) -> None:
-        if self._announce is None or self.meta_group.leader_id() is None:
+        if self._announce is None:
             return
         known = self.metadata.view.nodes.get(self.node_id)
         wanted = {k: v for k, v in self._announce.items() if k != "id"}
         if known is not None and {k: getattr(known, k) for k in wanted} == wanted:
             return
-        if now - self._announced_at < LEADER_REPORT_RETRY_S:
+        payload = encode_command("register_node", **self._announce)
+        if self.meta_group.leader_id() is not None:
+            if now - self._announced_at >= LEADER_REPORT_RETRY_S:
+                self._announced_at = now
+                self.meta_group.submit(payload)
+        elif now - self._announced_via_peers_at >= LEADER_REPORT_RETRY_S:
+            # No leader heard from: maybe none sends to this node yet (a node added to the cluster
+            # joins the metadata group only once registered). Registering twice is harmless.
+            self._announced_via_peers_at = now
+            self.meta_group.propose_through_peers(payload)
+
+    def _sync_peers(self, view: MetadataView) -> None:
+        """Connect to every registered node cluster.ini does not list (a node added later); forget
+        decommissioned ones that left the metadata group and host nothing."""
+        voters, learners = self.meta_group.configuration()
+        seen = (view.version, voters, learners)
+        if seen == self._peers_seen:
             return
-        self._announced_at = now
-        self.meta_group.submit(encode_command("register_node", **self._announce))
+        self._peers_seen = seen
+        for node_id, node in view.nodes.items():
+            if node_id == self.node_id:
+                continue
+            if node.decommissioned and node_id not in voters | learners and not view.partitions_on(node_id):
+                self.host.remove_peer(node_id)
+            elif node_id not in self._configured:  # cluster.ini's address stands for the nodes it lists
+                self.host.add_peer(node_id, (node.host, node.raft_port))
+
+    def _keep_metadata_voters(self, now: float, view: MetadataView) -> None:
+        """Metadata leader: the next change that keeps ``metadata_voters`` live voters
+        (``kraft.node.metadata_members``), proposed when no other change is on its way."""
+        group = self.meta_group
+        if self.metadata_voters is None or not group.leadership_ready():
+            self._silent_since.clear()  # a new leadership starts counting silence afresh
+            return
+        voters, learners = group.configuration()
+        for node_id in (voters | learners | set(view.nodes)) - {self.node_id}:
+            if self.host.is_connected(node_id):
+                self._silent_since.pop(node_id, None)
+            else:
+                self._silent_since.setdefault(node_id, now)
+        step = next_change(MetadataMembers(
+            voters=voters, learners=learners, leader=self.node_id, registered=set(view.nodes),
+            leaving={n for n, meta in view.nodes.items() if meta.decommissioned and not view.partitions_on(n)},
+            caught_up={n for n in learners if group.caught_up_learner(n) is not None},
+            want_voters=self.metadata_voters, replace_after_s=self.metadata_voter_replace_s,
+            silent_s={n: now - t for n, t in self._silent_since.items()},
+            not_voting=set(group.learners()),
+        ))
+        if step.node is None:
+            return
+        if step.action is Action.HAND_OVER:
+            if now - self._meta_handed_over >= MOVE_REPORT_RETRY_S and group.hand_over_to(step.node):
+                self._meta_handed_over = now
+                log.info("metadata group: handing leadership to node %d (this node leaves the group)", step.node)
+        elif group.propose_membership(step.action, step.node):
+            log.info("metadata group (voters %s, learners %s): %s node %d", sorted(voters), sorted(learners),
+                     step.action.value, step.node)
 
     def _found_cluster(self, now: float) -> None:
         """The metadata leader gives a cluster without an id its id (retried until applied; the first

@@ -255,6 +255,15 @@ class RaftGroup(SyncObj):
 
         self._applyCommand(REGULAR + payload, callback)
 
+    def propose_through_peers(self, payload: bytes) -> None:
+        """Driver thread: send ``payload`` to every member this replica knows, for whichever of them
+        leads to propose it (a follower passes it on to its leader: pysyncobj's ``apply_command``
+        without a request id). For a replica that no leader knows yet (a node added to the cluster:
+        it hears no leader until the group has it as a learner) and idempotent commands only: every
+        copy that reaches a leader is proposed."""
+        for node in list(self._SyncObj__otherNodes):
+            self._transport.send(node, {"type": "apply_command", "command": REGULAR + payload})
+
     def _checkCommandsToApply(self) -> None:
         if self._forward or self._isLeader():
             super()._checkCommandsToApply()
@@ -564,12 +573,13 @@ class RaftGroup(SyncObj):
             self._rids[node_id] = disk
 
     def _maybe_promote(self, node: Node, progress: FollowerProgress) -> None:
-        """Leader: propose a caught-up learner's promotion (again after ``PROMOTE_RETRY_S``)."""
+        """Leader: propose a caught-up lost disk's learner's promotion (again after ``PROMOTE_RETRY_S``)."""
         disk = self._learners.get(int(node.id))
         commit = self.raftCommitIndex
         noop = self._SyncObj__noopIDx
-        if disk is None or int(node.id) not in self._voters or noop is None or commit < noop or progress.match < commit:
-            return  # (a configured learner is promoted by whoever moves the group: propose_membership)
+        configured = int(node.id) in self._voters or int(node.id) in self._config_learners
+        if disk is None or not configured or noop is None or commit < noop or progress.match < commit:
+            return
         now = clock.installed().now()
         key = (int(node.id), disk)
         term = self.raftCurrentTerm
@@ -580,7 +590,10 @@ class RaftGroup(SyncObj):
         self._config_pending, self._config_pending_term = True, term
         log.info("group %d: learner node %s (disk %s) has caught up to %d: proposing it as a voter",
                  self.gid, node.id, disk, commit)
-        voters = {**self._voter_ids, int(node.id): disk}  # from now on that replica's votes count
+        # A voter: from now on that replica's votes count. A learner by configuration stays one (it is
+        # promoted by whoever moves the group: propose_membership); the entry only ends its learning
+        # after the lost disk, so its node can tell it has caught up.
+        voters = {**self._voter_ids, int(node.id): disk} if int(node.id) in self._voters else self._voter_ids
         self._applyCommand(encode_members(voters, self._config_learners, (int(node.id), disk)), None)
 
     def _SyncObj__sendNextNodeIdx(self, node: Node, reset: bool = False, nextNodeIdx: int | None = None,

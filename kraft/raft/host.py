@@ -1,7 +1,11 @@
 """The Raft host of a node: one driver thread, one port, one connection per node pair, every group.
 
 Owns: the listening socket for Raft traffic, a connection to every peer (the lower node id dials the
-higher), and the driver thread, whose iteration is what makes acknowledgements durable:
+higher; a higher id not connected to a lower one for ``DIAL_FALLBACK_S`` dials it too, since a node
+added after the others started is not in their cluster.ini: they learn its address only once it has
+registered, ``add_peer``; a hello from a node id this host does not know is accepted for that reason,
+the cluster id check still refusing another cluster's nodes), and the driver thread, whose
+iteration is what makes acknowledgements durable:
 
     poll sockets -> deliver messages to groups -> GroupDriver.run_iteration (driver calls, ticks,
     one store commit with one fsync for every group, outbox released) -> flush sends
@@ -46,6 +50,7 @@ MAX_PEER_OUTBUF_BYTES = 512 * 1024 * 1024  # last resort: a peer this far behind
 PING_INTERVAL_S = 0.5
 DIAL_INTERVAL_S = 0.25
 DIAL_TIMEOUT_S = 2.0
+DIAL_FALLBACK_S = 2.0  # a higher id dials a lower one it has not been connected to for this long
 FAIL_STOP_EXIT_CODE = 70
 
 
@@ -56,6 +61,7 @@ class PeerConn:
         self.sock = sock
         self.peer = peer
         self.dialing = dialing  # non-blocking connect still in progress
+        self.dialed = dialing  # this node dialed it (else accepted it)
         self.ready = False  # hello exchanged (dialer: connected and hello queued)
         self.inbuf = bytearray()
         self.outbuf = bytearray()
@@ -94,6 +100,7 @@ class RaftHost(DrivenHost):
         self._running = False
         self._thread: threading.Thread | None = None
         self._next_dial = 0.0
+        self._unconnected_since: dict[int, float] = {}  # lower-id peer -> since when not connected
         self.faults: NetworkFaults | None = None  # test-only network faults (KRAFT_FAULTS=1)
         self._delayed: deque[tuple[float, PeerConn, Any]] = deque()  # frames held by a delay fault
         self.identity: dict[str, Any] = {"disk": None, "cluster": None, "pending": []}  # what our hellos say
@@ -160,6 +167,25 @@ class RaftHost(DrivenHost):
 
     def connected_peers(self) -> dict[int, bool]:
         return {p: self.is_connected(p) for p in self.peer_addrs}
+
+    def add_peer(self, peer: int, addr: tuple[str, int]) -> None:
+        """Driver thread: dial ``peer`` at ``addr`` from now on (a node the metadata registry knows and
+        cluster.ini does not; a changed address replaces the old one)."""
+        if peer == self.node_id or self.peer_addrs.get(peer) == addr:
+            return
+        log.info("peer %d is at %s:%d", peer, *addr)
+        self.peer_addrs[peer] = addr
+
+    def remove_peer(self, peer: int) -> None:
+        """Driver thread: forget ``peer`` (a decommissioned node that left): its connection is closed and
+        it is no longer dialled (if it still runs and dials, it is accepted as any unknown node is)."""
+        if self.peer_addrs.pop(peer, None) is None:
+            return
+        log.info("peer %d left the cluster: no longer connecting to it", peer)
+        self._unconnected_since.pop(peer, None)
+        conn = self.conns.get(peer)
+        if conn is not None:
+            self._close(conn)
 
     def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
         conn = self.conns.get(peer)
@@ -235,8 +261,11 @@ class RaftHost(DrivenHost):
             conn = self.conns.get(peer)
             if conn is not None and conn.dialing and now - conn.dial_started > DIAL_TIMEOUT_S:
                 self._close(conn, notify=False)  # a SYN into a silent network: try again
-            if peer < self.node_id or peer in self.conns or self._blocked(peer):
-                continue  # the lower id dials; the higher one waits for it
+            if peer in self.conns or self._blocked(peer):
+                self._unconnected_since.pop(peer, None)
+                continue
+            if peer < self.node_id and now - self._unconnected_since.setdefault(peer, now) < DIAL_FALLBACK_S:
+                continue  # the lower id dials; the higher one waits for it (unless it may not know us)
             try:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             except OSError as e:
@@ -370,14 +399,20 @@ class RaftHost(DrivenHost):
     def _on_frame(self, conn: PeerConn, frame: Any) -> None:
         if conn.peer is None:
             peer = frame.get("hello") if isinstance(frame, dict) else None
-            if not isinstance(peer, int) or peer not in self.peer_addrs or self._blocked(peer):
-                log.warning("connection from unknown or blocked node %r: closing", peer)
+            # A node id not in peer_addrs may be a node added later (see the module docstring).
+            if not isinstance(peer, int) or peer == self.node_id or self._blocked(peer):
+                log.warning("connection from an invalid or blocked node %r: closing", peer)
+                self._close(conn, notify=False)
+                return
+            old = self.conns.get(peer)
+            if old is not None and old.dialed and self.node_id < peer:
+                # Both dialed at once (a higher id dials too, see the module docstring): the lower
+                # id's connection stands on both sides, or each would close the one the other keeps.
                 self._close(conn, notify=False)
                 return
             conn.peer = peer
             if not self._on_hello(conn, frame):
                 return  # a node of another cluster: the connection it would replace stays
-            old = self.conns.get(peer)
             if old is not None:
                 self._close(old)
             self.conns[peer] = conn

@@ -132,6 +132,7 @@ class Cluster:
                       f"raft_port = {self.raft_ports[i]}", f"kafka_port = {self.kafka_ports[i]}"]
         self.config_path = root / "cluster.ini"
         self.config_path.write_text("\n".join(lines) + "\n")
+        self.configs: dict[int, Path] = {}  # a node's own cluster.ini when not the shared one (add_node)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.env = {**os.environ, "KRAFT_FAULTS": "1"} if faults else None
         if sync_snapshots:  # each node keeps a copy of its data as of its last fsync (power-loss tests)
@@ -146,10 +147,25 @@ class Cluster:
         """The nodes' Kafka-protocol listeners, for Kafka clients."""
         return ",".join(f"127.0.0.1:{p}" for p in self.kafka_ports.values())
 
+    def add_node(self) -> int:
+        """A node the others' cluster.ini does not know: its own cluster.ini is theirs plus its section.
+        Started, not waited for (it joins the running cluster: ``kraft node start --node N``)."""
+        node = max(self.client_ports) + 1
+        client, raft, kafka = free_ports(3)
+        self.client_ports[node], self.raft_ports[node], self.kafka_ports[node] = client, raft, kafka
+        path = self.root / f"cluster-node{node}.ini"
+        path.write_text(self.config_path.read_text() + "\n".join([
+            f"[node.{node}]", "host = 127.0.0.1", f"client_port = {client}", f"raft_port = {raft}",
+            f"kafka_port = {kafka}"]) + "\n")
+        self.configs[node] = path
+        self.start(node)
+        return node
+
     def start(self, node: int) -> None:
         log = open(self.root / f"node{node}.log", "ab")  # noqa: SIM115 - owned by the process
+        config = self.configs.get(node, self.config_path)
         self.procs[node] = subprocess.Popen(
-            [sys.executable, "-m", "kraft.node", "--config", str(self.config_path), "--node", str(node)],
+            [sys.executable, "-m", "kraft.node", "--config", str(config), "--node", str(node)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
         )
         log.close()

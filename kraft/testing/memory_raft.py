@@ -59,6 +59,12 @@ class MemoryHost(DrivenHost):
     def connected_peers(self) -> dict[int, bool]:
         return {p: self.is_connected(p) for p in self.network.node_ids if p != self.node_id}
 
+    def add_peer(self, peer: int, addr: tuple[str, int]) -> None:
+        pass  # every node of the in-memory network reaches every other one already
+
+    def remove_peer(self, peer: int) -> None:
+        pass
+
     def set_faults(self, faults: NetworkFaults | None) -> None:
         """Driver thread. Blocked peers are disconnected both ways; loss and duplication apply to
         what this node receives. (``delay_s`` is not modelled in process.)"""

@@ -23,9 +23,11 @@ import pysyncobj.syncobj as _pso
 
 from kraft.log.entry import OP_NATIVE
 from kraft.node.identity import PeerHello
+from kraft.node.metadata_members import initial_members
 from kraft.protocol.batch import encode_batch
 from kraft.raft import clock as raft_clock
 from kraft.raft import driver as raft_driver
+from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, OnOutcome, Outcome
 from kraft.state import metadata as metadata_state
 from kraft.state.metadata import METADATA_GID, encode_command, partition_gid
@@ -33,6 +35,7 @@ from kraft.state.partition import PartitionMachine
 from tests.sim.checker import Checker, Violation
 from tests.sim.disk import SimDisk
 from tests.sim.faults import Fault, draw_schedule
+from tests.sim.metadata_voters import MetadataVoterKeeper
 from tests.sim.moves import Mover
 from tests.sim.network import SimNetwork, pair
 from tests.sim.node import SimNode
@@ -64,6 +67,7 @@ class SimConfig:
     moves_per_s: float = 0.0  # partition moves started per second (tests/sim/moves.py)
     catalogue_per_s: float = 0.0  # metadata catalogue changes (topics, moves started and reported) per second
     cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
+    metadata_voters: int = 0  # the metadata group's voters kept by its leader (0: every node, fixed)
 
 
 @dataclass
@@ -138,6 +142,10 @@ class SimCluster:
         placement = {gid: [self.ids[(i + k) % config.nodes] for k in range(replicas)]
                      for i, gid in enumerate(self.partition_gids)}
         self.mover = Mover(random.Random(f"{seed}/moves"), self.ids, placement, self.trace.append)
+        self.keeper = (MetadataVoterKeeper(self.ids, config.metadata_voters, self.trace.append)
+                       if config.metadata_voters else None)
+        self.metadata_members = (initial_members(self.ids, config.metadata_voters) if config.metadata_voters
+                                 else (list(self.ids), []))
         self._next_move = 0.0
         self._next_catalogue = 0.0
         self.catalogue_rng = random.Random(f"{seed}/catalogue")
@@ -235,6 +243,8 @@ class SimCluster:
             self._clients(now)
         if not self.mover.idle():
             self.mover.advance(self.nodes, now, self.checker.forget_group)
+        if self.keeper is not None:
+            self.keeper.advance(self.nodes, now)
         inbox: dict[int, list[tuple[int, int, dict[str, Any]]]] = {n: [] for n in self.ids}
         for src, dst, gid, message in self.net.due(now):
             if self.nodes.get(dst) is not None:
@@ -392,7 +402,7 @@ class SimCluster:
         survives that without losing them), so the simulator then crashes the node but keeps its disk."""
         for n in list(self.lost_disks):
             node = self.nodes.get(n)
-            if node is not None and not any(g.is_learner() for g in node.groups.values()):
+            if node is not None and not any(_rebuilding(gid, g) for gid, g in node.groups.items()):
                 self.lost_disks.discard(n)
         return bool(self.lost_disks - {other_than})
 
@@ -420,7 +430,8 @@ class SimCluster:
                  for p in self.ids if p != n and ((peer := self.nodes.get(p)) is not None or self.clock.t == 0)}
         self._incarnations[n] = self._incarnations.get(n, 0) + (1 if wiped or self.clock.t == 0 else 0)
         node = SimNode(n, self.ids, self.mover.hosted_by(n), self.disks[n], self._is_connected, peers,
-                       f"disk-{n}-{self._incarnations[n]}", self.cluster_id_rng if self.config.cluster_id else None)
+                       f"disk-{n}-{self._incarnations[n]}", self.cluster_id_rng if self.config.cluster_id else None,
+                       metadata=self.metadata_members)
         node.destroy_stale(self.mover.dropped[n])
         self.mover.dropped[n] = set()
         self.nodes[n] = node
@@ -496,6 +507,13 @@ class SimCluster:
         if not self.mover.idle():
             raise Violation(f"moves of groups {sorted(self.mover.targets)} did not finish "
                             f"{self.config.liveness_s:.0f}s after healing")
+        keeper = self.keeper
+        if keeper is not None:
+            self._run_until(deadline, clients=False, done=lambda: keeper.settled(self.nodes, self.clock.t))
+            if not keeper.settled(self.nodes, self.clock.t):
+                raise Violation(f"the metadata group did not settle on {keeper.want} voters "
+                                f"{self.config.liveness_s:.0f}s after healing (next: "
+                                f"{keeper.next_step(self.nodes, self.clock.t)})")
         probes = {gid: "waiting" for gid in self.checker.gids}
         sent_at: dict[int, float] = {}
 
@@ -533,7 +551,7 @@ class SimCluster:
                     continue
                 applied = n.machines[gid].last_applied
                 machine = n.machines[gid]
-                if n.groups[gid].is_learner():
+                if _rebuilding(gid, n.groups[gid]):
                     out.append(f"group {gid} node {n.node_id} is still a learner (lost its disk)")
                 if isinstance(machine, PartitionMachine) and not machine.compaction_settled():
                     out.append(f"group {gid} node {n.node_id} is compacting")
@@ -563,6 +581,12 @@ class SimCluster:
     def _close(self) -> None:
         for n in self._alive():
             n.crash()
+
+
+def _rebuilding(gid: int, group: RaftGroup) -> bool:
+    """Whether ``group``'s replica is a learner because its node lost its disk (most nodes are the
+    metadata group's learners by its configuration, for good, when it keeps fewer voters)."""
+    return group.journal.learner is not None if gid == METADATA_GID else group.is_learner()
 
 
 def _probe_command(gid: int) -> bytes:

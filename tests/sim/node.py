@@ -37,13 +37,14 @@ Membership = tuple[list[int], list[int]]  # (voters, learners) a group starts wi
 class SimNode:
     def __init__(self, node_id: int, members: list[int], hosted: dict[int, Membership], disk: SimDisk,
                  is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str,
-                 cluster_ids: random.Random | None) -> None:
+                 cluster_ids: random.Random | None, metadata: Membership | None = None) -> None:
         """``members``: the metadata group's; ``hosted``: the partition groups this node hosts, each
         with the (voters, learners) it was created with (as the metadata would tell a real node);
         ``peers``: what the other nodes' hellos say of their disks (the simulator lets a starting
         node hear every node that is up, as a real one waits until it does); ``disk_id``: this disk's
         id if it gets a new one; ``cluster_ids``: where a cluster id this node proposes comes from (None:
-        it proposes none, as before clusters had ids)."""
+        it proposes none, as before clusters had ids); ``metadata``: the (voters, learners) the metadata
+        group starts with (None: every node votes)."""
         self.node_id = node_id
         self.disk = disk
         self._connected = is_connected
@@ -63,7 +64,8 @@ class SimNode:
             self.driver.on_loop.append(self._found_cluster)
         self.machines: dict[int, Machine] = {}
         self.journals: dict[int, RaftJournal] = {}
-        self._add(METADATA_GID, (members, []), MetadataMachine(MetadataRows(self.store, METADATA_GID)), forward=True)
+        self._add(METADATA_GID, metadata or (members, []), MetadataMachine(MetadataRows(self.store, METADATA_GID)),
+                  forward=True)
         for gid, membership in hosted.items():
             self.host(gid, membership)
         self.store.commit()

@@ -8,6 +8,9 @@ schedule and the trace of the run, and the same seed replays it exactly.
                                                    node rejoins every group as a learner)
     python -m tests.sim.run --nodes 4 --replicas 3 --moves-per-s 0.5
                                                    move partition groups between nodes meanwhile
+    python -m tests.sim.run --nodes 5 --metadata-voters 3
+                                                   the metadata leader keeps 3 voters among 5 nodes
+                                                   (replaces one unreachable, promotes learners)
     python -m tests.sim.run --scenario empty-disk  a scripted schedule (tests/sim/scenarios.py)
     python -m tests.sim.run --mutant truncate-matching --seeds 50
                                                    break a rule on purpose: the run must fail
@@ -61,7 +64,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + f" --compact-per-s {config.compact_per_s:g} --topics-per-s {config.topics_per_s:g}"
           + (f" --replicas {config.replicas} --moves-per-s {config.moves_per_s:g}" if config.moves_per_s else "")
           + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else "")
-          + ("" if config.cluster_id else " --no-cluster-id"))
+          + ("" if config.cluster_id else " --no-cluster-id")
+          + (f" --metadata-voters {config.metadata_voters}" if config.metadata_voters else ""))
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -106,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="partition moves (one replica swapped for another node) started per simulated second")
     p.add_argument("--no-cluster-id", action="store_true",
                    help="the metadata leader gives the cluster no id (seeds from before cluster ids)")
+    p.add_argument("--metadata-voters", type=int, default=0,
+                   help="the metadata group keeps this many voters (the leader's policy, "
+                        "kraft.node.metadata_members), the other nodes its learners (0: every node votes)")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -123,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
                        compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s, replicas=args.replicas,
                        moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s,
-                       cluster_id=not args.no_cluster_id)
+                       cluster_id=not args.no_cluster_id, metadata_voters=args.metadata_voters)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

@@ -134,3 +134,19 @@ def test_a_replica_that_cannot_win_does_not_keep_the_one_that_can_from_standing(
     assert sim(*args, timeout_s=120).returncode == 0
     broken = sim(*args, "--mutant", "no-pre-vote", timeout_s=120)
     assert broken.returncode == 1 and "FAILED seed" in broken.stdout
+
+
+@pytest.mark.parametrize("seed", [4, 8, 10])
+def test_metadata_voter_seeds(seed: int) -> None:
+    """5 nodes, 3 metadata voters kept by the leader's policy: seeds where it replaces a crashed voter
+    (a learner promoted, the lost voter removed, then re-added as a learner) or trims a returned one."""
+    proc = sim("--seed", str(seed), "--nodes", "5", "--partitions", "1", "--metadata-voters", "3",
+               "--duration-s", "30", "--no-shrink", "-v", timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "metadata group (voters" in proc.stdout, "the policy changed nothing: the seed no longer exercises it"
+
+
+def test_metadata_voters_pass_with_lost_disks() -> None:
+    proc = sim("--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--empty-disks", "--seeds", "20",
+               "--first", "1000", timeout_s=180)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]

@@ -112,6 +112,8 @@ def test_defaults_of_optional_keys() -> None:
     assert config.fetch_max_wait_ms_max == 30000
     assert config.request_timeout_ms == 30000
     assert config.leader_balance_interval_ms == 5000
+    assert config.metadata_voters == 3
+    assert config.metadata_voter_replace_ms == 5000
     assert config.nodes[1].rack is None
 
 
@@ -251,6 +253,15 @@ BAD = [
     (
         "[cluster]\nleader_balance_interval_ms = -5\n" + NODE_1,
         "cluster.ini: [cluster] leader_balance_interval_ms: -5 is out of range (0..86400000)",
+    ),
+    (
+        "[cluster]\nmetadata_voters = 4\n" + NODE_1,
+        "cluster.ini: [cluster] metadata_voters: 4 must be odd (3 or 5): an even number of voters tolerates no "
+        "more failures than the odd number below it",
+    ),
+    (
+        "[cluster]\nmetadata_voters = 0\n" + NODE_1,
+        "cluster.ini: [cluster] metadata_voters: 0 is out of range (1..99)",
     ),
     (
         "[cluster]\nlmdb_map_size_mb = 1.5\n" + NODE_1,

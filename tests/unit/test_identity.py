@@ -29,6 +29,9 @@ CASES = [
     (None, True, {2: FOUNDER_NAMING_1}, 3, Start.NEW_CLUSTER),  # a founder counted on this node
     (None, True, {2: FOUNDER_NAMING_OTHERS}, 3, Start.REJOIN),
     (None, True, {2: FOUNDER_NAMING_OTHERS, 3: PeerHello("d-3", pending=(1,))}, 3, Start.NEW_CLUSTER),
+    # a node added after the cluster formed (in no peer's cluster.ini): peers with data, none naming it
+    (None, True, {2: PeerHello("d-2", "c-1"), 3: PeerHello("d-3", "c-1")}, 4, Start.REJOIN),
+    (None, True, {2: PeerHello("d-2", "c-1")}, 8, Start.REJOIN),  # one peer with data is enough to tell
 ]
 
 

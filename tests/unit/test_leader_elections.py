@@ -200,6 +200,10 @@ def test_cluster_status_shows_the_cluster_id(cluster: InProcessCluster) -> None:
     assert (doc["cluster_id"], doc["controller"]) == (cluster.cluster_id, cluster.controller)
     table = runner.invoke(cli.app, ["cluster", "status", "--bootstrap", cluster.bootstrap]).stdout
     assert f"cluster id: {cluster.cluster_id}  controller: {cluster.controller}" in table.splitlines()
+    # an in-process cluster's metadata group: every node votes
+    voters = doc["metadata_voters"]
+    assert voters and voters == sorted(voters) and doc["metadata_learners"] == []
+    assert f"metadata voters: {','.join(map(str, voters))}  learners: -" in table.splitlines()
 
 
 class MovingLeaders(StubBroker):

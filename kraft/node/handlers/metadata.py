@@ -20,7 +20,8 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     meta = ctx.broker.metadata(topics)
     return {"cluster_id": meta.cluster_id,
             "nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack} for n in meta.nodes],
-            "controller": meta.controller, "topics": [_topic(t) for t in meta.topics]}
+            "controller": meta.controller, "topics": [_topic(t) for t in meta.topics],
+            "metadata_voters": list(meta.metadata_voters), "metadata_learners": list(meta.metadata_learners)}
 
 
 def _topic(t: TopicMetadata) -> dict[str, Any]:

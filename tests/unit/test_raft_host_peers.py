@@ -1,0 +1,58 @@
+"""The Raft host's peers (kraft.raft.host): a node that the other's cluster.ini does not list (added
+later) connects by dialing the lower id itself and is accepted; ``add_peer`` makes the lower id dial
+it; ``remove_peer`` closes the connection and stops dialing. Real sockets on 127.0.0.1, deadlines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kraft.log.memory_store import MemoryStore
+from kraft.raft import host as raft_host
+from kraft.raft.host import RaftHost
+from kraft.testing.local_cluster import free_ports, wait_for
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def fast_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(raft_host, "DIAL_FALLBACK_S", 0.2)
+
+
+def started(node_id: int, port: int, peers: dict[int, tuple[str, int]]) -> RaftHost:
+    host = RaftHost(node_id, ("127.0.0.1", port), peers, MemoryStore())
+    host.start()
+    return host
+
+
+@pytest.fixture
+def two_hosts(fast_fallback: None) -> Iterator[tuple[RaftHost, RaftHost]]:
+    """Node 1 knows no peer (its cluster.ini predates node 2); node 2 knows node 1."""
+    p1, p2 = free_ports(2)
+    one = started(1, p1, {})
+    two = started(2, p2, {1: ("127.0.0.1", p1)})
+    try:
+        yield one, two
+    finally:
+        assert one.stop()
+        assert two.stop()
+
+
+def test_a_node_unknown_to_a_lower_id_connects_to_it(two_hosts: tuple[RaftHost, RaftHost]) -> None:
+    one, two = two_hosts
+    wait_for(lambda: one.is_connected(2) and two.is_connected(1), 10, "node 2 dialing node 1, accepted")
+    assert one.connected_peers() == {}  # connected, but no address to dial it at until it registers
+
+
+def test_add_peer_then_remove_peer(two_hosts: tuple[RaftHost, RaftHost]) -> None:
+    one, two = two_hosts
+    wait_for(lambda: one.is_connected(2), 10, "node 2 connected to node 1")
+    one.call(lambda: one.add_peer(2, two.bind))
+    wait_for(lambda: one.connected_peers() == {2: True}, 10, "node 1 knowing node 2's address")
+    # Both forget each other (a node that still dials is accepted again, as any node added later).
+    one.call(lambda: one.remove_peer(2))
+    two.call(lambda: two.remove_peer(1))
+    wait_for(lambda: not two.is_connected(1) and not one.is_connected(2), 10, "the connection closed")
+    assert one.connected_peers() == {} and two.connected_peers() == {}
