@@ -58,6 +58,7 @@ fsync = always                    ; always | never
 ; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
 ; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
+; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -136,6 +137,10 @@ class ClusterConfig:
     leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
     metadata_voters: int = 3  # the metadata group's voters (odd); a smaller cluster: all its nodes
     metadata_voter_replace_ms: int = 5000  # a metadata voter silent this long is replaced
+    # Per node: entry and snapshot bytes its partition leaders send to learners (a move's new
+    # replica, a lost disk's); voters are never throttled. 0: unthrottled. The default's measurement
+    # is in BENCHMARKS.md (issue 13).
+    reassignment_throttle_bytes_per_s: int = 20_000_000
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
@@ -205,6 +210,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "leader_balance_interval_ms": (0, 86_400_000),
     "metadata_voters": (1, 99),
     "metadata_voter_replace_ms": (100, 86_400_000),
+    "reassignment_throttle_bytes_per_s": (0, 1 << 40),
 }
 _CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")

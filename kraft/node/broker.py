@@ -60,6 +60,7 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
+from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
 from kraft.state.metadata import MetadataView, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
@@ -694,8 +695,10 @@ class Broker:
                     last_index=replica.journal.last_index,
                     followers=replica.group.follower_states(),
                 ))
+        throttle = self.replicas.timers.learner_throttle
         return NodeStatus(self.node_id, self.host.connected_peers(), tuple(replicas),
-                          metadata_learner=self.replicas.meta_group.is_learner(), rejoining=self.replicas.rejoining)
+                          metadata_learner=self.replicas.meta_group.is_learner(), rejoining=self.replicas.rejoining,
+                          learner_throttle=throttle.stats() if throttle is not None else ThrottleStats(0, 0, 0))
 
     def log_dir(self) -> LogDir:
         """This node's data directory (every replica's data is in it) and its volume's space."""

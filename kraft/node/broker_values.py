@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kraft import errors
+from kraft.raft.throttle import ThrottleStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +184,5 @@ class NodeStatus:
     replicas: tuple[ReplicaStatus, ...]
     metadata_learner: bool = False  # this node is a learner of the metadata group (a replaced disk)
     rejoining: bool = False  # groups created here start as learners until every one is promoted
+    # What this node's partition leaders sent to learners through reassignment_throttle_bytes_per_s.
+    learner_throttle: ThrottleStats = field(default_factory=lambda: ThrottleStats(0, 0, 0))

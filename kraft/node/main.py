@@ -30,6 +30,7 @@ from kraft.node.retention import RetentionScheduler
 from kraft.node.server import ClientServer
 from kraft.raft.group import GroupTimers
 from kraft.raft.host import RaftHost
+from kraft.raft.throttle import LearnerThrottle
 from kraft.topic_config import LogConfig
 
 log = logging.getLogger("kraft.node")
@@ -54,7 +55,8 @@ class Node:
             self.store.close()
             raise ConfigError(f"node {node_id}: cannot listen on raft_port {me.raft_address}: {e.strerror}") from e
         timers = GroupTimers(config.heartbeat_interval_ms / 1000, config.election_timeout_min_ms / 1000,
-                             config.election_timeout_max_ms / 1000)
+                             config.election_timeout_max_ms / 1000,
+                             LearnerThrottle(config.reassignment_throttle_bytes_per_s))
         self.broker: Broker | None = None
         own = identity.load(self.store)
         empty = identity.disk_empty(self.store)

@@ -67,6 +67,7 @@ from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
+from kraft.raft.throttle import LearnerThrottle
 from kraft.raft.transport import MuxTransport
 
 log = logging.getLogger(__name__)
@@ -151,12 +152,15 @@ class LogMachine(Protocol):
 
 
 class GroupTimers:
-    """Raft timing of every group on a node (seconds)."""
+    """Raft timing of every group on a node (seconds), and the node's one pacing of what its
+    partition groups send to learners (``raft.throttle``; None or rate 0: unthrottled)."""
 
-    def __init__(self, heartbeat_s: float, election_min_s: float, election_max_s: float) -> None:
+    def __init__(self, heartbeat_s: float, election_min_s: float, election_max_s: float,
+                 learner_throttle: LearnerThrottle | None = None) -> None:
         self.heartbeat_s = heartbeat_s
         self.election_min_s = election_min_s
         self.election_max_s = election_max_s
+        self.learner_throttle = learner_throttle
 
 
 class RaftGroup(SyncObj):
@@ -215,6 +219,12 @@ class RaftGroup(SyncObj):
         self._leader_heard_at = float("-inf")  # when an AppendEntries of a current leader last came
         self._promoting: dict[tuple[int, str], float] = {}  # leader: (node, disk) -> when to propose again
         self.reclaim_pending = True  # a restart may have left discarded rows behind
+        # Sends to learners are paced by the node's bucket, partition groups only: the metadata
+        # group's followers need every change promptly, and its log is small.
+        throttle = timers.learner_throttle
+        paced = throttle is not None and throttle.enabled and self._log_machine is not None
+        self._throttle = throttle if paced else None
+        self._held_back: set[int] = set()  # leader: learners a send waited for tokens (retried each tick)
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,  # batching adds a 100 ms commit floor
@@ -482,6 +492,8 @@ class RaftGroup(SyncObj):
                 if int(node.id) not in self._voters:
                     self._SyncObj__lastResponseTime[node] = now  # see _check_quorum
         super()._onTick(timeToWait)
+        if self._held_back:
+            self._retry_held_back()
         if self._isLeader():
             self._check_quorum()
         if self._isLeader():
@@ -852,6 +864,33 @@ class RaftGroup(SyncObj):
         for node in self._SyncObj__otherNodes:
             self._replicate(node, heartbeat)
 
+    def _throttle_for(self, node: Node) -> LearnerThrottle | None:
+        """The node's bucket if ``node`` is catching up as a learner (added by a move, or its disk
+        was lost); None for a voter, whose acknowledgements producers wait for."""
+        if self._throttle is None:
+            return None
+        node_id = int(node.id)
+        return self._throttle if node_id in self._learners or node_id in self._config_learners else None
+
+    def _allowance(self, node: Node, throttle: LearnerThrottle | None, now: float) -> int:
+        """Bytes the next send to ``node`` may carry (0: wait for tokens; the tick retries it)."""
+        if throttle is None:
+            return APPEND_MAX_BYTES
+        allowance = throttle.allowance(now)
+        if allowance <= 0:
+            self._held_back.add(int(node.id))
+        return min(APPEND_MAX_BYTES, allowance)
+
+    def _retry_held_back(self) -> None:
+        """Each tick: send again to the learners that waited for tokens (the bucket refills with
+        time, and nothing else would wake them before the next heartbeat or reply)."""
+        held, self._held_back = self._held_back, set()
+        if not self._isLeader():
+            return
+        for node in self._SyncObj__otherNodes:
+            if int(node.id) in held:
+                self._replicate(node, heartbeat=False)
+
     def _replicate(self, node: Node, heartbeat: bool) -> None:
         """Send ``node`` what its progress allows: a probe, a window of entries, or a heartbeat."""
         if node not in self._SyncObj__connectedNodes:
@@ -877,15 +916,23 @@ class RaftGroup(SyncObj):
                 self._send_append(node, progress, commit, progress.next - 1, [])
             return
         sent = False
+        throttle = self._throttle_for(node)
+        now = clock.installed().now()
         while self._transport.can_queue(node):
             room = progress.room(self.journal.last_index)
             if not room:
                 break
-            entries = self.journal.entries_from(progress.next, room, APPEND_MAX_BYTES)
+            max_bytes = self._allowance(node, throttle, now)
+            if not max_bytes:
+                break  # a learner waiting for the node's tokens: heartbeats still go, below
+            entries = self.journal.entries_from(progress.next, room, max_bytes)
             if not entries:
                 break  # nothing readable there: never spin
             self._send_append(node, progress, commit, progress.next - 1, entries)
-            progress.note_sent(entries[-1][1], sum(len(e[0]) for e in entries))
+            size = sum(len(e[0]) for e in entries)
+            progress.note_sent(entries[-1][1], size)
+            if throttle is not None:
+                throttle.spend(size)
             sent = True
         self._mirror(node, progress)
         if not sent and progress.heartbeat_due(heartbeat, commit):
@@ -928,6 +975,9 @@ class RaftGroup(SyncObj):
         now = clock.installed().now()
         if not snap.part_due(now, self.conf.appendEntriesPeriod) or not machine.compaction_settled():
             return
+        throttle = self._throttle_for(node)
+        if not self._allowance(node, throttle, now):
+            return  # the part waits for the node's tokens (the tick retries)
         if snap.version != machine.compaction_epoch:
             self._snapshots_sent += 1
             snap = progress.start_snapshot(self._snapshots_sent, machine.compaction_epoch)
@@ -956,6 +1006,8 @@ class RaftGroup(SyncObj):
                                    sorted(self._config_learners)])
         snap.note_part_sent(now, cursor)
         self._transport.send(node, message)
+        if throttle is not None:
+            throttle.spend(_snapshot_part_bytes(message))
 
     def _on_snapshot(self, node: Node, message: dict[str, Any]) -> None:
         """Follower: a part of the leader's snapshot (only from the leader of this term).
@@ -1054,3 +1106,12 @@ class RaftGroup(SyncObj):
         if progress is not None:
             self._progress.reconnected(int(node.id))
             self._mirror(node, progress)
+
+
+def _snapshot_part_bytes(message: dict[str, Any]) -> int:
+    """The row bytes a snapshot part carries (what the throttle counts; the rest is small)."""
+    size = 0
+    for key in ("rows", "journal"):
+        if key in message:
+            size += sum(len(row) for _, row in message[key][2])
+    return size

@@ -62,6 +62,7 @@ from kraft.protocol.batch import BatchHeader, decode_batch, encode_batch, verify
 from kraft.protocol.frames import DEFAULT_MAX_FRAME_BYTES
 from kraft.raft.group import GroupTimers
 from kraft.raft.outbox import Applied, Outcome
+from kraft.raft.throttle import LearnerThrottle
 from kraft.state.metadata import METADATA_GID, encode_command
 from kraft.testing.memory_raft import MemoryHost, MemoryNetwork
 from kraft.testing.request_faults import RequestFaults
@@ -571,7 +572,8 @@ class InProcessCluster:
         assert config is not None and self._network is not None
         host = self._network.add(node_id, store)
         timers = GroupTimers(config.heartbeat_interval_ms / 1000, config.election_timeout_min_ms / 1000,
-                             config.election_timeout_max_ms / 1000)
+                             config.election_timeout_max_ms / 1000,
+                             LearnerThrottle(config.reassignment_throttle_bytes_per_s))
         broker: list[Broker] = []
         replicas = ReplicaManager(
             node_id, host, store, timers, config.node_ids,

@@ -68,6 +68,7 @@ class SimConfig:
     catalogue_per_s: float = 0.0  # metadata catalogue changes (topics, moves started and reported) per second
     cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
     metadata_voters: int = 0  # the metadata group's voters kept by its leader (0: every node, fixed)
+    throttle_bytes_per_s: int = 0  # each node's learner throttle (reassignment_throttle_bytes_per_s); 0: off
 
 
 @dataclass
@@ -431,7 +432,7 @@ class SimCluster:
         self._incarnations[n] = self._incarnations.get(n, 0) + (1 if wiped or self.clock.t == 0 else 0)
         node = SimNode(n, self.ids, self.mover.hosted_by(n), self.disks[n], self._is_connected, peers,
                        f"disk-{n}-{self._incarnations[n]}", self.cluster_id_rng if self.config.cluster_id else None,
-                       metadata=self.metadata_members)
+                       metadata=self.metadata_members, throttle_bytes_per_s=self.config.throttle_bytes_per_s)
         node.destroy_stale(self.mover.dropped[n])
         self.mover.dropped[n] = set()
         self.nodes[n] = node

@@ -23,12 +23,13 @@ from kraft.node.replicas import LEADER_REPORT_RETRY_S
 from kraft.raft.driver import GroupDriver
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import RaftJournal
+from kraft.raft.throttle import LearnerThrottle
 from kraft.state.metadata import METADATA_GID, MetadataMachine, encode_command
 from kraft.state.partition import PartitionMachine
 from tests.sim.disk import SimDisk
 
 TICK_INTERVAL_S = 0.1
-TIMERS = GroupTimers(heartbeat_s=0.4, election_min_s=1.5, election_max_s=3.0)  # cluster.ini's defaults
+HEARTBEAT_S, ELECTION_MIN_S, ELECTION_MAX_S = 0.4, 1.5, 3.0  # cluster.ini's defaults
 
 Machine = MetadataMachine | PartitionMachine
 Membership = tuple[list[int], list[int]]  # (voters, learners) a group starts with
@@ -37,14 +38,16 @@ Membership = tuple[list[int], list[int]]  # (voters, learners) a group starts wi
 class SimNode:
     def __init__(self, node_id: int, members: list[int], hosted: dict[int, Membership], disk: SimDisk,
                  is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str,
-                 cluster_ids: random.Random | None, metadata: Membership | None = None) -> None:
+                 cluster_ids: random.Random | None, metadata: Membership | None = None,
+                 throttle_bytes_per_s: int = 0) -> None:
         """``members``: the metadata group's; ``hosted``: the partition groups this node hosts, each
         with the (voters, learners) it was created with (as the metadata would tell a real node);
         ``peers``: what the other nodes' hellos say of their disks (the simulator lets a starting
         node hear every node that is up, as a real one waits until it does); ``disk_id``: this disk's
         id if it gets a new one; ``cluster_ids``: where a cluster id this node proposes comes from (None:
         it proposes none, as before clusters had ids); ``metadata``: the (voters, learners) the metadata
-        group starts with (None: every node votes)."""
+        group starts with (None: every node votes); ``throttle_bytes_per_s``: the node's
+        learner throttle (``reassignment_throttle_bytes_per_s``; 0: off), one bucket per node life."""
         self.node_id = node_id
         self.disk = disk
         self._connected = is_connected
@@ -55,6 +58,7 @@ class SimNode:
         self.identity = identity.starting_identity(node_id, start, own, disk_id, peers)
         identity.save(self.store, self.identity)
         self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
+        self.timers = GroupTimers(HEARTBEAT_S, ELECTION_MIN_S, ELECTION_MAX_S, LearnerThrottle(throttle_bytes_per_s))
         self.driver.reclaim_keeps_busy = False  # background work takes simulated time
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
         self._cluster_ids = cluster_ids or random.Random(0)
@@ -98,7 +102,7 @@ class SimNode:
         self.machines[gid] = machine
         outbox = self.driver.outbox
         self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, voters, journal, machine, factory,
-                                                             TIMERS, outbox, forward_to_leader=forward,
+                                                             self.timers, outbox, forward_to_leader=forward,
                                                              learners=learners))
 
     @property

@@ -11,6 +11,8 @@ schedule and the trace of the run, and the same seed replays it exactly.
     python -m tests.sim.run --nodes 5 --metadata-voters 3
                                                    the metadata leader keeps 3 voters among 5 nodes
                                                    (replaces one unreachable, promotes learners)
+    python -m tests.sim.run --moves-per-s 0.5 --throttle-bytes-per-s 2000 ...
+                                                   with every node's learner throttle on (bytes/s)
     python -m tests.sim.run --scenario empty-disk  a scripted schedule (tests/sim/scenarios.py)
     python -m tests.sim.run --mutant truncate-matching --seeds 50
                                                    break a rule on purpose: the run must fail
@@ -64,6 +66,7 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + f" --compact-per-s {config.compact_per_s:g} --topics-per-s {config.topics_per_s:g}"
           + (f" --replicas {config.replicas} --moves-per-s {config.moves_per_s:g}" if config.moves_per_s else "")
           + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else "")
+          + (f" --throttle-bytes-per-s {config.throttle_bytes_per_s}" if config.throttle_bytes_per_s else "")
           + ("" if config.cluster_id else " --no-cluster-id")
           + (f" --metadata-voters {config.metadata_voters}" if config.metadata_voters else ""))
     schedule = result.schedule
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="metadata catalogue changes (topics, partition moves started, cancelled, reported) per second")
     p.add_argument("--moves-per-s", type=float, default=0.0,
                    help="partition moves (one replica swapped for another node) started per simulated second")
+    p.add_argument("--throttle-bytes-per-s", type=int, default=0,
+                   help="each node's throttle of what its partition leaders send to learners (0: off)")
     p.add_argument("--no-cluster-id", action="store_true",
                    help="the metadata leader gives the cluster no id (seeds from before cluster ids)")
     p.add_argument("--metadata-voters", type=int, default=0,
@@ -130,7 +135,8 @@ def _run(args: argparse.Namespace) -> int:
                        trim_per_s=args.trim_per_s, idempotent_per_s=args.idempotent_per_s,
                        compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s, replicas=args.replicas,
                        moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s,
-                       cluster_id=not args.no_cluster_id, metadata_voters=args.metadata_voters)
+                       cluster_id=not args.no_cluster_id, metadata_voters=args.metadata_voters,
+                       throttle_bytes_per_s=args.throttle_bytes_per_s)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

@@ -38,6 +38,7 @@ lmdb_map_size_mb = 64
 fetch_max_wait_ms_max = 500
 request_timeout_ms = 2000
 leader_balance_interval_ms = 0
+reassignment_throttle_bytes_per_s = 0
 log_retention_ms = 3600000
 log_cleanup_policy = delete,compact
 log_cleaner_min_cleanable_ratio = 0.25
@@ -83,6 +84,7 @@ def test_good_file_gives_every_value() -> None:
     assert config.fetch_max_wait_ms_max == 500
     assert config.request_timeout_ms == 2000
     assert config.leader_balance_interval_ms == 0
+    assert config.reassignment_throttle_bytes_per_s == 0
     assert config.nodes == {
         1: NodeConfig(1, "10.0.0.1", 9192, 9193, "a"),
         2: NodeConfig(2, "10.0.0.2", 9192, 9193, "b"),
@@ -114,6 +116,7 @@ def test_defaults_of_optional_keys() -> None:
     assert config.leader_balance_interval_ms == 5000
     assert config.metadata_voters == 3
     assert config.metadata_voter_replace_ms == 5000
+    assert config.reassignment_throttle_bytes_per_s == 20_000_000
     assert config.nodes[1].rack is None
 
 
@@ -262,6 +265,8 @@ BAD = [
     (
         "[cluster]\nmetadata_voters = 0\n" + NODE_1,
         "cluster.ini: [cluster] metadata_voters: 0 is out of range (1..99)",
+        "[cluster]\nreassignment_throttle_bytes_per_s = -1\n" + NODE_1,
+        "cluster.ini: [cluster] reassignment_throttle_bytes_per_s: -1 is out of range (0..1099511627776)",
     ),
     (
         "[cluster]\nlmdb_map_size_mb = 1.5\n" + NODE_1,

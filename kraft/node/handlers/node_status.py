@@ -12,7 +12,11 @@ API = "node_status"
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     status = ctx.broker.node_status()
     return {"node_id": status.node_id, "peers": dict(status.peers), "metadata_learner": status.metadata_learner,
-            "rejoining": status.rejoining, "groups": [
+            "rejoining": status.rejoining,
+            "learner_throttle": {"bytes_per_s": status.learner_throttle.bytes_per_s,
+                                 "sent_bytes": status.learner_throttle.sent_bytes,
+                                 "held": status.learner_throttle.held},
+            "groups": [
         {"topic": r.topic, "partition": r.partition, "leader": r.leader, "term": r.term,
          "commit_index": r.commit_index, "high_watermark": r.high_watermark,
          "log_start_offset": r.log_start_offset, "size_bytes": r.size_bytes, "learner": r.learner,
