@@ -59,5 +59,8 @@ SEEDS ?= 1000
 FIRST_SEED ?= 1
 # The deterministic simulator (tests/sim): SEEDS whole-cluster runs from FIRST_SEED; a failure
 # prints the seed, a shrunk fault schedule and a trace. Replay: python -m tests.sim.run --seed S -v
+# SIM_ARGS for the rest (python -m tests.sim.run --help), e.g. moves with every node's learner throttle on:
+# SIM_ARGS="--nodes 4 --replicas 3 --moves-per-s 0.5 --empty-disks --throttle-bytes-per-s 2000"
+SIM_ARGS ?=
 sim: install
-	$(BIN)/python -m tests.sim.run --seeds $(SEEDS) --first $(FIRST_SEED)
+	$(BIN)/python -m tests.sim.run --seeds $(SEEDS) --first $(FIRST_SEED) $(SIM_ARGS)
