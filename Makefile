@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention chaos sim clean
+.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves chaos sim clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+	$(MAKE) bench-moves
 
 BASE ?= HEAD~1
 # Produce/consume of this checkout against revision BASE, alternating, medians (benchmarks/ab.py).
@@ -46,6 +47,14 @@ RETENTION_ARGS ?=
 bench-retention: install
 	$(BIN)/python -m benchmarks.retention $(RETENTION_BENCH) --minutes $(RETENTION_MINUTES) \
 		--retention-mb $(RETENTION_MB) $(RETENTION_ARGS)
+
+MOVES_BENCH ?= all
+MOVES_ARGS ?=
+# Issue 13's benchmarks (benchmarks/moves.py): MOVES_BENCH = move | wipe | all (a 1 GB partition
+# moved with producers running; a wiped node with 300 partitions catching up); MOVES_ARGS for the
+# rest (python -m benchmarks.moves --help, e.g. --throttle 0,20000000), BENCH_RUNS for the runs.
+bench-moves: install
+	$(BIN)/python -m benchmarks.moves $(MOVES_BENCH) $(MOVES_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
