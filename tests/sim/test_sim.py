@@ -150,3 +150,13 @@ def test_metadata_voters_pass_with_lost_disks() -> None:
     proc = sim("--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--empty-disks", "--seeds", "20",
                "--first", "1000", timeout_s=180)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+
+
+def test_moves_and_lost_disks_with_the_learner_throttle_on() -> None:
+    """Every node paces what its partition leaders send to learners (2,000 bytes/s, above the
+    workload's produce rate but low enough that sends wait: issue 13's reassignment throttle): moves
+    and lost disks' learners still catch up within the liveness bound, and nothing else changes."""
+    proc = sim("--seeds", "30", "--first", "7001", "--nodes", "4", "--partitions", "2", "--replicas", "3",
+               "--moves-per-s", "0.5", "--empty-disks", "--throttle-bytes-per-s", "2000", "--jobs", "1",
+               "--no-shrink", timeout_s=300)
+    assert proc.returncode == 0, proc.stdout[-5000:]
