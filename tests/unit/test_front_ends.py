@@ -227,7 +227,8 @@ def test_small_answers_convert_field_by_field() -> None:
     assert kafka(22, kafka_ctx(broker), {"transactional_id": None}) == {
         "error_code": 0, "producer_id": 7, "producer_epoch": 0}
     assert native("node_status", native_ctx(broker), {}) == {
-        "node_id": 1, "peers": {2: True}, "metadata_learner": False, "rejoining": False, "groups": [
+        "node_id": 1, "peers": {2: True}, "metadata_learner": False, "rejoining": False,
+        "learner_throttle": {"bytes_per_s": 0, "sent_bytes": 0, "held": 0}, "groups": [
             {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11,
              "log_start_offset": 2, "size_bytes": 640, "learner": False, "last_index": 12,
              "followers": {2: {"state": "learner", "behind": 3}}}]}
