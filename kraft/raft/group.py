@@ -10,6 +10,8 @@ kraft's pure Raft rules:
 - leader side, replication: ``raft.progress`` tracks each follower (probe / stream / in-flight
   window; stale replies never rewind it); this module sends what it allows and mirrors match and
   next indexes into pysyncobj, whose commit rule (a majority of matches in the current term) stands;
+  what a partition group sends to a learner (entries and snapshot parts) is paced by the node's one
+  ``raft.throttle`` bucket: a send waits for tokens and the tick retries it; voters never wait;
 - apply: commands are kraft's own bytes (never pickle), handed to a state machine with their Raft
   index so the machine can skip entries it already applied before a restart; outcomes go to the
   host's outbox, released only after the fsync that covers them;
