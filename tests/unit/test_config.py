@@ -265,6 +265,8 @@ BAD = [
     (
         "[cluster]\nmetadata_voters = 0\n" + NODE_1,
         "cluster.ini: [cluster] metadata_voters: 0 is out of range (1..99)",
+    ),
+    (
         "[cluster]\nreassignment_throttle_bytes_per_s = -1\n" + NODE_1,
         "cluster.ini: [cluster] reassignment_throttle_bytes_per_s: -1 is out of range (0..1099511627776)",
     ),
