@@ -50,6 +50,7 @@ MAX_PEER_OUTBUF_BYTES = 512 * 1024 * 1024  # last resort: a peer this far behind
 PING_INTERVAL_S = 0.5
 DIAL_INTERVAL_S = 0.25
 DIAL_TIMEOUT_S = 2.0
+FOREIGN_LOG_INTERVAL_S = 60.0  # how often a refused node of another cluster is logged again
 DIAL_FALLBACK_S = 2.0  # a higher id dials a lower one it has not been connected to for this long
 FAIL_STOP_EXIT_CODE = 70
 
@@ -100,6 +101,7 @@ class RaftHost(DrivenHost):
         self._running = False
         self._thread: threading.Thread | None = None
         self._next_dial = 0.0
+        self._foreign_logged: dict[int, float] = {}  # node of another cluster -> when last logged
         self._unconnected_since: dict[int, float] = {}  # lower-id peer -> since when not connected
         self.faults: NetworkFaults | None = None  # test-only network faults (KRAFT_FAULTS=1)
         self._delayed: deque[tuple[float, PeerConn, Any]] = deque()  # frames held by a delay fault
@@ -314,8 +316,12 @@ class RaftHost(DrivenHost):
         assert conn.peer is not None
         theirs, ours = frame.get("cluster"), self.identity.get("cluster")
         if theirs is not None and ours is not None and theirs != ours:
-            log.error("node %d belongs to cluster %s, this node to cluster %s: refusing its connection",
-                      conn.peer, theirs, ours)
+            now = self.clock.now()
+            if now - self._foreign_logged.get(conn.peer, float("-inf")) >= FOREIGN_LOG_INTERVAL_S:
+                # It dials again every DIAL_INTERVAL_S: say so once a minute, not four times a second.
+                self._foreign_logged[conn.peer] = now
+                log.error("node %d belongs to cluster %s, this node to cluster %s: refusing its connection "
+                          "(and its reconnections, logged once a minute)", conn.peer, theirs, ours)
             self._close(conn)
             return False
         hello = {"disk": frame.get("disk"), "cluster": theirs, "pending": list(frame.get("pending") or [])}
