@@ -518,7 +518,8 @@ def cluster_decommission(
 ) -> None:
     """Move every replica off a node so it can be stopped: the node is marked decommissioned (no new
     replica goes to it, also after a restart), its replicas move to the least loaded nodes that keep
-    each partition's racks spread, with progress. Refused (NOT_ENOUGH_NODES, nothing changed) when
+    each partition's racks spread, with progress; then the metadata leader takes it out of the
+    metadata group (a voter once replaced), which this waits for too. Refused (NOT_ENOUGH_NODES, nothing changed) when
     the remaining nodes could not hold some topic's replication factor."""
     nodes = sorted(set(node))
     address = resolve_bootstrap(bootstrap, config)
@@ -541,11 +542,30 @@ def cluster_decommission(
                                           f"{timeout_s:g} s")
                 time.sleep(DECOMMISSION_POLL_S)  # sleep-ok: poll interval of a deadline-bounded wait
             empty = True
+
+        def in_metadata_group() -> list[int]:
+            described = admin.describe_cluster()
+            members = set(described.metadata_voters) | set(described.metadata_learners)
+            return [n for n in nodes if n in members]
+
+        left = not in_metadata_group()
+        if wait and empty and not left:
+            # The metadata leader takes an empty decommissioned node out of the metadata group (a voter
+            # after its replacement): only then is stopping it no loss to the group's quorum.
+            deadline = time.monotonic() + timeout_s
+            while in_metadata_group():
+                if time.monotonic() > deadline:
+                    raise RequestTimedOut(f"node(s) {', '.join(map(str, in_metadata_group()))} still in the "
+                                          f"metadata group after {timeout_s:g} s")
+                time.sleep(DECOMMISSION_POLL_S)  # sleep-ok: poll interval of a deadline-bounded wait
+            left = True
         named = f"node {nodes[0]} is" if len(nodes) == 1 else f"nodes {', '.join(map(str, nodes))} are"
         if as_json:
-            echo_json({**fmt.plan_json(plan), "nodes": nodes, "decommissioned": True, "empty": empty})
+            echo_json({**fmt.plan_json(plan), "nodes": nodes, "decommissioned": True, "empty": empty,
+                       "left_metadata_group": left})
         elif empty:
-            typer.echo(f"{named} decommissioned and hold{'s' if len(nodes) == 1 else ''} no replica: "
+            typer.echo(f"{named} decommissioned, hold{'s' if len(nodes) == 1 else ''} no replica"
+                       f"{' and left the metadata group' if left else ''}: "
                        f"{'it' if len(nodes) == 1 else 'they'} can be stopped")
         else:
             typer.echo(f"{named} decommissioned; replicas are moving off (follow them: kraft topic "

@@ -104,7 +104,10 @@ def test_grow_rebalance_and_decommission_under_load_with_a_group_reading(growing
 
         out = cli_json("cluster", "decommission", "--node", "4", "--node", "5", "--timeout-s", "180",
                        "--bootstrap", c.bootstrap)
-        assert out["empty"] is True and out["nodes"] == [4, 5]
+        assert out["empty"] is True and out["nodes"] == [4, 5] and out["left_metadata_group"] is True
+        with Admin(c.bootstrap) as admin:
+            described = admin.describe_cluster()
+            assert not {4, 5} & (set(described.metadata_voters) | set(described.metadata_learners))
         assert out["moved_replicas"] == 6, "each replica on 4 and 5 moved once"
         for node in (4, 5):
             assert c.node_status(node)["groups"] == [], f"node {node} dropped every replica"
