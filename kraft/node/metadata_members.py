@@ -3,7 +3,10 @@
 Owns: the metadata group's initial configuration (``initial_members``: every node computes the
 same one from cluster.ini) and the policy its leader follows (``next_change``):
 1. a registered node missing from the group joins it as a learner (decommissioned nodes do not);
-2. a decommissioned node that hosts no replica leaves (a learner at once; a voter once replaced);
+2. a decommissioned node that hosts no replica, and whose log holds the leader's commit index (so
+   that its own view, never updated once it is out, shows that), leaves (a learner at once; a
+   voter once replaced); one not caught up (down, say) stays until it is (unless it is lost: a
+   silent voter is replaced and removed all the same, rule 4);
 3. while fewer than ``want`` voters are *kept* (neither silent past the replace delay nor leaving),
    a live, caught-up learner is promoted (a group that lost no one grows only when two can be, so
    it never settles at an even count: 1 -> 3, not 1 -> 2);
@@ -45,12 +48,13 @@ class MetadataMembers:
     learners: Set[int]
     leader: int
     registered: Set[int]
-    leaving: Set[int]  # decommissioned and hosting no replica
+    leaving: Set[int]  # decommissioned, hosting no replica, and its log holding the leader's commit index
     caught_up: Set[int]  # learners whose log holds the leader's commit index
     want_voters: int
     replace_after_s: float
     silent_s: Mapping[int, float] = field(default_factory=dict)
     not_voting: Set[int] = frozenset()
+    retired: Set[int] = frozenset()  # decommissioned and hosting no replica (``leaving`` or not yet caught up)
 
     def live(self, node: int) -> bool:
         return node == self.leader or (node not in self.silent_s and node not in self.not_voting)
@@ -66,7 +70,7 @@ class MetadataMembers:
 def next_change(m: MetadataMembers) -> Step:
     """The metadata leader's next membership change (``Action.WAIT``: nothing to do now)."""
     members = set(m.voters) | set(m.learners)
-    for node in sorted(set(m.registered) - members - set(m.leaving)):
+    for node in sorted(set(m.registered) - members - set(m.leaving) - set(m.retired)):
         return Step(Action.ADD_LEARNER, node)
     for node in sorted(set(m.learners) & set(m.leaving)):
         return Step(Action.REMOVE, node)

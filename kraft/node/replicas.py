@@ -290,6 +290,18 @@ class ReplicaManager:
             elif node_id not in self._configured:  # cluster.ini's address stands for the nodes it lists
                 self.host.add_peer(node_id, (node.host, node.raft_port))
 
+    @staticmethod
+    def _synced(group: RaftGroup, node_id: int, voters: frozenset[int]) -> bool:
+        """Whether ``node_id``'s replica of the metadata group holds the leader's commit index. A
+        decommissioned node leaves the group only then: its own view must show the moves off it
+        finished, since once out of the group nothing updates it any more (the chaos run: a node
+        down while it was drained and removed came back with a view that never moved on, listing
+        moves in progress and replicas it no longer had). A voter silent past the replace delay is
+        still replaced and removed (the group's quorum comes first), and may come back stale."""
+        if node_id in voters:
+            return group.follower_caught_up(node_id)
+        return group.caught_up_learner(node_id) is not None
+
     def _keep_metadata_voters(self, now: float, view: MetadataView) -> None:
         """Metadata leader: the next change that keeps ``metadata_voters`` live voters
         (``kraft.node.metadata_members``), proposed when no other change is on its way."""
@@ -303,9 +315,10 @@ class ReplicaManager:
                 self._silent_since.pop(node_id, None)
             else:
                 self._silent_since.setdefault(node_id, now)
+        retired = {n for n, meta in view.nodes.items() if meta.decommissioned and not view.partitions_on(n)}
         step = next_change(MetadataMembers(
             voters=voters, learners=learners, leader=self.node_id, registered=set(view.nodes),
-            leaving={n for n, meta in view.nodes.items() if meta.decommissioned and not view.partitions_on(n)},
+            leaving={n for n in retired if self._synced(group, n, voters)}, retired=retired,
             caught_up={n for n in learners if group.caught_up_learner(n) is not None},
             want_voters=self.metadata_voters, replace_after_s=self.metadata_voter_replace_s,
             silent_s={n: now - t for n, t in self._silent_since.items()},
