@@ -26,6 +26,7 @@ same records from its log start.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import signal
@@ -38,6 +39,7 @@ from typing import Any
 
 from kraft import Admin, Consumer, KraftError, Producer, TopicPartition
 from kraft.apis.types import PartitionInfo
+from kraft.errors import BrokerIdNotRegistered, NotEnoughNodes
 from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.replica_log import read_replica
@@ -168,6 +170,8 @@ class Nemesis:
         self.cluster = cluster
         self.rng = rng
         self.tally = tally
+        self.decommissioning: set[int] = set()  # asked to leave, still running until it holds nothing
+        self.added: list[int] = []
 
     def leader_of(self, partition: int) -> int | None:
         try:
@@ -186,8 +190,22 @@ class Nemesis:
 
     def one_fault(self) -> None:
         c, rng = self.cluster, self.rng
-        kind = rng.choice(["kill", "kill_leader", "kill_metadata_leader", "kill_all", "pause", "partition",
-                           "bridge", "lossy", "move"])
+        self.retire_drained()
+        kinds = ["kill", "kill_leader", "kill_metadata_leader", "kill_all", "pause", "partition", "bridge",
+                 "lossy", "move"]
+        # Only with spare nodes (none in a 3-node run, whose seeds so replay as before). A run with
+        # spares grows first, so even a short one has a node joining and moves going on under faults.
+        if c.never_started():
+            kinds.append("add_node")
+        if self.may_decommission():
+            kinds += ["decommission"] * 2  # rarer than it looks: allowed only once the cluster has grown
+        kind = "add_node" if c.never_started() and not self.added else rng.choice(kinds)
+        if kind == "add_node":
+            self.add_node()
+            return
+        if kind == "decommission":
+            self.decommission()
+            return
         nodes = sorted(c.procs)
         target = rng.choice(nodes)
         if kind == "kill_leader":
@@ -199,10 +217,11 @@ class Nemesis:
             return
         self.tally.faults.append(f"{kind}:{target}")
         if kind == "kill_all":
-            for node in c.alive():
+            killed = c.alive()  # not the spares never started, nor retired nodes
+            for node in killed:
                 c.kill(node, signal.SIGKILL)
             time.sleep(rng.uniform(0.5, 2))  # sleep-ok: how long the cluster stays down is the fault
-            c.start_all()
+            c.start_nodes(killed)
         elif kind == "bridge":
             a, b = rng.sample(nodes, 2)  # a and b cannot see each other; everyone else sees both
             for node, blocked in ((a, [b]), (b, [a])):
@@ -233,13 +252,94 @@ class Nemesis:
     def move(self, partition: tuple[str, int]) -> None:
         """Start moving ``partition`` to 3 random nodes (not waiting: the faults go on meanwhile). The
         metadata group may be unreachable (a fault just before): then there is no move this time."""
-        replicas = self.rng.sample(sorted(self.cluster.procs), 3)
+        replicas = self.rng.sample(self.placeable(), 3)
         self.tally.faults.append(f"move:{partition[0]}/{partition[1]}->{replicas}")
         try:
             with Admin(self.cluster.bootstrap, request_timeout_ms=5000) as admin:
                 admin.reassign_partitions({partition: replicas})
         except KraftError as e:
             self.tally.faults.append(f"move refused: {e.code}")
+
+    def placeable(self) -> list[int]:
+        """Started nodes that may get replicas (a decommissioned node refuses them)."""
+        return sorted(set(self.cluster.procs) - self.decommissioning)
+
+    def add_node(self) -> None:
+        """Start a spare node of cluster.ini (an empty disk: it joins every group it gets as a learner)
+        and, once it has registered, rebalance, so replicas move onto it while the faults go on."""
+        c = self.cluster
+        node = self.rng.choice(c.never_started())
+        self.added.append(node)
+        self.tally.faults.append(f"add_node:{node}")
+        c.start(node)
+        wait_for(lambda: c._listening(node), 30, f"node {node} listening")
+        try:
+            with Admin(c.bootstrap, request_timeout_ms=5000) as admin:
+                # A plan counts registered nodes only: one from before the node registers leaves it out.
+                wait_for(lambda: node in admin.plan_rebalance().replicas_before, 30, f"node {node} to register")
+                plan = admin.rebalance()
+            self.tally.faults[-1] += f" rebalance {len(plan.moves)} moves"
+        except (KraftError, AssertionError) as e:  # the metadata group busy electing: the node stays empty
+            self.tally.faults[-1] += f" rebalance failed: {e!r}"
+
+    def may_decommission(self) -> bool:
+        """Whether one more node may leave. Once drained it is stopped for good, so the nodes left
+        must hold RF 3 and keep a majority of the metadata group's voters with one more node down (a
+        kill fault): its voters are every node of cluster.ini, started or not, and a decommissioned
+        node stays one (its removal from the metadata group is separate work)."""
+        staying = len(self.placeable()) - 1
+        return staying >= max(3, self.cluster.n // 2 + 2)
+
+    def decommission(self) -> None:
+        """Decommission a random started node (not waiting: its replicas move off through the faults
+        that follow; ``retire_drained`` stops it once it holds none)."""
+        node = self.rng.choice(self.placeable())
+        self.tally.faults.append(f"decommission:{node}")
+        self.decommissioning.add(node)  # before asking: a request that times out may still have marked it
+        try:
+            with Admin(self.cluster.bootstrap, request_timeout_ms=5000) as admin:
+                plan = admin.decommission_nodes([node])
+            self.tally.faults[-1] += f" {len(plan.moves)} moves"
+        except (NotEnoughNodes, BrokerIdNotRegistered) as e:  # refused: nothing changed
+            self.decommissioning.discard(node)
+            self.tally.faults[-1] += f" refused: {e!r}"
+        except KraftError as e:  # maybe marked, maybe not: asked again at the end
+            self.tally.faults[-1] += f" failed: {e!r}"
+
+    def drained(self, node: int) -> bool:
+        """Whether ``node`` holds no replica, by the metadata (moves to or from it included) and by
+        its own status (it drops a replica shortly after the metadata says so)."""
+        try:
+            with Admin(self.cluster.bootstrap, request_timeout_ms=3000) as admin:
+                if admin.replicas_on(node):
+                    return False
+            return self.cluster.node_status(node)["groups"] == []
+        except (KraftError, OSError, AssertionError):  # down or paused by a fault: not known yet
+            return False
+
+    def retire_drained(self) -> None:
+        """Stop for good every decommissioned node that holds nothing (checked before each fault)."""
+        for node in sorted(self.decommissioning):
+            if self.drained(node):
+                self.retire(node)
+
+    def retire(self, node: int) -> None:
+        self.cluster.retire(node)
+        self.decommissioning.discard(node)
+        self.tally.faults.append(f"retired:{node}")
+
+    def finish_decommissions(self) -> None:
+        """At the end: ask again for every decommission (a fault may have cut a request short, and
+        asking starts only the moves still missing), wait for every move, then stop every drained
+        node; the checker reads only the final replicas."""
+        if self.decommissioning:
+            with Admin(self.cluster.bootstrap) as admin:
+                wait_for(lambda: admin.decommission_nodes(sorted(self.decommissioning)) is not None, 60,
+                         "the decommissions asked again")
+        moves_finished(self.cluster)
+        for node in sorted(self.decommissioning):
+            wait_for(functools.partial(self.drained, node), 60, f"decommissioned node {node} to hold no replica")
+            self.retire(node)
 
 
 def moves_finished(cluster: Cluster) -> None:
@@ -323,7 +423,7 @@ def check_table(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], 
     lost = [(p, o) for (p, key), o in latest_acked.items() if latest_read.get((p, key), -1) < o]
 
     def starts() -> dict[int, int] | None:
-        seen: dict[int, set[tuple[int, int]]] = {p: set() for p in ends}
+        seen: dict[int, set[tuple[int, int, int]]] = {p: set() for p in ends}
         for n in cluster.procs:
             for g in cluster.node_status(n)["groups"]:
                 if g["topic"] == TABLE:  # the commit index too: a snapshot brings the state before the log
@@ -339,14 +439,20 @@ def _fully_led(partitions: list[PartitionInfo]) -> list[PartitionInfo] | None:
     return partitions if all(p.leader is not None and p.high_watermark >= 0 for p in partitions) else None
 
 
-def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, Any]:
+def run(duration_s: float, seed: int, root: Path, nodes: int = 3, spares: int | None = None) -> dict[str, Any]:
+    """``nodes`` started, ``spares`` more in cluster.ini (default: 2 from 5 nodes on, else none) that
+    the nemesis may add; with spares it also decommissions nodes."""
+    spares = (2 if nodes >= 5 else 0) if spares is None else spares
     rng = random.Random(seed)
-    cluster = Cluster(root, nodes, faults=True, extra="log_retention_check_interval_ms = 500")
+    cluster = Cluster(root, nodes + spares, faults=True, extra="log_retention_check_interval_ms = 500")
     tally = Tally()
     stop = threading.Event()
     try:
-        cluster.start_all()
+        cluster.start_nodes(range(1, nodes + 1))
         with Admin(cluster.bootstrap) as admin:
+            # Until RF nodes have registered, placement uses cluster.ini's list, spares included.
+            wait_for(lambda: set(admin.plan_rebalance().replicas_before) >= set(range(1, nodes + 1)), 30,
+                     "the started nodes to register")
             admin.create_topic(TOPIC, partitions=PARTITIONS, replication_factor=3)
             admin.create_topic(TABLE, partitions=TABLE_PARTITIONS, replication_factor=3, config=TABLE_CONFIG)
         cluster.wait_leaders(TOPIC)
@@ -372,9 +478,10 @@ def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, A
         stop.set()
         for w in workers:
             w.join(timeout=200)
-        moves_finished(cluster)
+        nemesis.finish_decommissions()
         result = check(cluster, tally)
-        result.update({"seed": seed, "nodes": nodes, "operations": tally.operations,
+        result.update({"seed": seed, "nodes": nodes, "spares": spares, "added": nemesis.added,
+                       "decommissioned": sorted(cluster.retired), "operations": tally.operations,
                        "faults_injected": len(tally.faults),
                        "faults": tally.faults, "recovery_s": round(recovery_s, 2)})
         return result
@@ -384,7 +491,8 @@ def run(duration_s: float, seed: int, root: Path, nodes: int = 3) -> dict[str, A
 
 
 def summary(result: dict[str, Any]) -> str:
-    return (f"seed {result['seed']} ({result['nodes']} nodes): operations {result['operations']}, faults injected "
+    return (f"seed {result['seed']} ({result['nodes']} nodes, added {result['added']}, decommissioned "
+            f"{result['decommissioned']}): operations {result['operations']}, faults injected "
             f"{result['faults_injected']}, acknowledged {result['acknowledged']}, lost {result['lost']}, "
             f"duplicated {result['duplicated']}, divergent replicas {result['divergent_replicas']}, "
             f"table updates {result['table_acknowledged']} ({result['compaction_passes']} compaction passes), "
@@ -397,9 +505,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--spares", type=int, default=None,
+                        help="nodes in cluster.ini started later by add-node faults (default: 2 from 5 nodes on)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="run in this directory and keep it (nodes' logs and data, for a failing seed)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.duration, args.seed, Path(tmp), args.nodes)
+    if args.keep is not None:
+        result = run(args.duration, args.seed, args.keep, args.nodes, args.spares)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run(args.duration, args.seed, Path(tmp), args.nodes, args.spares)
     print(json.dumps(result, indent=2))
     print(summary(result))
     raise SystemExit(0 if violations(result) == [] else 1)
