@@ -1,4 +1,4 @@
-"""A seeded chaos run: a real 3-node cluster, producers, a nemesis, and a checker at the end.
+"""A seeded chaos run: a real cluster of 3 (or more) nodes, producers, a nemesis, and a checker at the end.
 
 ``python -m tests.faults.chaos --duration 600 --seed 7 [--nodes 5]`` (or ``make chaos
 DURATION=600``). The nemesis picks, every few seconds, one of: kill -9 a random node (restarted a
@@ -7,8 +7,12 @@ node and restart them all, SIGSTOP a node for longer than the election timeout, 
 (minority partition), a bridge (two nodes cannot see each other, a third sees both), or a lossy,
 duplicating and sometimes slow (20 or 150 ms) network, or a partition move (reassignment of a
 random partition to random nodes: with more nodes than replicas a real move, with as many a new
-preferred leader; the move goes on through the faults that follow). After the last fault the
-cluster heals and every move finishes; the checker then reads every partition and every replica.
+preferred leader; the move goes on through the faults that follow). With spare nodes in cluster.ini
+(2 by default from 5 nodes on) also: add-node (a spare starts with an empty disk, registers, and a
+rebalance moves replicas onto it; always the first fault) and decommission (a started node's replicas
+move off it through the faults that follow; once it holds none it is stopped for good). After the last
+fault the cluster heals, every move finishes and every drained node stops; the checker then reads
+every partition and every final replica.
 
 Workloads: idempotent producers sending unique values; a consumer group of two members committing
 what they read; a producer of updates over 50 keys to a compacted topic, which the leaders compact
