@@ -212,14 +212,23 @@ class Nemesis:
             return
         nodes = sorted(c.procs)
         target = rng.choice(nodes)
+        in_move = False  # the target was chosen for being in a move (the fault log says so)
         if kind == "kill_leader":
             target = self.leader_of(rng.randrange(PARTITIONS)) or target
         elif kind == "kill_metadata_leader":
             target = self.metadata_leader() or target
+        elif kind in ("kill", "pause", "partition"):
+            # Half the time, a node joining or leaving a partition: moves are short, and a fault in
+            # the middle of one (a learner catching up, a replica being drained) is the point. No
+            # such node (3 nodes: a move there only reorders) draws nothing, so those seeds replay.
+            moving = sorted(self.moving_nodes() & set(nodes))
+            if moving and rng.random() < 0.5:
+                target = rng.choice(moving)
+                in_move = True
         if kind == "move":
             self.move(rng.choice([(TOPIC, rng.randrange(PARTITIONS)), (TABLE, rng.randrange(TABLE_PARTITIONS))]))
             return
-        self.tally.faults.append(f"{kind}:{target}")
+        self.tally.faults.append(f"{kind}:{target}" + (" (moving)" if in_move else ""))
         if kind == "kill_all":
             killed = c.alive()  # not the spares never started, nor retired nodes
             for node in killed:
@@ -263,6 +272,16 @@ class Nemesis:
                 admin.reassign_partitions({partition: replicas})
         except KraftError as e:
             self.tally.faults.append(f"move refused: {e.code}")
+
+    def moving_nodes(self) -> set[int]:
+        """Nodes that a move in progress adds to a partition or takes off it (and decommissioned nodes
+        not yet drained); empty when the metadata group does not answer."""
+        try:
+            with Admin(self.cluster.bootstrap, request_timeout_ms=3000) as admin:
+                moves = admin.list_partition_reassignments().values()
+        except KraftError:
+            return set(self.decommissioning)
+        return set(self.decommissioning).union(*(set(m.replicas) ^ set(m.target) for m in moves))
 
     def placeable(self) -> list[int]:
         """Started nodes that may get replicas (a decommissioned node refuses them)."""
