@@ -242,10 +242,7 @@ class Nemesis:
             time.sleep(rng.uniform(2, 6))  # sleep-ok: the bridge's length is the fault
             c.heal()
         elif kind.startswith("kill"):
-            c.kill(target, signal.SIGKILL)
-            time.sleep(rng.uniform(1, 4))  # sleep-ok: how long the node stays down is the fault
-            c.start(target)
-            wait_for(lambda: c._listening(target), 30, f"node {target} back")
+            self.bounce(target)
         elif kind == "pause":
             c.kill(target, signal.SIGSTOP)
             time.sleep(rng.uniform(3.5, 6))  # sleep-ok: longer than the election timeout, on purpose
@@ -273,6 +270,13 @@ class Nemesis:
         except KraftError as e:
             self.tally.faults.append(f"move refused: {e.code}")
 
+    def bounce(self, node: int) -> None:
+        """kill -9 ``node`` and start it again a few seconds later."""
+        self.cluster.kill(node, signal.SIGKILL)
+        time.sleep(self.rng.uniform(1, 4))  # sleep-ok: how long the node stays down is the fault
+        self.cluster.start(node)
+        wait_for(lambda: self.cluster._listening(node), 30, f"node {node} back")
+
     def moving_nodes(self) -> set[int]:
         """Nodes that a move in progress adds to a partition or takes off it (and decommissioned nodes
         not yet drained); empty when the metadata group does not answer."""
@@ -289,21 +293,29 @@ class Nemesis:
 
     def add_node(self) -> None:
         """Start a spare node of cluster.ini (an empty disk: it joins every group it gets as a learner)
-        and, once it has registered, rebalance, so replicas move onto it while the faults go on."""
+        and, once it has registered, rebalance, so replicas move onto it while the faults go on.
+        Moves of a few MB take well under the quiet time between faults, so half the time the new
+        node is also killed in the middle of joining: before it has surely registered, or right
+        after the rebalance started (a learner catching up)."""
         c = self.cluster
         node = self.rng.choice(c.never_started())
+        kill_at = self.rng.choice(["never", "never", "joining", "catching_up"])
         self.added.append(node)
-        self.tally.faults.append(f"add_node:{node}")
+        self.tally.faults.append(f"add_node:{node}" + ("" if kill_at == "never" else f" killed {kill_at}"))
         c.start(node)
         wait_for(lambda: c._listening(node), 30, f"node {node} listening")
+        if kill_at == "joining":
+            self.bounce(node)
         try:
             with Admin(c.bootstrap, request_timeout_ms=5000) as admin:
                 # A plan counts registered nodes only: one from before the node registers leaves it out.
                 wait_for(lambda: node in admin.plan_rebalance().replicas_before, 30, f"node {node} to register")
                 plan = admin.rebalance()
-            self.tally.faults[-1] += f" rebalance {len(plan.moves)} moves"
+            self.tally.faults[-1] += f", rebalance {len(plan.moves)} moves"
         except (KraftError, AssertionError) as e:  # the metadata group busy electing: the node stays empty
-            self.tally.faults[-1] += f" rebalance failed: {e!r}"
+            self.tally.faults[-1] += f", rebalance failed: {e!r}"
+        if kill_at == "catching_up":
+            self.bounce(node)
 
     def may_decommission(self) -> bool:
         """Whether one more node may leave. Once drained it is stopped for good, so the nodes left
@@ -317,17 +329,20 @@ class Nemesis:
         """Decommission a random started node (not waiting: its replicas move off through the faults
         that follow; ``retire_drained`` stops it once it holds none)."""
         node = self.rng.choice(self.placeable())
-        self.tally.faults.append(f"decommission:{node}")
+        killed = self.rng.random() < 0.5  # half the time killed while being drained (see add_node)
+        self.tally.faults.append(f"decommission:{node}" + (" killed draining" if killed else ""))
         self.decommissioning.add(node)  # before asking: a request that times out may still have marked it
         try:
             with Admin(self.cluster.bootstrap, request_timeout_ms=5000) as admin:
                 plan = admin.decommission_nodes([node])
-            self.tally.faults[-1] += f" {len(plan.moves)} moves"
+            self.tally.faults[-1] += f", {len(plan.moves)} moves"
         except (NotEnoughNodes, BrokerIdNotRegistered) as e:  # refused: nothing changed
             self.decommissioning.discard(node)
-            self.tally.faults[-1] += f" refused: {e!r}"
+            self.tally.faults[-1] += f", refused: {e!r}"
         except KraftError as e:  # maybe marked, maybe not: asked again at the end
-            self.tally.faults[-1] += f" failed: {e!r}"
+            self.tally.faults[-1] += f", failed: {e!r}"
+        if killed:
+            self.bounce(node)
 
     def drained(self, node: int) -> bool:
         """Whether ``node`` holds no replica, by the metadata (moves to or from it included) and by
