@@ -24,7 +24,8 @@ Checked: every acknowledged record is present at its acknowledged offset; no val
 go backwards while they hold a partition; the group's committed offsets never move backwards; the
 cluster accepts writes again within ``RECOVERY_BOUND_S`` of healing. On the compacted topic: the
 latest acknowledged update of every key is still there (or a later one), and every replica holds the
-same records from its log start.
+same records from its log start. Every partition ends with 3 replicas, all on nodes still running
+(none on a decommissioned node).
 """
 
 from __future__ import annotations
@@ -414,6 +415,9 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
                          for g in cluster.node_status(n)["groups"] if g["topic"] == TOPIC), 90,
              "every replica to catch up")
     table_lost, table_replicas, table_starts = check_table(cluster, tally)
+    # Every final replica set: RF 3 on nodes still running (none on a node stopped for good).
+    final = [(TOPIC, p, r) for p, r in replicas.items()] + [(TABLE, p, r) for p, r in table_replicas.items()]
+    misplaced = [f"{t}/{p}: {r}" for t, p, r in final if len(set(r)) != 3 or not set(r) <= set(cluster.procs)]
     cluster.stop_all()
     divergent = 0
     for p in range(PARTITIONS):
@@ -431,7 +435,8 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
             "compaction_passes": passes,
             "duplicated": duplicated, "divergent_replicas": divergent, "partitions_with_gaps": gaps,
             "consumed": tally.consumed,
-            "backwards_reads": tally.backwards_reads[:5], "backwards_commits": tally.backwards_commits[:5]}
+            "backwards_reads": tally.backwards_reads[:5], "backwards_commits": tally.backwards_commits[:5],
+            "misplaced_replicas": misplaced}
 
 
 def check_table(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], dict[int, list[int]], dict[int, int]]:
@@ -564,7 +569,7 @@ def violations(result: dict[str, Any]) -> list[str]:
     for key in ("lost", "duplicated", "divergent_replicas"):
         if result[key]:
             found.append(f"{key}: {result[key]}")
-    for key in ("backwards_reads", "backwards_commits", "partitions_with_gaps"):
+    for key in ("backwards_reads", "backwards_commits", "partitions_with_gaps", "misplaced_replicas"):
         if result[key]:
             found.append(f"{key}: {result[key]}")
     return found
