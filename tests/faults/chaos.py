@@ -214,10 +214,13 @@ class Nemesis:
         nodes = sorted(c.procs)
         target = rng.choice(nodes)
         in_move = False  # the target was chosen for being in a move (the fault log says so)
+        # A leader as some node last saw it may be a node stopped for good since: the random one then.
         if kind == "kill_leader":
-            target = self.leader_of(rng.randrange(PARTITIONS)) or target
+            leader = self.leader_of(rng.randrange(PARTITIONS))
+            target = leader if leader in c.procs else target
         elif kind == "kill_metadata_leader":
-            target = self.metadata_leader() or target
+            leader = self.metadata_leader()
+            target = leader if leader in c.procs else target
         elif kind in ("kill", "pause", "partition"):
             # Half the time, a node joining or leaving a partition: moves are short, and a fault in
             # the middle of one (a learner catching up, a replica being drained) is the point. No
