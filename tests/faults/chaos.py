@@ -68,6 +68,7 @@ class Tally:
     backwards_reads: list[str] = field(default_factory=list)
     backwards_commits: list[str] = field(default_factory=list)
     table_acked: list[tuple[int, int, bytes, bytes]] = field(default_factory=list)  # partition, offset, key, value
+    stale_move_lists: list[str] = field(default_factory=list)  # see moves_finished
 
 
 GROUP = "chaos-readers"
@@ -378,16 +379,48 @@ class Nemesis:
             with Admin(self.cluster.bootstrap) as admin:
                 wait_for(lambda: admin.decommission_nodes(sorted(self.decommissioning)) is not None, 60,
                          "the decommissions asked again")
-        moves_finished(self.cluster)
+        self.tally.stale_move_lists += moves_finished(self.cluster)
         for node in sorted(self.decommissioning):
             wait_for(functools.partial(self.drained, node), 60, f"decommissioned node {node} to hold no replica")
             self.retire(node)
 
 
-def moves_finished(cluster: Cluster) -> None:
-    """Wait until every move started by the nemesis has finished (the replicas checked are the final ones)."""
+def moves_finished(cluster: Cluster) -> list[str]:
+    """Wait until every move started by the nemesis has finished (the replicas checked are the final
+    ones): by the metadata leader's answer, then by every running node's own metadata, which must
+    also agree on every partition's replicas. Each node answers ``list_reassignments`` from its own
+    view, and a node that leads no longer (or has not applied everything yet) may still be asked as
+    the controller: returns what the controller's answer said early (empty while a node still had a
+    move in progress), which the run reports."""
+    early: list[str] = []
     with Admin(cluster.bootstrap) as admin:
         wait_for(lambda: not admin.list_partition_reassignments(), 120, "every partition move finished")
+    still = _moves_per_node(cluster)
+    if still:
+        early.append(f"list_partition_reassignments empty while nodes still listed moves: {still}")
+    wait_for(lambda: not _moves_per_node(cluster) and _replicas_agree(cluster), 120,
+             "every node's metadata to have every move finished, and the same replicas")
+    return early
+
+
+def _moves_per_node(cluster: Cluster) -> dict[int, list[str]]:
+    """Node -> the moves its own metadata has in progress (only nodes with some)."""
+    found: dict[int, list[str]] = {}
+    for node in cluster.procs:
+        code, body = cluster.call(node, "list_reassignments", {})
+        assert code == 0, body
+        if body["reassignments"]:
+            found[node] = [f"{r['topic']}/{r['partition']}->{r['target']}" for r in body["reassignments"]]
+    return found
+
+
+def _replicas_agree(cluster: Cluster) -> bool:
+    views = []
+    for node in cluster.procs:
+        code, md = cluster.call(node, "metadata", {"topics": [TOPIC, TABLE]})
+        assert code == 0, md
+        views.append({(t["name"], p["partition"]): p["replicas"] for t in md["topics"] for p in t["partitions"]})
+    return all(v == views[0] for v in views)
 
 
 def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
@@ -529,7 +562,8 @@ def run(duration_s: float, seed: int, root: Path, nodes: int = 3, spares: int | 
         result.update({"seed": seed, "nodes": nodes, "spares": spares, "added": nemesis.added,
                        "decommissioned": sorted(cluster.retired), "operations": tally.operations,
                        "faults_injected": len(tally.faults),
-                       "faults": tally.faults, "recovery_s": round(recovery_s, 2)})
+                       "faults": tally.faults, "recovery_s": round(recovery_s, 2),
+                       "stale_move_lists": tally.stale_move_lists})
         return result
     finally:
         stop.set()
