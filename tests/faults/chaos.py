@@ -577,7 +577,8 @@ def summary(result: dict[str, Any]) -> str:
             f"duplicated {result['duplicated']}, divergent replicas {result['divergent_replicas']}, "
             f"table updates {result['table_acknowledged']} ({result['compaction_passes']} compaction passes), "
             f"consumed {result['consumed']}, backwards reads {len(result['backwards_reads'])}, "
-            f"backwards commits {len(result['backwards_commits'])}, recovery {result['recovery_s']}s")
+            f"backwards commits {len(result['backwards_commits'])}, recovery {result['recovery_s']}s"
+            + "".join(f"; {s}" for s in result["stale_move_lists"]))
 
 
 def main() -> None:
