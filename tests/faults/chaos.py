@@ -323,12 +323,10 @@ class Nemesis:
             self.bounce(node)
 
     def may_decommission(self) -> bool:
-        """Whether one more node may leave. Once drained it is stopped for good, so the nodes left
-        must hold RF 3 and keep a majority of the metadata group's voters with one more node down (a
-        kill fault): its voters are every node of cluster.ini, started or not, and a decommissioned
-        node stays one (its removal from the metadata group is separate work)."""
-        staying = len(self.placeable()) - 1
-        return staying >= max(3, self.cluster.n // 2 + 2)
+        """Whether one more node may leave: the nodes that stay must hold RF 3. (The metadata group
+        keeps its ``metadata_voters`` voters among the nodes that stay: a leaving node is stopped
+        only once it has left the group, see ``drained``.)"""
+        return len(self.placeable()) - 1 >= 3
 
     def decommission(self) -> None:
         """Decommission a random started node (not waiting: its replicas move off through the faults
@@ -350,13 +348,23 @@ class Nemesis:
             self.bounce(node)
 
     def drained(self, node: int) -> bool:
-        """Whether ``node`` holds no replica, by the metadata (moves to or from it included) and by
-        its own status (it drops a replica shortly after the metadata says so)."""
+        """Whether ``node`` may be stopped for good: it holds no replica, by the metadata (moves to or
+        from it included) and by its own status (it drops a replica shortly after the metadata says
+        so), and it has left the metadata group by every other node's view (a voter leaves once a
+        learner replaced it: stopped before, it would be a dead voter until replaced)."""
+        c = self.cluster
         try:
-            with Admin(self.cluster.bootstrap, request_timeout_ms=3000) as admin:
+            with Admin(c.bootstrap, request_timeout_ms=3000) as admin:
                 if admin.replicas_on(node):
                     return False
-            return self.cluster.node_status(node)["groups"] == []
+            if c.node_status(node)["groups"]:
+                return False
+            for other in c.alive():
+                if other != node:
+                    code, md = c.call(other, "metadata", {"topics": []})
+                    if code != 0 or node in md["metadata_voters"] + md["metadata_learners"]:
+                        return False
+            return True
         except (KraftError, OSError, AssertionError):  # down or paused by a fault: not known yet
             return False
 
@@ -398,8 +406,12 @@ def moves_finished(cluster: Cluster) -> list[str]:
     still = _moves_per_node(cluster)
     if still:
         early.append(f"list_partition_reassignments empty while nodes still listed moves: {still}")
-    wait_for(lambda: not _moves_per_node(cluster) and _replicas_agree(cluster), 120,
-             "every node's metadata to have every move finished, and the same replicas")
+    try:
+        wait_for(lambda: not _moves_per_node(cluster) and _replicas_agree(cluster), 120,
+                 "every node's metadata to have every move finished, and the same replicas")
+    except AssertionError as e:  # which node still moves what, and every node's view, for the report
+        views = {n: _replicas_view(cluster, n) for n in cluster.alive()}
+        raise AssertionError(f"{e}; moves per node: {_moves_per_node(cluster)}; replicas per node: {views}") from None
     return early
 
 
@@ -414,12 +426,15 @@ def _moves_per_node(cluster: Cluster) -> dict[int, list[str]]:
     return found
 
 
+def _replicas_view(cluster: Cluster, node: int) -> dict[str, list[int]]:
+    """Every partition's replicas as ``node``'s metadata has them."""
+    code, md = cluster.call(node, "metadata", {"topics": [TOPIC, TABLE]})
+    assert code == 0, md
+    return {f"{t['name']}/{p['partition']}": p["replicas"] for t in md["topics"] for p in t["partitions"]}
+
+
 def _replicas_agree(cluster: Cluster) -> bool:
-    views = []
-    for node in cluster.procs:
-        code, md = cluster.call(node, "metadata", {"topics": [TOPIC, TABLE]})
-        assert code == 0, md
-        views.append({(t["name"], p["partition"]): p["replicas"] for t in md["topics"] for p in t["partitions"]})
+    views = [_replicas_view(cluster, node) for node in cluster.procs]
     return all(v == views[0] for v in views)
 
 
