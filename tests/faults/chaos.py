@@ -10,7 +10,8 @@ random partition to random nodes: with more nodes than replicas a real move, wit
 preferred leader; the move goes on through the faults that follow). With spare nodes in cluster.ini
 (2 by default from 5 nodes on) also: add-node (a spare starts with an empty disk, registers, and a
 rebalance moves replicas onto it; always the first fault) and decommission (a started node's replicas
-move off it through the faults that follow; once it holds none it is stopped for good). After the last
+move off it through the faults that follow; once it holds none and has left the metadata group it is
+stopped for good). After the last
 fault the cluster heals, every move finishes and every drained node stops; the checker then reads
 every partition and every final replica.
 
