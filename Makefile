@@ -61,8 +61,10 @@ clean:
 
 DURATION ?= 600
 SEED ?= $(shell date +%s)
+# NODES=5 (or more) also adds spare nodes and decommissions nodes under the faults.
+NODES ?= 3
 chaos: install
-	$(BIN)/python -m tests.faults.chaos --duration $(DURATION) --seed $(SEED)
+	$(BIN)/python -m tests.faults.chaos --duration $(DURATION) --seed $(SEED) --nodes $(NODES)
 
 SEEDS ?= 1000
 FIRST_SEED ?= 1

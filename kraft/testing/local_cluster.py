@@ -74,7 +74,7 @@ def _ephemeral_ports(n: int) -> list[int]:
     return ports
 
 
-def wait_for(cond: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+def wait_for(cond: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
     """Poll ``cond`` until it returns something truthy; fail the test after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     last_exc: BaseException | None = None
@@ -134,6 +134,7 @@ class Cluster:
         self.config_path.write_text("\n".join(lines) + "\n")
         self.configs: dict[int, Path] = {}  # a node's own cluster.ini when not the shared one (add_node)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.retired: set[int] = set()  # stopped for good (decommissioned): never started again
         self.env = {**os.environ, "KRAFT_FAULTS": "1"} if faults else None
         if sync_snapshots:  # each node keeps a copy of its data as of its last fsync (power-loss tests)
             self.env = {**(self.env or os.environ), "KRAFT_FAULTS_SYNC_SNAPSHOT": "1"}
@@ -162,6 +163,8 @@ class Cluster:
         return node
 
     def start(self, node: int) -> None:
+        if node in self.retired:
+            raise AssertionError(f"node {node} was retired (decommissioned): it never comes back")
         log = open(self.root / f"node{node}.log", "ab")  # noqa: SIM115 - owned by the process
         config = self.configs.get(node, self.config_path)
         self.procs[node] = subprocess.Popen(
@@ -212,6 +215,18 @@ class Cluster:
         os.kill(proc.pid, sig)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             proc.wait(timeout=15)
+
+    def never_started(self) -> list[int]:
+        """Nodes of cluster.ini not started yet (spares a growing cluster may start later)."""
+        return [i for i in range(1, self.n + 1) if i not in self.procs and i not in self.retired]
+
+    def retire(self, node: int) -> None:
+        """Stop ``node`` for good (a decommissioned node that holds no replica): it leaves ``procs``,
+        so waits, status reads and faults over the cluster's nodes no longer include it."""
+        if self.procs[node].poll() is None:
+            self.kill(node, signal.SIGKILL)
+        del self.procs[node]
+        self.retired.add(node)
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
