@@ -290,14 +290,15 @@ class ReplicaManager:
             elif node_id not in self._configured:  # cluster.ini's address stands for the nodes it lists
                 self.host.add_peer(node_id, (node.host, node.raft_port))
 
-    @staticmethod
-    def _synced(group: RaftGroup, node_id: int, voters: frozenset[int]) -> bool:
+    def _synced(self, group: RaftGroup, node_id: int, voters: frozenset[int]) -> bool:
         """Whether ``node_id``'s replica of the metadata group holds the leader's commit index. A
         decommissioned node leaves the group only then: its own view must show the moves off it
         finished, since once out of the group nothing updates it any more (the chaos run: a node
         down while it was drained and removed came back with a view that never moved on, listing
         moves in progress and replicas it no longer had). A voter silent past the replace delay is
         still replaced and removed (the group's quorum comes first), and may come back stale."""
+        if node_id == self.node_id:
+            return True  # the leader itself (it hands its leadership over before it leaves)
         if node_id in voters:
             return group.follower_caught_up(node_id)
         return group.caught_up_learner(node_id) is not None

@@ -178,13 +178,28 @@ class Cluster:
 
     def start_nodes(self, nodes: Iterable[int]) -> None:
         """Start ``nodes`` (others of the file may start later: a cluster that grows) and wait until
-        they listen and the metadata group has a leader."""
+        they listen, the metadata group has a leader and they have registered (new replicas go to
+        registered nodes: a topic created before one of them registered would leave it out)."""
         started = list(nodes)
         for i in started:
             self.start(i)
         for i in started:
             wait_for(functools.partial(self._listening, i), 20, f"node {i} listening")
         wait_for(self._has_controller, 30, "a metadata leader")
+        wait_for(lambda: self._registered(started), 30, f"nodes {started} to register")
+
+    def _registered(self, nodes: list[int]) -> bool:
+        """Whether some running node's metadata has every one of ``nodes`` registered (a rebalance
+        plan counts the registered nodes)."""
+        for node in self.alive():
+            c = RawClient(self.client_ports[node])
+            try:
+                code, plan = c.call("plan_rebalance", {})
+                if code == 0 and set(nodes) <= {n for n, _ in plan["replicas_before"]}:
+                    return True
+            finally:
+                c.close()
+        return False
 
     def _listening(self, node: int) -> bool:
         proc = self.procs[node]
