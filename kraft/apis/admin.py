@@ -227,7 +227,7 @@ class Admin:
 
     def list_partition_reassignments(self) -> dict[tuple[str, int], Reassignment]:
         """Every partition being moved: its replicas now and the replicas it moves to."""
-        answer = self._run(self._to_controller("list_reassignments", {}))
+        answer = self._run(self._to_controller("list_reassignments", {"from_leader": True}))
         return {(r["topic"], r["partition"]): Reassignment(r["topic"], r["partition"], list(r["replicas"]),
                                                              list(r["target"])) for r in answer["reassignments"]}
 
@@ -237,7 +237,7 @@ class Admin:
         """The moves that would spread replicas and preferred leaders evenly over the cluster's nodes
         (and off any decommissioned one), with the fewest replicas moved; a balanced cluster gets none.
         Computed by the metadata leader from its view; nothing moves (``rebalance`` starts them)."""
-        return _rebalance_plan(self._run(self._to_controller("plan_rebalance", {})))
+        return _rebalance_plan(self._run(self._to_controller("plan_rebalance", {"from_leader": True})))
 
     def rebalance(self, plan: RebalancePlan | None = None) -> RebalancePlan:
         """Start the moves of ``plan`` (of a new ``plan_rebalance`` when None) through the
@@ -271,7 +271,7 @@ class Admin:
         as the metadata has it (the node drops a replica shortly after it leaves the metadata)."""
         async def op() -> list[TopicPartition]:
             metadata = await self._core.refresh_metadata()
-            moving = await self._to_controller("list_reassignments", {})()
+            moving = await self._to_controller("list_reassignments", {"from_leader": True})()
             found = {TopicPartition(t.name, p.partition) for t in metadata.topics.values() for p in t.partitions
                      if node_id in p.replicas}
             found |= {TopicPartition(r["topic"], r["partition"]) for r in moving["reassignments"]

@@ -595,10 +595,21 @@ class Broker:
             "reassign_partitions", topic=topic,
             partitions=[[p, None if r is None else list(r)] for p, r in sorted(moves.items())]))
 
-    async def plan_rebalance(self) -> Plan:
+    def _leader_view(self, from_leader: bool) -> MetadataView:
+        """This node's metadata view; with ``from_leader``, only on the metadata leader once it has
+        applied what its term committed (a follower's view may lag: a move it has not seen finish, or
+        one it has not seen start), else NotController, which clients retry at the leader."""
+        group = self.replicas.meta_group
+        if from_leader and not group.leadership_ready():
+            leader = group.leader_id()
+            raise errors.NotController("this node does not lead the metadata group" + (
+                f" (node {leader} does)" if leader is not None else " (no leader right now)"))
+        return self.replicas.metadata.view
+
+    async def plan_rebalance(self, from_leader: bool = False) -> Plan:
         """The moves that spread replicas and preferred leaders evenly over the nodes (off any
         decommissioned one), as this node's metadata has the assignment (``kraft.rebalance``)."""
-        view = self.replicas.metadata.view
+        view = self._leader_view(from_leader)
         # Pure over an immutable view: planned on a worker thread, so a large cluster's plan (a
         # fraction of a second for 10,000 partitions) does not hold up this node's clients.
         return await asyncio.to_thread(plan, planning_nodes(self.config, view), assignment(view))
@@ -624,10 +635,11 @@ class Broker:
                 await self._propose_to_controller(encode_command("decommission_node", node=node_id))
         return await asyncio.to_thread(functools.partial(plan, nodes, parts, balance=False))
 
-    def reassignments(self) -> list[Reassignment]:
-        """Every partition being moved, as this node's metadata has it."""
+    def reassignments(self, from_leader: bool = False) -> list[Reassignment]:
+        """Every partition being moved, as this node's metadata has it (``from_leader``: the metadata
+        leader's, see ``_leader_view``)."""
         return [Reassignment(t.name, p.partition, p.replicas, p.target)
-                for t in self.replicas.metadata.view.topics.values() for p in t.partitions if p.target is not None]
+                for t in self._leader_view(from_leader).topics.values() for p in t.partitions if p.target is not None]
 
     # --- leadership ---------------------------------------------------------------------------------
     async def elect_preferred_leader(self, topic: str, partition: int, timeout_s: float) -> LeaderElection:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from kraft import Admin, NotEnoughNodes
-from kraft.errors import BrokerIdNotRegistered, InvalidReplicaAssignment, InvalidReplicationFactor
+from kraft.errors import BrokerIdNotRegistered, InvalidReplicaAssignment, InvalidReplicationFactor, NotController
 from kraft.testing import InProcessCluster, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -112,3 +112,18 @@ def test_several_nodes_at_once_are_checked_together(cluster: InProcessCluster, a
     plan = admin.decommission_nodes([2, 3])
     assert plan.decommissioned == [2, 3] and all(m.planned == [1] for m in plan.moves)
     wait_until(lambda: admin.replicas_on(2) == admin.replicas_on(3) == [], 20)
+
+
+def test_moves_and_plans_for_the_admin_come_from_the_metadata_leader_only(cluster: InProcessCluster,
+                                                                         admin: Admin) -> None:
+    """A follower's view may lag (a chaos run once saw an empty list of moves from a node that no
+    longer led while a move went on): asked ``from_leader``, a follower answers NOT_CONTROLLER, which
+    Admin retries at the leader; asked plainly, any node answers from its own view."""
+    admin.create_topic("t", partitions=2, replication_factor=2)
+    follower = next(n for n in (1, 2, 3) if n != cluster._controller_node())
+    for api in ("list_reassignments", "plan_rebalance"):
+        with pytest.raises(NotController):
+            cluster._dispatch(follower, api, {"from_leader": True})
+        cluster._dispatch(follower, api, {})  # its own view
+        cluster._dispatch(cluster._controller_node(), api, {"from_leader": True})
+    assert admin.list_partition_reassignments() == {}

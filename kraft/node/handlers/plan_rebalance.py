@@ -1,7 +1,7 @@
 """plan_rebalance: the moves that spread replicas and preferred leaders evenly over the nodes and off
 any decommissioned one (``kraft.rebalance``), from this node's metadata; nothing is moved. Request
-``{}``; answer as ``kraft.node.handlers._plan``. The client sends it to the metadata leader, whose view
-is the newest."""
+``{"from_leader": bool}`` (true: answered by the metadata leader only, NOT_CONTROLLER elsewhere, as
+kraft's Admin asks); answer as ``kraft.node.handlers._plan``."""
 
 from __future__ import annotations
 
@@ -14,4 +14,4 @@ API = "plan_rebalance"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
-    return plan_body(await ctx.broker.plan_rebalance())
+    return plan_body(await ctx.broker.plan_rebalance(bool(body.get("from_leader"))))
