@@ -166,6 +166,9 @@ class LmdbStore:
                 spent += 1 + (size // unit_bytes if unit_bytes else 0)
         return spent
 
+    def has_writes(self) -> bool:
+        return self._txn is not None and self._written
+
     def commit(self) -> bool:
         """Commit (and, with fsync=always, sync) everything written since the last commit."""
         if self._txn is None:
