@@ -264,6 +264,15 @@ class GroupIdNotFound(KraftError):
 
 
 @_register
+class FencedInstanceId(KraftError):
+    """A static member (``group.instance.id``) whose place was taken by a newer member with the same
+    instance id: the older one must stop (KIP-345)."""
+
+    code = 82
+    name = "FENCED_INSTANCE_ID"
+
+
+@_register
 class InvalidProducerEpoch(KraftError):
     """A batch from an older epoch of a producer that has since moved to a newer one (fenced)."""
 
