@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -92,6 +93,7 @@ class LmdbStore:
         self._writer_thread: int | None = None
         self._written = False
         self.commits = 0
+        self.on_commit: Callable[[float], None] | None = None  # seconds of each commit that wrote (metrics)
         self._snapshot_on_sync = os.environ.get(SYNC_SNAPSHOT_ENV) == "1"
 
     # --- the driver's write transaction -------------------------------------------------------
@@ -177,7 +179,10 @@ class LmdbStore:
             txn.abort()  # only read: nothing to make durable
             return False
         self._written = False
-        txn.commit()
+        started = time.perf_counter()
+        txn.commit()  # with fsync=always, this is where the fsync happens
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started)
         self.commits += 1
         if self._snapshot_on_sync and self.fsync:
             # No write transaction is open here, so the file is a consistent committed state.

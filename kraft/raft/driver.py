@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Outbox
+from kraft.raft.stats import RaftStats
 from kraft.raft.transport import MuxTransport, TransportHost
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class GroupDriver:
         self.reclaim_keeps_busy = True
         self._next_full_tick = 0.0
         self._full_ticks = 0
+        self.stats: RaftStats | None = None  # the node's Raft counters: appends per store commit
 
     # --- any thread -------------------------------------------------------------------------------
     def call(self, fn: Callable[[], None]) -> None:
@@ -170,7 +172,11 @@ class GroupDriver:
             except Exception:
                 log.exception("driver hook failed")
         self._reclaim(ticked)
-        self.store.commit()
+        appended = 0
+        for group in ticked:
+            appended += group.journal.take_appended()
+        if self.store.commit() and self.stats is not None and appended:
+            self.stats.appends_per_commit.observe(appended)
         for group in ticked:
             group.note_durable()
         self.outbox.release()
