@@ -211,6 +211,11 @@ class LmdbStore:
         finally:
             txn.abort()
 
+    def usage(self) -> tuple[int, int, int]:
+        """(map size in bytes, page size in bytes, pages used up to the last one written); any thread."""
+        info = self.env.info()
+        return int(info["map_size"]), int(self.env.stat()["psize"]), int(info["last_pgno"]) + 1
+
     def close(self) -> None:
         """Any thread (the driver may have left a transaction open when it stopped)."""
         self._drop()

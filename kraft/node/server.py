@@ -72,7 +72,7 @@ class ClientServer(Listener):
                             f"(max_in_flight_requests={self.max_in_flight})")))
                         continue
                     if api == "produce":
-                        self.stats.size(self.front_end, "produce", len(frame))
+                        self.stats.size(self.front_end, "produce", decoder.last_frame_bytes)
                     task = asyncio.create_task(self._answer(writer, ctx, client, cid, api, body))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -105,6 +105,7 @@ class ClientServer(Listener):
             else:
                 answer = await self.interceptor(api, body, functools.partial(self.dispatch, ctx))
             if answer is None:
+                stats.abandoned(self.front_end)
                 return  # the interceptor lost this answer on purpose
             code, result = 0, answer
         except errors.KraftError as e:
@@ -112,15 +113,13 @@ class ClientServer(Listener):
             logs.request_error(self.front_end, name, client, "", e)
             code, result = request_error(e)
         except asyncio.CancelledError:
-            failed = errors.KraftError("cancelled: the connection closed or the node is stopping")
+            stats.abandoned(self.front_end)  # its connection closed: no answer, nothing to count
             raise
         except Exception:
             failed = errors.KraftError("internal error; see the node's log")
             logs.request_error(self.front_end, name, client, "", failed, unexpected=True)
             code, result = request_error(failed)
-        finally:
-            stats.finished(self.front_end, name, time.perf_counter() - started,
-                           None if failed is None else failed.name)
+        stats.finished(self.front_end, name, time.perf_counter() - started, None if failed is None else failed.name)
         self._send(writer, cid, code, result, fetch=api == "fetch")
 
     def _send(self, writer: asyncio.StreamWriter, cid: int, code: int, result: dict[str, Any], *,

@@ -62,6 +62,10 @@ class RequestStats:
         if error is not None:
             stats.errors[error] = stats.errors.get(error, 0) + 1
 
+    def abandoned(self, front_end: str) -> None:
+        """A request that will not be answered (its connection closed, or the node stops)."""
+        self.in_flight[front_end] -= 1
+
     def size(self, front_end: str, kind: str, n_bytes: int) -> None:
         """A produce request's or a fetch answer's size in bytes (``kind``: produce | fetch)."""
         key = (front_end, kind)

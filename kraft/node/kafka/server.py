@@ -115,11 +115,9 @@ class KafkaServer(Listener):
         try:
             answer = await self._handle(frame, host, client, api, failure)
         except asyncio.CancelledError:
-            failure.append(errors.KraftError("cancelled: the connection closed or the node is stopping"))
+            stats.abandoned(self.front_end)  # its connection closed: no answer, nothing to count
             raise
-        finally:
-            stats.finished(self.front_end, api, time.perf_counter() - started,
-                           failure[0].name if failure else None)
+        stats.finished(self.front_end, api, time.perf_counter() - started, failure[0].name if failure else None)
         if api_key == PRODUCE_KEY:
             stats.size(self.front_end, "produce", len(frame))
         elif api_key == FETCH_KEY and answer:
