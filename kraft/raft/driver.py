@@ -34,6 +34,7 @@ FOLLOWER_TICK_EVERY = 3  # full ticks
 # row counting 1 more per 4 KiB of it (kraft.raft.journal.RECLAIM_ROW_BYTES), so about 2,000 index rows
 # or 8 MiB of batches per iteration (a compaction pass: 100 batches, COMPACTION_ROWS_PER_BATCH).
 RECLAIM_ROWS_PER_ITERATION = 2_000
+SHUTDOWN_REPORT_GROUPS = 500  # a stop says how far it got every this many groups
 
 
 class Committable(Protocol):
@@ -200,8 +201,11 @@ class GroupDriver:
 
     def shutdown(self) -> None:
         self.store.commit()
-        for gid in list(self.groups):
+        gids = list(self.groups)
+        for n, gid in enumerate(gids, 1):
             self.remove_group(gid)
+            if n % SHUTDOWN_REPORT_GROUPS == 0 and n < len(gids):
+                log.info("stopping: %d of %d Raft groups closed", n, len(gids))
 
 
 class DrivenHost:
