@@ -25,6 +25,9 @@ from kraft.topic_config import ConfigValue
 
 FsyncPolicy = Literal["always", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "never")
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 DEFAULT_CONFIG_FILE = "cluster.ini"
 
@@ -59,6 +62,8 @@ fsync = always                    ; always | never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
 ; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
 ; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
+; log_format = text               ; text | json (one JSON object per line: time, level, logger, message, fields)
+; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -76,6 +81,7 @@ host = 127.0.0.1
 client_port = 9192                ; native protocol
 raft_port = 9193                  ; all Raft traffic of this node
 kafka_port = 9092                 ; Kafka wire protocol (kafka-python, confluent-kafka, kcat); optional
+http_port = 9194                  ; /metrics (Prometheus) and /health/live, /health/ready; optional
 ; rack = dc1                      ; optional; give every node a rack or none
 """
 
@@ -99,6 +105,11 @@ class NodeConfig:
     raft_port: int
     rack: str | None = None
     kafka_port: int | None = None  # the Kafka-protocol listener; None: this node does not speak Kafka
+    http_port: int | None = None  # metrics and health (kraft.node.http); None: no HTTP listener
+
+    @property
+    def http_address(self) -> str | None:
+        return None if self.http_port is None else f"{self.host}:{self.http_port}"
 
     @property
     def client_address(self) -> str:
@@ -144,6 +155,8 @@ class ClusterConfig:
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
+    log_format: LogFormat = "text"  # how a node writes its log lines (kraft.node.logs)
+    metrics_per_partition: bool = True  # false: /metrics has no per-partition series (bounded cardinality)
 
     @property
     def source(self) -> str:
@@ -212,8 +225,9 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "metadata_voter_replace_ms": (100, 86_400_000),
     "reassignment_throttle_bytes_per_s": (0, 1 << 40),
 }
-_CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
-_NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")
+_CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_INT_RANGES,
+                 *topic_config.BY_CLUSTER_KEY)
+_NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
 _NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
 
 
@@ -263,6 +277,8 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         data_dir=_parse_data_dir(cluster, base_dir, src),
         nodes=nodes,
         fsync=_parse_fsync(cluster, src),
+        log_format=_parse_log_format(cluster, src),
+        metrics_per_partition=_parse_bool(cluster, "metrics_per_partition", True, src),
         log_defaults=_parse_log_defaults(cluster, src),
         **_parse_cluster_ints(cluster, src),
     )
@@ -272,7 +288,9 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
 
 def render_config(config: ClusterConfig) -> str:
     """cluster.ini text that parses back to ``config`` (every key written, data_dir absolute)."""
-    lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}"]
+    lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}",
+             f"log_format = {config.log_format}",
+             f"metrics_per_partition = {str(config.metrics_per_partition).lower()}"]
     lines += [f"{key} = {getattr(config, key)}" for key in _CLUSTER_INT_RANGES]
     lines += [f"{topic_config.BY_NAME[name].cluster_key} = {topic_config.format_value(value)}"
               for name, value in config.log_defaults.items()]
@@ -282,6 +300,8 @@ def render_config(config: ClusterConfig) -> str:
         lines += [f"client_port = {node.client_port}", f"raft_port = {node.raft_port}"]
         if node.kafka_port is not None:
             lines.append(f"kafka_port = {node.kafka_port}")
+        if node.http_port is not None:
+            lines.append(f"http_port = {node.http_port}")
         if node.rack is not None:
             lines.append(f"rack = {node.rack}")
     return "\n".join(lines) + "\n"
@@ -379,6 +399,22 @@ def _parse_fsync(cluster: Mapping[str, str], src: _Source) -> FsyncPolicy:
     return cast(FsyncPolicy, raw.lower())
 
 
+def _parse_log_format(cluster: Mapping[str, str], src: _Source) -> LogFormat:
+    raw = cluster.get("log_format", "text")
+    if raw.lower() not in LOG_FORMATS:
+        raise src.error(_CLUSTER, "log_format", f"{raw!r} is not one of {' | '.join(LOG_FORMATS)}")
+    return cast(LogFormat, raw.lower())
+
+
+def _parse_bool(cluster: Mapping[str, str], key: str, default: bool, src: _Source) -> bool:
+    raw = cluster.get(key)
+    if raw is None:
+        return default
+    if raw.strip().lower() not in _BOOLEANS:
+        raise src.error(_CLUSTER, key, f"{raw!r} is not true or false")
+    return _BOOLEANS[raw.strip().lower()]
+
+
 def _parse_data_dir(cluster: Mapping[str, str], base_dir: Path, src: _Source) -> Path:
     raw = cluster.get("data_dir", "./data")
     if not raw:
@@ -414,9 +450,13 @@ def _parse_node(node_id: int, section: configparser.SectionProxy, src: _Source) 
         client_port=_parse_int(section["client_port"], section.name, "client_port", _PORT_RANGE, src),
         raft_port=_parse_int(section["raft_port"], section.name, "raft_port", _PORT_RANGE, src),
         rack=rack,
-        kafka_port=(_parse_int(section["kafka_port"], section.name, "kafka_port", _PORT_RANGE, src)
-                    if "kafka_port" in section else None),
+        kafka_port=_optional_port(section, "kafka_port", src),
+        http_port=_optional_port(section, "http_port", src),
     )
+
+
+def _optional_port(section: configparser.SectionProxy, key: str, src: _Source) -> int | None:
+    return _parse_int(section[key], section.name, key, _PORT_RANGE, src) if key in section else None
 
 
 def _node_ports(nodes: Mapping[int, NodeConfig]) -> Iterator[tuple[int, str, tuple[str, int]]]:
@@ -425,6 +465,8 @@ def _node_ports(nodes: Mapping[int, NodeConfig]) -> Iterator[tuple[int, str, tup
         yield node_id, "raft_port", (node.host, node.raft_port)
         if node.kafka_port is not None:
             yield node_id, "kafka_port", (node.host, node.kafka_port)
+        if node.http_port is not None:
+            yield node_id, "http_port", (node.host, node.http_port)
 
 
 def _check_ports_unique(nodes: Mapping[int, NodeConfig], src: _Source) -> None:

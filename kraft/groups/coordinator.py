@@ -97,6 +97,7 @@ class GroupCoordinator:
         self.commits = CommitBatcher(propose)
         self._completing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self.rebalances = 0  # generations this node completed as coordinator (a metric)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._ticker())
@@ -331,6 +332,7 @@ class GroupCoordinator:
                 group.burn_generation(generation)
                 return  # someone joined or left while the generation was being recorded
             group.complete(assignment, partitions, generation)
+            self.rebalances += 1
             for mid in group.members:
                 fut = self.waiters.pop((group.group_id, mid), None)
                 if fut is not None and not fut.done():

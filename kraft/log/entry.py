@@ -156,3 +156,8 @@ def as_served(op: bytes, batch: bytes, base_offset: int) -> bytes:
 
 def is_native(batch: bytes | memoryview) -> bool:
     return len(batch) > 0 and batch[0] == NATIVE_MAGIC
+
+
+def served_count(batch: bytes) -> int:
+    """The offsets a served batch (``as_served``) takes, from its header alone (it was verified on read)."""
+    return (header_fields(batch) if is_native(batch) else kafka_header_fields(batch))[0]

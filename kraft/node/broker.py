@@ -29,7 +29,7 @@ from typing import Any
 from kraft import errors, topic_config
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
-from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim, served_count
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.broker_values import (
     Appended,
@@ -52,6 +52,7 @@ from kraft.node.broker_values import (
 from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
 from kraft.node.replicas import PartitionReplica, ReplicaManager
+from kraft.node.stats import TopicTraffic
 from kraft.placement import assign_replicas, new_partitions
 from kraft.protocol import batch as native_batch
 from kraft.protocol.batch import verify_batch
@@ -60,6 +61,7 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
+from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
 from kraft.state.metadata import MetadataView, encode_command
@@ -88,11 +90,15 @@ class Broker:
     """The service both front ends call. Public: the methods below, ``node_id`` and ``coordinator``
     (the group coordinator this broker feeds with metadata proposals and end offsets)."""
 
-    def __init__(self, config: ClusterConfig, node_id: int, host: NodeHost, replicas: ReplicaManager) -> None:
+    def __init__(self, config: ClusterConfig, node_id: int, host: NodeHost, replicas: ReplicaManager,
+                 traffic: TopicTraffic | None = None, raft_stats: RaftStats | None = None) -> None:
         self.config = config
         self.node_id = node_id
         self.host = host
         self.replicas = replicas
+        # What clients produced and fetched per topic, and proposals' commit latency (kraft.node.metrics).
+        self.traffic = traffic if traffic is not None else TopicTraffic()
+        self.raft_stats = raft_stats if raft_stats is not None else RaftStats()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self._log_configs: tuple[MetadataView | None, dict[str, LogConfig]] = (None, {})  # see log_config
@@ -152,11 +158,13 @@ class Broker:
     async def _propose(self, group: RaftGroup, payload: bytes, timeout_s: float) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
+        submitted = loop.time()
 
         def settle(outcome: Outcome) -> None:
             if fut.done():
                 return
             if isinstance(outcome, Applied):
+                self.raft_stats.commit_latency.observe(loop.time() - submitted)
                 fut.set_result(outcome.result)
             else:
                 fut.set_exception(_refusal_error(outcome))
@@ -221,6 +229,7 @@ class Broker:
         batch, stamped = self._topic_rules(topic, batch, native=True)
         base = await self._append(replica, topic, partition, OP_NATIVE + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
+        self.traffic.produced(topic, len(batch), header.count)
         return Appended(base, stamped)
 
     async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> Appended:
@@ -236,6 +245,7 @@ class Broker:
         batch, stamped = self._topic_rules(topic, batch, native=False)
         base = await self._append(replica, topic, partition, OP_KAFKA + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
+        self.traffic.produced(topic, len(batch), header.count)
         return Appended(base, stamped)
 
     def _topic_rules(self, topic: str, batch: bytes, *, native: bool) -> tuple[bytes, int]:
@@ -329,6 +339,7 @@ class Broker:
                 remaining = deadline - self.host.clock.now()
                 errored = any(r.error is not None for r in results)
                 if total >= request.min_bytes or errored or remaining <= 0:
+                    self._count_fetched(results)
                     return results
                 try:
                     await asyncio.wait_for(event.wait(), remaining)
@@ -336,6 +347,13 @@ class Broker:
                     pass
             finally:
                 self._unregister_waiter(gids, event)
+
+    def _count_fetched(self, results: Sequence[FetchedPartition]) -> None:
+        """Bytes and records this answer hands out, per topic (one header read per batch)."""
+        for result in results:
+            if result.batches:
+                self.traffic.fetched(result.topic, sum(len(b) for _, b in result.batches),
+                                     sum(served_count(b) for _, b in result.batches))
 
     def _register_waiter(self, parts: Sequence[PartitionFetch], event: asyncio.Event) -> list[int]:
         gids = []

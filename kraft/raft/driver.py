@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Outbox
+from kraft.raft.stats import RaftStats
 from kraft.raft.transport import MuxTransport, TransportHost
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ RECLAIM_ROWS_PER_ITERATION = 2_000
 # At most one reclaim slice per this many seconds with a commit of its own (none to ride along
 # with): about 400 MB/s of 64 KiB batches on an idle node.
 RECLAIM_ALONE_EVERY_S = 0.02
+SHUTDOWN_REPORT_GROUPS = 500  # a stop says how far it got every this many groups
 
 
 class Committable(Protocol):
@@ -72,6 +74,7 @@ class GroupDriver:
         self._next_lone_reclaim = 0.0
         self._next_full_tick = 0.0
         self._full_ticks = 0
+        self.stats: RaftStats | None = None  # the node's Raft counters: appends per store commit
 
     # --- any thread -------------------------------------------------------------------------------
     def call(self, fn: Callable[[], None]) -> None:
@@ -185,7 +188,11 @@ class GroupDriver:
             except Exception:
                 log.exception("driver hook failed")
         self._reclaim(ticked, now)
-        self.store.commit()
+        appended = 0
+        for group in ticked:
+            appended += group.journal.take_appended()
+        if self.store.commit() and self.stats is not None and appended:
+            self.stats.appends_per_commit.observe(appended)
         for group in ticked:
             group.note_durable()
         self.outbox.release()
@@ -215,8 +222,11 @@ class GroupDriver:
 
     def shutdown(self) -> None:
         self.store.commit()
-        for gid in list(self.groups):
+        gids = list(self.groups)
+        for n, gid in enumerate(gids, 1):
             self.remove_group(gid)
+            if n % SHUTDOWN_REPORT_GROUPS == 0 and n < len(gids):
+                log.info("stopping: %d of %d Raft groups closed", n, len(gids))
 
 
 class DrivenHost:

@@ -69,6 +69,7 @@ from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
+from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import LearnerThrottle
 from kraft.raft.transport import MuxTransport
 
@@ -154,15 +155,17 @@ class LogMachine(Protocol):
 
 
 class GroupTimers:
-    """Raft timing of every group on a node (seconds), and the node's one pacing of what its
-    partition groups send to learners (``raft.throttle``; None or rate 0: unthrottled)."""
+    """Raft timing of every group on a node (seconds), the node's one pacing of what its
+    partition groups send to learners (``raft.throttle``; None or rate 0: unthrottled), and the
+    node's Raft counters (``raft.stats``), which every group shares."""
 
     def __init__(self, heartbeat_s: float, election_min_s: float, election_max_s: float,
-                 learner_throttle: LearnerThrottle | None = None) -> None:
+                 learner_throttle: LearnerThrottle | None = None, stats: RaftStats | None = None) -> None:
         self.heartbeat_s = heartbeat_s
         self.election_min_s = election_min_s
         self.election_max_s = election_max_s
         self.learner_throttle = learner_throttle
+        self.stats = stats  # the node's Raft counters (elections); None: not counted
 
 
 class RaftGroup(SyncObj):
@@ -241,6 +244,7 @@ class RaftGroup(SyncObj):
             commandsWaitLeader=False,  # no leader -> fail fast, the client retries
             dynamicMembershipChange=False,
             journalFile=journal,
+            onStateChanged=self._state_changed_counter(timers.stats),
         )
         others = [Node(str(m)) for m in self.members if m != self_id]
         super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
@@ -253,6 +257,17 @@ class RaftGroup(SyncObj):
         # their way): the commit index never points past the log.
         if self._SyncObj__raftCommitIndex < min(applied, journal.last_index):
             self._SyncObj__raftCommitIndex = min(applied, journal.last_index)
+
+    @staticmethod
+    def _state_changed_counter(stats: RaftStats | None) -> Callable[[int, int], None] | None:
+        """pysyncobj's state-change callback, counting elections stood and won into ``stats``."""
+        if stats is None:
+            return None
+
+        def changed(_old: int, new: int) -> None:
+            stats.state_changed(candidate=new == _RAFT_STATE.CANDIDATE, leader=new == _RAFT_STATE.LEADER)
+
+        return changed
 
     # --- proposals --------------------------------------------------------------------------------
     def submit(self, payload: bytes, on_outcome: OnOutcome | None = None) -> None:

@@ -60,6 +60,7 @@ class RaftJournal(Journal):
         self._prefix = gid_key(gid)
         self._stop = prefix_stop(self._prefix)
         self._truncate_armed_from: int | None = None
+        self.appended = 0  # entries added since the driver last took the count (``take_appended``)
         self._first = 0  # 0 = empty
         self._last = 0
         self._last_entry: Entry | None = None
@@ -308,9 +309,15 @@ class RaftJournal(Journal):
         value = encode_row(term, bytes(command))
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), value)
         entry = (bytes(command), idx, term)
+        self.appended += 1
         if not self._first:
             self._first, self._first_entry = idx, entry
         self._last, self._last_entry = idx, entry
+
+    def take_appended(self) -> int:
+        """Entries added since the last call (the driver counts the appends each store commit covers)."""
+        n, self.appended = self.appended, 0
+        return n
 
     def rewrite(self, idx: int, command: bytes, term: int) -> None:
         """Replace the stored bytes of entry ``idx`` with an identical copy from another replica

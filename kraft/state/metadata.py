@@ -401,6 +401,11 @@ class MetadataMachine:
             raise errors.InvalidRequest(f"node {cmd['node']} is not registered in the cluster")
         node["decommissioned"] = True
 
+    @property
+    def producer_ids_issued(self) -> int:
+        """How many producer ids the cluster has handed out (any thread: one int read)."""
+        return self._next_producer_id - 1
+
     def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:
         """A producer id, never handed out twice (idempotent producers number batches under it)."""
         producer_id = self._next_producer_id
