@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import shutil
 import time
 import zlib
@@ -31,6 +30,7 @@ from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
 from kraft.log.partition_log import DamagedEntry
+from kraft.node.auto_create import TopicAutoCreator, valid_topic_name
 from kraft.node.broker_values import (
     Appended,
     FetchedPartition,
@@ -62,10 +62,9 @@ from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
-from kraft.state.metadata import MetadataView, encode_command
+from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
-TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
 LATEST = -1
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
@@ -96,6 +95,8 @@ class Broker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self._log_configs: tuple[MetadataView | None, dict[str, LogConfig]] = (None, {})  # see log_config
+        self._auto_create = TopicAutoCreator(config.auto_create_topics,
+                                             lambda name: self.create_topic(name, None, None, None), self.topic_exists)
         self.coordinator = GroupCoordinator(
             replicas.metadata,
             # Only a leader that has applied everything committed before its term: a new leader's
@@ -414,16 +415,7 @@ class Broker:
             if t is None:
                 out.append(TopicMetadata(name, (), errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")))
                 continue
-            parts = []
-            for p in t.partitions:
-                leader = p.leader
-                local = self.replicas.partitions.get(p.gid)
-                if local is not None and local.group.raftCurrentTerm >= p.leader_term:
-                    # This replica's own view is at least as new as the metadata's (which hears of a
-                    # leader only after it reports in): answer with it, so clients follow a failover
-                    # without waiting for the metadata group.
-                    leader = local.group.leader_id()
-                parts.append(PartitionMetadata(p.partition, leader, tuple(p.replicas)))
+            parts = [self._partition_metadata(p) for p in t.partitions]
             out.append(TopicMetadata(name, tuple(parts)))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
@@ -432,6 +424,24 @@ class Broker:
         voters, learners = self.replicas.meta_group.configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)))
+
+    def _partition_metadata(self, p: PartitionMeta) -> PartitionMetadata:
+        leader, epoch = p.leader, p.leader_term
+        isr = p.isr if p.isr is not None else p.replicas
+        local = self.replicas.partitions.get(p.gid)
+        if local is not None and local.group.raftCurrentTerm >= p.leader_term:
+            # This replica's own view is at least as new as the metadata's (which hears of a
+            # leader only after it reports in): answer with it, so clients follow a failover
+            # without waiting for the metadata group. A replica that knows its leader knows it in
+            # its current term (Raft: a leader's messages carry its term, and it is adopted).
+            leader, term = local.group.leader_id(), local.group.current_term()
+            if term != epoch:
+                isr = local.in_sync_replicas() if leader == self.node_id else (leader,) if leader is not None else ()
+            elif leader == self.node_id:
+                isr = local.in_sync_replicas()
+            epoch = term
+        return PartitionMetadata(p.partition, leader, tuple(p.replicas), epoch if leader is not None else -1,
+                                 tuple(isr))
 
     def cluster_id(self) -> str | None:
         """The cluster's id, as this node's metadata has it (None until the first metadata leader's
@@ -451,10 +461,21 @@ class Broker:
     def topic_exists(self, name: str) -> bool:
         return name in self.replicas.metadata.view.topics
 
+    async def auto_create_topics(self, names: Sequence[str]) -> dict[str, errors.KraftError]:
+        """Create the topics among ``names`` that do not exist, with cluster.ini's defaults, when
+        auto_create_topics is on (``kraft.node.auto_create``); the error each one not in this node's
+        metadata yet answers with (LeaderNotAvailable while it is being created)."""
+        return await self._auto_create.ensure(names)
+
+    def start_auto_create(self, topic: str) -> None:
+        """Start creating ``topic`` if it does not exist and may be auto-created, without waiting
+        (a produce to it still fails: its producer retries once its metadata has the topic)."""
+        self._auto_create.start([topic])
+
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
         """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
-        if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        if not valid_topic_name(name):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
         # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.

@@ -79,9 +79,16 @@ class FetchedPartition:
 
 @dataclass(frozen=True, slots=True)
 class PartitionMetadata:
+    """A partition as this node knows it: ``leader_epoch`` is the Raft term its leader was elected in
+    (-1: unknown), ``isr`` the replicas caught up with that leader (the leader's own view where this
+    node leads it, else what the leader last reported to the metadata group; the replicas when no
+    report is known)."""
+
     partition: int
     leader: int | None
     replicas: tuple[int, ...]
+    leader_epoch: int = -1
+    isr: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

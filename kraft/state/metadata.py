@@ -50,6 +50,8 @@ class PartitionMeta:
     leader: int | None
     leader_term: int
     target: tuple[int, ...] | None = None  # a reassignment in progress: the replicas it moves to
+    # Kafka's ISR as the leader of ``leader_term`` last reported it (None: not reported yet)
+    isr: tuple[int, ...] | None = None
 
     @property
     def gid(self) -> int:
@@ -109,6 +111,7 @@ class PartitionRow(TypedDict):
     leader: int | None
     term: int
     target: NotRequired[list[int]]  # only while a reassignment moves the partition
+    isr: NotRequired[list[int]]  # the ISR the leader of ``term`` reported (absent: none reported)
 
 
 class TopicRow(TypedDict):
@@ -485,6 +488,10 @@ class MetadataMachine:
                     p = parts[cmd["partition"]]
                     if cmd["term"] >= p["term"]:
                         p["leader"], p["term"] = cmd["leader"], cmd["term"]
+                        if cmd.get("isr") is not None:  # reports from before ISRs were kept have none
+                            p["isr"] = [int(n) for n in cmd["isr"]]
+                        else:
+                            p.pop("isr", None)
                 return
         # the topic was deleted meanwhile: nothing to record
 
@@ -493,7 +500,8 @@ class MetadataMachine:
         for name, t in self._topics.items():
             parts = tuple(
                 PartitionMeta(name, t["id"], i, tuple(p["replicas"]), p["leader"], p["term"],
-                              tuple(p["target"]) if "target" in p else None)
+                              tuple(p["target"]) if "target" in p else None,
+                              tuple(p["isr"]) if "isr" in p else None)
                 for i, p in enumerate(t["partitions"])
             )
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
