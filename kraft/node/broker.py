@@ -33,9 +33,11 @@ from kraft.log.partition_log import DamagedEntry
 from kraft.node.auto_create import TopicAutoCreator, valid_topic_name
 from kraft.node.broker_values import (
     Appended,
+    EpochEndOffset,
     FetchedPartition,
     FetchRequest,
     LeaderElection,
+    ListedOffset,
     LogDir,
     MetadataAnswer,
     NodeAddress,
@@ -62,6 +64,8 @@ from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
+from kraft.state import leader_epochs
+from kraft.state.leader_epochs import LeaderEpochs
 from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
@@ -81,6 +85,18 @@ def _refusal_error(refused: Refused) -> errors.KraftError:
     if refused.reason is Refusal.QUEUE_FULL:
         return errors.RequestTimedOut("the partition's command queue is full")
     return errors.RequestTimedOut(f"outcome unknown ({refused.detail})")
+
+
+def _check_leader_epoch(replica: PartitionReplica, current_leader_epoch: int) -> None:
+    """A request naming the leader epoch its client knows (Kafka's current_leader_epoch; -1: none)
+    is served only by the leader of that epoch: this leader's is its Raft term."""
+    if current_leader_epoch < 0:
+        return
+    term = replica.group.current_term()
+    if current_leader_epoch < term:
+        raise errors.FencedLeaderEpoch(f"leader epoch {current_leader_epoch} is older than the leader's ({term})")
+    if current_leader_epoch > term:
+        raise errors.UnknownLeaderEpoch(f"leader epoch {current_leader_epoch} is newer than this leader's ({term})")
 
 
 class Broker:
@@ -290,10 +306,13 @@ class Broker:
                 topic, partition, offset = req.topic, req.partition, req.offset
                 hw, start, error = -1, -1, None
                 batches: Sequence[tuple[int, bytes]] = ()
+                epochs: LeaderEpochs = ()
                 try:
                     replica = self._leader_replica(topic, partition, applied=True)
+                    _check_leader_epoch(replica, req.current_leader_epoch)
                     state = replica.log.read_state(committed)
                     hw, start = state["next_offset"], state["log_start_offset"]
+                    epochs = replica.log.read_leader_epochs(committed)
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
                     if offset == hw or (strict_total and total and total >= max_bytes):
@@ -311,7 +330,7 @@ class Broker:
                 except errors.KraftError as e:
                     error = e
                 finally:  # every partition is answered, however the block above was left
-                    out.append(FetchedPartition(topic, partition, hw, start, batches, error))
+                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs))
         return out, total
 
     async def fetch(self, request: FetchRequest) -> list[FetchedPartition]:
@@ -358,20 +377,40 @@ class Broker:
                     del self._waiters[gid]
 
     # --- offsets --------------------------------------------------------------------------------
-    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False) -> int | None:
-        """Earliest (-2), latest (-1), or the first offset of a batch reaching ``timestamp``; for a
-        timestamp after every record, the end offset (or None with ``exact``, as Kafka answers -1)."""
+    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False,
+                    current_leader_epoch: int = -1) -> ListedOffset | None:
+        """Earliest (-2), latest (-1), or the first record whose timestamp is at or after
+        ``timestamp`` (the record, not its batch: Kafka's answer); for a timestamp after every
+        record, the end offset (or None with ``exact``, as Kafka answers -1). With the leader epoch
+        each was written in (latest: the current one); ``current_leader_epoch`` as in fetch."""
         replica = self._leader_replica(topic, partition, applied=True)
+        _check_leader_epoch(replica, current_leader_epoch)
         with self.host.store.read() as committed:
             state = replica.log.read_state(committed)
+            epochs = replica.log.read_leader_epochs(committed)
+            start, end = int(state["log_start_offset"]), int(state["next_offset"])
             if timestamp == EARLIEST:
-                return int(state["log_start_offset"])
+                return ListedOffset(start, -1, leader_epochs.epoch_at(epochs, start))
             if timestamp == LATEST:
-                return int(state["next_offset"])
-            found = replica.log.offset_for_timestamp(committed, timestamp)
+                return ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            found = replica.log.record_for_timestamp(committed, timestamp)
             if found is None:
-                return None if exact else int(state["next_offset"])
-            return found
+                return None if exact else ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            offset, ts, term = found
+            return ListedOffset(offset, ts, term)
+
+    def offset_for_leader_epoch(self, topic: str, partition: int, leader_epoch: int,
+                                current_leader_epoch: int = -1) -> EpochEndOffset:
+        """Kafka's OffsetForLeaderEpoch on the partition's leader: where ``leader_epoch`` ends
+        (``kraft.state.leader_epochs.end_offset_for``; the log end for the current epoch), so a
+        consumer can tell its position is still in the log after a leader change (KIP-320)."""
+        replica = self._leader_replica(topic, partition, applied=True)
+        _check_leader_epoch(replica, current_leader_epoch)
+        with self.host.store.read() as committed:
+            end = int(replica.log.read_state(committed)["next_offset"])
+            epochs = replica.log.read_leader_epochs(committed)
+        epoch, end_offset = leader_epochs.end_offset_for(epochs, leader_epoch, end)
+        return EpochEndOffset(epoch, end_offset)
 
     async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
         """Kafka's DeleteRecords: records below ``before_offset`` (-1: the high watermark) are gone

@@ -275,7 +275,8 @@ class MetadataMachine:
         self._dirty_groups.clear()
         self._publish()
 
-    def apply(self, raft_index: int, payload: bytes) -> tuple[int, Any] | None:
+    def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
+        """Apply the entry at ``raft_index`` (its ``term`` means nothing to the catalogue)."""
         if raft_index <= self._last_applied:
             return None  # replayed after a restart: already in the saved state
         self._last_applied = raft_index

@@ -26,6 +26,7 @@ class MemoryStore:
         self.group_rows: dict[str, dict] = {}
         self.applied: int | None = None
         self.writes: list[str] = []
+        self.epochs: list[list[int]] = []
 
     def load_state(self) -> dict | None:
         return self.state
@@ -58,6 +59,12 @@ class MemoryStore:
 
     def load_compaction_history(self) -> list[list[int]]:
         return []
+
+    def load_leader_epochs(self) -> list[list[int]]:
+        return [list(e) for e in self.epochs]
+
+    def save_leader_epochs(self, epochs: list[list[int]]) -> None:
+        self.epochs = [list(e) for e in epochs]
 
     def save_producer(self, producer_id: int, state: list | None) -> None:
         if state is None:

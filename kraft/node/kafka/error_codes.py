@@ -51,6 +51,8 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.UnknownProducerId: 59,  # UNKNOWN_PRODUCER_ID
     errors.NonEmptyGroup: 68,  # NON_EMPTY_GROUP
     errors.GroupIdNotFound: 69,  # GROUP_ID_NOT_FOUND
+    errors.FencedLeaderEpoch: 74,  # FENCED_LEADER_EPOCH
+    errors.UnknownLeaderEpoch: 75,  # UNKNOWN_LEADER_EPOCH
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
     errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE
     errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE
