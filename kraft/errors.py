@@ -304,6 +304,14 @@ class StorageError(KraftError):
 
 
 @_register
+class OffsetMetadataTooLarge(KraftError):
+    """A committed offset's metadata string is longer than the coordinator keeps."""
+
+    code = 12
+    name = "OFFSET_METADATA_TOO_LARGE"
+
+
+@_register
 class FencedLeaderEpoch(KraftError):
     """The request names a leader epoch older than the partition's leader's: the client's metadata
     is stale (it refreshes it and asks again)."""

@@ -133,7 +133,7 @@ class GroupRow(TypedDict):
     """One consumer group's row."""
 
     generation: int
-    offsets: list[list[Any]]  # [topic, partition, offset] each
+    offsets: list[list[Any]]  # [topic, partition, offset] each, [..., metadata] with a metadata string
     name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
 
 
@@ -176,6 +176,22 @@ class GroupOffsets:
 
     generation: int = 0
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # the metadata string committed with an offset (Kafka's commit metadata); only non-empty ones
+    metadata: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: GroupRow) -> GroupOffsets:
+        """Rows are [topic, partition, offset] or, with a metadata string, [topic, partition, offset, metadata]."""
+        out = cls(row["generation"])
+        for t, p, o, *meta in row["offsets"]:
+            out.offsets[(t, p)] = o
+            if meta and meta[0]:
+                out.metadata[(t, p)] = str(meta[0])
+        return out
+
+    def rows(self) -> list[list[Any]]:
+        return [[t, p, o, self.metadata[(t, p)]] if (t, p) in self.metadata else [t, p, o]
+                for (t, p), o in self.offsets.items()]
 
 
 class MetadataMachine:
@@ -201,7 +217,7 @@ class MetadataMachine:
         legacy = "groups" in state
         rows = state["groups"] if legacy else (store.load_groups() if store is not None else {})
         self.groups: dict[str, GroupOffsets] = {
-            g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]}) for g, v in rows.items()
+            g: GroupOffsets.from_row(v) for g, v in rows.items()
         }
         self._catalogue_dirty = legacy
         self._dirty_groups: set[str] = set(self.groups) if legacy else set()
@@ -245,8 +261,7 @@ class MetadataMachine:
     def state(self) -> dict[str, Any]:
         """The whole state, as of the last applied entry: a copy (it is encoded later)."""
         catalogue = self._catalogue()
-        groups = {g: {"generation": o.generation, "offsets": [[t, p, off] for (t, p), off in o.offsets.items()]}
-                  for g, o in self.groups.items()}
+        groups = {g: {"generation": o.generation, "offsets": o.rows()} for g, o in self.groups.items()}
         copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(
             {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied}, use_bin_type=True),
             raw=False, strict_map_key=False)
@@ -265,8 +280,7 @@ class MetadataMachine:
         self._cluster_id = catalogue.get("cluster_id")
         self._last_applied = state["last_applied"]
         rows: dict[str, GroupRow] = state["groups"]
-        self.groups = {g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
-                       for g, v in rows.items()}
+        self.groups = {g: GroupOffsets.from_row(v) for g, v in rows.items()}
         if self._store is not None:
             self._store.save_state(self._catalogue())
             self._store.replace_groups(rows)
@@ -310,8 +324,7 @@ class MetadataMachine:
             self._catalogue_dirty = False
         for name in self._dirty_groups:
             g = self.groups.get(name)
-            self._store.save_group(name, None if g is None else {
-                "generation": g.generation, "offsets": [[t, p, o] for (t, p), o in g.offsets.items()]})
+            self._store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
         self._dirty_groups.clear()
         self._store.save_applied(raft_index)
 
@@ -370,6 +383,7 @@ class MetadataMachine:
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
                 del group.offsets[key]
+                group.metadata.pop(key, None)
             if gone:
                 self._dirty_groups.add(group_id)
 
@@ -433,13 +447,17 @@ class MetadataMachine:
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
                 continue
             codes = []
-            for topic, partition, offset in commit["offsets"]:
+            for topic, partition, offset, *meta in commit["offsets"]:
                 t = self._topics.get(topic)
                 if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
                     codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
                                  else errors.OffsetOutOfRange.code)
                     continue
                 group.offsets[(topic, partition)] = offset
+                if meta and meta[0]:  # a commit's metadata string replaces the last one, or clears it
+                    group.metadata[(topic, partition)] = str(meta[0])
+                else:
+                    group.metadata.pop((topic, partition), None)
                 codes.append(0)
             results.append(codes)
         return results

@@ -27,6 +27,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.NotLeader: 6,  # NOT_LEADER_OR_FOLLOWER
     errors.RequestTimedOut: 7,  # REQUEST_TIMED_OUT
     errors.RecordTooLarge: 10,  # MESSAGE_TOO_LARGE
+    errors.OffsetMetadataTooLarge: 12,  # OFFSET_METADATA_TOO_LARGE
     errors.CoordinatorNotAvailable: 15,  # COORDINATOR_NOT_AVAILABLE
     errors.NotCoordinator: 16,  # NOT_COORDINATOR
     errors.InvalidTopic: 17,  # INVALID_TOPIC_EXCEPTION
