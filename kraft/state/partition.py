@@ -36,6 +36,11 @@ whose end is above it, so the leader can say which tombstones have been cleaned 
 delete.retention.ms (Kafka's rule) as an offset: those below the end of the last pass proposed that
 long ago.
 
+Leader epochs: the first entry of a later Raft term applied here (its leader's no-op) starts that
+term's epoch at the log end (``leader_epochs``, rules in ``kraft.state.leader_epochs``): every replica
+applies the same entries with the same terms, so every replica has the same rows. A trim trims them
+with the log start; a snapshot carries them. They are a row of their own, written only when they change.
+
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
 as Kafka's). Kafka batches also carry the producer's epoch (native batches are epoch 0): a newer
