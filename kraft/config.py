@@ -41,6 +41,7 @@ data_dir = ./data                 ; each node keeps data_dir/<node id>/ (relativ
 replication_factor = 1            ; default for new topics, capped at the number of nodes
 partitions = 3                    ; default for new topics
 fsync = always                    ; always | never
+; auto_create_topics = true       ; a topic is created (with the defaults above) when a client first uses it
 
 ; Optional limits and timings, shown with their defaults:
 ; max_record_bytes = 1048576
@@ -130,6 +131,9 @@ class ClusterConfig:
     replication_factor: int = 3
     partitions: int = 3
     fsync: FsyncPolicy = "always"
+    # Kafka's auto.create.topics.enable: a Metadata request that allows it, or a produce, naming a
+    # topic that does not exist creates it with ``partitions`` and ``replication_factor``.
+    auto_create_topics: bool = True
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216
     max_connections: int = 1024
@@ -225,7 +229,8 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "metadata_voter_replace_ms": (100, 86_400_000),
     "reassignment_throttle_bytes_per_s": (0, 1 << 40),
 }
-_CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_INT_RANGES,
+_CLUSTER_BOOLS = ("auto_create_topics",)
+_CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,
                  *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
 _NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
@@ -280,6 +285,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         log_format=_parse_log_format(cluster, src),
         metrics_per_partition=_parse_bool(cluster, "metrics_per_partition", True, src),
         log_defaults=_parse_log_defaults(cluster, src),
+        auto_create_topics=_parse_bool(cluster, "auto_create_topics", True, src),
         **_parse_cluster_ints(cluster, src),
     )
     _check_cluster_relations(config, src)
@@ -291,6 +297,7 @@ def render_config(config: ClusterConfig) -> str:
     lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}",
              f"log_format = {config.log_format}",
              f"metrics_per_partition = {str(config.metrics_per_partition).lower()}"]
+    lines += [f"{key} = {str(getattr(config, key)).lower()}" for key in _CLUSTER_BOOLS]
     lines += [f"{key} = {getattr(config, key)}" for key in _CLUSTER_INT_RANGES]
     lines += [f"{topic_config.BY_NAME[name].cluster_key} = {topic_config.format_value(value)}"
               for name, value in config.log_defaults.items()]
@@ -368,6 +375,15 @@ def _parse_cluster_ints(cluster: Mapping[str, str], src: _Source) -> dict[str, i
     }
 
 
+def _parse_bool(cluster: Mapping[str, str], key: str, default: bool, src: _Source) -> bool:
+    if key not in cluster:
+        return default
+    value = _BOOLEANS.get(cluster[key].strip().lower())
+    if value is None:
+        raise src.error(_CLUSTER, key, f"{cluster[key]!r} is not true or false")
+    return value
+
+
 def _parse_log_defaults(cluster: Mapping[str, str], src: _Source) -> dict[str, ConfigValue]:
     """The topic-config defaults the file sets, checked by the same table as a topic's own configs."""
     out: dict[str, ConfigValue] = {}
@@ -404,15 +420,6 @@ def _parse_log_format(cluster: Mapping[str, str], src: _Source) -> LogFormat:
     if raw.lower() not in LOG_FORMATS:
         raise src.error(_CLUSTER, "log_format", f"{raw!r} is not one of {' | '.join(LOG_FORMATS)}")
     return cast(LogFormat, raw.lower())
-
-
-def _parse_bool(cluster: Mapping[str, str], key: str, default: bool, src: _Source) -> bool:
-    raw = cluster.get(key)
-    if raw is None:
-        return default
-    if raw.strip().lower() not in _BOOLEANS:
-        raise src.error(_CLUSTER, key, f"{raw!r} is not true or false")
-    return _BOOLEANS[raw.strip().lower()]
 
 
 def _parse_data_dir(cluster: Mapping[str, str], base_dir: Path, src: _Source) -> Path:

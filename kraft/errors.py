@@ -313,6 +313,34 @@ class StorageError(KraftError):
 
 
 @_register
+class OffsetMetadataTooLarge(KraftError):
+    """A committed offset's metadata string is longer than the coordinator keeps."""
+
+    code = 12
+    name = "OFFSET_METADATA_TOO_LARGE"
+
+
+@_register
+class FencedLeaderEpoch(KraftError):
+    """The request names a leader epoch older than the partition's leader's: the client's metadata
+    is stale (it refreshes it and asks again)."""
+
+    code = 74
+    name = "FENCED_LEADER_EPOCH"
+    retriable = True
+
+
+@_register
+class UnknownLeaderEpoch(KraftError):
+    """The request names a leader epoch newer than this leader's: this node has not caught up with
+    the election the client has heard of yet."""
+
+    code = 75
+    name = "UNKNOWN_LEADER_EPOCH"
+    retriable = True
+
+
+@_register
 class UnsupportedCompressionType(KraftError):
     """A Kafka record batch uses a codec whose optional package is not installed here."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from kraft import errors
@@ -26,6 +26,7 @@ from kraft.state.metadata import GroupOffsets, MetadataMachine, encode_command
 
 log = logging.getLogger(__name__)
 
+OFFSET_METADATA_MAX_BYTES = 4096  # Kafka's offset.metadata.max.bytes
 TICK_S = 0.1
 _background: set[asyncio.Task[Any]] = set()  # strong references: the loop keeps only weak ones
 
@@ -212,19 +213,29 @@ class GroupCoordinator:
         self._check(group)
 
     async def commit(self, group_id: str, member_id: str, generation: int,
-                     offsets: list[tuple[str, int, int]], instance_id: str | None = None) -> list[tuple[int, str]]:
+                     offsets: Sequence[tuple[str, int, int] | tuple[str, int, int, str]],
+                     instance_id: str | None = None) -> list[tuple[int, str]]:
+        """Commit ``(topic, partition, offset[, metadata string])`` for the group; per offset, an
+        error code (0: stored) and a message. A metadata string is kept with its offset (up to
+        ``OFFSET_METADATA_MAX_BYTES``) and comes back with it. A static member's commit naming its
+        ``instance_id`` is fenced once a newer member took that instance id."""
         group = self._group(group_id)
         group.check_commit(member_id, generation, instance_id)
         results: list[tuple[int, str] | None] = [None] * len(offsets)
         accepted = []
-        for i, (topic, partition, offset) in enumerate(offsets):
+        for i, (topic, partition, offset, *meta) in enumerate(offsets):
             end = self.end_offset(topic, partition)
             if offset < 0 or (end is not None and offset > end):
                 results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
+            elif meta and len(meta[0].encode()) > OFFSET_METADATA_MAX_BYTES:
+                results[i] = (errors.OffsetMetadataTooLarge.code,
+                              f"commit metadata of {len(meta[0].encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")
             else:
                 accepted.append(i)
         if accepted:
-            codes = await self.commits.commit(group_id, generation, [list(offsets[i]) for i in accepted])
+            # [topic, partition, offset] or, with a metadata string, [..., metadata] (kraft.state.metadata)
+            rows = [[*offsets[i][:3], *[m for m in offsets[i][3:] if m]] for i in accepted]
+            codes = await self.commits.commit(group_id, generation, rows)
             for i, code in zip(accepted, codes, strict=True):
                 results[i] = (code, "" if not code else errors.error_for_code(code).name)
         return [r if r is not None else (0, "") for r in results]

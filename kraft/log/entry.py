@@ -149,9 +149,10 @@ def intact(command: bytes) -> bool:
     return True
 
 
-def as_served(op: bytes, batch: bytes, base_offset: int) -> bytes:
-    """The bytes a reader gets: native batches as stored, Kafka batches with their base offset."""
-    return batch if op == OP_NATIVE else with_base_offset(batch, base_offset)
+def as_served(op: bytes, batch: bytes, base_offset: int, leader_epoch: int = -1) -> bytes:
+    """The bytes a reader gets: native batches as stored, Kafka batches with their base offset and
+    the leader epoch they were written in (the Raft term of their entry)."""
+    return batch if op == OP_NATIVE else with_base_offset(batch, base_offset, leader_epoch)
 
 
 def is_native(batch: bytes | memoryview) -> bool:

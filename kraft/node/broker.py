@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import shutil
 import time
 import zlib
@@ -31,11 +30,14 @@ from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim, served_count
 from kraft.log.partition_log import DamagedEntry
+from kraft.node.auto_create import TopicAutoCreator, valid_topic_name
 from kraft.node.broker_values import (
     Appended,
+    EpochEndOffset,
     FetchedPartition,
     FetchRequest,
     LeaderElection,
+    ListedOffset,
     LogDir,
     MetadataAnswer,
     NodeAddress,
@@ -64,10 +66,11 @@ from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
-from kraft.state.metadata import MetadataView, encode_command
+from kraft.state import leader_epochs
+from kraft.state.leader_epochs import LeaderEpochs
+from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
-TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
 LATEST = -1
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
@@ -86,6 +89,18 @@ def _refusal_error(refused: Refused) -> errors.KraftError:
     return errors.RequestTimedOut(f"outcome unknown ({refused.detail})")
 
 
+def _check_leader_epoch(replica: PartitionReplica, current_leader_epoch: int) -> None:
+    """A request naming the leader epoch its client knows (Kafka's current_leader_epoch; -1: none)
+    is served only by the leader of that epoch: this leader's is its Raft term."""
+    if current_leader_epoch < 0:
+        return
+    term = replica.group.current_term()
+    if current_leader_epoch < term:
+        raise errors.FencedLeaderEpoch(f"leader epoch {current_leader_epoch} is older than the leader's ({term})")
+    if current_leader_epoch > term:
+        raise errors.UnknownLeaderEpoch(f"leader epoch {current_leader_epoch} is newer than this leader's ({term})")
+
+
 class Broker:
     """The service both front ends call. Public: the methods below, ``node_id`` and ``coordinator``
     (the group coordinator this broker feeds with metadata proposals and end offsets)."""
@@ -102,6 +117,8 @@ class Broker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self._log_configs: tuple[MetadataView | None, dict[str, LogConfig]] = (None, {})  # see log_config
+        self._auto_create = TopicAutoCreator(config.auto_create_topics,
+                                             lambda name: self.create_topic(name, None, None, None), self.topic_exists)
         self.coordinator = GroupCoordinator(
             replicas.metadata,
             # Only a leader that has applied everything committed before its term: a new leader's
@@ -299,10 +316,13 @@ class Broker:
                 topic, partition, offset = req.topic, req.partition, req.offset
                 hw, start, error = -1, -1, None
                 batches: Sequence[tuple[int, bytes]] = ()
+                epochs: LeaderEpochs = ()
                 try:
                     replica = self._leader_replica(topic, partition, applied=True)
+                    _check_leader_epoch(replica, req.current_leader_epoch)
                     state = replica.log.read_state(committed)
                     hw, start = state["next_offset"], state["log_start_offset"]
+                    epochs = replica.log.read_leader_epochs(committed)
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
                     if offset == hw or (strict_total and total and total >= max_bytes):
@@ -320,7 +340,7 @@ class Broker:
                 except errors.KraftError as e:
                     error = e
                 finally:  # every partition is answered, however the block above was left
-                    out.append(FetchedPartition(topic, partition, hw, start, batches, error))
+                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs))
         return out, total
 
     async def fetch(self, request: FetchRequest) -> list[FetchedPartition]:
@@ -375,20 +395,40 @@ class Broker:
                     del self._waiters[gid]
 
     # --- offsets --------------------------------------------------------------------------------
-    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False) -> int | None:
-        """Earliest (-2), latest (-1), or the first offset of a batch reaching ``timestamp``; for a
-        timestamp after every record, the end offset (or None with ``exact``, as Kafka answers -1)."""
+    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False,
+                    current_leader_epoch: int = -1) -> ListedOffset | None:
+        """Earliest (-2), latest (-1), or the first record whose timestamp is at or after
+        ``timestamp`` (the record, not its batch: Kafka's answer); for a timestamp after every
+        record, the end offset (or None with ``exact``, as Kafka answers -1). With the leader epoch
+        each was written in (latest: the current one); ``current_leader_epoch`` as in fetch."""
         replica = self._leader_replica(topic, partition, applied=True)
+        _check_leader_epoch(replica, current_leader_epoch)
         with self.host.store.read() as committed:
             state = replica.log.read_state(committed)
+            epochs = replica.log.read_leader_epochs(committed)
+            start, end = int(state["log_start_offset"]), int(state["next_offset"])
             if timestamp == EARLIEST:
-                return int(state["log_start_offset"])
+                return ListedOffset(start, -1, leader_epochs.epoch_at(epochs, start))
             if timestamp == LATEST:
-                return int(state["next_offset"])
-            found = replica.log.offset_for_timestamp(committed, timestamp)
+                return ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            found = replica.log.record_for_timestamp(committed, timestamp)
             if found is None:
-                return None if exact else int(state["next_offset"])
-            return found
+                return None if exact else ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            offset, ts, term = found
+            return ListedOffset(offset, ts, term)
+
+    def offset_for_leader_epoch(self, topic: str, partition: int, leader_epoch: int,
+                                current_leader_epoch: int = -1) -> EpochEndOffset:
+        """Kafka's OffsetForLeaderEpoch on the partition's leader: where ``leader_epoch`` ends
+        (``kraft.state.leader_epochs.end_offset_for``; the log end for the current epoch), so a
+        consumer can tell its position is still in the log after a leader change (KIP-320)."""
+        replica = self._leader_replica(topic, partition, applied=True)
+        _check_leader_epoch(replica, current_leader_epoch)
+        with self.host.store.read() as committed:
+            end = int(replica.log.read_state(committed)["next_offset"])
+            epochs = replica.log.read_leader_epochs(committed)
+        epoch, end_offset = leader_epochs.end_offset_for(epochs, leader_epoch, end)
+        return EpochEndOffset(epoch, end_offset)
 
     async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
         """Kafka's DeleteRecords: records below ``before_offset`` (-1: the high watermark) are gone
@@ -432,16 +472,7 @@ class Broker:
             if t is None:
                 out.append(TopicMetadata(name, (), errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")))
                 continue
-            parts = []
-            for p in t.partitions:
-                leader = p.leader
-                local = self.replicas.partitions.get(p.gid)
-                if local is not None and local.group.raftCurrentTerm >= p.leader_term:
-                    # This replica's own view is at least as new as the metadata's (which hears of a
-                    # leader only after it reports in): answer with it, so clients follow a failover
-                    # without waiting for the metadata group.
-                    leader = local.group.leader_id()
-                parts.append(PartitionMetadata(p.partition, leader, tuple(p.replicas)))
+            parts = [self._partition_metadata(p) for p in t.partitions]
             out.append(TopicMetadata(name, tuple(parts)))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
@@ -450,6 +481,24 @@ class Broker:
         voters, learners = self.replicas.meta_group.configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)))
+
+    def _partition_metadata(self, p: PartitionMeta) -> PartitionMetadata:
+        leader, epoch = p.leader, p.leader_term
+        isr = p.isr if p.isr is not None else p.replicas
+        local = self.replicas.partitions.get(p.gid)
+        if local is not None and local.group.raftCurrentTerm >= p.leader_term:
+            # This replica's own view is at least as new as the metadata's (which hears of a
+            # leader only after it reports in): answer with it, so clients follow a failover
+            # without waiting for the metadata group. A replica that knows its leader knows it in
+            # its current term (Raft: a leader's messages carry its term, and it is adopted).
+            leader, term = local.group.leader_id(), local.group.current_term()
+            if term != epoch:
+                isr = local.in_sync_replicas() if leader == self.node_id else (leader,) if leader is not None else ()
+            elif leader == self.node_id:
+                isr = local.in_sync_replicas()
+            epoch = term
+        return PartitionMetadata(p.partition, leader, tuple(p.replicas), epoch if leader is not None else -1,
+                                 tuple(isr))
 
     def cluster_id(self) -> str | None:
         """The cluster's id, as this node's metadata has it (None until the first metadata leader's
@@ -469,10 +518,21 @@ class Broker:
     def topic_exists(self, name: str) -> bool:
         return name in self.replicas.metadata.view.topics
 
+    async def auto_create_topics(self, names: Sequence[str]) -> dict[str, errors.KraftError]:
+        """Create the topics among ``names`` that do not exist, with cluster.ini's defaults, when
+        auto_create_topics is on (``kraft.node.auto_create``); the error each one not in this node's
+        metadata yet answers with (LeaderNotAvailable while it is being created)."""
+        return await self._auto_create.ensure(names)
+
+    def start_auto_create(self, topic: str) -> None:
+        """Start creating ``topic`` if it does not exist and may be auto-created, without waiting
+        (a produce to it still fails: its producer retries once its metadata has the topic)."""
+        self._auto_create.start([topic])
+
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
         """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
-        if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        if not valid_topic_name(name):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
         # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.

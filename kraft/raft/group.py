@@ -153,6 +153,10 @@ class LogMachine(Protocol):
 
     def reclaim(self, budget: int) -> int: ...
 
+    def apply(self, raft_index: int, command: bytes, term: int = 0) -> Any:
+        """As ``StateMachine.apply``, with the Raft term of the entry (a partition's leader epochs)."""
+        ...
+
 
 class GroupTimers:
     """Raft timing of every group on a node (seconds), the node's one pacing of what its
@@ -706,10 +710,17 @@ class RaftGroup(SyncObj):
         if command[:1] == MEMBERS:
             self._apply_members(command)
             self._config_pending = False
-        if command[:1] != REGULAR:
-            return self.machine.apply(index, b"")  # a no-op still moves last_applied
-        result = self.machine.apply(index, command[1:])
         floors = self._log_machine
+        if floors is not None:
+            # The entry's term, which every replica has for it: a partition's leader epochs
+            term = self.journal.term_at(index) or 0
+            if command[:1] != REGULAR:
+                return floors.apply(index, b"", term)  # a no-op still moves last_applied (and starts an epoch)
+            result = floors.apply(index, command[1:], term)
+        elif command[:1] != REGULAR:
+            return self.machine.apply(index, b"")  # a no-op still moves last_applied
+        else:
+            result = self.machine.apply(index, command[1:])
         if floors is not None and (floors.raft_floor - 1 > self.journal.base_index
                                    or floors.log_floor > self.journal.rows_floor):
             self.journal.discard_before(floors.raft_floor, floors.log_floor)

@@ -50,6 +50,8 @@ class PartitionMeta:
     leader: int | None
     leader_term: int
     target: tuple[int, ...] | None = None  # a reassignment in progress: the replicas it moves to
+    # Kafka's ISR as the leader of ``leader_term`` last reported it (None: not reported yet)
+    isr: tuple[int, ...] | None = None
 
     @property
     def gid(self) -> int:
@@ -109,6 +111,7 @@ class PartitionRow(TypedDict):
     leader: int | None
     term: int
     target: NotRequired[list[int]]  # only while a reassignment moves the partition
+    isr: NotRequired[list[int]]  # the ISR the leader of ``term`` reported (absent: none reported)
 
 
 class TopicRow(TypedDict):
@@ -130,7 +133,7 @@ class GroupRow(TypedDict):
     """One consumer group's row."""
 
     generation: int
-    offsets: list[list[Any]]  # [topic, partition, offset] each
+    offsets: list[list[Any]]  # [topic, partition, offset] each, [..., metadata] with a metadata string
     name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
 
 
@@ -173,6 +176,22 @@ class GroupOffsets:
 
     generation: int = 0
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # the metadata string committed with an offset (Kafka's commit metadata); only non-empty ones
+    metadata: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: GroupRow) -> GroupOffsets:
+        """Rows are [topic, partition, offset] or, with a metadata string, [topic, partition, offset, metadata]."""
+        out = cls(row["generation"])
+        for t, p, o, *meta in row["offsets"]:
+            out.offsets[(t, p)] = o
+            if meta and meta[0]:
+                out.metadata[(t, p)] = str(meta[0])
+        return out
+
+    def rows(self) -> list[list[Any]]:
+        return [[t, p, o, self.metadata[(t, p)]] if (t, p) in self.metadata else [t, p, o]
+                for (t, p), o in self.offsets.items()]
 
 
 class MetadataMachine:
@@ -198,7 +217,7 @@ class MetadataMachine:
         legacy = "groups" in state
         rows = state["groups"] if legacy else (store.load_groups() if store is not None else {})
         self.groups: dict[str, GroupOffsets] = {
-            g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]}) for g, v in rows.items()
+            g: GroupOffsets.from_row(v) for g, v in rows.items()
         }
         self._catalogue_dirty = legacy
         self._dirty_groups: set[str] = set(self.groups) if legacy else set()
@@ -242,8 +261,7 @@ class MetadataMachine:
     def state(self) -> dict[str, Any]:
         """The whole state, as of the last applied entry: a copy (it is encoded later)."""
         catalogue = self._catalogue()
-        groups = {g: {"generation": o.generation, "offsets": [[t, p, off] for (t, p), off in o.offsets.items()]}
-                  for g, o in self.groups.items()}
+        groups = {g: {"generation": o.generation, "offsets": o.rows()} for g, o in self.groups.items()}
         copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(
             {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied}, use_bin_type=True),
             raw=False, strict_map_key=False)
@@ -262,8 +280,7 @@ class MetadataMachine:
         self._cluster_id = catalogue.get("cluster_id")
         self._last_applied = state["last_applied"]
         rows: dict[str, GroupRow] = state["groups"]
-        self.groups = {g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
-                       for g, v in rows.items()}
+        self.groups = {g: GroupOffsets.from_row(v) for g, v in rows.items()}
         if self._store is not None:
             self._store.save_state(self._catalogue())
             self._store.replace_groups(rows)
@@ -272,7 +289,8 @@ class MetadataMachine:
         self._dirty_groups.clear()
         self._publish()
 
-    def apply(self, raft_index: int, payload: bytes) -> tuple[int, Any] | None:
+    def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
+        """Apply the entry at ``raft_index`` (its ``term`` means nothing to the catalogue)."""
         if raft_index <= self._last_applied:
             return None  # replayed after a restart: already in the saved state
         self._last_applied = raft_index
@@ -306,8 +324,7 @@ class MetadataMachine:
             self._catalogue_dirty = False
         for name in self._dirty_groups:
             g = self.groups.get(name)
-            self._store.save_group(name, None if g is None else {
-                "generation": g.generation, "offsets": [[t, p, o] for (t, p), o in g.offsets.items()]})
+            self._store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
         self._dirty_groups.clear()
         self._store.save_applied(raft_index)
 
@@ -366,6 +383,7 @@ class MetadataMachine:
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
                 del group.offsets[key]
+                group.metadata.pop(key, None)
             if gone:
                 self._dirty_groups.add(group_id)
 
@@ -434,13 +452,17 @@ class MetadataMachine:
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
                 continue
             codes = []
-            for topic, partition, offset in commit["offsets"]:
+            for topic, partition, offset, *meta in commit["offsets"]:
                 t = self._topics.get(topic)
                 if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
                     codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
                                  else errors.OffsetOutOfRange.code)
                     continue
                 group.offsets[(topic, partition)] = offset
+                if meta and meta[0]:  # a commit's metadata string replaces the last one, or clears it
+                    group.metadata[(topic, partition)] = str(meta[0])
+                else:
+                    group.metadata.pop((topic, partition), None)
                 codes.append(0)
             results.append(codes)
         return results
@@ -490,6 +512,10 @@ class MetadataMachine:
                     p = parts[cmd["partition"]]
                     if cmd["term"] >= p["term"]:
                         p["leader"], p["term"] = cmd["leader"], cmd["term"]
+                        if cmd.get("isr") is not None:  # reports from before ISRs were kept have none
+                            p["isr"] = [int(n) for n in cmd["isr"]]
+                        else:
+                            p.pop("isr", None)
                 return
         # the topic was deleted meanwhile: nothing to record
 
@@ -498,7 +524,8 @@ class MetadataMachine:
         for name, t in self._topics.items():
             parts = tuple(
                 PartitionMeta(name, t["id"], i, tuple(p["replicas"]), p["leader"], p["term"],
-                              tuple(p["target"]) if "target" in p else None)
+                              tuple(p["target"]) if "target" in p else None,
+                              tuple(p["isr"]) if "isr" in p else None)
                 for i, p in enumerate(t["partitions"])
             )
             topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))

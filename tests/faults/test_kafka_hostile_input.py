@@ -106,9 +106,10 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
     try:
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
-        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 35, 37, 43, 44,
-                             45, 46, 60}
-        assert keys[0] == (3, 7) and keys[1] == (4, 11)
+        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 37,
+                             43, 44, 45, 46, 60}
+        assert keys[0] == (3, 7) and keys[1] == (4, 11) and keys[2] == (1, 4) and keys[3] == (1, 7)
+        assert keys[23] == (2, 4)
         assert keys[21] == (0, 2) and keys[35] == (1, 4) and keys[37] == (0, 3)
         assert keys[43] == (0, 2) and keys[60] == (0, 1)
         # ApiVersions v3 (flexible) from a newer client: the v0 answer with UNSUPPORTED_VERSION (KIP-511).
@@ -181,16 +182,35 @@ def test_oversized_frame_closes_only_that_connection(node: Cluster) -> None:
     still_serving(node)
 
 
+def test_offset_for_leader_epoch_answers_bad_partitions_and_epochs_with_errors(node: Cluster) -> None:
+    k = RawKafka(node.kafka_ports[1])
+    try:
+        res = k.call(23, 3, {"replica_id": -1, "topics": [
+            {"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": -1, "leader_epoch": 2**31 - 1},
+                                          {"partition": -5, "current_leader_epoch": -1, "leader_epoch": 0},
+                                          {"partition": 0, "current_leader_epoch": 2**31 - 1, "leader_epoch": 0}]},
+            {"topic": "", "partitions": [{"partition": 0, "current_leader_epoch": -1, "leader_epoch": -7}]}]})
+        t, empty = res["topics"]
+        huge, negative, newer = t["partitions"]
+        assert (huge["error_code"], huge["leader_epoch"], huge["end_offset"]) == (0, -1, -1)  # an unknown epoch
+        assert negative["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
+        assert newer["error_code"] == 75  # UNKNOWN_LEADER_EPOCH
+        assert empty["partitions"][0]["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
+    finally:
+        k.close()
+    still_serving(node)
+
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @SETTINGS
-@given(key=st.sampled_from([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 35, 44]),
+@given(key=st.sampled_from([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 44]),
        body=st.binary(max_size=300))
 def test_random_bodies_for_every_api(node: Cluster, key: int, body: bytes) -> None:
-    versions = {0: 7, 1: 11, 2: 2, 3: 4, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14: 3, 15: 4, 16: 2, 18: 0, 19: 3,
-                20: 3, 21: 2, 22: 1, 32: 1, 33: 1, 35: 4, 44: 0}
-    # The last versions before flexible headers, except 21 v2 and 35 v4 (their tags come from `body`).
+    versions = {0: 7, 1: 11, 2: 4, 3: 7, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14: 3, 15: 4, 16: 2, 18: 0, 19: 3,
+                20: 3, 21: 2, 22: 1, 23: 4, 32: 1, 33: 1, 35: 4, 44: 0}
+    # The last versions before flexible headers, except 21 v2, 23 v4 and 35 v4 (their tags come from `body`).
     k = RawKafka(node.kafka_ports[1])
     k.sock.settimeout(20)
     try:

@@ -415,3 +415,16 @@ def test_error_names_the_path_given(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(ini)
     assert info.value.message == f"{ini}: [node.1] client_port: 'x' is not an integer"
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("off", False), ("0", False), ("Yes", True)])
+def test_auto_create_topics_reads_a_boolean(raw: str, value: bool) -> None:
+    text = DEFAULT_CONFIG_TEXT.replace("fsync = always", f"fsync = always\nauto_create_topics = {raw}")
+    assert parse_config(text).auto_create_topics is value
+    assert parse_config(DEFAULT_CONFIG_TEXT).auto_create_topics is True  # Kafka's default
+
+
+def test_auto_create_topics_refuses_what_is_not_a_boolean() -> None:
+    text = DEFAULT_CONFIG_TEXT.replace("fsync = always", "fsync = always\nauto_create_topics = maybe")
+    with pytest.raises(ConfigError, match=r"\[cluster\] auto_create_topics: 'maybe' is not true or false"):
+        parse_config(text)

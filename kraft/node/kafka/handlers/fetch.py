@@ -1,7 +1,9 @@
 """Fetch (1): committed batches from each partition's position, long-polled, as magic-v2 bytes.
 
 Kafka clients' batches are served as stored (with their base offset); batches written by kraft's
-native producer are converted to uncompressed magic-v2 batches on the way out. There are no fetch
+native producer are converted to uncompressed magic-v2 batches on the way out. Every batch carries
+the leader epoch it was written in as its partition leader epoch; ``current_leader_epoch`` (v9+) is
+checked against the leader's (FENCED_LEADER_EPOCH when older, UNKNOWN_LEADER_EPOCH when newer). There are no fetch
 sessions (session id 0: every fetch is a full fetch) and no transactions (last stable offset is the
 high watermark, no aborted transactions).
 """
@@ -15,6 +17,7 @@ from kraft.node.broker_values import FetchRequest, PartitionFetch
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.protocol.kafka.records import native_to_kafka
+from kraft.state.leader_epochs import epoch_at
 
 API_KEY = 1
 MIN_VERSION = 4
@@ -23,7 +26,8 @@ MAX_BYTES = 52428800  # Kafka's fetch.max.bytes default, for a request that name
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    parts = tuple(PartitionFetch(t["topic"], p["partition"], p["fetch_offset"], p["partition_max_bytes"])
+    parts = tuple(PartitionFetch(t["topic"], p["partition"], p["fetch_offset"], p["partition_max_bytes"],
+                                 p.get("current_leader_epoch", -1))
                   for t in request["topics"] for p in t["partitions"])
     # Kafka's limits: only the first non-empty partition may go over them (KIP-74), so an answer
     # stays within what the client is ready to receive.
@@ -35,7 +39,9 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         out = []
         for p in t["partitions"]:
             r = next(answers)
-            records = b"".join(batch if not is_native(batch) else native_to_kafka(batch, base)
+            # a batch holding the log start may begin below it, where the epochs no longer reach
+            records = b"".join(batch if not is_native(batch) else
+                               native_to_kafka(batch, base, epoch_at(r.leader_epochs, max(base, r.log_start_offset)))
                                for base, batch in r.batches)
             out.append({"partition_index": p["partition"], "error_code": 0 if r.error is None else kafka_code(r.error),
                         "high_watermark": r.high_watermark, "last_stable_offset": r.high_watermark,

@@ -1,5 +1,6 @@
-"""OffsetCommit (8): a group's positions, fenced by generation, replicated through the metadata group.
-Commit metadata strings and retention times are not kept."""
+"""OffsetCommit (8): a group's positions, fenced by generation, replicated through the metadata group,
+each with its commit metadata string (OffsetFetch returns it; OFFSET_METADATA_TOO_LARGE over 4096
+bytes). Retention times are not kept (commits stay until their topic or group is deleted)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ MAX_VERSION = 3
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    offsets = [(t["name"], p["partition_index"], p["committed_offset"])
+    offsets = [(t["name"], p["partition_index"], p["committed_offset"], p.get("committed_metadata") or "")
                for t in request["topics"] for p in t["partitions"]]
     try:
         results = await ctx.coordinator.commit(request["group_id"], request["member_id"],

@@ -5,6 +5,8 @@ The batch's CRC32C is checked and nothing is decompressed; the partition's Raft 
 base offset at commit. acks=1 is served as acks=all (an answer always means committed by a majority);
 acks=0 gets no answer at all, as in Kafka; if any partition failed, the connection is closed instead
 (after the answers to earlier requests), as Kafka does, so that the producer refreshes its metadata.
+A produce to a topic that does not exist answers UNKNOWN_TOPIC_OR_PARTITION, as Kafka does, and starts
+its auto-creation (``auto_create_topics``); the producer's retry after a metadata refresh finds it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, time
         appended = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
         # log_append_time: the stamp of a LogAppendTime topic (-1: CreateTime), as Kafka answers
         res["base_offset"], res["log_append_time"] = appended.base_offset, appended.log_append_time_ms
+    except errors.UnknownTopicOrPartition as e:
+        # Kafka answers a produce to a missing topic with UNKNOWN_TOPIC_OR_PARTITION (retriable); its
+        # producer's next metadata request creates the topic. Starting the creation here too serves
+        # clients whose metadata requests do not allow it.
+        broker.start_auto_create(topic)
+        res["error_code"] = kafka_code(e)
     except errors.KraftError as e:
         res["error_code"] = kafka_code(e)
     return res
