@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .cache import COUNT_HEADER
 from .serdes import INFERRED, Serde, serialize_windowed
 from .windows import Windowed
 
@@ -41,6 +42,14 @@ class Node:
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         ctx.forward(self, key, value)
+
+    def emit_cached(self, ctx: TaskContext, entry: list[Any]) -> None:
+        """Forward an entry of this node's record cache (:mod:`.cache`): a coalesced table change
+        ``[key, new, value at the last flush, timestamp, size]``; a row created and deleted
+        between two flushes forwards nothing."""
+        if entry[1] is None and entry[2] is None:
+            return
+        ctx.forward(self, entry[0], Change(entry[1], entry[2]), timestamp=entry[3])
 
     def __repr__(self) -> str:
         return self.name or type(self).__name__
@@ -75,13 +84,38 @@ class SinkNode(Node):
         self.internal = internal
         self.session_windowed = session_windowed
 
-    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
-        kbytes: bytes | None
+    def key_bytes(self, key: Any) -> bytes | None:
         if isinstance(key, Windowed):
-            kbytes = serialize_windowed(self.key_serde or INFERRED, key, self.session_windowed)
-        else:
-            kbytes = (self.key_serde or INFERRED).serialize(key)
-        ctx.send(self.topic, kbytes, (self.value_serde or INFERRED).serialize(value), ctx.timestamp)
+            return serialize_windowed(self.key_serde or INFERRED, key, self.session_windowed)
+        return (self.key_serde or INFERRED).serialize(key)
+
+    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        ctx.send(self.topic, self.key_bytes(key), (self.value_serde or INFERRED).serialize(value), ctx.timestamp)
+
+
+class CombiningSinkNode(SinkNode):
+    """The repartition sink of ``group_by(...).count()``: with the record cache on, the records of
+    one key between two flushes travel as one record whose ``kraft.count`` header says how many
+    it stands for (a map-side combine: the counting task adds that many). Its value is the latest
+    record's, so the reading side's serde decodes it as before; its timestamp is the latest of
+    the records it combines. Records with a None key or value are dropped here, as the count would
+    skip them. With the cache off, every record is sent as by a plain sink."""
+
+    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        cache = ctx.caches.of(self)
+        if cache is None:
+            ctx.send(self.topic, self.key_bytes(key), (self.value_serde or INFERRED).serialize(value), ctx.timestamp)
+            return
+        if key is None or value is None:
+            return
+        kb = self.key_bytes(key)
+        assert kb is not None  # a serde maps only None to None
+        cache.add_count(ctx, kb, value)
+
+    def emit_cached(self, ctx: TaskContext, entry: list[Any]) -> None:
+        kb, count, value, ts = entry[0], entry[1], entry[2], entry[3]
+        headers = [(COUNT_HEADER, count.to_bytes(8, "big"))] if count > 1 else None
+        ctx.send(self.topic, kb, (self.value_serde or INFERRED).serialize(value), ts, headers)
 
 
 
