@@ -61,7 +61,7 @@ class NodeCache:
     def __init__(self, node: Node, budget: CacheBudget) -> None:
         self.node = node
         self.budget = budget
-        self.entries: OrderedDict[bytes, list[Any]] = OrderedDict()
+        self.entries: OrderedDict[Any, list[Any]] = OrderedDict()  # key bytes, or a str / int key
         self.size_bytes = 0
 
     def put_change(self, ctx: TaskContext, kb: bytes, key: Any, new: Any, old: Any, size: int) -> None:
@@ -77,20 +77,21 @@ class NodeCache:
             self.entries.move_to_end(kb)
         self._grew(ctx, size)
 
-    def add_count(self, ctx: TaskContext, kb: bytes, value: Any) -> None:
-        """One more occurrence of key bytes ``kb``."""
-        entry = self.entries.get(kb)
-        ts = ctx.timestamp
+    def add_count(self, ctx: TaskContext, key: str | int | bytes, value: Any) -> None:
+        """One more occurrence of ``key`` (a str or int key itself, any other key's bytes)."""
+        entries = self.entries
+        entry = entries.get(key)
         if entry is None:
-            size = len(kb) + ENTRY_OVERHEAD_BYTES
-            self.entries[kb] = [kb, 1, value, ts, size]
+            size = (len(key) if type(key) is not int else 8) + ENTRY_OVERHEAD_BYTES
+            entries[key] = [key, 1, value, ctx.timestamp, size]
             self._grew(ctx, size)
             return
         entry[1] += 1
         entry[2] = value
+        ts = ctx.timestamp
         if ts > entry[3]:
             entry[3] = ts
-        self.entries.move_to_end(kb)
+        entries.move_to_end(key)
 
     def _grew(self, ctx: TaskContext, size: int) -> None:
         self.size_bytes += size

@@ -108,12 +108,14 @@ class CombiningSinkNode(SinkNode):
             return
         if key is None or value is None:
             return
-        kb = self.key_bytes(key)
-        assert kb is not None  # a serde maps only None to None
-        cache.add_count(ctx, kb, value)
+        # A str or int key is its own cache key (serialized once per flush, not per record); any
+        # other key by its bytes. The two never collide: a str or int never equals bytes.
+        kt = type(key)
+        cache.add_count(ctx, key if kt is str or kt is int else self.key_bytes(key), value)
 
     def emit_cached(self, ctx: TaskContext, entry: list[Any]) -> None:
-        kb, count, value, ts = entry[0], entry[1], entry[2], entry[3]
+        key, count, value, ts = entry[0], entry[1], entry[2], entry[3]
+        kb = key if type(key) is bytes else self.key_bytes(key)
         headers = [(COUNT_HEADER, count.to_bytes(8, "big"))] if count > 1 else None
         ctx.send(self.topic, kb, (self.value_serde or INFERRED).serialize(value), ts, headers)
 
@@ -129,7 +131,8 @@ class MapNode(Node):
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         new_key, new_value = self.fn(key, value)
-        ctx.forward(self, new_key, new_value)
+        for child in self.children:  # ctx.forward without its frame: this runs per record
+            child.process(ctx, new_key, new_value)
 
 
 class MapValuesNode(Node):
@@ -140,7 +143,9 @@ class MapValuesNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
-        ctx.forward(self, key, self.fn(value))
+        new_value = self.fn(value)
+        for child in self.children:
+            child.process(ctx, key, new_value)
 
 
 class SelectKeyNode(Node):
@@ -151,7 +156,9 @@ class SelectKeyNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
-        ctx.forward(self, self.fn(key, value), value)
+        new_key = self.fn(key, value)
+        for child in self.children:
+            child.process(ctx, new_key, value)
 
 
 class FilterNode(Node):
@@ -164,7 +171,8 @@ class FilterNode(Node):
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         if bool(self.predicate(key, value)) != self.negate:
-            ctx.forward(self, key, value)
+            for child in self.children:
+                child.process(ctx, key, value)
 
 
 class FlatMapNode(Node):
@@ -175,8 +183,15 @@ class FlatMapNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        children = self.children
+        if len(children) == 1:  # the usual case: one call per output, no loop inside the loop
+            process = children[0].process
+            for new_key, new_value in self.fn(key, value):
+                process(ctx, new_key, new_value)
+            return
         for new_key, new_value in self.fn(key, value):
-            ctx.forward(self, new_key, new_value)
+            for child in children:
+                child.process(ctx, new_key, new_value)
 
 
 class FlatMapValuesNode(Node):
@@ -187,8 +202,15 @@ class FlatMapValuesNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        children = self.children
+        if len(children) == 1:
+            process = children[0].process
+            for new_value in self.fn(value):
+                process(ctx, key, new_value)
+            return
         for new_value in self.fn(value):
-            ctx.forward(self, key, new_value)
+            for child in children:
+                child.process(ctx, key, new_value)
 
 
 class PeekNode(Node):
