@@ -82,7 +82,7 @@ class NodeCache:
         entries = self.entries
         entry = entries.get(key)
         if entry is None:
-            size = (len(key) if type(key) is not int else 8) + ENTRY_OVERHEAD_BYTES
+            size = (8 if isinstance(key, int) else len(key)) + ENTRY_OVERHEAD_BYTES
             entries[key] = [key, 1, value, ctx.timestamp, size]
             self._grew(ctx, size)
             return

@@ -111,7 +111,7 @@ class CombiningSinkNode(SinkNode):
         # A str or int key is its own cache key (serialized once per flush, not per record); any
         # other key by its bytes. The two never collide: a str or int never equals bytes.
         kt = type(key)
-        cache.add_count(ctx, key if kt is str or kt is int else self.key_bytes(key), value)
+        cache.add_count(ctx, key if kt is str or kt is int else self.key_bytes(key) or b"", value)
 
     def emit_cached(self, ctx: TaskContext, entry: list[Any]) -> None:
         key, count, value, ts = entry[0], entry[1], entry[2], entry[3]
