@@ -11,7 +11,9 @@ includes the cost of the at-least-once commits; after the clock stops, the run c
 group committed everything. Records/s are input records (lines) per second. The word count's lines
 are 100 bytes of words from a 1000-word vocabulary, so its state holds 1000 keys.
 
-Standalone: ``python -m benchmarks.streams`` (a local 3-node cluster; BENCH_RUNS, BENCH_STREAMS_RECORDS).
+Standalone: ``python -m benchmarks.streams`` (a local 3-node cluster; BENCH_RUNS, BENCH_STREAMS_RECORDS,
+BENCH_STREAMS_LINES). ``BENCH_AB_WORKLOAD=wordcount make bench-ab BASE=<rev>`` runs the same word
+count against another revision, alternating (``benchmarks/ab.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from kraft.testing.local_cluster import Cluster, wait_for
 PARTITIONS = 6
 VALUE_BYTES = 100
 STREAMS_RECORDS = int(os.environ.get("BENCH_STREAMS_RECORDS", "100000"))
+# The word count's lines: enough that the last commit interval (the clock waits for it) stays small
+# beside the run.
+STREAMS_LINES = int(os.environ.get("BENCH_STREAMS_LINES", "300000"))
 
 
 def _values(n: int, words: bool, seed: int) -> list[bytes]:
@@ -120,15 +125,16 @@ def word_count_throughput(cluster: Cluster, state_dir: Path, run: int, n: int) -
     return _time_app(app, topic, n, None, lambda: sum(v for _k, v in app.store("word-counts").all()) == words)
 
 
-def run_streams_benchmarks(cluster: Cluster, runs: int, records: int = STREAMS_RECORDS) -> dict[str, Any]:
+def run_streams_benchmarks(cluster: Cluster, runs: int, records: int = STREAMS_RECORDS,
+                           lines: int = STREAMS_LINES) -> dict[str, Any]:
     stateless, wordcount = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(runs):
             stateless.append(stateless_throughput(cluster, Path(tmp) / "stateless", run, records))
             print(f"run {run}: streams map/filter {stateless[-1]:,.0f} rec/s", flush=True)
-            wordcount.append(word_count_throughput(cluster, Path(tmp) / "wordcount", run, records))
+            wordcount.append(word_count_throughput(cluster, Path(tmp) / "wordcount", run, lines))
             print(f"run {run}: streams word count {wordcount[-1]:,.0f} lines/s", flush=True)
-    return {"records": records, "value_bytes": VALUE_BYTES,
+    return {"records": records, "word_count_lines": lines, "value_bytes": VALUE_BYTES,
             "map_filter_records_per_s": statistics.median(stateless), "map_filter_runs": stateless,
             "word_count_records_per_s": statistics.median(wordcount), "word_count_runs": wordcount}
 
