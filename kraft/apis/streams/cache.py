@@ -134,7 +134,7 @@ class TaskCaches:
         self._caches: dict[Node, NodeCache] = {}
 
     def of(self, node: Node) -> NodeCache | None:
-        if self.budget is None:
+        if self.budget is None or not node.cacheable:
             return None
         cache = self._caches.get(node)
         if cache is None:

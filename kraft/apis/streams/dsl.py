@@ -419,6 +419,13 @@ class KTable:
         if self._windowed is None:
             raise TopologyError("suppress(until_window_closes) needs a windowed table")
         store = self._t.add_store(self._t.new_store_name("KTABLE-SUPPRESS"))
+        # The window's updates must reach the suppression in stream-time order: a record cache
+        # upstream would hand it updates of a window after later records had closed that window.
+        todo = [self._node]
+        while todo:
+            node = todo.pop()
+            node.cacheable = False
+            todo.extend(parent for parent in node.parents if not isinstance(parent, p.SourceNode))
         return self._then(agg.SuppressNode(store, self._grace_ms, session=self._windowed == "session"))
 
     def join(self, other: KTable, joiner: Callable[[Any, Any], Any]) -> KTable:

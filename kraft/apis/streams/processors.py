@@ -28,6 +28,7 @@ class Change(NamedTuple):
 
 class Node:
     kind = "NODE"
+    cacheable = True  # may hold its forwards in the record cache (.cache); False: forwards at once
 
     def __init__(self) -> None:
         self.name = ""
