@@ -137,7 +137,10 @@ def measure_word_count() -> dict[str, float]:
 def run_side(code_root: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure"], env=env, cwd=code_root,
-                          capture_output=True, text=True, timeout=1800, check=True)
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if proc.returncode != 0:  # say why: a failed round is otherwise only an exit status
+        sys.stderr.write(proc.stderr[-4000:])
+        proc.check_returncode()
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
