@@ -65,6 +65,8 @@ fsync = always                    ; always | never
 ; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
 ; log_format = text               ; text | json (one JSON object per line: time, level, logger, message, fields)
 ; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
+; max_partitions_per_topic = 1000  ; a topic's partitions; more: INVALID_PARTITIONS at once
+; max_partitions_per_node = 1000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -156,6 +158,14 @@ class ClusterConfig:
     # replica, a lost disk's); voters are never throttled. 0: unthrottled. The default's measurement
     # is in BENCHMARKS.md (issue 13).
     reassignment_throttle_bytes_per_s: int = 20_000_000
+    # What CreateTopics / CreatePartitions may ask for; beyond it they are refused at once, before
+    # anything is proposed. Sized from BENCHMARKS.md's idle cost on the 2-vCPU VM: a node hosting
+    # 300 replicas idles at 7-10 % of a core, 1,000 at about 20 %, and at 3,000 (RF 3 on 3 nodes)
+    # the driver loop cannot keep its own heartbeats and no partition gets a leader. 1,000 keeps a
+    # node at a fifth of a core idle with a 3x margin below that collapse; raise both once idle
+    # groups cost less (issue 16). A topic may not exceed what one node may hold.
+    max_partitions_per_topic: int = 1000
+    max_partitions_per_node: int = 1000
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
@@ -228,6 +238,8 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "metadata_voters": (1, 99),
     "metadata_voter_replace_ms": (100, 86_400_000),
     "reassignment_throttle_bytes_per_s": (0, 1 << 40),
+    "max_partitions_per_topic": (1, 1_000_000),
+    "max_partitions_per_node": (1, 10_000_000),
 }
 _CLUSTER_BOOLS = ("auto_create_topics",)
 _CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,

@@ -126,6 +126,14 @@ class InvalidPartitions(KraftError):
 
 
 @_register
+class PolicyViolation(KraftError):
+    """A request the cluster's policy refuses (a limit of cluster.ini, named in the message)."""
+
+    code = 44
+    name = "POLICY_VIOLATION"
+
+
+@_register
 class InvalidReplicationFactor(KraftError):
     code = 38
     name = "INVALID_REPLICATION_FACTOR"

@@ -53,6 +53,7 @@ from kraft.node.broker_values import (
 )
 from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
+from kraft.node.partition_limits import check_node_replicas, check_topic_partitions
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.node.stats import TopicTraffic
 from kraft.placement import assign_replicas, new_partitions
@@ -74,7 +75,6 @@ from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedCon
 EARLIEST = -2
 LATEST = -1
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
-MAX_PARTITIONS = 100_000  # per topic
 ELECTION_POLL_S = 0.02  # how often a requested election looks whether the preferred replica leads yet
 HANDOVER_RETRY_S = 0.25  # how often the leader offers leadership to the preferred replica meanwhile
 
@@ -539,8 +539,7 @@ class Broker:
         view = self.replicas.metadata.view
         live = len(live_nodes(self.config, view))
         rf = min(self.config.replication_factor, live) if rf is None else int(rf)
-        if partitions < 1 or partitions > MAX_PARTITIONS:
-            raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
+        check_topic_partitions(name, partitions, self.config.max_partitions_per_topic)
         if rf < 1 or rf > live:
             raise errors.InvalidReplicationFactor(
                 f"replication factor {rf} needs 1..{live} (the cluster has {live} nodes that are not decommissioned)"
@@ -548,6 +547,7 @@ class Broker:
         nodes = placement_nodes(self.config, view, rf)
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
+        check_node_replicas(view.topics, assignment, self.config.max_partitions_per_node)
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
         await self._propose_to_controller(payload)
         return TopicCreated(name, partitions, rf)
@@ -564,11 +564,13 @@ class Broker:
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
-        if total > MAX_PARTITIONS:
-            raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {total}")
+        if total > self.config.max_partitions_per_topic:
+            check_topic_partitions(topic, total, self.config.max_partitions_per_topic)
         existing = [p.replicas for p in meta.partitions]
-        nodes = placement_nodes(self.config, self.replicas.metadata.view, len(existing[0]) if existing else 1)
+        view = self.replicas.metadata.view
+        nodes = placement_nodes(self.config, view, len(existing[0]) if existing else 1)
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
+        check_node_replicas(view.topics, added, self.config.max_partitions_per_node)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
         if validate_only:
             return planned

@@ -44,6 +44,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.InvalidReplicaAssignment: 39,  # INVALID_REPLICA_ASSIGNMENT
     errors.NoReassignmentInProgress: 85,  # NO_REASSIGNMENT_IN_PROGRESS
     errors.InvalidConfig: 40,  # INVALID_CONFIG
+    errors.PolicyViolation: 44,  # POLICY_VIOLATION
     errors.NotController: 41,  # NOT_CONTROLLER
     errors.InvalidRequest: 42,  # INVALID_REQUEST
     errors.OutOfOrderSequence: 45,  # OUT_OF_ORDER_SEQUENCE_NUMBER
