@@ -44,7 +44,6 @@ def parse_timestamp(raw: str) -> int:
 
 def render(ctx: Ctx, request: Request) -> Page:
     q = request.query
-    topics = ctx.cluster.admin.list_topics()
     topic = first(q, "topic").strip()
     start = first(q, "from", "end")
     if start not in dict(STARTS):
@@ -56,6 +55,7 @@ def render(ctx: Ctx, request: Request) -> Page:
     limit = int_field(q, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=BROWSE_LIMIT_MAX)
     partition = int_field(q, "partition", default=0, minimum=0)
     offset_raw, ts_raw = first(q, "offset"), first(q, "timestamp")
+    topics = ctx.cluster.admin.list_topics()  # after the checks: bad input is answered without the cluster
     chooser = form("/messages",
                    select("topic", "topic", [(t, t) for t in topics], topic),
                    field("partition", "partition", partition, size=4, type_="number"),
