@@ -120,6 +120,7 @@ def page(title: str, current: str, body: object, *, read_only: bool, notice: str
         "html", {"lang": "en"},
         h("head", None, h("meta", {"charset": "utf-8"}), h("title", None, f"{title} · kraft console"),
           h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
+          h("link", {"rel": "icon", "href": "data:,"}),  # no icon: else browsers ask for /favicon.ico
           h("style", None, Html(STYLE)),
           h("script", {"src": SCRIPT_PATH, "defer": True})),
         h("body", {"data_refresh_s": refresh_s}, nav, h("main", None, h("h1", None, title), flashes, body))))
