@@ -56,6 +56,13 @@ MOVES_ARGS ?=
 bench-moves: install
 	$(BIN)/python -m benchmarks.moves $(MOVES_BENCH) $(MOVES_ARGS)
 
+OBSERVE_ARGS ?=
+# Issue 15's cost of observing (benchmarks/observe.py): produce/consume with /metrics scraped every
+# second and the console's overview polled, against the same runs without; OBSERVE_ARGS for the rest
+# (python -m benchmarks.observe --help), BENCH_RUNS for the rounds.
+bench-observe: install
+	$(BIN)/python -m benchmarks.observe $(OBSERVE_ARGS)
+
 # A PNG of each web console page into docs/screenshots/ (headless Chromium: Debian chromium, chromium-driver).
 screenshots: install
 	$(BIN)/python -m scripts.screenshots
