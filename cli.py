@@ -1268,3 +1268,54 @@ def record_json(r: Any) -> dict[str, object]:
 
 if __name__ == "__main__":
     app()
+
+
+# ---------------------------------------------------------------------------------------------------
+# seeing the cluster: kraft top, kraft console
+
+
+def http_nodes_of(bootstrap: str | None, config: Path | None) -> dict[int, str]:
+    """The HTTP addresses of the nodes (CPU, memory, rates come from their /metrics): the config's,
+    unless the cluster was named by --bootstrap (which says nothing about HTTP ports)."""
+    if bootstrap is not None:
+        return {}
+    return load_config(config).http_addresses()
+
+
+@app.command()
+def top(bootstrap: BootstrapOpt = None, config: ConfigOpt = None) -> None:
+    """A full-screen live view refreshed every second: nodes (up, CPU, memory, requests/s), topics
+    (records/s in and out, size), partitions led per node, under-replicated partitions, groups and
+    their lag. Keys: 1-4 (or n t p g) switch views, s sorts by the next column, r reverses, q quits.
+    CPU, memory and rates need the nodes' http_port, so --config (or ./cluster.ini), not --bootstrap."""
+    from kraft.top.app import run
+
+    with reported_errors(as_json=False):
+        servers = find_cluster(bootstrap, config)
+        http_nodes = http_nodes_of(bootstrap, config)
+    run(servers, http_nodes)
+
+
+@app.command()
+def console(
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port to serve on (0: any).")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    read_only: Annotated[bool | None, typer.Option("--read-only/--read-write", help="Refuse every write action "
+                                                   "(default: the config's console_read_only)")] = None,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The web console on a port of its own (every node with an http_port also serves it at /)."""
+    from kraft.console.standalone import serve
+
+    with reported_errors(as_json=False):
+        servers = find_cluster(bootstrap, config)
+        http_nodes = http_nodes_of(bootstrap, config)
+        if read_only is None:
+            read_only = bootstrap is None and load_config(config).console_read_only
+        try:
+            serve(servers, http_nodes, host, port, read_only=read_only,
+                  ready=lambda p: typer.echo(f"kraft console on http://{host}:{p}/ (read-only: "
+                                             f"{'yes' if read_only else 'no'}); Ctrl-C stops it"))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

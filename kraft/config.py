@@ -42,6 +42,7 @@ replication_factor = 1            ; default for new topics, capped at the number
 partitions = 3                    ; default for new topics
 fsync = always                    ; always | never
 ; auto_create_topics = true       ; a topic is created (with the defaults above) when a client first uses it
+; console_read_only = false       ; true: the web console on http_port refuses every write action (403)
 
 ; Optional limits and timings, shown with their defaults:
 ; max_record_bytes = 1048576
@@ -136,6 +137,7 @@ class ClusterConfig:
     # Kafka's auto.create.topics.enable: a Metadata request that allows it, or a produce, naming a
     # topic that does not exist creates it with ``partitions`` and ``replication_factor``.
     auto_create_topics: bool = True
+    console_read_only: bool = False  # the web console (kraft.console) refuses every write action (HTTP 403)
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216
     max_connections: int = 1024
@@ -200,6 +202,10 @@ class ClusterConfig:
         """``host:port,...`` of every node's client port, in node id order."""
         return ",".join(self.nodes[i].client_address for i in self.node_ids)
 
+    def http_addresses(self) -> dict[int, str]:
+        """Node id -> ``host:port`` of its HTTP listener, for the nodes that have one."""
+        return {i: address for i in self.node_ids if (address := self.nodes[i].http_address) is not None}
+
     def effective_replication_factor(self) -> int:
         """The default replication factor of new topics: a small cluster cannot hold more copies."""
         return min(self.replication_factor, len(self.nodes))
@@ -241,7 +247,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "max_partitions_per_topic": (1, 1_000_000),
     "max_partitions_per_node": (1, 10_000_000),
 }
-_CLUSTER_BOOLS = ("auto_create_topics",)
+_CLUSTER_BOOLS = ("auto_create_topics", "console_read_only")
 _CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,
                  *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
@@ -298,6 +304,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         metrics_per_partition=_parse_bool(cluster, "metrics_per_partition", True, src),
         log_defaults=_parse_log_defaults(cluster, src),
         auto_create_topics=_parse_bool(cluster, "auto_create_topics", True, src),
+        console_read_only=_parse_bool(cluster, "console_read_only", False, src),
         **_parse_cluster_ints(cluster, src),
     )
     _check_cluster_relations(config, src)

@@ -100,6 +100,15 @@ class InvalidRequest(KraftError):
 
 
 @_register
+class ClusterAuthorizationFailed(KraftError):
+    """Kafka's CLUSTER_AUTHORIZATION_FAILED: the action is not allowed here (a read-only console's
+    write actions)."""
+
+    code = 31
+    name = "CLUSTER_AUTHORIZATION_FAILED"
+
+
+@_register
 class UnsupportedRequest(KraftError):
     code = 35
     name = "UNSUPPORTED_VERSION"

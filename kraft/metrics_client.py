@@ -78,6 +78,7 @@ class NodeFigures:
     ready: bool | None  # None: not asked or not answered
     figures: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None  # why the node could not be scraped
+    version: str | None = None  # the node's kraft version (its /health/ready says)
 
 
 def _get(url: str, timeout_s: float) -> tuple[int, bytes]:
@@ -115,9 +116,16 @@ def scrape(address: str, node: int | None = None, timeout_s: float = SCRAPE_TIME
     except KraftConnectionError as exc:
         return NodeFigures(node, address, None, error=exc.message)
     ready = ready_status == 200
+    try:
+        ready_json = json.loads(ready_body)
+    except ValueError:
+        ready_json = {}
+    if not isinstance(ready_json, dict):
+        ready_json = {}
     if node is None:
         try:
-            node = int(json.loads(ready_body).get("node"))
-        except (ValueError, TypeError, AttributeError):
+            node = int(ready_json.get("node"))  # type: ignore[arg-type]
+        except (ValueError, TypeError):
             node = None
-    return NodeFigures(node, address, ready, figures_of(samples))
+    version = ready_json.get("version")
+    return NodeFigures(node, address, ready, figures_of(samples), version=str(version) if version else None)

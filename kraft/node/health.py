@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kraft import __version__
 from kraft.node.http import Response
 
 STALL_S = 10.0  # a thread that has not turned for this long is stuck
@@ -61,7 +62,8 @@ def ready(facts: Readiness) -> Response:
     if facts.without_leader:
         reasons.append(f"{len(facts.without_leader)} of {facts.replicas} partition replicas here know no leader")
     body: dict[str, object] = {
-        "status": "not ready" if reasons else "ready", "node": facts.node_id, "cluster_id": facts.cluster_id,
+        "status": "not ready" if reasons else "ready", "node": facts.node_id, "version": __version__,
+        "cluster_id": facts.cluster_id,
         "metadata_leader": facts.metadata_leader, "replicas": facts.replicas,
         "replicas_without_leader": len(facts.without_leader),
         "without_leader": sorted(facts.without_leader)[:LISTED_MAX],

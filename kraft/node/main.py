@@ -20,6 +20,8 @@ from typing import TypeVar
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kraft.config import ClusterConfig
+from kraft.console.app import Console
+from kraft.console.cluster import ConsoleCluster
 from kraft.errors import ConfigError
 from kraft.log.lmdb_store import LmdbStore
 from kraft.node import health, identity, logs
@@ -32,6 +34,7 @@ from kraft.node.metrics import NodeCollector, StoreUsage, registry
 from kraft.node.observe import NodeObserver
 from kraft.node.replicas import ReplicaManager
 from kraft.node.retention import RetentionScheduler
+from kraft.node.samples import SampleRing, sample_of
 from kraft.node.server import ClientServer
 from kraft.node.stats import NodeStats
 from kraft.raft.group import GroupTimers
@@ -97,6 +100,8 @@ class Node:
         self.observer = NodeObserver(node_id, self.host, self.replicas, self.broker.coordinator, self._listeners,
                                      lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration)
         self.http: HttpServer | None = None
+        self.samples = SampleRing()  # per-second counters for the console's charts (asyncio loop writes)
+        self.console: ConsoleCluster | None = None
 
     def _listeners(self) -> list[Listener]:
         return [self.server] + ([self.kafka_server] if self.kafka_server is not None else [])
@@ -113,6 +118,10 @@ class Node:
         routes.add("/metrics", metrics)
         routes.add("/health/live", lambda _request: health.live(self.observer.liveness()))
         routes.add("/health/ready", lambda _request: health.ready(self.observer.readiness()))
+        me = self.config.node(self.node_id)
+        # The console reads the cluster through kraft's own clients, pointed at this node.
+        self.console = ConsoleCluster(me.client_address, self.config.http_addresses(), self.samples.rates, self.node_id)
+        Console(self.console, read_only=self.config.console_read_only).add_routes(routes)
         return routes
 
     def _peer_hellos(self) -> dict[int, identity.PeerHello]:
@@ -242,6 +251,7 @@ class Node:
     async def _beat(self) -> None:
         while True:
             self.observer.beat()
+            self.samples.add(sample_of(self.stats, int(time.time() * 1000)))  # the loop writes those counters
             await asyncio.sleep(LOOP_BEAT_S)
 
     async def _stop_serving(self, *background: asyncio.Task[None]) -> None:
@@ -270,6 +280,9 @@ class Node:
         if self.http is not None:
             self.http.close()
             self.http = None
+        if self.console is not None:
+            self.console.close()
+            self.console = None
         groups = len(self.host.groups)
         log.info("stopping node %d: stopping the Raft driver and its %d groups", self.node_id, groups)
         if self.host.stop():
