@@ -21,6 +21,7 @@ import asyncio
 import functools
 import shutil
 import time
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -473,7 +474,7 @@ class Broker:
                 out.append(TopicMetadata(name, (), errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")))
                 continue
             parts = [self._partition_metadata(p) for p in t.partitions]
-            out.append(TopicMetadata(name, tuple(parts)))
+            out.append(TopicMetadata(name, tuple(parts), topic_uuid=t.topic_uuid))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
         registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
@@ -518,6 +519,16 @@ class Broker:
     def topic_exists(self, name: str) -> bool:
         return name in self.replicas.metadata.view.topics
 
+    def topic_name(self, topic_uuid: uuid.UUID) -> str | None:
+        """The name of the topic whose Kafka topic id is ``topic_uuid``, as this node knows it."""
+        meta = self.replicas.metadata.view.topic_by_uuid(topic_uuid)
+        return None if meta is None else meta.name
+
+    def topic_uuid(self, name: str) -> uuid.UUID | None:
+        """The Kafka topic id of topic ``name`` (None: no such topic here)."""
+        meta = self.replicas.metadata.view.topics.get(name)
+        return None if meta is None else meta.topic_uuid
+
     async def auto_create_topics(self, names: Sequence[str]) -> dict[str, errors.KraftError]:
         """Create the topics among ``names`` that do not exist, with cluster.ini's defaults, when
         auto_create_topics is on (``kraft.node.auto_create``); the error each one not in this node's
@@ -548,9 +559,11 @@ class Broker:
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
         check_node_replicas(view.topics, assignment, self.config.max_partitions_per_node)
-        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
-        await self._propose_to_controller(payload)
-        return TopicCreated(name, partitions, rf)
+        # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,
+                                 uuid=uuid.uuid4().hex)
+        created = await self._propose_to_controller(payload)
+        return TopicCreated(name, partitions, rf, uuid.UUID(hex=str(created["uuid"])))
 
     async def create_partitions(self, topic: str, total: int, assignment: Sequence[Sequence[int]] | None = None,
                                 *, validate_only: bool = False) -> PartitionsCreated:

@@ -9,6 +9,7 @@ Must not: know any wire shape, or hold anything but plain values (no broker, Raf
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -139,6 +140,7 @@ class TopicMetadata:
     name: str
     partitions: tuple[PartitionMetadata, ...]
     error: errors.KraftError | None = None  # UnknownTopicOrPartition for a topic that does not exist
+    topic_uuid: uuid.UUID = uuid.UUID(int=0)  # Kafka's topic id (nil for a topic that does not exist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,7 @@ class TopicCreated:
     name: str
     partitions: int
     replication_factor: int
+    topic_uuid: uuid.UUID = uuid.UUID(int=0)  # Kafka's topic id (nil: not created, e.g. validate only)
 
 
 @dataclass(frozen=True, slots=True)
