@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from kraft import errors
 from kraft.raft.throttle import ThrottleStats
+from kraft.state.metadata import NIL_UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class TopicMetadata:
     name: str
     partitions: tuple[PartitionMetadata, ...]
     error: errors.KraftError | None = None  # UnknownTopicOrPartition for a topic that does not exist
-    topic_uuid: uuid.UUID = uuid.UUID(int=0)  # Kafka's topic id (nil for a topic that does not exist)
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (nil for a topic that does not exist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ class TopicCreated:
     name: str
     partitions: int
     replication_factor: int
-    topic_uuid: uuid.UUID = uuid.UUID(int=0)  # Kafka's topic id (nil: not created, e.g. validate only)
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (nil: not created, e.g. validate only)
 
 
 @dataclass(frozen=True, slots=True)

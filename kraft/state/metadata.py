@@ -48,6 +48,7 @@ def partition_gid(topic_id: int, partition: int) -> int:
 
 
 _TOPIC_UUID_NAMESPACE = uuid.UUID("6b726166-742d-746f-7069-632d69647300")  # kraft's own, for uuid5
+NIL_UUID = uuid.UUID(int=0)  # Kafka's "no topic id"
 
 
 def derived_topic_uuid(topic_id: int, name: str) -> uuid.UUID:
@@ -96,7 +97,7 @@ class TopicMeta:
     topic_id: int  # kraft's number for the topic (its partitions' Raft group ids), never reused
     partitions: tuple[PartitionMeta, ...]
     configs: dict[str, Any] = field(default_factory=dict)
-    topic_uuid: uuid.UUID = uuid.UUID(int=0)  # Kafka's topic id (every applied topic has a non-nil one)
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (every applied topic has a non-nil one)
 
 
 @dataclass(frozen=True)
