@@ -130,12 +130,18 @@ class NodeCollector(Collector):
                                     labels=["front_end", "api"])
         errs = CounterMetricFamily("kraft_request_errors", "Requests answered with an error, by error name",
                                    labels=["front_end", "api", "error"])
+        versions = CounterMetricFamily("kraft_request_versions",
+                                       "Kafka-protocol requests by API and version (what clients negotiated)",
+                                       labels=["front_end", "api", "version"])
         for (front_end, api), stats in apis:
             total.add_metric([front_end, api], stats.requests)
             for error, n in sorted(stats.errors.items()):
                 errs.add_metric([front_end, api, error], n)
+            for version, n in sorted(stats.versions.items()):
+                versions.add_metric([front_end, api, str(version)], n)
         yield total
         yield errs
+        yield versions
         yield _histogram("kraft_request_duration_seconds", "Time from a request's arrival to its answer",
                          ["front_end", "api"], ((key, stats.latency) for key, stats in apis))
         yield _histogram("kraft_request_size_bytes",

@@ -72,6 +72,9 @@ def recorded_stats() -> NodeStats:
                                 ("fetch", 0.0004, None)]:
         req.started("kraft")
         req.finished("kraft", api, seconds, error)
+    for version in (12, 12, 11):
+        req.started("kafka")
+        req.finished("kafka", "fetch", 0.001, None, version)
     req.started("kafka")  # one still in flight
     req.size("kafka", "produce", 1000)
     stats.traffic.produced("a", 300, 3)
@@ -87,6 +90,8 @@ EXPECTED = [
     ("kraft_requests_total{api=produce,front_end=kraft}", 2),
     ("kraft_requests_total{api=fetch,front_end=kraft}", 1),
     ("kraft_request_errors_total{api=produce,error=NOT_LEADER_OR_FOLLOWER,front_end=kraft}", 1),
+    ("kraft_request_versions_total{api=fetch,front_end=kafka,version=12}", 2),
+    ("kraft_request_versions_total{api=fetch,front_end=kafka,version=11}", 1),
     ("kraft_request_duration_seconds_bucket{api=produce,front_end=kraft,le=0.0025}", 1),
     ("kraft_request_duration_seconds_bucket{api=produce,front_end=kraft,le=0.25}", 2),
     ("kraft_request_duration_seconds_count{api=fetch,front_end=kraft}", 1),

@@ -115,7 +115,7 @@ class KafkaServer(Listener):
 
     async def _answer(self, frame: bytes, host: str, client: str = "") -> bytes | None:
         """The answer's bytes, counted in the request metrics (per API; failures by kraft error name)."""
-        api_key = peek_header(frame)[0]
+        api_key, api_version, _ = peek_header(frame)
         client = client or host
         api = API_NAMES.get(api_key, "unknown")
         stats = self.stats
@@ -127,7 +127,8 @@ class KafkaServer(Listener):
         except asyncio.CancelledError:
             stats.abandoned(self.front_end)  # its connection closed: no answer, nothing to count
             raise
-        stats.finished(self.front_end, api, time.perf_counter() - started, failure[0].name if failure else None)
+        stats.finished(self.front_end, api, time.perf_counter() - started, failure[0].name if failure else None,
+                       api_version)
         if api_key == PRODUCE_KEY:
             stats.size(self.front_end, "produce", len(frame))
         elif api_key == FETCH_KEY and answer:
