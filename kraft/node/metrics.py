@@ -76,6 +76,17 @@ class ListenerSample:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchSessionSample:
+    """The Kafka listener's fetch session cache (KIP-227)."""
+
+    open: int
+    created: int
+    evicted: int
+    refused: int
+    incremental: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSnapshot:
     """The state of a node at one scrape."""
 
@@ -91,6 +102,7 @@ class NodeSnapshot:
     rebalances: int = 0  # generations completed by this node as coordinator
     producer_ids_issued: int = 0
     peers_connected: Mapping[int, bool] = field(default_factory=dict)
+    fetch_sessions: FetchSessionSample | None = None  # None: no Kafka listener
 
 
 def _histogram(name: str, doc: str, labels: Sequence[str],
@@ -268,6 +280,16 @@ class NodeCollector(Collector):
             accepted.add_metric([listener.front_end], listener.accepted)
             refused.add_metric([listener.front_end], listener.refused)
         yield from (conns, accepted, refused)
+        if snap.fetch_sessions is not None:
+            fs = snap.fetch_sessions
+            yield GaugeMetricFamily("kraft_kafka_fetch_sessions", "Kafka fetch sessions (KIP-227) this node keeps "
+                                    "(at most max_fetch_sessions)", value=fs.open)
+            for name, doc, value in (
+                    ("created", "Fetch sessions created", fs.created),
+                    ("evicted", "Fetch sessions evicted for a new one (Kafka's rules)", fs.evicted),
+                    ("refused", "Full fetches served without a session: the cache had no room", fs.refused),
+                    ("incremental", "Incremental fetches served from a session", fs.incremental)):
+                yield CounterMetricFamily(f"kraft_kafka_fetch_sessions_{name}", doc, value=value)
         peers = GaugeMetricFamily("kraft_peer_connected", "1 if this node's Raft link to the peer is up",
                                   labels=["peer"])
         for peer, up in sorted(snap.peers_connected.items()):

@@ -116,6 +116,7 @@ class FetchSessions:
         self.created = 0
         self.evicted = 0
         self.refused = 0  # full fetches served without a session: the cache was full of better ones
+        self.incremental = 0  # incremental fetches begun (each one a session's next epoch)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -157,6 +158,7 @@ class FetchSessions:
                 cached.wanted = w  # keeps its place and what the client was last told
         session.epoch = next_epoch(session.epoch)
         self._touch(session, now_ms)
+        self.incremental += 1
         return FetchPlan(FetchKind.INCREMENTAL, tuple(c.wanted for c in session.partitions.values()), session_id)
 
     def finish(self, plan: FetchPlan, served: Sequence[Served], now_ms: int) -> tuple[int, list[bool]]:
