@@ -68,6 +68,7 @@ fsync = always                    ; always | never
 ; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
 ; max_partitions_per_topic = 1000  ; a topic's partitions; more: INVALID_PARTITIONS at once
 ; max_partitions_per_node = 1000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
+; max_fetch_sessions = 1000       ; Kafka fetch sessions (KIP-227) a node keeps; 0 = none (every fetch is full)
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -168,6 +169,9 @@ class ClusterConfig:
     # groups cost less (issue 16). A topic may not exceed what one node may hold.
     max_partitions_per_topic: int = 1000
     max_partitions_per_node: int = 1000
+    # Kafka fetch sessions (KIP-227) one node's Kafka listener keeps, as Kafka's
+    # max.incremental.fetch.session.cache.slots (default 1000); 0 turns them off.
+    max_fetch_sessions: int = 1000
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
@@ -246,6 +250,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "reassignment_throttle_bytes_per_s": (0, 1 << 40),
     "max_partitions_per_topic": (1, 1_000_000),
     "max_partitions_per_node": (1, 10_000_000),
+    "max_fetch_sessions": (0, 1_000_000),
 }
 _CLUSTER_BOOLS = ("auto_create_topics", "console_read_only")
 _CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,

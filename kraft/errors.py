@@ -358,6 +358,35 @@ class UnknownLeaderEpoch(KraftError):
 
 
 @_register
+class FetchSessionIdNotFound(KraftError):
+    """An incremental fetch names a fetch session this node does not have (never created here,
+    evicted, or closed): the consumer starts a new session with a full fetch (KIP-227)."""
+
+    code = 70
+    name = "FETCH_SESSION_ID_NOT_FOUND"
+    retriable = True
+
+
+@_register
+class InvalidFetchSessionEpoch(KraftError):
+    """An incremental fetch's session epoch is not the one its session expects next (a lost or
+    repeated fetch): the consumer starts a new session with a full fetch (KIP-227)."""
+
+    code = 71
+    name = "INVALID_FETCH_SESSION_EPOCH"
+    retriable = True
+
+
+@_register
+class UnknownTopicId(KraftError):
+    """A request names a topic by a Kafka topic id no topic has (deleted, or never created)."""
+
+    code = 100
+    name = "UNKNOWN_TOPIC_ID"
+    retriable = True
+
+
+@_register
 class UnsupportedCompressionType(KraftError):
     """A Kafka record batch uses a codec whose optional package is not installed here."""
 

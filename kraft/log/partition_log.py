@@ -276,6 +276,37 @@ class PartitionLog:
             return end
         return None
 
+    def record_with_max_timestamp(self, view: ReadView) -> tuple[int, int, int] | None:
+        """(offset, timestamp, Raft term of its entry) of the record with the largest timestamp at
+        or above the log start (the first of several with it), as Kafka's ListOffsets answers for
+        MAX_TIMESTAMP (KIP-734); None for a log with no record. The index's per-batch newest
+        timestamp finds the batch; only that batch is decoded."""
+        unpack_index = INDEX_ROW.unpack_from
+        start = self.read_state(view)["log_start_offset"]
+        best: tuple[int, int, int] | None = None  # (max timestamp, raft index, base) of the first batch with it
+        for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
+            if len(row) == EMPTIED_SIZE:
+                continue  # compaction removed every record of this batch
+            raft_index, base, max_ts = unpack_index(row)
+            if best is None or max_ts > best[0]:
+                best = (max_ts, raft_index, base)
+        if best is None:
+            return None
+        _, raft_index, base = best
+        value = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
+        if value is None:
+            return None  # trimmed by retention under us: the caller's view is gone
+        op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
+        records = decode_batch(batch, base) if op == OP_NATIVE else decode_kafka_batch(batch, base)
+        # the newest timestamp of the records still in the log (a batch holding the log start keeps
+        # records below it, and compaction may have left the batch's header timestamp behind)
+        kept = [(int(offset), int(ts)) for offset, ts, *_ in records if offset >= start]
+        if not kept:
+            return None
+        newest = max(ts for _, ts in kept)
+        offset = next(o for o, ts in kept if ts == newest)
+        return offset, newest, row_term(value)
+
     def record_for_timestamp(self, view: ReadView, timestamp_ms: int) -> tuple[int, int, int] | None:
         """(offset, timestamp, Raft term of its entry) of the first record at or above the log start
         whose timestamp is >= ``timestamp_ms``, as Kafka's ListOffsets answers; None when no record

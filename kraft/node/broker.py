@@ -21,6 +21,7 @@ import asyncio
 import functools
 import shutil
 import time
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,6 +75,7 @@ from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedCon
 
 EARLIEST = -2
 LATEST = -1
+MAX_TIMESTAMP = -3  # ListOffsets v7+ (KIP-734): the record with the largest timestamp
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
 ELECTION_POLL_S = 0.02  # how often a requested election looks whether the preferred replica leads yet
 HANDOVER_RETRY_S = 0.25  # how often the leader offers leadership to the preferred replica meanwhile
@@ -397,7 +399,8 @@ class Broker:
     # --- offsets --------------------------------------------------------------------------------
     def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False,
                     current_leader_epoch: int = -1) -> ListedOffset | None:
-        """Earliest (-2), latest (-1), or the first record whose timestamp is at or after
+        """Earliest (-2), latest (-1), the record with the largest timestamp (-3; the first of several,
+        None for an empty log), or the first record whose timestamp is at or after
         ``timestamp`` (the record, not its batch: Kafka's answer); for a timestamp after every
         record, the end offset (or None with ``exact``, as Kafka answers -1). With the leader epoch
         each was written in (latest: the current one); ``current_leader_epoch`` as in fetch."""
@@ -411,6 +414,9 @@ class Broker:
                 return ListedOffset(start, -1, leader_epochs.epoch_at(epochs, start))
             if timestamp == LATEST:
                 return ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            if timestamp == MAX_TIMESTAMP:
+                found = replica.log.record_with_max_timestamp(committed)
+                return None if found is None else ListedOffset(*found)
             found = replica.log.record_for_timestamp(committed, timestamp)
             if found is None:
                 return None if exact else ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
@@ -473,7 +479,7 @@ class Broker:
                 out.append(TopicMetadata(name, (), errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")))
                 continue
             parts = [self._partition_metadata(p) for p in t.partitions]
-            out.append(TopicMetadata(name, tuple(parts)))
+            out.append(TopicMetadata(name, tuple(parts), topic_uuid=t.topic_uuid))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
         registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
@@ -518,6 +524,16 @@ class Broker:
     def topic_exists(self, name: str) -> bool:
         return name in self.replicas.metadata.view.topics
 
+    def topic_name(self, topic_uuid: uuid.UUID) -> str | None:
+        """The name of the topic whose Kafka topic id is ``topic_uuid``, as this node knows it."""
+        meta = self.replicas.metadata.view.topic_by_uuid(topic_uuid)
+        return None if meta is None else meta.name
+
+    def topic_uuid(self, name: str) -> uuid.UUID | None:
+        """The Kafka topic id of topic ``name`` (None: no such topic here)."""
+        meta = self.replicas.metadata.view.topics.get(name)
+        return None if meta is None else meta.topic_uuid
+
     async def auto_create_topics(self, names: Sequence[str]) -> dict[str, errors.KraftError]:
         """Create the topics among ``names`` that do not exist, with cluster.ini's defaults, when
         auto_create_topics is on (``kraft.node.auto_create``); the error each one not in this node's
@@ -532,6 +548,20 @@ class Broker:
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
         """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
+        planned, payload = self._plan_topic(name, partitions, rf, configs)
+        created = await self._propose_to_controller(payload)
+        return TopicCreated(name, planned.partitions, planned.replication_factor, uuid.UUID(hex=str(created["uuid"])))
+
+    def check_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> TopicCreated:
+        """What ``create_topic`` would create, every check made and nothing created (Kafka's
+        ``validate_only``); TopicAlreadyExists for a topic this node has."""
+        if self.topic_exists(name):
+            raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
+        return self._plan_topic(name, partitions, rf, configs)[0]
+
+    def _plan_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> tuple[TopicCreated, bytes]:
         if not valid_topic_name(name):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
@@ -548,9 +578,10 @@ class Broker:
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
         check_node_replicas(view.topics, assignment, self.config.max_partitions_per_node)
-        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
-        await self._propose_to_controller(payload)
-        return TopicCreated(name, partitions, rf)
+        # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,
+                                 uuid=uuid.uuid4().hex)
+        return TopicCreated(name, partitions, rf), payload
 
     async def create_partitions(self, topic: str, total: int, assignment: Sequence[Sequence[int]] | None = None,
                                 *, validate_only: bool = False) -> PartitionsCreated:
@@ -601,6 +632,10 @@ class Broker:
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
         return topic_config.resolve(meta.configs, self.config.topic_config_defaults())
+
+    def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
+        """Every config a topic created with ``configs`` has on this node (checked: InvalidConfig)."""
+        return topic_config.resolve(self.validate_topic_configs(configs), self.config.topic_config_defaults())
 
     def cluster_configs(self) -> dict[str, ResolvedConfig]:
         """The configs a topic without any of its own has on this node (cluster.ini over Kafka's)."""

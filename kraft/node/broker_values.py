@@ -9,11 +9,13 @@ Must not: know any wire shape, or hold anything but plain values (no broker, Raf
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kraft import errors
 from kraft.raft.throttle import ThrottleStats
+from kraft.state.metadata import NIL_UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ class TopicMetadata:
     name: str
     partitions: tuple[PartitionMetadata, ...]
     error: errors.KraftError | None = None  # UnknownTopicOrPartition for a topic that does not exist
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (nil for a topic that does not exist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,7 @@ class TopicCreated:
     name: str
     partitions: int
     replication_factor: int
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (nil: not created, e.g. validate only)
 
 
 @dataclass(frozen=True, slots=True)

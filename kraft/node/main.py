@@ -96,7 +96,8 @@ class Node:
                                    config.max_connection_buffer_bytes, stats=self.stats.requests)
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
             services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
-            config.max_in_flight_requests, config.max_connection_buffer_bytes, self.stats.requests)
+            config.max_in_flight_requests, config.max_connection_buffer_bytes, self.stats.requests,
+            max_fetch_sessions=config.max_fetch_sessions)
         self.observer = NodeObserver(node_id, self.host, self.replicas, self.broker.coordinator, self._listeners,
                                      lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration)
         self.http: HttpServer | None = None

@@ -76,6 +76,17 @@ class ListenerSample:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchSessionSample:
+    """The Kafka listener's fetch session cache (KIP-227)."""
+
+    open: int
+    created: int
+    evicted: int
+    refused: int
+    incremental: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSnapshot:
     """The state of a node at one scrape."""
 
@@ -91,6 +102,7 @@ class NodeSnapshot:
     rebalances: int = 0  # generations completed by this node as coordinator
     producer_ids_issued: int = 0
     peers_connected: Mapping[int, bool] = field(default_factory=dict)
+    fetch_sessions: FetchSessionSample | None = None  # None: no Kafka listener
 
 
 def _histogram(name: str, doc: str, labels: Sequence[str],
@@ -130,12 +142,18 @@ class NodeCollector(Collector):
                                     labels=["front_end", "api"])
         errs = CounterMetricFamily("kraft_request_errors", "Requests answered with an error, by error name",
                                    labels=["front_end", "api", "error"])
+        versions = CounterMetricFamily("kraft_request_versions",
+                                       "Kafka-protocol requests by API and version (what clients negotiated)",
+                                       labels=["front_end", "api", "version"])
         for (front_end, api), stats in apis:
             total.add_metric([front_end, api], stats.requests)
             for error, n in sorted(stats.errors.items()):
                 errs.add_metric([front_end, api, error], n)
+            for version, n in sorted(stats.versions.items()):
+                versions.add_metric([front_end, api, str(version)], n)
         yield total
         yield errs
+        yield versions
         yield _histogram("kraft_request_duration_seconds", "Time from a request's arrival to its answer",
                          ["front_end", "api"], ((key, stats.latency) for key, stats in apis))
         yield _histogram("kraft_request_size_bytes",
@@ -262,6 +280,16 @@ class NodeCollector(Collector):
             accepted.add_metric([listener.front_end], listener.accepted)
             refused.add_metric([listener.front_end], listener.refused)
         yield from (conns, accepted, refused)
+        if snap.fetch_sessions is not None:
+            fs = snap.fetch_sessions
+            yield GaugeMetricFamily("kraft_kafka_fetch_sessions", "Kafka fetch sessions (KIP-227) this node keeps "
+                                    "(at most max_fetch_sessions)", value=fs.open)
+            for name, doc, value in (
+                    ("created", "Fetch sessions created", fs.created),
+                    ("evicted", "Fetch sessions evicted for a new one (Kafka's rules)", fs.evicted),
+                    ("refused", "Full fetches served without a session: the cache had no room", fs.refused),
+                    ("incremental", "Incremental fetches served from a session", fs.incremental)):
+                yield CounterMetricFamily(f"kraft_kafka_fetch_sessions_{name}", doc, value=value)
         peers = GaugeMetricFamily("kraft_peer_connected", "1 if this node's Raft link to the peer is up",
                                   labels=["peer"])
         for peer, up in sorted(snap.peers_connected.items()):

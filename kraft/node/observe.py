@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.node import health
 from kraft.node.host import NodeHost
+from kraft.node.kafka.server import KafkaServer
 from kraft.node.listener import Listener
-from kraft.node.metrics import GroupLag, ListenerSample, NodeSnapshot, PartitionSample, StoreUsage
+from kraft.node.metrics import FetchSessionSample, GroupLag, ListenerSample, NodeSnapshot, PartitionSample, StoreUsage
 from kraft.node.replicas import ReplicaManager
 
 IN_SYNC = "voter"  # kraft.raft.group.follower_states: a voter the leader hears from
@@ -56,6 +57,7 @@ class NodeObserver:
             store=self.store_usage() if self.store_usage is not None else None,
             listeners=[ListenerSample(lst.front_end, lst.connections, lst.connections_accepted,
                                       lst.connections_refused) for lst in self.listeners()],
+            fetch_sessions=self._fetch_sessions(),
             group_lag=self._group_lag(partitions),
             groups=len(groups),
             group_members=sum(len(g.members) for g in groups),
@@ -86,6 +88,13 @@ class NodeObserver:
                     learner=group.is_learner(),
                 ))
         return out
+
+    def _fetch_sessions(self) -> FetchSessionSample | None:
+        for lst in self.listeners():
+            if isinstance(lst, KafkaServer):
+                fs = lst.fetch_sessions
+                return FetchSessionSample(len(fs), fs.created, fs.evicted, fs.refused, fs.incremental)
+        return None
 
     def _offline(self) -> int:
         """On the metadata leader: partitions whose recorded leader is none, or a node it has no link to."""

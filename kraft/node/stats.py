@@ -29,6 +29,8 @@ class ApiStats:
     requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # error name (kraft.errors) -> count
     latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
+    # Kafka front end: requests by API version (which versions clients actually negotiate)
+    versions: dict[int, int] = field(default_factory=dict)
 
 
 class RequestStats:
@@ -53,11 +55,14 @@ class RequestStats:
     def started(self, front_end: str) -> None:
         self.in_flight[front_end] += 1
 
-    def finished(self, front_end: str, api: str, seconds: float, error: str | None) -> None:
-        """One request answered (or failed with ``error``, a kraft error name)."""
+    def finished(self, front_end: str, api: str, seconds: float, error: str | None, version: int | None = None) -> None:
+        """One request answered (or failed with ``error``, a kraft error name); ``version``: the
+        Kafka API version it was asked in."""
         self.in_flight[front_end] -= 1
         stats = self.api(front_end, api)
         stats.requests += 1
+        if version is not None:
+            stats.versions[version] = stats.versions.get(version, 0) + 1
         stats.latency.observe(seconds)
         if error is not None:
             stats.errors[error] = stats.errors.get(error, 0) + 1

@@ -17,6 +17,11 @@ function of the applied index, the same on every replica), so a follower a littl
 from entries, and one further behind gets a snapshot: the whole state (``state``/``install``).
 Without this the log would grow with every offset commit for as long as the cluster runs.
 
+Each topic has Kafka's topic id too (``TopicMeta.topic_uuid``): a UUID the proposer draws and puts in the
+``create_topic`` command, so every replica stores the same one; a command without one (the
+simulator's, or an entry written before topic ids) gets one derived from the topic's number and name
+(``derived_topic_uuid``), the same on every replica. A topic deleted and created again gets a new one.
+
 The cluster's id is catalogue state too: the first metadata leader that finds none proposes one
 (``set_cluster_id``, a random id in the command); the first such entry wins, so a second proposal
 (a later leader's, made before it applied the first) changes nothing.
@@ -24,6 +29,7 @@ The cluster's id is catalogue state too: the first metadata leader that finds no
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, TypedDict, cast
 
@@ -39,6 +45,28 @@ METADATA_GID = 0
 
 def partition_gid(topic_id: int, partition: int) -> int:
     return (topic_id << GID_TOPIC_SHIFT) | partition
+
+
+_TOPIC_UUID_NAMESPACE = uuid.UUID("6b726166-742d-746f-7069-632d69647300")  # kraft's own, for uuid5
+NIL_UUID = uuid.UUID(int=0)  # Kafka's "no topic id"
+
+
+def derived_topic_uuid(topic_id: int, name: str) -> uuid.UUID:
+    """The topic id of a topic whose ``create_topic`` command carried none: a function of its
+    number (never reused) and name, so every replica derives the same."""
+    return uuid.uuid5(_TOPIC_UUID_NAMESPACE, f"{topic_id}/{name}")
+
+
+def _command_uuid(value: object) -> str | None:
+    """A command's topic UUID as stored (32 hex digits), or None if it carries no usable one (the
+    nil UUID is Kafka's "no topic id", so a topic never has it)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = uuid.UUID(hex=value)
+    except ValueError:
+        return None
+    return None if parsed.int == 0 else parsed.hex
 
 
 @dataclass(frozen=True)
@@ -66,9 +94,10 @@ class PartitionMeta:
 @dataclass(frozen=True)
 class TopicMeta:
     name: str
-    topic_id: int
+    topic_id: int  # kraft's number for the topic (its partitions' Raft group ids), never reused
     partitions: tuple[PartitionMeta, ...]
     configs: dict[str, Any] = field(default_factory=dict)
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (every applied topic has a non-nil one)
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,12 @@ class MetadataView:
     topics: dict[str, TopicMeta] = field(default_factory=dict)
     nodes: dict[int, NodeMeta] = field(default_factory=dict)
     cluster_id: str | None = None  # None until the first metadata leader's ``set_cluster_id`` is applied
+
+    def topic_by_uuid(self, topic_uuid: uuid.UUID) -> TopicMeta | None:
+        """The topic whose Kafka topic id is ``topic_uuid`` (None: no such topic, or the nil id)."""
+        if topic_uuid.int == 0:
+            return None
+        return next((t for t in self.topics.values() if t.topic_uuid == topic_uuid), None)
 
     def partitions_on(self, node_id: int) -> dict[int, PartitionMeta]:
         return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.hosts}
@@ -118,6 +153,7 @@ class TopicRow(TypedDict):
     id: int
     configs: dict[str, Any]
     partitions: list[PartitionRow]
+    uuid: NotRequired[str]  # Kafka's topic id, 32 hex digits (absent in rows written before topic ids)
 
 
 class NodeRow(TypedDict):
@@ -348,12 +384,17 @@ class MetadataMachine:
             raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
         topic_id = self._next_topic_id
         self._next_topic_id += 1
+        topic_uuid = _command_uuid(cmd.get("uuid")) or derived_topic_uuid(topic_id, name).hex
+        if any(t.get("uuid") == topic_uuid for t in self._topics.values()):
+            # a UUID another topic has (a faulty proposer): never two topics with one id
+            topic_uuid = derived_topic_uuid(topic_id, name).hex
         self._topics[name] = {
             "id": topic_id,
             "configs": dict(cmd.get("configs") or {}),
             "partitions": [{"replicas": list(r), "leader": None, "term": -1} for r in cmd["assignment"]],
+            "uuid": topic_uuid,
         }
-        return {"topic_id": topic_id, "partitions": len(cmd["assignment"])}
+        return {"topic_id": topic_id, "partitions": len(cmd["assignment"]), "uuid": topic_uuid}
 
     def _op_create_partitions(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """A topic grows by the partitions of ``assignment`` (their replica lists, placed by the
@@ -528,7 +569,8 @@ class MetadataMachine:
                               tuple(p["isr"]) if "isr" in p else None)
                 for i, p in enumerate(t["partitions"])
             )
-            topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
+            topic_uuid = uuid.UUID(hex=t["uuid"]) if "uuid" in t else derived_topic_uuid(t["id"], name)
+            topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]), topic_uuid)
         nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
                              bool(n.get("decommissioned")))
                  for i, n in self._nodes.items()}

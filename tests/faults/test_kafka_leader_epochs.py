@@ -109,3 +109,42 @@ def test_a_new_leader_has_a_higher_epoch_and_a_consumer_goes_on(cluster: Cluster
                      f"node {node} to report the ISR without node {old_leader}")
     finally:
         consumer.close()
+
+
+def test_a_kafka_python_consumer_with_a_fetch_session_goes_on_after_a_leader_change(cluster: Cluster) -> None:
+    """kafka-python 3.0 fetches through a fetch session (KIP-227): its session lives on the old
+    leader, so after the kill it fetches from the new leader in a new session, from its position
+    (auto_offset_reset="none": a reset would raise), every record once."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KPTopicPartition
+
+    _produce(cluster, 0, 100)
+    old = wait_for(lambda: (p := _partition(cluster, 1))["leader_id"] in (1, 2, 3) and p, 30, "a leader")
+    consumer = KafkaConsumer(bootstrap_servers=cluster.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="none", fetch_max_wait_ms=100, metadata_max_age_ms=500,
+                             request_timeout_ms=15000)
+    got: list[int] = []
+
+    def read_until(n: int) -> None:
+        deadline = time.monotonic() + 90
+        while len(got) < n:
+            assert time.monotonic() < deadline, f"read {len(got)} of {n}"
+            for records in consumer.poll(500).values():
+                got.extend(r.offset for r in records)
+
+    try:
+        tp = KPTopicPartition(TOPIC, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        read_until(100)
+        for _ in range(3):  # idle incremental fetches in the session on the old leader
+            consumer.poll(200)
+        cluster.kill(old["leader_id"])
+        alive = [n for n in (1, 2, 3) if n != old["leader_id"]]
+        wait_for(lambda: (p := _partition(cluster, alive[0]))["leader_id"] in alive
+                 and p["leader_epoch"] > old["leader_epoch"] and p, 60, "a new leader")
+        _produce(cluster, 100, 100)
+        read_until(200)
+        assert got == list(range(200)), "no gap, no repeat: the position held across sessions"
+    finally:
+        consumer.close()

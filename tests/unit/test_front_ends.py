@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from kraft import errors
+from kraft import errors, topic_config
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.node import handlers as native_handlers
 from kraft.node.broker import Broker
@@ -34,10 +35,13 @@ from kraft.node.broker_values import (
 from kraft.node.context import HandlerContext, NodeServices
 from kraft.node.kafka import handlers as kafka_handlers
 from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.placement import new_partitions
 from kraft.protocol.kafka.records import encode_kafka_batch, with_base_offset
 from kraft.raft.faults import NetworkFaults
+from kraft.topic_config import ResolvedConfig
 
+T_UUID = uuid.UUID("5b1e9a2c-7d4f-4e8a-9c3b-2a1f0e9d8c7b")  # topic t's Kafka topic id
 KAFKA_BATCH = with_base_offset(encode_kafka_batch([(5, b"k", b"v", [])]), 10)
 
 
@@ -86,6 +90,21 @@ class StubBroker:
 
     def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, object]:
         return dict(configs)
+
+    def check_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> TopicCreated:
+        if self.topic_exists(name):
+            raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
+        return TopicCreated(name, partitions or 3, rf or 2)
+
+    def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
+        return topic_config.resolve(topic_config.validate_configs(configs), {})
+
+    def topic_name(self, topic_uuid: uuid.UUID) -> str | None:
+        return "t" if topic_uuid == T_UUID else None
+
+    def topic_uuid(self, name: str) -> uuid.UUID | None:
+        return T_UUID if name == "t" else None
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
@@ -142,7 +161,7 @@ def native_ctx(broker: StubBroker, coordinator: StubCoordinator | None = None) -
 
 def kafka_ctx(broker: StubBroker, version: int = 4) -> KafkaContext:
     services = NodeServices(cast(Broker, broker), cast(GroupCoordinator, StubCoordinator()))
-    return KafkaContext(services, "10.0.0.9", "client-1", version)
+    return KafkaContext(services, "10.0.0.9", "client-1", version, FetchSessions(10))
 
 
 def native(api: str, ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +257,11 @@ def test_kafka_metadata_lists_kafka_listeners_and_hides_leaders_without_one() ->
 
 
 def test_kafka_find_coordinator_needs_the_coordinators_kafka_listener() -> None:
-    got = kafka(10, kafka_ctx(StubBroker()), {"key": "g", "key_type": 0})
+    got = kafka(10, kafka_ctx(StubBroker(), 1), {"key": "g", "key_type": 0})
     assert got is not None and got["error_code"] == errors.CoordinatorNotAvailable.code
+    batched = kafka(10, kafka_ctx(StubBroker(), 4), {"key_type": 0, "coordinator_keys": ["g", "h"]})
+    assert batched is not None and [(c["key"], c["error_code"]) for c in batched["coordinators"]] == [
+        ("g", errors.CoordinatorNotAvailable.code), ("h", errors.CoordinatorNotAvailable.code)]
     assert native("find_coordinator", native_ctx(StubBroker()), {"group_id": "g"}) == {
         "node_id": 2, "host": "h2", "port": 9002}
 

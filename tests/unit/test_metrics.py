@@ -23,6 +23,7 @@ from kraft.metrics_client import figures_of, parse_samples
 from kraft.node import health, logs
 from kraft.node.http import HttpServer, Request, Response, Routes
 from kraft.node.metrics import (
+    FetchSessionSample,
     GroupLag,
     ListenerSample,
     NodeCollector,
@@ -47,6 +48,7 @@ SNAPSHOT = NodeSnapshot(
     offline_partitions=1,
     store=StoreUsage(map_size_bytes=40960, page_size_bytes=4096, pages_used=3),
     listeners=[ListenerSample("kraft", 2, 7, 1)],
+    fetch_sessions=FetchSessionSample(open=3, created=9, evicted=2, refused=4, incremental=40),
     group_lag=[GroupLag("g", "a", 0, 4)],
     groups=1, group_members=2, rebalances=3, producer_ids_issued=5, peers_connected={2: True, 3: False},
 )
@@ -72,6 +74,9 @@ def recorded_stats() -> NodeStats:
                                 ("fetch", 0.0004, None)]:
         req.started("kraft")
         req.finished("kraft", api, seconds, error)
+    for version in (12, 12, 11):
+        req.started("kafka")
+        req.finished("kafka", "fetch", 0.001, None, version)
     req.started("kafka")  # one still in flight
     req.size("kafka", "produce", 1000)
     stats.traffic.produced("a", 300, 3)
@@ -87,6 +92,13 @@ EXPECTED = [
     ("kraft_requests_total{api=produce,front_end=kraft}", 2),
     ("kraft_requests_total{api=fetch,front_end=kraft}", 1),
     ("kraft_request_errors_total{api=produce,error=NOT_LEADER_OR_FOLLOWER,front_end=kraft}", 1),
+    ("kraft_request_versions_total{api=fetch,front_end=kafka,version=12}", 2),
+    ("kraft_kafka_fetch_sessions{}", 3),
+    ("kraft_kafka_fetch_sessions_created_total{}", 9),
+    ("kraft_kafka_fetch_sessions_evicted_total{}", 2),
+    ("kraft_kafka_fetch_sessions_refused_total{}", 4),
+    ("kraft_kafka_fetch_sessions_incremental_total{}", 40),
+    ("kraft_request_versions_total{api=fetch,front_end=kafka,version=11}", 1),
     ("kraft_request_duration_seconds_bucket{api=produce,front_end=kraft,le=0.0025}", 1),
     ("kraft_request_duration_seconds_bucket{api=produce,front_end=kraft,le=0.25}", 2),
     ("kraft_request_duration_seconds_count{api=fetch,front_end=kraft}", 1),

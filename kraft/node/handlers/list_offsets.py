@@ -21,7 +21,7 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
         try:
             found = ctx.broker.list_offset(field(p, "topic", str), field(p, "partition", int),
                                            field(p, "timestamp", int, -1))
-            if found is not None:  # never None without ``exact``: the end offset instead
+            if found is not None:  # None only for the largest timestamp (-3) of an empty log
                 res["offset"], res["leader_epoch"] = found.offset, found.leader_epoch
         except KraftError as e:
             set_partition_error(res, e)

@@ -55,6 +55,9 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.GroupIdNotFound: 69,  # GROUP_ID_NOT_FOUND
     errors.FencedLeaderEpoch: 74,  # FENCED_LEADER_EPOCH
     errors.UnknownLeaderEpoch: 75,  # UNKNOWN_LEADER_EPOCH
+    errors.FetchSessionIdNotFound: 70,  # FETCH_SESSION_ID_NOT_FOUND
+    errors.InvalidFetchSessionEpoch: 71,  # INVALID_FETCH_SESSION_EPOCH
+    errors.UnknownTopicId: 100,  # UNKNOWN_TOPIC_ID
     errors.FencedInstanceId: 82,  # FENCED_INSTANCE_ID
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
     errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE

@@ -4,7 +4,7 @@ Owns: Kafka connections, their ordering rule (answers leave in request order, ho
 run at once: Kafka clients match answers to requests by position), answers to requests no handler
 takes (a v0 response header and UNSUPPORTED_VERSION as the first field; an ApiVersions of a newer
 version gets the full v0 answer with the supported list, KIP-511, so the client retries with v0),
-each request's ``KafkaContext``, a failed request's answer (its kraft error as
+each request's ``KafkaContext`` (with the listener's fetch session cache), a failed request's answer (its kraft error as
 ``kraft.node.kafka.error_codes`` maps it), and the per-connection limits shared with the native server.
 Must not: hold domain logic (handlers and the broker do).
 """
@@ -17,11 +17,14 @@ import time
 
 from kraft import errors
 from kraft.node import logs
+from kraft.node.context import NodeServices
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import UNKNOWN_SERVER_ERROR, kafka_code
+from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.node.kafka.handlers import HANDLERS, supported_versions
 from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.node.listener import READ_CHUNK_BYTES, Listener
+from kraft.node.stats import RequestStats
 from kraft.protocol.kafka.codec import (
     API_VERSIONS_KEY,
     UNSUPPORTED_VERSION,
@@ -51,6 +54,13 @@ API_NAMES = {key: _api_name(handler) for key, handler in HANDLERS.items()}
 
 class KafkaServer(Listener):
     front_end = "kafka"
+
+    def __init__(self, services: NodeServices, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20, stats: RequestStats | None = None,
+                 *, max_fetch_sessions: int = 1000) -> None:
+        super().__init__(services, host, port, max_frame_bytes, max_connections, max_in_flight, max_buffer_bytes,
+                         stats)
+        self.fetch_sessions = FetchSessions(max_fetch_sessions)  # KIP-227, one cache per node
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -105,7 +115,7 @@ class KafkaServer(Listener):
 
     async def _answer(self, frame: bytes, host: str, client: str = "") -> bytes | None:
         """The answer's bytes, counted in the request metrics (per API; failures by kraft error name)."""
-        api_key = peek_header(frame)[0]
+        api_key, api_version, _ = peek_header(frame)
         client = client or host
         api = API_NAMES.get(api_key, "unknown")
         stats = self.stats
@@ -117,7 +127,8 @@ class KafkaServer(Listener):
         except asyncio.CancelledError:
             stats.abandoned(self.front_end)  # its connection closed: no answer, nothing to count
             raise
-        stats.finished(self.front_end, api, time.perf_counter() - started, failure[0].name if failure else None)
+        stats.finished(self.front_end, api, time.perf_counter() - started, failure[0].name if failure else None,
+                       api_version)
         if api_key == PRODUCE_KEY:
             stats.size(self.front_end, "produce", len(frame))
         elif api_key == FETCH_KEY and answer:
@@ -138,7 +149,7 @@ class KafkaServer(Listener):
             logs.request_error(self.front_end, api, client, "", failure[0])
             return _error_answer(api_key, api_version, cid, INVALID_REQUEST)
         client_id = request.client_id or ""
-        ctx = KafkaContext(self.services, host, client_id, api_version)
+        ctx = KafkaContext(self.services, host, client_id, api_version, self.fetch_sessions)
         # A Produce with acks=0 is never answered: the client would take an error answer for the
         # answer to its next request. Any failure closes the connection instead, as Kafka does.
         unanswered = api_key == PRODUCE_KEY and request.body.get("acks") == 0

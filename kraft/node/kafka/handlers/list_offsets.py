@@ -1,10 +1,14 @@
-"""ListOffsets (2): earliest (-2), latest (-1) or the first record whose timestamp is at or after the
-one asked (the record's own offset and timestamp, even inside a batch), with the leader epoch it was
-written in (v4+). ``current_leader_epoch`` (v4+) is checked as Fetch does: FENCED_LEADER_EPOCH when
-older than the leader's, UNKNOWN_LEADER_EPOCH when newer.
+"""ListOffsets (2): earliest (-2), latest (-1), the record with the largest timestamp (-3, v7+,
+KIP-734: its own offset and timestamp, the first of several with it; -1/-1 for an empty log) or
+the first record whose timestamp is at or after the one asked (the record's own offset and
+timestamp, even inside a batch), with the leader epoch it was written in (v4+).
+``current_leader_epoch`` (v4+) is checked as Fetch does: FENCED_LEADER_EPOCH when older than the
+leader's, UNKNOWN_LEADER_EPOCH when newer.
 
-A timestamp after every record gets offset -1 and timestamp -1, as Kafka answers. Isolation levels
-are the same here: there are no transactions, so the last stable offset is the high watermark.
+A timestamp after every record gets offset -1 and timestamp -1, as Kafka answers. Versions 1-7, as
+Kafka 3.7 (v5 adds nothing kraft needs: its leader answers only once elected and applied; v6 is
+flexible). Isolation levels are the same here: there are no transactions, so the last stable offset
+is the high watermark.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 2
 MIN_VERSION = 1
-MAX_VERSION = 4
+MAX_VERSION = 7
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
