@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves chaos sim clean
+.PHONY: bench-idle install system-deps run test lint bench bench-ab bench-retention bench-moves chaos sim clean
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,11 @@ MOVES_ARGS ?=
 # rest (python -m benchmarks.moves --help, e.g. --throttle 0,20000000), BENCH_RUNS for the runs.
 bench-moves: install
 	$(BIN)/python -m benchmarks.moves $(MOVES_BENCH) $(MOVES_ARGS)
+
+# Idle cost and failover at N partitions (RF 3, 3 nodes): make bench-idle IDLE_PARTITIONS="300 1000 3000"
+IDLE_PARTITIONS ?= 300 1000
+bench-idle: install
+	$(BIN)/python -m benchmarks.idle --partitions $(IDLE_PARTITIONS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

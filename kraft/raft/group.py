@@ -542,6 +542,8 @@ class RaftGroup(SyncObj):
         current = self._progress.term == self.raftCurrentTerm
         heard_since = clock.installed().now() - self.conf.leaderFallbackTimeout
         replied = self._SyncObj__lastResponseTime
+        quiet = self.quiescent  # its followers held the whole log when it quiesced; connected is heard
+        connected = self._SyncObj__connectedNodes
         out = {}
         for node in list(self._SyncObj__otherNodes):
             node_id = int(node.id)
@@ -549,7 +551,7 @@ class RaftGroup(SyncObj):
             match = 0 if progress is None else progress.match
             if node_id in self._learners or node_id in self._config_learners:
                 state = "learner"
-            elif replied.get(node, 0.0) < heard_since:
+            elif replied.get(node, 0.0) < heard_since and not (quiet and node in connected):
                 state = "unreachable"
             else:
                 state = "voter"

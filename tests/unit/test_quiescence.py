@@ -77,6 +77,8 @@ def test_an_idle_group_goes_quiet_and_wakes_for_a_proposal(sim: Sim, fake_clock:
     fake_clock.t += 30.0  # far past any election timeout: quiescent followers do not stand
     sim.tick()
     assert sim.groups[1].is_leader() and not sim.net.in_flight
+    assert sim.groups[1].follower_states() == {2: ("voter", 0), 3: ("voter", 0)}, \
+        "quiet, connected followers are in sync (ISR, under-replicated), not unreachable"
     sim.submit(1, b"b", acks)
     sim.settle()
     assert [a[0] for a in acks if isinstance(a[1], Applied)] == [b"a", b"b"]
