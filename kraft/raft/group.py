@@ -640,11 +640,6 @@ class RaftGroup(SyncObj):
             self._send_append(node, progress, commit, progress.heartbeat_prev(), [], quiesce=True)
         self.quiescent = True
 
-    def wake(self) -> None:
-        """Driver thread: leave quiescence (a transfer, an earlier election, a member's connection
-        changed); the caller makes sure the group is ticked."""
-        self._wake_up(leader_alive=True)
-
     # --- pre-vote (kraft.raft.election) -----------------------------------------------------------
     def _last_log(self) -> tuple[int, int]:
         last = self.journal.last_index
