@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe chaos sim clean screenshots
+.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe bench-idle chaos sim clean screenshots
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -66,6 +66,11 @@ bench-observe: install
 # A PNG of each web console page into docs/screenshots/ (headless Chromium: Debian chromium, chromium-driver).
 screenshots: install
 	$(BIN)/python -m scripts.screenshots
+
+# Idle cost and failover at N partitions (RF 3, 3 nodes): make bench-idle IDLE_PARTITIONS="300 1000 3000"
+IDLE_PARTITIONS ?= 300 1000
+bench-idle: install
+	$(BIN)/python -m benchmarks.idle --partitions $(IDLE_PARTITIONS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

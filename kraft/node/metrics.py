@@ -38,6 +38,7 @@ class PartitionSample:
     log_end_offset: int  # the high watermark: the next offset to be written
     size_bytes: int
     learner: bool  # this replica is a learner (catching up after a move or a lost disk)
+    quiescent: bool = False  # idle: its group neither ticks nor sends until written to
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,9 @@ class NodeCollector(Collector):
         raft = self.stats.raft
         yield GaugeMetricFamily("kraft_raft_groups_led", "Partition Raft groups this node leads",
                                 value=sum(1 for p in snap.partitions if p.leads))
+        yield GaugeMetricFamily("kraft_raft_groups_quiescent",
+                                "Partition Raft groups hosted here that are quiescent (idle: no ticks, no heartbeats)",
+                                value=sum(1 for p in snap.partitions if p.quiescent))
         yield GaugeMetricFamily("kraft_raft_metadata_leader", "1 if this node leads the metadata group",
                                 value=int(snap.metadata_leader))
         yield CounterMetricFamily("kraft_raft_elections", "Elections a replica on this node stood in (any group)",

@@ -86,6 +86,7 @@ class NodeObserver:
                     log_end_offset=int(state["next_offset"]),
                     size_bytes=replica.log.size(committed),
                     learner=group.is_learner(),
+                    quiescent=group.quiescent,
                 ))
         return out
 
