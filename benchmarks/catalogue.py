@@ -15,8 +15,13 @@ over 3 registered nodes, every partition with a reported leader and ISR) and two
 - the replica manager's work after a change (which partitions this node must host);
 - start-up: loading the catalogue from its rows.
 
-``python -m benchmarks.catalogue`` (``make bench-catalogue``); the revision of the tree it runs in
-is what it measures (run it in an older checkout for the figures before).
+``python -m benchmarks.catalogue micro`` (``make bench-catalogue``); the revision of the tree it
+runs in is what it measures (run it in an older checkout for the figures before).
+
+``python -m benchmarks.catalogue create``: a real 3-node cluster (RF 3, fsync always, the partition
+limits raised in its cluster.ini) creates a topic of ``--partitions`` (1,000) partitions; reported:
+how long the create request took, and how long until every partition has a leader in the metadata
+(polled every 0.1 s from one node); ``--runs`` fresh clusters, medians.
 """
 
 from __future__ import annotations
@@ -187,12 +192,7 @@ class Bench:
         return rows
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--partitions", type=int, default=10_000)
-    p.add_argument("--per-topic", type=int, default=100)
-    p.add_argument("--repeat", type=int, default=200)
-    args = p.parse_args()
+def micro(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="kraft-catalogue-") as tmp:
         bench = Bench(Path(tmp), args.partitions, args.per_topic)
         start = time.perf_counter()
@@ -203,6 +203,71 @@ def main() -> None:
         for row in bench.run(args.repeat):
             print(f"{row['op']:38} {row['median_us']:>9.0f} us {row['p90_us']:>9.0f} us {row['bytes']:>12,}")
         bench.store.close()
+
+
+def create_once(partitions: int, timeout_s: float) -> tuple[float, float, float]:
+    """One fresh 3-node cluster: (seconds the create request took, seconds until every partition
+    had a leader in the metadata, seconds until the first had one)."""
+    import shutil
+
+    from kraft.testing.local_cluster import Cluster
+
+    root = Path(tempfile.mkdtemp(prefix="kraft-bench-create-"))
+    extra = f"max_partitions_per_topic = {partitions}\nmax_partitions_per_node = {partitions * 2}"
+    cluster = Cluster(root, 3, fsync="always", rf=3, extra=extra)
+    try:
+        cluster.start_all()
+        start = time.perf_counter()
+        code, body = cluster.call(1, "create_topic", {"name": "many", "partitions": partitions,
+                                                      "replication_factor": 3})
+        created = time.perf_counter() - start
+        assert code == 0, body
+        first = None
+        deadline = start + timeout_s
+        while time.perf_counter() < deadline:
+            leaders = cluster.leaders("many")
+            led = sum(v is not None for v in leaders.values())
+            if led and first is None:
+                first = time.perf_counter() - start
+            if len(leaders) == partitions and led == partitions:
+                return created, time.perf_counter() - start, first or 0.0
+            time.sleep(0.1)  # a poll interval, not synchronisation: the deadline bounds it
+        raise TimeoutError(f"not every partition had a leader after {timeout_s} s ({led} of {partitions})")
+    finally:
+        cluster.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create(args: argparse.Namespace) -> None:
+    import os
+    import platform
+
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    runs = []
+    for i in range(args.runs):
+        created, led, first = create_once(args.partitions, args.timeout_s)
+        runs.append((created, led, first))
+        print(f"run {i + 1}: create answered in {created:.2f} s, first leader at {first:.2f} s, "
+              f"every partition led at {led:.2f} s")
+    print(f"{args.partitions} partitions, RF 3, 3 nodes: create answered (median) "
+          f"{statistics.median(r[0] for r in runs):.2f} s, every partition led (median) "
+          f"{statistics.median(r[1] for r in runs):.2f} s (target < 10 s), "
+          f"spread {min(r[1] for r in runs):.2f}-{max(r[1] for r in runs):.2f} s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="bench", required=True)
+    m = sub.add_parser("micro", help="one operation at a time over a 10,000-partition catalogue, in-process")
+    m.add_argument("--partitions", type=int, default=10_000)
+    m.add_argument("--per-topic", type=int, default=100)
+    m.add_argument("--repeat", type=int, default=200)
+    c = sub.add_parser("create", help="a 1,000-partition topic created on a real 3-node cluster")
+    c.add_argument("--partitions", type=int, default=1_000)
+    c.add_argument("--runs", type=int, default=3)
+    c.add_argument("--timeout-s", type=float, default=180.0)
+    args = p.parse_args()
+    micro(args) if args.bench == "micro" else create(args)
 
 
 if __name__ == "__main__":
