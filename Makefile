@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe bench-idle chaos sim clean screenshots
+.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe bench-idle bench-catalogue chaos sim clean screenshots
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,14 @@ OBSERVE_ARGS ?=
 # (python -m benchmarks.observe --help), BENCH_RUNS for the rounds.
 bench-observe: install
 	$(BIN)/python -m benchmarks.observe $(OBSERVE_ARGS)
+
+CATALOGUE_ARGS ?=
+# Issue 16's catalogue at scale (benchmarks/catalogue.py): one metadata operation at a time over a
+# 10,000-partition catalogue (in-process, LMDB), then a 1,000-partition topic created on a real
+# 3-node cluster (RF 3) until every partition has a leader; CATALOGUE_ARGS for the micro part's options.
+bench-catalogue: install
+	$(BIN)/python -m benchmarks.catalogue micro $(CATALOGUE_ARGS)
+	$(BIN)/python -m benchmarks.catalogue create
 
 # A PNG of each web console page into docs/screenshots/ (headless Chromium: Debian chromium, chromium-driver).
 screenshots: install

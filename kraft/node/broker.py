@@ -577,7 +577,7 @@ class Broker:
         nodes = placement_nodes(self.config, view, rf)
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
-        check_node_replicas(view.topics, assignment, self.config.max_partitions_per_node)
+        check_node_replicas(view.replicas_per_node, assignment, self.config.max_partitions_per_node)
         # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,
                                  uuid=uuid.uuid4().hex)
@@ -601,7 +601,7 @@ class Broker:
         view = self.replicas.metadata.view
         nodes = placement_nodes(self.config, view, len(existing[0]) if existing else 1)
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
-        check_node_replicas(view.topics, added, self.config.max_partitions_per_node)
+        check_node_replicas(view.replicas_per_node, added, self.config.max_partitions_per_node)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
         if validate_only:
             return planned
