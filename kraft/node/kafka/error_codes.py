@@ -47,6 +47,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.PolicyViolation: 44,  # POLICY_VIOLATION
     errors.NotController: 41,  # NOT_CONTROLLER
     errors.InvalidRequest: 42,  # INVALID_REQUEST
+    errors.ClusterAuthorizationFailed: 31,  # CLUSTER_AUTHORIZATION_FAILED
     errors.OutOfOrderSequence: 45,  # OUT_OF_ORDER_SEQUENCE_NUMBER
     errors.InvalidProducerEpoch: 47,  # INVALID_PRODUCER_EPOCH
     errors.StorageError: 56,  # KAFKA_STORAGE_ERROR
