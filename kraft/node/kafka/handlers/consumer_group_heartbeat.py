@@ -43,7 +43,7 @@ def _heartbeat(ctx: KafkaContext, request: dict[str, Any]) -> Heartbeat:
     epoch = int(request["member_epoch"])
     if not member_id and epoch == JOIN_EPOCH and ctx.version == 0:
         member_id = uuid.uuid4().hex  # v0: the coordinator names a new member
-    if request.get("subscribed_topic_regex") is not None:
+    if request.get("subscribed_topic_regex"):  # librdkafka sends "" for none
         raise errors.InvalidRequest("SubscribedTopicRegex is not supported by kraft: subscribe to topic names")
     names = request.get("subscribed_topic_names")
     owned = request.get("topic_partitions")
