@@ -497,6 +497,11 @@ class GroupCoordinator:
             raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
         return self.consumer_groups.get(group_id)
 
+    def is_classic_group(self, group_id: str) -> bool:
+        """Whether ``group_id`` is a classic group with members here (JoinGroup's, native or Kafka)."""
+        group = self.groups.get(group_id)
+        return group is not None and bool(group.members)
+
     def _tick_consumer_groups(self, now: float) -> None:
         topics = self._topic_partitions()
         for group_id, group in list(self.consumer_groups.items()):

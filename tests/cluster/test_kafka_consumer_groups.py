@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer as CKConsumer
-from confluent_kafka import ConsumerGroupType, KafkaException, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupType, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kraft import Admin

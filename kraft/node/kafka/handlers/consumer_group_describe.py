@@ -31,7 +31,7 @@ def _describe(ctx: KafkaContext, group_id: str) -> dict[str, Any]:
         return {**empty, "error_code": kafka_code(e), "error_message": e.message}
     if group is None:
         replicated = ctx.coordinator.committed(group_id)
-        if replicated is None or group_id in ctx.coordinator.groups:
+        if replicated is None or ctx.coordinator.is_classic_group(group_id):
             missing = errors.GroupIdNotFound(f"group {group_id!r} is not a consumer-protocol group")
             return {**empty, "error_code": kafka_code(missing), "error_message": missing.message}
         return {**empty, "error_code": 0, "group_state": "Empty", "group_epoch": replicated.generation,
