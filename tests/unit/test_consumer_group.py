@@ -12,6 +12,7 @@ once; and a group whose members keep heartbeating settles to Stable with everyon
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -484,3 +485,55 @@ class ConsumerGroupMachine(RuleBasedStateMachine):
 ConsumerGroupMachine.TestCase.settings = settings(
     max_examples=200, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TestConsumerGroupMachine = ConsumerGroupMachine.TestCase
+
+
+# --- the coordinator around it -------------------------------------------------------------------
+def test_the_coordinator_replicates_the_epoch_fences_protocols_and_checks_member_epoch_commits() -> None:
+    from kraft.groups.coordinator import GroupCoordinator
+    from tests.unit.test_group_membership import FakeClock, coordinator
+
+    def hb(member_id: str, epoch: int, owned: Partitions | None = None) -> Heartbeat:
+        if epoch == 0:
+            return Heartbeat(member_id, 0, rebalance_timeout_ms=5000, topics=("t",))
+        return Heartbeat(member_id, epoch, owned=owned)
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        coord, machine = coordinator(clock)
+        a = await coord.consumer_heartbeat("g", hb("a", 0))
+        assert a.member_epoch == 1 and machine.groups["g"].generation == 1, "the epoch is replicated first"
+        b = await coord.consumer_heartbeat("g", hb("b", 0))
+        assert b.member_epoch == 2 and machine.groups["g"].generation == 2
+        # one group id, one protocol: a classic join to it while it has members is refused
+        with pytest.raises(errors.InconsistentGroupProtocol):
+            await coord.join("g", "", "c", "h", ["t"], 10_000, 5_000, "range")
+        # commits: at the member's epoch (a is still at 1: it has not heartbeaten since b joined)
+        assert await coord.commit("g", "a", 1, [("t", 0, 0)]) == [(0, "")]
+        with pytest.raises(errors.FencedMemberEpoch):
+            await coord.commit("g", "a", 2, [("t", 0, 0)])
+        with pytest.raises(errors.UnknownMemberId):
+            await coord.commit("g", "zz", 1, [("t", 0, 0)])
+        described = coord.describe("g")
+        assert (described["protocol_type"], described["strategy"]) == ("consumer", "uniform")
+        assert described["generation"] == 2
+        # a new coordinator (same replicated state) continues above the epoch; old members rejoin
+        successor = GroupCoordinator(machine, lambda: True, coord.propose, lambda t, p: None, 0.0, clock=clock)
+        with pytest.raises(errors.UnknownMemberId):
+            await successor.consumer_heartbeat("g", hb("a", 1, NONE))
+        again = await successor.consumer_heartbeat("g", hb("a", 0))
+        assert again.member_epoch == 3 and again.assignment == frozenset(("t", p) for p in range(6))
+        # the old coordinator's commits now fail in the metadata group (its epoch is behind)
+        assert (await coord.commit("g", "b", 2, [("t", 0, 1)]))[0][0] == errors.IllegalGeneration.code
+        # the members leave; the empty group may turn classic
+        await successor.consumer_heartbeat("g", Heartbeat("a", -1))
+        clock.now = 1.0
+        successor._tick()
+        joined = asyncio.ensure_future(successor.join("g", "", "c", "h", ["t"], 10_000, 5_000, "range"))
+        await asyncio.sleep(0)
+        clock.now = 5.0
+        successor._tick()
+        assert (await asyncio.wait_for(joined, 5))["generation"] == 5, "above the leave's epoch 4"
+        with pytest.raises(errors.GroupIdNotFound):
+            await successor.consumer_heartbeat("g", hb("d", 0))
+
+    asyncio.run(scenario())
