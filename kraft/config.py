@@ -59,6 +59,8 @@ fsync = always                    ; always | never
 ; fetch_max_wait_ms_max = 30000   ; cap on how long one fetch may wait for data
 ; request_timeout_ms = 30000
 ; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
+; consumer_group_session_timeout_ms = 45000  ; KIP-848 groups: a member silent this long is removed
+; consumer_group_heartbeat_interval_ms = 5000  ; KIP-848 groups: how often members are told to heartbeat
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
 ; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
@@ -153,6 +155,10 @@ class ClusterConfig:
     fetch_max_wait_ms_max: int = 30000
     request_timeout_ms: int = 30000
     group_initial_rebalance_delay_ms: int = 300
+    # KIP-848 (consumer protocol) groups, as Kafka's group.consumer.session.timeout.ms and
+    # group.consumer.heartbeat.interval.ms: set by the coordinator, not by each member.
+    consumer_group_session_timeout_ms: int = 45_000
+    consumer_group_heartbeat_interval_ms: int = 5_000
     log_retention_check_interval_ms: int = 30000
     leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
     metadata_voters: int = 3  # the metadata group's voters (odd); a smaller cluster: all its nodes
@@ -243,6 +249,8 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "fetch_max_wait_ms_max": (0, 600_000),
     "request_timeout_ms": (1, 3_600_000),
     "group_initial_rebalance_delay_ms": (0, 60_000),
+    "consumer_group_session_timeout_ms": (1_000, 3_600_000),
+    "consumer_group_heartbeat_interval_ms": (100, 600_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
     "leader_balance_interval_ms": (0, 86_400_000),
     "metadata_voters": (1, 99),

@@ -131,6 +131,8 @@ class Broker:
             end_offset=self._leader_end_offset,
             initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
             clock=host.clock.now,
+            consumer_session_timeout_ms=config.consumer_group_session_timeout_ms,
+            consumer_heartbeat_interval_ms=config.consumer_group_heartbeat_interval_ms,
         )
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:

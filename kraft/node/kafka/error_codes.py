@@ -60,6 +60,10 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.InvalidFetchSessionEpoch: 71,  # INVALID_FETCH_SESSION_EPOCH
     errors.UnknownTopicId: 100,  # UNKNOWN_TOPIC_ID
     errors.FencedInstanceId: 82,  # FENCED_INSTANCE_ID
+    errors.FencedMemberEpoch: 110,  # FENCED_MEMBER_EPOCH
+    errors.UnreleasedInstanceId: 111,  # UNRELEASED_INSTANCE_ID
+    errors.UnsupportedAssignor: 112,  # UNSUPPORTED_ASSIGNOR
+    errors.StaleMemberEpoch: 113,  # STALE_MEMBER_EPOCH
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
     errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE
     errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE
