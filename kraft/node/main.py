@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from kraft.config import ClusterConfig
 from kraft.console.app import Console
 from kraft.console.cluster import ConsoleCluster
 from kraft.errors import ConfigError
 from kraft.log.lmdb_store import LmdbStore
-from kraft.node import health, identity, logs
+from kraft.node import exposition, health, identity, logs
 from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
 from kraft.node.http import HttpServer, Request, Response, Routes
@@ -113,7 +113,7 @@ class Node:
         metrics_registry = registry(collector)
 
         def metrics(_request: Request) -> Response:
-            return Response(200, generate_latest(metrics_registry), CONTENT_TYPE_LATEST)
+            return Response(200, exposition.generate(metrics_registry), CONTENT_TYPE_LATEST)
 
         routes = Routes()
         routes.add("/metrics", metrics)
