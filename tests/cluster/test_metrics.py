@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 
 from kraft import Admin, Consumer, Producer, TopicPartition
+from kraft.console.cluster import ConsoleCluster
 from kraft.metrics_client import parse_samples
 from kraft.testing.local_cluster import Cluster, RawClient, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 RECORDS = 60
+KRAFT = str(Path(sys.executable).parent / "kraft")
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
@@ -120,6 +122,29 @@ def test_metrics_health_and_cli_on_three_nodes(http_cluster: Cluster) -> None:
     assert [n["node"] for n in nodes] == [1, 2, 3] and all(n["ready"] for n in nodes)
     assert sum(n["figures"]["records_in"] for n in nodes) == RECORDS
     assert sum(n["figures"]["partition_replicas"] for n in nodes) == 9
+
+    # --bootstrap alone: the nodes and their HTTP ports come from the cluster's node registry (run
+    # where there is no cluster.ini, so nothing could come from a config).
+    elsewhere = c.root / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([KRAFT, "cluster", "metrics", "--bootstrap", c.bootstrap, "--json"],
+                         capture_output=True, text=True, timeout=60, cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    by_registry = json.loads(out.stdout)["nodes"]
+    assert [(n["node"], n["address"]) for n in by_registry] == [(i, f"127.0.0.1:{c.http_ports[i]}") for i in (1, 2, 3)]
+    assert all(n["ready"] and n["error"] is None for n in by_registry)
+    assert sum(n["figures"]["records_in"] for n in by_registry) == RECORDS
+    out = subprocess.run([KRAFT, "cluster", "metrics", "--bootstrap", c.bootstrap, "--node", "9", "--json"],
+                         capture_output=True, text=True, timeout=60, cwd=elsewhere)
+    assert out.returncode != 0 and "not in the cluster's node registry" in out.stdout + out.stderr
+    # The console and kraft top find them the same way (what `kraft console --bootstrap` runs).
+    console = ConsoleCluster(c.bootstrap)
+    try:
+        overview = console.overview()
+        assert {n.node_id: n.http for n in overview.nodes} == {i: f"127.0.0.1:{c.http_ports[i]}" for i in (1, 2, 3)}
+        assert all(n.figures is not None and n.figures.error is None for n in overview.nodes)
+    finally:
+        console.close()
 
     # A node down: partitions whose leader stays up are under-replicated there.
     c.kill(3)
