@@ -69,7 +69,7 @@ KEY_FIGURES: list[tuple[str, str, str, Callable[[Samples], float | None]]] = [
     ("log_bytes", "log size", "bytes", _sum("kraft_log_size_bytes_sum")),
     ("lmdb_used_bytes", "LMDB map used", "bytes", _sum("kraft_lmdb_map_used_bytes")),
     ("consumer_groups", "consumer groups (coordinator)", "", _sum("kraft_consumer_groups")),
-    ("group_lag_records", "group lag (partitions led here)", "", _sum("kraft_consumer_group_lag_records_sum", 0.0)),
+    ("group_lag_records", "group lag (coordinator)", "", _sum("kraft_consumer_group_lag_records_sum", 0.0)),
 ]
 
 

@@ -27,6 +27,7 @@ from kraft.log.lmdb_store import LmdbStore
 from kraft.node import exposition, health, identity, logs
 from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
+from kraft.node.group_lag import GroupLagSource
 from kraft.node.http import HttpServer, Request, Response, Routes
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.listener import Listener
@@ -90,6 +91,7 @@ class Node:
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
                                             self._log_config, self.broker.delete_records, self.broker.compact,
                                             config.log_retention_check_interval_ms / 1000)
+        self.group_lag = GroupLagSource(self.broker, config.group_lag_refresh_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
@@ -99,7 +101,8 @@ class Node:
             config.max_in_flight_requests, config.max_connection_buffer_bytes, self.stats.requests,
             max_fetch_sessions=config.max_fetch_sessions)
         self.observer = NodeObserver(node_id, self.host, self.replicas, self.broker.coordinator, self._listeners,
-                                     lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration)
+                                     lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration,
+                                     lambda: self.group_lag.current)
         self.http: HttpServer | None = None
         self.samples = SampleRing()  # per-second counters for the console's charts (asyncio loop writes)
         self.console: ConsoleCluster | None = None
@@ -247,8 +250,9 @@ class Node:
                  me.client_address, me.kafka_port or "no port", me.raft_address, me.http_address or "no port")
         retention = asyncio.create_task(self.retention.run())
         beat = asyncio.create_task(self._beat())
+        group_lag = asyncio.create_task(self.group_lag.run())
         await stop.wait()
-        await self._stop_serving(retention, beat)
+        await self._stop_serving(retention, beat, group_lag)
 
     async def _beat(self) -> None:
         while True:

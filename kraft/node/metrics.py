@@ -44,7 +44,7 @@ class PartitionSample:
 
 @dataclass(frozen=True, slots=True)
 class GroupLag:
-    """A consumer group's lag on a partition this node leads (its end offset minus the committed one)."""
+    """A consumer group's lag on a partition (its end offset minus the committed one), on the coordinator."""
 
     group: str
     topic: str
@@ -99,6 +99,7 @@ class NodeSnapshot:
     store: StoreUsage | None
     listeners: Sequence[ListenerSample] = ()
     group_lag: Sequence[GroupLag] = ()
+    group_lag_age_s: float | None = None  # coordinator only: how old the end offsets of ``group_lag`` are
     groups: int = 0  # consumer groups with members (coordinator only)
     group_members: int = 0
     rebalances: int = 0  # generations completed by this node as coordinator
@@ -258,16 +259,21 @@ class NodeCollector(Collector):
         for g in snap.group_lag:
             totals[g.group] = totals.get(g.group, 0) + g.lag
         group_total = GaugeMetricFamily("kraft_consumer_group_lag_records_sum",
-                                        "A group's lag over the partitions this node leads", labels=["group"])
+                                        "A group's lag over every partition it committed on (on the coordinator)",
+                                        labels=["group"])
         for group, total in sorted(totals.items()):
             group_total.add_metric([group], total)
         yield group_total
         if self.per_partition:
             lag = TextFamily("kraft_consumer_group_lag_records", "End offset minus the group's committed "
-                             "offset, on the partition's leader", ["group", "topic", "partition"])
+                             "offset (on the coordinator)", ["group", "topic", "partition"])
             for g in sorted(snap.group_lag, key=lambda g: (g.group, g.topic, g.partition)):
                 lag.add_metric([g.group, g.topic, str(g.partition)], g.lag)
             yield lag
+        if snap.group_lag_age_s is not None:
+            yield GaugeMetricFamily("kraft_consumer_group_lag_age_seconds", "Age of the end offsets the group "
+                                    "lag is computed from (on the coordinator: group_lag_refresh_ms)",
+                                    value=snap.group_lag_age_s)
         yield GaugeMetricFamily("kraft_producer_ids_issued", "Producer ids the cluster has handed out "
                                 "(replicated: every node says the same)", value=snap.producer_ids_issued)
 
