@@ -483,9 +483,11 @@ class Broker:
             parts = [self._partition_metadata(p) for p in t.partitions]
             out.append(TopicMetadata(name, tuple(parts), topic_uuid=t.topic_uuid))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
-        registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
-        registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
-        nodes = tuple(NodeAddress(i, h, p, r) for i, (h, p, r) in sorted(registry.items()))
+        registry = {n.id: NodeAddress(n.id, n.host, n.client_port, n.rack, n.http_port)
+                    for n in self.config.nodes.values()}
+        registry.update({n.id: NodeAddress(n.id, n.host, n.client_port, n.rack, n.http_port)
+                         for n in view.nodes.values()})
+        nodes = tuple(address for _, address in sorted(registry.items()))
         voters, learners = self.replicas.meta_group.configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)))

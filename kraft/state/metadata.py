@@ -116,6 +116,7 @@ class NodeMeta:
     rack: str | None
     kafka_port: int | None = None
     decommissioned: bool = False  # replicas are moving off it; then it leaves the metadata group
+    http_port: int | None = None  # metrics, health, console (None: none, or registered before it was announced)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ class NodeRow(TypedDict):
     rack: str | None
     kafka_port: NotRequired[int | None]  # absent in rows written before Kafka listeners
     decommissioned: NotRequired[bool]  # present (True) once ``decommission_node`` was applied
+    http_port: NotRequired[int | None]  # absent in rows of registrations from before HTTP ports were announced
 
 
 class GroupRow(TypedDict):
@@ -568,6 +570,8 @@ class MetadataMachine:
         node: NodeRow = {"host": cmd["host"], "client_port": cmd["client_port"], "raft_port": cmd["raft_port"],
                          "rack": cmd["rack"], "kafka_port": cmd.get("kafka_port")}
         old = self._nodes.get(int(cmd["id"]))
+        if "http_port" in cmd:  # only then: a registration from before HTTP ports keeps its old row, byte for byte
+            node["http_port"] = cmd["http_port"]
         if old is not None and old.get("decommissioned"):
             node["decommissioned"] = True  # a decommissioned node that restarts stays on its way out
         self._nodes[int(cmd["id"])] = node
@@ -756,7 +760,7 @@ class MetadataMachine:
         nodes = old.nodes
         if self._view_head:
             nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
-                                 bool(n.get("decommissioned")))
+                                 bool(n.get("decommissioned")), n.get("http_port"))
                      for i, n in self._nodes.items()}
         self._view_topics = set()
         self._view_parts = {}
