@@ -3,8 +3,9 @@
 A 3-node cluster (RF 3, fsync always) gets one topic of N partitions; once every partition has a
 leader (and, where the node reports it, its groups went quiescent), each node's CPU time over a
 10 s window is its idle cost; then node 1 is killed with SIGKILL and the time until every partition
-has a leader on nodes 2 and 3 is the failover time. CPU is measured as process CPU time (utime +
-stime), so other load on the machine changes it little.
+has a leader on nodes 2 and 3 is the failover time. Before the kill, node 2's ``/metrics`` is
+fetched 5 times (every per-partition series on): the scrape time a real node needs at N partitions.
+CPU is measured as process CPU time (utime + stime), so other load on the machine changes it little.
 
     python -m benchmarks.idle --partitions 300 1000 3000
 """
@@ -15,6 +16,7 @@ import argparse
 import json
 import re
 import signal
+import statistics
 import tempfile
 import time
 import urllib.request
@@ -37,6 +39,17 @@ def quiescent_groups(cluster: Cluster, node: int) -> int | None:
         return None
     found = re.search(r"^kraft_raft_groups_quiescent (\S+)$", text, re.M)
     return int(float(found.group(1))) if found else None
+
+
+def scrape_times(cluster: Cluster, node: int, runs: int = 5) -> dict[str, float]:
+    """Wall time of ``runs`` GETs of the node's /metrics (every per-partition series on): median, max."""
+    times = []
+    for _ in range(runs):
+        t = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{cluster.http_ports[node]}/metrics", timeout=30) as answer:
+            answer.read()
+        times.append((time.monotonic() - t) * 1000)
+    return {"median": round(statistics.median(times), 1), "max": round(max(times), 1)}
 
 
 def measure(partitions: int, root: Path) -> dict[str, Any]:
@@ -67,6 +80,7 @@ def measure(partitions: int, root: Path) -> dict[str, Any]:
         time.sleep(WINDOW_S)  # sleep-ok: the measurement window
         dt = time.monotonic() - t
         idle = {n: round(100 * (proc_cpu_s(pid) - before[n]) / dt, 1) for n, pid in pids.items()}
+        scrape_ms = scrape_times(cluster, 2)
         probe = RawClient(cluster.client_ports[2])
         cluster.kill(1, signal.SIGKILL)
         t0 = time.monotonic()
@@ -79,7 +93,8 @@ def measure(partitions: int, root: Path) -> dict[str, Any]:
         failover_s = time.monotonic() - t0
         probe.close()
         return {"partitions": partitions, "create_s": round(created_s, 2), "all_led_s": round(elected_s, 2),
-                "quiescent_groups": quiet, "idle_cpu_pct": idle, "failover_s": round(failover_s, 2)}
+                "quiescent_groups": quiet, "idle_cpu_pct": idle, "metrics_scrape_ms": scrape_ms,
+                "failover_s": round(failover_s, 2)}
     finally:
         cluster.stop_all()
 
