@@ -19,13 +19,14 @@ JOBS="${COMPAT_JOBS:-2}"
 # leaving them out keeps the build to three -dev packages. zlib and zstd are on (and lz4 and snappy,
 # built in) so the compression tests exercise every codec kraft passes through.
 CONFIGURE_FLAGS="--no-download --disable-curl --disable-sasl --disable-ssl --disable-lz4-ext --enable-zlib --enable-zstd"
-# Debian packages the build needs: compilers, and the headers of the two external codecs.
-PACKAGES="gcc g++ make zlib1g-dev libzstd-dev"
+# Debian packages the build needs: compilers, the headers of the two external codecs, and RapidJSON
+# (header-only: without it the tests that check statistics JSON, e.g. 0053 and 0101, skip themselves).
+PACKAGES="gcc g++ make zlib1g-dev libzstd-dev rapidjson-dev"
 
 ROOT="$CACHE/node-rdkafka-$VERSION"
 SRC="$ROOT/package/deps/librdkafka"
 STAMP="$ROOT/.kraft-built"
-WANT_STAMP="node-rdkafka $VERSION; configure $CONFIGURE_FLAGS"
+WANT_STAMP="node-rdkafka $VERSION; configure $CONFIGURE_FLAGS; packages $PACKAGES"
 
 log() { echo "compat/librdkafka/build: $*" >&2; }
 
