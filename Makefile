@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves chaos sim clean
+.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves chaos sim clean compat compat-quick
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -75,3 +75,19 @@ FIRST_SEED ?= 1
 SIM_ARGS ?=
 sim: install
 	$(BIN)/python -m tests.sim.run --seeds $(SEEDS) --first $(FIRST_SEED) $(SIM_ARGS)
+
+# librdkafka's own test suite (librdkafka 2.12 from the npm package node-rdkafka 3.6.1) against a
+# 3-node cluster: compat/librdkafka/build.sh builds its test-runner once into ~/.cache/kraft-compat
+# (needs npm, gcc, g++ and three -dev packages it installs as root), then every test that applies
+# runs one at a time (compat/librdkafka/excluded.txt: the others and why). Results: JSON beside
+# RESULTS.md. COMPAT_ARGS for the rest (python -m tests.compat.librdkafka --help).
+COMPAT_ARGS ?=
+compat: install
+	$(BIN)/python -m tests.compat.librdkafka --out compat/librdkafka/results.json $(COMPAT_ARGS)
+
+# A representative part: produce/consume, compression, offsets and commits, a consumer group,
+# admin, idempotence, headers, timestamps (a few minutes).
+COMPAT_QUICK_TESTS ?= 0002,0012,0013,0017,0030,0035,0040,0063,0070,0085,0090,0099
+compat-quick: install
+	$(BIN)/python -m tests.compat.librdkafka --tests $(COMPAT_QUICK_TESTS) \
+		--out compat/librdkafka/results-quick.json $(COMPAT_ARGS)
