@@ -92,7 +92,7 @@ class ScenarioCluster:
         assert cluster is not None
         dead = sorted(set(cluster.procs) - set(cluster.alive()))
         if dead:
-            logs = "; ".join(f"node {n} exited ({cluster.procs[n].returncode}): "
+            logs = "; ".join(f"node {n} {_exit_cause(cluster.procs[n].returncode)}: "
                              f"{cluster.log(n)[-400:].strip()}" for n in dead)
             self.stop()
             self.start()
@@ -111,6 +111,12 @@ class ScenarioCluster:
         finally:
             admin.close()
         return ""
+
+
+def _exit_cause(code: int | None) -> str:
+    if code == 0:  # kraft.node returns 0 only after SIGTERM/SIGINT: nothing in this run sends those
+        return "exited with 0 (a SIGTERM or SIGINT from outside this run)"
+    return f"exited with {code}"
 
 
 def write_test_conf(path: Path, bootstrap: str, timeout_multiplier: float) -> None:

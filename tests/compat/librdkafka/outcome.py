@@ -72,8 +72,13 @@ def environment(base: dict[str, str], *, src_dir: Path, run: Run, test_conf: Pat
 def run_test(run: Run, *, test_runner: Path, src_dir: Path, test_conf: Path, work_dir: Path,
              kafka_version: str, time_limit_s: float, quick: bool = False) -> TestResult:
     """Run ``run`` in ``work_dir`` (the test-runner writes stats and offset files into its current
-    directory), killing its process group at ``time_limit_s``."""
+    directory, so not in the shared build), killing its process group at ``time_limit_s``."""
     work_dir.mkdir(parents=True, exist_ok=True)
+    # Tests open files relative to librdkafka's tests/ directory (0053 reads ../src/statistics_schema.json):
+    # from work_dir, ../src must be librdkafka's src/.
+    src_link = work_dir.parent / "src"
+    if not src_link.exists():
+        src_link.symlink_to(src_dir / "src", target_is_directory=True)
     report = work_dir / "report.json"
     report.unlink(missing_ok=True)
     log_path = work_dir / "output.log"
