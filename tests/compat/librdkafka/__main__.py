@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--librdkafka-quick", action="store_true",
                    help="librdkafka's quick mode (-Q): fewer messages, and every SUB_TEST not marked quick is "
                         "skipped while its test still passes, so it measures little")
+    p.add_argument("--update", action="store_true",
+                   help="replace these tests' results in --out and keep the others (a re-run of a few)")
     p.add_argument("--work-dir", type=Path, help="outputs and cluster data (default: a new temp dir)")
     args = p.parse_args(argv)
     # SIGTERM (a CI timeout, kill PID) ends the run through the finally below, which stops the nodes.
@@ -168,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                     "auto_create_topics": "not supported by this kraft" if auto_create is None else "per scenario"},
         "excluded": {e.number: f"{e.category}: {e.reason}" for e in excluded.values()},
     }
+    kept: list[dict[str, Any]] = []
+    if args.update and args.out.exists():
+        rerun = {r.key for r in runs}
+        kept = [t for t in json.loads(args.out.read_text())["tests"] if t["key"] not in rerun]
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     clusters: dict[str, ScenarioCluster] = {}
@@ -197,12 +203,12 @@ def main(argv: list[str] | None = None) -> int:
             if event:
                 line += f"  [cluster: {event[:160]}]"
             print(line, flush=True)
-            _write(args.out, header, results, time.monotonic() - started)
+            _write(args.out, header, kept + results, time.monotonic() - started)
     finally:
         for sc in clusters.values():
             sc.stop()
         shutil.rmtree(work / "clusters", ignore_errors=True)
-    summary = _summary(results)
+    summary = _summary(kept + results)
     print("librdkafka compat: " + ", ".join(f"{k} {v}" for k, v in summary.items())
           + f" in {time.monotonic() - started:.0f} s; results in {args.out}", flush=True)
     return 0 if summary["pass"] == summary["runs"] else 1
@@ -221,6 +227,7 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
 
 def _write(path: Path, header: dict[str, Any], results: list[dict[str, Any]], elapsed_s: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    results = sorted(results, key=lambda t: (t["number"], t["scenario"] != suite.DEFAULT_SCENARIO, t["scenario"]))
     doc = {**header, "duration_s": round(elapsed_s), "summary": _summary(results), "tests": results}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
