@@ -170,6 +170,9 @@ def test_judge_pass_skip_timeout_and_crash() -> None:
     skipped = outcome.judge(RUN, 0, dict.fromkeys(RUN.subtests, "SKIPPED"),
                             "[0045 / 0.0s] SKIPPING: Test requires SASL PLAIN\n", 0.1, 300)
     assert (skipped.outcome, skipped.reason) == ("skipped", "Test requires SASL PLAIN")
+    cpp_skip = outcome.judge(RUN, 0, dict.fromkeys(RUN.subtests, "SKIPPED"),
+                             "[0101 / 1.0s] WARN: SKIPPING TEST: unexpected broker.rack configuration\n", 1.0, 300)
+    assert cpp_skip.reason == "unexpected broker.rack configuration"
     hung = outcome.judge(RUN, None, {}, "[0045 / 9.0s] Waiting for rebalance\n", 300.0, 300)
     assert hung.outcome == "timeout" and "Waiting for rebalance" in hung.reason
     crashed = outcome.judge(RUN, -11, {}, "", 1.0, 300)

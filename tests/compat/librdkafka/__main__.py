@@ -71,6 +71,11 @@ class ScenarioCluster:
         extra = "" if self.auto_create is None else f"auto_create_topics = {str(self.auto_create).lower()}"
         cluster = Cluster(self.root / f"{self.scenario}-{self.incarnation}", NODES, fsync="always", rf=3,
                           partitions=4, extra=extra)
+        # librdkafka's own test clusters give broker N the rack "RACKN" (tests/cluster_testing.py).
+        text = cluster.config_path.read_text()
+        for node in range(1, NODES + 1):
+            text = text.replace(f"[node.{node}]\n", f"[node.{node}]\nrack = RACK{node}\n")
+        cluster.config_path.write_text(text)
         self.cluster = cluster
         cluster.start_all()
         admin = Admin(cluster.bootstrap)

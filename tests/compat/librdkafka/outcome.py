@@ -27,7 +27,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x1b\(B")
 # read each test's name and state with a pattern instead.
 _REPORT_STATE = re.compile(r'"name": "(?P<name>[^"]+)", "state": "(?P<state>[A-Z_]+)"')
 _FAILURE = re.compile(r'^### Test "(?P<name>[^"]+)" failed at (?P<where>\S+)')
-_SKIP = re.compile(r"SKIPPING: (?P<reason>.*)$")
+_SKIP = re.compile(r"SKIPPING(?: TEST)?: (?P<reason>.*)$")
 
 
 @dataclass(frozen=True)
