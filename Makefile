@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves chaos sim clean compat compat-quick
+.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe chaos sim clean screenshots compat compat-quick
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,17 @@ MOVES_ARGS ?=
 # rest (python -m benchmarks.moves --help, e.g. --throttle 0,20000000), BENCH_RUNS for the runs.
 bench-moves: install
 	$(BIN)/python -m benchmarks.moves $(MOVES_BENCH) $(MOVES_ARGS)
+
+OBSERVE_ARGS ?=
+# Issue 15's cost of observing (benchmarks/observe.py): produce/consume with /metrics scraped every
+# second and the console's overview polled, against the same runs without; OBSERVE_ARGS for the rest
+# (python -m benchmarks.observe --help), BENCH_RUNS for the rounds.
+bench-observe: install
+	$(BIN)/python -m benchmarks.observe $(OBSERVE_ARGS)
+
+# A PNG of each web console page into docs/screenshots/ (headless Chromium: Debian chromium, chromium-driver).
+screenshots: install
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

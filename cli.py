@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from kraft import bootstrap as bootstrap_lookup
 from kraft import cli_format as fmt
 from kraft.apis.connect.cli import connect_app
 from kraft.apis.streams.cli import streams_app
+from kraft.bootstrap import resolve_bootstrap
 from kraft.config import ClusterConfig, load_config
 from kraft.errors import ConfigError, KraftConnectionError, KraftError, RequestTimedOut, UnknownTopicOrPartition
 from kraft.node.supervisor import SIGNALS, ProcessState, Supervisor
@@ -120,12 +122,10 @@ def progress(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def resolve_bootstrap(bootstrap: str | None, config: Path | None) -> str:
-    if bootstrap is not None:
-        if not bootstrap.strip():
-            raise ConfigError("--bootstrap is empty; expected HOST:PORT[,HOST:PORT...]")
-        return bootstrap
-    return load_config(config).bootstrap()
+def find_cluster(bootstrap: str | None, config: Path | None) -> str:
+    """A client command's bootstrap list (kraft.bootstrap's order), refused within a few seconds
+    with NETWORK_EXCEPTION when no node of it accepts connections."""
+    return bootstrap_lookup.find_cluster(bootstrap, config)
 
 
 def pick_node(config: ClusterConfig, node: int | None) -> int:
@@ -408,6 +408,50 @@ def topic_json(description: Any) -> dict[str, object]:
     return {"name": description.name, "partitions": [fmt.partition_json(p) for p in description.partitions]}
 
 
+@cluster_app.command("metrics")
+def cluster_metrics(
+    config: ConfigOpt = None,
+    node: Annotated[int | None, typer.Option("--node", "-n", min=1, help="Only this node (default: every "
+                                             "node of the file with an http_port).")] = None,
+    http: Annotated[str | None, typer.Option("--http", help="Scrape this HOST:PORT (a node's http_port) "
+                                             "instead of the file's nodes.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A node's key figures from its /metrics and /health/ready: a row per figure, a column per node.
+    Exit code 1 when a node asked for cannot be scraped."""
+    from kraft.metrics_client import KEY_FIGURES, NodeFigures, scrape
+
+    with reported_errors(as_json):
+        if http is not None:
+            targets: list[tuple[int | None, str | None]] = [(node, http)]
+        else:
+            cfg = load_config(config)
+            ids = [cfg.node(node).id] if node is not None else cfg.node_ids
+            targets = [(i, cfg.node(i).http_address) for i in ids]
+            if all(address is None for _, address in targets):
+                raise ConfigError(f"{cfg.source}: no node has an http_port (add one to [node.N])")
+        results: list[NodeFigures] = [
+            scrape(address, node_id) if address is not None
+            else NodeFigures(node_id, "-", None, error="no http_port in the config") for node_id, address in targets]
+    if as_json:
+        echo_json({"nodes": [{"node": r.node, "address": r.address, "ready": r.ready, "error": r.error,
+                              "figures": r.figures} for r in results]})
+    else:
+        heads = ["figure", *[f"node {r.node}" if r.node is not None else r.address for r in results]]
+        rows: list[list[object]] = [["address", *[r.address for r in results]],
+                                    ["ready", *["-" if r.ready is None else "yes" if r.ready else "NO"
+                                                for r in results]]]
+        rows += [[label, *[fmt.figure_cell(r.figures.get(key), unit) for r in results]]
+                 for key, label, unit, _figure in KEY_FIGURES]
+        typer.echo(fmt.render_table(heads, rows))
+        for r in results:
+            if r.error is not None:
+                typer.echo(f"node {r.node if r.node is not None else r.address}: {r.error}", err=True)
+    if any(r.error is not None for r in results if node is not None or http is not None) \
+            or all(r.error is not None for r in results):
+        raise typer.Exit(1)
+
+
 @cluster_app.command("elect-leaders")
 def cluster_elect_leaders(
     topic: Annotated[str | None, typer.Option("--topic", "-t", help="Only this topic (default: every topic).")] = None,
@@ -426,7 +470,7 @@ def cluster_elect_leaders(
     partition's outcome. Exit code 1 when a preferred replica does not lead by the timeout."""
     if partition and topic is None:
         raise typer.BadParameter("--partition needs --topic", param_hint="--partition")
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         def report(answered: int, total: int) -> None:
             if total > ELECT_PROGRESS_MIN:
                 progress(f"elect-leaders: {answered}/{total} partitions answered")
@@ -475,7 +519,7 @@ def cluster_rebalance(
     """Spread replicas and preferred leaders evenly over the nodes (racks respected; off any
     decommissioned node) with the fewest replicas moved: show the plan, then carry it out, one
     partition move at a time per partition, while clients keep working. Nothing moves until asked."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         plan = admin.plan_rebalance()
         if dry_run or not plan.moves:
             print_plan(plan, as_json, dry_run=dry_run, done=not plan.moves)
@@ -522,7 +566,8 @@ def cluster_decommission(
     metadata group (a voter once replaced), which this waits for too. Refused (NOT_ENOUGH_NODES, nothing changed) when
     the remaining nodes could not hold some topic's replication factor."""
     nodes = sorted(set(node))
-    address = resolve_bootstrap(bootstrap, config)
+    with reported_errors(as_json):
+        address = find_cluster(bootstrap, config)
     with reported_errors(as_json), admin_client(address) as admin:
         plan = admin.decommission_nodes(nodes)
         if not as_json:
@@ -612,7 +657,7 @@ def topic_create(
 ) -> None:
     """Create a topic, with topic configs (--config k=v ...) or the cluster's defaults."""
     path, topic_configs = split_config_args(config)
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, path)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, path)) as admin:
         admin.create_topic(name, partitions=partitions, replication_factor=replication_factor,
                            config=topic_configs or None)
         if as_json:
@@ -638,7 +683,7 @@ def topic_alter(
     path, topic_configs = split_config_args(config)
     if not topic_configs and not delete_config:
         raise typer.BadParameter("nothing to change: give --config k=v or --delete-config k", param_hint="--config")
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, path)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, path)) as admin:
         admin.alter_configs(name, set=topic_configs, delete=delete_config or [])
         if as_json:
             echo_json({"altered": name, "set": topic_configs, "deleted": delete_config or []})
@@ -659,7 +704,7 @@ def topic_add_partitions(
 ) -> None:
     """Grow a topic to --to partitions (a topic's partitions only grow), placed over the nodes as if
     the topic had been created with that many. Keyed records map to other partitions from then on."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         admin.create_partitions(name, to, validate_only=validate_only)
         if as_json:
             echo_json({"topic": name, "partitions": to, "validate_only": validate_only})
@@ -674,7 +719,7 @@ def topic_add_partitions(
 @topic_app.command("list")
 def topic_list(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List topic names, one per line."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         names = sorted(admin.list_topics())
         if as_json:
             echo_json({"topics": names})
@@ -690,7 +735,7 @@ def topic_describe(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a topic's partitions (leader, replicas, log start, high watermark, size) and configs (value, source)."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         description = admin.describe_topic(name)
         configs = admin.describe_configs(name)
         if as_json:
@@ -710,7 +755,7 @@ def topic_delete(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a topic and all its records."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         admin.delete_topic(name)
         if as_json:
             echo_json({"deleted": name})
@@ -731,7 +776,7 @@ def topic_delete_records(
 ) -> None:
     """Delete a partition's records below an offset, on every replica; print its new log start (low
     watermark). Whole batches go; readers skip the records below the start in the batch holding it."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         low_watermark = admin.delete_records(name, {partition: before})[partition]
         if as_json:
             echo_json({"topic": name, "partition": partition, "low_watermark": low_watermark})
@@ -773,7 +818,7 @@ def topic_reassign(
     if (replicas is None) == (not cancel):
         raise typer.BadParameter("give --replicas or --cancel", param_hint="--replicas")
     target = None if cancel else parse_node_list(replicas or "")
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         admin.reassign_partitions({(name, partition): target})
         done = not wait or follow_moves(admin, {(name, partition)}, timeout_s, show=not as_json)
         final = {p.partition: p for p in admin.describe_topic(name).partitions}[partition]
@@ -824,7 +869,7 @@ def follow_moves(admin: Admin, keys: set[tuple[str, int]], timeout_s: float, *, 
 @topic_app.command("reassignments")
 def topic_reassignments(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List the partitions being moved (Kafka's ListPartitionReassignments)."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         moves = sorted(admin.list_partition_reassignments().values(), key=lambda r: (r.topic, r.partition))
         if as_json:
             echo_json({"reassignments": [{"topic": r.topic, "partition": r.partition, "replicas": r.replicas,
@@ -845,7 +890,7 @@ def topic_reassignments(bootstrap: BootstrapOpt = None, config: ConfigOpt = None
 @group_app.command("list")
 def group_list(bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List consumer group ids (groups with members or committed offsets), one per line."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         groups = admin.list_groups()
         if as_json:
             echo_json({"groups": groups})
@@ -861,7 +906,7 @@ def group_describe(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a group's state and, per partition, its member, committed offset, end offset and lag."""
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         description = admin.describe_group(group)
         if as_json:
             echo_json(fmt.group_json(description))
@@ -899,7 +944,7 @@ def group_reset_offsets(
         if not to.isdigit():
             raise typer.BadParameter(f"{to!r} is not earliest, latest or an offset", param_hint="--to")
         target = int(to)
-    with reported_errors(as_json), admin_client(resolve_bootstrap(bootstrap, config)) as admin:
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
         offsets = admin.reset_offsets(group, topic, to=target, to_timestamp_ms=to_timestamp, partitions=partition)
         if as_json:
             echo_json({"group_id": group, "topic": topic,
@@ -939,7 +984,7 @@ def produce(
     from kraft import Producer
 
     with reported_errors(as_json):
-        producer = Producer(resolve_bootstrap(bootstrap, config), acks=producer_acks(acks))
+        producer = Producer(find_cluster(bootstrap, config), acks=producer_acks(acks))
         try:
             send = sender(producer, topic, key, headers, partition)
             if value is not None:
@@ -1069,7 +1114,7 @@ def consume(
     from kraft import Consumer, TopicPartition
 
     with reported_errors(as_json):
-        servers = resolve_bootstrap(bootstrap, config)
+        servers = find_cluster(bootstrap, config)
         with admin_client(servers) as admin:
             partitions = [p.partition for p in admin.describe_topic(topic).partitions]
         if group is not None:
@@ -1223,3 +1268,54 @@ def record_json(r: Any) -> dict[str, object]:
 
 if __name__ == "__main__":
     app()
+
+
+# ---------------------------------------------------------------------------------------------------
+# seeing the cluster: kraft top, kraft console
+
+
+def http_nodes_of(bootstrap: str | None, config: Path | None) -> dict[int, str]:
+    """The HTTP addresses of the nodes (CPU, memory, rates come from their /metrics): the config's,
+    unless the cluster was named by --bootstrap (which says nothing about HTTP ports)."""
+    if bootstrap is not None:
+        return {}
+    return load_config(config).http_addresses()
+
+
+@app.command()
+def top(bootstrap: BootstrapOpt = None, config: ConfigOpt = None) -> None:
+    """A full-screen live view refreshed every second: nodes (up, CPU, memory, requests/s), topics
+    (records/s in and out, size), partitions led per node, under-replicated partitions, groups and
+    their lag. Keys: 1-4 (or n t p g) switch views, s sorts by the next column, r reverses, q quits.
+    CPU, memory and rates need the nodes' http_port, so --config (or ./cluster.ini), not --bootstrap."""
+    from kraft.top.app import run
+
+    with reported_errors(as_json=False):
+        servers = find_cluster(bootstrap, config)
+        http_nodes = http_nodes_of(bootstrap, config)
+    run(servers, http_nodes)
+
+
+@app.command()
+def console(
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port to serve on (0: any).")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    read_only: Annotated[bool | None, typer.Option("--read-only/--read-write", help="Refuse every write action "
+                                                   "(default: the config's console_read_only)")] = None,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The web console on a port of its own (every node with an http_port also serves it at /)."""
+    from kraft.console.standalone import serve
+
+    with reported_errors(as_json=False):
+        servers = find_cluster(bootstrap, config)
+        http_nodes = http_nodes_of(bootstrap, config)
+        if read_only is None:
+            read_only = bootstrap is None and load_config(config).console_read_only
+        try:
+            serve(servers, http_nodes, host, port, read_only=read_only,
+                  ready=lambda p: typer.echo(f"kraft console on http://{host}:{p}/ (read-only: "
+                                             f"{'yes' if read_only else 'no'}); Ctrl-C stops it"))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

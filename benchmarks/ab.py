@@ -1,5 +1,6 @@
 """``make bench-ab BASE=<rev>``: produce and consume throughput of this checkout against another
 revision, in the same run, alternating A and B so both see the same machine.
+``BENCH_AB_WORKLOAD=wordcount``: the Streams word count instead (lines/s; see :func:`measure_word_count`).
 
 Each round starts a fresh 3-node cluster (RF 3, ``fsync = always``, 6 partitions) from one side's
 code, produces ``BENCH_RECORDS`` 100-byte records with kraft's Producer (acks=all, linger 5 ms,
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("BENCH_AB_ROUNDS", "5"))
 RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
 PARTITIONS = 6
+WORKLOAD = os.environ.get("BENCH_AB_WORKLOAD", "produce")  # produce (and consume) | wordcount
+LINES = int(os.environ.get("BENCH_STREAMS_LINES", "300000"))
 
 
 def measure() -> dict[str, float]:
@@ -66,10 +69,78 @@ def measure() -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def measure_word_count() -> dict[str, float]:
+    """One round of the Streams word count (``benchmarks/streams.py``'s app and lines, written out
+    here for the same reason as above): ``LINES`` lines of 100 bytes of words from a 1,000-word
+    vocabulary in a 6-partition topic (RF 3, 3 nodes, ``fsync = always``); one app instance
+    (defaults: commit every 1000 ms; the record cache where the side has one); the clock runs from
+    the app owning its tasks until its group has committed every input and repartition record,
+    then the stored counts must add up to the number of words."""
+    import random
+
+    from kraft import Admin, Producer
+    from kraft.apis.streams import Serde, StreamsApp
+    from kraft.testing.local_cluster import Cluster, wait_for
+
+    rng = random.Random(1)
+    vocabulary = [f"w{i:03d}{rng.choice('abcdefgh') * rng.randint(1, 8)}" for i in range(1000)]
+    lines = []
+    for _ in range(LINES):
+        line = ""
+        while len(line) < 100:
+            line += rng.choice(vocabulary) + " "
+        lines.append(line[:100].rsplit(" ", 1)[0].ljust(100).encode())
+    words = sum(len(line.split()) for line in lines)
+    root = Path(tempfile.mkdtemp(prefix="kraft-ab-"))
+    cluster = Cluster(root / "cluster", 3, fsync="always")
+    try:
+        cluster.start_all()
+        with Admin(cluster.bootstrap) as admin:
+            admin.create_topic("lines", partitions=PARTITIONS, replication_factor=3)
+        cluster.wait_leaders("lines", timeout_s=60)
+        with Producer(cluster.bootstrap, linger_ms=5) as producer:
+            for i, line in enumerate(lines):
+                producer.send("lines", value=line, partition=i % PARTITIONS)
+            producer.flush()
+        app = StreamsApp("wordcount", cluster.bootstrap, state_dir=root / "state")
+        (app.stream("lines", value_serde=Serde.str)
+            .flat_map_values(str.split)
+            .group_by(lambda _k, word: word)
+            .count(store="word-counts")
+            .to_stream()
+            .to("word-counts", value_serde=Serde.int))
+        app.start()
+        try:
+            with Admin(cluster.bootstrap) as admin:
+                def all_committed() -> bool:
+                    offsets = admin.describe_group("wordcount").offsets
+                    return (sum(o.committed or 0 for o in offsets if o.topic == "lines") >= LINES
+                            and all(o.committed == o.end_offset for o in offsets))
+
+                app.wait_until_running(120)
+                start = time.perf_counter()
+                wait_for(lambda: app.processed >= LINES or app.error, 1200, "every line processed", 0.01)
+                wait_for(lambda: app.error or all_committed(), 600, "everything committed", 0.02)
+                elapsed = time.perf_counter() - start
+                wait_for(lambda: app.error or sum(v for _k, v in app.store("word-counts").all()) == words, 60,
+                         "every word counted")
+            if app.error is not None:
+                raise app.error
+        finally:
+            app.close()
+        return {"lines_per_s": LINES / elapsed}
+    finally:
+        cluster.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def run_side(code_root: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure"], env=env, cwd=code_root,
-                          capture_output=True, text=True, timeout=900, check=True)
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if proc.returncode != 0:  # say why: a failed round is otherwise only an exit status
+        sys.stderr.write(proc.stderr[-4000:])
+        proc.check_returncode()
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -87,21 +158,24 @@ def main(base: str) -> None:
             for name, code_root in sides.items():
                 got = run_side(code_root)
                 results[name].append(got)
-                print(f"round {r + 1}/{ROUNDS} {name}: produce {got['produce']:,.0f} records/s, "
-                      f"consume {got['consume']:,.0f} records/s", flush=True)
+                figures = ", ".join(f"{k} {v:,.0f}" for k, v in got.items())
+                print(f"round {r + 1}/{ROUNDS} {name}: {figures} (load {os.getloadavg()[0]:.1f})", flush=True)
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_root)], check=False)
-    medians = {name: {k: statistics.median(run[k] for run in runs) for k in ("produce", "consume")}
-               for name, runs in results.items()}
+    keys = list(next(iter(results.values()))[0])
+    medians = {name: {k: statistics.median(run[k] for run in runs) for k in keys} for name, runs in results.items()}
     a, b = medians.values()
-    print(f"\nmedians of {ROUNDS} rounds, {RECORDS} records of 100 bytes, 3 nodes, RF 3, fsync always:")
+    what = (f"{LINES} lines (word count)" if WORKLOAD == "wordcount" else f"{RECORDS} records of 100 bytes")
+    print(f"\nmedians of {ROUNDS} rounds, {what}, 3 nodes, RF 3, fsync always:")
     for name, m in medians.items():
-        print(f"  {name}: produce {m['produce']:,.0f} records/s, consume {m['consume']:,.0f} records/s")
-    print(f"  B/A: produce {b['produce'] / a['produce']:.3f}, consume {b['consume'] / a['consume']:.3f}")
+        print(f"  {name}: " + ", ".join(f"{k} {v:,.0f}" for k, v in m.items()))
+    print("  B/A: " + ", ".join(f"{k} {b[k] / a[k]:.3f}" for k in keys))
+    for name, runs in results.items():
+        print(f"  {name} runs: " + "; ".join(", ".join(f"{k} {v:,.0f}" for k, v in run.items()) for run in runs))
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--measure"]:
-        print(json.dumps(measure()))
+        print(json.dumps(measure_word_count() if WORKLOAD == "wordcount" else measure()))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else "HEAD~1")

@@ -507,3 +507,15 @@ def group_json(group: GroupLike) -> dict[str, object]:
         "offsets": [{"topic": o.topic, "partition": o.partition, "member": owner.get((o.topic, o.partition)),
                      "committed": o.committed, "end_offset": o.end_offset, "lag": o.lag} for o in group.offsets],
     }
+
+
+def figure_cell(value: float | None, unit: str) -> str:
+    """One key figure of ``kraft cluster metrics`` as a person reads it: ``-`` when there is none,
+    bytes in KiB/MiB/..., seconds in ms below one second, counts as integers where they are."""
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        return human_bytes(int(value)) or "-"
+    if unit == "seconds":
+        return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"

@@ -25,6 +25,9 @@ from kraft.topic_config import ConfigValue
 
 FsyncPolicy = Literal["always", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "never")
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 DEFAULT_CONFIG_FILE = "cluster.ini"
 
@@ -38,6 +41,8 @@ data_dir = ./data                 ; each node keeps data_dir/<node id>/ (relativ
 replication_factor = 1            ; default for new topics, capped at the number of nodes
 partitions = 3                    ; default for new topics
 fsync = always                    ; always | never
+; auto_create_topics = true       ; a topic is created (with the defaults above) when a client first uses it
+; console_read_only = false       ; true: the web console on http_port refuses every write action (403)
 
 ; Optional limits and timings, shown with their defaults:
 ; max_record_bytes = 1048576
@@ -59,6 +64,11 @@ fsync = always                    ; always | never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
 ; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
 ; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
+; log_format = text               ; text | json (one JSON object per line: time, level, logger, message, fields)
+; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
+; max_partitions_per_topic = 1000  ; a topic's partitions; more: INVALID_PARTITIONS at once
+; max_partitions_per_node = 1000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
+; max_fetch_sessions = 1000       ; Kafka fetch sessions (KIP-227) a node keeps; 0 = none (every fetch is full)
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
 ; log_cleanup_policy = delete              ; cleanup.policy: delete | compact | compact,delete
@@ -76,6 +86,7 @@ host = 127.0.0.1
 client_port = 9192                ; native protocol
 raft_port = 9193                  ; all Raft traffic of this node
 kafka_port = 9092                 ; Kafka wire protocol (kafka-python, confluent-kafka, kcat); optional
+http_port = 9194                  ; /metrics (Prometheus) and /health/live, /health/ready; optional
 ; rack = dc1                      ; optional; give every node a rack or none
 """
 
@@ -99,6 +110,11 @@ class NodeConfig:
     raft_port: int
     rack: str | None = None
     kafka_port: int | None = None  # the Kafka-protocol listener; None: this node does not speak Kafka
+    http_port: int | None = None  # metrics and health (kraft.node.http); None: no HTTP listener
+
+    @property
+    def http_address(self) -> str | None:
+        return None if self.http_port is None else f"{self.host}:{self.http_port}"
 
     @property
     def client_address(self) -> str:
@@ -119,6 +135,10 @@ class ClusterConfig:
     replication_factor: int = 3
     partitions: int = 3
     fsync: FsyncPolicy = "always"
+    # Kafka's auto.create.topics.enable: a Metadata request that allows it, or a produce, naming a
+    # topic that does not exist creates it with ``partitions`` and ``replication_factor``.
+    auto_create_topics: bool = True
+    console_read_only: bool = False  # the web console (kraft.console) refuses every write action (HTTP 403)
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216
     max_connections: int = 1024
@@ -141,9 +161,22 @@ class ClusterConfig:
     # replica, a lost disk's); voters are never throttled. 0: unthrottled. The default's measurement
     # is in BENCHMARKS.md (issue 13).
     reassignment_throttle_bytes_per_s: int = 20_000_000
+    # What CreateTopics / CreatePartitions may ask for; beyond it they are refused at once, before
+    # anything is proposed. Sized from BENCHMARKS.md's idle cost on the 2-vCPU VM: a node hosting
+    # 300 replicas idles at 7-10 % of a core, 1,000 at about 20 %, and at 3,000 (RF 3 on 3 nodes)
+    # the driver loop cannot keep its own heartbeats and no partition gets a leader. 1,000 keeps a
+    # node at a fifth of a core idle with a 3x margin below that collapse; raise both once idle
+    # groups cost less (issue 16). A topic may not exceed what one node may hold.
+    max_partitions_per_topic: int = 1000
+    max_partitions_per_node: int = 1000
+    # Kafka fetch sessions (KIP-227) one node's Kafka listener keeps, as Kafka's
+    # max.incremental.fetch.session.cache.slots (default 1000); 0 turns them off.
+    max_fetch_sessions: int = 1000
     # Topic config name -> the cluster-wide default the [cluster] section sets (log_retention_ms = ...
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
+    log_format: LogFormat = "text"  # how a node writes its log lines (kraft.node.logs)
+    metrics_per_partition: bool = True  # false: /metrics has no per-partition series (bounded cardinality)
 
     @property
     def source(self) -> str:
@@ -172,6 +205,10 @@ class ClusterConfig:
     def bootstrap(self) -> str:
         """``host:port,...`` of every node's client port, in node id order."""
         return ",".join(self.nodes[i].client_address for i in self.node_ids)
+
+    def http_addresses(self) -> dict[int, str]:
+        """Node id -> ``host:port`` of its HTTP listener, for the nodes that have one."""
+        return {i: address for i in self.node_ids if (address := self.nodes[i].http_address) is not None}
 
     def effective_replication_factor(self) -> int:
         """The default replication factor of new topics: a small cluster cannot hold more copies."""
@@ -211,9 +248,14 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "metadata_voters": (1, 99),
     "metadata_voter_replace_ms": (100, 86_400_000),
     "reassignment_throttle_bytes_per_s": (0, 1 << 40),
+    "max_partitions_per_topic": (1, 1_000_000),
+    "max_partitions_per_node": (1, 10_000_000),
+    "max_fetch_sessions": (0, 1_000_000),
 }
-_CLUSTER_KEYS = ("data_dir", "fsync", *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
-_NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "rack")
+_CLUSTER_BOOLS = ("auto_create_topics", "console_read_only")
+_CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,
+                 *topic_config.BY_CLUSTER_KEY)
+_NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
 _NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
 
 
@@ -263,7 +305,11 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         data_dir=_parse_data_dir(cluster, base_dir, src),
         nodes=nodes,
         fsync=_parse_fsync(cluster, src),
+        log_format=_parse_log_format(cluster, src),
+        metrics_per_partition=_parse_bool(cluster, "metrics_per_partition", True, src),
         log_defaults=_parse_log_defaults(cluster, src),
+        auto_create_topics=_parse_bool(cluster, "auto_create_topics", True, src),
+        console_read_only=_parse_bool(cluster, "console_read_only", False, src),
         **_parse_cluster_ints(cluster, src),
     )
     _check_cluster_relations(config, src)
@@ -272,7 +318,10 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
 
 def render_config(config: ClusterConfig) -> str:
     """cluster.ini text that parses back to ``config`` (every key written, data_dir absolute)."""
-    lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}"]
+    lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}",
+             f"log_format = {config.log_format}",
+             f"metrics_per_partition = {str(config.metrics_per_partition).lower()}"]
+    lines += [f"{key} = {str(getattr(config, key)).lower()}" for key in _CLUSTER_BOOLS]
     lines += [f"{key} = {getattr(config, key)}" for key in _CLUSTER_INT_RANGES]
     lines += [f"{topic_config.BY_NAME[name].cluster_key} = {topic_config.format_value(value)}"
               for name, value in config.log_defaults.items()]
@@ -282,6 +331,8 @@ def render_config(config: ClusterConfig) -> str:
         lines += [f"client_port = {node.client_port}", f"raft_port = {node.raft_port}"]
         if node.kafka_port is not None:
             lines.append(f"kafka_port = {node.kafka_port}")
+        if node.http_port is not None:
+            lines.append(f"http_port = {node.http_port}")
         if node.rack is not None:
             lines.append(f"rack = {node.rack}")
     return "\n".join(lines) + "\n"
@@ -348,6 +399,15 @@ def _parse_cluster_ints(cluster: Mapping[str, str], src: _Source) -> dict[str, i
     }
 
 
+def _parse_bool(cluster: Mapping[str, str], key: str, default: bool, src: _Source) -> bool:
+    if key not in cluster:
+        return default
+    value = _BOOLEANS.get(cluster[key].strip().lower())
+    if value is None:
+        raise src.error(_CLUSTER, key, f"{cluster[key]!r} is not true or false")
+    return value
+
+
 def _parse_log_defaults(cluster: Mapping[str, str], src: _Source) -> dict[str, ConfigValue]:
     """The topic-config defaults the file sets, checked by the same table as a topic's own configs."""
     out: dict[str, ConfigValue] = {}
@@ -377,6 +437,13 @@ def _parse_fsync(cluster: Mapping[str, str], src: _Source) -> FsyncPolicy:
     if raw.lower() not in FSYNC_POLICIES:
         raise src.error(_CLUSTER, "fsync", f"{raw!r} is not one of {' | '.join(FSYNC_POLICIES)}")
     return cast(FsyncPolicy, raw.lower())
+
+
+def _parse_log_format(cluster: Mapping[str, str], src: _Source) -> LogFormat:
+    raw = cluster.get("log_format", "text")
+    if raw.lower() not in LOG_FORMATS:
+        raise src.error(_CLUSTER, "log_format", f"{raw!r} is not one of {' | '.join(LOG_FORMATS)}")
+    return cast(LogFormat, raw.lower())
 
 
 def _parse_data_dir(cluster: Mapping[str, str], base_dir: Path, src: _Source) -> Path:
@@ -414,9 +481,13 @@ def _parse_node(node_id: int, section: configparser.SectionProxy, src: _Source) 
         client_port=_parse_int(section["client_port"], section.name, "client_port", _PORT_RANGE, src),
         raft_port=_parse_int(section["raft_port"], section.name, "raft_port", _PORT_RANGE, src),
         rack=rack,
-        kafka_port=(_parse_int(section["kafka_port"], section.name, "kafka_port", _PORT_RANGE, src)
-                    if "kafka_port" in section else None),
+        kafka_port=_optional_port(section, "kafka_port", src),
+        http_port=_optional_port(section, "http_port", src),
     )
+
+
+def _optional_port(section: configparser.SectionProxy, key: str, src: _Source) -> int | None:
+    return _parse_int(section[key], section.name, key, _PORT_RANGE, src) if key in section else None
 
 
 def _node_ports(nodes: Mapping[int, NodeConfig]) -> Iterator[tuple[int, str, tuple[str, int]]]:
@@ -425,6 +496,8 @@ def _node_ports(nodes: Mapping[int, NodeConfig]) -> Iterator[tuple[int, str, tup
         yield node_id, "raft_port", (node.host, node.raft_port)
         if node.kafka_port is not None:
             yield node_id, "kafka_port", (node.host, node.kafka_port)
+        if node.http_port is not None:
+            yield node_id, "http_port", (node.host, node.http_port)
 
 
 def _check_ports_unique(nodes: Mapping[int, NodeConfig], src: _Source) -> None:

@@ -100,6 +100,15 @@ class InvalidRequest(KraftError):
 
 
 @_register
+class ClusterAuthorizationFailed(KraftError):
+    """Kafka's CLUSTER_AUTHORIZATION_FAILED: the action is not allowed here (a read-only console's
+    write actions)."""
+
+    code = 31
+    name = "CLUSTER_AUTHORIZATION_FAILED"
+
+
+@_register
 class UnsupportedRequest(KraftError):
     code = 35
     name = "UNSUPPORTED_VERSION"
@@ -123,6 +132,14 @@ class TopicAlreadyExists(KraftError):
 class InvalidPartitions(KraftError):
     code = 37
     name = "INVALID_PARTITIONS"
+
+
+@_register
+class PolicyViolation(KraftError):
+    """A request the cluster's policy refuses (a limit of cluster.ini, named in the message)."""
+
+    code = 44
+    name = "POLICY_VIOLATION"
 
 
 @_register
@@ -264,6 +281,15 @@ class GroupIdNotFound(KraftError):
 
 
 @_register
+class FencedInstanceId(KraftError):
+    """A static member (``group.instance.id``) whose place was taken by a newer member with the same
+    instance id: the older one must stop (KIP-345)."""
+
+    code = 82
+    name = "FENCED_INSTANCE_ID"
+
+
+@_register
 class InvalidProducerEpoch(KraftError):
     """A batch from an older epoch of a producer that has since moved to a newer one (fenced)."""
 
@@ -300,6 +326,63 @@ class StorageError(KraftError):
 
     code = 56
     name = "KAFKA_STORAGE_ERROR"
+    retriable = True
+
+
+@_register
+class OffsetMetadataTooLarge(KraftError):
+    """A committed offset's metadata string is longer than the coordinator keeps."""
+
+    code = 12
+    name = "OFFSET_METADATA_TOO_LARGE"
+
+
+@_register
+class FencedLeaderEpoch(KraftError):
+    """The request names a leader epoch older than the partition's leader's: the client's metadata
+    is stale (it refreshes it and asks again)."""
+
+    code = 74
+    name = "FENCED_LEADER_EPOCH"
+    retriable = True
+
+
+@_register
+class UnknownLeaderEpoch(KraftError):
+    """The request names a leader epoch newer than this leader's: this node has not caught up with
+    the election the client has heard of yet."""
+
+    code = 75
+    name = "UNKNOWN_LEADER_EPOCH"
+    retriable = True
+
+
+@_register
+class FetchSessionIdNotFound(KraftError):
+    """An incremental fetch names a fetch session this node does not have (never created here,
+    evicted, or closed): the consumer starts a new session with a full fetch (KIP-227)."""
+
+    code = 70
+    name = "FETCH_SESSION_ID_NOT_FOUND"
+    retriable = True
+
+
+@_register
+class InvalidFetchSessionEpoch(KraftError):
+    """An incremental fetch's session epoch is not the one its session expects next (a lost or
+    repeated fetch): the consumer starts a new session with a full fetch (KIP-227)."""
+
+    code = 71
+    name = "INVALID_FETCH_SESSION_EPOCH"
+    retriable = True
+
+
+@_register
+class UnknownTopicId(KraftError):
+    """A request names a topic by a Kafka topic id no topic has (deleted, or never created)."""
+
+    code = 100
+    name = "UNKNOWN_TOPIC_ID"
     retriable = True
 
 

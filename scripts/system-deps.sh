@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: kcat (a real Kafka command-line client), postgresql and
-# postgresql-15-wal2json (the Connect tests start their own PostgreSQL server with them).
+# postgresql-15-wal2json (the Connect tests start their own PostgreSQL server with them), chromium and
+# chromium-driver (the web console's browser tests, Selenium), tmux (kraft top in a real terminal).
 # Installs what is missing when it can (root, or passwordless sudo); otherwise says what is missing
 # and carries on: the tests that need a package then fail (CI=1) or skip, naming it.
 set -euo pipefail
-PACKAGES="kcat postgresql postgresql-15-wal2json"
+PACKAGES="kcat postgresql postgresql-15-wal2json chromium chromium-driver tmux"
 missing=""
 for pkg in $PACKAGES; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

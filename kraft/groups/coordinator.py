@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from kraft import errors
@@ -26,6 +26,7 @@ from kraft.state.metadata import GroupOffsets, MetadataMachine, encode_command
 
 log = logging.getLogger(__name__)
 
+OFFSET_METADATA_MAX_BYTES = 4096  # Kafka's offset.metadata.max.bytes
 TICK_S = 0.1
 _background: set[asyncio.Task[Any]] = set()  # strong references: the loop keeps only weak ones
 
@@ -97,6 +98,7 @@ class GroupCoordinator:
         self.commits = CommitBatcher(propose)
         self._completing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self.rebalances = 0  # generations this node completed as coordinator (a metric)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._ticker())
@@ -140,13 +142,27 @@ class GroupCoordinator:
 
     async def join(self, group_id: str, member_id: str, client_id: str, host: str, topics: list[str],
                    session_timeout_ms: int, rebalance_timeout_ms: int, strategy: str,
-                   protocol_type: str = "", protocols: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
+                   protocol_type: str = "", protocols: list[tuple[str, bytes]] | None = None,
+                   instance_id: str | None = None) -> dict[str, Any]:
         group = self._group(group_id, joining=True)
+        replaced = group.static_members.get(instance_id) if instance_id and not member_id else None
         member_id, wait = group.join(member_id, client_id, host, topics, session_timeout_ms, rebalance_timeout_ms,
-                                     strategy, self.clock(), self.initial_delay_s, protocol_type, protocols)
+                                     strategy, self.clock(), self.initial_delay_s, protocol_type, protocols,
+                                     instance_id)
+        if replaced is not None:
+            fenced = errors.FencedInstanceId(f"instance {instance_id!r} rejoined as {member_id!r}")
+            self._fail_waiter(group_id, replaced, fenced)
+            old_sync = self.sync_waiters.pop((group_id, replaced), None)
+            if old_sync is not None and not old_sync.done():
+                old_sync.set_exception(fenced)
+            log.info("group %s: static member %s (instance %s) is now %s%s", group_id, replaced, instance_id,
+                     member_id, ", no rebalance" if not wait else "")
         self._settle_syncs(group)
         if not wait:
-            return self._answer(group, member_id)
+            answer = self._answer(group, member_id)
+            # A Stable group's leader that rejoined without a round: its assignment stands (KIP-814).
+            answer["skip_assignment"] = bool(group.protocol_type) and member_id == group.leader
+            return answer
         old = self.waiters.pop((group_id, member_id), None)
         if old is not None and not old.done():
             old.set_exception(errors.RebalanceInProgress("superseded by a newer join of the same member"))
@@ -166,12 +182,12 @@ class GroupCoordinator:
         return {"assignment": [list(tp) for tp in group.assignment.get(member_id, [])]}
 
     async def sync_assignments(self, group_id: str, member_id: str, generation: int,
-                               assignments: dict[str, bytes]) -> bytes:
+                               assignments: dict[str, bytes], instance_id: str | None = None) -> bytes:
         """Kafka's SyncGroup: the leader hands in everyone's assignment; every member waits for its own."""
         group = self._group(group_id, create=False)
         if not group.protocol_type:
             raise errors.InconsistentGroupProtocol(f"group {group_id!r} is a native kraft group")
-        if group.set_assignments(member_id, generation, assignments):
+        if group.set_assignments(member_id, generation, assignments, instance_id):
             self._settle_syncs(group)
         if group.state == AWAITING_SYNC:
             key = (group_id, member_id)
@@ -185,31 +201,41 @@ class GroupCoordinator:
             raise errors.RebalanceInProgress(f"group {group_id!r} is rebalancing: rejoin")
         return group.member_assignments.get(member_id, b"")
 
-    def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
+    def heartbeat(self, group_id: str, member_id: str, generation: int, instance_id: str | None = None) -> None:
         group = self._group(group_id, create=False)
-        group.heartbeat(member_id, generation, self.clock())
+        group.heartbeat(member_id, generation, self.clock(), instance_id)
 
-    def leave(self, group_id: str, member_id: str) -> None:
+    def leave(self, group_id: str, member_id: str, instance_id: str | None = None) -> None:
         group = self._group(group_id, create=False)
-        group.leave(member_id, self.clock())
+        member_id = group.leave(member_id, self.clock(), instance_id)
         self._fail_waiter(group_id, member_id, errors.UnknownMemberId("left the group"))
         self._settle_syncs(group)
         self._check(group)
 
     async def commit(self, group_id: str, member_id: str, generation: int,
-                     offsets: list[tuple[str, int, int]]) -> list[tuple[int, str]]:
+                     offsets: Sequence[tuple[str, int, int] | tuple[str, int, int, str]],
+                     instance_id: str | None = None) -> list[tuple[int, str]]:
+        """Commit ``(topic, partition, offset[, metadata string])`` for the group; per offset, an
+        error code (0: stored) and a message. A metadata string is kept with its offset (up to
+        ``OFFSET_METADATA_MAX_BYTES``) and comes back with it. A static member's commit naming its
+        ``instance_id`` is fenced once a newer member took that instance id."""
         group = self._group(group_id)
-        group.check_commit(member_id, generation)
+        group.check_commit(member_id, generation, instance_id)
         results: list[tuple[int, str] | None] = [None] * len(offsets)
         accepted = []
-        for i, (topic, partition, offset) in enumerate(offsets):
+        for i, (topic, partition, offset, *meta) in enumerate(offsets):
             end = self.end_offset(topic, partition)
             if offset < 0 or (end is not None and offset > end):
                 results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
+            elif meta and len(meta[0].encode()) > OFFSET_METADATA_MAX_BYTES:
+                results[i] = (errors.OffsetMetadataTooLarge.code,
+                              f"commit metadata of {len(meta[0].encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")
             else:
                 accepted.append(i)
         if accepted:
-            codes = await self.commits.commit(group_id, generation, [list(offsets[i]) for i in accepted])
+            # [topic, partition, offset] or, with a metadata string, [..., metadata] (kraft.state.metadata)
+            rows = [[*offsets[i][:3], *[m for m in offsets[i][3:] if m]] for i in accepted]
+            codes = await self.commits.commit(group_id, generation, rows)
             for i, code in zip(accepted, codes, strict=True):
                 results[i] = (code, "" if not code else errors.error_for_code(code).name)
         return [r if r is not None else (0, "") for r in results]
@@ -224,6 +250,11 @@ class GroupCoordinator:
             names |= {g for g, grp in self.groups.items() if grp.members}
         return sorted(names)
 
+    def group_protocol(self, group_id: str) -> tuple[str, str]:
+        """(protocol type, chosen protocol) of a Kafka-protocol group coordinated here; empty if unknown."""
+        group = self.groups.get(group_id)
+        return (group.protocol_type, group.protocol) if group is not None else ("", "")
+
     def describe(self, group_id: str) -> dict[str, Any]:
         if not self.is_coordinator():
             raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
@@ -237,7 +268,8 @@ class GroupCoordinator:
             for mid, m in group.members.items():
                 opaque = group.member_assignments.get(mid, b"")
                 tps = group.assignment.get(mid) if not group.protocol_type else assignment_partitions(opaque)
-                members.append({"member_id": mid, "client_id": m.client_id, "host": m.host,
+                members.append({"member_id": mid, "instance_id": m.instance_id, "client_id": m.client_id,
+                                "host": m.host,
                                 "assignment": [list(tp) for tp in tps or []],
                                 "metadata": group.metadata_of(m), "assignment_bytes": opaque})
         return {
@@ -260,6 +292,7 @@ class GroupCoordinator:
             answer["protocol"], answer["leader"] = group.protocol, group.leader
             answer["member_metadata"] = ([(mid, group.metadata_of(m)) for mid, m in group.members.items()]
                                          if member_id == group.leader else [])
+            answer["instance_ids"] = {mid: m.instance_id for mid, m in group.members.items() if m.instance_id}
         return answer
 
     def _settle_syncs(self, group: Group) -> None:
@@ -310,6 +343,7 @@ class GroupCoordinator:
                 group.burn_generation(generation)
                 return  # someone joined or left while the generation was being recorded
             group.complete(assignment, partitions, generation)
+            self.rebalances += 1
             for mid in group.members:
                 fut = self.waiters.pop((group.group_id, mid), None)
                 if fut is not None and not fut.done():

@@ -35,6 +35,13 @@ Invariants (checked by tests/unit/test_group_transitions.py after every step of 
 a group has members exactly when it is not Empty; the generation never decreases; every member of a
 Stable group has an assignment.
 
+Static members (KIP-345) join with a ``group.instance.id``: a member that restarts and joins again
+with the same instance id (and no member id) takes the place of its former self, under a new member
+id, with its assignment; a Stable group does not rebalance for it unless its subscription changed.
+The former member id is fenced (``FENCED_INSTANCE_ID``). Like any member, a static member that stays
+silent for its session timeout is removed. The instance ids live with the members, in memory: a new
+coordinator starts without them, and its members rejoin as after any coordinator change.
+
 Two kinds of group, never mixed: native kraft groups name a server-side ``strategy`` and the
 coordinator assigns; Kafka-protocol groups (``protocol_type``, e.g. "consumer") send named protocols
 with opaque metadata, and the elected leader member assigns, as in Kafka.
@@ -148,6 +155,7 @@ class Member:
     last_seen: float
     joined: bool = True  # has (re)joined in the current rebalance round
     protocols: list[tuple[str, bytes]] | None = None  # Kafka-protocol members: (name, metadata) by preference
+    instance_id: str | None = None  # static members: group.instance.id (KIP-345)
 
 
 @dataclass
@@ -165,6 +173,7 @@ class Group:
     protocol: str = ""  # Kafka-protocol groups: the protocol chosen for the current generation
     leader: str = ""  # Kafka-protocol groups: the member that computes the assignment
     member_assignments: dict[str, bytes] = field(default_factory=dict)  # Kafka-protocol groups: opaque
+    static_members: dict[str, str] = field(default_factory=dict)  # instance id -> its current member id
     _state: State = field(default=EMPTY, init=False)
 
     @property
@@ -182,9 +191,11 @@ class Group:
     # --- transitions ------------------------------------------------------------------------------
     def join(self, member_id: str, client_id: str, host: str, topics: list[str], session_timeout_ms: int,
              rebalance_timeout_ms: int, strategy: str, now: float, initial_delay_s: float,
-             protocol_type: str = "", protocols: list[tuple[str, bytes]] | None = None) -> tuple[str, bool]:
+             protocol_type: str = "", protocols: list[tuple[str, bytes]] | None = None,
+             instance_id: str | None = None) -> tuple[str, bool]:
         """Register a join; returns (member id, whether the member must wait for a rebalance).
-        Kafka-protocol members pass ``protocol_type`` and ``protocols`` (and strategy "")."""
+        Kafka-protocol members pass ``protocol_type`` and ``protocols`` (and strategy ""); static
+        members their ``instance_id``."""
         if not MIN_SESSION_TIMEOUT_MS <= session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
             raise errors.InvalidSessionTimeout(
                 f"session_timeout_ms must be {MIN_SESSION_TIMEOUT_MS}..{MAX_SESSION_TIMEOUT_MS}")
@@ -192,8 +203,11 @@ class Group:
             raise errors.InconsistentGroupProtocol(
                 f"group {self.group_id!r} has {self.protocol_type or 'native kraft'} members; this member speaks "
                 f"{protocol_type or 'native kraft'}")
+        if member_id:
+            self.check_instance(member_id, instance_id)
+        replacing = self.static_members.get(instance_id) if instance_id and not member_id else None
         if protocols is not None:
-            others = [m for mid, m in self.members.items() if mid != member_id]
+            others = [m for mid, m in self.members.items() if mid not in (member_id, replacing)]
             if not protocols or not self._common_protocols([*(m.protocols or [] for m in others), protocols]):
                 raise errors.InconsistentGroupProtocol(
                     f"group {self.group_id!r}: no protocol that every member supports "
@@ -204,10 +218,16 @@ class Group:
         if member_id and member_id not in self.members:
             raise errors.UnknownMemberId(f"member {member_id!r} is not in group {self.group_id!r}")
         topics = sorted(set(topics))
+        if replacing is not None and instance_id:
+            return self._replace_static(replacing, instance_id, client_id, host, topics, session_timeout_ms,
+                                        rebalance_timeout_ms, protocols, now, initial_delay_s)
         if not member_id:
             member_id = f"{client_id or 'member'}-{uuid.uuid4().hex[:12]}"
             self.members[member_id] = Member(member_id, client_id, host, topics, session_timeout_ms / 1000,
-                                             rebalance_timeout_ms / 1000, now, protocols=protocols)
+                                             rebalance_timeout_ms / 1000, now, protocols=protocols,
+                                             instance_id=instance_id or None)
+            if instance_id:
+                self.static_members[instance_id] = member_id
             self.strategy, self.protocol_type = strategy, protocol_type
             self._joined_round(now, initial_delay_s)
         else:
@@ -225,6 +245,43 @@ class Group:
                 self._joined_round(now, initial_delay_s)
         self.members[member_id].joined = True
         return member_id, True
+
+    def _replace_static(self, old_id: str, instance_id: str, client_id: str, host: str, topics: list[str],
+                        session_timeout_ms: int, rebalance_timeout_ms: int,
+                        protocols: list[tuple[str, bytes]] | None, now: float,
+                        initial_delay_s: float) -> tuple[str, bool]:
+        """A static member joined again without its member id (it restarted): it takes its former
+        self's place, assignment and leadership under a new member id. A Stable group goes on without
+        a rebalance unless the subscription changed; in CompletingRebalance the leader may have
+        assigned to the former id, so everyone rejoins (as Kafka)."""
+        member = self.members.pop(old_id)
+        new_id = f"{client_id or 'member'}-{uuid.uuid4().hex[:12]}"
+        same = member.topics == topics and member.protocols == protocols
+        member.member_id, member.client_id, member.host, member.last_seen = new_id, client_id, host, now
+        member.session_timeout_s, member.rebalance_timeout_s = session_timeout_ms / 1000, rebalance_timeout_ms / 1000
+        member.topics, member.protocols = topics, protocols
+        self.members[new_id] = member
+        self.static_members[instance_id] = new_id
+        if old_id in self.assignment:
+            self.assignment[new_id] = self.assignment.pop(old_id)
+        if old_id in self.member_assignments:
+            self.member_assignments[new_id] = self.member_assignments.pop(old_id)
+        if self.leader == old_id:
+            self.leader = new_id
+        if same and self.state in (STABLE, PREPARING):
+            self._transition(Event.REJOIN)
+            member.joined = True
+            return new_id, self.state == PREPARING
+        self._joined_round(now, initial_delay_s)
+        member.joined = True
+        return new_id, True
+
+    def check_instance(self, member_id: str, instance_id: str | None) -> None:
+        """A request naming a static member's instance id must come from its current member id."""
+        current = self.static_members.get(instance_id) if instance_id else None
+        if current is not None and current != member_id:
+            raise errors.FencedInstanceId(
+                f"instance {instance_id!r} of group {self.group_id!r} is now member {current!r}, not {member_id!r}")
 
     def _joined_round(self, now: float, initial_delay_s: float) -> None:
         was = self._transition(Event.JOIN)
@@ -285,9 +342,11 @@ class Group:
         self._transition(Event.BURN_GENERATION)
         self.generation = generation
 
-    def set_assignments(self, member_id: str, generation: int, assignments: dict[str, bytes]) -> bool:
+    def set_assignments(self, member_id: str, generation: int, assignments: dict[str, bytes],
+                        instance_id: str | None = None) -> bool:
         """The leader's SyncGroup: everyone's assignment; True if this completed the round. Another
         member's SyncGroup (or the leader's, repeated) changes nothing."""
+        self.check_instance(member_id, instance_id)
         self._check_member(member_id, generation)
         if self.state == PREPARING:
             raise errors.RebalanceInProgress(f"group {self.group_id!r} is rebalancing: rejoin")
@@ -330,7 +389,8 @@ class Group:
             self._forget(gone)
         return gone
 
-    def heartbeat(self, member_id: str, generation: int, now: float) -> None:
+    def heartbeat(self, member_id: str, generation: int, now: float, instance_id: str | None = None) -> None:
+        self.check_instance(member_id, instance_id)
         member = self.members.get(member_id)
         if member is None:
             raise errors.UnknownMemberId(f"member {member_id!r} is not in group {self.group_id!r}")
@@ -340,10 +400,20 @@ class Group:
         if generation != self.generation:
             raise errors.IllegalGeneration(f"generation {generation} is not the group's {self.generation}")
 
-    def leave(self, member_id: str, now: float) -> None:
+    def leave(self, member_id: str, now: float, instance_id: str | None = None) -> str:
+        """A member leaves; returns its id. A static member may be named by its instance id alone
+        (LeaveGroup v3+, e.g. an operator removing it); naming it with another member id is fenced."""
+        if instance_id:
+            current = self.static_members.get(instance_id)
+            if current is None:
+                raise errors.UnknownMemberId(f"instance {instance_id!r} is not in group {self.group_id!r}")
+            if member_id:
+                self.check_instance(member_id, instance_id)
+            member_id = current
         if member_id not in self.members:
             raise errors.UnknownMemberId(f"member {member_id!r} is not in group {self.group_id!r}")
         self._depart([member_id], now)
+        return member_id
 
     def expire(self, now: float) -> list[str]:
         """Remove members silent for longer than their session timeout; returns their ids."""
@@ -360,15 +430,18 @@ class Group:
 
     def _forget(self, gone: list[str]) -> None:
         for mid in gone:
-            del self.members[mid]
+            member = self.members.pop(mid)
+            if member.instance_id and self.static_members.get(member.instance_id) == mid:
+                del self.static_members[member.instance_id]
             self.assignment.pop(mid, None)
             self.member_assignments.pop(mid, None)
         if not self.members:
             self.initial = False
             self.assignment, self.member_assignments = {}, {}
 
-    def check_commit(self, member_id: str, generation: int) -> None:
+    def check_commit(self, member_id: str, generation: int, instance_id: str | None = None) -> None:
         """Whether a commit may go to the metadata group (which checks the generation again)."""
+        self.check_instance(member_id, instance_id)
         if member_id == "" and generation == -1:
             if self.members:
                 raise errors.NonEmptyGroup(f"group {self.group_id!r} has active members")

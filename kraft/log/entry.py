@@ -149,10 +149,16 @@ def intact(command: bytes) -> bool:
     return True
 
 
-def as_served(op: bytes, batch: bytes, base_offset: int) -> bytes:
-    """The bytes a reader gets: native batches as stored, Kafka batches with their base offset."""
-    return batch if op == OP_NATIVE else with_base_offset(batch, base_offset)
+def as_served(op: bytes, batch: bytes, base_offset: int, leader_epoch: int = -1) -> bytes:
+    """The bytes a reader gets: native batches as stored, Kafka batches with their base offset and
+    the leader epoch they were written in (the Raft term of their entry)."""
+    return batch if op == OP_NATIVE else with_base_offset(batch, base_offset, leader_epoch)
 
 
 def is_native(batch: bytes | memoryview) -> bool:
     return len(batch) > 0 and batch[0] == NATIVE_MAGIC
+
+
+def served_count(batch: bytes) -> int:
+    """The offsets a served batch (``as_served``) takes, from its header alone (it was verified on read)."""
+    return (header_fields(batch) if is_native(batch) else kafka_header_fields(batch))[0]

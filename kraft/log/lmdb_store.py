@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -92,6 +93,7 @@ class LmdbStore:
         self._writer_thread: int | None = None
         self._written = False
         self.commits = 0
+        self.on_commit: Callable[[float], None] | None = None  # seconds of each commit that wrote (metrics)
         self._snapshot_on_sync = os.environ.get(SYNC_SNAPSHOT_ENV) == "1"
 
     # --- the driver's write transaction -------------------------------------------------------
@@ -166,6 +168,9 @@ class LmdbStore:
                 spent += 1 + (size // unit_bytes if unit_bytes else 0)
         return spent
 
+    def has_writes(self) -> bool:
+        return self._txn is not None and self._written
+
     def commit(self) -> bool:
         """Commit (and, with fsync=always, sync) everything written since the last commit."""
         if self._txn is None:
@@ -177,7 +182,10 @@ class LmdbStore:
             txn.abort()  # only read: nothing to make durable
             return False
         self._written = False
-        txn.commit()
+        started = time.perf_counter()
+        txn.commit()  # with fsync=always, this is where the fsync happens
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started)
         self.commits += 1
         if self._snapshot_on_sync and self.fsync:
             # No write transaction is open here, so the file is a consistent committed state.
@@ -205,6 +213,11 @@ class LmdbStore:
             yield LmdbView(txn, self._dbs)
         finally:
             txn.abort()
+
+    def usage(self) -> tuple[int, int, int]:
+        """(map size in bytes, page size in bytes, pages used up to the last one written); any thread."""
+        info = self.env.info()
+        return int(info["map_size"]), int(self.env.stat()["psize"]), int(info["last_pgno"]) + 1
 
     def close(self) -> None:
         """Any thread (the driver may have left a transaction open when it stopped)."""

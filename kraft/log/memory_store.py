@@ -189,6 +189,9 @@ class MemoryStore:
         del keys[i:j]
         return spent
 
+    def has_writes(self) -> bool:
+        return self._writer_thread is not None and any(self._undo.values())
+
     def commit(self) -> bool:
         if self._writer_thread is None:
             return False

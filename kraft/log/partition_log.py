@@ -14,14 +14,16 @@ Must not: decide offsets (the partition state machine does) or commit (the drive
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 from kraft.errors import CorruptRecord
 from kraft.log.compactor import CompactionPass
-from kraft.log.entry import BATCH_AT, OP_AT, as_served, verify_stored
+from kraft.log.entry import BATCH_AT, OP_AT, OP_NATIVE, as_served, row_term, verify_stored
 from kraft.log.index_rows import INDEX_ROW, INDEX_ROW_SIZES, encode_index_row, row_position
-from kraft.log.rows import CompactionDoneRow, CompactionHistoryRow, ProducerRows, StateRow
+from kraft.log.rows import CompactionDoneRow, CompactionHistoryRow, LeaderEpochsRow, ProducerRows, StateRow
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
+from kraft.protocol.batch import decode_batch
+from kraft.protocol.kafka.records import decode_kafka_batch
+from kraft.state.leader_epochs import LeaderEpochs
 from kraft.state.partition import PartitionState, ProducerState
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class PartitionLog:
         self._reclaim_below = 0 if state is None else state.get("log_start_offset", 0)  # finish after a restart
         self._compaction_done = CompactionDoneRow(store, gid)
         self._history = CompactionHistoryRow(store, gid)
+        self._epochs = LeaderEpochsRow(store, gid)
         self._pass: CompactionPass | None = None
         self._pass_epoch = 0
         if state is not None:
@@ -87,6 +90,12 @@ class PartitionLog:
         self._producers.destroy()
         for producer_id, state in producers.items():
             self._producers.save(producer_id, state)
+
+    def load_leader_epochs(self) -> list[list[int]]:
+        return self._epochs.load()
+
+    def save_leader_epochs(self, epochs: list[list[int]]) -> None:
+        self._epochs.save(epochs)
 
     # --- compaction -------------------------------------------------------------------------------
     def start_compaction(self, log_start: int, end: int, tombstones_below: int, epoch: int) -> None:
@@ -166,6 +175,7 @@ class PartitionLog:
         self._pass = None
         self._compaction_done.delete()
         self._history.delete()
+        self._epochs.delete()
         self.store.delete_prefix(DB_OFFSETS, self._prefix)
         self._producers.destroy()
         self._state.delete()
@@ -174,9 +184,14 @@ class PartitionLog:
     def read_state(self, view: ReadView) -> PartitionState:
         return self._state.read(view) or {"next_offset": 0, "log_start_offset": 0}
 
+    def read_leader_epochs(self, view: ReadView) -> LeaderEpochs:
+        """The partition's leader epochs as committed in ``view`` (``kraft.state.leader_epochs``)."""
+        return tuple((int(e), int(s)) for e, s in self._epochs.read(view))
+
     def read(self, view: ReadView, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``.
-        Kafka batches come with their base offset patched in (``kraft.log.entry.as_served``)."""
+        Kafka batches come with their base offset and leader epoch (the term of their entry) patched
+        in (``kraft.log.entry.as_served``)."""
         out: list[tuple[int, bytes]] = []
         size = 0
         gid = self.gid
@@ -195,7 +210,7 @@ class PartitionLog:
                 raise DamagedEntry(raft_index) from None
             if out and size + len(batch) > max_bytes:
                 break
-            out.append((base, as_served(op, batch, base)))
+            out.append((base, as_served(op, batch, base, row_term(value))))
             size += len(batch)
         return out
 
@@ -261,12 +276,56 @@ class PartitionLog:
             return end
         return None
 
-    def offset_for_timestamp(self, view: ReadView, timestamp_ms: int) -> int | None:
-        """Base offset of the first batch whose max timestamp is >= ``timestamp_ms`` (approximate)."""
+    def record_with_max_timestamp(self, view: ReadView) -> tuple[int, int, int] | None:
+        """(offset, timestamp, Raft term of its entry) of the record with the largest timestamp at
+        or above the log start (the first of several with it), as Kafka's ListOffsets answers for
+        MAX_TIMESTAMP (KIP-734); None for a log with no record. The index's per-batch newest
+        timestamp finds the batch; only that batch is decoded."""
+        unpack_index = INDEX_ROW.unpack_from
+        start = self.read_state(view)["log_start_offset"]
+        best: tuple[int, int, int] | None = None  # (max timestamp, raft index, base) of the first batch with it
+        for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
+            if len(row) == EMPTIED_SIZE:
+                continue  # compaction removed every record of this batch
+            raft_index, base, max_ts = unpack_index(row)
+            if best is None or max_ts > best[0]:
+                best = (max_ts, raft_index, base)
+        if best is None:
+            return None
+        _, raft_index, base = best
+        value = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
+        if value is None:
+            return None  # trimmed by retention under us: the caller's view is gone
+        op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
+        records = decode_batch(batch, base) if op == OP_NATIVE else decode_kafka_batch(batch, base)
+        # the newest timestamp of the records still in the log (a batch holding the log start keeps
+        # records below it, and compaction may have left the batch's header timestamp behind)
+        kept = [(int(offset), int(ts)) for offset, ts, *_ in records if offset >= start]
+        if not kept:
+            return None
+        newest = max(ts for _, ts in kept)
+        offset = next(o for o, ts in kept if ts == newest)
+        return offset, newest, row_term(value)
+
+    def record_for_timestamp(self, view: ReadView, timestamp_ms: int) -> tuple[int, int, int] | None:
+        """(offset, timestamp, Raft term of its entry) of the first record at or above the log start
+        whose timestamp is >= ``timestamp_ms``, as Kafka's ListOffsets answers; None when no record
+        has one. The index finds the first batch whose newest record is late enough; that batch is
+        decoded for the record (the first record of the batch may be older)."""
         unpack_index = INDEX_ROW.unpack_from
         start = self.read_state(view)["log_start_offset"]
         for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
-            _, base, max_ts = unpack_index(row)
-            if max_ts >= timestamp_ms:
-                return max(cast(int, base), start)  # struct's fields are untyped
+            if len(row) == EMPTIED_SIZE:
+                continue  # compaction removed every record of this batch
+            raft_index, base, max_ts = unpack_index(row)
+            if max_ts < timestamp_ms:
+                continue
+            value = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
+            if value is None:
+                return None  # trimmed by retention under us: the caller's view is gone
+            op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
+            records = decode_batch(batch, base) if op == OP_NATIVE else decode_kafka_batch(batch, base)
+            for offset, ts, _key2, _value, _headers in records:
+                if ts >= timestamp_ms and offset >= start:
+                    return int(offset), int(ts), row_term(value)
         return None

@@ -10,6 +10,8 @@ Owns the keys and encodings (and nothing else) of:
     pstate     gid + b"a"            u64: the metadata group's last applied Raft index
     pstate     gid + b"h"            msgpack [[end offset, proposed ms], ...]: a partition's last
                                      compaction passes (replicated)
+    pstate     gid + b"e"            msgpack [[epoch, start offset], ...]: a partition's leader epochs
+                                     (replicated; ``kraft.state.leader_epochs``)
     pstate     gid + b"c"            u64: the last compaction pass this replica finished (local, not
                                      replicated: replicas finish passes at their own pace)
     producers  gid + producer id     msgpack list: one producer's idempotence state on a partition
@@ -122,6 +124,30 @@ class CompactionHistoryRow:
 
     def save(self, history: list[list[int]]) -> None:
         self.store.put(DB_PSTATE, self.key, msgpack.packb(history))
+
+    def delete(self) -> None:
+        self.store.delete(DB_PSTATE, self.key)
+
+
+class LeaderEpochsRow:
+    """A partition's leader epochs: replicated state, written only when an epoch starts or the log
+    start moves, so it is not in the state row every apply rewrites. Readers on other threads read
+    it from a view, consistent with the state row of the same view."""
+
+    def __init__(self, store: LogStore, gid: int) -> None:
+        self.store = store
+        self.key = gid_key(gid) + b"e"
+
+    def load(self) -> list[list[int]]:
+        raw = self.store.get(DB_PSTATE, self.key)
+        return [] if raw is None else cast(list[list[int]], msgpack.unpackb(raw))
+
+    def read(self, view: ReadView) -> list[list[int]]:
+        raw = view.get(DB_PSTATE, self.key)
+        return [] if raw is None else cast(list[list[int]], msgpack.unpackb(raw))
+
+    def save(self, epochs: list[list[int]]) -> None:
+        self.store.put(DB_PSTATE, self.key, msgpack.packb(epochs))
 
     def delete(self) -> None:
         self.store.delete(DB_PSTATE, self.key)

@@ -100,6 +100,10 @@ class LogStore(Protocol):
         Values are not read (LMDB: only their length, without copying them)."""
         ...
 
+    def has_writes(self) -> bool:
+        """Something was written since the last commit (so the next commit syncs anyway)."""
+        ...
+
     def commit(self) -> bool:
         """Commit (and with ``fsync``, sync) everything written since the last commit; False if nothing was."""
         ...

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import shutil
 import time
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,13 +29,16 @@ from typing import Any
 from kraft import errors, topic_config
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
-from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim
+from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim, served_count
 from kraft.log.partition_log import DamagedEntry
+from kraft.node.auto_create import TopicAutoCreator, valid_topic_name
 from kraft.node.broker_values import (
     Appended,
+    EpochEndOffset,
     FetchedPartition,
     FetchRequest,
     LeaderElection,
+    ListedOffset,
     LogDir,
     MetadataAnswer,
     NodeAddress,
@@ -51,7 +54,9 @@ from kraft.node.broker_values import (
 )
 from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
+from kraft.node.partition_limits import check_node_replicas, check_topic_partitions
 from kraft.node.replicas import PartitionReplica, ReplicaManager
+from kraft.node.stats import TopicTraffic
 from kraft.placement import assign_replicas, new_partitions
 from kraft.protocol import batch as native_batch
 from kraft.protocol.batch import verify_batch
@@ -60,16 +65,18 @@ from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
+from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
-from kraft.state.metadata import MetadataView, encode_command
+from kraft.state import leader_epochs
+from kraft.state.leader_epochs import LeaderEpochs
+from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
-TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 EARLIEST = -2
 LATEST = -1
+MAX_TIMESTAMP = -3  # ListOffsets v7+ (KIP-734): the record with the largest timestamp
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
-MAX_PARTITIONS = 100_000  # per topic
 ELECTION_POLL_S = 0.02  # how often a requested election looks whether the preferred replica leads yet
 HANDOVER_RETRY_S = 0.25  # how often the leader offers leadership to the preferred replica meanwhile
 
@@ -84,18 +91,36 @@ def _refusal_error(refused: Refused) -> errors.KraftError:
     return errors.RequestTimedOut(f"outcome unknown ({refused.detail})")
 
 
+def _check_leader_epoch(replica: PartitionReplica, current_leader_epoch: int) -> None:
+    """A request naming the leader epoch its client knows (Kafka's current_leader_epoch; -1: none)
+    is served only by the leader of that epoch: this leader's is its Raft term."""
+    if current_leader_epoch < 0:
+        return
+    term = replica.group.current_term()
+    if current_leader_epoch < term:
+        raise errors.FencedLeaderEpoch(f"leader epoch {current_leader_epoch} is older than the leader's ({term})")
+    if current_leader_epoch > term:
+        raise errors.UnknownLeaderEpoch(f"leader epoch {current_leader_epoch} is newer than this leader's ({term})")
+
+
 class Broker:
     """The service both front ends call. Public: the methods below, ``node_id`` and ``coordinator``
     (the group coordinator this broker feeds with metadata proposals and end offsets)."""
 
-    def __init__(self, config: ClusterConfig, node_id: int, host: NodeHost, replicas: ReplicaManager) -> None:
+    def __init__(self, config: ClusterConfig, node_id: int, host: NodeHost, replicas: ReplicaManager,
+                 traffic: TopicTraffic | None = None, raft_stats: RaftStats | None = None) -> None:
         self.config = config
         self.node_id = node_id
         self.host = host
         self.replicas = replicas
+        # What clients produced and fetched per topic, and proposals' commit latency (kraft.node.metrics).
+        self.traffic = traffic if traffic is not None else TopicTraffic()
+        self.raft_stats = raft_stats if raft_stats is not None else RaftStats()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self._log_configs: tuple[MetadataView | None, dict[str, LogConfig]] = (None, {})  # see log_config
+        self._auto_create = TopicAutoCreator(config.auto_create_topics,
+                                             lambda name: self.create_topic(name, None, None, None), self.topic_exists)
         self.coordinator = GroupCoordinator(
             replicas.metadata,
             # Only a leader that has applied everything committed before its term: a new leader's
@@ -152,11 +177,13 @@ class Broker:
     async def _propose(self, group: RaftGroup, payload: bytes, timeout_s: float) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
+        submitted = loop.time()
 
         def settle(outcome: Outcome) -> None:
             if fut.done():
                 return
             if isinstance(outcome, Applied):
+                self.raft_stats.commit_latency.observe(loop.time() - submitted)
                 fut.set_result(outcome.result)
             else:
                 fut.set_exception(_refusal_error(outcome))
@@ -221,6 +248,7 @@ class Broker:
         batch, stamped = self._topic_rules(topic, batch, native=True)
         base = await self._append(replica, topic, partition, OP_NATIVE + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
+        self.traffic.produced(topic, len(batch), header.count)
         return Appended(base, stamped)
 
     async def produce_kafka(self, topic: str, partition: int, batch: bytes, acks: int, timeout_s: float) -> Appended:
@@ -236,6 +264,7 @@ class Broker:
         batch, stamped = self._topic_rules(topic, batch, native=False)
         base = await self._append(replica, topic, partition, OP_KAFKA + batch, acks, timeout_s,
                                   header.producer_id, header.base_sequence)
+        self.traffic.produced(topic, len(batch), header.count)
         return Appended(base, stamped)
 
     def _topic_rules(self, topic: str, batch: bytes, *, native: bool) -> tuple[bytes, int]:
@@ -289,10 +318,13 @@ class Broker:
                 topic, partition, offset = req.topic, req.partition, req.offset
                 hw, start, error = -1, -1, None
                 batches: Sequence[tuple[int, bytes]] = ()
+                epochs: LeaderEpochs = ()
                 try:
                     replica = self._leader_replica(topic, partition, applied=True)
+                    _check_leader_epoch(replica, req.current_leader_epoch)
                     state = replica.log.read_state(committed)
                     hw, start = state["next_offset"], state["log_start_offset"]
+                    epochs = replica.log.read_leader_epochs(committed)
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
                     if offset == hw or (strict_total and total and total >= max_bytes):
@@ -310,7 +342,7 @@ class Broker:
                 except errors.KraftError as e:
                     error = e
                 finally:  # every partition is answered, however the block above was left
-                    out.append(FetchedPartition(topic, partition, hw, start, batches, error))
+                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs))
         return out, total
 
     async def fetch(self, request: FetchRequest) -> list[FetchedPartition]:
@@ -329,6 +361,7 @@ class Broker:
                 remaining = deadline - self.host.clock.now()
                 errored = any(r.error is not None for r in results)
                 if total >= request.min_bytes or errored or remaining <= 0:
+                    self._count_fetched(results)
                     return results
                 try:
                     await asyncio.wait_for(event.wait(), remaining)
@@ -336,6 +369,13 @@ class Broker:
                     pass
             finally:
                 self._unregister_waiter(gids, event)
+
+    def _count_fetched(self, results: Sequence[FetchedPartition]) -> None:
+        """Bytes and records this answer hands out, per topic (one header read per batch)."""
+        for result in results:
+            if result.batches:
+                self.traffic.fetched(result.topic, sum(len(b) for _, b in result.batches),
+                                     sum(served_count(b) for _, b in result.batches))
 
     def _register_waiter(self, parts: Sequence[PartitionFetch], event: asyncio.Event) -> list[int]:
         gids = []
@@ -357,20 +397,44 @@ class Broker:
                     del self._waiters[gid]
 
     # --- offsets --------------------------------------------------------------------------------
-    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False) -> int | None:
-        """Earliest (-2), latest (-1), or the first offset of a batch reaching ``timestamp``; for a
-        timestamp after every record, the end offset (or None with ``exact``, as Kafka answers -1)."""
+    def list_offset(self, topic: str, partition: int, timestamp: int, *, exact: bool = False,
+                    current_leader_epoch: int = -1) -> ListedOffset | None:
+        """Earliest (-2), latest (-1), the record with the largest timestamp (-3; the first of several,
+        None for an empty log), or the first record whose timestamp is at or after
+        ``timestamp`` (the record, not its batch: Kafka's answer); for a timestamp after every
+        record, the end offset (or None with ``exact``, as Kafka answers -1). With the leader epoch
+        each was written in (latest: the current one); ``current_leader_epoch`` as in fetch."""
         replica = self._leader_replica(topic, partition, applied=True)
+        _check_leader_epoch(replica, current_leader_epoch)
         with self.host.store.read() as committed:
             state = replica.log.read_state(committed)
+            epochs = replica.log.read_leader_epochs(committed)
+            start, end = int(state["log_start_offset"]), int(state["next_offset"])
             if timestamp == EARLIEST:
-                return int(state["log_start_offset"])
+                return ListedOffset(start, -1, leader_epochs.epoch_at(epochs, start))
             if timestamp == LATEST:
-                return int(state["next_offset"])
-            found = replica.log.offset_for_timestamp(committed, timestamp)
+                return ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            if timestamp == MAX_TIMESTAMP:
+                found = replica.log.record_with_max_timestamp(committed)
+                return None if found is None else ListedOffset(*found)
+            found = replica.log.record_for_timestamp(committed, timestamp)
             if found is None:
-                return None if exact else int(state["next_offset"])
-            return found
+                return None if exact else ListedOffset(end, -1, leader_epochs.latest_epoch(epochs))
+            offset, ts, term = found
+            return ListedOffset(offset, ts, term)
+
+    def offset_for_leader_epoch(self, topic: str, partition: int, leader_epoch: int,
+                                current_leader_epoch: int = -1) -> EpochEndOffset:
+        """Kafka's OffsetForLeaderEpoch on the partition's leader: where ``leader_epoch`` ends
+        (``kraft.state.leader_epochs.end_offset_for``; the log end for the current epoch), so a
+        consumer can tell its position is still in the log after a leader change (KIP-320)."""
+        replica = self._leader_replica(topic, partition, applied=True)
+        _check_leader_epoch(replica, current_leader_epoch)
+        with self.host.store.read() as committed:
+            end = int(replica.log.read_state(committed)["next_offset"])
+            epochs = replica.log.read_leader_epochs(committed)
+        epoch, end_offset = leader_epochs.end_offset_for(epochs, leader_epoch, end)
+        return EpochEndOffset(epoch, end_offset)
 
     async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
         """Kafka's DeleteRecords: records below ``before_offset`` (-1: the high watermark) are gone
@@ -414,17 +478,8 @@ class Broker:
             if t is None:
                 out.append(TopicMetadata(name, (), errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")))
                 continue
-            parts = []
-            for p in t.partitions:
-                leader = p.leader
-                local = self.replicas.partitions.get(p.gid)
-                if local is not None and local.group.raftCurrentTerm >= p.leader_term:
-                    # This replica's own view is at least as new as the metadata's (which hears of a
-                    # leader only after it reports in): answer with it, so clients follow a failover
-                    # without waiting for the metadata group.
-                    leader = local.group.leader_id()
-                parts.append(PartitionMetadata(p.partition, leader, tuple(p.replicas)))
-            out.append(TopicMetadata(name, tuple(parts)))
+            parts = [self._partition_metadata(p) for p in t.partitions]
+            out.append(TopicMetadata(name, tuple(parts), topic_uuid=t.topic_uuid))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
         registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
         registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
@@ -432,6 +487,24 @@ class Broker:
         voters, learners = self.replicas.meta_group.configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)))
+
+    def _partition_metadata(self, p: PartitionMeta) -> PartitionMetadata:
+        leader, epoch = p.leader, p.leader_term
+        isr = p.isr if p.isr is not None else p.replicas
+        local = self.replicas.partitions.get(p.gid)
+        if local is not None and local.group.raftCurrentTerm >= p.leader_term:
+            # This replica's own view is at least as new as the metadata's (which hears of a
+            # leader only after it reports in): answer with it, so clients follow a failover
+            # without waiting for the metadata group. A replica that knows its leader knows it in
+            # its current term (Raft: a leader's messages carry its term, and it is adopted).
+            leader, term = local.group.leader_id(), local.group.current_term()
+            if term != epoch:
+                isr = local.in_sync_replicas() if leader == self.node_id else (leader,) if leader is not None else ()
+            elif leader == self.node_id:
+                isr = local.in_sync_replicas()
+            epoch = term
+        return PartitionMetadata(p.partition, leader, tuple(p.replicas), epoch if leader is not None else -1,
+                                 tuple(isr))
 
     def cluster_id(self) -> str | None:
         """The cluster's id, as this node's metadata has it (None until the first metadata leader's
@@ -451,18 +524,52 @@ class Broker:
     def topic_exists(self, name: str) -> bool:
         return name in self.replicas.metadata.view.topics
 
+    def topic_name(self, topic_uuid: uuid.UUID) -> str | None:
+        """The name of the topic whose Kafka topic id is ``topic_uuid``, as this node knows it."""
+        meta = self.replicas.metadata.view.topic_by_uuid(topic_uuid)
+        return None if meta is None else meta.name
+
+    def topic_uuid(self, name: str) -> uuid.UUID | None:
+        """The Kafka topic id of topic ``name`` (None: no such topic here)."""
+        meta = self.replicas.metadata.view.topics.get(name)
+        return None if meta is None else meta.topic_uuid
+
+    async def auto_create_topics(self, names: Sequence[str]) -> dict[str, errors.KraftError]:
+        """Create the topics among ``names`` that do not exist, with cluster.ini's defaults, when
+        auto_create_topics is on (``kraft.node.auto_create``); the error each one not in this node's
+        metadata yet answers with (LeaderNotAvailable while it is being created)."""
+        return await self._auto_create.ensure(names)
+
+    def start_auto_create(self, topic: str) -> None:
+        """Start creating ``topic`` if it does not exist and may be auto-created, without waiting
+        (a produce to it still fails: its producer retries once its metadata has the topic)."""
+        self._auto_create.start([topic])
+
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
         """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
-        if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        planned, payload = self._plan_topic(name, partitions, rf, configs)
+        created = await self._propose_to_controller(payload)
+        return TopicCreated(name, planned.partitions, planned.replication_factor, uuid.UUID(hex=str(created["uuid"])))
+
+    def check_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> TopicCreated:
+        """What ``create_topic`` would create, every check made and nothing created (Kafka's
+        ``validate_only``); TopicAlreadyExists for a topic this node has."""
+        if self.topic_exists(name):
+            raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
+        return self._plan_topic(name, partitions, rf, configs)[0]
+
+    def _plan_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> tuple[TopicCreated, bytes]:
+        if not valid_topic_name(name):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
         partitions = self.config.partitions if partitions is None else int(partitions)
         # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.
         view = self.replicas.metadata.view
         live = len(live_nodes(self.config, view))
         rf = min(self.config.replication_factor, live) if rf is None else int(rf)
-        if partitions < 1 or partitions > MAX_PARTITIONS:
-            raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
+        check_topic_partitions(name, partitions, self.config.max_partitions_per_topic)
         if rf < 1 or rf > live:
             raise errors.InvalidReplicationFactor(
                 f"replication factor {rf} needs 1..{live} (the cluster has {live} nodes that are not decommissioned)"
@@ -470,9 +577,11 @@ class Broker:
         nodes = placement_nodes(self.config, view, rf)
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
-        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean)
-        await self._propose_to_controller(payload)
-        return TopicCreated(name, partitions, rf)
+        check_node_replicas(view.topics, assignment, self.config.max_partitions_per_node)
+        # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
+        payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,
+                                 uuid=uuid.uuid4().hex)
+        return TopicCreated(name, partitions, rf), payload
 
     async def create_partitions(self, topic: str, total: int, assignment: Sequence[Sequence[int]] | None = None,
                                 *, validate_only: bool = False) -> PartitionsCreated:
@@ -486,11 +595,13 @@ class Broker:
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
-        if total > MAX_PARTITIONS:
-            raise errors.InvalidPartitions(f"partitions must be 1..{MAX_PARTITIONS}, not {total}")
+        if total > self.config.max_partitions_per_topic:
+            check_topic_partitions(topic, total, self.config.max_partitions_per_topic)
         existing = [p.replicas for p in meta.partitions]
-        nodes = placement_nodes(self.config, self.replicas.metadata.view, len(existing[0]) if existing else 1)
+        view = self.replicas.metadata.view
+        nodes = placement_nodes(self.config, view, len(existing[0]) if existing else 1)
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
+        check_node_replicas(view.topics, added, self.config.max_partitions_per_node)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
         if validate_only:
             return planned
@@ -521,6 +632,10 @@ class Broker:
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
         return topic_config.resolve(meta.configs, self.config.topic_config_defaults())
+
+    def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
+        """Every config a topic created with ``configs`` has on this node (checked: InvalidConfig)."""
+        return topic_config.resolve(self.validate_topic_configs(configs), self.config.topic_config_defaults())
 
     def cluster_configs(self) -> dict[str, ResolvedConfig]:
         """The configs a topic without any of its own has on this node (cluster.ini over Kafka's)."""

@@ -9,11 +9,13 @@ Must not: know any wire shape, or hold anything but plain values (no broker, Raf
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kraft import errors
 from kraft.raft.throttle import ThrottleStats
+from kraft.state.metadata import NIL_UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,9 @@ class PartitionFetch:
     partition: int
     offset: int
     max_bytes: int | None = None
+    # the leader epoch the client knows (Kafka's current_leader_epoch; -1: no check): an older one is
+    # FencedLeaderEpoch, a newer one UnknownLeaderEpoch
+    current_leader_epoch: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +80,42 @@ class FetchedPartition:
     log_start_offset: int
     batches: Sequence[tuple[int, bytes]]
     error: errors.KraftError | None = None
+    # (epoch, start offset) rows of the partition's leader epochs as of the read
+    # (``kraft.state.leader_epochs``): the epoch each batch was written in
+    leader_epochs: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListedOffset:
+    """ListOffsets' answer for a partition: the offset found, the timestamp of its record (-1 for
+    earliest and latest), and the leader epoch it was written in (for latest: the current one)."""
+
+    offset: int
+    timestamp: int = -1
+    leader_epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEndOffset:
+    """OffsetForLeaderEpoch's answer: the largest epoch at or below the one asked and where it ends
+    (-1, -1 for an epoch the partition does not know)."""
+
+    leader_epoch: int
+    end_offset: int
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionMetadata:
+    """A partition as this node knows it: ``leader_epoch`` is the Raft term its leader was elected in
+    (-1: unknown), ``isr`` the replicas caught up with that leader (the leader's own view where this
+    node leads it, else what the leader last reported to the metadata group; the replicas when no
+    report is known)."""
+
     partition: int
     leader: int | None
     replicas: tuple[int, ...]
+    leader_epoch: int = -1
+    isr: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +141,7 @@ class TopicMetadata:
     name: str
     partitions: tuple[PartitionMetadata, ...]
     error: errors.KraftError | None = None  # UnknownTopicOrPartition for a topic that does not exist
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (nil for a topic that does not exist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +173,7 @@ class TopicCreated:
     name: str
     partitions: int
     replication_factor: int
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (nil: not created, e.g. validate only)
 
 
 @dataclass(frozen=True, slots=True)

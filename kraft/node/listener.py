@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from typing import ClassVar
 
 from kraft.node.context import NodeServices
+from kraft.node.stats import RequestStats
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +20,13 @@ READ_CHUNK_BYTES = 1 << 20
 
 
 class Listener:
+    front_end: ClassVar[str]  # how metrics and logs name this front end ("kraft" native, "kafka")
+
     def __init__(self, services: NodeServices, host: str, port: int, max_frame_bytes: int, max_connections: int,
-                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20) -> None:
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20,
+                 stats: RequestStats | None = None) -> None:
         self.services = services  # what the handlers call
+        self.stats = stats if stats is not None else RequestStats()  # requests, shared by both front ends
         self.host = host
         self.port = port
         self.max_frame_bytes = max_frame_bytes
@@ -28,7 +34,10 @@ class Listener:
         self.max_in_flight = max_in_flight
         self.max_buffer_bytes = max_buffer_bytes
         self.connections = 0
+        self.connections_accepted = 0
+        self.connections_refused = 0  # over max_connections
         self._server: asyncio.base_events.Server | None = None
+        self._open: set[asyncio.Task[None]] = set()  # the connection tasks, cancelled by ``close``
 
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on ``host``:``port``, or on ``sock`` when given (bound already, e.g. to port 0)."""
@@ -38,17 +47,34 @@ class Listener:
         self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=READ_CHUNK_BYTES)
 
     async def close(self) -> None:
+        """Stop listening and end every open connection, waiting for them (a clean stop: no task of
+        a connection is left for the loop's shutdown to cancel, which printed CancelledError
+        tracebacks from inside the streams' own callbacks)."""
         if self._server is not None:
             self._server.close()
+        tasks = list(self._open)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.connections >= self.max_connections:
+            self.connections_refused += 1
             writer.close()
             return
         self.connections += 1
+        self.connections_accepted += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._open.add(task)
         try:
             await self.serve_connection(reader, writer)
+        except asyncio.CancelledError:
+            pass  # ``close``: the node is stopping; ending here is the clean way out
         finally:
+            if task is not None:
+                self._open.discard(task)
             self.connections -= 1
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

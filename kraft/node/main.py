@@ -12,22 +12,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from kraft.config import ClusterConfig
+from kraft.console.app import Console
+from kraft.console.cluster import ConsoleCluster
 from kraft.errors import ConfigError
 from kraft.log.lmdb_store import LmdbStore
-from kraft.node import identity
+from kraft.node import health, identity, logs
 from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
+from kraft.node.http import HttpServer, Request, Response, Routes
 from kraft.node.kafka.server import KafkaServer
+from kraft.node.listener import Listener
+from kraft.node.metrics import NodeCollector, StoreUsage, registry
+from kraft.node.observe import NodeObserver
 from kraft.node.replicas import ReplicaManager
 from kraft.node.retention import RetentionScheduler
+from kraft.node.samples import SampleRing, sample_of
 from kraft.node.server import ClientServer
+from kraft.node.stats import NodeStats
 from kraft.raft.group import GroupTimers
 from kraft.raft.host import RaftHost
 from kraft.raft.throttle import LearnerThrottle
@@ -37,6 +46,8 @@ log = logging.getLogger("kraft.node")
 
 T = TypeVar("T")
 IDENTITY_WAIT_REPORT_S = 5.0  # how often a node waiting for its peers says so
+LOOP_BEAT_S = 1.0  # how often the asyncio loop tells the observer it turns (liveness)
+CLOSE_CONNECTIONS_S = 5.0  # a stop waits this long for open client connections' requests, then cuts them
 
 
 class Node:
@@ -44,8 +55,10 @@ class Node:
         self.config = config
         self.node_id = node_id
         me = config.node(node_id)
+        self.stats = NodeStats()
         self.store = LmdbStore(config.node_data_dir(node_id), fsync=config.fsync == "always",
                                map_size_mb=config.lmdb_map_size_mb)
+        self.store.on_commit = self.stats.raft.store_committed
         peers = {n.id: (n.host, n.raft_port) for n in config.nodes.values()}
         try:
             self.host = RaftHost(node_id, (me.host, me.raft_port), peers, self.store,
@@ -54,9 +67,10 @@ class Node:
         except OSError as e:
             self.store.close()
             raise ConfigError(f"node {node_id}: cannot listen on raft_port {me.raft_address}: {e.strerror}") from e
+        self.host.driver.stats = self.stats.raft
         timers = GroupTimers(config.heartbeat_interval_ms / 1000, config.election_timeout_min_ms / 1000,
                              config.election_timeout_max_ms / 1000,
-                             LearnerThrottle(config.reassignment_throttle_bytes_per_s))
+                             LearnerThrottle(config.reassignment_throttle_bytes_per_s), stats=self.stats.raft)
         self.broker: Broker | None = None
         own = identity.load(self.store)
         empty = identity.disk_empty(self.store)
@@ -72,17 +86,44 @@ class Node:
         except BaseException:
             self.close()
             raise
-        self.broker = Broker(config, node_id, self.host, self.replicas)
+        self.broker = Broker(config, node_id, self.host, self.replicas, self.stats.traffic, self.stats.raft)
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
                                             self._log_config, self.broker.delete_records, self.broker.compact,
                                             config.log_retention_check_interval_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
-                                   config.max_connection_buffer_bytes)
+                                   config.max_connection_buffer_bytes, stats=self.stats.requests)
         self.kafka_server = None if me.kafka_port is None else KafkaServer(
             services, me.host, me.kafka_port, config.max_frame_bytes, config.max_connections,
-            config.max_in_flight_requests, config.max_connection_buffer_bytes)
+            config.max_in_flight_requests, config.max_connection_buffer_bytes, self.stats.requests,
+            max_fetch_sessions=config.max_fetch_sessions)
+        self.observer = NodeObserver(node_id, self.host, self.replicas, self.broker.coordinator, self._listeners,
+                                     lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration)
+        self.http: HttpServer | None = None
+        self.samples = SampleRing()  # per-second counters for the console's charts (asyncio loop writes)
+        self.console: ConsoleCluster | None = None
+
+    def _listeners(self) -> list[Listener]:
+        return [self.server] + ([self.kafka_server] if self.kafka_server is not None else [])
+
+    def routes(self) -> Routes:
+        """The HTTP paths this node serves (a console adds its own to them)."""
+        collector = NodeCollector(self.observer.snapshot, self.stats, per_partition=self.config.metrics_per_partition)
+        metrics_registry = registry(collector)
+
+        def metrics(_request: Request) -> Response:
+            return Response(200, generate_latest(metrics_registry), CONTENT_TYPE_LATEST)
+
+        routes = Routes()
+        routes.add("/metrics", metrics)
+        routes.add("/health/live", lambda _request: health.live(self.observer.liveness()))
+        routes.add("/health/ready", lambda _request: health.ready(self.observer.readiness()))
+        me = self.config.node(self.node_id)
+        # The console reads the cluster through kraft's own clients, pointed at this node.
+        self.console = ConsoleCluster(me.client_address, self.config.http_addresses(), self.samples.rates, self.node_id)
+        Console(self.console, read_only=self.config.console_read_only).add_routes(routes)
+        return routes
 
     def _peer_hellos(self) -> dict[int, identity.PeerHello]:
         return {p: identity.PeerHello(h.get("disk"), h.get("cluster"), tuple(h.get("pending") or ()))
@@ -194,24 +235,68 @@ class Node:
             except OSError as e:
                 raise ConfigError(f"node {self.node_id}: cannot listen on kafka_port {me.host}:{me.kafka_port}: "
                                   f"{e.strerror}") from e
-        log.info("node %d serving clients on %s (Kafka protocol on %s), raft on %s", self.node_id,
-                 me.client_address, me.kafka_port or "no port", me.raft_address)
+        if me.http_port is not None:
+            try:
+                self.http = HttpServer(me.host, me.http_port, self.routes())
+            except OSError as e:
+                raise ConfigError(f"node {self.node_id}: cannot listen on http_port {me.http_address}: "
+                                  f"{e.strerror}") from e
+            self.http.start()
+        log.info("node %d serving clients on %s (Kafka protocol on %s), raft on %s, HTTP on %s", self.node_id,
+                 me.client_address, me.kafka_port or "no port", me.raft_address, me.http_address or "no port")
         retention = asyncio.create_task(self.retention.run())
+        beat = asyncio.create_task(self._beat())
         await stop.wait()
-        retention.cancel()
-        await self.server.close()
-        if self.kafka_server is not None:
-            await self.kafka_server.close()
+        await self._stop_serving(retention, beat)
+
+    async def _beat(self) -> None:
+        while True:
+            self.observer.beat()
+            self.samples.add(sample_of(self.stats, int(time.time() * 1000)))  # the loop writes those counters
+            await asyncio.sleep(LOOP_BEAT_S)
+
+    async def _stop_serving(self, *background: asyncio.Task[None]) -> None:
+        """The client side of a stop, one log line per phase: listeners and background tasks first,
+        then open connections (their requests get ``CLOSE_CONNECTIONS_S`` to finish)."""
+        listeners = self._listeners()
+        open_connections = sum(lst.connections for lst in listeners)
+        log.info("stopping node %d: closing the client listeners and %d open connections", self.node_id,
+                 open_connections)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if self.broker is not None:
+            self.broker.coordinator.stop()
+        closing = [asyncio.create_task(lst.close()) for lst in listeners]
+        _done, pending = await asyncio.wait(closing, timeout=CLOSE_CONNECTIONS_S)
+        if pending:
+            log.warning("stopping node %d: client connections still busy after %.0f s; cutting them",
+                        self.node_id, CLOSE_CONNECTIONS_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        log.info("stopping node %d: client connections closed", self.node_id)
 
     def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+        if self.console is not None:
+            self.console.close()
+            self.console = None
+        groups = len(self.host.groups)
+        log.info("stopping node %d: stopping the Raft driver and its %d groups", self.node_id, groups)
         if self.host.stop():
             self.store.close()  # else the driver may still hold a write transaction: leave it to exit
+            log.info("stopped node %d", self.node_id)
+        else:
+            log.warning("stopping node %d: the Raft driver did not stop in time; exiting without closing the store "
+                        "(committed data is safe: LMDB commits are atomic)", self.node_id)
 
 
 def run_node(config: ClusterConfig, node_id: int) -> None:
     """Run one node in the foreground until SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logs.configure(config.log_format)
     node = Node(config, node_id)
 
     async def main() -> None:

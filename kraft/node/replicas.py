@@ -51,6 +51,7 @@ from kraft.state.partition import PartitionMachine
 
 log = logging.getLogger(__name__)
 
+ISR_LAG_ENTRIES_MAX = 10_000  # a follower whose log lacks more of the leader's entries is out of the ISR
 PREFERRED_ELECTION_DELAY_S = 0.2
 LEADER_REPORT_INTERVAL_S = 0.25
 LEADER_REPORT_RETRY_S = 2.0
@@ -66,6 +67,17 @@ class PartitionReplica:
     machine: PartitionMachine
     log: PartitionLog
     journal: RaftJournal
+
+    def in_sync_replicas(self) -> tuple[int, ...]:
+        """On the leader, Kafka's ISR: the leader and the voters that answered within its quorum-check
+        time and lack at most ``ISR_LAG_ENTRIES_MAX`` of its entries (learners never: a move's new
+        replica or a lost disk still catching up), in the order of the replicas; () elsewhere."""
+        states = self.group.follower_states()
+        if not self.group.is_leader():
+            return ()
+        leader = self.group.self_id
+        caught_up = {n for n, (state, lag) in states.items() if state == "voter" and lag <= ISR_LAG_ENTRIES_MAX}
+        return tuple(n for n in self.meta.hosts if n == leader or n in caught_up)
 
 
 class ReplicaManager:
@@ -109,7 +121,7 @@ class ReplicaManager:
             host.outbox.on_appended(on_appended)
         self._seen_version = -1
         self._next_report = 0.0
-        self._reported: dict[int, tuple[int, float]] = {}
+        self._reported: dict[int, tuple[int, tuple[int, ...], float]] = {}  # gid -> (term, isr, when)
         self._moves_reported: dict[int, float] = {}  # gid -> when its finished move was last reported
         self._handed_over: dict[int, float] = {}  # gid -> when leadership was last offered for a move
         self.leader_balance_interval_s = leader_balance_interval_s
@@ -369,17 +381,19 @@ class ReplicaManager:
                 continue
             term = group.raftCurrentTerm
             meta = replica.meta
-            if meta.leader == self.node_id and meta.leader_term == term:
+            isr = replica.in_sync_replicas()
+            if meta.leader == self.node_id and meta.leader_term == term and meta.isr == isr:
                 continue
             last = self._reported.get(gid)
-            if last is not None and last[0] == term and now - last[1] < LEADER_REPORT_RETRY_S:
+            if last is not None and last[:2] == (term, isr) and now - last[2] < LEADER_REPORT_RETRY_S:
                 continue
-            self._reported[gid] = (term, now)
+            self._reported[gid] = (term, isr, now)
             payload = encode_command(
                 "partition_leader",
                 topic_id=meta.topic_id,
                 partition=meta.partition,
                 leader=self.node_id,
                 term=term,
+                isr=list(isr),
             )
             self.meta_group.submit(payload)

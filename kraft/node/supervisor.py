@@ -235,7 +235,8 @@ class Supervisor:
         """Refuse to start a node whose port something else already listens on: the node would exit,
         and waiting for "its" port would wrongly succeed on the other process."""
         node = self.config.node(node_id)
-        ports = [("client_port", node.client_port), ("raft_port", node.raft_port), ("kafka_port", node.kafka_port)]
+        ports = [("client_port", node.client_port), ("raft_port", node.raft_port), ("kafka_port", node.kafka_port),
+                 ("http_port", node.http_port)]
         for key, port in ports:
             if port is not None and _accepts_connections(node.host, port):
                 raise NodeProcessError(

@@ -72,6 +72,7 @@ class FrameDecoder:
         self.max_frame_bytes = max_frame_bytes
         self._buf = bytearray()
         self._pos = 0  # start of the first unconsumed byte in _buf
+        self.last_frame_bytes = 0  # the size of the frame ``next_frame`` returned last (without its prefix)
 
     @property
     def buffered_bytes(self) -> int:
@@ -94,6 +95,7 @@ class FrameDecoder:
         if len(buf) < end:
             return None
         payload = buf[start:end]
+        self.last_frame_bytes = length
         self._pos = end
         self._compact()
         return _unpack_payload(payload)

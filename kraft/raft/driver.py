@@ -7,6 +7,12 @@ order of an iteration:
     run driver calls -> tick groups -> loop hooks -> reclaim a slice of discarded rows
     -> commit the store (one fsync for every group) -> release the outbox (outcomes, "appended")
 
+A reclaim slice rides along with a commit the iteration makes anyway (appends, applies); alone it
+gets a commit of its own at most every ``RECLAIM_ALONE_EVERY_S``. Deleting discarded rows needs no
+fsync of its own (after a crash the rows are deleted again), and under load every extra fsync queues
+in front of the appends' fsyncs: a 1 GB removal in back-to-back slices made about 100 extra commits
+per node in 0.4 s and doubled the produce p99 while it lasted.
+
 The caller sends what groups queued only after ``run_iteration`` returns, so nothing a group sent
 acknowledges a write the disk does not hold yet. The RaftHost runs this over TCP; the simulator
 and the in-process test cluster (kraft.testing.memory_raft) run it over in-memory networks, with
@@ -24,6 +30,7 @@ from typing import Any, Protocol
 
 from kraft.raft.group import RaftGroup
 from kraft.raft.outbox import Outbox
+from kraft.raft.stats import RaftStats
 from kraft.raft.transport import MuxTransport, TransportHost
 
 log = logging.getLogger(__name__)
@@ -33,9 +40,15 @@ FOLLOWER_TICK_EVERY = 3  # full ticks
 # row counting 1 more per 4 KiB of it (kraft.raft.journal.RECLAIM_ROW_BYTES), so about 2,000 index rows
 # or 8 MiB of batches per iteration (a compaction pass: 100 batches, COMPACTION_ROWS_PER_BATCH).
 RECLAIM_ROWS_PER_ITERATION = 2_000
+# At most one reclaim slice per this many seconds with a commit of its own (none to ride along
+# with): about 400 MB/s of 64 KiB batches on an idle node.
+RECLAIM_ALONE_EVERY_S = 0.02
+SHUTDOWN_REPORT_GROUPS = 500  # a stop says how far it got every this many groups
 
 
 class Committable(Protocol):
+    def has_writes(self) -> bool: ...
+
     def commit(self) -> bool: ...
 
 
@@ -55,11 +68,13 @@ class GroupDriver:
         self._calls: deque[Callable[[], None]] = deque()
         self._dirty: set[int] = set()
         self._reclaiming: set[int] = set()  # groups with discarded rows left to delete
-        # Whether left-over background work keeps the loop from sleeping (the simulator turns it off
-        # to model slow background work, spread over simulated time).
-        self.reclaim_keeps_busy = True
+        # Whether left-over background work wakes the loop (``next_tick_at``); the simulator turns it
+        # off to model slow background work, spread over simulated time.
+        self.reclaim_wakes_loop = True
+        self._next_lone_reclaim = 0.0
         self._next_full_tick = 0.0
         self._full_ticks = 0
+        self.stats: RaftStats | None = None  # the node's Raft counters: appends per store commit
 
     # --- any thread -------------------------------------------------------------------------------
     def call(self, fn: Callable[[], None]) -> None:
@@ -76,9 +91,12 @@ class GroupDriver:
     # --- driver thread ----------------------------------------------------------------------------
     def busy(self) -> bool:
         """Work is waiting: the next iteration must not sleep."""
-        return bool(self._dirty or self._calls or self._woken or (self._reclaiming and self.reclaim_keeps_busy))
+        return bool(self._dirty or self._calls or self._woken)
 
     def next_tick_at(self) -> float:
+        """When the loop must run next without a message: a full tick, or a reclaim slice."""
+        if self._reclaiming and self.reclaim_wakes_loop:
+            return min(self._next_full_tick, self._next_lone_reclaim)
         return self._next_full_tick
 
     def add_group(self, gid: int, build: Callable[[Callable[..., MuxTransport]], RaftGroup]) -> RaftGroup:
@@ -169,16 +187,26 @@ class GroupDriver:
                 hook()
             except Exception:
                 log.exception("driver hook failed")
-        self._reclaim(ticked)
-        self.store.commit()
+        self._reclaim(ticked, now)
+        appended = 0
+        for group in ticked:
+            appended += group.journal.take_appended()
+        if self.store.commit() and self.stats is not None and appended:
+            self.stats.appends_per_commit.observe(appended)
         for group in ticked:
             group.note_durable()
         self.outbox.release()
 
-    def _reclaim(self, ticked: list[RaftGroup]) -> None:
+    def _reclaim(self, ticked: list[RaftGroup], now: float) -> None:
         """Delete a bounded slice of discarded log rows (bounded in rows and bytes): a retention pass
         of gigabytes is spread over many iterations, so appends and fetches keep their latency."""
         self._reclaiming.update(g.gid for g in ticked if g.reclaim_pending)
+        if not self._reclaiming:
+            return
+        if not self.store.has_writes():
+            if now < self._next_lone_reclaim:
+                return
+            self._next_lone_reclaim = now + RECLAIM_ALONE_EVERY_S
         budget = RECLAIM_ROWS_PER_ITERATION
         for gid in list(self._reclaiming):
             group = self.groups.get(gid)
@@ -194,8 +222,11 @@ class GroupDriver:
 
     def shutdown(self) -> None:
         self.store.commit()
-        for gid in list(self.groups):
+        gids = list(self.groups)
+        for n, gid in enumerate(gids, 1):
             self.remove_group(gid)
+            if n % SHUTDOWN_REPORT_GROUPS == 0 and n < len(gids):
+                log.info("stopping: %d of %d Raft groups closed", n, len(gids))
 
 
 class DrivenHost:

@@ -25,9 +25,12 @@ kraft's pure Raft rules:
   usual (those it already holds in the state are skipped by the machine, as after a restart);
 - **membership**: the group's configuration is its voters and learners; it changes only by
   ``MEMBERS`` commands in its own log, each the whole configuration that results from one change (a
-  learner added, promoted or removed; a voter removed), one at a time, each taking effect when
-  applied (``propose_membership`` refuses a second while one is on its way, and before the
-  leadership's first entry is applied), persisted with the journal and carried by snapshots. Commits
+  learner added, promoted or removed; a voter removed), one at a time, each taking effect as soon
+  as it is in the log, committed or not (Raft §4.1: a configuration is used once appended, and a
+  truncation that removes it restores the one before), proposed only once the last one is applied
+  (``propose_membership`` refuses a second while one is on its way, and before the leadership's
+  first entry is applied); the applied one is persisted with the journal and carried by snapshots,
+  the ones after it are found in the log again at start-up. Commits
   and elections count the voters only (the leader computes both itself: pysyncobj divides by every
   member); ``raft.membership`` orders the steps of a move;
 - **learners**: a replica that is a learner in the configuration, or whose journal says it is one
@@ -69,6 +72,7 @@ from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
+from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import LearnerThrottle
 from kraft.raft.transport import MuxTransport
 
@@ -78,6 +82,7 @@ APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one ent
 SNAPSHOT_PART_ROWS = 16_384  # machine rows per snapshot part (index rows: ~40 bytes each)
 SNAPSHOT_PART_JOURNAL_ROWS = 256  # journal rows (compacted batches) per snapshot part
 PROMOTE_RETRY_S = 5.0  # a leader proposes a lost disk's promotion again if it is still a learner then
+Configuration = tuple[dict[int, str], set[int]]  # voters (node -> replica id) and learners
 # A follower's base term while it installs a snapshot: no leader's log matches it (nor the -1 that a
 # rewritten mismatch sends pysyncobj as prevLogTerm, or pysyncobj would accept it).
 PENDING_TERM = -2
@@ -152,17 +157,23 @@ class LogMachine(Protocol):
 
     def reclaim(self, budget: int) -> int: ...
 
+    def apply(self, raft_index: int, command: bytes, term: int = 0) -> Any:
+        """As ``StateMachine.apply``, with the Raft term of the entry (a partition's leader epochs)."""
+        ...
+
 
 class GroupTimers:
-    """Raft timing of every group on a node (seconds), and the node's one pacing of what its
-    partition groups send to learners (``raft.throttle``; None or rate 0: unthrottled)."""
+    """Raft timing of every group on a node (seconds), the node's one pacing of what its
+    partition groups send to learners (``raft.throttle``; None or rate 0: unthrottled), and the
+    node's Raft counters (``raft.stats``), which every group shares."""
 
     def __init__(self, heartbeat_s: float, election_min_s: float, election_max_s: float,
-                 learner_throttle: LearnerThrottle | None = None) -> None:
+                 learner_throttle: LearnerThrottle | None = None, stats: RaftStats | None = None) -> None:
         self.heartbeat_s = heartbeat_s
         self.election_min_s = election_min_s
         self.election_max_s = election_max_s
         self.learner_throttle = learner_throttle
+        self.stats = stats  # the node's Raft counters (elections); None: not counted
 
 
 class RaftGroup(SyncObj):
@@ -195,11 +206,20 @@ class RaftGroup(SyncObj):
         # learner) or rebuilt after a lost disk (become_learner) a random one.
         self.replica_id = journal.assign_replica_id(initial=self_id not in (learners or ()))
         config = journal.config
+        # The configuration as of the last applied MEMBERS entry, and the entries after it in the log
+        # (index, voters, learners): the last of those is the one in effect.
+        self._applied_config: Configuration = (
+            ({m: INITIAL_REPLICA for m in members}, set(learners or ())) if config is None
+            else (dict(config[0]), set(config[1])))
+        self._pending_configs: list[tuple[int, Configuration]] = []
+        for idx, command in journal.members_after(machine.last_applied):
+            voter_ids, config_learners, _promoted = members_fields(command)
+            self._pending_configs.append((idx, (voter_ids, config_learners)))
+        effective = self._effective_config()
         # Voters by node and the replica id whose votes and acknowledgements count ("": any).
-        self._voter_ids: dict[int, str] = ({m: INITIAL_REPLICA for m in members} if config is None
-                                           else dict(config[0]))
+        self._voter_ids: dict[int, str] = dict(effective[0])
         self._voters: set[int] = set(self._voter_ids)
-        self._config_learners: set[int] = set(learners or ()) if config is None else set(config[1])
+        self._config_learners: set[int] = set(effective[1])
         self._config_pending = False  # leader: a membership command proposed and not applied yet
         self._config_pending_term = -1
         self.members = sorted(self._voters | self._config_learners)
@@ -241,10 +261,13 @@ class RaftGroup(SyncObj):
             commandsWaitLeader=False,  # no leader -> fail fast, the client retries
             dynamicMembershipChange=False,
             journalFile=journal,
+            onStateChanged=self._state_changed_counter(timers.stats),
         )
         others = [Node(str(m)) for m in self.members if m != self_id]
         super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
         self._transport: MuxTransport = self._SyncObj__transport
+        journal.on_members_appended = self._on_members_appended
+        journal.on_truncated = self._on_truncated
         # Do not re-apply from index 1 after a restart: the machine persisted how far it got.
         applied = max(1, machine.last_applied)
         self._SyncObj__raftLastApplied = applied
@@ -253,6 +276,17 @@ class RaftGroup(SyncObj):
         # their way): the commit index never points past the log.
         if self._SyncObj__raftCommitIndex < min(applied, journal.last_index):
             self._SyncObj__raftCommitIndex = min(applied, journal.last_index)
+
+    @staticmethod
+    def _state_changed_counter(stats: RaftStats | None) -> Callable[[int, int], None] | None:
+        """pysyncobj's state-change callback, counting elections stood and won into ``stats``."""
+        if stats is None:
+            return None
+
+        def changed(_old: int, new: int) -> None:
+            stats.state_changed(candidate=new == _RAFT_STATE.CANDIDATE, leader=new == _RAFT_STATE.LEADER)
+
+        return changed
 
     # --- proposals --------------------------------------------------------------------------------
     def submit(self, payload: bytes, on_outcome: OnOutcome | None = None) -> None:
@@ -309,7 +343,7 @@ class RaftGroup(SyncObj):
         return wanted is not None and (wanted == "" or wanted == replica_id)
 
     def configuration(self) -> tuple[frozenset[int], frozenset[int]]:
-        """(voters, learners) as of the last applied membership command."""
+        """(voters, learners) in effect: as of the last membership command in the log."""
         return frozenset(self._voters), frozenset(self._config_learners)
 
     def caught_up_learner(self, node_id: int) -> str | None:
@@ -363,10 +397,28 @@ class RaftGroup(SyncObj):
         self._applyCommand(encode_members(voters, learners, promoted), None)
         return True
 
-    def _apply_members(self, command: bytes) -> None:
+    def _effective_config(self) -> Configuration:
+        return self._pending_configs[-1][1] if self._pending_configs else self._applied_config
+
+    def _on_members_appended(self, idx: int, command: bytes) -> None:
+        """The journal appended a MEMBERS entry (leader or follower): it takes effect now."""
+        voters, learners, _promoted = members_fields(command)
+        self._pending_configs.append((idx, (voters, learners)))
+        self._take_effect(voters, learners)
+
+    def _on_truncated(self, from_idx: int) -> None:
+        """Entries from ``from_idx`` on left the log: a configuration among them no longer holds."""
+        kept = [p for p in self._pending_configs if p[0] < from_idx]
+        if len(kept) != len(self._pending_configs):
+            self._pending_configs = kept
+            self._take_effect(*self._effective_config())
+
+    def _apply_members(self, index: int, command: bytes) -> None:
         voters, learners, promoted = members_fields(command)
-        if (voters, learners) != (self._voter_ids, self._config_learners):
-            self._set_configuration(voters, learners)
+        self._applied_config = (voters, learners)
+        self._pending_configs = [p for p in self._pending_configs if p[0] > index]
+        self.journal.save_config(voters, sorted(learners))
+        self._take_effect(*self._effective_config())  # in effect already, unless it came by a snapshot
         if promoted is None:
             return
         node_id, disk = promoted
@@ -382,12 +434,14 @@ class RaftGroup(SyncObj):
         elif self._learners.get(node_id) == disk:
             self._learners.pop(node_id)
 
-    def _set_configuration(self, voter_ids: dict[int, str], learners: set[int]) -> None:
-        """Take a new configuration (applied, or installed by a snapshot) and meet the new members."""
+    def _take_effect(self, voter_ids: dict[int, str], learners: set[int]) -> None:
+        """Make ``voter_ids`` and ``learners`` the configuration in effect (appended, truncated
+        back to, or installed by a snapshot) and meet the new members; nothing if it already is."""
+        if (voter_ids, learners) == (self._voter_ids, self._config_learners):
+            return
         voters = set(voter_ids)
         log.info("group %d: voters %s, learners %s", self.gid, sorted(voters), sorted(learners) or "none")
         self._voter_ids, self._voters, self._config_learners = dict(voter_ids), voters, set(learners)
-        self.journal.save_config(voter_ids, sorted(learners))
         self.members = sorted(voters | learners)
         wanted = (voters | learners) - {self.self_id}
         current = {int(n.id): n for n in self._SyncObj__otherNodes}
@@ -689,12 +743,19 @@ class RaftGroup(SyncObj):
     def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
         index = self._SyncObj__raftLastApplied + 1
         if command[:1] == MEMBERS:
-            self._apply_members(command)
+            self._apply_members(index, command)
             self._config_pending = False
-        if command[:1] != REGULAR:
-            return self.machine.apply(index, b"")  # a no-op still moves last_applied
-        result = self.machine.apply(index, command[1:])
         floors = self._log_machine
+        if floors is not None:
+            # The entry's term, which every replica has for it: a partition's leader epochs
+            term = self.journal.term_at(index) or 0
+            if command[:1] != REGULAR:
+                return floors.apply(index, b"", term)  # a no-op still moves last_applied (and starts an epoch)
+            result = floors.apply(index, command[1:], term)
+        elif command[:1] != REGULAR:
+            return self.machine.apply(index, b"")  # a no-op still moves last_applied
+        else:
+            result = self.machine.apply(index, command[1:])
         if floors is not None and (floors.raft_floor - 1 > self.journal.base_index
                                    or floors.log_floor > self.journal.rows_floor):
             self.journal.discard_before(floors.raft_floor, floors.log_floor)
@@ -1081,7 +1142,11 @@ class RaftGroup(SyncObj):
             self._SyncObj__raftLastApplied = state["last_applied"]
             if "config" in message:
                 voters, learners = message["config"]
-                self._set_configuration({int(n): str(r) for n, r in voters}, {int(v) for v in learners})
+                self._applied_config = ({int(n): str(r) for n, r in voters}, {int(v) for v in learners})
+                self.journal.save_config(self._applied_config[0], sorted(self._applied_config[1]))
+                # The log is the base alone now: what it held after the base went with it.
+                self._pending_configs = [p for p in self._pending_configs if p[0] > base]
+                self._take_effect(*self._effective_config())
         self._SyncObj__raftCommitIndex = base
         self.journal.setRaftCommitIndex(base)
         self.reclaim_pending = True

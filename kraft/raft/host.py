@@ -108,6 +108,7 @@ class RaftHost(DrivenHost):
         self.identity: dict[str, Any] = {"disk": None, "cluster": None, "pending": []}  # what our hellos say
         self.peer_hellos: dict[int, dict[str, Any]] = {}  # the latest hello of each peer (any thread reads)
         self.on_hello: Callable[[int, dict[str, Any]], None] | None = None  # driver thread, each hello
+        self.last_iteration = clock.now()  # when the driver last ran an iteration (liveness)
         self.listener = self._listen()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -237,6 +238,7 @@ class RaftHost(DrivenHost):
             self._dial_missing()
             self._check_peer_timeouts(now)
         self._signalled = False  # a call queued from here on signals again
+        self.last_iteration = now
         self.driver.run_iteration(now)
         self._flush(now)
 

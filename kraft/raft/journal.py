@@ -18,6 +18,9 @@ it); entries above it are real. Below the base, rows from the **rows floor** on 
 in place), Raft never reads or sends them, and a snapshot copies them (``raw_rows``,
 ``put_raw_rows``). Rows below the rows floor are deleted in bounded slices (``reclaim``), so a
 retention pass of gigabytes never stalls the driver loop; until then they are invisible.
+Membership entries (``MEMBERS`` commands) are reported to the group as they are appended
+(``on_members_appended``) and when a truncation or a snapshot removes entries (``on_truncated``):
+a configuration takes effect when appended (Raft §4.1), so the group must know at once.
 Must not: commit (the driver does, once per loop) or decide Raft rules. The one rule it
 enforces is a guard: it deletes entries only where its group armed a truncation after finding a real
 conflict (Raft §5.3), so pysyncobj's "drop everything after prevLogIdx" can never remove entries that
@@ -32,12 +35,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 import msgpack
 from pysyncobj.journal import Journal
 
 from kraft.invariants import InvariantViolation, invariant
-from kraft.log.entry import encode_row, row_command, row_term
+from kraft.log.entry import MEMBERS, encode_row, row_command, row_term
 from kraft.log.store import DB_JOURNAL, DB_RAFTMETA, LogStore, gid_key, gid_u64_key, prefix_stop, u64_of
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ class RaftJournal(Journal):
         self._prefix = gid_key(gid)
         self._stop = prefix_stop(self._prefix)
         self._truncate_armed_from: int | None = None
+        self.appended = 0  # entries added since the driver last took the count (``take_appended``)
         self._first = 0  # 0 = empty
         self._last = 0
         self._last_entry: Entry | None = None
@@ -79,6 +84,10 @@ class RaftJournal(Journal):
         # The group's membership as of the last applied membership command (None: the members it
         # was created with, which the group knows): voters and learners by node id.
         self._config: tuple[dict[int, str], list[int]] | None = None
+        # The group's hooks (None until it sets them): a MEMBERS entry appended at an index; entries
+        # from an index on removed (a conflict's truncation, a snapshot replacing the log).
+        self.on_members_appended: Callable[[int, bytes], None] | None = None
+        self.on_truncated: Callable[[int], None] | None = None
         self._load()
 
     # --- loading --------------------------------------------------------------------------------
@@ -166,6 +175,16 @@ class RaftJournal(Journal):
         self._learner = None
         self._save_meta()
 
+    def members_after(self, idx: int) -> list[tuple[int, bytes]]:
+        """The MEMBERS entries of the log after ``idx`` (index, command), in order: the part of the
+        configuration history not applied yet (scanned at start-up)."""
+        out = []
+        for key, value in self._store.scan(DB_JOURNAL, gid_u64_key(self._gid, max(idx, self._base) + 1), self._stop):
+            command = row_command(value)
+            if command[:1] == MEMBERS:
+                out.append((self._index_of(key), bytes(command)))
+        return out
+
     @property
     def config(self) -> tuple[dict[int, str], list[int]] | None:
         """(voters as node -> replica id, learners) as last applied, or None: never changed since
@@ -227,6 +246,8 @@ class RaftJournal(Journal):
         self._last, self._last_entry = base, self._first_entry
         self._rows_floor = 1
         self._set_rows_floor(base + 1 if rows_floor is None else max(1, min(rows_floor, base + 1)))
+        if self.on_truncated is not None:
+            self.on_truncated(base + 1)
 
     def _set_rows_floor(self, rows_floor: int) -> None:
         self._rows_floor = rows_floor
@@ -308,9 +329,17 @@ class RaftJournal(Journal):
         value = encode_row(term, bytes(command))
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), value)
         entry = (bytes(command), idx, term)
+        self.appended += 1
         if not self._first:
             self._first, self._first_entry = idx, entry
         self._last, self._last_entry = idx, entry
+        if command[:1] == MEMBERS and self.on_members_appended is not None:
+            self.on_members_appended(idx, bytes(command))
+
+    def take_appended(self) -> int:
+        """Entries added since the last call (the driver counts the appends each store commit covers)."""
+        n, self.appended = self.appended, 0
+        return n
 
     def rewrite(self, idx: int, command: bytes, term: int) -> None:
         """Replace the stored bytes of entry ``idx`` with an identical copy from another replica
@@ -348,12 +377,14 @@ class RaftJournal(Journal):
         if idx <= self._first:
             self._first = self._last = 0
             self._first_entry = self._last_entry = None
-            return
-        self._last = idx - 1
-        if self._last == self._base:
-            self._last_entry = self._first_entry
         else:
-            self._last_entry = self._decode(self._last, self._row(self._last))
+            self._last = idx - 1
+            if self._last == self._base:
+                self._last_entry = self._first_entry
+            else:
+                self._last_entry = self._decode(self._last, self._row(self._last))
+        if self.on_truncated is not None:
+            self.on_truncated(idx)
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         # pysyncobj compaction is off (kraft's retention trims the head itself); never reached.

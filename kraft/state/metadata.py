@@ -17,6 +17,11 @@ function of the applied index, the same on every replica), so a follower a littl
 from entries, and one further behind gets a snapshot: the whole state (``state``/``install``).
 Without this the log would grow with every offset commit for as long as the cluster runs.
 
+Each topic has Kafka's topic id too (``TopicMeta.topic_uuid``): a UUID the proposer draws and puts in the
+``create_topic`` command, so every replica stores the same one; a command without one (the
+simulator's, or an entry written before topic ids) gets one derived from the topic's number and name
+(``derived_topic_uuid``), the same on every replica. A topic deleted and created again gets a new one.
+
 The cluster's id is catalogue state too: the first metadata leader that finds none proposes one
 (``set_cluster_id``, a random id in the command); the first such entry wins, so a second proposal
 (a later leader's, made before it applied the first) changes nothing.
@@ -24,6 +29,7 @@ The cluster's id is catalogue state too: the first metadata leader that finds no
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, TypedDict, cast
 
@@ -41,6 +47,28 @@ def partition_gid(topic_id: int, partition: int) -> int:
     return (topic_id << GID_TOPIC_SHIFT) | partition
 
 
+_TOPIC_UUID_NAMESPACE = uuid.UUID("6b726166-742d-746f-7069-632d69647300")  # kraft's own, for uuid5
+NIL_UUID = uuid.UUID(int=0)  # Kafka's "no topic id"
+
+
+def derived_topic_uuid(topic_id: int, name: str) -> uuid.UUID:
+    """The topic id of a topic whose ``create_topic`` command carried none: a function of its
+    number (never reused) and name, so every replica derives the same."""
+    return uuid.uuid5(_TOPIC_UUID_NAMESPACE, f"{topic_id}/{name}")
+
+
+def _command_uuid(value: object) -> str | None:
+    """A command's topic UUID as stored (32 hex digits), or None if it carries no usable one (the
+    nil UUID is Kafka's "no topic id", so a topic never has it)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = uuid.UUID(hex=value)
+    except ValueError:
+        return None
+    return None if parsed.int == 0 else parsed.hex
+
+
 @dataclass(frozen=True)
 class PartitionMeta:
     topic: str
@@ -50,6 +78,8 @@ class PartitionMeta:
     leader: int | None
     leader_term: int
     target: tuple[int, ...] | None = None  # a reassignment in progress: the replicas it moves to
+    # Kafka's ISR as the leader of ``leader_term`` last reported it (None: not reported yet)
+    isr: tuple[int, ...] | None = None
 
     @property
     def gid(self) -> int:
@@ -64,9 +94,10 @@ class PartitionMeta:
 @dataclass(frozen=True)
 class TopicMeta:
     name: str
-    topic_id: int
+    topic_id: int  # kraft's number for the topic (its partitions' Raft group ids), never reused
     partitions: tuple[PartitionMeta, ...]
     configs: dict[str, Any] = field(default_factory=dict)
+    topic_uuid: uuid.UUID = NIL_UUID  # Kafka's topic id (every applied topic has a non-nil one)
 
 
 @dataclass(frozen=True)
@@ -86,6 +117,12 @@ class MetadataView:
     topics: dict[str, TopicMeta] = field(default_factory=dict)
     nodes: dict[int, NodeMeta] = field(default_factory=dict)
     cluster_id: str | None = None  # None until the first metadata leader's ``set_cluster_id`` is applied
+
+    def topic_by_uuid(self, topic_uuid: uuid.UUID) -> TopicMeta | None:
+        """The topic whose Kafka topic id is ``topic_uuid`` (None: no such topic, or the nil id)."""
+        if topic_uuid.int == 0:
+            return None
+        return next((t for t in self.topics.values() if t.topic_uuid == topic_uuid), None)
 
     def partitions_on(self, node_id: int) -> dict[int, PartitionMeta]:
         return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.hosts}
@@ -109,12 +146,14 @@ class PartitionRow(TypedDict):
     leader: int | None
     term: int
     target: NotRequired[list[int]]  # only while a reassignment moves the partition
+    isr: NotRequired[list[int]]  # the ISR the leader of ``term`` reported (absent: none reported)
 
 
 class TopicRow(TypedDict):
     id: int
     configs: dict[str, Any]
     partitions: list[PartitionRow]
+    uuid: NotRequired[str]  # Kafka's topic id, 32 hex digits (absent in rows written before topic ids)
 
 
 class NodeRow(TypedDict):
@@ -130,7 +169,7 @@ class GroupRow(TypedDict):
     """One consumer group's row."""
 
     generation: int
-    offsets: list[list[Any]]  # [topic, partition, offset] each
+    offsets: list[list[Any]]  # [topic, partition, offset] each, [..., metadata] with a metadata string
     name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
 
 
@@ -173,6 +212,22 @@ class GroupOffsets:
 
     generation: int = 0
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # the metadata string committed with an offset (Kafka's commit metadata); only non-empty ones
+    metadata: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: GroupRow) -> GroupOffsets:
+        """Rows are [topic, partition, offset] or, with a metadata string, [topic, partition, offset, metadata]."""
+        out = cls(row["generation"])
+        for t, p, o, *meta in row["offsets"]:
+            out.offsets[(t, p)] = o
+            if meta and meta[0]:
+                out.metadata[(t, p)] = str(meta[0])
+        return out
+
+    def rows(self) -> list[list[Any]]:
+        return [[t, p, o, self.metadata[(t, p)]] if (t, p) in self.metadata else [t, p, o]
+                for (t, p), o in self.offsets.items()]
 
 
 class MetadataMachine:
@@ -198,7 +253,7 @@ class MetadataMachine:
         legacy = "groups" in state
         rows = state["groups"] if legacy else (store.load_groups() if store is not None else {})
         self.groups: dict[str, GroupOffsets] = {
-            g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]}) for g, v in rows.items()
+            g: GroupOffsets.from_row(v) for g, v in rows.items()
         }
         self._catalogue_dirty = legacy
         self._dirty_groups: set[str] = set(self.groups) if legacy else set()
@@ -242,8 +297,7 @@ class MetadataMachine:
     def state(self) -> dict[str, Any]:
         """The whole state, as of the last applied entry: a copy (it is encoded later)."""
         catalogue = self._catalogue()
-        groups = {g: {"generation": o.generation, "offsets": [[t, p, off] for (t, p), off in o.offsets.items()]}
-                  for g, o in self.groups.items()}
+        groups = {g: {"generation": o.generation, "offsets": o.rows()} for g, o in self.groups.items()}
         copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(
             {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied}, use_bin_type=True),
             raw=False, strict_map_key=False)
@@ -262,8 +316,7 @@ class MetadataMachine:
         self._cluster_id = catalogue.get("cluster_id")
         self._last_applied = state["last_applied"]
         rows: dict[str, GroupRow] = state["groups"]
-        self.groups = {g: GroupOffsets(v["generation"], {(t, p): o for t, p, o in v["offsets"]})
-                       for g, v in rows.items()}
+        self.groups = {g: GroupOffsets.from_row(v) for g, v in rows.items()}
         if self._store is not None:
             self._store.save_state(self._catalogue())
             self._store.replace_groups(rows)
@@ -272,7 +325,8 @@ class MetadataMachine:
         self._dirty_groups.clear()
         self._publish()
 
-    def apply(self, raft_index: int, payload: bytes) -> tuple[int, Any] | None:
+    def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
+        """Apply the entry at ``raft_index`` (its ``term`` means nothing to the catalogue)."""
         if raft_index <= self._last_applied:
             return None  # replayed after a restart: already in the saved state
         self._last_applied = raft_index
@@ -306,8 +360,7 @@ class MetadataMachine:
             self._catalogue_dirty = False
         for name in self._dirty_groups:
             g = self.groups.get(name)
-            self._store.save_group(name, None if g is None else {
-                "generation": g.generation, "offsets": [[t, p, o] for (t, p), o in g.offsets.items()]})
+            self._store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
         self._dirty_groups.clear()
         self._store.save_applied(raft_index)
 
@@ -331,12 +384,17 @@ class MetadataMachine:
             raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
         topic_id = self._next_topic_id
         self._next_topic_id += 1
+        topic_uuid = _command_uuid(cmd.get("uuid")) or derived_topic_uuid(topic_id, name).hex
+        if any(t.get("uuid") == topic_uuid for t in self._topics.values()):
+            # a UUID another topic has (a faulty proposer): never two topics with one id
+            topic_uuid = derived_topic_uuid(topic_id, name).hex
         self._topics[name] = {
             "id": topic_id,
             "configs": dict(cmd.get("configs") or {}),
             "partitions": [{"replicas": list(r), "leader": None, "term": -1} for r in cmd["assignment"]],
+            "uuid": topic_uuid,
         }
-        return {"topic_id": topic_id, "partitions": len(cmd["assignment"])}
+        return {"topic_id": topic_id, "partitions": len(cmd["assignment"]), "uuid": topic_uuid}
 
     def _op_create_partitions(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """A topic grows by the partitions of ``assignment`` (their replica lists, placed by the
@@ -366,6 +424,7 @@ class MetadataMachine:
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
                 del group.offsets[key]
+                group.metadata.pop(key, None)
             if gone:
                 self._dirty_groups.add(group_id)
 
@@ -401,6 +460,11 @@ class MetadataMachine:
             raise errors.InvalidRequest(f"node {cmd['node']} is not registered in the cluster")
         node["decommissioned"] = True
 
+    @property
+    def producer_ids_issued(self) -> int:
+        """How many producer ids the cluster has handed out (any thread: one int read)."""
+        return self._next_producer_id - 1
+
     def _op_alloc_producer_id(self, cmd: dict[str, Any]) -> int:
         """A producer id, never handed out twice (idempotent producers number batches under it)."""
         producer_id = self._next_producer_id
@@ -429,13 +493,17 @@ class MetadataMachine:
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
                 continue
             codes = []
-            for topic, partition, offset in commit["offsets"]:
+            for topic, partition, offset, *meta in commit["offsets"]:
                 t = self._topics.get(topic)
                 if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
                     codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
                                  else errors.OffsetOutOfRange.code)
                     continue
                 group.offsets[(topic, partition)] = offset
+                if meta and meta[0]:  # a commit's metadata string replaces the last one, or clears it
+                    group.metadata[(topic, partition)] = str(meta[0])
+                else:
+                    group.metadata.pop((topic, partition), None)
                 codes.append(0)
             results.append(codes)
         return results
@@ -485,6 +553,10 @@ class MetadataMachine:
                     p = parts[cmd["partition"]]
                     if cmd["term"] >= p["term"]:
                         p["leader"], p["term"] = cmd["leader"], cmd["term"]
+                        if cmd.get("isr") is not None:  # reports from before ISRs were kept have none
+                            p["isr"] = [int(n) for n in cmd["isr"]]
+                        else:
+                            p.pop("isr", None)
                 return
         # the topic was deleted meanwhile: nothing to record
 
@@ -493,10 +565,12 @@ class MetadataMachine:
         for name, t in self._topics.items():
             parts = tuple(
                 PartitionMeta(name, t["id"], i, tuple(p["replicas"]), p["leader"], p["term"],
-                              tuple(p["target"]) if "target" in p else None)
+                              tuple(p["target"]) if "target" in p else None,
+                              tuple(p["isr"]) if "isr" in p else None)
                 for i, p in enumerate(t["partitions"])
             )
-            topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]))
+            topic_uuid = uuid.UUID(hex=t["uuid"]) if "uuid" in t else derived_topic_uuid(t["id"], name)
+            topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]), topic_uuid)
         nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
                              bool(n.get("decommissioned")))
                  for i, n in self._nodes.items()}

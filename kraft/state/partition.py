@@ -36,6 +36,11 @@ whose end is above it, so the leader can say which tombstones have been cleaned 
 delete.retention.ms (Kafka's rule) as an offset: those below the end of the last pass proposed that
 long ago.
 
+Leader epochs: the first entry of a later Raft term applied here (its leader's no-op) starts that
+term's epoch at the log end (``leader_epochs``, rules in ``kraft.state.leader_epochs``): every replica
+applies the same entries with the same terms, so every replica has the same rows. A trim trims them
+with the log start; a snapshot carries them. They are a row of their own, written only when they change.
+
 Idempotence: a batch whose header carries a producer id (>= 0) and base sequence is appended only if
 its sequence is the next one expected from that producer on this partition (sequences wrap at 2**31,
 as Kafka's). Kafka batches also carry the producer's epoch (native batches are epoch 0): a newer
@@ -61,6 +66,8 @@ from kraft.log.entry import (
     compact_fields,
     trim_offset,
 )
+from kraft.state import leader_epochs
+from kraft.state.leader_epochs import LeaderEpochs
 
 SNAPSHOT_END = (1 << 63) - 1  # the last offset a snapshot part can cover: to the end
 COMPACTION_HISTORY = 256  # passes remembered (end, proposal time): a day of passes every 5 minutes
@@ -121,6 +128,10 @@ class PartitionStore(Protocol):
 
     def load_compaction_history(self) -> list[list[int]]: ...
 
+    def load_leader_epochs(self) -> list[list[int]]: ...
+
+    def save_leader_epochs(self, epochs: list[list[int]]) -> None: ...
+
     def save_compaction_history(self, history: list[list[int]]) -> None: ...
 
     def compaction_settled(self, epoch: int) -> bool:
@@ -152,6 +163,8 @@ class PartitionMachine:
         # (end offset, proposed ms) of the last passes; replaced, never mutated (other threads read it)
         self.compaction_history: tuple[tuple[int, int], ...] = tuple(
             (e, t) for e, t in store.load_compaction_history())
+        # (epoch, start offset) rows, ``kraft.state.leader_epochs``; replaced, never mutated
+        self.leader_epochs: LeaderEpochs = tuple((e, o) for e, o in store.load_leader_epochs())
 
     def _load(self, state: PartitionState, producers: dict[int, ProducerState]) -> None:
         self.next_offset: int = state.get("next_offset", 0)
@@ -182,7 +195,8 @@ class PartitionMachine:
 
     def snapshot_state(self) -> dict[str, Any]:
         """What a snapshot carries besides the producers: the state row and the pass history."""
-        return {**self.state(), "compaction_history": [list(h) for h in self.compaction_history]}
+        return {**self.state(), "compaction_history": [list(h) for h in self.compaction_history],
+                "leader_epochs": [list(e) for e in self.leader_epochs]}
 
     def producers(self) -> dict[int, ProducerState]:
         """A copy of the producer states: a snapshot taken now must not change with later applies
@@ -193,7 +207,9 @@ class PartitionMachine:
         """Take over another replica's state at its last applied entry (a snapshot: this replica's
         log no longer reaches the leader's). The batch index rows came with the snapshot."""
         history = state.pop("compaction_history", [])  # type: ignore[typeddict-item]
+        epochs = state.pop("leader_epochs", [])  # type: ignore[typeddict-item]
         self._load(state, dict(producers))
+        self._set_leader_epochs(tuple((int(e), int(o)) for e, o in epochs))
         self.compaction_history = tuple((int(e), int(t)) for e, t in history)
         self._store.save_compaction_history([list(h) for h in self.compaction_history])
         self._store.save_state(self.state())
@@ -233,9 +249,13 @@ class PartitionMachine:
     def last_applied(self) -> int:
         return self._last_applied
 
-    def apply(self, raft_index: int, payload: bytes) -> tuple[int, int] | None:
+    def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, int] | None:
+        """Apply the entry at ``raft_index`` of Raft term ``term`` (0: unknown, no epoch starts)."""
         if raft_index <= self._last_applied:
             return None  # replayed by pysyncobj after a restart: already in the log
+        if term > 0 and term > leader_epochs.latest_epoch(self.leader_epochs):
+            # The first entry of a later term (its leader's no-op): its epoch starts at the log end.
+            self._set_leader_epochs(leader_epochs.assign(self.leader_epochs, term, self.next_offset))
         result: tuple[int, int] | None = None
         appended = False
         if payload[:1] in (OP_NATIVE, OP_KAFKA):
@@ -271,7 +291,13 @@ class PartitionMachine:
         self.log_start_offset = offset
         self.log_floor = raft_index if kept is None else kept[0]
         self._store.trim_index(offset)
+        self._set_leader_epochs(leader_epochs.trim(self.leader_epochs, offset))
         return offset
+
+    def _set_leader_epochs(self, epochs: LeaderEpochs) -> None:
+        if epochs != self.leader_epochs:
+            self.leader_epochs = epochs
+            self._store.save_leader_epochs([list(e) for e in epochs])
 
     def _compact(self, raft_index: int, end: int, tombstones_below: int, proposed_ms: int) -> int:
         # Passes only ever grow (a later end, or the same end with more tombstones): a pass then

@@ -168,11 +168,11 @@ class InProcessCluster:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         host: str = "127.0.0.1",
         max_record_bytes: int | None = None,
-        **cluster_config: int,
+        **cluster_config: int | bool,
     ) -> None:
         if nodes < 1:
             raise ValueError("a cluster has at least one node")
-        settable = {f.name for f in dataclasses.fields(ClusterConfig) if f.type == "int"}
+        settable = {f.name for f in dataclasses.fields(ClusterConfig) if f.type in ("int", "bool")}
         settable -= {"replication_factor", "partitions", "max_record_bytes", "max_frame_bytes"}
         unknown = sorted(set(cluster_config) - settable)
         if unknown:

@@ -117,19 +117,23 @@ class RawClient:
 
 class Cluster:
     def __init__(self, root: Path, n: int, *, fsync: str = "always", rf: int = 3, partitions: int = 3,
-                 extra: str = "", faults: bool = False, sync_snapshots: bool = False) -> None:
+                 extra: str = "", faults: bool = False, sync_snapshots: bool = False, http: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.n = n
-        ports = free_ports(3 * n)
+        ports = free_ports(4 * n if http else 3 * n)
         self.client_ports = {i + 1: ports[3 * i] for i in range(n)}
         self.raft_ports = {i + 1: ports[3 * i + 1] for i in range(n)}
         self.kafka_ports = {i + 1: ports[3 * i + 2] for i in range(n)}
+        # With ``http``: each node serves /metrics and /health on its http_port.
+        self.http_ports = {i + 1: ports[3 * n + i] for i in range(n)} if http else {}
         lines = ["[cluster]", f"data_dir = {root / 'data'}", f"replication_factor = {rf}",
                  f"partitions = {partitions}", f"fsync = {fsync}", extra]
         for i in range(1, n + 1):
             lines += [f"[node.{i}]", "host = 127.0.0.1", f"client_port = {self.client_ports[i]}",
                       f"raft_port = {self.raft_ports[i]}", f"kafka_port = {self.kafka_ports[i]}"]
+            if i in self.http_ports:
+                lines.append(f"http_port = {self.http_ports[i]}")
         self.config_path = root / "cluster.ini"
         self.config_path.write_text("\n".join(lines) + "\n")
         self.configs: dict[int, Path] = {}  # a node's own cluster.ini when not the shared one (add_node)

@@ -151,7 +151,10 @@ def test_repartition_records_are_deleted_once_the_app_committed_them(cluster: Cl
                 return parts if all(start == end > 0 for start, end in parts) else None
 
             parts = wait_for(purged, 30, "every consumed repartition record deleted")
-        assert sum(end for _, end in parts) == sum(expected.values())  # one repartition record per word
+        # The record cache combines a word's occurrences between two commits into one repartition
+        # record (its kraft.count header says how many): fewer records than words, none lost (the
+        # counts above are exact).
+        assert 0 < sum(end for _, end in parts) < sum(expected.values())
     finally:
         app.close()
     assert app.error is None and app._runtime is not None and app._runtime.purges > 0

@@ -66,9 +66,10 @@ class RawKafka:
         self.cid += 1
         self.send_frame(out.getvalue())
         frame = self.read_frame()
-        assert struct.unpack(">i", frame[:4])[0] == self.cid
         resp = load_response_schema(key, version)
-        value, _ = entity_reader(resp)(memoryview(frame), 4)
+        header, pos = entity_reader(resp.__header_schema__)(memoryview(frame), 0)  # v1 headers (flexible) have tags
+        assert header.correlation_id == self.cid
+        value, _ = entity_reader(resp)(memoryview(frame), pos)
         return to_plain(value)
 
     def close(self) -> None:
@@ -106,13 +107,23 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
     try:
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
-        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 35, 37, 43, 44,
-                             45, 46, 60}
-        assert keys[0] == (3, 7) and keys[1] == (4, 11)
+        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 37,
+                             43, 44, 45, 46, 60}
+        # Kafka 3.7's versions of every API kraft implements (Fetch without topic ids, so up to 12)
+        assert keys[0] == (3, 9) and keys[1] == (4, 12) and keys[2] == (1, 7) and keys[3] == (1, 12)
+        assert keys[8] == (2, 8) and keys[9] == (1, 8) and keys[10] == (0, 4) and keys[18] == (0, 3)
+        assert keys[19] == (2, 7) and keys[20] == (1, 6) and keys[22] == (0, 4)
+        assert keys[23] == (2, 4)
         assert keys[21] == (0, 2) and keys[35] == (1, 4) and keys[37] == (0, 3)
         assert keys[43] == (0, 2) and keys[60] == (0, 1)
-        # ApiVersions v3 (flexible) from a newer client: the v0 answer with UNSUPPORTED_VERSION (KIP-511).
-        k.send_frame(k.header(18, 3) + b"\x00\x05kraft\x051.0.0\x00")
+        # ApiVersions v3 (flexible, KIP-511) is served, with the client's name and version checked
+        v3 = k.call(18, 3, {"client_software_name": "kraft-test", "client_software_version": "1.0.0"})
+        assert v3["error_code"] == 0 and v3["api_keys"] == v0["api_keys"]
+        bad = k.call(18, 3, {"client_software_name": "-bad name-", "client_software_version": "1.0.0"})
+        assert (bad["error_code"], bad["api_keys"]) == (INVALID_REQUEST, [])
+        # a newer ApiVersions than kraft's: the v0 answer with UNSUPPORTED_VERSION and the list
+        k.send_frame(struct.pack(">hhih", 18, 9, k.cid + 1, 4) + b"test\x00\x05kraft\x051.0.0\x00")
+        k.cid += 1
         frame = k.read_frame()
         cid, code = struct.unpack_from(">ih", frame)
         assert (cid, code) == (k.cid, UNSUPPORTED_VERSION)
@@ -125,7 +136,7 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
 def test_unsupported_key_and_version_get_unsupported_version(node: Cluster) -> None:
     k = RawKafka(node.kafka_ports[1])
     try:
-        for key, version in ((0, 9), (1, 12), (3, 12), (57, 0), (999, 0), (-1, 0)):
+        for key, version in ((0, 10), (1, 13), (3, 13), (57, 0), (999, 0), (-1, 0)):
             k.send_frame(k.header(key, version) + b"\x00" * 16)
             frame = k.read_frame()
             assert struct.unpack_from(">i", frame)[0] == k.cid
@@ -181,24 +192,90 @@ def test_oversized_frame_closes_only_that_connection(node: Cluster) -> None:
     still_serving(node)
 
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@SETTINGS
-@given(key=st.sampled_from([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 35, 44]),
-       body=st.binary(max_size=300))
-def test_random_bodies_for_every_api(node: Cluster, key: int, body: bytes) -> None:
-    versions = {0: 7, 1: 11, 2: 2, 3: 4, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14: 3, 15: 4, 16: 2, 18: 0, 19: 3,
-                20: 3, 21: 2, 22: 1, 32: 1, 33: 1, 35: 4, 44: 0}
-    # The last versions before flexible headers, except 21 v2 and 35 v4 (their tags come from `body`).
+def test_offset_for_leader_epoch_answers_bad_partitions_and_epochs_with_errors(node: Cluster) -> None:
     k = RawKafka(node.kafka_ports[1])
-    k.sock.settimeout(20)
     try:
-        k.send_frame(k.header(key, versions[key]) + body)
-        frame = k.read_frame()  # some answer (an error, or a real one if the bytes happen to parse)
-        assert struct.unpack_from(">i", frame)[0] == k.cid
-    except (ConnectionError, TimeoutError):
-        assert key == 0  # only a Produce that parses with acks=0 goes unanswered, as in Kafka
+        res = k.call(23, 3, {"replica_id": -1, "topics": [
+            {"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": -1, "leader_epoch": 2**31 - 1},
+                                          {"partition": -5, "current_leader_epoch": -1, "leader_epoch": 0},
+                                          {"partition": 0, "current_leader_epoch": 2**31 - 1, "leader_epoch": 0}]},
+            {"topic": "", "partitions": [{"partition": 0, "current_leader_epoch": -1, "leader_epoch": -7}]}]})
+        t, empty = res["topics"]
+        huge, negative, newer = t["partitions"]
+        assert (huge["error_code"], huge["leader_epoch"], huge["end_offset"]) == (0, -1, -1)  # an unknown epoch
+        assert negative["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
+        assert newer["error_code"] == 75  # UNKNOWN_LEADER_EPOCH
+        assert empty["partitions"][0]["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
     finally:
         k.close()
     still_serving(node)
+
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+VERSIONS = {0: 7, 1: 11, 2: 4, 3: 7, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14: 3, 15: 4, 16: 2, 18: 0, 19: 3,
+            20: 3, 21: 2, 22: 1, 23: 4, 32: 1, 33: 1, 35: 4, 44: 0}
+# The last versions before flexible headers, except 21 v2, 23 v4 and 35 v4 (their tags come from `body`).
+# The flexible versions added for Kafka 3.7 (each one's first flexible version, and its newest):
+NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6), (9, 8), (10, 3), (10, 4), (18, 3),
+                (19, 5), (19, 7), (20, 4), (20, 6), (22, 2), (22, 4)]
+
+
+@SETTINGS
+@given(key_version=st.sampled_from(sorted(VERSIONS.items()) + NEW_VERSIONS), body=st.binary(max_size=300))
+def test_random_bodies_for_every_api(node: Cluster, key_version: tuple[int, int], body: bytes) -> None:
+    key, version = key_version
+    k = RawKafka(node.kafka_ports[1])
+    k.sock.settimeout(20)
+    try:
+        k.send_frame(k.header(key, version) + body)
+        frame = k.read_frame()  # some answer (an error, or a real one if the bytes happen to parse)
+        assert struct.unpack_from(">i", frame)[0] == k.cid
+    except (ConnectionError, TimeoutError):
+        assert key == 0, key_version  # only a Produce that parses with acks=0 goes unanswered, as in Kafka
+    finally:
+        k.close()
+    still_serving(node)
+
+
+def fetch_body(session_id: int, epoch: int, partitions: list[int]) -> dict[str, Any]:
+    return {"replica_id": -1, "max_wait": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0,
+            "session_id": session_id, "session_epoch": epoch, "rack_id": "",
+            "topics": [{"topic": "t", "partitions": [
+                {"partition": p, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1,
+                 "log_start_offset": -1, "partition_max_bytes": 1 << 16} for p in partitions]}],
+            "forgotten_topics_data": []}
+
+
+def test_a_flood_of_fetch_sessions_stays_bounded(tmp_path: Path) -> None:
+    """max_fetch_sessions = 20: 500 clients each opening a session get sessions while there is room,
+    then session id 0 (full fetches, served all the same); the sessions there keep working, a bad
+    epoch or an unknown id gets Kafka's errors, and the node keeps serving."""
+    c = Cluster(tmp_path, 1, rf=1, extra="max_fetch_sessions = 20")
+    try:
+        c.start_all()
+        k = RawKafka(c.kafka_ports[1])
+        try:
+            assert k.call(19, 7, {"topics": [{"name": "t", "num_partitions": 2, "replication_factor": 1}],
+                                  "timeout": 30000})["topics"][0]["error_code"] == 0
+            c.wait_leaders("t")
+            first = k.call(1, 12, fetch_body(0, 0, [0, 1]))
+            assert first["error_code"] == 0 and first["session_id"] != 0
+            ids = [k.call(1, 12, fetch_body(0, 0, [0]))["session_id"] for _ in range(500)]
+            assert len([i for i in ids if i]) == 19 and ids[19:] == [0] * 481, "the cache held 20 sessions at most"
+            assert len(set(ids[:19]) | {first["session_id"]}) == 20
+            # the first session is still there: an incremental fetch with nothing new answers no partitions
+            incremental = k.call(1, 12, fetch_body(first["session_id"], 1, []))
+            assert (incremental["error_code"], incremental["session_id"]) == (0, first["session_id"])
+            assert incremental["responses"] == []
+            assert k.call(1, 12, fetch_body(first["session_id"], 1, []))["error_code"] == 71  # epoch used already
+            unknown = max(ids) + 1
+            assert k.call(1, 12, fetch_body(unknown, 1, []))["error_code"] == 70
+            assert k.call(1, 12, fetch_body(first["session_id"], -1, [0]))["session_id"] == 0  # closed
+            assert k.call(1, 12, fetch_body(first["session_id"], 2, []))["error_code"] == 70
+        finally:
+            k.close()
+        still_serving(c)
+    finally:
+        c.stop_all()

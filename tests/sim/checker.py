@@ -5,7 +5,7 @@
   (checked incrementally as commit indexes move, and whole every few simulated seconds);
 - log matching: two logs holding an entry with the same index and term are identical up to it;
 - commit index never moves backwards on a node (a wiped disk restarts its history);
-- applied state equal on every replica at the same applied index (offsets, log start, log floor,
+- applied state equal on every replica at the same applied index (offsets, log start, log floor, leader epochs,
   producer states: a snapshot must carry all of it);
 - after healing: every replica reads the same records from its log start, every acknowledged
   record above the log start is read back at the offset it was acknowledged with (below the end of

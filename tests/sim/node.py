@@ -59,7 +59,7 @@ class SimNode:
         identity.save(self.store, self.identity)
         self.driver = GroupDriver(self, self.store, TICK_INTERVAL_S)
         self.timers = GroupTimers(HEARTBEAT_S, ELECTION_MIN_S, ELECTION_MAX_S, LearnerThrottle(throttle_bytes_per_s))
-        self.driver.reclaim_keeps_busy = False  # background work takes simulated time
+        self.driver.reclaim_wakes_loop = False  # background work takes simulated time
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
         self._cluster_ids = cluster_ids or random.Random(0)
         self._cluster_id_proposed_at = float("-inf")

@@ -4,7 +4,9 @@ process commands when nothing runs. Commands against real nodes are tested in te
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,6 +373,8 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kraft, "Producer", FakeProducer, raising=False)
     monkeypatch.setattr(kraft, "Consumer", FakeConsumer, raising=False)
     monkeypatch.setattr(kraft, "TopicPartition", lambda t, p: (t, p), raising=False)
+    # The fakes stand for the cluster: nothing listens at the bootstrap address they are given.
+    monkeypatch.setattr("kraft.bootstrap.require_reachable", lambda bootstrap, timeout_s=0: None)
 
 
 B = ["--bootstrap", "h:1"]
@@ -548,3 +552,17 @@ def test_consume_new_records_only_by_default_and_unknown_partition() -> None:
     assert bad.stderr == "error: UNKNOWN_TOPIC_OR_PARTITION: topic orders has no partition 5 (it has 2)\n"
     missing = runner.invoke(cli.app, ["consume", "nope", *B])
     assert missing.stderr == "error: UNKNOWN_TOPIC_OR_PARTITION: no topic nope\n"
+
+
+def test_client_command_says_at_once_that_no_node_answers(tmp_path: Path) -> None:
+    """No fakes: nothing listens on the config's client port, and the command says so in seconds."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        ini = tmp_path / "cluster.ini"
+        ini.write_text(f"[node.1]\nhost = 127.0.0.1\nclient_port = {port}\nraft_port = {port + 1}\n")
+        started = time.monotonic()
+        result = CliRunner().invoke(cli.app, ["topic", "list", "--config", str(ini)])
+    assert result.exit_code == 1
+    assert "NETWORK_EXCEPTION: cannot reach any node" in result.output and f"127.0.0.1:{port}" in result.output
+    assert time.monotonic() - started < 5

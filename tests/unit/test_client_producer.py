@@ -17,7 +17,7 @@ from concurrent.futures import (
 
 import pytest
 
-from kraft import KraftError, NotLeader, Producer, RecordMetadata, RecordTooLarge, UnknownTopicOrPartition
+from kraft import Admin, KraftError, NotLeader, Producer, RecordMetadata, RecordTooLarge, UnknownTopicOrPartition
 from kraft.errors import (
     CorruptRecord,
     InvalidRequest,
@@ -183,12 +183,28 @@ def test_connection_drop_is_retried(cluster):
 
 
 def test_unknown_topic_fails_after_max_block(cluster):
-    with make(cluster, max_block_ms=300) as p, pytest.raises(UnknownTopicOrPartition):
+    with make(cluster, max_block_ms=300, allow_auto_create_topics=False) as p, \
+            pytest.raises(UnknownTopicOrPartition):
+        p.send("nope", b"v").result(5)
+    with Admin(cluster.bootstrap) as admin:
+        assert "nope" not in admin.list_topics()
+
+
+def test_unknown_topic_is_created_on_first_send(cluster):
+    with make(cluster) as p:
+        meta = p.send("fresh", b"v").result(10)
+        assert meta.offset == 0
+        assert p.partitions_for("fresh") == [0]  # the cluster's default partitions (1 here)
+
+
+def test_no_auto_creation_when_the_cluster_turns_it_off():
+    with InProcessCluster(nodes=1, auto_create_topics=False) as c, \
+            make(c, max_block_ms=300) as p, pytest.raises(UnknownTopicOrPartition):
         p.send("nope", b"v").result(5)
 
 
 def test_topic_created_while_send_waits(cluster):
-    with make(cluster, max_block_ms=10_000) as p:
+    with make(cluster, max_block_ms=10_000, allow_auto_create_topics=False) as p:
         result: list[RecordMetadata] = []
         sender = threading.Thread(target=lambda: result.append(p.send("new", b"v").result(10)))
         before = cluster.requests["metadata"]

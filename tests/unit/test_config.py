@@ -118,6 +118,16 @@ def test_defaults_of_optional_keys() -> None:
     assert config.metadata_voter_replace_ms == 5000
     assert config.reassignment_throttle_bytes_per_s == 20_000_000
     assert config.nodes[1].rack is None
+    assert (config.nodes[1].http_port, config.nodes[1].http_address) == (None, None)
+    assert (config.log_format, config.metrics_per_partition) == ("text", True)
+
+
+def test_observability_keys() -> None:
+    text = "[cluster]\nlog_format = JSON\nmetrics_per_partition = off\n" + NODE_1 + "http_port = 9300\n"
+    config = parse(text)
+    assert (config.log_format, config.metrics_per_partition) == ("json", False)
+    assert config.nodes[1].http_address == "127.0.0.1:9300"
+    assert parse_config(render_config(config), config.path) == config
 
 
 def test_cluster_section_is_optional() -> None:
@@ -153,7 +163,7 @@ def test_no_path_and_no_cluster_ini_uses_the_embedded_default(tmp_path: Path, mo
     config = load_config(None)
     assert config.path is None
     assert config.data_dir == tmp_path / "data"
-    assert config.nodes == {1: NodeConfig(1, "127.0.0.1", 9192, 9193, None, kafka_port=9092)}
+    assert config.nodes == {1: NodeConfig(1, "127.0.0.1", 9192, 9193, None, kafka_port=9092, http_port=9194)}
     assert (config.replication_factor, config.partitions, config.fsync) == (1, 3, "always")
     assert config.bootstrap() == "127.0.0.1:9192"
 
@@ -239,7 +249,8 @@ BAD = [
     ),
     (
         NODE_1 + "colour = red\n",
-        "cluster.ini: [node.1] colour: unknown key (known keys: host, client_port, raft_port, kafka_port, rack)",
+        "cluster.ini: [node.1] colour: unknown key (known keys: host, client_port, raft_port, kafka_port, http_port, "
+        "rack)",
     ),
     (
         "[cluster]\npartition = 3\n" + NODE_1,
@@ -279,6 +290,20 @@ BAD = [
         "cluster.ini: [cluster] fsync: 'sometimes' is not one of always | never",
     ),
     ("[cluster]\ndata_dir =\n" + NODE_1, "cluster.ini: [cluster] data_dir: is empty"),
+    (
+        "[cluster]\nlog_format = xml\n" + NODE_1,
+        "cluster.ini: [cluster] log_format: 'xml' is not one of text | json",
+    ),
+    (
+        "[cluster]\nmetrics_per_partition = maybe\n" + NODE_1,
+        "cluster.ini: [cluster] metrics_per_partition: 'maybe' is not true or false",
+    ),
+    (NODE_1 + "http_port = web\n", "cluster.ini: [node.1] http_port: 'web' is not an integer"),
+    (NODE_1 + "http_port = 70000\n", "cluster.ini: [node.1] http_port: 70000 is out of range (1..65535)"),
+    (
+        NODE_1 + "http_port = 9192\n",
+        "cluster.ini: [node.1] http_port: 127.0.0.1:9192 is already used by [node.1] client_port",
+    ),
     (
         "[nodes.1]\nhost = x\n",
         "cluster.ini: [nodes.1]: unknown section (expected [cluster] or [node.<id>])",
@@ -390,3 +415,16 @@ def test_error_names_the_path_given(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(ini)
     assert info.value.message == f"{ini}: [node.1] client_port: 'x' is not an integer"
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("off", False), ("0", False), ("Yes", True)])
+def test_auto_create_topics_reads_a_boolean(raw: str, value: bool) -> None:
+    text = DEFAULT_CONFIG_TEXT.replace("fsync = always", f"fsync = always\nauto_create_topics = {raw}")
+    assert parse_config(text).auto_create_topics is value
+    assert parse_config(DEFAULT_CONFIG_TEXT).auto_create_topics is True  # Kafka's default
+
+
+def test_auto_create_topics_refuses_what_is_not_a_boolean() -> None:
+    text = DEFAULT_CONFIG_TEXT.replace("fsync = always", "fsync = always\nauto_create_topics = maybe")
+    with pytest.raises(ConfigError, match=r"\[cluster\] auto_create_topics: 'maybe' is not true or false"):
+        parse_config(text)

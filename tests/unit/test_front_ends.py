@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from kraft import errors
+from kraft import errors, topic_config
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.node import handlers as native_handlers
 from kraft.node.broker import Broker
@@ -34,10 +35,13 @@ from kraft.node.broker_values import (
 from kraft.node.context import HandlerContext, NodeServices
 from kraft.node.kafka import handlers as kafka_handlers
 from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.placement import new_partitions
 from kraft.protocol.kafka.records import encode_kafka_batch, with_base_offset
 from kraft.raft.faults import NetworkFaults
+from kraft.topic_config import ResolvedConfig
 
+T_UUID = uuid.UUID("5b1e9a2c-7d4f-4e8a-9c3b-2a1f0e9d8c7b")  # topic t's Kafka topic id
 KAFKA_BATCH = with_base_offset(encode_kafka_batch([(5, b"k", b"v", [])]), 10)
 
 
@@ -67,7 +71,7 @@ class StubBroker:
         self.calls.append(("metadata", topics))
         return MetadataAnswer(
             (NodeAddress(1, "h1", 9001, None), NodeAddress(2, "h2", 9002, "r2")), 2,
-            (TopicMetadata("t", (PartitionMetadata(0, 1, (1, 2)), PartitionMetadata(1, 2, (2, 1)),
+            (TopicMetadata("t", (PartitionMetadata(0, 1, (1, 2)), PartitionMetadata(1, 2, (2, 1), 4, (2,)),
                                  PartitionMetadata(2, None, (1, 2)))),
              TopicMetadata("nope", (), errors.UnknownTopicOrPartition("no such topic"))))
 
@@ -80,8 +84,27 @@ class StubBroker:
     def topic_exists(self, name: str) -> bool:
         return name == "t"
 
+    async def auto_create_topics(self, names: Sequence[str]) -> dict[str, errors.KraftError]:
+        self.calls.append(("auto_create_topics", list(names)))
+        return {n: errors.LeaderNotAvailable("being created") for n in names}
+
     def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, object]:
         return dict(configs)
+
+    def check_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> TopicCreated:
+        if self.topic_exists(name):
+            raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
+        return TopicCreated(name, partitions or 3, rf or 2)
+
+    def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
+        return topic_config.resolve(topic_config.validate_configs(configs), {})
+
+    def topic_name(self, topic_uuid: uuid.UUID) -> str | None:
+        return "t" if topic_uuid == T_UUID else None
+
+    def topic_uuid(self, name: str) -> uuid.UUID | None:
+        return T_UUID if name == "t" else None
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
@@ -136,9 +159,9 @@ def native_ctx(broker: StubBroker, coordinator: StubCoordinator | None = None) -
     return HandlerContext(services, "10.0.0.9")
 
 
-def kafka_ctx(broker: StubBroker) -> KafkaContext:
+def kafka_ctx(broker: StubBroker, version: int = 4) -> KafkaContext:
     services = NodeServices(cast(Broker, broker), cast(GroupCoordinator, StubCoordinator()))
-    return KafkaContext(services, "10.0.0.9", "client-1", 4)
+    return KafkaContext(services, "10.0.0.9", "client-1", version, FetchSessions(10))
 
 
 def native(api: str, ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -188,8 +211,39 @@ def test_native_metadata_lists_client_listeners_and_topic_errors() -> None:
     assert got["nodes"] == [{"id": 1, "host": "h1", "port": 9001, "rack": None},
                             {"id": 2, "host": "h2", "port": 9002, "rack": "r2"}]
     assert got["controller"] == 2
-    assert got["topics"][0]["partitions"][1] == {"partition": 1, "leader": 2, "replicas": [2, 1]}
+    assert got["topics"][0]["partitions"][1] == {"partition": 1, "leader": 2, "replicas": [2, 1],
+                                                 "leader_epoch": 4, "isr": [2]}
     assert got["topics"][1] == {"name": "nope", "error_code": errors.UnknownTopicOrPartition.code, "partitions": []}
+
+
+@pytest.mark.parametrize(("allow", "created", "code"), [
+    (True, True, errors.LeaderNotAvailable.code),  # being created: the client asks again
+    (False, False, errors.UnknownTopicOrPartition.code),
+])
+def test_native_metadata_auto_creates_only_when_asked(allow: bool, created: bool, code: int) -> None:
+    broker = StubBroker()
+    got = native("metadata", native_ctx(broker), {"topics": ["t", "nope"], "allow_auto_topic_creation": allow})
+    assert (("auto_create_topics", ["nope"]) in broker.calls) is created
+    assert got["topics"][1]["error_code"] == code
+
+
+@pytest.mark.parametrize(("version", "allow", "created", "code"), [
+    (7, True, True, 5),  # LEADER_NOT_AVAILABLE while it is being created
+    (7, False, False, 3),  # UNKNOWN_TOPIC_OR_PARTITION
+    (3, None, True, 5),  # before v4 a Metadata request always allows it
+])
+def test_kafka_metadata_auto_creates_where_the_request_allows(version: int, allow: bool | None, created: bool,
+                                                             code: int) -> None:
+    broker = StubBroker()
+    request: dict[str, Any] = {"topics": [{"name": "t"}, {"name": "nope"}]}
+    if allow is not None:
+        request["allow_auto_topic_creation"] = allow
+    got = kafka(3, kafka_ctx(broker, version), request)
+    assert got is not None
+    assert (("auto_create_topics", ["nope"]) in broker.calls) is created
+    assert got["topics"][1]["error_code"] == code
+    assert got["topics"][0]["partitions"][1]["leader_epoch"] == 4
+    assert got["topics"][0]["partitions"][1]["isr_nodes"] == (2,)
 
 
 def test_kafka_metadata_lists_kafka_listeners_and_hides_leaders_without_one() -> None:
@@ -203,8 +257,11 @@ def test_kafka_metadata_lists_kafka_listeners_and_hides_leaders_without_one() ->
 
 
 def test_kafka_find_coordinator_needs_the_coordinators_kafka_listener() -> None:
-    got = kafka(10, kafka_ctx(StubBroker()), {"key": "g", "key_type": 0})
+    got = kafka(10, kafka_ctx(StubBroker(), 1), {"key": "g", "key_type": 0})
     assert got is not None and got["error_code"] == errors.CoordinatorNotAvailable.code
+    batched = kafka(10, kafka_ctx(StubBroker(), 4), {"key_type": 0, "coordinator_keys": ["g", "h"]})
+    assert batched is not None and [(c["key"], c["error_code"]) for c in batched["coordinators"]] == [
+        ("g", errors.CoordinatorNotAvailable.code), ("h", errors.CoordinatorNotAvailable.code)]
     assert native("find_coordinator", native_ctx(StubBroker()), {"group_id": "g"}) == {
         "node_id": 2, "host": "h2", "port": 9002}
 

@@ -43,11 +43,14 @@ NATIVE, KAFKA = "native", "kafka"
 
 
 # --- driving a group as the coordinator does ------------------------------------------------------
-def join(g: Group, kind: str, now: float, member_id: str = "", topics: tuple[str, ...] = ("t",)) -> tuple[str, bool]:
+def join(g: Group, kind: str, now: float, member_id: str = "", topics: tuple[str, ...] = ("t",),
+         instance_id: str | None = None) -> tuple[str, bool]:
     if kind == NATIVE:
-        return g.join(member_id, "c", "h", list(topics), SESSION_MS, REBALANCE_MS, "range", now, DELAY_S)
+        return g.join(member_id, "c", "h", list(topics), SESSION_MS, REBALANCE_MS, "range", now, DELAY_S,
+                      instance_id=instance_id)
     protocols = [("range", encode_subscription(sorted(set(topics))))]
-    return g.join(member_id, "c", "h", list(topics), SESSION_MS, REBALANCE_MS, "", now, DELAY_S, "consumer", protocols)
+    return g.join(member_id, "c", "h", list(topics), SESSION_MS, REBALANCE_MS, "", now, DELAY_S, "consumer", protocols,
+                  instance_id)
 
 
 def complete(g: Group) -> None:
@@ -72,9 +75,9 @@ def settle(g: Group, kind: str) -> None:
 
 def snapshot(g: Group) -> tuple[Any, ...]:
     """Everything about a group but liveness (a refused heartbeat still shows the member alive)."""
-    members = [(mid, m.topics, m.protocols, m.joined) for mid, m in g.members.items()]
+    members = [(mid, m.topics, m.protocols, m.joined, m.instance_id) for mid, m in g.members.items()]
     return (g.state, g.generation, members, g.assignment, g.member_assignments, g.leader, g.protocol,
-            g.initial, g.deadline, g.subscribed_partitions)
+            g.initial, g.deadline, g.subscribed_partitions, dict(g.static_members))
 
 
 def spy(g: Group) -> list[Event]:
@@ -327,6 +330,22 @@ class GroupMachine(RuleBasedStateMachine):
         same = tuple(member.topics) if member is not None else ("t",)
         self._try(lambda: join(self.group, self.kind, self.now, mid, topics or same))
 
+    @rule(instance=st.sampled_from(["i1", "i2"]), topics=st.none() | topic_sets)
+    def static_join(self, instance: str, topics: tuple[str, ...] | None) -> None:
+        """A static member joins without a member id: new, or restarted (it takes its former self's place)."""
+        current = self.group.static_members.get(instance)
+        member = self.group.members.get(current) if current is not None else None
+        same = tuple(member.topics) if member is not None else ("t",)
+        self._try(lambda: join(self.group, self.kind, self.now, topics=topics or same, instance_id=instance))
+
+    @rule(instance=st.sampled_from(["i1", "i2"]), i=member_index)
+    def static_request_from_a_fenced_member(self, instance: str, i: int) -> None:
+        """A heartbeat naming an instance id from a member id that is not (or no longer) its own."""
+        mid = self._member(i)
+        if self.group.static_members.get(instance) not in (None, mid):
+            with pytest.raises(errors.FencedInstanceId):
+                self.group.heartbeat(mid, self.group.generation, self.now, instance)
+
     @rule(i=member_index)
     def leave(self, i: int) -> None:
         self._try(lambda: self.group.leave(self._member(i), self.now))
@@ -403,6 +422,11 @@ class GroupMachine(RuleBasedStateMachine):
         if g.state == STABLE:
             assigned = g.member_assignments if self.kind == KAFKA else g.assignment
             assert set(g.members) <= set(assigned)
+
+    @invariant()
+    def static_members_name_their_members(self) -> None:
+        g = self.group
+        assert {m.instance_id: mid for mid, m in g.members.items() if m.instance_id} == g.static_members
 
     @invariant()
     def only_kafka_groups_complete_rebalance(self) -> None:

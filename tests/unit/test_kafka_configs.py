@@ -6,6 +6,7 @@ what goes to the broker. The bytes of every advertised version are checked by en
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -18,10 +19,14 @@ from kraft.node.broker_values import MetadataAnswer, NodeAddress, TopicCreated
 from kraft.node.context import NodeServices
 from kraft.node.kafka import handlers as kafka_handlers
 from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.protocol.kafka.codec import encode_response
 from kraft.topic_config import ConfigChange, ResolvedConfig
 
 CLUSTER = {"retention.ms": 3600000}  # what cluster.ini's log_retention_ms would give
+
+
+CREATED_UUID = uuid.UUID("2c4b6a8e-1f3d-4b5a-8c7e-9d0f1e2a3b4c")
 
 
 class ConfigBroker:
@@ -59,7 +64,15 @@ class ConfigBroker:
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
                            configs: Mapping[str, object] | None) -> TopicCreated:
         self.topics[name] = self.validate_topic_configs(configs or {})
+        return TopicCreated(name, partitions or 1, rf or 1, CREATED_UUID)
+
+    def check_topic(self, name: str, partitions: int | None, rf: int | None,
+                    configs: Mapping[str, object] | None) -> TopicCreated:
+        self.validate_topic_configs(configs or {})
         return TopicCreated(name, partitions or 1, rf or 1)
+
+    def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
+        return topic_config.resolve(topic_config.validate_configs(configs), CLUSTER)
 
     def metadata(self, topics: Sequence[str] | None) -> MetadataAnswer:
         return MetadataAnswer((NodeAddress(1, "h1", 1), NodeAddress(2, "h2", 2)), 1, ())
@@ -68,7 +81,8 @@ class ConfigBroker:
 def kafka(broker: ConfigBroker, key: int, request: dict[str, Any], version: int | None = None) -> dict[str, Any]:
     handler = kafka_handlers.HANDLERS[key]
     services = NodeServices(cast(Broker, broker), cast(GroupCoordinator, None))
-    answer = asyncio.run(handler.handle(KafkaContext(services, "h", "c", version or handler.MAX_VERSION), request))
+    ctx = KafkaContext(services, "h", "c", version or handler.MAX_VERSION, FetchSessions(10))
+    answer = asyncio.run(handler.handle(ctx, request))
     assert answer is not None
     for v in range(handler.MIN_VERSION, handler.MAX_VERSION + 1):  # every advertised version encodes it
         encode_response(key, v, 1, answer)
@@ -194,4 +208,10 @@ def test_create_topics_refuses_a_bad_config_per_topic_validate_only_included() -
             {"name": "bad", "configs": [{"name": "retention.ms", "value": "x"}], **topic}]})
         codes = [(t["name"], t["error_code"], t["error_message"]) for t in answer["topics"]]
         assert codes == [("good", 0, None), ("bad", 40, "retention.ms: 'x' is not an integer")]
+        # v5+: what the topic has (or would have), every config with its source; v7: its id (nil if validated)
+        good = answer["topics"][0]
+        assert (good["num_partitions"], good["replication_factor"]) == (1, 1)
+        assert good["topic_id"] == (uuid.UUID(int=0) if validate_only else CREATED_UUID)
+        configs = {c["name"]: (c["value"], c["config_source"]) for c in good["configs"]}
+        assert configs["cleanup.policy"] == ("compact", 1) and configs["retention.ms"][1] in (4, 5)
     assert broker.topics["good"] == {"cleanup.policy": "compact"} and "bad" not in broker.topics

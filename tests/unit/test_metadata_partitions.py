@@ -109,3 +109,13 @@ def test_a_snapshot_carries_the_grown_topic_and_replicas_agree() -> None:
     follower = machine()
     follower.install(a.state(), a.producers())
     assert replicas(follower) == [*CREATED, [3, 1]] and replicas(follower, "u") == [[1], [2]]
+
+
+def test_a_leader_reports_its_isr_with_its_leadership() -> None:
+    m = machine(create())
+    m.apply(10, encode_command("partition_leader", topic_id=1, partition=0, leader=1, term=4, isr=[1, 2]))
+    assert m.view.topics["t"].partitions[0].isr == (1, 2)
+    m.apply(11, encode_command("partition_leader", topic_id=1, partition=0, leader=2, term=3, isr=[2]))  # stale
+    assert (m.view.topics["t"].partitions[0].leader, m.view.topics["t"].partitions[0].isr) == (1, (1, 2))
+    m.apply(12, encode_command("partition_leader", topic_id=1, partition=0, leader=2, term=5))  # no ISR: unknown
+    assert (m.view.topics["t"].partitions[0].leader, m.view.topics["t"].partitions[0].isr) == (2, None)

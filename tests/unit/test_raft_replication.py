@@ -16,6 +16,7 @@ import pytest
 from kraft.log.lmdb_store import LmdbStore
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import RaftJournal
+from kraft.raft.membership import Action
 from kraft.raft.outbox import Applied, Outbox, Outcome
 from kraft.raft.transport import MuxTransport
 
@@ -242,3 +243,39 @@ def test_conflicting_suffix_is_replaced(sim: Sim) -> None:
     assert sim.log(1) == sim.log(2) == sim.log(3)
     assert b"lost-1" not in sim.machines[2].applied
     assert sim.machines[1].applied == sim.machines[2].applied
+
+
+def test_a_configuration_takes_effect_when_appended_and_reverts_when_truncated(sim: Sim) -> None:
+    """Raft §4.1: a MEMBERS entry counts from its append (committed or not) on the leader and on
+    followers; a truncation that removes it restores the configuration before it."""
+    before = (frozenset({1, 2, 3}), frozenset())
+    after = (frozenset({1, 2, 3}), frozenset({4}))
+    sim.net.down.add(4)  # node 4 never runs: it is only named as a learner
+    sim.elect(1)
+    # The leader appends the change while cut off: nobody else gets it.
+    sim.net.down = {2, 3, 4}
+    sim.groups[1].note_durable()  # the store commit the driver makes after each iteration
+    assert sim.groups[1].propose_membership(Action.ADD_LEARNER, 4)
+    sim.tick(1)
+    assert sim.groups[1].configuration() == after, "the leader uses it once appended"
+    assert sim.groups[1].raftCommitIndex < sim.groups[1].journal.last_index
+    sim.net.in_flight.clear()
+    # Node 2 leads a later term and writes over the entry; node 1 comes back and truncates it.
+    sim.net.down = {1, 4}
+    sim.elect(2)
+    acks: list[Any] = []
+    sim.submit(2, b"y", acks)
+    sim.settle()
+    sim.net.down = {4}
+    for _ in range(5):
+        sim.settle()
+    assert sim.log(1) == sim.log(2) == sim.log(3)
+    for n in (1, 2, 3):
+        assert sim.groups[n].configuration() == before, f"node {n} kept a truncated configuration"
+    # A follower uses an entry it appended before anyone committed it.
+    sim.groups[2].note_durable()
+    assert sim.groups[2].propose_membership(Action.ADD_LEARNER, 4)
+    sim.tick(2)
+    sim.settle(keep=lambda src, dst, msg: dst == 2)  # no acknowledgement reaches the leader
+    assert sim.groups[3].configuration() == after
+    assert sim.groups[3].raftCommitIndex < sim.groups[3].journal.last_index

@@ -26,6 +26,7 @@ class MemoryStore:
         self.group_rows: dict[str, dict] = {}
         self.applied: int | None = None
         self.writes: list[str] = []
+        self.epochs: list[list[int]] = []
 
     def load_state(self) -> dict | None:
         return self.state
@@ -58,6 +59,12 @@ class MemoryStore:
 
     def load_compaction_history(self) -> list[list[int]]:
         return []
+
+    def load_leader_epochs(self) -> list[list[int]]:
+        return [list(e) for e in self.epochs]
+
+    def save_leader_epochs(self, epochs: list[list[int]]) -> None:
+        self.epochs = [list(e) for e in epochs]
 
     def save_producer(self, producer_id: int, state: list | None) -> None:
         if state is None:
@@ -319,3 +326,19 @@ def test_the_cluster_id_survives_restart_and_travels_in_snapshots() -> None:
     follower.install(m.state(), m.producers())
     assert follower.view.cluster_id == "c-1" and follower.state() == m.state()
     assert "cluster_id" not in MetadataMachine().state()["catalogue"], "a cluster without an id stores none"
+
+
+def test_commit_metadata_strings_are_kept_replaced_and_cleared() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(1, encode_command("create_topic", name="t", assignment=[[1]], configs={}))
+    m.apply(2, encode_command("commit_offsets", commits=[
+        {"group": "g", "generation": -1, "offsets": [["t", 0, 5, "checkpoint-a"]]}]))
+    assert (m.groups["g"].offsets, m.groups["g"].metadata) == ({("t", 0): 5}, {("t", 0): "checkpoint-a"})
+    restarted = MetadataMachine(store)  # the group row keeps it
+    assert restarted.groups["g"].metadata == {("t", 0): "checkpoint-a"}
+    follower = MetadataMachine(None)
+    follower.install(m.state(), {})  # a snapshot carries it
+    assert follower.groups["g"].metadata == {("t", 0): "checkpoint-a"}
+    m.apply(3, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 6]]}]))
+    assert (m.groups["g"].offsets, m.groups["g"].metadata) == ({("t", 0): 6}, {})  # a commit without one clears it

@@ -125,14 +125,16 @@ class _FakeConsumer:
 
 def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_error: str = "stop",
              fail: Callable[[str, bytes | None], bool] = lambda _t, _k: False,
-             commit_error: BaseException | None = None) -> tuple[StreamRuntime, list[str]]:
+             commit_error: BaseException | None = None,
+             cache_max_bytes: int = 0) -> tuple[StreamRuntime, list[str]]:
     """A runtime of a per-key count (one sub-topology, store "counts"), owning partition 0 of "in"."""
     monkeypatch.setattr(runtime_module, "restore_store", lambda *_a, **_k: 0)
     b = StreamsBuilder("rt", default_key_serde=Serde.str, default_value_serde=Serde.str)
     b.stream("in").filter(lambda _k, v: v != "boom" or 1 // 0).group_by_key().count(store="counts") \
         .to_stream().to("out")
     rt = StreamRuntime("rt", "127.0.0.1:1", b.topology, tmp_path, on_error=on_error, commit_interval_ms=1000,
-                       replication_factor=None, consumer_config={}, producer_config={}, on_state=lambda _s: None)
+                       replication_factor=None, consumer_config={}, producer_config={}, on_state=lambda _s: None,
+                       cache_max_bytes=cache_max_bytes)
     log: list[str] = []
     rt._producer = _FakeProducer(log, fail)  # type: ignore[assignment]
     rt._consumer = _FakeConsumer(log, commit_error)  # type: ignore[assignment]
@@ -163,6 +165,39 @@ def test_commit_sends_changelog_then_flushes_then_commits_offsets_then_the_store
         assert _checkpoint(rt) == 2  # the changelog offset after its last record
     finally:
         rt._close_tasks()
+
+
+def test_commit_flushes_the_record_cache_first_then_changelog_flush_offsets_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, log = _runtime(tmp_path, monkeypatch, cache_max_bytes=1 << 20)
+    try:
+        for offset, key in enumerate(["a", "b", "a"]):
+            rt._process(_in(offset, key))
+        assert log == [] and _checkpoint(rt) is None  # the updates wait in the cache
+        rt.commit()
+        # One output record per key (the cache coalesced a's two updates), then one changelog
+        # record per key, all before the flush; the offsets only once everything is acknowledged.
+        assert log == ["send out"] * 2 + ["send rt-counts-changelog"] * 2 + ["flush", "commit offsets"]
+        assert rt._consumer.committed == {TopicPartition("in", 0): 3}  # type: ignore[union-attr]
+        assert _checkpoint(rt) == 2
+        assert rt.cache_budget.used_bytes == 0
+    finally:
+        rt._close_tasks()
+
+
+def test_a_failed_write_of_a_cached_update_commits_neither_offsets_nor_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, log = _runtime(tmp_path, monkeypatch, fail=lambda topic, key: topic == "out" and key == b"b",
+                       cache_max_bytes=1 << 20)
+    try:
+        for offset, key in enumerate(["a", "b", "b"]):
+            rt._process(_in(offset, key))
+        with pytest.raises(StreamsError, match="a write failed"):
+            rt.commit()
+        assert log.count("send out") == 2 and "commit offsets" not in log and _checkpoint(rt) is None
+    finally:
+        rt._close_tasks()
+    assert rt.cache_budget.used_bytes == 0  # closing the tasks dropped what was left
 
 
 def test_a_failed_write_commits_neither_offsets_nor_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

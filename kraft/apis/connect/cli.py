@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from kraft import cli_format as fmt
+from kraft.bootstrap import find_cluster
 from kraft.errors import KraftError
 
 from .config import load_file
@@ -25,7 +26,10 @@ from .worker import Worker
 connect_app = typer.Typer(help="Run connectors (files, SQLite, PostgreSQL) and see their status.",
                           no_args_is_help=True)
 
-BootstrapOpt = Annotated[str, typer.Option("--bootstrap", "-b", help="HOST:PORT[,HOST:PORT...] of kraft nodes")]
+BootstrapOpt = Annotated[str | None, typer.Option("--bootstrap", "-b", help="HOST:PORT[,HOST:PORT...] of kraft "
+                                                                          "nodes (instead of --config)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="cluster.ini (default: ./cluster.ini, else "
+                                                                      "one built-in local node)")]
 StatusTopicOpt = Annotated[str, typer.Option("--status-topic", help="Topic the workers publish status to.")]
 STATUS_HEADERS = ["connector", "task", "kind", "class", "state", "records", "lag", "last_offset", "restarts",
                   "worker", "error"]
@@ -59,7 +63,8 @@ def _progress(status: dict[str, Any]) -> None:
 @connect_app.command("run")
 def run(
     file: Annotated[Path, typer.Argument(help="connectors.toml with [[connector]] tables.")],
-    bootstrap: BootstrapOpt = "127.0.0.1:9192",
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
     worker_id: Annotated[str | None, typer.Option("--worker-id", help="Name in status (default host:pid).")] = None,
     report_s: Annotated[float, typer.Option("--report-s", min=0.0, help="Print counts every N s (0: never).")] = 10.0,
 ) -> None:
@@ -67,7 +72,7 @@ def run(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with _errors():
         specs = load_file(file)
-        worker = Worker(bootstrap, specs, worker_id=worker_id, on_event=_progress)
+        worker = Worker(find_cluster(bootstrap, config), specs, worker_id=worker_id, on_event=_progress)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: worker.stopping.set())
         worker.start()
@@ -83,7 +88,8 @@ def run(
 
 @connect_app.command("status")
 def status(
-    bootstrap: BootstrapOpt = "127.0.0.1:9192",
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
     status_topic: StatusTopicOpt = STATUS_TOPIC,
     stale_after_ms: Annotated[int, typer.Option("--stale-after-ms", min=1,
@@ -91,7 +97,7 @@ def status(
 ) -> None:
     """Each connector's tasks: state, records moved, lag (sinks) or last source offset, errors."""
     with _errors(as_json):
-        rows = read_status(bootstrap, status_topic, stale_after_ms=stale_after_ms)
+        rows = read_status(find_cluster(bootstrap, config), status_topic, stale_after_ms=stale_after_ms)
     if as_json:
         typer.echo(fmt.dumps({"tasks": rows}))
         return

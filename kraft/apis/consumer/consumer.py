@@ -190,6 +190,14 @@ class Consumer:
         """High watermark (offset of the next record to be written) of each partition."""
         return self._run(self._fetcher.list_offsets(_tps(partitions) or [], LATEST))
 
+    def offsets_for_times(self, partitions: Iterable[TopicPartition], timestamp_ms: int) -> dict[TopicPartition, int]:
+        """Each partition's offset of its first record with a timestamp >= ``timestamp_ms`` (the
+        end offset when none has), as Kafka's ``offsetsForTimes`` for one timestamp: seek there to
+        read from a moment on."""
+        if timestamp_ms < 0:
+            raise ValueError(f"timestamp_ms must be >= 0, got {timestamp_ms}")
+        return self._run(self._fetcher.list_offsets(_tps(partitions) or [], timestamp_ms))
+
     # --- commits ----------------------------------------------------------------------------------
 
     def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:

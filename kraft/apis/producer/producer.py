@@ -11,6 +11,10 @@ Idempotence (``enable_idempotence``, on by default unless ``acks=0``): every bat
 producer's id and a per-partition sequence, so a retry after a lost answer is not written twice and
 a partition's records keep their order across retries (see :mod:`.sender`). It needs acks=all (1 is
 the same on kraft); ``enable_idempotence=True`` with ``acks=0`` is a ValueError.
+
+A topic the producer sends to that the cluster does not have is created with the cluster's defaults
+when the cluster's ``auto_create_topics`` is on (``allow_auto_create_topics``, on by default: Kafka's
+``allow.auto.create.topics``); ``send`` waits for it up to ``max_block_ms``.
 """
 
 from __future__ import annotations
@@ -63,9 +67,12 @@ class Producer:
         retry_backoff_max_ms: int = 1000,
         connect_timeout_ms: int = 10000,
         enable_idempotence: bool | None = None,
+        allow_auto_create_topics: bool = True,
     ) -> None:
         """``enable_idempotence``: None (default) means on, except with ``acks=0`` (no answer to
-        retry from, as in Kafka when the setting is not given); True with ``acks=0`` is an error."""
+        retry from, as in Kafka when the setting is not given); True with ``acks=0`` is an error.
+        ``allow_auto_create_topics``: a topic that does not exist is created on first use, where
+        the cluster allows it (its ``auto_create_topics``); else sending to it fails."""
         if acks not in _ACKS:
             raise ValueError(f"acks must be 'all', -1, 1 or 0, got {acks!r}")
         if enable_idempotence is None:
@@ -77,6 +84,7 @@ class Producer:
             raise ValueError("batch_size, max_record_bytes and max_in_flight must be positive")
         self._max_record_bytes = max_record_bytes
         self._max_block_s = max_block_ms / 1000
+        self._auto_create = allow_auto_create_topics
         self._closed = False
         self._key_hashes: dict[bytes, int] = {}
         self._core = ClientCore(
@@ -206,6 +214,10 @@ class Producer:
     def _wait_for_topic(self, topic: str) -> int:
         """Block until the metadata knows ``topic`` (refreshing it), up to ``max_block_ms``."""
         async def lookup() -> int:
+            if self._auto_create:
+                # A metadata request for the topic that allows its creation (Kafka's producers send
+                # one too); the node answers LEADER_NOT_AVAILABLE while it creates it.
+                await self._core.request_any("metadata", {"topics": [topic], "allow_auto_topic_creation": True})
             metadata = await self._core.refresh_metadata()
             n = metadata.partition_count(topic)
             if n is None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .cache import COUNT_HEADER
 from .keys import JOIN_SUFFIX_BYTES, dec, enc, join_key, pack_time, prefix_end, session_key, unpack_time, window_key
 from .processors import Change, Node
 from .windows import SessionWindows, SlidingWindows, TimeWindows, Windowed
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 def _load(ctx: TaskContext, store: str, key: bytes) -> Any:
     raw = ctx.get(store, key)
     return None if raw is None else dec(raw)
+
+
+def _changed(ctx: TaskContext, node: Node, kb: bytes, key: Any, new: Any, old: Any, vb: bytes | None) -> None:
+    """Forward ``Change(new, old)`` now, or leave it to the record cache (:mod:`.cache`), which
+    forwards the latest value of ``key`` with its value at the last flush, once."""
+    cache = ctx.caches.of(node)
+    if cache is None:
+        ctx.forward(node, key, Change(new, old))
+    else:
+        cache.put_change(ctx, kb, key, new, old, len(kb) + (len(vb) if vb is not None else 0))
 
 
 def _purge(ctx: TaskContext, store: str, expired: Callable[[bytes], bool]) -> int:
@@ -55,10 +66,11 @@ class TableSourceNode(Node):
             value = value.new
         kb = enc(key)
         old = _load(ctx, self.stores[0], kb)
-        ctx.put(self.stores[0], kb, None if value is None else enc(value))
-        if value is None and old is None:
+        vb = None if value is None else enc(value)
+        ctx.put(self.stores[0], kb, vb)
+        if value is None and old is None and ctx.caches.of(self) is None:
             return
-        ctx.forward(self, key, Change(value, old))
+        _changed(ctx, self, kb, key, value, old, vb)
 
 
 class AggregateNode(Node):
@@ -75,8 +87,38 @@ class AggregateNode(Node):
         kb = enc(key)
         old = _load(ctx, self.stores[0], kb)
         new = self.adder(key, value, old)
-        ctx.put(self.stores[0], kb, enc(new))
-        ctx.forward(self, key, Change(new, old))
+        vb = enc(new)
+        ctx.put(self.stores[0], kb, vb)
+        _changed(ctx, self, kb, key, new, old, vb)
+
+
+class CountNode(AggregateNode):
+    """``count()``: records per key. A record read from ``combined_topic`` (the repartition topic
+    of ``group_by(...).count()``) with a ``kraft.count`` header stands for that many records
+    (:class:`~.processors.CombiningSinkNode`); any other record counts one."""
+
+    def __init__(self, store: str, combined_topic: str | None = None) -> None:
+        super().__init__(store, _count_one)
+        self.combined_topic = combined_topic
+
+    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        if key is None or value is None:
+            return
+        n = 1
+        if ctx.headers and ctx.topic == self.combined_topic:
+            for name, raw in ctx.headers:
+                if name == COUNT_HEADER:
+                    n = int.from_bytes(raw, "big")
+        kb = enc(key)
+        old = _load(ctx, self.stores[0], kb)
+        new = n if old is None else old + n
+        vb = enc(new)
+        ctx.put(self.stores[0], kb, vb)
+        _changed(ctx, self, kb, key, new, old, vb)
+
+
+def _count_one(_key: Any, _value: Any, aggregate: Any) -> Any:
+    return 1 if aggregate is None else aggregate + 1
 
 
 class TableGroupByNode(Node):
@@ -126,8 +168,9 @@ class TableAggregateNode(Node):
             agg = self.subtractor(key, old_value, agg)
         if new_value is not None:
             agg = self.adder(key, new_value, agg)
-        ctx.put(self.stores[0], kb, None if agg is None else enc(agg))
-        ctx.forward(self, key, Change(agg, old))
+        vb = None if agg is None else enc(agg)
+        ctx.put(self.stores[0], kb, vb)
+        _changed(ctx, self, kb, key, agg, old, vb)
 
 
 class WindowedAggregateNode(Node):
@@ -161,8 +204,9 @@ class WindowedAggregateNode(Node):
             wk = window_key(kb, start)
             old = _load(ctx, self.stores[0], wk)
             new = self.adder(key, value, old)
-            ctx.put(self.stores[0], wk, enc(new))
-            ctx.forward(self, Windowed(key, start, end), Change(new, old))
+            vb = enc(new)
+            ctx.put(self.stores[0], wk, vb)
+            _changed(ctx, self, wk, Windowed(key, start, end), new, old, vb)
 
 
 class SlidingAggregateNode(Node):

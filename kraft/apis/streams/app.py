@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .builder import StreamsBuilder
+from .cache import DEFAULT_CACHE_MAX_BYTES
 from .errors import STOP, ErrorHandler, StreamsError, check_handler
 from .runtime import StreamRuntime
 from .serdes import Serde
@@ -44,6 +45,7 @@ class StreamsApp(StreamsBuilder):
         store_map_size_mb: int = 4096,
         on_state_change: Callable[[str, str], object] | None = None,
         repartition_purge_interval_ms: int = 30000,
+        cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
     ) -> None:
         """``on_error``: "stop" (default), "continue" or ``DeadLetter(topic)`` for a record that
         fails to deserialize or whose processing raises. ``replication_factor``: of the topics
@@ -54,7 +56,11 @@ class StreamsApp(StreamsBuilder):
         ``on_state_change(new, old)``: called on every change of ``state`` (CREATED, REBALANCING,
         RUNNING, ERROR, NOT_RUNNING). ``repartition_purge_interval_ms``: how often, at most, the
         records of repartition topics below the committed offsets are deleted (Kafka Streams'
-        ``repartition.purge.interval.ms``; 0: after every commit)."""
+        ``repartition.purge.interval.ms``; 0: after every commit). ``cache_max_bytes``: the record
+        cache of this instance (Kafka Streams' ``cache.max.bytes.buffering``, 10 MB): updates of a
+        key between commits are forwarded once, at the commit or when the cache is full, and
+        ``group_by(...).count()`` sends one repartition record per key and commit; 0 forwards
+        every update at once."""
         super().__init__(app_id, default_key_serde, default_value_serde)
         if commit_interval_ms <= 0:
             raise ValueError("commit_interval_ms must be positive")
@@ -71,6 +77,9 @@ class StreamsApp(StreamsBuilder):
         if repartition_purge_interval_ms < 0:
             raise ValueError("repartition_purge_interval_ms must be >= 0")
         self.repartition_purge_interval_ms = repartition_purge_interval_ms
+        if cache_max_bytes < 0:
+            raise ValueError("cache_max_bytes must be >= 0")
+        self.cache_max_bytes = cache_max_bytes
         self.state = CREATED
         self._on_state_change = on_state_change
         self.error: BaseException | None = None
@@ -108,7 +117,8 @@ class StreamsApp(StreamsBuilder):
             commit_interval_ms=self.commit_interval_ms, replication_factor=self.replication_factor,
             consumer_config=self.consumer_config, producer_config=self.producer_config,
             on_state=self._set_state, store_map_size_mb=self.store_map_size_mb,
-            repartition_purge_interval_ms=self.repartition_purge_interval_ms)
+            repartition_purge_interval_ms=self.repartition_purge_interval_ms,
+            cache_max_bytes=self.cache_max_bytes)
         self._set_state(REBALANCING)
         try:
             self._runtime.run(self._stop)

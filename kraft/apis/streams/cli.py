@@ -16,6 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
+from kraft.bootstrap import find_cluster, require_reachable
+from kraft.config import DEFAULT_CONFIG_FILE
+from kraft.errors import KraftError
+
 from .app import StreamsApp
 
 streams_app = typer.Typer(help="Run Streams API applications.", no_args_is_help=True)
@@ -56,6 +60,8 @@ def run(
     target: Annotated[str, typer.Argument(help="module:app - the StreamsApp to run")],
     bootstrap: Annotated[str | None, typer.Option("--bootstrap", "-b",
                                                   help="HOST:PORT[,...]: overrides the app's bootstrap")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="cluster.ini whose nodes to use (default: "
+                                                "./cluster.ini when there is one, else the app's bootstrap)")] = None,
     state_dir: Annotated[str | None, typer.Option("--state-dir", help="overrides the app's state_dir")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
@@ -66,8 +72,16 @@ def run(
     except (ImportError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    if bootstrap is not None:
-        app.bootstrap = bootstrap
+    try:
+        # As every client command: --bootstrap, else --config, else ./cluster.ini; the app's own
+        # bootstrap only when none of them is there.
+        if bootstrap is not None or config is not None or Path(DEFAULT_CONFIG_FILE).is_file():
+            app.bootstrap = find_cluster(bootstrap, config)
+        else:
+            require_reachable(app.bootstrap if isinstance(app.bootstrap, str) else ",".join(app.bootstrap))
+    except KraftError as exc:
+        typer.echo(f"error: {exc.name}: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
     if state_dir is not None:
         app.state_dir = Path(state_dir)
     try:

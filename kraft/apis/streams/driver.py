@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from kraft.apis import ConsumerRecord
 
 from .builder import StreamsBuilder
+from .cache import CacheBudget
 from .serdes import INFERRED, Serde
 from .store_view import StoreView
 from .stores import LmdbTaskStores, MemoryTaskStores, TaskStores
@@ -31,9 +32,12 @@ class OutputRecord(NamedTuple):
 
 
 class TopologyTestDriver:
-    def __init__(self, builder: StreamsBuilder, state_dir: str | Path | None = None) -> None:
+    def __init__(self, builder: StreamsBuilder, state_dir: str | Path | None = None,
+                 cache_max_bytes: int = 0) -> None:
         """``state_dir``: keep the stores in LMDB there, as the runtime does, committing after
-        every input record (default: in memory)."""
+        every input record (default: in memory). ``cache_max_bytes``: the record cache, as the
+        app's (default 0 here: every update is forwarded at once; with a cache, ``commit()``
+        flushes it)."""
         self._topology = builder.topology
         self._state_dir = None if state_dir is None else Path(state_dir)
         self._subs = self._topology.subtopologies()
@@ -43,26 +47,28 @@ class TopologyTestDriver:
         self.wall_clock_ms = 0
         self.outputs: dict[str, list[tuple[bytes | None, bytes | None, int]]] = {}
         self._feedback: deque[ConsumerRecord] = deque()
+        budget = CacheBudget(cache_max_bytes)
         for sub in self._subs:
             stores: TaskStores = MemoryTaskStores()
             if self._state_dir is not None and sub.stores:
                 stores = LmdbTaskStores(self._state_dir / f"{sub.id}_0", sub.stores)
-            task = Task(TaskId(sub.id, 0), sub.sources, stores, self._send, lambda: self.wall_clock_ms)
+            task = Task(TaskId(sub.id, 0), sub.sources, stores, self._send, lambda: self.wall_clock_ms, budget)
             for topic in sub.sources:
                 self._tasks[topic] = task
             for store in sub.stores:
                 self._stores[store] = stores
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None, ts: int, _partition: int | None,
-              _headers: list[tuple[str, bytes]] | None) -> None:
+              headers: list[tuple[str, bytes]] | None) -> None:
         self.outputs.setdefault(topic, []).append((key, value, ts))
         if topic in self._tasks:
-            self._feedback.append(self._record(topic, key, value, ts))
+            self._feedback.append(self._record(topic, key, value, ts, headers))
 
-    def _record(self, topic: str, key: bytes | None, value: bytes | None, ts: int) -> ConsumerRecord:
+    def _record(self, topic: str, key: bytes | None, value: bytes | None, ts: int,
+                headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord:
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
-        return ConsumerRecord(topic, 0, offset, key, value, ts, [])
+        return ConsumerRecord(topic, 0, offset, key, value, ts, headers or [])
 
     def pipe_input(self, topic: str, key: Any, value: Any, timestamp_ms: int = 0,
                    key_serde: Serde | None = None, value_serde: Serde | None = None) -> None:
@@ -105,6 +111,16 @@ class TopologyTestDriver:
         return [OutputRecord(ks.deserialize(k), value_serde.deserialize(v), ts) for k, v, ts in records]
 
     def commit(self) -> None:
+        """As the runtime's commit: flush the record cache (and process what it fed back), then
+        one changelog record per changed store key."""
+        tasks = {id(t): t for t in self._tasks.values()}.values()
+        while True:
+            for task in tasks:
+                task.flush_caches()
+            if not self._feedback:
+                break
+            while self._feedback:
+                self._process(self._feedback.popleft())
         for stores in {id(s): s for s in self._stores.values()}.values():
             for store, changes in stores.take_dirty().items():
                 topic = self._topology.changelog_topic(store)

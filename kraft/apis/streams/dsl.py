@@ -128,9 +128,14 @@ class KStream:
     def repartition(self, name: str | None = None, key_serde: Serde | None = None,
                     value_serde: Serde | None = None) -> KStream:
         """Through an internal topic ``<app>-<name>-repartition``, partitioned by the current key."""
+        return self._repartition(name, key_serde, value_serde)
+
+    def _repartition(self, name: str | None, key_serde: Serde | None, value_serde: Serde | None,
+                     combine_counts: bool = False) -> KStream:
         ks, vs = key_serde or self.key_serde or INTERNAL, value_serde or self.value_serde or INTERNAL
         topic = self._t.new_repartition_topic(name)
-        sink = self._t.add(p.SinkNode(topic, ks, vs, internal=True))
+        sink_type = p.CombiningSinkNode if combine_counts else p.SinkNode
+        sink = self._t.add(sink_type(topic, ks, vs, internal=True))
         self._node.add_child(sink)
         source = self._t.add(p.SourceNode([topic], ks, vs, internal=True))
         # Downstream sinks keep inferring what msgpack stood in for internally.
@@ -236,8 +241,11 @@ class KGroupedStream:
     def __init__(self, stream: KStream) -> None:
         self._stream = stream
 
-    def _source(self, name: str | None) -> KStream:
-        return self._stream._repartitioned(f"{name}" if name else None)
+    def _source(self, name: str | None, combine_counts: bool = False) -> KStream:
+        stream = self._stream
+        if not stream._repartition_required:
+            return stream
+        return stream._repartition(f"{name}" if name else None, None, None, combine_counts)
 
     def _aggregate(self, adder: agg.Adder, store: str | None, value_serde: Serde | None) -> KTable:
         stream = self._source(store)
@@ -248,7 +256,16 @@ class KGroupedStream:
         return KTable(t, node, self._stream.key_serde, value_serde, store=name)
 
     def count(self, store: str | None = None) -> KTable:
-        return self._aggregate(_count_adder, store, Serde.int)
+        """Records per key. After a key change the records of a key are combined before the
+        repartition topic while the record cache is on (one record per key and flush)."""
+        stream = self._source(store, combine_counts=True)
+        t = stream._t
+        name = t.add_store(store or t.new_store_name("KSTREAM-AGGREGATE"))
+        combined = stream._node.topics[0] if stream is not self._stream and isinstance(stream._node, p.SourceNode) \
+            else None
+        node = t.add(agg.CountNode(name, combined))
+        stream._node.add_child(node)
+        return KTable(t, node, self._stream.key_serde, Serde.int, store=name)
 
     def reduce(self, reducer: Callable[[Any, Any], Any], store: str | None = None) -> KTable:
         """``reducer(aggregate, value) -> aggregate``; the first value of a key is its aggregate."""
@@ -402,6 +419,13 @@ class KTable:
         if self._windowed is None:
             raise TopologyError("suppress(until_window_closes) needs a windowed table")
         store = self._t.add_store(self._t.new_store_name("KTABLE-SUPPRESS"))
+        # The window's updates must reach the suppression in stream-time order: a record cache
+        # upstream would hand it updates of a window after later records had closed that window.
+        todo = [self._node]
+        while todo:
+            node = todo.pop()
+            node.cacheable = False
+            todo.extend(parent for parent in node.parents if not isinstance(parent, p.SourceNode))
         return self._then(agg.SuppressNode(store, self._grace_ms, session=self._windowed == "session"))
 
     def join(self, other: KTable, joiner: Callable[[Any, Any], Any]) -> KTable:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .cache import COUNT_HEADER
 from .serdes import INFERRED, Serde, serialize_windowed
 from .windows import Windowed
 
@@ -27,6 +28,7 @@ class Change(NamedTuple):
 
 class Node:
     kind = "NODE"
+    cacheable = True  # may hold its forwards in the record cache (.cache); False: forwards at once
 
     def __init__(self) -> None:
         self.name = ""
@@ -41,6 +43,14 @@ class Node:
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         ctx.forward(self, key, value)
+
+    def emit_cached(self, ctx: TaskContext, entry: list[Any]) -> None:
+        """Forward an entry of this node's record cache (:mod:`.cache`): a coalesced table change
+        ``[key, new, value at the last flush, timestamp, size]``; a row created and deleted
+        between two flushes forwards nothing."""
+        if entry[1] is None and entry[2] is None:
+            return
+        ctx.forward(self, entry[0], Change(entry[1], entry[2]), timestamp=entry[3])
 
     def __repr__(self) -> str:
         return self.name or type(self).__name__
@@ -75,13 +85,40 @@ class SinkNode(Node):
         self.internal = internal
         self.session_windowed = session_windowed
 
-    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
-        kbytes: bytes | None
+    def key_bytes(self, key: Any) -> bytes | None:
         if isinstance(key, Windowed):
-            kbytes = serialize_windowed(self.key_serde or INFERRED, key, self.session_windowed)
-        else:
-            kbytes = (self.key_serde or INFERRED).serialize(key)
-        ctx.send(self.topic, kbytes, (self.value_serde or INFERRED).serialize(value), ctx.timestamp)
+            return serialize_windowed(self.key_serde or INFERRED, key, self.session_windowed)
+        return (self.key_serde or INFERRED).serialize(key)
+
+    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        ctx.send(self.topic, self.key_bytes(key), (self.value_serde or INFERRED).serialize(value), ctx.timestamp)
+
+
+class CombiningSinkNode(SinkNode):
+    """The repartition sink of ``group_by(...).count()``: with the record cache on, the records of
+    one key between two flushes travel as one record whose ``kraft.count`` header says how many
+    it stands for (a map-side combine: the counting task adds that many). Its value is the latest
+    record's, so the reading side's serde decodes it as before; its timestamp is the latest of
+    the records it combines. Records with a None key or value are dropped here, as the count would
+    skip them. With the cache off, every record is sent as by a plain sink."""
+
+    def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        cache = ctx.caches.of(self)
+        if cache is None:
+            ctx.send(self.topic, self.key_bytes(key), (self.value_serde or INFERRED).serialize(value), ctx.timestamp)
+            return
+        if key is None or value is None:
+            return
+        # A str or int key is its own cache key (serialized once per flush, not per record); any
+        # other key by its bytes. The two never collide: a str or int never equals bytes.
+        kt = type(key)
+        cache.add_count(ctx, key if kt is str or kt is int else self.key_bytes(key) or b"", value)
+
+    def emit_cached(self, ctx: TaskContext, entry: list[Any]) -> None:
+        key, count, value, ts = entry[0], entry[1], entry[2], entry[3]
+        kb = key if type(key) is bytes else self.key_bytes(key)
+        headers = [(COUNT_HEADER, count.to_bytes(8, "big"))] if count > 1 else None
+        ctx.send(self.topic, kb, (self.value_serde or INFERRED).serialize(value), ts, headers)
 
 
 
@@ -95,7 +132,8 @@ class MapNode(Node):
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         new_key, new_value = self.fn(key, value)
-        ctx.forward(self, new_key, new_value)
+        for child in self.children:  # ctx.forward without its frame: this runs per record
+            child.process(ctx, new_key, new_value)
 
 
 class MapValuesNode(Node):
@@ -106,7 +144,9 @@ class MapValuesNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
-        ctx.forward(self, key, self.fn(value))
+        new_value = self.fn(value)
+        for child in self.children:
+            child.process(ctx, key, new_value)
 
 
 class SelectKeyNode(Node):
@@ -117,7 +157,9 @@ class SelectKeyNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
-        ctx.forward(self, self.fn(key, value), value)
+        new_key = self.fn(key, value)
+        for child in self.children:
+            child.process(ctx, new_key, value)
 
 
 class FilterNode(Node):
@@ -130,7 +172,8 @@ class FilterNode(Node):
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
         if bool(self.predicate(key, value)) != self.negate:
-            ctx.forward(self, key, value)
+            for child in self.children:
+                child.process(ctx, key, value)
 
 
 class FlatMapNode(Node):
@@ -141,8 +184,15 @@ class FlatMapNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        children = self.children
+        if len(children) == 1:  # the usual case: one call per output, no loop inside the loop
+            process = children[0].process
+            for new_key, new_value in self.fn(key, value):
+                process(ctx, new_key, new_value)
+            return
         for new_key, new_value in self.fn(key, value):
-            ctx.forward(self, new_key, new_value)
+            for child in children:
+                child.process(ctx, new_key, new_value)
 
 
 class FlatMapValuesNode(Node):
@@ -153,8 +203,15 @@ class FlatMapValuesNode(Node):
         self.fn = fn
 
     def process(self, ctx: TaskContext, key: Any, value: Any) -> None:
+        children = self.children
+        if len(children) == 1:
+            process = children[0].process
+            for new_value in self.fn(value):
+                process(ctx, key, new_value)
+            return
         for new_value in self.fn(value):
-            ctx.forward(self, key, new_value)
+            for child in children:
+                child.process(ctx, key, new_value)
 
 
 class PeekNode(Node):

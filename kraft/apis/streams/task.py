@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from kraft.apis import ConsumerRecord
 
+from .cache import CacheBudget, TaskCaches
 from .processors import Node, SourceNode
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ class TaskId(NamedTuple):
 class TaskContext:
     """What a node may see and do while it processes one record."""
 
-    def __init__(self, task_id: TaskId, stores: Any, send: SendFn, clock: Callable[[], int]) -> None:
+    def __init__(self, task_id: TaskId, stores: Any, send: SendFn, clock: Callable[[], int],
+                 cache_budget: CacheBudget | None = None) -> None:
         self.task_id = task_id
+        self.caches = TaskCaches(cache_budget)  # the record cache's part of this task (.cache)
+        self.headers: list[tuple[str, bytes]] = []  # the current record's
         self.wall_clock_ms = clock
         self.partition = task_id.partition
         self.stores = stores
@@ -84,8 +88,9 @@ class TaskContext:
     def range(self, store: str, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]:
         return self.stores.range(store, lo, hi)
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None, timestamp: int) -> None:
-        self._send(topic, key, value, timestamp, None, None)
+    def send(self, topic: str, key: bytes | None, value: bytes | None, timestamp: int,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
+        self._send(topic, key, value, timestamp, None, headers)
 
     def unique_id(self) -> tuple[int, int]:
         """(source tag, offset) naming the current record uniquely within the task, for stores
@@ -102,11 +107,12 @@ class Task:
     """Runs records of its partition through the sub-topology's source nodes."""
 
     def __init__(self, task_id: TaskId, sources: dict[str, SourceNode], stores: Any, send: SendFn,
-                 clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+                 clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 cache_budget: CacheBudget | None = None) -> None:
         self.id = task_id
         self.sources = sources
         self.stores = stores
-        self.ctx = TaskContext(task_id, stores, send, clock)
+        self.ctx = TaskContext(task_id, stores, send, clock, cache_budget)
 
     def deserialize(self, record: ConsumerRecord) -> tuple[SourceNode, Any, Any, int]:
         source = self.sources[record.topic]
@@ -117,7 +123,12 @@ class Task:
             ts = int(source.timestamp_extractor(record))
         return source, key, value, ts
 
+    def flush_caches(self) -> int:
+        """Forward (and send) what the record cache holds for this task; returns entries emitted."""
+        return self.ctx.caches.flush(self.ctx)
+
     def close(self, nodes: list[Node]) -> None:
+        self.ctx.caches.drop()  # a commit flushed them; otherwise their input is not committed either
         for node in nodes:
             forget = getattr(node, "forget", None)
             if forget is not None:
@@ -134,7 +145,7 @@ class Task:
             log.warning("skipped a record with negative timestamp %d (%s partition %d offset %d)",
                         ts, record.topic, record.partition, record.offset)
             return
-        ctx.topic, ctx.offset, ctx.timestamp = record.topic, record.offset, ts
+        ctx.topic, ctx.offset, ctx.timestamp, ctx.headers = record.topic, record.offset, ts, record.headers
         ctx._unique = 0
         if ts > ctx.stream_time:
             ctx.stream_time = ts

@@ -1,4 +1,5 @@
-"""list_offsets: earliest (-2), latest (-1, the high watermark) or the first offset at a timestamp."""
+"""list_offsets: earliest (-2), latest (-1, the high watermark) or the offset of the first record at
+or after a timestamp, with the leader epoch it was written in."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
         res: dict[str, Any] = {"topic": p.get("topic"), "partition": p.get("partition"),
                                "error_code": 0, "message": "", "offset": -1}
         try:
-            res["offset"] = ctx.broker.list_offset(
-                field(p, "topic", str), field(p, "partition", int), field(p, "timestamp", int, -1)
-            )
+            found = ctx.broker.list_offset(field(p, "topic", str), field(p, "partition", int),
+                                           field(p, "timestamp", int, -1))
+            if found is not None:  # None only for the largest timestamp (-3) of an empty log
+                res["offset"], res["leader_epoch"] = found.offset, found.leader_epoch
         except KraftError as e:
             set_partition_error(res, e)
         out.append(res)

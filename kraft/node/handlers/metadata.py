@@ -1,10 +1,16 @@
-"""metadata: the cluster's id, nodes, topics, partitions, replicas and leaders as this node knows them."""
+"""metadata: the cluster's id, nodes, topics, partitions, replicas, leaders (with their leader epochs)
+and in-sync replicas as this node knows them.
+
+With ``allow_auto_topic_creation`` (default false), named topics that do not exist are created with
+the cluster's defaults when cluster.ini's ``auto_create_topics`` is on (kraft's Producer asks so, as
+Kafka's producers do); such a topic answers LEADER_NOT_AVAILABLE until this node has it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kraft.errors import InvalidRequest
+from kraft.errors import InvalidRequest, KraftError
 from kraft.node.broker_values import TopicMetadata
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
@@ -17,14 +23,19 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     topics = field(body, "topics", list, None)
     if topics is not None and not all(isinstance(t, str) for t in topics):
         raise InvalidRequest("topics must be a list of strings")
+    not_yet: dict[str, KraftError] = {}
+    if topics and field(body, "allow_auto_topic_creation", bool, False):
+        not_yet = await ctx.broker.auto_create_topics([t for t in topics if not ctx.broker.topic_exists(t)])
     meta = ctx.broker.metadata(topics)
     return {"cluster_id": meta.cluster_id,
             "nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack} for n in meta.nodes],
-            "controller": meta.controller, "topics": [_topic(t) for t in meta.topics],
+            "controller": meta.controller, "topics": [_topic(t, not_yet) for t in meta.topics],
             "metadata_voters": list(meta.metadata_voters), "metadata_learners": list(meta.metadata_learners)}
 
 
-def _topic(t: TopicMetadata) -> dict[str, Any]:
-    return {"name": t.name, "error_code": 0 if t.error is None else wire_code(t.error),
-            "partitions": [{"partition": p.partition, "leader": p.leader, "replicas": list(p.replicas)}
+def _topic(t: TopicMetadata, not_yet: dict[str, KraftError]) -> dict[str, Any]:
+    error = not_yet.get(t.name, t.error) if t.error is not None else None
+    return {"name": t.name, "error_code": 0 if error is None else wire_code(error),
+            "partitions": [{"partition": p.partition, "leader": p.leader, "replicas": list(p.replicas),
+                            "leader_epoch": p.leader_epoch, "isr": list(p.isr)}
                            for p in t.partitions]}

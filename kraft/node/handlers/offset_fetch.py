@@ -1,4 +1,5 @@
-"""offset_fetch: a group's committed offsets (-1 where none), from this node's metadata replica."""
+"""offset_fetch: a group's committed offsets (-1 where none) and their metadata strings, from this
+node's metadata replica."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     wanted = field(body, "partitions", list, None)
     committed = ctx.coordinator.committed(group_id)
     offsets = dict(committed.offsets) if committed is not None else {}
+    metadata = dict(committed.metadata) if committed is not None else {}
     if wanted is None:
         keys = sorted(offsets)
     else:
         keys = [(field(p, "topic", str), field(p, "partition", int)) for p in wanted if isinstance(p, dict)]
-    return {"offsets": [{"topic": t, "partition": p, "offset": offsets.get((t, p), -1)} for t, p in keys]}
+    return {"offsets": [{"topic": t, "partition": p, "offset": offsets.get((t, p), -1),
+                         "metadata": metadata.get((t, p), "")} for t, p in keys]}

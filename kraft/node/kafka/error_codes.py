@@ -27,6 +27,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.NotLeader: 6,  # NOT_LEADER_OR_FOLLOWER
     errors.RequestTimedOut: 7,  # REQUEST_TIMED_OUT
     errors.RecordTooLarge: 10,  # MESSAGE_TOO_LARGE
+    errors.OffsetMetadataTooLarge: 12,  # OFFSET_METADATA_TOO_LARGE
     errors.CoordinatorNotAvailable: 15,  # COORDINATOR_NOT_AVAILABLE
     errors.NotCoordinator: 16,  # NOT_COORDINATOR
     errors.InvalidTopic: 17,  # INVALID_TOPIC_EXCEPTION
@@ -43,6 +44,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.InvalidReplicaAssignment: 39,  # INVALID_REPLICA_ASSIGNMENT
     errors.NoReassignmentInProgress: 85,  # NO_REASSIGNMENT_IN_PROGRESS
     errors.InvalidConfig: 40,  # INVALID_CONFIG
+    errors.PolicyViolation: 44,  # POLICY_VIOLATION
     errors.NotController: 41,  # NOT_CONTROLLER
     errors.InvalidRequest: 42,  # INVALID_REQUEST
     errors.OutOfOrderSequence: 45,  # OUT_OF_ORDER_SEQUENCE_NUMBER
@@ -51,6 +53,12 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.UnknownProducerId: 59,  # UNKNOWN_PRODUCER_ID
     errors.NonEmptyGroup: 68,  # NON_EMPTY_GROUP
     errors.GroupIdNotFound: 69,  # GROUP_ID_NOT_FOUND
+    errors.FencedLeaderEpoch: 74,  # FENCED_LEADER_EPOCH
+    errors.UnknownLeaderEpoch: 75,  # UNKNOWN_LEADER_EPOCH
+    errors.FetchSessionIdNotFound: 70,  # FETCH_SESSION_ID_NOT_FOUND
+    errors.InvalidFetchSessionEpoch: 71,  # INVALID_FETCH_SESSION_EPOCH
+    errors.UnknownTopicId: 100,  # UNKNOWN_TOPIC_ID
+    errors.FencedInstanceId: 82,  # FENCED_INSTANCE_ID
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
     errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE
     errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE

@@ -4,7 +4,7 @@ Owns: Kafka connections, their ordering rule (answers leave in request order, ho
 run at once: Kafka clients match answers to requests by position), answers to requests no handler
 takes (a v0 response header and UNSUPPORTED_VERSION as the first field; an ApiVersions of a newer
 version gets the full v0 answer with the supported list, KIP-511, so the client retries with v0),
-each request's ``KafkaContext``, a failed request's answer (its kraft error as
+each request's ``KafkaContext`` (with the listener's fetch session cache), a failed request's answer (its kraft error as
 ``kraft.node.kafka.error_codes`` maps it), and the per-connection limits shared with the native server.
 Must not: hold domain logic (handlers and the broker do).
 """
@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from kraft import errors
+from kraft.node import logs
+from kraft.node.context import NodeServices
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import UNKNOWN_SERVER_ERROR, kafka_code
+from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.node.kafka.handlers import HANDLERS, supported_versions
 from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.node.listener import READ_CHUNK_BYTES, Listener
+from kraft.node.stats import RequestStats
 from kraft.protocol.kafka.codec import (
     API_VERSIONS_KEY,
     UNSUPPORTED_VERSION,
@@ -35,10 +40,28 @@ log = logging.getLogger(__name__)
 
 INVALID_REQUEST = kafka_code(errors.InvalidRequest)
 PRODUCE_KEY = 0
+FETCH_KEY = 1
 CLOSE = b""  # an "answer" that closes the connection instead (never a real frame, which has a size prefix)
 
 
+def _api_name(handler: object) -> str:
+    """A handler module's API name as metrics and logs say it (``produce``, ``join_group``)."""
+    return str(getattr(handler, "__name__", "unknown")).rpartition(".")[2]
+
+
+API_NAMES = {key: _api_name(handler) for key, handler in HANDLERS.items()}
+
+
 class KafkaServer(Listener):
+    front_end = "kafka"
+
+    def __init__(self, services: NodeServices, host: str, port: int, max_frame_bytes: int, max_connections: int,
+                 max_in_flight: int = 256, max_buffer_bytes: int = 64 << 20, stats: RequestStats | None = None,
+                 *, max_fetch_sessions: int = 1000) -> None:
+        super().__init__(services, host, port, max_frame_bytes, max_connections, max_in_flight, max_buffer_bytes,
+                         stats)
+        self.fetch_sessions = FetchSessions(max_fetch_sessions)  # KIP-227, one cache per node
+
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         decoder = KafkaFrameDecoder(self.max_frame_bytes)
@@ -48,6 +71,7 @@ class KafkaServer(Listener):
         sender = asyncio.create_task(self._send_in_order(writer, pending))
         tasks: set[asyncio.Task[bytes | None]] = set()
         host = peer[0] if isinstance(peer, tuple) else ""
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         try:
             while not sender.done():
                 data = await reader.read(READ_CHUNK_BYTES)
@@ -55,7 +79,7 @@ class KafkaServer(Listener):
                     break
                 decoder.feed(data)
                 while (frame := decoder.next_frame()) is not None:
-                    task = asyncio.create_task(self._answer(frame, host))
+                    task = asyncio.create_task(self._answer(frame, host, client))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     await pending.put(task)
@@ -89,17 +113,43 @@ class KafkaServer(Listener):
                 return
             writer.write(answer)
 
-    async def _answer(self, frame: bytes, host: str) -> bytes | None:
+    async def _answer(self, frame: bytes, host: str, client: str = "") -> bytes | None:
+        """The answer's bytes, counted in the request metrics (per API; failures by kraft error name)."""
+        api_key, api_version, _ = peek_header(frame)
+        client = client or host
+        api = API_NAMES.get(api_key, "unknown")
+        stats = self.stats
+        stats.started(self.front_end)
+        started = time.perf_counter()
+        failure: list[errors.KraftError] = []  # what _handle answered with, if it failed
+        try:
+            answer = await self._handle(frame, host, client, api, failure)
+        except asyncio.CancelledError:
+            stats.abandoned(self.front_end)  # its connection closed: no answer, nothing to count
+            raise
+        stats.finished(self.front_end, api, time.perf_counter() - started, failure[0].name if failure else None,
+                       api_version)
+        if api_key == PRODUCE_KEY:
+            stats.size(self.front_end, "produce", len(frame))
+        elif api_key == FETCH_KEY and answer:
+            stats.size(self.front_end, "fetch", len(answer))
+        return answer
+
+    async def _handle(self, frame: bytes, host: str, client: str, api: str,
+                      failure: list[errors.KraftError]) -> bytes | None:
         api_key, api_version, cid = peek_header(frame)
         handler = HANDLERS.get(api_key)
         if handler is None or not handler.MIN_VERSION <= api_version <= handler.MAX_VERSION:
+            failure.append(errors.UnsupportedRequest(f"api key {api_key} v{api_version} is not supported"))
             return _unsupported(api_key, api_version, cid)
         try:
             request = decode_request(frame)
         except (UnsupportedApi, errors.MalformedFrame) as e:
-            log.warning("Kafka request %d v%d from %s: %s", api_key, api_version, host, e)
+            failure.append(errors.InvalidRequest(str(e)))
+            logs.request_error(self.front_end, api, client, "", failure[0])
             return _error_answer(api_key, api_version, cid, INVALID_REQUEST)
-        ctx = KafkaContext(self.services, host, request.client_id or "", api_version)
+        client_id = request.client_id or ""
+        ctx = KafkaContext(self.services, host, client_id, api_version, self.fetch_sessions)
         # A Produce with acks=0 is never answered: the client would take an error answer for the
         # answer to its next request. Any failure closes the connection instead, as Kafka does.
         unanswered = api_key == PRODUCE_KEY and request.body.get("acks") == 0
@@ -108,14 +158,17 @@ class KafkaServer(Listener):
         except asyncio.CancelledError:
             raise
         except CloseConnection as e:
-            log.info("closing Kafka connection from %s: %s", host, e)
+            log.info("closing Kafka connection from %s (client id %r): %s", client, client_id, e)
             return CLOSE
         except errors.KraftError as e:
+            failure.append(e)
+            logs.request_error(self.front_end, api, client, client_id, e)
             if unanswered:
                 return CLOSE
             return _error_answer(api_key, api_version, cid, kafka_code(e))
         except Exception:
-            log.exception("Kafka handler for api key %d v%d failed", api_key, api_version)
+            failure.append(errors.KraftError(f"api key {api_key} v{api_version}: internal error"))
+            logs.request_error(self.front_end, api, client, client_id, failure[0], unexpected=True)
             return CLOSE if unanswered else _error_answer(api_key, api_version, cid, UNKNOWN_SERVER_ERROR)
         if body is None:
             return None

@@ -4,7 +4,8 @@ This module owns the byte-level Kafka v2 record batch format for kraft's Kafka f
 
 * the 61-byte batch header (:data:`BATCH_HEADER`, :class:`KafkaBatchHeader`) and its CRC32C,
   which covers bytes 21..end (attributes onward), so base offset, batch length and partition
-  leader epoch can be patched without recomputing it (:func:`with_base_offset`);
+  leader epoch can be patched without recomputing it (:func:`with_base_offset`: the log serves each
+  batch with the leader epoch it was written in, ``kraft.state.leader_epochs``);
 * splitting a Produce request's ``records`` field into its batches (:func:`split_record_set`);
 * stamping a batch with the leader's clock for a LogAppendTime topic (:func:`with_log_append_time`);
 * converting a kraft native batch (:mod:`kraft.protocol.batch`) into an uncompressed v2 batch for a
@@ -75,7 +76,8 @@ _LENGTH_END = 12  # batch_length counts the bytes after base_offset (8) and itse
 _MAGIC_AT = 16
 _OFFSET_LENGTH = struct.Struct(">qi")
 _BASE_OFFSET = struct.Struct(">q")
-_NO_EPOCH = struct.pack(">i", -1)  # partition leader epoch: unknown
+_EPOCH = struct.Struct(">i")  # partition leader epoch
+_NO_EPOCH = _EPOCH.pack(-1)  # unknown
 _MIN_BATCH_LENGTH = BATCH_HEADER_BYTES - _LENGTH_END
 
 COMPRESSION_NONE = 0
@@ -210,14 +212,15 @@ def split_record_set(data: bytes | bytearray | memoryview) -> list[bytes]:
     return out
 
 
-def with_base_offset(batch: bytes | bytearray | memoryview, base_offset: int) -> bytes:
-    """``batch`` with its base offset replaced and its partition leader epoch set to -1 (unknown:
-    kraft has no Kafka leader epochs, and whatever the producer put there is not one either, as a
+def with_base_offset(batch: bytes | bytearray | memoryview, base_offset: int, leader_epoch: int = -1) -> bytes:
+    """``batch`` with its base offset replaced and its partition leader epoch set to ``leader_epoch``
+    (the epoch the log wrote it in; -1: unknown; whatever the producer put there is not one, and a
     Kafka broker overwrites it too); both lie outside the CRC, so it stays valid."""
     if len(batch) < BATCH_HEADER_BYTES:
         raise CorruptRecord(f"kafka batch of {len(batch)} bytes is shorter than its {BATCH_HEADER_BYTES}-byte header")
+    epoch = _NO_EPOCH if leader_epoch == -1 else _EPOCH.pack(leader_epoch)
     with memoryview(batch) as view:
-        return b"".join((_BASE_OFFSET.pack(base_offset), view[8:12], _NO_EPOCH, view[16:]))
+        return b"".join((_BASE_OFFSET.pack(base_offset), view[8:12], epoch, view[16:]))
 
 
 _STAMPED = struct.Struct(">h4xqq")  # attributes, (last offset delta), first and max timestamp
@@ -318,21 +321,21 @@ def _encode_records(records: Sequence[Any], t0: int, offset_deltas: Sequence[int
 
 def _finish(parts: list[bytes], *, base_offset: int, attributes: int, count: int, first_timestamp: int,
             max_timestamp: int, producer_id: int, producer_epoch: int, base_sequence: int,
-            last_offset_delta: int | None = None) -> bytes:
+            last_offset_delta: int | None = None, leader_epoch: int = -1) -> bytes:
     last = count - 1 if last_offset_delta is None else last_offset_delta
     parts[0] = _TAIL.pack(attributes, last, first_timestamp, max_timestamp, producer_id, producer_epoch,
                           base_sequence, count)
     payload = b"".join(parts)
     # batch_length counts the 9 prefix bytes after itself (leader epoch, magic, crc) plus payload.
-    prefix = _PREFIX.pack(base_offset, len(payload) + _CRC_START - _LENGTH_END, -1, MAGIC, crc32c(payload))
+    prefix = _PREFIX.pack(base_offset, len(payload) + _CRC_START - _LENGTH_END, leader_epoch, MAGIC, crc32c(payload))
     return prefix + payload
 
 
-def native_to_kafka(native_batch: bytes | bytearray | memoryview, base_offset: int) -> bytes:
+def native_to_kafka(native_batch: bytes | bytearray | memoryview, base_offset: int, leader_epoch: int = -1) -> bytes:
     """The kraft native batch ``native_batch`` as an uncompressed Kafka v2 batch at ``base_offset``.
 
     Same records (key, value, ms timestamps, headers), producer id and base sequence (epoch 0, or
-    -1 without a producer id), CreateTime, partition leader epoch -1. Verifies the native CRC;
+    -1 without a producer id), CreateTime, partition leader epoch ``leader_epoch``. Verifies the native CRC;
     CorruptRecord on a malformed native batch. On the broker's fetch path for Kafka consumers.
     """
     header = verify_batch(native_batch)
@@ -356,7 +359,7 @@ def native_to_kafka(native_batch: bytes | bytearray | memoryview, base_offset: i
         pid = header.producer_id
         return _finish(parts, base_offset=base_offset, attributes=0, count=len(body), first_timestamp=first,
                        max_timestamp=max_ts, producer_id=pid, producer_epoch=-1 if pid == -1 else 0,
-                       base_sequence=header.base_sequence)
+                       base_sequence=header.base_sequence, leader_epoch=leader_epoch)
     except (TypeError, ValueError, AttributeError, struct.error) as exc:
         raise CorruptRecord(f"malformed record in native batch: {type(exc).__name__}: {exc}") from None
 

@@ -42,6 +42,7 @@ from kraft.node.kafka.handlers import (
     metadata,
     offset_commit,
     offset_fetch,
+    offset_for_leader_epoch,
     produce,
     sync_group,
 )
@@ -64,7 +65,7 @@ _APIS: tuple[KafkaApi, ...] = (
     leave_group, sync_group, describe_groups, list_groups, api_versions, create_topics, delete_topics,
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
     delete_records, describe_log_dirs, alter_partition_reassignments, list_partition_reassignments,
-    create_partitions, elect_leaders, describe_cluster,
+    create_partitions, elect_leaders, describe_cluster, offset_for_leader_epoch,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}

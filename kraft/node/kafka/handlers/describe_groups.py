@@ -14,7 +14,7 @@ from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 15
 MIN_VERSION = 0
-MAX_VERSION = 4
+MAX_VERSION = 5
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +35,8 @@ def _describe(coordinator: GroupCoordinator, group_id: str) -> dict[str, Any]:
     for m in d["members"]:
         tps = [tuple(tp) for tp in m["assignment"]]
         members.append({
-            "member_id": m["member_id"], "client_id": m["client_id"], "client_host": m["host"],
+            "member_id": m["member_id"], "group_instance_id": m.get("instance_id"),
+            "client_id": m["client_id"], "client_host": m["host"],
             "member_metadata": encode_subscription(sorted({t for t, _ in tps})) if native else m["metadata"],
             "member_assignment": encode_assignment(tps) if native else m["assignment_bytes"]})
     return {"error_code": 0, "group_id": group_id, "group_state": d["state"],

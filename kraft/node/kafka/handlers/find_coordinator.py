@@ -1,5 +1,10 @@
 """FindCoordinator (10): the node coordinating consumer groups (the metadata group's leader), at its
-Kafka listener. Transaction coordinators do not exist in kraft."""
+Kafka listener. Transaction coordinators do not exist in kraft (key type 1: COORDINATOR_NOT_AVAILABLE
+with the reason).
+
+Versions 0-4, as Kafka 3.7: v3 is flexible, v4 asks for several keys at once (``coordinator_keys``)
+and answers one entry per key (``coordinators``); every group has the same coordinator here.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,20 @@ from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 10
 MIN_VERSION = 0
-MAX_VERSION = 1
+MAX_VERSION = 4
+BATCHED_FROM = 4  # the version that names its keys in a list
+GROUP = 0  # key_type
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if request.get("key_type", 0) != 0:
+    found = _coordinator(ctx, request.get("key_type", GROUP))
+    if ctx.version >= BATCHED_FROM:
+        return {"coordinators": [{"key": key, **found} for key in request["coordinator_keys"]]}
+    return found
+
+
+def _coordinator(ctx: KafkaContext, key_type: int) -> dict[str, Any]:
+    if key_type != GROUP:
         return {"error_code": kafka_code(errors.CoordinatorNotAvailable), "error_message": "kraft has no transactions",
                 "node_id": -1, "host": "", "port": -1}
     try:

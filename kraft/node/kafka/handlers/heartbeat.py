@@ -1,4 +1,5 @@
-"""Heartbeat (12): a member is alive; REBALANCE_IN_PROGRESS tells it to rejoin."""
+"""Heartbeat (12): a member is alive; REBALANCE_IN_PROGRESS tells it to rejoin, FENCED_INSTANCE_ID
+(v3+) that a newer member took its static instance id."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from kraft.node.kafka.context import KafkaContext
 
 API_KEY = 12
 MIN_VERSION = 0
-MAX_VERSION = 1
+MAX_VERSION = 4
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    ctx.coordinator.heartbeat(request["group_id"], request["member_id"], request["generation_id"])
+    ctx.coordinator.heartbeat(request["group_id"], request["member_id"], request["generation_id"],
+                              request.get("group_instance_id") or None)
     return {"error_code": 0}

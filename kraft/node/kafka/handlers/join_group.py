@@ -1,7 +1,9 @@
 """JoinGroup (11): enter a Kafka-protocol group's rebalance; answers when the round completes. The
 leader's answer lists every member's metadata so it can compute the assignment (client-side, as
 Kafka). The topics inside "consumer" subscriptions are read so that partitions added to them, or
-topics created later, trigger a rebalance."""
+topics created later, trigger a rebalance. A static member (v5+ ``group_instance_id``) that rejoins a
+Stable group without a member id gets its former assignment back without a round; if it leads, v9+
+tells it to skip assigning (older versions get no member list, so nothing is recomputed)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 11
 MIN_VERSION = 0
-MAX_VERSION = 5
+MAX_VERSION = 9
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
@@ -26,10 +28,16 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         answer = await ctx.coordinator.join(
             request["group_id"], request["member_id"], ctx.client_id, ctx.client_host, topics, session_ms,
             rebalance_ms if rebalance_ms > 0 else session_ms, "",
-            protocol_type=request["protocol_type"] or "consumer", protocols=protocols)
+            protocol_type=request["protocol_type"] or "consumer", protocols=protocols,
+            instance_id=request.get("group_instance_id") or None)
     except errors.KraftError as e:
         return {"error_code": kafka_code(e), "generation_id": -1, "protocol_name": "", "leader": "",
                 "member_id": request["member_id"], "members": []}
+    skip = bool(answer.get("skip_assignment"))
+    members = answer["member_metadata"] if ctx.version >= 9 or not skip else []
+    instances = answer.get("instance_ids", {})
     return {"error_code": 0, "generation_id": answer["generation"], "protocol_name": answer["protocol"],
-            "leader": answer["leader"], "member_id": answer["member_id"],
-            "members": [{"member_id": mid, "metadata": meta} for mid, meta in answer["member_metadata"]]}
+            "protocol_type": request["protocol_type"] or "consumer", "leader": answer["leader"],
+            "skip_assignment": skip, "member_id": answer["member_id"],
+            "members": [{"member_id": mid, "group_instance_id": instances.get(mid), "metadata": meta}
+                        for mid, meta in members]}

@@ -1,5 +1,11 @@
-"""OffsetCommit (8): a group's positions, fenced by generation, replicated through the metadata group.
-Commit metadata strings and retention times are not kept."""
+"""OffsetCommit (8): a group's positions, fenced by generation, replicated through the metadata group,
+each with its commit metadata string (OffsetFetch returns it; OFFSET_METADATA_TOO_LARGE over 4096
+bytes). Retention times are not kept (commits stay until their topic or group is deleted).
+
+Versions 2-8, as Kafka 3.7: v5 drops the retention time, v6 adds ``committed_leader_epoch`` (not
+kept: OffsetFetch answers -1, so a consumer skips validating a fetched position, as with a broker
+that did not store it), v7 carries ``group_instance_id``, passed to the coordinator, which fences a
+static member whose instance id a newer member took (FENCED_INSTANCE_ID), v8 is flexible."""
 
 from __future__ import annotations
 
@@ -11,15 +17,16 @@ from kraft.node.kafka.error_codes import kafka_code, kafka_code_for
 
 API_KEY = 8
 MIN_VERSION = 2
-MAX_VERSION = 3
+MAX_VERSION = 8
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    offsets = [(t["name"], p["partition_index"], p["committed_offset"])
+    offsets = [(t["name"], p["partition_index"], p["committed_offset"], p.get("committed_metadata") or "")
                for t in request["topics"] for p in t["partitions"]]
     try:
         results = await ctx.coordinator.commit(request["group_id"], request["member_id"],
-                                               request["generation_id_or_member_epoch"], offsets)
+                                               request["generation_id_or_member_epoch"], offsets,
+                                               instance_id=request.get("group_instance_id"))
         codes = [kafka_code_for(code) for code, _ in results]
     except errors.NonEmptyGroup:
         # A commit without a member id and generation (a consumer using assign()) into a group with

@@ -5,6 +5,10 @@ The batch's CRC32C is checked and nothing is decompressed; the partition's Raft 
 base offset at commit. acks=1 is served as acks=all (an answer always means committed by a majority);
 acks=0 gets no answer at all, as in Kafka; if any partition failed, the connection is closed instead
 (after the answers to earlier requests), as Kafka does, so that the producer refreshes its metadata.
+A produce to a topic that does not exist answers UNKNOWN_TOPIC_OR_PARTITION, as Kafka does, and starts
+its auto-creation (``auto_create_topics``); the producer's retry after a metadata refresh finds it.
+Versions 3-9, as Kafka 3.7: v8 answers carry an error message per partition (``record_errors`` stays
+empty: a batch is refused whole, never record by record), v9 is flexible.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from kraft.protocol.kafka.records import split_record_set
 
 API_KEY = 0
 MIN_VERSION = 3
-MAX_VERSION = 7
+MAX_VERSION = 9
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -33,8 +37,9 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
         reason = "transactions are not supported" if acks in (-1, 0, 1) else f"acks must be -1, 0 or 1, not {acks}"
         if acks == 0:
             raise CloseConnection(reason)
-        # Produce v3-7 answers carry no error message: the reason goes only where a connection closes.
-        return {"responses": [_error_parts(t, kafka_code(errors.InvalidRequest)) for t in request["topic_data"]]}
+        # v8+ answers carry the reason; older ones only the code
+        return {"responses": [_error_parts(t, kafka_code(errors.InvalidRequest), reason)
+                              for t in request["topic_data"]]}
     topics = request["topic_data"]
     answers = await asyncio.gather(*(
         _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
@@ -49,7 +54,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
 
 
 async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
-    res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1}
+    res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1,
+           "record_errors": [], "error_message": None}
     try:
         records = part.get("records")
         if not records:
@@ -60,11 +66,18 @@ async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, time
         appended = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
         # log_append_time: the stamp of a LogAppendTime topic (-1: CreateTime), as Kafka answers
         res["base_offset"], res["log_append_time"] = appended.base_offset, appended.log_append_time_ms
+    except errors.UnknownTopicOrPartition as e:
+        # Kafka answers a produce to a missing topic with UNKNOWN_TOPIC_OR_PARTITION (retriable); its
+        # producer's next metadata request creates the topic. Starting the creation here too serves
+        # clients whose metadata requests do not allow it.
+        broker.start_auto_create(topic)
+        res["error_code"], res["error_message"] = kafka_code(e), e.message
     except errors.KraftError as e:
-        res["error_code"] = kafka_code(e)
+        res["error_code"], res["error_message"] = kafka_code(e), e.message
     return res
 
 
-def _error_parts(topic: dict[str, Any], code: int) -> dict[str, Any]:
+def _error_parts(topic: dict[str, Any], code: int, reason: str) -> dict[str, Any]:
     return {"name": topic["name"], "partition_responses": [
-        {"index": p["index"], "error_code": code, "base_offset": -1} for p in topic["partition_data"]]}
+        {"index": p["index"], "error_code": code, "base_offset": -1, "error_message": reason}
+        for p in topic["partition_data"]]}

@@ -1,0 +1,35 @@
+"""What the Raft layer of a node counts: elections, store commits (each one fsync with
+``fsync = always``), how many journal appends each commit made durable, and how long proposals take
+to commit.
+
+Owns: ``RaftStats``, one per node, shared by its groups (through ``GroupTimers``), its driver and
+its store's commit hook. Must not: know the Prometheus format (``kraft.node.metrics`` reads it).
+"""
+
+from __future__ import annotations
+
+from kraft.histogram import APPENDS_BUCKETS, FSYNC_BUCKETS_S, LATENCY_BUCKETS_S, Histogram
+
+
+class RaftStats:
+    """The node's Raft groups together. ``elections_started``/``leaderships_won`` and the commit
+    figures are written by the driver thread; ``commit_latency`` (a proposal's submit to its
+    applied, durable outcome) by the asyncio loop."""
+
+    def __init__(self) -> None:
+        self.elections_started = 0  # a replica became a candidate
+        self.leaderships_won = 0  # a replica became leader
+        self.store_commits = 0  # store commits that wrote something (each one fsync with fsync=always)
+        self.fsync = Histogram(FSYNC_BUCKETS_S)  # duration of those commits
+        self.appends_per_commit = Histogram(APPENDS_BUCKETS)  # journal entries each of them made durable
+        self.commit_latency = Histogram(LATENCY_BUCKETS_S)
+
+    def state_changed(self, candidate: bool, leader: bool) -> None:
+        if candidate:
+            self.elections_started += 1
+        if leader:
+            self.leaderships_won += 1
+
+    def store_committed(self, seconds: float) -> None:
+        self.store_commits += 1
+        self.fsync.observe(seconds)
