@@ -193,3 +193,15 @@ def test_command_and_environment() -> None:
     assert env["TESTS"] == "0045" and env["RDKAFKA_TEST_CONF"] == "/w/t.conf"
     assert env["LD_LIBRARY_PATH"] == "/s/src:/s/src-cpp:/x"
     assert env["TEST_KAFKA_VERSION"] == "3.7.0"
+
+
+def test_kafka_topics_stand_in_refuses_what_it_does_not_do(tmp_path: Path) -> None:
+    from tests.compat.librdkafka import kafka_topics
+    from tests.compat.librdkafka.__main__ import write_kafka_tools
+
+    with pytest.raises(SystemExit) as exited:
+        kafka_topics.main(["--bootstrap-server", "127.0.0.1:1", "--alter", "--topic", "t", "--config", "a=b"])
+    assert exited.value.code == 2
+    script = write_kafka_tools(tmp_path) / "bin" / "kafka-topics.sh"
+    assert script.stat().st_mode & 0o111
+    assert "-m tests.compat.librdkafka.kafka_topics" in script.read_text()

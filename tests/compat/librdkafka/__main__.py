@@ -124,6 +124,19 @@ def _exit_cause(code: int | None) -> str:
     return f"exited with {code}"
 
 
+def write_kafka_tools(work: Path) -> Path:
+    """A KAFKA_PATH whose bin/kafka-topics.sh is ``kafka_topics`` (a Kafka client, as the Java tool)."""
+    root = work / "kafka-tools"
+    script = root / "bin" / "kafka-topics.sh"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("#!/bin/sh\n# librdkafka's tests call Kafka's kafka-topics.sh: "
+                      "tests/compat/librdkafka/kafka_topics.py\n"
+                      f"export PYTHONPATH='{REPO}'\n"
+                      f"exec '{sys.executable}' -m tests.compat.librdkafka.kafka_topics \"$@\"\n")
+    script.chmod(0o755)
+    return root
+
+
 def write_test_conf(path: Path, bootstrap: str, timeout_multiplier: float) -> None:
     path.write_text("\n".join([
         f"metadata.broker.list={bootstrap}",
@@ -159,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="kraft-compat-"))
     work.mkdir(parents=True, exist_ok=True)
     auto_create = True if auto_create_supported() else None
+    kafka_tools = write_kafka_tools(work)
     print(f"librdkafka compat: {len(runs)} runs ({len(excluded)} test numbers excluded), outputs in {work}",
           flush=True)
     if auto_create is None:
@@ -199,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             res = outcome.run_test(run, test_runner=tests_dir / "test-runner", src_dir=src_dir, test_conf=conf,
                                    work_dir=work / "runs" / run.key.replace("@", "-"),
                                    kafka_version=args.kafka_version, time_limit_s=args.time_limit_s,
-                                   quick=args.librdkafka_quick)
+                                   quick=args.librdkafka_quick,
+                                   extra_env={"KAFKA_PATH": str(kafka_tools), "BROKERS": sc.cluster.kafka_bootstrap})
             event = sc.after_test()
             entry = {**asdict(res), "cluster_event": event}
             results.append(entry)

@@ -55,7 +55,7 @@ def command(test_runner: Path, run: Run, quick: bool = False) -> list[str]:
 
 
 def environment(base: dict[str, str], *, src_dir: Path, run: Run, test_conf: Path, report: Path,
-                kafka_version: str) -> dict[str, str]:
+                kafka_version: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in base.items() if k not in ("CI", "TESTS", "SUBTESTS", "TESTS_SKIP")}
     # CI changes librdkafka's runner (parallelism, timeouts): the same results on a laptop and in CI.
     libs = f"{src_dir / 'src'}:{src_dir / 'src-cpp'}"
@@ -65,12 +65,14 @@ def environment(base: dict[str, str], *, src_dir: Path, run: Run, test_conf: Pat
         "TEST_REPORT": str(report),
         "TEST_KAFKA_VERSION": kafka_version,
         "LD_LIBRARY_PATH": f"{libs}:{base['LD_LIBRARY_PATH']}" if base.get("LD_LIBRARY_PATH") else libs,
+        **(extra or {}),
     })
     return env
 
 
 def run_test(run: Run, *, test_runner: Path, src_dir: Path, test_conf: Path, work_dir: Path,
-             kafka_version: str, time_limit_s: float, quick: bool = False) -> TestResult:
+             kafka_version: str, time_limit_s: float, quick: bool = False,
+             extra_env: dict[str, str] | None = None) -> TestResult:
     """Run ``run`` in ``work_dir`` (the test-runner writes stats and offset files into its current
     directory, so not in the shared build), killing its process group at ``time_limit_s``."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +85,7 @@ def run_test(run: Run, *, test_runner: Path, src_dir: Path, test_conf: Path, wor
     report.unlink(missing_ok=True)
     log_path = work_dir / "output.log"
     env = environment(dict(os.environ), src_dir=src_dir, run=run, test_conf=test_conf, report=report,
-                      kafka_version=kafka_version)
+                      kafka_version=kafka_version, extra=extra_env)
     started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command(test_runner, run, quick), cwd=work_dir, env=env, stdout=log,
