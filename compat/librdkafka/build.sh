@@ -52,10 +52,13 @@ install_packages() {
         fi
     fi
     log "installing$missing"
+    $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 }
 
 if command -v dpkg >/dev/null 2>&1; then
+    # npm only fetches the tarball: any npm will do (Debian's package when there is none at all).
+    command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
     install_packages
 fi
 command -v npm >/dev/null 2>&1 || { log "npm is needed to fetch node-rdkafka (apt-get install npm)"; exit 1; }
