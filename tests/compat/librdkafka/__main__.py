@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.compat.librdkafka", description=__doc__.split("\n")[0])
     p.add_argument("--tests", help="comma-separated test numbers (default: every test that applies)")
     p.add_argument("--out", type=Path, default=REPO / "compat" / "librdkafka" / "results.json")
-    p.add_argument("--time-limit-s", type=float, default=600.0,
-                   help="per test, wall clock (a safety net: librdkafka times its tests out itself; 0113 takes 5 min)")
+    p.add_argument("--time-limit-s", type=float, default=1200.0,
+                   help="per test, wall clock (a safety net: librdkafka times its tests out itself; 0113 takes 15 min)")
     p.add_argument("--timeout-multiplier", type=float, default=2.0, help="librdkafka's test.timeout.multiplier")
     p.add_argument("--kafka-version", default="3.7.0",
                    help="the broker version the tests assume (TEST_KAFKA_VERSION): issue 14's target")
