@@ -232,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = _summary(kept + results)
     print("librdkafka compat: " + ", ".join(f"{k} {v}" for k, v in summary.items())
           + f" in {time.monotonic() - started:.0f} s; results in {args.out}", flush=True)
-    return 0 if summary["pass"] == summary["runs"] else 1
+    passed = summary["pass"] == summary["runs"]
+    if passed and args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)  # nothing to look at; a failure keeps its outputs
+    return 0 if passed else 1
 
 
 def _terminate(signum: int, _frame: object) -> None:
