@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe chaos sim clean screenshots compat compat-quick
+.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe bench-idle bench-catalogue chaos sim clean screenshots compat compat-quick
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -63,9 +63,22 @@ OBSERVE_ARGS ?=
 bench-observe: install
 	$(BIN)/python -m benchmarks.observe $(OBSERVE_ARGS)
 
+CATALOGUE_ARGS ?=
+# Issue 16's catalogue at scale (benchmarks/catalogue.py): one metadata operation at a time over a
+# 10,000-partition catalogue (in-process, LMDB), then a 1,000-partition topic created on a real
+# 3-node cluster (RF 3) until every partition has a leader; CATALOGUE_ARGS for the micro part's options.
+bench-catalogue: install
+	$(BIN)/python -m benchmarks.catalogue micro $(CATALOGUE_ARGS)
+	$(BIN)/python -m benchmarks.catalogue create
+
 # A PNG of each web console page into docs/screenshots/ (headless Chromium: Debian chromium, chromium-driver).
 screenshots: install
 	$(BIN)/python -m scripts.screenshots
+
+# Idle cost and failover at N partitions (RF 3, 3 nodes): make bench-idle IDLE_PARTITIONS="300 1000 3000"
+IDLE_PARTITIONS ?= 300 1000
+bench-idle: install
+	$(BIN)/python -m benchmarks.idle --partitions $(IDLE_PARTITIONS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -412,18 +412,22 @@ def topic_json(description: Any) -> dict[str, object]:
 def cluster_metrics(
     config: ConfigOpt = None,
     node: Annotated[int | None, typer.Option("--node", "-n", min=1, help="Only this node (default: every "
-                                             "node of the file with an http_port).")] = None,
+                                             "node of the file, or of the cluster, with an http_port).")] = None,
     http: Annotated[str | None, typer.Option("--http", help="Scrape this HOST:PORT (a node's http_port) "
                                              "instead of the file's nodes.")] = None,
+    bootstrap: BootstrapOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A node's key figures from its /metrics and /health/ready: a row per figure, a column per node.
-    Exit code 1 when a node asked for cannot be scraped."""
+    With --bootstrap, the nodes and their HTTP ports are the cluster's node registry's (what each node
+    announced when it started). Exit code 1 when a node asked for cannot be scraped."""
     from kraft.metrics_client import KEY_FIGURES, NodeFigures, scrape
 
     with reported_errors(as_json):
         if http is not None:
             targets: list[tuple[int | None, str | None]] = [(node, http)]
+        elif bootstrap is not None:
+            targets = registry_http_targets(bootstrap, node)
         else:
             cfg = load_config(config)
             ids = [cfg.node(node).id] if node is not None else cfg.node_ids
@@ -432,7 +436,9 @@ def cluster_metrics(
                 raise ConfigError(f"{cfg.source}: no node has an http_port (add one to [node.N])")
         results: list[NodeFigures] = [
             scrape(address, node_id) if address is not None
-            else NodeFigures(node_id, "-", None, error="no http_port in the config") for node_id, address in targets]
+            else NodeFigures(node_id, "-", None, error="no http_port in the " + ("cluster's node registry" if bootstrap
+                                                                               else "config"))
+            for node_id, address in targets]
     if as_json:
         echo_json({"nodes": [{"node": r.node, "address": r.address, "ready": r.ready, "error": r.error,
                               "figures": r.figures} for r in results]})
@@ -450,6 +456,21 @@ def cluster_metrics(
     if any(r.error is not None for r in results if node is not None or http is not None) \
             or all(r.error is not None for r in results):
         raise typer.Exit(1)
+
+
+def registry_http_targets(bootstrap: str, node: int | None) -> list[tuple[int | None, str | None]]:
+    """(node id, HTTP address or None) of every node of the cluster's registry (or only ``node``)."""
+    with admin_client(find_cluster(bootstrap, None)) as admin:
+        nodes = admin.describe_cluster().nodes
+    targets: list[tuple[int | None, str | None]] = [(n.node_id, n.http_address) for n in nodes
+                                                    if node is None or n.node_id == node]
+    if node is not None and not targets:
+        raise ConfigError(f"node {node} is not in the cluster's node registry (nodes: "
+                          f"{', '.join(str(n.node_id) for n in nodes) or 'none'})")
+    if all(address is None for _, address in targets):
+        raise ConfigError("no node of the cluster announced an http_port (nodes started before kraft announced "
+                          "it do so at their next start; or name the nodes with --config or --http)")
+    return targets
 
 
 @cluster_app.command("elect-leaders")
@@ -1275,8 +1296,9 @@ if __name__ == "__main__":
 
 
 def http_nodes_of(bootstrap: str | None, config: Path | None) -> dict[int, str]:
-    """The HTTP addresses of the nodes (CPU, memory, rates come from their /metrics): the config's,
-    unless the cluster was named by --bootstrap (which says nothing about HTTP ports)."""
+    """The config's HTTP addresses of the nodes (CPU, memory, rates come from their /metrics), none
+    when the cluster was named by --bootstrap: then, as on top of a config, each refresh takes the
+    HTTP ports the nodes announced in the cluster's node registry."""
     if bootstrap is not None:
         return {}
     return load_config(config).http_addresses()
@@ -1287,7 +1309,7 @@ def top(bootstrap: BootstrapOpt = None, config: ConfigOpt = None) -> None:
     """A full-screen live view refreshed every second: nodes (up, CPU, memory, requests/s), topics
     (records/s in and out, size), partitions led per node, under-replicated partitions, groups and
     their lag. Keys: 1-4 (or n t p g) switch views, s sorts by the next column, r reverses, q quits.
-    CPU, memory and rates need the nodes' http_port, so --config (or ./cluster.ini), not --bootstrap."""
+    CPU, memory and rates come from the nodes' http_port (as they announced it, else the config's)."""
     from kraft.top.app import run
 
     with reported_errors(as_json=False):

@@ -59,7 +59,10 @@ fsync = always                    ; always | never
 ; fetch_max_wait_ms_max = 30000   ; cap on how long one fetch may wait for data
 ; request_timeout_ms = 30000
 ; group_initial_rebalance_delay_ms = 300  ; a new group waits this long for co-starting members
+; consumer_group_session_timeout_ms = 45000  ; KIP-848 groups: a member silent this long is removed
+; consumer_group_heartbeat_interval_ms = 5000  ; KIP-848 groups: how often members are told to heartbeat
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
+; group_lag_refresh_ms = 10000  ; how often the group coordinator asks leaders for end offsets (group lag metrics)
 ; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
 ; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
@@ -153,8 +156,13 @@ class ClusterConfig:
     fetch_max_wait_ms_max: int = 30000
     request_timeout_ms: int = 30000
     group_initial_rebalance_delay_ms: int = 300
+    # KIP-848 (consumer protocol) groups, as Kafka's group.consumer.session.timeout.ms and
+    # group.consumer.heartbeat.interval.ms: set by the coordinator, not by each member.
+    consumer_group_session_timeout_ms: int = 45_000
+    consumer_group_heartbeat_interval_ms: int = 5_000
     log_retention_check_interval_ms: int = 30000
     leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
+    group_lag_refresh_ms: int = 10_000  # the coordinator's end offsets for group lag (kraft.node.group_lag)
     metadata_voters: int = 3  # the metadata group's voters (odd); a smaller cluster: all its nodes
     metadata_voter_replace_ms: int = 5000  # a metadata voter silent this long is replaced
     # Per node: entry and snapshot bytes its partition leaders send to learners (a move's new
@@ -243,8 +251,11 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "fetch_max_wait_ms_max": (0, 600_000),
     "request_timeout_ms": (1, 3_600_000),
     "group_initial_rebalance_delay_ms": (0, 60_000),
+    "consumer_group_session_timeout_ms": (1_000, 3_600_000),
+    "consumer_group_heartbeat_interval_ms": (100, 600_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
     "leader_balance_interval_ms": (0, 86_400_000),
+    "group_lag_refresh_ms": (100, 3_600_000),
     "metadata_voters": (1, 99),
     "metadata_voter_replace_ms": (100, 86_400_000),
     "reassignment_throttle_bytes_per_s": (0, 1 << 40),

@@ -290,6 +290,42 @@ class FencedInstanceId(KraftError):
 
 
 @_register
+class FencedMemberEpoch(KraftError):
+    """A consumer-protocol member (KIP-848) heartbeat or commit with a member epoch the coordinator
+    does not hold for it: it lost its partitions and must rejoin with epoch 0."""
+
+    code = 110
+    name = "FENCED_MEMBER_EPOCH"
+
+
+@_register
+class UnreleasedInstanceId(KraftError):
+    """A static consumer-protocol member joined with an instance id another live member still holds
+    (it has not left with member epoch -2, nor timed out)."""
+
+    code = 111
+    name = "UNRELEASED_INSTANCE_ID"
+
+
+@_register
+class UnsupportedAssignor(KraftError):
+    """A consumer-protocol member named a server assignor the coordinator does not have."""
+
+    code = 112
+    name = "UNSUPPORTED_ASSIGNOR"
+
+
+@_register
+class StaleMemberEpoch(KraftError):
+    """A consumer-protocol member's commit made at an older member epoch than the one it now holds
+    (a rebalance moved it on): it may retry with its current epoch."""
+
+    code = 113
+    name = "STALE_MEMBER_EPOCH"
+    retriable = True
+
+
+@_register
 class InvalidProducerEpoch(KraftError):
     """A batch from an older epoch of a producer that has since moved to a newer one (fenced)."""
 

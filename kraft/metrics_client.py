@@ -1,7 +1,8 @@
 """``kraft cluster metrics``' library side: scrape a node's ``/metrics`` and ``/health/ready`` and boil
 them down to the figures a person looks at first.
 
-Owns: ``scrape`` (HTTP GET with a timeout, parsed with prometheus_client's own text parser),
+Owns: ``http_addresses`` (where each node's HTTP listener is: the node registry over a config),
+``scrape`` (HTTP GET with a timeout, parsed with prometheus_client's own text parser),
 ``KEY_FIGURES`` (name, unit, how it is computed from the samples: one table drives the CLI's rows,
 its JSON keys and their tests) and ``NodeFigures``.
 Must not: print (cli.py does) or know node internals: only the published metric names.
@@ -12,11 +13,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from kraft.apis.types import NodeDescription
 from kraft.errors import KraftConnectionError
 
 SCRAPE_TIMEOUT_S = 3.0
@@ -67,7 +69,7 @@ KEY_FIGURES: list[tuple[str, str, str, Callable[[Samples], float | None]]] = [
     ("log_bytes", "log size", "bytes", _sum("kraft_log_size_bytes_sum")),
     ("lmdb_used_bytes", "LMDB map used", "bytes", _sum("kraft_lmdb_map_used_bytes")),
     ("consumer_groups", "consumer groups (coordinator)", "", _sum("kraft_consumer_groups")),
-    ("group_lag_records", "group lag (partitions led here)", "", _sum("kraft_consumer_group_lag_records_sum", 0.0)),
+    ("group_lag_records", "group lag (coordinator)", "", _sum("kraft_consumer_group_lag_records_sum", 0.0)),
 ]
 
 
@@ -90,6 +92,17 @@ def _get(url: str, timeout_s: float) -> tuple[int, bytes]:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise KraftConnectionError(f"cannot scrape {url}: {reason}") from None
+
+
+def http_addresses(nodes: Iterable[NodeDescription], configured: Mapping[int, str] | None = None) -> dict[int, str]:
+    """Node id -> HOST:PORT of its HTTP listener: what each node announced in the cluster's node
+    registry (``Admin.describe_cluster``), over ``configured`` (a cluster.ini's ``http_port``s) for
+    nodes that announced none (a node from before HTTP ports were announced, one not registered yet)."""
+    out = dict(configured or {})
+    for n in nodes:
+        if n.http_address is not None:
+            out[n.node_id] = n.http_address
+    return out
 
 
 def parse_samples(text: str) -> dict[str, list[float]]:

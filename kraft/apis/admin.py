@@ -169,7 +169,7 @@ class Admin:
         async def op() -> ClusterDescription:
             m = await self._core.refresh_metadata()
             return ClusterDescription(m.cluster_id, m.controller, [
-                NodeDescription(n.node_id, n.host, n.port, n.rack) for _, n in sorted(m.nodes.items())],
+                NodeDescription(n.node_id, n.host, n.port, n.rack, n.http_port) for _, n in sorted(m.nodes.items())],
                 m.metadata_voters, m.metadata_learners)
         return self._run(op)
 

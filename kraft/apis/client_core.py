@@ -58,6 +58,7 @@ class NodeInfo:
     host: str
     port: int
     rack: str | None = None
+    http_port: int | None = None  # its HTTP listener (absent in answers of nodes from before it was said)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,8 @@ class ClusterMetadata:
     def from_response(cls, body: dict[str, Any], now: float) -> ClusterMetadata:
         try:
             nodes = {
-                n["id"]: NodeInfo(n["id"], n["host"], n["port"], n.get("rack")) for n in body["nodes"]
+                n["id"]: NodeInfo(n["id"], n["host"], n["port"], n.get("rack"), _port_or_none(n.get("http_port")))
+                for n in body["nodes"]
             }
             topics = {}
             for t in body["topics"]:
@@ -118,6 +120,11 @@ class ClusterMetadata:
         cluster_id = body.get("cluster_id")
         return cls(nodes, body.get("controller"), topics, now, cluster_id if isinstance(cluster_id, str) else None,
                    _ids(body.get("metadata_voters")), _ids(body.get("metadata_learners")))
+
+
+def _port_or_none(value: object) -> int | None:
+    """A port from an answer: absent (nodes of before it was said), null, or not a port: none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536 else None
 
 
 def _ids(value: object) -> tuple[int, ...]:

@@ -79,12 +79,18 @@ class Reassignment:
 
 @dataclass(frozen=True, slots=True)
 class NodeDescription:
-    """A node as the cluster's metadata has it: its id, client (native) listener and rack."""
+    """A node as the cluster's metadata has it: its id, client (native) listener, rack and HTTP port
+    (metrics, health, console; None when it has none or did not announce one)."""
 
     node_id: int
     host: str
     port: int
     rack: str | None = None
+    http_port: int | None = None
+
+    @property
+    def http_address(self) -> str | None:
+        return None if self.http_port is None else f"{self.host}:{self.http_port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 Owns: ``ConsoleCluster``, which holds one ``Admin`` and one ``Producer`` (made on first use,
 thread-safe, pointed at ``bootstrap``: on a node, the node itself), makes a ``Consumer`` per
 message-browser read, scrapes each node's ``/metrics`` and ``/health/ready`` (nodes with an HTTP
-address) for CPU, memory and versions, and reads other nodes' throughput samples
-(``/console/api/samples``). It returns plain frozen values the pages render.
+address: the one it announced in the node registry, else the config's) for CPU, memory and
+versions, and reads other nodes' throughput samples (``/console/api/samples``). It returns plain
+frozen values the pages render.
 Must not: import node internals (the console works the same from a node and from ``kraft
 console``), render markup, or decide what a read-only console may do (``kraft.console.app`` does).
 """
@@ -23,9 +24,16 @@ from typing import Literal
 
 from kraft.apis import Admin, Consumer, Producer
 from kraft.apis.connect.status import read_status
-from kraft.apis.types import ConfigEntry, ConsumerRecord, GroupDescription, TopicDescription, TopicPartition
-from kraft.errors import GroupIdNotFound, UnknownTopicOrPartition
-from kraft.metrics_client import NodeFigures, scrape
+from kraft.apis.types import (
+    ConfigEntry,
+    ConsumerRecord,
+    GroupDescription,
+    NodeDescription,
+    TopicDescription,
+    TopicPartition,
+)
+from kraft.errors import GroupIdNotFound, KraftError, UnknownTopicOrPartition
+from kraft.metrics_client import NodeFigures, http_addresses, scrape
 from kraft.node.samples import Rate
 
 REQUEST_TIMEOUT_MS = 10_000  # a page waits this long for the cluster, then says what failed
@@ -108,7 +116,7 @@ class ConsoleCluster:
     def __init__(self, bootstrap: str, http_nodes: Mapping[int, str] | None = None,
                  own_rates: Callable[[int], list[Rate]] | None = None, own_node: int | None = None) -> None:
         self.bootstrap = bootstrap
-        self.http_nodes = dict(http_nodes or {})  # node id -> HOST:PORT of its HTTP listener
+        self.http_nodes = dict(http_nodes or {})  # node id -> HOST:PORT of its HTTP listener, from a config
         self.own_rates = own_rates  # on a node: its sample ring, read without HTTP
         self.own_node = own_node
         self._lock = threading.Lock()
@@ -154,18 +162,30 @@ class ConsoleCluster:
                     hosted[r] = hosted.get(r, 0) + 1
                 if p.under_replicated:
                     under.append((row.name, p.partition))
-        figures = self.node_figures()
-        nodes = [NodeRow(n.node_id, n.host, n.port, n.rack, self.http_nodes.get(n.node_id), figures.get(n.node_id),
+        http = http_addresses(cluster.nodes, self.http_nodes)
+        figures = self.node_figures(http)
+        nodes = [NodeRow(n.node_id, n.host, n.port, n.rack, http.get(n.node_id), figures.get(n.node_id),
                          led.get(n.node_id, 0), hosted.get(n.node_id, 0)) for n in cluster.nodes]
         return Overview(cluster.cluster_id, cluster.controller, nodes, len(topics),
                         sum(len(t.description.partitions) for t in topics), under)
 
-    def node_figures(self) -> dict[int, NodeFigures]:
+    def http_addresses(self, nodes: list[NodeDescription] | None = None) -> dict[int, str]:
+        """Node id -> its HTTP listener: what ``nodes`` (else a fresh ``describe_cluster``) announced,
+        over the config's; the config's alone when the cluster does not answer."""
+        if nodes is None:
+            try:
+                nodes = self.admin.describe_cluster().nodes
+            except KraftError:
+                nodes = []
+        return http_addresses(nodes, self.http_nodes)
+
+    def node_figures(self, http: Mapping[int, str] | None = None) -> dict[int, NodeFigures]:
         """Each node's key figures from its /metrics (nodes with an HTTP address), asked in parallel."""
-        if not self.http_nodes:
+        http = self.http_addresses() if http is None else http
+        if not http:
             return {}
-        with ThreadPoolExecutor(max_workers=min(8, len(self.http_nodes))) as pool:
-            futures = {n: pool.submit(scrape, address, n, SCRAPE_TIMEOUT_S) for n, address in self.http_nodes.items()}
+        with ThreadPoolExecutor(max_workers=min(8, len(http))) as pool:
+            futures = {n: pool.submit(scrape, address, n, SCRAPE_TIMEOUT_S) for n, address in http.items()}
             return {n: f.result() for n, f in futures.items()}
 
     def throughput(self, since_ms: int = 0) -> dict[int, list[Rate]]:
@@ -173,7 +193,7 @@ class ConsoleCluster:
         out: dict[int, list[Rate]] = {}
         if self.own_rates is not None and self.own_node is not None:
             out[self.own_node] = self.own_rates(since_ms)
-        others = {n: a for n, a in self.http_nodes.items() if n not in out}
+        others = {n: a for n, a in self.http_addresses().items() if n not in out}
         if others:
             with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
                 futures = {n: pool.submit(_rates_of, a, since_ms) for n, a in others.items()}

@@ -198,6 +198,26 @@ def _chain_to(
 ASSIGNORS: dict[str, Assignor] = {"range": range_assign, "roundrobin": roundrobin, "sticky": sticky}
 
 
+def uniform(
+    members: Members, partitions: Partitions, previous: Mapping[str, Sequence[TopicPartition]] | None = None
+) -> Assignment:
+    """Kafka's server-side ``uniform`` assignor (KIP-848's default): partitions spread as evenly as
+    the subscriptions allow, each member keeping as many of its ``previous`` partitions as it can.
+    That is ``sticky``'s goal, so it is ``sticky``'s arithmetic; the name is the one
+    ``group.remote.assignor`` / ``server_assignor`` clients send.
+
+    >>> uniform({"a": ["t"], "b": ["t"], "c": ["t"]}, {"t": 6}, {"a": [("t", 0), ("t", 1), ("t", 2)]})
+    {'a': [('t', 0), ('t', 1)], 'b': [('t', 3), ('t', 5)], 'c': [('t', 2), ('t', 4)]}
+    """
+    return sticky(members, partitions, previous)
+
+
+# The assignors a KIP-848 (consumer protocol) group may name in ``server_assignor``, as Kafka's
+# ``group.consumer.assignors``; the first is the default when no member names one.
+SERVER_ASSIGNORS: dict[str, Assignor] = {"uniform": uniform, "range": range_assign}
+DEFAULT_SERVER_ASSIGNOR = "uniform"
+
+
 def assign(
     strategy: str,
     members: Members,

@@ -5,6 +5,10 @@ group, which is the coordinator of all groups), the futures of members waiting i
 timer that expires silent members and completes rebalances, and the batching of offset commits into
 metadata-group entries. Generations and offsets are replicated (kraft.state.metadata), so a
 new coordinator continues above the last generation and from the committed offsets.
+KIP-848 consumer-protocol groups (ConsumerGroupHeartbeat, kraft.groups.consumer_group) live here
+too, beside classic ones: one group id is one or the other (an empty group may switch). Their group
+epoch is replicated the way a classic generation is (the same ``group_generation`` command), before
+a heartbeat is answered with it.
 Must not: decide Raft matters, read sockets, or change a group's state or generation itself (it
 calls the ``Group`` method for what happened; kraft.groups.membership's table decides); assignment
 is kraft.groups.assignors' job.
@@ -20,7 +24,8 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.assignors import assign
-from kraft.groups.consumer_protocol import assignment_partitions
+from kraft.groups.consumer_group import Answer, ConsumerGroup, Heartbeat
+from kraft.groups.consumer_protocol import assignment_partitions, encode_assignment, encode_subscription
 from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
 from kraft.state.metadata import GroupOffsets, MetadataMachine, encode_command
 
@@ -48,7 +53,10 @@ class CommitBatcher:
         self._running = False
         self.proposals = 0
 
-    async def commit(self, group: str, generation: int, offsets: list[list[Any]]) -> list[int]:
+    async def commit(self, group: str, generation: int | Callable[[], int], offsets: list[list[Any]]) -> list[int]:
+        """``generation`` may be a function, read when the proposal leaves (a consumer-protocol
+        group's current epoch: a member's commit at its member epoch stays valid across group epoch
+        bumps, while a coordinator that lost track of the replicated epoch is still refused)."""
         fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._pending.append(({"group": group, "generation": generation, "offsets": offsets}, fut))
         if not self._running:
@@ -61,8 +69,10 @@ class CommitBatcher:
             while self._pending:
                 batch, self._pending = self._pending, []
                 self.proposals += 1
+                commits = [{**c, "generation": c["generation"]() if callable(c["generation"]) else c["generation"]}
+                           for c, _ in batch]
                 try:
-                    results = await self._propose(encode_command("commit_offsets", commits=[c for c, _ in batch]))
+                    results = await self._propose(encode_command("commit_offsets", commits=commits))
                 except Exception as e:
                     for _, fut in batch:
                         if not fut.done():
@@ -84,6 +94,8 @@ class GroupCoordinator:
         end_offset: Callable[[str, int], int | None],
         initial_delay_s: float,
         clock: Callable[[], float] = time.monotonic,
+        consumer_session_timeout_ms: int = 45_000,
+        consumer_heartbeat_interval_ms: int = 5_000,
     ) -> None:
         self.metadata = metadata
         self.is_coordinator = is_coordinator
@@ -92,6 +104,9 @@ class GroupCoordinator:
         self.initial_delay_s = initial_delay_s
         self.clock = clock
         self.groups: dict[str, Group] = {}
+        self.consumer_groups: dict[str, ConsumerGroup] = {}  # KIP-848 groups (ConsumerGroupHeartbeat)
+        self.consumer_session_timeout_s = consumer_session_timeout_ms / 1000
+        self.consumer_heartbeat_interval_ms = consumer_heartbeat_interval_ms
         self.waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         # Kafka-protocol members whose SyncGroup waits for the leader's assignment.
         self.sync_waiters: dict[tuple[str, str], asyncio.Future[bytes]] = {}
@@ -114,6 +129,13 @@ class GroupCoordinator:
         if not self.is_coordinator():
             self._forget_all()
             raise errors.NotCoordinator("this node does not coordinate groups; ask find_coordinator")
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            if consumer.members:
+                # Kafka 4's answer to a classic member joining a consumer-protocol group.
+                raise errors.InconsistentGroupProtocol(
+                    f"group {group_id!r} uses the consumer protocol (ConsumerGroupHeartbeat)")
+            del self.consumer_groups[group_id]  # an empty group may switch protocol
         group = self.groups.get(group_id)
         replicated = self.metadata.groups.get(group_id)
         if joining and group is not None and replicated is not None and replicated.generation > group.generation:
@@ -219,8 +241,15 @@ class GroupCoordinator:
         error code (0: stored) and a message. A metadata string is kept with its offset (up to
         ``OFFSET_METADATA_MAX_BYTES``) and comes back with it. A static member's commit naming its
         ``instance_id`` is fenced once a newer member took that instance id."""
-        group = self._group(group_id)
-        group.check_commit(member_id, generation, instance_id)
+        recorded: int | Callable[[], int] = generation
+        consumer = self.consumer_groups.get(group_id) if self.is_coordinator() else None
+        if consumer is not None:
+            # A consumer-protocol member commits at its member epoch (OffsetCommit v9's
+            # generation_id_or_member_epoch); the metadata group checks the group epoch.
+            consumer.check_commit(member_id, generation)
+            recorded = (lambda: consumer.epoch) if member_id else -1
+        else:
+            self._group(group_id).check_commit(member_id, generation, instance_id)
         results: list[tuple[int, str] | None] = [None] * len(offsets)
         accepted = []
         for i, (topic, partition, offset, *meta) in enumerate(offsets):
@@ -235,7 +264,7 @@ class GroupCoordinator:
         if accepted:
             # [topic, partition, offset] or, with a metadata string, [..., metadata] (kraft.state.metadata)
             rows = [[*offsets[i][:3], *[m for m in offsets[i][3:] if m]] for i in accepted]
-            codes = await self.commits.commit(group_id, generation, rows)
+            codes = await self.commits.commit(group_id, recorded, rows)
             for i, code in zip(accepted, codes, strict=True):
                 results[i] = (code, "" if not code else errors.error_for_code(code).name)
         return [r if r is not None else (0, "") for r in results]
@@ -248,6 +277,7 @@ class GroupCoordinator:
         names = {g for g, v in dict(self.metadata.groups).items() if v.offsets}
         if self.is_coordinator():
             names |= {g for g, grp in self.groups.items() if grp.members}
+            names |= {g for g, cg in self.consumer_groups.items() if cg.members}
         return sorted(names)
 
     def group_protocol(self, group_id: str) -> tuple[str, str]:
@@ -259,6 +289,9 @@ class GroupCoordinator:
         if not self.is_coordinator():
             raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
         replicated = self.committed(group_id)
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            return self._describe_consumer(consumer, replicated)
         group = self.groups.get(group_id)
         if group is None and (replicated is None or not replicated.offsets):
             raise errors.GroupIdNotFound(f"group {group_id!r} has no members and no committed offsets")
@@ -365,6 +398,7 @@ class GroupCoordinator:
             self._forget_all()
             return
         now = self.clock()
+        self._tick_consumer_groups(now)
         waiting = self._waiting_kafka_members()
         for group in list(self.groups.values()):
             for mid in waiting.get(group.group_id, ()):
@@ -396,6 +430,7 @@ class GroupCoordinator:
 
     def _forget_all(self) -> None:
         """This node stopped coordinating: members will find the new coordinator and rejoin there."""
+        self.consumer_groups.clear()
         if not self.groups:
             return
         futures: list[asyncio.Future[Any]] = [*self.waiters.values(), *self.sync_waiters.values()]
@@ -405,3 +440,94 @@ class GroupCoordinator:
         self.waiters.clear()
         self.sync_waiters.clear()
         self.groups.clear()
+
+    # --- KIP-848 consumer-protocol groups ------------------------------------------------------
+    def _consumer_group(self, group_id: str) -> ConsumerGroup:
+        if not self.is_coordinator():
+            self._forget_all()
+            raise errors.NotCoordinator("this node does not coordinate groups; ask find_coordinator")
+        if not group_id:
+            raise errors.InvalidRequest("GroupId can't be empty")
+        classic = self.groups.get(group_id)
+        if classic is not None:
+            if classic.members:
+                raise errors.GroupIdNotFound(f"group {group_id!r} is a classic group (JoinGroup), not a consumer group")
+            self._forget(group_id, errors.UnknownMemberId("the group changed protocol"))
+        replicated = self.metadata.groups.get(group_id)
+        epoch = replicated.generation if replicated else 0
+        group = self.consumer_groups.get(group_id)
+        if group is not None and epoch > group.epoch:
+            # Another coordinator led it in between: its members rejoin here from the replicated epoch.
+            log.info("group %s: epoch %d recorded elsewhere is above this coordinator's %d; members rejoin",
+                     group_id, epoch, group.epoch)
+            group = None
+        if group is None:
+            group = self.consumer_groups[group_id] = ConsumerGroup(
+                group_id, epoch=epoch, session_timeout_s=self.consumer_session_timeout_s)
+        return group
+
+    def _topic_partitions(self) -> dict[str, int]:
+        return {t: len(meta.partitions) for t, meta in self.metadata.view.topics.items()}
+
+    async def consumer_heartbeat(self, group_id: str, heartbeat: Heartbeat) -> Answer:
+        """ConsumerGroupHeartbeat: join, heartbeat, reconcile or leave; answered once the group epoch
+        it may carry is replicated (a new coordinator then continues above it)."""
+        group = self._consumer_group(group_id)
+        answer = group.heartbeat(heartbeat, self.clock(), self._topic_partitions())
+        await self._record_epoch(group)
+        return answer
+
+    async def _record_epoch(self, group: ConsumerGroup) -> None:
+        replicated = self.metadata.groups.get(group.group_id)
+        if replicated is not None and replicated.generation >= group.epoch:
+            return
+        try:
+            await self.propose(encode_command("group_generation", group=group.group_id, generation=group.epoch))
+        except errors.KraftError as e:
+            # The epoch may not be durable: a coordinator answering from it could hand out an epoch
+            # a successor reuses. Start the group over; members get NOT_COORDINATOR and come back.
+            log.warning("group %s: could not record epoch %d: %s", group.group_id, group.epoch, e)
+            if self.consumer_groups.get(group.group_id) is group:
+                del self.consumer_groups[group.group_id]
+            raise errors.NotCoordinator(f"could not record the group epoch: {e.message}") from None
+
+    def consumer_group(self, group_id: str) -> ConsumerGroup | None:
+        """The consumer-protocol group coordinated here (read only; ConsumerGroupDescribe)."""
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
+        return self.consumer_groups.get(group_id)
+
+    def is_classic_group(self, group_id: str) -> bool:
+        """Whether ``group_id`` is a classic group with members here (JoinGroup's, native or Kafka)."""
+        group = self.groups.get(group_id)
+        return group is not None and bool(group.members)
+
+    def _tick_consumer_groups(self, now: float) -> None:
+        topics = self._topic_partitions()
+        for group_id, group in list(self.consumer_groups.items()):
+            for mid in group.expire(now, topics):
+                log.info("group %s: member %s expired", group_id, mid)
+            group.refresh(topics)
+            if not group.members:
+                del self.consumer_groups[group_id]  # Empty: its epoch is replicated, nothing else to keep
+            replicated = self.metadata.groups.get(group_id)
+            if replicated is None or replicated.generation < group.epoch:
+                _spawn(self._record_epoch_quietly(group))
+
+    async def _record_epoch_quietly(self, group: ConsumerGroup) -> None:
+        try:
+            await self._record_epoch(group)
+        except errors.KraftError:
+            pass  # logged there; the group starts over
+
+    def _describe_consumer(self, group: ConsumerGroup, replicated: GroupOffsets | None) -> dict[str, Any]:
+        """``describe``'s answer for a consumer-protocol group (Kafka's state names, the assignor as
+        strategy, the subscription and assignment as the classic "consumer" bytes for DescribeGroups)."""
+        offsets = dict(replicated.offsets) if replicated else {}
+        members = [{"member_id": mid, "instance_id": m.instance_id, "client_id": m.client_id, "host": m.host,
+                    "assignment": [list(tp) for tp in sorted(m.assigned)], "member_epoch": m.epoch,
+                    "metadata": encode_subscription(m.topics), "assignment_bytes": encode_assignment(m.assigned)}
+                   for mid, m in group.members.items()]
+        return {"group_id": group.group_id, "state": group.state.value, "generation": group.epoch,
+                "strategy": group.assignor, "protocol_type": "consumer", "members": members,
+                "offsets": [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(offsets.items())]}

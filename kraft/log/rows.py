@@ -2,8 +2,15 @@
 
 Owns the keys and encodings (and nothing else) of:
 
-    pstate     gid                   msgpack map: a group's own state (a partition's offsets, the
-                                     metadata catalogue: topics, nodes, id counters, the cluster id)
+    pstate     gid                   msgpack map: a group's own state (a partition's offsets; the
+                                     metadata group's head: id counters, the cluster id, and on a
+                                     disk written before rows per topic the whole catalogue)
+    pstate     gid + b"t" + u64 id   msgpack map: one topic of the metadata catalogue (name, configs,
+                                     Kafka topic id), keyed by its number
+    pstate     gid + b"p" + u64 id + u32 partition
+                                     msgpack map: one partition of that topic (replicas, leader, term,
+                                     ISR, a move's target)
+    pstate     gid + b"n" + u64 id   msgpack map: one node of the metadata group's registry
     pstate     gid + b"g" + id       msgpack map: one consumer group of the metadata group, its id kept
                                      in the value under "name" (an id too long for a key is stored as
                                      b"#" + its SHA-256)
@@ -31,7 +38,7 @@ from typing import Any, Generic, TypeVar, cast
 import msgpack
 
 from kraft.log.store import DB_PRODUCERS, DB_PSTATE, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
-from kraft.state.metadata import CatalogueState, GroupRow
+from kraft.state.metadata import CatalogueState, GroupRow, NodeRow, PartitionRow, TopicRow
 from kraft.state.partition import ProducerState
 
 # The map a state row holds: its machine declares the fields (``PartitionState``, ``CatalogueState``).
@@ -66,9 +73,10 @@ class StateRow(Generic[S]):
 
 
 class MetadataRows(StateRow[CatalogueState]):
-    """The metadata group's rows: the catalogue (StateRow's key), one row per consumer group, and a
-    small row with the last applied Raft index. An entry that commits offsets rewrites only the
-    groups it touched and the index row, not every group's offsets."""
+    """The metadata group's rows: the head (StateRow's key), one row per topic, per partition, per
+    node and per consumer group, and a small row with the last applied Raft index. An entry rewrites
+    only the rows it touched and the index row: a leader report one partition's row, a commit the
+    groups it touched, whatever the size of the catalogue."""
 
     _GROUP_KEY_MAX = 400  # with the gid and b"g" in front, well within KEY_BYTES_MAX
 
@@ -76,6 +84,56 @@ class MetadataRows(StateRow[CatalogueState]):
         super().__init__(store, gid)
         self._group_prefix = self.key + b"g"
         self._applied_key = self.key + b"a"
+        self._topic_prefix = self.key + b"t"
+        self._partition_prefix = self.key + b"p"
+        self._node_prefix = self.key + b"n"
+
+    def load_topics(self) -> dict[str, TopicRow]:
+        topics: dict[int, TopicRow] = {}
+        names: dict[int, str] = {}
+        for key, raw in self.store.scan(DB_PSTATE, self._topic_prefix, prefix_stop(self._topic_prefix)):
+            row = cast(TopicRow, _unpack_map(raw))
+            topic_id = int.from_bytes(key[len(self._topic_prefix):], "big")
+            names[topic_id] = row.pop("name")
+            row["partitions"] = []
+            topics[topic_id] = row
+        # in key order: topic by topic, each topic's partitions by number
+        for key, raw in self.store.scan(DB_PSTATE, self._partition_prefix, prefix_stop(self._partition_prefix)):
+            at = len(self._partition_prefix)
+            topic = topics.get(int.from_bytes(key[at:at + 8], "big"))
+            if topic is not None:
+                topic["partitions"].append(cast(PartitionRow, _unpack_map(raw)))
+        return {names[topic_id]: row for topic_id, row in sorted(topics.items())}
+
+    def save_topic(self, topic_id: int, row: TopicRow | None) -> None:
+        key = self._topic_prefix + topic_id.to_bytes(8, "big")
+        if row is None:
+            self.store.delete(DB_PSTATE, key)
+            self.store.delete_prefix(DB_PSTATE, self._partition_prefix + topic_id.to_bytes(8, "big"))
+            return
+        own = {k: v for k, v in row.items() if k != "partitions"}
+        self.store.put(DB_PSTATE, key, msgpack.packb(own, use_bin_type=True))
+
+    def save_partition(self, topic_id: int, partition: int, row: PartitionRow) -> None:
+        key = self._partition_prefix + topic_id.to_bytes(8, "big") + partition.to_bytes(4, "big")
+        self.store.put(DB_PSTATE, key, msgpack.packb(row, use_bin_type=True))
+
+    def load_nodes(self) -> dict[int, NodeRow]:
+        return {int.from_bytes(key[len(self._node_prefix):], "big"): cast(NodeRow, _unpack_map(raw))
+                for key, raw in self.store.scan(DB_PSTATE, self._node_prefix, prefix_stop(self._node_prefix))}
+
+    def save_node(self, node_id: int, row: NodeRow) -> None:
+        self.store.put(DB_PSTATE, self._node_prefix + node_id.to_bytes(8, "big"), msgpack.packb(row, use_bin_type=True))
+
+    def replace_catalogue(self, topics: dict[str, TopicRow], nodes: dict[int, NodeRow]) -> None:
+        for prefix in (self._topic_prefix, self._partition_prefix, self._node_prefix):
+            self.store.delete_prefix(DB_PSTATE, prefix)
+        for name, topic in topics.items():
+            self.save_topic(topic["id"], {**topic, "name": name})
+            for i, partition in enumerate(topic["partitions"]):
+                self.save_partition(topic["id"], i, partition)
+        for node_id, node in nodes.items():
+            self.save_node(node_id, node)
 
     def load_groups(self) -> dict[str, GroupRow]:
         out: dict[str, GroupRow] = {}

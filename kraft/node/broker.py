@@ -131,6 +131,8 @@ class Broker:
             end_offset=self._leader_end_offset,
             initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
             clock=host.clock.now,
+            consumer_session_timeout_ms=config.consumer_group_session_timeout_ms,
+            consumer_heartbeat_interval_ms=config.consumer_group_heartbeat_interval_ms,
         )
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -485,9 +487,11 @@ class Broker:
             parts = [self._partition_metadata(p) for p in t.partitions]
             out.append(TopicMetadata(name, tuple(parts), topic_uuid=t.topic_uuid))
         # The replicated registry (what each node announced at start), else this node's cluster.ini.
-        registry = {n.id: (n.host, n.client_port, n.rack) for n in self.config.nodes.values()}
-        registry.update({n.id: (n.host, n.client_port, n.rack) for n in view.nodes.values()})
-        nodes = tuple(NodeAddress(i, h, p, r) for i, (h, p, r) in sorted(registry.items()))
+        registry = {n.id: NodeAddress(n.id, n.host, n.client_port, n.rack, n.http_port)
+                    for n in self.config.nodes.values()}
+        registry.update({n.id: NodeAddress(n.id, n.host, n.client_port, n.rack, n.http_port)
+                         for n in view.nodes.values()})
+        nodes = tuple(address for _, address in sorted(registry.items()))
         voters, learners = self.replicas.meta_group.configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)))
@@ -581,7 +585,7 @@ class Broker:
         nodes = placement_nodes(self.config, view, rf)
         clean = self.validate_topic_configs(configs or {})
         assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
-        check_node_replicas(view.topics, assignment, self.config.max_partitions_per_node)
+        check_node_replicas(view.replicas_per_node, assignment, self.config.max_partitions_per_node)
         # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,
                                  uuid=uuid.uuid4().hex)
@@ -605,7 +609,7 @@ class Broker:
         view = self.replicas.metadata.view
         nodes = placement_nodes(self.config, view, len(existing[0]) if existing else 1)
         added = new_partitions(nodes, existing, total, offset=zlib.crc32(topic.encode()), assignment=assignment)
-        check_node_replicas(view.topics, added, self.config.max_partitions_per_node)
+        check_node_replicas(view.replicas_per_node, added, self.config.max_partitions_per_node)
         planned = PartitionsCreated(topic, len(existing), total, tuple(tuple(r) for r in added))
         if validate_only:
             return planned

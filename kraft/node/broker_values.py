@@ -26,6 +26,7 @@ class NodeAddress:
     host: str
     port: int
     rack: str | None = None
+    http_port: int | None = None  # the node's HTTP listener (metrics, health, console), when it announced one
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,16 +17,17 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from kraft.config import ClusterConfig
 from kraft.console.app import Console
 from kraft.console.cluster import ConsoleCluster
 from kraft.errors import ConfigError
 from kraft.log.lmdb_store import LmdbStore
-from kraft.node import health, identity, logs
+from kraft.node import exposition, health, identity, logs
 from kraft.node.broker import Broker
 from kraft.node.context import NodeServices
+from kraft.node.group_lag import GroupLagSource
 from kraft.node.http import HttpServer, Request, Response, Routes
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.listener import Listener
@@ -90,6 +91,7 @@ class Node:
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
                                             self._log_config, self.broker.delete_records, self.broker.compact,
                                             config.log_retention_check_interval_ms / 1000)
+        self.group_lag = GroupLagSource(self.broker, config.group_lag_refresh_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,
                                    config.max_connections, config.max_in_flight_requests,
@@ -99,7 +101,8 @@ class Node:
             config.max_in_flight_requests, config.max_connection_buffer_bytes, self.stats.requests,
             max_fetch_sessions=config.max_fetch_sessions)
         self.observer = NodeObserver(node_id, self.host, self.replicas, self.broker.coordinator, self._listeners,
-                                     lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration)
+                                     lambda: StoreUsage(*self.store.usage()), lambda: self.host.last_iteration,
+                                     lambda: self.group_lag.current)
         self.http: HttpServer | None = None
         self.samples = SampleRing()  # per-second counters for the console's charts (asyncio loop writes)
         self.console: ConsoleCluster | None = None
@@ -113,7 +116,7 @@ class Node:
         metrics_registry = registry(collector)
 
         def metrics(_request: Request) -> Response:
-            return Response(200, generate_latest(metrics_registry), CONTENT_TYPE_LATEST)
+            return Response(200, exposition.generate(metrics_registry), CONTENT_TYPE_LATEST)
 
         routes = Routes()
         routes.add("/metrics", metrics)
@@ -179,7 +182,8 @@ class Node:
         replicas = ReplicaManager(self.node_id, self.host, self.store, timers, self.config.node_ids,
                                   on_appended=self._on_appended,
                                   announce={"id": self.node_id, "host": me.host, "client_port": me.client_port,
-                                            "raft_port": me.raft_port, "rack": me.rack, "kafka_port": me.kafka_port},
+                                            "raft_port": me.raft_port, "rack": me.rack, "kafka_port": me.kafka_port,
+                                            "http_port": me.http_port},
                                   disk_id=self.identity.disk_id, rejoining=self.identity.rejoining,
                                   on_rejoined=self._rejoined,
                                   leader_balance_interval_s=self.config.leader_balance_interval_ms / 1000,
@@ -246,8 +250,9 @@ class Node:
                  me.client_address, me.kafka_port or "no port", me.raft_address, me.http_address or "no port")
         retention = asyncio.create_task(self.retention.run())
         beat = asyncio.create_task(self._beat())
+        group_lag = asyncio.create_task(self.group_lag.run())
         await stop.wait()
-        await self._stop_serving(retention, beat)
+        await self._stop_serving(retention, beat, group_lag)
 
     async def _beat(self) -> None:
         while True:

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from kraft.histogram import Histogram
+from kraft.node.exposition import TextFamily
 from kraft.node.stats import FRONT_ENDS, NodeStats
 
 
@@ -38,11 +39,12 @@ class PartitionSample:
     log_end_offset: int  # the high watermark: the next offset to be written
     size_bytes: int
     learner: bool  # this replica is a learner (catching up after a move or a lost disk)
+    quiescent: bool = False  # idle: its group neither ticks nor sends until written to
 
 
 @dataclass(frozen=True, slots=True)
 class GroupLag:
-    """A consumer group's lag on a partition this node leads (its end offset minus the committed one)."""
+    """A consumer group's lag on a partition (its end offset minus the committed one), on the coordinator."""
 
     group: str
     topic: str
@@ -97,6 +99,7 @@ class NodeSnapshot:
     store: StoreUsage | None
     listeners: Sequence[ListenerSample] = ()
     group_lag: Sequence[GroupLag] = ()
+    group_lag_age_s: float | None = None  # coordinator only: how old the end offsets of ``group_lag`` are
     groups: int = 0  # consumer groups with members (coordinator only)
     group_members: int = 0
     rebalances: int = 0  # generations completed by this node as coordinator
@@ -185,6 +188,9 @@ class NodeCollector(Collector):
         raft = self.stats.raft
         yield GaugeMetricFamily("kraft_raft_groups_led", "Partition Raft groups this node leads",
                                 value=sum(1 for p in snap.partitions if p.leads))
+        yield GaugeMetricFamily("kraft_raft_groups_quiescent",
+                                "Partition Raft groups hosted here that are quiescent (idle: no ticks, no heartbeats)",
+                                value=sum(1 for p in snap.partitions if p.quiescent))
         yield GaugeMetricFamily("kraft_raft_metadata_leader", "1 if this node leads the metadata group",
                                 value=int(snap.metadata_leader))
         yield CounterMetricFamily("kraft_raft_elections", "Elections a replica on this node stood in (any group)",
@@ -220,28 +226,26 @@ class NodeCollector(Collector):
         if not self.per_partition:
             return
         ordered = sorted(parts, key=lambda p: (p.topic, p.partition))
-        size = GaugeMetricFamily("kraft_log_size_bytes", "Bytes of the partition's log on this node",
-                                 labels=["topic", "partition"])
-        start = GaugeMetricFamily("kraft_log_start_offset", "First offset of the partition's log",
-                                  labels=["topic", "partition"])
-        end = GaugeMetricFamily("kraft_log_end_offset", "Next offset of the partition's log (its high watermark)",
-                                labels=["topic", "partition"])
-        leader = GaugeMetricFamily("kraft_partition_leader", "The partition's leader as this replica knows it "
-                                   "(-1: none); is_leader 1 on the leader", labels=["topic", "partition", "is_leader"])
-        under = GaugeMetricFamily("kraft_partition_under_replicated", "1 if the partition is under-replicated "
-                                  "(on its leader)", labels=["topic", "partition"])
-        lag = GaugeMetricFamily("kraft_replica_lag_entries", "Raft entries a replica lacks (on the partition's "
-                                "leader)", labels=["topic", "partition", "replica"])
+        two = ["topic", "partition"]
+        size = TextFamily("kraft_log_size_bytes", "Bytes of the partition's log on this node", two)
+        start = TextFamily("kraft_log_start_offset", "First offset of the partition's log", two)
+        end = TextFamily("kraft_log_end_offset", "Next offset of the partition's log (its high watermark)", two)
+        leader = TextFamily("kraft_partition_leader", "The partition's leader as this replica knows it "
+                            "(-1: none); is_leader 1 on the leader", [*two, "is_leader"])
+        under = TextFamily("kraft_partition_under_replicated", "1 if the partition is under-replicated "
+                           "(on its leader)", two)
+        lag = TextFamily("kraft_replica_lag_entries", "Raft entries a replica lacks (on the partition's "
+                         "leader)", [*two, "replica"])
         for p in ordered:
-            key = [p.topic, str(p.partition)]
+            key = (p.topic, str(p.partition))
             size.add_metric(key, p.size_bytes)
             start.add_metric(key, p.log_start_offset)
             end.add_metric(key, p.log_end_offset)
-            leader.add_metric([*key, "1" if p.leads else "0"], -1 if p.leader is None else p.leader)
+            leader.add_metric((*key, "1" if p.leads else "0"), -1 if p.leader is None else p.leader)
             if p.leads:
                 under.add_metric(key, int(p.under_replicated))
                 for node, behind in sorted(p.follower_lag.items()):
-                    lag.add_metric([*key, str(node)], behind)
+                    lag.add_metric((*key, str(node)), behind)
         yield from (size, start, end, leader, under, lag)
 
     # --- groups, producers --------------------------------------------------------------------------
@@ -255,16 +259,21 @@ class NodeCollector(Collector):
         for g in snap.group_lag:
             totals[g.group] = totals.get(g.group, 0) + g.lag
         group_total = GaugeMetricFamily("kraft_consumer_group_lag_records_sum",
-                                        "A group's lag over the partitions this node leads", labels=["group"])
+                                        "A group's lag over every partition it committed on (on the coordinator)",
+                                        labels=["group"])
         for group, total in sorted(totals.items()):
             group_total.add_metric([group], total)
         yield group_total
         if self.per_partition:
-            lag = GaugeMetricFamily("kraft_consumer_group_lag_records", "End offset minus the group's committed "
-                                    "offset, on the partition's leader", labels=["group", "topic", "partition"])
+            lag = TextFamily("kraft_consumer_group_lag_records", "End offset minus the group's committed "
+                             "offset (on the coordinator)", ["group", "topic", "partition"])
             for g in sorted(snap.group_lag, key=lambda g: (g.group, g.topic, g.partition)):
                 lag.add_metric([g.group, g.topic, str(g.partition)], g.lag)
             yield lag
+        if snap.group_lag_age_s is not None:
+            yield GaugeMetricFamily("kraft_consumer_group_lag_age_seconds", "Age of the end offsets the group "
+                                    "lag is computed from (on the coordinator: group_lag_refresh_ms)",
+                                    value=snap.group_lag_age_s)
         yield GaugeMetricFamily("kraft_producer_ids_issued", "Producer ids the cluster has handed out "
                                 "(replicated: every node says the same)", value=snap.producer_ids_issued)
 

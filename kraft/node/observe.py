@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.node import health
+from kraft.node.group_lag import EndOffsets
 from kraft.node.host import NodeHost
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.listener import Listener
@@ -28,7 +29,7 @@ IN_SYNC = "voter"  # kraft.raft.group.follower_states: a voter the leader hears 
 class NodeObserver:
     def __init__(self, node_id: int, host: NodeHost, replicas: ReplicaManager, coordinator: GroupCoordinator,
                  listeners: Callable[[], Sequence[Listener]], store_usage: Callable[[], StoreUsage] | None,
-                 driver_beat: Callable[[], float]) -> None:
+                 driver_beat: Callable[[], float], end_offsets: Callable[[], EndOffsets] = EndOffsets) -> None:
         self.node_id = node_id
         self.host = host
         self.replicas = replicas
@@ -36,6 +37,7 @@ class NodeObserver:
         self.listeners = listeners
         self.store_usage = store_usage
         self.driver_beat = driver_beat  # monotonic time of the driver's last iteration
+        self.end_offsets = end_offsets  # the coordinator's cache for group lag (kraft.node.group_lag)
         self.loop_beat = time.monotonic()  # set by the node's asyncio loop (``beat``)
 
     def beat(self) -> None:
@@ -49,6 +51,7 @@ class NodeObserver:
         metadata_leader = meta_group.is_leader()
         coordinating = self.coordinator.is_coordinator()
         groups = [g for g in self.coordinator.groups.values() if g.members] if coordinating else []
+        ends = self.end_offsets() if coordinating else EndOffsets()
         return NodeSnapshot(
             node_id=self.node_id,
             partitions=partitions,
@@ -58,7 +61,8 @@ class NodeObserver:
             listeners=[ListenerSample(lst.front_end, lst.connections, lst.connections_accepted,
                                       lst.connections_refused) for lst in self.listeners()],
             fetch_sessions=self._fetch_sessions(),
-            group_lag=self._group_lag(partitions),
+            group_lag=self._group_lag(ends),
+            group_lag_age_s=None if ends.asked_at is None else max(0.0, time.monotonic() - ends.asked_at),
             groups=len(groups),
             group_members=sum(len(g.members) for g in groups),
             rebalances=self.coordinator.rebalances,
@@ -86,6 +90,7 @@ class NodeObserver:
                     log_end_offset=int(state["next_offset"]),
                     size_bytes=replica.log.size(committed),
                     learner=group.is_learner(),
+                    quiescent=group.quiescent,
                 ))
         return out
 
@@ -105,16 +110,15 @@ class NodeObserver:
                     offline += 1
         return offline
 
-    def _group_lag(self, partitions: Sequence[PartitionSample]) -> list[GroupLag]:
-        """Each group's lag on the partitions this node leads: their leader knows the end offset, so
-        every (group, partition) is reported by exactly one node."""
-        ends = {(p.topic, p.partition): p.log_end_offset for p in partitions if p.leads}
-        if not ends:
+    def _group_lag(self, ends: EndOffsets) -> list[GroupLag]:
+        """On the coordinator: each group's lag on every partition it committed on whose end offset
+        the last refresh found (so every (group, partition) is reported by exactly one node)."""
+        if not ends.offsets:
             return []
         out = []
         for group, committed in dict(self.replicas.metadata.groups).items():
             for (topic, partition), offset in dict(committed.offsets).items():
-                end = ends.get((topic, partition))
+                end = ends.offsets.get((topic, partition))
                 if end is not None and offset >= 0:
                     out.append(GroupLag(group, topic, partition, max(0, end - offset)))
         return out

@@ -48,21 +48,22 @@ def replicas_per_node(topics: Iterable[_Topic]) -> Counter[int]:
     return held
 
 
-def check_node_replicas(topics: Mapping[str, _Topic], added: Sequence[Sequence[int]],
+def check_node_replicas(held: Mapping[int, int], added: Sequence[Sequence[int]],
                         max_partitions_per_node: int) -> None:
     """POLICY_VIOLATION when the replicas ``added`` (one replica list per new partition) would put
-    any node above the limit; the message names the fullest such node and the numbers."""
+    any node above the limit, given the replicas each node ``held`` (the metadata view keeps the
+    count, ``MetadataView.replicas_per_node``, so a check does not walk the catalogue); the message
+    names the fullest such node and the numbers."""
     adding: Counter[int] = Counter()
     for replicas in added:
         adding.update(replicas)
     if not adding:
         return
-    held = replicas_per_node(topics.values())
-    over = [(held[n] + k, n) for n, k in adding.items() if held[n] + k > max_partitions_per_node]
+    over = [(held.get(n, 0) + k, n) for n, k in adding.items() if held.get(n, 0) + k > max_partitions_per_node]
     if not over:
         return
     total, node = max(over)
     raise PolicyViolation(
-        f"node {node} would host {total} partition replicas ({held[node]} now + {adding[node]} new), above "
+        f"node {node} would host {total} partition replicas ({held.get(node, 0)} now + {adding[node]} new), above "
         f"max_partitions_per_node = {max_partitions_per_node} (cluster.ini): nothing was created"
         + (f"; {len(over)} nodes would be over it" if len(over) > 1 else ""))

@@ -46,6 +46,7 @@ from kraft.state.metadata import (
     MetadataView,
     PartitionMeta,
     encode_command,
+    hosted_changes,
 )
 from kraft.state.partition import PartitionMachine
 
@@ -120,6 +121,7 @@ class ReplicaManager:
         if on_appended is not None:
             host.outbox.on_appended(on_appended)
         self._seen_version = -1
+        self._seen_view = MetadataView()  # the view this node's groups follow (reconciled from)
         self._next_report = 0.0
         self._reported: dict[int, tuple[int, tuple[int, ...], float]] = {}  # gid -> (term, isr, when)
         self._moves_reported: dict[int, float] = {}  # gid -> when its finished move was last reported
@@ -187,7 +189,8 @@ class ReplicaManager:
         view = self.metadata.view
         if view.version != self._seen_version:
             self._seen_version = view.version
-            self._reconcile(view.partitions_on(self.node_id))
+            self._reconcile(*hosted_changes(self._seen_view, view, self.node_id))
+            self._seen_view = view
         now = self.host.clock.now()
         self._found_cluster(now)
         if now >= self._next_report:
@@ -201,8 +204,8 @@ class ReplicaManager:
             self._next_rebalance = now + self.leader_balance_interval_s
             self._return_leadership()
 
-    def _reconcile(self, wanted: dict[int, PartitionMeta]) -> None:
-        for gid in [g for g in self.partitions if g not in wanted]:
+    def _reconcile(self, wanted: dict[int, PartitionMeta], dropped: set[int]) -> None:
+        for gid in [g for g in dropped if g in self.partitions]:
             self._remove(gid)
         for gid, meta in wanted.items():
             if gid in self.partitions:

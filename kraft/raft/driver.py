@@ -1,7 +1,8 @@
 """The order of work of a node's Raft groups in one driver-loop iteration, without sockets.
 
 Owns: the groups a node hosts and their transports, which groups to tick (woken, messaged, leaders
-every tick, idle followers every third), calls queued for the driver thread, and the durability
+every tick, idle followers every third, quiescent groups only when woken or messaged), calls queued
+for the driver thread, and the durability
 order of an iteration:
 
     run driver calls -> tick groups -> loop hooks -> reclaim a slice of discarded rows
@@ -146,6 +147,7 @@ class GroupDriver:
     def peer_disconnected(self, peer: int) -> None:
         for transport in list(self.transports.values()):
             transport.peer_disconnected(peer)
+        self._dirty.update(self.groups)  # quiescent groups woke: tick them
 
     def run_iteration(self, now: float) -> None:
         """One iteration after messages were delivered; the caller flushes sends afterwards."""
@@ -162,11 +164,12 @@ class GroupDriver:
             self._next_full_tick = now + self.tick_interval_s
             self._full_ticks += 1
             if self._full_ticks % FOLLOWER_TICK_EVERY == 0:
-                to_tick = list(self.groups)
+                to_tick = [gid for gid, g in self.groups.items() if gid in self._dirty or not g.quiescent]
             else:
                 # Leaders owe heartbeats every tick; an idle follower only checks its election
                 # deadline, for which every third tick is precise enough (timeouts are seconds).
-                to_tick = [gid for gid, g in self.groups.items() if gid in self._dirty or g.is_leader()]
+                to_tick = [gid for gid, g in self.groups.items()
+                           if gid in self._dirty or (g.is_leader() and not g.quiescent)]
         else:
             to_tick = list(self._dirty)
         self._dirty = set()  # ticks below may mark groups again for the next iteration

@@ -48,6 +48,15 @@ kraft's pure Raft rules:
   with a log that already holds the promotion (research/pysyncobj.md "Membership"). Replies carry
   the replier's disk id: a leader that sees a follower answer from a new disk starts its progress
   again (nothing the old disk acknowledged holds).
+- **quiescence** (partition groups): an idle group must cost next to nothing, so a leader whose
+  followers all hold its whole log and its commit index, with nothing to propose, apply or send, for
+  ``QUIESCE_AFTER_S``, sends them one last heartbeat marked ``quiesce`` and stops ticking; a follower
+  that gets it holding the same log, all of it applied, stops too (no election timer). Nothing in
+  Raft's rules changes: a quiescent group wakes at the first sign of anything (a proposal, any
+  message but the quiesce heartbeat and its replies, a member's node connecting or disconnecting,
+  a transfer or an earlier election asked for) and goes on as a normal group; the node's
+  connection to a quiescent leader stands in for its heartbeats (the host closes a silent
+  connection, and a follower whose leader's node disconnects wakes and elects).
 Must not: touch sockets (the MuxTransport does) or commit store transactions (the host does).
 Time is read from ``raft.clock`` (the node's or the simulator's).
 """
@@ -81,6 +90,9 @@ log = logging.getLogger(__name__)
 APPEND_MAX_BYTES = 2 * 1024 * 1024  # one AppendEntries (always at least one entry)
 SNAPSHOT_PART_ROWS = 16_384  # machine rows per snapshot part (index rows: ~40 bytes each)
 SNAPSHOT_PART_JOURNAL_ROWS = 256  # journal rows (compacted batches) per snapshot part
+# An idle partition group stops ticking after this long without a change (two heartbeats: the
+# followers have heard the last commit index by then).
+QUIESCE_AFTER_S = 1.0
 PROMOTE_RETRY_S = 5.0  # a leader proposes a lost disk's promotion again if it is still a learner then
 Configuration = tuple[dict[int, str], set[int]]  # voters (node -> replica id) and learners
 # A follower's base term while it installs a snapshot: no leader's log matches it (nor the -1 that a
@@ -241,6 +253,13 @@ class RaftGroup(SyncObj):
         self._leader_heard_at = float("-inf")  # when an AppendEntries of a current leader last came
         self._promoting: dict[tuple[int, str], float] = {}  # leader: (node, disk) -> when to propose again
         self.reclaim_pending = True  # a restart may have left discarded rows behind
+        # Quiescence (see the module docstring): the driver does not tick a quiescent group.
+        self.quiescent = False
+        # Partition groups only: the metadata group's traffic is what keeps every node's view fresh.
+        self.may_quiesce = self._log_machine is not None and not forward_to_leader
+        self._idle_state: tuple[int, int, int] = (-1, -1, -1)  # leader: (last, commit, term) last seen
+        self._idle_since = 0.0
+        self._quiesce_asked: tuple[int, int] | None = None  # follower: (term, leader's last index)
         # Sends to learners are paced by the node's bucket, partition groups only: the metadata
         # group's followers need every change promptly, and its log is small.
         throttle = timers.learner_throttle
@@ -523,6 +542,8 @@ class RaftGroup(SyncObj):
         current = self._progress.term == self.raftCurrentTerm
         heard_since = clock.installed().now() - self.conf.leaderFallbackTimeout
         replied = self._SyncObj__lastResponseTime
+        quiet = self.quiescent  # its followers held the whole log when it quiesced; connected is heard
+        connected = self._SyncObj__connectedNodes
         out = {}
         for node in list(self._SyncObj__otherNodes):
             node_id = int(node.id)
@@ -530,7 +551,7 @@ class RaftGroup(SyncObj):
             match = 0 if progress is None else progress.match
             if node_id in self._learners or node_id in self._config_learners:
                 state = "learner"
-            elif replied.get(node, 0.0) < heard_since:
+            elif replied.get(node, 0.0) < heard_since and not (quiet and node in connected):
                 state = "unreachable"
             else:
                 state = "voter"
@@ -538,6 +559,10 @@ class RaftGroup(SyncObj):
         return out
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
+        if self.quiescent:
+            if not self._has_work():
+                return  # woken for nothing (the driver ticks every group it was asked to)
+            self._wake_up(leader_alive=True)
         if self.is_learner():
             self._SyncObj__raftElectionDeadline = float("inf")  # a learner never stands
         else:
@@ -555,6 +580,65 @@ class RaftGroup(SyncObj):
         if self._isLeader():
             self._advance_commit()
         self._count_votes()
+        self._try_quiesce()
+
+    # --- quiescence -------------------------------------------------------------------------------
+    def _has_work(self) -> bool:
+        """Something a tick must do (driver thread): a proposal queued, entries to apply, a send
+        waiting for tokens, a leadership transfer."""
+        queued = self._SyncObj__commandsQueue._FastQueue__queue
+        return (bool(queued) or self.raftCommitIndex > self.raftLastApplied or bool(self._held_back)
+                or bool(self._SyncObj__transferInProgress))
+
+    def _wake_up(self, leader_alive: bool) -> None:
+        """Leave quiescence: tick again as a normal group, timers restarted from now."""
+        if not self.quiescent:
+            return
+        self.quiescent = False
+        now = clock.installed().now()
+        self._idle_state, self._idle_since = (-1, -1, -1), now
+        if self._isLeader():
+            self._hb_deadline = 0.0
+            self._SyncObj__newAppendEntriesTime = 0.0
+            for node in self._SyncObj__connectedNodes:
+                self._SyncObj__lastResponseTime[node] = now  # connected all along: check quorum afresh
+        else:
+            if leader_alive:
+                self._leader_heard_at = now  # a quiescent leader is one heard from (its node is up)
+            self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+
+    def _try_quiesce(self) -> None:
+        """End of a tick: a leader idle for QUIESCE_AFTER_S, whose followers all hold its log and
+        commit index, tells them and stops; a follower told so stops once it holds the same."""
+        if self.quiescent or not self.may_quiesce:
+            return
+        asked, self._quiesce_asked = self._quiesce_asked, None
+        last, commit = self.journal.last_index, self.raftCommitIndex
+        if not self._isLeader():
+            if (asked is not None and asked == (self.raftCurrentTerm, last) and commit == last
+                    and self.raftLastApplied == last and self._receiving_snapshot is None
+                    and self._getLeader() is not None and not self._has_work()):
+                self.quiescent = True
+            return
+        now = clock.installed().now()
+        state = (last, commit, self.raftCurrentTerm)
+        if state != self._idle_state:
+            self._idle_state, self._idle_since = state, now
+            return
+        if (now - self._idle_since < QUIESCE_AFTER_S or commit != last or self.raftLastApplied != last
+                or not self.leadership_ready() or self._has_work() or self._config_pending or self._learners
+                or self._promoting or self._SyncObj__commandsWaitingCommit):
+            return
+        followers = []
+        for node in self._SyncObj__otherNodes:
+            progress = self._follower(node)
+            if (node not in self._SyncObj__connectedNodes or progress is None or progress.probing
+                    or progress.snapshot is not None or progress.match != last or progress.sent_commit != commit):
+                return
+            followers.append((node, progress))
+        for node, progress in followers:
+            self._send_append(node, progress, commit, progress.heartbeat_prev(), [], quiesce=True)
+        self.quiescent = True
 
     # --- pre-vote (kraft.raft.election) -----------------------------------------------------------
     def _last_log(self) -> tuple[int, int]:
@@ -713,6 +797,7 @@ class RaftGroup(SyncObj):
         if node_id in self._learners or node_id not in self._voters \
                 or self._SyncObj__raftMatchIndex.get(target, 0) != self.journal.last_index:
             return False
+        self._wake_up(leader_alive=True)
         self.transferLeadership(target)
         return True
 
@@ -720,6 +805,7 @@ class RaftGroup(SyncObj):
         """Make this replica stand first (preferred leader), unless it has heard from a leader."""
         if self.is_learner():
             return
+        self._wake_up(leader_alive=False)
         self._SyncObj__raftElectionDeadline = clock.installed().now() + delay_s
 
     # Plain methods, not properties: SyncObj's constructor calls getattr() on every name in dir(self).
@@ -778,6 +864,13 @@ class RaftGroup(SyncObj):
     def _SyncObj__onMessageReceived(self, node: Node, message: dict[str, Any]) -> None:
         mtype = message.get("type")
         now = clock.installed().now()
+        if mtype == "append_entries" and message.get("quiesce") and "prevLogIdx" in message:
+            self._quiesce_asked = (int(message.get("term", -1)), int(message["prevLogIdx"]))
+        else:
+            self._quiesce_asked = None
+            if self.quiescent and not (mtype == "next_node_idx" and message.get("success")
+                                       and message.get("next_node_idx") == self.journal.last_index + 1):
+                self._wake_up(leader_alive=True)  # anything but the quiesce heartbeat's replies
         member = int(node.id) in self._voters or int(node.id) in self._config_learners
         if mtype == "append_entries" and message.get("term", -1) >= self.raftCurrentTerm:
             self._leader_heard_at = now
@@ -1011,17 +1104,20 @@ class RaftGroup(SyncObj):
             self.journal.discard_before(wanted + 1, self.journal.rows_floor)
 
     def _send_append(self, node: Node, progress: FollowerProgress, commit: int, prev: int,
-                     entries: list[follower.Entry]) -> None:
+                     entries: list[follower.Entry], quiesce: bool = False) -> None:
         progress.note_commit_sent(commit)
         prev_term = self.journal.term_at(prev) if prev >= 1 else 0
-        self._transport.send(node, {
+        message = {
             "type": "append_entries",
             "term": self.raftCurrentTerm,
             "commit_index": commit,
             "entries": entries,
             "prevLogIdx": prev,
             "prevLogTerm": prev_term if prev_term is not None else -1,
-        })
+        }
+        if quiesce:
+            message["quiesce"] = True
+        self._transport.send(node, message)
 
     # --- snapshots ----------------------------------------------------------------------------------
     def _send_snapshot(self, node: Node, progress: FollowerProgress, commit: int, heartbeat: bool) -> None:
@@ -1165,8 +1261,16 @@ class RaftGroup(SyncObj):
             self._mirror(node, progress)
             self._replicate(node, heartbeat=False)
 
+    def _SyncObj__onNodeDisconnected(self, node: Node) -> None:
+        SyncObj._SyncObj__onNodeDisconnected(self, node)
+        if self.quiescent:
+            # A follower whose leader's node went: elect. A leader: check its quorum again.
+            leader = self._getLeader()
+            self._wake_up(leader_alive=leader is None or leader.id != node.id)
+
     def _SyncObj__onNodeConnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeConnected(self, node)
+        self._wake_up(leader_alive=True)  # a member back: it may have missed the quiesce heartbeat
         if not self._isLeader():
             return  # progress belongs to a leadership; the next one starts afresh
         progress = self._follower(node)  # never an older term's (its match may no longer hold)

@@ -245,6 +245,11 @@ class RaftJournal(Journal):
         self._first, self._first_entry = base, self._base_entry()
         self._last, self._last_entry = base, self._first_entry
         self._rows_floor = 1
+        # What the replaced log still had to delete is below the new rows floor, or in [rows floor,
+        # base], where the snapshot's rows replace it (``put_raw_rows``): never keep an old, higher
+        # reclaim bound, which would delete the rows the snapshot brings (a chaos run's divergent
+        # compacted replica).
+        self._reclaim_to = 0
         self._set_rows_floor(base + 1 if rows_floor is None else max(1, min(rows_floor, base + 1)))
         if self.on_truncated is not None:
             self.on_truncated(base + 1)

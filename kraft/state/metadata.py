@@ -17,6 +17,13 @@ function of the applied index, the same on every replica), so a follower a littl
 from entries, and one further behind gets a snapshot: the whole state (``state``/``install``).
 Without this the log would grow with every offset commit for as long as the cluster runs.
 
+An entry costs what it changed, not the size of the catalogue (10,000 partitions and more): it
+writes only the rows it touched (a head row with the counters and the cluster id, a row per topic,
+per partition, per node and per group; a leader report writes one partition's row), and the new
+view shares every topic and partition the entry left alone with the view before it. A disk written
+before rows per topic (the whole catalogue in the head row) is read as it is and rewritten in rows by
+the first entry applied after start-up.
+
 Each topic has Kafka's topic id too (``TopicMeta.topic_uuid``): a UUID the proposer draws and puts in the
 ``create_topic`` command, so every replica stores the same one; a command without one (the
 simulator's, or an entry written before topic ids) gets one derived from the topic's number and name
@@ -30,7 +37,7 @@ The cluster's id is catalogue state too: the first metadata leader that finds no
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NotRequired, Protocol, TypedDict, cast
 
 import msgpack
@@ -109,30 +116,52 @@ class NodeMeta:
     rack: str | None
     kafka_port: int | None = None
     decommissioned: bool = False  # replicas are moving off it; then it leaves the metadata group
+    http_port: int | None = None  # metrics, health, console (None: none, or registered before it was announced)
 
 
 @dataclass(frozen=True)
 class MetadataView:
+    """The catalogue as of one applied entry. A new view shares every ``TopicMeta`` (and
+    ``PartitionMeta``) the entry did not change with the view before it, so a change costs what it
+    changed (plus copying the topic dict), and ``changed_topics`` finds what changed by identity."""
+
     version: int = 0
     topics: dict[str, TopicMeta] = field(default_factory=dict)
     nodes: dict[int, NodeMeta] = field(default_factory=dict)
     cluster_id: str | None = None  # None until the first metadata leader's ``set_cluster_id`` is applied
+    topic_uuids: dict[uuid.UUID, str] = field(default_factory=dict)  # Kafka topic id -> name
+    replicas_per_node: dict[int, int] = field(default_factory=dict)  # node -> partition replicas it holds
 
     def topic_by_uuid(self, topic_uuid: uuid.UUID) -> TopicMeta | None:
         """The topic whose Kafka topic id is ``topic_uuid`` (None: no such topic, or the nil id)."""
-        if topic_uuid.int == 0:
-            return None
-        return next((t for t in self.topics.values() if t.topic_uuid == topic_uuid), None)
+        name = self.topic_uuids.get(topic_uuid)
+        return None if name is None else self.topics.get(name)
 
     def partitions_on(self, node_id: int) -> dict[int, PartitionMeta]:
+        """Every partition ``node_id`` hosts (the whole catalogue: for rare questions; the replica
+        manager follows changes with ``changed_topics``)."""
         return {p.gid: p for t in self.topics.values() for p in t.partitions if node_id in p.hosts}
 
 
-# Ops that change the view (others, like commits, must not pay for rebuilding it).
-_CATALOGUE_OPS = frozenset({"create_topic", "delete_topic", "partition_leader", "register_node", "alter_configs",
-                            "reassign_partitions", "reassignment_done", "create_partitions", "set_cluster_id",
-                            "decommission_node"})
-_GROUP_OPS = frozenset({"commit_offsets", "group_generation"})  # touch group rows only
+def changed_topics(before: MetadataView, after: MetadataView) -> tuple[list[TopicMeta], list[TopicMeta]]:
+    """The topics of ``after`` that are new or changed since ``before``, and the topics of ``before``
+    that are gone or replaced. Found by identity (views share unchanged topics), so it costs a dict
+    lookup per topic and nothing per partition."""
+    new = [t for name, t in after.topics.items() if before.topics.get(name) is not t]
+    old = [t for name, t in before.topics.items() if after.topics.get(name) is not t]
+    return new, old
+
+
+def hosted_changes(before: MetadataView, after: MetadataView,
+                   node_id: int) -> tuple[dict[int, PartitionMeta], set[int]]:
+    """What changed for ``node_id`` between two views: the partitions of new or changed topics it
+    hosts (gid -> partition: to create, or to update), and the gids of partitions of changed or gone
+    topics it does not host (any it has go). Only changed topics are walked (``changed_topics``), so
+    a leader report in a catalogue of 10,000 partitions costs one topic's partitions, not all."""
+    changed, gone = changed_topics(before, after)
+    wanted = {p.gid: p for t in changed for p in t.partitions if node_id in p.hosts}
+    dropped = {p.gid for t in gone for p in t.partitions if p.gid not in wanted}
+    return wanted, dropped
 
 
 def encode_command(op: str, **args: Any) -> bytes:
@@ -152,8 +181,9 @@ class PartitionRow(TypedDict):
 class TopicRow(TypedDict):
     id: int
     configs: dict[str, Any]
-    partitions: list[PartitionRow]
+    partitions: list[PartitionRow]  # not in the topic's own row: each partition has a row of its own
     uuid: NotRequired[str]  # Kafka's topic id, 32 hex digits (absent in rows written before topic ids)
+    name: NotRequired[str]  # in the topic's own row (keyed by its number), not in snapshots' maps
 
 
 class NodeRow(TypedDict):
@@ -163,6 +193,7 @@ class NodeRow(TypedDict):
     rack: str | None
     kafka_port: NotRequired[int | None]  # absent in rows written before Kafka listeners
     decommissioned: NotRequired[bool]  # present (True) once ``decommission_node`` was applied
+    http_port: NotRequired[int | None]  # absent in rows of registrations from before HTTP ports were announced
 
 
 class GroupRow(TypedDict):
@@ -174,8 +205,10 @@ class GroupRow(TypedDict):
 
 
 class CatalogueState(TypedDict, total=False):
-    """The catalogue row. Rows written by older versions lack later fields, and carry two that moved
-    to rows of their own: ``last_applied`` and ``groups``."""
+    """The catalogue as snapshots carry it (every field), and its head row in the store (the counters
+    and the cluster id: topics, partitions and nodes have rows of their own there). A head row
+    written by older versions is the whole catalogue (``topics``, ``nodes``), and may carry two fields
+    that moved to rows of their own before: ``last_applied`` and ``groups``."""
 
     topics: dict[str, TopicRow]
     next_topic_id: int
@@ -187,11 +220,34 @@ class CatalogueState(TypedDict, total=False):
 
 
 class StateStore(Protocol):
-    """Where the metadata state persists: the catalogue, one row per consumer group, the applied index."""
+    """Where the metadata state persists: a head row (counters, cluster id), one row per topic, per
+    partition, per node and per consumer group, and the applied index; so an entry writes the rows it
+    changed and no others."""
 
-    def load_state(self) -> CatalogueState | None: ...
+    def load_state(self) -> CatalogueState | None:
+        """The head row (or, on a disk written before rows per topic, the whole catalogue)."""
+        ...
 
     def save_state(self, state: CatalogueState) -> None: ...
+
+    def load_topics(self) -> dict[str, TopicRow]:
+        """Every topic with its partitions, from their rows."""
+        ...
+
+    def save_topic(self, topic_id: int, row: TopicRow | None) -> None:
+        """A topic's own row (its ``partitions`` are not written: ``save_partition`` does); None: the
+        topic and its partitions' rows go."""
+        ...
+
+    def save_partition(self, topic_id: int, partition: int, row: PartitionRow) -> None: ...
+
+    def load_nodes(self) -> dict[int, NodeRow]: ...
+
+    def save_node(self, node_id: int, row: NodeRow) -> None: ...
+
+    def replace_catalogue(self, topics: dict[str, TopicRow], nodes: dict[int, NodeRow]) -> None:
+        """Every topic, partition and node row at once (a snapshot): rows not in them go."""
+        ...
 
     def load_groups(self) -> dict[str, GroupRow]: ...
 
@@ -231,8 +287,10 @@ class GroupOffsets:
 
 
 class MetadataMachine:
-    """Applies metadata commands. With a ``store``, the state is saved with each apply (in the same
-    store batch as the Raft index it reflects), so a restart resumes instead of replaying the log.
+    """Applies metadata commands. With a ``store``, what an entry changed is saved with it (in the
+    same store batch as the Raft index it reflects): the rows of the topics, partitions, nodes and
+    groups it touched and the head row if a counter moved, so a restart resumes instead of replaying
+    the log, and an entry costs what it changed, not the size of the catalogue.
 
     ``groups`` is read by other threads with single dict operations (``get``, ``dict(...)``), which
     the GIL makes atomic; it is mutated only here, on the driver thread.
@@ -241,24 +299,51 @@ class MetadataMachine:
     def __init__(self, store: StateStore | None = None) -> None:
         self._store = store
         state: CatalogueState = (store.load_state() if store is not None else None) or {}
-        self._topics: dict[str, TopicRow] = state.get("topics", {})
-        self._next_topic_id: int = state.get("next_topic_id", 1)
-        self._nodes: dict[int, NodeRow] = {int(k): v for k, v in state.get("nodes", {}).items()}
-        self._next_producer_id: int = state.get("next_producer_id", 1)
-        self._cluster_id: str | None = state.get("cluster_id")
+        # A disk written before rows per topic keeps the whole catalogue in the head row: read it from
+        # there once, and write everything in rows at the next apply (which rewrites the head without it).
+        legacy_catalogue = "topics" in state or "nodes" in state
+        if legacy_catalogue or store is None:
+            topics: dict[str, TopicRow] = state.get("topics", {})
+            nodes: dict[int, NodeRow] = {int(k): v for k, v in state.get("nodes", {}).items()}
+        else:
+            topics, nodes = store.load_topics(), store.load_nodes()
+        self._set_catalogue(topics, nodes, state)
         applied = store.load_applied() if store is not None else None
         self._last_applied: int = applied if applied is not None else state.get("last_applied", 0)
         # State saved before groups had rows of their own carries them in the catalogue row: read
         # them from there once, and write everything in the new layout at the next apply.
-        legacy = "groups" in state
-        rows = state["groups"] if legacy else (store.load_groups() if store is not None else {})
+        legacy_groups = "groups" in state
+        rows = state["groups"] if legacy_groups else (store.load_groups() if store is not None else {})
         self.groups: dict[str, GroupOffsets] = {
             g: GroupOffsets.from_row(v) for g, v in rows.items()
         }
-        self._catalogue_dirty = legacy
-        self._dirty_groups: set[str] = set(self.groups) if legacy else set()
+        self._dirty_groups: set[str] = set(self.groups) if legacy_groups else set()
+        if legacy_catalogue or legacy_groups:
+            self._head_dirty = True
+            self._dirty_nodes.update(self._nodes)
+            for topic in self._topics.values():
+                self._dirty_topics.add(topic["id"])
+                self._dirty_parts.update((topic["id"], p) for p in range(len(topic["partitions"])))
         self.view = MetadataView()
-        self._publish()
+        self._publish(full=True)
+
+    def _set_catalogue(self, topics: dict[str, TopicRow], nodes: dict[int, NodeRow], head: CatalogueState) -> None:
+        """Take ``topics``, ``nodes`` and the head's counters as the catalogue, nothing yet to write."""
+        self._topics = topics
+        self._topic_names: dict[int, str] = {t["id"]: name for name, t in topics.items()}  # topic id -> name
+        self._nodes = nodes
+        self._next_topic_id: int = head.get("next_topic_id", 1)
+        self._next_producer_id: int = head.get("next_producer_id", 1)
+        self._cluster_id: str | None = head.get("cluster_id")
+        # What the next save writes (store rows) ...
+        self._head_dirty = False
+        self._dirty_topics: set[int] = set()  # topic ids whose own row changed (a gone topic: deleted)
+        self._dirty_parts: set[tuple[int, int]] = set()  # (topic id, partition)
+        self._dirty_nodes: set[int] = set()
+        # ... and what the next view rebuilds (its other topics and partitions are the last view's)
+        self._view_topics: set[str] = set()  # topics rebuilt whole (created, deleted, configs, grown)
+        self._view_parts: dict[str, set[int]] = {}  # topic -> partitions rebuilt
+        self._view_head = False  # nodes or the cluster id
 
     @property
     def last_applied(self) -> int:
@@ -309,21 +394,18 @@ class MetadataMachine:
     def install(self, state: dict[str, Any], producers: dict[int, Any]) -> None:
         """Take over another replica's state at its last applied entry (a snapshot)."""
         catalogue: CatalogueState = state["catalogue"]
-        self._topics = catalogue.get("topics", {})
-        self._next_topic_id = catalogue.get("next_topic_id", 1)
-        self._nodes = {int(k): v for k, v in catalogue.get("nodes", {}).items()}
-        self._next_producer_id = catalogue.get("next_producer_id", 1)
-        self._cluster_id = catalogue.get("cluster_id")
+        self._set_catalogue(catalogue.get("topics", {}), {int(k): v for k, v in catalogue.get("nodes", {}).items()},
+                            catalogue)
         self._last_applied = state["last_applied"]
         rows: dict[str, GroupRow] = state["groups"]
         self.groups = {g: GroupOffsets.from_row(v) for g, v in rows.items()}
         if self._store is not None:
-            self._store.save_state(self._catalogue())
+            self._store.save_state(self._head())
+            self._store.replace_catalogue(self._topics, self._nodes)
             self._store.replace_groups(rows)
             self._store.save_applied(self._last_applied)
-        self._catalogue_dirty = False
         self._dirty_groups.clear()
-        self._publish()
+        self._publish(full=True)
 
     def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
         """Apply the entry at ``raft_index`` (its ``term`` means nothing to the catalogue)."""
@@ -338,44 +420,76 @@ class MetadataMachine:
                 if handler is None:
                     raise errors.InvalidRequest(f"unknown metadata op {cmd.get('op')!r}")
                 result = (0, handler(cmd))
-                if cmd["op"] in _CATALOGUE_OPS:
-                    self._publish()
-                if cmd["op"] not in _GROUP_OPS:
-                    self._catalogue_dirty = True
             except errors.KraftError as e:
                 result = (e.code, e.message)
             except (ValueError, TypeError, KeyError) as e:
                 # A malformed command fails alike on every replica: answer it, never stop the group
                 # on it (an exception here would fail every tick, on every node, for good).
                 result = (errors.InvalidRequest.code, f"malformed metadata command: {e!r}")
+        if self._view_topics or self._view_parts or self._view_head:
+            self._publish()  # only entries that changed the catalogue (not commits) pay for a new view
         if self._store is not None:
             self._save(raft_index)
         return result
 
     def _save(self, raft_index: int) -> None:
         """Write what this entry changed (in the driver's transaction, with the index it reflects)."""
-        assert self._store is not None
-        if self._catalogue_dirty:
-            self._store.save_state(self._catalogue())
-            self._catalogue_dirty = False
+        store = self._store
+        assert store is not None
+        if self._head_dirty:
+            store.save_state(self._head())
+            self._head_dirty = False
+        for topic_id in self._dirty_topics:
+            name = self._topic_names.get(topic_id)
+            store.save_topic(topic_id, None if name is None else {**self._topics[name], "name": name})
+        for topic_id, partition in self._dirty_parts:
+            name = self._topic_names.get(topic_id)
+            if name is not None:  # a deleted topic's partition rows went with it
+                store.save_partition(topic_id, partition, self._topics[name]["partitions"][partition])
+        for node_id in self._dirty_nodes:
+            store.save_node(node_id, self._nodes[node_id])
+        self._dirty_topics.clear()
+        self._dirty_parts.clear()
+        self._dirty_nodes.clear()
         for name in self._dirty_groups:
             g = self.groups.get(name)
-            self._store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
+            store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
         self._dirty_groups.clear()
-        self._store.save_applied(raft_index)
+        store.save_applied(raft_index)
 
-    def _catalogue(self) -> CatalogueState:
-        """The catalogue row as the store keeps it (and snapshots carry it)."""
-        row: CatalogueState = {"topics": self._topics, "next_topic_id": self._next_topic_id, "nodes": self._nodes,
-                               "next_producer_id": self._next_producer_id}
+    def _head(self) -> CatalogueState:
+        """The head row: what is not a topic, partition, node or group."""
+        row: CatalogueState = {"next_topic_id": self._next_topic_id, "next_producer_id": self._next_producer_id}
         if self._cluster_id is not None:
             row["cluster_id"] = self._cluster_id
         return row
+
+    def _catalogue(self) -> CatalogueState:
+        """The whole catalogue, as snapshots carry it."""
+        row = self._head()
+        row["topics"] = self._topics
+        row["nodes"] = self._nodes
+        return row
+
+    # --- what an entry changed (written by ``_save``, rebuilt in the view by ``_publish``) --------
+    def _touch_topic(self, name: str, topic_id: int) -> None:
+        """A topic was created or deleted, or its own row changed (configs, partition count)."""
+        self._dirty_topics.add(topic_id)
+        self._view_topics.add(name)
+
+    def _touch_partitions(self, name: str, topic_id: int, partitions: range | list[int]) -> None:
+        self._dirty_parts.update((topic_id, p) for p in partitions)
+        self._view_parts.setdefault(name, set()).update(partitions)
+
+    def _touch_node(self, node_id: int) -> None:
+        self._dirty_nodes.add(node_id)
+        self._view_head = True
 
     def _op_set_cluster_id(self, cmd: dict[str, Any]) -> str:
         """Give the cluster its id, once: the first entry wins; answers the id in force."""
         if self._cluster_id is None:
             self._cluster_id = str(cmd["cluster_id"])
+            self._head_dirty = self._view_head = True
         return self._cluster_id
 
     def _op_create_topic(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -383,18 +497,20 @@ class MetadataMachine:
         if name in self._topics:
             raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
         topic_id = self._next_topic_id
-        self._next_topic_id += 1
+        assignment = cmd["assignment"]
         topic_uuid = _command_uuid(cmd.get("uuid")) or derived_topic_uuid(topic_id, name).hex
-        if any(t.get("uuid") == topic_uuid for t in self._topics.values()):
+        if uuid.UUID(hex=topic_uuid) in self.view.topic_uuids:
             # a UUID another topic has (a faulty proposer): never two topics with one id
             topic_uuid = derived_topic_uuid(topic_id, name).hex
-        self._topics[name] = {
-            "id": topic_id,
-            "configs": dict(cmd.get("configs") or {}),
-            "partitions": [{"replicas": list(r), "leader": None, "term": -1} for r in cmd["assignment"]],
-            "uuid": topic_uuid,
-        }
-        return {"topic_id": topic_id, "partitions": len(cmd["assignment"]), "uuid": topic_uuid}
+        partitions: list[PartitionRow] = [{"replicas": list(r), "leader": None, "term": -1} for r in assignment]
+        self._next_topic_id += 1
+        self._head_dirty = True
+        self._topics[name] = {"id": topic_id, "configs": dict(cmd.get("configs") or {}), "partitions": partitions,
+                              "uuid": topic_uuid}
+        self._topic_names[topic_id] = name
+        self._touch_topic(name, topic_id)
+        self._dirty_parts.update((topic_id, p) for p in range(len(partitions)))
+        return {"topic_id": topic_id, "partitions": len(assignment), "uuid": topic_uuid}
 
     def _op_create_partitions(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """A topic grows by the partitions of ``assignment`` (their replica lists, placed by the
@@ -414,12 +530,17 @@ class MetadataMachine:
         if not new or not all(new):
             raise errors.InvalidReplicaAssignment("every new partition needs at least one replica")
         parts.extend({"replicas": list(r), "leader": None, "term": -1} for r in new)
+        self._touch_topic(name, topic["id"])
+        self._dirty_parts.update((topic["id"], p) for p in range(cmd["count"], len(parts)))
         return {"previous": cmd["count"], "partitions": len(parts)}
 
     def _op_delete_topic(self, cmd: dict[str, Any]) -> None:
         name = cmd["name"]
-        if self._topics.pop(name, None) is None:
+        topic = self._topics.pop(name, None)
+        if topic is None:
             raise errors.UnknownTopicOrPartition(f"topic {name!r} does not exist")
+        del self._topic_names[topic["id"]]
+        self._touch_topic(name, topic["id"])
         for group_id, group in self.groups.items():  # a topic created again later starts with no commits
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
@@ -440,6 +561,7 @@ class MetadataMachine:
         for name in cmd.get("delete") or ():
             configs.pop(name, None)
         topic["configs"] = configs
+        self._touch_topic(cmd["name"], topic["id"])
         return dict(configs)
 
     def _op_register_node(self, cmd: dict[str, Any]) -> None:
@@ -448,9 +570,12 @@ class MetadataMachine:
         node: NodeRow = {"host": cmd["host"], "client_port": cmd["client_port"], "raft_port": cmd["raft_port"],
                          "rack": cmd["rack"], "kafka_port": cmd.get("kafka_port")}
         old = self._nodes.get(int(cmd["id"]))
+        if "http_port" in cmd:  # only then: a registration from before HTTP ports keeps its old row, byte for byte
+            node["http_port"] = cmd["http_port"]
         if old is not None and old.get("decommissioned"):
             node["decommissioned"] = True  # a decommissioned node that restarts stays on its way out
         self._nodes[int(cmd["id"])] = node
+        self._touch_node(int(cmd["id"]))
 
     def _op_decommission_node(self, cmd: dict[str, Any]) -> None:
         """Mark a node as leaving: no new replica is placed on it, and once every replica has moved off
@@ -459,6 +584,7 @@ class MetadataMachine:
         if node is None:
             raise errors.InvalidRequest(f"node {cmd['node']} is not registered in the cluster")
         node["decommissioned"] = True
+        self._touch_node(int(cmd["node"]))
 
     @property
     def producer_ids_issued(self) -> int:
@@ -469,6 +595,7 @@ class MetadataMachine:
         """A producer id, never handed out twice (idempotent producers number batches under it)."""
         producer_id = self._next_producer_id
         self._next_producer_id += 1
+        self._head_dirty = True
         return producer_id
 
     def _op_group_generation(self, cmd: dict[str, Any]) -> int:
@@ -533,45 +660,109 @@ class MetadataMachine:
                     row["target"] = list(row["replicas"])  # cancelled: move back, reported done as any move
             else:
                 row["target"] = list(replicas)
+        self._touch_partitions(cmd["topic"], topic["id"], sorted(moves))
         return {"partitions": sorted(moves)}
+
+    def _partition_row(self, topic_id: int, partition: int) -> tuple[str, PartitionRow] | None:
+        """Topic ``topic_id``'s name and the row of its ``partition`` (None: no such topic or partition)."""
+        name = self._topic_names.get(topic_id)
+        if name is None:
+            return None
+        parts = self._topics[name]["partitions"]
+        return (name, parts[partition]) if 0 <= partition < len(parts) else None
 
     def _op_reassignment_done(self, cmd: dict[str, Any]) -> None:
         """A partition's leader reports its group's voters are the move's target: it is finished."""
-        for topic in self._topics.values():
-            if topic["id"] == cmd["topic_id"] and 0 <= cmd["partition"] < len(topic["partitions"]):
-                row = topic["partitions"][cmd["partition"]]
-                if row.get("target") == list(cmd["replicas"]):
-                    row["replicas"] = list(cmd["replicas"])
-                    del row["target"]
-                return
+        found = self._partition_row(cmd["topic_id"], cmd["partition"])
+        if found is None:
+            return
+        name, row = found
+        if row.get("target") == list(cmd["replicas"]):
+            row["replicas"] = list(cmd["replicas"])
+            del row["target"]
+            self._touch_partitions(name, cmd["topic_id"], [cmd["partition"]])
 
     def _op_partition_leader(self, cmd: dict[str, Any]) -> None:
-        for topic in self._topics.values():
-            if topic["id"] == cmd["topic_id"]:
-                parts = topic["partitions"]
-                if 0 <= cmd["partition"] < len(parts):
-                    p = parts[cmd["partition"]]
-                    if cmd["term"] >= p["term"]:
-                        p["leader"], p["term"] = cmd["leader"], cmd["term"]
-                        if cmd.get("isr") is not None:  # reports from before ISRs were kept have none
-                            p["isr"] = [int(n) for n in cmd["isr"]]
-                        else:
-                            p.pop("isr", None)
-                return
-        # the topic was deleted meanwhile: nothing to record
+        found = self._partition_row(cmd["topic_id"], cmd["partition"])
+        if found is None:
+            return  # the topic was deleted meanwhile: nothing to record
+        name, p = found
+        if cmd["term"] < p["term"]:
+            return
+        isr = None if cmd.get("isr") is None else [int(n) for n in cmd["isr"]]  # none: reports from before ISRs
+        if (p["leader"], p["term"], p.get("isr")) == (cmd["leader"], cmd["term"], isr):
+            return  # a report repeated: nothing to write
+        p["leader"], p["term"] = cmd["leader"], cmd["term"]
+        if isr is not None:
+            p["isr"] = isr
+        else:
+            p.pop("isr", None)
+        self._touch_partitions(name, cmd["topic_id"], [cmd["partition"]])
 
-    def _publish(self) -> None:
-        topics = {}
-        for name, t in self._topics.items():
-            parts = tuple(
-                PartitionMeta(name, t["id"], i, tuple(p["replicas"]), p["leader"], p["term"],
-                              tuple(p["target"]) if "target" in p else None,
-                              tuple(p["isr"]) if "isr" in p else None)
-                for i, p in enumerate(t["partitions"])
-            )
-            topic_uuid = uuid.UUID(hex=t["uuid"]) if "uuid" in t else derived_topic_uuid(t["id"], name)
-            topics[name] = TopicMeta(name, t["id"], parts, dict(t["configs"]), topic_uuid)
-        nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
-                             bool(n.get("decommissioned")))
-                 for i, n in self._nodes.items()}
-        self.view = MetadataView(self.view.version + 1, topics, nodes, self._cluster_id)
+    # --- the view ---------------------------------------------------------------------------------
+    def _partition_meta(self, name: str, topic_id: int, index: int, p: PartitionRow) -> PartitionMeta:
+        return PartitionMeta(name, topic_id, index, tuple(p["replicas"]), p["leader"], p["term"],
+                             tuple(p["target"]) if "target" in p else None,
+                             tuple(p["isr"]) if "isr" in p else None)
+
+    def _topic_meta(self, name: str, t: TopicRow) -> TopicMeta:
+        parts = tuple(self._partition_meta(name, t["id"], i, p) for i, p in enumerate(t["partitions"]))
+        topic_uuid = uuid.UUID(hex=t["uuid"]) if "uuid" in t else derived_topic_uuid(t["id"], name)
+        return TopicMeta(name, t["id"], parts, dict(t["configs"]), topic_uuid)
+
+    def _publish(self, full: bool = False) -> None:
+        """A new view: the last one with what this entry touched rebuilt (``full``: everything)."""
+        old = self.view
+        if full:
+            old = MetadataView(old.version)
+            self._view_topics = set(self._topics)
+            self._view_parts.clear()
+            self._view_head = True
+        topics = dict(old.topics)
+        uuids = old.topic_uuids
+        counts = old.replicas_per_node
+        if self._view_topics:
+            uuids, counts = dict(uuids), dict(counts)
+
+        def count(replicas: tuple[int, ...], step: int) -> None:
+            for n in replicas:
+                counts[n] = counts.get(n, 0) + step
+                if not counts[n]:
+                    del counts[n]
+
+        for name in self._view_topics:
+            prev = topics.get(name)
+            if prev is not None:
+                uuids.pop(prev.topic_uuid, None)
+                for part in prev.partitions:
+                    count(part.replicas, -1)
+            row = self._topics.get(name)
+            if row is None:
+                topics.pop(name, None)
+                continue
+            meta = topics[name] = self._topic_meta(name, row)
+            uuids[meta.topic_uuid] = name
+            for part in meta.partitions:
+                count(part.replicas, 1)
+        for name, changed in self._view_parts.items():
+            prev, row = topics.get(name), self._topics.get(name)
+            if name in self._view_topics or prev is None or row is None:
+                continue  # rebuilt whole above, or gone
+            parts = list(prev.partitions)
+            for i in changed:
+                parts[i] = self._partition_meta(name, row["id"], i, row["partitions"][i])
+                if parts[i].replicas != prev.partitions[i].replicas:  # a move finished
+                    if counts is old.replicas_per_node:
+                        counts = dict(counts)
+                    count(prev.partitions[i].replicas, -1)
+                    count(parts[i].replicas, 1)
+            topics[name] = replace(prev, partitions=tuple(parts))
+        nodes = old.nodes
+        if self._view_head:
+            nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
+                                 bool(n.get("decommissioned")), n.get("http_port"))
+                     for i, n in self._nodes.items()}
+        self._view_topics = set()
+        self._view_parts = {}
+        self._view_head = False
+        self.view = MetadataView(self.view.version + 1, topics, nodes, self._cluster_id, uuids, counts)

@@ -1,8 +1,9 @@
 """``kraft top``'s eyes: one ``Observation`` of the cluster per refresh.
 
-Owns: scraping every node's ``/metrics`` that has an HTTP address (in parallel, each within
-``SCRAPE_TIMEOUT_S``, labels kept), and the cluster's nodes, topics and groups from ``Admin``
-(bounded: ``TOPICS_MAX`` topics and ``GROUPS_MAX`` groups described per refresh).
+Owns: scraping every node's ``/metrics`` that has an HTTP address (the one it announced in the node
+registry, else the config's; in parallel, each within ``SCRAPE_TIMEOUT_S``, labels kept), and the
+cluster's nodes, topics and groups from ``Admin`` (bounded: ``TOPICS_MAX`` topics and ``GROUPS_MAX``
+groups described per refresh).
 Must not: compute rates or draw (``kraft.top.model``, ``kraft.top.view``).
 """
 
@@ -19,9 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from kraft.apis import Admin
 from kraft.apis.types import GroupDescription, NodeDescription, TopicDescription
 from kraft.errors import GroupIdNotFound, KraftError, UnknownTopicOrPartition
+from kraft.metrics_client import http_addresses
 from kraft.top.model import Labels, NodeObservation, Observation
 
 SCRAPE_TIMEOUT_S = 0.8  # a refresh is every second: a node slower than this shows as down
+SCRAPES_IN_PARALLEL_MAX = 8
 TOPICS_MAX = 200
 GROUPS_MAX = 100
 # Only these families are kept from a scrape (the per-partition ones are large and unused here).
@@ -49,23 +52,27 @@ def scrape(address: str) -> tuple[dict[str, dict[Labels, float]] | None, str | N
 class Collector:
     def __init__(self, bootstrap: str, http_nodes: Mapping[int, str]) -> None:
         self.admin = Admin(bootstrap, request_timeout_ms=5000)
-        self.http_nodes = dict(http_nodes)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(self.http_nodes))))
+        self.http_nodes = dict(http_nodes)  # a config's; each refresh adds what nodes announced
+        self.pool = ThreadPoolExecutor(max_workers=SCRAPES_IN_PARALLEL_MAX)
 
     def observe(self) -> Observation:
-        scrapes = {n: self.pool.submit(scrape, a) for n, a in self.http_nodes.items()}
         error = None
         nodes: list[NodeDescription] = []
         topics: list[TopicDescription] = []
         groups: list[GroupDescription] = []
         controller = None
+        scrapes = {}
         try:
             cluster = self.admin.describe_cluster()
-            nodes, controller = cluster.nodes, cluster.controller
+            nodes, controller = list(cluster.nodes), cluster.controller
+            # Scrapes run while the topics and groups are described.
+            scrapes = {n: self.pool.submit(scrape, a) for n, a in http_addresses(nodes, self.http_nodes).items()}
             topics = self._topics()
             groups = self._groups()
         except KraftError as exc:
             error = str(exc)
+            if not scrapes:  # the cluster did not answer: the config's nodes may still
+                scrapes = {n: self.pool.submit(scrape, a) for n, a in self.http_nodes.items()}
         known = {n.node_id for n in nodes}
         # A node the file names but the metadata does not (yet): shown with what its scrape says.
         nodes += [NodeDescription(n, a, 0) for n, a in self.http_nodes.items() if n not in known]

@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 
 from kraft import Admin, Consumer, Producer, TopicPartition
+from kraft.console.cluster import ConsoleCluster
 from kraft.metrics_client import parse_samples
 from kraft.testing.local_cluster import Cluster, RawClient, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 RECORDS = 60
+KRAFT = str(Path(sys.executable).parent / "kraft")
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
@@ -61,7 +63,7 @@ def total(cluster: Cluster, name: str, nodes: list[int] | None = None) -> float:
 
 @pytest.fixture
 def http_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, 3, http=True, extra="log_format = json")
+    c = Cluster(tmp_path, 3, http=True, extra="log_format = json\ngroup_lag_refresh_ms = 200")
     try:
         c.start_all()
         yield c
@@ -121,6 +123,29 @@ def test_metrics_health_and_cli_on_three_nodes(http_cluster: Cluster) -> None:
     assert sum(n["figures"]["records_in"] for n in nodes) == RECORDS
     assert sum(n["figures"]["partition_replicas"] for n in nodes) == 9
 
+    # --bootstrap alone: the nodes and their HTTP ports come from the cluster's node registry (run
+    # where there is no cluster.ini, so nothing could come from a config).
+    elsewhere = c.root / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([KRAFT, "cluster", "metrics", "--bootstrap", c.bootstrap, "--json"],
+                         capture_output=True, text=True, timeout=60, cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    by_registry = json.loads(out.stdout)["nodes"]
+    assert [(n["node"], n["address"]) for n in by_registry] == [(i, f"127.0.0.1:{c.http_ports[i]}") for i in (1, 2, 3)]
+    assert all(n["ready"] and n["error"] is None for n in by_registry)
+    assert sum(n["figures"]["records_in"] for n in by_registry) == RECORDS
+    out = subprocess.run([KRAFT, "cluster", "metrics", "--bootstrap", c.bootstrap, "--node", "9", "--json"],
+                         capture_output=True, text=True, timeout=60, cwd=elsewhere)
+    assert out.returncode != 0 and "not in the cluster's node registry" in out.stdout + out.stderr
+    # The console and kraft top find them the same way (what `kraft console --bootstrap` runs).
+    console = ConsoleCluster(c.bootstrap)
+    try:
+        overview = console.overview()
+        assert {n.node_id: n.http for n in overview.nodes} == {i: f"127.0.0.1:{c.http_ports[i]}" for i in (1, 2, 3)}
+        assert all(n.figures is not None and n.figures.error is None for n in overview.nodes)
+    finally:
+        console.close()
+
     # A node down: partitions whose leader stays up are under-replicated there.
     c.kill(3)
     wait_for(lambda: total(c, "kraft_partitions_under_replicated", [1, 2]) == 3 or None, 60,
@@ -130,6 +155,36 @@ def test_metrics_health_and_cli_on_three_nodes(http_cluster: Cluster) -> None:
                          cwd=Path(__file__).parents[2])
     assert out.returncode == 1
     assert json.loads(out.stdout)["nodes"][0]["error"]
+
+
+def test_group_lag_is_reported_once_by_the_coordinator(http_cluster: Cluster) -> None:
+    """The coordinator (the metadata leader) reports every committed partition's lag, those led by
+    other nodes too (their end offsets asked of them in the background); no other node reports any."""
+    c = http_cluster
+    counts = {0: 10, 1: 20, 2: 30}
+    committed = {0: 4, 1: 0, 2: 30}
+    with Admin(c.bootstrap) as admin:
+        admin.create_topic("lag", partitions=3, replication_factor=3)
+        leaders = c.wait_leaders("lag")
+        producer = Producer(c.bootstrap)
+        for f in [producer.send("lag", b"x", partition=p) for p, n in counts.items() for _ in range(n)]:
+            f.result(timeout=30)
+        producer.close()
+        consumer = Consumer(c.bootstrap, group_id="watchers", enable_auto_commit=False)
+        consumer.commit({TopicPartition("lag", p): o for p, o in committed.items()})
+        consumer.close()
+        coordinator = wait_for(lambda: admin.describe_cluster().controller, 30, "a metadata leader")
+    assert set(leaders.values()) != {coordinator}, f"some partition is led elsewhere: {leaders}"
+    want = {(("group", "watchers"), ("partition", str(p)), ("topic", "lag")): float(counts[p] - committed[p])
+            for p in counts}
+    wait_for(lambda: labelled(c.http_ports[coordinator], "kraft_consumer_group_lag_records") == want or None, 30,
+             "the coordinator's lag of every partition")
+    assert labelled(c.http_ports[coordinator], "kraft_consumer_group_lag_records_sum") == {
+        (("group", "watchers"),): 26.0}
+    assert samples(c.http_ports[coordinator])["kraft_consumer_group_lag_age_seconds"][0] < 30
+    for n in set(c.alive()) - {coordinator}:
+        assert not labelled(c.http_ports[n], "kraft_consumer_group_lag_records"), f"node {n} reports none"
+        assert not labelled(c.http_ports[n], "kraft_consumer_group_lag_records_sum")
 
 
 def test_json_logs_name_request_errors_and_sigterm_stops_cleanly(http_cluster: Cluster) -> None:

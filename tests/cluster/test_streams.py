@@ -278,8 +278,11 @@ def test_kill_9_of_an_instance_loses_no_input(cluster1: Cluster, tmp_path: Path)
     env = {**os.environ, "KRAFT_BOOTSTRAP": cluster1.bootstrap, "STREAMS_STATE_DIR": str(tmp_path / "victim"),
            "STREAMS_WORK_S_PER_LINE": "0.003", "STREAMS_MAX_POLL_RECORDS": "100"}
     log = open(tmp_path / "victim.log", "wb")  # noqa: SIM115 - closed below
+    # --bootstrap: run from the repository's folder, the command would use its ./cluster.ini (as every
+    # client command does) over the app's own bootstrap.
     victim = subprocess.Popen([sys.executable, "-m", "kraft.apis.streams.cli", "run",
-                               "tests.cluster.streams_apps:wordcount"], cwd=ROOT, env=env,
+                               "tests.cluster.streams_apps:wordcount", "--bootstrap", cluster1.bootstrap],
+                              cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     survivor = word_count_app(cluster1.bootstrap, str(tmp_path / "survivor"))
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import socket
 import struct
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,14 +109,15 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
         assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 37,
-                             43, 44, 45, 46, 60}
+                             43, 44, 45, 46, 60, 68, 69}
         # Kafka 3.7's versions of every API kraft implements (Fetch without topic ids, so up to 12)
         assert keys[0] == (3, 9) and keys[1] == (4, 12) and keys[2] == (1, 7) and keys[3] == (1, 12)
-        assert keys[8] == (2, 8) and keys[9] == (1, 8) and keys[10] == (0, 4) and keys[18] == (0, 3)
+        assert keys[8] == (2, 9) and keys[9] == (1, 8) and keys[10] == (0, 4) and keys[18] == (0, 3)
         assert keys[19] == (2, 7) and keys[20] == (1, 6) and keys[22] == (0, 4)
         assert keys[23] == (2, 4)
         assert keys[21] == (0, 2) and keys[35] == (1, 4) and keys[37] == (0, 3)
         assert keys[43] == (0, 2) and keys[60] == (0, 1)
+        assert keys[68] == (0, 1) and keys[69] == (0, 1)  # KIP-848 consumer groups
         # ApiVersions v3 (flexible, KIP-511) is served, with the client's name and version checked
         v3 = k.call(18, 3, {"client_software_name": "kraft-test", "client_software_version": "1.0.0"})
         assert v3["error_code"] == 0 and v3["api_keys"] == v0["api_keys"]
@@ -211,6 +213,37 @@ def test_offset_for_leader_epoch_answers_bad_partitions_and_epochs_with_errors(n
     still_serving(node)
 
 
+def test_consumer_group_heartbeat_and_describe_answer_bad_fields_with_errors(node: Cluster) -> None:
+    k = RawKafka(node.kafka_ports[1])
+
+    def beat(version: int = 1, **fields: Any) -> dict[str, Any]:
+        body = {"group_id": "hostile", "member_id": "m-hostile", "member_epoch": 0, "rebalance_timeout": 1000,
+                "subscribed_topic_names": ["t"], "topic_partitions": [], **fields}
+        return k.call(68, version, body)
+    try:
+        assert beat(group_id="")["error_code"] == INVALID_REQUEST
+        assert beat(member_epoch=-3)["error_code"] == INVALID_REQUEST
+        assert beat(member_id="")["error_code"] == INVALID_REQUEST  # v1: the client names itself
+        assert beat(subscribed_topic_names=None)["error_code"] == INVALID_REQUEST
+        assert beat(subscribed_topic_regex="^t.*")["error_code"] == INVALID_REQUEST
+        assert beat(topic_partitions=[{"topic_id": uuid.uuid4(), "partitions": [0]}])["error_code"] == 0, \
+            "partitions of an unknown topic id are dropped, so this is an empty owned set"
+        assert beat(server_assignor="nonesuch")["error_code"] == 112  # UNSUPPORTED_ASSIGNOR
+        assert beat(member_id="stranger", member_epoch=5, topic_partitions=None)["error_code"] == 25
+        joined = beat(version=0, member_id="")  # v0: the coordinator names the member
+        assert joined["error_code"] == 0 and joined["member_id"] and joined["member_epoch"] > 0
+        ahead = beat(member_id=joined["member_id"], member_epoch=joined["member_epoch"] + 7, topic_partitions=None)
+        assert ahead["error_code"] == 110  # FENCED_MEMBER_EPOCH
+        for mid in (joined["member_id"], "m-hostile"):
+            assert beat(member_id=mid, member_epoch=-1)["error_code"] == 0
+        described = k.call(69, 1, {"group_ids": ["", "nope", "hostile"], "include_authorized_operations": True})
+        codes = [g["error_code"] for g in described["groups"]]
+        assert codes[:2] == [69, 69] and codes[2] == 0  # GROUP_ID_NOT_FOUND; "hostile" is Empty now
+    finally:
+        k.close()
+    still_serving(node)
+
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -219,7 +252,8 @@ VERSIONS = {0: 7, 1: 11, 2: 4, 3: 7, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14:
 # The last versions before flexible headers, except 21 v2, 23 v4 and 35 v4 (their tags come from `body`).
 # The flexible versions added for Kafka 3.7 (each one's first flexible version, and its newest):
 NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6), (9, 8), (10, 3), (10, 4), (18, 3),
-                (19, 5), (19, 7), (20, 4), (20, 6), (22, 2), (22, 4)]
+                (19, 5), (19, 7), (20, 4), (20, 6), (22, 2), (22, 4),
+                (8, 9), (68, 0), (68, 1), (69, 0), (69, 1)]  # KIP-848: OffsetCommit v9, the consumer group APIs
 
 
 @SETTINGS

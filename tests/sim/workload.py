@@ -180,7 +180,11 @@ class Workload:
         roll = rng.random()
         if roll < 0.2:
             n = rng.randint(1, 5)
-            command = encode_command("register_node", id=n, host=f"h{n}", client_port=n, raft_port=n, rack=None)
+            # Odd nodes announce an HTTP port, even ones register as nodes from before it was announced
+            # (no key): both row shapes must be applied alike. Drawn from n: no extra random draw.
+            http = {"http_port": 9000 + n} if n % 2 else {}
+            command = encode_command("register_node", id=n, host=f"h{n}", client_port=n, raft_port=n, rack=None,
+                                     **http)
         elif roll < 0.3:
             command = encode_command("create_topic", name=f"t{rng.randint(1, 2)}",
                                      assignment=[rng.sample(range(1, 6), 3) for _ in range(2)], configs={})

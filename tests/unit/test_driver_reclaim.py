@@ -30,6 +30,7 @@ class _Group:
 
     def __init__(self, gid: int, rows: int) -> None:
         self.journal = _Journal()
+        self.quiescent = False
         self.gid = gid
         self.rows = rows
         self.reclaim_pending = rows > 0

@@ -70,7 +70,7 @@ class StubBroker:
     def metadata(self, topics: Sequence[str] | None) -> MetadataAnswer:
         self.calls.append(("metadata", topics))
         return MetadataAnswer(
-            (NodeAddress(1, "h1", 9001, None), NodeAddress(2, "h2", 9002, "r2")), 2,
+            (NodeAddress(1, "h1", 9001, None, 9194), NodeAddress(2, "h2", 9002, "r2")), 2,
             (TopicMetadata("t", (PartitionMetadata(0, 1, (1, 2)), PartitionMetadata(1, 2, (2, 1), 4, (2,)),
                                  PartitionMetadata(2, None, (1, 2)))),
              TopicMetadata("nope", (), errors.UnknownTopicOrPartition("no such topic"))))
@@ -208,8 +208,8 @@ def test_kafka_fetch_asks_for_kip74_limits_and_answers_in_kafka_codes() -> None:
 
 def test_native_metadata_lists_client_listeners_and_topic_errors() -> None:
     got = native("metadata", native_ctx(StubBroker()), {})
-    assert got["nodes"] == [{"id": 1, "host": "h1", "port": 9001, "rack": None},
-                            {"id": 2, "host": "h2", "port": 9002, "rack": "r2"}]
+    assert got["nodes"] == [{"id": 1, "host": "h1", "port": 9001, "rack": None, "http_port": 9194},
+                            {"id": 2, "host": "h2", "port": 9002, "rack": "r2", "http_port": None}]
     assert got["controller"] == 2
     assert got["topics"][0]["partitions"][1] == {"partition": 1, "leader": 2, "replicas": [2, 1],
                                                  "leader_epoch": 4, "isr": [2]}

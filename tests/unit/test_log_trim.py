@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from kraft.invariants import InvariantViolation
-from kraft.log.entry import NO_OP, OP_NATIVE, REGULAR, encode_trim
+from kraft.log.entry import NO_OP, OP_NATIVE, REGULAR, encode_row, encode_trim
 from kraft.log.memory_store import MemoryStore
 from kraft.log.partition_log import PartitionLog
 from kraft.log.store import DB_JOURNAL, gid_u64_key, u64_of
@@ -149,6 +149,20 @@ def test_a_snapshot_replaces_a_log_that_does_not_reach_the_base() -> None:
     journal.add(REGULAR + b"x", 41, 5)
     assert journal.term_at(41) == 5 and journal[-1][1] == 41
     assert journal.reclaim(100) == 4, "the old rows are deleted like discarded ones"
+
+
+def test_a_snapshot_below_a_pending_reclaim_keeps_the_rows_it_brings() -> None:
+    """A follower whose own discarded rows were not all deleted yet gets a snapshot whose rows floor
+    is below them (a compacted log's batches): the old reclaim bound must not delete the new rows."""
+    store = MemoryStore()
+    journal = journal_with(store, [1] * 10)
+    journal.discard_before(9)  # rows 1..8 wait for reclaim
+    journal.install_base(40, 5, rows_floor=3)
+    journal.put_raw_rows(3, 40, [(3, encode_row(1, REGULAR + b"kept-3")), (5, encode_row(1, REGULAR + b"kept-5"))])
+    while journal.reclaim(100) >= 100:
+        pass
+    kept = [u64_of(k) for k, _ in store.scan(DB_JOURNAL, gid_u64_key(GID, 0), gid_u64_key(GID, 99))]
+    assert kept == [3, 5], "rows below the new floor go, the snapshot's stay"
 
 
 def test_a_snapshot_carries_the_index_state_and_producers_to_a_lagging_replica() -> None:

@@ -38,14 +38,15 @@ def test_a_topic_is_refused_above_its_limit_and_below_one() -> None:
 
 def test_replicas_are_counted_per_node_and_the_fullest_node_is_named() -> None:
     topics = {"a": _T([_P([1, 2]), _P([2, 3])]), "b": _T([_P([2])])}
-    assert replicas_per_node(topics.values()) == {1: 1, 2: 3, 3: 1}
-    check_node_replicas(topics, [[1, 3], [3, 1]], 3)  # nodes 1 and 3 reach 3: allowed
-    check_node_replicas(topics, [], 0)  # nothing added: nothing to refuse
+    held = replicas_per_node(topics.values())
+    assert held == {1: 1, 2: 3, 3: 1}
+    check_node_replicas(held, [[1, 3], [3, 1]], 3)  # nodes 1 and 3 reach 3: allowed
+    check_node_replicas(held, [], 0)  # nothing added: nothing to refuse
     with pytest.raises(PolicyViolation, match=r"node 2 would host 4 partition replicas \(3 now \+ 1 new\), "
                                               r"above max_partitions_per_node = 3"):
-        check_node_replicas(topics, [[2, 1]], 3)
+        check_node_replicas(held, [[2, 1]], 3)
     with pytest.raises(PolicyViolation, match=r"node 2 would host 5 .*; 2 nodes would be over it"):
-        check_node_replicas(topics, [[2, 1], [2, 1], [1, 3]], 3)
+        check_node_replicas(held, [[2, 1], [2, 1], [1, 3]], 3)
 
 
 @pytest.fixture

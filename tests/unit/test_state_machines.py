@@ -14,7 +14,7 @@ from kraft.log.memory_store import MemoryStore as LogMemoryStore
 from kraft.log.rows import MetadataRows
 from kraft.protocol.batch import encode_batch
 from kraft.state import metadata
-from kraft.state.metadata import METADATA_GID, MetadataMachine, encode_command, partition_gid
+from kraft.state.metadata import METADATA_GID, MetadataMachine, derived_topic_uuid, encode_command, partition_gid
 from kraft.state.partition import PartitionMachine
 
 
@@ -24,6 +24,9 @@ class MemoryStore:
         self.index: list[tuple[int, int, int, int]] = []
         self.producers: dict[int, list] = {}
         self.group_rows: dict[str, dict] = {}
+        self.topic_rows: dict[int, dict] = {}
+        self.partition_rows: dict[tuple[int, int], dict] = {}
+        self.node_rows: dict[int, dict] = {}
         self.applied: int | None = None
         self.writes: list[str] = []
         self.epochs: list[list[int]] = []
@@ -34,6 +37,41 @@ class MemoryStore:
     def save_state(self, state: dict) -> None:
         self.state = dict(state)
         self.writes.append("catalogue")
+
+    def load_topics(self) -> dict[str, dict]:
+        out = {}
+        for topic_id, row in sorted(self.topic_rows.items()):
+            parts = [dict(v) for (t, _), v in sorted(self.partition_rows.items()) if t == topic_id]
+            out[row["name"]] = {**{k: v for k, v in row.items() if k != "name"}, "partitions": parts}
+        return out
+
+    def save_topic(self, topic_id: int, row: dict | None) -> None:
+        self.writes.append(f"topic {topic_id}")
+        if row is None:
+            self.topic_rows.pop(topic_id, None)
+            self.partition_rows = {k: v for k, v in self.partition_rows.items() if k[0] != topic_id}
+        else:
+            self.topic_rows[topic_id] = {k: v for k, v in row.items() if k != "partitions"}
+
+    def save_partition(self, topic_id: int, partition: int, row: dict) -> None:
+        self.writes.append(f"partition {topic_id}/{partition}")
+        self.partition_rows[(topic_id, partition)] = dict(row)
+
+    def load_nodes(self) -> dict[int, dict]:
+        return {k: dict(v) for k, v in self.node_rows.items()}
+
+    def save_node(self, node_id: int, row: dict) -> None:
+        self.writes.append(f"node {node_id}")
+        self.node_rows[node_id] = dict(row)
+
+    def replace_catalogue(self, topics: dict[str, dict], nodes: dict[int, dict]) -> None:
+        self.topic_rows, self.partition_rows, self.node_rows = {}, {}, {}
+        for name, topic in topics.items():
+            self.save_topic(topic["id"], {**topic, "name": name})
+            for i, p in enumerate(topic["partitions"]):
+                self.save_partition(topic["id"], i, p)
+        for node_id, node in nodes.items():
+            self.save_node(node_id, node)
 
     def load_groups(self) -> dict[str, dict]:
         return {k: dict(v) for k, v in self.group_rows.items()}
@@ -137,9 +175,9 @@ def create(name: str, parts: int = 2) -> bytes:
 
 def test_metadata_create_delete_and_errors() -> None:
     m = MetadataMachine()
-    assert m.apply(2, create("a")) == (0, {"topic_id": 1, "partitions": 2})
+    assert m.apply(2, create("a")) == (0, {"topic_id": 1, "partitions": 2, "uuid": derived_topic_uuid(1, "a").hex})
     assert m.apply(3, create("a"))[0] == errors.TopicAlreadyExists.code
-    assert m.apply(4, create("b", 3)) == (0, {"topic_id": 2, "partitions": 3})
+    assert m.apply(4, create("b", 3)) == (0, {"topic_id": 2, "partitions": 3, "uuid": derived_topic_uuid(2, "b").hex})
     view = m.view
     assert sorted(view.topics) == ["a", "b"]
     assert [p.gid for p in view.topics["b"].partitions] == [partition_gid(2, i) for i in range(3)]
@@ -170,7 +208,7 @@ def test_metadata_state_survives_restart_without_replay() -> None:
     assert m2.last_applied == 3
     assert sorted(m2.view.topics) == ["a", "b"]
     assert m2.apply(3, create("c")) is None, "replayed entries are skipped"
-    assert m2.apply(4, create("c")) == (0, {"topic_id": 3, "partitions": 2})
+    assert m2.apply(4, create("c")) == (0, {"topic_id": 3, "partitions": 2, "uuid": derived_topic_uuid(3, "c").hex})
 
 
 def test_node_registry_is_replicated_and_updated_on_reannounce() -> None:
@@ -254,7 +292,8 @@ def test_a_commit_rewrites_only_the_groups_it_touches_and_state_survives_restart
         "g1": (0, {("t", 0): 3}), "g2": (0, {("t", 0): 4, ("t", 1): 42}), "g3": (4, {("t", 0): 5})}
     store.writes.clear()
     again.apply(11, encode_command("delete_topic", name="t"))
-    assert sorted(store.writes) == ["catalogue", "g1", "g2", "g3"]
+    assert sorted(store.writes) == ["g1", "g2", "g3", "topic 1"], "the topic's row (and its partitions') go"
+    assert not store.partition_rows
     assert all(not v.offsets for v in MetadataMachine(store).groups.values())
 
 

@@ -28,7 +28,8 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
         not_yet = await ctx.broker.auto_create_topics([t for t in topics if not ctx.broker.topic_exists(t)])
     meta = ctx.broker.metadata(topics)
     return {"cluster_id": meta.cluster_id,
-            "nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack} for n in meta.nodes],
+            "nodes": [{"id": n.node_id, "host": n.host, "port": n.port, "rack": n.rack, "http_port": n.http_port}
+                      for n in meta.nodes],
             "controller": meta.controller, "topics": [_topic(t, not_yet) for t in meta.topics],
             "metadata_voters": list(meta.metadata_voters), "metadata_learners": list(meta.metadata_learners)}
 

@@ -32,6 +32,7 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.NotCoordinator: 16,  # NOT_COORDINATOR
     errors.InvalidTopic: 17,  # INVALID_TOPIC_EXCEPTION
     errors.NotEnoughReplicas: 19,  # NOT_ENOUGH_REPLICAS
+    errors.ClusterAuthorizationFailed: 31,  # CLUSTER_AUTHORIZATION_FAILED
     errors.IllegalGeneration: 22,  # ILLEGAL_GENERATION
     errors.InconsistentGroupProtocol: 23,  # INCONSISTENT_GROUP_PROTOCOL
     errors.UnknownMemberId: 25,  # UNKNOWN_MEMBER_ID
@@ -59,6 +60,10 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.InvalidFetchSessionEpoch: 71,  # INVALID_FETCH_SESSION_EPOCH
     errors.UnknownTopicId: 100,  # UNKNOWN_TOPIC_ID
     errors.FencedInstanceId: 82,  # FENCED_INSTANCE_ID
+    errors.FencedMemberEpoch: 110,  # FENCED_MEMBER_EPOCH
+    errors.UnreleasedInstanceId: 111,  # UNRELEASED_INSTANCE_ID
+    errors.UnsupportedAssignor: 112,  # UNSUPPORTED_ASSIGNOR
+    errors.StaleMemberEpoch: 113,  # STALE_MEMBER_EPOCH
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
     errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE
     errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE

@@ -5,7 +5,11 @@ bytes). Retention times are not kept (commits stay until their topic or group is
 Versions 2-8, as Kafka 3.7: v5 drops the retention time, v6 adds ``committed_leader_epoch`` (not
 kept: OffsetFetch answers -1, so a consumer skips validating a fetched position, as with a broker
 that did not store it), v7 carries ``group_instance_id``, passed to the coordinator, which fences a
-static member whose instance id a newer member took (FENCED_INSTANCE_ID), v8 is flexible."""
+static member whose instance id a newer member took (FENCED_INSTANCE_ID), v8 is flexible, v9 (KIP-848,
+the same fields) carries a consumer-protocol member's member epoch in ``generation_id_or_member_epoch``:
+the coordinator checks it against the member's epoch (STALE_MEMBER_EPOCH behind, FENCED_MEMBER_EPOCH
+ahead). Such a member committing with v8 or older is checked the same way (Kafka refuses it with
+UNSUPPORTED_VERSION; kraft takes the epoch where Kafka's older clients put their generation)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from kraft.node.kafka.error_codes import kafka_code, kafka_code_for
 
 API_KEY = 8
 MIN_VERSION = 2
-MAX_VERSION = 8
+MAX_VERSION = 9
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:

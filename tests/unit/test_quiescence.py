@@ -1,0 +1,114 @@
+"""Quiescent Raft groups: an idle partition group stops ticking and sending once every replica holds
+the leader's log and commit index, wakes at the first proposal or message, and a follower whose
+leader's node disconnects wakes and elects (three RaftGroups over the test's in-memory network, on a
+clock the test moves)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kraft.raft import clock
+from kraft.raft.group import QUIESCE_AFTER_S
+from kraft.raft.outbox import Applied
+from tests.unit.test_raft_replication import Sim
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    fake = FakeClock()
+    clock.install(fake)
+    try:
+        yield fake
+    finally:
+        clock.install(clock.MONOTONIC)
+
+
+@pytest.fixture
+def sim(tmp_path: Path, fake_clock: FakeClock) -> Iterator[Sim]:
+    s = Sim(tmp_path)
+    for g in s.groups.values():
+        g.may_quiesce = True  # as a partition group
+    yield s
+    s.close()
+
+
+def elect(sim: Sim, fake: FakeClock, node: int) -> None:
+    for g in sim.groups.values():
+        g._leader_heard_at = float("-inf")  # an election timeout has passed: pre-votes are free
+    sim.groups[node].bring_election_forward(0)
+    fake.t += 0.01
+    sim.tick(node)
+    sim.settle()
+    assert sim.groups[node].is_leader()
+
+
+def idle(sim: Sim, fake: FakeClock) -> None:
+    """Let the group sit idle past QUIESCE_AFTER_S, ticking as the driver would."""
+    for _ in range(3):
+        fake.t += QUIESCE_AFTER_S / 2 + 0.01
+        sim.settle()
+        for g in sim.groups.values():
+            g.note_durable()  # the store commit the driver makes after each iteration
+
+
+def test_an_idle_group_goes_quiet_and_wakes_for_a_proposal(sim: Sim, fake_clock: FakeClock) -> None:
+    elect(sim, fake_clock, 1)
+    acks: list[Any] = []
+    sim.submit(1, b"a", acks)
+    sim.settle()
+    assert not any(g.quiescent for g in sim.groups.values()), "not idle long enough yet"
+    idle(sim, fake_clock)
+    assert all(g.quiescent for g in sim.groups.values())
+    sim.heartbeat_due()
+    sim.tick()
+    assert not sim.net.in_flight, "a quiescent group sends nothing, not even heartbeats"
+    fake_clock.t += 30.0  # far past any election timeout: quiescent followers do not stand
+    sim.tick()
+    assert sim.groups[1].is_leader() and not sim.net.in_flight
+    assert sim.groups[1].follower_states() == {2: ("voter", 0), 3: ("voter", 0)}, \
+        "quiet, connected followers are in sync (ISR, under-replicated), not unreachable"
+    sim.submit(1, b"b", acks)
+    sim.settle()
+    assert [a[0] for a in acks if isinstance(a[1], Applied)] == [b"a", b"b"]
+    assert not any(g.quiescent for g in sim.groups.values()), "the write woke every replica"
+    assert sim.machines[2].applied == sim.machines[1].applied == [b"a", b"b"]
+
+
+def test_followers_wake_and_elect_when_the_leaders_node_goes(sim: Sim, fake_clock: FakeClock) -> None:
+    elect(sim, fake_clock, 1)
+    idle(sim, fake_clock)
+    assert all(g.quiescent for g in sim.groups.values())
+    sim.net.down.add(1)
+    for n in (2, 3):
+        sim.net.transports[n].peer_disconnected(1)
+    assert not sim.groups[2].quiescent and not sim.groups[3].quiescent
+    for _ in range(10):
+        fake_clock.t += 1.0
+        sim.settle()
+        if sim.groups[2].is_leader() or sim.groups[3].is_leader():
+            break
+    assert sim.groups[2].is_leader() or sim.groups[3].is_leader(), "no new leader"
+
+
+def test_a_message_other_than_the_quiesce_heartbeat_wakes_a_follower(sim: Sim, fake_clock: FakeClock) -> None:
+    elect(sim, fake_clock, 1)
+    idle(sim, fake_clock)
+    follower = sim.groups[3]
+    assert follower.quiescent
+    sim.net.transports[3].deliver(2, {"type": "kraft_pre_vote", "term": follower.raftCurrentTerm + 1,
+                                      "last_log": [0, 0]})
+    assert not follower.quiescent
+    assert sim.net.in_flight and not sim.net.in_flight[-1][2]["granted"], \
+        "its quiescent leader counts as heard from: no pre-vote for a stale candidate"
