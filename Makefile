@@ -111,9 +111,10 @@ compat: install
 
 # A representative part, about 2 minutes: auto-creation (0001), produce/consume (0012, 0013, 0070),
 # a compacted topic refusing keyless records (0011), every codec (0017), a consumer group (0018),
-# commits and their metadata (0030, 0099), ListOffsets (0031), ApiVersions (0035), the event API
+# commits (0030), ListOffsets (0031), ApiVersions (0035), the event API
 # (0040), the cluster id (0063), headers (0085), idempotence (0090), an unknown partition (0112).
-COMPAT_QUICK_TESTS ?= 0001,0011,0012,0013,0017,0018,0030,0031,0035,0040,0063,0070,0085,0090,0099,0112
+# Not 0099: it passes or fails by where leaders land (RESULTS.md).
+COMPAT_QUICK_TESTS ?= 0001,0011,0012,0013,0017,0018,0030,0031,0035,0040,0063,0070,0085,0090,0112
 compat-quick: install
 	$(BIN)/python -m tests.compat.librdkafka --tests $(COMPAT_QUICK_TESTS) \
 		--out compat/librdkafka/results-quick.json $(COMPAT_ARGS)
