@@ -280,9 +280,13 @@ class Broker:
                                         f"max.message.bytes={rules.max_message_bytes}")
         if rules.compact:
             records = native_batch.decode_batch(batch, 0) if native else kafka_batch.decode_kafka_batch(batch, 0)
-            if any(key is None for _offset, _ts, key, _value, _headers in records):
+            keyless = [i for i, (_offset, _ts, key, _value, _headers) in enumerate(records) if key is None]
+            if keyless:
+                # The records' positions in the batch go back to Kafka clients (KIP-467), which then
+                # fail only those and retry none of the others blindly, as with Kafka.
                 raise errors.InvalidRecord(f"{topic} is a compacted topic (cleanup.policy has compact): "
-                                           "every record needs a key")
+                                           f"every record needs a key ({len(keyless)} of {len(records)} have none)",
+                                           record_indexes=keyless)
         if not rules.log_append_time:
             return batch, -1
         now_ms = time.time_ns() // 1_000_000  # the leader's wall clock, as Kafka's

@@ -209,3 +209,22 @@ def test_kafka_clients_meet_the_topic_rules(node: Cluster) -> None:
         while len(records) < 2 and time.monotonic() < deadline:
             records += native.poll(timeout_ms=500)
     assert [r.timestamp_ms for r in records] == [stamp, meta.timestamp]
+
+
+def test_a_compacted_topic_names_the_keyless_records_of_a_batch(node: Cluster) -> None:
+    """KIP-467: the batch is refused whole, but the answer names the keyless records, so librdkafka
+    fails those with INVALID_RECORD and the batch's others with _INVALID_DIFFERENT_RECORD (not all
+    with INVALID_RECORD: librdkafka's test 0011 counts them)."""
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    admin.create_topics([NewTopic("cmp-mixed", 1, 1, config={"cleanup.policy": "compact"})])["cmp-mixed"].result(30)
+    node.wait_leaders("cmp-mixed")
+    delivered: dict[int, Any] = {}
+    # One batch of 10 (a long linger): records 0, 3, 6 and 9 have no key.
+    producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap, "linger.ms": 1000,
+                           "message.send.max.retries": 0})
+    for i in range(10):
+        producer.produce("cmp-mixed", key=None if i % 3 == 0 else f"k{i}".encode(), value=f"v{i}".encode(),
+                         partition=0, on_delivery=lambda e, m, i=i: delivered.__setitem__(i, e))
+    assert producer.flush(30) == 0
+    codes = {i: (e.code() if e is not None else None) for i, e in sorted(delivered.items())}
+    assert codes == {i: 87 if i % 3 == 0 else -138 for i in range(10)}  # INVALID_RECORD / _INVALID_DIFFERENT_RECORD

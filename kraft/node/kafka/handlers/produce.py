@@ -7,8 +7,11 @@ acks=0 gets no answer at all, as in Kafka; if any partition failed, the connecti
 (after the answers to earlier requests), as Kafka does, so that the producer refreshes its metadata.
 A produce to a topic that does not exist answers UNKNOWN_TOPIC_OR_PARTITION, as Kafka does, and starts
 its auto-creation (``auto_create_topics``); the producer's retry after a metadata refresh finds it.
-Versions 3-9, as Kafka 3.7: v8 answers carry an error message per partition (``record_errors`` stays
-empty: a batch is refused whole, never record by record), v9 is flexible.
+Versions 3-9, as Kafka 3.7: v8 answers carry an error message per partition and, for a batch refused
+because of some of its records (keyless records in a compacted topic), ``record_errors`` naming
+those records by their index in the batch (KIP-467: librdkafka then fails them with INVALID_RECORD
+and the batch's other records with its local _INVALID_DIFFERENT_RECORD); the batch is still refused
+whole, as Kafka does. v9 is flexible.
 """
 
 from __future__ import annotations
@@ -74,7 +77,16 @@ async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, time
         res["error_code"], res["error_message"] = kafka_code(e), e.message
     except errors.KraftError as e:
         res["error_code"], res["error_message"] = kafka_code(e), e.message
+        res["record_errors"] = _record_errors(e)
     return res
+
+
+def _record_errors(e: errors.KraftError) -> list[dict[str, Any]]:
+    """The records of the batch that made it fail, by index (v8+; older versions have no field)."""
+    indexes = e.details.get("record_indexes")
+    if not isinstance(indexes, list):
+        return []
+    return [{"batch_index": i, "batch_index_error_message": e.message} for i in indexes if isinstance(i, int)]
 
 
 def _error_parts(topic: dict[str, Any], code: int, reason: str) -> dict[str, Any]:
