@@ -20,7 +20,17 @@ from kraft.log.compactor import CompactionPass
 from kraft.log.entry import BATCH_AT, OP_AT, OP_NATIVE, as_served, row_term, verify_stored
 from kraft.log.index_rows import INDEX_ROW, INDEX_ROW_SIZES, encode_index_row, row_position
 from kraft.log.rows import CompactionDoneRow, CompactionHistoryRow, LeaderEpochsRow, ProducerRows, StateRow
-from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
+from kraft.log.store import (
+    DB_JOURNAL,
+    DB_OFFSETS,
+    DB_PSTATE,
+    LogStore,
+    ReadView,
+    gid_key,
+    gid_u64_key,
+    prefix_stop,
+    u64_of,
+)
 from kraft.protocol.batch import decode_batch
 from kraft.protocol.kafka.records import decode_kafka_batch
 from kraft.state.leader_epochs import LeaderEpochs
@@ -110,6 +120,11 @@ class PartitionLog:
 
     def compaction_settled(self, epoch: int) -> bool:
         return self._pass is None and self._compaction_done.load() >= epoch
+
+    def compaction_settled_in(self, view: ReadView, epoch: int) -> bool:
+        """``compaction_settled`` for a reader on another thread, from committed rows."""
+        raw = view.get(DB_PSTATE, self._compaction_done.key)
+        return self._pass is None and (0 if raw is None else int.from_bytes(raw, "big")) >= epoch
 
     def installed_compaction(self, epoch: int) -> None:
         self._pass = None

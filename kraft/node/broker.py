@@ -828,6 +828,8 @@ class Broker:
                     size_bytes=replica.log.size(committed),
                     learner=replica.group.is_learner(),
                     last_index=replica.journal.last_index,
+                    applied_index=replica.group.raftLastApplied,
+                    compaction_settled=replica.log.compaction_settled_in(committed, replica.machine.compaction_epoch),
                     followers=replica.group.follower_states(),
                 ))
         throttle = self.replicas.timers.learner_throttle

@@ -20,6 +20,7 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
         {"topic": r.topic, "partition": r.partition, "leader": r.leader, "term": r.term,
          "commit_index": r.commit_index, "high_watermark": r.high_watermark,
          "log_start_offset": r.log_start_offset, "size_bytes": r.size_bytes, "learner": r.learner,
-         "last_index": r.last_index,
+         "last_index": r.last_index, "applied_index": r.applied_index,
+         "compaction_settled": r.compaction_settled,
          "followers": {n: {"state": state, "behind": behind} for n, (state, behind) in r.followers.items()}}
         for r in status.replicas]}
