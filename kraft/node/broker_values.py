@@ -200,12 +200,12 @@ class ReplicaStatus:
     size_bytes: int  # the batches from the log start on, as stored
     learner: bool = False  # this replica lost its disk and is catching up (no vote)
     last_index: int = 0  # of this replica's Raft log
+    # On the leader: each other replica's state, "voter" or "learner", and how many entries it lacks.
+    followers: Mapping[int, tuple[str, int]] = field(default_factory=dict)
     applied_index: int = 0  # the last entry its machine applied
     # No compaction pass of this replica is still rewriting (a pass's decision is applied at once,
     # its rewriting runs in the driver's background slices afterwards).
     compaction_settled: bool = True
-    # On the leader: each other replica's state, "voter" or "learner", and how many entries it lacks.
-    followers: Mapping[int, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
