@@ -247,7 +247,7 @@ class ReplicaManager:
         for gid, replica in self.partitions.items():
             target = replica.meta.target
             group = replica.group
-            if target is None or not group.leadership_ready():
+            if target is None or not group.leadership_ready() or not group.configuration_committed():
                 continue
             voters, learners = group.configuration()
 
@@ -331,6 +331,8 @@ class ReplicaManager:
                 self._silent_since.pop(node_id, None)
             else:
                 self._silent_since.setdefault(node_id, now)
+        if not group.configuration_committed():
+            return  # the change on its way may yet be truncated away: decide on what is committed
         retired = {n for n, meta in view.nodes.items() if meta.decommissioned and not view.partitions_on(n)}
         step = next_change(MetadataMembers(
             voters=voters, learners=learners, leader=self.node_id, registered=set(view.nodes),

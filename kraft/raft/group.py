@@ -365,6 +365,13 @@ class RaftGroup(SyncObj):
         """(voters, learners) in effect: as of the last membership command in the log."""
         return frozenset(self._voters), frozenset(self._config_learners)
 
+    def configuration_committed(self) -> bool:
+        """Whether the configuration in effect is committed: a membership change only appended to
+        this log still counts for elections and commits (Raft's rule) but may be truncated away, so
+        a move or the metadata group's voter keeping must not act on it (call it finished, drop the
+        replicas it removed) until it is committed and applied."""
+        return not self._pending_configs
+
     def caught_up_learner(self, node_id: int) -> str | None:
         """Leader: the disk id of ``node_id`` if it is a learner whose log holds this leader's commit
         index of its own term (ready to be promoted); else None."""
@@ -421,6 +428,10 @@ class RaftGroup(SyncObj):
 
     def _on_members_appended(self, idx: int, command: bytes) -> None:
         """The journal appended a MEMBERS entry (leader or follower): it takes effect now."""
+        if idx <= self.raftLastApplied:
+            # Applied already: a snapshot's state reached past its log base, and the entries between
+            # come after it; the snapshot's configuration holds this one (never pending again).
+            return
         voters, learners, _promoted = members_fields(command)
         self._pending_configs.append((idx, (voters, learners)))
         self._take_effect(voters, learners)

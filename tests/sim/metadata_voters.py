@@ -39,7 +39,10 @@ class MetadataVoterKeeper:
         key = (leader.node_id, group.current_term())
         if key != self._leader:  # a new leadership counts silence afresh, as a node does
             self._leader, self._silent_since = key, {}
-        step = next_change(self._members(leader, now))
+        members = self._members(leader, now)
+        if not group.configuration_committed():
+            return  # as the node does: no step on a change that may yet be truncated away
+        step = next_change(members)
         if step.node is None:
             return
         if step.action is Action.HAND_OVER:
@@ -63,8 +66,9 @@ class MetadataVoterKeeper:
         if step is None or step.action is not Action.WAIT:
             return False
         leader = next(n for n in nodes.values() if n is not None and n.groups[METADATA_GID].leadership_ready())
-        voters, _ = leader.groups[METADATA_GID].configuration()
-        return len(voters) == min(self.want, len(self.ids))
+        group = leader.groups[METADATA_GID]
+        voters, _ = group.configuration()
+        return group.configuration_committed() and len(voters) == min(self.want, len(self.ids))
 
     def _members(self, leader: SimNode, now: float) -> MetadataMembers:
         group = leader.groups[METADATA_GID]

@@ -69,7 +69,7 @@ class Mover:
         for gid, target in list(self.targets.items()):
             leader = next((n for n in nodes.values() if n is not None and gid in n.groups
                            and n.groups[gid].leadership_ready()), None)
-            if leader is not None:
+            if leader is not None and leader.groups[gid].configuration_committed():
                 self._step(gid, target, leader, nodes, now, forget)
 
     def _step(self, gid: int, target: set[int], leader: SimNode, nodes: dict[int, SimNode | None], now: float,

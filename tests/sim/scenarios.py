@@ -16,6 +16,7 @@ from dataclasses import replace
 from pysyncobj.syncobj import _RAFT_STATE
 
 from kraft.log.compactor import CompactionPass
+from kraft.log.entry import members_fields
 from kraft.log.index_rows import emptied
 from kraft.log.store import DB_OFFSETS
 from kraft.raft import follower
@@ -215,7 +216,41 @@ def _no_pre_vote() -> Callable[[], None]:
     return undo
 
 
+def _uncommitted_configuration_acted_on() -> Callable[[], None]:
+    """A move (or the metadata group's voter keeping) acts on a configuration only appended, as
+    before seed 401241: the move is called finished and the removed voter's replica destroyed while
+    the change may still be truncated away, leaving the committed configuration without a majority."""
+    original = RaftGroup.configuration_committed
+    RaftGroup.configuration_committed = lambda self: True  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup.configuration_committed = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _applied_configuration_pending_again() -> Callable[[], None]:
+    """A MEMBERS entry appended after a snapshot whose state already applied it (the leader's state
+    reaches past its log base) waits to be applied again, forever: the group's configuration never
+    counts as committed, so a move through that replica's leadership never finishes (seed 402210)."""
+    original = RaftGroup._on_members_appended
+
+    def appended(self: RaftGroup, idx: int, command: bytes) -> None:
+        voters, learners, _promoted = members_fields(command)
+        self._pending_configs.append((idx, (voters, learners)))
+        self._take_effect(voters, learners)
+
+    RaftGroup._on_members_appended = appended  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup._on_members_appended = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "applied-configuration-pending-again": _applied_configuration_pending_again,
+    "uncommitted-configuration-acted-on": _uncommitted_configuration_acted_on,
     "no-pre-vote": _no_pre_vote,
     "any-replica-counts": _any_replica_counts,
     "elect-with-half": _elect_with_half,

@@ -140,6 +140,24 @@ def test_a_replica_that_cannot_win_does_not_keep_the_one_that_can_from_standing(
     assert broken.returncode == 1 and "FAILED seed" in broken.stdout
 
 
+@pytest.mark.parametrize(("seed", "mutant"), [(401241, "uncommitted-configuration-acted-on"),
+                                             (401842, "uncommitted-configuration-acted-on"),
+                                             (402210, "applied-configuration-pending-again")])
+def test_a_move_finishes_only_on_a_committed_configuration(seed: int, mutant: str) -> None:
+    """5 nodes, moves, 3 metadata voters, lost disks. 401241 and 401842: once configurations took
+    effect when appended, a leader's move saw its last change in effect before it committed, called
+    the move finished and the removed voter's replica was destroyed; the leader then lost its disk,
+    and the committed configuration had no majority left. 402210: a replica given a snapshot whose
+    state reached past its log base appended a change it had applied already and waited for it to
+    apply again, so its configuration never counted as committed and its move never finished."""
+    args = ("--seed", str(seed), "--empty-disks", "--nodes", "5", "--partitions", "2", "--replicas", "3",
+            "--moves-per-s", "0.5", "--metadata-voters", "3", "--no-shrink")
+    proc = sim(*args, timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    broken = sim(*args, "--mutant", mutant, timeout_s=120)
+    assert broken.returncode == 1 and "FAILED seed" in broken.stdout
+
+
 @pytest.mark.parametrize("seed", [4, 8, 10])
 def test_metadata_voter_seeds(seed: int) -> None:
     """5 nodes, 3 metadata voters kept by the leader's policy: seeds where it replaces a crashed voter
