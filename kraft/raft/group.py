@@ -57,6 +57,11 @@ kraft's pure Raft rules:
   a transfer or an earlier election asked for) and goes on as a normal group; the node's
   connection to a quiescent leader stands in for its heartbeats (the host closes a silent
   connection, and a follower whose leader's node disconnects wakes and elects).
+- **failover on a closed connection** (``LEADER_GONE_SPREAD_S``): when the leader's node
+  disconnects, one surviving voter per group (ranked by group id, so the dead node's leaderships
+  spread over the survivors) stands within a fraction of a second and the others wait a full election
+  timeout; its peers forget they heard that leader, so they grant the pre-vote. A disconnect is only
+  a hint: pre-votes and votes decide as ever, and a leader still reachable keeps its followers.
 Must not: touch sockets (the MuxTransport does) or commit store transactions (the host does).
 Time is read from ``raft.clock`` (the node's or the simulator's).
 """
@@ -93,6 +98,11 @@ SNAPSHOT_PART_JOURNAL_ROWS = 256  # journal rows (compacted batches) per snapsho
 # An idle partition group stops ticking after this long without a change (two heartbeats: the
 # followers have heard the last commit index by then).
 QUIESCE_AFTER_S = 1.0
+# A follower whose leader's node disconnected (its connection closed: the node died or restarted)
+# need not wait out an election timeout. The surviving voter first in the group's order stands within
+# this spread (the groups of one dead node spread their elections over it rather than all at once);
+# the others keep a full timeout, so they do not split the vote and still stand if the first cannot.
+LEADER_GONE_SPREAD_S = 0.3
 PROMOTE_RETRY_S = 5.0  # a leader proposes a lost disk's promotion again if it is still a learner then
 Configuration = tuple[dict[int, str], set[int]]  # voters (node -> replica id) and learners
 # A follower's base term while it installs a snapshot: no leader's log matches it (nor the -1 that a
@@ -1274,10 +1284,31 @@ class RaftGroup(SyncObj):
 
     def _SyncObj__onNodeDisconnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeDisconnected(self, node)
+        leader = self._getLeader()
+        leader_gone = leader is not None and leader.id == node.id and not self._isLeader()
         if self.quiescent:
             # A follower whose leader's node went: elect. A leader: check its quorum again.
-            leader = self._getLeader()
-            self._wake_up(leader_alive=leader is None or leader.id != node.id)
+            self._wake_up(leader_alive=not leader_gone)
+        if leader_gone:
+            self._stand_soon(int(node.id))
+
+    def _stand_soon(self, gone: int) -> None:
+        """Follower whose leader's node ``gone`` disconnected: stand within LEADER_GONE_SPREAD_S if
+        this replica ranks first among the surviving voters, else after a full election timeout."""
+        self._leader_heard_at = float("-inf")  # grant a peer's pre-vote: this leader is not heard any more
+        if self.is_learner():
+            return
+        survivors = sorted(self._voters - {gone})
+        if self.self_id not in survivors:
+            return
+        first = survivors[self.gid % len(survivors)]
+        now = clock.installed().now()
+        if first == self.self_id:
+            deadline = now + LEADER_GONE_SPREAD_S * _pso.random.random()  # pysyncobj's (the simulator seeds it)
+        else:
+            deadline = now + self._SyncObj__generateRaftTimeout()
+        self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, deadline) \
+            if first == self.self_id else max(self._SyncObj__raftElectionDeadline, deadline)
 
     def _SyncObj__onNodeConnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeConnected(self, node)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from kraft.raft import clock
-from kraft.raft.group import QUIESCE_AFTER_S
+from kraft.raft.group import LEADER_GONE_SPREAD_S, QUIESCE_AFTER_S
 from kraft.raft.outbox import Applied
-from tests.unit.test_raft_replication import Sim
+from tests.unit.test_raft_replication import GID, Sim
 
 
 class FakeClock:
@@ -112,3 +112,33 @@ def test_a_message_other_than_the_quiesce_heartbeat_wakes_a_follower(sim: Sim, f
     assert not follower.quiescent
     assert sim.net.in_flight and not sim.net.in_flight[-1][2]["granted"], \
         "its quiescent leader counts as heard from: no pre-vote for a stale candidate"
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_one_survivor_stands_at_once_when_the_leaders_node_goes(sim: Sim, fake_clock: FakeClock, quiet: bool) -> None:
+    """A closed connection to the leader's node: the surviving voter ranked first for this group
+    stands within LEADER_GONE_SPREAD_S, long before an election timeout, whether the group was quiet
+    or busy (its peer forgets the leader, so it grants the pre-vote); the other one waits."""
+    elect(sim, fake_clock, 1)
+    if quiet:
+        idle(sim, fake_clock)
+        assert all(g.quiescent for g in sim.groups.values())
+    else:
+        sim.submit(1, b"a", [])
+        sim.settle()
+        for n in (2, 3):
+            sim.groups[n]._leader_heard_at = fake_clock.t  # heard a moment ago, as a busy follower
+    first = [2, 3][GID % 2]
+    other = 5 - first
+    sim.net.down.add(1)
+    for n in (2, 3):
+        sim.net.transports[n].peer_disconnected(1)
+    timeout_min = sim.groups[2].conf.raftMinTimeout
+    waited = 0.0
+    while not sim.groups[first].is_leader() and waited < timeout_min / 2:
+        fake_clock.t += 0.05
+        waited += 0.05
+        sim.settle()
+    assert sim.groups[first].is_leader(), f"no leader {waited:.2f} s after the disconnect"
+    assert waited <= LEADER_GONE_SPREAD_S + 0.1
+    assert not sim.groups[other].is_leader()
