@@ -69,8 +69,8 @@ fsync = always                    ; always | never
 ; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
 ; log_format = text               ; text | json (one JSON object per line: time, level, logger, message, fields)
 ; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
-; max_partitions_per_topic = 1000  ; a topic's partitions; more: INVALID_PARTITIONS at once
-; max_partitions_per_node = 1000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
+; max_partitions_per_topic = 3000  ; a topic's partitions; more: INVALID_PARTITIONS at once
+; max_partitions_per_node = 3000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
 ; max_fetch_sessions = 1000       ; Kafka fetch sessions (KIP-227) a node keeps; 0 = none (every fetch is full)
 
 ; Defaults of topic configs for topics that do not set their own (Kafka's broker names, with _):
@@ -170,13 +170,13 @@ class ClusterConfig:
     # is in BENCHMARKS.md (issue 13).
     reassignment_throttle_bytes_per_s: int = 20_000_000
     # What CreateTopics / CreatePartitions may ask for; beyond it they are refused at once, before
-    # anything is proposed. Sized from BENCHMARKS.md's idle cost on the 2-vCPU VM: a node hosting
-    # 300 replicas idles at 7-10 % of a core, 1,000 at about 20 %, and at 3,000 (RF 3 on 3 nodes)
-    # the driver loop cannot keep its own heartbeats and no partition gets a leader. 1,000 keeps a
-    # node at a fifth of a core idle with a 3x margin below that collapse; raise both once idle
-    # groups cost less (issue 16). A topic may not exceed what one node may hold.
-    max_partitions_per_topic: int = 1000
-    max_partitions_per_node: int = 1000
+    # anything is proposed. Sized from BENCHMARKS.md on the 2-vCPU VM: with quiescent idle groups a
+    # node hosting 3,000 replicas (RF 3 on 3 nodes) idles at 7-10 % of a core, is led everywhere
+    # within seconds of the create and fails over in under 2 s, and `make overload` keeps metadata
+    # requests answering at that size; beyond 3,000 nothing is measured. A topic may not exceed what
+    # one node may hold.
+    max_partitions_per_topic: int = 3000
+    max_partitions_per_node: int = 3000
     # Kafka fetch sessions (KIP-227) one node's Kafka listener keeps, as Kafka's
     # max.incremental.fetch.session.cache.slots (default 1000); 0 turns them off.
     max_fetch_sessions: int = 1000

@@ -74,7 +74,7 @@ def test_an_explicit_assignment_and_validate_only(cluster, admin):
 @pytest.mark.parametrize(("total", "assignment", "error", "message"), [
     (2, None, InvalidPartitions, "has 2 partitions already"),
     (1, None, InvalidPartitions, "can only grow"),
-    (1001, None, InvalidPartitions, "above max_partitions_per_topic = 1000"),
+    (3001, None, InvalidPartitions, "above max_partitions_per_topic = 3000"),
     (3, [[1, 2], [2, 3]], InvalidReplicaAssignment, "1 partitions are added but 2"),
     (3, [[1]], InvalidReplicaAssignment, "replication factor is 2"),
     (3, [[4, 1]], InvalidReplicaAssignment, "does not have: [4]"),
