@@ -207,6 +207,9 @@ class NodeCollector(Collector):
                          [], [((), raft.fsync)])
         yield _histogram("kraft_raft_appends_per_fsync", "Raft log entries made durable by one store commit",
                          [], [((), raft.appends_per_commit)])
+        yield _histogram("kraft_raft_loop_iteration_seconds",
+                         "Work of one Raft driver-loop iteration (messages in, ticks, store commit, sends), "
+                         "not its wait: a long one delays every group's heartbeats", [], [((), raft.loop_iteration)])
 
     # --- partitions -------------------------------------------------------------------------------
     def _partitions(self, snap: NodeSnapshot) -> Iterator[Metric]:

@@ -215,7 +215,9 @@ class RaftHost(DrivenHost):
         now = self.clock.now()
         wake_at = min(self.driver.next_tick_at(), self._next_dial, self._delayed[0][0] if self._delayed else now + 1)
         timeout = 0.0 if self.driver.busy() else max(0.0, wake_at - now)
-        for key, mask in self._sel.select(timeout):
+        events = self._sel.select(timeout)
+        started = self.clock.now()  # the work from here on: the wait above is not the loop's
+        for key, mask in events:
             kind, conn = key.data
             if kind == "listen":
                 self._accept()
@@ -241,6 +243,9 @@ class RaftHost(DrivenHost):
         self.last_iteration = now
         self.driver.run_iteration(now)
         self._flush(now)
+        stats = self.driver.stats
+        if stats is not None:
+            stats.loop_iteration.observe(self.clock.now() - started)
 
     def _shutdown(self) -> None:
         self.driver.shutdown()

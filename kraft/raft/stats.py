@@ -1,6 +1,6 @@
 """What the Raft layer of a node counts: elections, store commits (each one fsync with
-``fsync = always``), how many journal appends each commit made durable, and how long proposals take
-to commit.
+``fsync = always``), how many journal appends each commit made durable, how long proposals take
+to commit, and how long each driver-loop iteration works.
 
 Owns: ``RaftStats``, one per node, shared by its groups (through ``GroupTimers``), its driver and
 its store's commit hook. Must not: know the Prometheus format (``kraft.node.metrics`` reads it).
@@ -23,6 +23,9 @@ class RaftStats:
         self.fsync = Histogram(FSYNC_BUCKETS_S)  # duration of those commits
         self.appends_per_commit = Histogram(APPENDS_BUCKETS)  # journal entries each of them made durable
         self.commit_latency = Histogram(LATENCY_BUCKETS_S)
+        # One driver-loop iteration's work (messages in, ticks, the commit, sends; not its wait): a
+        # long one delays every group's heartbeats, and a peer hears nothing from this node meanwhile.
+        self.loop_iteration = Histogram(LATENCY_BUCKETS_S)
 
     def state_changed(self, candidate: bool, leader: bool) -> None:
         if candidate:

@@ -85,6 +85,8 @@ def recorded_stats() -> NodeStats:
     stats.raft.state_changed(candidate=False, leader=True)
     stats.raft.store_committed(0.003)
     stats.raft.appends_per_commit.observe(4)
+    stats.raft.loop_iteration.observe(0.003)
+    stats.raft.loop_iteration.observe(6.0)  # a stalled loop: peers hear nothing meanwhile
     return stats
 
 
@@ -115,6 +117,9 @@ EXPECTED = [
     ("kraft_store_fsync_duration_seconds_bucket{le=0.0025}", 0),
     ("kraft_store_fsync_duration_seconds_bucket{le=0.005}", 1),
     ("kraft_raft_appends_per_fsync_sum{}", 4),
+    ("kraft_raft_loop_iteration_seconds_bucket{le=0.005}", 1),
+    ("kraft_raft_loop_iteration_seconds_bucket{le=5.0}", 1),
+    ("kraft_raft_loop_iteration_seconds_bucket{le=10.0}", 2),
     ("kraft_raft_groups_led{}", 1),
     ("kraft_raft_metadata_leader{}", 1),
     ("kraft_partition_replicas{}", 3),
