@@ -90,6 +90,8 @@ def measure_kafka() -> dict[str, float]:
         with Admin(cluster.bootstrap) as admin:
             admin.create_topic("ab", partitions=PARTITIONS, replication_factor=3)
         cluster.wait_leaders("ab", timeout_s=60)
+        pids = [p.pid for p in cluster.procs.values()]
+        cpu0 = _nodes_cpu_s(pids)
         producer = CKProducer({"bootstrap.servers": cluster.kafka_bootstrap, "acks": "all", "linger.ms": 5,
                                "batch.size": 65536, "queue.buffering.max.messages": 1_000_000})
         start = time.perf_counter()
@@ -105,6 +107,7 @@ def measure_kafka() -> dict[str, float]:
         if producer.flush(120):
             raise RuntimeError("undelivered records")
         produce_s = time.perf_counter() - start
+        cpu1 = _nodes_cpu_s(pids)
         consumer = CKConsumer({"bootstrap.servers": cluster.kafka_bootstrap, "group.id": "ab",
                                "enable.auto.commit": False, "fetch.wait.max.ms": 100, "fetch.queue.backoff.ms": 10})
         try:
@@ -117,10 +120,24 @@ def measure_kafka() -> dict[str, float]:
             consume_s = time.perf_counter() - start
         finally:
             consumer.close()
-        return {"ck_produce": RECORDS / produce_s, "ck_consume": got / consume_s}
+        cpu2 = _nodes_cpu_s(pids)
+        # The nodes' CPU per record (all three, microseconds): what a change saves, far less moved by
+        # other tenants of the machine than the throughput.
+        return {"ck_produce": RECORDS / produce_s, "ck_consume": got / consume_s,
+                "produce_node_cpu_us_per_record": (cpu1 - cpu0) / RECORDS * 1e6,
+                "consume_node_cpu_us_per_record": (cpu2 - cpu1) / max(got, 1) * 1e6}
     finally:
         cluster.stop_all()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _nodes_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def measure_word_count() -> dict[str, float]:
@@ -212,7 +229,7 @@ def main(base: str) -> None:
             for name, code_root in sides.items():
                 got = run_side(code_root)
                 results[name].append(got)
-                figures = ", ".join(f"{k} {v:,.0f}" for k, v in got.items())
+                figures = ", ".join(f"{k} {v:,.2f}" if v < 100 else f"{k} {v:,.0f}" for k, v in got.items())
                 print(f"round {r + 1}/{ROUNDS} {name}: {figures} (load {os.getloadavg()[0]:.1f})", flush=True)
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_root)], check=False)
@@ -223,7 +240,7 @@ def main(base: str) -> None:
             + (" (librdkafka)" if WORKLOAD == "kafka" else ""))
     print(f"\nmedians of {ROUNDS} rounds, {what}, 3 nodes, RF 3, fsync always:")
     for name, m in medians.items():
-        print(f"  {name}: " + ", ".join(f"{k} {v:,.0f}" for k, v in m.items()))
+        print(f"  {name}: " + ", ".join(f"{k} {v:,.2f}" if v < 100 else f"{k} {v:,.0f}" for k, v in m.items()))
     print("  B/A: " + ", ".join(f"{k} {b[k] / a[k]:.3f}" for k in keys))
     for name, runs in results.items():
         print(f"  {name} runs: " + "; ".join(", ".join(f"{k} {v:,.0f}" for k, v in run.items()) for run in runs))
