@@ -54,7 +54,6 @@ from kraft.node.broker_values import (
 )
 from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
 from kraft.node.host import NodeHost
-from kraft.node.loop_inbox import LoopInbox
 from kraft.node.partition_limits import check_node_replicas, check_topic_partitions
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.node.stats import TopicTraffic
@@ -119,7 +118,6 @@ class Broker:
         self.raft_stats = raft_stats if raft_stats is not None else RaftStats()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[int, set[asyncio.Event]] = {}
-        self._inboxes: dict[asyncio.AbstractEventLoop, LoopInbox] = {}  # see _propose
         self._log_configs: tuple[MetadataView | None, dict[str, LogConfig]] = (None, {})  # see log_config
         self._auto_create = TopicAutoCreator(config.auto_create_topics,
                                              lambda name: self.create_topic(name, None, None, None), self.topic_exists)
@@ -192,31 +190,15 @@ class Broker:
             else:
                 fut.set_exception(_refusal_error(outcome))
 
-        inbox = self._inbox_for(loop)
-
         def settle_on_loop(outcome: Outcome) -> None:
-            # Runs on the driver thread, after the store commit that covers the entry (the outbox's
-            # rule). Through the inbox: one loop wake-up for all the outcomes of a driver iteration.
-            inbox.post(settle, outcome)
+            # Runs on the driver thread, after the store commit that covers the entry (the outbox's rule).
+            loop.call_soon_threadsafe(settle, outcome)
 
-        def time_out() -> None:
-            if not fut.done():
-                fut.set_exception(errors.RequestTimedOut(f"not committed within {timeout_s:.1f}s; outcome unknown"))
-
-        # A timer on the future rather than asyncio.wait_for, which (3.11) adds a waiter future and
-        # callbacks per call: this is every produced batch's path.
-        timer = loop.call_later(timeout_s, time_out)
         group.submit(payload, settle_on_loop)
         try:
-            return await fut
-        finally:
-            timer.cancel()
-
-    def _inbox_for(self, loop: asyncio.AbstractEventLoop) -> LoopInbox:
-        inbox = self._inboxes.get(loop)
-        if inbox is None:
-            inbox = self._inboxes[loop] = LoopInbox(loop)
-        return inbox
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            raise errors.RequestTimedOut(f"not committed within {timeout_s:.1f}s; outcome unknown") from None
 
     async def _propose_metadata(self, payload: bytes) -> Any:
         timeout_s = self.config.request_timeout_ms / 1000

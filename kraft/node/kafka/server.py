@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 INVALID_REQUEST = kafka_code(errors.InvalidRequest)
 PRODUCE_KEY = 0
 FETCH_KEY = 1
-# Answers joined into one write up to this many bytes; bigger ones (fetches) are written as they are
-# (one send() per megabyte costs nothing beside copying it).
-JOIN_ANSWERS_UP_TO_BYTES = 256 * 1024
 CLOSE = b""  # an "answer" that closes the connection instead (never a real frame, which has a size prefix)
 
 
@@ -105,41 +102,16 @@ class KafkaServer(Listener):
 
     async def _send_in_order(self, writer: asyncio.StreamWriter,
                              pending: asyncio.Queue[asyncio.Task[bytes | None] | None]) -> None:
-        # Answers already done when their turn comes leave in one write: a pipelining client (librdkafka
-        # keeps many Produce requests in flight) has many settled by one Raft commit, and one send()
-        # per answer was a syscall each on the loop that also reads the requests.
-        ready: list[bytes] = []
-        task: asyncio.Task[bytes | None] | None = await pending.get()
-        while task is not None:
-            if ready and not task.done() and not self._write(writer, ready):
-                return
+        while (task := await pending.get()) is not None:
             answer = await task
+            if answer is None:
+                continue  # Produce with acks=0: Kafka sends no answer
             if answer == CLOSE:
-                self._write(writer, ready)
                 writer.close()  # a failed acks=0 Produce: what came before it has been written
                 return
-            if answer is not None:  # None: Produce with acks=0, which Kafka never answers
-                ready.append(answer)
-            if pending.empty():
-                if ready and not self._write(writer, ready):
-                    return
-                task = await pending.get()
-            else:
-                task = pending.get_nowait()
-        self._write(writer, ready)
-
-    def _write(self, writer: asyncio.StreamWriter, answers: list[bytes]) -> bool:
-        """Write and clear ``answers``; False when the connection is closing or its client does not
-        read its answers (the connection is dropped then)."""
-        if writer.is_closing() or self.unread_answers_over_limit(writer):
-            return False
-        if len(answers) == 1 or sum(map(len, answers)) > JOIN_ANSWERS_UP_TO_BYTES:
-            for answer in answers:
-                writer.write(answer)
-        elif answers:
-            writer.write(b"".join(answers))
-        answers.clear()
-        return True
+            if writer.is_closing() or self.unread_answers_over_limit(writer):
+                return
+            writer.write(answer)
 
     async def _answer(self, frame: bytes, host: str, client: str = "") -> bytes | None:
         """The answer's bytes, counted in the request metrics (per API; failures by kraft error name)."""

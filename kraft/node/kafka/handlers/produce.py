@@ -44,11 +44,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
         return {"responses": [_error_parts(t, kafka_code(errors.InvalidRequest), reason)
                               for t in request["topic_data"]]}
     topics = request["topic_data"]
-    parts = [(t["name"], p) for t in topics for p in t["partition_data"]]
-    if len(parts) == 1:  # no task for a lone partition (asyncio.gather wraps each in one)
-        answers = [await _one(broker, parts[0][0], parts[0][1], acks, timeout_s)]
-    else:
-        answers = await asyncio.gather(*(_one(broker, name, p, acks, timeout_s) for name, p in parts))
+    answers = await asyncio.gather(*(
+        _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
     if acks == 0:
         failed = [a for a in answers if a["error_code"]]
         if failed:
