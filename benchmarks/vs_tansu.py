@@ -209,24 +209,35 @@ def profiled(pids: dict[int, int], out_dir: Path | None, label: str) -> Iterator
                 p.wait()
 
 
-def summarise_profile(path: Path, top: int = 25) -> dict[str, Any]:
-    """Self time per function and the share of a few stages (by any frame on the stack) of one
-    collapsed-stack file (``frame;frame;... count`` per line, as py-spy's raw format)."""
+# Stages of a sample, by the innermost frame that names one (first match in this order).
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("LMDB commit (the fsyncs)", ("commit (kraft/log/lmdb_store.py",)),
+    ("LMDB get/put/scan", ("kraft/log/lmdb_store.py",)),
+    ("Raft journal (kraft/raft/journal.py)", ("kraft/raft/journal.py",)),
+    ("log rows (kraft/log/)", ("kraft/log/",)),
+    ("partition state machine (kraft/state/)", ("kraft/state/",)),
+    ("msgpack", ("msgpack",)),
+    ("pysyncobj", ("pysyncobj/",)),
+    ("Raft group/progress (kraft/raft/group.py ...)", ("kraft/raft/group.py", "kraft/raft/progress.py",
+                                                       "kraft/raft/follower.py")),
+    ("Raft host I/O, transport, outbox", ("kraft/raft/host.py", "kraft/raft/transport.py", "kraft/raft/outbox.py")),
+    ("driver loop (kraft/raft/driver.py)", ("kraft/raft/driver.py",)),
+    ("record batch codec (protocol/kafka/records.py)", ("kraft/protocol/kafka/records.py",)),
+    ("Kafka request codec (codec.py, kio)", ("kraft/protocol/kafka/", "kio/")),
+    ("Kafka server and handlers", ("kraft/node/kafka/",)),
+    ("broker service", ("kraft/node/broker.py",)),
+    ("asyncio (sockets, wake-ups)", ("asyncio/", "selectors.py")),
+)
+
+
+def summarise_profile(path: Path, top: int = 20) -> dict[str, Any]:
+    """Of one collapsed-stack file (``thread;frame;... count`` per line, py-spy's raw format with
+    ``--threads``): the top self-time functions and each (thread, stage)'s share of the samples.
+    py-spy counts a thread blocked in fsync as active (it is not idle in the interpreter's sense),
+    so the commit's share is wall time of the driver thread, not CPU."""
     self_time: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     total = 0
-    stage_marks = {
-        "kafka produce handler": ("handlers/produce.py",),
-        "kafka fetch handler": ("handlers/fetch.py",),
-        "record batch codec": ("protocol/kafka/records.py",),
-        "kafka request framing/decoding": ("node/kafka/server.py", "kio/"),
-        "raft group (pysyncobj + kraft/raft/group.py)": ("pysyncobj/", "raft/group.py"),
-        "raft journal / LMDB writes": ("raft/journal.py", "log/lmdb_store.py"),
-        "partition apply (kraft/state/partition.py)": ("state/partition.py",),
-        "driver loop (kraft/raft/driver.py, host.py)": ("raft/driver.py", "raft/host.py"),
-        "raft transport/outbox": ("raft/transport.py", "raft/outbox.py"),
-        "idle (select/epoll/sleep)": ("select (selectors.py", "poll (selectors.py", "_run_once", "wait (threading"),
-    }
     pending = ""
     for line in path.read_text().splitlines():
         pending += line  # a frame's name may hold newlines (py-spy names a class body by its docstring)
@@ -236,11 +247,13 @@ def summarise_profile(path: Path, top: int = 25) -> dict[str, Any]:
         pending = ""
         count = int(count_s)
         total += count
-        frames = stack.split(";")
+        thread, *frames = stack.split(";")
+        if not frames:
+            continue
         self_time[frames[-1]] += count
-        for stage, marks in stage_marks.items():
-            if any(m in stack for m in marks):
-                stages[stage] += count
+        stage = next((name for frame in reversed(frames) for name, marks in STAGES
+                      if any(m in frame for m in marks)), "other")
+        stages[f"{thread.rpartition(':')[2].strip()}: {stage}"] += count
     return {"samples": total,
             "top_self": [(f, round(100 * c / max(total, 1), 1)) for f, c in self_time.most_common(top)],
             "stages_pct": {s: round(100 * c / max(total, 1), 1) for s, c in stages.most_common()}}
