@@ -364,7 +364,8 @@ def median(xs: list[float]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")),
+                    help="throughput runs (0 with --latency: the latency part alone)")
     ap.add_argument("--records", type=int, default=int(os.environ.get("BENCH_RECORDS", "200000")))
     ap.add_argument("--profile", type=Path, help="py-spy the nodes during the librdkafka produce runs")
     ap.add_argument("--latency", action="store_true", help="target 5: produce and end-to-end latency")
@@ -425,7 +426,7 @@ def main() -> None:
                     for label in ("", " (fetch.queue.backoff.ms=10)"):
                         ratios[f"T1 librdkafka consume kraft/tansu{label} (>= 2.0)"] = (
                             m[f"kraft librdkafka consume{label}"] / m[f"tansu librdkafka consume{label}"])
-                if "kraft python produce" in m:
+                if "kraft python produce" in m and "kraft librdkafka produce" in m:
                     ratios["T2 kraft python producer / librdkafka, into kraft (>= 0.8)"] = (
                         m["kraft python produce"] / m["kraft librdkafka produce"])
                     for label in ("", " (fetch.queue.backoff.ms=10)"):
