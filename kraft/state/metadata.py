@@ -200,7 +200,9 @@ class GroupRow(TypedDict):
     """One consumer group's row."""
 
     generation: int
-    offsets: list[list[Any]]  # [topic, partition, offset] each, [..., metadata] with a metadata string
+    # [topic, partition, offset] each; [..., metadata] with a metadata string; [..., metadata, leader
+    # epoch] with the leader epoch the commit named (metadata "" then, if there was none)
+    offsets: list[list[Any]]
     name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
 
 
@@ -270,20 +272,56 @@ class GroupOffsets:
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     # the metadata string committed with an offset (Kafka's commit metadata); only non-empty ones
     metadata: dict[tuple[str, int], str] = field(default_factory=dict)
+    # the leader epoch a commit named (OffsetCommit v6+'s committed_leader_epoch, KIP-320: OffsetFetch
+    # returns it so a consumer validates its position after a leader change); only known ones (>= 0)
+    leader_epochs: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: GroupRow) -> GroupOffsets:
-        """Rows are [topic, partition, offset] or, with a metadata string, [topic, partition, offset, metadata]."""
+        """Rows are [topic, partition, offset], [..., metadata] or [..., metadata, leader epoch]."""
         out = cls(row["generation"])
-        for t, p, o, *meta in row["offsets"]:
-            out.offsets[(t, p)] = o
-            if meta and meta[0]:
-                out.metadata[(t, p)] = str(meta[0])
+        for t, p, o, *rest in row["offsets"]:
+            out.set(t, p, o, *split_commit(rest))
         return out
 
+    def set(self, topic: str, partition: int, offset: int, metadata: str, leader_epoch: int) -> None:
+        """One commit: its metadata string and leader epoch replace the last ones (or clear them)."""
+        key = (topic, partition)
+        self.offsets[key] = offset
+        if metadata:
+            self.metadata[key] = metadata
+        else:
+            self.metadata.pop(key, None)
+        if leader_epoch >= 0:
+            self.leader_epochs[key] = leader_epoch
+        else:
+            self.leader_epochs.pop(key, None)
+
+    def forget(self, key: tuple[str, int]) -> None:
+        self.offsets.pop(key, None)
+        self.metadata.pop(key, None)
+        self.leader_epochs.pop(key, None)
+
     def rows(self) -> list[list[Any]]:
-        return [[t, p, o, self.metadata[(t, p)]] if (t, p) in self.metadata else [t, p, o]
+        return [commit_row(t, p, o, self.metadata.get((t, p), ""), self.leader_epochs.get((t, p), -1))
                 for (t, p), o in self.offsets.items()]
+
+
+def commit_row(topic: str, partition: int, offset: int, metadata: str, leader_epoch: int) -> list[Any]:
+    """The shortest row that says it all: entries and rows written before metadata strings or leader
+    epochs were kept have only the first three (or four) fields, and still decode."""
+    if leader_epoch >= 0:
+        return [topic, partition, offset, metadata, leader_epoch]
+    if metadata:
+        return [topic, partition, offset, metadata]
+    return [topic, partition, offset]
+
+
+def split_commit(rest: list[Any]) -> tuple[str, int]:
+    """(metadata string, leader epoch) from what follows [topic, partition, offset] in a row."""
+    metadata = str(rest[0]) if rest and rest[0] else ""
+    leader_epoch = rest[1] if len(rest) > 1 and isinstance(rest[1], int) and rest[1] >= 0 else -1
+    return metadata, leader_epoch
 
 
 class MetadataMachine:
@@ -544,8 +582,7 @@ class MetadataMachine:
         for group_id, group in self.groups.items():  # a topic created again later starts with no commits
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
-                del group.offsets[key]
-                group.metadata.pop(key, None)
+                group.forget(key)
             if gone:
                 self._dirty_groups.add(group_id)
 
@@ -620,17 +657,13 @@ class MetadataMachine:
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
                 continue
             codes = []
-            for topic, partition, offset, *meta in commit["offsets"]:
+            for topic, partition, offset, *rest in commit["offsets"]:
                 t = self._topics.get(topic)
                 if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
                     codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
                                  else errors.OffsetOutOfRange.code)
                     continue
-                group.offsets[(topic, partition)] = offset
-                if meta and meta[0]:  # a commit's metadata string replaces the last one, or clears it
-                    group.metadata[(topic, partition)] = str(meta[0])
-                else:
-                    group.metadata.pop((topic, partition), None)
+                group.set(topic, partition, offset, *split_commit(rest))
                 codes.append(0)
             results.append(codes)
         return results

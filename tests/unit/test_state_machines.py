@@ -381,3 +381,25 @@ def test_commit_metadata_strings_are_kept_replaced_and_cleared() -> None:
     assert follower.groups["g"].metadata == {("t", 0): "checkpoint-a"}
     m.apply(3, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 6]]}]))
     assert (m.groups["g"].offsets, m.groups["g"].metadata) == ({("t", 0): 6}, {})  # a commit without one clears it
+
+
+def test_committed_leader_epochs_are_kept_beside_old_rows_and_cleared_by_commits_without_one() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(1, encode_command("create_topic", name="t", assignment=[[1], [1]], configs={}))
+    # entries written before epochs were kept ([t, p, o] and [t, p, o, metadata]) beside new ones
+    m.apply(2, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [
+        ["t", 0, 5, "", 3], ["t", 1, 7, "meta"]]}]))
+    g = m.groups["g"]
+    assert (g.offsets, g.metadata, g.leader_epochs) == ({("t", 0): 5, ("t", 1): 7}, {("t", 1): "meta"}, {("t", 0): 3})
+    assert sorted(g.rows()) == [["t", 0, 5, "", 3], ["t", 1, 7, "meta"]]
+    follower = MetadataMachine(None)
+    follower.install(m.state(), {})
+    for other in (MetadataMachine(store), follower):  # its row, and a snapshot, carry them
+        assert other.groups["g"].leader_epochs == {("t", 0): 3}
+    m.apply(3, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 6]]}]))
+    assert m.groups["g"].leader_epochs == {}, "a commit naming no epoch (OffsetCommit v5 or older) clears it"
+    m.apply(4, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [
+        ["t", 0, 8, "", 9]]}]))
+    m.apply(5, encode_command("delete_topic", name="t"))
+    assert m.groups["g"].leader_epochs == {} and m.groups["g"].offsets == {}
