@@ -204,6 +204,9 @@ class GroupRow(TypedDict):
     # epoch] with the leader epoch the commit named (metadata "" then, if there was none)
     offsets: list[list[Any]]
     name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
+    # Set by the store on a row written before commits had rows of their own (it holds them all):
+    # the machine writes the group again, in rows, at the next apply.
+    legacy: NotRequired[bool]
 
 
 class CatalogueState(TypedDict, total=False):
@@ -223,8 +226,8 @@ class CatalogueState(TypedDict, total=False):
 
 class StateStore(Protocol):
     """Where the metadata state persists: a head row (counters, cluster id), one row per topic, per
-    partition, per node and per consumer group, and the applied index; so an entry writes the rows it
-    changed and no others."""
+    partition, per node, per consumer group and per committed offset, and the applied index; so an
+    entry writes the rows it changed and no others."""
 
     def load_state(self) -> CatalogueState | None:
         """The head row (or, on a disk written before rows per topic, the whole catalogue)."""
@@ -251,9 +254,17 @@ class StateStore(Protocol):
         """Every topic, partition and node row at once (a snapshot): rows not in them go."""
         ...
 
-    def load_groups(self) -> dict[str, GroupRow]: ...
+    def load_groups(self) -> dict[str, GroupRow]:
+        """Every group with its commits (from the group's row and one row per committed offset)."""
+        ...
 
-    def save_group(self, name: str, state: GroupRow | None) -> None: ...
+    def save_group(self, name: str, generation: int | None) -> None:
+        """A group's own row; None: the group and all its commits go."""
+        ...
+
+    def save_group_offset(self, name: str, topic: str, partition: int, row: list[Any] | None) -> None:
+        """One committed offset of a group, as ``commit_row`` makes it; None: forgotten."""
+        ...
 
     def load_applied(self) -> int | None: ...
 
@@ -306,6 +317,14 @@ class GroupOffsets:
         return [commit_row(t, p, o, self.metadata.get((t, p), ""), self.leader_epochs.get((t, p), -1))
                 for (t, p), o in self.offsets.items()]
 
+    def row(self, topic: str, partition: int) -> list[Any] | None:
+        """One commit's row, or None: no commit for that partition (forgotten)."""
+        key = (topic, partition)
+        offset = self.offsets.get(key)
+        if offset is None:
+            return None
+        return commit_row(topic, partition, offset, self.metadata.get(key, ""), self.leader_epochs.get(key, -1))
+
 
 def commit_row(topic: str, partition: int, offset: int, metadata: str, leader_epoch: int) -> list[Any]:
     """The shortest row that says it all: entries and rows written before metadata strings or leader
@@ -326,8 +345,8 @@ def split_commit(rest: list[Any]) -> tuple[str, int]:
 
 class MetadataMachine:
     """Applies metadata commands. With a ``store``, what an entry changed is saved with it (in the
-    same store batch as the Raft index it reflects): the rows of the topics, partitions, nodes and
-    groups it touched and the head row if a counter moved, so a restart resumes instead of replaying
+    same store batch as the Raft index it reflects): the rows of the topics, partitions, nodes, groups
+    and commits it touched and the head row if a counter moved, so a restart resumes instead of replaying
     the log, and an entry costs what it changed, not the size of the catalogue.
 
     ``groups`` is read by other threads with single dict operations (``get``, ``dict(...)``), which
@@ -355,7 +374,12 @@ class MetadataMachine:
         self.groups: dict[str, GroupOffsets] = {
             g: GroupOffsets.from_row(v) for g, v in rows.items()
         }
-        self._dirty_groups: set[str] = set(self.groups) if legacy_groups else set()
+        # Rows to write at the next save: groups' own rows, and single commits (group, topic, partition),
+        # so a commit costs the offsets it moved, not the size of its group.
+        self._dirty_groups: set[str] = set(self.groups) if legacy_groups else {
+            g for g, v in rows.items() if v.get("legacy")}
+        self._dirty_offsets: set[tuple[str, str, int]] = {
+            (g, t, p) for g in self._dirty_groups for t, p in self.groups[g].offsets}
         if legacy_catalogue or legacy_groups:
             self._head_dirty = True
             self._dirty_nodes.update(self._nodes)
@@ -443,6 +467,7 @@ class MetadataMachine:
             self._store.replace_groups(rows)
             self._store.save_applied(self._last_applied)
         self._dirty_groups.clear()
+        self._dirty_offsets.clear()
         self._publish(full=True)
 
     def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
@@ -491,8 +516,13 @@ class MetadataMachine:
         self._dirty_nodes.clear()
         for name in self._dirty_groups:
             g = self.groups.get(name)
-            store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
+            store.save_group(name, None if g is None else g.generation)
         self._dirty_groups.clear()
+        for name, topic, partition in self._dirty_offsets:
+            g = self.groups.get(name)
+            if g is not None:  # else its rows went with the group's
+                store.save_group_offset(name, topic, partition, g.row(topic, partition))
+        self._dirty_offsets.clear()
         store.save_applied(raft_index)
 
     def _head(self) -> CatalogueState:
@@ -583,8 +613,7 @@ class MetadataMachine:
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
                 group.forget(key)
-            if gone:
-                self._dirty_groups.add(group_id)
+                self._dirty_offsets.add((group_id, *key))
 
     def _op_alter_configs(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """A topic's configs changed in one step: ``set`` over them, then ``delete``; with ``replace``,
@@ -650,8 +679,11 @@ class MetadataMachine:
         """
         results = []
         for commit in cmd["commits"]:
-            group = self.groups.setdefault(commit["group"], GroupOffsets())
-            self._dirty_groups.add(commit["group"])
+            group_id = commit["group"]
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.groups[group_id] = GroupOffsets()
+                self._dirty_groups.add(group_id)
             generation = commit["generation"]
             if generation not in (-1, group.generation):
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
@@ -664,6 +696,7 @@ class MetadataMachine:
                                  else errors.OffsetOutOfRange.code)
                     continue
                 group.set(topic, partition, offset, *split_commit(rest))
+                self._dirty_offsets.add((group_id, topic, partition))
                 codes.append(0)
             results.append(codes)
         return results
