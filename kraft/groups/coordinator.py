@@ -27,7 +27,7 @@ from kraft.groups.assignors import assign
 from kraft.groups.consumer_group import Answer, ConsumerGroup, Heartbeat
 from kraft.groups.consumer_protocol import assignment_partitions, encode_assignment, encode_subscription
 from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
-from kraft.state.metadata import GroupOffsets, MetadataMachine, encode_command
+from kraft.state.metadata import GroupOffsets, MetadataMachine, commit_row, encode_command
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,16 @@ class CommitBatcher:
                         fut.set_result(codes)
         finally:
             self._running = False
+
+
+def _commit_fields(offset: tuple[str, int, int] | tuple[str, int, int, str] | tuple[str, int, int, str, int],
+                   ) -> tuple[str, int, int, str, int]:
+    """(topic, partition, offset, metadata string, leader epoch), the absent ones "" and -1."""
+    if len(offset) == 5:
+        return offset
+    if len(offset) == 4:
+        return (*offset, -1)
+    return (*offset, "", -1)
 
 
 class GroupCoordinator:
@@ -235,12 +245,14 @@ class GroupCoordinator:
         self._check(group)
 
     async def commit(self, group_id: str, member_id: str, generation: int,
-                     offsets: Sequence[tuple[str, int, int] | tuple[str, int, int, str]],
+                     offsets: Sequence[tuple[str, int, int] | tuple[str, int, int, str]
+                                       | tuple[str, int, int, str, int]],
                      instance_id: str | None = None) -> list[tuple[int, str]]:
-        """Commit ``(topic, partition, offset[, metadata string])`` for the group; per offset, an
-        error code (0: stored) and a message. A metadata string is kept with its offset (up to
-        ``OFFSET_METADATA_MAX_BYTES``) and comes back with it. A static member's commit naming its
-        ``instance_id`` is fenced once a newer member took that instance id."""
+        """Commit ``(topic, partition, offset[, metadata string[, leader epoch]])`` for the group; per
+        offset, an error code (0: stored) and a message. A metadata string is kept with its offset (up
+        to ``OFFSET_METADATA_MAX_BYTES``) and comes back with it, and so does a leader epoch (-1:
+        none). A static member's commit naming its ``instance_id`` is fenced once a newer member took
+        that instance id."""
         recorded: int | Callable[[], int] = generation
         consumer = self.consumer_groups.get(group_id) if self.is_coordinator() else None
         if consumer is not None:
@@ -250,24 +262,38 @@ class GroupCoordinator:
             recorded = (lambda: consumer.epoch) if member_id else -1
         else:
             self._group(group_id).check_commit(member_id, generation, instance_id)
-        results: list[tuple[int, str] | None] = [None] * len(offsets)
+        commits = [_commit_fields(o) for o in offsets]
+        results: list[tuple[int, str] | None] = [None] * len(commits)
         accepted = []
-        for i, (topic, partition, offset, *meta) in enumerate(offsets):
+        for i, (topic, partition, offset, meta, _) in enumerate(commits):
             end = self.end_offset(topic, partition)
             if offset < 0 or (end is not None and offset > end):
                 results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
-            elif meta and len(meta[0].encode()) > OFFSET_METADATA_MAX_BYTES:
+            elif len(meta.encode()) > OFFSET_METADATA_MAX_BYTES:
                 results[i] = (errors.OffsetMetadataTooLarge.code,
-                              f"commit metadata of {len(meta[0].encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")
+                              f"commit metadata of {len(meta.encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")
             else:
                 accepted.append(i)
         if accepted:
-            # [topic, partition, offset] or, with a metadata string, [..., metadata] (kraft.state.metadata)
-            rows = [[*offsets[i][:3], *[m for m in offsets[i][3:] if m]] for i in accepted]
+            rows = [commit_row(*commits[i]) for i in accepted]
             codes = await self.commits.commit(group_id, recorded, rows)
             for i, code in zip(accepted, codes, strict=True):
                 results[i] = (code, "" if not code else errors.error_for_code(code).name)
         return [r if r is not None else (0, "") for r in results]
+
+    def check_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> None:
+        """OffsetFetch v9 (KIP-848): a consumer-protocol member reading its group's offsets names
+        itself and its epoch, checked as a commit's are (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH,
+        FENCED_MEMBER_EPOCH). No member id and a negative epoch (an admin client, a classic consumer)
+        is not checked, nor is a classic group's reader (as Kafka 3.7). The check needs the
+        coordinator's members: another node answers NOT_COORDINATOR."""
+        if not member_id and member_epoch < 0:
+            return
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            consumer.check_commit(member_id or "", member_epoch)
 
     # --- reads (any node: offsets are replicated) ----------------------------------------------
     def committed(self, group_id: str) -> GroupOffsets | None:
