@@ -300,8 +300,10 @@ def latency_run(bootstrap: str, topic: str, rate: int, seconds: float) -> dict[s
         produce: list[float] = []
         lock = threading.Lock()
         filler = VALUE[8:]
+        # No future is kept: 100,000 of them made the client's full garbage collections stop it for
+        # hundreds of milliseconds, and those pauses became the p99 (BENCHMARKS.md, retention, 12-03).
+        acknowledged = threading.Event()
         with Producer(bootstrap, acks="all", linger_ms=1) as producer:
-            pending = []
             start = time.perf_counter()
             sent = 0
             while sent < total:
@@ -310,17 +312,19 @@ def latency_run(bootstrap: str, topic: str, rate: int, seconds: float) -> dict[s
                     t = time.perf_counter_ns()
                     fut = producer.send(topic, value=t.to_bytes(8, "big") + filler, partition=sent % PARTITIONS)
 
-                    def done(_f: Any, t: int = t) -> None:
+                    def done(f: Any, t: int = t) -> None:
+                        f.result()  # a failed send fails the run (raised in the callback's thread)
                         with lock:
                             produce.append((time.perf_counter_ns() - t) / 1e6)
+                            if len(produce) == total:
+                                acknowledged.set()
 
                     fut.add_done_callback(done)
-                    pending.append(fut)
                     sent += 1
                 time.sleep(0.0005)  # pacing, not synchronisation
             producer.flush()
-            for f in pending:
-                f.result()
+            if not acknowledged.wait(120):
+                raise RuntimeError(f"only {len(produce)} of {total} sends acknowledged")
         e2e: list[float] = out.get(timeout=150)
     finally:
         consumer.join(timeout=30)
