@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer as CKConsumer
-from confluent_kafka import Producer as CKProducer
 from confluent_kafka import TopicPartition as CKTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.kafka_clients import confluent_produce_to
 from kraft import Admin, Consumer, Producer, TopicPartition
 from kraft.testing.local_cluster import Cluster, free_ports, wait_for
 
@@ -101,29 +101,7 @@ def create_kafka_topic(bootstrap: str, topic: str, rf: int) -> None:
 # -- the workloads (confluent-kafka's as benchmarks/kafka_clients.py, kraft's as benchmarks/run.py) --
 
 def ck_produce(bootstrap: str, topic: str, n: int) -> float:
-    producer = CKProducer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                           "batch.size": 65536, "queue.buffering.max.messages": 1_000_000})
-    failed: list[Any] = []
-
-    def delivered(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failed.append(err)
-
-    start = time.perf_counter()
-    for i in range(n):
-        while True:
-            try:
-                producer.produce(topic, value=VALUE, partition=i % PARTITIONS, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.01)  # the local queue is full: let deliveries drain it
-        if i % 10_000 == 0:
-            producer.poll(0)
-    remaining = producer.flush(120)
-    elapsed = time.perf_counter() - start
-    if remaining or failed:
-        raise RuntimeError(f"confluent producer: {remaining} undelivered, {len(failed)} failed ({failed[:3]})")
-    return n / elapsed
+    return confluent_produce_to(bootstrap, topic, n, VALUE)
 
 
 def ck_consume(bootstrap: str, topic: str, n: int, queue_backoff_ms: int | None = None) -> float:
