@@ -431,6 +431,15 @@ class UnsupportedCompressionType(KraftError):
 
 
 @_register
+class MemberIdRequired(KraftError):
+    """A new member's first JoinGroup (v4+, KIP-394): the coordinator names it, and it joins again with
+    that member id, so a join the client gave up on leaves no member behind."""
+
+    code = 79
+    name = "MEMBER_ID_REQUIRED"
+
+
+@_register
 class PreferredLeaderNotAvailable(KraftError):
     """A partition's preferred replica did not take leadership: it is down, cut off from the leader,
     a learner catching up, or behind the leader's log until the deadline."""

@@ -203,6 +203,14 @@ class GroupCoordinator:
         self._check(group)
         return await fut
 
+    def pending_member(self, group_id: str, client_id: str, session_timeout_ms: int) -> str:
+        """KIP-394: a member id for a new member's first JoinGroup (answered MEMBER_ID_REQUIRED). It
+        joins nothing yet: only a JoinGroup naming it makes a member, so a client that gives up on a
+        join (librdkafka does, when its subscription changes meanwhile) leaves no member that the
+        next rounds wait for until its session times out."""
+        group = self._group(group_id, joining=True)
+        return group.add_pending(client_id, session_timeout_ms, self.clock())
+
     def sync(self, group_id: str, member_id: str, generation: int) -> dict[str, Any]:
         group = self._group(group_id, create=False)
         if member_id not in group.members:
