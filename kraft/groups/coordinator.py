@@ -27,7 +27,7 @@ from kraft.groups.assignors import assign
 from kraft.groups.consumer_group import Answer, ConsumerGroup, Heartbeat
 from kraft.groups.consumer_protocol import assignment_partitions, encode_assignment, encode_subscription
 from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
-from kraft.state.metadata import GroupOffsets, MetadataMachine, commit_row, encode_command
+from kraft.state.metadata import COMMITTED_OFFSET_MIN, GroupOffsets, MetadataMachine, commit_row, encode_command
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ class GroupCoordinator:
         accepted = []
         for i, (topic, partition, offset, meta, _) in enumerate(commits):
             end = self.end_offset(topic, partition)
-            if offset < 0 or (end is not None and offset > end):
+            if offset < COMMITTED_OFFSET_MIN or (end is not None and offset > end):
                 results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
             elif len(meta.encode()) > OFFSET_METADATA_MAX_BYTES:
                 results[i] = (errors.OffsetMetadataTooLarge.code,
@@ -302,6 +302,26 @@ class GroupCoordinator:
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             consumer.check_commit(member_id or "", member_epoch)
+
+    async def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups for one group: its commits and generation go, through the metadata
+        group. NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND if it has left nothing behind."""
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator deletes groups; ask find_coordinator")
+        classic, consumer = self.groups.get(group_id), self.consumer_groups.get(group_id)
+        if (classic is not None and classic.members) or (consumer is not None and consumer.members):
+            raise errors.NonEmptyGroup(f"group {group_id!r} has active members")
+        replicated = self.metadata.groups.get(group_id)
+        if replicated is None:
+            if classic is None and consumer is None:
+                raise errors.GroupIdNotFound(f"group {group_id!r} does not exist")
+        else:
+            await self.propose(encode_command("delete_group", group=group_id, generation=replicated.generation))
+        # An empty group's in-memory state goes too, unless a member joined while the entry was replicated.
+        for groups in (self.groups, self.consumer_groups):
+            left = groups.get(group_id)
+            if left is not None and not left.members:
+                del groups[group_id]
 
     # --- reads (any node: offsets are replicated) ----------------------------------------------
     def committed(self, group_id: str) -> GroupOffsets | None:
