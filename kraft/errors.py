@@ -440,6 +440,14 @@ class MemberIdRequired(KraftError):
 
 
 @_register
+class InvalidRegularExpression(KraftError):
+    """A consumer-protocol member's topic regex (ConsumerGroupHeartbeat v1) does not compile as RE2."""
+
+    code = 128
+    name = "INVALID_REGULAR_EXPRESSION"
+
+
+@_register
 class PreferredLeaderNotAvailable(KraftError):
     """A partition's preferred replica did not take leadership: it is down, cut off from the leader,
     a learner catching up, or behind the leader's log until the deadline."""

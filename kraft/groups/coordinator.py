@@ -578,9 +578,11 @@ class GroupCoordinator:
         """``describe``'s answer for a consumer-protocol group (Kafka's state names, the assignor as
         strategy, the subscription and assignment as the classic "consumer" bytes for DescribeGroups)."""
         offsets = dict(replicated.offsets) if replicated else {}
+        topics = self._topic_partitions()
         members = [{"member_id": mid, "instance_id": m.instance_id, "client_id": m.client_id, "host": m.host,
                     "assignment": [list(tp) for tp in sorted(m.assigned)], "member_epoch": m.epoch,
-                    "metadata": encode_subscription(m.topics), "assignment_bytes": encode_assignment(m.assigned)}
+                    "metadata": encode_subscription(m.subscribed(topics)),
+                    "assignment_bytes": encode_assignment(m.assigned)}
                    for mid, m in group.members.items()]
         return {"group_id": group.group_id, "state": group.state.value, "generation": group.epoch,
                 "strategy": group.assignor, "protocol_type": "consumer", "members": members,

@@ -225,7 +225,9 @@ def test_consumer_group_heartbeat_and_describe_answer_bad_fields_with_errors(nod
         assert beat(member_epoch=-3)["error_code"] == INVALID_REQUEST
         assert beat(member_id="")["error_code"] == INVALID_REQUEST  # v1: the client names itself
         assert beat(subscribed_topic_names=None)["error_code"] == INVALID_REQUEST
-        assert beat(subscribed_topic_regex="^t.*")["error_code"] == INVALID_REQUEST
+        assert beat(subscribed_topic_regex="(?<=t)")["error_code"] == 128  # INVALID_REGULAR_EXPRESSION (RE2)
+        assert beat(subscribed_topic_regex="t" * 5000)["error_code"] == 128
+        assert beat(subscribed_topic_names=None, subscribed_topic_regex=None)["error_code"] == INVALID_REQUEST
         assert beat(topic_partitions=[{"topic_id": uuid.uuid4(), "partitions": [0]}])["error_code"] == 0, \
             "partitions of an unknown topic id are dropped, so this is an empty owned set"
         assert beat(server_assignor="nonesuch")["error_code"] == 112  # UNSUPPORTED_ASSIGNOR
