@@ -27,7 +27,7 @@ from kraft.groups.assignors import assign
 from kraft.groups.consumer_group import Answer, ConsumerGroup, Heartbeat
 from kraft.groups.consumer_protocol import assignment_partitions, encode_assignment, encode_subscription
 from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
-from kraft.state.metadata import GroupOffsets, MetadataMachine, commit_row, encode_command
+from kraft.state.metadata import COMMITTED_OFFSET_MIN, GroupOffsets, MetadataMachine, commit_row, encode_command
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,14 @@ class GroupCoordinator:
         self._check(group)
         return await fut
 
+    def pending_member(self, group_id: str, client_id: str, session_timeout_ms: int) -> str:
+        """KIP-394: a member id for a new member's first JoinGroup (answered MEMBER_ID_REQUIRED). It
+        joins nothing yet: only a JoinGroup naming it makes a member, so a client that gives up on a
+        join (librdkafka does, when its subscription changes meanwhile) leaves no member that the
+        next rounds wait for until its session times out."""
+        group = self._group(group_id, joining=True)
+        return group.add_pending(client_id, session_timeout_ms, self.clock())
+
     def sync(self, group_id: str, member_id: str, generation: int) -> dict[str, Any]:
         group = self._group(group_id, create=False)
         if member_id not in group.members:
@@ -267,7 +275,7 @@ class GroupCoordinator:
         accepted = []
         for i, (topic, partition, offset, meta, _) in enumerate(commits):
             end = self.end_offset(topic, partition)
-            if offset < 0 or (end is not None and offset > end):
+            if offset < COMMITTED_OFFSET_MIN or (end is not None and offset > end):
                 results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
             elif len(meta.encode()) > OFFSET_METADATA_MAX_BYTES:
                 results[i] = (errors.OffsetMetadataTooLarge.code,
@@ -294,6 +302,26 @@ class GroupCoordinator:
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             consumer.check_commit(member_id or "", member_epoch)
+
+    async def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups for one group: its commits and generation go, through the metadata
+        group. NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND if it has left nothing behind."""
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator deletes groups; ask find_coordinator")
+        classic, consumer = self.groups.get(group_id), self.consumer_groups.get(group_id)
+        if (classic is not None and classic.members) or (consumer is not None and consumer.members):
+            raise errors.NonEmptyGroup(f"group {group_id!r} has active members")
+        replicated = self.metadata.groups.get(group_id)
+        if replicated is None:
+            if classic is None and consumer is None:
+                raise errors.GroupIdNotFound(f"group {group_id!r} does not exist")
+        else:
+            await self.propose(encode_command("delete_group", group=group_id, generation=replicated.generation))
+        # An empty group's in-memory state goes too, unless a member joined while the entry was replicated.
+        for groups in (self.groups, self.consumer_groups):
+            left = groups.get(group_id)
+            if left is not None and not left.members:
+                del groups[group_id]
 
     # --- reads (any node: offsets are replicated) ----------------------------------------------
     def committed(self, group_id: str) -> GroupOffsets | None:
@@ -550,9 +578,11 @@ class GroupCoordinator:
         """``describe``'s answer for a consumer-protocol group (Kafka's state names, the assignor as
         strategy, the subscription and assignment as the classic "consumer" bytes for DescribeGroups)."""
         offsets = dict(replicated.offsets) if replicated else {}
+        topics = self._topic_partitions()
         members = [{"member_id": mid, "instance_id": m.instance_id, "client_id": m.client_id, "host": m.host,
                     "assignment": [list(tp) for tp in sorted(m.assigned)], "member_epoch": m.epoch,
-                    "metadata": encode_subscription(m.topics), "assignment_bytes": encode_assignment(m.assigned)}
+                    "metadata": encode_subscription(m.subscribed(topics)),
+                    "assignment_bytes": encode_assignment(m.assigned)}
                    for mid, m in group.members.items()]
         return {"group_id": group.group_id, "state": group.state.value, "generation": group.epoch,
                 "strategy": group.assignor, "protocol_type": "consumer", "members": members,

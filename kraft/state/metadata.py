@@ -275,6 +275,13 @@ class StateStore(Protocol):
         ...
 
 
+# The lowest offset a group may commit: Kafka's logical offsets EARLIEST (-2) and LATEST (-1) are
+# committed by clients (kafkajs' admin resetOffsets) and read back as they were, as Kafka stores any
+# offset; kraft refuses anything lower (OFFSET_OUT_OF_RANGE). No entry before this rule carries one:
+# the coordinator refused every negative offset before proposing.
+COMMITTED_OFFSET_MIN = -2
+
+
 @dataclass
 class GroupOffsets:
     """A consumer group's replicated facts: the generation of its last rebalance and its commits."""
@@ -670,6 +677,18 @@ class MetadataMachine:
         self._dirty_groups.add(cmd["group"])
         return group.generation
 
+    def _op_delete_group(self, cmd: dict[str, Any]) -> None:
+        """A group's commits and generation go (Kafka's DeleteGroups), if its generation is still the
+        one the coordinator saw it empty at: a group that a member joined meanwhile (a generation was
+        recorded after the check) is kept, NON_EMPTY_GROUP."""
+        group = self.groups.get(cmd["group"])
+        if group is None:
+            raise errors.GroupIdNotFound(f"group {cmd['group']!r} does not exist")
+        if group.generation != cmd["generation"]:
+            raise errors.NonEmptyGroup(f"group {cmd['group']!r} moved to generation {group.generation}")
+        del self.groups[cmd["group"]]
+        self._dirty_groups.add(cmd["group"])
+
     def _op_commit_offsets(self, cmd: dict[str, Any]) -> list[list[int]]:
         """Many groups' commits in one entry; per commit, per offset: an error code (0 = stored).
 
@@ -691,8 +710,8 @@ class MetadataMachine:
             codes = []
             for topic, partition, offset, *rest in commit["offsets"]:
                 t = self._topics.get(topic)
-                if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
-                    codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
+                if t is None or not 0 <= partition < len(t["partitions"]) or offset < COMMITTED_OFFSET_MIN:
+                    codes.append(errors.UnknownTopicOrPartition.code if offset >= COMMITTED_OFFSET_MIN
                                  else errors.OffsetOutOfRange.code)
                     continue
                 group.set(topic, partition, offset, *split_commit(rest))

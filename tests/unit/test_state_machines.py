@@ -436,3 +436,16 @@ def test_committed_leader_epochs_are_kept_beside_old_rows_and_cleared_by_commits
         ["t", 0, 8, "", 9]]}]))
     m.apply(5, encode_command("delete_topic", name="t"))
     assert m.groups["g"].leader_epochs == {} and m.groups["g"].offsets == {}
+
+
+def test_delete_group_drops_commits_and_generation_unless_the_group_moved_on() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(1, encode_command("create_topic", name="t", assignment=[[1]], configs={}))
+    m.apply(2, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 5]]}]))
+    m.apply(3, encode_command("group_generation", group="g", generation=2))
+    assert m.apply(4, encode_command("delete_group", group="g", generation=1)) == (
+        errors.NonEmptyGroup.code, "group 'g' moved to generation 2")
+    assert m.apply(5, encode_command("delete_group", group="g", generation=2)) == (0, None)
+    assert "g" not in m.groups and "g" not in MetadataMachine(store).groups, "its row is gone too"
+    assert m.apply(6, encode_command("delete_group", group="g", generation=2))[0] == errors.GroupIdNotFound.code
