@@ -448,4 +448,5 @@ def test_delete_group_drops_commits_and_generation_unless_the_group_moved_on() -
         errors.NonEmptyGroup.code, "group 'g' moved to generation 2")
     assert m.apply(5, encode_command("delete_group", group="g", generation=2)) == (0, None)
     assert "g" not in m.groups and "g" not in MetadataMachine(store).groups, "its row is gone too"
+    assert not store.offset_rows, "and the rows of its commits"
     assert m.apply(6, encode_command("delete_group", group="g", generation=2))[0] == errors.GroupIdNotFound.code
