@@ -62,6 +62,7 @@ fsync = always                    ; always | never
 ; consumer_group_session_timeout_ms = 45000  ; KIP-848 groups: a member silent this long is removed
 ; consumer_group_heartbeat_interval_ms = 5000  ; KIP-848 groups: how often members are told to heartbeat
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
+; log_cleaner_backoff_ms = 15000  ; how often leaders look for compaction work (also at each retention check)
 ; group_lag_refresh_ms = 10000  ; how often the group coordinator asks leaders for end offsets (group lag metrics)
 ; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
@@ -161,6 +162,7 @@ class ClusterConfig:
     consumer_group_session_timeout_ms: int = 45_000
     consumer_group_heartbeat_interval_ms: int = 5_000
     log_retention_check_interval_ms: int = 30000
+    log_cleaner_backoff_ms: int = 15000  # Kafka's log.cleaner.backoff.ms: compaction looks this often
     leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
     group_lag_refresh_ms: int = 10_000  # the coordinator's end offsets for group lag (kraft.node.group_lag)
     metadata_voters: int = 3  # the metadata group's voters (odd); a smaller cluster: all its nodes
@@ -254,6 +256,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "consumer_group_session_timeout_ms": (1_000, 3_600_000),
     "consumer_group_heartbeat_interval_ms": (100, 600_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
+    "log_cleaner_backoff_ms": (100, 3_600_000),
     "leader_balance_interval_ms": (0, 86_400_000),
     "group_lag_refresh_ms": (100, 3_600_000),
     "metadata_voters": (1, 99),
