@@ -57,7 +57,7 @@ from kraft.node.host import NodeHost
 from kraft.node.partition_limits import check_node_replicas, check_topic_partitions
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.node.stats import TopicTraffic
-from kraft.placement import assign_replicas, new_partitions
+from kraft.placement import ManualAssignment, assign_replicas, manual_assignment, new_partitions
 from kraft.protocol import batch as native_batch
 from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka import records as kafka_batch
@@ -554,37 +554,52 @@ class Broker:
         self._auto_create.start([topic])
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
-                           configs: Mapping[str, object] | None) -> TopicCreated:
-        """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
-        planned, payload = self._plan_topic(name, partitions, rf, configs)
+                           configs: Mapping[str, object] | None,
+                           assignment: ManualAssignment | None = None) -> TopicCreated:
+        """Place and create a topic (None: cluster.ini's partitions / replication factor), or create
+        it on ``assignment`` ((partition, node ids) pairs, Kafka's manual replica assignment) once
+        checked; partitions and replication factor are then the assignment's, and giving them too
+        is INVALID_REQUEST, as Kafka."""
+        planned, payload = self._plan_topic(name, partitions, rf, configs, assignment)
         created = await self._propose_to_controller(payload)
         return TopicCreated(name, planned.partitions, planned.replication_factor, uuid.UUID(hex=str(created["uuid"])))
 
     def check_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> TopicCreated:
+                    configs: Mapping[str, object] | None,
+                    assignment: ManualAssignment | None = None) -> TopicCreated:
         """What ``create_topic`` would create, every check made and nothing created (Kafka's
         ``validate_only``); TopicAlreadyExists for a topic this node has."""
         if self.topic_exists(name):
             raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
-        return self._plan_topic(name, partitions, rf, configs)[0]
+        return self._plan_topic(name, partitions, rf, configs, assignment)[0]
 
     def _plan_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> tuple[TopicCreated, bytes]:
+                    configs: Mapping[str, object] | None,
+                    manual: ManualAssignment | None = None) -> tuple[TopicCreated, bytes]:
         if not valid_topic_name(name):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
-        partitions = self.config.partitions if partitions is None else int(partitions)
         # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.
         view = self.replicas.metadata.view
+        if manual is not None:
+            if partitions is not None or rf is not None:
+                raise errors.InvalidRequest("a topic with a manual replica assignment takes its partitions and "
+                                            "replication factor from it: give -1 for both")
+            given = [(p, rs) for p, rs in manual]
+            partitions, rf = len(given), len(given[0][1]) if given else 0
+        partitions = self.config.partitions if partitions is None else int(partitions)
         live = len(live_nodes(self.config, view))
         rf = min(self.config.replication_factor, live) if rf is None else int(rf)
         check_topic_partitions(name, partitions, self.config.max_partitions_per_topic)
-        if rf < 1 or rf > live:
+        if manual is None and (rf < 1 or rf > live):
             raise errors.InvalidReplicationFactor(
                 f"replication factor {rf} needs 1..{live} (the cluster has {live} nodes that are not decommissioned)"
             )
-        nodes = placement_nodes(self.config, view, rf)
+        nodes = placement_nodes(self.config, view, max(rf, 1))
         clean = self.validate_topic_configs(configs or {})
-        assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
+        if manual is None:
+            assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
+        else:
+            assignment = manual_assignment(nodes, manual)
         check_node_replicas(view.replicas_per_node, assignment, self.config.max_partitions_per_node)
         # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,

@@ -62,12 +62,12 @@ class ConfigBroker:
         return name in self.topics
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
-                           configs: Mapping[str, object] | None) -> TopicCreated:
+                           configs: Mapping[str, object] | None, assignment: object = None) -> TopicCreated:
         self.topics[name] = self.validate_topic_configs(configs or {})
         return TopicCreated(name, partitions or 1, rf or 1, CREATED_UUID)
 
     def check_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> TopicCreated:
+                    configs: Mapping[str, object] | None, assignment: object = None) -> TopicCreated:
         self.validate_topic_configs(configs or {})
         return TopicCreated(name, partitions or 1, rf or 1)
 
