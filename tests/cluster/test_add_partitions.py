@@ -1,4 +1,5 @@
-"""Placing a topic's replicas by hand (CreateTopics ``assignments``) and adding partitions to a topic on a real 3-node cluster: ``kraft topic add-partitions``, confluent-kafka's
+"""Placing a new topic's replicas by hand (CreateTopics ``assignments``) and adding partitions to a
+topic on a real 3-node cluster: ``kraft topic add-partitions``, confluent-kafka's
 ``AdminClient.create_partitions`` and kafka-python's ``KafkaAdminClient.create_partitions`` (Kafka's
 CreatePartitions, with its errors and validate_only); every replica node hosting the new partitions'
 Raft groups; producers (kraft's and librdkafka's) sending keyed records by the new count after their
@@ -25,7 +26,12 @@ from confluent_kafka import Producer as CKProducer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic as KPNewTopic
-from kafka.errors import InvalidPartitionsError, InvalidRequestError, InvalidReplicationAssignmentError, UnknownTopicOrPartitionError
+from kafka.errors import (
+    InvalidPartitionsError,
+    InvalidReplicationAssignmentError,
+    InvalidRequestError,
+    UnknownTopicOrPartitionError,
+)
 
 from kraft import Admin, Producer
 from kraft.partitioner import partition_for_key
