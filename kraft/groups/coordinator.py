@@ -91,7 +91,6 @@ class GroupCoordinator:
         metadata: MetadataMachine,
         is_coordinator: Callable[[], bool],
         propose: Propose,
-        end_offset: Callable[[str, int], int | None],
         initial_delay_s: float,
         clock: Callable[[], float] = time.monotonic,
         consumer_session_timeout_ms: int = 45_000,
@@ -100,7 +99,6 @@ class GroupCoordinator:
         self.metadata = metadata
         self.is_coordinator = is_coordinator
         self.propose = propose
-        self.end_offset = end_offset  # the high watermark when this node leads the partition, else None
         self.initial_delay_s = initial_delay_s
         self.clock = clock
         self.groups: dict[str, Group] = {}
@@ -252,10 +250,13 @@ class GroupCoordinator:
             self._group(group_id).check_commit(member_id, generation, instance_id)
         results: list[tuple[int, str] | None] = [None] * len(offsets)
         accepted = []
-        for i, (topic, partition, offset, *meta) in enumerate(offsets):
-            end = self.end_offset(topic, partition)
-            if offset < 0 or (end is not None and offset > end):
-                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
+        for i, (_topic, _partition, offset, *meta) in enumerate(offsets):
+            # Any offset at or above 0, beyond the partition's end too, as Kafka stores it (librdkafka's
+            # 0099 commits 42 on an empty partition); a fetch from it answers OFFSET_OUT_OF_RANGE and
+            # the consumer's reset policy applies. Negative offsets are no position (the metadata
+            # group refuses them too).
+            if offset < 0:
+                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is negative")
             elif meta and len(meta[0].encode()) > OFFSET_METADATA_MAX_BYTES:
                 results[i] = (errors.OffsetMetadataTooLarge.code,
                               f"commit metadata of {len(meta[0].encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")

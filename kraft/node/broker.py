@@ -128,7 +128,6 @@ class Broker:
             # showed committed offsets moving backwards after a metadata leader change.
             is_coordinator=replicas.meta_group.leadership_ready,
             propose=self._propose_metadata,
-            end_offset=self._leader_end_offset,
             initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
             clock=host.clock.now,
             consumer_session_timeout_ms=config.consumer_group_session_timeout_ms,
@@ -144,14 +143,6 @@ class Broker:
     def request_timeout_ms(self) -> int:
         """How long a write may wait for its commit (a client asking for longer gets this)."""
         return self.config.request_timeout_ms
-
-    def _leader_end_offset(self, topic: str, partition: int) -> int | None:
-        try:
-            replica = self._leader_replica(topic, partition, applied=True)
-        except errors.KraftError:
-            return None
-        with self.host.store.read() as committed:
-            return int(replica.log.read_state(committed)["next_offset"])
 
     async def init_producer_id(self) -> ProducerId:
         producer_id = await self._propose_metadata(encode_command("alloc_producer_id"))
