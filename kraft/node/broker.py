@@ -68,6 +68,7 @@ from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
+from kraft.replica_selector import preferred_read_replica
 from kraft.state import leader_epochs
 from kraft.state.leader_epochs import LeaderEpochs
 from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
@@ -316,15 +317,19 @@ class Broker:
                 hw, start, error = -1, -1, None
                 batches: Sequence[tuple[int, bytes]] = ()
                 epochs: LeaderEpochs = ()
+                preferred = -1
                 try:
-                    replica = self._leader_replica(topic, partition, applied=True)
+                    replica = self._fetch_replica(topic, partition, request.client_rack)
                     _check_leader_epoch(replica, req.current_leader_epoch)
                     state = replica.log.read_state(committed)
+                    # On a follower too: what it has applied is committed (Raft applies nothing else).
                     hw, start = state["next_offset"], state["log_start_offset"]
                     epochs = replica.log.read_leader_epochs(committed)
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
-                    if offset == hw or (strict_total and total and total >= max_bytes):
+                    if request.client_rack:
+                        preferred = self._preferred_read_replica(replica, request.client_rack)
+                    if offset == hw or preferred >= 0 or (strict_total and total and total >= max_bytes):
                         continue
                     budget = min(max_bytes if req.max_bytes is None else req.max_bytes, max(max_bytes - total, 1))
                     try:
@@ -339,8 +344,28 @@ class Broker:
                 except errors.KraftError as e:
                     error = e
                 finally:  # every partition is answered, however the block above was left
-                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs))
+                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs, preferred))
         return out, total
+
+    def _fetch_replica(self, topic: str, partition: int, client_rack: str | None) -> PartitionReplica:
+        """The replica a fetch reads: the leader's (once it has applied its predecessors' entries),
+        or, for a Kafka consumer that can follow a preferred read replica (Fetch v11+: ``client_rack``
+        is not None), this node's follower replica, as Kafka's followers serve such fetches."""
+        try:
+            return self._leader_replica(topic, partition, applied=True)
+        except errors.NotLeader:
+            if client_rack is None:
+                raise
+            return self._replica(topic, partition)
+
+    def _preferred_read_replica(self, replica: PartitionReplica, client_rack: str) -> int:
+        """On the leader with ``fetch_from_follower`` on: the in-sync replica in the client's rack
+        the client should read from (-1: this leader serves)."""
+        if not self.config.fetch_from_follower or not replica.group.is_leader():
+            return -1
+        racks = {n.id: n.rack for n in every_node(self.config, self.replicas.metadata.view)}
+        chosen = preferred_read_replica(self.node_id, replica.in_sync_replicas(), racks, client_rack)
+        return -1 if chosen is None else chosen
 
     async def fetch(self, request: FetchRequest) -> list[FetchedPartition]:
         """Each partition's committed batches (in the request's order), once ``min_bytes`` are there,
@@ -356,7 +381,8 @@ class Broker:
             try:
                 results, total = self._read_partitions(request, max_bytes)
                 remaining = deadline - self.host.clock.now()
-                errored = any(r.error is not None for r in results)
+                # a partition sent to another replica is news too: the client should go there now
+                errored = any(r.error is not None or r.preferred_read_replica >= 0 for r in results)
                 if total >= request.min_bytes or errored or remaining <= 0:
                     self._count_fetched(results)
                     return results

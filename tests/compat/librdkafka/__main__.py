@@ -69,6 +69,8 @@ class ScenarioCluster:
     def start(self) -> Cluster:
         self.incarnation += 1
         extra = "" if self.auto_create is None else f"auto_create_topics = {str(self.auto_create).lower()}"
+        # and replica.selector.class=RackAwareReplicaSelector, as librdkafka's test clusters (0101)
+        extra += "\nfetch_from_follower = true"
         cluster = Cluster(self.root / f"{self.scenario}-{self.incarnation}", NODES, fsync="always", rf=3,
                           partitions=4, extra=extra)
         # librdkafka's own test clusters give broker N the rack "RACKN" (tests/cluster_testing.py).

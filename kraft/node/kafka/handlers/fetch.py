@@ -10,8 +10,10 @@ Versions 4-12, as Kafka 3.7 without topic ids (v13+ name topics by id only). v7+
 (KIP-227) through the listener's ``FetchSessions`` cache: a full fetch (epoch 0) creates a session,
 incremental ones (its id and next epoch) list only what changed and get only the partitions with
 news; a session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) is the answer's
-top-level error with no partitions, as Kafka answers it. v11's ``rack_id`` is read and not used (no
-follower fetching: the preferred read replica is always -1); v12 is flexible and its
+top-level error with no partitions, as Kafka answers it. v11+ is fetch from follower (KIP-392): with
+cluster.ini's ``fetch_from_follower``, a leader answers a consumer whose ``rack_id`` is an in-sync
+follower's rack with that replica as its ``preferred_read_replica`` (and no records), and followers
+serve v11+ fetches up to what they have applied (committed); v12 is flexible and its
 ``last_fetched_epoch`` (a follower's divergence check) is not used, since kraft's replicas follow by
 Raft, not by Fetch.
 """
@@ -34,6 +36,7 @@ API_KEY = 1
 MIN_VERSION = 4
 MAX_VERSION = 12
 SESSIONS_FROM = 7  # the first version with fetch sessions
+RACK_FROM = 11  # the first version with rack_id and preferred_read_replica (KIP-392)
 MAX_BYTES = 52428800  # Kafka's fetch.max.bytes default, for a request that names none
 
 
@@ -56,7 +59,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     # Kafka's limits: only the first non-empty partition may go over them (KIP-74), so an answer
     # stays within what the client is ready to receive.
     fetch = FetchRequest(parts, max_wait_ms=max(request["max_wait"], 0), min_bytes=max(request["min_bytes"], 0),
-                         max_bytes=request.get("max_bytes", MAX_BYTES), strict_max_bytes=True)
+                         max_bytes=request.get("max_bytes", MAX_BYTES), strict_max_bytes=True,
+                         client_rack=(request.get("rack_id") or "") if ctx.version >= RACK_FROM else None)
     results = await ctx.broker.fetch(fetch)
     answers = [_partition(r) for r in results]
     session_id, include = sessions.finish(plan, [
@@ -78,7 +82,7 @@ def _partition(r: FetchedPartition) -> dict[str, Any]:
     return {"partition_index": r.partition, "error_code": 0 if r.error is None else kafka_code(r.error),
             "high_watermark": r.high_watermark, "last_stable_offset": r.high_watermark,
             "log_start_offset": r.log_start_offset, "aborted_transactions": None,
-            "preferred_read_replica": -1, "records": records}
+            "preferred_read_replica": r.preferred_read_replica, "records": records}
 
 
 def _now_ms() -> int:
