@@ -117,6 +117,14 @@ CONFIGS: tuple[ConfigKey, ...] = (
     ConfigKey("min.insync.replicas", Kind.INT, 1, "min_insync_replicas", "min.insync.replicas",
               "Kafka's minimum in-sync replicas for acks=all; stored, kraft commits at a Raft majority",
               low=1, high=INT_MAX),
+    # Stored only: kraft's durability is cluster.ini's fsync policy (always: every acknowledged batch
+    # is on disk first), not a flush interval (librdkafka's 0081 alters flush.ms).
+    ConfigKey("flush.ms", Kind.LONG, LONG_MAX, "log_flush_interval_ms", "log.flush.interval.ms",
+              "Kafka's time between forced log flushes (ms); stored, kraft follows cluster.ini's fsync",
+              low=0, high=LONG_MAX),
+    ConfigKey("flush.messages", Kind.LONG, LONG_MAX, "log_flush_interval_messages", "log.flush.interval.messages",
+              "Kafka's records between forced log flushes; stored, kraft follows cluster.ini's fsync",
+              low=1, high=LONG_MAX),
     # Stored only: Kafka waits this long before deleting a segment file it dropped; kraft deletes
     # trimmed or compacted batches in the same replicated step that drops them (librdkafka's 0077 sets it).
     ConfigKey("file.delete.delay.ms", Kind.LONG, 60000, "log_segment_delete_delay_ms", "log.segment.delete.delay.ms",

@@ -42,6 +42,8 @@ GOOD: list[tuple[str, object, tc.ConfigValue]] = [
     ("segment.bytes", "14", 14),  # Kafka's minimum
     ("file.delete.delay.ms", "10000", 10000),  # stored only (librdkafka's 0077)
     ("file.delete.delay.ms", 0, 0),
+    ("flush.ms", "12345678", 12345678),  # librdkafka's 0081 alters it
+    ("flush.messages", "1", 1),
     ("compression.type", "producer", "producer"),
     ("compression.type", "zstd", "zstd"),
     ("compression.type", "uncompressed", "uncompressed"),
@@ -79,6 +81,8 @@ BAD: list[tuple[str, object, str]] = [
     ("cleanup.policy", ["compact"], "not a comma-separated list"),
     ("segment.bytes", "13", "out of range (14.."),
     ("file.delete.delay.ms", "-1", "out of range (0.."),
+    ("flush.ms", "-1", "out of range (0.."),
+    ("flush.messages", "0", "out of range (1.."),
     ("compression.type", "lz5", "is not one of uncompressed | zstd | lz4 | snappy | gzip | producer"),
     ("compression.type", "none", "is not one of"),  # the producer's name for it; the topic's is uncompressed
     ("message.format.version", "ten", "is not a Kafka version"),
