@@ -146,7 +146,7 @@ class ClusterConfig:
     console_read_only: bool = False  # the web console (kraft.console) refuses every write action (HTTP 403)
     # Kafka's replica.selector.class=RackAwareReplicaSelector (KIP-392): a leader answers a Fetch
     # (v11+) whose rack_id is another node's rack with that in-sync replica as its preferred read
-    # replica; followers serve such fetches up to what they have applied (committed) either way.
+    # replica, and followers serve such fetches up to what they have applied (committed).
     fetch_from_follower: bool = False
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216

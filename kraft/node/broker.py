@@ -349,12 +349,14 @@ class Broker:
 
     def _fetch_replica(self, topic: str, partition: int, client_rack: str | None) -> PartitionReplica:
         """The replica a fetch reads: the leader's (once it has applied its predecessors' entries),
-        or, for a Kafka consumer that can follow a preferred read replica (Fetch v11+: ``client_rack``
-        is not None), this node's follower replica, as Kafka's followers serve such fetches."""
+        or, with ``fetch_from_follower`` on and for a Kafka consumer that can follow a preferred read
+        replica (Fetch v11+: ``client_rack`` is not None), this node's follower replica, as Kafka's
+        followers serve such fetches. Off, a follower answers NOT_LEADER_OR_FOLLOWER as before: no
+        client is sent to it, and one that comes by mistake learns the leader at once."""
         try:
             return self._leader_replica(topic, partition, applied=True)
         except errors.NotLeader:
-            if client_rack is None:
+            if client_rack is None or not self.config.fetch_from_follower:
                 raise
             return self._replica(topic, partition)
 

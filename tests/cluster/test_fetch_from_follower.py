@@ -132,3 +132,29 @@ def test_librdkafka_reads_from_the_replica_in_its_rack(cluster: Cluster) -> None
     rx = {b["nodeid"]: b["rxbytes"] for b in stats[-1]["brokers"].values() if b["nodeid"] >= 0}
     assert rx[follower] > RECORDS * len(VALUE), rx
     assert rx[follower] == max(rx.values()), f"most bytes from the follower in RACK{follower}: {rx}"
+
+
+def test_off_a_follower_sends_the_client_to_the_leader(tmp_path: Path) -> None:
+    """Without fetch_from_follower (the default, as Kafka without a replica selector) nothing changes:
+    no preferred read replica, and a follower answers NOT_LEADER_OR_FOLLOWER, so a client that
+    comes to it by mistake (a stale leader) refreshes its metadata."""
+    c = Cluster(tmp_path, 3, rf=3, partitions=1)
+    text = c.config_path.read_text()
+    for node in (1, 2, 3):
+        text = text.replace(f"[node.{node}]\n", f"[node.{node}]\nrack = RACK{node}\n")
+    c.config_path.write_text(text)
+    try:
+        c.start_all()
+        admin = AdminClient({"bootstrap.servers": c.kafka_bootstrap})
+        admin.create_topics([NewTopic("fff", 1, 3)])["fff"].result(30)
+        c.wait_leaders("fff")
+        leader, follower = _leader_and_follower(c)
+        at_leader, at_follower = RawKafka(c.kafka_ports[leader]), RawKafka(c.kafka_ports[follower])
+        try:
+            assert _fetch(at_leader, 11, f"RACK{follower}")["preferred_read_replica"] == -1
+            assert _fetch(at_follower, 11, f"RACK{follower}")["error_code"] == NOT_LEADER_OR_FOLLOWER
+        finally:
+            at_leader.close()
+            at_follower.close()
+    finally:
+        c.stop_all()

@@ -13,7 +13,8 @@ news; a session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) 
 top-level error with no partitions, as Kafka answers it. v11+ is fetch from follower (KIP-392): with
 cluster.ini's ``fetch_from_follower``, a leader answers a consumer whose ``rack_id`` is an in-sync
 follower's rack with that replica as its ``preferred_read_replica`` (and no records), and followers
-serve v11+ fetches up to what they have applied (committed); v12 is flexible and its
+serve v11+ fetches up to what they have applied (committed; off: NOT_LEADER_OR_FOLLOWER, as
+before); v12 is flexible and its
 ``last_fetched_epoch`` (a follower's divergence check) is not used, since kraft's replicas follow by
 Raft, not by Fetch.
 """
