@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kraft.errors import CorruptRecord
-from kraft.protocol.kafka.message_sets import decode_message_set, message_set_to_batch
+from kraft.protocol.kafka.message_sets import decode_message_set, encode_message_set, message_set_to_batch
 from kraft.protocol.kafka.records import COMPRESSION_GZIP, decode_kafka_batch, read_kafka_header
 
 
@@ -92,3 +92,18 @@ def test_any_bytes_convert_or_are_corrupt_record(data: bytes) -> None:
 def test_round_trip(records: list[tuple[bytes | None, bytes | None]]) -> None:
     data = b"".join(message(k, v, offset=i) for i, (k, v) in enumerate(records))
     assert [(k, v) for _, _, k, v, *_ in decode_kafka_batch(message_set_to_batch(data), 0)] == records
+
+
+@pytest.mark.parametrize("magic", [0, 1])
+def test_records_down_converted_to_a_message_set_read_back(magic: int) -> None:
+    records = [(40, 1_700_000_000_000, b"k", b"v"), (42, 1_700_000_000_001, None, b"w"), (43, 5, b"k", None)]
+    data = encode_message_set(records, magic)
+    assert data.startswith(message(b"k", b"v", magic=magic, ts=1_700_000_000_000, offset=40))
+    ts = (lambda t: t) if magic == 1 else (lambda t: -1)  # magic 0 has no timestamp
+    assert [(t, k, v) for t, k, v, _ in decode_message_set(data)] == [(ts(t), k, v) for _, t, k, v in records]
+    offsets, pos = [], 0
+    while pos < len(data):  # each message keeps its own offset (a compacted log's gap stays one)
+        offset, size = struct.unpack_from(">qi", data, pos)
+        offsets.append(offset)
+        pos += 12 + size
+    assert offsets == [40, 42, 43]

@@ -1,7 +1,9 @@
-"""Kafka's legacy message sets (magic 0 and 1, the formats before Kafka 0.11), as Produce v0-2
-carries them, turned into the one magic-v2 batch kraft stores: what a Kafka 3.x broker does when
-its log is format v2 (up-conversion). Magic 0 messages have no timestamp: their records get -1
-(Kafka's NO_TIMESTAMP), as Kafka gives them.
+"""Kafka's legacy message sets (magic 0 and 1, the formats before Kafka 0.11): as Produce v0-2
+carries them, turned into the one magic-v2 batch kraft stores, which is what a Kafka 3.x broker does
+when its log is format v2 (up-conversion; magic 0 messages have no timestamp: their records get -1,
+Kafka's NO_TIMESTAMP); and stored records written as a message set for Fetch v0-3
+(down-conversion: magic 0 for v0-1, magic 1 with timestamps for v2-3, uncompressed, headers
+dropped, as Kafka's down-conversion loses them too).
 
 Owns the message layout (offset, size, CRC32, magic, attributes, [timestamp], key, value), the
 CRC check, compressed wrapper messages (their value is a compressed inner message set) and the
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 
 from kraft.errors import CorruptRecord
 from kraft.protocol.kafka.records import COMPRESSION_NONE, KafkaRecordIn, decompress, encode_kafka_batch
@@ -33,6 +36,21 @@ def message_set_to_batch(data: bytes) -> bytes:
         raise CorruptRecord("the message set holds no message")
     codec = codecs.pop() if len(codecs) == 1 else COMPRESSION_NONE
     return encode_kafka_batch(records, compression=codec)
+
+
+def encode_message_set(records: Iterable[tuple[int, int, bytes | None, bytes | None]], magic: int) -> bytes:
+    """``(offset, timestamp, key, value)`` records as a message set of ``magic`` (0 or 1), each
+    message at its own offset (a compacted log's gaps stay gaps)."""
+    out = []
+    for offset, ts, key, value in records:
+        body = b"".join((bytes((magic, 0)), _TIMESTAMP.pack(ts) if magic == 1 else b"", _field(key), _field(value)))
+        message = _CRC.pack(zlib.crc32(body)) + body
+        out.append(_OFFSET_SIZE.pack(offset, len(message)) + message)
+    return b"".join(out)
+
+
+def _field(data: bytes | None) -> bytes:
+    return _LENGTH.pack(-1) if data is None else _LENGTH.pack(len(data)) + data
 
 
 def decode_message_set(data: bytes) -> list[KafkaRecordIn]:
