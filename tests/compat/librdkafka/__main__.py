@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_limit_s": args.time_limit_s,
         "timeout_multiplier": args.timeout_multiplier,
         "cluster": {"nodes": NODES, "replication_factor": 3, "partitions": 4, "fsync": "always",
+                    "racks": "RACK1..RACK3", "fetch_from_follower": True,
                     "auto_create_topics": "not supported by this kraft" if auto_create is None else "per scenario"},
         "excluded": {e.number: f"{e.category}: {e.reason}" for e in excluded.values()},
     }
