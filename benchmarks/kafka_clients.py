@@ -24,7 +24,13 @@ PARTITIONS = 6
 
 
 def confluent_produce(cluster: Cluster, topic: str, n: int, value: bytes) -> float:
-    producer = CKProducer({"bootstrap.servers": cluster.kafka_bootstrap, "acks": "all", "linger.ms": 5,
+    return confluent_produce_to(cluster.kafka_bootstrap, topic, n, value)
+
+
+def confluent_produce_to(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+    """Records/s of confluent-kafka's producer sending ``n`` records round-robin over the partitions
+    (any Kafka-compatible broker: kraft's Kafka listener, or tansu in benchmarks.vs_tansu)."""
+    producer = CKProducer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
                            "batch.size": 65536, "queue.buffering.max.messages": 1_000_000})
     failed: list[Any] = []
 

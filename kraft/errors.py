@@ -431,6 +431,23 @@ class UnsupportedCompressionType(KraftError):
 
 
 @_register
+class MemberIdRequired(KraftError):
+    """A new member's first JoinGroup (v4+, KIP-394): the coordinator names it, and it joins again with
+    that member id, so a join the client gave up on leaves no member behind."""
+
+    code = 79
+    name = "MEMBER_ID_REQUIRED"
+
+
+@_register
+class InvalidRegularExpression(KraftError):
+    """A consumer-protocol member's topic regex (ConsumerGroupHeartbeat v1) does not compile as RE2."""
+
+    code = 128
+    name = "INVALID_REGULAR_EXPRESSION"
+
+
+@_register
 class PreferredLeaderNotAvailable(KraftError):
     """A partition's preferred replica did not take leadership: it is down, cut off from the leader,
     a learner catching up, or behind the leader's log until the deadline."""

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: kcat (a real Kafka command-line client), postgresql and
 # postgresql-15-wal2json (the Connect tests start their own PostgreSQL server with them), chromium and
-# chromium-driver (the web console's browser tests, Selenium), tmux (kraft top in a real terminal).
+# chromium-driver (the web console's browser tests, Selenium), tmux (kraft top in a real terminal),
+# nodejs and npm (the kafkajs tests; only when there is no node or npm at all: a Node.js installed
+# otherwise, e.g. NodeSource's, which brings its own npm, is kept).
 # Installs what is missing when it can (root, or passwordless sudo); otherwise says what is missing
 # and carries on: the tests that need a package then fail (CI=1) or skip, naming it.
 set -euo pipefail
@@ -10,6 +12,8 @@ missing=""
 for pkg in $PACKAGES; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     SUDO=""

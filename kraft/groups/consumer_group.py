@@ -47,6 +47,7 @@ from enum import StrEnum
 
 from kraft import errors
 from kraft.groups.assignors import DEFAULT_SERVER_ASSIGNOR, SERVER_ASSIGNORS
+from kraft.groups.topic_regex import TopicRegex, compile_regex
 
 TopicPartition = tuple[str, int]
 Partitions = frozenset[TopicPartition]
@@ -111,6 +112,8 @@ class Heartbeat:
     rack_id: str | None = None
     rebalance_timeout_ms: int = -1
     topics: tuple[str, ...] | None = None
+    # SubscribedTopicRegex (v1): None unchanged, "" none, else an RE2 regex over whole topic names
+    regex: str | None = None
     assignor: str | None = None
     owned: Partitions | None = None
     client_id: str = ""
@@ -126,10 +129,13 @@ class Heartbeat:
         if self.member_epoch == JOIN_EPOCH:
             if self.rebalance_timeout_ms < 0:
                 raise errors.InvalidRequest("RebalanceTimeoutMs must be provided in the first request")
-            if self.topics is None:
-                raise errors.InvalidRequest("SubscribedTopicNames must be set in the first request")
+            if self.topics is None and self.regex is None:
+                raise errors.InvalidRequest(
+                    "SubscribedTopicNames or SubscribedTopicRegex must be set in the first request")
             if self.owned:
                 raise errors.InvalidRequest("TopicPartitions must be empty when (re-)joining")
+        if self.regex:
+            compile_regex(self.regex)  # INVALID_REGULAR_EXPRESSION before anything changes
         if self.assignor is not None and self.assignor not in SERVER_ASSIGNORS:
             raise errors.UnsupportedAssignor(
                 f"server assignor {self.assignor!r} is not one of {sorted(SERVER_ASSIGNORS)}")
@@ -161,9 +167,16 @@ class Member:
     revoking: Partitions = NONE  # must be given up before anyone else gets them
     revoke_deadline: float = 0.0  # UnrevokedPartitions: fenced if still holding them after this
     state: MemberState = MemberState.STABLE
+    regex: TopicRegex | None = None  # topics whose whole name it matches are subscribed too
 
     def step(self, step: Step) -> None:
         self.state = next_member_state(self.state, step)
+
+    def subscribed(self, topics: Mapping[str, int]) -> tuple[str, ...]:
+        """Its topic names and the existing topics its regex selects."""
+        if self.regex is None:
+            return self.topics
+        return tuple(sorted(set(self.topics) | set(self.regex.select(topics))))
 
 
 @dataclass
@@ -237,7 +250,8 @@ class ConsumerGroup:
                 member.state = MemberState.STABLE
             return member, self._update(member, hb)
         member = Member(hb.member_id, hb.instance_id or None, hb.client_id, hb.host, hb.rack_id,
-                        tuple(sorted(set(hb.topics or ()))), hb.assignor, hb.rebalance_timeout_ms / 1000, now)
+                        tuple(sorted(set(hb.topics or ()))), hb.assignor, hb.rebalance_timeout_ms / 1000, now,
+                        regex=compile_regex(hb.regex) if hb.regex else None)
         self.members[member.member_id] = member
         if hb.instance_id:
             self.static_members[hb.instance_id] = member.member_id
@@ -280,6 +294,11 @@ class ConsumerGroup:
             topics = tuple(sorted(set(hb.topics)))
             changed |= topics != member.topics
             member.topics = topics
+        if hb.regex is not None:
+            regex = compile_regex(hb.regex) if hb.regex else None
+            changed |= regex is not member.regex and (regex is None or member.regex is None
+                                                       or regex.pattern != member.regex.pattern)
+            member.regex = regex
         if hb.assignor is not None:
             changed |= hb.assignor != member.assignor
             member.assignor = hb.assignor
@@ -353,7 +372,7 @@ class ConsumerGroup:
 
     # --- the target and reconciliation --------------------------------------------------------
     def _subscribed(self, topics: Mapping[str, int]) -> dict[str, int]:
-        wanted = {t for m in self.members.values() for t in m.topics}
+        wanted = {t for m in self.members.values() for t in m.subscribed(topics)}
         return {t: topics[t] for t in sorted(wanted) if topics.get(t, 0) > 0}
 
     def _metadata_changed(self, topics: Mapping[str, int]) -> bool:
@@ -372,7 +391,7 @@ class ConsumerGroup:
         self.epoch += 1
         self.assignor = self._preferred_assignor()
         self.subscribed_partitions = self._subscribed(topics)
-        subscriptions = {mid: m.topics for mid, m in self.members.items()}
+        subscriptions = {mid: m.subscribed(topics) for mid, m in self.members.items()}
         previous = {mid: sorted(m.assigned | m.revoking) for mid, m in self.members.items()}
         result = SERVER_ASSIGNORS[self.assignor](subscriptions, self.subscribed_partitions, previous)
         self.target = {mid: frozenset(tps) for mid, tps in result.items()}

@@ -27,7 +27,7 @@ from kraft.groups.assignors import assign
 from kraft.groups.consumer_group import Answer, ConsumerGroup, Heartbeat
 from kraft.groups.consumer_protocol import assignment_partitions, encode_assignment, encode_subscription
 from kraft.groups.membership import AWAITING_SYNC, PREPARING, Group, State
-from kraft.state.metadata import GroupOffsets, MetadataMachine, encode_command
+from kraft.state.metadata import COMMITTED_OFFSET_MIN, GroupOffsets, MetadataMachine, commit_row, encode_command
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,16 @@ class CommitBatcher:
                         fut.set_result(codes)
         finally:
             self._running = False
+
+
+def _commit_fields(offset: tuple[str, int, int] | tuple[str, int, int, str] | tuple[str, int, int, str, int],
+                   ) -> tuple[str, int, int, str, int]:
+    """(topic, partition, offset, metadata string, leader epoch), the absent ones "" and -1."""
+    if len(offset) == 5:
+        return offset
+    if len(offset) == 4:
+        return (*offset, -1)
+    return (*offset, "", -1)
 
 
 class GroupCoordinator:
@@ -191,6 +201,14 @@ class GroupCoordinator:
         self._check(group)
         return await fut
 
+    def pending_member(self, group_id: str, client_id: str, session_timeout_ms: int) -> str:
+        """KIP-394: a member id for a new member's first JoinGroup (answered MEMBER_ID_REQUIRED). It
+        joins nothing yet: only a JoinGroup naming it makes a member, so a client that gives up on a
+        join (librdkafka does, when its subscription changes meanwhile) leaves no member that the
+        next rounds wait for until its session times out."""
+        group = self._group(group_id, joining=True)
+        return group.add_pending(client_id, session_timeout_ms, self.clock())
+
     def sync(self, group_id: str, member_id: str, generation: int) -> dict[str, Any]:
         group = self._group(group_id, create=False)
         if member_id not in group.members:
@@ -233,12 +251,14 @@ class GroupCoordinator:
         self._check(group)
 
     async def commit(self, group_id: str, member_id: str, generation: int,
-                     offsets: Sequence[tuple[str, int, int] | tuple[str, int, int, str]],
+                     offsets: Sequence[tuple[str, int, int] | tuple[str, int, int, str]
+                                       | tuple[str, int, int, str, int]],
                      instance_id: str | None = None) -> list[tuple[int, str]]:
-        """Commit ``(topic, partition, offset[, metadata string])`` for the group; per offset, an
-        error code (0: stored) and a message. A metadata string is kept with its offset (up to
-        ``OFFSET_METADATA_MAX_BYTES``) and comes back with it. A static member's commit naming its
-        ``instance_id`` is fenced once a newer member took that instance id."""
+        """Commit ``(topic, partition, offset[, metadata string[, leader epoch]])`` for the group; per
+        offset, an error code (0: stored) and a message. A metadata string is kept with its offset (up
+        to ``OFFSET_METADATA_MAX_BYTES``) and comes back with it, and so does a leader epoch (-1:
+        none). A static member's commit naming its ``instance_id`` is fenced once a newer member took
+        that instance id."""
         recorded: int | Callable[[], int] = generation
         consumer = self.consumer_groups.get(group_id) if self.is_coordinator() else None
         if consumer is not None:
@@ -248,27 +268,61 @@ class GroupCoordinator:
             recorded = (lambda: consumer.epoch) if member_id else -1
         else:
             self._group(group_id).check_commit(member_id, generation, instance_id)
-        results: list[tuple[int, str] | None] = [None] * len(offsets)
+        commits = [_commit_fields(o) for o in offsets]
+        results: list[tuple[int, str] | None] = [None] * len(commits)
         accepted = []
-        for i, (_topic, _partition, offset, *meta) in enumerate(offsets):
-            # Any offset at or above 0, beyond the partition's end too, as Kafka stores it (librdkafka's
-            # 0099 commits 42 on an empty partition); a fetch from it answers OFFSET_OUT_OF_RANGE and
-            # the consumer's reset policy applies. Negative offsets are no position (the metadata
-            # group refuses them too).
-            if offset < 0:
-                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is negative")
-            elif meta and len(meta[0].encode()) > OFFSET_METADATA_MAX_BYTES:
+        for i, (_topic, _partition, offset, meta, _) in enumerate(commits):
+            # Any offset from COMMITTED_OFFSET_MIN up, beyond the partition's end too, as Kafka stores it
+            # (librdkafka's 0099 commits 42 on an empty partition); a fetch from it answers
+            # OFFSET_OUT_OF_RANGE and the consumer's reset policy applies. Lower ones are no position
+            # (the metadata group refuses them too).
+            if offset < COMMITTED_OFFSET_MIN:
+                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is below {COMMITTED_OFFSET_MIN}")
+            elif len(meta.encode()) > OFFSET_METADATA_MAX_BYTES:
                 results[i] = (errors.OffsetMetadataTooLarge.code,
-                              f"commit metadata of {len(meta[0].encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")
+                              f"commit metadata of {len(meta.encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")
             else:
                 accepted.append(i)
         if accepted:
-            # [topic, partition, offset] or, with a metadata string, [..., metadata] (kraft.state.metadata)
-            rows = [[*offsets[i][:3], *[m for m in offsets[i][3:] if m]] for i in accepted]
+            rows = [commit_row(*commits[i]) for i in accepted]
             codes = await self.commits.commit(group_id, recorded, rows)
             for i, code in zip(accepted, codes, strict=True):
                 results[i] = (code, "" if not code else errors.error_for_code(code).name)
         return [r if r is not None else (0, "") for r in results]
+
+    def check_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> None:
+        """OffsetFetch v9 (KIP-848): a consumer-protocol member reading its group's offsets names
+        itself and its epoch, checked as a commit's are (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH,
+        FENCED_MEMBER_EPOCH). No member id and a negative epoch (an admin client, a classic consumer)
+        is not checked, nor is a classic group's reader (as Kafka 3.7). The check needs the
+        coordinator's members: another node answers NOT_COORDINATOR."""
+        if not member_id and member_epoch < 0:
+            return
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator knows a group's members; ask find_coordinator")
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            consumer.check_commit(member_id or "", member_epoch)
+
+    async def delete_group(self, group_id: str) -> None:
+        """Kafka's DeleteGroups for one group: its commits and generation go, through the metadata
+        group. NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND if it has left nothing behind."""
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator deletes groups; ask find_coordinator")
+        classic, consumer = self.groups.get(group_id), self.consumer_groups.get(group_id)
+        if (classic is not None and classic.members) or (consumer is not None and consumer.members):
+            raise errors.NonEmptyGroup(f"group {group_id!r} has active members")
+        replicated = self.metadata.groups.get(group_id)
+        if replicated is None:
+            if classic is None and consumer is None:
+                raise errors.GroupIdNotFound(f"group {group_id!r} does not exist")
+        else:
+            await self.propose(encode_command("delete_group", group=group_id, generation=replicated.generation))
+        # An empty group's in-memory state goes too, unless a member joined while the entry was replicated.
+        for groups in (self.groups, self.consumer_groups):
+            left = groups.get(group_id)
+            if left is not None and not left.members:
+                del groups[group_id]
 
     # --- reads (any node: offsets are replicated) ----------------------------------------------
     def committed(self, group_id: str) -> GroupOffsets | None:
@@ -525,9 +579,11 @@ class GroupCoordinator:
         """``describe``'s answer for a consumer-protocol group (Kafka's state names, the assignor as
         strategy, the subscription and assignment as the classic "consumer" bytes for DescribeGroups)."""
         offsets = dict(replicated.offsets) if replicated else {}
+        topics = self._topic_partitions()
         members = [{"member_id": mid, "instance_id": m.instance_id, "client_id": m.client_id, "host": m.host,
                     "assignment": [list(tp) for tp in sorted(m.assigned)], "member_epoch": m.epoch,
-                    "metadata": encode_subscription(m.topics), "assignment_bytes": encode_assignment(m.assigned)}
+                    "metadata": encode_subscription(m.subscribed(topics)),
+                    "assignment_bytes": encode_assignment(m.assigned)}
                    for mid, m in group.members.items()]
         return {"group_id": group.group_id, "state": group.state.value, "generation": group.epoch,
                 "strategy": group.assignor, "protocol_type": "consumer", "members": members,

@@ -174,6 +174,8 @@ class Group:
     leader: str = ""  # Kafka-protocol groups: the member that computes the assignment
     member_assignments: dict[str, bytes] = field(default_factory=dict)  # Kafka-protocol groups: opaque
     static_members: dict[str, str] = field(default_factory=dict)  # instance id -> its current member id
+    # KIP-394: member ids handed out (MEMBER_ID_REQUIRED) and not yet joined with -> when they lapse
+    pending: dict[str, float] = field(default_factory=dict)
     _state: State = field(default=EMPTY, init=False)
 
     @property
@@ -215,14 +217,15 @@ class Group:
         elif self.members and strategy != self.strategy:
             raise errors.InconsistentGroupProtocol(
                 f"group {self.group_id!r} uses {self.strategy!r}, this member asks for {strategy!r}")
-        if member_id and member_id not in self.members:
+        named = self.pending.pop(member_id, None) is not None  # a new member with the id it was given
+        if member_id and member_id not in self.members and not named:
             raise errors.UnknownMemberId(f"member {member_id!r} is not in group {self.group_id!r}")
         topics = sorted(set(topics))
         if replacing is not None and instance_id:
             return self._replace_static(replacing, instance_id, client_id, host, topics, session_timeout_ms,
                                         rebalance_timeout_ms, protocols, now, initial_delay_s)
-        if not member_id:
-            member_id = f"{client_id or 'member'}-{uuid.uuid4().hex[:12]}"
+        if not member_id or named:
+            member_id = member_id or self._new_member_id(client_id)
             self.members[member_id] = Member(member_id, client_id, host, topics, session_timeout_ms / 1000,
                                              rebalance_timeout_ms / 1000, now, protocols=protocols,
                                              instance_id=instance_id or None)
@@ -246,6 +249,20 @@ class Group:
         self.members[member_id].joined = True
         return member_id, True
 
+    @staticmethod
+    def _new_member_id(client_id: str) -> str:
+        return f"{client_id or 'member'}-{uuid.uuid4().hex[:12]}"
+
+    def add_pending(self, client_id: str, session_timeout_ms: int, now: float) -> str:
+        """A member id for a new member to join with (KIP-394), kept for its session timeout; the group
+        and its state do not change."""
+        if not MIN_SESSION_TIMEOUT_MS <= session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
+            raise errors.InvalidSessionTimeout(
+                f"session_timeout_ms must be {MIN_SESSION_TIMEOUT_MS}..{MAX_SESSION_TIMEOUT_MS}")
+        member_id = self._new_member_id(client_id)
+        self.pending[member_id] = now + session_timeout_ms / 1000
+        return member_id
+
     def _replace_static(self, old_id: str, instance_id: str, client_id: str, host: str, topics: list[str],
                         session_timeout_ms: int, rebalance_timeout_ms: int,
                         protocols: list[tuple[str, bytes]] | None, now: float,
@@ -255,7 +272,7 @@ class Group:
         a rebalance unless the subscription changed; in CompletingRebalance the leader may have
         assigned to the former id, so everyone rejoins (as Kafka)."""
         member = self.members.pop(old_id)
-        new_id = f"{client_id or 'member'}-{uuid.uuid4().hex[:12]}"
+        new_id = self._new_member_id(client_id)
         same = member.topics == topics and member.protocols == protocols
         member.member_id, member.client_id, member.host, member.last_seen = new_id, client_id, host, now
         member.session_timeout_s, member.rebalance_timeout_s = session_timeout_ms / 1000, rebalance_timeout_ms / 1000
@@ -416,7 +433,10 @@ class Group:
         return member_id
 
     def expire(self, now: float) -> list[str]:
-        """Remove members silent for longer than their session timeout; returns their ids."""
+        """Remove members silent for longer than their session timeout; returns their ids. Member ids
+        handed out and not joined with within a session timeout lapse too (they were never members)."""
+        for mid in [mid for mid, until in self.pending.items() if now > until]:
+            del self.pending[mid]
         gone = [mid for mid, m in self.members.items() if now - m.last_seen > m.session_timeout_s]
         if gone:
             self._depart(gone, now)

@@ -11,9 +11,13 @@ Owns the keys and encodings (and nothing else) of:
                                      msgpack map: one partition of that topic (replicas, leader, term,
                                      ISR, a move's target)
     pstate     gid + b"n" + u64 id   msgpack map: one node of the metadata group's registry
-    pstate     gid + b"g" + id       msgpack map: one consumer group of the metadata group, its id kept
-                                     in the value under "name" (an id too long for a key is stored as
-                                     b"#" + its SHA-256)
+    pstate     gid + b"g" + id       msgpack map: one consumer group of the metadata group (its
+                                     generation), its id kept in the value under "name" (an id too
+                                     long for a key is stored as b"#" + its SHA-256); written before
+                                     commits had rows of their own, it also holds every commit
+    pstate     gid + b"o" + u16 len(id) + id + topic + b"\0" + u32 partition
+                                     msgpack list: one committed offset of that group, as a commit
+                                     row ([topic, partition, offset, metadata?, leader epoch?])
     pstate     gid + b"a"            u64: the metadata group's last applied Raft index
     pstate     gid + b"h"            msgpack [[end offset, proposed ms], ...]: a partition's last
                                      compaction passes (replicated)
@@ -74,15 +78,18 @@ class StateRow(Generic[S]):
 
 class MetadataRows(StateRow[CatalogueState]):
     """The metadata group's rows: the head (StateRow's key), one row per topic, per partition, per
-    node and per consumer group, and a small row with the last applied Raft index. An entry rewrites
-    only the rows it touched and the index row: a leader report one partition's row, a commit the
-    groups it touched, whatever the size of the catalogue."""
+    node, per consumer group and per committed offset, and a small row with the last applied Raft
+    index. An entry rewrites only the rows it touched and the index row: a leader report one
+    partition's row, a commit the offsets it moved, whatever the size of the catalogue or the group."""
 
     _GROUP_KEY_MAX = 400  # with the gid and b"g" in front, well within KEY_BYTES_MAX
+    # In a commit's key the topic (up to 249 bytes) and partition follow: 8 + 1 + 2 + 200 + 249 + 1 + 4.
+    _OFFSET_GROUP_MAX = 200
 
     def __init__(self, store: LogStore, gid: int) -> None:
         super().__init__(store, gid)
         self._group_prefix = self.key + b"g"
+        self._offset_prefix = self.key + b"o"
         self._applied_key = self.key + b"a"
         self._topic_prefix = self.key + b"t"
         self._partition_prefix = self.key + b"p"
@@ -136,23 +143,48 @@ class MetadataRows(StateRow[CatalogueState]):
             self.save_node(node_id, node)
 
     def load_groups(self) -> dict[str, GroupRow]:
-        out: dict[str, GroupRow] = {}
+        """Every group with its commits, from its row and its commits' rows. A group row written before
+        commits had rows of their own still holds them: it comes marked ``legacy`` (the machine writes
+        it again in rows)."""
+        out: dict[bytes, GroupRow] = {}  # by the id in its commits' keys
         for _key, raw in self.store.scan(DB_PSTATE, self._group_prefix, prefix_stop(self._group_prefix)):
             row = cast(GroupRow, _unpack_map(raw))
-            out[row["name"]] = row
-        return out
+            if row.get("offsets"):
+                row["legacy"] = True
+            row["offsets"] = list(row.get("offsets", ()))
+            out[_key_id(row["name"], self._OFFSET_GROUP_MAX)] = row
+        for key, raw in self.store.scan(DB_PSTATE, self._offset_prefix, prefix_stop(self._offset_prefix)):
+            at = len(self._offset_prefix)
+            size = int.from_bytes(key[at:at + 2], "big")
+            group = out.get(key[at + 2:at + 2 + size])
+            if group is not None:  # after any commits a legacy row holds, so these win
+                group["offsets"].append(list(msgpack.unpackb(raw, raw=False)))
+        return {row["name"]: row for row in out.values()}
 
-    def save_group(self, name: str, state: GroupRow | None) -> None:
+    def save_group(self, name: str, generation: int | None) -> None:
+        """A group's own row; None: the group and every commit of it go."""
         key = self._group_key(name)
-        if state is None:
+        if generation is None:
+            self.store.delete(DB_PSTATE, key)
+            self.store.delete_prefix(DB_PSTATE, self._offsets_of(name))
+        else:
+            self.store.put(DB_PSTATE, key, msgpack.packb({"generation": generation, "name": name}, use_bin_type=True))
+
+    def save_group_offset(self, name: str, topic: str, partition: int, row: list[Any] | None) -> None:
+        """One committed offset of a group (a commit row), or None: forgotten."""
+        key = self._offsets_of(name) + topic.encode() + b"\0" + partition.to_bytes(4, "big")
+        if row is None:
             self.store.delete(DB_PSTATE, key)
         else:
-            self.store.put(DB_PSTATE, key, msgpack.packb({**state, "name": name}, use_bin_type=True))
+            self.store.put(DB_PSTATE, key, msgpack.packb(row, use_bin_type=True))
 
     def replace_groups(self, groups: dict[str, GroupRow]) -> None:
-        self.store.delete_prefix(DB_PSTATE, self._group_prefix)
+        for prefix in (self._group_prefix, self._offset_prefix):
+            self.store.delete_prefix(DB_PSTATE, prefix)
         for name, row in groups.items():
-            self.save_group(name, row)
+            self.save_group(name, row["generation"])
+            for commit in row["offsets"]:
+                self.save_group_offset(name, commit[0], commit[1], commit)
 
     def load_applied(self) -> int | None:
         raw = self.store.get(DB_PSTATE, self._applied_key)
@@ -162,10 +194,18 @@ class MetadataRows(StateRow[CatalogueState]):
         self.store.put(DB_PSTATE, self._applied_key, raft_index.to_bytes(8, "big"))
 
     def _group_key(self, name: str) -> bytes:
-        raw = name.encode()
-        if len(raw) > self._GROUP_KEY_MAX:
-            raw = b"#" + hashlib.sha256(raw).digest()
-        return self._group_prefix + raw
+        return self._group_prefix + _key_id(name, self._GROUP_KEY_MAX)
+
+    def _offsets_of(self, name: str) -> bytes:
+        """The prefix of a group's commits' rows (the id's length first: no group's is another's)."""
+        raw = _key_id(name, self._OFFSET_GROUP_MAX)
+        return self._offset_prefix + len(raw).to_bytes(2, "big") + raw
+
+
+def _key_id(name: str, limit: int) -> bytes:
+    """A group id as a key part: itself, or b"#" + its SHA-256 when longer than ``limit`` bytes."""
+    raw = name.encode()
+    return b"#" + hashlib.sha256(raw).digest() if len(raw) > limit else raw
 
 
 class CompactionHistoryRow:

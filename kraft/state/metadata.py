@@ -200,8 +200,13 @@ class GroupRow(TypedDict):
     """One consumer group's row."""
 
     generation: int
-    offsets: list[list[Any]]  # [topic, partition, offset] each, [..., metadata] with a metadata string
+    # [topic, partition, offset] each; [..., metadata] with a metadata string; [..., metadata, leader
+    # epoch] with the leader epoch the commit named (metadata "" then, if there was none)
+    offsets: list[list[Any]]
     name: NotRequired[str]  # the group's id, added by the store (``MetadataRows``)
+    # Set by the store on a row written before commits had rows of their own (it holds them all):
+    # the machine writes the group again, in rows, at the next apply.
+    legacy: NotRequired[bool]
 
 
 class CatalogueState(TypedDict, total=False):
@@ -221,8 +226,8 @@ class CatalogueState(TypedDict, total=False):
 
 class StateStore(Protocol):
     """Where the metadata state persists: a head row (counters, cluster id), one row per topic, per
-    partition, per node and per consumer group, and the applied index; so an entry writes the rows it
-    changed and no others."""
+    partition, per node, per consumer group and per committed offset, and the applied index; so an
+    entry writes the rows it changed and no others."""
 
     def load_state(self) -> CatalogueState | None:
         """The head row (or, on a disk written before rows per topic, the whole catalogue)."""
@@ -249,9 +254,17 @@ class StateStore(Protocol):
         """Every topic, partition and node row at once (a snapshot): rows not in them go."""
         ...
 
-    def load_groups(self) -> dict[str, GroupRow]: ...
+    def load_groups(self) -> dict[str, GroupRow]:
+        """Every group with its commits (from the group's row and one row per committed offset)."""
+        ...
 
-    def save_group(self, name: str, state: GroupRow | None) -> None: ...
+    def save_group(self, name: str, generation: int | None) -> None:
+        """A group's own row; None: the group and all its commits go."""
+        ...
+
+    def save_group_offset(self, name: str, topic: str, partition: int, row: list[Any] | None) -> None:
+        """One committed offset of a group, as ``commit_row`` makes it; None: forgotten."""
+        ...
 
     def load_applied(self) -> int | None: ...
 
@@ -262,6 +275,13 @@ class StateStore(Protocol):
         ...
 
 
+# The lowest offset a group may commit: Kafka's logical offsets EARLIEST (-2) and LATEST (-1) are
+# committed by clients (kafkajs' admin resetOffsets) and read back as they were, as Kafka stores any
+# offset; kraft refuses anything lower (OFFSET_OUT_OF_RANGE). No entry before this rule carries one:
+# the coordinator refused every negative offset before proposing.
+COMMITTED_OFFSET_MIN = -2
+
+
 @dataclass
 class GroupOffsets:
     """A consumer group's replicated facts: the generation of its last rebalance and its commits."""
@@ -270,26 +290,70 @@ class GroupOffsets:
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     # the metadata string committed with an offset (Kafka's commit metadata); only non-empty ones
     metadata: dict[tuple[str, int], str] = field(default_factory=dict)
+    # the leader epoch a commit named (OffsetCommit v6+'s committed_leader_epoch, KIP-320: OffsetFetch
+    # returns it so a consumer validates its position after a leader change); only known ones (>= 0)
+    leader_epochs: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: GroupRow) -> GroupOffsets:
-        """Rows are [topic, partition, offset] or, with a metadata string, [topic, partition, offset, metadata]."""
+        """Rows are [topic, partition, offset], [..., metadata] or [..., metadata, leader epoch]."""
         out = cls(row["generation"])
-        for t, p, o, *meta in row["offsets"]:
-            out.offsets[(t, p)] = o
-            if meta and meta[0]:
-                out.metadata[(t, p)] = str(meta[0])
+        for t, p, o, *rest in row["offsets"]:
+            out.set(t, p, o, *split_commit(rest))
         return out
 
+    def set(self, topic: str, partition: int, offset: int, metadata: str, leader_epoch: int) -> None:
+        """One commit: its metadata string and leader epoch replace the last ones (or clear them)."""
+        key = (topic, partition)
+        self.offsets[key] = offset
+        if metadata:
+            self.metadata[key] = metadata
+        else:
+            self.metadata.pop(key, None)
+        if leader_epoch >= 0:
+            self.leader_epochs[key] = leader_epoch
+        else:
+            self.leader_epochs.pop(key, None)
+
+    def forget(self, key: tuple[str, int]) -> None:
+        self.offsets.pop(key, None)
+        self.metadata.pop(key, None)
+        self.leader_epochs.pop(key, None)
+
     def rows(self) -> list[list[Any]]:
-        return [[t, p, o, self.metadata[(t, p)]] if (t, p) in self.metadata else [t, p, o]
+        return [commit_row(t, p, o, self.metadata.get((t, p), ""), self.leader_epochs.get((t, p), -1))
                 for (t, p), o in self.offsets.items()]
+
+    def row(self, topic: str, partition: int) -> list[Any] | None:
+        """One commit's row, or None: no commit for that partition (forgotten)."""
+        key = (topic, partition)
+        offset = self.offsets.get(key)
+        if offset is None:
+            return None
+        return commit_row(topic, partition, offset, self.metadata.get(key, ""), self.leader_epochs.get(key, -1))
+
+
+def commit_row(topic: str, partition: int, offset: int, metadata: str, leader_epoch: int) -> list[Any]:
+    """The shortest row that says it all: entries and rows written before metadata strings or leader
+    epochs were kept have only the first three (or four) fields, and still decode."""
+    if leader_epoch >= 0:
+        return [topic, partition, offset, metadata, leader_epoch]
+    if metadata:
+        return [topic, partition, offset, metadata]
+    return [topic, partition, offset]
+
+
+def split_commit(rest: list[Any]) -> tuple[str, int]:
+    """(metadata string, leader epoch) from what follows [topic, partition, offset] in a row."""
+    metadata = str(rest[0]) if rest and rest[0] else ""
+    leader_epoch = rest[1] if len(rest) > 1 and isinstance(rest[1], int) and rest[1] >= 0 else -1
+    return metadata, leader_epoch
 
 
 class MetadataMachine:
     """Applies metadata commands. With a ``store``, what an entry changed is saved with it (in the
-    same store batch as the Raft index it reflects): the rows of the topics, partitions, nodes and
-    groups it touched and the head row if a counter moved, so a restart resumes instead of replaying
+    same store batch as the Raft index it reflects): the rows of the topics, partitions, nodes, groups
+    and commits it touched and the head row if a counter moved, so a restart resumes instead of replaying
     the log, and an entry costs what it changed, not the size of the catalogue.
 
     ``groups`` is read by other threads with single dict operations (``get``, ``dict(...)``), which
@@ -317,7 +381,12 @@ class MetadataMachine:
         self.groups: dict[str, GroupOffsets] = {
             g: GroupOffsets.from_row(v) for g, v in rows.items()
         }
-        self._dirty_groups: set[str] = set(self.groups) if legacy_groups else set()
+        # Rows to write at the next save: groups' own rows, and single commits (group, topic, partition),
+        # so a commit costs the offsets it moved, not the size of its group.
+        self._dirty_groups: set[str] = set(self.groups) if legacy_groups else {
+            g for g, v in rows.items() if v.get("legacy")}
+        self._dirty_offsets: set[tuple[str, str, int]] = {
+            (g, t, p) for g in self._dirty_groups for t, p in self.groups[g].offsets}
         if legacy_catalogue or legacy_groups:
             self._head_dirty = True
             self._dirty_nodes.update(self._nodes)
@@ -405,6 +474,7 @@ class MetadataMachine:
             self._store.replace_groups(rows)
             self._store.save_applied(self._last_applied)
         self._dirty_groups.clear()
+        self._dirty_offsets.clear()
         self._publish(full=True)
 
     def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
@@ -453,8 +523,13 @@ class MetadataMachine:
         self._dirty_nodes.clear()
         for name in self._dirty_groups:
             g = self.groups.get(name)
-            store.save_group(name, None if g is None else {"generation": g.generation, "offsets": g.rows()})
+            store.save_group(name, None if g is None else g.generation)
         self._dirty_groups.clear()
+        for name, topic, partition in self._dirty_offsets:
+            g = self.groups.get(name)
+            if g is not None:  # else its rows went with the group's
+                store.save_group_offset(name, topic, partition, g.row(topic, partition))
+        self._dirty_offsets.clear()
         store.save_applied(raft_index)
 
     def _head(self) -> CatalogueState:
@@ -544,10 +619,8 @@ class MetadataMachine:
         for group_id, group in self.groups.items():  # a topic created again later starts with no commits
             gone = [k for k in group.offsets if k[0] == name]
             for key in gone:
-                del group.offsets[key]
-                group.metadata.pop(key, None)
-            if gone:
-                self._dirty_groups.add(group_id)
+                group.forget(key)
+                self._dirty_offsets.add((group_id, *key))
 
     def _op_alter_configs(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """A topic's configs changed in one step: ``set`` over them, then ``delete``; with ``replace``,
@@ -604,6 +677,18 @@ class MetadataMachine:
         self._dirty_groups.add(cmd["group"])
         return group.generation
 
+    def _op_delete_group(self, cmd: dict[str, Any]) -> None:
+        """A group's commits and generation go (Kafka's DeleteGroups), if its generation is still the
+        one the coordinator saw it empty at: a group that a member joined meanwhile (a generation was
+        recorded after the check) is kept, NON_EMPTY_GROUP."""
+        group = self.groups.get(cmd["group"])
+        if group is None:
+            raise errors.GroupIdNotFound(f"group {cmd['group']!r} does not exist")
+        if group.generation != cmd["generation"]:
+            raise errors.NonEmptyGroup(f"group {cmd['group']!r} moved to generation {group.generation}")
+        del self.groups[cmd["group"]]
+        self._dirty_groups.add(cmd["group"])
+
     def _op_commit_offsets(self, cmd: dict[str, Any]) -> list[list[int]]:
         """Many groups' commits in one entry; per commit, per offset: an error code (0 = stored).
 
@@ -613,24 +698,24 @@ class MetadataMachine:
         """
         results = []
         for commit in cmd["commits"]:
-            group = self.groups.setdefault(commit["group"], GroupOffsets())
-            self._dirty_groups.add(commit["group"])
+            group_id = commit["group"]
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.groups[group_id] = GroupOffsets()
+                self._dirty_groups.add(group_id)
             generation = commit["generation"]
             if generation not in (-1, group.generation):
                 results.append([errors.IllegalGeneration.code] * len(commit["offsets"]))
                 continue
             codes = []
-            for topic, partition, offset, *meta in commit["offsets"]:
+            for topic, partition, offset, *rest in commit["offsets"]:
                 t = self._topics.get(topic)
-                if t is None or not 0 <= partition < len(t["partitions"]) or offset < 0:
-                    codes.append(errors.UnknownTopicOrPartition.code if offset >= 0
+                if t is None or not 0 <= partition < len(t["partitions"]) or offset < COMMITTED_OFFSET_MIN:
+                    codes.append(errors.UnknownTopicOrPartition.code if offset >= COMMITTED_OFFSET_MIN
                                  else errors.OffsetOutOfRange.code)
                     continue
-                group.offsets[(topic, partition)] = offset
-                if meta and meta[0]:  # a commit's metadata string replaces the last one, or clears it
-                    group.metadata[(topic, partition)] = str(meta[0])
-                else:
-                    group.metadata.pop((topic, partition), None)
+                group.set(topic, partition, offset, *split_commit(rest))
+                self._dirty_offsets.add((group_id, topic, partition))
                 codes.append(0)
             results.append(codes)
         return results

@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kraft import Admin
 from kraft.testing.local_cluster import Cluster, wait_for
+from tests.faults.test_kafka_hostile_input import RawKafka
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -217,3 +218,45 @@ def test_an_unknown_server_assignor_is_refused(node: Cluster) -> None:
         assert not d.members and "DEAD" in str(d.state).upper()
     finally:
         c.close()
+
+
+def test_a_regex_subscription_takes_matching_topics_as_they_are_created(node: Cluster) -> None:
+    """librdkafka sends a ``^``-prefixed subscription as ConsumerGroupHeartbeat v1's
+    SubscribedTopicRegex: the coordinator resolves it (RE2, whole names), and a topic created later
+    that matches joins the assignment."""
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    admin.create_topics([NewTopic("rx-a", 2, 1), NewTopic("rx-b", 1, 1), NewTopic("rxx", 1, 1)])["rx-b"].result(30)
+    for t in ("rx-a", "rx-b", "rxx"):
+        node.wait_leaders(t)
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": "kip848-regex",
+                           "group.protocol": "consumer", "client.id": "rx", "enable.auto.commit": False,
+                           "topic.metadata.refresh.interval.ms": 1000})
+    try:
+        consumer.subscribe(["^rx-.*"])
+
+        def assigned(want: set[tuple[str, int]]) -> bool | None:
+            consumer.poll(0.1)
+            return {(tp.topic, tp.partition) for tp in consumer.assignment()} == want or None
+        wait_for(lambda: assigned({("rx-a", 0), ("rx-a", 1), ("rx-b", 0)}), 30, "the matching topics' partitions")
+        described = describe(node, "kip848-regex")
+        assert described.members[0].assignment.topic_partitions
+        admin.create_topics([NewTopic("rx-c", 1, 1)])["rx-c"].result(30)
+        node.wait_leaders("rx-c")
+        wait_for(lambda: assigned({("rx-a", 0), ("rx-a", 1), ("rx-b", 0), ("rx-c", 0)}), 30,
+                 "the new matching topic's partition")
+    finally:
+        consumer.close()
+    # the same through a raw ConsumerGroupHeartbeat v1, so the server's own resolution is what is tested
+    raw = RawKafka(node.kafka_ports[1])
+    try:
+        joined = raw.call(68, 1, {"group_id": "kip848-raw-regex", "member_id": "m-1", "member_epoch": 0,
+                                  "rebalance_timeout": 5000, "subscribed_topic_names": [],
+                                  "subscribed_topic_regex": "rx-[ab]", "topic_partitions": []})
+        assert joined["error_code"] == 0
+        meta = raw.call(3, 12, {"topics": None, "allow_auto_topic_creation": False,
+                                "include_topic_authorized_operations": False})
+        names = {t["topic_id"]: t["name"] for t in meta["topics"]}
+        got = {names[t["topic_id"]]: len(t["partitions"]) for t in joined["assignment"]["topic_partitions"]}
+        assert got == {"rx-a": 2, "rx-b": 1}, "a whole-name match: not rx-c, not rxx"
+    finally:
+        raw.close()

@@ -109,14 +109,14 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
         assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 37,
-                             43, 44, 45, 46, 60, 68, 69}
+                             42, 43, 44, 45, 46, 60, 68, 69}
         # Kafka 3.7's versions of every API kraft implements (Fetch without topic ids, so up to 12)
         assert keys[0] == (0, 9) and keys[1] == (0, 12) and keys[2] == (0, 7) and keys[3] == (0, 12)
-        assert keys[8] == (2, 9) and keys[9] == (1, 8) and keys[10] == (0, 4) and keys[18] == (0, 3)
+        assert keys[8] == (2, 9) and keys[9] == (1, 9) and keys[10] == (0, 4) and keys[18] == (0, 3)
         assert keys[19] == (2, 7) and keys[20] == (1, 6) and keys[22] == (0, 4)
         assert keys[23] == (2, 4)
         assert keys[21] == (0, 2) and keys[35] == (1, 4) and keys[37] == (0, 3)
-        assert keys[43] == (0, 2) and keys[60] == (0, 1)
+        assert keys[42] == (0, 2) and keys[43] == (0, 2) and keys[60] == (0, 1)
         assert keys[68] == (0, 1) and keys[69] == (0, 1)  # KIP-848 consumer groups
         # ApiVersions v3 (flexible, KIP-511) is served, with the client's name and version checked
         v3 = k.call(18, 3, {"client_software_name": "kraft-test", "client_software_version": "1.0.0"})
@@ -225,7 +225,9 @@ def test_consumer_group_heartbeat_and_describe_answer_bad_fields_with_errors(nod
         assert beat(member_epoch=-3)["error_code"] == INVALID_REQUEST
         assert beat(member_id="")["error_code"] == INVALID_REQUEST  # v1: the client names itself
         assert beat(subscribed_topic_names=None)["error_code"] == INVALID_REQUEST
-        assert beat(subscribed_topic_regex="^t.*")["error_code"] == INVALID_REQUEST
+        assert beat(subscribed_topic_regex="(?<=t)")["error_code"] == 128  # INVALID_REGULAR_EXPRESSION (RE2)
+        assert beat(subscribed_topic_regex="t" * 5000)["error_code"] == 128
+        assert beat(subscribed_topic_names=None, subscribed_topic_regex=None)["error_code"] == INVALID_REQUEST
         assert beat(topic_partitions=[{"topic_id": uuid.uuid4(), "partitions": [0]}])["error_code"] == 0, \
             "partitions of an unknown topic id are dropped, so this is an empty owned set"
         assert beat(server_assignor="nonesuch")["error_code"] == 112  # UNSUPPORTED_ASSIGNOR
@@ -248,12 +250,13 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(H
 
 
 VERSIONS = {0: 7, 1: 11, 2: 4, 3: 7, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14: 3, 15: 4, 16: 2, 18: 0, 19: 3,
-            20: 3, 21: 2, 22: 1, 23: 4, 32: 1, 33: 1, 35: 4, 44: 0}
+            20: 3, 21: 2, 22: 1, 23: 4, 32: 1, 33: 1, 35: 4, 42: 1, 44: 0}
 # The last versions before flexible headers, except 21 v2, 23 v4 and 35 v4 (their tags come from `body`).
 # The flexible versions added for Kafka 3.7 (each one's first flexible version, and its newest):
 NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6), (9, 8), (10, 3), (10, 4), (18, 3),
                 (19, 5), (19, 7), (20, 4), (20, 6), (22, 2), (22, 4),
-                (8, 9), (68, 0), (68, 1), (69, 0), (69, 1),  # KIP-848: OffsetCommit v9, the consumer group APIs
+                # KIP-848: OffsetCommit and OffsetFetch v9, the consumer group APIs
+                (8, 9), (9, 9), (42, 2), (68, 0), (68, 1), (69, 0), (69, 1),
                 (0, 0), (0, 1), (0, 2), (3, 0),  # Kafka 0.9's Produce (legacy message sets) and Metadata
                 (1, 0), (1, 1), (1, 2), (1, 3), (2, 0)]  # and Fetch (message sets) and ListOffsets
 

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
 OFFSET_OUT_OF_RANGE = 1
 UNKNOWN_TOPIC_OR_PARTITION = 3
 UNKNOWN_MEMBER_ID = 25
+MEMBER_ID_REQUIRED = 79
 TS = 1_700_000_000_000
 
 
@@ -177,10 +178,12 @@ def test_assign_consumer_commits_with_generation_minus_one(k: RawKafka) -> None:
     # a group with live members refuses an outsider's commit with UNKNOWN_MEMBER_ID, as Kafka does
     coord = k.call(10, 1, {"key": "busy", "key_type": 0})
     assert coord["error_code"] == 0
-    join = k.call(11, 5, {"group_id": "busy", "session_timeout": 10000, "rebalance_timeout": 10000,
-                          "member_id": "", "group_instance_id": None, "protocol_type": "consumer",
-                          "protocols": [{"name": "range", "metadata": b"\x00\x00\x00\x00\x00\x01\x00\x07commits"
-                                                                      b"\xff\xff\xff\xff"}]})
+    body = {"group_id": "busy", "session_timeout": 10000, "rebalance_timeout": 10000, "group_instance_id": None,
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b"\x00\x00\x00\x00\x00\x01\x00\x07commits\xff\xff\xff\xff"}]}
+    named = k.call(11, 5, {**body, "member_id": ""})
+    assert named["error_code"] == MEMBER_ID_REQUIRED  # KIP-394: join again with this id
+    join = k.call(11, 5, {**body, "member_id": named["member_id"]})
     assert join["error_code"] == 0
     assert commit("busy", "", -1, 1) == UNKNOWN_MEMBER_ID
     k.call(13, 1, {"group_id": "busy", "member_id": join["member_id"]})
@@ -222,14 +225,15 @@ def test_pipelined_join_and_heartbeat_on_one_connection_answer_in_order(node: Cl
                  "protocols": [{"name": "range", "metadata": sub}]}
     a, b = RawKafka(node.kafka_ports[1]), RawKafka(node.kafka_ports[1])
     try:
-        first = a.call(11, 5, {**join_body, "member_id": ""})
+        first = a.call(11, 5, {**join_body, "member_id": _member_id(a, join_body)})
         assert first["error_code"] == 0 and first["leader"] == first["member_id"]
         me = first["member_id"]
         assert a.call(14, 3, {"group_id": "pipe", "generation_id": first["generation_id"], "member_id": me,
                               "group_instance_id": None, "assignments": [{"member_id": me, "assignment": b""}]}
                       )["error_code"] == 0
+        b_id = _member_id(b, join_body)
         b.cid += 1
-        b.send_frame(_frame(11, 5, b.cid, {**join_body, "member_id": ""}))  # waits for a to rejoin
+        b.send_frame(_frame(11, 5, b.cid, {**join_body, "member_id": b_id}))  # waits for a to rejoin
         heartbeat = {"group_id": "pipe", "generation_id": first["generation_id"], "member_id": me}
         wait_for(lambda: a.call(12, 1, heartbeat)["error_code"] != 0, 10, "the round starting")
         a.cid += 1
@@ -246,6 +250,13 @@ def test_pipelined_join_and_heartbeat_on_one_connection_answer_in_order(node: Cl
     finally:
         a.close()
         b.close()
+
+
+def _member_id(k: RawKafka, join_body: dict[str, Any]) -> str:
+    """KIP-394: a new member's first JoinGroup (v4+) gets MEMBER_ID_REQUIRED and the id to join with."""
+    named = k.call(11, 5, {**join_body, "member_id": ""})
+    assert named["error_code"] == MEMBER_ID_REQUIRED and named["member_id"]
+    return str(named["member_id"])
 
 
 def _produce_frame(cid: int, topic: str, partition: int, batch: bytes, acks: int) -> bytes:

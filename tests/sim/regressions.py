@@ -46,6 +46,8 @@ With compaction (and background work that takes simulated time):
 When reclaim slices began to ride along with the commits of other writes (a slice alone at most every
 20 ms, kraft/raft/driver.py), the deletes of discarded rows moved in simulated time, and seed 1 no
 longer showed emptied-index-rows-deleted: seed 10 does (found by search), seed 1 stays as a replay.
+When a follower whose leader's node disconnected began to stand at once (the first-ranked survivor,
+``RaftGroup._stand_soon``), elections moved again: seed 22 shows that mutant now, 10 stays as a replay.
 Seeds without a mutant are replayed only: the bug they found has no one-line mutant.
 
 Seeds from before trims, idempotent producers, compaction and topic changes (topics created and
@@ -67,7 +69,8 @@ SEEDS = [
     (34, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (4, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (1, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
-    (10, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, "emptied-index-rows-deleted"),
+    (10, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (22, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, "emptied-index-rows-deleted"),
     (162, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (169, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (272, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),

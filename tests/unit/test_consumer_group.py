@@ -537,3 +537,38 @@ def test_the_coordinator_replicates_the_epoch_fences_protocols_and_checks_member
             await successor.consumer_heartbeat("g", hb("d", 0))
 
     asyncio.run(scenario())
+
+
+def test_a_topic_regex_subscribes_to_the_topics_it_matches_as_they_come_and_go() -> None:
+    g = ConsumerGroup("g")
+    topics = {"orders-eu": 2, "orders-us": 2, "payments": 2, "orders": 1}
+    a = g.heartbeat(Heartbeat("a", 0, rebalance_timeout_ms=5000, regex="orders-.*"), 0.0, topics)
+    assert a.assignment == {("orders-eu", 0), ("orders-eu", 1), ("orders-us", 0), ("orders-us", 1)}, \
+        "a whole-name match: not 'orders', not 'payments'"
+    epoch = g.epoch
+    assert not g.refresh(topics) and g.epoch == epoch
+    assert g.refresh({**topics, "orders-ap": 1}) and g.epoch == epoch + 1, "a new matching topic: a new target"
+    assert ("orders-ap", 0) in g.target["a"]
+    assert not g.refresh({**topics, "orders-ap": 1, "other": 3}), "a topic it does not match changes nothing"
+    # names and a regex together; "" drops the regex, None leaves it as it was
+    both = g.heartbeat(Heartbeat("b", 0, rebalance_timeout_ms=5000, topics=("payments",), regex="orders-e.*"),
+                       0.0, {**topics, "orders-ap": 1})
+    assert g.members["b"].subscribed({**topics, "orders-ap": 1}) == ("orders-eu", "payments") and both.member_epoch
+    g.heartbeat(Heartbeat("b", g.members["b"].epoch, owned=None), 0.0, {**topics, "orders-ap": 1})
+    assert g.members["b"].regex is not None
+    g.heartbeat(Heartbeat("b", g.members["b"].epoch, regex=""), 0.0, {**topics, "orders-ap": 1})
+    assert g.members["b"].regex is None and g.members["b"].subscribed(topics) == ("payments",)
+
+
+@pytest.mark.parametrize("regex", ["(?<=a)b", "orders-(", "x" * 2000])
+def test_a_bad_topic_regex_is_invalid_regular_expression_and_changes_nothing(regex: str) -> None:
+    g = ConsumerGroup("g")
+    with pytest.raises(errors.InvalidRegularExpression):
+        g.heartbeat(Heartbeat("a", 0, rebalance_timeout_ms=5000, regex=regex), 0.0, TOPICS)
+    assert not g.members and g.epoch == 0
+
+
+def test_a_join_names_topics_or_a_regex() -> None:
+    with pytest.raises(errors.InvalidRequest):
+        Heartbeat("a", 0, rebalance_timeout_ms=5000)
+    assert Heartbeat("a", 0, rebalance_timeout_ms=5000, regex="t").regex == "t"

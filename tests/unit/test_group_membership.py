@@ -145,9 +145,9 @@ def test_coordinator_gives_co_starting_members_one_generation_and_disjoint_parti
         m = answers[0]["member_id"]
         assert await coord.commit("g", m, 1, [("t", 0, 0)]) == [(0, "")]
         # Any offset, past the partition's end too (t/1 is empty), as Kafka (librdkafka's 0099 commits
-        # 42 there); a negative one is no position.
-        assert await coord.commit("g", m, 1, [("t", 1, 42), ("t", 2, -1)]) == [
-            (0, ""), (errors.OffsetOutOfRange.code, "offset -1 is negative")]
+        # 42 there); below Kafka's logical offsets (-2, -1) is no position.
+        assert await coord.commit("g", m, 1, [("t", 1, 42), ("t", 2, -3)]) == [
+            (0, ""), (errors.OffsetOutOfRange.code, "offset -3 is below -2")]
         assert machine.groups["g"].offsets[("t", 1)] == 42
         with pytest.raises(errors.IllegalGeneration):
             await coord.commit("g", m, 0, [("t", 0, 0)])

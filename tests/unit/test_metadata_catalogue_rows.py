@@ -97,7 +97,11 @@ def test_a_leader_report_writes_one_partition_row_whatever_the_catalogue() -> No
     store.clear()
     m.apply(index + 4, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1,
                                                                   "offsets": [["t1", 0, 5]]}]))
-    assert len(store.written) == 2 and m.view is not before, "the group's row and the index"
+    assert len(store.written) == 3 and m.view is not before, "a new group's row, the commit's row and the index"
+    store.clear()
+    m.apply(index + 5, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1,
+                                                                  "offsets": [["t1", 1, 5]]}]))
+    assert len(store.written) == 2, "the commit's row and the index: not the group's other commits"
 
 
 def test_a_disk_with_the_whole_catalogue_in_one_row_is_read_then_rewritten_in_rows(tmp_path: Path) -> None:
@@ -119,7 +123,8 @@ def test_a_disk_with_the_whole_catalogue_in_one_row_is_read_then_rewritten_in_ro
     try:
         old = MetadataRows(store, METADATA_GID)
         old.save_state(legacy)  # type: ignore[arg-type]  # the old head row: the whole catalogue
-        old.save_group("g", {"generation": 2, "offsets": [["a", 1, 7]]})
+        old.store.put(DB_PSTATE, old._group_key("g"),  # the group row of then: its commits inside
+                      msgpack.packb({"generation": 2, "offsets": [["a", 1, 7]], "name": "g"}))
         old.save_applied(50)
         store.commit()
         loaded = MetadataMachine(MetadataRows(store, METADATA_GID))

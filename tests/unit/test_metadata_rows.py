@@ -13,18 +13,29 @@ def test_group_rows_round_trip_including_ids_too_long_for_an_lmdb_key(tmp_path: 
     store = LmdbStore(tmp_path, fsync=False, map_size_mb=64)
     try:
         rows = MetadataRows(store, 0)
-        long_id = "g" * 2000
-        rows.save_group("a", {"generation": 1, "offsets": [["t", 0, 5]]})
-        rows.save_group(long_id, {"generation": 2, "offsets": []})
-        rows.save_group("b", {"generation": 3, "offsets": []})
-        rows.save_group("b", None)
+        long_id, topic = "g" * 2000, "t" * 249  # the longest topic name beside the longest group id
+        rows.save_group("a", 1)
+        rows.save_group_offset("a", "t", 0, ["t", 0, 5])
+        rows.save_group_offset("a", "t", 1, ["t", 1, 6, "m", 3])
+        rows.save_group_offset("a", "t", 1, None)
+        rows.save_group("ab", 4)  # "a"'s prefix: its commits are not "a"'s
+        rows.save_group_offset("ab", "t", 0, ["t", 0, 1])
+        rows.save_group(long_id, 2)
+        rows.save_group_offset(long_id, topic, 7, [topic, 7, 8])
+        rows.save_group("b", 3)
+        rows.save_group_offset("b", "t", 0, ["t", 0, 2])
+        rows.save_group("b", None)  # the group and its commits
         rows.save_applied(41)
         StateRow(store, 1).save_state({"next_offset": 9})  # another group's row beside them
         store.commit()
         again = MetadataRows(store, 0)
         assert again.load_groups() == {"a": {"generation": 1, "offsets": [["t", 0, 5]], "name": "a"},
-                                       long_id: {"generation": 2, "offsets": [], "name": long_id}}
+                                       "ab": {"generation": 4, "offsets": [["t", 0, 1]], "name": "ab"},
+                                       long_id: {"generation": 2, "offsets": [[topic, 7, 8]], "name": long_id}}
         assert again.load_applied() == 41 and again.load_state() is None
+        again.replace_groups({"c": {"generation": 5, "offsets": [["t", 3, 4]]}})
+        store.commit()
+        assert MetadataRows(store, 0).load_groups() == {"c": {"generation": 5, "offsets": [["t", 3, 4]], "name": "c"}}
     finally:
         store.close()
 

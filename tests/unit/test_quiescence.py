@@ -142,3 +142,21 @@ def test_one_survivor_stands_at_once_when_the_leaders_node_goes(sim: Sim, fake_c
     assert sim.groups[first].is_leader(), f"no leader {waited:.2f} s after the disconnect"
     assert waited <= LEADER_GONE_SPREAD_S + 0.1
     assert not sim.groups[other].is_leader()
+
+
+def test_a_cut_off_follower_neither_raises_its_term_nor_deposes_the_leader(sim: Sim, fake_clock: FakeClock) -> None:
+    """Pre-votes (seed 30044; the simulator's mutant no-pre-vote): a follower that hears no leader for
+    many election timeouts asks first and, answered by no one, stays at its term; back in touch it
+    follows the leader instead of deposing it with a higher term."""
+    elect(sim, fake_clock, 1)
+    term = sim.groups[1].raftCurrentTerm
+    for _ in range(10):
+        fake_clock.t += 1.0
+        sim.settle(keep=lambda src, dst, _msg: 3 in (src, dst))  # node 3's messages are all lost
+    assert sim.groups[3].raftCurrentTerm == term, "a pre-vote it could not win left its term alone"
+    sim.net.in_flight.clear()
+    for _ in range(3):
+        fake_clock.t += 0.2
+        sim.settle()
+    assert sim.groups[1].is_leader() and sim.groups[1].raftCurrentTerm == term
+    assert sim.groups[3].leader_id() == 1

@@ -24,6 +24,7 @@ class MemoryStore:
         self.index: list[tuple[int, int, int, int]] = []
         self.producers: dict[int, list] = {}
         self.group_rows: dict[str, dict] = {}
+        self.offset_rows: dict[tuple[str, str, int], list] = {}
         self.topic_rows: dict[int, dict] = {}
         self.partition_rows: dict[tuple[int, int], dict] = {}
         self.node_rows: dict[int, dict] = {}
@@ -74,14 +75,26 @@ class MemoryStore:
             self.save_node(node_id, node)
 
     def load_groups(self) -> dict[str, dict]:
-        return {k: dict(v) for k, v in self.group_rows.items()}
+        out = {k: {**v, "offsets": list(v.get("offsets", ()))} for k, v in self.group_rows.items()}
+        for (g, _t, _p), row in sorted(self.offset_rows.items()):
+            if g in out:
+                out[g]["offsets"].append(list(row))
+        return out
 
-    def save_group(self, name: str, state: dict | None) -> None:
+    def save_group(self, name: str, generation: int | None) -> None:
         self.writes.append(name)
-        if state is None:
+        if generation is None:
             self.group_rows.pop(name, None)
+            self.offset_rows = {k: v for k, v in self.offset_rows.items() if k[0] != name}
         else:
-            self.group_rows[name] = dict(state)
+            self.group_rows[name] = {"generation": generation}
+
+    def save_group_offset(self, name: str, topic: str, partition: int, row: list | None) -> None:
+        self.writes.append(f"{name} {topic}/{partition}")
+        if row is None:
+            self.offset_rows.pop((name, topic, partition), None)
+        else:
+            self.offset_rows[(name, topic, partition)] = list(row)
 
     def load_applied(self) -> int | None:
         return self.applied
@@ -274,7 +287,7 @@ def test_sequences_wrap_at_2_to_the_31() -> None:
     assert m.apply(2, kafka_produce(1, producer_id=9, epoch=0, sequence=1)) == (0, 3)
 
 
-def test_a_commit_rewrites_only_the_groups_it_touches_and_state_survives_restart() -> None:
+def test_a_commit_rewrites_only_the_offsets_it_moves_and_state_survives_restart() -> None:
     store = MemoryStore()
     m = MetadataMachine(store)
     m.apply(2, create("t", 2))
@@ -284,7 +297,7 @@ def test_a_commit_rewrites_only_the_groups_it_touches_and_state_survives_restart
     store.writes.clear()
     m.apply(9, encode_command("commit_offsets", commits=[{"group": "g2", "generation": -1,
                                                           "offsets": [["t", 1, 42]]}]))
-    assert store.writes == ["g2"], "neither the catalogue nor other groups are rewritten"
+    assert store.writes == ["g2 t/1"], "neither the catalogue, nor other groups, nor g2's other commits"
     m.apply(10, encode_command("group_generation", group="g3", generation=4))
     again = MetadataMachine(store)
     assert again.last_applied == 10
@@ -292,7 +305,8 @@ def test_a_commit_rewrites_only_the_groups_it_touches_and_state_survives_restart
         "g1": (0, {("t", 0): 3}), "g2": (0, {("t", 0): 4, ("t", 1): 42}), "g3": (4, {("t", 0): 5})}
     store.writes.clear()
     again.apply(11, encode_command("delete_topic", name="t"))
-    assert sorted(store.writes) == ["g1", "g2", "g3", "topic 1"], "the topic's row (and its partitions') go"
+    assert sorted(store.writes) == ["g1 t/0", "g2 t/0", "g2 t/1", "g3 t/0", "topic 1"], \
+        "the topic's row (and its partitions') go, and every commit on it"
     assert not store.partition_rows
     assert all(not v.offsets for v in MetadataMachine(store).groups.values())
 
@@ -304,10 +318,29 @@ def test_state_saved_with_groups_inside_the_catalogue_row_is_read_and_rewritten(
     m = MetadataMachine(store)
     assert m.last_applied == 7 and m.groups["old"].offsets == {("t", 0): 9}
     m.apply(8, b"")
-    assert "groups" not in store.state and store.group_rows["old"]["generation"] == 2
+    assert "groups" not in store.state and store.group_rows["old"] == {"generation": 2}
+    assert store.offset_rows == {("old", "t", 0): ["t", 0, 9]}
     again = MetadataMachine(store)
     assert again.last_applied == 8 and again.groups["old"].offsets == {("t", 0): 9}
     assert again.apply(9, encode_command("alloc_producer_id")) == (0, 5)
+
+
+def test_a_group_row_holding_its_commits_is_read_then_rewritten_in_rows() -> None:
+    """The layout before commits had rows of their own: the group's row held every commit. It loads as
+    it is, and the first entry applied after the start writes the group again, one row per commit."""
+    store = MemoryStore()
+    store.state = {"next_topic_id": 2, "next_producer_id": 1}
+    store.topic_rows[1] = {"id": 1, "configs": {}, "name": "t"}
+    store.partition_rows[(1, 0)] = {"replicas": [1], "leader": None, "term": -1}
+    store.group_rows["g"] = {"generation": 3, "offsets": [["t", 0, 9, "meta", 2]], "legacy": True}
+    store.applied = 7
+    m = MetadataMachine(store)
+    assert m.groups["g"].row("t", 0) == ["t", 0, 9, "meta", 2]
+    m.apply(8, b"")
+    assert store.group_rows["g"] == {"generation": 3} and store.offset_rows == {("g", "t", 0): ["t", 0, 9, "meta", 2]}
+    m.apply(9, encode_command("commit_offsets", commits=[{"group": "g", "generation": 3, "offsets": [["t", 0, 11]]}]))
+    again = MetadataMachine(store)
+    assert again.groups["g"].generation == 3 and again.groups["g"].row("t", 0) == ["t", 0, 11]
 
 
 def test_metadata_snapshot_carries_the_whole_state() -> None:
@@ -381,3 +414,38 @@ def test_commit_metadata_strings_are_kept_replaced_and_cleared() -> None:
     assert follower.groups["g"].metadata == {("t", 0): "checkpoint-a"}
     m.apply(3, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 6]]}]))
     assert (m.groups["g"].offsets, m.groups["g"].metadata) == ({("t", 0): 6}, {})  # a commit without one clears it
+
+
+def test_committed_leader_epochs_are_kept_beside_old_rows_and_cleared_by_commits_without_one() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(1, encode_command("create_topic", name="t", assignment=[[1], [1]], configs={}))
+    # entries written before epochs were kept ([t, p, o] and [t, p, o, metadata]) beside new ones
+    m.apply(2, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [
+        ["t", 0, 5, "", 3], ["t", 1, 7, "meta"]]}]))
+    g = m.groups["g"]
+    assert (g.offsets, g.metadata, g.leader_epochs) == ({("t", 0): 5, ("t", 1): 7}, {("t", 1): "meta"}, {("t", 0): 3})
+    assert sorted(g.rows()) == [["t", 0, 5, "", 3], ["t", 1, 7, "meta"]]
+    follower = MetadataMachine(None)
+    follower.install(m.state(), {})
+    for other in (MetadataMachine(store), follower):  # its row, and a snapshot, carry them
+        assert other.groups["g"].leader_epochs == {("t", 0): 3}
+    m.apply(3, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 6]]}]))
+    assert m.groups["g"].leader_epochs == {}, "a commit naming no epoch (OffsetCommit v5 or older) clears it"
+    m.apply(4, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [
+        ["t", 0, 8, "", 9]]}]))
+    m.apply(5, encode_command("delete_topic", name="t"))
+    assert m.groups["g"].leader_epochs == {} and m.groups["g"].offsets == {}
+
+
+def test_delete_group_drops_commits_and_generation_unless_the_group_moved_on() -> None:
+    store = MemoryStore()
+    m = MetadataMachine(store)
+    m.apply(1, encode_command("create_topic", name="t", assignment=[[1]], configs={}))
+    m.apply(2, encode_command("commit_offsets", commits=[{"group": "g", "generation": -1, "offsets": [["t", 0, 5]]}]))
+    m.apply(3, encode_command("group_generation", group="g", generation=2))
+    assert m.apply(4, encode_command("delete_group", group="g", generation=1)) == (
+        errors.NonEmptyGroup.code, "group 'g' moved to generation 2")
+    assert m.apply(5, encode_command("delete_group", group="g", generation=2)) == (0, None)
+    assert "g" not in m.groups and "g" not in MetadataMachine(store).groups, "its row is gone too"
+    assert m.apply(6, encode_command("delete_group", group="g", generation=2))[0] == errors.GroupIdNotFound.code

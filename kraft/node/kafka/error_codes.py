@@ -65,6 +65,8 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.UnsupportedAssignor: 112,  # UNSUPPORTED_ASSIGNOR
     errors.StaleMemberEpoch: 113,  # STALE_MEMBER_EPOCH
     errors.UnsupportedCompressionType: 76,  # UNSUPPORTED_COMPRESSION_TYPE
+    errors.MemberIdRequired: 79,  # MEMBER_ID_REQUIRED
+    errors.InvalidRegularExpression: 128,  # INVALID_REGULAR_EXPRESSION
     errors.PreferredLeaderNotAvailable: 80,  # PREFERRED_LEADER_NOT_AVAILABLE
     errors.EligibleLeadersNotAvailable: 83,  # ELIGIBLE_LEADERS_NOT_AVAILABLE
     errors.ElectionNotNeeded: 84,  # ELECTION_NOT_NEEDED

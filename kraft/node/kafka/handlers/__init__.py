@@ -24,6 +24,7 @@ from kraft.node.kafka.handlers import (
     consumer_group_heartbeat,
     create_partitions,
     create_topics,
+    delete_groups,
     delete_records,
     delete_topics,
     describe_cluster,
@@ -68,7 +69,7 @@ _APIS: tuple[KafkaApi, ...] = (
     init_producer_id, describe_configs, alter_configs, incremental_alter_configs,
     delete_records, describe_log_dirs, alter_partition_reassignments, list_partition_reassignments,
     create_partitions, elect_leaders, describe_cluster, offset_for_leader_epoch,
-    consumer_group_heartbeat, consumer_group_describe,
+    consumer_group_heartbeat, consumer_group_describe, delete_groups,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}

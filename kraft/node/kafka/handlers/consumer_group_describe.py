@@ -38,6 +38,7 @@ def _describe(ctx: KafkaContext, group_id: str) -> dict[str, Any]:
                 "assignment_epoch": replicated.generation, "assignor_name": ""}
     members = [{"member_id": mid, "instance_id": m.instance_id, "rack_id": m.rack_id, "member_epoch": m.epoch,
                 "client_id": m.client_id, "client_host": m.host, "subscribed_topic_names": list(m.topics),
+                "subscribed_topic_regex": m.regex.pattern if m.regex is not None else None,
                 "assignment": {"topic_partitions": _partitions(ctx, m.assigned)},
                 "target_assignment": {"topic_partitions": _partitions(ctx, group.target.get(mid, frozenset()))},
                 "member_type": CONSUMER_MEMBER_TYPE}

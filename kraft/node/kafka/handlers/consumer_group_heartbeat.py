@@ -1,12 +1,14 @@
-"""ConsumerGroupHeartbeat (68): a KIP-848 consumer-protocol member joins (epoch 0), heartbeats,
-reports the partitions it owns, and leaves (-1, or -2 for a static member coming back); the answer
-is its member epoch, the heartbeat interval and, when it changed, its assignment.
+"""ConsumerGroupHeartbeat (68): a KIP-848 consumer-protocol member joins (epoch 0), heartbeats, reports the
+partitions it owns, and leaves (-1, or -2 for a static member coming back); the answer is its member epoch,
+the heartbeat interval and, when it changed, its assignment.
 
-Topics travel as topic ids here: owned partitions of unknown ids are dropped (the topic is gone),
-assignments name topics by their ids. v0 lets the coordinator draw a member id for an empty one;
-from v1 the client draws it (empty: INVALID_REQUEST). A topic regex subscription (v1) is refused
-with INVALID_REQUEST: kraft matches topic names only. Errors go out as Kafka codes with the member
-epoch 0, as Kafka answers them.
+Topics travel as topic ids here: owned partitions of unknown ids are dropped (the topic is gone), assignments
+name topics by their ids. v0 lets the coordinator draw a member id for an empty one; from v1 the client draws
+it (empty: INVALID_REQUEST). v1's SubscribedTopicRegex subscribes the member to every topic whose whole name
+the RE2 regex matches, beside its topic names, as Kafka 4.0 (null: unchanged, "": none;
+INVALID_REGULAR_EXPRESSION (128) if it does not compile); topics created or deleted later move the group to a
+new epoch as a subscribed topic's partition count does. Errors go out as Kafka codes with the member epoch 0,
+as Kafka answers them.
 """
 
 from __future__ import annotations
@@ -43,14 +45,13 @@ def _heartbeat(ctx: KafkaContext, request: dict[str, Any]) -> Heartbeat:
     epoch = int(request["member_epoch"])
     if not member_id and epoch == JOIN_EPOCH and ctx.version == 0:
         member_id = uuid.uuid4().hex  # v0: the coordinator names a new member
-    if request.get("subscribed_topic_regex"):  # librdkafka sends "" for none
-        raise errors.InvalidRequest("SubscribedTopicRegex is not supported by kraft: subscribe to topic names")
     names = request.get("subscribed_topic_names")
     owned = request.get("topic_partitions")
     return Heartbeat(
         member_id=member_id, member_epoch=epoch, instance_id=request.get("instance_id") or None,
         rack_id=request.get("rack_id"), rebalance_timeout_ms=int(request.get("rebalance_timeout", -1)),
-        topics=None if names is None else tuple(names), assignor=request.get("server_assignor"),
+        topics=None if names is None else tuple(names), regex=request.get("subscribed_topic_regex"),
+        assignor=request.get("server_assignor"),
         owned=None if owned is None else _owned(ctx, owned), client_id=ctx.client_id, host=ctx.client_host)
 
 

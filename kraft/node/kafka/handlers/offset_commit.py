@@ -2,14 +2,14 @@
 each with its commit metadata string (OffsetFetch returns it; OFFSET_METADATA_TOO_LARGE over 4096
 bytes). Retention times are not kept (commits stay until their topic or group is deleted).
 
-Versions 2-8, as Kafka 3.7: v5 drops the retention time, v6 adds ``committed_leader_epoch`` (not
-kept: OffsetFetch answers -1, so a consumer skips validating a fetched position, as with a broker
-that did not store it), v7 carries ``group_instance_id``, passed to the coordinator, which fences a
-static member whose instance id a newer member took (FENCED_INSTANCE_ID), v8 is flexible, v9 (KIP-848,
-the same fields) carries a consumer-protocol member's member epoch in ``generation_id_or_member_epoch``:
-the coordinator checks it against the member's epoch (STALE_MEMBER_EPOCH behind, FENCED_MEMBER_EPOCH
-ahead). Such a member committing with v8 or older is checked the same way (Kafka refuses it with
-UNSUPPORTED_VERSION; kraft takes the epoch where Kafka's older clients put their generation)."""
+Versions 2-8, as Kafka 3.7: v5 drops the retention time, v6 adds ``committed_leader_epoch`` (kept with the
+offset, replicated, and answered by OffsetFetch v5+, so a consumer validates a fetched position against the
+log after a leader change, KIP-320), v7 carries ``group_instance_id``, passed to the coordinator, which fences
+a static member whose instance id a newer member took (FENCED_INSTANCE_ID), v8 is flexible, v9 (KIP-848, the
+same fields) carries a consumer-protocol member's member epoch in ``generation_id_or_member_epoch``: the
+coordinator checks it against the member's epoch (STALE_MEMBER_EPOCH behind, FENCED_MEMBER_EPOCH ahead). Such
+a member committing with v8 or older is checked the same way (Kafka refuses it with UNSUPPORTED_VERSION; kraft
+takes the epoch where Kafka's older clients put their generation)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ MAX_VERSION = 9
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    offsets = [(t["name"], p["partition_index"], p["committed_offset"], p.get("committed_metadata") or "")
-               for t in request["topics"] for p in t["partitions"]]
+    offsets = [(t["name"], p["partition_index"], p["committed_offset"], p.get("committed_metadata") or "",
+                 int(p.get("committed_leader_epoch", -1))) for t in request["topics"] for p in t["partitions"]]
     try:
         results = await ctx.coordinator.commit(request["group_id"], request["member_id"],
                                                request["generation_id_or_member_epoch"], offsets,

@@ -1,30 +1,43 @@
-"""OffsetFetch (9): groups' committed offsets (-1 where none) with their commit metadata strings,
-from the replicated metadata.
+"""OffsetFetch (9): groups' committed offsets (-1 where none) with their commit metadata strings
+and leader epochs, from the replicated metadata.
 
-Versions 1-8, as Kafka 3.7: v2+ may ask for every committed partition (null topics), v5+ answers a
-``committed_leader_epoch`` (-1: kraft does not keep the epoch a commit was made in), v6 is flexible,
-v7's ``require_stable`` needs nothing (no transactions: no offsets are ever pending), and v8 asks for
-several groups in one request and answers each on its own (``groups``).
+Versions 1-9, as Kafka 3.7: v2+ may ask for every committed partition (null topics), v5+ answers
+the ``committed_leader_epoch`` the commit named (-1 if it named none), v6 is flexible, v7's
+``require_stable`` needs nothing (no transactions: no offsets are ever pending), v8 asks for several
+groups in one request and answers each on its own (``groups``), and v9 (KIP-848) names the asking
+member and its epoch: a consumer-protocol group's coordinator checks them as a commit's
+(UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH, FENCED_MEMBER_EPOCH, as the group's error); no member id
+and epoch -1 (an admin client, a classic consumer) is not checked, nor is a classic group's reader.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kraft import errors
 from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 9
 MIN_VERSION = 1
-MAX_VERSION = 8
+MAX_VERSION = 9
 BATCHED_FROM = 8  # the version that names groups in a list
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     if ctx.version >= BATCHED_FROM:
-        return {"groups": [{"group_id": g["group_id"], "error_code": 0, "topics": _topics(ctx, g["group_id"],
-                                                                                           g.get("topics"))}
-                           for g in request["groups"]]}
+        return {"groups": [_group(ctx, g) for g in request["groups"]]}
     return {"error_code": 0, "topics": _topics(ctx, request["group_id"], request.get("topics"))}
+
+
+def _group(ctx: KafkaContext, group: dict[str, Any]) -> dict[str, Any]:
+    """One group of a batched request (v8+), its member checked first (v9)."""
+    group_id = group["group_id"]
+    try:
+        ctx.coordinator.check_offset_fetch(group_id, group.get("member_id"), int(group.get("member_epoch", -1)))
+    except errors.KraftError as e:
+        return {"group_id": group_id, "error_code": kafka_code(e), "topics": []}
+    return {"group_id": group_id, "error_code": 0, "topics": _topics(ctx, group_id, group.get("topics"))}
 
 
 def _topics(ctx: KafkaContext, group_id: str, wanted: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -32,12 +45,14 @@ def _topics(ctx: KafkaContext, group_id: str, wanted: list[dict[str, Any]] | Non
     committed = ctx.coordinator.committed(group_id)
     offsets = dict(committed.offsets) if committed is not None else {}
     metadata = dict(committed.metadata) if committed is not None else {}
+    epochs = dict(committed.leader_epochs) if committed is not None else {}
     if wanted is None:
         by_topic: dict[str, list[int]] = {}
         for topic, partition in sorted(offsets):
             by_topic.setdefault(topic, []).append(partition)
         wanted = [{"name": t, "partition_indexes": ps} for t, ps in by_topic.items()]
     return [{"name": t["name"], "partitions": [
-        {"partition_index": p, "committed_offset": offsets.get((t["name"], p), -1), "committed_leader_epoch": -1,
+        {"partition_index": p, "committed_offset": offsets.get((t["name"], p), -1),
+         "committed_leader_epoch": epochs.get((t["name"], p), -1),
          "metadata": metadata.get((t["name"], p), ""), "error_code": 0} for p in t["partition_indexes"]]}
         for t in wanted]
