@@ -133,9 +133,10 @@ compat: install
 # A representative part, about 2 minutes: auto-creation (0001), produce/consume (0012, 0013, 0070),
 # a compacted topic refusing keyless records (0011), every codec (0017), a consumer group (0018),
 # commits (0030), ListOffsets (0031), ApiVersions (0035), the event API
-# (0040), the cluster id (0063), headers (0085), idempotence (0090), an unknown partition (0112).
-# Not 0099: it passes or fails by where leaders land (RESULTS.md).
-COMPAT_QUICK_TESTS ?= 0001,0011,0012,0013,0017,0018,0030,0031,0035,0040,0063,0070,0085,0090,0112
+# (0040), Kafka 0.9's protocol (0052: Metadata v0, Produce v1 message sets), the cluster id (0063),
+# headers (0085), idempotence (0090), a commit past the end with metadata (0099), fetch from follower
+# (0101), an unknown partition (0112).
+COMPAT_QUICK_TESTS ?= 0001,0011,0012,0013,0017,0018,0030,0031,0035,0040,0052,0063,0070,0085,0090,0099,0101,0112
 compat-quick: install
 	$(BIN)/python -m tests.compat.librdkafka --tests $(COMPAT_QUICK_TESTS) \
 		--out compat/librdkafka/results-quick.json $(COMPAT_ARGS)

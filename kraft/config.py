@@ -43,6 +43,7 @@ partitions = 3                    ; default for new topics
 fsync = always                    ; always | never
 ; auto_create_topics = true       ; a topic is created (with the defaults above) when a client first uses it
 ; console_read_only = false       ; true: the web console on http_port refuses every write action (403)
+; fetch_from_follower = false     ; true: consumers read from an in-sync replica in their client.rack (KIP-392)
 
 ; Optional limits and timings, shown with their defaults:
 ; max_record_bytes = 1048576
@@ -62,6 +63,7 @@ fsync = always                    ; always | never
 ; consumer_group_session_timeout_ms = 45000  ; KIP-848 groups: a member silent this long is removed
 ; consumer_group_heartbeat_interval_ms = 5000  ; KIP-848 groups: how often members are told to heartbeat
 ; log_retention_check_interval_ms = 30000  ; how often leaders look for records past retention
+; log_cleaner_backoff_ms = 15000  ; how often leaders look for compaction work (also at each retention check)
 ; group_lag_refresh_ms = 10000  ; how often the group coordinator asks leaders for end offsets (group lag metrics)
 ; leader_balance_interval_ms = 5000  ; how often leaders hand partitions back to their preferred replica; 0 = never
 ; metadata_voters = 3            ; voters of the metadata group (odd); the other nodes follow it as learners
@@ -142,6 +144,10 @@ class ClusterConfig:
     # topic that does not exist creates it with ``partitions`` and ``replication_factor``.
     auto_create_topics: bool = True
     console_read_only: bool = False  # the web console (kraft.console) refuses every write action (HTTP 403)
+    # Kafka's replica.selector.class=RackAwareReplicaSelector (KIP-392): a leader answers a Fetch
+    # (v11+) whose rack_id is another node's rack with that in-sync replica as its preferred read
+    # replica, and followers serve such fetches up to what they have applied (committed).
+    fetch_from_follower: bool = False
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216
     max_connections: int = 1024
@@ -161,6 +167,7 @@ class ClusterConfig:
     consumer_group_session_timeout_ms: int = 45_000
     consumer_group_heartbeat_interval_ms: int = 5_000
     log_retention_check_interval_ms: int = 30000
+    log_cleaner_backoff_ms: int = 15000  # Kafka's log.cleaner.backoff.ms: compaction looks this often
     leader_balance_interval_ms: int = 5000  # 0: leaders never hand partitions back on their own
     group_lag_refresh_ms: int = 10_000  # the coordinator's end offsets for group lag (kraft.node.group_lag)
     metadata_voters: int = 3  # the metadata group's voters (odd); a smaller cluster: all its nodes
@@ -254,6 +261,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "consumer_group_session_timeout_ms": (1_000, 3_600_000),
     "consumer_group_heartbeat_interval_ms": (100, 600_000),
     "log_retention_check_interval_ms": (100, 3_600_000),
+    "log_cleaner_backoff_ms": (100, 3_600_000),
     "leader_balance_interval_ms": (0, 86_400_000),
     "group_lag_refresh_ms": (100, 3_600_000),
     "metadata_voters": (1, 99),
@@ -263,7 +271,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "max_partitions_per_node": (1, 10_000_000),
     "max_fetch_sessions": (0, 1_000_000),
 }
-_CLUSTER_BOOLS = ("auto_create_topics", "console_read_only")
+_CLUSTER_BOOLS = ("auto_create_topics", "console_read_only", "fetch_from_follower")
 _CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,
                  *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
@@ -321,6 +329,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         log_defaults=_parse_log_defaults(cluster, src),
         auto_create_topics=_parse_bool(cluster, "auto_create_topics", True, src),
         console_read_only=_parse_bool(cluster, "console_read_only", False, src),
+        fetch_from_follower=_parse_bool(cluster, "fetch_from_follower", False, src),
         **_parse_cluster_ints(cluster, src),
     )
     _check_cluster_relations(config, src)

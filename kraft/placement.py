@@ -4,7 +4,8 @@ partition, and who leads it.
 Pure functions of their arguments (no randomness, no clock, no cluster state), so every node computes
 the same answer; the proposer of a metadata command calls them and puts the result in the command.
 ``assign_replicas`` follows Apache Kafka's ``AdminUtils.assignReplicasToBrokers`` with the random
-start replaced by ``offset``; ``new_partitions`` places (or checks) the partitions a topic grows by.
+start replaced by ``offset``; ``new_partitions`` places (or checks) the partitions a topic grows by;
+``manual_assignment`` checks the replicas a CreateTopics request names itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from collections.abc import Sequence
 
 from kraft.errors import InvalidPartitions, InvalidReplicaAssignment, InvalidReplicationFactor
 from kraft.invariants import invariant
+
+ManualAssignment = Sequence[tuple[int, Sequence[int]]]
+"""A new topic's replicas as a client names them: (partition index, node ids) pairs (Kafka's
+CreateTopics ``assignments``)."""
 
 
 def assign_replicas(
@@ -107,6 +112,29 @@ def new_partitions(
     return [list(replicas) for replicas in assignment]
 
 
+def manual_assignment(nodes: Sequence[tuple[int, str | None]], assignment: ManualAssignment) -> list[list[int]]:
+    """A new topic's replica lists as given in Kafka's CreateTopics ``assignments`` ((partition
+    index, node ids) pairs), checked as Kafka's controller does: the partitions are 0, 1, 2, ... in
+    order, and every partition has the same number (at least one) of distinct nodes of the cluster
+    (``nodes``). InvalidReplicaAssignment otherwise::
+
+        >>> manual_assignment([(1, None), (2, None), (3, None)], [(0, [3, 1]), (1, [1, 2])])
+        [[3, 1], [1, 2]]
+    """
+    if not assignment:
+        raise InvalidReplicaAssignment("the manual assignment has no partitions")
+    out = []
+    for expected, (partition, replicas) in enumerate(assignment):
+        if partition != expected:
+            raise InvalidReplicaAssignment(f"partition {partition} is assigned where {expected} was expected: "
+                                           "assignments go in order of partition index, from 0")
+        if not replicas:
+            raise InvalidReplicaAssignment(f"partition {partition} has an empty replica list")
+        out.append(list(replicas))
+    _check_assignment(nodes, out, 0, len(out), len(out[0]))
+    return out
+
+
 def _check_assignment(nodes: Sequence[tuple[int, str | None]], assignment: Sequence[Sequence[int]],
                       current: int, total: int, replication_factor: int) -> None:
     if len(assignment) != total - current:
@@ -115,14 +143,15 @@ def _check_assignment(nodes: Sequence[tuple[int, str | None]], assignment: Seque
     known = {node_id for node_id, _ in nodes}
     for partition, replicas in enumerate(assignment, start=current):
         if len(replicas) != replication_factor:
-            raise InvalidReplicaAssignment(f"new partition {partition} has {len(replicas)} replicas; the topic's "
-                                           f"replication factor is {replication_factor}")
+            raise InvalidReplicaAssignment(f"{'new ' if current else ''}partition {partition} has {len(replicas)} "
+                                           f"replicas; the topic's replication factor is {replication_factor}")
         if len(set(replicas)) != len(replicas):
-            raise InvalidReplicaAssignment(f"new partition {partition} names a node twice: {list(replicas)}")
+            raise InvalidReplicaAssignment(f"{'new ' if current else ''}partition {partition} names a node twice: "
+                                           f"{list(replicas)}")
         unknown = sorted(set(replicas) - known)
         if unknown:
-            raise InvalidReplicaAssignment(f"new partition {partition} names nodes the cluster does not have: "
-                                           f"{unknown}")
+            raise InvalidReplicaAssignment(f"{'new ' if current else ''}partition {partition} names nodes the "
+                                           f"cluster does not have: {unknown}")
 
 
 def _check_arguments(nodes: Sequence[tuple[int, str | None]], partitions: int, replication_factor: int) -> None:

@@ -68,6 +68,7 @@ class ConfigKey:
     low: int | float | None = None
     high: int | float | None = None
     choices: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None  # a STRING without choices: the text it must match
 
 
 # kraft's own limit for max.message.bytes (Kafka's is 1048588): it is the default of cluster.ini's
@@ -104,9 +105,11 @@ CONFIGS: tuple[ConfigKey, ...] = (
               "log.message.timestamp.type", "CreateTime: the producer's timestamps; LogAppendTime: the "
               "leader stamps each batch with its clock when it appends it", choices=("CreateTime", "LogAppendTime")),
     # Accepted and stored only (kraft has no segments): Kafka Streams sets segment.bytes on its
-    # repartition topics, and applications often set segment.ms with compaction.
+    # repartition topics, and applications often set segment.ms with compaction. Kafka's lower bound
+    # (14, a v0 record's overhead), since nothing in kraft's log layout reads it: a batch is one row
+    # whatever its size, and retention and compaction work on whole batches (librdkafka's 0077 sets 10000).
     ConfigKey("segment.bytes", Kind.INT, 1 << 30, "log_segment_bytes", "log.segment.bytes",
-              "Kafka's segment file size (bytes); stored, kraft has no segments", low=1 << 20, high=INT_MAX),
+              "Kafka's segment file size (bytes); stored, kraft has no segments", low=14, high=INT_MAX),
     ConfigKey("segment.ms", Kind.LONG, WEEK_MS, "log_roll_ms", "log.roll.ms",
               "Kafka's segment roll time (ms); stored, kraft has no segments", low=1, high=LONG_MAX),
     # Stored only: Kafka Streams' docs recommend topic.min.insync.replicas for its internal topics.
@@ -114,6 +117,28 @@ CONFIGS: tuple[ConfigKey, ...] = (
     ConfigKey("min.insync.replicas", Kind.INT, 1, "min_insync_replicas", "min.insync.replicas",
               "Kafka's minimum in-sync replicas for acks=all; stored, kraft commits at a Raft majority",
               low=1, high=INT_MAX),
+    # Stored only: kraft's durability is cluster.ini's fsync policy (always: every acknowledged batch
+    # is on disk first), not a flush interval (librdkafka's 0081 alters flush.ms).
+    ConfigKey("flush.ms", Kind.LONG, LONG_MAX, "log_flush_interval_ms", "log.flush.interval.ms",
+              "Kafka's time between forced log flushes (ms); stored, kraft follows cluster.ini's fsync",
+              low=0, high=LONG_MAX),
+    ConfigKey("flush.messages", Kind.LONG, LONG_MAX, "log_flush_interval_messages", "log.flush.interval.messages",
+              "Kafka's records between forced log flushes; stored, kraft follows cluster.ini's fsync",
+              low=1, high=LONG_MAX),
+    # Stored only: Kafka waits this long before deleting a segment file it dropped; kraft deletes
+    # trimmed or compacted batches in the same replicated step that drops them (librdkafka's 0077 sets it).
+    ConfigKey("file.delete.delay.ms", Kind.LONG, 60000, "log_segment_delete_delay_ms", "log.segment.delete.delay.ms",
+              "Kafka's delay before a dropped segment file is deleted (ms); stored, kraft deletes at once",
+              low=0, high=LONG_MAX),
+    # Kafka recompresses a batch whose codec is not the topic's; kraft stores every batch as its
+    # producer sent it, which is Kafka's "producer": the other values are stored and described only.
+    ConfigKey("compression.type", Kind.STRING, "producer", "compression_type", "compression.type",
+              "the codec of the topic's batches; stored, kraft keeps each batch as its producer compressed it "
+              "(Kafka's producer)", choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")),
+    # Kafka 3.x accepts and ignores it (KIP-724: the message format is always v2 from 3.0); so does
+    # kraft, which writes v2 batches only. A version as Kafka writes them: 0.10.0, 0.10.0.0, 2.8-IV1.
+    ConfigKey("message.format.version", Kind.STRING, "3.0-IV1", None, "log.message.format.version",
+              "ignored (KIP-724): every batch is format v2", pattern=re.compile(r"[0-9]+(\.[0-9]+){1,3}(-IV[0-9]+)?")),
 )
 
 BY_NAME: Mapping[str, ConfigKey] = {c.name: c for c in CONFIGS}
@@ -194,6 +219,10 @@ def _parse(key: ConfigKey, raw: object) -> ConfigValue:
         return number
     if key.kind is Kind.LIST:
         return _parse_list(key, raw)
+    if key.pattern is not None:
+        if not isinstance(raw, str) or not key.pattern.fullmatch(raw.strip()):
+            raise _Bad(f"{raw!r} is not a Kafka version (such as 0.10.0 or 3.0-IV1)")
+        return raw.strip()
     if not isinstance(raw, str) or raw not in key.choices:
         raise _Bad(f"{raw!r} is not one of {' | '.join(key.choices)}")
     return raw

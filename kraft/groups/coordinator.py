@@ -101,7 +101,6 @@ class GroupCoordinator:
         metadata: MetadataMachine,
         is_coordinator: Callable[[], bool],
         propose: Propose,
-        end_offset: Callable[[str, int], int | None],
         initial_delay_s: float,
         clock: Callable[[], float] = time.monotonic,
         consumer_session_timeout_ms: int = 45_000,
@@ -110,7 +109,6 @@ class GroupCoordinator:
         self.metadata = metadata
         self.is_coordinator = is_coordinator
         self.propose = propose
-        self.end_offset = end_offset  # the high watermark when this node leads the partition, else None
         self.initial_delay_s = initial_delay_s
         self.clock = clock
         self.groups: dict[str, Group] = {}
@@ -273,10 +271,13 @@ class GroupCoordinator:
         commits = [_commit_fields(o) for o in offsets]
         results: list[tuple[int, str] | None] = [None] * len(commits)
         accepted = []
-        for i, (topic, partition, offset, meta, _) in enumerate(commits):
-            end = self.end_offset(topic, partition)
-            if offset < COMMITTED_OFFSET_MIN or (end is not None and offset > end):
-                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is beyond the end offset {end}")
+        for i, (_topic, _partition, offset, meta, _) in enumerate(commits):
+            # Any offset from COMMITTED_OFFSET_MIN up, beyond the partition's end too, as Kafka stores it
+            # (librdkafka's 0099 commits 42 on an empty partition); a fetch from it answers
+            # OFFSET_OUT_OF_RANGE and the consumer's reset policy applies. Lower ones are no position
+            # (the metadata group refuses them too).
+            if offset < COMMITTED_OFFSET_MIN:
+                results[i] = (errors.OffsetOutOfRange.code, f"offset {offset} is below {COMMITTED_OFFSET_MIN}")
             elif len(meta.encode()) > OFFSET_METADATA_MAX_BYTES:
                 results[i] = (errors.OffsetMetadataTooLarge.code,
                               f"commit metadata of {len(meta.encode())} bytes is over {OFFSET_METADATA_MAX_BYTES}")

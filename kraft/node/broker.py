@@ -57,7 +57,7 @@ from kraft.node.host import NodeHost
 from kraft.node.partition_limits import check_node_replicas, check_topic_partitions
 from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.node.stats import TopicTraffic
-from kraft.placement import assign_replicas, new_partitions
+from kraft.placement import ManualAssignment, assign_replicas, manual_assignment, new_partitions
 from kraft.protocol import batch as native_batch
 from kraft.protocol.batch import verify_batch
 from kraft.protocol.kafka import records as kafka_batch
@@ -68,6 +68,7 @@ from kraft.raft.outbox import Applied, Outcome, Refusal, Refused
 from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
+from kraft.replica_selector import preferred_read_replica
 from kraft.state import leader_epochs
 from kraft.state.leader_epochs import LeaderEpochs
 from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
@@ -128,7 +129,6 @@ class Broker:
             # showed committed offsets moving backwards after a metadata leader change.
             is_coordinator=replicas.meta_group.leadership_ready,
             propose=self._propose_metadata,
-            end_offset=self._leader_end_offset,
             initial_delay_s=config.group_initial_rebalance_delay_ms / 1000,
             clock=host.clock.now,
             consumer_session_timeout_ms=config.consumer_group_session_timeout_ms,
@@ -144,14 +144,6 @@ class Broker:
     def request_timeout_ms(self) -> int:
         """How long a write may wait for its commit (a client asking for longer gets this)."""
         return self.config.request_timeout_ms
-
-    def _leader_end_offset(self, topic: str, partition: int) -> int | None:
-        try:
-            replica = self._leader_replica(topic, partition, applied=True)
-        except errors.KraftError:
-            return None
-        with self.host.store.read() as committed:
-            return int(replica.log.read_state(committed)["next_offset"])
 
     async def init_producer_id(self) -> ProducerId:
         producer_id = await self._propose_metadata(encode_command("alloc_producer_id"))
@@ -325,15 +317,19 @@ class Broker:
                 hw, start, error = -1, -1, None
                 batches: Sequence[tuple[int, bytes]] = ()
                 epochs: LeaderEpochs = ()
+                preferred = -1
                 try:
-                    replica = self._leader_replica(topic, partition, applied=True)
+                    replica = self._fetch_replica(topic, partition, request.client_rack)
                     _check_leader_epoch(replica, req.current_leader_epoch)
                     state = replica.log.read_state(committed)
+                    # On a follower too: what it has applied is committed (Raft applies nothing else).
                     hw, start = state["next_offset"], state["log_start_offset"]
                     epochs = replica.log.read_leader_epochs(committed)
                     if offset < start or offset > hw:
                         raise errors.OffsetOutOfRange(f"offset {offset} is outside [{start}, {hw}]")
-                    if offset == hw or (strict_total and total and total >= max_bytes):
+                    if request.client_rack:
+                        preferred = self._preferred_read_replica(replica, request.client_rack)
+                    if offset == hw or preferred >= 0 or (strict_total and total and total >= max_bytes):
                         continue
                     budget = min(max_bytes if req.max_bytes is None else req.max_bytes, max(max_bytes - total, 1))
                     try:
@@ -348,8 +344,30 @@ class Broker:
                 except errors.KraftError as e:
                     error = e
                 finally:  # every partition is answered, however the block above was left
-                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs))
+                    out.append(FetchedPartition(topic, partition, hw, start, batches, error, epochs, preferred))
         return out, total
+
+    def _fetch_replica(self, topic: str, partition: int, client_rack: str | None) -> PartitionReplica:
+        """The replica a fetch reads: the leader's (once it has applied its predecessors' entries),
+        or, with ``fetch_from_follower`` on and for a Kafka consumer that can follow a preferred read
+        replica (Fetch v11+: ``client_rack`` is not None), this node's follower replica, as Kafka's
+        followers serve such fetches. Off, a follower answers NOT_LEADER_OR_FOLLOWER as before: no
+        client is sent to it, and one that comes by mistake learns the leader at once."""
+        try:
+            return self._leader_replica(topic, partition, applied=True)
+        except errors.NotLeader:
+            if client_rack is None or not self.config.fetch_from_follower:
+                raise
+            return self._replica(topic, partition)
+
+    def _preferred_read_replica(self, replica: PartitionReplica, client_rack: str) -> int:
+        """On the leader with ``fetch_from_follower`` on: the in-sync replica in the client's rack
+        the client should read from (-1: this leader serves)."""
+        if not self.config.fetch_from_follower or not replica.group.is_leader():
+            return -1
+        racks = {n.id: n.rack for n in every_node(self.config, self.replicas.metadata.view)}
+        chosen = preferred_read_replica(self.node_id, replica.in_sync_replicas(), racks, client_rack)
+        return -1 if chosen is None else chosen
 
     async def fetch(self, request: FetchRequest) -> list[FetchedPartition]:
         """Each partition's committed batches (in the request's order), once ``min_bytes`` are there,
@@ -365,7 +383,8 @@ class Broker:
             try:
                 results, total = self._read_partitions(request, max_bytes)
                 remaining = deadline - self.host.clock.now()
-                errored = any(r.error is not None for r in results)
+                # a partition sent to another replica is news too: the client should go there now
+                errored = any(r.error is not None or r.preferred_read_replica >= 0 for r in results)
                 if total >= request.min_bytes or errored or remaining <= 0:
                     self._count_fetched(results)
                     return results
@@ -554,37 +573,52 @@ class Broker:
         self._auto_create.start([topic])
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
-                           configs: Mapping[str, object] | None) -> TopicCreated:
-        """Place and create a topic (None: cluster.ini's partitions / replication factor)."""
-        planned, payload = self._plan_topic(name, partitions, rf, configs)
+                           configs: Mapping[str, object] | None,
+                           assignment: ManualAssignment | None = None) -> TopicCreated:
+        """Place and create a topic (None: cluster.ini's partitions / replication factor), or create
+        it on ``assignment`` ((partition, node ids) pairs, Kafka's manual replica assignment) once
+        checked; partitions and replication factor are then the assignment's, and giving them too
+        is INVALID_REQUEST, as Kafka."""
+        planned, payload = self._plan_topic(name, partitions, rf, configs, assignment)
         created = await self._propose_to_controller(payload)
         return TopicCreated(name, planned.partitions, planned.replication_factor, uuid.UUID(hex=str(created["uuid"])))
 
     def check_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> TopicCreated:
+                    configs: Mapping[str, object] | None,
+                    assignment: ManualAssignment | None = None) -> TopicCreated:
         """What ``create_topic`` would create, every check made and nothing created (Kafka's
         ``validate_only``); TopicAlreadyExists for a topic this node has."""
         if self.topic_exists(name):
             raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
-        return self._plan_topic(name, partitions, rf, configs)[0]
+        return self._plan_topic(name, partitions, rf, configs, assignment)[0]
 
     def _plan_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> tuple[TopicCreated, bytes]:
+                    configs: Mapping[str, object] | None,
+                    manual: ManualAssignment | None = None) -> tuple[TopicCreated, bytes]:
         if not valid_topic_name(name):
             raise errors.InvalidTopic(f"invalid topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
-        partitions = self.config.partitions if partitions is None else int(partitions)
         # The cluster's nodes, not only this node's cluster.ini: registered ones too, decommissioned ones not.
         view = self.replicas.metadata.view
+        if manual is not None:
+            if partitions is not None or rf is not None:
+                raise errors.InvalidRequest("a topic with a manual replica assignment takes its partitions and "
+                                            "replication factor from it: give -1 for both")
+            given = [(p, rs) for p, rs in manual]
+            partitions, rf = len(given), len(given[0][1]) if given else 0
+        partitions = self.config.partitions if partitions is None else int(partitions)
         live = len(live_nodes(self.config, view))
         rf = min(self.config.replication_factor, live) if rf is None else int(rf)
         check_topic_partitions(name, partitions, self.config.max_partitions_per_topic)
-        if rf < 1 or rf > live:
+        if manual is None and (rf < 1 or rf > live):
             raise errors.InvalidReplicationFactor(
                 f"replication factor {rf} needs 1..{live} (the cluster has {live} nodes that are not decommissioned)"
             )
-        nodes = placement_nodes(self.config, view, rf)
+        nodes = placement_nodes(self.config, view, max(rf, 1))
         clean = self.validate_topic_configs(configs or {})
-        assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
+        if manual is None:
+            assignment = assign_replicas(nodes, partitions, rf, offset=zlib.crc32(name.encode()))
+        else:
+            assignment = manual_assignment(nodes, manual)
         check_node_replicas(view.replicas_per_node, assignment, self.config.max_partitions_per_node)
         # Kafka's topic id, drawn here so the command carries it and every replica stores the same one
         payload = encode_command("create_topic", name=name, assignment=assignment, configs=clean,

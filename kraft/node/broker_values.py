@@ -68,6 +68,9 @@ class FetchRequest:
     min_bytes: int
     max_bytes: int
     strict_max_bytes: bool = False
+    # Kafka's Fetch v11+ rack_id ("" without client.rack); None for older versions and the native
+    # front end. With it, a follower serves the fetch (fetch from follower, KIP-392).
+    client_rack: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,9 @@ class FetchedPartition:
     # (epoch, start offset) rows of the partition's leader epochs as of the read
     # (``kraft.state.leader_epochs``): the epoch each batch was written in
     leader_epochs: tuple[tuple[int, int], ...] = ()
+    # the replica the client should fetch from instead (``kraft.replica_selector``; -1: none): the
+    # answer then carries no batches, as Kafka's
+    preferred_read_replica: int = -1
 
 
 @dataclass(frozen=True, slots=True)

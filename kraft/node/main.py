@@ -90,7 +90,8 @@ class Node:
         self.broker = Broker(config, node_id, self.host, self.replicas, self.stats.traffic, self.stats.raft)
         self.retention = RetentionScheduler(self.store, lambda: list(self.replicas.partitions.values()),
                                             self._log_config, self.broker.delete_records, self.broker.compact,
-                                            config.log_retention_check_interval_ms / 1000)
+                                            config.log_retention_check_interval_ms / 1000,
+                                            compact_interval_s=config.log_cleaner_backoff_ms / 1000)
         self.group_lag = GroupLagSource(self.broker, config.group_lag_refresh_ms / 1000)
         services = NodeServices.of(self.broker)
         self.server = ClientServer(services, me.host, me.client_port, config.max_frame_bytes,

@@ -1,7 +1,8 @@
 """Retention and compaction: the partitions this node leads drop their oldest batches once a topic's
 retention says so, and compact once enough of their log is dirty.
 
-Owns: when a pass runs (every ``log_retention_check_interval_ms``), which partitions it looks at
+Owns: when a pass runs (retention every ``log_retention_check_interval_ms``; compaction every
+``log_cleaner_backoff_ms`` or with each retention pass, whichever is sooner), which partitions it looks at
 (those led here, once the leader has applied its predecessors' entries), and the decisions to
 propose a trim (the new log start from the committed batch index: ``PartitionLog.retention_target``,
 whole batches, oldest first; proposed like a DeleteRecords) and a compaction pass (its end from
@@ -47,28 +48,44 @@ class RetentionScheduler:
         compact: Callable[[str, int, int, int, int], Awaitable[int]],
         interval_s: float,
         wall_ms: Callable[[], int] = wall_clock_ms,
+        compact_interval_s: float | None = None,
     ) -> None:
         """``partitions``: the replicas this node hosts; ``trim(topic, partition, offset)``: an
-        awaitable proposal that moves the log start (the broker's ``delete_records``)."""
+        awaitable proposal that moves the log start (the broker's ``delete_records``);
+        ``interval_s`` between retention passes, ``compact_interval_s`` (None: the same) between
+        compaction passes, as Kafka's cleaner looks every log.cleaner.backoff.ms (15 s) while its
+        retention check waits 5 minutes: a topic with a small max.compaction.lag.ms is compacted
+        within seconds. A retention pass looks for compaction work too."""
         self._store = store
         self._partitions = partitions
         self._policy_for = policy_for
         self._trim = trim
         self._compact = compact
         self.interval_s = interval_s
+        self.compact_interval_s = interval_s if compact_interval_s is None else compact_interval_s
         self._wall_ms = wall_ms
 
     async def run(self) -> None:
-        """Passes forever, ``interval_s`` apart (cancel the task to stop)."""
+        """Passes forever (cancel the task to stop): compaction every ``compact_interval_s``,
+        retention every ``interval_s``, each on its own deadline of the monotonic clock."""
+        loop = asyncio.get_running_loop()
+        next_retention = loop.time() + self.interval_s
+        next_compaction = loop.time() + self.compact_interval_s
         while True:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(max(0.0, min(next_retention, next_compaction) - loop.time()))
+            now = loop.time()
+            retention = now >= next_retention
+            if retention:
+                next_retention = now + self.interval_s
+            next_compaction = now + self.compact_interval_s  # a retention pass compacts too
             try:
-                await self.run_pass()
+                await self.run_pass(retention=retention)
             except Exception:
                 log.exception("retention pass failed")
 
-    async def run_pass(self) -> int:
-        """One pass over the partitions led here; how many trims and compactions were applied."""
+    async def run_pass(self, *, retention: bool = True) -> int:
+        """One pass over the partitions led here (compaction, and retention unless ``retention`` is
+        False); how many trims and compactions were applied."""
         trimmed = 0
         for replica in self._partitions():
             if not replica.group.leadership_ready():
@@ -78,7 +95,7 @@ class RetentionScheduler:
                 continue  # the topic is being deleted
             if policy.compact:
                 trimmed += await self._compact_if_due(replica, policy)
-            if not policy.delete or (policy.retention_ms < 0 and policy.retention_bytes < 0):
+            if not retention or not policy.delete or (policy.retention_ms < 0 and policy.retention_bytes < 0):
                 continue
             target, start, end = await asyncio.to_thread(self._target, replica, policy)
             if target is None:

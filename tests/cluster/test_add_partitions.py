@@ -1,4 +1,5 @@
-"""Adding partitions to a topic on a real 3-node cluster: ``kraft topic add-partitions``, confluent-kafka's
+"""Placing a new topic's replicas by hand (CreateTopics ``assignments``) and adding partitions to a
+topic on a real 3-node cluster: ``kraft topic add-partitions``, confluent-kafka's
 ``AdminClient.create_partitions`` and kafka-python's ``KafkaAdminClient.create_partitions`` (Kafka's
 CreatePartitions, with its errors and validate_only); every replica node hosting the new partitions'
 Raft groups; producers (kraft's and librdkafka's) sending keyed records by the new count after their
@@ -22,9 +23,15 @@ import pytest
 from confluent_kafka import Consumer as CKConsumer
 from confluent_kafka import KafkaException
 from confluent_kafka import Producer as CKProducer
-from confluent_kafka.admin import AdminClient, NewPartitions
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from kafka import KafkaAdminClient
-from kafka.errors import InvalidPartitionsError, InvalidReplicationAssignmentError, UnknownTopicOrPartitionError
+from kafka.admin import NewTopic as KPNewTopic
+from kafka.errors import (
+    InvalidPartitionsError,
+    InvalidReplicationAssignmentError,
+    InvalidRequestError,
+    UnknownTopicOrPartitionError,
+)
 
 from kraft import Admin, Producer
 from kraft.partitioner import partition_for_key
@@ -237,3 +244,34 @@ def test_producers_and_groups_move_onto_the_new_partitions(cluster: Cluster) -> 
             c.close()
         for m in kraft_group:
             m.close()
+
+
+def test_create_topics_with_a_manual_replica_assignment(cluster: Cluster) -> None:
+    """Kafka's CreateTopics ``assignments`` (librdkafka's 0081 sends them): the topic's replicas are
+    the ones named, in their order (the first leads), checked as Kafka does."""
+    admin = AdminClient({"bootstrap.servers": cluster.kafka_bootstrap})
+    wanted = [[3, 1, 2], [1, 2, 3], [2, 3, 1], [3, 2, 1]]
+    admin.create_topics([NewTopic("manual", len(wanted), replica_assignment=wanted)])["manual"].result(30)
+    cluster.wait_leaders("manual")
+    meta = admin.list_topics("manual", timeout=10).topics["manual"]
+    assert [meta.partitions[p].replicas for p in sorted(meta.partitions)] == wanted
+    with Admin(cluster.bootstrap) as kadmin:
+        assert kadmin.describe_configs("manual")  # an ordinary topic from then on
+
+    bad = {"rf-differs": [[1, 2], [3]], "twice": [[1, 1]], "unknown": [[1, 9]]}
+    futures = admin.create_topics([NewTopic(name, len(a), replica_assignment=a) for name, a in bad.items()])
+    for name, future in futures.items():
+        with pytest.raises(KafkaException) as info:
+            future.result(30)
+        assert info.value.args[0].code() == 39, name  # INVALID_REPLICA_ASSIGNMENT
+    checked = admin.create_topics([NewTopic("manual-check", 1, replica_assignment=[[2, 3]])], validate_only=True)
+    checked["manual-check"].result(30)
+    assert "manual-check" not in admin.list_topics(timeout=10).topics, "validate_only creates nothing"
+
+    # kafka-python sends num_partitions and replication_factor beside the assignment: Kafka refuses both.
+    kp = KafkaAdminClient(bootstrap_servers=cluster.kafka_bootstrap, request_timeout_ms=30000)
+    try:
+        with pytest.raises(InvalidRequestError):
+            kp.create_topics([KPNewTopic("manual-both", 1, 2, replica_assignments={0: [1, 2]})])
+    finally:
+        kp.close()

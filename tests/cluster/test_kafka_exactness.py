@@ -193,3 +193,20 @@ def test_commit_metadata_round_trip(node: Cluster) -> None:
         assert (committed.offset, committed.metadata or "") == (4, "")  # a commit without one clears it
     finally:
         consumer.close()
+
+
+def test_a_commit_beyond_the_end_is_stored_as_kafka_does(node: Cluster) -> None:
+    """librdkafka's 0099 commits offset 42 on an empty partition. Kafka stores any offset; kraft's
+    coordinator once refused one beyond the high watermark when its node led the partition (on this
+    one-node cluster it leads every partition, so the old rule would answer OFFSET_OUT_OF_RANGE)."""
+    with Admin(node.bootstrap) as admin:
+        admin.create_topic("commit-far", partitions=1)
+    node.wait_leaders("commit-far")
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": "far-group",
+                           "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[CKTopicPartition("commit-far", 0, 42, metadata="ahead")], asynchronous=False)
+        committed = consumer.committed([CKTopicPartition("commit-far", 0)], timeout=30)[0]
+        assert (committed.offset, committed.metadata) == (42, "ahead")
+    finally:
+        consumer.close()

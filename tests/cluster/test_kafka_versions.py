@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import struct
 import subprocess
 import time
 import urllib.request
@@ -24,6 +25,7 @@ from kafka.admin import NewTopic as KPNewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from kraft.node.kafka import handlers as kafka_handlers
+from kraft.protocol.kafka.message_sets import decode_message_set
 from kraft.protocol.kafka.records import encode_kafka_batch
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.faults.test_kafka_hostile_input import RawKafka
@@ -307,3 +309,96 @@ def test_init_producer_id_v4_and_produce_v9(node: Cluster, raw: RawKafka) -> Non
         {"index": 0, "records": encode_kafka_batch([(1, b"k", b"v", [])])}]}]})
     part = res["responses"][0]["partition_responses"][0]
     assert part["error_code"] == 3 and part["error_message"], "v8+ answers say why"
+
+
+@pytest.mark.parametrize(("timestamp_type", "codec"), [
+    ("CreateTime", "none"), ("LogAppendTime", "none"), ("CreateTime", "gzip"), ("LogAppendTime", "gzip")])
+def test_a_producer_pinned_to_kafka_0_9_sends_metadata_v0_and_message_sets(node: Cluster, timestamp_type: str,
+                                                                             codec: str) -> None:
+    """librdkafka's 0052 with broker.version.fallback=0.9.0.0 and api.version.request=false: Metadata
+    v0 and Produce v1 with magic-0 message sets (no timestamps), which kraft stores as v2 batches.
+    Today's consumers read them: timestamp -1 in a CreateTime topic (as Kafka's up-conversion gives
+    them), the broker's append time in a LogAppendTime one."""
+    topic = f"v09-{timestamp_type}-{codec}"
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"message.timestamp.type": timestamp_type})])[topic].result(30)
+    node.wait_leaders(topic)
+    before = versions(node)
+    started_ms = int(time.time() * 1000)
+    producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap, "broker.version.fallback": "0.9.0.0",
+                           "api.version.request": False, "enable.idempotence": False,
+                           "compression.codec": codec, "batch.num.messages": 4})
+    delivered: list[Any] = []
+    for i in range(20):
+        producer.produce(topic, key=b"k%d" % i, value=b"v%d" % i, timestamp=1_600_000_000_000,
+                         on_delivery=lambda e, m: delivered.append(e))
+    assert producer.flush(30) == 0 and delivered == [None] * 20
+    used = {api: version for (api, version), n in versions(node).items() if n > before.get((api, version), 0)}
+    assert used.get("metadata") == 0 and used.get("produce") == 1, used
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": f"{topic}-group",
+                           "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        consumer.subscribe([topic])
+        got: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(got) < 20 and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+    finally:
+        consumer.close()
+    assert [(m.key(), m.value(), m.offset()) for m in got] == [(b"k%d" % i, b"v%d" % i, i) for i in range(20)]
+    if timestamp_type == "CreateTime":
+        assert {m.timestamp()[1] for m in got} == {-1}, "a magic-0 message has no timestamp"
+    else:
+        assert all(started_ms - 1000 <= m.timestamp()[1] <= int(time.time() * 1000) for m in got)
+
+
+def test_a_consumer_pinned_to_kafka_0_9_reads_message_sets(node: Cluster, raw: RawKafka) -> None:
+    """A group consumer with broker.version.fallback=0.9.0.0 and api.version.request=false: Metadata
+    v0, ListOffsets v0 and Fetch v0-1, whose magic-0 message sets (no timestamps) are down-converted
+    from kraft's v2 batches (gzip ones here). Fetch v2-3 (magic 1, with timestamps; librdkafka
+    negotiates versions for any fallback from 0.10 on) by a raw request."""
+    topic = "old-consumer"
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    node.wait_leaders(topic)
+    producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap, "compression.codec": "gzip",
+                           "batch.num.messages": 5})
+    for i in range(20):
+        producer.produce(topic, key=b"k%d" % i, value=b"v%d" % i, timestamp=1_600_000_000_000 + i,
+                         headers=[("h", b"x")])
+    assert producer.flush(30) == 0
+    before = versions(node)
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": f"{topic}-group",
+                           "broker.version.fallback": "0.9.0.0", "api.version.request": False,
+                           "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        consumer.subscribe([topic])
+        got: list[Any] = []
+        deadline = time.monotonic() + 60
+        while len(got) < 20 and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+    finally:
+        consumer.close()
+    assert [(m.key(), m.value(), m.offset()) for m in got] == [(b"k%d" % i, b"v%d" % i, i) for i in range(20)]
+    assert {m.timestamp()[0] for m in got} == {0}, "TIMESTAMP_NOT_AVAILABLE: a magic-0 message has none"
+    used: dict[str, set[int]] = {}
+    for (api, version), n in versions(node).items():
+        if n > before.get((api, version), 0):
+            used.setdefault(api, set()).add(version)
+    assert 0 in used["metadata"] and used["fetch"] & {0, 1} and 0 in used["list_offsets"], used
+
+    for version in (2, 3):  # magic 1: the records' own timestamps, from the offset asked
+        fetch = struct.pack(">iii", -1, 0, 1) + (struct.pack(">i", 1 << 20) if version == 3 else b"")
+        fetch += struct.pack(">i", 1) + struct.pack(">h", len(topic)) + topic.encode()
+        fetch += struct.pack(">i", 1) + struct.pack(">iqi", 0, 7, 1 << 20)
+        raw.send_frame(raw.header(1, version) + fetch)
+        answer = raw.read_frame()
+        pos = 4 + 4 + 4 + 2 + len(topic) + 4  # correlation id, throttle, topics, name, partitions
+        partition, code, high_watermark, size = struct.unpack_from(">ihqi", answer, pos)
+        assert (partition, code, high_watermark) == (0, 0, 20)
+        records = decode_message_set(answer[pos + 18:pos + 18 + size])
+        assert [(ts, k) for ts, k, _, _ in records] == [(1_600_000_000_000 + i, b"k%d" % i) for i in range(7, 20)]

@@ -27,7 +27,7 @@ from kafka.admin import NewTopic as KPNewTopic
 from kafka.errors import InvalidConfigurationError
 
 from kraft import Admin, Consumer, TopicPartition
-from kraft.testing.local_cluster import Cluster
+from kraft.testing.local_cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
@@ -39,7 +39,9 @@ TOPIC_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 4, 5
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(tmp_path_factory.mktemp("configs"), 1, rf=1, partitions=1, extra=f"log_retention_ms = {HOUR_MS}")
+    # Compaction looks every 0.5 s, retention at its default 30 s: a topic compacts on the cleaner's clock.
+    c = Cluster(tmp_path_factory.mktemp("configs"), 1, rf=1, partitions=1,
+                extra=f"log_retention_ms = {HOUR_MS}\nlog_cleaner_backoff_ms = 500")
     try:
         c.start_all()
         yield c
@@ -228,3 +230,57 @@ def test_a_compacted_topic_names_the_keyless_records_of_a_batch(node: Cluster) -
     assert producer.flush(30) == 0
     codes = {i: (e.code() if e is not None else None) for i, e in sorted(delivered.items())}
     assert codes == {i: 87 if i % 3 == 0 else -138 for i in range(10)}  # INVALID_RECORD / _INVALID_DIFFERENT_RECORD
+
+
+def test_librdkafka_0077s_topic_is_created_described_and_compacted_within_seconds(node: Cluster) -> None:
+    """librdkafka's 0077 creates its topic with Kafka configs kraft only stores (segment.bytes far
+    below a MiB, file.delete.delay.ms) and expects compaction within seconds of
+    max.compaction.lag.ms=100: the leader looks every log_cleaner_backoff_ms, not only at the
+    (30 s) retention check, and keeps the latest record of each key."""
+    admin = AdminClient({"bootstrap.servers": node.kafka_bootstrap})
+    configs = {"cleanup.policy": "compact", "segment.ms": "10000", "segment.bytes": "10000",
+               "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "86400",
+               "file.delete.delay.ms": "10000", "max.compaction.lag.ms": "100"}
+    admin.create_topics([NewTopic("cmp-0077", 1, 1, config=configs)])["cmp-0077"].result(30)
+    node.wait_leaders("cmp-0077")
+    described = _result(admin.describe_configs([ConfigResource("TOPIC", "cmp-0077")]))
+    for name, value in configs.items():
+        assert (described[name].value, described[name].source) == (value, TOPIC_CONFIG), name
+    assert described["compression.type"].value == "producer" and described["compression.type"].is_default
+
+    producer = CKProducer({"bootstrap.servers": node.kafka_bootstrap, "batch.num.messages": 1})
+    for i in range(30):
+        producer.produce("cmp-0077", key=f"k{i % 3}".encode(), value=f"v{i}".encode(), partition=0)
+        producer.flush(30)  # a batch each, as 0077's producer (batch.num.messages=1)
+    producer.produce("cmp-0077", key=b"last", value=b"head", partition=0)  # the active head is never compacted
+    assert producer.flush(30) == 0
+
+    def compacted() -> list[tuple[bytes, bytes]] | None:
+        records = _read_all(node, "cmp-0077")
+        return records if len(records) == 4 else None
+
+    started = time.monotonic()
+    records = wait_for(compacted, 15, "the log compacted to one record per key")
+    assert records == [(b"k0", b"v27"), (b"k1", b"v28"), (b"k2", b"v29"), (b"last", b"head")]
+    assert time.monotonic() - started < 15, "compacted before the 30 s retention check came round"
+
+
+def _read_all(node: Cluster, topic: str) -> list[tuple[bytes, bytes]]:
+    consumer = CKConsumer({"bootstrap.servers": node.kafka_bootstrap, "group.id": "read-all",
+                           "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        consumer.assign([CKTopicPartition(topic, 0, 0)])
+        out: list[tuple[bytes, bytes]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == -191:  # _PARTITION_EOF: read to the end
+                    return out
+                raise AssertionError(msg.error())
+            out.append((msg.key(), msg.value()))
+        raise AssertionError(f"{topic} not read to its end within 20 s")
+    finally:
+        consumer.close()

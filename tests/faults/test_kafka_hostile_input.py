@@ -111,7 +111,7 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
         assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 37,
                              42, 43, 44, 45, 46, 60, 68, 69}
         # Kafka 3.7's versions of every API kraft implements (Fetch without topic ids, so up to 12)
-        assert keys[0] == (3, 9) and keys[1] == (4, 12) and keys[2] == (1, 7) and keys[3] == (1, 12)
+        assert keys[0] == (0, 9) and keys[1] == (0, 12) and keys[2] == (0, 7) and keys[3] == (0, 12)
         assert keys[8] == (2, 9) and keys[9] == (1, 9) and keys[10] == (0, 4) and keys[18] == (0, 3)
         assert keys[19] == (2, 7) and keys[20] == (1, 6) and keys[22] == (0, 4)
         assert keys[23] == (2, 4)
@@ -256,7 +256,9 @@ VERSIONS = {0: 7, 1: 11, 2: 4, 3: 7, 8: 3, 9: 3, 10: 1, 11: 5, 12: 1, 13: 1, 14:
 NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6), (9, 8), (10, 3), (10, 4), (18, 3),
                 (19, 5), (19, 7), (20, 4), (20, 6), (22, 2), (22, 4),
                 # KIP-848: OffsetCommit and OffsetFetch v9, the consumer group APIs
-                (8, 9), (9, 9), (42, 2), (68, 0), (68, 1), (69, 0), (69, 1)]
+                (8, 9), (9, 9), (42, 2), (68, 0), (68, 1), (69, 0), (69, 1),
+                (0, 0), (0, 1), (0, 2), (3, 0),  # Kafka 0.9's Produce (legacy message sets) and Metadata
+                (1, 0), (1, 1), (1, 2), (1, 3), (2, 0)]  # and Fetch (message sets) and ListOffsets
 
 
 @SETTINGS

@@ -50,10 +50,10 @@ def test_the_older_configs_keyword_still_works(admin: Admin) -> None:
 
 def test_a_bad_config_refuses_the_create_and_names_every_bad_key(admin: Admin) -> None:
     with pytest.raises(InvalidConfig) as info:
-        admin.create_topic("bad", config={"retention.ms": "soon", "compression.type": "lz4", "segment.ms": "1"})
+        admin.create_topic("bad", config={"retention.ms": "soon", "compression.codec": "lz4", "segment.ms": "1"})
     assert info.value.code == 40
     assert "retention.ms: 'soon' is not an integer" in info.value.message
-    assert "compression.type: unknown topic config" in info.value.message
+    assert "compression.codec: unknown topic config" in info.value.message
     assert "bad" not in admin.list_topics()
     with pytest.raises(InvalidConfig, match=r"max\.message\.bytes: 600000 is over this cluster.s max_record_bytes"):
         admin.create_topic("bad", config={"max.message.bytes": 600_000})

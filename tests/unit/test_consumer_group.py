@@ -517,7 +517,7 @@ def test_the_coordinator_replicates_the_epoch_fences_protocols_and_checks_member
         assert (described["protocol_type"], described["strategy"]) == ("consumer", "uniform")
         assert described["generation"] == 2
         # a new coordinator (same replicated state) continues above the epoch; old members rejoin
-        successor = GroupCoordinator(machine, lambda: True, coord.propose, lambda t, p: None, 0.0, clock=clock)
+        successor = GroupCoordinator(machine, lambda: True, coord.propose, 0.0, clock=clock)
         with pytest.raises(errors.UnknownMemberId):
             await successor.consumer_heartbeat("g", hb("a", 1, NONE))
         again = await successor.consumer_heartbeat("g", hb("a", 0))

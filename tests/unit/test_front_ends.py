@@ -92,7 +92,7 @@ class StubBroker:
         return dict(configs)
 
     def check_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> TopicCreated:
+                    configs: Mapping[str, object] | None, assignment: object = None) -> TopicCreated:
         if self.topic_exists(name):
             raise errors.TopicAlreadyExists(f"topic {name!r} already exists")
         return TopicCreated(name, partitions or 3, rf or 2)
@@ -107,7 +107,7 @@ class StubBroker:
         return T_UUID if name == "t" else None
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
-                           configs: Mapping[str, object] | None) -> TopicCreated:
+                           configs: Mapping[str, object] | None, assignment: object = None) -> TopicCreated:
         self.calls.append(("create_topic", (name, partitions, rf, configs)))
         return TopicCreated(name, partitions or 3, rf or 2)
 

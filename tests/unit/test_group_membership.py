@@ -124,7 +124,7 @@ def coordinator(clock: FakeClock) -> tuple[GroupCoordinator, MetadataMachine]:
             raise errors.error_for_code(code, value)
         return value
 
-    return GroupCoordinator(machine, lambda: True, propose, lambda t, p: None, DELAY, clock=clock), machine
+    return GroupCoordinator(machine, lambda: True, propose, DELAY, clock=clock), machine
 
 
 def test_coordinator_gives_co_starting_members_one_generation_and_disjoint_partitions() -> None:
@@ -144,6 +144,11 @@ def test_coordinator_gives_co_starting_members_one_generation_and_disjoint_parti
         # A commit in the current generation lands; one from an older generation is fenced.
         m = answers[0]["member_id"]
         assert await coord.commit("g", m, 1, [("t", 0, 0)]) == [(0, "")]
+        # Any offset, past the partition's end too (t/1 is empty), as Kafka (librdkafka's 0099 commits
+        # 42 there); below Kafka's logical offsets (-2, -1) is no position.
+        assert await coord.commit("g", m, 1, [("t", 1, 42), ("t", 2, -3)]) == [
+            (0, ""), (errors.OffsetOutOfRange.code, "offset -3 is below -2")]
+        assert machine.groups["g"].offsets[("t", 1)] == 42
         with pytest.raises(errors.IllegalGeneration):
             await coord.commit("g", m, 0, [("t", 0, 0)])
         # The replicated machine fences too (a coordinator that lost track of the generation).

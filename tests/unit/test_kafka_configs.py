@@ -62,12 +62,12 @@ class ConfigBroker:
         return name in self.topics
 
     async def create_topic(self, name: str, partitions: int | None, rf: int | None,
-                           configs: Mapping[str, object] | None) -> TopicCreated:
+                           configs: Mapping[str, object] | None, assignment: object = None) -> TopicCreated:
         self.topics[name] = self.validate_topic_configs(configs or {})
         return TopicCreated(name, partitions or 1, rf or 1, CREATED_UUID)
 
     def check_topic(self, name: str, partitions: int | None, rf: int | None,
-                    configs: Mapping[str, object] | None) -> TopicCreated:
+                    configs: Mapping[str, object] | None, assignment: object = None) -> TopicCreated:
         self.validate_topic_configs(configs or {})
         return TopicCreated(name, partitions or 1, rf or 1)
 
@@ -75,7 +75,7 @@ class ConfigBroker:
         return topic_config.resolve(topic_config.validate_configs(configs), CLUSTER)
 
     def metadata(self, topics: Sequence[str] | None) -> MetadataAnswer:
-        return MetadataAnswer((NodeAddress(1, "h1", 1), NodeAddress(2, "h2", 2)), 1, ())
+        return MetadataAnswer((NodeAddress(1, "h1", 1, "RACK1"), NodeAddress(2, "h2", 2)), 1, ())
 
 
 def kafka(broker: ConfigBroker, key: int, request: dict[str, Any], version: int | None = None) -> dict[str, Any]:
@@ -148,6 +148,19 @@ def test_describe_a_broker_gives_cluster_ini_under_kafkas_broker_names(name: str
         "config_type": 5, "documentation": None}
     assert (by_name["log.cleanup.policy"]["value"], by_name["log.cleanup.policy"]["config_source"]) == ("delete", 5)
     assert by_name["message.max.bytes"]["value"] == "1048576"
+
+
+def test_describe_a_broker_gives_its_id_and_rack() -> None:
+    """librdkafka's 0101 reads each broker's broker.rack (null without one, as Kafka)."""
+    one, two, cluster = describe(ConfigBroker(), (4, "1", ["broker.id", "broker.rack"]), (4, "2", None), (4, "", None))
+    assert one["configs"] == [
+        {"name": "broker.id", "value": "1", "read_only": True, "config_source": 4, "is_sensitive": False,
+         "synonyms": [], "config_type": 3, "documentation": None},
+        {"name": "broker.rack", "value": "RACK1", "read_only": True, "config_source": 4, "is_sensitive": False,
+         "synonyms": [], "config_type": 2, "documentation": None}]
+    rack = {c["name"]: c for c in two["configs"]}["broker.rack"]
+    assert (rack["value"], rack["config_source"]) == (None, 5)  # DEFAULT_CONFIG: no rack
+    assert not {"broker.id", "broker.rack"} & {c["name"] for c in cluster["configs"]}, "\"\" is no one broker"
 
 
 def alter(broker: ConfigBroker, key: int, resources: list[dict[str, Any]], validate_only: bool = False) -> list[Any]:

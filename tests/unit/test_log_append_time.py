@@ -32,6 +32,11 @@ def test_a_stamped_kafka_batch_is_log_append_time_for_every_reader(codec: int) -
     assert (header.compression, header.producer_id, header.producer_epoch, header.base_sequence, header.count) == (
         codec, 7, 2, 40, 3)
     assert len(stamped) == len(sent) and stamped[61:] == sent[61:], "the records' bytes are not touched"
+    # base offset, length, leader epoch and magic; the last offset delta (once zeroed by a pad byte of
+    # the stamp's struct: a 3-record batch then ended at its first offset, and the next batch's
+    # offsets overlapped it); producer id on
+    assert stamped[:17] == sent[:17] and stamped[23:27] == sent[23:27] and stamped[43:] == sent[43:]
+    assert header.last_offset_delta == 2
     reader = DefaultRecordBatch(stamped)  # kafka-python reads it as Kafka wrote it
     assert reader.validate_crc() and reader.timestamp_type == 1
     assert [(r.timestamp, r.key) for r in reader] == [(STAMP, b"k1"), (STAMP, None), (STAMP, b"k3")]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kraft import placement
 from kraft.errors import InvalidPartitions, InvalidReplicaAssignment, InvalidReplicationFactor
-from kraft.placement import assign_replicas, new_partitions
+from kraft.placement import assign_replicas, manual_assignment, new_partitions
 
 
 def no_racks(n: int) -> list[tuple[int, str | None]]:
@@ -181,3 +181,28 @@ def test_growing_refuses(existing: list[list[int]], total: int, assignment: list
 
 def test_an_explicit_assignment_is_taken_as_given() -> None:
     assert new_partitions(no_racks(3), [[1, 2]], 3, assignment=[(3, 2), [2, 1]]) == [[3, 2], [2, 1]]
+
+
+# A new topic's manual assignment (CreateTopics ``assignments``): (pairs, message part)
+MANUAL_ERRORS: list[tuple[list[tuple[int, list[int]]], str]] = [
+    ([], "has no partitions"),
+    ([(1, [1, 2])], "partition 1 is assigned where 0 was expected"),
+    ([(0, [1, 2]), (0, [2, 3])], "partition 0 is assigned where 1 was expected"),
+    ([(0, [1, 2]), (2, [2, 3])], "partition 2 is assigned where 1 was expected"),
+    ([(0, [])], "partition 0 has an empty replica list"),
+    ([(0, [1, 2]), (1, [3])], "partition 1 has 1 replicas; the topic's replication factor is 2"),
+    ([(0, [1, 1])], "partition 0 names a node twice"),
+    ([(0, [1, 4])], "partition 0 names nodes the cluster does not have: [4]"),
+]
+
+
+@pytest.mark.parametrize(("pairs", "message"), MANUAL_ERRORS)
+def test_a_manual_assignment_is_checked_as_kafka_does(pairs: list[tuple[int, list[int]]], message: str) -> None:
+    with pytest.raises(InvalidReplicaAssignment) as info:
+        manual_assignment(no_racks(3), pairs)
+    assert message in str(info.value)
+    assert "new partition" not in str(info.value), "a new topic's partitions are not 'new partitions'"
+
+
+def test_a_manual_assignment_is_taken_as_given() -> None:
+    assert manual_assignment(no_racks(3), [(0, [3, 1, 2]), (1, (2, 3, 1))]) == [[3, 1, 2], [2, 3, 1]]

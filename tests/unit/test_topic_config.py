@@ -38,6 +38,18 @@ GOOD: list[tuple[str, object, tc.ConfigValue]] = [
     ("segment.bytes", "52428800", 52428800),  # what Kafka Streams sets on repartition topics
     ("segment.ms", "600000", 600000),
     ("min.insync.replicas", "2", 2),
+    ("segment.bytes", "10000", 10000),  # librdkafka's 0077: nothing in kraft's log layout needs a floor
+    ("segment.bytes", "14", 14),  # Kafka's minimum
+    ("file.delete.delay.ms", "10000", 10000),  # stored only (librdkafka's 0077)
+    ("file.delete.delay.ms", 0, 0),
+    ("flush.ms", "12345678", 12345678),  # librdkafka's 0081 alters it
+    ("flush.messages", "1", 1),
+    ("compression.type", "producer", "producer"),
+    ("compression.type", "zstd", "zstd"),
+    ("compression.type", "uncompressed", "uncompressed"),
+    ("message.format.version", "0.10.0.0", "0.10.0.0"),  # KIP-724: accepted and ignored (librdkafka's 0092)
+    ("message.format.version", "2.8-IV1", "2.8-IV1"),
+    ("message.format.version", "0.8.0", "0.8.0"),
 ]
 
 # (name, raw, words the reason must contain)
@@ -67,9 +79,17 @@ BAD: list[tuple[str, object, str]] = [
     ("cleanup.policy", "compact,compact", "twice"),
     ("cleanup.policy", "remove", "'remove' is not one of compact, delete"),
     ("cleanup.policy", ["compact"], "not a comma-separated list"),
-    ("segment.bytes", "1024", "out of range (1048576.."),
+    ("segment.bytes", "13", "out of range (14.."),
+    ("file.delete.delay.ms", "-1", "out of range (0.."),
+    ("flush.ms", "-1", "out of range (0.."),
+    ("flush.messages", "0", "out of range (1.."),
+    ("compression.type", "lz5", "is not one of uncompressed | zstd | lz4 | snappy | gzip | producer"),
+    ("compression.type", "none", "is not one of"),  # the producer's name for it; the topic's is uncompressed
+    ("message.format.version", "ten", "is not a Kafka version"),
+    ("message.format.version", "0.10.0.0.0", "is not a Kafka version"),
+    ("message.format.version", 10, "is not a Kafka version"),
     ("min.insync.replicas", "0", "out of range (1.."),
-    ("compression.type", "lz4", "unknown topic config"),
+    ("compression.codec", "lz4", "unknown topic config"),
     ("retention.hours", "1", "unknown topic config (did you mean 'retention.ms'?)"),
 ]
 
@@ -153,8 +173,9 @@ def test_resolution_says_each_values_source(topic: dict[str, object], cluster: d
 
 
 def test_unknown_stored_configs_are_ignored_by_resolution() -> None:
-    resolved = tc.resolve({"compression.type": "lz4"}, {})
-    assert "compression.type" not in resolved
+    resolved = tc.resolve({"compression.codec": "lz4", "segment.bytes": "tiny"}, {})
+    assert "compression.codec" not in resolved
+    assert resolved["segment.bytes"].source is Source.DEFAULT, "an invalid stored value is not used"
 
 
 def test_rules_between_keys() -> None:

@@ -7,8 +7,9 @@ version does not have are left out of its encoding, fields a handler does not se
 schema default (or an empty value of their type).
 Must not: know what any API means (the handlers in ``kraft.node.kafka`` do).
 
-Record batches travel as opaque ``bytes`` in both directions (``records`` fields): kio never
-decodes them here (it cannot do so faithfully; see ``kraft.protocol.kafka.records``).
+Produce v0-2, Fetch v0-3 and ListOffsets v0, which kio does not generate, are ``legacy``'s. Record
+batches travel as opaque ``bytes`` in both directions (``records`` fields): kio never decodes them
+here (it cannot do so faithfully; see ``kraft.protocol.kafka.records``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 
 from kraft import errors
+from kraft.protocol.kafka import legacy
 
 SIZE = struct.Struct(">i")
 REQUEST_PREFIX = struct.Struct(">hhi")  # api key, api version, correlation id: the same in every header version
@@ -86,6 +88,10 @@ def decode_request(frame: bytes) -> KafkaRequest:
     MalformedFrame if the header or body does not parse. Trailing bytes are tolerated (librdkafka
     sends some after a Metadata v13 body)."""
     api_key, api_version, _ = peek_header(frame)
+    if legacy.is_legacy(api_key, api_version):
+        correlation_id, client_id, pos = legacy.read_header(frame)
+        return KafkaRequest(api_key, api_version, correlation_id, client_id,
+                            legacy.decode_request(api_key, api_version, frame, pos))
     schema = _request_schema(api_key, api_version)
     view = memoryview(frame)
     try:
@@ -99,6 +105,9 @@ def decode_request(frame: bytes) -> KafkaRequest:
 def encode_response(api_key: int, api_version: int, correlation_id: int, body: dict[str, Any]) -> bytes:
     """One size-prefixed response frame. ``body`` names fields as the schema does; missing ones get
     defaults. ApiVersions responses always use header v0 (clients parse it before knowing versions)."""
+    if legacy.is_legacy(api_key, api_version):
+        payload = struct.pack(">i", correlation_id) + legacy.encode_response(api_key, api_version, body)
+        return SIZE.pack(len(payload)) + payload
     schema = _response_schema(api_key, api_version)
     out = io.BytesIO()
     out.write(b"\0\0\0\0")
@@ -118,6 +127,8 @@ def encode_unsupported(correlation_id: int) -> bytes:
 
 
 def has_schema(api_key: int, api_version: int) -> bool:
+    if legacy.is_legacy(api_key, api_version):
+        return True
     try:
         _request_schema(api_key, api_version)
         _response_schema(api_key, api_version)

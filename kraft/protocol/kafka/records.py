@@ -52,6 +52,7 @@ __all__ = [
     "KafkaRecordIn",
     "compact_kafka_batch",
     "decode_kafka_batch",
+    "decompress",
     "encode_kafka_batch",
     "kafka_header_fields",
     "native_to_kafka",
@@ -223,7 +224,9 @@ def with_base_offset(batch: bytes | bytearray | memoryview, base_offset: int, le
         return b"".join((_BASE_OFFSET.pack(base_offset), view[8:12], epoch, view[16:]))
 
 
-_STAMPED = struct.Struct(">h4xqq")  # attributes, (last offset delta), first and max timestamp
+_ATTRIBUTES = struct.Struct(">h")
+_STAMPS = struct.Struct(">qq")  # first and max timestamp, after attributes and last offset delta
+_STAMPS_AT = 6
 
 
 def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: int) -> bytes:
@@ -233,7 +236,9 @@ def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: in
     all three, recomputed. Kafka's record builder sets both timestamps this way."""
     header = read_kafka_header(batch)
     covered = bytearray(batch[_CRC_START:])
-    _STAMPED.pack_into(covered, 0, header.attributes | _TIMESTAMP_TYPE_BIT, timestamp_ms, timestamp_ms)
+    # two packs: a pad byte in one struct would write zeros over the last offset delta between them
+    _ATTRIBUTES.pack_into(covered, 0, header.attributes | _TIMESTAMP_TYPE_BIT)
+    _STAMPS.pack_into(covered, _STAMPS_AT, timestamp_ms, timestamp_ms)
     return b"".join((bytes(batch[:_CRC_START - 4]), struct.pack(">I", crc32c(covered)), covered))
 
 
@@ -517,6 +522,13 @@ def _decompress(compression: int, data: bytes) -> bytes:
         raise CorruptRecord(
             f"cannot decompress {_CODEC_NAMES[compression]} kafka batch: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def decompress(compression: int, data: bytes) -> bytes:
+    """``data`` decompressed with codec ``compression`` (a ``COMPRESSION_*`` code other than none):
+    what a compressed batch's records, or a legacy wrapper message's value, hold. CorruptRecord for
+    damaged data, UnsupportedCompressionType for a codec whose package is not installed."""
+    return _decompress(compression, data)
 
 
 def _snappy_compress(data: bytes) -> bytes:

@@ -69,6 +69,8 @@ class ScenarioCluster:
     def start(self) -> Cluster:
         self.incarnation += 1
         extra = "" if self.auto_create is None else f"auto_create_topics = {str(self.auto_create).lower()}"
+        # and replica.selector.class=RackAwareReplicaSelector, as librdkafka's test clusters (0101)
+        extra += "\nfetch_from_follower = true"
         cluster = Cluster(self.root / f"{self.scenario}-{self.incarnation}", NODES, fsync="always", rf=3,
                           partitions=4, extra=extra)
         # librdkafka's own test clusters give broker N the rack "RACKN" (tests/cluster_testing.py).
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_limit_s": args.time_limit_s,
         "timeout_multiplier": args.timeout_multiplier,
         "cluster": {"nodes": NODES, "replication_factor": 3, "partitions": 4, "fsync": "always",
+                    "racks": "RACK1..RACK3", "fetch_from_follower": True,
                     "auto_create_topics": "not supported by this kraft" if auto_create is None else "per scenario"},
         "excluded": {e.number: f"{e.category}: {e.reason}" for e in excluded.values()},
     }

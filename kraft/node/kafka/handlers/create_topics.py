@@ -1,5 +1,8 @@
-"""CreateTopics (19): topics placed by kraft (manual replica assignments are refused), each answered
-on its own. num_partitions / replication_factor -1 take cluster.ini's defaults. Topic configs are
+"""CreateTopics (19): topics placed by kraft, or on the replicas a request names (``assignments``,
+checked as Kafka does: partitions 0, 1, ... in order, the same number of distinct registered nodes
+each; INVALID_REPLICA_ASSIGNMENT otherwise, and INVALID_REQUEST with num_partitions or
+replication_factor other than -1 beside them), each answered on its own. num_partitions /
+replication_factor -1 take cluster.ini's defaults. Topic configs are
 checked against ``kraft.topic_config`` (an unknown name or a bad value: INVALID_CONFIG naming it, and
 that topic is not created), with validate_only too.
 
@@ -30,15 +33,15 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         res: dict[str, Any] = {"name": t["name"], "topic_id": NIL, "error_code": 0, "error_message": None,
                                "num_partitions": -1, "replication_factor": -1, "configs": None}
         try:
-            if t.get("assignments"):
-                raise errors.InvalidRequest("manual replica assignment is not supported; kraft places replicas")
+            # Kafka's manual replica assignment: an empty list is none (kraft places the replicas).
+            manual = [(a["partition_index"], list(a["broker_ids"])) for a in t.get("assignments") or []] or None
             partitions = t["num_partitions"] if t["num_partitions"] != -1 else None
             rf = t["replication_factor"] if t["replication_factor"] != -1 else None
             configs = {c["name"]: c["value"] for c in t.get("configs") or []}
             if request.get("validate_only"):
-                created = ctx.broker.check_topic(t["name"], partitions, rf, configs)
+                created = ctx.broker.check_topic(t["name"], partitions, rf, configs, assignment=manual)
             else:
-                created = await ctx.broker.create_topic(t["name"], partitions, rf, configs)
+                created = await ctx.broker.create_topic(t["name"], partitions, rf, configs, assignment=manual)
             res.update(topic_id=created.topic_uuid, num_partitions=created.partitions,
                        replication_factor=created.replication_factor,
                        configs=[{"name": c.name, "value": format_value(c.value), "read_only": False,

@@ -1,6 +1,8 @@
 """DescribeConfigs (32): a topic's configs with their sources as Kafka reports them (TOPIC_CONFIG for
 the topic's own, STATIC_BROKER_CONFIG for cluster.ini's, DEFAULT_CONFIG for Kafka's built-in default),
-or a broker's topic-config defaults under Kafka's broker names (read-only: cluster.ini is static).
+or a broker's topic-config defaults under Kafka's broker names (read-only: cluster.ini is static) and,
+for a named broker, its ``broker.id`` and ``broker.rack`` (the node's ``rack`` in cluster.ini, null
+without one, as Kafka: librdkafka's 0101 counts racks with it).
 Each resource is answered on its own; synonyms and documentation when asked for."""
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
             elif r["resource_type"] == BROKER:
                 check_broker(ctx, r["resource_name"])
                 entries = [_broker_entry(c, synonyms, docs) for c in ctx.broker.cluster_configs().values()]
+                entries += _node_entries(ctx, r["resource_name"], synonyms, docs)
             else:
                 raise unsupported(r["resource_type"])
             keys = r.get("configuration_keys")
@@ -76,3 +79,18 @@ def _broker_entry(c: ResolvedConfig, synonyms: bool, docs: bool) -> dict[str, An
             "config_source": SOURCE_CODES[c.default_source], "is_sensitive": False,
             "synonyms": _default_synonyms(c) if synonyms else [],
             "config_type": c.key.kind.value, "documentation": c.key.doc if docs else None}
+
+
+def _node_entries(ctx: KafkaContext, name: str, synonyms: bool, docs: bool) -> list[dict[str, Any]]:
+    """What Kafka reports of one broker's own identity; none for "" (the cluster-wide defaults)."""
+    if name == "":
+        return []
+    node = next(n for n in ctx.broker.metadata([]).nodes if n.node_id == int(name))  # check_broker found it
+    rack_source = STATIC_BROKER_CONFIG if node.rack is not None else DEFAULT_CONFIG
+    own = [("broker.id", name, STATIC_BROKER_CONFIG, 3, "the node's id (cluster.ini's [node.<id>])"),
+           ("broker.rack", node.rack, rack_source, 2, "the node's rack (cluster.ini's rack): rack-aware "
+                                                      "replica placement, Metadata's racks")]
+    return [{"name": key, "value": value, "read_only": True, "config_source": source, "is_sensitive": False,
+             "synonyms": [{"name": key, "value": value, "source": source}] if synonyms else [],
+             "config_type": kind, "documentation": doc if docs else None}
+            for key, value, source, kind, doc in own]

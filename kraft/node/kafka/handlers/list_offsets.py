@@ -5,10 +5,12 @@ timestamp, even inside a batch), with the leader epoch it was written in (v4+).
 ``current_leader_epoch`` (v4+) is checked as Fetch does: FENCED_LEADER_EPOCH when older than the
 leader's, UNKNOWN_LEADER_EPOCH when newer.
 
-A timestamp after every record gets offset -1 and timestamp -1, as Kafka answers. Versions 1-7, as
-Kafka 3.7 (v5 adds nothing kraft needs: its leader answers only once elected and applied; v6 is
-flexible). Isolation levels are the same here: there are no transactions, so the last stable offset
-is the high watermark.
+A timestamp after every record gets offset -1 and timestamp -1, as Kafka answers. Versions 0-7, as
+Kafka 3.7 (v0, for clients pinned to Kafka 0.9: one offset in its list of old-style offsets, by
+the same rules, where Kafka 0.9 listed segment starts before the timestamp; none for an error;
+v5 adds nothing kraft needs: its leader answers only once elected and applied; v6 is flexible).
+Isolation levels are the same here: there are no transactions, so the last stable offset is the
+high watermark.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 
 API_KEY = 2
-MIN_VERSION = 1
+MIN_VERSION = 0
 MAX_VERSION = 7
 
 

@@ -2,11 +2,13 @@
 partitions, leaders, their leader epochs (v7+: the Raft term the leader was elected in) and in-sync
 replicas.
 
-Versions 1-12, as Kafka 3.7: v8-10 may ask for the cluster's authorized operations and v8+ for each
-topic's (kraft has no ACLs: every operation, as a Kafka broker without an authorizer answers;
-INT32_MIN when not asked), v9 is flexible, v10+ answers each topic's id, v12 may name topics by id
-(a name-less entry; an id no topic has gets UNKNOWN_TOPIC_ID with a null name, and a request by ids
-never creates topics, as Kafka). A topic id in a v10-11 request, or a null name there, is
+Versions 0-12, as Kafka 3.7 (v0, for clients pinned to Kafka 0.9's protocol such as librdkafka with
+``broker.version.fallback=0.9.0.0``: an empty topic list asks for every topic, as null does
+later); v8-10 may ask for the cluster's authorized operations and v8+ for each topic's (kraft has
+no ACLs: every operation, as a Kafka broker without an authorizer answers; INT32_MIN when not
+asked), v9 is flexible, v10+ answers each topic's id, v12 may name topics by id (a name-less entry;
+an id no topic has gets UNKNOWN_TOPIC_ID with a null name, and a request by ids never creates
+topics, as Kafka). A topic id in a v10-11 request, or a null name there, is
 INVALID_REQUEST for every topic asked for (as is an entry with neither a name nor an id).
 
 The cluster id is the one the metadata group gave the cluster when it was founded.
@@ -31,7 +33,7 @@ from kraft.node.kafka.handlers.describe_cluster import ALL_CLUSTER_OPERATIONS, N
 from kraft.state.metadata import NIL_UUID
 
 API_KEY = 3
-MIN_VERSION = 1
+MIN_VERSION = 0
 MAX_VERSION = 12
 # Kafka's AclOperation codes of the operations it defines on a topic resource (AclEntry).
 TOPIC_OPERATIONS = {"READ": 3, "WRITE": 4, "CREATE": 5, "DELETE": 6, "ALTER": 7, "DESCRIBE": 8,
@@ -43,6 +45,8 @@ NIL = NIL_UUID
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     broker = ctx.broker
     wanted = request.get("topics")
+    if ctx.version == 0 and not wanted:
+        wanted = None  # v0 has no null list: empty is every topic
     by_id = [t["topic_id"] for t in wanted or () if t.get("topic_id") not in (None, NIL)]
     if wanted is not None and ((ctx.version < 12 and by_id) or any(
             t.get("name") is None and t.get("topic_id") in (None, NIL) for t in wanted)):

@@ -7,11 +7,14 @@ acks=0 gets no answer at all, as in Kafka; if any partition failed, the connecti
 (after the answers to earlier requests), as Kafka does, so that the producer refreshes its metadata.
 A produce to a topic that does not exist answers UNKNOWN_TOPIC_OR_PARTITION, as Kafka does, and starts
 its auto-creation (``auto_create_topics``); the producer's retry after a metadata refresh finds it.
-Versions 3-9, as Kafka 3.7: v8 answers carry an error message per partition and, for a batch refused
-because of some of its records (keyless records in a compacted topic), ``record_errors`` naming
-those records by their index in the batch (KIP-467: librdkafka then fails them with INVALID_RECORD
-and the batch's other records with its local _INVALID_DIFFERENT_RECORD); the batch is still refused
-whole, as Kafka does. v9 is flexible.
+Versions 0-9, as Kafka 3.7. v0-2 (Kafka 0.8-0.10's clients, librdkafka with an old
+``broker.version.fallback``) carry a legacy message set (magic 0 or 1) instead of a batch: it is
+converted to one magic-v2 batch (``kraft.protocol.kafka.message_sets``, as Kafka up-converts; magic 0
+records get timestamp -1), then appended as any; v2 answers carry log_append_time. v8 answers
+carry an error message per partition and, for a batch refused because of some of its records
+(keyless records in a compacted topic), ``record_errors`` naming those records by their index in
+the batch (KIP-467: librdkafka then fails them with INVALID_RECORD and the batch's other records
+with its local _INVALID_DIFFERENT_RECORD); the batch is still refused whole, as Kafka does. v9 is flexible.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from kraft.node.broker import Broker
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers._common import CloseConnection
+from kraft.protocol.kafka.message_sets import message_set_to_batch
 from kraft.protocol.kafka.records import split_record_set
 
 API_KEY = 0
-MIN_VERSION = 3
+MIN_VERSION = 0
+LEGACY_BELOW = 3  # v0-2 carry message sets (magic 0/1), not v2 batches
 MAX_VERSION = 9
 
 
@@ -44,8 +49,9 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
         return {"responses": [_error_parts(t, kafka_code(errors.InvalidRequest), reason)
                               for t in request["topic_data"]]}
     topics = request["topic_data"]
+    legacy = ctx.version < LEGACY_BELOW
     answers = await asyncio.gather(*(
-        _one(broker, t["name"], p, acks, timeout_s) for t in topics for p in t["partition_data"]))
+        _one(broker, t["name"], p, acks, timeout_s, legacy) for t in topics for p in t["partition_data"]))
     if acks == 0:
         failed = [a for a in answers if a["error_code"]]
         if failed:
@@ -56,14 +62,15 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
                           for t in topics]}
 
 
-async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
+async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, timeout_s: float,
+               legacy: bool = False) -> dict[str, Any]:
     res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1,
            "record_errors": [], "error_message": None}
     try:
         records = part.get("records")
         if not records:
             raise errors.InvalidRecord(f"{topic}/{part['index']}: no records")
-        batches = split_record_set(records)
+        batches = [message_set_to_batch(records)] if legacy else split_record_set(records)
         if len(batches) != 1:
             raise errors.InvalidRecord(f"{topic}/{part['index']}: {len(batches)} batches; send exactly one")
         appended = await broker.produce_kafka(topic, part["index"], batches[0], acks, timeout_s)
