@@ -511,7 +511,9 @@ class Broker:
         registry.update({n.id: NodeAddress(n.id, n.host, n.client_port, n.rack, n.http_port)
                          for n in view.nodes.values()})
         nodes = tuple(address for _, address in sorted(registry.items()))
-        voters, learners = self.replicas.meta_group.configuration()
+        # The committed configuration: a voter change only appended may yet be undone, and an operator
+        # who saw it would take a replacement for done (and could then stop the last majority).
+        voters, learners = self.replicas.meta_group.committed_configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)))
 

@@ -375,6 +375,12 @@ class RaftGroup(SyncObj):
         """(voters, learners) in effect: as of the last membership command in the log."""
         return frozenset(self._voters), frozenset(self._config_learners)
 
+    def committed_configuration(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(voters, learners) as of the last membership change applied (so committed): what the group
+        is known to be, as operators are told (a change only appended may yet be truncated away)."""
+        voters, learners = self._applied_config
+        return frozenset(voters), frozenset(learners)
+
     def configuration_committed(self) -> bool:
         """Whether the configuration in effect is committed: a membership change only appended to
         this log still counts for elections and commits (Raft's rule) but may be truncated away, so

@@ -84,7 +84,8 @@ def test_seven_nodes_keep_three_metadata_voters_through_two_failures(cluster7: C
     with Admin(cluster7.bootstrap) as admin:
         # (placement does not avoid dead nodes: some partitions may have no leader; the topic exists)
         admin.create_topic("after-two-failures", partitions=6, replication_factor=3)
-        assert "after-two-failures" in admin.list_topics()
+        # Any node may answer a list: a learner applies the create a moment after the leader did.
+        wait_for(lambda: "after-two-failures" in admin.list_topics(), 10, "the topic in every node's list")
         assert len(admin.describe_topic("after-two-failures").partitions) == 6
         assert admin.describe_cluster().controller in cluster7.alive()
     assert voters_alive(cluster7, {1, 2}, 3) is not None
