@@ -75,8 +75,12 @@ def leader_seen_by(cluster: Cluster, node: int, topic: str) -> int | None:
 
 
 def check_log(cluster: Cluster, topic: str, acked: list[tuple[int, bytes, float]]) -> None:
+    # Everything acknowledged must be readable: wait for a leader whose high watermark covers the last
+    # acknowledged offset (right after a heal a node may answer "no leader", and so a watermark of 0).
+    last = max((o for o, _, _ in acked), default=-1)
     with Admin(cluster.bootstrap) as admin:
-        end = admin.describe_topic(topic).partitions[0].high_watermark
+        end = wait_for(lambda: (hw := admin.describe_topic(topic).partitions[0].high_watermark) > last and hw,
+                       30, f"a leader with a high watermark above offset {last}")
     consumer = Consumer(cluster.bootstrap)
     try:
         tp = TopicPartition(topic, 0)
