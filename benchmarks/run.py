@@ -37,18 +37,30 @@ HERE = Path(__file__).resolve().parent
 
 
 def produce_throughput(cluster: Cluster, topic: str, n: int) -> dict[str, float]:
-    with Producer(cluster.bootstrap, acks="all", linger_ms=5, batch_size=65536) as producer:
+    rate = produce_rate(cluster.bootstrap, topic, n)
+    return {"records_per_s": rate, "mb_per_s": rate * len(VALUE) / 1e6}
+
+
+def produce_rate(bootstrap: str, topic: str, n: int) -> float:
+    """Records/s of kraft's producer sending ``n`` 100-byte records round-robin over the partitions."""
+    with Producer(bootstrap, acks="all", linger_ms=5, batch_size=65536) as producer:
         start = time.perf_counter()
         send = producer.send
         for i in range(n):
             send(topic, value=VALUE, partition=i % PARTITIONS)
         producer.flush()
         elapsed = time.perf_counter() - start
-    return {"records_per_s": n / elapsed, "mb_per_s": n * len(VALUE) / elapsed / 1e6}
+    return n / elapsed
 
 
 def consume_throughput(cluster: Cluster, topic: str, n: int) -> dict[str, float]:
-    consumer = Consumer(cluster.bootstrap)
+    return {"records_per_s": consume_rate(cluster.bootstrap, topic, n, strict=False)}
+
+
+def consume_rate(bootstrap: str, topic: str, n: int, *, strict: bool = True) -> float:
+    """Records/s of kraft's consumer reading ``n`` records from the beginning of every partition
+    (``strict``: fewer within 300 s is an error)."""
+    consumer = Consumer(bootstrap)
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
         consumer.seek_to_beginning()
@@ -60,7 +72,9 @@ def consume_throughput(cluster: Cluster, topic: str, n: int) -> dict[str, float]
         elapsed = time.perf_counter() - start
     finally:
         consumer.close()
-    return {"records_per_s": got / elapsed}
+    if strict and got < n:
+        raise RuntimeError(f"kraft consumer: {got} of {n} records")
+    return got / elapsed
 
 
 def produce_latency(cluster: Cluster, topic: str, rate: int, seconds: float) -> dict[str, float]:

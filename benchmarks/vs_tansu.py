@@ -45,6 +45,7 @@ from confluent_kafka import TopicPartition as CKTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.kafka_clients import confluent_produce_to
+from benchmarks.run import consume_rate, produce_rate
 from kraft import Admin, Consumer, Producer, TopicPartition
 from kraft.testing.local_cluster import Cluster, free_ports, wait_for
 
@@ -130,32 +131,11 @@ def ck_consume(bootstrap: str, topic: str, n: int, queue_backoff_ms: int | None 
 
 
 def kraft_produce(bootstrap: str, topic: str, n: int) -> float:
-    with Producer(bootstrap, acks="all", linger_ms=5, batch_size=65536) as producer:
-        start = time.perf_counter()
-        send = producer.send
-        for i in range(n):
-            send(topic, value=VALUE, partition=i % PARTITIONS)
-        producer.flush()
-        elapsed = time.perf_counter() - start
-    return n / elapsed
+    return produce_rate(bootstrap, topic, n)
 
 
 def kraft_consume(bootstrap: str, topic: str, n: int) -> float:
-    consumer = Consumer(bootstrap)
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
-        consumer.seek_to_beginning()
-        got = 0
-        start = time.perf_counter()
-        deadline = time.monotonic() + 300
-        while got < n and time.monotonic() < deadline:
-            got += len(consumer.poll(timeout_ms=1000))
-        elapsed = time.perf_counter() - start
-    finally:
-        consumer.close()
-    if got < n:
-        raise RuntimeError(f"kraft consumer: {got} of {n} records")
-    return got / elapsed
+    return consume_rate(bootstrap, topic, n)
 
 
 # -- profiles --
