@@ -611,6 +611,16 @@ class RaftGroup(SyncObj):
             self._advance_commit()
         self._count_votes()
         self._try_quiesce()
+        self._trim_tail()
+
+    def _trim_tail(self) -> None:
+        """The journal's in-memory tail keeps what is still to be applied here or, on a leader, sent
+        to a follower; the rest goes (an idle group's tail is empty)."""
+        upto = self.raftLastApplied
+        if self._isLeader():
+            for progress in self._progress.followers.values():
+                upto = min(upto, progress.match)
+        self.journal.trim_tail(upto)
 
     # --- quiescence -------------------------------------------------------------------------------
     def _has_work(self) -> bool:
