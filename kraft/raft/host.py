@@ -406,6 +406,10 @@ class RaftHost(DrivenHost):
         conn.inbuf += data
         pos = 0
         buf = conn.inbuf
+        # Frames are unpacked from a view of the buffer (msgpack copies what it returns), not from
+        # copies of them: a frame holds megabytes of entries. The view is released before the
+        # buffer is cut.
+        view = memoryview(buf)
         try:
             while len(buf) - pos >= 4:
                 (size,) = LEN.unpack_from(buf, pos)
@@ -413,7 +417,7 @@ class RaftHost(DrivenHost):
                     raise ValueError(f"peer frame of {size} bytes")
                 if len(buf) - pos - 4 < size:
                     break
-                frame = msgpack.unpackb(bytes(buf[pos + 4 : pos + 4 + size]), raw=False, strict_map_key=False)
+                frame = msgpack.unpackb(view[pos + 4 : pos + 4 + size], raw=False, strict_map_key=False)
                 pos += 4 + size
                 self._on_frame(conn, frame)
                 if conn.sock.fileno() < 0:
@@ -422,6 +426,8 @@ class RaftHost(DrivenHost):
             log.exception("bad frame from peer %s: closing", conn.peer)
             self._close(conn)
             return
+        finally:
+            view.release()
         del buf[:pos]
 
     def _on_frame(self, conn: PeerConn, frame: Any) -> None:
