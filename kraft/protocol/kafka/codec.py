@@ -74,7 +74,8 @@ class KafkaFrameDecoder:
             raise errors.FrameTooLarge(f"request frame of {size} bytes is over max_frame_bytes={self.max_frame_bytes}")
         if len(self._buf) < 4 + size:
             return None
-        frame = bytes(self._buf[4:4 + size])
+        with memoryview(self._buf) as view:  # one copy of the frame, not a slice and then a copy
+            frame = bytes(view[4:4 + size])
         del self._buf[:4 + size]
         return frame
 
