@@ -18,6 +18,8 @@ from typing import Any
 from kraft import errors
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.node.kafka.handlers import _auth
+from kraft.state.acls import CLUSTER_NAME, ResourceType
 
 API_KEY = 60
 MIN_VERSION = 0
@@ -50,5 +52,6 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
             "controller_id": controller if controller in listeners else broker.node_id,
             "brokers": [{"broker_id": i, "host": n.host, "port": n.port, "rack": n.rack}
                         for i, n in sorted(listeners.items())],
-            "cluster_authorized_operations": ALL_CLUSTER_OPERATIONS if request.get(
+            "cluster_authorized_operations": _auth.operations(
+                ctx, ResourceType.CLUSTER, CLUSTER_NAME, CLUSTER_OPERATIONS.values()) if request.get(
                 "include_cluster_authorized_operations") else NOT_ASKED}

@@ -7,6 +7,8 @@ from typing import Any
 
 from kraft import errors
 from kraft.node.kafka.context import KafkaContext
+from kraft.node.kafka.handlers import _auth
+from kraft.state.acls import Operation
 
 API_KEY = 14
 MIN_VERSION = 0
@@ -14,6 +16,8 @@ MAX_VERSION = 5
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    if not _auth.group(ctx, Operation.READ, request["group_id"]):
+        raise errors.GroupAuthorizationFailed(f"READ on group {request['group_id']!r} is not allowed")
     group_id = request["group_id"]
     described = ctx.coordinator.group_protocol(group_id)
     for field, ours in zip(("protocol_type", "protocol_name"), described, strict=True):
