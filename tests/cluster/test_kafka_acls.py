@@ -1,8 +1,8 @@
 """ACLs from an unmodified client (confluent-kafka's AdminClient) against a 3-node cluster:
 CreateAcls / DescribeAcls / DeleteAcls go through the metadata group; a DENY on a topic makes
-produce fail with TOPIC_AUTHORIZATION_FAILED and consume fail with it too, deleting the bindings
-gives access back; the bindings survive a restart of every node; a topic nobody may describe is
-left out of the every-topic Metadata answer."""
+produce fail with TOPIC_AUTHORIZATION_FAILED and consume fail with it too (kraft's own protocol
+enforces them as well), deleting the bindings gives access back; the bindings survive a restart of
+every node; a topic nobody may describe is left out of the every-topic Metadata answer."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kraft import errors
+from kraft.apis import Producer as NativeProducer
 from kraft.testing.local_cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
@@ -86,8 +88,13 @@ def test_acls_deny_and_give_back_access_and_survive_a_restart(cluster3: Cluster)
 
     assert produce_error(b, "guarded") == DENIED
     assert consume(b, "guarded") == DENIED
+    # kraft's own protocol enforces them too: its clients are User:ANONYMOUS as well
+    with NativeProducer(cluster3.bootstrap, linger_ms=0, delivery_timeout_ms=20000) as native:
+        with pytest.raises(errors.TopicAuthorizationFailed):
+            native.send("guarded", b"native").result(30)
+        assert native.send("open", b"native").result(30) is not None
     assert produce_error(b, "open") is None  # other topics are untouched
-    assert consume(b, "open") == b"v"
+    assert consume(b, "open") == b"native"  # the first record, the native producer's
 
     # every node restarts: the bindings are read back from the metadata group's rows
     cluster3.stop_all()

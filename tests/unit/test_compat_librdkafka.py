@@ -205,3 +205,19 @@ def test_kafka_topics_stand_in_refuses_what_it_does_not_do(tmp_path: Path) -> No
     script = write_kafka_tools(tmp_path) / "bin" / "kafka-topics.sh"
     assert script.stat().st_mode & 0o111
     assert "-m tests.compat.librdkafka.kafka_topics" in script.read_text()
+
+
+def test_kafka_acls_stand_in_refuses_what_it_does_not_do(tmp_path: Path) -> None:
+    from tests.compat.librdkafka import kafka_acls
+    from tests.compat.librdkafka.__main__ import write_kafka_tools
+
+    for argv in (["--add", "--topic", "t"],  # no principal
+                 ["--add", "--allow-principal", "User:*"],  # no resource
+                 ["--add", "--allow-principal", "User:*", "--topic", "t", "--resource-pattern-type", "match"],
+                 ["--list", "--operation", "Fly"]):
+        with pytest.raises(SystemExit) as exited:
+            kafka_acls.main(["--bootstrap-server", "127.0.0.1:1", *argv])
+        assert exited.value.code == 2, argv
+    script = write_kafka_tools(tmp_path) / "bin" / "kafka-acls.sh"
+    assert script.stat().st_mode & 0o111
+    assert "-m tests.compat.librdkafka.kafka_acls" in script.read_text()

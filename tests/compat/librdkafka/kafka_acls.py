@@ -50,8 +50,8 @@ def _pattern(name: str) -> ResourcePatternType:
         raise argparse.ArgumentTypeError(f"unknown resource pattern type {name!r}") from None
 
 
-def _client_config(bootstrap: str, command_config: str | None) -> dict[str, str]:
-    conf = {"bootstrap.servers": bootstrap}
+def _client_config(bootstrap: str, command_config: str | None) -> dict[str, str | int | float | bool]:
+    conf: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap}
     if command_config:
         for line in Path(command_config).read_text().splitlines():
             line = line.strip()
@@ -97,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     operations = args.operation or [AclOperation.ALL]
     entries = ([(pr, h, AclPermissionType.ALLOW) for pr in args.allow_principal for h in args.allow_host or ["*"]]
                + [(pr, h, AclPermissionType.DENY) for pr in args.deny_principal for h in args.deny_host or ["*"]])
+    if args.add and not entries:
+        p.error("--add needs --allow-principal or --deny-principal")
     admin = AdminClient(_client_config(args.bootstrap_server, args.command_config))
     try:
         if args.add:
-            if not entries:
-                p.error("--add needs --allow-principal or --deny-principal")
             bindings = [AclBinding(rt, name, pattern or ResourcePatternType.LITERAL, pr, host, op, perm)
                         for rt, name in resources for pr, host, perm in entries for op in operations]
             for f in admin.create_acls(bindings, request_timeout=TIMEOUT_S).values():
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 f.result(TIMEOUT_S)
         else:
             filters = _filters(resources, entries, [AclOperation.ANY], pattern or ResourcePatternType.LITERAL)
-            for f in filters:
-                for b in admin.describe_acls(f, request_timeout=TIMEOUT_S).result(TIMEOUT_S):
+            for one in filters:
+                for b in admin.describe_acls(one, request_timeout=TIMEOUT_S).result(TIMEOUT_S):
                     print(f"{b.restype.name}:{b.resource_pattern_type.name}:{b.name}\t"
                           f"(principal={b.principal}, host={b.host}, operation={b.operation.name}, "
                           f"permissionType={b.permission_type.name})")
@@ -131,7 +131,9 @@ def _filters(resources: list[tuple[ResourceType, str]], entries: list[tuple[str,
     targets: list[tuple[ResourceType, str | None]] = list(resources) or [(ResourceType.ANY, None)]
     who: list[tuple[str | None, str | None, AclPermissionType]] = list(entries) or [
         (None, None, AclPermissionType.ANY)]
-    return [AclBindingFilter(rt, name, pattern if name is not None else ResourcePatternType.ANY, pr, host, op, perm)
+    # None matches anything (librdkafka's NULL), though confluent-kafka's stubs say str
+    return [AclBindingFilter(rt, name, pattern if name is not None else ResourcePatternType.ANY,  # type: ignore[arg-type]
+                             pr, host, op, perm)  # type: ignore[arg-type]
             for rt, name in targets for pr, host, perm in who for op in operations]
 
 

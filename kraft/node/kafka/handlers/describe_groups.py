@@ -9,9 +9,9 @@ from typing import Any
 from kraft import errors
 from kraft.groups.consumer_protocol import encode_assignment, encode_subscription
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
-from kraft.node.kafka.handlers import _auth
 from kraft.state.acls import Operation
 
 API_KEY = 15

@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node import elections
 from kraft.node.broker import Broker
 from kraft.node.broker_values import LeaderElection
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
-from kraft.node.kafka.handlers import _auth
 from kraft.state.acls import Operation
 
 API_KEY = 43

@@ -30,11 +30,11 @@ from typing import Any
 
 from kraft import errors
 from kraft.log.entry import is_native
+from kraft.node import access as _auth
 from kraft.node.broker_values import FetchedPartition, FetchRequest, PartitionFetch
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.fetch_sessions import FINAL_EPOCH, NO_SESSION, FetchKind, FetchPlan, Served, Wanted
-from kraft.node.kafka.handlers import _auth
 from kraft.protocol.batch import decode_batch
 from kraft.protocol.kafka.message_sets import encode_message_set
 from kraft.protocol.kafka.records import decode_kafka_batch, native_to_kafka

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
-from kraft.node.kafka.handlers import _auth
 from kraft.node.kafka.handlers._configs import alter_each
 from kraft.state.acls import Operation
 from kraft.topic_config import AlterOp, ConfigChange

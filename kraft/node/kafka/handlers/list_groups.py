@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
-from kraft.node.kafka.handlers import _auth
 from kraft.state.acls import Operation
 
 API_KEY = 16

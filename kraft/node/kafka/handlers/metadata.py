@@ -31,10 +31,10 @@ import uuid
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.auto_create import valid_topic_name
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
-from kraft.node.kafka.handlers import _auth
 from kraft.node.kafka.handlers.describe_cluster import CLUSTER_OPERATIONS, NOT_ASKED
 from kraft.state.acls import CLUSTER_NAME, Operation, ResourceType
 from kraft.state.metadata import NIL_UUID

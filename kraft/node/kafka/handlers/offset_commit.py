@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code, kafka_code_for
-from kraft.node.kafka.handlers import _auth
 from kraft.state.acls import Operation
 
 API_KEY = 8

@@ -23,10 +23,10 @@ import asyncio
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.broker import Broker
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
-from kraft.node.kafka.handlers import _auth
 from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.protocol.kafka.message_sets import message_set_to_batch
 from kraft.protocol.kafka.records import split_record_set
