@@ -6,6 +6,7 @@ every node; a topic nobody may describe is left out of the every-topic Metadata 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -130,3 +131,37 @@ def test_a_topic_no_one_may_describe_is_hidden_and_named_ones_are_refused(cluste
     with pytest.raises(KafkaException) as e:
         admin.delete_topics(["secret"], request_timeout=30)["secret"].result(30)
     assert e.value.args[0].code() == DENIED
+
+
+def test_kraft_acl_cli_adds_lists_and_removes(cluster1: Cluster) -> None:
+    """``kraft acl`` over the native protocol: a DENY it adds stops kraft's own producer at once
+    (TOPIC_AUTHORIZATION_FAILED, not a wait for metadata), Kafka clients see the same bindings, and
+    removing every binding that covers the topic gives access back."""
+    from tests.cluster.test_cli import kraft
+
+    b = cluster1.bootstrap
+    kraft("topic", "create", "cli-t", "--partitions", "1", "--replication-factor", "1", "--bootstrap", b)
+    added = json.loads(kraft("acl", "add", "--deny", "-o", "write", "--topic", "cli-t", "--json",
+                             "--bootstrap", b).stdout)
+    assert added == {"added": [{"resource": "topic", "name": "cli-t", "pattern": "literal", "principal": "User:*",
+                                "host": "*", "operation": "write", "permission": "deny"}]}
+    kraft("acl", "add", "--allow", "-o", "read", "-o", "describe", "--topic", "cli-", "--prefixed",
+          "--principal", "User:bob", "--bootstrap", b)
+    listed = json.loads(kraft("acl", "list", "--topic", "cli-t", "--json", "--bootstrap", b).stdout)["acls"]
+    assert [(a["name"], a["operation"], a["permission"]) for a in listed] == [
+        ("cli-", "read", "allow"), ("cli-", "describe", "allow"), ("cli-t", "write", "deny")]  # Kafka's codes' order
+    refused = kraft("produce", "cli-t", "x", "--bootstrap", b, check=False)
+    assert refused.returncode == 1 and "TOPIC_AUTHORIZATION_FAILED" in refused.stderr
+    admin = AdminClient({"bootstrap.servers": cluster1.kafka_bootstrap})
+    assert len(every_binding(admin)) == 3
+    bad = kraft("acl", "add", "-o", "read", "--topic", "cli-t", "--principal", "bob", "--bootstrap", b, check=False)
+    assert bad.returncode == 1 and "INVALID_REQUEST" in bad.stderr
+    removed = json.loads(kraft("acl", "remove", "--topic", "cli-t", "--json", "--bootstrap", b).stdout)["removed"]
+    assert [a["operation"] for a in removed] == ["write"]
+    assert [a["name"] for a in json.loads(kraft("acl", "list", "--json", "--bootstrap", b).stdout)["acls"]] == [
+        "cli-", "cli-"]
+    # bob's prefixed bindings still cover cli-t, and allow User:ANONYMOUS nothing: still closed
+    assert kraft("produce", "cli-t", "x", "--bootstrap", b, check=False).returncode == 1
+    kraft("acl", "remove", "--topic", "cli-", "--prefixed", "--principal", "User:bob", "--bootstrap", b)
+    assert json.loads(kraft("acl", "list", "--json", "--bootstrap", b).stdout)["acls"] == []
+    kraft("produce", "cli-t", "x", "--bootstrap", b)
