@@ -2,12 +2,12 @@
 
 The cluster id is the one the metadata group gave the cluster when it was founded (the same that
 Metadata answers); the controller is the metadata group's leader (this node while it has none, as
-Metadata answers too); brokers are the nodes' Kafka listeners. kraft has no ACLs, so everyone may do
-everything: ``cluster_authorized_operations`` is, when asked for, every operation Kafka defines on
-its cluster resource, as a Kafka broker without an authorizer answers (else Kafka's "not asked",
-INT32_MIN). v1's ``endpoint_type`` 2 (controllers) is UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker
-answers it: controllers are not reached separately here. While a new cluster has no id yet (its
-first moments) the answer is LEADER_NOT_AVAILABLE, which a client may retry.
+Metadata answers too); brokers are the nodes' Kafka listeners. ``cluster_authorized_operations`` is,
+when asked for, the operations Kafka defines on its cluster resource that the cluster's ACLs allow
+this client (``kraft.node.access``; every one of them without ACLs, as a Kafka broker without an
+authorizer answers; else Kafka's "not asked", INT32_MIN). v1's ``endpoint_type`` 2 (controllers) is
+UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers it: controllers are not reached separately here.
+While a new cluster has no id yet (its first moments) the answer is LEADER_NOT_AVAILABLE, which a client may retry.
 Versions 0-1 (both flexible; v2 adds fenced brokers, which kraft does not have).
 """
 
