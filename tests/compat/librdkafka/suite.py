@@ -28,7 +28,6 @@ EXCLUSION_CATEGORIES = frozenset({
     "mock",          # flagged as a broker test but runs only against librdkafka's mock cluster
     "sasl",          # needs SASL authentication on the brokers
     "ssl",           # needs TLS listeners
-    "acl",           # needs ACLs set with Kafka's kafka-acls.sh (KAFKA_PATH)
     "transactions",  # needs transactions (kraft has none: issue 14 leaves them out)
     "known-issue",   # librdkafka's own runner skips it (TEST_F_KNOWN_ISSUE) against Kafka too
     "manual",        # TEST_F_MANUAL: librdkafka never runs it unless named

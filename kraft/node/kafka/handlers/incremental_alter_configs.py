@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers._configs import alter_each
+from kraft.state.acls import Operation
 from kraft.topic_config import AlterOp, ConfigChange
 
 API_KEY = 44
@@ -18,6 +20,8 @@ MAX_VERSION = 1
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     async def alter(r: dict[str, Any]) -> None:
+        if not _auth.topic(ctx, Operation.ALTER_CONFIGS, r["resource_name"]):
+            raise errors.TopicAuthorizationFailed(f"ALTER_CONFIGS on topic {r['resource_name']!r} is not allowed")
         await ctx.broker.alter_configs(r["resource_name"], [_change(c) for c in r["configs"]],
                                        validate_only=bool(request.get("validate_only")))
 
