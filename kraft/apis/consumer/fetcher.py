@@ -34,6 +34,7 @@ from kraft.protocol.batch import RecordColumns, decode_columns
 
 from ..client_core import ClientCore, error_from_result
 from ..types import ConsumerRecord, TopicPartition
+from .gc_pause import collect_young_if_due, gc_paused
 
 EARLIEST = -2
 LATEST = -1
@@ -214,12 +215,14 @@ class Fetcher:
         start = self._next_drain % len(self._parts)
         self._next_drain += 1  # rotate so one busy partition cannot starve the others
         tps = list(self._parts)
-        for tp in tps[start:] + tps[:start]:
-            state = self._parts[tp]
-            if state.buffered:
-                state.take(tp, max_records - len(out), out)
-                if len(out) >= max_records:
-                    break
+        collect_young_if_due()
+        with gc_paused():
+            for tp in tps[start:] + tps[:start]:
+                state = self._parts[tp]
+                if state.buffered:
+                    state.take(tp, max_records - len(out), out)
+                    if len(out) >= max_records:
+                        break
         return out
 
     async def _wait_changed(self, deadline: float) -> bool:
@@ -323,7 +326,12 @@ class Fetcher:
             self._back_off(tp)
             return
         before = state.buffered
-        for base_offset, batch in result["batches"]:
+        with gc_paused():
+            self._decode_into(state, result["batches"])
+        state.last_fetched = state.buffered - before
+
+    def _decode_into(self, state: _PartitionState, batches: list[tuple[int, bytes]]) -> None:
+        for base_offset, batch in batches:
             # A batch starts with its magic (1) if kraft's producer wrote it, else it is a Kafka client's
             # v2 batch (first byte 0: the high byte of its base offset); see kraft.log.entry.
             if batch[0] == NATIVE_MAGIC:
@@ -339,7 +347,6 @@ class Fetcher:
             skip = bisect_left(columns.offsets, fetch_offset)
             if skip < len(columns.offsets):
                 state.append(columns.sliced(skip, len(columns.offsets)) if skip else columns)
-        state.last_fetched = state.buffered - before
 
     def _back_off(self, tp: TopicPartition) -> None:
         state = self._parts.get(tp)
