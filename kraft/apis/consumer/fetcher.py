@@ -2,15 +2,17 @@
 
 Owned by the client core's loop thread (every method runs there; the ``Consumer`` facade crosses
 over with ``ClientCore.run``), so it needs no locks. For each assigned partition it keeps the
-offset to fetch next, a buffer of fetched records not yet returned by ``poll``, and an ``epoch``
-bumped by every seek so that answers to requests sent before the seek are dropped.
+offset to fetch next, a buffer of fetched records not yet returned by ``poll`` (decoded batches,
+as columns: ``ConsumerRecord``s are built only for what ``poll`` returns, see ``records.py``), and
+an ``epoch`` bumped by every seek so that answers to requests sent before the seek are dropped.
 
 Fetching runs ahead of ``poll``: a partition is fetched again as soon as fewer records are buffered
 than its last answer brought (so the next answer is on its way while ``poll`` drains this one, and
 at most about two answers' worth is buffered per partition). One ``fetch`` request to a leader
 covers every partition of that node that is due at that moment; a partition is in at most one
 request at a time, but a node may have several: a request long-polling for a partition that has
-caught up must not hold back the node's other partitions (a 500 ms stall per caught-up partition).
+caught up must not hold back the node's other partitions (a 500 ms stall per caught-up partition),
+and a seek does not wait for the answer of a request sent before it.
 
 A group member's fetcher is *paused* from the moment it must rejoin (its partitions may already be
 on their way to another member) until the new assignment's positions are set: no fetch leaves and
@@ -24,17 +26,15 @@ import contextlib
 import time
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Iterator
-from itertools import repeat
 from typing import Any
 
 from kraft.errors import KraftError, LeaderNotAvailable, OffsetOutOfRange
-from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
-from kraft.protocol.batch import RecordColumns, decode_columns
+from kraft.protocol.batch import RecordColumns
 
 from ..client_core import ClientCore, error_from_result
 from ..types import ConsumerRecord, TopicPartition
 from .gc_pause import collect_young_if_due, gc_paused
+from .records import consumer_records, decode_fetched
 
 EARLIEST = -2
 LATEST = -1
@@ -332,15 +332,9 @@ class Fetcher:
 
     def _decode_into(self, state: _PartitionState, batches: list[tuple[int, bytes]]) -> None:
         for base_offset, batch in batches:
-            # A batch starts with its magic (1) if kraft's producer wrote it, else it is a Kafka client's
-            # v2 batch (first byte 0: the high byte of its base offset); see kraft.log.entry.
-            if batch[0] == NATIVE_MAGIC:
-                columns = decode_columns(batch, base_offset)
-            else:
-                rows = _kafka_decoder()(batch, base_offset)
-                if not rows:
-                    continue  # a control batch
-                columns = RecordColumns(*zip(*rows, strict=True))
+            columns = decode_fetched(batch, base_offset)
+            if columns is None:
+                continue
             fetch_offset = state.fetch_offset
             assert fetch_offset is not None
             # A fetch starts with the whole batch holding fetch_offset: skip what is below it.
@@ -425,22 +419,3 @@ class Fetcher:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def consumer_records(tp: TopicPartition, columns: RecordColumns, start: int, stop: int) -> Iterator[ConsumerRecord]:
-    """Records ``start``..``stop`` (indexes) of a decoded batch, each a ``ConsumerRecord`` built by C
-    code alone (``tuple.__new__`` over zipped columns): a Python-level constructor call per record
-    was a quarter of the consumer's time (BENCHMARKS.md, 2026-12-04 night)."""
-    if start or stop != len(columns.offsets):
-        columns = columns.sliced(start, stop)
-    offsets, timestamps, keys, values, headers = columns
-    rows = zip(repeat(tp.topic), repeat(tp.partition), offsets, keys, values, timestamps, map(list, headers))
-    return map(tuple.__new__, repeat(ConsumerRecord), rows)  # type: ignore[arg-type]
-
-
-def _kafka_decoder() -> Any:
-    # Imported on first use: most consumers never meet a Kafka client's batch, and the codec (with
-    # crc32c) adds to every client's import time.
-    from kraft.protocol.kafka.records import decode_kafka_batch
-
-    return decode_kafka_batch
