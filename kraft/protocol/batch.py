@@ -18,7 +18,6 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgpack
@@ -39,7 +38,6 @@ RecordIn = tuple[int, bytes | None, bytes | None, Sequence[Header]]
 # (offset, timestamp_ms, key, value, headers) as the consumer gets them back.
 RecordOut = tuple[int, int, bytes | None, bytes | None, list[Header]]
 _KEY_OR_VALUE_TYPES = frozenset((type(None), bytes))
-_FIELDS = tuple(map(itemgetter, range(4)))  # a body record: [timestamp_delta, key, value, headers]
 
 
 class RecordColumns(NamedTuple):
@@ -141,13 +139,14 @@ def decode_columns(batch: bytes | bytearray | memoryview, base_offset: int) -> R
         raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
     if not isinstance(body, tuple) or len(body) != header.count:
         raise CorruptRecord(f"batch body is not an array of {header.count} records")
-    # Shapes and types are checked a column at a time: ``set(map(type, column))`` runs in C, where a
-    # Python loop over the records cost more than the unpack itself (BENCHMARKS.md, 2026-12-04 night).
-    if set(map(type, body)) != {tuple} or set(map(len, body)) != {4}:
-        raise CorruptRecord("malformed record in batch: a record is not [delta, key, value, headers]")
-    # Columns by itemgetter, not ``zip(*body)``: that makes one (garbage-collected) iterator per record,
-    # enough allocations to set off the collector's full passes over every object of the process.
-    deltas, keys, values, headers = (tuple(map(getter, body)) for getter in _FIELDS)
+    # Shapes and types are checked a column at a time (``set(map(type, column))`` runs in C): a Python
+    # loop over the records cost more than the unpack itself (BENCHMARKS.md, 2026-12-04 night). The
+    # transposition checks the shape: every record must unpack into exactly these four fields, and a
+    # record that is not an array (a map yields its str/bytes keys) fails the field types.
+    try:
+        deltas, keys, values, headers = zip(*body, strict=True)
+    except (TypeError, ValueError):
+        raise CorruptRecord("malformed record in batch: a record is not [delta, key, value, headers]") from None
     if (set(map(type, deltas)) != {int} or not set(map(type, keys)) <= _KEY_OR_VALUE_TYPES
             or not set(map(type, values)) <= _KEY_OR_VALUE_TYPES or set(map(type, headers)) != {tuple}):
         raise CorruptRecord("malformed record in batch: bad record field type")
