@@ -394,6 +394,12 @@ def main() -> None:
                     for label in ("", " (fetch.queue.backoff.ms=10)"):
                         ratios[f"T2 kraft python consumer / librdkafka{label}, from kraft (>= 1.0)"] = (
                             m["kraft python consume"] / m[f"kraft librdkafka consume{label}"])
+                        # The two consumers read back to back within each run: their ratio per run is
+                        # less exposed to the machine's load swinging between runs than the medians'.
+                        paired = [k / c for k, c in zip(figures["kraft python consume"],
+                                                        figures[f"kraft librdkafka consume{label}"], strict=True)]
+                        results.setdefault("paired_consume_ratios", {})[label or "defaults"] = paired
+                        ratios[f"T2 the same, median of the per-run ratios{label}"] = median(paired)
                 results["ratios"] = ratios
                 if args.latency:
                     lat_runs = []

@@ -7,7 +7,9 @@ field. Offsets are not in the batch: the node assigns the base offset at commit.
 
 Pure functions over bytes. The producer encodes (hot path: :func:`encode_relative`, one ``packb``
 per batch), the node reads and verifies the header (and, for a LogAppendTime topic, rewrites the
-timestamps: :func:`with_log_append_time`), the consumer decodes (one ``unpackb`` per batch).
+timestamps: :func:`with_log_append_time`), the consumer decodes (one ``unpackb`` per batch, then
+whole columns at a time: :func:`decode_columns`, no Python loop iteration per record unless a
+record carries headers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -35,6 +37,25 @@ Header = tuple[str, bytes]
 RecordIn = tuple[int, bytes | None, bytes | None, Sequence[Header]]
 # (offset, timestamp_ms, key, value, headers) as the consumer gets them back.
 RecordOut = tuple[int, int, bytes | None, bytes | None, list[Header]]
+_KEY_OR_VALUE_TYPES = frozenset((type(None), bytes))
+
+
+class RecordColumns(NamedTuple):
+    """A decoded batch as columns, one entry per record, index i being offset ``offsets[i]``:
+    what the consumer turns into records without a Python loop iteration per record."""
+
+    offsets: Sequence[int]  # ascending (dense for a native batch)
+    timestamps: Sequence[int]
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes | None]
+    # As decoded (tuples): callers make each record's list. Immutable columns of immutable values
+    # are dropped from the garbage collector's tracking, so buffered batches cost its passes nothing.
+    headers: Sequence[Sequence[Header]]
+
+    def sliced(self, start: int, stop: int) -> RecordColumns:
+        """Records ``start``..``stop`` (indexes; slicing copies pointers, not values)."""
+        return RecordColumns(self.offsets[start:stop], self.timestamps[start:stop], self.keys[start:stop],
+                             self.values[start:stop], self.headers[start:stop])
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +124,13 @@ def verify_batch(batch: bytes | bytearray | memoryview) -> BatchHeader:
 
 def decode_batch(batch: bytes | bytearray | memoryview, base_offset: int) -> list[RecordOut]:
     """Every record of ``batch`` with its offset (``base_offset`` + index). Verifies the CRC first."""
+    offsets, timestamps, keys, values, headers = decode_columns(batch, base_offset)
+    return list(zip(offsets, timestamps, keys, values, map(list, headers), strict=True))
+
+
+def decode_columns(batch: bytes | bytearray | memoryview, base_offset: int) -> RecordColumns:
+    """The records of ``batch`` as columns (offsets from ``base_offset``). Verifies the CRC, then
+    the body's shape and every field's type; CorruptRecord on any mismatch."""
     header = verify_batch(batch)
     try:
         with memoryview(batch) as view:
@@ -111,22 +139,25 @@ def decode_batch(batch: bytes | bytearray | memoryview, base_offset: int) -> lis
         raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
     if not isinstance(body, tuple) or len(body) != header.count:
         raise CorruptRecord(f"batch body is not an array of {header.count} records")
-    first = header.first_timestamp
-    out: list[RecordOut] = []
-    append = out.append
+    # Shapes and types are checked a column at a time (``set(map(type, column))`` runs in C): a Python
+    # loop over the records cost more than the unpack itself (BENCHMARKS.md, 2026-12-04 night). The
+    # transposition checks the shape: every record must unpack into exactly these four fields, and a
+    # record that is not an array (a map yields its str/bytes keys) fails the field types.
     try:
-        for i, (delta, key, value, headers) in enumerate(body, base_offset):
-            if not (
-                type(delta) is int
-                and (key is None or type(key) is bytes)
-                and (value is None or type(value) is bytes)
-                and type(headers) is tuple
-            ):
-                raise TypeError("bad record field type")
-            append((i, first + delta, key, value, [_header(h) for h in headers] if headers else []))
+        deltas, keys, values, headers = zip(*body, strict=True)
+    except (TypeError, ValueError):
+        raise CorruptRecord("malformed record in batch: a record is not [delta, key, value, headers]") from None
+    if (set(map(type, deltas)) != {int} or not set(map(type, keys)) <= _KEY_OR_VALUE_TYPES
+            or not set(map(type, values)) <= _KEY_OR_VALUE_TYPES or set(map(type, headers)) != {tuple}):
+        raise CorruptRecord("malformed record in batch: bad record field type")
+    try:
+        for record_headers in filter(None, headers):  # most records carry none
+            for h in record_headers:
+                _header(h)
     except (TypeError, ValueError) as exc:
         raise CorruptRecord(f"malformed record in batch: {exc}") from None
-    return out
+    return RecordColumns(range(base_offset, base_offset + len(body)),
+                         tuple(map(header.first_timestamp.__add__, deltas)), keys, values, headers)
 
 
 def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: int) -> bytes:

@@ -46,7 +46,7 @@ def encode_response(correlation_id: int, error_code: int, body: dict[str, Any]) 
     return _pack_frame([correlation_id, error_code, body])
 
 
-def _unpack_payload(payload: bytes | bytearray) -> list[Any]:
+def _unpack_payload(payload: bytes | bytearray | memoryview) -> list[Any]:
     try:
         # unpackb bounds every str/bin/array/map length by len(payload), so a hostile length
         # inside the frame cannot make it allocate more than the frame itself. Map keys may be
@@ -94,11 +94,14 @@ class FrameDecoder:
         end = start + length
         if len(buf) < end:
             return None
-        payload = buf[start:end]
+        # Unpacked in place (a slice would copy the frame, a megabyte for a fetch answer, only for
+        # msgpack to copy its records out again); the views are released before _compact resizes.
+        with memoryview(buf) as view, view[start:end] as payload:
+            frame = _unpack_payload(payload)
         self.last_frame_bytes = length
         self._pos = end
         self._compact()
-        return _unpack_payload(payload)
+        return frame
 
     def _compact(self) -> None:
         pos = self._pos

@@ -218,3 +218,48 @@ def test_reassign_drops_old_partitions(cluster):
         c.assign([TopicPartition("t", 1)])
         assert c.assignment() == {TopicPartition("t", 1)}
         assert poll_n(c, 1)[0].value == b"b"
+
+
+def test_a_caught_up_partition_does_not_hold_back_another_on_the_same_node():
+    # One node leads both partitions. Partition 0 has nothing, so its fetch long-polls for 5 s;
+    # partition 1's next records must still arrive at once (one fetch per node at a time made them
+    # wait for partition 0's long poll to run out).
+    with InProcessCluster(nodes=1) as one:
+        one.create_topic("u", partitions=2)
+        one.append("u", 1, [b"%d" % i for i in range(200)])
+        with make(one, fetch_max_wait_ms=5000, max_poll_records=10) as c:
+            c.assign([TopicPartition("u", 0), TopicPartition("u", 1)])
+            assert len(poll_n(c, 200)) == 200
+            one.append("u", 1, [b"late"] * 5)
+            start = time.monotonic()
+            assert [r.value for r in poll_n(c, 5)] == [b"late"] * 5
+            assert time.monotonic() - start < 2.5
+
+
+def test_seek_does_not_wait_for_a_fetch_sent_before_it(cluster):
+    cluster.append("t", 0, [b"a", b"b", b"c"])
+    with make(cluster, fetch_max_wait_ms=5000) as c:
+        c.assign([TP0])
+        before = cluster.requests["fetch"]
+        assert len(poll_n(c, 3)) == 3
+        wait_until(lambda: cluster.requests["fetch"] >= before + 2)  # the next one long-polls at the end
+        c.seek(TP0, 1)
+        start = time.monotonic()
+        assert [r.value for r in poll_n(c, 2)] == [b"b", b"c"]
+        assert time.monotonic() - start < 2.5
+
+
+def test_prefetched_records_keep_their_order_and_positions(cluster):
+    # Small answers (max_partition_fetch_bytes) make many fetches; with prefetching, answers land
+    # while poll is draining earlier ones: every record once, in order, and position() follows poll.
+    for i in range(20):
+        cluster.append("t", 0, [b"%d-%d" % (i, j) for j in range(25)])
+    with make(cluster, max_partition_fetch_bytes=200, max_poll_records=7) as c:
+        c.assign([TP0])
+        seen: list[int] = []
+        while len(seen) < 500:
+            records = c.poll(1000)
+            assert records, f"stalled after {len(seen)} records"
+            seen += [r.offset for r in records]
+            assert c.position(TP0) == seen[-1] + 1
+        assert seen == list(range(500))

@@ -2,11 +2,17 @@
 
 Owned by the client core's loop thread (every method runs there; the ``Consumer`` facade crosses
 over with ``ClientCore.run``), so it needs no locks. For each assigned partition it keeps the
-offset to fetch next, a buffer of fetched records not yet returned by ``poll``, and an ``epoch``
-bumped by every seek so that answers to requests sent before the seek are dropped.
+offset to fetch next, a buffer of fetched records not yet returned by ``poll`` (decoded batches,
+as columns: ``ConsumerRecord``s are built only for what ``poll`` returns, see ``records.py``), and
+an ``epoch`` bumped by every seek so that answers to requests sent before the seek are dropped.
 
-Fetching runs ahead of ``poll``: one ``fetch`` request per leader node at a time, covering that
-node's partitions with an empty buffer; answers land in the buffers and wake ``poll``.
+Fetching runs ahead of ``poll``: a partition is fetched again as soon as fewer records are buffered
+than its last answer brought (so the next answer is on its way while ``poll`` drains this one, and
+at most about two answers' worth is buffered per partition). One ``fetch`` request to a leader
+covers every partition of that node that is due at that moment; a partition is in at most one
+request at a time, but a node may have several: a request long-polling for a partition that has
+caught up must not hold back the node's other partitions (a 500 ms stall per caught-up partition),
+and a seek does not wait for the answer of a request sent before it.
 
 A group member's fetcher is *paused* from the moment it must rejoin (its partitions may already be
 on their way to another member) until the new assignment's positions are set: no fetch leaves and
@@ -18,15 +24,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
+from bisect import bisect_left
+from collections import defaultdict, deque
 from typing import Any
 
 from kraft.errors import KraftError, LeaderNotAvailable, OffsetOutOfRange
-from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
-from kraft.protocol.batch import decode_batch
+from kraft.protocol.batch import RecordColumns
 
 from ..client_core import ClientCore, error_from_result
 from ..types import ConsumerRecord, TopicPartition
+from .gc_pause import collect_young_if_due, gc_paused
+from .records import consumer_records, decode_fetched
 
 EARLIEST = -2
 LATEST = -1
@@ -34,25 +42,60 @@ _RESET_TIMESTAMPS = {"earliest": EARLIEST, "latest": LATEST}
 
 
 class _PartitionState:
-    __slots__ = ("backoff_until", "buffer", "buffer_pos", "epoch", "fetch_offset", "reset", "resetting")
+    __slots__ = ("backoff_until", "batches", "batches_pos", "buffered", "epoch", "fetch_offset",
+                 "fetching_epoch", "last_fetched", "reset", "resetting")
 
     def __init__(self, reset: str | None, epoch: int) -> None:
         self.fetch_offset: int | None = None  # next offset to fetch; None until reset resolves it
         self.reset = reset  # "earliest"/"latest" while the position must come from list_offsets
         self.resetting = False  # a list_offsets for this partition is in flight
-        self.buffer: list[ConsumerRecord] = []
-        self.buffer_pos = 0  # records before this index were already returned
+        # Fetched records not yet returned by poll, as decoded batches: a ConsumerRecord is built only
+        # when poll hands it out. Buffered records held as objects made the garbage collector's full
+        # passes (which walk every live container) the largest cost of consuming.
+        self.batches: deque[RecordColumns] = deque()
+        self.batches_pos = 0  # records of batches[0] already returned
+        self.buffered = 0  # records in batches not yet returned
         self.epoch = epoch  # unique per fetcher, so an answer for a dropped state never matches a new one
         self.backoff_until = 0.0
+        self.fetching_epoch = 0  # the epoch a fetch in flight was sent with (0: none in flight)
+        self.last_fetched = 0  # records the last answer brought: fetch again below this many buffered
+
+    def fetch_due(self, now: float) -> bool:
+        """A fetch for this partition may leave: it has a position, none is in flight for its
+        current epoch (one sent before a seek does not count), and its buffer runs low."""
+        return (self.fetch_offset is not None and self.fetching_epoch != self.epoch
+                and self.backoff_until <= now and (self.buffered == 0 or self.buffered < self.last_fetched))
 
     def position(self) -> int | None:
-        if self.buffer_pos < len(self.buffer):
-            return self.buffer[self.buffer_pos].offset
+        if self.buffered:
+            return self.batches[0].offsets[self.batches_pos]
         return self.fetch_offset
 
+    def append(self, columns: RecordColumns) -> None:
+        self.batches.append(columns)
+        self.buffered += len(columns.offsets)
+        self.fetch_offset = columns.offsets[-1] + 1
+
+    def take(self, tp: TopicPartition, limit: int, out: list[ConsumerRecord]) -> None:
+        """Move up to ``limit`` buffered records, in offset order, to ``out``."""
+        batches = self.batches
+        while limit > 0 and batches:
+            first = batches[0]
+            start = self.batches_pos
+            stop = min(len(first.offsets), start + limit)
+            out.extend(consumer_records(tp, first, start, stop))
+            limit -= stop - start
+            self.buffered -= stop - start
+            if stop == len(first.offsets):
+                batches.popleft()
+                self.batches_pos = 0
+            else:
+                self.batches_pos = stop
+
     def clear(self, epoch: int) -> None:
-        self.buffer, self.buffer_pos = [], 0
+        self.batches, self.batches_pos, self.buffered = deque(), 0, 0
         self.epoch = epoch
+        self.last_fetched = 0
 
 
 class Fetcher:
@@ -73,7 +116,6 @@ class Fetcher:
         self._max_bytes = fetch_max_bytes
         self._partition_max_bytes = max_partition_fetch_bytes
         self._parts: dict[TopicPartition, _PartitionState] = {}
-        self._fetching: set[int] = set()  # nodes with a fetch in flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None  # raised by the next poll/position
         self._changed: asyncio.Event | None = None
@@ -168,22 +210,19 @@ class Fetcher:
 
     def _drain(self, max_records: int) -> list[ConsumerRecord]:
         out: list[ConsumerRecord] = []
-        states = list(self._parts.values())
-        if not states:
+        if not self._parts:
             return out
-        start = self._next_drain % len(states)
+        start = self._next_drain % len(self._parts)
         self._next_drain += 1  # rotate so one busy partition cannot starve the others
-        for state in states[start:] + states[:start]:
-            available = len(state.buffer) - state.buffer_pos
-            if available <= 0:
-                continue
-            take = min(available, max_records - len(out))
-            out.extend(state.buffer[state.buffer_pos : state.buffer_pos + take])
-            state.buffer_pos += take
-            if state.buffer_pos == len(state.buffer):
-                state.buffer, state.buffer_pos = [], 0
-            if len(out) >= max_records:
-                break
+        tps = list(self._parts)
+        collect_young_if_due()
+        with gc_paused():
+            for tp in tps[start:] + tps[:start]:
+                state = self._parts[tp]
+                if state.buffered:
+                    state.take(tp, max_records - len(out), out)
+                    if len(out) >= max_records:
+                        break
         return out
 
     async def _wait_changed(self, deadline: float) -> bool:
@@ -209,7 +248,7 @@ class Fetcher:
             err, self._error = self._error, None
             raise err
         for tp, state in self._parts.items():
-            if state.fetch_offset is None and state.reset is None and not state.buffer:
+            if state.fetch_offset is None and state.reset is None and not state.buffered:
                 raise OffsetOutOfRange(
                     f"{tp.topic}/{tp.partition} has no position and auto_offset_reset is 'none': seek first")
 
@@ -223,16 +262,16 @@ class Fetcher:
         by_node: dict[int, list[tuple[TopicPartition, int, int]]] = defaultdict(list)
         need_metadata = False
         for tp, state in self._parts.items():
-            if state.fetch_offset is None or state.buffer or state.backoff_until > now:
+            if not state.fetch_due(now):
                 continue
             leader = metadata.leader_for(tp.topic, tp.partition)
             if leader is None or leader not in metadata.nodes:
                 need_metadata = True
                 continue
-            if leader not in self._fetching:
-                by_node[leader].append((tp, state.fetch_offset, state.epoch))
+            assert state.fetch_offset is not None  # fetch_due
+            state.fetching_epoch = state.epoch
+            by_node[leader].append((tp, state.fetch_offset, state.epoch))
         for node_id, requested in by_node.items():
-            self._fetching.add(node_id)
             self._spawn(self._fetch(node_id, requested))
         if need_metadata:
             self._core.request_refresh()
@@ -246,6 +285,7 @@ class Fetcher:
                             "max_bytes": self._partition_max_bytes} for tp, offset, _ in requested],
         }
         sent = {tp: (offset, epoch) for tp, offset, epoch in requested}
+        answered = False
         try:
             answer = await self._core.request_node(
                 node_id, "fetch", body, self._core.request_timeout_ms + self._max_wait_ms)
@@ -255,6 +295,7 @@ class Fetcher:
                 if state is None or tp not in sent or sent[tp] != (state.fetch_offset, state.epoch):
                     continue  # unassigned or sought since the request left
                 self._apply_fetch(tp, state, result)
+            answered = True
         except KraftError as exc:
             if not exc.retriable:
                 self._error = exc
@@ -262,9 +303,16 @@ class Fetcher:
                 self._back_off(tp)
         except (KeyError, TypeError) as exc:
             self._error = KraftError(f"malformed fetch answer from node {node_id}: {exc!r}")
+            for tp in sent:
+                self._back_off(tp)
         finally:
-            self._fetching.discard(node_id)
+            for tp, (_offset, epoch) in sent.items():
+                state = self._parts.get(tp)
+                if state is not None and state.fetching_epoch == epoch:
+                    state.fetching_epoch = 0
             self._notify()
+        if answered:  # (after a failure the next poll retries, once the partitions' backoff passed)
+            self._start_fetches()  # the next round leaves now, not at the next poll
 
     def _apply_fetch(self, tp: TopicPartition, state: _PartitionState, result: dict[str, Any]) -> None:
         err = error_from_result(result)
@@ -277,19 +325,22 @@ class Fetcher:
                 self._error = err
             self._back_off(tp)
             return
-        fetch_offset = state.fetch_offset
-        assert fetch_offset is not None
-        topic, partition = tp
-        records = state.buffer
-        for base_offset, batch in result["batches"]:
-            # A batch starts with its magic (1) if kraft's producer wrote it, else it is a Kafka client's
-            # v2 batch (first byte 0: the high byte of its base offset); see kraft.log.entry.
-            decode = decode_batch if batch[0] == NATIVE_MAGIC else _kafka_decoder()
-            for offset, ts, key, value, headers in decode(batch, base_offset):
-                if offset >= fetch_offset:  # a fetch starts with the whole batch holding fetch_offset
-                    records.append(ConsumerRecord(topic, partition, offset, key, value, ts, headers))
-        if records:
-            state.fetch_offset = records[-1].offset + 1
+        before = state.buffered
+        with gc_paused():
+            self._decode_into(state, result["batches"])
+        state.last_fetched = state.buffered - before
+
+    def _decode_into(self, state: _PartitionState, batches: list[tuple[int, bytes]]) -> None:
+        for base_offset, batch in batches:
+            columns = decode_fetched(batch, base_offset)
+            if columns is None:
+                continue
+            fetch_offset = state.fetch_offset
+            assert fetch_offset is not None
+            # A fetch starts with the whole batch holding fetch_offset: skip what is below it.
+            skip = bisect_left(columns.offsets, fetch_offset)
+            if skip < len(columns.offsets):
+                state.append(columns.sliced(skip, len(columns.offsets)) if skip else columns)
 
     def _back_off(self, tp: TopicPartition) -> None:
         state = self._parts.get(tp)
@@ -368,11 +419,3 @@ class Fetcher:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _kafka_decoder() -> Any:
-    # Imported on first use: most consumers never meet a Kafka client's batch, and the codec (with
-    # crc32c) adds to every client's import time.
-    from kraft.protocol.kafka.records import decode_kafka_batch
-
-    return decode_kafka_batch
