@@ -239,6 +239,15 @@ def parse_value(name: str, raw: object) -> ConfigValue:
         raise InvalidConfig(f"{name}: {e}", key=name) from None
 
 
+def parse_key(key: ConfigKey, raw: object) -> ConfigValue:
+    """``raw`` as ``key``'s canonical value (a row of another table of the same shape:
+    ``kraft.broker_config``'s); InvalidConfig naming the key and the reason."""
+    try:
+        return _parse(key, raw)
+    except _Bad as e:
+        raise InvalidConfig(f"{key.name}: {e}", key=key.name) from None
+
+
 def _unknown(name: str) -> str:
     close = difflib.get_close_matches(name, list(BY_NAME), n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(BY_NAME))}"
@@ -411,6 +420,11 @@ def plan_update(current: Mapping[str, object], cluster_defaults: Mapping[str, Co
     if problems:
         raise InvalidConfig("; ".join(problems), key=problems[0].split(":", 1)[0])
     return ConfigUpdate(validate_configs(raw), tuple(delete), replace)
+
+
+def list_change(current: ConfigValue, change: ConfigChange) -> str:
+    """A list config's text after APPEND or SUBTRACT (unchecked: an emptied list is the caller's)."""
+    return _list_change(current, change)
 
 
 def _list_change(current: ConfigValue, change: ConfigChange) -> str:

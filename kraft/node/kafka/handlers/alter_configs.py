@@ -1,6 +1,7 @@
 """AlterConfigs (33): replaces a topic's configs with the ones given (any other goes back to its
 default, as Kafka's non-incremental AlterConfigs does), checked whole and applied in one metadata
-entry. Each resource is answered on its own; broker configs are cluster.ini's and cannot change here."""
+entry. Each resource is answered on its own. A BROKER resource's dynamic configs (``kraft.broker_config``)
+are replaced the same way."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ MAX_VERSION = 2
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    async def alter(r: dict[str, Any]) -> None:
-        # A null value sets nothing: the config goes back to its default with the others.
-        changes = [ConfigChange(c["name"], AlterOp.SET, c["value"]) for c in r["configs"] if c["value"] is not None]
-        await ctx.broker.alter_configs(r["resource_name"], changes, replace=True,
-                                       validate_only=bool(request.get("validate_only")))
+    return await alter_each(ctx, request, _changes, replace=True)
 
-    return await alter_each(ctx, request, alter)
+
+def _changes(r: dict[str, Any]) -> list[ConfigChange]:
+    # A null value sets nothing: the config goes back to its default with the others.
+    return [ConfigChange(c["name"], AlterOp.SET, c["value"]) for c in r["configs"] if c["value"] is not None]

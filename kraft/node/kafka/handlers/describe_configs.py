@@ -1,7 +1,9 @@
 """DescribeConfigs (32): a topic's configs with their sources as Kafka reports them (TOPIC_CONFIG for
 the topic's own, STATIC_BROKER_CONFIG for cluster.ini's, DEFAULT_CONFIG for Kafka's built-in default),
-or a broker's topic-config defaults under Kafka's broker names (read-only: cluster.ini is static) and,
-for a named broker, its ``broker.id`` and ``broker.rack`` (the node's ``rack`` in cluster.ini, null
+or a broker's dynamic-capable configs (``kraft.broker_config``: the broker names of topic configs, whose
+values are topics' defaults, and the ones stored and reported only) with their sources (DYNAMIC_BROKER_CONFIG,
+DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG from cluster.ini, DEFAULT_CONFIG) and, for a named
+broker, its ``broker.id`` and ``broker.rack`` (the node's ``rack`` in cluster.ini, null
 without one, as Kafka: librdkafka's 0101 counts racks with it).
 Each resource is answered on its own; synonyms and documentation when asked for."""
 
@@ -10,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.broker_config import BrokerConfig
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers._configs import (
     BROKER,
+    BROKER_SOURCE_CODES,
     DEFAULT_CONFIG,
     SOURCE_CODES,
     STATIC_BROKER_CONFIG,
@@ -42,7 +46,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
                 entries = [_topic_entry(c, synonyms, docs) for c in topic.values()]
             elif r["resource_type"] == BROKER:
                 check_broker(ctx, r["resource_name"])
-                entries = [_broker_entry(c, synonyms, docs) for c in ctx.broker.cluster_configs().values()]
+                entries = [_broker_entry(c, synonyms, docs)
+                           for c in ctx.broker.describe_broker_configs(r["resource_name"])]
                 entries += _node_entries(ctx, r["resource_name"], synonyms, docs)
             else:
                 raise unsupported(r["resource_type"])
@@ -74,10 +79,12 @@ def _topic_entry(c: ResolvedConfig, synonyms: bool, docs: bool) -> dict[str, Any
             "config_type": c.key.kind.value, "documentation": c.key.doc if docs else None}
 
 
-def _broker_entry(c: ResolvedConfig, synonyms: bool, docs: bool) -> dict[str, Any]:
-    return {"name": c.key.broker_name, "value": format_value(c.default), "read_only": True,
-            "config_source": SOURCE_CODES[c.default_source], "is_sensitive": False,
-            "synonyms": _default_synonyms(c) if synonyms else [],
+def _broker_entry(c: BrokerConfig, synonyms: bool, docs: bool) -> dict[str, Any]:
+    """A broker config Kafka lets change at run time, with every level that sets it as synonyms."""
+    return {"name": c.key.name, "value": format_value(c.value), "read_only": False,
+            "config_source": BROKER_SOURCE_CODES[c.source], "is_sensitive": False,
+            "synonyms": [{"name": c.key.name, "value": format_value(v), "source": BROKER_SOURCE_CODES[s]}
+                         for s, v in c.levels] if synonyms else [],
             "config_type": c.key.kind.value, "documentation": c.key.doc if docs else None}
 
 

@@ -1,6 +1,6 @@
 """IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT (the last two for list configs:
-cleanup.policy) on a topic's configs, checked whole and applied in one metadata entry. Each resource
-is answered on its own; broker configs are cluster.ini's and cannot change here."""
+cleanup.policy) on a topic's configs or a BROKER resource's dynamic configs (``kraft.broker_config``),
+checked whole and applied in one metadata entry. Each resource is answered on its own."""
 
 from __future__ import annotations
 
@@ -17,11 +17,7 @@ MAX_VERSION = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    async def alter(r: dict[str, Any]) -> None:
-        await ctx.broker.alter_configs(r["resource_name"], [_change(c) for c in r["configs"]],
-                                       validate_only=bool(request.get("validate_only")))
-
-    return await alter_each(ctx, request, alter)
+    return await alter_each(ctx, request, lambda r: [_change(c) for c in r["configs"]], replace=False)
 
 
 def _change(config: dict[str, Any]) -> ConfigChange:
