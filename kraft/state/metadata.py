@@ -340,8 +340,10 @@ class GroupOffsets:
         self.leader_epochs.pop(key, None)
 
     def rows(self) -> list[list[Any]]:
+        """Every commit's row, by topic and partition: replicas that wrote them in another order (one
+        restarted and read them back in key order) give the same snapshot."""
         return [commit_row(t, p, o, self.metadata.get((t, p), ""), self.leader_epochs.get((t, p), -1))
-                for (t, p), o in self.offsets.items()]
+                for (t, p), o in sorted(self.offsets.items())]
 
     def row(self, topic: str, partition: int) -> list[Any] | None:
         """One commit's row, or None: no commit for that partition (forgotten)."""

@@ -258,7 +258,10 @@ NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6)
                 # KIP-848: OffsetCommit and OffsetFetch v9, the consumer group APIs
                 (8, 9), (9, 9), (42, 2), (68, 0), (68, 1), (69, 0), (69, 1),
                 (0, 0), (0, 1), (0, 2), (3, 0),  # Kafka 0.9's Produce (legacy message sets) and Metadata
-                (1, 0), (1, 1), (1, 2), (1, 3), (2, 0)]  # and Fetch (message sets) and ListOffsets
+                (1, 0), (1, 1), (1, 2), (1, 3), (2, 0),  # and Fetch (message sets) and ListOffsets
+                # issue 14's admin APIs: ListGroups with states and types, OffsetDelete, SCRAM credentials,
+                # and the flexible IncrementalAlterConfigs (BROKER resources are now altered)
+                (16, 3), (16, 4), (16, 5), (47, 0), (50, 0), (51, 0), (44, 1), (33, 2)]
 
 
 @SETTINGS
