@@ -6,6 +6,7 @@ what goes to the broker. The bytes of every advertised version are checked by en
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -14,6 +15,7 @@ import pytest
 
 from kraft import broker_config, errors, topic_config
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.node import log_levels
 from kraft.node.broker import Broker
 from kraft.node.broker_values import MetadataAnswer, NodeAddress, TopicCreated
 from kraft.node.context import NodeServices
@@ -36,6 +38,7 @@ class ConfigBroker:
         self.topics: dict[str, dict[str, object]] = {"t": {"cleanup.policy": "compact"}}
         self.calls: list[tuple[str, Any]] = []
         self.dynamic: dict[str, dict[str, str]] = {}  # dynamic broker configs, as the metadata group keeps them
+        self.node_id = 1
 
     def _topic(self, name: str) -> dict[str, object]:
         if name not in self.topics:
@@ -139,11 +142,12 @@ def test_describe_picks_the_keys_asked_for_and_leaves_out_synonyms_and_docs_unle
 
 
 def test_describe_answers_each_resource_on_its_own() -> None:
-    results = describe(ConfigBroker(), (2, "gone", None), (2, "t", ["cleanup.policy"]), (8, "1", None),
-                       (4, "7", None), (4, "x", None))
-    assert [r["error_code"] for r in results] == [3, 0, 42, 42, 42]
+    results = describe(ConfigBroker(), (2, "gone", None), (2, "t", ["cleanup.policy"]), (16, "1", None),
+                       (4, "7", None), (4, "x", None), (8, "2", None), (8, "", None))
+    assert [r["error_code"] for r in results] == [3, 0, 42, 42, 42, 42, 42]
     assert results[0]["configs"] == [] and "'gone' does not exist" in results[0]["error_message"]
-    assert "resource type 8 is not supported" in results[2]["error_message"]
+    assert "resource type 16 is not supported" in results[2]["error_message"]
+    assert "unexpected broker id: this is broker 1, not '2'" in results[5]["error_message"]
     assert "no broker '7' in this cluster (brokers: [1, 2])" in results[3]["error_message"]
 
 
@@ -273,3 +277,43 @@ def test_dynamic_broker_configs_are_altered_and_described_with_their_sources() -
     (replaced,) = alter(broker, 33, [{"resource_type": 4, "resource_name": "1", "configs": [
         {"name": "num.io.threads", "value": "2"}]}])
     assert replaced["error_code"] == 0 and broker.dynamic["1"] == {"num.io.threads": "2"}
+
+
+def test_broker_loggers_are_described_and_set_on_the_node_asked() -> None:
+    """BROKER_LOGGER (8): this node's loggers under Kafka's level names; IncrementalAlterConfigs SET
+    and DELETE (back to the parent's level), as Kafka's; AlterConfigs refuses them."""
+    name = "kraft.test_broker_loggers"
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    try:
+        broker = ConfigBroker()
+        (result,) = describe(broker, (8, "1", [name, "root"]), synonyms=True)
+        assert [(c["name"], c["value"], c["config_source"]) for c in result["configs"]] == [
+            ("root", log_levels.kafka_level(logging.getLogger().getEffectiveLevel()), 6), (name, "WARN", 6)]
+        ok, upper, bad_level, bad_op, legacy = (
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 0, "value": "debug"}]}]),
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 0, "value": "TRACE"}]}], validate_only=True),
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 0, "value": "LOUD"}]}]),
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 2, "value": "INFO"}]}]),
+            alter(broker, 33, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "value": "INFO"}]}]))
+        assert [r[0]["error_code"] for r in (ok, upper, bad_level, bad_op, legacy)] == [0, 0, 40, 42, 42]
+        assert logger.level == logging.DEBUG, "validate_only (TRACE) changed nothing"
+        alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+            {"name": name, "config_operation": 1, "value": None}]}])
+        assert logger.level == logging.NOTSET
+        (root,) = alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+            {"name": "root", "config_operation": 1, "value": None}]}])
+        assert root["error_code"] == 40
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize(("level", "kafka"), [(logging.DEBUG, "DEBUG"), (logging.WARNING, "WARN"), (25, "INFO"),
+                                              (logging.CRITICAL, "FATAL"), (log_levels.OFF, "OFF"), (1, "TRACE")])
+def test_python_levels_under_kafkas_names(level: int, kafka: str) -> None:
+    assert log_levels.kafka_level(level) == kafka

@@ -14,12 +14,14 @@ from typing import Any
 
 from kraft import errors
 from kraft.broker_config import Source as BrokerSource
+from kraft.node import log_levels
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.topic_config import ConfigChange, Source
 
 TOPIC = 2
 BROKER = 4
+BROKER_LOGGER = 8  # this node's logger levels (kraft.node.log_levels)
 
 # Kafka's ConfigSource numbers for where a value comes from.
 TOPIC_CONFIG = 1  # DYNAMIC_TOPIC_CONFIG
@@ -27,6 +29,7 @@ DYNAMIC_BROKER_CONFIG = 2
 DYNAMIC_DEFAULT_BROKER_CONFIG = 3
 STATIC_BROKER_CONFIG = 4  # cluster.ini
 DEFAULT_CONFIG = 5  # Kafka's built-in default
+DYNAMIC_BROKER_LOGGER_CONFIG = 6
 SOURCE_CODES = {Source.TOPIC: TOPIC_CONFIG, Source.CLUSTER: STATIC_BROKER_CONFIG, Source.DEFAULT: DEFAULT_CONFIG}
 BROKER_SOURCE_CODES = {BrokerSource.DYNAMIC_BROKER: DYNAMIC_BROKER_CONFIG,
                        BrokerSource.DYNAMIC_DEFAULT: DYNAMIC_DEFAULT_BROKER_CONFIG,
@@ -42,9 +45,17 @@ def check_broker(ctx: KafkaContext, name: str) -> None:
         raise errors.InvalidRequest(f"no broker {name!r} in this cluster (brokers: {sorted(nodes)})")
 
 
+def check_this_broker(ctx: KafkaContext, name: str) -> None:
+    """A BROKER_LOGGER resource names the node it is sent to, as Kafka's."""
+    if name == "":
+        raise errors.InvalidRequest("a broker logger resource needs a broker id")
+    if name != str(ctx.broker.node_id):
+        raise errors.InvalidRequest(f"unexpected broker id: this is broker {ctx.broker.node_id}, not {name!r}")
+
+
 def unsupported(resource_type: int) -> errors.KraftError:
     return errors.InvalidRequest(f"config resource type {resource_type} is not supported: kraft has topic "
-                                 f"({TOPIC}) and broker ({BROKER}) configs")
+                                 f"({TOPIC}), broker ({BROKER}) and broker logger ({BROKER_LOGGER}) configs")
 
 
 async def alter_each(ctx: KafkaContext, request: dict[str, Any],
@@ -64,6 +75,13 @@ async def alter_each(ctx: KafkaContext, request: dict[str, Any],
                 check_broker(ctx, r["resource_name"])
                 await ctx.broker.alter_broker_configs(r["resource_name"], changes(r), replace=replace,
                                                       validate_only=validate_only)
+            elif r["resource_type"] == BROKER_LOGGER:
+                check_this_broker(ctx, r["resource_name"])
+                if replace:
+                    raise errors.InvalidRequest("AlterConfigs does not support broker loggers: use "
+                                                "IncrementalAlterConfigs")
+                log_levels.apply([log_levels.LevelChange(c.name, c.op, None if c.value is None else str(c.value))
+                                  for c in changes(r)], validate_only=validate_only)
             else:
                 raise unsupported(r["resource_type"])
         except errors.KraftError as e:

@@ -4,7 +4,8 @@ or a broker's dynamic-capable configs (``kraft.broker_config``: the broker names
 values are topics' defaults, and the ones stored and reported only) with their sources (DYNAMIC_BROKER_CONFIG,
 DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG from cluster.ini, DEFAULT_CONFIG) and, for a named
 broker, its ``broker.id`` and ``broker.rack`` (the node's ``rack`` in cluster.ini, null
-without one, as Kafka: librdkafka's 0101 counts racks with it).
+without one, as Kafka: librdkafka's 0101 counts racks with it), or, for a BROKER_LOGGER resource naming
+the node asked, its loggers' levels (``kraft.node.log_levels``; DYNAMIC_BROKER_LOGGER_CONFIG).
 Each resource is answered on its own; synonyms and documentation when asked for."""
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ from typing import Any
 
 from kraft import errors
 from kraft.broker_config import BrokerConfig
+from kraft.node import log_levels
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers._configs import (
     BROKER,
+    BROKER_LOGGER,
     BROKER_SOURCE_CODES,
     DEFAULT_CONFIG,
+    DYNAMIC_BROKER_LOGGER_CONFIG,
     SOURCE_CODES,
     STATIC_BROKER_CONFIG,
     TOPIC,
     TOPIC_CONFIG,
     check_broker,
+    check_this_broker,
     unsupported,
 )
 from kraft.topic_config import ResolvedConfig, format_value
@@ -49,6 +54,9 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
                 entries = [_broker_entry(c, synonyms, docs)
                            for c in ctx.broker.describe_broker_configs(r["resource_name"])]
                 entries += _node_entries(ctx, r["resource_name"], synonyms, docs)
+            elif r["resource_type"] == BROKER_LOGGER:
+                check_this_broker(ctx, r["resource_name"])
+                entries = [_logger_entry(name, level, synonyms) for name, level in log_levels.loggers().items()]
             else:
                 raise unsupported(r["resource_type"])
             keys = r.get("configuration_keys")
@@ -86,6 +94,14 @@ def _broker_entry(c: BrokerConfig, synonyms: bool, docs: bool) -> dict[str, Any]
             "synonyms": [{"name": c.key.name, "value": format_value(v), "source": BROKER_SOURCE_CODES[s]}
                          for s, v in c.levels] if synonyms else [],
             "config_type": c.key.kind.value, "documentation": c.key.doc if docs else None}
+
+
+def _logger_entry(name: str, level: str, synonyms: bool) -> dict[str, Any]:
+    """One of this node's loggers and its effective level, as Kafka's BROKER_LOGGER answers it."""
+    return {"name": name, "value": level, "read_only": False, "config_source": DYNAMIC_BROKER_LOGGER_CONFIG,
+            "is_sensitive": False,
+            "synonyms": [{"name": name, "value": level, "source": DYNAMIC_BROKER_LOGGER_CONFIG}] if synonyms else [],
+            "config_type": 2, "documentation": None}
 
 
 def _node_entries(ctx: KafkaContext, name: str, synonyms: bool, docs: bool) -> list[dict[str, Any]]:
