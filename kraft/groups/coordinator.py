@@ -353,8 +353,8 @@ class GroupCoordinator:
         """Kafka's OffsetDelete: some of a group's commits go, through the metadata group; per
         partition an error code (0: deleted, or there was nothing to delete). An active group keeps
         the commits of every topic one of its members subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); an
-        active group whose protocol is not Kafka's consumer protocol (so its subscriptions are not
-        known) refuses them all, NON_EMPTY_GROUP; a group with neither members nor commits is
+        active group whose protocol is neither Kafka's consumer protocol nor kraft's native one (so its
+        subscriptions are not known) refuses them all, NON_EMPTY_GROUP; a group with neither members nor commits is
         GROUP_ID_NOT_FOUND. The entry is applied only at the generation the check saw."""
         if not self.is_coordinator():
             raise errors.NotCoordinator("only the coordinator deletes a group's offsets; ask find_coordinator")
@@ -368,7 +368,7 @@ class GroupCoordinator:
             for member in consumer.members.values():
                 subscribed.update(member.subscribed(topics))
         elif classic is not None and classic.members:
-            if classic.protocol_type != "consumer":
+            if classic.protocol_type not in ("consumer", ""):  # "": a native kraft group, its topics known too
                 raise errors.NonEmptyGroup(f"group {group_id!r} has members of protocol {classic.protocol_type!r}")
             for m in classic.members.values():
                 subscribed.update(m.topics)

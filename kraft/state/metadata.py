@@ -868,8 +868,9 @@ class MetadataMachine:
         for user, mechanism in cmd.get("deletions") or ():
             users.setdefault(str(user), ([], []))[0].append(str(mechanism))
         for user, mechanism, iterations, salt, salted in cmd.get("upsertions") or ():
-            users.setdefault(str(user), ([], []))[1].append([str(mechanism), int(iterations), bytes(salt),
-                                                            bytes(salted)])
+            if not isinstance(salt, bytes) or not isinstance(salted, bytes):
+                raise errors.InvalidRequest("a SCRAM salt and salted password are bytes")  # before any change
+            users.setdefault(str(user), ([], []))[1].append([str(mechanism), int(iterations), salt, salted])
         results: list[list[Any]] = []
         for user, (deletions, upsertions) in users.items():
             creds = dict(self.records[SCRAM_CREDENTIALS].get(user) or {})

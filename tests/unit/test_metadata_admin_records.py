@@ -101,3 +101,11 @@ def test_state_from_before_records_loads_with_none() -> None:
     follower.install(old, {})
     assert follower.records == {BROKER_CONFIGS: {}, SCRAM_CREDENTIALS: {}}
     assert _loaded(LogMemoryStore()).records == {BROKER_CONFIGS: {}, SCRAM_CREDENTIALS: {}}
+
+
+def test_a_malformed_scram_command_changes_nothing() -> None:
+    m = MetadataMachine(MemoryStore())
+    bad = encode_command("alter_scram_credentials", deletions=[], upsertions=[
+        ["alice", "SCRAM-SHA-256", 4096, b"salt", b"pw"], ["bob", "SCRAM-SHA-256", 4096, 10 ** 9, b"pw"]])
+    assert m.apply(1, bad)[0] == errors.InvalidRequest.code
+    assert m.records[SCRAM_CREDENTIALS] == {}, "not even alice, who came first"
