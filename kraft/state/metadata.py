@@ -29,6 +29,10 @@ Each topic has Kafka's topic id too (``TopicMeta.topic_uuid``): a UUID the propo
 simulator's, or an entry written before topic ids) gets one derived from the topic's number and name
 (``derived_topic_uuid``), the same on every replica. A topic deleted and created again gets a new one.
 
+Small keyed records live here too, one row each (``RECORD_KINDS``): dynamic broker configs and SCRAM
+credentials, replaced per key by ``alter_broker_configs`` and ``alter_scram_credentials``; a disk or
+snapshot from before them has none.
+
 The cluster's id is catalogue state too: the first metadata leader that finds none proposes one
 (``set_cluster_id``, a random id in the command); the first such entry wins, so a second proposal
 (a later leader's, made before it applied the first) changes nothing.
@@ -295,7 +299,8 @@ COMMITTED_OFFSET_MIN = -2
 
 # Small keyed records, one row each (``StateStore.load_records``), in snapshots under their kind:
 # dynamic broker configs (broker id, or "" for the cluster-wide defaults -> {config name: value text})
-# and SCRAM credentials (user -> {mechanism number: [iterations, salt, salted password]}).
+# and SCRAM credentials (user -> {mechanism name: [iterations, salt, salted password]}). Both are
+# checked by their proposer (``kraft.broker_config``, ``kraft.scram``); the machine stores them.
 BROKER_CONFIGS = "broker_configs"
 SCRAM_CREDENTIALS = "scram_credentials"
 RECORD_KINDS = (BROKER_CONFIGS, SCRAM_CREDENTIALS)
@@ -732,8 +737,8 @@ class MetadataMachine:
             raise errors.GroupIdNotFound(f"group {cmd['group']!r} does not exist")
         if group.generation != cmd["generation"]:
             raise errors.RebalanceInProgress(f"group {cmd['group']!r} moved to generation {group.generation}")
-        for topic, partition in cmd["partitions"]:
-            key = (str(topic), int(partition))
+        keys = [(str(topic), int(partition)) for topic, partition in cmd["partitions"]]  # all read before any goes
+        for key in keys:
             if key in group.offsets:
                 group.forget(key)
                 self._dirty_offsets.add((cmd["group"], *key))

@@ -11,6 +11,7 @@ import time
 import pytest
 from confluent_kafka import Consumer as CKConsumer
 from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
+from confluent_kafka import Producer as CKProducer
 from confluent_kafka import TopicPartition as CKTopicPartition
 from confluent_kafka.admin import (
     AdminClient,
@@ -124,17 +125,34 @@ def _alter(admin: AdminClient, broker: str, *entries: ConfigEntry) -> None:
         time.sleep(0.1)  # sleep-ok: retry pacing of a deadline-bounded wait
 
 
+def _raw_alter(cluster: Cluster, broker: str, name: str, value: str | None) -> None:
+    """SET (DELETE for None) one dynamic config of ``broker`` by a raw IncrementalAlterConfigs: for the
+    cluster-wide defaults ("" resource), which both Python clients refuse to name."""
+    raw = RawKafka(cluster.kafka_ports[2])
+    try:
+        answer = raw.call(44, 1, {"resources": [{"resource_type": 4, "resource_name": broker, "configs": [
+            {"name": name, "config_operation": 0 if value is not None else 1, "value": value}]}],
+            "validate_only": False})
+    finally:
+        raw.close()
+    assert answer["responses"][0]["error_code"] == 0, answer
+
+
+def _produce_error(cluster: Cluster, topic: str, size: int) -> int | None:
+    """The error code of producing one record of ``size`` bytes (None: stored)."""
+    outcome: list[KafkaError | None] = []
+    producer = CKProducer({"bootstrap.servers": cluster.kafka_bootstrap, "retries": 0})
+    producer.produce(topic, b"x" * size, on_delivery=lambda err, _msg: outcome.append(err))
+    assert producer.flush(30) == 0
+    return None if outcome[0] is None else int(outcome[0].code())
+
+
 def test_dynamic_broker_configs_survive_a_restart(cluster3: Cluster) -> None:
     admin = _admin(cluster3)
     _alter(admin, "1", ConfigEntry("sasl.kerberos.min.time.before.relogin", "58000",
                                    incremental_operation=AlterConfigOpType.SET),
            ConfigEntry("log.cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND))
-    # The cluster-wide defaults (the "" resource): both Python clients refuse an empty name locally.
-    raw = RawKafka(cluster3.kafka_ports[2])
-    answer = raw.call(44, 1, {"resources": [{"resource_type": 4, "resource_name": "", "configs": [
-        {"name": "log.retention.ms", "config_operation": 0, "value": "3600000"}]}], "validate_only": False})
-    raw.close()
-    assert answer["responses"][0]["error_code"] == 0, answer
+    _raw_alter(cluster3, "", "log.retention.ms", "3600000")
 
     def described(node_broker: str) -> dict[str, ConfigEntry]:
         return _broker_configs(admin, node_broker)
@@ -153,6 +171,13 @@ def test_dynamic_broker_configs_survive_a_restart(cluster3: Cluster) -> None:
     admin.create_topics([NewTopic("dyn", 1, 3)])["dyn"].result(30)
     topic = ConfigResource(ResourceType.TOPIC, "dyn")
     assert admin.describe_configs([topic])[topic].result(30)["retention.ms"].value == "3600000"
+
+    # ... and its leader acts on it: a cluster-wide message.max.bytes refuses a larger batch.
+    cluster3.wait_leaders("dyn")
+    _raw_alter(cluster3, "", "message.max.bytes", "1000")
+    assert _produce_error(cluster3, "dyn", 4000) == KafkaError.MSG_SIZE_TOO_LARGE
+    _raw_alter(cluster3, "", "message.max.bytes", None)
+    assert _produce_error(cluster3, "dyn", 4000) is None
 
     # Refusals, as Kafka's: unknown INVALID_CONFIG, read-only INVALID_REQUEST; nothing stored.
     for name, code in (("no.such.config", KafkaError.INVALID_CONFIG), ("broker.id", KafkaError.INVALID_REQUEST)):
