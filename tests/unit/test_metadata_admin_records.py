@@ -81,7 +81,10 @@ def test_records_in_rows_survive_a_restart_and_travel_in_snapshots() -> None:
     m.apply(1, encode_command("alter_scram_credentials", deletions=[], upsertions=[
         [long_user, "SCRAM-SHA-256", 4096, b"\0salt", b"\0pw"]]))
     m.apply(2, encode_command("alter_broker_configs", broker="2", set={"background.threads": "3"}, delete=[]))
+    m.apply(3, encode_command("alter_broker_configs", broker="", set={"log.retention.ms": "5"}, delete=[]))
     again = _loaded(store)
+    assert again.records[BROKER_CONFIGS] == {"2": {"background.threads": "3"}, "": {"log.retention.ms": "5"}}, \
+        "the cluster-wide resource's empty name is a key too"
     assert again.records == m.records
     assert again.records[SCRAM_CREDENTIALS][long_user] == {"SCRAM-SHA-256": [4096, b"\0salt", b"\0pw"]}
 
