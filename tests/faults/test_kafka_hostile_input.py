@@ -267,13 +267,13 @@ def test_admin_apis_answer_hostile_fields_with_errors(node: Cluster) -> None:
         listed = k.call(16, 5, {"states_filter": ["\x00" * 300], "types_filter": ["nope"]})
         assert (listed["error_code"], listed["groups"]) == (0, [])
         far = {"name": "t", "partitions": [{"partition_index": 2 ** 31 - 1}, {"partition_index": -1}]}
-        assert k.call(47, 0, {"group_id": "hostile", "topics": [far]}) == {
+        assert k.call(47, 0, {"group_id": "offsets-only", "topics": [far]}) == {
             "error_code": 69, "throttle_time": 0, "topics": []}  # GROUP_ID_NOT_FOUND before any partition
-        commit = k.call(8, 2, {"group_id": "hostile", "generation_id_or_member_epoch": -1, "member_id": "",
+        commit = k.call(8, 2, {"group_id": "offsets-only", "generation_id_or_member_epoch": -1, "member_id": "",
                                "retention_time_ms": -1, "topics": [{"name": "t", "partitions": [
                                    {"partition_index": 0, "committed_offset": 1, "committed_metadata": ""}]}]})
         assert commit["topics"][0]["partitions"][0]["error_code"] == 0
-        deleted = k.call(47, 0, {"group_id": "hostile", "topics": [far]})
+        deleted = k.call(47, 0, {"group_id": "offsets-only", "topics": [far]})
         assert deleted["error_code"] == 0
         assert [p["error_code"] for p in deleted["topics"][0]["partitions"]] == [UNKNOWN_TOPIC_OR_PARTITION] * 2
         configs = k.call(44, 1, {"resources": [
