@@ -566,8 +566,8 @@ class MetadataMachine:
             if g is not None:  # else its rows went with the group's
                 store.save_group_offset(name, topic, partition, g.row(topic, partition))
         self._dirty_offsets.clear()
-        for kind, key in self._dirty_records:
-            store.save_record(kind, key, self.records[kind].get(key))
+        for kind, record in self._dirty_records:
+            store.save_record(kind, record, self.records[kind].get(record))
         self._dirty_records.clear()
         store.save_applied(raft_index)
 
