@@ -47,10 +47,12 @@ node_app = typer.Typer(help="Run a node in the foreground.", no_args_is_help=Tru
 cluster_app = typer.Typer(help="Start, stop and inspect the nodes of a cluster.ini.", no_args_is_help=True)
 topic_app = typer.Typer(help="Create, list, describe and delete topics.", no_args_is_help=True)
 group_app = typer.Typer(help="List and describe consumer groups; reset their offsets.", no_args_is_help=True)
+acl_app = typer.Typer(help="List, add and remove ACL bindings (Kafka's ACLs: see README, ACLs).", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(topic_app, name="topic")
 app.add_typer(group_app, name="group")
+app.add_typer(acl_app, name="acl")
 app.add_typer(streams_app, name="streams")
 app.add_typer(connect_app, name="connect")
 
@@ -1341,3 +1343,113 @@ def console(
                                              f"{'yes' if read_only else 'no'}); Ctrl-C stops it"))
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# kraft acl
+
+AclTopicOpt = Annotated[str | None, typer.Option("--topic", "-t", help="A topic (or '*': every topic).")]
+AclGroupOpt = Annotated[str | None, typer.Option("--group", "-g", help="A consumer group (or '*').")]
+AclClusterOpt = Annotated[bool, typer.Option("--cluster", help="The cluster itself (kafka-cluster).")]
+AclPrefixedOpt = Annotated[bool, typer.Option("--prefixed", help="The name is a prefix (PREFIXED), not a name.")]
+AclOperationOpt = Annotated[list[str] | None, typer.Option(
+    "--operation", "-o", help="all, read, write, create, delete, alter, describe, describe_configs, alter_configs, "
+                              "idempotent_write, ...; repeat for more.")]
+
+
+def acl_resource(topic: str | None, group: str | None, cluster: bool) -> tuple[int, str] | None:
+    """The one resource an ``acl`` command names (None: none named)."""
+    from kraft.state.acls import CLUSTER_NAME, ResourceType
+
+    named = [(ResourceType.TOPIC, topic), (ResourceType.GROUP, group), (ResourceType.CLUSTER, CLUSTER_NAME if cluster
+                                                                        else None)]
+    given = [(int(rt), name) for rt, name in named if name is not None]
+    if len(given) > 1:
+        raise typer.BadParameter("name one resource: --topic, --group or --cluster")
+    return given[0] if given else None
+
+
+def acl_operations(names: list[str] | None) -> list[int]:
+    from kraft.state.acls import Operation
+
+    out = []
+    for name in names or []:
+        try:
+            out.append(int(Operation[name.upper().replace("-", "_")]))
+        except KeyError:
+            raise typer.BadParameter(f"unknown operation {name!r}", param_hint="--operation") from None
+    return out
+
+
+@acl_app.command("list")
+def acl_list(
+    topic: AclTopicOpt = None, group: AclGroupOpt = None, cluster: AclClusterOpt = False,
+    principal: Annotated[str | None, typer.Option("--principal", help="Only this principal's (User:name).")] = None,
+    bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """The cluster's ACL bindings; with a resource, those that apply to it (its name, '*', prefixes)."""
+    from kraft.state.acls import AclFilter, PatternType, ResourceType
+
+    resource = acl_resource(topic, group, cluster)
+    if resource is None:
+        f = AclFilter(ResourceType.ANY, None, PatternType.ANY, principal)
+    else:
+        f = AclFilter(resource[0], resource[1], PatternType.MATCH, principal)
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
+        print_rows([fmt.acl_row(b) for b in admin.describe_acls(f)], as_json, "acls")
+
+
+@acl_app.command("add")
+def acl_add(
+    operation: AclOperationOpt = None,
+    deny: Annotated[bool, typer.Option("--deny/--allow", help="DENY (wins over any ALLOW) or ALLOW.")] = False,
+    principal: Annotated[str, typer.Option("--principal", help="User:name, or User:* for everyone.")] = "User:*",
+    host: Annotated[str, typer.Option("--host", help="A client IP address, or '*'.")] = "*",
+    topic: AclTopicOpt = None, group: AclGroupOpt = None, cluster: AclClusterOpt = False,
+    prefixed: AclPrefixedOpt = False,
+    bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Add bindings: PRINCIPAL at HOST is allowed (or denied) each --operation on one resource. kraft
+    has no authentication: every client is User:ANONYMOUS, so User:* (or host) bindings restrict it."""
+    from kraft.state.acls import AclBinding, PatternType, Permission
+
+    resource = acl_resource(topic, group, cluster)
+    operations = acl_operations(operation)
+    if resource is None or not operations:
+        raise typer.BadParameter("name a resource (--topic, --group or --cluster) and at least one --operation")
+    pattern = PatternType.PREFIXED if prefixed else PatternType.LITERAL
+    bindings = [AclBinding(resource[0], resource[1], pattern, principal, host, op,
+                           Permission.DENY if deny else Permission.ALLOW) for op in operations]
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
+        admin.create_acls(bindings)
+        print_rows([fmt.acl_row(b) for b in bindings], as_json, "added")
+
+
+@acl_app.command("remove")
+def acl_remove(
+    operation: AclOperationOpt = None,
+    permission: Annotated[str | None, typer.Option("--permission", help="Only allow or deny bindings.")] = None,
+    principal: Annotated[str | None, typer.Option("--principal", help="Only this principal's.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Only bindings for this host.")] = None,
+    topic: AclTopicOpt = None, group: AclGroupOpt = None, cluster: AclClusterOpt = False,
+    prefixed: AclPrefixedOpt = False,
+    bootstrap: BootstrapOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Remove the bindings of one resource (its LITERAL bindings, or with --prefixed its PREFIXED
+    ones) that match the other options; prints what was removed."""
+    from kraft.state.acls import AclFilter, Operation, PatternType, Permission
+
+    resource = acl_resource(topic, group, cluster)
+    if resource is None:
+        raise typer.BadParameter("name a resource: --topic, --group or --cluster")
+    perm = Permission.ANY
+    if permission is not None:
+        if permission.lower() not in ("allow", "deny"):
+            raise typer.BadParameter("allow or deny", param_hint="--permission")
+        perm = Permission[permission.upper()]
+    pattern = PatternType.PREFIXED if prefixed else PatternType.LITERAL
+    filters = [AclFilter(resource[0], resource[1], pattern, principal, host, op, perm)
+               for op in acl_operations(operation) or [Operation.ANY]]
+    with reported_errors(as_json), admin_client(find_cluster(bootstrap, config)) as admin:
+        print_rows([fmt.acl_row(b) for b in admin.delete_acls(*filters)], as_json, "removed")
+

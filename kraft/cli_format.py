@@ -12,9 +12,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Protocol
 
 from kraft.errors import ElectionNotNeeded, KraftError
+from kraft.state.acls import AclBinding, Operation, PatternType, Permission, ResourceType
 from kraft.topic_config import format_value
 
 NONE_CELL = "-"
@@ -519,3 +521,18 @@ def figure_cell(value: float | None, unit: str) -> str:
     if unit == "seconds":
         return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+ACL_HEADERS = ["resource", "name", "pattern", "principal", "host", "operation", "permission"]
+
+
+def acl_row(b: AclBinding) -> dict[str, object]:
+    """One ACL binding as ``kraft acl list`` prints it (Kafka's names, lower case)."""
+    return {"resource": _enum_name(ResourceType, b.resource_type), "name": b.resource_name,
+            "pattern": _enum_name(PatternType, b.pattern_type), "principal": b.principal, "host": b.host,
+            "operation": _enum_name(Operation, b.operation), "permission": _enum_name(Permission, b.permission)}
+
+
+def _enum_name(enum: type[IntEnum], value: int) -> str:
+    member = enum._value2member_map_.get(value)
+    return member.name.lower() if member is not None else str(value)

@@ -44,6 +44,7 @@ fsync = always                    ; always | never
 ; auto_create_topics = true       ; a topic is created (with the defaults above) when a client first uses it
 ; console_read_only = false       ; true: the web console on http_port refuses every write action (403)
 ; fetch_from_follower = false     ; true: consumers read from an in-sync replica in their client.rack (KIP-392)
+; acl_allow_if_no_acl = true      ; Kafka's allow.everyone.if.no.acl.found: a resource no ACL names is open
 
 ; Optional limits and timings, shown with their defaults:
 ; max_record_bytes = 1048576
@@ -148,6 +149,9 @@ class ClusterConfig:
     # (v11+) whose rack_id is another node's rack with that in-sync replica as its preferred read
     # replica, and followers serve such fetches up to what they have applied (committed).
     fetch_from_follower: bool = False
+    # Kafka's allow.everyone.if.no.acl.found (kraft.authorizer): a resource no ACL binding covers is
+    # open to every client; false closes it (then only ALLOW bindings open anything).
+    acl_allow_if_no_acl: bool = True
     max_record_bytes: int = 1048576
     max_frame_bytes: int = 16777216
     max_connections: int = 1024
@@ -271,7 +275,7 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "max_partitions_per_node": (1, 10_000_000),
     "max_fetch_sessions": (0, 1_000_000),
 }
-_CLUSTER_BOOLS = ("auto_create_topics", "console_read_only", "fetch_from_follower")
+_CLUSTER_BOOLS = ("auto_create_topics", "console_read_only", "fetch_from_follower", "acl_allow_if_no_acl")
 _CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,
                  *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
@@ -330,6 +334,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         auto_create_topics=_parse_bool(cluster, "auto_create_topics", True, src),
         console_read_only=_parse_bool(cluster, "console_read_only", False, src),
         fetch_from_follower=_parse_bool(cluster, "fetch_from_follower", False, src),
+        acl_allow_if_no_acl=_parse_bool(cluster, "acl_allow_if_no_acl", True, src),
         **_parse_cluster_ints(cluster, src),
     )
     _check_cluster_relations(config, src)

@@ -100,6 +100,22 @@ class InvalidRequest(KraftError):
 
 
 @_register
+class TopicAuthorizationFailed(KraftError):
+    """Kafka's TOPIC_AUTHORIZATION_FAILED: an ACL denies this client the operation on the topic."""
+
+    code = 29
+    name = "TOPIC_AUTHORIZATION_FAILED"
+
+
+@_register
+class GroupAuthorizationFailed(KraftError):
+    """Kafka's GROUP_AUTHORIZATION_FAILED: an ACL denies this client the operation on the group."""
+
+    code = 30
+    name = "GROUP_AUTHORIZATION_FAILED"
+
+
+@_register
 class ClusterAuthorizationFailed(KraftError):
     """Kafka's CLUSTER_AUTHORIZATION_FAILED: the action is not allowed here (a read-only console's
     write actions)."""

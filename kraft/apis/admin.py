@@ -33,6 +33,7 @@ from kraft.errors import (
     UnknownTopicOrPartition,
     error_for_code,
 )
+from kraft.state.acls import AclBinding, AclFilter
 
 from .client_core import Address, ClientCore, error_from_result
 from .types import (
@@ -339,6 +340,32 @@ class Admin:
             raise ValueError(f"to_timestamp_ms must be >= 0, got {to_timestamp_ms}")
         return self._run(lambda: self._reset_offsets(group_id, topic, to, to_timestamp_ms, partitions),
                          final=(UnknownTopicOrPartition,))
+
+    # --- ACLs (kraft.state.acls) --------------------------------------------------------------------
+
+    def describe_acls(self, *filters: AclFilter) -> list[AclBinding]:
+        """The cluster's ACL bindings any of ``filters`` matches (none given: every binding), sorted."""
+        body = {"filters": [f.row() for f in filters or (AclFilter(),)]}
+        answer = self._run(self._to_controller("describe_acls", body))
+        return sorted(AclBinding.from_row(r) for r in answer["acls"])
+
+    def create_acls(self, bindings: Iterable[AclBinding]) -> None:
+        """Add bindings (one metadata entry; one that exists already is no change); the first
+        binding's error, if any, is raised."""
+        answer = self._run(self._to_controller("create_acls", {"acls": [b.row() for b in bindings]}))
+        for code, message in answer["results"]:
+            if code:
+                raise error_for_code(code, message)
+
+    def delete_acls(self, *filters: AclFilter) -> list[AclBinding]:
+        """Delete every binding any of ``filters`` matches (one metadata entry); the bindings deleted."""
+        answer = self._run(self._to_controller("delete_acls", {"filters": [f.row() for f in filters]}))
+        deleted: set[AclBinding] = set()
+        for r in answer["results"]:
+            if r["error_code"]:
+                raise error_for_code(r["error_code"], r["message"])
+            deleted.update(AclBinding.from_row(b) for b in r["acls"])
+        return sorted(deleted)
 
     def close(self) -> None:
         self._core.close()

@@ -23,6 +23,8 @@ Owns the keys and encodings (and nothing else) of:
                                      msgpack [key, row]: one keyed record of the metadata group (a
                                      broker's dynamic configs, a user's SCRAM credentials; a key
                                      too long for a key is stored as b"#" + its SHA-256)
+    pstate     gid + b"l" + sha256   msgpack list: one ACL binding of the metadata group, keyed by the
+                                     SHA-256 of its row (``kraft.state.acls.AclBinding.key``)
     pstate     gid + b"h"            msgpack [[end offset, proposed ms], ...]: a partition's last
                                      compaction passes (replicated)
     pstate     gid + b"e"            msgpack [[epoch, start offset], ...]: a partition's leader epochs
@@ -46,6 +48,7 @@ from typing import Any, Generic, TypeVar, cast
 import msgpack
 
 from kraft.log.store import DB_PRODUCERS, DB_PSTATE, LogStore, ReadView, gid_key, gid_u64_key, prefix_stop, u64_of
+from kraft.state.acls import AclBinding
 from kraft.state.metadata import CatalogueState, GroupRow, NodeRow, PartitionRow, TopicRow
 from kraft.state.partition import ProducerState
 
@@ -99,6 +102,7 @@ class MetadataRows(StateRow[CatalogueState]):
         self._partition_prefix = self.key + b"p"
         self._node_prefix = self.key + b"n"
         self._record_prefix = self.key + b"r"
+        self._acl_prefix = self.key + b"l"
 
     def load_topics(self) -> dict[str, TopicRow]:
         topics: dict[int, TopicRow] = {}
@@ -213,6 +217,20 @@ class MetadataRows(StateRow[CatalogueState]):
 
     def _records_of(self, kind: str) -> bytes:
         return self._record_prefix + kind.encode() + b"\0"
+    def load_acls(self) -> list[list[Any]]:
+        return [list(msgpack.unpackb(raw, raw=False))
+                for _key, raw in self.store.scan(DB_PSTATE, self._acl_prefix, prefix_stop(self._acl_prefix))]
+
+    def save_acl(self, key: bytes, row: list[Any] | None) -> None:
+        if row is None:
+            self.store.delete(DB_PSTATE, self._acl_prefix + key)
+        else:
+            self.store.put(DB_PSTATE, self._acl_prefix + key, msgpack.packb(row, use_bin_type=True))
+
+    def replace_acls(self, rows: list[list[Any]]) -> None:
+        self.store.delete_prefix(DB_PSTATE, self._acl_prefix)
+        for row in rows:
+            self.save_acl(AclBinding.from_row(row).key(), row)
 
     def load_applied(self) -> int | None:
         raw = self.store.get(DB_PSTATE, self._applied_key)

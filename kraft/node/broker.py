@@ -26,7 +26,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kraft import broker_config, errors, scram, topic_config
+from kraft import authorizer, broker_config, errors, scram, topic_config
+from kraft.authorizer import Principal
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim, served_count
@@ -70,6 +71,7 @@ from kraft.raft.throttle import ThrottleStats
 from kraft.rebalance import Plan, check_capacity, plan
 from kraft.replica_selector import preferred_read_replica
 from kraft.state import leader_epochs
+from kraft.state.acls import AclBinding, AclFilter, AclSet
 from kraft.state.leader_epochs import LeaderEpochs
 from kraft.state.metadata import BROKER_CONFIGS, SCRAM_CREDENTIALS, MetadataView, PartitionMeta, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
@@ -79,6 +81,7 @@ LATEST = -1
 MAX_TIMESTAMP = -3  # ListOffsets v7+ (KIP-734): the record with the largest timestamp
 FRAME_ENVELOPE_BYTES = 64 * 1024  # room left in a fetch answer for everything around the batches
 ELECTION_POLL_S = 0.02  # how often a requested election looks whether the preferred replica leads yet
+AclsDeleted = tuple[errors.KraftError | None, list[AclBinding]]  # a DeleteAcls filter's error, or what it deleted
 HANDOVER_RETRY_S = 0.25  # how often the leader offers leadership to the preferred replica meanwhile
 
 
@@ -939,3 +942,30 @@ class Broker:
         if faults is not None and not (faults.blocked or faults.loss or faults.duplicate or faults.delay_s):
             faults = None
         self.host.call(lambda: self.host.set_faults(faults))
+
+    # --- ACLs (kraft.state.acls, kraft.authorizer) ---------------------------------------------------
+    def acls(self) -> AclSet:
+        """The cluster's ACL bindings, as this node's metadata has them."""
+        return self.replicas.metadata.view.acls
+
+    def topic_names(self) -> list[str]:
+        return sorted(self.replicas.metadata.view.topics)
+
+    def authorize(self, who: Principal, operation: int, resource_type: int, name: str) -> bool:
+        return authorizer.authorize(self.acls(), who, operation, resource_type, name,
+                                    self.config.acl_allow_if_no_acl)
+
+    def authorize_any_topic(self, who: Principal, operation: int) -> bool:
+        return authorizer.authorize_any_topic(self.acls(), who, operation, self.config.acl_allow_if_no_acl)
+
+    async def create_acls(self, bindings: Sequence[AclBinding]) -> list[errors.KraftError | None]:
+        """Add bindings in one metadata entry; per binding, its error (None: added, or there already)."""
+        results = await self._propose_to_controller(encode_command("create_acls", acls=[b.row() for b in bindings]))
+        return [errors.error_for_code(code, message) if code else None for code, message in results]
+
+    async def delete_acls(self, filters: Sequence[AclFilter]) -> list[AclsDeleted]:
+        """Delete every binding any filter matches, in one metadata entry; per filter, its error or the
+        bindings it matched (and deleted)."""
+        results = await self._propose_to_controller(encode_command("delete_acls", filters=[f.row() for f in filters]))
+        return [(errors.error_for_code(code, message) if code else None, [AclBinding.from_row(r) for r in rows])
+                for code, message, rows in results]

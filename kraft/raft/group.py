@@ -301,6 +301,9 @@ class RaftGroup(SyncObj):
         applied = max(1, machine.last_applied)
         self._SyncObj__raftLastApplied = applied
         self._durable_applied = applied  # applied and committed to the store (readers see it)
+        # The log's last index as of the last store commit: entries after it may not survive a crash
+        # (a leader's appends leave before its fsync, see ``_send_append``).
+        self._durable_last = journal.last_index
         # After a snapshot the machine may be ahead of the log (the entries it covers are still on
         # their way): the commit index never points past the log.
         if self._SyncObj__raftCommitIndex < min(applied, journal.last_index):
@@ -608,6 +611,16 @@ class RaftGroup(SyncObj):
             self._advance_commit()
         self._count_votes()
         self._try_quiesce()
+        self._trim_tail()
+
+    def _trim_tail(self) -> None:
+        """The journal's in-memory tail keeps what is still to be applied here or, on a leader, sent
+        to a follower; the rest goes (an idle group's tail is empty)."""
+        upto = self.raftLastApplied
+        if self._isLeader():
+            for progress in self._progress.followers.values():
+                upto = min(upto, progress.match)
+        self.journal.trim_tail(upto)
 
     # --- quiescence -------------------------------------------------------------------------------
     def _has_work(self) -> bool:
@@ -808,8 +821,10 @@ class RaftGroup(SyncObj):
         return self._isLeader() and noop is not None and self._durable_applied >= noop
 
     def note_durable(self) -> None:
-        """Driver thread, right after the store commit: what is applied now is what readers see."""
+        """Driver thread, right after the store commit: what is applied now is what readers see,
+        and what is in the log now survives a crash."""
         self._durable_applied = self._SyncObj__raftLastApplied
+        self._durable_last = self.journal.last_index
 
     def needs_tick(self) -> bool:
         """Work pysyncobj left for its next tick: entries to apply, or a lone leader's commit."""
@@ -1130,8 +1145,16 @@ class RaftGroup(SyncObj):
             log.info("group %d: discarding the log's head up to %d for a snapshot a follower needs", self.gid, wanted)
             self.journal.discard_before(wanted + 1, self.journal.rows_floor)
 
+    def _sendable_commit(self, commit: int) -> int:
+        """A leader's AppendEntries leave before its own fsync (``GroupDriver.run_iteration``), so the
+        commit index they carry never covers this leader's entries the store does not hold yet: a
+        majority counted on this leader's copy of them (a group of one voter and its learners)
+        would otherwise let a follower apply what a crash of this leader can still undo."""
+        return min(commit, self._durable_last)
+
     def _send_append(self, node: Node, progress: FollowerProgress, commit: int, prev: int,
                      entries: list[follower.Entry], quiesce: bool = False) -> None:
+        commit = self._sendable_commit(commit)
         progress.note_commit_sent(commit)
         prev_term = self.journal.term_at(prev) if prev >= 1 else 0
         message = {

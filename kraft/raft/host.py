@@ -66,8 +66,10 @@ class PeerConn:
         self.ready = False  # hello exchanged (dialer: connected and hello queued)
         self.inbuf = bytearray()
         self.outbuf = bytearray()
-        self.pending: list[list[Any]] = []  # [gid, msg] queued this loop iteration
-        self.pending_bytes = 0  # entry bytes in pending (what backpressure counts)
+        self.pending: list[list[Any]] = []  # [gid, msg] queued this loop iteration, sent after its commit
+        self.early: list[list[Any]] = []  # [gid, msg] that may leave before it (leaders' appends)
+        self.waiting: set[int] = set()  # groups with a message in pending: their next ones wait too
+        self.pending_bytes = 0  # entry bytes in pending and early (what backpressure counts)
         self.dial_started = now
         self.last_recv = now
         self.last_send = now
@@ -190,11 +192,24 @@ class RaftHost(DrivenHost):
         if conn is not None:
             self._close(conn)
 
-    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0,
+                early: bool = False) -> None:
         conn = self.conns.get(peer)
         if conn is not None and conn.ready:
-            conn.pending.append([gid, message])
+            if early and gid not in conn.waiting:
+                conn.early.append([gid, message])
+            else:
+                conn.pending.append([gid, message])
+                conn.waiting.add(gid)
             conn.pending_bytes += size_hint
+
+    def release_early(self) -> None:
+        """Write the leaders' appends now, so the followers' fsyncs run while this node's does."""
+        for conn in list(self.conns.values()):
+            if conn.early and conn.ready:
+                early, conn.early = conn.early, []
+                self._frame_messages(conn, early)
+                self._write(conn)
 
     # --- the driver loop ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -391,6 +406,10 @@ class RaftHost(DrivenHost):
         conn.inbuf += data
         pos = 0
         buf = conn.inbuf
+        # Frames are unpacked from a view of the buffer (msgpack copies what it returns), not from
+        # copies of them: a frame holds megabytes of entries. The view is released before the
+        # buffer is cut.
+        view = memoryview(buf)
         try:
             while len(buf) - pos >= 4:
                 (size,) = LEN.unpack_from(buf, pos)
@@ -398,7 +417,7 @@ class RaftHost(DrivenHost):
                     raise ValueError(f"peer frame of {size} bytes")
                 if len(buf) - pos - 4 < size:
                     break
-                frame = msgpack.unpackb(bytes(buf[pos + 4 : pos + 4 + size]), raw=False, strict_map_key=False)
+                frame = msgpack.unpackb(view[pos + 4 : pos + 4 + size], raw=False, strict_map_key=False)
                 pos += 4 + size
                 self._on_frame(conn, frame)
                 if conn.sock.fileno() < 0:
@@ -407,6 +426,8 @@ class RaftHost(DrivenHost):
             log.exception("bad frame from peer %s: closing", conn.peer)
             self._close(conn)
             return
+        finally:
+            view.release()
         del buf[:pos]
 
     def _on_frame(self, conn: PeerConn, frame: Any) -> None:
@@ -458,7 +479,7 @@ class RaftHost(DrivenHost):
         for conn in list(self.conns.values()):
             if not conn.ready:
                 continue
-            if conn.pending:
+            if conn.early or conn.pending:  # early: queued after release_early (a driver call)
                 self._frame_pending(conn)
             elif now - conn.last_send > PING_INTERVAL_S and not conn.outbuf:
                 conn.outbuf += self._frame([])  # keeps the peer's silence timer quiet
@@ -466,11 +487,16 @@ class RaftHost(DrivenHost):
                 self._write(conn)
 
     def _frame_pending(self, conn: PeerConn) -> None:
-        """Pending messages into frames of about FRAME_SPLIT_BYTES (the receiver caps frame size)."""
-        pending, conn.pending, conn.pending_bytes = conn.pending, [], 0
+        messages = conn.early + conn.pending
+        conn.early, conn.pending, conn.pending_bytes = [], [], 0
+        conn.waiting.clear()
+        self._frame_messages(conn, messages)
+
+    def _frame_messages(self, conn: PeerConn, messages: list[list[Any]]) -> None:
+        """Messages into frames of about FRAME_SPLIT_BYTES (the receiver caps frame size)."""
         chunk: list[list[Any]] = []
         chunk_bytes = 0
-        for item in pending:
+        for item in messages:
             entries = item[1].get("entries")
             size = sum(len(e[0]) for e in entries) if entries else 0
             if chunk and chunk_bytes + size > FRAME_SPLIT_BYTES:

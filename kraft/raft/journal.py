@@ -26,6 +26,11 @@ enforces is a guard: it deletes entries only where its group armed a truncation 
 conflict (Raft §5.3), so pysyncobj's "drop everything after prevLogIdx" can never remove entries that
 match the leader's (research/pysyncobj.md, Exp4a).
 
+The **tail** of the log is also kept in memory (``_tail``, at most ``TAIL_MAX_BYTES``): the entries
+a leader has just appended are read again at once, to send them to its followers and to apply them,
+and reading them back from the store cost a fifth of a node's CPU under load. The group drops what
+no one needs from it any more (``trim_tail``); every change of the stored log changes it alike.
+
 pysyncobj addresses entries by position (``journal[i]``, ``journal[-1]``, ``journal[a:b]``), not by
 Raft index; position ``p`` is index ``first + p``. Open-ended slices are bounded (count and bytes) so
 no caller can pull a whole log into memory; every caller tolerates a shorter answer.
@@ -53,6 +58,10 @@ SLICE_MAX_BYTES = 4 * 1024 * 1024
 # of it (an LMDB page: a 1 MiB batch frees 257 of them, which the commit lists as free). A budget of
 # rows alone let one iteration delete a gigabyte of merged 1 MiB batches and stall the driver.
 RECLAIM_ROW_BYTES = 4096
+# The in-memory tail of one group's log: about two AppendEntries windows (kraft.raft.group's
+# APPEND_MAX_BYTES), so followers a window behind are served from memory and a far-behind one
+# from the store.
+TAIL_MAX_BYTES = 4 * 1024 * 1024
 
 Entry = tuple[bytes, int, int]  # (command, raft index, term) as pysyncobj wants them
 
@@ -88,6 +97,10 @@ class RaftJournal(Journal):
         # from an index on removed (a conflict's truncation, a snapshot replacing the log).
         self.on_members_appended: Callable[[int, bytes], None] | None = None
         self.on_truncated: Callable[[int], None] | None = None
+        # The last entries, index -> entry, consecutive up to ``_last`` (insertion order is index
+        # order: appends come in order, truncations remove a suffix, eviction the oldest).
+        self._tail: dict[int, Entry] = {}
+        self._tail_bytes = 0
         self._load()
 
     # --- loading --------------------------------------------------------------------------------
@@ -131,6 +144,36 @@ class RaftJournal(Journal):
     @staticmethod
     def _decode(idx: int, value: bytes) -> Entry:
         return (row_command(value), idx, row_term(value))
+
+    # --- the in-memory tail -------------------------------------------------------------------------
+    def _tail_add(self, entry: Entry) -> None:
+        self._tail[entry[1]] = entry
+        self._tail_bytes += len(entry[0])
+        while self._tail_bytes > TAIL_MAX_BYTES and len(self._tail) > 1:
+            self._tail_drop(next(iter(self._tail)))
+
+    def _tail_drop(self, idx: int) -> None:
+        entry = self._tail.pop(idx, None)
+        if entry is not None:
+            self._tail_bytes -= len(entry[0])
+
+    def _tail_drop_from(self, idx: int) -> None:
+        """Forget cached entries from ``idx`` on (they are no longer the log's)."""
+        for i in [i for i in self._tail if i >= idx]:
+            self._tail_drop(i)
+
+    def trim_tail(self, upto: int) -> None:
+        """Forget cached entries up to ``upto``: applied here, and held by every follower if this
+        replica leads (the group's call, each tick)."""
+        while self._tail:
+            first = next(iter(self._tail))
+            if first > upto:
+                return
+            self._tail_drop(first)
+
+    @property
+    def tail_bytes(self) -> int:
+        return self._tail_bytes
 
     # --- what kraft itself reads ----------------------------------------------------------------
     @property
@@ -203,6 +246,9 @@ class RaftJournal(Journal):
             return self._last_entry[2]
         if idx == self._base:
             return self._base_term
+        cached = self._tail.get(idx)
+        if cached is not None:
+            return cached[2]
         raw = self._store.get(DB_JOURNAL, gid_u64_key(self._gid, idx))
         return None if raw is None else row_term(raw)
 
@@ -229,6 +275,7 @@ class RaftJournal(Journal):
             self._first, self._first_entry = base, self._base_entry()
             if self._last == base:
                 self._last_entry = self._first_entry
+            self.trim_tail(base)
         self._set_rows_floor(max(rows_floor, self._rows_floor))
 
     def install_base(self, base: int, base_term: int, rows_floor: int | None = None) -> None:
@@ -237,6 +284,8 @@ class RaftJournal(Journal):
         in [``rows_floor``, base] are the ones the snapshot brought (``put_raw_rows``)."""
         for i in range(base + 1, self._last + 1):
             self._store.delete(DB_JOURNAL, gid_u64_key(self._gid, i))
+        self._tail.clear()
+        self._tail_bytes = 0
         self._truncate_armed_from = None
         if self._commit > base:
             log.warning("journal %d: snapshot at %d below the commit index %d", self._gid, base, self._commit)
@@ -314,6 +363,14 @@ class RaftJournal(Journal):
             if idx > self._last:
                 return out
         size = 0
+        if idx in self._tail:  # then so is everything after it, up to the last entry
+            for i in range(idx, self._last + 1):
+                entry = self._tail[i]
+                size += len(entry[0])
+                if out and (len(out) >= max_count or size > max_bytes):
+                    break
+                out.append(entry)
+            return out
         start = gid_u64_key(self._gid, idx)
         for key, value in self._store.scan(DB_JOURNAL, start, self._stop):
             if not out and key != start:
@@ -334,6 +391,7 @@ class RaftJournal(Journal):
         value = encode_row(term, bytes(command))
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), value)
         entry = (bytes(command), idx, term)
+        self._tail_add(entry)
         self.appended += 1
         if not self._first:
             self._first, self._first_entry = idx, entry
@@ -352,6 +410,8 @@ class RaftJournal(Journal):
         invariant(self.term_at(idx) == term, f"journal {self._gid}: repair of {idx} with another term")
         self._store.put(DB_JOURNAL, gid_u64_key(self._gid, idx), encode_row(term, bytes(command)))
         entry = (bytes(command), idx, term)
+        if idx in self._tail:
+            self._tail[idx] = entry  # in place (the order stays), and an identical copy: same size
         if idx == self._last:
             self._last_entry = entry
         if idx == self._first:
@@ -359,6 +419,8 @@ class RaftJournal(Journal):
 
     def clear(self) -> None:
         self._store.delete_prefix(DB_JOURNAL, self._prefix)
+        self._tail.clear()
+        self._tail_bytes = 0
         self._first = self._last = 0
         self._first_entry = self._last_entry = None
         self._base = self._base_term = self._reclaim_to = 0
@@ -379,6 +441,7 @@ class RaftJournal(Journal):
             raise InvariantViolation(f"journal {self._gid}: truncation from {idx} below commit {self._commit} refused")
         for i in range(idx, self._last + 1):
             self._store.delete(DB_JOURNAL, gid_u64_key(self._gid, i))
+        self._tail_drop_from(idx)
         if idx <= self._first:
             self._first = self._last = 0
             self._first_entry = self._last_entry = None
@@ -415,7 +478,8 @@ class RaftJournal(Journal):
         if pos == 0 and self._first_entry is not None:
             return self._first_entry
         idx = self._first + pos
-        return self._decode(idx, self._row(idx))
+        cached = self._tail.get(idx)
+        return cached if cached is not None else self._decode(idx, self._row(idx))
 
     def _destroy(self) -> None:
         pass

@@ -6,6 +6,8 @@ change that added a member must still hear it and vote for it, or a group in the
 can elect no one; the group decides what such a message may do), and stamping the group's term on
 replication replies (pysyncobj's ``next_node_idx`` carries none, so a leader could not tell a stale
 reply from a fresh one).
+Which messages may leave before the iteration's store commit (a leader's AppendEntries) is decided
+here, in ``send``.
 Must not: own sockets or buffers (its ``TransportHost`` does; ``send`` only queues on the host).
 """
 
@@ -24,8 +26,16 @@ class TransportHost(Protocol):
 
     def is_connected(self, peer: int) -> bool: ...
 
-    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
-        """Queue ``message`` for ``peer``; it leaves after the iteration's store commit."""
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0,
+                early: bool = False) -> None:
+        """Queue ``message`` for ``peer``; it leaves after the iteration's store commit, or with
+        ``early`` (a leader's AppendEntries: they promise nothing about this node's disk) at
+        ``release_early``, before it, unless the group queued a message for ``peer`` that must wait
+        (a group's messages to a peer keep their order)."""
+        ...
+
+    def release_early(self) -> None:
+        """The driver is about to commit the store: the early messages may leave now."""
         ...
 
     def can_queue(self, peer: int) -> bool:
@@ -73,8 +83,16 @@ class MuxTransport(Transport):
         elif message.get("type") == "response_vote":
             message["rid"] = getattr(self.sync_obj, "replica_id", None)  # whose vote: see RaftGroup._counts
         entries = message.get("entries")
-        self.host.enqueue(peer, self.gid, message, sum(len(e[0]) for e in entries) if entries else 0)
+        self.host.enqueue(peer, self.gid, message, sum(len(e[0]) for e in entries) if entries else 0,
+                          self.may_leave_early(message))
         return True
+
+    def may_leave_early(self, message: dict[str, Any]) -> bool:
+        """A leader's appends and heartbeats hold nothing this node's fsync must cover first: its
+        term and vote were durable before it could lead, and the commit index they carry counts
+        only entries already in its store (RaftGroup._send_append). Followers' acknowledgements
+        and votes, which vouch for this node's disk, wait for the store commit."""
+        return message.get("type") == "append_entries" and bool(self.sync_obj._isLeader())
 
     def can_queue(self, node: Node) -> bool:
         return self.host.can_queue(int(node.id))

@@ -47,6 +47,7 @@ from typing import Any, NotRequired, Protocol, TypedDict, cast
 import msgpack
 
 from kraft import errors
+from kraft.state.acls import EMPTY_ACLS, AclBinding, AclFilter, AclSet, validate_binding
 
 METADATA_LOG_KEEP = 10_000  # entries the metadata group's Raft log keeps at least
 SNAPSHOT_END = (1 << 63) - 1
@@ -135,6 +136,7 @@ class MetadataView:
     cluster_id: str | None = None  # None until the first metadata leader's ``set_cluster_id`` is applied
     topic_uuids: dict[uuid.UUID, str] = field(default_factory=dict)  # Kafka topic id -> name
     replicas_per_node: dict[int, int] = field(default_factory=dict)  # node -> partition replicas it holds
+    acls: AclSet = EMPTY_ACLS  # the cluster's ACL bindings (``create_acls`` / ``delete_acls``)
 
     def topic_by_uuid(self, topic_uuid: uuid.UUID) -> TopicMeta | None:
         """The topic whose Kafka topic id is ``topic_uuid`` (None: no such topic, or the nil id)."""
@@ -288,6 +290,16 @@ class StateStore(Protocol):
 
     def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
         """Every row of one kind at once (a snapshot): rows not in ``rows`` go."""
+    def load_acls(self) -> list[list[Any]]:
+        """Every ACL binding, as ``AclBinding.row`` makes it (none on a disk from before ACLs)."""
+        ...
+
+    def save_acl(self, key: bytes, row: list[Any] | None) -> None:
+        """One binding's row, keyed by ``AclBinding.key``; None: the binding goes."""
+        ...
+
+    def replace_acls(self, rows: list[list[Any]]) -> None:
+        """Every binding at once (a snapshot): bindings not in ``rows`` go."""
         ...
 
 
@@ -424,6 +436,12 @@ class MetadataMachine:
             for topic in self._topics.values():
                 self._dirty_topics.add(topic["id"])
                 self._dirty_parts.update((topic["id"], p) for p in range(len(topic["partitions"])))
+        self._acls: dict[bytes, AclBinding] = {}
+        for acl_row in store.load_acls() if store is not None else ():
+            binding = AclBinding.from_row(acl_row)
+            self._acls[binding.key()] = binding
+        self._dirty_acls: set[bytes] = set()  # bindings to write (or delete) at the next save
+        self._view_acls = True  # the next view rebuilds its ``AclSet``
         self.view = MetadataView()
         self._publish(full=True)
 
@@ -483,7 +501,8 @@ class MetadataMachine:
         """The whole state, as of the last applied entry: a copy (it is encoded later)."""
         catalogue = self._catalogue()
         groups = {g: {"generation": o.generation, "offsets": o.rows()} for g, o in self.groups.items()}
-        whole = {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied}
+        whole = {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied,
+                 "acls": [b.row() for b in sorted(self._acls.values())]}
         whole.update({kind: rows for kind, rows in self.records.items() if rows})  # absent: none (older snapshots too)
         copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(whole, use_bin_type=True),
                                                  raw=False, strict_map_key=False)
@@ -501,16 +520,21 @@ class MetadataMachine:
         rows: dict[str, GroupRow] = state["groups"]
         self.groups = {g: GroupOffsets.from_row(v) for g, v in rows.items()}
         self.records = {kind: dict(state.get(kind) or {}) for kind in RECORD_KINDS}
+        acls = [AclBinding.from_row(r) for r in state.get("acls", ())]  # none in snapshots from before ACLs
+        self._acls = {b.key(): b for b in acls}
         if self._store is not None:
             self._store.save_state(self._head())
             self._store.replace_catalogue(self._topics, self._nodes)
             self._store.replace_groups(rows)
             for kind, records in self.records.items():
                 self._store.replace_records(kind, records)
+            self._store.replace_acls([b.row() for b in acls])
             self._store.save_applied(self._last_applied)
         self._dirty_groups.clear()
         self._dirty_offsets.clear()
         self._dirty_records.clear()
+        self._dirty_acls.clear()
+        self._view_acls = True
         self._publish(full=True)
 
     def apply(self, raft_index: int, payload: bytes, term: int = 0) -> tuple[int, Any] | None:
@@ -532,7 +556,7 @@ class MetadataMachine:
                 # A malformed command fails alike on every replica: answer it, never stop the group
                 # on it (an exception here would fail every tick, on every node, for good).
                 result = (errors.InvalidRequest.code, f"malformed metadata command: {e!r}")
-        if self._view_topics or self._view_parts or self._view_head:
+        if self._view_topics or self._view_parts or self._view_head or self._view_acls:
             self._publish()  # only entries that changed the catalogue (not commits) pay for a new view
         if self._store is not None:
             self._save(raft_index)
@@ -569,6 +593,10 @@ class MetadataMachine:
         for kind, record in self._dirty_records:
             store.save_record(kind, record, self.records[kind].get(record))
         self._dirty_records.clear()
+        for key in self._dirty_acls:
+            binding = self._acls.get(key)
+            store.save_acl(key, None if binding is None else binding.row())
+        self._dirty_acls.clear()
         store.save_applied(raft_index)
 
     def _head(self) -> CatalogueState:
@@ -598,6 +626,53 @@ class MetadataMachine:
     def _touch_node(self, node_id: int) -> None:
         self._dirty_nodes.add(node_id)
         self._view_head = True
+
+    def _op_create_acls(self, cmd: dict[str, Any]) -> list[list[Any]]:
+        """ACL bindings added (Kafka's CreateAcls); per binding [error code, message]: each is checked
+        on its own (a binding that exists already is no change and no error, as in Kafka)."""
+        results: list[list[Any]] = []
+        for acl_row in cmd["acls"]:
+            try:
+                binding = AclBinding.from_row(acl_row)
+                validate_binding(binding)
+            except errors.KraftError as e:
+                results.append([e.code, e.message])
+                continue
+            except (ValueError, TypeError) as e:
+                results.append([errors.InvalidRequest.code, f"malformed ACL binding: {e!r}"])
+                continue
+            key = binding.key()
+            if key not in self._acls:
+                self._acls[key] = binding
+                self._dirty_acls.add(key)
+                self._view_acls = True
+            results.append([0, None])
+        return results
+
+    def _op_delete_acls(self, cmd: dict[str, Any]) -> list[list[Any]]:
+        """Every binding any of the filters matches goes, in this one entry (Kafka's DeleteAcls); per
+        filter [error code, message, [binding rows it matched]], matched against the bindings as they
+        were before the entry (a binding two filters match is reported by both)."""
+        results: list[list[Any]] = []
+        gone: set[bytes] = set()
+        for filter_row in cmd["filters"]:
+            try:
+                f = AclFilter.from_row(filter_row)
+                f.validate()
+            except errors.KraftError as e:
+                results.append([e.code, e.message, []])
+                continue
+            except (ValueError, TypeError) as e:
+                results.append([errors.InvalidRequest.code, f"malformed ACL filter: {e!r}", []])
+                continue
+            matched = sorted(b for b in self._acls.values() if f.matches(b))
+            gone.update(b.key() for b in matched)
+            results.append([0, None, [b.row() for b in matched]])
+        for key in sorted(gone):
+            del self._acls[key]
+            self._dirty_acls.add(key)
+            self._view_acls = True
+        return results
 
     def _op_set_cluster_id(self, cmd: dict[str, Any]) -> str:
         """Give the cluster its id, once: the first entry wins; answers the id in force."""
@@ -953,7 +1028,11 @@ class MetadataMachine:
             nodes = {i: NodeMeta(i, n["host"], n["client_port"], n["raft_port"], n["rack"], n.get("kafka_port"),
                                  bool(n.get("decommissioned")), n.get("http_port"))
                      for i, n in self._nodes.items()}
+        acls = old.acls
+        if self._view_acls:
+            acls = AclSet.of(self._acls.values())
+            self._view_acls = False
         self._view_topics = set()
         self._view_parts = {}
         self._view_head = False
-        self.view = MetadataView(self.view.version + 1, topics, nodes, self._cluster_id, uuids, counts)
+        self.view = MetadataView(self.view.version + 1, topics, nodes, self._cluster_id, uuids, counts, acls=acls)

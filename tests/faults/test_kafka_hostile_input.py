@@ -108,8 +108,8 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
     try:
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
-        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 32, 33, 35, 37,
-                             42, 43, 44, 45, 46, 47, 50, 51, 60, 68, 69}
+        assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 29, 30, 31, 32,
+                             33, 35, 37, 42, 43, 44, 45, 46, 47, 50, 51, 60, 68, 69}
         # Kafka 3.7's versions of every API kraft implements (Fetch without topic ids, so up to 12)
         assert keys[0] == (0, 9) and keys[1] == (0, 12) and keys[2] == (0, 7) and keys[3] == (0, 12)
         assert keys[8] == (2, 9) and keys[9] == (1, 9) and keys[10] == (0, 4) and keys[18] == (0, 3)
@@ -119,6 +119,7 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
         assert keys[42] == (0, 2) and keys[43] == (0, 2) and keys[60] == (0, 1)
         assert keys[68] == (0, 1) and keys[69] == (0, 1)  # KIP-848 consumer groups
         assert keys[16] == (0, 5) and keys[47] == (0, 0) and keys[50] == (0, 0) and keys[51] == (0, 0)
+        assert keys[29] == keys[30] == keys[31] == (1, 3)  # the ACL APIs (v0 has no kio schema)
         # ApiVersions v3 (flexible, KIP-511) is served, with the client's name and version checked
         v3 = k.call(18, 3, {"client_software_name": "kraft-test", "client_software_version": "1.0.0"})
         assert v3["error_code"] == 0 and v3["api_keys"] == v0["api_keys"]
@@ -303,7 +304,9 @@ NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6)
                 (1, 0), (1, 1), (1, 2), (1, 3), (2, 0),  # and Fetch (message sets) and ListOffsets
                 # issue 14's admin APIs: ListGroups with states and types, OffsetDelete, SCRAM credentials,
                 # and the flexible IncrementalAlterConfigs (BROKER resources are now altered)
-                (16, 3), (16, 4), (16, 5), (47, 0), (50, 0), (51, 0), (44, 1), (33, 2)]
+                (16, 3), (16, 4), (16, 5), (47, 0), (50, 0), (51, 0), (44, 1), (33, 2),
+                # DescribeAcls, CreateAcls, DeleteAcls: v1 (the last before flexible), v2 and v3
+                (29, 1), (29, 2), (29, 3), (30, 1), (30, 2), (30, 3), (31, 1), (31, 2), (31, 3)]
 
 
 @SETTINGS
@@ -318,6 +321,38 @@ def test_random_bodies_for_every_api(node: Cluster, key_version: tuple[int, int]
         assert struct.unpack_from(">i", frame)[0] == k.cid
     except (ConnectionError, TimeoutError):
         assert key == 0, key_version  # only a Produce that parses with acks=0 goes unanswered, as in Kafka
+    finally:
+        k.close()
+    still_serving(node)
+
+
+def test_acl_apis_answer_bad_codes_with_invalid_request(node: Cluster) -> None:
+    """UNKNOWN (0) and unheard-of codes, filter-only codes in a binding, an empty name, a principal
+    without a type: each creation or filter is refused on its own, the request still answered, and
+    nothing invalid is stored."""
+    k = RawKafka(node.kafka_ports[1])
+    try:
+        good = {"resource_type": 2, "resource_name": "hostile-acl", "resource_pattern_type": 3,
+                "principal": "User:x", "host": "*", "operation": 3, "permission_type": 3}
+        bad = [{**good, "resource_type": 0}, {**good, "resource_type": 1}, {**good, "resource_type": 99},
+               {**good, "resource_pattern_type": 2}, {**good, "operation": 1}, {**good, "operation": -5},
+               {**good, "permission_type": 1}, {**good, "resource_name": ""}, {**good, "principal": "nobody"},
+               {**good, "resource_type": 4, "resource_name": "other-cluster"}]
+        res = k.call(30, 3, {"creations": [good, *bad]})
+        assert [r["error_code"] for r in res["results"]] == [0] + [INVALID_REQUEST] * len(bad)
+        described = k.call(29, 3, {"resource_type_filter": 1, "resource_name_filter": None, "pattern_type_filter": 1,
+                                   "principal_filter": "User:x", "host_filter": None, "operation": 1,
+                                   "permission_type": 1})
+        assert described["error_code"] == 0
+        assert [(r["resource_name"], len(r["acls"])) for r in described["resources"]] == [("hostile-acl", 1)]
+        unknown = k.call(29, 1, {"resource_type_filter": 0, "resource_name_filter": None, "pattern_type_filter": 1,
+                                 "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1})
+        assert unknown["error_code"] == INVALID_REQUEST and unknown["resources"] == []
+        any_filter = {"resource_type_filter": 1, "resource_name_filter": None, "pattern_type_filter": 1,
+                      "principal_filter": "User:x", "host_filter": None, "operation": 1, "permission_type": 1}
+        deleted = k.call(31, 2, {"filters": [{**any_filter, "operation": 77}, any_filter]})
+        assert [f["error_code"] for f in deleted["filter_results"]] == [INVALID_REQUEST, 0]
+        assert [m["resource_name"] for m in deleted["filter_results"][1]["matching_acls"]] == ["hostile-acl"]
     finally:
         k.close()
     still_serving(node)

@@ -69,6 +69,9 @@ class SimConfig:
     cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
     metadata_voters: int = 0  # the metadata group's voters kept by its leader (0: every node, fixed)
     throttle_bytes_per_s: int = 0  # each node's learner throttle (reassignment_throttle_bytes_per_s); 0: off
+    # Every other crash falls inside the node's next iteration, after the leaders' early appends left
+    # and before the store commit (off: seeds found before keep their runs).
+    crashes_inside_iterations: bool = False
 
 
 @dataclass
@@ -263,6 +266,9 @@ class SimCluster:
                 for peer, gid, message in node.run(now, messages):
                     if self.links.get(pair(nid, peer)):
                         self.net.send(now, nid, peer, gid, message)
+                if node.died:
+                    self.trace.append(f"t={now:.3f}s node {nid} died after its early sends, before its store commit")
+                    self._crash(nid)
         if self.errors.records:
             record = self.errors.records[0]
             raise Violation(f"node code logged an error: {record.getMessage()}"
@@ -356,7 +362,16 @@ class SimCluster:
                     wipe = fault.kind == "wipe" and not self._disk_still_lost(fault.a)
                     if fault.kind == "wipe" and not wipe:
                         self.trace.append(f"t={now:.3f}s (a crash only: another node's lost disk has not caught up)")
-                    self._crash(fault.a)
+                    node = self.nodes[fault.a]
+                    assert node is not None
+                    inside = self.config.crashes_inside_iterations and _inside_iteration(fault)
+                    if inside and not wipe and self.paused_until.get(fault.a, 0.0) <= now:
+                        # Every other crash falls inside the node's next iteration, between the
+                        # leaders' early appends and the store commit: what they carried is then on
+                        # the followers' disks and nowhere on this one.
+                        node.dies_before_commit = True
+                    else:
+                        self._crash(fault.a)
                     self.down_until[fault.a] = (now + fault.value, wipe)
                     if wipe:
                         self.lost_disks.add(fault.a)
@@ -409,7 +424,8 @@ class SimCluster:
 
     def _crash(self, n: int) -> None:
         node = self.nodes[n]
-        assert node is not None
+        if node is None:
+            return  # died inside an iteration already
         node.crash()
         self.nodes[n] = None
         self.backlog[n] = []
@@ -606,3 +622,10 @@ def _probe_done(probes: dict[int, str], gid: int) -> OnOutcome:
     return done
 
 
+
+
+def _inside_iteration(fault: Fault) -> bool:
+    """Whether a crash falls inside the node's next iteration (after its early sends, before its
+    store commit) rather than between two: every other one, by its time, so the choice draws
+    nothing from the seed's random streams (a seed's schedule is the same either way)."""
+    return int(fault.at * 1_000_000) % 2 == 0

@@ -2,7 +2,9 @@
 machines and ``GroupDriver`` over a ``SimDisk``, speaking through the ``SimNetwork``.
 
 It is the RaftHost minus sockets: the same ``TransportHost`` seam, the same driver iteration (calls,
-ticks, one store commit, outbox released), and sends leave only after the iteration returns. Like a
+ticks, leaders' appends released early, one store commit, outbox released); what a node sends is
+routed when the iteration returns, and a crash the simulator places inside an iteration
+(``dies_before_commit``) lets only the early messages out. Like a
 node's ``ReplicaManager``, its metadata leader gives the cluster its id while the metadata state has
 none (``set_cluster_id``, retried every ``LEADER_REPORT_RETRY_S`` until applied; the id from the
 simulator's seed).
@@ -35,6 +37,11 @@ Machine = MetadataMachine | PartitionMachine
 Membership = tuple[list[int], list[int]]  # (voters, learners) a group starts with
 
 
+class DiedBeforeCommit(Exception):
+    """The simulated process dies inside an iteration: its early messages have left, its store
+    commit never happens."""
+
+
 class SimNode:
     def __init__(self, node_id: int, members: list[int], hosted: dict[int, Membership], disk: SimDisk,
                  is_connected: Callable[[int, int], bool], peers: dict[int, PeerHello], disk_id: str,
@@ -61,6 +68,14 @@ class SimNode:
         self.timers = GroupTimers(HEARTBEAT_S, ELECTION_MIN_S, ELECTION_MAX_S, LearnerThrottle(throttle_bytes_per_s))
         self.driver.reclaim_wakes_loop = False  # background work takes simulated time
         self.outbox: list[tuple[int, int, dict[str, Any]]] = []  # (peer, gid, message) this iteration
+        # Leaders' appends, which leave before the store commit (GroupDriver.run_iteration): queued,
+        # then released; ``_waiting``: groups whose later messages this iteration wait for the commit.
+        self._early: list[int] = []  # positions in outbox
+        self._released: list[int] = []
+        self._waiting: set[int] = set()
+        # A crash the simulator placed between this iteration's early sends and its store commit.
+        self.dies_before_commit = False
+        self.died = False
         self._cluster_ids = cluster_ids or random.Random(0)
         self._cluster_id_proposed_at = float("-inf")
         self._now = 0.0
@@ -129,8 +144,19 @@ class SimNode:
     def is_connected(self, peer: int) -> bool:
         return self._connected(self.node_id, peer)
 
-    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0,
+                early: bool = False) -> None:
+        if early and gid not in self._waiting:
+            self._early.append(len(self.outbox))
+        else:
+            self._waiting.add(gid)
         self.outbox.append((peer, gid, message))
+
+    def release_early(self) -> None:
+        self._released += self._early
+        self._early = []
+        if self.dies_before_commit:
+            raise DiedBeforeCommit
 
     def can_queue(self, peer: int) -> bool:
         return self.is_connected(peer)
@@ -145,12 +171,21 @@ class SimNode:
         for src, gid, message in messages:
             self.driver.deliver(src, gid, message)
         self._now = now
-        self.driver.run_iteration(now)
+        try:
+            self.driver.run_iteration(now)
+        except DiedBeforeCommit:
+            self.died = True  # what left early is all that left; the caller crashes the node
+            return [self.outbox[i] for i in self._released]
+        # In the order queued: a node that lives through its iteration sends the same as before
+        # early sends existed (early ones first only reorders different groups' messages), and a
+        # seed's network draws stay as they were.
         sends, self.outbox = self.outbox, []
+        self._released, self._early = [], []
+        self._waiting.clear()
         return sends
 
     def needs_run(self, now: float) -> bool:
-        return self.driver.busy() or now >= self.driver.next_tick_at()
+        return self.dies_before_commit or self.driver.busy() or now >= self.driver.next_tick_at()
 
     def crash(self) -> None:
         """The process dies: memory is gone, the disk keeps what was committed."""

@@ -68,7 +68,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + (f" --catalogue-per-s {config.catalogue_per_s:g}" if config.catalogue_per_s else "")
           + (f" --throttle-bytes-per-s {config.throttle_bytes_per_s}" if config.throttle_bytes_per_s else "")
           + ("" if config.cluster_id else " --no-cluster-id")
-          + (f" --metadata-voters {config.metadata_voters}" if config.metadata_voters else ""))
+          + (f" --metadata-voters {config.metadata_voters}" if config.metadata_voters else "")
+          + (" --crashes-inside-iterations" if config.crashes_inside_iterations else ""))
     schedule = result.schedule
     if do_shrink:
         schedule = shrink(result.seed, config, result.schedule, result.violation or "")
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metadata-voters", type=int, default=0,
                    help="the metadata group keeps this many voters (the leader's policy, "
                         "kraft.node.metadata_members), the other nodes its learners (0: every node votes)")
+    p.add_argument("--crashes-inside-iterations", action="store_true",
+                   help="every other crash falls between a node's early sends (leaders' appends) and its "
+                        "store commit")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -136,7 +140,8 @@ def _run(args: argparse.Namespace) -> int:
                        compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s, replicas=args.replicas,
                        moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s,
                        cluster_id=not args.no_cluster_id, metadata_voters=args.metadata_voters,
-                       throttle_bytes_per_s=args.throttle_bytes_per_s)
+                       throttle_bytes_per_s=args.throttle_bytes_per_s,
+                       crashes_inside_iterations=args.crashes_inside_iterations)
     if args.scenario:
         config, schedule = SCENARIOS[args.scenario]
         result = run_seed(args.seed or 1, config, schedule)

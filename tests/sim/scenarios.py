@@ -24,6 +24,7 @@ from kraft.raft.election import VoteLedger
 from kraft.raft.group import RaftGroup
 from kraft.raft.journal import RaftJournal
 from kraft.raft.progress import FollowerProgress
+from kraft.raft.transport import MuxTransport
 from kraft.state.partition import PartitionMachine, PartitionState, ProducerState
 from tests.sim.cluster import SimConfig
 from tests.sim.faults import Fault
@@ -248,7 +249,34 @@ def _applied_configuration_pending_again() -> Callable[[], None]:
     return undo
 
 
+def _replies_before_fsync() -> Callable[[], None]:
+    """Every message leaves before the store commit, followers' acknowledgements and votes too: a
+    node that dies inside its iteration (``--crashes-inside-iterations``) has vouched for entries and
+    votes its disk never got."""
+    original = MuxTransport.may_leave_early
+    MuxTransport.may_leave_early = lambda self, message: True  # type: ignore[method-assign]
+
+    def undo() -> None:
+        MuxTransport.may_leave_early = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _early_commit_unclamped() -> Callable[[], None]:
+    """A leader's early appends carry its commit index even where it counts entries its own store
+    does not hold yet (a group whose only voter is the leader, and its learners)."""
+    original = RaftGroup._sendable_commit
+    RaftGroup._sendable_commit = lambda self, commit: commit  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup._sendable_commit = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "replies-before-fsync": _replies_before_fsync,
+    "early-commit-unclamped": _early_commit_unclamped,
     "applied-configuration-pending-again": _applied_configuration_pending_again,
     "uncommitted-configuration-acted-on": _uncommitted_configuration_acted_on,
     "no-pre-vote": _no_pre_vote,

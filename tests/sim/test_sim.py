@@ -85,6 +85,20 @@ def test_empty_disk_restart_keeps_raft_safe() -> None:
     assert broken.returncode == 1 and "FAILED" in broken.stdout
 
 
+def test_crashes_inside_iterations_pass() -> None:
+    """Every other crash falls between a node's early sends (leaders' AppendEntries) and its store
+    commit: the followers hold entries the crashed leader never stored. (The rules that keep this
+    safe are also checked directly, with their mutants, in tests/unit/test_early_sends.py.)"""
+    proc = sim("--crashes-inside-iterations", "--seeds", "40", "--first", "1", timeout_s=150)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    traced = sim("--crashes-inside-iterations", "--seed", "4", "-v", timeout_s=60).stdout
+    assert "died after its early sends, before its store commit" in traced  # the window is exercised
+    moves = ("--nodes", "4", "--replicas", "3", "--moves-per-s", "0.5", "--catalogue-per-s", "3")
+    proc = sim(*moves, "--crashes-inside-iterations", "--empty-disks", "--seeds", "10", "--first", "1",
+               timeout_s=150)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+
+
 def test_seeds_with_lost_disks_pass() -> None:
     proc = sim("--empty-disks", "--seeds", "60", "--first", "1", timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]

@@ -51,6 +51,21 @@ class Acked:
     catalogue: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
 
+def acl_command(rng: random.Random) -> bytes:
+    """A ``create_acls`` of a few bindings, or a ``delete_acls`` whose filters match some (a few of
+    them invalid on purpose: every replica must refuse them alike)."""
+    def name() -> str:
+        return rng.choice(["t1", "t2", "t", "*"])
+
+    if rng.random() < 0.6:
+        acls = [[rng.choice([2, 3, 0]), name(), rng.choice([3, 4, 2]), rng.choice(["User:*", "User:a", "bad"]),
+                 "*", rng.choice([2, 3, 4, 8]), rng.choice([2, 3])] for _ in range(rng.randint(1, 3))]
+        return encode_command("create_acls", acls=acls)
+    filters = [[rng.choice([1, 2, 3]), rng.choice([None, "t1", "t"]), rng.choice([1, 2, 3, 4]),
+                rng.choice([None, "User:a"]), None, rng.choice([1, 3, 0]), 1] for _ in range(rng.randint(1, 2))]
+    return encode_command("delete_acls", filters=filters)
+
+
 def batch_command(n: int, records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]],
                   producer_id: int = -1, sequence: int = -1) -> bytes:
     """Every third batch a Kafka v2 batch (every sixth gzip-compressed), the others native."""
@@ -199,6 +214,7 @@ class Workload:
         else:
             command = self._admin_command(rng, rng.random())
         node.groups[METADATA_GID].submit(command)
+        self.acls(node, command)
 
     @staticmethod
     def _admin_command(rng: random.Random, roll: float) -> bytes:
@@ -256,3 +272,11 @@ class Workload:
                     self.acked.catalogue[(name, i)] = replicas
 
         node.groups[METADATA_GID].submit(command, done)
+        self.acls(node, command)
+
+    def acls(self, node: SimNode, after: bytes) -> None:
+        """Now and then an ACL change (``create_acls`` / ``delete_acls``) after a catalogue command,
+        drawn from that command's bytes, not from a workload's rng (whose draws stay as they were)."""
+        rng = random.Random(zlib.crc32(after))
+        if rng.random() < 0.4:
+            node.groups[METADATA_GID].submit(acl_command(rng))

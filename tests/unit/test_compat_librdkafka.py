@@ -4,6 +4,7 @@ excluded.txt, planning the runs, judging a run from the test-runner's exit, repo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,32 @@ def test_kafka_topics_stand_in_refuses_what_it_does_not_do(tmp_path: Path) -> No
     script = write_kafka_tools(tmp_path) / "bin" / "kafka-topics.sh"
     assert script.stat().st_mode & 0o111
     assert "-m tests.compat.librdkafka.kafka_topics" in script.read_text()
+
+
+def test_kafka_acls_stand_in_refuses_what_it_does_not_do(tmp_path: Path) -> None:
+    from tests.compat.librdkafka import kafka_acls
+    from tests.compat.librdkafka.__main__ import write_kafka_tools
+
+    for argv in (["--add", "--topic", "t"],  # no principal
+                 ["--add", "--allow-principal", "User:*"],  # no resource
+                 ["--add", "--allow-principal", "User:*", "--topic", "t", "--resource-pattern-type", "match"],
+                 ["--list", "--operation", "Fly"]):
+        with pytest.raises(SystemExit) as exited:
+            kafka_acls.main(["--bootstrap-server", "127.0.0.1:1", *argv])
+        assert exited.value.code == 2, argv
+    script = write_kafka_tools(tmp_path) / "bin" / "kafka-acls.sh"
+    assert script.stat().st_mode & 0o111
+    assert "-m tests.compat.librdkafka.kafka_acls" in script.read_text()
+
+
+def test_a_kip848_run_sets_the_group_protocol_and_a_classic_one_leaves_it_unset() -> None:
+    kw: dict[str, Any] = dict(src_dir=Path("/s"), test_conf=Path("/w/t.conf"), report=Path("/w/r.json"),
+                              kafka_version="3.7.0")
+    consumer = Run("0153", "default", (), "consumer")
+    assert consumer.key == "0153#consumer"
+    assert outcome.environment({}, run=consumer, **kw)["TEST_CONSUMER_GROUP_PROTOCOL"] == "consumer"
+    inherited = {"TEST_CONSUMER_GROUP_PROTOCOL": "consumer"}
+    assert "TEST_CONSUMER_GROUP_PROTOCOL" not in outcome.environment(inherited, run=RUN, **kw)
+    planned = suite.plan_runs([suite.Subtest("0153_x", frozenset(), "default"),
+                               suite.Subtest("0018_x", frozenset(), "default")], {})
+    assert [r.key for r in planned] == ["0018", "0153#consumer"]

@@ -56,8 +56,13 @@ class _Group:
         return spent
 
 
+class _Host:
+    def release_early(self) -> None:
+        pass
+
+
 def _driver(store: _Store, *groups: _Group) -> GroupDriver:
-    driver = GroupDriver(host=None, store=store, tick_interval_s=0.1)  # type: ignore[arg-type]
+    driver = GroupDriver(host=_Host(), store=store, tick_interval_s=0.1)  # type: ignore[arg-type]
     for g in groups:
         driver.groups[g.gid] = g  # type: ignore[assignment]
     return driver

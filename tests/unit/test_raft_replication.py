@@ -76,12 +76,18 @@ class NodeFacade:
     def __init__(self, node_id: int, net: Net) -> None:
         self.node_id = node_id
         self.net = net
+        self.early: list[tuple[int, str, bool]] = []  # (to, message type, may leave early), in order
 
     def is_connected(self, peer: int) -> bool:
         return peer not in self.net.down and self.node_id not in self.net.down
 
-    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0) -> None:
+    def enqueue(self, peer: int, gid: int, message: dict[str, Any], size_hint: int = 0,
+                early: bool = False) -> None:
+        self.early.append((peer, str(message.get("type")), early))
         self.net.in_flight.append((self.node_id, peer, message))
+
+    def release_early(self) -> None:
+        pass
 
     def can_queue(self, peer: int) -> bool:
         return self.is_connected(peer)
@@ -91,8 +97,10 @@ class NodeFacade:
 
 
 class Sim:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, learners: tuple[int, ...] = ()) -> None:
+        """Nodes 1, 2 and 3 in one group: voters, but for ``learners``."""
         self.net = Net()
+        self.facades: dict[int, NodeFacade] = {}
         self.stores: dict[int, LmdbStore] = {}
         self.groups: dict[int, RaftGroup] = {}
         self.machines: dict[int, ListMachine] = {}
@@ -102,14 +110,16 @@ class Sim:
             self.stores[n] = store
             self.machines[n] = ListMachine()
             facade = NodeFacade(n, self.net)
+            self.facades[n] = facade
 
             def factory(so: Any, sn: Any, on: Any, facade: NodeFacade = facade, n: int = n) -> MuxTransport:
                 t = MuxTransport(facade, GID, so, sn, on)
                 self.net.transports[n] = t
                 return t
 
-            self.groups[n] = RaftGroup(GID, n, [1, 2, 3], RaftJournal(store, GID), self.machines[n], factory, TIMERS,
-                                       self.outbox)
+            voters = [v for v in (1, 2, 3) if v not in learners]
+            self.groups[n] = RaftGroup(GID, n, voters, RaftJournal(store, GID), self.machines[n], factory, TIMERS,
+                                       self.outbox, learners=list(learners))
         for n, t in self.net.transports.items():
             for peer in (1, 2, 3):
                 if peer != n:
@@ -120,6 +130,7 @@ class Sim:
             if n not in self.net.down:
                 for _ in range(3):
                     self.groups[n].doTick(0)
+                self.groups[n].note_durable()  # as the driver after its store commit
         self.outbox.release()
 
     def heartbeat_due(self) -> None:

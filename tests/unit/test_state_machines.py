@@ -28,6 +28,7 @@ class MemoryStore:
         self.topic_rows: dict[int, dict] = {}
         self.partition_rows: dict[tuple[int, int], dict] = {}
         self.node_rows: dict[int, dict] = {}
+        self.acl_rows: dict[bytes, list[Any]] = {}
         self.applied: int | None = None
         self.writes: list[str] = []
         self.epochs: list[list[int]] = []
@@ -110,6 +111,20 @@ class MemoryStore:
     def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
         self.record_rows = {k: v for k, v in self.record_rows.items() if k[0] != kind}
         self.record_rows.update({(kind, k): v for k, v in rows.items()})
+    def load_acls(self) -> list[list[Any]]:
+        return [list(r) for _, r in sorted(self.acl_rows.items())]
+
+    def save_acl(self, key: bytes, row: list[Any] | None) -> None:
+        self.writes.append(f"acl {key.hex()[:8]}")
+        if row is None:
+            self.acl_rows.pop(key, None)
+        else:
+            self.acl_rows[key] = list(row)
+
+    def replace_acls(self, rows: list[list[Any]]) -> None:
+        from kraft.state.acls import AclBinding
+
+        self.acl_rows = {AclBinding.from_row(r).key(): list(r) for r in rows}
 
     def load_applied(self) -> int | None:
         return self.applied

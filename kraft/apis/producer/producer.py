@@ -24,7 +24,13 @@ from concurrent.futures import Future
 from time import time_ns as _time_ns
 from typing import Any
 
-from kraft.errors import KraftError, RecordTooLarge, RequestTimedOut, UnknownTopicOrPartition
+from kraft.errors import (
+    KraftError,
+    RecordTooLarge,
+    RequestTimedOut,
+    TopicAuthorizationFailed,
+    UnknownTopicOrPartition,
+)
 from kraft.partitioner import murmur2
 
 from ..client_core import ClientCore
@@ -214,10 +220,15 @@ class Producer:
     def _wait_for_topic(self, topic: str) -> int:
         """Block until the metadata knows ``topic`` (refreshing it), up to ``max_block_ms``."""
         async def lookup() -> int:
-            if self._auto_create:
-                # A metadata request for the topic that allows its creation (Kafka's producers send
-                # one too); the node answers LEADER_NOT_AVAILABLE while it creates it.
-                await self._core.request_any("metadata", {"topics": [topic], "allow_auto_topic_creation": True})
+            # A metadata request for the topic, allowing its creation if so configured (Kafka's
+            # producers send one too); the node answers LEADER_NOT_AVAILABLE while it creates it,
+            # and TOPIC_AUTHORIZATION_FAILED, final, where an ACL denies it.
+            answer = await self._core.request_any(
+                "metadata", {"topics": [topic], "allow_auto_topic_creation": self._auto_create})
+            denied = TopicAuthorizationFailed.code
+            for t in answer.get("topics") or ():
+                if isinstance(t, dict) and t.get("name") == topic and t.get("error_code") == denied:
+                    raise TopicAuthorizationFailed(f"topic {topic!r}: an ACL denies this client")
             metadata = await self._core.refresh_metadata()
             n = metadata.partition_count(topic)
             if n is None:

@@ -16,12 +16,15 @@ from kraft.node.context import HandlerContext
 from kraft.node.handlers import (
     alter_configs,
     api_versions,
+    create_acls,
     create_partitions,
     create_topic,
     debug_faults,
     decommission_node,
+    delete_acls,
     delete_records,
     delete_topic,
+    describe_acls,
     describe_configs,
     describe_group,
     elect_leaders,
@@ -61,7 +64,7 @@ _APIS: tuple[NativeApi, ...] = (
     join_group, sync_group, heartbeat, leave_group, offset_commit, offset_fetch, list_groups, describe_group,
     init_producer_id, debug_faults, describe_configs, alter_configs,
     delete_records, reassign_partitions, list_reassignments, create_partitions, elect_leaders,
-    plan_rebalance, decommission_node,
+    plan_rebalance, decommission_node, describe_acls, create_acls, delete_acls,
 )
 
 HANDLERS: dict[str, Handler] = {m.API: m.handle for m in _APIS}

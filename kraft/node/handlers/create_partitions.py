@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest
+from kraft.node import access
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
+from kraft.state.acls import Operation
 
 API = "create_partitions"
 
@@ -24,6 +26,7 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     if assignment is not None and not all(
             isinstance(r, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in r) for r in assignment):
         raise InvalidRequest("field 'assignment' must be a list of lists of node ids")
+    access.require_topic(ctx, Operation.ALTER, field(body, "topic", str))
     created = await ctx.broker.create_partitions(
         field(body, "topic", str),
         field(body, "total", int),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 
@@ -11,6 +12,7 @@ API = "create_topic"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_create_topic(ctx, field(body, "name", str))
     created = await ctx.broker.create_topic(
         field(body, "name", str),
         field(body, "partitions", int, None),

@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest
+from kraft.node import access
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
 from kraft.node.handlers._plan import plan_body
+from kraft.state.acls import Operation
 
 API = "decommission_node"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_cluster(ctx, Operation.ALTER)
     one = field(body, "node", int, None)
     nodes: list[Any] = field(body, "nodes", list, [] if one is None else [one])
     if not nodes or not all(isinstance(n, int) and not isinstance(n, bool) for n in nodes):

@@ -14,16 +14,19 @@ import asyncio
 from typing import Any
 
 from kraft.errors import KraftError
+from kraft.node import access
 from kraft.node.broker import Broker
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
 from kraft.node.handlers._errors import set_partition_error
+from kraft.state.acls import Operation
 
 API = "delete_records"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     topic = field(body, "topic", str)
+    access.require_topic(ctx, Operation.DELETE, topic)
     parts = items(body, "partitions")
     results = await asyncio.gather(*(_one(ctx.broker, topic, p) for p in parts))
     return {"topic": topic, "partitions": results}

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
+from kraft.state.acls import Operation
 
 API = "describe_configs"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     topic = field(body, "topic", str)
+    access.require_topic(ctx, Operation.DESCRIBE_CONFIGS, topic)
     configs = ctx.broker.describe_configs(topic)
     return {"topic": topic, "configs": [
         {"name": c.name, "value": c.value, "source": c.source.value, "default": c.default}

@@ -16,14 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest
-from kraft.node import elections
+from kraft.node import access, elections
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
+from kraft.state.acls import Operation
 
 API = elections.API
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_cluster(ctx, Operation.ALTER)
     broker = ctx.broker
     wanted = field(body, "partitions", list, None)
     if wanted is not None and not all(isinstance(p, dict) and isinstance(p.get("topic"), str)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from kraft.errors import TopicAuthorizationFailed
+from kraft.node import access
 from kraft.node.broker_values import FetchedPartition, FetchRequest, PartitionFetch
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
 from kraft.node.handlers._errors import set_partition_error
+from kraft.state.acls import Operation
 
 API = "fetch"
 MAX_WAIT_MS = 500  # what a request that names no limit gets
@@ -22,7 +26,16 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     request = FetchRequest(parts, max_wait_ms=field(body, "max_wait_ms", int, MAX_WAIT_MS),
                            min_bytes=field(body, "min_bytes", int, MIN_BYTES),
                            max_bytes=field(body, "max_bytes", int, MAX_BYTES))
-    return {"partitions": [_answer(r) for r in await ctx.broker.fetch(request)]}
+    denied = {p.topic for p in parts if not access.topic(ctx, Operation.READ, p.topic)}
+    if denied:
+        request = replace(request, partitions=tuple(p for p in parts if p.topic not in denied))
+    read = iter(await ctx.broker.fetch(request) if request.partitions else [])
+    return {"partitions": [_answer(_denied(p) if p.topic in denied else next(read)) for p in parts]}
+
+
+def _denied(p: PartitionFetch) -> FetchedPartition:
+    return FetchedPartition(p.topic, p.partition, -1, -1, (),
+                            TopicAuthorizationFailed(f"READ on topic {p.topic!r} is not allowed"))
 
 
 def _answer(r: FetchedPartition) -> dict[str, Any]:

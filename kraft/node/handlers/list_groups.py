@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access
 from kraft.node.context import HandlerContext
+from kraft.state.acls import Operation
 
 API = "list_groups"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
-    return {"groups": ctx.coordinator.list_groups()}
+    return {"groups": [g for g in ctx.coordinator.list_groups() if access.group(ctx, Operation.DESCRIBE, g)]}

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access
 from kraft.node.context import HandlerContext
+from kraft.state.acls import Operation
 
 API = "list_reassignments"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_cluster(ctx, Operation.DESCRIBE)
     moving = ctx.broker.reassignments(bool(body.get("from_leader")))
     return {"reassignments": [
         {"topic": r.topic, "partition": r.partition, "replicas": list(r.replicas), "target": list(r.target),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access
 from kraft.node.context import HandlerContext
+from kraft.state.acls import Operation
 
 API = "node_status"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_cluster(ctx, Operation.DESCRIBE)
     status = ctx.broker.node_status()
     return {"node_id": status.node_id, "peers": dict(status.peers), "metadata_learner": status.metadata_learner,
             "rejoining": status.rejoining,

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kraft.node import access
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._plan import plan_body
+from kraft.state.acls import Operation
 
 API = "plan_rebalance"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_cluster(ctx, Operation.DESCRIBE)
     return plan_body(await ctx.broker.plan_rebalance(bool(body.get("from_leader"))))

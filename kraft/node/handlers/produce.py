@@ -7,10 +7,12 @@ import asyncio
 from typing import Any
 
 from kraft.errors import InvalidRequest, KraftError
+from kraft.node import access
 from kraft.node.broker import Broker
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
 from kraft.node.handlers._errors import set_partition_error
+from kraft.state.acls import Operation
 
 API = "produce"
 
@@ -22,15 +24,17 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest(f"acks must be -1, 0 or 1, not {acks}")
     timeout_s = field(body, "timeout_ms", int, broker.request_timeout_ms) / 1000
     entries = items(body, "entries")
-    results = await asyncio.gather(*(_one(broker, e, acks, timeout_s) for e in entries))
+    results = await asyncio.gather(*(_one(ctx, broker, e, acks, timeout_s) for e in entries))
     return {"results": results}
 
 
-async def _one(broker: Broker, entry: dict[str, Any], acks: int, timeout_s: float) -> dict[str, Any]:
+async def _one(ctx: HandlerContext, broker: Broker, entry: dict[str, Any], acks: int,
+               timeout_s: float) -> dict[str, Any]:
     res: dict[str, Any] = {"topic": entry.get("topic"), "partition": entry.get("partition"),
                            "error_code": 0, "message": "", "base_offset": -1, "log_append_time": -1}
     try:
         topic = field(entry, "topic", str)
+        access.require_topic(ctx, Operation.WRITE, topic)
         partition = field(entry, "partition", int)
         batch = field(entry, "batch", bytes)
         appended = await broker.produce_one(topic, partition, batch, acks, timeout_s)

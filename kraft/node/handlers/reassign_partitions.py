@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.errors import InvalidRequest
+from kraft.node import access
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field
+from kraft.state.acls import Operation
 
 API = "reassign_partitions"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
+    access.require_cluster(ctx, Operation.ALTER)
     topic = field(body, "topic", str)
     raw: dict[Any, Any] = field(body, "partitions", dict)
     moves: dict[int, list[int] | None] = {}

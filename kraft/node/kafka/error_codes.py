@@ -32,6 +32,8 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.NotCoordinator: 16,  # NOT_COORDINATOR
     errors.InvalidTopic: 17,  # INVALID_TOPIC_EXCEPTION
     errors.NotEnoughReplicas: 19,  # NOT_ENOUGH_REPLICAS
+    errors.TopicAuthorizationFailed: 29,  # TOPIC_AUTHORIZATION_FAILED
+    errors.GroupAuthorizationFailed: 30,  # GROUP_AUTHORIZATION_FAILED
     errors.ClusterAuthorizationFailed: 31,  # CLUSTER_AUTHORIZATION_FAILED
     errors.IllegalGeneration: 22,  # ILLEGAL_GENERATION
     errors.InconsistentGroupProtocol: 23,  # INCONSISTENT_GROUP_PROTOCOL

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import io
 import struct
 import types
@@ -73,7 +74,8 @@ class KafkaFrameDecoder:
             raise errors.FrameTooLarge(f"request frame of {size} bytes is over max_frame_bytes={self.max_frame_bytes}")
         if len(self._buf) < 4 + size:
             return None
-        frame = bytes(self._buf[4:4 + size])
+        with memoryview(self._buf) as view:  # one copy of the frame, not a slice and then a copy
+            frame = bytes(view[4:4 + size])
         del self._buf[:4 + size]
         return frame
 
@@ -142,8 +144,12 @@ def has_schema(api_key: int, api_version: int) -> bool:
 
 def to_plain(entity: Any) -> Any:
     """A kio entity as dicts, lists and plain scalars (bytes stay bytes)."""
-    if dataclasses.is_dataclass(entity) and not isinstance(entity, type):
-        return {f.name: to_plain(getattr(entity, f.name)) for f in dataclasses.fields(entity)}
+    kind = type(entity)
+    if kind is int or kind is bytes or kind is str or kind is bool or entity is None:
+        return entity  # most fields: nothing to convert
+    names = _plain_fields(kind)
+    if names is not None:
+        return {name: to_plain(getattr(entity, name)) for name in names}
     if isinstance(entity, tuple):
         return [to_plain(v) for v in entity]
     if isinstance(entity, datetime.timedelta):
@@ -153,7 +159,7 @@ def to_plain(entity: Any) -> Any:
         return (entity - _EPOCH) // _MS
     if isinstance(entity, bytes):
         return bytes(entity)
-    if isinstance(entity, bool) or entity is None:
+    if isinstance(entity, bool):
         return entity
     if isinstance(entity, int):
         return int(entity)
@@ -162,38 +168,73 @@ def to_plain(entity: Any) -> Any:
     return entity
 
 
+_PLAIN_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _plain_fields(kind: type) -> tuple[str, ...] | None:
+    """The field names of a kio message class (None: not one)."""
+    try:
+        return _PLAIN_FIELDS[kind]
+    except KeyError:
+        names = tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+        _PLAIN_FIELDS[kind] = names
+        return names
+
+
 def build(cls: type, data: dict[str, Any]) -> Any:
     """An instance of the kio class ``cls`` from ``data``; unknown keys are ignored (another version
     has them), missing ones take their default."""
     kwargs = {}
-    for name, kind, default in _fields(cls):
+    for name, convert, required, empty in _plan(cls):
         if name in data:
-            kwargs[name] = _convert(kind, data[name])
-        elif default is dataclasses.MISSING:
-            kwargs[name] = _empty(kind)
+            value = data[name]
+            kwargs[name] = None if value is None else convert(value)
+        elif required:
+            kwargs[name] = empty()
     return cls(**kwargs)
 
 
-def _convert(kind: Any, value: Any) -> Any:
-    if value is None:
-        return None
+_Converter = typing.Callable[[Any], Any]
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, _Converter, bool, typing.Callable[[], Any]], ...]:
+    """Per field of ``cls``: (name, how a plain value becomes the field's, whether it has no
+    default, its empty value): worked out once per class, since a response is built per request."""
+    return tuple((name, _converter(kind), default is dataclasses.MISSING, functools.partial(_empty, kind))
+                 for name, kind, default in _fields(cls))
+
+
+def _converter(kind: Any) -> _Converter:
+    """How a plain (non-None) value becomes a value of the field type ``kind``."""
     inner = _entity_of(kind)
     if inner is not None:
         if typing.get_origin(_strip_optional(kind)) is tuple:
-            return tuple(build(inner, v) if isinstance(v, dict) else v for v in value)
-        return build(inner, value) if isinstance(value, dict) else value
+            return lambda value: tuple(build(inner, v) if isinstance(v, dict) else v for v in value)
+        return lambda value: build(inner, value) if isinstance(value, dict) else value
     base = _strip_optional(kind)
     if typing.get_origin(base) is tuple:
-        return tuple(value)
+        return tuple
     if base is ErrorCode:
-        return error_code(value)
-    if isinstance(base, type) and issubclass(base, datetime.timedelta) and isinstance(value, int):
-        return datetime.timedelta(milliseconds=value)
-    if isinstance(base, type) and issubclass(base, datetime.datetime) and isinstance(value, int):
-        # ms since the epoch; -1 (Kafka's "none") is None where the field is nullable, else the epoch
-        if value < 0:
-            return None if base is not kind else _EPOCH
-        return _EPOCH + datetime.timedelta(milliseconds=value)
+        return error_code
+    if isinstance(base, type) and issubclass(base, datetime.timedelta):
+        return lambda value: datetime.timedelta(milliseconds=value) if isinstance(value, int) else value
+    if isinstance(base, type) and issubclass(base, datetime.datetime):
+        nullable = base is not kind
+
+        def to_datetime(value: Any) -> Any:
+            if not isinstance(value, int):
+                return value
+            # ms since the epoch; -1 (Kafka's "none") is None where the field is nullable, else the epoch
+            if value < 0:
+                return None if nullable else _EPOCH
+            return _EPOCH + datetime.timedelta(milliseconds=value)
+
+        return to_datetime
+    return _same
+
+
+def _same(value: Any) -> Any:
     return value
 
 

@@ -127,15 +127,17 @@ def _exit_cause(code: int | None) -> str:
 
 
 def write_kafka_tools(work: Path) -> Path:
-    """A KAFKA_PATH whose bin/kafka-topics.sh is ``kafka_topics`` (a Kafka client, as the Java tool)."""
+    """A KAFKA_PATH whose bin/kafka-topics.sh and bin/kafka-acls.sh are ``kafka_topics`` and
+    ``kafka_acls`` (Kafka clients, as the Java tools)."""
     root = work / "kafka-tools"
-    script = root / "bin" / "kafka-topics.sh"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text("#!/bin/sh\n# librdkafka's tests call Kafka's kafka-topics.sh: "
-                      "tests/compat/librdkafka/kafka_topics.py\n"
-                      f"export PYTHONPATH='{REPO}'\n"
-                      f"exec '{sys.executable}' -m tests.compat.librdkafka.kafka_topics \"$@\"\n")
-    script.chmod(0o755)
+    for tool, module in (("kafka-topics.sh", "kafka_topics"), ("kafka-acls.sh", "kafka_acls")):
+        script = root / "bin" / tool
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(f"#!/bin/sh\n# librdkafka's tests call Kafka's {tool}: "
+                          f"tests/compat/librdkafka/{module}.py\n"
+                          f"export PYTHONPATH='{REPO}'\n"
+                          f"exec '{sys.executable}' -m tests.compat.librdkafka.{module} \"$@\"\n")
+        script.chmod(0o755)
     return root
 
 

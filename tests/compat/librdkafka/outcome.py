@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tests.compat.librdkafka.suite import Run
+from tests.compat.librdkafka.suite import CLASSIC, Run
 
 Outcome = Literal["pass", "fail", "timeout", "skipped"]
 
@@ -56,7 +56,8 @@ def command(test_runner: Path, run: Run, quick: bool = False) -> list[str]:
 
 def environment(base: dict[str, str], *, src_dir: Path, run: Run, test_conf: Path, report: Path,
                 kafka_version: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if k not in ("CI", "TESTS", "SUBTESTS", "TESTS_SKIP")}
+    env = {k: v for k, v in base.items()
+           if k not in ("CI", "TESTS", "SUBTESTS", "TESTS_SKIP", "TEST_CONSUMER_GROUP_PROTOCOL")}
     # CI changes librdkafka's runner (parallelism, timeouts): the same results on a laptop and in CI.
     libs = f"{src_dir / 'src'}:{src_dir / 'src-cpp'}"
     env.update({
@@ -67,6 +68,8 @@ def environment(base: dict[str, str], *, src_dir: Path, run: Run, test_conf: Pat
         "LD_LIBRARY_PATH": f"{libs}:{base['LD_LIBRARY_PATH']}" if base.get("LD_LIBRARY_PATH") else libs,
         **(extra or {}),
     })
+    if run.group_protocol != CLASSIC:  # unset: librdkafka's default, the classic protocol
+        env["TEST_CONSUMER_GROUP_PROTOCOL"] = run.group_protocol
     return env
 
 

@@ -28,7 +28,6 @@ EXCLUSION_CATEGORIES = frozenset({
     "mock",          # flagged as a broker test but runs only against librdkafka's mock cluster
     "sasl",          # needs SASL authentication on the brokers
     "ssl",           # needs TLS listeners
-    "acl",           # needs ACLs set with Kafka's kafka-acls.sh (KAFKA_PATH)
     "transactions",  # needs transactions (kraft has none: issue 14 leaves them out)
     "known-issue",   # librdkafka's own runner skips it (TEST_F_KNOWN_ISSUE) against Kafka too
     "manual",        # TEST_F_MANUAL: librdkafka never runs it unless named
@@ -71,6 +70,12 @@ class Exclusion:
     reason: str
 
 
+CLASSIC = "classic"
+# Tests run with librdkafka's KIP-848 consumer (TEST_CONSUMER_GROUP_PROTOCOL=consumer): 0153 tests
+# what only that protocol has (client-generated member ids) and skips itself under the classic one.
+GROUP_PROTOCOL = {"0153": "consumer"}
+
+
 @dataclass(frozen=True)
 class Run:
     """One invocation of the test-runner: ``TESTS=number -s scenario -L``."""
@@ -78,10 +83,12 @@ class Run:
     number: str
     scenario: str
     subtests: tuple[str, ...] = field(default=())
+    group_protocol: str = CLASSIC  # TEST_CONSUMER_GROUP_PROTOCOL: classic, or consumer (KIP-848)
 
     @property
     def key(self) -> str:
-        return self.number if self.scenario == DEFAULT_SCENARIO else f"{self.number}@{self.scenario}"
+        key = self.number if self.scenario == DEFAULT_SCENARIO else f"{self.number}@{self.scenario}"
+        return key if self.group_protocol == CLASSIC else f"{key}#{self.group_protocol}"
 
 
 def parse_test_table(test_c: str) -> list[Subtest]:
@@ -158,7 +165,7 @@ def plan_runs(subtests: Iterable[Subtest], excluded: dict[str, Exclusion],
         broker = [s for s in by_number[number] if s.needs_broker]
         for scenario in _scenarios(broker):
             names = tuple(s.name for s in broker if s.runs_in(scenario))
-            runs.append(Run(number, scenario, names))
+            runs.append(Run(number, scenario, names, GROUP_PROTOCOL.get(number, CLASSIC)))
     return runs
 
 

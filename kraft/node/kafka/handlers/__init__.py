@@ -23,11 +23,14 @@ from kraft.node.kafka.handlers import (
     api_versions,
     consumer_group_describe,
     consumer_group_heartbeat,
+    create_acls,
     create_partitions,
     create_topics,
+    delete_acls,
     delete_groups,
     delete_records,
     delete_topics,
+    describe_acls,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -74,6 +77,7 @@ _APIS: tuple[KafkaApi, ...] = (
     create_partitions, elect_leaders, describe_cluster, offset_for_leader_epoch,
     consumer_group_heartbeat, consumer_group_describe, delete_groups,
     offset_delete, describe_user_scram_credentials, alter_user_scram_credentials,
+    describe_acls, create_acls, delete_acls,
 )
 
 HANDLERS: dict[int, KafkaApi] = {m.API_KEY: m for m in _APIS}

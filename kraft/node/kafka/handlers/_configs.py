@@ -14,9 +14,11 @@ from typing import Any
 
 from kraft import errors
 from kraft.broker_config import Source as BrokerSource
+from kraft.node import access as _auth
 from kraft.node import log_levels
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 from kraft.topic_config import ConfigChange, Source
 
 TOPIC = 2
@@ -69,13 +71,20 @@ async def alter_each(ctx: KafkaContext, request: dict[str, Any],
                                "error_code": 0, "error_message": None}
         try:
             if r["resource_type"] == TOPIC:
+                if not _auth.topic(ctx, Operation.ALTER_CONFIGS, r["resource_name"]):
+                    raise errors.TopicAuthorizationFailed(
+                        f"ALTER_CONFIGS on topic {r['resource_name']!r} is not allowed")
                 await ctx.broker.alter_configs(r["resource_name"], changes(r), replace=replace,
                                                validate_only=validate_only)
             elif r["resource_type"] == BROKER:
+                if not _auth.cluster(ctx, Operation.ALTER_CONFIGS):  # as Kafka: broker configs are the cluster's
+                    raise errors.ClusterAuthorizationFailed("ALTER_CONFIGS on the cluster is not allowed")
                 check_broker(ctx, r["resource_name"])
                 await ctx.broker.alter_broker_configs(r["resource_name"], changes(r), replace=replace,
                                                       validate_only=validate_only)
             elif r["resource_type"] == BROKER_LOGGER:
+                if not _auth.cluster(ctx, Operation.ALTER_CONFIGS):
+                    raise errors.ClusterAuthorizationFailed("ALTER_CONFIGS on the cluster is not allowed")
                 check_this_broker(ctx, r["resource_name"])
                 if replace:
                     raise errors.InvalidRequest("AlterConfigs does not support broker loggers: use "

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 45
 MIN_VERSION = 0
@@ -20,6 +22,8 @@ MAX_VERSION = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    if not _auth.cluster(ctx, Operation.ALTER):
+        raise errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
     responses = []
     for topic in request["topics"]:
         moves = {int(p["partition_index"]): None if p["replicas"] is None else [int(n) for n in p["replicas"]]

@@ -9,8 +9,10 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.consumer_group import Partitions
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 69
 MIN_VERSION = 0
@@ -26,6 +28,8 @@ def _describe(ctx: KafkaContext, group_id: str) -> dict[str, Any]:
     empty = {"group_id": group_id, "group_state": "", "group_epoch": -1, "assignment_epoch": -1,
              "assignor_name": "", "members": []}
     try:
+        if not _auth.group(ctx, Operation.DESCRIBE, group_id):
+            raise errors.GroupAuthorizationFailed(f"DESCRIBE on group {group_id!r} is not allowed")
         group = ctx.coordinator.consumer_group(group_id)
     except errors.KraftError as e:
         return {**empty, "error_code": kafka_code(e), "error_message": e.message}

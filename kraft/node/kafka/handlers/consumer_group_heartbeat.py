@@ -18,8 +18,10 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.consumer_group import JOIN_EPOCH, Heartbeat, Partitions
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 68
 MIN_VERSION = 0
@@ -28,6 +30,8 @@ MAX_VERSION = 1
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     try:
+        if not _auth.group(ctx, Operation.READ, request.get("group_id") or ""):
+            raise errors.GroupAuthorizationFailed(f"READ on group {request.get('group_id')!r} is not allowed")
         heartbeat = _heartbeat(ctx, request)
         answer = await ctx.coordinator.consumer_heartbeat(request.get("group_id") or "", heartbeat)
     except errors.KraftError as e:

@@ -18,8 +18,10 @@ from collections import Counter
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 37
 MIN_VERSION = 0
@@ -34,6 +36,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         try:
             if named[t["name"]] > 1:
                 raise errors.InvalidRequest(f"topic {t['name']!r} is named more than once in the request")
+            if not _auth.topic(ctx, Operation.ALTER, t["name"]):
+                raise errors.TopicAuthorizationFailed(f"ALTER on topic {t['name']!r} is not allowed")
             assignments = t.get("assignments")
             replicas = None if assignments is None else [list(a["broker_ids"]) for a in assignments]
             await ctx.broker.create_partitions(t["name"], t["count"], replicas,

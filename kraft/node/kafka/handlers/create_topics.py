@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers._configs import SOURCE_CODES
 from kraft.node.kafka.handlers.metadata import NIL
+from kraft.state.acls import Operation
 from kraft.topic_config import format_value
 
 API_KEY = 19
@@ -33,6 +35,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         res: dict[str, Any] = {"name": t["name"], "topic_id": NIL, "error_code": 0, "error_message": None,
                                "num_partitions": -1, "replication_factor": -1, "configs": None}
         try:
+            if not (_auth.cluster(ctx, Operation.CREATE) or _auth.topic(ctx, Operation.CREATE, t["name"])):
+                raise errors.TopicAuthorizationFailed(f"CREATE on topic {t['name']!r} is not allowed")
             # Kafka's manual replica assignment: an empty list is none (kraft places the replicas).
             manual = [(a["partition_index"], list(a["broker_ids"])) for a in t.get("assignments") or []] or None
             partitions = t["num_partitions"] if t["num_partitions"] != -1 else None

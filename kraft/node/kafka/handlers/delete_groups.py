@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 42
 MIN_VERSION = 0
@@ -26,6 +28,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         code = 0
         if not group_id:
             code = INVALID_GROUP_ID
+        elif not _auth.group(ctx, Operation.DELETE, group_id):
+            code = kafka_code(errors.GroupAuthorizationFailed)
         else:
             try:
                 await ctx.coordinator.delete_group(group_id)

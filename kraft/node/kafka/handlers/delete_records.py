@@ -16,9 +16,11 @@ import asyncio
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.broker import Broker
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 21
 MIN_VERSION = 0
@@ -28,7 +30,12 @@ MAX_VERSION = 2
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     topics = []
     for t in request["topics"]:
-        parts = await asyncio.gather(*(_one(ctx.broker, t["name"], p) for p in t["partitions"]))
+        if not _auth.topic(ctx, Operation.DELETE, t["name"]):
+            denied = kafka_code(errors.TopicAuthorizationFailed)
+            parts = [{"partition_index": p["partition_index"], "low_watermark": -1, "error_code": denied}
+                     for p in t["partitions"]]
+        else:
+            parts = list(await asyncio.gather(*(_one(ctx.broker, t["name"], p) for p in t["partitions"])))
         topics.append({"name": t["name"], "partitions": parts})
     return {"throttle_time": 0, "topics": topics}
 

@@ -11,9 +11,11 @@ import uuid
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers.metadata import NIL
+from kraft.state.acls import Operation
 
 API_KEY = 20
 MIN_VERSION = 1
@@ -31,6 +33,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         res: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
         try:
             res["name"] = name = _name(ctx, name, topic_id)
+            if not _auth.topic(ctx, Operation.DELETE, name):
+                raise errors.TopicAuthorizationFailed(f"DELETE on topic {name!r} is not allowed")
             res["topic_id"] = ctx.broker.topic_uuid(name) or NIL
             await ctx.broker.delete_topic(name)
         except errors.KraftError as e:

@@ -2,12 +2,12 @@
 
 The cluster id is the one the metadata group gave the cluster when it was founded (the same that
 Metadata answers); the controller is the metadata group's leader (this node while it has none, as
-Metadata answers too); brokers are the nodes' Kafka listeners. kraft has no ACLs, so everyone may do
-everything: ``cluster_authorized_operations`` is, when asked for, every operation Kafka defines on
-its cluster resource, as a Kafka broker without an authorizer answers (else Kafka's "not asked",
-INT32_MIN). v1's ``endpoint_type`` 2 (controllers) is UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker
-answers it: controllers are not reached separately here. While a new cluster has no id yet (its
-first moments) the answer is LEADER_NOT_AVAILABLE, which a client may retry.
+Metadata answers too); brokers are the nodes' Kafka listeners. ``cluster_authorized_operations`` is,
+when asked for, the operations Kafka defines on its cluster resource that the cluster's ACLs allow
+this client (``kraft.node.access``; every one of them without ACLs, as a Kafka broker without an
+authorizer answers; else Kafka's "not asked", INT32_MIN). v1's ``endpoint_type`` 2 (controllers) is
+UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers it: controllers are not reached separately here.
+While a new cluster has no id yet (its first moments) the answer is LEADER_NOT_AVAILABLE, which a client may retry.
 Versions 0-1 (both flexible; v2 adds fenced brokers, which kraft does not have).
 """
 
@@ -16,8 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import CLUSTER_NAME, ResourceType
 
 API_KEY = 60
 MIN_VERSION = 0
@@ -50,5 +52,6 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
             "controller_id": controller if controller in listeners else broker.node_id,
             "brokers": [{"broker_id": i, "host": n.host, "port": n.port, "rack": n.rack}
                         for i, n in sorted(listeners.items())],
-            "cluster_authorized_operations": ALL_CLUSTER_OPERATIONS if request.get(
+            "cluster_authorized_operations": _auth.operations(
+                ctx, ResourceType.CLUSTER, CLUSTER_NAME, CLUSTER_OPERATIONS.values()) if request.get(
                 "include_cluster_authorized_operations") else NOT_ASKED}

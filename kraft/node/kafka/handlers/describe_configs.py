@@ -14,6 +14,7 @@ from typing import Any
 
 from kraft import errors
 from kraft.broker_config import BrokerConfig
+from kraft.node import access as _auth
 from kraft.node import log_levels
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
@@ -31,6 +32,7 @@ from kraft.node.kafka.handlers._configs import (
     check_this_broker,
     unsupported,
 )
+from kraft.state.acls import Operation
 from kraft.topic_config import ResolvedConfig, format_value
 
 API_KEY = 32
@@ -47,14 +49,21 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
                                "error_code": 0, "error_message": None, "configs": []}
         try:
             if r["resource_type"] == TOPIC:
+                if not _auth.topic(ctx, Operation.DESCRIBE_CONFIGS, r["resource_name"]):
+                    raise errors.TopicAuthorizationFailed(f"DESCRIBE_CONFIGS on topic {r['resource_name']!r} "
+                                                          f"is not allowed")
                 topic = ctx.broker.describe_configs(r["resource_name"])
                 entries = [_topic_entry(c, synonyms, docs) for c in topic.values()]
             elif r["resource_type"] == BROKER:
+                if not _auth.cluster(ctx, Operation.DESCRIBE_CONFIGS):
+                    raise errors.ClusterAuthorizationFailed("DESCRIBE_CONFIGS on the cluster is not allowed")
                 check_broker(ctx, r["resource_name"])
                 entries = [_broker_entry(c, synonyms, docs)
                            for c in ctx.broker.describe_broker_configs(r["resource_name"])]
                 entries += _node_entries(ctx, r["resource_name"], synonyms, docs)
             elif r["resource_type"] == BROKER_LOGGER:
+                if not _auth.cluster(ctx, Operation.DESCRIBE_CONFIGS):
+                    raise errors.ClusterAuthorizationFailed("DESCRIBE_CONFIGS on the cluster is not allowed")
                 check_this_broker(ctx, r["resource_name"])
                 entries = [_logger_entry(name, level, synonyms) for name, level in log_levels.loggers().items()]
             else:

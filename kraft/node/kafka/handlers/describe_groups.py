@@ -9,8 +9,10 @@ from typing import Any
 from kraft import errors
 from kraft.groups.consumer_protocol import encode_assignment, encode_subscription
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 15
 MIN_VERSION = 0
@@ -18,7 +20,13 @@ MAX_VERSION = 5
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    return {"groups": [_describe(ctx.coordinator, g) for g in request["groups"]]}
+    return {"groups": [_describe(ctx.coordinator, g) if _auth.group(ctx, Operation.DESCRIBE, g) else _denied(g)
+                       for g in request["groups"]]}
+
+
+def _denied(group_id: str) -> dict[str, Any]:
+    return {"error_code": kafka_code(errors.GroupAuthorizationFailed), "group_id": group_id, "group_state": "",
+            "protocol_type": "", "protocol_data": "", "members": []}
 
 
 def _describe(coordinator: GroupCoordinator, group_id: str) -> dict[str, Any]:

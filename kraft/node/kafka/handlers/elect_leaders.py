@@ -18,11 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node import elections
 from kraft.node.broker import Broker
 from kraft.node.broker_values import LeaderElection
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 43
 MIN_VERSION = 0
@@ -32,6 +34,8 @@ UNCLEAN = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    if not _auth.cluster(ctx, Operation.ALTER):
+        raise errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
     broker = ctx.broker
     election_type = request.get("election_type", PREFERRED)
     if election_type not in (PREFERRED, UNCLEAN):

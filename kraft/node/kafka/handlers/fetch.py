@@ -25,10 +25,12 @@ Raft, not by Fetch.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from kraft import errors
 from kraft.log.entry import is_native
+from kraft.node import access as _auth
 from kraft.node.broker_values import FetchedPartition, FetchRequest, PartitionFetch
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
@@ -36,6 +38,7 @@ from kraft.node.kafka.fetch_sessions import FINAL_EPOCH, NO_SESSION, FetchKind, 
 from kraft.protocol.batch import decode_batch
 from kraft.protocol.kafka.message_sets import encode_message_set
 from kraft.protocol.kafka.records import decode_kafka_batch, native_to_kafka
+from kraft.state.acls import Operation
 from kraft.state.leader_epochs import epoch_at
 
 API_KEY = 1
@@ -68,7 +71,14 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     fetch = FetchRequest(parts, max_wait_ms=max(request["max_wait"], 0), min_bytes=max(request["min_bytes"], 0),
                          max_bytes=request.get("max_bytes", MAX_BYTES), strict_max_bytes=True,
                          client_rack=(request.get("rack_id") or "") if ctx.version >= RACK_FROM else None)
-    results = await ctx.broker.fetch(fetch)
+    # Kafka: a partition of a topic this client may not READ answers TOPIC_AUTHORIZATION_FAILED
+    denied = {p.topic for p in parts if not _auth.topic(ctx, Operation.READ, p.topic)}
+    if denied:
+        fetch = replace(fetch, partitions=tuple(p for p in parts if p.topic not in denied))
+    results = list(await ctx.broker.fetch(fetch)) if fetch.partitions else []
+    if denied:
+        read = iter(results)
+        results = [_denied(p) if p.topic in denied else next(read) for p in parts]
     if ctx.version < MESSAGE_SETS_BELOW:
         magic = 0 if ctx.version < 2 else 1
         answers = [_legacy_partition(r, p.offset, magic) for r, p in zip(results, parts, strict=True)]
@@ -110,6 +120,11 @@ def _legacy_partition(r: FetchedPartition, fetch_offset: int, magic: int) -> dic
                                                         else decode_kafka_batch(batch, base))
                if offset >= first)
     return _answer(r, encode_message_set(records, magic))
+
+
+def _denied(p: PartitionFetch) -> FetchedPartition:
+    return FetchedPartition(p.topic, p.partition, -1, -1, (),
+                            errors.TopicAuthorizationFailed(f"READ on topic {p.topic!r} is not allowed"))
 
 
 def _now_ms() -> int:

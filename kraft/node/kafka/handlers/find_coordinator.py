@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 10
 MIN_VERSION = 0
@@ -24,8 +26,16 @@ GROUP = 0  # key_type
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     found = _coordinator(ctx, request.get("key_type", GROUP))
     if ctx.version >= BATCHED_FROM:
-        return {"coordinators": [{"key": key, **found} for key in request["coordinator_keys"]]}
-    return found
+        return {"coordinators": [{"key": key, **_authorized(ctx, key, found)} for key in request["coordinator_keys"]]}
+    return _authorized(ctx, request.get("key", ""), found)
+
+
+def _authorized(ctx: KafkaContext, key: str, found: dict[str, Any]) -> dict[str, Any]:
+    """``found``, or GROUP_AUTHORIZATION_FAILED: Kafka needs DESCRIBE on the group to find its coordinator."""
+    if found["error_code"] or _auth.group(ctx, Operation.DESCRIBE, key):
+        return found
+    e = errors.GroupAuthorizationFailed(f"DESCRIBE on group {key!r} is not allowed")
+    return {"error_code": kafka_code(e), "error_message": e.message, "node_id": -1, "host": "", "port": -1}
 
 
 def _coordinator(ctx: KafkaContext, key_type: int) -> dict[str, Any]:

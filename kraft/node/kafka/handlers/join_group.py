@@ -15,8 +15,10 @@ from typing import Any
 
 from kraft import errors
 from kraft.groups.consumer_protocol import subscription_topics
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 11
 MIN_VERSION = 0
@@ -31,6 +33,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     rebalance_ms = request.get("rebalance_timeout", -1)
     instance_id = request.get("group_instance_id") or None
     try:
+        if not _auth.group(ctx, Operation.READ, request["group_id"]):
+            raise errors.GroupAuthorizationFailed(f"READ on group {request['group_id']!r} is not allowed")
         if ctx.version >= MEMBER_ID_REQUIRED_FROM and not request["member_id"] and instance_id is None:
             member_id = ctx.coordinator.pending_member(request["group_id"], ctx.client_id, session_ms)
             return _refused(kafka_code(errors.MemberIdRequired), member_id)

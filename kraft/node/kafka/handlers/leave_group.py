@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 13
 MIN_VERSION = 0
@@ -15,6 +17,8 @@ MAX_VERSION = 5
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    if not _auth.group(ctx, Operation.READ, request["group_id"]):
+        raise errors.GroupAuthorizationFailed(f"READ on group {request['group_id']!r} is not allowed")
     group_id = request["group_id"]
     if ctx.version < 3:
         ctx.coordinator.leave(group_id, request["member_id"])

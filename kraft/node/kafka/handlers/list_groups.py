@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from kraft.groups.coordinator import select_groups
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
+from kraft.state.acls import Operation
 
 API_KEY = 16
 MIN_VERSION = 0
@@ -23,6 +25,7 @@ MAX_VERSION = 5
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     groups = select_groups(ctx.coordinator.list_group_states(), request.get("states_filter") or (),
                            request.get("types_filter") or ())
+    groups = [g for g in groups if _auth.group(ctx, Operation.DESCRIBE, g.group_id)]  # Kafka lists only those
     return {"error_code": 0, "throttle_time": 0,
             "groups": [{"group_id": g.group_id, "protocol_type": g.protocol_type, "group_state": g.state,
                         "group_type": g.type} for g in groups]}

@@ -18,8 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 2
 MIN_VERSION = 0
@@ -29,11 +31,14 @@ MAX_VERSION = 7
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     topics = []
     for t in request["topics"]:
+        allowed = _auth.topic(ctx, Operation.DESCRIBE, t["name"])
         parts = []
         for p in t["partitions"]:
             res = {"partition_index": p["partition_index"], "error_code": 0, "timestamp": -1, "offset": -1,
                    "leader_epoch": -1}
             try:
+                if not allowed:
+                    raise errors.TopicAuthorizationFailed(f"DESCRIBE on topic {t['name']!r} is not allowed")
                 found = ctx.broker.list_offset(t["name"], p["partition_index"], p["timestamp"], exact=True,
                                                current_leader_epoch=p.get("current_leader_epoch", -1))
                 if found is not None:

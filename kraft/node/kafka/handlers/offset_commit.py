@@ -16,8 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code, kafka_code_for
+from kraft.state.acls import Operation
 
 API_KEY = 8
 MIN_VERSION = 2
@@ -27,11 +29,18 @@ MAX_VERSION = 9
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     offsets = [(t["name"], p["partition_index"], p["committed_offset"], p.get("committed_metadata") or "",
                  int(p.get("committed_leader_epoch", -1))) for t in request["topics"] for p in t["partitions"]]
+    # Kafka: READ on the group, else every partition fails; READ on each topic, else its partitions do
+    denied = {o[0] for o in offsets if not _auth.topic(ctx, Operation.READ, o[0])}
     try:
+        if not _auth.group(ctx, Operation.READ, request["group_id"]):
+            raise errors.GroupAuthorizationFailed(f"READ on group {request['group_id']!r} is not allowed")
+        allowed = [o for o in offsets if o[0] not in denied]
         results = await ctx.coordinator.commit(request["group_id"], request["member_id"],
-                                               request["generation_id_or_member_epoch"], offsets,
-                                               instance_id=request.get("group_instance_id"))
-        codes = [kafka_code_for(code) for code, _ in results]
+                                               request["generation_id_or_member_epoch"], allowed,
+                                               instance_id=request.get("group_instance_id")) if allowed else []
+        done = iter(kafka_code_for(code) for code, _ in results)
+        unauthorized = kafka_code(errors.TopicAuthorizationFailed)
+        codes = [unauthorized if o[0] in denied else next(done) for o in offsets]
     except errors.NonEmptyGroup:
         # A commit without a member id and generation (a consumer using assign()) into a group with
         # members: Kafka answers UNKNOWN_MEMBER_ID, which clients know (NON_EMPTY_GROUP is for deletes).

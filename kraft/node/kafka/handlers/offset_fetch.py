@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 9
 MIN_VERSION = 1
@@ -27,6 +29,8 @@ BATCHED_FROM = 8  # the version that names groups in a list
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     if ctx.version >= BATCHED_FROM:
         return {"groups": [_group(ctx, g) for g in request["groups"]]}
+    if not _auth.group(ctx, Operation.DESCRIBE, request["group_id"]):
+        raise errors.GroupAuthorizationFailed(f"DESCRIBE on group {request['group_id']!r} is not allowed")
     return {"error_code": 0, "topics": _topics(ctx, request["group_id"], request.get("topics"))}
 
 
@@ -34,6 +38,8 @@ def _group(ctx: KafkaContext, group: dict[str, Any]) -> dict[str, Any]:
     """One group of a batched request (v8+), its member checked first (v9)."""
     group_id = group["group_id"]
     try:
+        if not _auth.group(ctx, Operation.DESCRIBE, group_id):
+            raise errors.GroupAuthorizationFailed(f"DESCRIBE on group {group_id!r} is not allowed")
         ctx.coordinator.check_offset_fetch(group_id, group.get("member_id"), int(group.get("member_epoch", -1)))
     except errors.KraftError as e:
         return {"group_id": group_id, "error_code": kafka_code(e), "topics": []}
@@ -50,9 +56,20 @@ def _topics(ctx: KafkaContext, group_id: str, wanted: list[dict[str, Any]] | Non
         by_topic: dict[str, list[int]] = {}
         for topic, partition in sorted(offsets):
             by_topic.setdefault(topic, []).append(partition)
-        wanted = [{"name": t, "partition_indexes": ps} for t, ps in by_topic.items()]
-    return [{"name": t["name"], "partitions": [
-        {"partition_index": p, "committed_offset": offsets.get((t["name"], p), -1),
-         "committed_leader_epoch": epochs.get((t["name"], p), -1),
-         "metadata": metadata.get((t["name"], p), ""), "error_code": 0} for p in t["partition_indexes"]]}
-        for t in wanted]
+        # every topic: those this client may not describe are left out, as Kafka does
+        wanted = [{"name": t, "partition_indexes": ps} for t, ps in by_topic.items()
+                  if _auth.topic(ctx, Operation.DESCRIBE, t)]
+    unauthorized = kafka_code(errors.TopicAuthorizationFailed)
+    out = []
+    for t in wanted:
+        name = t["name"]
+        if not _auth.topic(ctx, Operation.DESCRIBE, name):
+            out.append({"name": name, "partitions": [
+                {"partition_index": p, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
+                 "error_code": unauthorized} for p in t["partition_indexes"]]})
+            continue
+        out.append({"name": name, "partitions": [
+            {"partition_index": p, "committed_offset": offsets.get((name, p), -1),
+             "committed_leader_epoch": epochs.get((name, p), -1),
+             "metadata": metadata.get((name, p), ""), "error_code": 0} for p in t["partition_indexes"]]})
+    return out

@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
+from kraft.state.acls import Operation
 
 API_KEY = 23
 MIN_VERSION = 2
@@ -29,6 +31,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
         for p in t["partitions"]:
             res = {"partition": p["partition"], "error_code": 0, "leader_epoch": -1, "end_offset": -1}
             try:
+                if not _auth.topic(ctx, Operation.DESCRIBE, t["topic"]):
+                    raise errors.TopicAuthorizationFailed(f"DESCRIBE on topic {t['topic']!r} is not allowed")
                 found = ctx.broker.offset_for_leader_epoch(t["topic"], p["partition"], p["leader_epoch"],
                                                            p.get("current_leader_epoch", -1))
                 res.update(leader_epoch=found.leader_epoch, end_offset=found.end_offset)

@@ -23,12 +23,14 @@ import asyncio
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.broker import Broker
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers._common import CloseConnection
 from kraft.protocol.kafka.message_sets import message_set_to_batch
 from kraft.protocol.kafka.records import split_record_set
+from kraft.state.acls import Operation
 
 API_KEY = 0
 MIN_VERSION = 0
@@ -50,8 +52,10 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
                               for t in request["topic_data"]]}
     topics = request["topic_data"]
     legacy = ctx.version < LEGACY_BELOW
+    denied = {t["name"] for t in topics if not _auth.topic(ctx, Operation.WRITE, t["name"])}
     answers = await asyncio.gather(*(
-        _one(broker, t["name"], p, acks, timeout_s, legacy) for t in topics for p in t["partition_data"]))
+        _one(broker, t["name"], p, acks, timeout_s, legacy, t["name"] not in denied)
+        for t in topics for p in t["partition_data"]))
     if acks == 0:
         failed = [a for a in answers if a["error_code"]]
         if failed:
@@ -63,10 +67,12 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
 
 
 async def _one(broker: Broker, topic: str, part: dict[str, Any], acks: int, timeout_s: float,
-               legacy: bool = False) -> dict[str, Any]:
+               legacy: bool = False, allowed: bool = True) -> dict[str, Any]:
     res = {"index": part["index"], "error_code": 0, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1,
            "record_errors": [], "error_message": None}
     try:
+        if not allowed:  # Kafka checks WRITE before the topic's existence (which it does not disclose)
+            raise errors.TopicAuthorizationFailed(f"WRITE on topic {topic!r} is not allowed")
         records = part.get("records")
         if not records:
             raise errors.InvalidRecord(f"{topic}/{part['index']}: no records")

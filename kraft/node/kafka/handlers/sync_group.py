@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
+from kraft.state.acls import Operation
 
 API_KEY = 14
 MIN_VERSION = 0
@@ -14,6 +16,8 @@ MAX_VERSION = 5
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
+    if not _auth.group(ctx, Operation.READ, request["group_id"]):
+        raise errors.GroupAuthorizationFailed(f"READ on group {request['group_id']!r} is not allowed")
     group_id = request["group_id"]
     described = ctx.coordinator.group_protocol(group_id)
     for field, ours in zip(("protocol_type", "protocol_name"), described, strict=True):
