@@ -196,6 +196,38 @@ class InvalidConfig(KraftError):
 
 
 @_register
+class UnsupportedSaslMechanism(KraftError):
+    """A SCRAM credential for a mechanism other than SCRAM-SHA-256 / SCRAM-SHA-512."""
+
+    code = 33
+    name = "UNSUPPORTED_SASL_MECHANISM"
+
+
+@_register
+class ResourceNotFound(KraftError):
+    """A user with no SCRAM credentials (described, or one of them deleted)."""
+
+    code = 91
+    name = "RESOURCE_NOT_FOUND"
+
+
+@_register
+class DuplicateResource(KraftError):
+    """A request names the same resource twice (a user and mechanism in one SCRAM alteration)."""
+
+    code = 92
+    name = "DUPLICATE_RESOURCE"
+
+
+@_register
+class UnacceptableCredential(KraftError):
+    """A SCRAM credential Kafka refuses: empty user, salt or password, iterations out of range."""
+
+    code = 93
+    name = "UNACCEPTABLE_CREDENTIAL"
+
+
+@_register
 class FrameTooLarge(KraftError):
     """A frame's length prefix is over the receiver's limit; the connection is closed."""
 
@@ -294,6 +326,14 @@ class NonEmptyGroup(KraftError):
 class GroupIdNotFound(KraftError):
     code = 69
     name = "GROUP_ID_NOT_FOUND"
+
+
+@_register
+class GroupSubscribedToTopic(KraftError):
+    """OffsetDelete of a partition whose topic a member of the (active) group subscribes to."""
+
+    code = 86
+    name = "GROUP_SUBSCRIBED_TO_TOPIC"
 
 
 @_register

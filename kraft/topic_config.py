@@ -32,6 +32,7 @@ LIST, a list as its comma-joined canonical text)."""
 INT_MAX = (1 << 31) - 1
 LONG_MAX = (1 << 63) - 1
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER_DIGITS_MAX = 19  # a long's digits: more is out of any range here, and not parsed
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
@@ -166,7 +167,11 @@ def _parse_integer(raw: object) -> int:
     if isinstance(raw, int):
         return raw
     if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-        return int(raw.strip())
+        text = raw.strip()
+        digits = text.lstrip("+-").lstrip("0") or "0"
+        if len(digits) > _INTEGER_DIGITS_MAX:  # Python refuses int() of over 4300 digits (a ValueError)
+            raise _Bad(f"{text[:24]}... ({len(digits)} digits) is out of range")
+        return int(("-" if text.startswith("-") else "") + digits)  # leading zeros count in int()'s limit
     raise _Bad(f"{raw!r} is not an integer")
 
 
@@ -237,6 +242,15 @@ def parse_value(name: str, raw: object) -> ConfigValue:
         return _parse(key, raw)
     except _Bad as e:
         raise InvalidConfig(f"{name}: {e}", key=name) from None
+
+
+def parse_key(key: ConfigKey, raw: object) -> ConfigValue:
+    """``raw`` as ``key``'s canonical value (a row of another table of the same shape:
+    ``kraft.broker_config``'s); InvalidConfig naming the key and the reason."""
+    try:
+        return _parse(key, raw)
+    except _Bad as e:
+        raise InvalidConfig(f"{key.name}: {e}", key=key.name) from None
 
 
 def _unknown(name: str) -> str:
@@ -411,6 +425,11 @@ def plan_update(current: Mapping[str, object], cluster_defaults: Mapping[str, Co
     if problems:
         raise InvalidConfig("; ".join(problems), key=problems[0].split(":", 1)[0])
     return ConfigUpdate(validate_configs(raw), tuple(delete), replace)
+
+
+def list_change(current: ConfigValue, change: ConfigChange) -> str:
+    """A list config's text after APPEND or SUBTRACT (unchecked: an emptied list is the caller's)."""
+    return _list_change(current, change)
 
 
 def _list_change(current: ConfigValue, change: ConfigChange) -> str:

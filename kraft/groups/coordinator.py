@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kraft import errors
@@ -93,6 +94,30 @@ def _commit_fields(offset: tuple[str, int, int] | tuple[str, int, int, str] | tu
     if len(offset) == 4:
         return (*offset, -1)
     return (*offset, "", -1)
+
+
+CLASSIC_TYPE = "classic"  # Kafka's group types (ListGroups v5, KIP-848)
+CONSUMER_TYPE = "consumer"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupListing:
+    """One group as ListGroups lists it."""
+
+    group_id: str
+    protocol_type: str
+    state: str  # Kafka's state names (``membership.State``, ``consumer_group.GroupState``)
+    type: str  # CLASSIC_TYPE or CONSUMER_TYPE
+
+
+def select_groups(groups: Sequence[GroupListing], states: Sequence[str],
+                  types: Sequence[str]) -> list[GroupListing]:
+    """The groups whose state is one of ``states`` and type one of ``types`` (an empty filter lets
+    every group through), both compared without case, as Kafka's ListGroups filters."""
+    wanted_states = {s.lower() for s in states}
+    wanted_types = {t.lower() for t in types}
+    return [g for g in groups if (not wanted_states or g.state.lower() in wanted_states)
+            and (not wanted_types or g.type.lower() in wanted_types)]
 
 
 class GroupCoordinator:
@@ -324,6 +349,37 @@ class GroupCoordinator:
             if left is not None and not left.members:
                 del groups[group_id]
 
+    async def delete_offsets(self, group_id: str, partitions: Sequence[tuple[str, int]]) -> list[int]:
+        """Kafka's OffsetDelete: some of a group's commits go, through the metadata group; per
+        partition an error code (0: deleted, or there was nothing to delete). An active group keeps
+        the commits of every topic one of its members subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); an
+        active group whose protocol is neither Kafka's consumer protocol nor kraft's native one (so its
+        subscriptions are not known) refuses them all, NON_EMPTY_GROUP; a group with neither members nor commits is
+        GROUP_ID_NOT_FOUND. The entry is applied only at the generation the check saw."""
+        if not self.is_coordinator():
+            raise errors.NotCoordinator("only the coordinator deletes a group's offsets; ask find_coordinator")
+        classic, consumer = self.groups.get(group_id), self.consumer_groups.get(group_id)
+        replicated = self.metadata.groups.get(group_id)
+        if replicated is None and classic is None and consumer is None:
+            raise errors.GroupIdNotFound(f"group {group_id!r} does not exist")
+        subscribed: set[str] = set()
+        if consumer is not None and consumer.members:
+            topics = self._topic_partitions()
+            for member in consumer.members.values():
+                subscribed.update(member.subscribed(topics))
+        elif classic is not None and classic.members:
+            if classic.protocol_type not in ("consumer", ""):  # "": a native kraft group, its topics known too
+                raise errors.NonEmptyGroup(f"group {group_id!r} has members of protocol {classic.protocol_type!r}")
+            for m in classic.members.values():
+                subscribed.update(m.topics)
+        codes = [errors.GroupSubscribedToTopic.code if t in subscribed else 0 for t, _ in partitions]
+        doomed = [[t, p] for (t, p), code in zip(partitions, codes, strict=True)
+                  if not code and replicated is not None and (t, p) in replicated.offsets]
+        if doomed and replicated is not None:
+            await self.propose(encode_command("delete_offsets", group=group_id, generation=replicated.generation,
+                                              partitions=doomed))
+        return codes
+
     # --- reads (any node: offsets are replicated) ----------------------------------------------
     def committed(self, group_id: str) -> GroupOffsets | None:
         return self.metadata.groups.get(group_id)
@@ -334,6 +390,27 @@ class GroupCoordinator:
             names |= {g for g, grp in self.groups.items() if grp.members}
             names |= {g for g, cg in self.consumer_groups.items() if cg.members}
         return sorted(names)
+
+    def list_group_states(self) -> list[GroupListing]:
+        """Every group this node coordinates with its state and type (ListGroups v4+): a classic
+        group's own state (Empty once its members left, or when only its commits are left here),
+        a consumer-protocol group's (KIP-848: Empty, Assigning, Reconciling, Stable). None on a node
+        that does not coordinate."""
+        if not self.is_coordinator():
+            return []
+        out = []
+        for group_id in self.list_groups():
+            consumer = self.consumer_groups.get(group_id)
+            if consumer is not None:
+                out.append(GroupListing(group_id, "consumer", consumer.state.value, CONSUMER_TYPE))
+                continue
+            group = self.groups.get(group_id)
+            state = group.state.value if group is not None else State.EMPTY.value
+            # A group known only by its commits (the coordinator moved, or only admin commits made it):
+            # kraft's groups are consumer groups, and Kafka keeps "consumer" for one whose members left.
+            protocol_type = (group.protocol_type if group is not None else "") or "consumer"
+            out.append(GroupListing(group_id, protocol_type, state, CLASSIC_TYPE))
+        return out
 
     def group_protocol(self, group_id: str) -> tuple[str, str]:
         """(protocol type, chosen protocol) of a Kafka-protocol group coordinated here; empty if unknown."""

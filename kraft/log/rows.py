@@ -19,6 +19,10 @@ Owns the keys and encodings (and nothing else) of:
                                      msgpack list: one committed offset of that group, as a commit
                                      row ([topic, partition, offset, metadata?, leader epoch?])
     pstate     gid + b"a"            u64: the metadata group's last applied Raft index
+    pstate     gid + b"r" + kind + b"\0" + key
+                                     msgpack [key, row]: one keyed record of the metadata group (a
+                                     broker's dynamic configs, a user's SCRAM credentials; a key
+                                     too long for a key is stored as b"#" + its SHA-256)
     pstate     gid + b"l" + sha256   msgpack list: one ACL binding of the metadata group, keyed by the
                                      SHA-256 of its row (``kraft.state.acls.AclBinding.key``)
     pstate     gid + b"h"            msgpack [[end offset, proposed ms], ...]: a partition's last
@@ -97,6 +101,7 @@ class MetadataRows(StateRow[CatalogueState]):
         self._topic_prefix = self.key + b"t"
         self._partition_prefix = self.key + b"p"
         self._node_prefix = self.key + b"n"
+        self._record_prefix = self.key + b"r"
         self._acl_prefix = self.key + b"l"
 
     def load_topics(self) -> dict[str, TopicRow]:
@@ -190,6 +195,28 @@ class MetadataRows(StateRow[CatalogueState]):
             for commit in row["offsets"]:
                 self.save_group_offset(name, commit[0], commit[1], commit)
 
+    def load_records(self, kind: str) -> dict[str, Any]:
+        prefix = self._records_of(kind)
+        out: dict[str, Any] = {}
+        for _key, raw in self.store.scan(DB_PSTATE, prefix, prefix_stop(prefix)):
+            key, row = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+            out[key] = row
+        return out
+
+    def save_record(self, kind: str, key: str, row: Any | None) -> None:
+        at = self._records_of(kind) + _key_id(key, self._GROUP_KEY_MAX)
+        if row is None:
+            self.store.delete(DB_PSTATE, at)
+        else:
+            self.store.put(DB_PSTATE, at, msgpack.packb([key, row], use_bin_type=True))
+
+    def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
+        self.store.delete_prefix(DB_PSTATE, self._records_of(kind))
+        for key, row in rows.items():
+            self.save_record(kind, key, row)
+
+    def _records_of(self, kind: str) -> bytes:
+        return self._record_prefix + kind.encode() + b"\0"
     def load_acls(self) -> list[list[Any]]:
         return [list(msgpack.unpackb(raw, raw=False))
                 for _key, raw in self.store.scan(DB_PSTATE, self._acl_prefix, prefix_stop(self._acl_prefix))]

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kraft import authorizer, errors, topic_config
+from kraft import authorizer, broker_config, errors, scram, topic_config
 from kraft.authorizer import Principal
 from kraft.config import ClusterConfig
 from kraft.groups.coordinator import GroupCoordinator
@@ -73,7 +73,7 @@ from kraft.replica_selector import preferred_read_replica
 from kraft.state import leader_epochs
 from kraft.state.acls import AclBinding, AclFilter, AclSet
 from kraft.state.leader_epochs import LeaderEpochs
-from kraft.state.metadata import MetadataView, PartitionMeta, encode_command
+from kraft.state.metadata import BROKER_CONFIGS, SCRAM_CREDENTIALS, MetadataView, PartitionMeta, encode_command
 from kraft.topic_config import ConfigChange, ConfigValue, LogConfig, ResolvedConfig
 
 EARLIEST = -2
@@ -662,6 +662,12 @@ class Broker:
         await self._propose_to_controller(encode_command("delete_topic", name=name))
 
     # --- topic configs (kraft.topic_config; cluster-wide defaults are this node's cluster.ini) ---------
+    def _topic_defaults(self) -> dict[str, ConfigValue]:
+        """The defaults of topics' configs on this node: cluster.ini's under the dynamic broker
+        configs (the cluster-wide ones, then this node's own: ``kraft.broker_config``)."""
+        return broker_config.topic_defaults(self.dynamic_broker_configs(), self.node_id,
+                                            self.config.topic_config_defaults())
+
     def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ConfigValue]:
         """A new topic's configs in canonical form: checked against the table, and the values the
         topic would have against the rules between keys and this node's limits (InvalidConfig)."""
@@ -670,7 +676,7 @@ class Broker:
         return clean
 
     def _check_effective(self, configs: Mapping[str, object]) -> None:
-        resolved = topic_config.resolve(configs, self.config.topic_config_defaults())
+        resolved = topic_config.resolve(configs, self._topic_defaults())
         topic_config.check_effective(resolved, max_record_bytes=self.config.max_record_bytes)
 
     def describe_configs(self, topic: str) -> dict[str, ResolvedConfig]:
@@ -678,15 +684,15 @@ class Broker:
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
-        return topic_config.resolve(meta.configs, self.config.topic_config_defaults())
+        return topic_config.resolve(meta.configs, self._topic_defaults())
 
     def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
         """Every config a topic created with ``configs`` has on this node (checked: InvalidConfig)."""
-        return topic_config.resolve(self.validate_topic_configs(configs), self.config.topic_config_defaults())
+        return topic_config.resolve(self.validate_topic_configs(configs), self._topic_defaults())
 
     def cluster_configs(self) -> dict[str, ResolvedConfig]:
         """The configs a topic without any of its own has on this node (cluster.ini over Kafka's)."""
-        return topic_config.resolve({}, self.config.topic_config_defaults())
+        return topic_config.resolve({}, self._topic_defaults())
 
     def log_config(self, topic: str) -> LogConfig:
         """``topic``'s effective configs as typed fields (produce checks, retention, compaction).
@@ -702,7 +708,7 @@ class Broker:
             meta = view.topics.get(topic)
             if meta is None:
                 raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
-            found = cache[topic] = topic_config.log_config(meta.configs, self.config.topic_config_defaults())
+            found = cache[topic] = topic_config.log_config(meta.configs, self._topic_defaults())
         return found
 
     async def alter_configs(self, topic: str, changes: Sequence[ConfigChange], *, replace: bool = False,
@@ -712,13 +718,56 @@ class Broker:
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
-        defaults = self.config.topic_config_defaults()
+        defaults = self._topic_defaults()
         update = topic_config.plan_update(meta.configs, defaults, changes, replace=replace)
         self._check_effective(update.applied_to(meta.configs))
         if validate_only:
             return
         await self._propose_to_controller(encode_command("alter_configs", name=topic, set=update.set,
                                                     delete=list(update.delete), replace=update.replace))
+
+    # --- dynamic broker configs (kraft.broker_config), replicated by the metadata group -------------
+    def dynamic_broker_configs(self) -> Mapping[str, Mapping[str, str]]:
+        """Every broker's dynamic configs as text, by broker id ("" for the cluster-wide defaults)."""
+        return self.replicas.metadata.records[BROKER_CONFIGS]
+
+    def describe_broker_configs(self, broker: str) -> list[broker_config.BrokerConfig]:
+        """Every dynamic-capable config of ``broker`` (a node id, or "") with its value and sources."""
+        return broker_config.describe(self.dynamic_broker_configs(), broker, self.config.topic_config_defaults())
+
+    async def alter_broker_configs(self, broker: str, changes: Sequence[ConfigChange], *, replace: bool = False,
+                                   validate_only: bool = False) -> None:
+        """Apply ``changes`` to ``broker``'s dynamic configs ("": the cluster-wide defaults) in one
+        metadata entry; checked whole first (the topic defaults they make too), nothing half-applied."""
+        dynamic = self.dynamic_broker_configs()
+        update = broker_config.plan_update(dynamic.get(broker, {}), changes, replace=replace)
+        after = {**dynamic, broker: update.applied_to(dynamic.get(broker, {}))}
+        node = int(broker) if broker else -1  # "": the cluster-wide level alone
+        defaults = broker_config.topic_defaults(after, node, self.config.topic_config_defaults())
+        topic_config.check_effective(topic_config.resolve({}, defaults), max_record_bytes=self.config.max_record_bytes)
+        if validate_only:
+            return
+        await self._propose_to_controller(encode_command("alter_broker_configs", broker=broker, set=update.set,
+                                                         delete=list(update.delete), replace=update.replace))
+
+    # --- SCRAM credentials (kraft.scram): stored and described, never used (kraft has no SASL) -------
+    def describe_scram_credentials(self, users: Sequence[str] | None) -> list[scram.UserCredentials]:
+        return scram.describe(self.replicas.metadata.records[SCRAM_CREDENTIALS], users)
+
+    async def alter_scram_credentials(self, deletions: Sequence[scram.Deletion],
+                                      upsertions: Sequence[scram.Upsertion]) -> dict[str, errors.KraftError | None]:
+        """Every user of the request with its outcome (None: changed), in the order users appear;
+        the accepted users' changes are one metadata entry."""
+        checked = scram.check_alterations(deletions, upsertions)
+        outcome: dict[str, errors.KraftError | None] = {
+            user: checked.refused.get(user) for user in scram.users_of(deletions, upsertions)}
+        if checked.deletions or checked.upsertions:
+            results = await self._propose_to_controller(encode_command(
+                "alter_scram_credentials", deletions=checked.deletions, upsertions=checked.upsertions))
+            for user, code in results:
+                outcome[user] = errors.error_for_code(code, f"user {user!r}: a credential to delete does not exist") \
+                    if code else None
+        return outcome
 
     # --- reassignments (moves of partitions between nodes) ---------------------------------------
     async def reassign_partitions(self, topic: str, moves: Mapping[int, Sequence[int] | None], *,

@@ -29,6 +29,10 @@ Each topic has Kafka's topic id too (``TopicMeta.topic_uuid``): a UUID the propo
 simulator's, or an entry written before topic ids) gets one derived from the topic's number and name
 (``derived_topic_uuid``), the same on every replica. A topic deleted and created again gets a new one.
 
+Small keyed records live here too, one row each (``RECORD_KINDS``): dynamic broker configs and SCRAM
+credentials, replaced per key by ``alter_broker_configs`` and ``alter_scram_credentials``; a disk or
+snapshot from before them has none.
+
 The cluster's id is catalogue state too: the first metadata leader that finds none proposes one
 (``set_cluster_id``, a random id in the command); the first such entry wins, so a second proposal
 (a later leader's, made before it applied the first) changes nothing.
@@ -276,6 +280,16 @@ class StateStore(Protocol):
         """Every group row at once (a snapshot): rows of groups not in ``groups`` go."""
         ...
 
+    def load_records(self, kind: str) -> dict[str, Any]:
+        """Every row of one kind of small keyed record (``RECORD_KINDS``): key -> row."""
+        ...
+
+    def save_record(self, kind: str, key: str, row: Any | None) -> None:
+        """One keyed record's row; None: it goes."""
+        ...
+
+    def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
+        """Every row of one kind at once (a snapshot): rows not in ``rows`` go."""
     def load_acls(self) -> list[list[Any]]:
         """Every ACL binding, as ``AclBinding.row`` makes it (none on a disk from before ACLs)."""
         ...
@@ -294,6 +308,14 @@ class StateStore(Protocol):
 # offset; kraft refuses anything lower (OFFSET_OUT_OF_RANGE). No entry before this rule carries one:
 # the coordinator refused every negative offset before proposing.
 COMMITTED_OFFSET_MIN = -2
+
+# Small keyed records, one row each (``StateStore.load_records``), in snapshots under their kind:
+# dynamic broker configs (broker id, or "" for the cluster-wide defaults -> {config name: value text})
+# and SCRAM credentials (user -> {mechanism name: [iterations, salt, salted password]}). Both are
+# checked by their proposer (``kraft.broker_config``, ``kraft.scram``); the machine stores them.
+BROKER_CONFIGS = "broker_configs"
+SCRAM_CREDENTIALS = "scram_credentials"
+RECORD_KINDS = (BROKER_CONFIGS, SCRAM_CREDENTIALS)
 
 
 @dataclass
@@ -335,8 +357,10 @@ class GroupOffsets:
         self.leader_epochs.pop(key, None)
 
     def rows(self) -> list[list[Any]]:
+        """Every commit's row, by topic and partition: replicas that wrote them in another order (one
+        restarted and read them back in key order) give the same snapshot."""
         return [commit_row(t, p, o, self.metadata.get((t, p), ""), self.leader_epochs.get((t, p), -1))
-                for (t, p), o in self.offsets.items()]
+                for (t, p), o in sorted(self.offsets.items())]
 
     def row(self, topic: str, partition: int) -> list[Any] | None:
         """One commit's row, or None: no commit for that partition (forgotten)."""
@@ -401,6 +425,11 @@ class MetadataMachine:
             g for g, v in rows.items() if v.get("legacy")}
         self._dirty_offsets: set[tuple[str, str, int]] = {
             (g, t, p) for g in self._dirty_groups for t, p in self.groups[g].offsets}
+        # Keyed records (broker configs, SCRAM credentials): each kind's dict is replaced, never
+        # mutated, so a reader on another thread holds a consistent one.
+        self.records: dict[str, dict[str, Any]] = {
+            kind: (store.load_records(kind) if store is not None else {}) for kind in RECORD_KINDS}
+        self._dirty_records: set[tuple[str, str]] = set()  # (kind, key)
         if legacy_catalogue or legacy_groups:
             self._head_dirty = True
             self._dirty_nodes.update(self._nodes)
@@ -472,10 +501,11 @@ class MetadataMachine:
         """The whole state, as of the last applied entry: a copy (it is encoded later)."""
         catalogue = self._catalogue()
         groups = {g: {"generation": o.generation, "offsets": o.rows()} for g, o in self.groups.items()}
-        copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(
-            {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied,
-             "acls": [b.row() for b in sorted(self._acls.values())]}, use_bin_type=True),
-            raw=False, strict_map_key=False)
+        whole = {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied,
+                 "acls": [b.row() for b in sorted(self._acls.values())]}
+        whole.update({kind: rows for kind, rows in self.records.items() if rows})  # absent: none (older snapshots too)
+        copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(whole, use_bin_type=True),
+                                                 raw=False, strict_map_key=False)
         return copied
 
     def snapshot_state(self) -> dict[str, Any]:
@@ -489,16 +519,20 @@ class MetadataMachine:
         self._last_applied = state["last_applied"]
         rows: dict[str, GroupRow] = state["groups"]
         self.groups = {g: GroupOffsets.from_row(v) for g, v in rows.items()}
+        self.records = {kind: dict(state.get(kind) or {}) for kind in RECORD_KINDS}
         acls = [AclBinding.from_row(r) for r in state.get("acls", ())]  # none in snapshots from before ACLs
         self._acls = {b.key(): b for b in acls}
         if self._store is not None:
             self._store.save_state(self._head())
             self._store.replace_catalogue(self._topics, self._nodes)
             self._store.replace_groups(rows)
+            for kind, records in self.records.items():
+                self._store.replace_records(kind, records)
             self._store.replace_acls([b.row() for b in acls])
             self._store.save_applied(self._last_applied)
         self._dirty_groups.clear()
         self._dirty_offsets.clear()
+        self._dirty_records.clear()
         self._dirty_acls.clear()
         self._view_acls = True
         self._publish(full=True)
@@ -556,6 +590,9 @@ class MetadataMachine:
             if g is not None:  # else its rows went with the group's
                 store.save_group_offset(name, topic, partition, g.row(topic, partition))
         self._dirty_offsets.clear()
+        for kind, record in self._dirty_records:
+            store.save_record(kind, record, self.records[kind].get(record))
+        self._dirty_records.clear()
         for key in self._dirty_acls:
             binding = self._acls.get(key)
             store.save_acl(key, None if binding is None else binding.row())
@@ -766,6 +803,21 @@ class MetadataMachine:
         del self.groups[cmd["group"]]
         self._dirty_groups.add(cmd["group"])
 
+    def _op_delete_offsets(self, cmd: dict[str, Any]) -> None:
+        """Some of a group's commits go (Kafka's OffsetDelete), if its generation is still the one the
+        coordinator checked them at (it refused partitions of topics the group's members subscribe
+        to): a rebalance meanwhile may have changed the subscriptions, REBALANCE_IN_PROGRESS."""
+        group = self.groups.get(cmd["group"])
+        if group is None:
+            raise errors.GroupIdNotFound(f"group {cmd['group']!r} does not exist")
+        if group.generation != cmd["generation"]:
+            raise errors.RebalanceInProgress(f"group {cmd['group']!r} moved to generation {group.generation}")
+        keys = [(str(topic), int(partition)) for topic, partition in cmd["partitions"]]  # all read before any goes
+        for key in keys:
+            if key in group.offsets:
+                group.forget(key)
+                self._dirty_offsets.add((cmd["group"], *key))
+
     def _op_commit_offsets(self, cmd: dict[str, Any]) -> list[list[int]]:
         """Many groups' commits in one entry; per commit, per offset: an error code (0 = stored).
 
@@ -860,6 +912,58 @@ class MetadataMachine:
         else:
             p.pop("isr", None)
         self._touch_partitions(name, cmd["topic_id"], [cmd["partition"]])
+
+    # --- keyed records: dynamic broker configs, SCRAM credentials ---------------------------------
+    def _put_record(self, kind: str, key: str, row: Any | None) -> None:
+        """Replace one record (None: it goes) in a new dict of its kind (readers keep the old one)."""
+        rows = dict(self.records[kind])
+        if row is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = row
+        self.records[kind] = rows
+        self._dirty_records.add((kind, key))
+
+    def _op_alter_broker_configs(self, cmd: dict[str, Any]) -> dict[str, str]:
+        """A broker's dynamic configs (``broker`` is its id, or "" for the cluster-wide defaults) in one
+        step: ``set`` over them, then ``delete``; with ``replace``, only ``set`` remains (Kafka's
+        non-incremental AlterConfigs). The proposer validated them (``kraft.broker_config``); this
+        only stores their text. Answers the broker's dynamic configs after it."""
+        broker = str(cmd["broker"])
+        configs: dict[str, str] = {} if cmd.get("replace") else dict(self.records[BROKER_CONFIGS].get(broker) or {})
+        configs.update({str(k): str(v) for k, v in (cmd.get("set") or {}).items()})
+        for name in cmd.get("delete") or ():
+            configs.pop(name, None)
+        self._put_record(BROKER_CONFIGS, broker, configs or None)
+        self._view_head = True  # a new view: nodes cache topics' effective configs by view
+        return configs
+
+    def _op_alter_scram_credentials(self, cmd: dict[str, Any]) -> list[list[Any]]:
+        """SCRAM credentials change, user by user (KIP-554): ``deletions`` [[user, mechanism]] and
+        ``upsertions`` [[user, mechanism, iterations, salt, salted password]], checked by the
+        proposer (``kraft.scram``) but for what depends on the state: a user whose deletion names a
+        credential it does not have gets RESOURCE_NOT_FOUND and none of its changes apply. Answers
+        [[user, error code]] in the order users first appear."""
+        users: dict[str, tuple[list[str], list[list[Any]]]] = {}
+        for user, mechanism in cmd.get("deletions") or ():
+            users.setdefault(str(user), ([], []))[0].append(str(mechanism))
+        for user, mechanism, iterations, salt, salted in cmd.get("upsertions") or ():
+            if not isinstance(salt, bytes) or not isinstance(salted, bytes):
+                raise errors.InvalidRequest("a SCRAM salt and salted password are bytes")  # before any change
+            users.setdefault(str(user), ([], []))[1].append([str(mechanism), int(iterations), salt, salted])
+        results: list[list[Any]] = []
+        for user, (deletions, upsertions) in users.items():
+            creds = dict(self.records[SCRAM_CREDENTIALS].get(user) or {})
+            if any(m not in creds for m in deletions):
+                results.append([user, errors.ResourceNotFound.code])
+                continue
+            for mechanism in deletions:
+                del creds[mechanism]
+            for mechanism, iterations, salt, salted in upsertions:
+                creds[mechanism] = [iterations, salt, salted]
+            self._put_record(SCRAM_CREDENTIALS, user, creds or None)
+            results.append([user, 0])
+        return results
 
     # --- the view ---------------------------------------------------------------------------------
     def _partition_meta(self, name: str, topic_id: int, index: int, p: PartitionRow) -> PartitionMeta:

@@ -122,7 +122,8 @@ def test_confluent_admin_client(node: Cluster) -> None:
     broker = _result(admin.describe_configs([ConfigResource("BROKER", "1")]))
     assert (broker["log.retention.ms"].value, broker["log.retention.ms"].source) == (str(HOUR_MS),
                                                                                      STATIC_BROKER_CONFIG)
-    assert broker["log.retention.ms"].is_read_only
+    assert not broker["log.retention.ms"].is_read_only, "a dynamic broker config (README, Dynamic broker configs)"
+    assert broker["broker.id"].is_read_only
     with pytest.raises(KafkaException) as info:
         _result(admin.describe_configs([ConfigResource("TOPIC", "nope")]))
     assert info.value.args[0].code() == 3  # UNKNOWN_TOPIC_OR_PARTITION

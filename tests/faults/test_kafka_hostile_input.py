@@ -109,7 +109,7 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
         v0 = k.call(18, 0, {})
         keys = {a["api_key"]: (a["min_version"], a["max_version"]) for a in v0["api_keys"]}
         assert set(keys) == {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 29, 30, 31, 32,
-                             33, 35, 37, 42, 43, 44, 45, 46, 60, 68, 69}
+                             33, 35, 37, 42, 43, 44, 45, 46, 47, 50, 51, 60, 68, 69}
         # Kafka 3.7's versions of every API kraft implements (Fetch without topic ids, so up to 12)
         assert keys[0] == (0, 9) and keys[1] == (0, 12) and keys[2] == (0, 7) and keys[3] == (0, 12)
         assert keys[8] == (2, 9) and keys[9] == (1, 9) and keys[10] == (0, 4) and keys[18] == (0, 3)
@@ -118,6 +118,7 @@ def test_api_versions_lists_only_implemented_apis_and_answers_newer_versions_wit
         assert keys[21] == (0, 2) and keys[35] == (1, 4) and keys[37] == (0, 3)
         assert keys[42] == (0, 2) and keys[43] == (0, 2) and keys[60] == (0, 1)
         assert keys[68] == (0, 1) and keys[69] == (0, 1)  # KIP-848 consumer groups
+        assert keys[16] == (0, 5) and keys[47] == (0, 0) and keys[50] == (0, 0) and keys[51] == (0, 0)
         assert keys[29] == keys[30] == keys[31] == (1, 3)  # the ACL APIs (v0 has no kio schema)
         # ApiVersions v3 (flexible, KIP-511) is served, with the client's name and version checked
         v3 = k.call(18, 3, {"client_software_name": "kraft-test", "client_software_version": "1.0.0"})
@@ -247,6 +248,47 @@ def test_consumer_group_heartbeat_and_describe_answer_bad_fields_with_errors(nod
     still_serving(node)
 
 
+def test_admin_apis_answer_hostile_fields_with_errors(node: Cluster) -> None:
+    """The admin APIs of issue 14 given what no client sends: a user name past a key's size, iterations
+    at int32's ends, filters that name nothing, a partition number far out, a broker config value of
+    10 KB, a logger that does not exist. Each gets Kafka's error (or is served), and the node goes on."""
+    k = RawKafka(node.kafka_ports[1])
+    try:
+        long_user = "u" * 5000
+        alter = k.call(51, 0, {"deletions": [{"name": "nobody", "mechanism": 1}], "upsertions": [
+            {"name": long_user, "mechanism": 2, "iterations": 4096, "salt": b"\0" * 64, "salted_password": b"x" * 64},
+            {"name": "max", "mechanism": 1, "iterations": 2 ** 31 - 1, "salt": b"", "salted_password": b""},
+            {"name": "min", "mechanism": 1, "iterations": -(2 ** 31), "salt": b"s", "salted_password": b"p"},
+            {"name": "odd", "mechanism": -1, "iterations": 8192, "salt": b"s", "salted_password": b"p"}]})
+        assert [(r["user"][:8], r["error_code"]) for r in alter["results"]] == [
+            ("nobody", 91), ("u" * 8, 0), ("max", 93), ("min", 93), ("odd", 33)]
+        described = k.call(50, 0, {"users": [{"name": long_user}, {"name": ""}]})["results"]
+        assert [(r["error_code"], r["credential_infos"]) for r in described] == [
+            (0, [{"mechanism": 2, "iterations": 4096}]), (91, [])]
+        listed = k.call(16, 5, {"states_filter": ["\x00" * 300], "types_filter": ["nope"]})
+        assert (listed["error_code"], listed["groups"]) == (0, [])
+        far = {"name": "t", "partitions": [{"partition_index": 2 ** 31 - 1}, {"partition_index": -1}]}
+        assert k.call(47, 0, {"group_id": "offsets-only", "topics": [far]}) == {
+            "error_code": 69, "throttle_time": 0, "topics": []}  # GROUP_ID_NOT_FOUND before any partition
+        commit = k.call(8, 2, {"group_id": "offsets-only", "generation_id_or_member_epoch": -1, "member_id": "",
+                               "retention_time_ms": -1, "topics": [{"name": "t", "partitions": [
+                                   {"partition_index": 0, "committed_offset": 1, "committed_metadata": ""}]}]})
+        assert commit["topics"][0]["partitions"][0]["error_code"] == 0
+        deleted = k.call(47, 0, {"group_id": "offsets-only", "topics": [far]})
+        assert deleted["error_code"] == 0
+        assert [p["error_code"] for p in deleted["topics"][0]["partitions"]] == [UNKNOWN_TOPIC_OR_PARTITION] * 2
+        configs = k.call(44, 1, {"resources": [
+            {"resource_type": 4, "resource_name": "1", "configs": [
+                {"name": "background.threads", "config_operation": 0, "value": "9" * 10_000}]},
+            {"resource_type": 4, "resource_name": "-1", "configs": []},
+            {"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": "no.such.logger", "config_operation": 0, "value": "DEBUG"}]}], "validate_only": False})
+        assert [r["error_code"] for r in configs["responses"]] == [40, INVALID_REQUEST, 40], configs
+    finally:
+        k.close()
+    still_serving(node)
+
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -260,6 +302,9 @@ NEW_VERSIONS = [(0, 9), (1, 12), (2, 6), (2, 7), (3, 9), (3, 12), (8, 8), (9, 6)
                 (8, 9), (9, 9), (42, 2), (68, 0), (68, 1), (69, 0), (69, 1),
                 (0, 0), (0, 1), (0, 2), (3, 0),  # Kafka 0.9's Produce (legacy message sets) and Metadata
                 (1, 0), (1, 1), (1, 2), (1, 3), (2, 0),  # and Fetch (message sets) and ListOffsets
+                # issue 14's admin APIs: ListGroups with states and types, OffsetDelete, SCRAM credentials,
+                # and the flexible IncrementalAlterConfigs (BROKER resources are now altered)
+                (16, 3), (16, 4), (16, 5), (47, 0), (50, 0), (51, 0), (44, 1), (33, 2),
                 # DescribeAcls, CreateAcls, DeleteAcls: v1 (the last before flexible), v2 and v3
                 (29, 1), (29, 2), (29, 3), (30, 1), (30, 2), (30, 3), (31, 1), (31, 2), (31, 3)]
 

@@ -189,8 +189,9 @@ class Workload:
 
     def catalogue(self, nodes: list[SimNode], rng: random.Random) -> None:
         """A catalogue change through any node: nodes register, a topic is created, its partitions'
-        moves are started, cancelled and reported done (right or stale), so every replica of the
-        metadata group must apply them alike (the checker compares their states)."""
+        moves are started, cancelled and reported done (right or stale), admin records change
+        (``_admin_command``), so every replica of the metadata group must apply them alike (the
+        checker compares their states)."""
         node = rng.choice(nodes)
         roll = rng.random()
         if roll < 0.2:
@@ -203,15 +204,41 @@ class Workload:
         elif roll < 0.3:
             command = encode_command("create_topic", name=f"t{rng.randint(1, 2)}",
                                      assignment=[rng.sample(range(1, 6), 3) for _ in range(2)], configs={})
-        elif roll < 0.7:
+        elif roll < 0.55:
             target = None if rng.random() < 0.2 else rng.sample(range(1, 7), rng.randint(1, 3))
             command = encode_command("reassign_partitions", topic=f"t{rng.randint(1, 2)}",
                                      partitions=[[rng.randint(0, 2), target]])
-        else:
+        elif roll < 0.65:
             command = encode_command("reassignment_done", topic_id=rng.randint(1, 2), partition=rng.randint(0, 1),
                                      replicas=rng.sample(range(1, 6), rng.randint(1, 3)))
+        else:
+            command = self._admin_command(rng, rng.random())
         node.groups[METADATA_GID].submit(command)
         self.acls(node, command)
+
+    @staticmethod
+    def _admin_command(rng: random.Random, roll: float) -> bytes:
+        """The admin APIs' commands: dynamic broker configs, SCRAM credentials, and commits with
+        OffsetDelete's deletions of them (at the right generation, 0, or a stale one)."""
+        if roll < 0.3:
+            names = ["background.threads", "log.retention.ms", "num.io.threads"]
+            return encode_command("alter_broker_configs", broker=rng.choice(["", "1", "2"]),
+                                  set={n: str(rng.randint(1, 9)) for n in rng.sample(names, rng.randint(0, 2))},
+                                  delete=rng.sample(names, rng.randint(0, 1)), replace=rng.random() < 0.2)
+        if roll < 0.6:
+            users = ["alice", "bob"]
+            mechanisms = ["SCRAM-SHA-256", "SCRAM-SHA-512"]
+            return encode_command(
+                "alter_scram_credentials",
+                deletions=[[rng.choice(users), rng.choice(mechanisms)] for _ in range(rng.randint(0, 1))],
+                upsertions=[[rng.choice(users), rng.choice(mechanisms), rng.randint(4096, 16384), b"salt",
+                             rng.randbytes(8)] for _ in range(rng.randint(0, 2))])
+        group = f"g{rng.randint(1, 2)}"
+        if roll < 0.8:
+            return encode_command("commit_offsets", commits=[{"group": group, "generation": -1, "offsets": [
+                [f"t{rng.randint(1, 2)}", rng.randint(0, 1), rng.randint(0, 99)]]}])
+        return encode_command("delete_offsets", group=group, generation=rng.choice([0, 0, 1]),
+                              partitions=[[f"t{rng.randint(1, 2)}", rng.randint(0, 1)]])
 
     def topic_change(self, nodes: list[SimNode], node_ids: list[int], rng: random.Random) -> None:
         """Create a topic (a name may exist already: refused) or add partitions to one, proposed at

@@ -172,3 +172,34 @@ def test_new_coordinator_continues_above_the_replicated_generation() -> None:
         assert answer["generation"] == 8
 
     asyncio.run(scenario())
+
+
+def test_delete_offsets_by_group_state_and_subscription() -> None:
+    """OffsetDelete: an empty group loses the commits named; an active group keeps those of topics
+    its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC) and loses the others; an active group of a
+    protocol whose subscriptions kraft cannot read refuses all (NON_EMPTY_GROUP); a group with
+    nothing is GROUP_ID_NOT_FOUND. ListGroups' states follow the group."""
+    async def scenario() -> None:
+        clock = FakeClock()
+        coord, machine = coordinator(clock)
+        machine.apply(3, encode_command("create_topic", name="u", assignment=[[1]], configs={}))
+        await coord.commit("g", "", -1, [("t", 0, 1), ("t", 1, 2), ("u", 0, 3)])
+        assert [(g.group_id, g.state, g.type) for g in coord.list_group_states()] == [("g", "Empty", "classic")]
+        assert await coord.delete_offsets("g", [("t", 1), ("t", 5)]) == [0, 0]
+        assert machine.groups["g"].offsets == {("t", 0): 1, ("u", 0): 3}
+        fut = asyncio.ensure_future(coord.join("g", "", "c", "h", ["t"], 10_000, 5_000, "range",
+                                               protocol_type="consumer"))
+        await asyncio.sleep(0)
+        assert [g.state for g in coord.list_group_states()] == ["PreparingRebalance"]
+        clock.now = 1.0
+        coord._tick()
+        await asyncio.wait_for(fut, 5)
+        assert await coord.delete_offsets("g", [("t", 0), ("u", 0)]) == [errors.GroupSubscribedToTopic.code, 0]
+        assert machine.groups["g"].offsets == {("t", 0): 1}
+        coord.groups["g"].protocol_type = "connect"
+        with pytest.raises(errors.NonEmptyGroup):
+            await coord.delete_offsets("g", [("u", 0)])
+        with pytest.raises(errors.GroupIdNotFound):
+            await coord.delete_offsets("nonesuch", [("t", 0)])
+
+    asyncio.run(scenario())

@@ -6,14 +6,16 @@ what goes to the broker. The bytes of every advertised version are checked by en
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import pytest
 
-from kraft import errors, topic_config
+from kraft import broker_config, errors, topic_config
 from kraft.groups.coordinator import GroupCoordinator
+from kraft.node import log_levels
 from kraft.node.broker import Broker
 from kraft.node.broker_values import MetadataAnswer, NodeAddress, TopicCreated
 from kraft.node.context import NodeServices
@@ -45,6 +47,8 @@ class ConfigBroker:
     def __init__(self) -> None:
         self.topics: dict[str, dict[str, object]] = {"t": {"cleanup.policy": "compact"}}
         self.calls: list[tuple[str, Any]] = []
+        self.dynamic: dict[str, dict[str, str]] = {}  # dynamic broker configs, as the metadata group keeps them
+        self.node_id = 1
 
     def _topic(self, name: str) -> dict[str, object]:
         if name not in self.topics:
@@ -67,6 +71,15 @@ class ConfigBroker:
         self.calls.append(("alter_configs", (topic, update, validate_only)))
         if not validate_only:
             self.topics[topic] = dict(update.applied_to(topic_config.validate_configs(current)))
+
+    def describe_broker_configs(self, broker: str) -> list[broker_config.BrokerConfig]:
+        return broker_config.describe(self.dynamic, broker, CLUSTER)
+
+    async def alter_broker_configs(self, broker: str, changes: Sequence[ConfigChange], *, replace: bool = False,
+                                   validate_only: bool = False) -> None:
+        update = broker_config.plan_update(self.dynamic.get(broker, {}), changes, replace=replace)
+        if not validate_only:
+            self.dynamic[broker] = update.applied_to(self.dynamic.get(broker, {}))
 
     def topic_exists(self, name: str) -> bool:
         return name in self.topics
@@ -139,11 +152,12 @@ def test_describe_picks_the_keys_asked_for_and_leaves_out_synonyms_and_docs_unle
 
 
 def test_describe_answers_each_resource_on_its_own() -> None:
-    results = describe(ConfigBroker(), (2, "gone", None), (2, "t", ["cleanup.policy"]), (8, "1", None),
-                       (4, "7", None), (4, "x", None))
-    assert [r["error_code"] for r in results] == [3, 0, 42, 42, 42]
+    results = describe(ConfigBroker(), (2, "gone", None), (2, "t", ["cleanup.policy"]), (16, "1", None),
+                       (4, "7", None), (4, "x", None), (8, "2", None), (8, "", None))
+    assert [r["error_code"] for r in results] == [3, 0, 42, 42, 42, 42, 42]
     assert results[0]["configs"] == [] and "'gone' does not exist" in results[0]["error_message"]
-    assert "resource type 8 is not supported" in results[2]["error_message"]
+    assert "resource type 16 is not supported" in results[2]["error_message"]
+    assert "unexpected broker id: this is broker 1, not '2'" in results[5]["error_message"]
     assert "no broker '7' in this cluster (brokers: [1, 2])" in results[3]["error_message"]
 
 
@@ -152,7 +166,7 @@ def test_describe_a_broker_gives_cluster_ini_under_kafkas_broker_names(name: str
     (result,) = describe(ConfigBroker(), (4, name, None), synonyms=True)
     by_name = {c["name"]: c for c in result["configs"]}
     assert by_name["log.retention.ms"] == {
-        "name": "log.retention.ms", "value": "3600000", "read_only": True, "config_source": 4, "is_sensitive": False,
+        "name": "log.retention.ms", "value": "3600000", "read_only": False, "config_source": 4, "is_sensitive": False,
         "synonyms": [{"name": "log.retention.ms", "value": "3600000", "source": 4},
                      {"name": "log.retention.ms", "value": "604800000", "source": 5}],
         "config_type": 5, "documentation": None}
@@ -192,11 +206,13 @@ def test_alter_configs_refuses_each_bad_resource_and_changes_nothing_there() -> 
         {"resource_type": 2, "resource_name": "t", "configs": [{"name": "retention.ms", "value": "soon"},
                                                                {"name": "cleanup.policy", "value": "delete"}]},
         {"resource_type": 2, "resource_name": "gone", "configs": []},
-        {"resource_type": 4, "resource_name": "1", "configs": [{"name": "log.retention.ms", "value": "1"}]},
+        {"resource_type": 4, "resource_name": "1", "configs": [{"name": "broker.id", "value": "3"}]},
+        {"resource_type": 4, "resource_name": "1", "configs": [{"name": "no.such.thing", "value": "3"}]},
     ])
-    assert [r["error_code"] for r in results] == [40, 3, 42]
+    assert [r["error_code"] for r in results] == [40, 3, 42, 40]
     assert results[0]["error_message"] == "retention.ms: 'soon' is not an integer"
-    assert "cluster.ini" in results[2]["error_message"]
+    assert "cannot update these configs dynamically: broker.id" in results[2]["error_message"]
+    assert broker.dynamic == {}
     assert broker.topics["t"] == {"cleanup.policy": "compact"}
 
 
@@ -238,3 +254,76 @@ def test_create_topics_refuses_a_bad_config_per_topic_validate_only_included() -
         configs = {c["name"]: (c["value"], c["config_source"]) for c in good["configs"]}
         assert configs["cleanup.policy"] == ("compact", 1) and configs["retention.ms"][1] in (4, 5)
     assert broker.topics["good"] == {"cleanup.policy": "compact"} and "bad" not in broker.topics
+
+
+def test_dynamic_broker_configs_are_altered_and_described_with_their_sources() -> None:
+    """A broker's own value (DYNAMIC_BROKER_CONFIG, 2) over the cluster-wide one (""'s,
+    DYNAMIC_DEFAULT_BROKER_CONFIG, 3) over cluster.ini's (4) over Kafka's default (5); validate_only
+    stores nothing; AlterConfigs replaces a broker's dynamic configs whole."""
+    broker = ConfigBroker()
+    ok = alter(broker, 44, [
+        {"resource_type": 4, "resource_name": "1", "configs": [
+            {"name": "log.retention.ms", "config_operation": 0, "value": "1000"},
+            {"name": "log.cleanup.policy", "config_operation": 2, "value": "compact"}]},
+        {"resource_type": 4, "resource_name": "", "configs": [
+            {"name": "log.retention.ms", "config_operation": 0, "value": "2000"}]},
+        {"resource_type": 4, "resource_name": "2", "configs": [
+            {"name": "background.threads", "config_operation": 0, "value": "4"}]}], validate_only=True)
+    assert [r["error_code"] for r in ok] == [0, 0, 0] and broker.dynamic == {}
+    alter(broker, 44, [
+        {"resource_type": 4, "resource_name": "1", "configs": [
+            {"name": "log.retention.ms", "config_operation": 0, "value": "1000"},
+            {"name": "log.cleanup.policy", "config_operation": 2, "value": "compact"}]},
+        {"resource_type": 4, "resource_name": "", "configs": [
+            {"name": "log.retention.ms", "config_operation": 0, "value": "2000"}]}])
+    one, cluster = describe(broker, (4, "1", ["log.retention.ms", "log.cleanup.policy"]),
+                            (4, "", ["log.retention.ms"]), synonyms=True)
+    policy, retention = one["configs"]  # in table order
+    assert (retention["value"], retention["config_source"]) == ("1000", 2)
+    assert [(s["value"], s["source"]) for s in retention["synonyms"]] == [
+        ("1000", 2), ("2000", 3), ("3600000", 4), ("604800000", 5)]
+    assert (policy["value"], policy["config_source"]) == ("compact,delete", 2)
+    assert [(c["value"], c["config_source"]) for c in cluster["configs"]] == [("2000", 3)]
+    (replaced,) = alter(broker, 33, [{"resource_type": 4, "resource_name": "1", "configs": [
+        {"name": "num.io.threads", "value": "2"}]}])
+    assert replaced["error_code"] == 0 and broker.dynamic["1"] == {"num.io.threads": "2"}
+
+
+def test_broker_loggers_are_described_and_set_on_the_node_asked() -> None:
+    """BROKER_LOGGER (8): this node's loggers under Kafka's level names; IncrementalAlterConfigs SET
+    and DELETE (back to the parent's level), as Kafka's; AlterConfigs refuses them."""
+    name = "kraft.test_broker_loggers"
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    try:
+        broker = ConfigBroker()
+        (result,) = describe(broker, (8, "1", [name, "root"]), synonyms=True)
+        assert [(c["name"], c["value"], c["config_source"]) for c in result["configs"]] == [
+            ("root", log_levels.kafka_level(logging.getLogger().getEffectiveLevel()), 6), (name, "WARN", 6)]
+        ok, upper, bad_level, bad_op, legacy = (
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 0, "value": "debug"}]}]),
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 0, "value": "TRACE"}]}], validate_only=True),
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 0, "value": "LOUD"}]}]),
+            alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "config_operation": 2, "value": "INFO"}]}]),
+            alter(broker, 33, [{"resource_type": 8, "resource_name": "1", "configs": [
+                {"name": name, "value": "INFO"}]}]))
+        assert [r[0]["error_code"] for r in (ok, upper, bad_level, bad_op, legacy)] == [0, 0, 40, 42, 42]
+        assert logger.level == logging.DEBUG, "validate_only (TRACE) changed nothing"
+        alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+            {"name": name, "config_operation": 1, "value": None}]}])
+        assert logger.level == logging.NOTSET
+        (root,) = alter(broker, 44, [{"resource_type": 8, "resource_name": "1", "configs": [
+            {"name": "root", "config_operation": 1, "value": None}]}])
+        assert root["error_code"] == 40
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize(("level", "kafka"), [(logging.DEBUG, "DEBUG"), (logging.WARNING, "WARN"), (25, "INFO"),
+                                              (logging.CRITICAL, "FATAL"), (log_levels.OFF, "OFF"), (1, "TRACE")])
+def test_python_levels_under_kafkas_names(level: int, kafka: str) -> None:
+    assert log_levels.kafka_level(level) == kafka

@@ -32,6 +32,7 @@ class MemoryStore:
         self.applied: int | None = None
         self.writes: list[str] = []
         self.epochs: list[list[int]] = []
+        self.record_rows: dict[tuple[str, str], Any] = {}
 
     def load_state(self) -> dict | None:
         return self.state
@@ -97,6 +98,19 @@ class MemoryStore:
         else:
             self.offset_rows[(name, topic, partition)] = list(row)
 
+    def load_records(self, kind: str) -> dict[str, Any]:
+        return {k: v for (c, k), v in self.record_rows.items() if c == kind}
+
+    def save_record(self, kind: str, key: str, row: Any | None) -> None:
+        self.writes.append(f"record {kind} {key}")
+        if row is None:
+            self.record_rows.pop((kind, key), None)
+        else:
+            self.record_rows[(kind, key)] = row
+
+    def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
+        self.record_rows = {k: v for k, v in self.record_rows.items() if k[0] != kind}
+        self.record_rows.update({(kind, k): v for k, v in rows.items()})
     def load_acls(self) -> list[list[Any]]:
         return [list(r) for _, r in sorted(self.acl_rows.items())]
 

@@ -44,6 +44,9 @@ GOOD: list[tuple[str, object, tc.ConfigValue]] = [
     ("file.delete.delay.ms", 0, 0),
     ("flush.ms", "12345678", 12345678),  # librdkafka's 0081 alters it
     ("flush.messages", "1", 1),
+    ("retention.ms", "0" * 5000 + "1", 1),  # leading zeros count in Python's int() limit, not here
+    ("retention.ms", "-0001", -1),
+    ("retention.ms", "+0", 0),
     ("compression.type", "producer", "producer"),
     ("compression.type", "zstd", "zstd"),
     ("compression.type", "uncompressed", "uncompressed"),
@@ -56,6 +59,7 @@ GOOD: list[tuple[str, object, tc.ConfigValue]] = [
 BAD: list[tuple[str, object, str]] = [
     ("retention.ms", "abc", "'abc' is not an integer"),
     ("retention.ms", "-2", "-2 is out of range (-1..9223372036854775807 ms)"),
+    ("retention.ms", "9" * 10_000, "(10000 digits) is out of range"),  # Python's int() would raise ValueError
     ("retention.ms", "1.5", "not an integer"),
     ("retention.ms", True, "not an integer"),
     ("retention.ms", 1.0, "not an integer"),

@@ -56,6 +56,11 @@ KAFKA_ERROR_CODES: Mapping[type[errors.KraftError], int] = {
     errors.UnknownProducerId: 59,  # UNKNOWN_PRODUCER_ID
     errors.NonEmptyGroup: 68,  # NON_EMPTY_GROUP
     errors.GroupIdNotFound: 69,  # GROUP_ID_NOT_FOUND
+    errors.GroupSubscribedToTopic: 86,  # GROUP_SUBSCRIBED_TO_TOPIC
+    errors.UnsupportedSaslMechanism: 33,  # UNSUPPORTED_SASL_MECHANISM
+    errors.ResourceNotFound: 91,  # RESOURCE_NOT_FOUND
+    errors.DuplicateResource: 92,  # DUPLICATE_RESOURCE
+    errors.UnacceptableCredential: 93,  # UNACCEPTABLE_CREDENTIAL
     errors.FencedLeaderEpoch: 74,  # FENCED_LEADER_EPOCH
     errors.UnknownLeaderEpoch: 75,  # UNKNOWN_LEADER_EPOCH
     errors.FetchSessionIdNotFound: 70,  # FETCH_SESSION_ID_NOT_FOUND

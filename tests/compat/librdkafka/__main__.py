@@ -165,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update", action="store_true",
                    help="replace these tests' results in --out and keep the others (a re-run of a few)")
     p.add_argument("--work-dir", type=Path, help="outputs and cluster data (default: a new temp dir)")
+    p.add_argument("--subtests", help="run only the subtests whose name contains this text (librdkafka's "
+                                      "SUBTESTS: one substring, such as AlterConfigs); a diagnosis, never recorded")
     args = p.parse_args(argv)
+    if args.subtests and args.update:
+        p.error("--subtests runs part of a test: its outcome is not the test's, so it is not written to results")
     # SIGTERM (a CI timeout, kill PID) ends the run through the finally below, which stops the nodes.
     signal.signal(signal.SIGTERM, _terminate)
 
@@ -219,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                                    work_dir=work / "runs" / run.key.replace("@", "-"),
                                    kafka_version=args.kafka_version, time_limit_s=args.time_limit_s,
                                    quick=args.librdkafka_quick,
-                                   extra_env={"KAFKA_PATH": str(kafka_tools), "BROKERS": sc.cluster.kafka_bootstrap})
+                                   extra_env={"KAFKA_PATH": str(kafka_tools), "BROKERS": sc.cluster.kafka_bootstrap,
+                                              **({"SUBTESTS": args.subtests} if args.subtests else {})})
             event = sc.after_test()
             entry = {**asdict(res), "cluster_event": event}
             results.append(entry)
@@ -229,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             if event:
                 line += f"  [cluster: {event[:160]}]"
             print(line, flush=True)
-            _write(args.out, header, kept + results, time.monotonic() - started)
+            if not args.subtests:
+                _write(args.out, header, kept + results, time.monotonic() - started)
     finally:
         for sc in clusters.values():
             sc.stop()

@@ -19,6 +19,7 @@ from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers import (
     alter_configs,
     alter_partition_reassignments,
+    alter_user_scram_credentials,
     api_versions,
     consumer_group_describe,
     consumer_group_heartbeat,
@@ -34,6 +35,7 @@ from kraft.node.kafka.handlers import (
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    describe_user_scram_credentials,
     elect_leaders,
     fetch,
     find_coordinator,
@@ -47,6 +49,7 @@ from kraft.node.kafka.handlers import (
     list_partition_reassignments,
     metadata,
     offset_commit,
+    offset_delete,
     offset_fetch,
     offset_for_leader_epoch,
     produce,
@@ -73,6 +76,7 @@ _APIS: tuple[KafkaApi, ...] = (
     delete_records, describe_log_dirs, alter_partition_reassignments, list_partition_reassignments,
     create_partitions, elect_leaders, describe_cluster, offset_for_leader_epoch,
     consumer_group_heartbeat, consumer_group_describe, delete_groups,
+    offset_delete, describe_user_scram_credentials, alter_user_scram_credentials,
     describe_acls, create_acls, delete_acls,
 )
 

@@ -1,8 +1,11 @@
 """DescribeConfigs (32): a topic's configs with their sources as Kafka reports them (TOPIC_CONFIG for
 the topic's own, STATIC_BROKER_CONFIG for cluster.ini's, DEFAULT_CONFIG for Kafka's built-in default),
-or a broker's topic-config defaults under Kafka's broker names (read-only: cluster.ini is static) and,
-for a named broker, its ``broker.id`` and ``broker.rack`` (the node's ``rack`` in cluster.ini, null
-without one, as Kafka: librdkafka's 0101 counts racks with it).
+or a broker's dynamic-capable configs (``kraft.broker_config``: the broker names of topic configs, whose
+values are topics' defaults, and the ones stored and reported only) with their sources (DYNAMIC_BROKER_CONFIG,
+DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG from cluster.ini, DEFAULT_CONFIG) and, for a named
+broker, its ``broker.id`` and ``broker.rack`` (the node's ``rack`` in cluster.ini, null
+without one, as Kafka: librdkafka's 0101 counts racks with it), or, for a BROKER_LOGGER resource naming
+the node asked, its loggers' levels (``kraft.node.log_levels``; DYNAMIC_BROKER_LOGGER_CONFIG).
 Each resource is answered on its own; synonyms and documentation when asked for."""
 
 from __future__ import annotations
@@ -10,17 +13,23 @@ from __future__ import annotations
 from typing import Any
 
 from kraft import errors
+from kraft.broker_config import BrokerConfig
 from kraft.node import access as _auth
+from kraft.node import log_levels
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
 from kraft.node.kafka.handlers._configs import (
     BROKER,
+    BROKER_LOGGER,
+    BROKER_SOURCE_CODES,
     DEFAULT_CONFIG,
+    DYNAMIC_BROKER_LOGGER_CONFIG,
     SOURCE_CODES,
     STATIC_BROKER_CONFIG,
     TOPIC,
     TOPIC_CONFIG,
     check_broker,
+    check_this_broker,
     unsupported,
 )
 from kraft.state.acls import Operation
@@ -49,8 +58,14 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
                 if not _auth.cluster(ctx, Operation.DESCRIBE_CONFIGS):
                     raise errors.ClusterAuthorizationFailed("DESCRIBE_CONFIGS on the cluster is not allowed")
                 check_broker(ctx, r["resource_name"])
-                entries = [_broker_entry(c, synonyms, docs) for c in ctx.broker.cluster_configs().values()]
+                entries = [_broker_entry(c, synonyms, docs)
+                           for c in ctx.broker.describe_broker_configs(r["resource_name"])]
                 entries += _node_entries(ctx, r["resource_name"], synonyms, docs)
+            elif r["resource_type"] == BROKER_LOGGER:
+                if not _auth.cluster(ctx, Operation.DESCRIBE_CONFIGS):
+                    raise errors.ClusterAuthorizationFailed("DESCRIBE_CONFIGS on the cluster is not allowed")
+                check_this_broker(ctx, r["resource_name"])
+                entries = [_logger_entry(name, level, synonyms) for name, level in log_levels.loggers().items()]
             else:
                 raise unsupported(r["resource_type"])
             keys = r.get("configuration_keys")
@@ -81,11 +96,21 @@ def _topic_entry(c: ResolvedConfig, synonyms: bool, docs: bool) -> dict[str, Any
             "config_type": c.key.kind.value, "documentation": c.key.doc if docs else None}
 
 
-def _broker_entry(c: ResolvedConfig, synonyms: bool, docs: bool) -> dict[str, Any]:
-    return {"name": c.key.broker_name, "value": format_value(c.default), "read_only": True,
-            "config_source": SOURCE_CODES[c.default_source], "is_sensitive": False,
-            "synonyms": _default_synonyms(c) if synonyms else [],
+def _broker_entry(c: BrokerConfig, synonyms: bool, docs: bool) -> dict[str, Any]:
+    """A broker config Kafka lets change at run time, with every level that sets it as synonyms."""
+    return {"name": c.key.name, "value": format_value(c.value), "read_only": False,
+            "config_source": BROKER_SOURCE_CODES[c.source], "is_sensitive": False,
+            "synonyms": [{"name": c.key.name, "value": format_value(v), "source": BROKER_SOURCE_CODES[s]}
+                         for s, v in c.levels] if synonyms else [],
             "config_type": c.key.kind.value, "documentation": c.key.doc if docs else None}
+
+
+def _logger_entry(name: str, level: str, synonyms: bool) -> dict[str, Any]:
+    """One of this node's loggers and its effective level, as Kafka's BROKER_LOGGER answers it."""
+    return {"name": name, "value": level, "read_only": False, "config_source": DYNAMIC_BROKER_LOGGER_CONFIG,
+            "is_sensitive": False,
+            "synonyms": [{"name": name, "value": level, "source": DYNAMIC_BROKER_LOGGER_CONFIG}] if synonyms else [],
+            "config_type": 2, "documentation": None}
 
 
 def _node_entries(ctx: KafkaContext, name: str, synonyms: bool, docs: bool) -> list[dict[str, Any]]:

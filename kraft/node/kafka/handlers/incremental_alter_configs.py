@@ -1,16 +1,14 @@
 """IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT (the last two for list configs:
-cleanup.policy) on a topic's configs, checked whole and applied in one metadata entry. Each resource
-is answered on its own; broker configs are cluster.ini's and cannot change here."""
+cleanup.policy) on a topic's configs or a BROKER resource's dynamic configs (``kraft.broker_config``),
+checked whole and applied in one metadata entry. Each resource is answered on its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kraft import errors
-from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.handlers._configs import alter_each
-from kraft.state.acls import Operation
 from kraft.topic_config import AlterOp, ConfigChange
 
 API_KEY = 44
@@ -19,13 +17,7 @@ MAX_VERSION = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    async def alter(r: dict[str, Any]) -> None:
-        if not _auth.topic(ctx, Operation.ALTER_CONFIGS, r["resource_name"]):
-            raise errors.TopicAuthorizationFailed(f"ALTER_CONFIGS on topic {r['resource_name']!r} is not allowed")
-        await ctx.broker.alter_configs(r["resource_name"], [_change(c) for c in r["configs"]],
-                                       validate_only=bool(request.get("validate_only")))
-
-    return await alter_each(ctx, request, alter)
+    return await alter_each(ctx, request, lambda r: [_change(c) for c in r["configs"]], replace=False)
 
 
 def _change(config: dict[str, Any]) -> ConfigChange:
