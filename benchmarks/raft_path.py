@@ -6,6 +6,9 @@
   microseconds per record, all three nodes together), the client's CPU and the machine's busy share.
   On this 2-core VM the client and the nodes share the cores, so the rate follows the machine's load
   while the CPU per record is what a change to the nodes moves.
+- ``codec``: the Kafka listener's cost per Produce request before and after Raft: decoding a
+  Produce request (2 partitions of 65,000-byte record batches, as librdkafka sends to one broker)
+  and encoding its answer, per version, in microseconds (in this process, no cluster).
 - ``latency``: one record at a time (kraft's Producer, acks=all, ``linger_ms=0``, one partition):
   the client's p50/p90/p99, and from the leader's ``/metrics`` the mean proposal commit (submit to
   applied and durable), request and store-commit (fsync) times.
@@ -125,14 +128,46 @@ def latency(records: int) -> None:
             cluster.stop_all()
 
 
+def codec(rounds: int) -> None:
+    import io
+
+    from kraft.protocol.kafka import codec as kafka_codec
+
+    for version in (3, 7, 9):
+        schema = kafka_codec._request_schema(0, version)
+        header = schema.__header_schema__
+        out = io.BytesIO()
+        kafka_codec._writer(header)(out, kafka_codec.build(header, {
+            "request_api_key": 0, "request_api_version": version, "correlation_id": 7, "client_id": "rdkafka"}))
+        kafka_codec._writer(schema)(out, kafka_codec.build(schema, {
+            "transactional_id": None, "acks": -1, "timeout": 30000,
+            "topic_data": [{"name": "t", "partition_data": [{"index": p, "records": os.urandom(65_000)}
+                                                            for p in range(2)]}]}))
+        frame = out.getvalue()
+        answer = {"responses": [{"name": "t", "partition_responses": [
+            {"index": p, "error_code": 0, "base_offset": 1234, "log_append_time_ms": -1, "log_start_offset": 0}
+            for p in range(2)]}], "throttle_time_ms": 0}
+        started = time.perf_counter()
+        for _ in range(rounds):
+            kafka_codec.decode_request(frame)
+        decode = (time.perf_counter() - started) / rounds
+        started = time.perf_counter()
+        for _ in range(rounds):
+            kafka_codec.encode_response(0, version, 7, answer)
+        encode = (time.perf_counter() - started) / rounds
+        print(f"Produce v{version}: decode {decode * 1e6:.1f} us, encode the answer {encode * 1e6:.1f} us")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workload", choices=("cpu", "latency"))
+    ap.add_argument("workload", choices=("cpu", "latency", "codec"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--records", type=int, default=0, help="default: 400,000 (cpu), 600 (latency)")
     args = ap.parse_args()
     if args.workload == "cpu":
         cpu(args.runs, args.records or 400_000)
+    elif args.workload == "codec":
+        codec(args.records or 3000)
     else:
         latency(args.records or 600)
 
