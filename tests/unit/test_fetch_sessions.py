@@ -29,7 +29,7 @@ from kraft.node.kafka.fetch_sessions import (
 )
 from kraft.protocol.kafka.codec import encode_response
 from kraft.protocol.kafka.records import encode_kafka_batch, with_base_offset
-from kraft.state.acls import EMPTY_ACLS, AclSet
+from tests.unit.allow_everything import AllowEverything
 
 A0, A1, B0 = Wanted("a", 0, 10, 1000), Wanted("a", 1, 20, 1000), Wanted("b", 0, 5, 1000)
 QUIET = Served(0, 50, 0, False)  # nothing new since the last answer (as cached below)
@@ -219,17 +219,8 @@ def test_no_sessions_when_the_cache_is_off() -> None:
 BATCH = with_base_offset(encode_kafka_batch([(5, b"k", b"v", [])]), 10)
 
 
-class LogBroker:
+class LogBroker(AllowEverything):
     """Fetch over fixed logs: (topic, partition) -> high watermark; records at offset 10 only."""
-
-    def acls(self) -> AclSet:  # no ACL bindings: every client may do everything
-        return EMPTY_ACLS
-
-    def authorize(self, who: object, operation: int, resource_type: int, name: str) -> bool:
-        return True
-
-    def authorize_any_topic(self, who: object, operation: int) -> bool:
-        return True
 
     def __init__(self) -> None:
         self.high_watermarks = {("a", 0): 11, ("a", 1): 11, ("b", 0): 11}

@@ -39,27 +39,18 @@ from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.placement import new_partitions
 from kraft.protocol.kafka.records import encode_kafka_batch, with_base_offset
 from kraft.raft.faults import NetworkFaults
-from kraft.state.acls import EMPTY_ACLS, AclSet
 from kraft.topic_config import ResolvedConfig
+from tests.unit.allow_everything import AllowEverything
 
 T_UUID = uuid.UUID("5b1e9a2c-7d4f-4e8a-9c3b-2a1f0e9d8c7b")  # topic t's Kafka topic id
 KAFKA_BATCH = with_base_offset(encode_kafka_batch([(5, b"k", b"v", [])]), 10)
 
 
-class StubBroker:
+class StubBroker(AllowEverything):
     """The broker's public API and nothing else, answering with fixed typed values."""
 
     node_id = 1
     request_timeout_ms = 30_000
-
-    def acls(self) -> AclSet:  # no ACL bindings: every client may do everything
-        return EMPTY_ACLS
-
-    def authorize(self, who: object, operation: int, resource_type: int, name: str) -> bool:
-        return True
-
-    def authorize_any_topic(self, who: object, operation: int) -> bool:
-        return True
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []

@@ -23,8 +23,8 @@ from kraft.node.kafka import handlers as kafka_handlers
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.fetch_sessions import FetchSessions
 from kraft.protocol.kafka.codec import encode_response
-from kraft.state.acls import EMPTY_ACLS, AclSet
 from kraft.topic_config import ConfigChange, ResolvedConfig
+from tests.unit.allow_everything import AllowEverything
 
 CLUSTER = {"retention.ms": 3600000}  # what cluster.ini's log_retention_ms would give
 
@@ -32,17 +32,8 @@ CLUSTER = {"retention.ms": 3600000}  # what cluster.ini's log_retention_ms would
 CREATED_UUID = uuid.UUID("2c4b6a8e-1f3d-4b5a-8c7e-9d0f1e2a3b4c")
 
 
-class ConfigBroker:
+class ConfigBroker(AllowEverything):
     """The broker's config methods over a dict of topics, resolving as the real broker does."""
-
-    def acls(self) -> AclSet:  # no ACL bindings: every client may do everything
-        return EMPTY_ACLS
-
-    def authorize(self, who: object, operation: int, resource_type: int, name: str) -> bool:
-        return True
-
-    def authorize_any_topic(self, who: object, operation: int) -> bool:
-        return True
 
     def __init__(self) -> None:
         self.topics: dict[str, dict[str, object]] = {"t": {"cleanup.policy": "compact"}}
