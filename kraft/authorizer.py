@@ -16,7 +16,7 @@ The rules, in order:
 kraft has no authentication: every Kafka client is ``User:ANONYMOUS`` (``ANONYMOUS``), its host the
 address its connection comes from.
 Owns: those rules, as pure functions over an ``AclSet``. Must not: read the metadata view or know any
-request (the Kafka handlers ask, through ``kraft.node.kafka.handlers._auth``).
+request (the handlers of both front ends ask, through ``kraft.node.access``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from kraft.state.acls import (
 )
 
 ANONYMOUS = "User:ANONYMOUS"
+# A name no binding is expected to cover but the wildcard and prefixes of it (Kafka's "hardcode").
+_NO_SUCH_TOPIC = "hardcode"
 
 # The operations whose ALLOW also allows the key (Kafka's AclAuthorizer: "implied" operations).
 _ALLOWED_BY: dict[int, frozenset[int]] = {
@@ -111,6 +113,3 @@ def authorize_any_topic(acls: AclSet, who: Principal, operation: int, allow_if_n
         return True
     return False
 
-
-# A name no binding is expected to cover but the wildcard and prefixes of it (Kafka's "hardcode").
-_NO_SUCH_TOPIC = "hardcode"

@@ -217,6 +217,7 @@ class MetadataRows(StateRow[CatalogueState]):
 
     def _records_of(self, kind: str) -> bytes:
         return self._record_prefix + kind.encode() + b"\0"
+
     def load_acls(self) -> list[list[Any]]:
         return [list(msgpack.unpackb(raw, raw=False))
                 for _key, raw in self.store.scan(DB_PSTATE, self._acl_prefix, prefix_stop(self._acl_prefix))]

@@ -290,6 +290,8 @@ class StateStore(Protocol):
 
     def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
         """Every row of one kind at once (a snapshot): rows not in ``rows`` go."""
+        ...
+
     def load_acls(self) -> list[list[Any]]:
         """Every ACL binding, as ``AclBinding.row`` makes it (none on a disk from before ACLs)."""
         ...
@@ -503,7 +505,9 @@ class MetadataMachine:
         groups = {g: {"generation": o.generation, "offsets": o.rows()} for g, o in self.groups.items()}
         whole = {"catalogue": catalogue, "groups": groups, "last_applied": self._last_applied,
                  "acls": [b.row() for b in sorted(self._acls.values())]}
-        whole.update({kind: rows for kind, rows in self.records.items() if rows})  # absent: none (older snapshots too)
+        # In key order (a replica that restarted loaded them in key order; one that did not has them in
+        # the order written): equal replicas make equal snapshots. Absent: none (older snapshots too).
+        whole.update({kind: dict(sorted(rows.items())) for kind, rows in self.records.items() if rows})
         copied: dict[str, Any] = msgpack.unpackb(msgpack.packb(whole, use_bin_type=True),
                                                  raw=False, strict_map_key=False)
         return copied

@@ -42,6 +42,11 @@ def test_native_requests_are_checked_like_their_kafka_counterparts() -> None:
             code, _ = raw.call("describe_group", {"group_id": "g"})
             assert code == GroupAuthorizationFailed.code
             code, listed = raw.call("list_groups", {})
+            assert {"hidden", "shown"} <= set(listed["groups"])  # DESCRIBE on the cluster sees every group (Kafka)
+            admin.create_acls([deny(ResourceType.CLUSTER, "kafka-cluster", Operation.DESCRIBE),
+                               AclBinding(ResourceType.CLUSTER, "kafka-cluster", PatternType.LITERAL, "User:*", "*",
+                                          Operation.ALTER, Permission.ALLOW)])
+            code, listed = raw.call("list_groups", {})  # without it, only the groups it may describe
             assert "hidden" not in listed["groups"] and "shown" in listed["groups"]
             code, committed = raw.call("offset_commit", {"group_id": "shown", "offsets": [
                 {"topic": "a", "partition": 0, "offset": 2}, {"topic": "b", "partition": 0, "offset": 2}]})

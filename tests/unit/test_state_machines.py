@@ -111,6 +111,7 @@ class MemoryStore:
     def replace_records(self, kind: str, rows: dict[str, Any]) -> None:
         self.record_rows = {k: v for k, v in self.record_rows.items() if k[0] != kind}
         self.record_rows.update({(kind, k): v for k, v in rows.items()})
+
     def load_acls(self) -> list[list[Any]]:
         return [list(r) for _, r in sorted(self.acl_rows.items())]
 

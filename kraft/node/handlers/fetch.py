@@ -26,7 +26,7 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     request = FetchRequest(parts, max_wait_ms=field(body, "max_wait_ms", int, MAX_WAIT_MS),
                            min_bytes=field(body, "min_bytes", int, MIN_BYTES),
                            max_bytes=field(body, "max_bytes", int, MAX_BYTES))
-    denied = {p.topic for p in parts if not access.topic(ctx, Operation.READ, p.topic)}
+    denied = access.topics_denied(ctx, Operation.READ, (p.topic for p in parts))
     if denied:
         request = replace(request, partitions=tuple(p for p in parts if p.topic not in denied))
     read = iter(await ctx.broker.fetch(request) if request.partitions else [])

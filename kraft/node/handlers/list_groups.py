@@ -12,4 +12,7 @@ API = "list_groups"
 
 
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
-    return {"groups": [g for g in ctx.coordinator.list_groups() if access.group(ctx, Operation.DESCRIBE, g)]}
+    groups = ctx.coordinator.list_groups()
+    if access.cluster(ctx, Operation.DESCRIBE):  # as Kafka: every group, else those it may describe
+        return {"groups": groups}
+    return {"groups": [g for g in groups if access.group(ctx, Operation.DESCRIBE, g)]}

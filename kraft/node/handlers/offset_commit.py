@@ -19,7 +19,7 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
                 field(o, "metadata", str, "")) for o in items(body, "offsets")]
     group_id = field(body, "group_id", str)
     access.require_group(ctx, Operation.READ, group_id)
-    denied = {o[0] for o in offsets if not access.topic(ctx, Operation.READ, o[0])}
+    denied = access.topics_denied(ctx, Operation.READ, (o[0] for o in offsets))
     allowed = [o for o in offsets if o[0] not in denied]
     done = iter(await ctx.coordinator.commit(group_id, field(body, "member_id", str, ""),
                                              field(body, "generation", int, -1), allowed) if allowed else [])

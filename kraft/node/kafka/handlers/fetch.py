@@ -72,7 +72,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
                          max_bytes=request.get("max_bytes", MAX_BYTES), strict_max_bytes=True,
                          client_rack=(request.get("rack_id") or "") if ctx.version >= RACK_FROM else None)
     # Kafka: a partition of a topic this client may not READ answers TOPIC_AUTHORIZATION_FAILED
-    denied = {p.topic for p in parts if not _auth.topic(ctx, Operation.READ, p.topic)}
+    denied = _auth.topics_denied(ctx, Operation.READ, (p.topic for p in parts))
     if denied:
         fetch = replace(fetch, partitions=tuple(p for p in parts if p.topic not in denied))
     results = list(await ctx.broker.fetch(fetch)) if fetch.partitions else []

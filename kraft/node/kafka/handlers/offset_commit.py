@@ -30,7 +30,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     offsets = [(t["name"], p["partition_index"], p["committed_offset"], p.get("committed_metadata") or "",
                  int(p.get("committed_leader_epoch", -1))) for t in request["topics"] for p in t["partitions"]]
     # Kafka: READ on the group, else every partition fails; READ on each topic, else its partitions do
-    denied = {o[0] for o in offsets if not _auth.topic(ctx, Operation.READ, o[0])}
+    denied = _auth.topics_denied(ctx, Operation.READ, (o[0] for o in offsets))
     try:
         if not _auth.group(ctx, Operation.READ, request["group_id"]):
             raise errors.GroupAuthorizationFailed(f"READ on group {request['group_id']!r} is not allowed")

@@ -52,7 +52,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any] |
                               for t in request["topic_data"]]}
     topics = request["topic_data"]
     legacy = ctx.version < LEGACY_BELOW
-    denied = {t["name"] for t in topics if not _auth.topic(ctx, Operation.WRITE, t["name"])}
+    denied = _auth.topics_denied(ctx, Operation.WRITE, (t["name"] for t in topics))
     answers = await asyncio.gather(*(
         _one(broker, t["name"], p, acks, timeout_s, legacy, t["name"] not in denied)
         for t in topics for p in t["partition_data"]))
