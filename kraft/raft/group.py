@@ -602,6 +602,11 @@ class RaftGroup(SyncObj):
             for node in self._SyncObj__otherNodes:
                 if int(node.id) not in self._voters:
                     self._SyncObj__lastResponseTime[node] = now  # see _check_quorum
+        if self._isLeader():
+            # Before pysyncobj's tick: its own commit rule then finds nothing left to count, where
+            # it would read every entry a majority holds past its commit index (for the term alone),
+            # from the store once a deep pipeline outgrows the journal's in-memory tail.
+            self._advance_commit()
         super()._onTick(timeToWait)
         if self._held_back:
             self._retry_held_back()
