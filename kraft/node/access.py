@@ -71,9 +71,18 @@ def require_group(ctx: HandlerContext, operation: Operation, name: str) -> None:
         raise errors.GroupAuthorizationFailed(f"{operation.name} on group {name!r} is not allowed")
 
 
+def cluster_refusal(ctx: HandlerContext, operation: Operation) -> errors.ClusterAuthorizationFailed | None:
+    """What to answer when ``operation`` on the cluster is not allowed (for handlers that answer each
+    item with it instead of raising); None when it is allowed."""
+    if cluster(ctx, operation):
+        return None
+    return errors.ClusterAuthorizationFailed(f"{operation.name} on the cluster is not allowed")
+
+
 def require_cluster(ctx: HandlerContext, operation: Operation) -> None:
-    if not cluster(ctx, operation):
-        raise errors.ClusterAuthorizationFailed(f"{operation.name} on the cluster is not allowed")
+    refusal = cluster_refusal(ctx, operation)
+    if refusal is not None:
+        raise refusal
 
 
 def require_create_topic(ctx: HandlerContext, name: str) -> None:

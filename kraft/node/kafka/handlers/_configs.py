@@ -77,14 +77,12 @@ async def alter_each(ctx: KafkaContext, request: dict[str, Any],
                 await ctx.broker.alter_configs(r["resource_name"], changes(r), replace=replace,
                                                validate_only=validate_only)
             elif r["resource_type"] == BROKER:
-                if not _auth.cluster(ctx, Operation.ALTER_CONFIGS):  # as Kafka: broker configs are the cluster's
-                    raise errors.ClusterAuthorizationFailed("ALTER_CONFIGS on the cluster is not allowed")
+                _auth.require_cluster(ctx, Operation.ALTER_CONFIGS)  # as Kafka: broker configs are the cluster's
                 check_broker(ctx, r["resource_name"])
                 await ctx.broker.alter_broker_configs(r["resource_name"], changes(r), replace=replace,
                                                       validate_only=validate_only)
             elif r["resource_type"] == BROKER_LOGGER:
-                if not _auth.cluster(ctx, Operation.ALTER_CONFIGS):
-                    raise errors.ClusterAuthorizationFailed("ALTER_CONFIGS on the cluster is not allowed")
+                _auth.require_cluster(ctx, Operation.ALTER_CONFIGS)
                 check_this_broker(ctx, r["resource_name"])
                 if replace:
                     raise errors.InvalidRequest("AlterConfigs does not support broker loggers: use "

@@ -22,8 +22,7 @@ MAX_VERSION = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if not _auth.cluster(ctx, Operation.ALTER):
-        raise errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
+    _auth.require_cluster(ctx, Operation.ALTER)
     responses = []
     for topic in request["topics"]:
         moves = {int(p["partition_index"]): None if p["replicas"] is None else [int(n) for n in p["replicas"]]

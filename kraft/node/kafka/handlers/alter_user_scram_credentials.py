@@ -25,8 +25,7 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     upsertions = [Upsertion(u["name"], u["mechanism"], u["iterations"], bytes(u["salt"]), bytes(u["salted_password"]))
                   for u in request["upsertions"]]
     try:
-        if not _auth.cluster(ctx, Operation.ALTER):  # as Kafka: ALTER on the cluster, every user refused
-            raise errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
+        _auth.require_cluster(ctx, Operation.ALTER)  # as Kafka: ALTER on the cluster, every user refused
         outcome = await ctx.broker.alter_scram_credentials(deletions, upsertions)
     except errors.KraftError as e:
         users = users_of(deletions, upsertions)

@@ -24,8 +24,8 @@ MAX_VERSION = 3
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     creations = request["creations"]
-    if not _auth.cluster(ctx, Operation.ALTER):
-        denied = errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
+    denied = _auth.cluster_refusal(ctx, Operation.ALTER)
+    if denied is not None:
         return {"throttle_time": 0, "results": [_result(denied) for _ in creations]}
     results: list[errors.KraftError | None] = []
     valid: list[AclBinding] = []

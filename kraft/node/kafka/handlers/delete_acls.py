@@ -25,8 +25,8 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
     filters = [AclFilter(f["resource_type_filter"], f.get("resource_name_filter"), f.get("pattern_type_filter", 3),
                          f.get("principal_filter"), f.get("host_filter"), f["operation"], f["permission_type"])
                for f in request["filters"]]
-    if not _auth.cluster(ctx, Operation.ALTER):
-        denied = errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
+    denied = _auth.cluster_refusal(ctx, Operation.ALTER)
+    if denied is not None:
         return {"throttle_time": 0, "filter_results": [_result(denied, []) for _ in filters]}
     answers: list[tuple[errors.KraftError | None, list[AclBinding]]] = []
     valid: list[AclFilter] = []

@@ -21,8 +21,9 @@ MAX_VERSION = 3
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if not _auth.cluster(ctx, Operation.DESCRIBE):
-        return _error(errors.ClusterAuthorizationFailed("DESCRIBE on the cluster is not allowed"))
+    refused = _auth.cluster_refusal(ctx, Operation.DESCRIBE)
+    if refused is not None:
+        return _error(refused)
     f = AclFilter(request["resource_type_filter"], request.get("resource_name_filter"),
                   request.get("pattern_type_filter", 3), request.get("principal_filter"), request.get("host_filter"),
                   request["operation"], request["permission_type"])

@@ -55,15 +55,13 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
                 topic = ctx.broker.describe_configs(r["resource_name"])
                 entries = [_topic_entry(c, synonyms, docs) for c in topic.values()]
             elif r["resource_type"] == BROKER:
-                if not _auth.cluster(ctx, Operation.DESCRIBE_CONFIGS):
-                    raise errors.ClusterAuthorizationFailed("DESCRIBE_CONFIGS on the cluster is not allowed")
+                _auth.require_cluster(ctx, Operation.DESCRIBE_CONFIGS)
                 check_broker(ctx, r["resource_name"])
                 entries = [_broker_entry(c, synonyms, docs)
                            for c in ctx.broker.describe_broker_configs(r["resource_name"])]
                 entries += _node_entries(ctx, r["resource_name"], synonyms, docs)
             elif r["resource_type"] == BROKER_LOGGER:
-                if not _auth.cluster(ctx, Operation.DESCRIBE_CONFIGS):
-                    raise errors.ClusterAuthorizationFailed("DESCRIBE_CONFIGS on the cluster is not allowed")
+                _auth.require_cluster(ctx, Operation.DESCRIBE_CONFIGS)
                 check_this_broker(ctx, r["resource_name"])
                 entries = [_logger_entry(name, level, synonyms) for name, level in log_levels.loggers().items()]
             else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kraft import errors
 from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.state.acls import Operation
@@ -26,8 +25,7 @@ MAX_VERSION = 4
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if not _auth.cluster(ctx, Operation.DESCRIBE):
-        raise errors.ClusterAuthorizationFailed("DESCRIBE on the cluster is not allowed")
+    _auth.require_cluster(ctx, Operation.DESCRIBE)
     wanted = request.get("topics")
     asked = None if wanted is None else {(t["topic"], p) for t in wanted for p in t["partitions"]}
     by_topic: dict[str, list[dict[str, Any]]] = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kraft import errors
 from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.node.kafka.error_codes import kafka_code
@@ -21,8 +20,8 @@ MAX_VERSION = 0
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if not _auth.cluster(ctx, Operation.DESCRIBE):  # as Kafka: DESCRIBE on the cluster
-        refused = errors.ClusterAuthorizationFailed("DESCRIBE on the cluster is not allowed")
+    refused = _auth.cluster_refusal(ctx, Operation.DESCRIBE)  # as Kafka: DESCRIBE on the cluster
+    if refused is not None:
         return {"throttle_time": 0, "error_code": kafka_code(refused), "error_message": refused.message,
                 "results": []}
     users = None if request["users"] is None else [u["name"] for u in request["users"]]

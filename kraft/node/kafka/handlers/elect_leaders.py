@@ -34,8 +34,7 @@ UNCLEAN = 1
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if not _auth.cluster(ctx, Operation.ALTER):
-        raise errors.ClusterAuthorizationFailed("ALTER on the cluster is not allowed")
+    _auth.require_cluster(ctx, Operation.ALTER)
     broker = ctx.broker
     election_type = request.get("election_type", PREFERRED)
     if election_type not in (PREFERRED, UNCLEAN):

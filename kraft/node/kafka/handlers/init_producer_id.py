@@ -15,7 +15,6 @@ from typing import Any
 from kraft import errors
 from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
-from kraft.state.acls import Operation
 
 API_KEY = 22
 MIN_VERSION = 0
@@ -31,8 +30,6 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
              request.get("producer_epoch", NO_PRODUCER_EPOCH) != NO_PRODUCER_EPOCH)
     if named[0] != named[1]:
         raise errors.InvalidRequest("producer_id and producer_epoch must both be set, or both be -1")
-    # an idempotent producer: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (as Kafka)
-    if not (_auth.cluster(ctx, Operation.IDEMPOTENT_WRITE) or _auth.any_topic(ctx, Operation.WRITE)):
-        raise errors.ClusterAuthorizationFailed("IDEMPOTENT_WRITE on the cluster is not allowed")
+    _auth.require_idempotent_write(ctx)
     answer = await ctx.broker.init_producer_id()
     return {"error_code": 0, "producer_id": answer.producer_id, "producer_epoch": answer.producer_epoch}

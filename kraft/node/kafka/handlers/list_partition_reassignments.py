@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kraft import errors
 from kraft.node import access as _auth
 from kraft.node.kafka.context import KafkaContext
 from kraft.state.acls import Operation
@@ -16,8 +15,7 @@ MAX_VERSION = 0
 
 
 async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
-    if not _auth.cluster(ctx, Operation.DESCRIBE):
-        raise errors.ClusterAuthorizationFailed("DESCRIBE on the cluster is not allowed")
+    _auth.require_cluster(ctx, Operation.DESCRIBE)
     wanted = None if request.get("topics") is None else {
         (t["name"], int(p)) for t in request["topics"] for p in t["partition_indexes"]}
     by_topic: dict[str, list[dict[str, Any]]] = {}
