@@ -37,11 +37,13 @@ from kraft.topic_config import (
     ConfigChange,
     ConfigKey,
     ConfigValue,
+    DefaultLevels,
     Kind,
     format_value,
     list_change,
     parse_key,
 )
+from kraft.topic_config import Source as TopicSource
 
 
 class Source(enum.StrEnum):
@@ -220,12 +222,20 @@ def topic_defaults(dynamic: Mapping[str, Mapping[str, str]], node_id: int,
                    static: Mapping[str, ConfigValue]) -> dict[str, ConfigValue]:
     """The topic-config defaults node ``node_id`` uses: cluster.ini's (``static``, by topic config
     name), under the cluster-wide dynamic values, under the node's own."""
-    out = dict(static)
-    for broker in ("", str(node_id)):
+    return {name: levels[0][1] for name, levels in topic_default_levels(dynamic, node_id, static).items()}
+
+
+def topic_default_levels(dynamic: Mapping[str, Mapping[str, str]], node_id: int,
+                         static: Mapping[str, ConfigValue]) -> dict[str, DefaultLevels]:
+    """Every level that sets a topic config's default on node ``node_id``, by topic config name, the
+    one in effect first: the node's own dynamic value, the cluster-wide one, cluster.ini's."""
+    levels: dict[str, list[tuple[TopicSource, ConfigValue]]] = {
+        name: [(TopicSource.CLUSTER, value)] for name, value in static.items()}
+    for broker, source in (("", TopicSource.DYNAMIC_DEFAULT), (str(node_id), TopicSource.DYNAMIC_BROKER)):
         for name, text in (dynamic.get(broker) or {}).items():
             row = BY_NAME.get(name)
             if row is not None and row.topic is not None:
                 value = _parsed(row, text)
                 if value is not None:
-                    out[row.topic] = value
-    return out
+                    levels.setdefault(row.topic, []).insert(0, (source, value))
+    return {name: tuple(found) for name, found in levels.items()}

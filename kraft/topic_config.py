@@ -51,6 +51,8 @@ class Source(enum.StrEnum):
 
     DEFAULT = "default"  # Kafka's built-in default (kraft's own for max.message.bytes)
     CLUSTER = "cluster"  # the [cluster] section of cluster.ini
+    DYNAMIC_DEFAULT = "dynamic_default"  # the cluster-wide dynamic broker config (kraft.broker_config)
+    DYNAMIC_BROKER = "dynamic_broker"  # this node's own dynamic broker config
     TOPIC = "topic"  # set on the topic (create or alter)
 
 
@@ -288,14 +290,21 @@ def format_value(value: ConfigValue) -> str:
 # --- effective configs ------------------------------------------------------------------------------
 
 
+# The levels that set a topic config's default on a node, the one in effect first (this node's
+# dynamic broker config, the cluster-wide one, cluster.ini's), without Kafka's built-in default.
+DefaultLevels = tuple[tuple[Source, ConfigValue], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedConfig:
-    """One config of a topic: its own value (``topic_value``) over cluster.ini's (``cluster_value``)
-    over Kafka's built-in default (``key.default``)."""
+    """One config of a topic: its own value (``topic_value``) over the node's default for topics
+    (``cluster_value``: a dynamic broker config's, else cluster.ini's) over Kafka's built-in default
+    (``key.default``); ``levels`` says where the node's default comes from, when known."""
 
     key: ConfigKey
     topic_value: ConfigValue | None = None
     cluster_value: ConfigValue | None = None
+    levels: DefaultLevels = ()
 
     @property
     def name(self) -> str:
@@ -320,7 +329,9 @@ class ResolvedConfig:
 
     @property
     def default_source(self) -> Source:
-        return Source.CLUSTER if self.cluster_value is not None else Source.DEFAULT
+        if self.cluster_value is None:
+            return Source.DEFAULT
+        return self.levels[0][0] if self.levels else Source.CLUSTER
 
 
 def _stored(configs: Mapping[str, object]) -> dict[str, ConfigValue]:
@@ -343,6 +354,15 @@ def resolve(topic_configs: Mapping[str, object],
     over ``cluster_defaults`` (``ClusterConfig.topic_config_defaults()``) over Kafka's defaults."""
     own = _stored(topic_configs)
     return {k.name: ResolvedConfig(k, own.get(k.name), cluster_defaults.get(k.name)) for k in CONFIGS}
+
+
+def resolve_levels(topic_configs: Mapping[str, object],
+                   levels: Mapping[str, DefaultLevels]) -> dict[str, ResolvedConfig]:
+    """``resolve`` with each default's levels (``kraft.broker_config.topic_default_levels``), so
+    that each config says which of them its value comes from."""
+    own = _stored(topic_configs)
+    return {k.name: ResolvedConfig(k, own.get(k.name), levels[k.name][0][1] if levels.get(k.name) else None,
+                                   levels.get(k.name, ())) for k in CONFIGS}
 
 
 def check_effective(resolved: Mapping[str, ResolvedConfig], *, max_record_bytes: int) -> None:

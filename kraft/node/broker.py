@@ -679,20 +679,26 @@ class Broker:
         resolved = topic_config.resolve(configs, self._topic_defaults())
         topic_config.check_effective(resolved, max_record_bytes=self.config.max_record_bytes)
 
+    def _topic_default_levels(self) -> dict[str, topic_config.DefaultLevels]:
+        """``_topic_defaults`` with where each comes from (for the answers that say so)."""
+        return broker_config.topic_default_levels(self.dynamic_broker_configs(), self.node_id,
+                                                  self.config.topic_config_defaults())
+
     def describe_configs(self, topic: str) -> dict[str, ResolvedConfig]:
         """Every config of ``topic`` with its value and source, as this node's metadata has it."""
         meta = self.replicas.metadata.view.topics.get(topic)
         if meta is None:
             raise errors.UnknownTopicOrPartition(f"topic {topic!r} does not exist")
-        return topic_config.resolve(meta.configs, self._topic_defaults())
+        return topic_config.resolve_levels(meta.configs, self._topic_default_levels())
 
     def resolve_topic_configs(self, configs: Mapping[str, object]) -> dict[str, ResolvedConfig]:
         """Every config a topic created with ``configs`` has on this node (checked: InvalidConfig)."""
-        return topic_config.resolve(self.validate_topic_configs(configs), self._topic_defaults())
+        return topic_config.resolve_levels(self.validate_topic_configs(configs), self._topic_default_levels())
 
     def cluster_configs(self) -> dict[str, ResolvedConfig]:
-        """The configs a topic without any of its own has on this node (cluster.ini over Kafka's)."""
-        return topic_config.resolve({}, self._topic_defaults())
+        """The configs a topic without any of its own has on this node (its dynamic broker configs,
+        over cluster.ini's, over Kafka's)."""
+        return topic_config.resolve_levels({}, self._topic_default_levels())
 
     def log_config(self, topic: str) -> LogConfig:
         """``topic``'s effective configs as typed fields (produce checks, retention, compaction).

@@ -174,7 +174,9 @@ def test_dynamic_broker_configs_survive_a_restart(cluster3: Cluster) -> None:
     # A topic without its own value takes the cluster-wide dynamic default.
     admin.create_topics([NewTopic("dyn", 1, 3)])["dyn"].result(30)
     topic = ConfigResource(ResourceType.TOPIC, "dyn")
-    assert admin.describe_configs([topic])[topic].result(30)["retention.ms"].value == "3600000"
+    topic_retention = admin.describe_configs([topic])[topic].result(30)["retention.ms"]
+    assert (topic_retention.value, topic_retention.source) == (
+        "3600000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
 
     # ... and its leader acts on it: a cluster-wide message.max.bytes refuses a larger batch.
     cluster3.wait_leaders("dyn")

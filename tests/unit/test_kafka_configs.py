@@ -47,10 +47,13 @@ class ConfigBroker(AllowEverything):
         return self.topics[name]
 
     def describe_configs(self, topic: str) -> dict[str, ResolvedConfig]:
-        return topic_config.resolve(self._topic(topic), CLUSTER)
+        return topic_config.resolve_levels(self._topic(topic), self._levels())
 
     def cluster_configs(self) -> dict[str, ResolvedConfig]:
-        return topic_config.resolve({}, CLUSTER)
+        return topic_config.resolve_levels({}, self._levels())
+
+    def _levels(self) -> dict[str, topic_config.DefaultLevels]:
+        return broker_config.topic_default_levels(self.dynamic, self.node_id, CLUSTER)
 
     def validate_topic_configs(self, configs: Mapping[str, object]) -> dict[str, object]:
         return dict(topic_config.validate_configs(configs))
@@ -278,6 +281,23 @@ def test_dynamic_broker_configs_are_altered_and_described_with_their_sources() -
     (replaced,) = alter(broker, 33, [{"resource_type": 4, "resource_name": "1", "configs": [
         {"name": "num.io.threads", "value": "2"}]}])
     assert replaced["error_code"] == 0 and broker.dynamic["1"] == {"num.io.threads": "2"}
+
+
+def test_a_topics_default_from_a_dynamic_broker_config_is_described_with_that_source() -> None:
+    """A topic without its own value takes the node's dynamic broker config, else the cluster-wide
+    one, else cluster.ini's: DescribeConfigs names that level (2, 3, 4) and lists every level as
+    synonyms, most specific first, as Kafka."""
+    broker = ConfigBroker()
+    broker.dynamic = {"": {"log.retention.ms": "2000", "log.segment.bytes": "1048576"},
+                      "1": {"log.retention.ms": "1000"}, "2": {"log.cleanup.policy": "compact"}}
+    (result,) = describe(broker, (2, "t", ["retention.ms", "cleanup.policy", "segment.bytes"]), synonyms=True)
+    by_name = {c["name"]: c for c in result["configs"]}
+    retention, policy, segment = by_name["retention.ms"], by_name["cleanup.policy"], by_name["segment.bytes"]
+    assert (retention["value"], retention["config_source"]) == ("1000", 2)  # node 1's own
+    assert [(s["value"], s["source"]) for s in retention["synonyms"]] == [
+        ("1000", 2), ("2000", 3), ("3600000", 4), ("604800000", 5)]
+    assert (segment["value"], segment["config_source"]) == ("1048576", 3)  # the cluster-wide one
+    assert (policy["value"], policy["config_source"]) == ("compact", 1)  # the topic's own; node 2's is not ours
 
 
 def test_broker_loggers_are_described_and_set_on_the_node_asked() -> None:

@@ -1,5 +1,6 @@
 """DescribeConfigs (32): a topic's configs with their sources as Kafka reports them (TOPIC_CONFIG for
-the topic's own, STATIC_BROKER_CONFIG for cluster.ini's, DEFAULT_CONFIG for Kafka's built-in default),
+the topic's own, DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG for a default from a dynamic
+broker config, STATIC_BROKER_CONFIG for cluster.ini's, DEFAULT_CONFIG for Kafka's built-in default),
 or a broker's dynamic-capable configs (``kraft.broker_config``: the broker names of topic configs, whose
 values are topics' defaults, and the ones stored and reported only) with their sources (DYNAMIC_BROKER_CONFIG,
 DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG from cluster.ini, DEFAULT_CONFIG) and, for a named
@@ -33,7 +34,7 @@ from kraft.node.kafka.handlers._configs import (
     unsupported,
 )
 from kraft.state.acls import Operation
-from kraft.topic_config import ResolvedConfig, format_value
+from kraft.topic_config import ResolvedConfig, Source, format_value
 
 API_KEY = 32
 MIN_VERSION = 1  # kio has no v0 (Kafka 4 dropped it); every client we test asks v1 or later
@@ -77,10 +78,11 @@ async def handle(ctx: KafkaContext, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _default_synonyms(c: ResolvedConfig) -> list[dict[str, Any]]:
-    """Kafka lists synonyms from the most specific source down: cluster.ini's, then the built-in."""
-    out = []
-    if c.cluster_value is not None:
-        out.append({"name": c.key.broker_name, "value": format_value(c.cluster_value), "source": STATIC_BROKER_CONFIG})
+    """Kafka lists synonyms from the most specific source down: the node's dynamic broker config,
+    the cluster-wide one, cluster.ini's, then the built-in."""
+    levels = c.levels or (((Source.CLUSTER, c.cluster_value),) if c.cluster_value is not None else ())
+    out = [{"name": c.key.broker_name, "value": format_value(value), "source": SOURCE_CODES[source]}
+           for source, value in levels]
     out.append({"name": c.key.broker_name, "value": format_value(c.key.default), "source": DEFAULT_CONFIG})
     return out
 
