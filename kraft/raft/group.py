@@ -86,6 +86,7 @@ from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
+from kraft.raft.proposals import ProposalQueue
 from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import LearnerThrottle
 from kraft.raft.transport import MuxTransport
@@ -294,6 +295,7 @@ class RaftGroup(SyncObj):
         )
         others = [Node(str(m)) for m in self.members if m != self_id]
         super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
+        self._SyncObj__commandsQueue = ProposalQueue(conf.commandsQueueSize)  # no lock (kraft.raft.proposals)
         self._transport: MuxTransport = self._SyncObj__transport
         journal.on_members_appended = self._on_members_appended
         journal.on_truncated = self._on_truncated
@@ -631,9 +633,8 @@ class RaftGroup(SyncObj):
     def _has_work(self) -> bool:
         """Something a tick must do (driver thread): a proposal queued, entries to apply, a send
         waiting for tokens, a leadership transfer."""
-        queued = self._SyncObj__commandsQueue._FastQueue__queue
-        return (bool(queued) or self.raftCommitIndex > self.raftLastApplied or bool(self._held_back)
-                or bool(self._SyncObj__transferInProgress))
+        return (len(self._SyncObj__commandsQueue) > 0 or self.raftCommitIndex > self.raftLastApplied
+                or bool(self._held_back) or bool(self._SyncObj__transferInProgress))
 
     def _wake_up(self, leader_alive: bool) -> None:
         """Leave quiescence: tick again as a normal group, timers restarted from now."""
