@@ -80,6 +80,23 @@ def encode_batch(records: Sequence[RecordIn], producer_id: int = -1, base_sequen
                            producer_id, base_sequence)
 
 
+# CPython's zlib lets go of the GIL for a buffer over 5 KiB; a batch is checked in pieces no larger.
+_CRC_PIECE = 5 * 1024
+
+
+def crc32(data: bytes | memoryview, value: int = 0) -> int:
+    """zlib's CRC-32 of ``data`` without letting go of the GIL, for checking a batch on a node: taking
+    it back can wait for the Raft driver thread's whole switch interval, far longer than the CRC of
+    a batch takes (``kraft.protocol.kafka.records.crc32c``, the same for Kafka's batches). A producer
+    computes its batches' CRCs with zlib's own, which lets its user's thread run meanwhile."""
+    if len(data) <= _CRC_PIECE:
+        return zlib.crc32(data, value)
+    with memoryview(data) as view:
+        for at in range(0, len(view), _CRC_PIECE):
+            value = zlib.crc32(view[at:at + _CRC_PIECE], value)
+    return value
+
+
 def encode_relative(records: Sequence[RecordIn], first_timestamp: int, max_timestamp: int,
                     producer_id: int = -1, base_sequence: int = -1) -> bytes:
     """One batch of ``records`` whose timestamps are already relative to ``first_timestamp``
@@ -116,7 +133,7 @@ def verify_batch(batch: bytes | bytearray | memoryview) -> BatchHeader:
     """The header of ``batch`` after checking its CRC; CorruptRecord on any mismatch."""
     header = read_batch_header(batch)
     with memoryview(batch) as view:
-        actual = zlib.crc32(view[_CRC_END:])
+        actual = crc32(view[_CRC_END:])
     if actual != header.crc:
         raise CorruptRecord(f"batch crc {actual:#010x} does not match header crc {header.crc:#010x}")
     return header

@@ -8,6 +8,7 @@ import zlib
 
 import msgpack
 import pytest
+from crc32c import crc32c as library_crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,12 +16,14 @@ from kraft.errors import CorruptRecord
 from kraft.protocol.batch import (
     HEADER,
     HEADER_BYTES,
+    crc32,
     decode_batch,
     encode_batch,
     encode_relative,
     read_batch_header,
     verify_batch,
 )
+from kraft.protocol.kafka.records import crc32c
 
 timestamps = st.integers(min_value=0, max_value=2**41)
 records = st.lists(
@@ -139,3 +142,17 @@ def test_fuzz_decode_is_total(data):
 def test_fuzz_bodies_behind_a_valid_crc(body, count):
     with contextlib.suppress(CorruptRecord):
         decode_batch(_with_body(body, count), 0)
+
+
+@pytest.mark.parametrize("size", [0, 1, 5119, 5120, 5121, 10240, 65536, 65537, 1 << 20])
+def test_the_crc_in_pieces_is_zlibs_crc(size: int) -> None:
+    """kraft.protocol.batch.crc32 checks a batch in pieces no larger than zlib's GIL-release
+    threshold; the CRC is zlib's, with or without a start value."""
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert crc32(data) == zlib.crc32(data)
+    assert crc32(memoryview(data), 0x1234) == zlib.crc32(data, 0x1234)
+
+
+def test_kafkas_crc32c_is_the_librarys() -> None:
+    data = bytes(range(256)) * 300
+    assert crc32c(data) == library_crc32c(data) == crc32c(memoryview(data))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import msgpack
-from crc32c import crc32c
+from crc32c import crc32c as _crc32c
 
 from kraft.errors import CorruptRecord, UnsupportedCompressionType
 from kraft.protocol.batch import HEADER_BYTES as NATIVE_HEADER_BYTES
@@ -62,6 +62,15 @@ __all__ = [
     "with_base_offset",
     "with_log_append_time",
 ]
+
+
+def crc32c(data: bytes | memoryview) -> int:
+    """CRC-32C without letting go of the GIL. The library releases it above 32 KiB, but a batch's CRC
+    takes microseconds (hardware CRC, about 5 us for 64 KiB) while taking the GIL back can wait for
+    the other busy thread's whole switch interval: in a node's asyncio thread, behind the Raft driver
+    thread (0.27 ms on average per verified batch under librdkafka's producer, cProfile)."""
+    return _crc32c(data, gil_release_mode=0)
+
 
 MAGIC = 2
 # base_offset, batch_length, partition_leader_epoch, magic, crc, attributes, last_offset_delta,
