@@ -96,10 +96,18 @@ def test_port_in_use_and_bad_config_refuse_to_start(tmp_path: Path) -> None:
 def test_long_poll_fetch_waits_then_returns_new_data(cluster1: Cluster) -> None:
     ready_topic(cluster1, "t")
     waiting = RawClient(cluster1.client_ports[1])
+    first = {"topic": "t", "partition": 0, "offset": 0}
+
+    def serving() -> bool:
+        # A new leader answers LEADER_NOT_AVAILABLE, at once, until its first entry is applied and
+        # stored (wait_leaders sees the leader before that; on a loaded machine, for a while).
+        code, body = waiting.call("fetch", {"max_wait_ms": 0, "partitions": [first]})
+        return code == 0 and body["partitions"][0]["error_code"] == 0
+
+    wait_for(serving, 10, "the partition's leader to serve fetches")
     start = time.monotonic()
-    code, body = waiting.call("fetch", {"max_wait_ms": 300, "partitions": [{"topic": "t", "partition": 0,
-                                                                          "offset": 0}]})
-    assert code == 0 and body["partitions"][0]["batches"] == []
+    code, body = waiting.call("fetch", {"max_wait_ms": 300, "partitions": [first]})
+    assert code == 0 and body["partitions"][0]["error_code"] == 0 and body["partitions"][0]["batches"] == []
     assert time.monotonic() - start >= 0.25, "an empty fetch must wait max_wait_ms, not spin"
     batch = encode_batch([(0, None, b"late", [])])
     waiting.sock.sendall(encode_request(
