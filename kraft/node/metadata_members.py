@@ -2,20 +2,29 @@
 
 Owns: the metadata group's initial configuration (``initial_members``: every node computes the
 same one from cluster.ini) and the policy its leader follows (``next_change``):
-1. a registered node missing from the group joins it as a learner (decommissioned nodes do not);
+1. a registered node missing from the group joins it as a learner (decommissioned nodes do not:
+   by rule 6 one out of the group left it with a current view);
 2. a decommissioned node that hosts no replica, and whose log holds the leader's commit index (so
    that its own view, never updated once it is out, shows that), leaves (a learner at once; a
-   voter once replaced); one not caught up (down, say) stays until it is (unless it is lost: a
-   silent voter is replaced and removed all the same, rule 4);
+   voter once replaced); one not caught up (down, say) stays until it is (a silent voter is
+   replaced and demoted all the same, rule 4, and leaves as a learner once back and caught up);
 3. while fewer than ``want`` voters are *kept* (neither silent past the replace delay nor leaving),
    a live, caught-up learner is promoted (a group that lost no one grows only when two can be, so
    it never settles at an even count: 1 -> 3, not 1 -> 2);
-4. a lost or leaving voter is removed once the kept voters number ``want`` again (so with 3 voters
-   and one dead, the 4th is added first: 3 of 4 live keep a majority, where removing first would
-   leave 2 of 2); a leaving voter also when no learner could ever replace it; the leader, when it
-   must go, hands its leadership to a kept voter first;
+4. a lost or leaving voter leaves the voters once the kept voters number ``want`` again (so with 3
+   voters and one dead, the 4th is added first: 3 of 4 live keep a majority, where removing first
+   would leave 2 of 2); a leaving voter also when no learner could ever replace it; the leader,
+   when it must go, hands its leadership to a kept voter first;
 5. more kept voters than ``want`` (a returning voter, a cluster from before ``metadata_voters``):
-   the highest-id voter other than the leader is removed (the next round adds it back as a learner).
+   the highest-id voter other than the leader is demoted to a learner;
+6. only a leaving node (rule 2) is ever removed from the group: every other voter that must stop
+   voting (rules 4 and 5) is *demoted* to a learner, in one change, and so keeps receiving the log.
+   A decommissioned voter lost while its replicas moved off (the chaos run, seed 902: killed
+   while being drained) then catches up once back and leaves under rule 2 with a view that shows
+   the moves finished; removed instead, it would be out of the group for good with a view that
+   never moves on (rule 1 does not add a decommissioned node back), still hosting its groups.
+   Hence the invariant rule 1 relies on, with no replicated state of its own: a decommissioned
+   node out of the group left it caught up (or before this rule: such a node stays as it was).
 No change is proposed that would leave the voters without a majority of live ones (a live voter
 is one the leader is connected to now). A lost disk's learner is promoted by ``kraft.raft.group``
 itself; this policy never counts a replica that is not ``caught_up``.
@@ -92,9 +101,9 @@ def next_change(m: MetadataMembers) -> Step:
             if successor is not None:
                 return Step(Action.HAND_OVER, successor)
         elif m.keeps_majority(set(m.voters) - {node}):
-            return Step(Action.REMOVE, node)
+            return Step(Action.REMOVE if node in m.leaving else Action.DEMOTE, node)
     if len(kept) > m.want_voters and kept == set(m.voters):
         extra = max(kept - {m.leader})
         if m.keeps_majority(kept - {extra}):
-            return Step(Action.REMOVE, extra)
+            return Step(Action.DEMOTE, extra)
     return Step(Action.WAIT)

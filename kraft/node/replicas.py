@@ -311,7 +311,8 @@ class ReplicaManager:
         finished, since once out of the group nothing updates it any more (the chaos run: a node
         down while it was drained and removed came back with a view that never moved on, listing
         moves in progress and replicas it no longer had). A voter silent past the replace delay is
-        still replaced and removed (the group's quorum comes first), and may come back stale."""
+        still replaced (the group's quorum comes first), but demoted to a learner, not removed: back,
+        it catches up as a learner and leaves only then (``metadata_members`` rule 6, seed 902)."""
         if node_id == self.node_id:
             return True  # the leader itself (it hands its leadership over before it leaves)
         if node_id in voters:

@@ -410,10 +410,12 @@ class RaftGroup(SyncObj):
         return progress is not None and node_id not in self._learners and progress.match == self.journal.last_index
 
     def propose_membership(self, action: Action, node_id: int) -> bool:
-        """Leader: propose one membership change (add ``node_id`` as a learner, promote it, remove it)
-        as the whole configuration that results, only when this leadership has applied its own
-        first entry and no other change is on its way (Raft's one-change-at-a-time rule;
-        configurations take effect when applied). False: not now, or nothing to change."""
+        """Leader: propose one membership change (add ``node_id`` as a learner, promote it, demote it
+        to a learner, remove it) as the whole configuration that results, only when this leadership
+        has applied its own first entry and no other change is on its way (Raft's
+        one-change-at-a-time rule; configurations take effect when applied). False: not now, or
+        nothing to change. A demotion, like a removal, takes one voter away (a single-server change);
+        the demoted replica keeps its place among the members, so the log keeps reaching it."""
         term = self.raftCurrentTerm
         if self._config_pending and self._config_pending_term == term:
             return False
@@ -434,8 +436,11 @@ class RaftGroup(SyncObj):
             self._promoting[promoted] = clock.installed().now() + PROMOTE_RETRY_S
         elif action is Action.REMOVE and node_id in learners:
             learners.discard(node_id)
-        elif action is Action.REMOVE and node_id in voters and len(voters) > 1 and node_id != self.self_id:
+        elif action in (Action.REMOVE, Action.DEMOTE) and node_id in voters and len(voters) > 1 \
+                and node_id != self.self_id:
             del voters[node_id]
+            if action is Action.DEMOTE:
+                learners.add(node_id)
         else:
             return False
         self._config_pending, self._config_pending_term = True, term
