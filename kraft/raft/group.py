@@ -404,6 +404,18 @@ class RaftGroup(SyncObj):
             return None
         return disk
 
+    def follower_applied(self, node_id: int, index: int) -> bool:
+        """Leader: whether ``node_id``'s replica has applied ``index`` by its replies to this
+        leadership (its state, a view of the metadata say, shows everything up to there, durably).
+        A node whose replies do not say (from before they did): whether its log holds this leader's
+        commit index, the nearest the leader can tell."""
+        progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
+        if progress is None:
+            return False
+        if progress.says_applied:
+            return progress.applied is not None and progress.applied >= index
+        return progress.match >= max(index, self.raftCommitIndex)
+
     def follower_caught_up(self, node_id: int) -> bool:
         """Leader: ``node_id`` holds this leader's whole log (a leadership transfer may go to it)."""
         progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
@@ -800,6 +812,9 @@ class RaftGroup(SyncObj):
             "next_node_idx": self.journal.last_index + 1 if nextNodeIdx is None else nextNodeIdx,
             "reset": reset,
             "success": success,
+            # How far this replica's state machine is: a leader lets a decommissioned node leave the
+            # metadata group only once its view holds the entries that emptied it (follower_applied).
+            "applied": self.raftLastApplied,
         }
         self._mark(message)
         if not success and self.journal.term_at(self.journal.base_index) == PENDING_TERM:
@@ -1046,6 +1061,7 @@ class RaftGroup(SyncObj):
         self._note_reply(node, message)
         progress = self._follower(node)
         assert progress is not None
+        progress.on_applied(message.get("applied"))
         if message.get("success"):
             progress.on_success(message["next_node_idx"])
             self._maybe_promote(node, progress)

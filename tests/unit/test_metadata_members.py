@@ -65,7 +65,11 @@ CASES = [
     # decommissioned and empty, but its log is behind (down, say): it stays until it has caught up,
     # since out of the group its view would never show its moves finished (the chaos run)
     ("retired learner behind", members({1, 2, 3}, {4, 5}, retired={5}), Step(Action.WAIT)),
-    ("retired voter behind", members({1, 2, 3}, {4}, retired={3}), Step(Action.WAIT)),
+    # ... a voter is replaced all the same and demoted, caught up or not (kept while behind, it would
+    # be replaced whenever it caught up and kept again at the next entry: a promote/demote churn)
+    ("retired voter behind", members({1, 2, 3}, {4}, retired={3}), Step(Action.PROMOTE, 4)),
+    ("retired voter behind, replaced", members({1, 2, 3, 4}, set(), retired={3}), Step(Action.DEMOTE, 3)),
+    ("retired voter behind, nobody else", members({1, 2, 3}, set(), retired={3}), Step(Action.WAIT)),
     # ... and one out of the group already is not added back
     ("retired, out", members({1, 2, 3}, {4}, registered={1, 2, 3, 4, 5}, retired={5}), Step(Action.WAIT)),
     # seed 902 (rule 6): decommissioned, emptied while it was down, and lost: replaced, then demoted
