@@ -24,8 +24,9 @@ same one from cluster.ini) and the policy its leader follows (``next_change``):
    while being drained) then catches up once back and leaves under rule 2 with a view that shows
    the moves finished; removed instead, it would be out of the group for good with a view that
    never moves on (rule 1 does not add a decommissioned node back), still hosting its groups.
-   Hence the invariant rule 1 relies on, with no replicated state of its own: a decommissioned
-   node out of the group left it caught up (or before this rule: such a node stays as it was).
+   Hence the invariant rule 1 relies on, with no replicated state of its own (the group's
+   configuration is the record): a decommissioned node out of the group left it with a current
+   view (one removed while behind by a version before this rule stays out, stale: stop it).
 No change is proposed that would leave the voters without a majority of live ones (a live voter
 is one the leader is connected to now). A lost disk's learner is promoted by ``kraft.raft.group``
 itself; this policy never counts a replica that is not ``caught_up``.

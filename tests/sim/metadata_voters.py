@@ -79,7 +79,9 @@ class MetadataVoterKeeper:
 
     def drained(self, nodes: dict[int, SimNode | None]) -> list[int]:
         """Retired nodes that may stop for good now: out of the metadata group by the leader's
-        committed configuration, and their own view holding the index at which they retired."""
+        committed configuration, and their own view holding the index at which they retired, or
+        empty (the disk lost after it left: a view that shows no topic hosts nothing, as a new
+        node's; seed 1047 with lost disks)."""
         leader = self._leader_node(nodes)
         if leader is None:
             return []
@@ -87,7 +89,8 @@ class MetadataVoterKeeper:
         out = []
         for n, index in sorted(self.retired_at.items()):
             node = nodes.get(n)
-            if node is not None and n not in voters | learners and node.metadata.last_applied >= index:
+            applied = None if node is None else node.metadata.last_applied
+            if applied is not None and n not in voters | learners and (applied >= index or applied == 0):
                 out.append(n)
         return out
 

@@ -292,8 +292,27 @@ def _lost_voter_removed() -> Callable[[], None]:
     return undo
 
 
+def _left_when_log_holds_commit() -> Callable[[], None]:
+    """The rule before seed 70 with decommissions: a decommissioned node leaves the metadata group
+    once its log holds the leader's commit index, whether or not it has learnt that the index is
+    committed (and so applied it)."""
+    original = RaftGroup.follower_applied
+
+    def follower_applied(self: RaftGroup, node_id: int, index: int) -> bool:
+        progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
+        return progress is not None and progress.match >= max(index, self.raftCommitIndex)
+
+    RaftGroup.follower_applied = follower_applied  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup.follower_applied = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
     "lost-voter-removed": _lost_voter_removed,
+    "left-when-log-holds-commit": _left_when_log_holds_commit,
     "replies-before-fsync": _replies_before_fsync,
     "early-commit-unclamped": _early_commit_unclamped,
     "applied-configuration-pending-again": _applied_configuration_pending_again,

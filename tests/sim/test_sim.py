@@ -183,6 +183,18 @@ def test_decommissioned_metadata_voter_lost_while_drained_catches_up_then_leaves
     assert broken.returncode == 1 and "node 2 (retired at index" in broken.stdout, "the seed no longer finds the bug"
 
 
+def test_decommissioned_learner_leaves_only_once_its_view_applied_its_retirement() -> None:
+    """Seed 70 with decommissions: learner 4 retires while its log holds the leader's commit index
+    but it has not learnt that the last entry is committed; removed then (the mutant, the rule
+    before), it never applies it and the run never settles. It leaves once its replies say it applied it."""
+    args = ("--seed", "70", "--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--decommissions", "2",
+            "--no-shrink")
+    proc = sim(*args, timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    broken = sim(*args, "--mutant", "left-when-log-holds-commit", timeout_s=120)
+    assert broken.returncode == 1 and "node 4 (retired at index" in broken.stdout, "the seed no longer finds the bug"
+
+
 def test_metadata_voters_pass_with_decommissions() -> None:
     proc = sim("--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--decommissions", "2", "--seeds", "20",
                "--first", "100", "--jobs", "1", timeout_s=180)
