@@ -342,7 +342,7 @@ class ReplicaManager:
         if not group.configuration_committed():
             return  # the change on its way may yet be truncated away: decide on what is committed
         retired = {n for n, meta in view.nodes.items() if meta.decommissioned and not view.partitions_on(n)}
-        self._retired_at = {n: self._retired_at.get(n, group.raftLastApplied) for n in retired}
+        self._retired_at = {n: self._retired_at.get(n, group.last_applied()) for n in retired}
         step = next_change(MetadataMembers(
             voters=voters, learners=learners, leader=self.node_id, registered=set(view.nodes),
             leaving={n for n in retired if metadata_synced(group, n, self.node_id, self._retired_at[n])},

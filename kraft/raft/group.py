@@ -414,7 +414,7 @@ class RaftGroup(SyncObj):
             return False
         if progress.says_applied:
             return progress.applied is not None and progress.applied >= index
-        return progress.match >= max(index, self.raftCommitIndex)
+        return progress.match >= max(index, self.commit_index())
 
     def follower_caught_up(self, node_id: int) -> bool:
         """Leader: ``node_id`` holds this leader's whole log (a leadership transfer may go to it)."""
@@ -812,9 +812,10 @@ class RaftGroup(SyncObj):
             "next_node_idx": self.journal.last_index + 1 if nextNodeIdx is None else nextNodeIdx,
             "reset": reset,
             "success": success,
-            # How far this replica's state machine is: a leader lets a decommissioned node leave the
-            # metadata group only once its view holds the entries that emptied it (follower_applied).
-            "applied": self.raftLastApplied,
+            # How far this replica's state machine is, in the store: a leader lets a decommissioned
+            # node leave the metadata group only once its view holds the entries that emptied it
+            # (follower_applied).
+            "applied": self._durable_applied,
         }
         self._mark(message)
         if not success and self.journal.term_at(self.journal.base_index) == PENDING_TERM:

@@ -165,8 +165,8 @@ class FollowerProgress:
 
     # --- what came back ---------------------------------------------------------------------------
     def on_applied(self, applied: object) -> None:
-        """What a reply says the follower has applied (durably: replies leave after the store commit
-        that holds what they acknowledge); ``applied`` absent (None) from a node that never says."""
+        """What a reply says the follower has applied and committed to its store; ``applied`` absent
+        (None) from a node that never says."""
         if not isinstance(applied, int):
             self.says_applied = False
             return

@@ -69,9 +69,8 @@ class SimConfig:
     cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
     metadata_voters: int = 0  # the metadata group's voters kept by its leader (0: every node, fixed)
     # Nodes decommissioned during the fault phase, drawn from the seed (with ``metadata_voters``;
-    # tests/sim/metadata_voters.py), or the (node, time) pairs of a scripted schedule.
+    # tests/sim/metadata_voters.py).
     decommissions: int = 0
-    decommission_at: tuple[tuple[int, float], ...] = ()
     throttle_bytes_per_s: int = 0  # each node's learner throttle (reassignment_throttle_bytes_per_s); 0: off
     # Every other crash falls inside the node's next iteration, after the leaders' early appends left
     # and before the store commit (off: seeds found before keep their runs).
@@ -150,8 +149,8 @@ class SimCluster:
         placement = {gid: [self.ids[(i + k) % config.nodes] for k in range(replicas)]
                      for i, gid in enumerate(self.partition_gids)}
         self.mover = Mover(random.Random(f"{seed}/moves"), self.ids, placement, self.trace.append)
-        decommission_at = dict(config.decommission_at) or _draw_decommissions(
-            random.Random(f"{seed}/decommissions"), self.ids, config)  # its own stream: older seeds replay
+        # its own random stream: seeds from before decommissions replay
+        decommission_at = _draw_decommissions(random.Random(f"{seed}/decommissions"), self.ids, config)
         if decommission_at and not config.metadata_voters:
             raise ValueError("decommissions need --metadata-voters (the policy that lets a node leave)")
         if decommission_at and (config.moves_per_s or config.replicas):

@@ -58,9 +58,9 @@ class MetadataVoterKeeper:
             self._leader, self._silent_since, self._seen_retired = key, {}, {}
         for n, at in sorted(self.decommission_at.items()):
             if n not in self.retired_at and now >= at + DRAIN_S:
-                self.retired_at[n] = group.raftLastApplied
+                self.retired_at[n] = group.last_applied()
                 self._trace(f"t={now:.3f}s node {n} decommissioned and drained (metadata index "
-                            f"{group.raftLastApplied})")
+                            f"{group.last_applied()})")
         members = self._members(leader, now)
         if not group.configuration_committed():
             return  # as the node does: no step on a change that may yet be truncated away
@@ -139,7 +139,7 @@ class MetadataVoterKeeper:
                 self._silent_since.setdefault(n, now)
         retired = set(self.retired_at)
         for n in retired:
-            self._seen_retired.setdefault(n, group.raftLastApplied)
+            self._seen_retired.setdefault(n, group.last_applied())
         return MetadataMembers(
             voters=voters, learners=learners, leader=leader.node_id, registered=set(self.ids),
             leaving={n for n in retired if metadata_synced(group, n, leader.node_id, self._seen_retired[n])},
