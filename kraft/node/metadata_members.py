@@ -2,20 +2,31 @@
 
 Owns: the metadata group's initial configuration (``initial_members``: every node computes the
 same one from cluster.ini) and the policy its leader follows (``next_change``):
-1. a registered node missing from the group joins it as a learner (decommissioned nodes do not);
-2. a decommissioned node that hosts no replica, and whose log holds the leader's commit index (so
-   that its own view, never updated once it is out, shows that), leaves (a learner at once; a
-   voter once replaced); one not caught up (down, say) stays until it is (unless it is lost: a
-   silent voter is replaced and removed all the same, rule 4);
-3. while fewer than ``want`` voters are *kept* (neither silent past the replace delay nor leaving),
+1. a registered node missing from the group joins it as a learner (decommissioned nodes do not:
+   by rule 6 one out of the group left it with a current view);
+2. a decommissioned node that hosts no replica (*retired*), and whose own view has applied the
+   index at which the leader's first showed it retired (so that its view, never updated once it
+   is out, shows that too: ``replicas.metadata_synced``), leaves (a learner at once; a voter once
+   replaced); one not caught up (down, say) stays until it is (a voter among them is replaced and
+   demoted all the same, rule 4, and leaves as a learner once caught up);
+3. while fewer than ``want`` voters are *kept* (neither silent past the replace delay nor retired),
    a live, caught-up learner is promoted (a group that lost no one grows only when two can be, so
    it never settles at an even count: 1 -> 3, not 1 -> 2);
-4. a lost or leaving voter is removed once the kept voters number ``want`` again (so with 3 voters
-   and one dead, the 4th is added first: 3 of 4 live keep a majority, where removing first would
-   leave 2 of 2); a leaving voter also when no learner could ever replace it; the leader, when it
-   must go, hands its leadership to a kept voter first;
+4. a lost or retired voter leaves the voters once the kept voters number ``want`` again (so with 3
+   voters and one dead, the 4th is added first: 3 of 4 live keep a majority, where removing first
+   would leave 2 of 2); a leaving voter also when no learner could ever replace it; the leader,
+   when it must go, hands its leadership to a kept voter first;
 5. more kept voters than ``want`` (a returning voter, a cluster from before ``metadata_voters``):
-   the highest-id voter other than the leader is removed (the next round adds it back as a learner).
+   the highest-id voter other than the leader is demoted to a learner;
+6. only a leaving node (rule 2) is ever removed from the group: every other voter that must stop
+   voting (rules 4 and 5) is *demoted* to a learner, in one change, and so keeps receiving the log.
+   A decommissioned voter lost while its replicas moved off (the chaos run, seed 902: killed
+   while being drained) then catches up once back and leaves under rule 2 with a view that shows
+   the moves finished; removed instead, it would be out of the group for good with a view that
+   never moves on (rule 1 does not add a decommissioned node back), still hosting its groups.
+   Hence the invariant rule 1 relies on, with no replicated state of its own (the group's
+   configuration is the record): a decommissioned node out of the group left it with a current
+   view (one removed while behind by a version before this rule stays out, stale: stop it).
 No change is proposed that would leave the voters without a majority of live ones (a live voter
 is one the leader is connected to now). A lost disk's learner is promoted by ``kraft.raft.group``
 itself; this policy never counts a replica that is not ``caught_up``.
@@ -48,7 +59,7 @@ class MetadataMembers:
     learners: Set[int]
     leader: int
     registered: Set[int]
-    leaving: Set[int]  # decommissioned, hosting no replica, and its log holding the leader's commit index
+    leaving: Set[int]  # retired, and its own view applied up to where the leader's showed that
     caught_up: Set[int]  # learners whose log holds the leader's commit index
     want_voters: int
     replace_after_s: float
@@ -74,7 +85,10 @@ def next_change(m: MetadataMembers) -> Step:
         return Step(Action.ADD_LEARNER, node)
     for node in sorted(set(m.learners) & set(m.leaving)):
         return Step(Action.REMOVE, node)
-    kept = {n for n in m.voters if not m.lost(n) and n not in m.leaving}
+    # A retired voter is never kept, caught up or not: counted while behind, it would be replaced
+    # the moment it catches up and kept again when the next entry puts it behind (a promote/demote
+    # churn).
+    kept = {n for n in m.voters if not m.lost(n) and n not in m.leaving and n not in m.retired}
     candidates = sorted(n for n in set(m.learners) - set(m.leaving) if m.live(n) and n in m.caught_up)
     # Growing a group that lost no one (a small cluster with nodes added): never to an even count
     # that stays even, since 2 voters tolerate no more failures than 1.
@@ -92,9 +106,9 @@ def next_change(m: MetadataMembers) -> Step:
             if successor is not None:
                 return Step(Action.HAND_OVER, successor)
         elif m.keeps_majority(set(m.voters) - {node}):
-            return Step(Action.REMOVE, node)
+            return Step(Action.REMOVE if node in m.leaving else Action.DEMOTE, node)
     if len(kept) > m.want_voters and kept == set(m.voters):
         extra = max(kept - {m.leader})
         if m.keeps_majority(kept - {extra}):
-            return Step(Action.REMOVE, extra)
+            return Step(Action.DEMOTE, extra)
     return Step(Action.WAIT)

@@ -61,6 +61,23 @@ MOVE_REPORT_RETRY_S = 2.0  # a finished move is reported again if the metadata h
 METADATA_VOTER_REPLACE_S = 5.0  # a metadata voter silent this long is replaced (the default)
 
 
+def metadata_synced(group: RaftGroup, node_id: int, leader: int, retired_at: int) -> bool:
+    """Metadata leader: whether decommissioned ``node_id``'s own view of the metadata holds index
+    ``retired_at`` (where this leader's view first showed it hosting nothing) by what its replica
+    says it has applied. It leaves the group only then: out of the group nothing updates its view
+    any more, which must show the moves off it finished (the chaos run: a node down while it was
+    drained came back, out of the group, with a view listing moves in progress and replicas it no
+    longer had). Its log holding the entries is not enough: a replica applies only what it knows
+    is committed, and the commit index reaching it can trail its log (the simulator, seed 70 with
+    decommissions: removed the moment its log held the leader's commit index, a learner never
+    learnt that the last entry was committed). A voter silent past the replace delay is still
+    replaced (the group's quorum comes first), but demoted to a learner, not removed: back, it
+    catches up as a learner and leaves only then (``metadata_members`` rule 6, seed 902)."""
+    if node_id == leader:
+        return True  # the leader itself (it hands its leadership over before it leaves)
+    return group.follower_applied(node_id, retired_at)
+
+
 @dataclass
 class PartitionReplica:
     meta: PartitionMeta
@@ -137,6 +154,9 @@ class ReplicaManager:
         self._configured = frozenset(controller_ids)  # the nodes of this node's cluster.ini
         self.metadata_voter_replace_s = metadata_voter_replace_s
         self._silent_since: dict[int, float] = {}  # metadata leader: node -> since when not connected
+        # metadata leader: decommissioned node hosting nothing -> this leader's applied index when
+        # its view first showed that (the index that node's own view must reach before it leaves)
+        self._retired_at: dict[int, int] = {}
         self._meta_handed_over = float("-inf")
         self._peers_seen: tuple[int, frozenset[int], frozenset[int]] | None = None
         journal = self._journal(METADATA_GID, controller_ids, "the metadata group")
@@ -305,25 +325,13 @@ class ReplicaManager:
             elif node_id not in self._configured:  # cluster.ini's address stands for the nodes it lists
                 self.host.add_peer(node_id, (node.host, node.raft_port))
 
-    def _synced(self, group: RaftGroup, node_id: int, voters: frozenset[int]) -> bool:
-        """Whether ``node_id``'s replica of the metadata group holds the leader's commit index. A
-        decommissioned node leaves the group only then: its own view must show the moves off it
-        finished, since once out of the group nothing updates it any more (the chaos run: a node
-        down while it was drained and removed came back with a view that never moved on, listing
-        moves in progress and replicas it no longer had). A voter silent past the replace delay is
-        still replaced and removed (the group's quorum comes first), and may come back stale."""
-        if node_id == self.node_id:
-            return True  # the leader itself (it hands its leadership over before it leaves)
-        if node_id in voters:
-            return group.follower_caught_up(node_id)
-        return group.caught_up_learner(node_id) is not None
-
     def _keep_metadata_voters(self, now: float, view: MetadataView) -> None:
         """Metadata leader: the next change that keeps ``metadata_voters`` live voters
         (``kraft.node.metadata_members``), proposed when no other change is on its way."""
         group = self.meta_group
         if self.metadata_voters is None or not group.leadership_ready():
             self._silent_since.clear()  # a new leadership starts counting silence afresh
+            self._retired_at.clear()
             return
         voters, learners = group.configuration()
         for node_id in (voters | learners | set(view.nodes)) - {self.node_id}:
@@ -334,9 +342,11 @@ class ReplicaManager:
         if not group.configuration_committed():
             return  # the change on its way may yet be truncated away: decide on what is committed
         retired = {n for n, meta in view.nodes.items() if meta.decommissioned and not view.partitions_on(n)}
+        self._retired_at = {n: self._retired_at.get(n, group.last_applied()) for n in retired}
         step = next_change(MetadataMembers(
             voters=voters, learners=learners, leader=self.node_id, registered=set(view.nodes),
-            leaving={n for n in retired if self._synced(group, n, voters)}, retired=retired,
+            leaving={n for n in retired if metadata_synced(group, n, self.node_id, self._retired_at[n])},
+            retired=retired,
             caught_up={n for n in learners if group.caught_up_learner(n) is not None},
             want_voters=self.metadata_voters, replace_after_s=self.metadata_voter_replace_s,
             silent_s={n: now - t for n, t in self._silent_since.items()},

@@ -406,16 +406,30 @@ class RaftGroup(SyncObj):
             return None
         return disk
 
+    def follower_applied(self, node_id: int, index: int) -> bool:
+        """Leader: whether ``node_id``'s replica has applied ``index`` by its replies to this
+        leadership (its state, a view of the metadata say, shows everything up to there, durably).
+        A node whose replies do not say (from before they did): whether its log holds this leader's
+        commit index, the nearest the leader can tell."""
+        progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
+        if progress is None:
+            return False
+        if progress.says_applied:
+            return progress.applied is not None and progress.applied >= index
+        return progress.match >= max(index, self.commit_index())
+
     def follower_caught_up(self, node_id: int) -> bool:
         """Leader: ``node_id`` holds this leader's whole log (a leadership transfer may go to it)."""
         progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
         return progress is not None and node_id not in self._learners and progress.match == self.journal.last_index
 
     def propose_membership(self, action: Action, node_id: int) -> bool:
-        """Leader: propose one membership change (add ``node_id`` as a learner, promote it, remove it)
-        as the whole configuration that results, only when this leadership has applied its own
-        first entry and no other change is on its way (Raft's one-change-at-a-time rule;
-        configurations take effect when applied). False: not now, or nothing to change."""
+        """Leader: propose one membership change (add ``node_id`` as a learner, promote it, demote it
+        to a learner, remove it) as the whole configuration that results, only when this leadership
+        has applied its own first entry and no other change is on its way (Raft's
+        one-change-at-a-time rule; configurations take effect when applied). False: not now, or
+        nothing to change. A demotion, like a removal, takes one voter away (a single-server change);
+        the demoted replica keeps its place among the members, so the log keeps reaching it."""
         term = self.raftCurrentTerm
         if self._config_pending and self._config_pending_term == term:
             return False
@@ -436,8 +450,11 @@ class RaftGroup(SyncObj):
             self._promoting[promoted] = clock.installed().now() + PROMOTE_RETRY_S
         elif action is Action.REMOVE and node_id in learners:
             learners.discard(node_id)
-        elif action is Action.REMOVE and node_id in voters and len(voters) > 1 and node_id != self.self_id:
+        elif action in (Action.REMOVE, Action.DEMOTE) and node_id in voters and len(voters) > 1 \
+                and node_id != self.self_id:
             del voters[node_id]
+            if action is Action.DEMOTE:
+                learners.add(node_id)
         else:
             return False
         self._config_pending, self._config_pending_term = True, term
@@ -801,6 +818,10 @@ class RaftGroup(SyncObj):
             "next_node_idx": self.journal.last_index + 1 if nextNodeIdx is None else nextNodeIdx,
             "reset": reset,
             "success": success,
+            # How far this replica's state machine is, in the store: a leader lets a decommissioned
+            # node leave the metadata group only once its view holds the entries that emptied it
+            # (follower_applied).
+            "applied": self._durable_applied,
         }
         self._mark(message)
         if not success and self.journal.term_at(self.journal.base_index) == PENDING_TERM:
@@ -1047,6 +1068,7 @@ class RaftGroup(SyncObj):
         self._note_reply(node, message)
         progress = self._follower(node)
         assert progress is not None
+        progress.on_applied(message.get("applied"))
         if message.get("success"):
             progress.on_success(message["next_node_idx"])
             self._maybe_promote(node, progress)

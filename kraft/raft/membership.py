@@ -21,6 +21,9 @@ class Action(enum.Enum):
     ADD_LEARNER = "add learner"
     PROMOTE = "promote"
     REMOVE = "remove"
+    # A voter becomes a learner and stays a member (the metadata group's voter keeping: a lost voter
+    # keeps receiving the log once back; never a step of a move).
+    DEMOTE = "demote to learner"
     HAND_OVER = "hand over leadership"  # the leader must go: make ``node`` lead first
     WAIT = "wait"  # a learner is catching up
     DONE = "done"

@@ -64,6 +64,10 @@ class FollowerProgress:
     inflight: deque[tuple[int, int]] = field(default_factory=deque)  # (last index, bytes) per message
     inflight_bytes: int = 0
     sent_commit: int = 0  # the commit index the follower was last told
+    # The follower's last applied index by its replies (None: none said it yet), and whether its
+    # replies say it (a node from before they did never does).
+    applied: int | None = None
+    says_applied: bool = True
     snapshot: SnapshotSend | None = None
     lacks_base: bool = False  # the follower answered that its log does not reach the leader's base
     # The follower is half way through installing an earlier snapshot: the base a snapshot for it
@@ -160,6 +164,15 @@ class FollowerProgress:
         return max(self.next, 2) - 1
 
     # --- what came back ---------------------------------------------------------------------------
+    def on_applied(self, applied: object) -> None:
+        """What a reply says the follower has applied and committed to its store; ``applied`` absent
+        (None) from a node that never says."""
+        if not isinstance(applied, int):
+            self.says_applied = False
+            return
+        self.says_applied = True
+        self.applied = applied if self.applied is None else max(self.applied, applied)
+
     def on_success(self, next_index: int) -> None:
         acked = next_index - 1
         if acked > self.match:

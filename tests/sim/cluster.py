@@ -68,6 +68,9 @@ class SimConfig:
     catalogue_per_s: float = 0.0  # metadata catalogue changes (topics, moves started and reported) per second
     cluster_id: bool = True  # the metadata leader gives the cluster its id (off: runs from before ids)
     metadata_voters: int = 0  # the metadata group's voters kept by its leader (0: every node, fixed)
+    # Nodes decommissioned during the fault phase, drawn from the seed (with ``metadata_voters``;
+    # tests/sim/metadata_voters.py).
+    decommissions: int = 0
     throttle_bytes_per_s: int = 0  # each node's learner throttle (reassignment_throttle_bytes_per_s); 0: off
     # Every other crash falls inside the node's next iteration, after the leaders' early appends left
     # and before the store commit (off: seeds found before keep their runs).
@@ -146,7 +149,13 @@ class SimCluster:
         placement = {gid: [self.ids[(i + k) % config.nodes] for k in range(replicas)]
                      for i, gid in enumerate(self.partition_gids)}
         self.mover = Mover(random.Random(f"{seed}/moves"), self.ids, placement, self.trace.append)
-        self.keeper = (MetadataVoterKeeper(self.ids, config.metadata_voters, self.trace.append)
+        # its own random stream: seeds from before decommissions replay
+        decommission_at = _draw_decommissions(random.Random(f"{seed}/decommissions"), self.ids, config)
+        if decommission_at and not config.metadata_voters:
+            raise ValueError("decommissions need --metadata-voters (the policy that lets a node leave)")
+        if decommission_at and (config.moves_per_s or config.replicas):
+            raise ValueError("decommissions stop nodes for good: only with every partition on every node, no moves")
+        self.keeper = (MetadataVoterKeeper(self.ids, config.metadata_voters, self.trace.append, decommission_at)
                        if config.metadata_voters else None)
         self.metadata_members = (initial_members(self.ids, config.metadata_voters) if config.metadata_voters
                                  else (list(self.ids), []))
@@ -249,6 +258,8 @@ class SimCluster:
             self.mover.advance(self.nodes, now, self.checker.forget_group)
         if self.keeper is not None:
             self.keeper.advance(self.nodes, now)
+            for n in self.keeper.drained(self.nodes):
+                self._stop_for_good(n, now)
         inbox: dict[int, list[tuple[int, int, dict[str, Any]]]] = {n: [] for n in self.ids}
         for src, dst, gid, message in self.net.due(now):
             if self.nodes.get(dst) is not None:
@@ -422,6 +433,15 @@ class SimCluster:
                 self.lost_disks.discard(n)
         return bool(self.lost_disks - {other_than})
 
+    def _stop_for_good(self, n: int, now: float) -> None:
+        """A decommissioned node that left the metadata group, stopped as an operator would: no
+        fault and no healing starts it again."""
+        assert self.keeper is not None
+        self._crash(n)
+        self.down_until.pop(n, None)
+        self.lost_disks.discard(n)
+        self.keeper.stop(n, now)
+
     def _crash(self, n: int) -> None:
         node = self.nodes[n]
         if node is None:
@@ -530,7 +550,8 @@ class SimCluster:
             if not keeper.settled(self.nodes, self.clock.t):
                 raise Violation(f"the metadata group did not settle on {keeper.want} voters "
                                 f"{self.config.liveness_s:.0f}s after healing (next: "
-                                f"{keeper.next_step(self.nodes, self.clock.t)})")
+                                f"{keeper.next_step(self.nodes, self.clock.t)}"
+                                f"{keeper.unsettled(self.nodes)})")
         probes = {gid: "waiting" for gid in self.checker.gids}
         sent_at: dict[int, float] = {}
 
@@ -622,6 +643,18 @@ def _probe_done(probes: dict[int, str], gid: int) -> OnOutcome:
     return done
 
 
+
+
+def _draw_decommissions(rng: random.Random, ids: list[int], config: SimConfig) -> dict[int, float]:
+    """``config.decommissions`` nodes (as many as leave ``metadata_voters`` and 3 nodes, and with lost
+    disks a majority of the partition groups' replicas besides a lost disk's: the stopped nodes'
+    replicas stay down for good), each asked to leave at a time in the fault phase's first half, so
+    that faults still come after."""
+    stay = max(config.metadata_voters, 3, len(ids) // 2 + 2 if config.empty_disks else 0)
+    count = min(config.decommissions, len(ids) - stay)
+    if count <= 0:
+        return {}
+    return {n: rng.uniform(0.5, config.duration_s / 2) for n in sorted(rng.sample(ids, count))}
 
 
 def _inside_iteration(fault: Fault) -> bool:

@@ -11,6 +11,9 @@ schedule and the trace of the run, and the same seed replays it exactly.
     python -m tests.sim.run --nodes 5 --metadata-voters 3
                                                    the metadata leader keeps 3 voters among 5 nodes
                                                    (replaces one unreachable, promotes learners)
+    python -m tests.sim.run --nodes 5 --metadata-voters 3 --decommissions 2
+                                                   ... and 2 nodes decommissioned meanwhile (each
+                                                   leaves the group caught up, then stops for good)
     python -m tests.sim.run --moves-per-s 0.5 --throttle-bytes-per-s 2000 ...
                                                    with every node's learner throttle on (bytes/s)
     python -m tests.sim.run --scenario empty-disk  a scripted schedule (tests/sim/scenarios.py)
@@ -69,6 +72,8 @@ def report(result: Result, config: SimConfig, do_shrink: bool) -> None:
           + (f" --throttle-bytes-per-s {config.throttle_bytes_per_s}" if config.throttle_bytes_per_s else "")
           + ("" if config.cluster_id else " --no-cluster-id")
           + (f" --metadata-voters {config.metadata_voters}" if config.metadata_voters else "")
+          + (f" --decommissions {config.decommissions}" if config.decommissions else "")
+          + (f" --duration-s {config.duration_s:g}" if config.duration_s != SimConfig.duration_s else "")
           + (" --crashes-inside-iterations" if config.crashes_inside_iterations else ""))
     schedule = result.schedule
     if do_shrink:
@@ -119,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metadata-voters", type=int, default=0,
                    help="the metadata group keeps this many voters (the leader's policy, "
                         "kraft.node.metadata_members), the other nodes its learners (0: every node votes)")
+    p.add_argument("--decommissions", type=int, default=0,
+                   help="nodes decommissioned in the fault phase (with --metadata-voters): each leaves the "
+                        "metadata group once drained and caught up, then stops for good")
     p.add_argument("--crashes-inside-iterations", action="store_true",
                    help="every other crash falls between a node's early sends (leaders' appends) and its "
                         "store commit")
@@ -140,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
                        compact_per_s=args.compact_per_s, topics_per_s=args.topics_per_s, replicas=args.replicas,
                        moves_per_s=args.moves_per_s, catalogue_per_s=args.catalogue_per_s,
                        cluster_id=not args.no_cluster_id, metadata_voters=args.metadata_voters,
+                       decommissions=args.decommissions,
                        throttle_bytes_per_s=args.throttle_bytes_per_s,
                        crashes_inside_iterations=args.crashes_inside_iterations)
     if args.scenario:

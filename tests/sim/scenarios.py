@@ -23,6 +23,7 @@ from kraft.raft import follower
 from kraft.raft.election import VoteLedger
 from kraft.raft.group import RaftGroup
 from kraft.raft.journal import RaftJournal
+from kraft.raft.membership import Action
 from kraft.raft.progress import FollowerProgress
 from kraft.raft.transport import MuxTransport
 from kraft.state.partition import PartitionMachine, PartitionState, ProducerState
@@ -274,7 +275,44 @@ def _early_commit_unclamped() -> Callable[[], None]:
     return undo
 
 
+def _lost_voter_removed() -> Callable[[], None]:
+    """The metadata voter keeping before seed 902: a voter that stops voting is removed from the
+    group rather than demoted to a learner, so a decommissioned voter lost while it was drained is
+    out of the group for good with the view it had when it went down."""
+    original = RaftGroup.propose_membership
+
+    def propose_membership(self: RaftGroup, action: Action, node_id: int) -> bool:
+        return original(self, Action.REMOVE if action is Action.DEMOTE else action, node_id)
+
+    RaftGroup.propose_membership = propose_membership  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup.propose_membership = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _left_when_log_holds_commit() -> Callable[[], None]:
+    """The rule before seed 70 with decommissions: a decommissioned node leaves the metadata group
+    once its log holds the leader's commit index, whether or not it has learnt that the index is
+    committed (and so applied it)."""
+    original = RaftGroup.follower_applied
+
+    def follower_applied(self: RaftGroup, node_id: int, index: int) -> bool:
+        progress = self._progress.get(node_id) if self._progress.term == self.raftCurrentTerm else None
+        return progress is not None and progress.match >= max(index, self.raftCommitIndex)
+
+    RaftGroup.follower_applied = follower_applied  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup.follower_applied = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "lost-voter-removed": _lost_voter_removed,
+    "left-when-log-holds-commit": _left_when_log_holds_commit,
     "replies-before-fsync": _replies_before_fsync,
     "early-commit-unclamped": _early_commit_unclamped,
     "applied-configuration-pending-again": _applied_configuration_pending_again,

@@ -167,6 +167,40 @@ def test_metadata_voter_seeds(seed: int) -> None:
     assert "metadata group (voters" in proc.stdout, "the policy changed nothing: the seed no longer exercises it"
 
 
+def test_decommissioned_metadata_voter_lost_while_drained_catches_up_then_leaves() -> None:
+    """The chaos run's seed 902 in the simulator (seed 11: node 2, a metadata voter, is cut off from
+    the leader while its replicas move off, and replaced while behind): demoted to a learner, it
+    catches up once the cut heals and leaves with a current view, and is stopped; removed instead
+    (the mutant, the rule before), it is out of the group for good with a stale view and the run
+    never settles."""
+    args = ("--seed", "11", "--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--decommissions", "2",
+            "--no-shrink", "-v")
+    proc = sim(*args, timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "demote to learner 2" in proc.stdout and "node 2 left the metadata group" in proc.stdout, \
+        "the seed no longer demotes a decommissioned voter"
+    broken = sim(*args, "--mutant", "lost-voter-removed", timeout_s=120)
+    assert broken.returncode == 1 and "node 2 (retired at index" in broken.stdout, "the seed no longer finds the bug"
+
+
+def test_decommissioned_learner_leaves_only_once_its_view_applied_its_retirement() -> None:
+    """Seed 70 with decommissions: learner 4 retires while its log holds the leader's commit index
+    but it has not learnt that the last entry is committed; removed then (the mutant, the rule
+    before), it never applies it and the run never settles. It leaves once its replies say it applied it."""
+    args = ("--seed", "70", "--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--decommissions", "2",
+            "--no-shrink")
+    proc = sim(*args, timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    broken = sim(*args, "--mutant", "left-when-log-holds-commit", timeout_s=120)
+    assert broken.returncode == 1 and "node 4 (retired at index" in broken.stdout, "the seed no longer finds the bug"
+
+
+def test_metadata_voters_pass_with_decommissions() -> None:
+    proc = sim("--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--decommissions", "2", "--seeds", "20",
+               "--first", "100", "--jobs", "1", timeout_s=180)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+
+
 def test_metadata_voters_pass_with_lost_disks() -> None:
     proc = sim("--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--empty-disks", "--seeds", "20",
                "--first", "1000", timeout_s=180)

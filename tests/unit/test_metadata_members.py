@@ -1,6 +1,7 @@
 """The metadata group's membership policy (kraft.node.metadata_members), table-driven, and properties:
-no change loses a majority of live voters, and from any start the policy reaches ``want`` live voters
-when enough live nodes are there."""
+no change loses a majority of live voters, only a node leaving caught up is ever removed (any other
+voter is demoted), and from any start the policy reaches ``want`` live voters when enough live nodes
+are there."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ CASES = [
     ("not caught up", members({1, 2, 3}, {4, 5}, silent={2: DEAD}, caught_up={5}), Step(Action.PROMOTE, 5)),
     # ... nor one that is itself silent
     ("silent learner", members({1, 2, 3}, {4}, silent={2: DEAD, 4: BLIP}), Step(Action.WAIT)),
-    # then the lost voter goes
-    ("then remove", members({1, 2, 3, 4}, {5}, silent={2: DEAD}), Step(Action.REMOVE, 2)),
+    # then the lost voter stops voting: demoted to a learner, it stays in the group (rule 6)
+    ("then demote", members({1, 2, 3, 4}, {5}, silent={2: DEAD}), Step(Action.DEMOTE, 2)),
     # no learner to replace it: the lost voter stays (it may come back)
     ("no replacement", members({1, 2, 3}, set(), silent={2: DEAD}), Step(Action.WAIT)),
     # two of three lost: a promotion would leave 2 live of 4, no majority; nothing can commit anyway
@@ -53,7 +54,9 @@ CASES = [
     ("five, two lost, one in", members({1, 2, 3, 4, 5, 6}, {7}, want=5, silent={2: DEAD, 3: DEAD}),
      Step(Action.PROMOTE, 7)),
     ("five, two lost, both in", members({1, 2, 3, 4, 5, 6, 7}, set(), want=5, silent={2: DEAD, 3: DEAD}),
-     Step(Action.REMOVE, 2)),
+     Step(Action.DEMOTE, 2)),
+    ("five, one lost demoted", members({1, 3, 4, 5, 6, 7}, {2}, want=5, silent={2: DEAD, 3: DEAD}),
+     Step(Action.DEMOTE, 3)),
     # a decommissioned learner that hosts nothing leaves
     ("leaving learner", members({1, 2, 3}, {4, 5}, leaving={5}), Step(Action.REMOVE, 5)),
     # a decommissioned voter is replaced first, then leaves
@@ -62,9 +65,28 @@ CASES = [
     # decommissioned and empty, but its log is behind (down, say): it stays until it has caught up,
     # since out of the group its view would never show its moves finished (the chaos run)
     ("retired learner behind", members({1, 2, 3}, {4, 5}, retired={5}), Step(Action.WAIT)),
-    ("retired voter behind", members({1, 2, 3}, {4}, retired={3}), Step(Action.WAIT)),
+    # ... a voter is replaced all the same and demoted, caught up or not (kept while behind, it would
+    # be replaced whenever it caught up and kept again at the next entry: a promote/demote churn)
+    ("retired voter behind", members({1, 2, 3}, {4}, retired={3}), Step(Action.PROMOTE, 4)),
+    ("retired voter behind, replaced", members({1, 2, 3, 4}, set(), retired={3}), Step(Action.DEMOTE, 3)),
+    ("retired voter behind, nobody else", members({1, 2, 3}, set(), retired={3}), Step(Action.WAIT)),
     # ... and one out of the group already is not added back
     ("retired, out", members({1, 2, 3}, {4}, registered={1, 2, 3, 4, 5}, retired={5}), Step(Action.WAIT)),
+    # seed 902 (rule 6): decommissioned, emptied while it was down, and lost: replaced, then demoted
+    # (not removed: out of the group its view would stay behind for good, as rule 1 never adds it back)
+    ("retired voter lost", members({1, 2, 3}, {4}, retired={2}, silent={2: DEAD}), Step(Action.PROMOTE, 4)),
+    ("retired voter lost, replaced", members({1, 2, 3, 4}, set(), retired={2}, silent={2: DEAD}),
+     Step(Action.DEMOTE, 2)),
+    # ... a learner now, it stays while down or behind (a lost learner is never removed)
+    ("retired, demoted, down", members({1, 3, 4}, {2}, retired={2}, caught_up=set(), silent={2: DEAD}),
+     Step(Action.WAIT)),
+    ("retired, demoted, behind", members({1, 3, 4}, {2}, retired={2}, caught_up=set()), Step(Action.WAIT)),
+    # ... and leaves once back and caught up; out, it is not added back (no add/remove loop)
+    ("retired, demoted, caught up", members({1, 3, 4}, {2}, leaving={2}), Step(Action.REMOVE, 2)),
+    ("retired, left", members({1, 3, 4}, set(), registered={1, 2, 3, 4}, retired={2}), Step(Action.WAIT)),
+    # a lost voter that is leaving (its log held the commit index) is removed, not demoted
+    ("leaving voter lost, replaced", members({1, 2, 3, 4}, set(), leaving={2}, silent={2: DEAD}),
+     Step(Action.REMOVE, 2)),
     # ... or leaves unreplaced when no learner could ever replace it
     ("leaving voter, nobody else", members({1, 2, 3}, set(), leaving={3}), Step(Action.REMOVE, 3)),
     # ... but not while a learner that could replace it catches up
@@ -72,8 +94,8 @@ CASES = [
     # the leader itself leaving: it hands over first
     ("leaving leader", members({1, 2, 3, 4}, set(), leaving={1}), Step(Action.HAND_OVER, 2)),
     # more voters than wanted (a cluster from before metadata_voters): shrink, never the leader
-    ("too many", members({1, 2, 3, 4, 5}, set(), want=3), Step(Action.REMOVE, 5)),
-    ("too many, leader highest", members({1, 2, 3, 4, 5}, set(), leader=5, want=3), Step(Action.REMOVE, 4)),
+    ("too many", members({1, 2, 3, 4, 5}, set(), want=3), Step(Action.DEMOTE, 5)),
+    ("too many, leader highest", members({1, 2, 3, 4, 5}, set(), leader=5, want=3), Step(Action.DEMOTE, 4)),
     # a lost disk's learner counts as no live voter for a majority
     ("rebuilding voter", members({1, 2, 3}, {4}, silent={2: DEAD}, not_voting={3}), Step(Action.WAIT)),
     # fewer nodes than wanted: all vote
@@ -108,6 +130,8 @@ def _apply(voters: set[int], learners: set[int], step: Step, leader: int) -> tup
         learners, voters = learners - {step.node}, voters | {step.node}
     elif step.action is Action.REMOVE:
         learners, voters = learners - {step.node}, voters - {step.node}
+    elif step.action is Action.DEMOTE:
+        learners, voters = learners | {step.node}, voters - {step.node}
     elif step.action is Action.HAND_OVER:
         leader = step.node
     return voters, learners, leader
@@ -132,6 +156,8 @@ def test_reaches_the_voter_count_and_never_loses_a_live_majority(n: int, want: i
         if step.action is Action.WAIT:
             break
         before_live = 2 * len(live & voters) > len(voters)
+        # rule 6: only a node leaving caught up is ever removed; any other voter is demoted
+        assert step.action is not Action.REMOVE or step.node in leaving, (step, voters, learners)
         voters, learners, leader = _apply(voters, learners, step, leader)
         assert leader in voters and leader in live
         if before_live:

@@ -290,3 +290,58 @@ def test_a_configuration_takes_effect_when_appended_and_reverts_when_truncated(s
     sim.settle(keep=lambda src, dst, msg: dst == 2)  # no acknowledgement reaches the leader
     assert sim.groups[3].configuration() == after
     assert sim.groups[3].raftCommitIndex < sim.groups[3].journal.last_index
+
+
+def test_a_demoted_voter_stays_a_member_and_catches_up_as_a_learner(sim: Sim) -> None:
+    """``Action.DEMOTE`` (the metadata group's lost voters, kraft.node.metadata_members rule 6): one
+    voter fewer, as a removal, but the node stays a member, so once back it receives the entries
+    committed without it (removed, it would never hear of them)."""
+    sim.elect(1)
+    sim.net.down = {3}
+    assert not sim.groups[1].propose_membership(Action.DEMOTE, 1), "a leader never demotes itself"
+    assert sim.groups[1].propose_membership(Action.DEMOTE, 3)
+    sim.settle()
+    assert sim.groups[1].configuration() == (frozenset({1, 2}), frozenset({3}))
+    assert sim.groups[1].configuration_committed()
+    acks: list[Any] = []
+    sim.submit(1, b"while-3-was-down", acks)
+    sim.settle()
+    assert [type(o) for _, o in acks] == [Applied], "the two voters left commit alone"
+    assert b"while-3-was-down" not in sim.machines[3].applied
+    sim.net.down = set()
+    for _ in range(5):
+        sim.settle()
+    assert sim.log(3) == sim.log(1)
+    assert sim.groups[3].is_learner()
+    assert sim.groups[3].configuration() == (frozenset({1, 2}), frozenset({3}))
+    assert b"while-3-was-down" in sim.machines[3].applied
+    assert sim.groups[1].caught_up_learner(3) is not None, "caught up: it may now leave (or be promoted)"
+
+
+def test_a_follower_applied_index_is_what_its_replies_say_not_its_log(sim: Sim) -> None:
+    """``RaftGroup.follower_applied``: a decommissioned node leaves the metadata group only once its
+    view holds the entries that emptied it. Its log holding the leader's commit index is not that: a
+    replica applies only what it knows is committed (the simulator, seed 70 with decommissions)."""
+    sim.elect(1)
+    acks: list[Any] = []
+    sim.submit(1, b"a", acks)
+    sim.settle()
+    # The entry reaches node 3, the commit index that covers it does not (heartbeats held back).
+    sim.submit(1, b"b", acks)
+
+    def no_commit_to_3(src: int, dst: int, msg: dict[str, Any]) -> bool:
+        return dst == 3 and msg["type"] == "append_entries" and not msg.get("entries")
+
+    held = sim.settle(keep=no_commit_to_3)
+    held += sim.settle(keep=no_commit_to_3)  # a reply says what was applied before the message it answers
+    commit = sim.groups[1].raftCommitIndex
+    progress = sim.groups[1]._progress.get(3)
+    assert progress is not None and progress.match >= commit, "node 3's log holds the commit index"
+    assert b"b" not in sim.machines[3].applied
+    assert not sim.groups[1].follower_applied(3, commit)
+    assert sim.groups[1].follower_applied(2, commit)
+    assert held
+    for _ in range(3):
+        sim.settle()
+    assert b"b" in sim.machines[3].applied
+    assert sim.groups[1].follower_applied(3, commit)
