@@ -269,13 +269,22 @@ class PartitionLog:
         first batch newer than ``newer_than_ms`` (min.compaction.lag.ms ago), and never past the last
         batch (the active head). Due when the dirty part (since the last pass) is at least
         ``min_dirty_ratio`` of the log up to there, or its oldest batch is older than
-        ``overdue_before_ms`` (max.compaction.lag.ms ago)."""
+        ``overdue_before_ms`` (max.compaction.lag.ms ago).
+
+        The log up to there is its clean part as stored now plus the dirty part, as Kafka's cleanable
+        ratio counts it: the index's byte positions count the clean part as it was appended, before
+        passes shrank it, so a log of a few keys rewritten many times would look ever less dirty and
+        its newest records would wait for a pass that never comes."""
         state = self.read_state(view)
         start, cleaned = state["log_start_offset"], state.get("compacted_to", 0)
         rows: list[tuple[int, int, int]] = []  # (base offset, newest timestamp, position)
+        clean_bytes = 0
         for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
-            _, base, max_ts = INDEX_ROW.unpack_from(row)
+            raft_index, base, max_ts = INDEX_ROW.unpack_from(row)
             rows.append((int(base), int(max_ts), row_position(row) or 0))
+            if base < cleaned and len(row) != EMPTIED_SIZE:
+                stored = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
+                clean_bytes += 0 if stored is None else len(stored) - BATCH_AT
             if max_ts > newer_than_ms:
                 break  # this batch is too new: the pass ends before it
         if len(rows) < 2:
@@ -285,7 +294,8 @@ class PartitionLog:
         dirty = [r for r in rows[:cut] if r[0] >= cleaned]
         if end <= max(cleaned, start) or not dirty:
             return None
-        total, dirty_bytes = end_position - rows[0][2], end_position - dirty[0][2]
+        dirty_bytes = end_position - dirty[0][2]
+        total = clean_bytes + dirty_bytes
         overdue = overdue_before_ms is not None and dirty[0][1] < overdue_before_ms
         if overdue or (total > 0 and dirty_bytes / total >= min_dirty_ratio):
             return end

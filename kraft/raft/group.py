@@ -1369,7 +1369,14 @@ class RaftGroup(SyncObj):
 
     def _SyncObj__onNodeConnected(self, node: Node) -> None:
         SyncObj._SyncObj__onNodeConnected(self, node)
-        self._wake_up(leader_alive=True)  # a member back: it may have missed the quiesce heartbeat
+        leader = self._getLeader()
+        if self._isLeader() or leader is None or leader.id == node.id:
+            self._wake_up(leader_alive=True)  # a member back: it may have missed the quiesce heartbeat
+        # A follower whose leader is known stays as it is when another member's node connects: the
+        # leader sees that node connect too and wakes the group. Woken alone (its connection to the
+        # member came up after the leader had woken and gone quiet again), it would hear nothing,
+        # stand once its election timer ran out and depose a working leader with the pre-vote of the
+        # member that had just come back and not heard the leader for as long.
         if not self._isLeader():
             return  # progress belongs to a leadership; the next one starts afresh
         progress = self._follower(node)  # never an older term's (its match may no longer hold)

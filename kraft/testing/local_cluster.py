@@ -206,14 +206,23 @@ class Cluster:
         return False
 
     def _listening(self, node: int) -> bool:
+        """Whether ``node`` answers on its client port. It must say it is that node: another process
+        of this shared machine can take a free port before the node binds it (the node then exits,
+        "address already in use"), and a bare connect would take that process's listener for it."""
         proc = self.procs[node]
         if proc.poll() is not None:
             raise AssertionError(f"node {node} exited with {proc.returncode}: {self.log(node)[-2000:]}")
         try:
-            socket.create_connection(("127.0.0.1", self.client_ports[node]), timeout=0.2).close()
-            return True
+            c = RawClient(self.client_ports[node], timeout_s=2.0)
         except OSError:
             return False
+        try:
+            code, status = c.call("node_status", {})
+            return code == 0 and status.get("node_id") == node
+        except Exception:  # not a kraft node, or one still starting
+            return False
+        finally:
+            c.close()
 
     def _has_controller(self) -> bool:
         for node in self.alive():

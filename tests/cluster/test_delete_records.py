@@ -97,10 +97,18 @@ def consume_from_earliest(bootstrap: str, n: int) -> list[int]:
 
 
 def create_topic(cluster: Cluster) -> int:
-    """The topic, and its partition's leader."""
+    """The topic, and its partition's leader once that is its preferred replica (the first), which
+    then keeps it: another replica may lead first (a node that started late joins as a learner and
+    cannot be elected until it caught up), and leader balancing hands the partition to the preferred
+    one some seconds later, under a test that asks the first leader directly."""
     with Admin(cluster.bootstrap) as admin:
         admin.create_topic(TOPIC, partitions=1, replication_factor=3)
-    return cluster.wait_leaders(TOPIC)[0]
+    cluster.wait_leaders(TOPIC)
+    code, md = cluster.call(cluster.alive()[0], "metadata", {"topics": [TOPIC]})
+    assert code == 0, md
+    preferred = int(md["topics"][0]["partitions"][0]["replicas"][0])
+    wait_for(lambda: cluster.leaders(TOPIC).get(0) == preferred, 30, f"its preferred replica, {preferred}, to lead")
+    return preferred
 
 
 def test_delete_records_then_a_follower_catches_up_by_snapshot(cluster3: Cluster) -> None:

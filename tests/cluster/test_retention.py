@@ -47,9 +47,10 @@ def produce(cluster: Cluster, topic: str, batches: int, timestamp_ms: int | None
 def same_on_every_node(cluster: Cluster, topic: str, nodes: list[int]) -> dict[str, Any] | None:
     """The partition's log start, high watermark and size, once every node's replica agrees, also on
     its Raft commit index (a replica that installed a snapshot has the state at once, its log's
-    entries after the snapshot's base only when they arrive)."""
+    entries after the snapshot's base only when they arrive), and has finished the compaction passes
+    it applied (a pass rewrites the rows in slices after its command is applied)."""
     seen = [replica_of(cluster, n, topic) for n in nodes]
-    if any(s is None for s in seen):
+    if any(s is None or not s["compaction_settled"] for s in seen):
         return None
     keys = ("log_start_offset", "high_watermark", "size_bytes", "commit_index")
     first = {k: seen[0][k] for k in keys}  # type: ignore[index]

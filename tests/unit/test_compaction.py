@@ -212,3 +212,19 @@ def test_tombstones_go_once_a_pass_first_cleaned_them_long_enough_ago() -> None:
     assert records_of(store, plog) == {3: (b"b", None), 4: (b"c", b"5")}
     again = PartitionMachine(PartitionLog(store, GID))
     assert again.compaction_history == machine.compaction_history == ((2, 1_000), (4, 2_000), (5, 3_000))
+
+
+def test_a_compacted_logs_dirty_ratio_counts_its_clean_part_as_stored() -> None:
+    """Kafka's cleanable ratio: dirty bytes over the clean part *as stored* plus the dirty part. One key
+    rewritten 100 times compacts to one batch; two new batches are then two thirds of the log, though
+    only 2 % of the bytes ever appended (counted by those, the log never looked dirty again and its
+    newest records waited for a pass that never came)."""
+    store = MemoryStore()
+    plog, machine = stored(store, [(OP_NATIVE, [(i, b"k", b"v%03d" % i, [])]) for i in range(102)])
+    compact(store, plog, machine, 200, 99, 0)
+    assert records_of(store, plog) == {o: (b"k", b"v%03d" % o) for o in (98, 99, 100, 101)}
+    with store.read() as view:
+        assert plog.compaction_target(view, newer_than_ms=1 << 62, overdue_before_ms=None,
+                                      min_dirty_ratio=0.5) == 101  # the active head stays out
+        assert plog.compaction_target(view, newer_than_ms=1 << 62, overdue_before_ms=None,
+                                      min_dirty_ratio=0.7) is None  # 2 of 3 batches are dirty

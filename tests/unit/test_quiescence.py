@@ -164,3 +164,33 @@ def test_a_cut_off_follower_neither_raises_its_term_nor_deposes_the_leader(sim: 
         sim.settle()
     assert sim.groups[1].is_leader() and sim.groups[1].raftCurrentTerm == term
     assert sim.groups[3].leader_id() == 1
+
+
+def test_a_member_connecting_to_a_follower_late_does_not_wake_it_alone(sim: Sim, fake_clock: FakeClock) -> None:
+    """Node 2 restarts: its connection to the leader comes up first (the leader wakes, brings it up to
+    date and goes quiet again with both followers), its connection to follower 3 a moment later. That
+    connect must not wake follower 3 on its own: woken, with its leader quiet, it heard nothing, stood
+    once its election timer ran out, and node 2, awake and not hearing the quiet leader either,
+    granted its pre-vote: a working leader deposed (test_leaders' elect-leaders test, under load)."""
+    elect(sim, fake_clock, 1)
+    term = sim.groups[1].raftCurrentTerm
+    idle(sim, fake_clock)
+    assert all(g.quiescent for g in sim.groups.values())
+    sim.net.down.add(2)
+    for n in (1, 3):
+        sim.net.transports[n].peer_disconnected(2)
+    fake_clock.t += 1.0
+    sim.settle()
+    sim.net.down.discard(2)
+    sim.net.transports[1].peer_connected(2)
+    sim.net.transports[2].peer_connected(1)
+    idle(sim, fake_clock)
+    assert all(g.quiescent for g in sim.groups.values()), "back in sync and quiet again"
+    sim.net.transports[3].peer_connected(2)  # the late connection between the followers
+    sim.net.transports[2].peer_connected(3)
+    sim.groups[2]._leader_heard_at = float("-inf")  # as the restarted node: no leader heard lately
+    for _ in range(10):
+        fake_clock.t += 3.0  # far past an election timeout
+        sim.settle()
+    assert sim.groups[1].is_leader() and sim.groups[1].raftCurrentTerm == term, \
+        [(n, g.raftCurrentTerm, g.leader_id()) for n, g in sim.groups.items()]
