@@ -65,6 +65,9 @@ class PartitionLog:
         self._epochs = LeaderEpochsRow(store, gid)
         self._pass: CompactionPass | None = None
         self._pass_epoch = 0
+        # (log start, compacted to, bytes stored below it): the clean part's size, read once per
+        # pass or trim (compaction_target), not at every check: it is every clean batch's row.
+        self._clean_size: tuple[int, int, int] | None = None
         if state is not None:
             end, tombstones_below, epoch = state.get("compaction", [0, 0, 0])
             if epoch > self._compaction_done.load():  # a pass a restart interrupted: again, from the start
@@ -278,15 +281,19 @@ class PartitionLog:
         state = self.read_state(view)
         start, cleaned = state["log_start_offset"], state.get("compacted_to", 0)
         rows: list[tuple[int, int, int]] = []  # (base offset, newest timestamp, position)
-        clean_bytes = 0
+        known = self._clean_size
+        measure = known is None or known[:2] != (start, cleaned)
+        clean_bytes = 0 if measure or known is None else known[2]
         for _key, row in view.scan(DB_OFFSETS, gid_u64_key(self.gid, start), self._stop):
             raft_index, base, max_ts = INDEX_ROW.unpack_from(row)
             rows.append((int(base), int(max_ts), row_position(row) or 0))
-            if base < cleaned and len(row) != EMPTIED_SIZE:
+            if measure and base < cleaned and len(row) != EMPTIED_SIZE:
                 stored = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
                 clean_bytes += 0 if stored is None else len(stored) - BATCH_AT
             if max_ts > newer_than_ms:
                 break  # this batch is too new: the pass ends before it
+        if measure and (not rows or rows[-1][0] >= cleaned):
+            self._clean_size = (start, cleaned, clean_bytes)  # the whole clean part was counted
         if len(rows) < 2:
             return None
         cut = len(rows) - 1  # the first batch left alone: too new, or the active head

@@ -6,6 +6,7 @@ change, and a second pass (or one over a partly rewritten log) changes nothing m
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -228,3 +229,29 @@ def test_a_compacted_logs_dirty_ratio_counts_its_clean_part_as_stored() -> None:
                                       min_dirty_ratio=0.5) == 101  # the active head stays out
         assert plog.compaction_target(view, newer_than_ms=1 << 62, overdue_before_ms=None,
                                       min_dirty_ratio=0.7) is None  # 2 of 3 batches are dirty
+
+
+def test_the_clean_parts_size_is_read_once_per_pass_not_at_every_check() -> None:
+    """Reading the clean part's size means reading every clean batch's row: done when the log start
+    or the compacted offset moved, not at every check in between."""
+    store = MemoryStore()
+    plog, machine = stored(store, [(OP_NATIVE, [(i, b"k", b"v%03d" % i, [])]) for i in range(102)])
+    compact(store, plog, machine, 200, 99, 0)
+
+    class CountingView:
+        def __init__(self, view: Any) -> None:
+            self.view, self.journal_reads = view, 0
+
+        def get(self, table: bytes, key: bytes) -> bytes | None:
+            self.journal_reads += table == DB_JOURNAL
+            return self.view.get(table, key)
+
+        def scan(self, *args: Any, **kwargs: Any) -> Any:
+            return self.view.scan(*args, **kwargs)
+
+    with store.read() as view:
+        counting = CountingView(view)
+        for _ in range(3):
+            assert plog.compaction_target(counting, newer_than_ms=1 << 62, overdue_before_ms=None,  # type: ignore[arg-type]
+                                          min_dirty_ratio=0.5) == 101
+        assert counting.journal_reads == 1, "one clean batch, read at the first check only"
