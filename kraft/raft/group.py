@@ -1221,7 +1221,9 @@ class RaftGroup(SyncObj):
         message: dict[str, Any] = {"type": "kraft_snapshot", "term": self.raftCurrentTerm, "id": snap.id,
                                    "seq": snap.seq}
         if snap.seq == 0:
-            message["begin"] = [base, self.journal.term_at(base), self.journal.rows_floor]
+            if self._follower_state_ahead(progress):
+                return  # it would refuse the snapshot (_on_snapshot): again once this state caught up
+            message["begin"] = [base, self.journal.term_at(base), self.journal.rows_floor, self.machine.last_applied]
         phase, after = snap.cursor
         final = False
         if phase == 0:
@@ -1246,6 +1248,11 @@ class RaftGroup(SyncObj):
         if throttle is not None:
             throttle.spend(_snapshot_part_bytes(message))
 
+    def _follower_state_ahead(self, progress: FollowerProgress) -> bool:
+        """Whether the follower said it applied more than this leader's state machine has (a new
+        leader still applying what the last one committed)."""
+        return progress.applied is not None and progress.applied > self.machine.last_applied
+
     def _on_snapshot(self, node: Node, message: dict[str, Any]) -> None:
         """Follower: a part of the leader's snapshot (only from the leader of this term).
 
@@ -1264,12 +1271,22 @@ class RaftGroup(SyncObj):
         self._mark(reply)
         snapshot = (self.raftCurrentTerm, message["id"])  # ids are a leader's own: with its term, unique
         if "begin" in message:
-            base, base_term, rows_floor = (int(v) for v in message["begin"])
+            base, base_term, rows_floor = (int(v) for v in message["begin"][:3])
             # A log that holds the base, or committed past it (committed entries are the leader's),
             # needs nothing.
             if not self._needs_snapshot(base, base_term):
                 self._receiving_snapshot = None
                 reply["next"] = base + 1
+                self._transport.send(node, reply)
+                return
+            leader_applied = int(message["begin"][3]) if len(message["begin"]) > 3 else None
+            if leader_applied is not None and leader_applied < self.machine.last_applied:
+                # A new leader that has not applied what this replica has: its last part would
+                # make this index its older one and delete rows of batches applied here, and its
+                # state would not be installed (seed 427127). It sends again once it has caught up.
+                self._receiving_snapshot = None
+                reply["restart"] = True
+                reply["applied"] = self._durable_applied
                 self._transport.send(node, reply)
                 return
             log.info("group %d: receiving a snapshot (leader's log base %d; this log ends at %d)",
@@ -1333,6 +1350,8 @@ class RaftGroup(SyncObj):
         self._note_reply(node, message)
         progress = self._follower(node)
         assert progress is not None
+        if "applied" in message:  # a refusal: the follower's state is ahead of this leader's
+            progress.on_applied(message["applied"])
         installed = message.get("next")
         if progress.on_snapshot_ack(message.get("id", -1), message.get("seq", -1),
                                     None if installed is None else int(installed), bool(message.get("restart"))):

@@ -48,6 +48,13 @@ When reclaim slices began to ride along with the commits of other writes (a slic
 longer showed emptied-index-rows-deleted: seed 10 does (found by search), seed 1 stays as a replay.
 When a follower whose leader's node disconnected began to stand at once (the first-ranked survivor,
 ``RaftGroup._stand_soon``), elections moved again: seed 22 shows that mutant now, 10 stays as a replay.
+427127 (3 nodes, trims, compaction, topic changes): a follower that had installed a snapshot and
+     applied past it got another from a new leader that had not yet applied as much; the last part's
+     index rows made the follower's index the leader's older one, deleting rows of batches it had
+     applied, and its state was not installed (older than the follower's), so the follower's next
+     trim took its log floor from another batch. Fixed in raft/group.py: the first part says what the
+     leader has applied, a follower ahead of it refuses, and the leader waits to catch up
+     (``snapshot-from-a-leader-behind``).
 Seeds without a mutant are replayed only: the bug they found has no one-line mutant.
 
 Seeds from before trims, idempotent producers, compaction and topic changes (topics created and
@@ -76,4 +83,5 @@ SEEDS = [
     (272, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (94, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (8132, 3, 2, 15.0, 1.0, 5.0, 2.0, 1.0, True, None),
+    (427127, 3, 2, 15.0, 1.0, 5.0, 2.0, 1.0, True, "snapshot-from-a-leader-behind"),
 ]

@@ -310,7 +310,31 @@ def _left_when_log_holds_commit() -> Callable[[], None]:
     return undo
 
 
+def _snapshot_from_a_leader_behind() -> Callable[[], None]:
+    """The rule before seed 427127: a follower takes a snapshot whatever the leader has applied. A new
+    leader behind the follower's state then sends index rows that delete batches the follower
+    applied, and a state it does not install: its next trim takes its floor from another batch."""
+    original = RaftGroup._on_snapshot
+
+    def on_snapshot(self: RaftGroup, node: object, message: dict[str, object]) -> None:
+        begin = message.get("begin")
+        if isinstance(begin, list):
+            message = {**message, "begin": begin[:3]}
+        original(self, node, message)  # type: ignore[arg-type]
+
+    original_ahead = RaftGroup._follower_state_ahead
+    RaftGroup._on_snapshot = on_snapshot  # type: ignore[method-assign]
+    RaftGroup._follower_state_ahead = lambda self, progress: False  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup._on_snapshot = original  # type: ignore[method-assign]
+        RaftGroup._follower_state_ahead = original_ahead  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "snapshot-from-a-leader-behind": _snapshot_from_a_leader_behind,
     "lost-voter-removed": _lost_voter_removed,
     "left-when-log-holds-commit": _left_when_log_holds_commit,
     "replies-before-fsync": _replies_before_fsync,
