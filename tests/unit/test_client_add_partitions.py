@@ -115,6 +115,17 @@ def test_the_producer_maps_keys_by_the_new_count_after_a_metadata_refresh(cluste
         assert producer.partitions_for("t") == list(range(6))
 
 
+def test_a_producer_sending_one_record_at_a_time_learns_of_new_partitions(cluster):
+    """Each send answered before the next, so nothing ever waits in the sender's queue: its
+    metadata still goes stale after metadata_max_age_ms, and the next send refreshes it."""
+    key = next(k for k in (b"key-%d" % i for i in range(100)) if partition_for_key(k, 6) >= 2)
+    with Producer(cluster.bootstrap, metadata_max_age_ms=200, linger_ms=0) as producer:
+        assert producer.send("t", b"v", key=key).result(10).partition == partition_for_key(key, 2)
+        cluster.create_partitions("t", 6)
+        wait_until(lambda: producer.send("t", b"v", key=key).result(10).partition == partition_for_key(key, 6),
+                   10, interval_s=0.05)
+
+
 def test_a_group_of_two_rebalances_onto_the_new_partitions(cluster):
     readers = [Reader(Consumer(cluster.bootstrap, group_id="g", fetch_max_wait_ms=50, request_timeout_ms=5000,
                                session_timeout_ms=2000, heartbeat_interval_ms=50, max_poll_interval_ms=5000,

@@ -239,7 +239,9 @@ class Sender:
                 task = asyncio.ensure_future(self._produce(node_id, batches))
                 self._requests.add(task)
                 task.add_done_callback(self._requests.discard)
-        if need_metadata or (self._queue and self._core.metadata_is_stale()):
+        # A producer that sends keeps its metadata under metadata_max_age_ms old (Kafka's rule): the
+        # partitioner learns of added partitions from it.
+        if need_metadata or ((self._queue or requests) and self._core.metadata_is_stale()):
             self._core.request_refresh()
 
     def _next_wakeup(self, now: float) -> float | None:
