@@ -924,6 +924,7 @@ class Broker:
                     last_index=replica.journal.last_index,
                     applied_index=replica.group.raftLastApplied,
                     compaction_settled=replica.log.compaction_settled_in(committed, replica.machine.compaction_epoch),
+                    serving=replica.group.leadership_ready(),
                     followers=replica.group.follower_states(),
                 ))
         throttle = self.replicas.timers.learner_throttle

@@ -212,6 +212,9 @@ class ReplicaStatus:
     # No compaction pass of this replica is still rewriting (a pass's decision is applied at once,
     # its rewriting runs in the driver's background slices afterwards).
     compaction_settled: bool = True
+    # Leader, and its own term's first entry is applied and stored: it serves reads (until then a
+    # fetch or ListOffsets is answered LEADER_NOT_AVAILABLE, as its high watermark may be behind).
+    serving: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kraft.errors import ClusterAuthorizationFailed
 from kraft.protocol.frames import FrameDecoder, decode_response, encode_request
 
 T = TypeVar("T")
@@ -289,14 +290,45 @@ class Cluster:
                 return {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
         return {}
 
-    def wait_leaders(self, topic: str, timeout_s: float = 30, exclude: set[int] | None = None) -> dict[int, int]:
+    def preferred_leaders(self, topic: str) -> dict[int, int]:
+        """partition -> its preferred replica (the first of its assignment), as a node up reports it."""
+        for node in self.alive():
+            code, md = self.call(node, "metadata", {"topics": [topic]})
+            if code == 0 and md["topics"] and md["topics"][0]["error_code"] == 0:
+                return {p["partition"]: int(p["replicas"][0]) for p in md["topics"][0]["partitions"]}
+        return {}
+
+    def wait_leaders(self, topic: str, timeout_s: float = 30, exclude: set[int] | None = None, *,
+                     preferred: bool = False) -> dict[int, int]:
+        """partition -> leader once every partition of ``topic`` has a leader among the nodes up
+        (not in ``exclude``) that serves it: its own term's first entry applied and stored, so that
+        a fetch or ListOffsets right after is answered (a new leader refuses them until then). With
+        ``preferred``, only once each leader is its partition's preferred replica: leader balancing
+        (``leader_balance_interval_ms``) would otherwise move it away from a test that took it for
+        the leader."""
         def ready() -> dict[int, int]:
             leaders = self.leaders(topic)
             alive = set(self.alive()) - (exclude or set())
             led = {p: v for p, v in leaders.items() if v is not None and v in alive}
-            return led if leaders and len(led) == len(leaders) else {}
+            if not leaders or len(led) != len(leaders):
+                return {}
+            if preferred and led != self.preferred_leaders(topic):
+                return {}
+            return led if all(self._serving(node, topic, {p for p, v in led.items() if v == node})
+                              for node in set(led.values())) else {}
 
-        return wait_for(ready, timeout_s, f"leaders of every partition of {topic}")
+        return wait_for(ready, timeout_s, f"serving leaders of every partition of {topic}")
+
+    def _serving(self, node: int, topic: str, partitions: set[int]) -> bool:
+        """Whether ``node`` leads and serves each of ``partitions`` of ``topic``."""
+        code, status = self.call(node, "node_status", {})
+        if code == ClusterAuthorizationFailed.code:
+            return True  # a cluster with ACLs that does not let this client see: leaders alone then
+        if code != 0:
+            return False
+        serving = {g["partition"] for g in status["groups"]
+                   if g["topic"] == topic and g["leader"] == node and g.get("serving")}
+        return partitions <= serving
 
     def partition(self, side: set[int]) -> None:
         """Cut the nodes in ``side`` off from the rest (both directions); ``heal`` undoes it."""

@@ -60,7 +60,7 @@ def test_a_throttled_move_completes_paced_and_acks_keep_coming(throttled4: Clust
             producer.send("moving", value=value, partition=0)
         producer.flush()
     start = replicas_of(cluster, "moving", 0)
-    leader = cluster.wait_leaders("moving")[0]
+    leader = cluster.wait_leaders("moving", preferred=True)[0]
     spare = next(n for n in (1, 2, 3, 4) if n not in start)
     leaving = next(n for n in reversed(start) if n != leader)
     target = [spare if n == leaving else n for n in start]

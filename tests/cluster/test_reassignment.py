@@ -57,7 +57,7 @@ def test_the_leader_dies_mid_move_and_the_move_completes(cluster4: Cluster) -> N
     create_topic(cluster4, "moving", 1, 3)
     start = replicas_of(cluster4, "moving", 0)
     spare = next(n for n in (1, 2, 3, 4) if n not in start)
-    leader = cluster4.wait_leaders("moving")[0]
+    leader = cluster4.wait_leaders("moving", preferred=True)[0]
     target = [n for n in start if n != leader] + [spare]  # the leader itself leaves
     bp = BackgroundProducer(cluster4.bootstrap, "moving", 1)
     bp.start()

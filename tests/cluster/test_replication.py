@@ -123,7 +123,7 @@ def check_acked_present(cluster: Cluster, topic: str, partitions: int, acked: li
 
 def test_kill_leader_while_producing_loses_nothing_and_recovers(cluster3: Cluster) -> None:
     create_topic(cluster3, "events", 3, 3)
-    victim = cluster3.wait_leaders("events")[0]
+    victim = cluster3.wait_leaders("events", preferred=True)[0]
     bp = BackgroundProducer(cluster3.bootstrap, "events", 3)
     bp.start()
     try:

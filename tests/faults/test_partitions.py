@@ -101,7 +101,7 @@ def check_log(cluster: Cluster, topic: str, acked: list[tuple[int, bytes, float]
 def test_isolated_leader_loses_nothing_and_replicas_converge(cluster: Cluster, isolate: str) -> None:
     with Admin(cluster.bootstrap) as admin:
         admin.create_topic("p", partitions=1, replication_factor=3)
-    leader = cluster.wait_leaders("p")[0]
+    leader = cluster.wait_leaders("p", preferred=True)[0]
     if isolate == "metadata_leader":
         _, md = cluster.call(1, "metadata", {"topics": []})
         leader = md["controller"]

@@ -289,7 +289,7 @@ def test_small_answers_convert_field_by_field() -> None:
         "learner_throttle": {"bytes_per_s": 0, "sent_bytes": 0, "held": 0}, "groups": [
             {"topic": "t", "partition": 0, "leader": 1, "term": 4, "commit_index": 9, "high_watermark": 11,
              "log_start_offset": 2, "size_bytes": 640, "learner": False, "last_index": 12,
-             "applied_index": 0, "compaction_settled": True,
+             "applied_index": 0, "compaction_settled": True, "serving": False,
              "followers": {2: {"state": "learner", "behind": 3}}}]}
     assert native("api_versions", native_ctx(broker), {})["node_id"] == 1
 

@@ -24,6 +24,6 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
          "commit_index": r.commit_index, "high_watermark": r.high_watermark,
          "log_start_offset": r.log_start_offset, "size_bytes": r.size_bytes, "learner": r.learner,
          "last_index": r.last_index, "applied_index": r.applied_index,
-         "compaction_settled": r.compaction_settled,
+         "compaction_settled": r.compaction_settled, "serving": r.serving,
          "followers": {n: {"state": state, "behind": behind} for n, (state, behind) in r.followers.items()}}
         for r in status.replicas]}
