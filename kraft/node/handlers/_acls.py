@@ -18,7 +18,11 @@ def bindings(body: dict[str, Any]) -> list[AclBinding]:
 
 
 def filters(body: dict[str, Any], name: str) -> list[AclFilter]:
+    """The request's filters, each one valid (``AclFilter.validate``)."""
     try:
-        return [AclFilter.from_row(r) for r in field(body, name, list)]
+        parsed = [AclFilter.from_row(r) for r in field(body, name, list)]
     except (TypeError, ValueError) as e:
         raise InvalidRequest(f"field {name!r} must be a list of filters: {e}") from None
+    for f in parsed:
+        f.validate()
+    return parsed

@@ -18,8 +18,6 @@ API = "delete_acls"
 async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     access.require_cluster(ctx, Operation.ALTER)
     filters = _acls.filters(body, "filters")
-    for f in filters:
-        f.validate()
     deleted = await ctx.broker.delete_acls(filters) if filters else []
     return {"results": [{"error_code": 0 if e is None else wire_code(e), "message": "" if e is None else e.message,
                          "acls": [b.row() for b in matched]} for e, matched in deleted]}
