@@ -34,7 +34,9 @@ class ConsumerRecord(NamedTuple):
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
-    headers: list[tuple[str, bytes]]
+    # Immutable, as the record: a tuple per record, not a list (building a list per record cost a
+    # seventh of the consumer's rate: BENCHMARKS.md, 2026-12-04 night).
+    headers: tuple[tuple[str, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,7 +164,7 @@ def test_compressed_batches_pass_through_and_every_client_reads_them(node: Clust
         got: list[Any] = []
         wait_for(lambda: got.extend(native.poll(200)) or len(got) >= len(values), 30, "native reads")
     assert sorted(r.value for r in got) == sorted(values)
-    assert all(r.headers == [("i", r.key[1:])] for r in got)
+    assert all(r.headers == (("i", r.key[1:]),) for r in got)
 
 
 def test_records_cross_between_the_native_and_kafka_front_ends(node: Cluster) -> None:

@@ -45,7 +45,7 @@ def test_reads_from_the_beginning_by_default(cluster):
         assert c.assignment() == {TP0}
         records = poll_n(c, 3)
         assert [(r.offset, r.value) for r in records] == [(0, b"a"), (1, b"b"), (2, b"c")]
-        assert records[0] == ConsumerRecord("t", 0, 0, b"k", b"a", 5, [])
+        assert records[0] == ConsumerRecord("t", 0, 0, b"k", b"a", 5, ())
         assert c.position(TP0) == 3
         assert c.poll(50) == []
 
@@ -61,7 +61,7 @@ def test_round_trip_with_producer_keys_and_headers(cluster):
     assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(300))
     for r in records:
         assert r.key == b"k" + r.value[1:]
-        assert r.headers == [("i", r.value[1:])]
+        assert r.headers == (("i", r.value[1:]),)
     for partition in range(3):
         offsets = [r.offset for r in records if r.partition == partition]
         assert offsets == list(range(len(offsets)))

@@ -50,7 +50,7 @@ NATIVE_CASES = [
 
 
 def expected(records, base: int) -> list[ConsumerRecord]:
-    return [ConsumerRecord(TP.topic, TP.partition, base + i, k, v, ts, list(h))
+    return [ConsumerRecord(TP.topic, TP.partition, base + i, k, v, ts, tuple(h))
             for i, (ts, k, v, h) in enumerate(records)]
 
 
@@ -61,9 +61,9 @@ def test_native_batches(name, records):
     assert columns is not None
     got = list(consumer_records(TP, columns, 0, len(columns.offsets)))
     assert got == expected(records, 1000)
-    assert all(type(r) is ConsumerRecord and type(r.headers) is list for r in got)
+    assert all(type(r) is ConsumerRecord and type(r.headers) is tuple for r in got)
     # decode_batch (the node's and log's reader) is the same columns as rows
-    assert decode_batch(batch, 1000) == [(r.offset, r.timestamp_ms, r.key, r.value, r.headers) for r in got]
+    assert decode_batch(batch, 1000) == [(r.offset, r.timestamp_ms, r.key, r.value, list(r.headers)) for r in got]
 
 
 @pytest.mark.parametrize(("start", "stop"), [(0, 10), (0, 1), (3, 7), (9, 10), (5, 5)])
@@ -74,12 +74,15 @@ def test_slices(start, stop):
     assert columns.sliced(start, stop).offsets == range(20 + start, 20 + stop)
 
 
-def test_each_record_gets_its_own_headers_list():
-    columns = decode_columns(encode_batch([(T0, None, b"a", []), (T0, None, b"b", [])]), 0)
+@pytest.mark.parametrize("encode", [encode_batch, encode_kafka_batch], ids=["native", "kafka"])
+def test_headers_are_immutable_so_records_share_nothing_a_caller_could_change(encode):
+    columns = decode_fetched(encode([(T0, None, b"a", []), (T0, None, b"b", [("h", b"1")])]), 0)
+    assert columns is not None
     first, second = consumer_records(TP, columns, 0, 2)
-    first.headers.append(("x", b"y"))
-    assert second.headers == []
-    assert next(consumer_records(TP, columns, 0, 1)).headers == []
+    assert (first.headers, second.headers) == ((), (("h", b"1"),))
+    assert all(type(h) is tuple for r in (first, second) for h in (r.headers, *r.headers))
+    with pytest.raises(AttributeError):
+        first.headers.append(("x", b"y"))  # type: ignore[attr-defined]
 
 
 OPTIONAL_CODECS = ((COMPRESSION_SNAPPY, "snappy"), (COMPRESSION_LZ4, "lz4"), (COMPRESSION_ZSTD, "zstandard"))
@@ -95,9 +98,9 @@ def test_kafka_batches_of_every_codec(codec):
     columns = decode_fetched(batch, 500)
     assert columns is not None
     got = list(consumer_records(TP, columns, 0, len(columns.offsets)))
-    assert [(r.offset, r.timestamp_ms, r.key, r.value, r.headers) for r in got] == decode_kafka_batch(batch, 500)
+    assert [(r.offset, r.timestamp_ms, r.key, r.value, list(r.headers)) for r in got] == decode_kafka_batch(batch, 500)
     assert [r.offset for r in got] == list(range(500, 540))
-    assert got[0].headers == [("trace", b"t"), ("null", None)]
+    assert got[0].headers == (("trace", b"t"), ("null", None))
 
 
 def test_native_batch_converted_to_kafka_reads_the_same():

@@ -136,7 +136,7 @@ def test_a_count_header_on_another_topic_counts_one() -> None:
     b.stream("in").group_by_key().count(store="counts")
     with TopologyTestDriver(b) as d:
         task = d._tasks["in"]
-        record = ConsumerRecord("in", 0, 0, b"k", b"v", 1, [(COUNT_HEADER, (5).to_bytes(8, "big"))])
+        record = ConsumerRecord("in", 0, 0, b"k", b"v", 1, ((COUNT_HEADER, (5).to_bytes(8, "big")),))
         source, key, value, ts = task.deserialize(record)
         task.process(source, record, key, value, ts)
         assert dict(d.store("counts").all()) == {"k": 1}
@@ -213,7 +213,7 @@ def test_a_crash_between_the_flush_and_the_offset_commit_loses_no_update(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = _Log()
     monkeypatch.setattr(runtime_module, "restore_store", _replay_changelog(log))
-    inputs = [ConsumerRecord("in", 0, i, k.encode(), b"x", 1000 + i, []) for i, k in enumerate("abaacbba")]
+    inputs = [ConsumerRecord("in", 0, i, k.encode(), b"x", 1000 + i, ()) for i, k in enumerate("abaacbba")]
     truth = {"a": 4, "b": 3, "c": 1}
 
     first = _count_runtime(tmp_path, log, crash=False)

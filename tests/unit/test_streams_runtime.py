@@ -24,7 +24,7 @@ from kraft.errors import IllegalGeneration, RequestTimedOut
 
 
 def _rec(topic: str, partition: int, offset: int, ts: int) -> ConsumerRecord:
-    return ConsumerRecord(topic, partition, offset, None, None, ts, [])
+    return ConsumerRecord(topic, partition, offset, None, None, ts, ())
 
 
 def test_in_time_order_takes_the_smallest_head_and_keeps_each_partitions_order() -> None:
@@ -144,7 +144,7 @@ def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_error: str = "s
 
 
 def _in(offset: int, key: str, value: str = "x") -> ConsumerRecord:
-    return ConsumerRecord("in", 0, offset, key.encode(), value.encode(), 1000 + offset, [])
+    return ConsumerRecord("in", 0, offset, key.encode(), value.encode(), 1000 + offset, ())
 
 
 def _checkpoint(rt: StreamRuntime) -> int | None:

@@ -98,7 +98,7 @@ class FakeChangelogConsumer:
         self.tp = TopicPartition("app-a-changelog", 0)
         self.begin = begin
         # Timestamps as the runtime writes them: its task's stream time (100 ms per record here).
-        self.log = [ConsumerRecord(self.tp.topic, 0, begin + i, k, v, 100 * i, [])
+        self.log = [ConsumerRecord(self.tp.topic, 0, begin + i, k, v, 100 * i, ())
                     for i, (k, v) in enumerate(records)]
         self.position = 0
         self.polled_from: list[int] = []

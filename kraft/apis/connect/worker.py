@@ -197,7 +197,7 @@ class TaskRunner:
                         msg = apply_all(spec.transforms, Message(r.topic, key, value))
                         if msg is not None:
                             batch.append(SinkRecord(msg.topic, r.partition, r.offset, msg.key, msg.value,
-                                                    r.timestamp_ms, r.headers))
+                                                    r.timestamp_ms, list(r.headers)))
                     if batch:
                         task.put(batch)
                     task.flush()

@@ -33,16 +33,16 @@ def decode_fetched(batch: bytes, base_offset: int) -> RecordColumns | None:
     if not rows:
         return None
     offsets, timestamps, keys, values, headers = zip(*rows, strict=True)
-    return RecordColumns(offsets, timestamps, keys, values, headers)
+    return RecordColumns(offsets, timestamps, keys, values, tuple(map(tuple, headers)))
 
 
 def consumer_records(tp: TopicPartition, columns: RecordColumns, start: int, stop: int) -> Iterator[ConsumerRecord]:
-    """Records ``start``..``stop`` (indexes) of a decoded batch, in order; each gets its own headers
-    list (a record's headers are a mutable list)."""
+    """Records ``start``..``stop`` (indexes) of a decoded batch, in order; their headers are the
+    decoded tuples themselves (immutable: records can share nothing a caller could change)."""
     if start or stop != len(columns.offsets):
         columns = columns.sliced(start, stop)
     offsets, timestamps, keys, values, headers = columns
-    rows = zip(repeat(tp.topic), repeat(tp.partition), offsets, keys, values, timestamps, map(list, headers))
+    rows = zip(repeat(tp.topic), repeat(tp.partition), offsets, keys, values, timestamps, headers)
     return map(tuple.__new__, repeat(ConsumerRecord), rows)  # type: ignore[arg-type]
 
 

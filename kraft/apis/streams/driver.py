@@ -68,7 +68,7 @@ class TopologyTestDriver:
                 headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord:
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
-        return ConsumerRecord(topic, 0, offset, key, value, ts, headers or [])
+        return ConsumerRecord(topic, 0, offset, key, value, ts, tuple(headers or ()))
 
     def pipe_input(self, topic: str, key: Any, value: Any, timestamp_ms: int = 0,
                    key_serde: Serde | None = None, value_serde: Serde | None = None) -> None:

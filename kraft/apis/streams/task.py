@@ -39,7 +39,7 @@ class TaskContext:
                  cache_budget: CacheBudget | None = None) -> None:
         self.task_id = task_id
         self.caches = TaskCaches(cache_budget)  # the record cache's part of this task (.cache)
-        self.headers: list[tuple[str, bytes]] = []  # the current record's
+        self.headers: tuple[tuple[str, bytes], ...] = ()  # the current record's
         self.wall_clock_ms = clock
         self.partition = task_id.partition
         self.stores = stores
