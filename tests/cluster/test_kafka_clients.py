@@ -198,7 +198,7 @@ def test_records_cross_between_the_native_and_kafka_front_ends(node: Cluster) ->
     for err, msg in kafka_acks:
         assert err is None
         r = by_pos[(msg.partition(), msg.offset())]
-        assert (r.key, r.value, r.headers, r.timestamp_ms) == (msg.key(), msg.value(), [("from", b"kafka")],
+        assert (r.key, r.value, r.headers, r.timestamp_ms) == (msg.key(), msg.value(), (("from", b"kafka"),),
                                                                  msg.timestamp()[1])
 
 
