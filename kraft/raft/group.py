@@ -547,14 +547,24 @@ class RaftGroup(SyncObj):
         matches = [self.journal.last_index]
         for node_id in voters - {self.self_id}:
             progress = self._progress.get(node_id)
-            counted = progress is not None and node_id not in self._learners \
-                and self._counts(node_id, self._rids.get(node_id))
+            counted = progress is not None and self._counts(node_id, self._rids.get(node_id)) \
+                and (node_id not in self._learners or self._promoted_by_configuration(node_id))
             matches.append(progress.match if counted and progress is not None else 0)
         matches.sort(reverse=True)
         candidate = matches[len(voters) // 2]  # held by a majority of the voters
         if candidate > self.raftCommitIndex and self.journal.term_at(candidate) == self.raftCurrentTerm:
             self._SyncObj__raftCommitIndex = candidate
             self.journal.setRaftCommitIndex(candidate)
+
+    def _promoted_by_configuration(self, node_id: int) -> bool:
+        """Whether the configuration in effect names, as a voter, the very replica of ``node_id``
+        whose replies still say "learner" (after a lost disk, until it applies its promotion): its
+        promotion is appended, and under Raft's rule (a configuration counts from when it is
+        appended) its acknowledgements count, its promotion's own entry included. Without them a
+        promotion could never commit while another voter is a learner too (seed 460019: voters 1,
+        3, 4 and 5, 3 back on an empty disk, only 1 and 5 counted)."""
+        named = self._voter_ids.get(node_id)
+        return bool(named) and named == self._learners.get(node_id)
 
     def _check_quorum(self) -> None:
         """Leader: step down unless a majority of the voters (itself included) answered within the

@@ -333,7 +333,21 @@ def _snapshot_from_a_leader_behind() -> Callable[[], None]:
     return undo
 
 
+def _promoted_learner_not_counted() -> Callable[[], None]:
+    """The commit rule before seed 460019: a replica whose replies say "learner" (after a lost disk)
+    never counts, even once the configuration in effect names it as a voter; a promotion then never
+    commits while another voter is a learner too."""
+    original = RaftGroup._promoted_by_configuration
+    RaftGroup._promoted_by_configuration = lambda self, node_id: False  # type: ignore[method-assign]
+
+    def undo() -> None:
+        RaftGroup._promoted_by_configuration = original  # type: ignore[method-assign]
+
+    return undo
+
+
 MUTANTS: dict[str, Callable[[], Callable[[], None]]] = {
+    "promoted-learner-not-counted": _promoted_learner_not_counted,
     "snapshot-from-a-leader-behind": _snapshot_from_a_leader_behind,
     "lost-voter-removed": _lost_voter_removed,
     "left-when-log-holds-commit": _left_when_log_holds_commit,

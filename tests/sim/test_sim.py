@@ -195,6 +195,21 @@ def test_decommissioned_learner_leaves_only_once_its_view_applied_its_retirement
     assert broken.returncode == 1 and "node 4 (retired at index" in broken.stdout, "the seed no longer finds the bug"
 
 
+def test_a_promoted_lost_disk_learner_counts_toward_its_promotion() -> None:
+    """Seed 460019 (5 nodes, moves, lost disks): a move promotes node 4, whose replica is still a
+    lost disk's learner, while voter 3 is back on an empty disk; the promotion commits only if 4's
+    acknowledgements count once the configuration names its replica as a voter. Without that (the
+    mutant, the rule before) the move never finishes."""
+    args = ("--seed", "460019", "--empty-disks", "--nodes", "5", "--partitions", "2", "--produce-per-s", "15",
+            "--trim-per-s", "1", "--idempotent-per-s", "5", "--compact-per-s", "2", "--topics-per-s", "1",
+            "--replicas", "3", "--moves-per-s", "0.5", "--catalogue-per-s", "3", "--metadata-voters", "3",
+            "--crashes-inside-iterations", "--no-shrink")
+    proc = sim(*args, timeout_s=120)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    broken = sim(*args, "--mutant", "promoted-learner-not-counted", timeout_s=120)
+    assert broken.returncode == 1 and "did not finish" in broken.stdout, "the seed no longer finds the bug"
+
+
 def test_metadata_voters_pass_with_decommissions() -> None:
     proc = sim("--nodes", "5", "--partitions", "1", "--metadata-voters", "3", "--decommissions", "2", "--seeds", "20",
                "--first", "100", "--jobs", "1", timeout_s=180)
