@@ -10,8 +10,11 @@ disk empty while a peer already has an identity is **rejoining**: every group it
 as a non-voting learner that catches up before the group's leader promotes it (``kraft.raft.group``).
 
 Founding a cluster: a node with an empty disk that hears a majority of the cluster's nodes (itself
-included), none with an identity, founds it with those nodes (``founders``) and voters from the
-start. Nodes decide at different moments, so a co-founder may hear a founder's new identity before
+included), none with an identity, and among them a majority of the metadata group's initial voters
+(``kraft.node.metadata_members.initial_members``), founds it with those nodes and voters from the
+start. The second condition is for liveness: founders without a majority of those voters (nodes 4-7
+of 7 with voters 1-3) would make every late voter a learner, and the metadata group could never
+elect a leader. Nodes decide at different moments, so a co-founder may hear a founder's new identity before
 deciding itself: a founder's hello lists the founders it has not yet heard with an identity of their
 own (``pending``), and a node named there founds too instead of joining as a learner. A founder
 whose disk is lost after its founder peers heard it is no longer pending anywhere, so it rejoins.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import base64
 import enum
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 import msgpack
@@ -94,8 +98,9 @@ class PeerHello:
 
 
 def decide_start(node_id: int, own: NodeIdentity | None, disk_empty: bool, peers: dict[int, PeerHello],
-                 cluster_size: int) -> Start:
-    """How a node starts, from its disk and the hellos of the peers connected now (``peers``)."""
+                 cluster_size: int, metadata_voters: Collection[int]) -> Start:
+    """How a node starts, from its disk and the hellos of the peers connected now (``peers``);
+    ``metadata_voters``: the metadata group's voters in a new cluster."""
     if own is not None:
         if own.node_id != node_id:
             raise ConfigError(f"this data directory belongs to node {own.node_id}, not to node {node_id}: "
@@ -107,7 +112,8 @@ def decide_start(node_id: int, own: NodeIdentity | None, disk_empty: bool, peers
         return Start.NEW_CLUSTER  # a founder counted on this node as a co-founder
     if any(p.disk_id is not None for p in peers.values()):
         return Start.REJOIN
-    if (len(peers) + 1) * 2 > cluster_size:
+    fresh = {node_id, *peers}
+    if len(fresh) * 2 > cluster_size and len(fresh & set(metadata_voters)) * 2 > len(metadata_voters):
         return Start.NEW_CLUSTER
     return Start.WAIT
 

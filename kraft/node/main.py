@@ -31,6 +31,7 @@ from kraft.node.group_lag import GroupLagSource
 from kraft.node.http import HttpServer, Request, Response, Routes
 from kraft.node.kafka.server import KafkaServer
 from kraft.node.listener import Listener
+from kraft.node.metadata_members import initial_members
 from kraft.node.metrics import NodeCollector, StoreUsage, registry
 from kraft.node.observe import NodeObserver
 from kraft.node.replicas import ReplicaManager
@@ -137,9 +138,10 @@ class Node:
                       empty: bool) -> tuple[identity.Start, dict[int, identity.PeerHello]]:
         """How this node starts; with an empty disk, wait until enough peers have said hello."""
         waiting_since = reported = time.monotonic()
+        metadata_voters, _ = initial_members(self.config.node_ids, self.config.metadata_voters)
         while True:
             peers = self._peer_hellos()
-            start = identity.decide_start(self.node_id, own, empty, peers, len(self.config.nodes))
+            start = identity.decide_start(self.node_id, own, empty, peers, len(self.config.nodes), metadata_voters)
             if start is identity.Start.REJOIN:
                 log.warning("node %d starts with an empty data directory while its cluster exists (peers %s hold "
                             "data): a lost or replaced disk, or a node started after the others formed the "
@@ -151,9 +153,10 @@ class Node:
             if now - reported >= IDENTITY_WAIT_REPORT_S:
                 reported = now
                 log.warning("node %d has an empty data directory; waiting %.0fs so far for peers to tell a new "
-                            "cluster (a majority answering, all empty) from a lost disk (any peer with data): "
-                            "%d of %d other nodes answered", self.node_id, now - waiting_since, len(peers),
-                            len(self.config.nodes) - 1)
+                            "cluster (a majority answering, all empty, among them a majority of the metadata "
+                            "voters %s) from a lost disk (any peer with data): %d of %d other nodes answered (%s)",
+                            self.node_id, now - waiting_since, metadata_voters, len(peers),
+                            len(self.config.nodes) - 1, sorted(peers))
             time.sleep(0.05)
 
     def _on_driver(self, build: Callable[[], T]) -> T:

@@ -191,9 +191,9 @@ class Cluster:
         for i in started:
             wait_for(functools.partial(self._listening, i), 20, f"node {i} listening")
         wait_for(self._has_controller, 30, "a metadata leader")
-        wait_for(lambda: self._registered(started), 30, f"nodes {started} to register")
+        wait_for(lambda: self.registered(started), 30, f"nodes {started} to register")
 
-    def _registered(self, nodes: list[int]) -> bool:
+    def registered(self, nodes: list[int]) -> bool:
         """Whether some running node's metadata has every one of ``nodes`` registered (a rebalance
         plan counts the registered nodes)."""
         for node in self.alive():

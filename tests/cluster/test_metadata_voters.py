@@ -126,3 +126,27 @@ def test_a_node_added_later_registers_learns_and_hosts_a_moved_partition(tmp_pat
         assert values[100:200] == [b"after-%d" % i for i in range(100)]
     finally:
         cluster.stop_all()
+
+
+def test_nodes_without_a_majority_of_the_metadata_voters_wait_to_found_the_cluster(tmp_path: Path) -> None:
+    """5 nodes, metadata voters 1-3: nodes 3, 4 and 5, started first, are a majority of the cluster
+    but hold one voter of three. Founding then would make nodes 1 and 2 learners on arrival (their
+    disks look lost) and the metadata group could never elect; so they wait for node 1 or 2."""
+    cluster = Cluster(tmp_path, 5, extra=FAST)
+    try:
+        for node in (3, 4, 5):
+            cluster.start(node)
+        wait_for(lambda: all("waiting" in cluster.log(n) for n in (3, 4, 5)), 30, "nodes 3-5 to say they wait")
+        assert not any("founds the cluster" in cluster.log(n) for n in (3, 4, 5))
+        cluster.start_nodes([1])
+        wait_for(lambda: cluster.registered([1, 3, 4, 5]), 30, "nodes 1, 3, 4 and 5 to register")
+        cluster.start_nodes([2])
+        assert "joining as a learner" in cluster.log(2)  # the cluster existed: node 2 rejoins
+        wait_for(lambda: metadata_members(cluster) == ([1, 2, 3], [4, 5]), 60, "voters 1, 2, 3 and learners 4, 5")
+        wait_for(lambda: cluster.node_status(2)["rejoining"] is False, 30, "node 2 to catch up")
+        create_topic(cluster, "formed", 3, 3)
+        with Producer(cluster.bootstrap, acks="all") as producer:
+            producer.send("formed", value=b"v", partition=0)
+            producer.flush()
+    finally:
+        cluster.stop_all()

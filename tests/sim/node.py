@@ -60,7 +60,8 @@ class SimNode:
         self._connected = is_connected
         self.store: MemoryStore = disk.open()
         own = identity.load(self.store)
-        start = identity.decide_start(node_id, own, identity.disk_empty(self.store), peers, len(members))
+        start = identity.decide_start(node_id, own, identity.disk_empty(self.store), peers, len(members),
+                                      metadata[0] if metadata else members)
         assert start is not Start.WAIT, "the simulator starts a node only when it can decide"
         self.identity = identity.starting_identity(node_id, start, own, disk_id, peers)
         identity.save(self.store, self.identity)

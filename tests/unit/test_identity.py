@@ -38,12 +38,30 @@ CASES = [
 @pytest.mark.parametrize(("own", "empty", "peers", "size", "start"), CASES)
 def test_start_decision(own: NodeIdentity | None, empty: bool, peers: dict[int, PeerHello], size: int,
                         start: Start) -> None:
-    assert decide_start(1, own, empty, peers, size) is start
+    every_node_votes = range(1, size + 1)
+    assert decide_start(1, own, empty, peers, size, every_node_votes) is start
+
+
+# 7 nodes, metadata voters 1-3: node 7 decides (peers' hellos by node id, all empty unless said)
+SEVEN_NODES_THREE_VOTERS = [
+    ((4, 5, 6), Start.WAIT),  # a majority of the cluster, no voter: late voters would all be learners
+    ((2, 4, 5), Start.WAIT),  # one voter of three
+    ((1, 2, 5), Start.NEW_CLUSTER),
+    ((1, 2, 3), Start.NEW_CLUSTER),
+    ((1, 2), Start.WAIT),  # voters enough, the cluster not
+    ((1, 2, 3, 4, 5, 6), Start.NEW_CLUSTER),
+]
+
+
+@pytest.mark.parametrize(("fresh_peers", "start"), SEVEN_NODES_THREE_VOTERS)
+def test_founders_include_a_majority_of_the_metadata_voters(fresh_peers: tuple[int, ...], start: Start) -> None:
+    peers = {p: FRESH for p in fresh_peers}
+    assert decide_start(7, None, True, peers, 7, [1, 2, 3]) is start
 
 
 def test_a_data_directory_of_another_node_is_refused() -> None:
     with pytest.raises(ConfigError, match="belongs to node 2"):
-        decide_start(1, NodeIdentity(2, "d"), False, {}, 3)
+        decide_start(1, NodeIdentity(2, "d"), False, {}, 3, [1, 2, 3])
 
 
 def test_a_founder_lists_its_empty_co_founders_until_it_hears_them() -> None:
