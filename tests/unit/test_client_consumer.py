@@ -189,6 +189,32 @@ def test_max_records_and_fairness(cluster):
         assert len(c.poll(0, max_records=5)) == 0
 
 
+def test_buffered_records_are_handed_out_while_the_loop_thread_is_busy(cluster):
+    """A poll whose records are already buffered takes them on its own thread: it neither waits
+    for the client's loop thread nor crosses over to it."""
+    cluster.append("t", 0, [b"%d" % i for i in range(10)])  # one batch: one fetch buffers all ten
+    with make(cluster, max_poll_records=3) as c:
+        c.assign([TP0])
+        assert [r.offset for r in poll_n(c, 3)] == [0, 1, 2]
+        busy, release, released = threading.Event(), threading.Event(), threading.Event()
+
+        def hold_the_loop() -> None:
+            busy.set()
+            release.wait(10)
+            released.set()
+
+        c._core.call_soon(hold_the_loop)
+        assert busy.wait(5)
+        try:
+            assert [r.offset for r in c.poll(1000)] == [3, 4, 5]
+            assert [r.offset for r in c.poll(1000)] == [6, 7, 8]
+            assert not released.is_set()
+        finally:
+            release.set()
+        assert [r.offset for r in poll_n(c, 1)] == [9]
+        assert c.position(TP0) == 10
+
+
 def test_iteration(cluster):
     cluster.append("t", 2, [b"%d" % i for i in range(5)])
     with make(cluster) as c:

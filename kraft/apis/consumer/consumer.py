@@ -237,9 +237,12 @@ class Consumer:
         A subscribed consumer joins, rebalances (running its callbacks) and auto-commits here. A
         rebalance that fails with a retriable error (no coordinator yet, say) is logged and tried
         again by the next poll; other errors (e.g. INCONSISTENT_GROUP_PROTOCOL) are raised."""
+        if self._closed:
+            raise RuntimeError("consumer is closed")
         limit = max_records or self._max_poll_records
         if self._group is None:
-            return self._run(self._fetcher.poll(timeout_ms, limit))
+            records = self._fetcher.take_buffered(limit)
+            return records if records is not None else self._run(self._fetcher.poll(timeout_ms, limit))
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             self._group.last_poll_s = time.monotonic()
@@ -250,7 +253,9 @@ class Consumer:
                 self._maybe_auto_commit()
             # Waits are sliced so that a long poll still counts as polling for max_poll_interval_ms.
             remaining_ms = max(0.0, (deadline - time.monotonic()) * 1000)
-            records = self._run(self._fetcher.poll(min(remaining_ms, POLL_SLICE_MS), limit))
+            records = self._fetcher.take_buffered(limit)
+            if records is None:
+                records = self._run(self._fetcher.poll(min(remaining_ms, POLL_SLICE_MS), limit))
             if records or time.monotonic() >= deadline:
                 return records
             # Nothing yet, or the fetcher was paused for a rebalance, which the next round runs.

@@ -1,10 +1,20 @@
 """The consumer's fetcher: positions, buffers and fetch/list_offsets requests per leader.
 
-Owned by the client core's loop thread (every method runs there; the ``Consumer`` facade crosses
-over with ``ClientCore.run``), so it needs no locks. For each assigned partition it keeps the
-offset to fetch next, a buffer of fetched records not yet returned by ``poll`` (decoded batches,
-as columns: ``ConsumerRecord``s are built only for what ``poll`` returns, see ``records.py``), and
-an ``epoch`` bumped by every seek so that answers to requests sent before the seek are dropped.
+Owned by the client core's loop thread: every method runs there (the ``Consumer`` facade crosses
+over with ``ClientCore.run``) except :meth:`Fetcher.take_buffered`, ``poll``'s fast path on the
+caller's thread. For each assigned partition it keeps the offset to fetch next, a buffer of fetched
+records not yet returned by ``poll`` (decoded batches, as columns: ``ConsumerRecord``s are built only
+for what ``poll`` returns, see ``records.py``), and an ``epoch`` bumped by every seek so that
+answers to requests sent before the seek are dropped.
+
+The buffers are the one state both threads touch, under ``Fetcher._lock``: the loop thread fills
+them (and clears them on a seek, an assignment, a pause), a ``poll`` whose records are already
+buffered drains them on its own thread and only asks the loop thread (``call_soon``) to fetch
+again when a partition runs low. Crossing to the loop thread and back for every ``poll`` cost about
+as much as building its records (BENCHMARKS.md); Kafka's own consumer, since its threading
+refactor, likewise drains a locked fetch buffer on the application's thread and fetches on a
+background one. Everything else (positions to fetch, requests in flight, resets) stays the loop
+thread's, read by no other.
 
 Fetching runs ahead of ``poll``: a partition is fetched again as soon as fewer records are buffered
 than its last answer brought (so the next answer is on its way while ``poll`` drains this one, and
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from bisect import bisect_left
 from collections import defaultdict, deque
@@ -122,12 +133,16 @@ class Fetcher:
         self._next_drain = 0  # round-robin start among partitions
         self._epochs = 0  # last epoch handed out
         self._paused = False
+        self._lock = threading.Lock()  # the partitions' buffers and ``_paused``: see the module doc
+        self._refill_asked = False  # take_buffered asked the loop thread to fetch; it has not yet run
 
     # --- subscription state -----------------------------------------------------------------------
 
     async def assign(self, partitions: list[TopicPartition]) -> None:
         wanted = dict.fromkeys(partitions)
-        self._parts = {tp: self._parts.get(tp) or self._new_state() for tp in wanted}
+        parts = {tp: self._parts.get(tp) or self._new_state() for tp in wanted}
+        with self._lock:
+            self._parts = parts
         await self._core.fresh_metadata()
 
     def assignment(self) -> set[TopicPartition]:
@@ -135,7 +150,8 @@ class Fetcher:
 
     def positions(self) -> dict[TopicPartition, int | None]:
         """Offset of the next record ``poll`` returns, per assigned partition (None: unresolved)."""
-        return {tp: state.position() for tp, state in self._parts.items()}
+        with self._lock:
+            return {tp: state.position() for tp, state in self._parts.items()}
 
     @property
     def paused(self) -> bool:
@@ -143,31 +159,35 @@ class Fetcher:
 
     def pause(self) -> None:
         """Stop fetching and make ``poll`` return at once (loop thread; a group must rejoin)."""
-        self._paused = True
+        with self._lock:
+            self._paused = True
         self._notify()
 
     def resume(self) -> None:
-        self._paused = False
+        with self._lock:
+            self._paused = False
         self._notify()
 
     async def seek(self, tp: TopicPartition, offset: int) -> None:
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
         state = self._state(tp)
-        state.clear(self._next_epoch())
+        with self._lock:
+            state.clear(self._next_epoch())
         state.fetch_offset, state.reset = offset, None
 
     async def seek_to(self, partitions: list[TopicPartition] | None, where: str) -> None:
         for tp in self._parts if partitions is None else partitions:
             state = self._state(tp)
-            state.clear(self._next_epoch())
+            with self._lock:
+                state.clear(self._next_epoch())
             state.fetch_offset, state.reset = None, where
         self._start_resets()
 
     async def position(self, tp: TopicPartition, timeout_ms: float) -> int:
         state = self._state(tp)
         deadline = time.monotonic() + timeout_ms / 1000
-        while (offset := state.position()) is None:
+        while (offset := self._position_of(state)) is None:
             self._raise_pending_error()
             self._start_resets()
             if not await self._wait_changed(deadline):
@@ -190,7 +210,42 @@ class Fetcher:
             return out
         return await self._core.retrying(op)
 
+    def _position_of(self, state: _PartitionState) -> int | None:
+        with self._lock:
+            return state.position()
+
     # --- poll -------------------------------------------------------------------------------------
+
+    def take_buffered(self, max_records: int) -> list[ConsumerRecord] | None:
+        """``poll`` on the caller's thread: up to ``max_records`` buffered records, and a refill
+        asked of the loop thread if a partition runs low. None when ``poll`` must run on the loop
+        thread instead: nothing is buffered, the fetcher is paused, or an error is to be raised."""
+        with self._lock:
+            if self._paused or self._error is not None:
+                return None
+            if any(state.fetch_offset is None and state.reset is None and not state.buffered
+                   for state in self._parts.values()):
+                return None  # a partition without a position (auto_offset_reset "none"): poll raises
+            records = self._drain(max_records)
+            if not records:
+                return None
+            if not self._refill_asked:
+                now = time.monotonic()
+                self._refill_asked = (any(state.fetch_due(now) for state in self._parts.values())
+                                      or self._core.metadata_is_stale())
+                if self._refill_asked:
+                    # Once until it runs: polls that follow before the loop thread gets the GIL
+                    # would otherwise each wake it again.
+                    self._core.call_soon(self._refill)
+        return records
+
+    def _refill(self) -> None:
+        with self._lock:
+            self._refill_asked = False
+        if self._core.metadata_is_stale():
+            self._core.request_refresh()
+        self._start_resets()
+        self._start_fetches()
 
     async def poll(self, timeout_ms: float, max_records: int) -> list[ConsumerRecord]:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -200,7 +255,8 @@ class Fetcher:
             self._raise_pending_error()
             if self._core.metadata_is_stale():
                 self._core.request_refresh()
-            records = self._drain(max_records)
+            with self._lock:
+                records = self._drain(max_records)
             self._start_resets()
             self._start_fetches()
             if records:
@@ -209,6 +265,7 @@ class Fetcher:
                 return []
 
     def _drain(self, max_records: int) -> list[ConsumerRecord]:
+        """Up to ``max_records`` buffered records, round robin over the partitions (``_lock`` held)."""
         out: list[ConsumerRecord] = []
         if not self._parts:
             return out
@@ -317,7 +374,8 @@ class Fetcher:
     def _apply_fetch(self, tp: TopicPartition, state: _PartitionState, result: dict[str, Any]) -> None:
         err = error_from_result(result)
         if isinstance(err, OffsetOutOfRange) and self._auto_offset_reset != "none":
-            state.clear(self._next_epoch())
+            with self._lock:
+                state.clear(self._next_epoch())
             state.fetch_offset, state.reset = None, self._auto_offset_reset
             return
         if err is not None:
@@ -325,22 +383,14 @@ class Fetcher:
                 self._error = err
             self._back_off(tp)
             return
-        before = state.buffered
+        fetch_offset = state.fetch_offset
+        assert fetch_offset is not None  # a fetch was sent from it
         with gc_paused():
-            self._decode_into(state, result["batches"])
-        state.last_fetched = state.buffered - before
-
-    def _decode_into(self, state: _PartitionState, batches: list[tuple[int, bytes]]) -> None:
-        for base_offset, batch in batches:
-            columns = decode_fetched(batch, base_offset)
-            if columns is None:
-                continue
-            fetch_offset = state.fetch_offset
-            assert fetch_offset is not None
-            # A fetch starts with the whole batch holding fetch_offset: skip what is below it.
-            skip = bisect_left(columns.offsets, fetch_offset)
-            if skip < len(columns.offsets):
-                state.append(columns.sliced(skip, len(columns.offsets)) if skip else columns)
+            decoded = _decode_from(fetch_offset, result["batches"])
+        with self._lock:
+            for columns in decoded:
+                state.append(columns)
+        state.last_fetched = sum(len(columns.offsets) for columns in decoded)
 
     def _back_off(self, tp: TopicPartition) -> None:
         state = self._parts.get(tp)
@@ -419,3 +469,18 @@ class Fetcher:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _decode_from(fetch_offset: int, batches: list[tuple[int, bytes]]) -> list[RecordColumns]:
+    """The fetched batches' records from ``fetch_offset`` on, decoded."""
+    out: list[RecordColumns] = []
+    for base_offset, batch in batches:
+        columns = decode_fetched(batch, base_offset)
+        if columns is None:
+            continue
+        # A fetch starts with the whole batch holding fetch_offset: skip what is below it.
+        skip = bisect_left(columns.offsets, fetch_offset)
+        if skip < len(columns.offsets):
+            out.append(columns.sliced(skip, len(columns.offsets)) if skip else columns)
+            fetch_offset = columns.offsets[-1] + 1
+    return out
