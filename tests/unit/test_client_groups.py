@@ -240,6 +240,34 @@ def test_commit_explicit_offsets_committed_and_async_callback(cluster):
         assert len(cluster.commits) == 2
 
 
+def test_commit_async_commits_the_positions_of_its_call_not_of_a_later_poll(cluster):
+    """A poll right after commit_async() may hand out buffered records on the user's thread before
+    the loop thread sends the commit: the commit must still be of what was consumed at the call."""
+    cluster.append("t", 0, [b"%d" % i for i in range(10)])  # one batch: one fetch buffers all ten
+    tp = TopicPartition("t", 0)
+    with make(cluster, enable_auto_commit=False, max_poll_records=3) as c:
+        c.subscribe(["t"])
+        got = []
+        while len(got) < 3:
+            got += c.poll(100)
+        assert [r.offset for r in got] == [0, 1, 2]
+        busy, release = threading.Event(), threading.Event()
+
+        def hold_the_loop() -> None:
+            busy.set()
+            release.wait(10)
+
+        c._core.call_soon(hold_the_loop)
+        assert busy.wait(5)
+        try:
+            future = c.commit_async()
+            assert [r.offset for r in c.poll(1000)] == [3, 4, 5]
+        finally:
+            release.set()
+        assert future.result(5)[tp] == 3  # (the other partitions: 0, nothing consumed)
+        assert cluster.committed("g")[("t", 0)] == 3
+
+
 def test_commit_is_sent_in_call_order(cluster):
     fill(cluster, 80)  # offsets up to 19 exist: a node refuses to commit an offset beyond the end
     with make(cluster, enable_auto_commit=False) as c:

@@ -217,7 +217,10 @@ class Consumer:
         """Commit without waiting. ``callback(offsets, error_or_None)`` runs on the user's thread
         during a later ``poll``, ``commit`` or ``close``. Commits leave in call order."""
         group = self._require_group("commit_async")
-        future = self._core.submit(group.commit(_offsets(offsets)))
+        # The consumed positions are taken now, on this thread: the next poll may hand out buffered
+        # records before the loop thread runs the commit, and those must not be committed yet.
+        positions = self._fetcher.positions() if offsets is None else None
+        future = self._core.submit(group.commit(_offsets(offsets), positions=positions))
         if callback is not None:
             wanted = dict(offsets or {})
             future.add_done_callback(lambda f: self._commit_done(callback, wanted, f))
@@ -314,7 +317,7 @@ class Consumer:
     def _maybe_rebalance(self) -> None:
         group = self._group
         assert group is not None
-        if not self._run(group.rejoin_needed()):
+        if not group.rejoin_needed():
             return
         errors: list[BaseException] = []
         if self._joined_once:

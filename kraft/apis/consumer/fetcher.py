@@ -13,8 +13,9 @@ buffered drains them on its own thread and only asks the loop thread (``call_soo
 again when a partition runs low. Crossing to the loop thread and back for every ``poll`` cost about
 as much as building its records (BENCHMARKS.md); Kafka's own consumer, since its threading
 refactor, likewise drains a locked fetch buffer on the application's thread and fetches on a
-background one. Everything else (positions to fetch, requests in flight, resets) stays the loop
-thread's, read by no other.
+background one. Everything else (positions to fetch, requests in flight, resets) is written by
+the loop thread alone; ``take_buffered`` only reads some of it (single attribute reads, atomic
+under the GIL: a stale value sends the caller to the slow path or delays a refill to the next poll).
 
 Fetching runs ahead of ``poll``: a partition is fetched again as soon as fewer records are buffered
 than its last answer brought (so the next answer is on its way while ``poll`` drains this one, and

@@ -103,7 +103,10 @@ class GroupClient:
             self._heartbeats.cancel()
             self._heartbeats = None
 
-    async def rejoin_needed(self) -> bool:
+    def rejoin_needed(self) -> bool:
+        """Read on the user's thread, every ``poll``, without crossing to the loop thread (which
+        sets the flag): a stale False is a poll just before the loop thread's change, and a member
+        that must rejoin pauses the fetcher in the same step, so no record leaves after it."""
         return self.subscription is not None and self.membership.rejoin_needed
 
     async def in_group(self) -> bool:
@@ -284,14 +287,17 @@ class GroupClient:
         """Consumed positions not committed yet (what an auto-commit sends)."""
         return self.commits.pending(self._fetcher.positions())
 
-    async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> dict[TopicPartition, int]:
-        """Commit ``offsets`` (default: the consumed positions not committed yet); the offsets sent.
+    async def commit(self, offsets: dict[TopicPartition, int] | None = None, *,
+                     positions: dict[TopicPartition, int | None] | None = None) -> dict[TopicPartition, int]:
+        """Commit ``offsets`` (default: the consumed positions not committed yet, of ``positions``
+        when given: the positions as of a caller's call, before a later ``poll`` moved them on);
+        the offsets sent.
 
         Commits leave one at a time, in call order, so an older commit cannot overwrite a newer
         one. A subscribed consumer commits with its member id and generation; one that assigned
         its partitions itself commits as an administrator ("" / -1)."""
         if offsets is None:
-            offsets = await self.pending_offsets()
+            offsets = self.commits.pending(positions) if positions is not None else await self.pending_offsets()
         for tp, offset in offsets.items():
             if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
                 raise ValueError(f"commit offset of {tp.topic}/{tp.partition} must be an int >= 0, got {offset!r}")
