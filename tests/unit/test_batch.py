@@ -119,6 +119,8 @@ def _with_body(body: bytes, count: int) -> bytes:
         (msgpack.packb([[0, None, b"v", []]]), 2),  # count mismatch
         (msgpack.packb([[0, None, b"v"]]), 1),  # record of 3 fields
         (msgpack.packb([[0, "k", b"v", []]], use_bin_type=True), 1),  # str key
+        (msgpack.packb([[0, None, b"v", []], [0, 7, b"v", []]], use_bin_type=True), 2),  # int key among Nones
+        (msgpack.packb([[0, b"k", b"v", []], [0, b"k", "v", []]], use_bin_type=True), 2),  # str value
         (msgpack.packb([[0, None, b"v", [["h"]]]]), 1),  # header of 1 field
         (msgpack.packb([[0.5, None, b"v", []]]), 1),  # float delta
         (msgpack.packb({"a": 1}), 1),  # not an array
