@@ -168,10 +168,9 @@ def decode_columns(batch: bytes | bytearray | memoryview, base_offset: int,
         deltas, keys, values, headers = zip(*body, strict=True)
     except (TypeError, ValueError):
         raise CorruptRecord("malformed record in batch: a record is not [delta, key, value, headers]") from None
-    # Most batches have no keys: counting Nones (pointer compares) is a tenth of the type check.
-    keys_ok = keys.count(None) == len(keys) or set(map(type, keys)) <= _KEY_OR_VALUE_TYPES
-    if (set(map(type, deltas)) != {int} or not keys_ok
-            or not set(map(type, values)) <= _KEY_OR_VALUE_TYPES or set(map(type, headers)) != {tuple}):
+    # Headers: most records have none, and msgpack's empty array is the one empty tuple.
+    if not (set(map(type, deltas)) == {int} and _bytes_or_nones(keys) and _bytes_or_nones(values)
+            and (headers.count(()) == len(headers) or set(map(type, headers)) == {tuple})):
         raise CorruptRecord("malformed record in batch: bad record field type")
     try:
         for record_headers in filter(None, headers):  # most records carry none
@@ -181,6 +180,12 @@ def decode_columns(batch: bytes | bytearray | memoryview, base_offset: int,
         raise CorruptRecord(f"malformed record in batch: {exc}") from None
     return RecordColumns(range(base_offset, base_offset + len(body)),
                          tuple(map(header.first_timestamp.__add__, deltas)), keys, values, headers)
+
+
+def _bytes_or_nones(column: tuple[Any, ...]) -> bool:
+    """Every entry bytes or None; a column of Nones (most batches' keys) by counting them, a tenth of
+    the cost of the set of types (both run in C)."""
+    return column.count(None) == len(column) or set(map(type, column)) <= _KEY_OR_VALUE_TYPES
 
 
 def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: int) -> bytes:

@@ -121,6 +121,7 @@ def _with_body(body: bytes, count: int) -> bytes:
         (msgpack.packb([[0, "k", b"v", []]], use_bin_type=True), 1),  # str key
         (msgpack.packb([[0, None, b"v", []], [0, 7, b"v", []]], use_bin_type=True), 2),  # int key among Nones
         (msgpack.packb([[0, b"k", b"v", []], [0, b"k", "v", []]], use_bin_type=True), 2),  # str value
+        (msgpack.packb([[0, None, b"v", []], [0, None, b"v", 5]], use_bin_type=True), 2),  # int headers
         (msgpack.packb([[0, None, b"v", [["h"]]]]), 1),  # header of 1 field
         (msgpack.packb([[0.5, None, b"v", []]]), 1),  # float delta
         (msgpack.packb({"a": 1}), 1),  # not an array
