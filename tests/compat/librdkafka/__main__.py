@@ -120,6 +120,20 @@ class ScenarioCluster:
         return ""
 
 
+def _keep_node_logs(cluster: Cluster, run_dir: Path) -> str:
+    """A failed test's evidence from the nodes: each node's log copied beside the test's output
+    (kept with the work directory on a failure) and the last warnings and errors of each, to print
+    (a CI run shows its output, not its files)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["nodes' last warnings and errors:"]
+    for node in sorted(cluster.procs):
+        text = cluster.log(node)
+        (run_dir / f"node{node}.log").write_text(text)
+        notable = [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line][-10:]
+        lines += [f"  node {node}: {line[:300]}" for line in notable]
+    return "\n".join(lines)
+
+
 def _exit_cause(code: int | None) -> str:
     if code == 0:  # kraft.node returns 0 only after SIGTERM/SIGINT: nothing in this run sends those
         return "exited with 0 (a SIGTERM or SIGINT from outside this run)"
@@ -225,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                                    quick=args.librdkafka_quick,
                                    extra_env={"KAFKA_PATH": str(kafka_tools), "BROKERS": sc.cluster.kafka_bootstrap,
                                               **({"SUBTESTS": args.subtests} if args.subtests else {})})
+            if res.outcome != "pass":
+                print(_keep_node_logs(sc.cluster, work / "runs" / run.key.replace("@", "-")), flush=True)
             event = sc.after_test()
             entry = {**asdict(res), "cluster_event": event}
             results.append(entry)
