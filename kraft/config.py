@@ -27,6 +27,8 @@ FsyncPolicy = Literal["always", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "never")
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+BatchFormat = Literal["columns", "rows"]
+BATCH_FORMATS: tuple[BatchFormat, ...] = ("columns", "rows")
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 DEFAULT_CONFIG_FILE = "cluster.ini"
@@ -71,6 +73,8 @@ fsync = always                    ; always | never
 ; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
 ; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
 ; log_format = text               ; text | json (one JSON object per line: time, level, logger, message, fields)
+; batch_format = columns           ; columns | rows: the record batches kraft's producers write (rows while
+;                                 ; any node runs a version from before columns, README "Record batch format")
 ; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
 ; max_partitions_per_topic = 3000  ; a topic's partitions; more: INVALID_PARTITIONS at once
 ; max_partitions_per_node = 3000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
@@ -195,6 +199,9 @@ class ClusterConfig:
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
     log_format: LogFormat = "text"  # how a node writes its log lines (kraft.node.logs)
+    # The layout of the record batches kraft's producers write (kraft.protocol.batch): nodes read
+    # both; "rows" keeps them readable by nodes from before columns during an upgrade.
+    batch_format: BatchFormat = "columns"
     metrics_per_partition: bool = True  # false: /metrics has no per-partition series (bounded cardinality)
 
     @property
@@ -276,8 +283,8 @@ _CLUSTER_INT_RANGES: dict[str, tuple[int, int]] = {
     "max_fetch_sessions": (0, 1_000_000),
 }
 _CLUSTER_BOOLS = ("auto_create_topics", "console_read_only", "fetch_from_follower", "acl_allow_if_no_acl")
-_CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "metrics_per_partition", *_CLUSTER_BOOLS, *_CLUSTER_INT_RANGES,
-                 *topic_config.BY_CLUSTER_KEY)
+_CLUSTER_KEYS = ("data_dir", "fsync", "log_format", "batch_format", "metrics_per_partition", *_CLUSTER_BOOLS,
+                 *_CLUSTER_INT_RANGES, *topic_config.BY_CLUSTER_KEY)
 _NODE_KEYS = ("host", "client_port", "raft_port", "kafka_port", "http_port", "rack")
 _NODE_REQUIRED_KEYS = ("host", "client_port", "raft_port")
 
@@ -329,6 +336,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
         nodes=nodes,
         fsync=_parse_fsync(cluster, src),
         log_format=_parse_log_format(cluster, src),
+        batch_format=_parse_batch_format(cluster, src),
         metrics_per_partition=_parse_bool(cluster, "metrics_per_partition", True, src),
         log_defaults=_parse_log_defaults(cluster, src),
         auto_create_topics=_parse_bool(cluster, "auto_create_topics", True, src),
@@ -344,7 +352,7 @@ def parse_config(text: str, path: str | Path | None = None) -> ClusterConfig:
 def render_config(config: ClusterConfig) -> str:
     """cluster.ini text that parses back to ``config`` (every key written, data_dir absolute)."""
     lines = ["[cluster]", f"data_dir = {config.data_dir}", f"fsync = {config.fsync}",
-             f"log_format = {config.log_format}",
+             f"log_format = {config.log_format}", f"batch_format = {config.batch_format}",
              f"metrics_per_partition = {str(config.metrics_per_partition).lower()}"]
     lines += [f"{key} = {str(getattr(config, key)).lower()}" for key in _CLUSTER_BOOLS]
     lines += [f"{key} = {getattr(config, key)}" for key in _CLUSTER_INT_RANGES]
@@ -462,6 +470,13 @@ def _parse_fsync(cluster: Mapping[str, str], src: _Source) -> FsyncPolicy:
     if raw.lower() not in FSYNC_POLICIES:
         raise src.error(_CLUSTER, "fsync", f"{raw!r} is not one of {' | '.join(FSYNC_POLICIES)}")
     return cast(FsyncPolicy, raw.lower())
+
+
+def _parse_batch_format(cluster: Mapping[str, str], src: _Source) -> BatchFormat:
+    raw = cluster.get("batch_format", "columns")
+    if raw.lower() not in BATCH_FORMATS:
+        raise src.error(_CLUSTER, "batch_format", f"{raw!r} is not one of {' | '.join(BATCH_FORMATS)}")
+    return cast(BatchFormat, raw.lower())
 
 
 def _parse_log_format(cluster: Mapping[str, str], src: _Source) -> LogFormat:

@@ -85,6 +85,9 @@ class ClusterMetadata:
     cluster_id: str | None = None  # None before a new cluster has its id (or from a node of before ids)
     metadata_voters: tuple[int, ...] = ()  # the metadata group's, as the answering node knows it
     metadata_learners: tuple[int, ...] = ()
+    # The cluster's batch_format is "columns" (kraft.protocol.batch): producers write record batches
+    # in columns; else (rows, or a node from before columns, which does not say) in rows.
+    columns: bool = False
 
     def leader_for(self, topic: str, partition: int) -> int | None:
         meta = self.topics.get(topic)
@@ -119,7 +122,8 @@ class ClusterMetadata:
             raise KraftError(f"malformed metadata response: {exc!r}") from None
         cluster_id = body.get("cluster_id")
         return cls(nodes, body.get("controller"), topics, now, cluster_id if isinstance(cluster_id, str) else None,
-                   _ids(body.get("metadata_voters")), _ids(body.get("metadata_learners")))
+                   _ids(body.get("metadata_voters")), _ids(body.get("metadata_learners")),
+                   body.get("batch_format") == "columns")
 
 
 def _port_or_none(value: object) -> int | None:

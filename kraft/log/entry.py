@@ -33,7 +33,7 @@ Owns:
   owned by the two batch modules), and the bytes a reader is served (``as_served``, ``is_native``).
 
 Served batches of both kinds share one stream and are told apart by their first byte: a native batch
-starts with its magic (1); a Kafka batch starts with its base offset, which the log patches in on
+starts with its magic (1 rows, 2 columns); a Kafka batch starts with its base offset, which the log patches in on
 read and which is below 2**56, so its first byte is 0.
 Must not: know keys, tables or transactions (``kraft.log.store``), or what a command means.
 """
@@ -46,7 +46,7 @@ from collections.abc import Iterable, Mapping
 import msgpack
 
 from kraft.errors import CorruptRecord
-from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
+from kraft.protocol.batch import MAGICS as NATIVE_MAGICS
 from kraft.protocol.batch import header_fields, verify_batch
 from kraft.protocol.kafka.records import kafka_header_fields, verify_kafka_batch, with_base_offset
 
@@ -156,7 +156,7 @@ def as_served(op: bytes, batch: bytes, base_offset: int, leader_epoch: int = -1)
 
 
 def is_native(batch: bytes | memoryview) -> bool:
-    return len(batch) > 0 and batch[0] == NATIVE_MAGIC
+    return len(batch) > 0 and batch[0] in NATIVE_MAGICS
 
 
 def served_count(batch: bytes) -> int:

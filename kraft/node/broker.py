@@ -518,7 +518,7 @@ class Broker:
         # who saw it would take a replacement for done (and could then stop the last majority).
         voters, learners = self.replicas.meta_group.committed_configuration()
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
-                              tuple(sorted(voters)), tuple(sorted(learners)))
+                              tuple(sorted(voters)), tuple(sorted(learners)), self.config.batch_format)
 
     def _partition_metadata(self, p: PartitionMeta) -> PartitionMetadata:
         leader, epoch = p.leader, p.leader_term

@@ -159,6 +159,7 @@ class MetadataAnswer:
     cluster_id: str | None = None  # None only in a new cluster's first moments, before its id is applied
     metadata_voters: tuple[int, ...] = ()  # the metadata group's configuration as this node applied it
     metadata_learners: tuple[int, ...] = ()
+    batch_format: str = "rows"  # cluster.ini's: the record batch layout producers are to write
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,19 @@
 """The record batch format (docs/native-protocol.md, "Record batches").
 
 A batch is a 37-byte header (``>BIIqqqi``: magic, crc, count, first_timestamp, max_timestamp,
-producer_id, base_sequence) followed by one msgpack array of ``count`` records
-``[timestamp_delta, key, value, headers]``. The CRC (zlib.crc32) covers every byte after the crc
-field. Offsets are not in the batch: the node assigns the base offset at commit.
+producer_id, base_sequence) followed by one msgpack value, the body, in one of two layouts told
+apart by the magic:
+
+- ``MAGIC_ROWS`` (1): an array of ``count`` records ``[timestamp_delta, key, value, headers]``;
+- ``MAGIC_COLUMNS`` (2): an array of four arrays of ``count`` entries each, ``[timestamp_deltas,
+  keys, values, headers]``. A consumer unpacks the columns it builds records from in one call,
+  without a tuple per record or the transposition of rows into columns (about a third of a batch's
+  decoding, BENCHMARKS.md 2026-12-05); a producer's encoding costs the same either way.
+
+The CRC (zlib.crc32) covers every byte after the crc field. Offsets are not in the batch: the node
+assigns the base offset at commit. Every reader takes both layouts; which one a producer writes is
+the cluster's ``batch_format`` (cluster.ini), and a node serves rows to a consumer from before
+columns (:func:`as_rows`).
 
 Pure functions over bytes. The producer encodes (hot path: :func:`encode_relative`, one ``packb``
 per batch), the node reads and verifies the header (and, for a LogAppendTime topic, rewrites the
@@ -18,13 +28,16 @@ import struct
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import msgpack
 
 from kraft.errors import CorruptRecord
 
-MAGIC = 1
+MAGIC_ROWS = 1
+MAGIC_COLUMNS = 2
+MAGICS = frozenset((MAGIC_ROWS, MAGIC_COLUMNS))
 HEADER = struct.Struct(">BIIqqqi")
 HEADER_BYTES = HEADER.size  # 37
 _MAGIC_CRC = struct.Struct(">BI")
@@ -69,15 +82,17 @@ class BatchHeader:
     base_sequence: int
 
 
-def encode_batch(records: Sequence[RecordIn], producer_id: int = -1, base_sequence: int = -1) -> bytes:
-    """One batch holding ``records`` (at least one). Timestamps are stored relative to the first."""
+def encode_batch(records: Sequence[RecordIn], producer_id: int = -1, base_sequence: int = -1, *,
+                 columns: bool = False) -> bytes:
+    """One batch holding ``records`` (at least one), in columns or rows. Timestamps are stored
+    relative to the first."""
     if not records:
         raise ValueError("a batch holds at least one record")
     first = records[0][0]
     max_ts = max(r[0] for r in records)
     # Tuples pack as msgpack arrays, so the body is built without per-record list conversions.
     return encode_relative([(ts - first, k, v, h) for ts, k, v, h in records], first, max_ts,
-                           producer_id, base_sequence)
+                           producer_id, base_sequence, columns=columns)
 
 
 # CPython's zlib lets go of the GIL for a buffer over 5 KiB; a batch is checked in pieces no larger.
@@ -100,24 +115,29 @@ def crc32(data: bytes | memoryview, value: int = 0) -> int:
 
 
 def encode_relative(records: Sequence[RecordIn], first_timestamp: int, max_timestamp: int,
-                    producer_id: int = -1, base_sequence: int = -1) -> bytes:
+                    producer_id: int = -1, base_sequence: int = -1, *, columns: bool = False) -> bytes:
     """One batch of ``records`` whose timestamps are already relative to ``first_timestamp``
-    (``(timestamp_delta, key, value, headers)``, the body's own shape): the producer's hot path,
-    one ``packb`` and no per-record work in Python."""
+    (``(timestamp_delta, key, value, headers)``, a row of the body): the producer's hot path, one
+    ``packb`` and no per-record work in Python (with ``columns``, the transposition runs in C)."""
     if not records:
         raise ValueError("a batch holds at least one record")
-    body = _packb(records, use_bin_type=True)
+    if columns:
+        body = _packb(tuple(zip(*records, strict=True)), use_bin_type=True)
+        magic = MAGIC_COLUMNS
+    else:
+        body = _packb(records, use_bin_type=True)
+        magic = MAGIC_ROWS
     rest = _AFTER_CRC.pack(len(records), first_timestamp, max_timestamp, producer_id, base_sequence)
-    return b"".join((_MAGIC_CRC.pack(MAGIC, zlib.crc32(body, zlib.crc32(rest))), rest, body))
+    return b"".join((_MAGIC_CRC.pack(magic, zlib.crc32(body, zlib.crc32(rest))), rest, body))
 
 
 def read_batch_header(batch: bytes | bytearray | memoryview) -> BatchHeader:
-    """The header of ``batch`` without checking the CRC; CorruptRecord if short or not magic 1."""
+    """The header of ``batch`` without checking the CRC; CorruptRecord if short or of another magic."""
     if len(batch) < HEADER_BYTES:
         raise CorruptRecord(f"batch of {len(batch)} bytes is shorter than its {HEADER_BYTES}-byte header")
     header = BatchHeader(*HEADER.unpack_from(batch, 0))
-    if header.magic != MAGIC:
-        raise CorruptRecord(f"batch magic {header.magic}, expected {MAGIC}")
+    if header.magic not in MAGICS:
+        raise CorruptRecord(f"batch magic {header.magic}, expected {MAGIC_ROWS} (rows) or {MAGIC_COLUMNS} (columns)")
     if header.count < 1:
         raise CorruptRecord("batch record count is 0")
     return header
@@ -153,21 +173,9 @@ def decode_columns(batch: bytes | bytearray | memoryview, base_offset: int,
     """The records of ``batch`` as columns (offsets from ``base_offset``). Verifies the CRC (with
     ``crc``), then the body's shape and every field's type; CorruptRecord on any mismatch."""
     header = verify_batch(batch, crc)
-    try:
-        with memoryview(batch) as view:
-            body = msgpack.unpackb(view[HEADER_BYTES:], raw=False, use_list=False)
-    except Exception as exc:  # a valid CRC over garbage means a buggy writer, still not our crash
-        raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
-    if not isinstance(body, tuple) or len(body) != header.count:
-        raise CorruptRecord(f"batch body is not an array of {header.count} records")
+    deltas, keys, values, headers = _body_columns(batch, header)
     # Shapes and types are checked a column at a time (``set(map(type, column))`` runs in C): a Python
-    # loop over the records cost more than the unpack itself (BENCHMARKS.md, 2026-12-04 night). The
-    # transposition checks the shape: every record must unpack into exactly these four fields, and a
-    # record that is not an array (a map yields its str/bytes keys) fails the field types.
-    try:
-        deltas, keys, values, headers = zip(*body, strict=True)
-    except (TypeError, ValueError):
-        raise CorruptRecord("malformed record in batch: a record is not [delta, key, value, headers]") from None
+    # loop over the records cost more than the unpack itself (BENCHMARKS.md, 2026-12-04 night).
     # Headers: most records have none, and msgpack's empty array is the one empty tuple.
     if not (set(map(type, deltas)) == {int} and _bytes_or_nones(keys) and _bytes_or_nones(values)
             and (headers.count(()) == len(headers) or set(map(type, headers)) == {tuple})):
@@ -178,8 +186,67 @@ def decode_columns(batch: bytes | bytearray | memoryview, base_offset: int,
                 _header(h)
     except (TypeError, ValueError) as exc:
         raise CorruptRecord(f"malformed record in batch: {exc}") from None
-    return RecordColumns(range(base_offset, base_offset + len(body)),
+    return RecordColumns(range(base_offset, base_offset + header.count),
                          tuple(map(header.first_timestamp.__add__, deltas)), keys, values, headers)
+
+
+def _unpack_body(batch: bytes | bytearray | memoryview) -> Any:
+    try:
+        with memoryview(batch) as view:
+            return msgpack.unpackb(view[HEADER_BYTES:], raw=False, use_list=False)
+    except Exception as exc:  # a valid CRC over garbage means a buggy writer, still not our crash
+        raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
+
+
+def _body_columns(batch: bytes | bytearray | memoryview,
+                  header: BatchHeader) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    """The body's four columns (deltas, keys, values, headers) of ``count`` entries each, in either
+    layout, their fields unchecked; CorruptRecord if the body does not have that shape."""
+    body = _unpack_body(batch)
+    count = header.count
+    if header.magic == MAGIC_COLUMNS:
+        if not (type(body) is tuple and len(body) == 4
+                and all(type(column) is tuple and len(column) == count for column in body)):
+            raise CorruptRecord(f"batch body is not four arrays of {count} entries")
+        return body
+    if type(body) is not tuple or len(body) != count:
+        raise CorruptRecord(f"batch body is not an array of {count} records")
+    # The transposition checks the shape: every record must unpack into exactly these four fields,
+    # and a record that is not an array (a map yields its str/bytes keys) fails the field types.
+    try:
+        deltas, keys, values, headers = zip(*body, strict=True)
+    except (TypeError, ValueError):
+        raise CorruptRecord("malformed record in batch: a record is not [delta, key, value, headers]") from None
+    return deltas, keys, values, headers
+
+
+def native_rows(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, Sequence[tuple[Any, ...]]]:
+    """The header and the records ``(timestamp_delta, key, value, headers)`` of ``batch`` in either
+    layout, after checking its CRC and the body's shape (not the fields' types: callers that encode
+    them fail on a wrong one); CorruptRecord otherwise. For the node's conversions (Kafka fetches,
+    LogAppendTime stamps, rows for old consumers), not the consumer's hot path. A batch in rows
+    comes back as its body is, each record's shape unchecked too."""
+    header = verify_batch(batch)
+    if header.magic == MAGIC_ROWS:
+        body = _unpack_body(batch)
+        if type(body) is not tuple or len(body) != header.count:
+            raise CorruptRecord(f"batch body is not an array of {header.count} records")
+        return header, body
+    return header, tuple(zip(*_body_columns(batch, header), strict=True))
+
+
+def as_rows(batch: bytes) -> bytes:
+    """``batch`` in rows (unchanged if it is): what a node serves a consumer from before columns,
+    which refuses magic 2. Producer id, sequence and timestamps are kept; the CRC is new, so the
+    old one is checked first (CorruptRecord if it fails)."""
+    if batch[:1] != _COLUMNS_BYTE:
+        return batch
+    header, rows = native_rows(batch)
+    return encode_relative(rows, header.first_timestamp, header.max_timestamp,
+                           header.producer_id, header.base_sequence)
+
+
+_COLUMNS_BYTE = bytes((MAGIC_COLUMNS,))
 
 
 def _bytes_or_nones(column: tuple[Any, ...]) -> bool:
@@ -191,18 +258,14 @@ def _bytes_or_nones(column: tuple[Any, ...]) -> bool:
 def with_log_append_time(batch: bytes | bytearray | memoryview, timestamp_ms: int) -> bytes:
     """``batch`` with every record's timestamp set to ``timestamp_ms``: the native form of Kafka's
     LogAppendTime stamp (a native batch has no timestamp-type attribute, so the records carry it:
-    first and max timestamps become ``timestamp_ms``, every delta 0). The body is re-packed, and
-    the CRC is new; producer id and sequence are kept. CorruptRecord if the body does not decode."""
+    first and max timestamps become ``timestamp_ms``, every delta 0), in the batch's own layout. The
+    body is re-packed, and the CRC is new; producer id and sequence are kept. CorruptRecord if the
+    body does not decode."""
     header = read_batch_header(batch)
-    try:
-        with memoryview(batch) as view:
-            body = msgpack.unpackb(view[HEADER_BYTES:], raw=False, use_list=False)
-        records = [(0, key, value, headers) for _delta, key, value, headers in body]
-    except Exception as exc:  # as in decode_batch: a bad body is the batch's fault, not a crash
-        raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
-    if len(records) != header.count:
-        raise CorruptRecord(f"batch body is not an array of {header.count} records")
-    return encode_relative(records, timestamp_ms, timestamp_ms, header.producer_id, header.base_sequence)
+    _deltas, keys, values, headers = _body_columns(batch, header)
+    records = list(zip(repeat(0), keys, values, headers))
+    return encode_relative(records, timestamp_ms, timestamp_ms, header.producer_id, header.base_sequence,
+                           columns=header.magic == MAGIC_COLUMNS)
 
 
 def _header(h: Any) -> Header:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from kraft.config import ClusterConfig, NodeConfig
+from kraft.config import BatchFormat, ClusterConfig, NodeConfig
 from kraft.errors import (
     GroupIdNotFound,
     KraftError,
@@ -154,8 +154,9 @@ class InProcessCluster:
 
     ``default_partitions`` and ``default_replication_factor`` are the cluster's defaults for new
     topics (the replication factor is capped at the number of nodes, as cluster.ini's is);
-    ``max_record_bytes`` (None: a node's default) and ``max_frame_bytes`` are the nodes' limits.
-    Any other integer key of cluster.ini's ``[cluster]`` section may be given, e.g.
+    ``max_record_bytes`` (None: a node's default) and ``max_frame_bytes`` are the nodes' limits;
+    ``batch_format`` is the record batch layout the cluster tells producers to write. Any other
+    integer key of cluster.ini's ``[cluster]`` section may be given, e.g.
     ``group_initial_rebalance_delay_ms=100``.
     """
 
@@ -168,6 +169,7 @@ class InProcessCluster:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         host: str = "127.0.0.1",
         max_record_bytes: int | None = None,
+        batch_format: BatchFormat = "columns",
         **cluster_config: int | bool,
     ) -> None:
         if nodes < 1:
@@ -182,6 +184,7 @@ class InProcessCluster:
         self.default_replication_factor = default_replication_factor
         self.max_frame_bytes = max_frame_bytes
         self.max_record_bytes = max_record_bytes
+        self.batch_format: BatchFormat = batch_format
         self._settings = {**IN_PROCESS_DEFAULTS, **cluster_config}
         self._ids = list(range(1, nodes + 1))
         self._ports: dict[int, int] = {}
@@ -548,6 +551,7 @@ class InProcessCluster:
         # Any: the integer settings are checked against ClusterConfig's int fields in __init__.
         limits: dict[str, Any] = {} if self.max_record_bytes is None else {"max_record_bytes": self.max_record_bytes}
         return ClusterConfig(path=None, data_dir=Path(os.devnull), nodes=nodes, fsync="never",
+                             batch_format=self.batch_format,
                              replication_factor=self.default_replication_factor,
                              partitions=self.default_partitions, max_frame_bytes=self.max_frame_bytes,
                              **limits, **cast(dict[str, Any], self._settings))

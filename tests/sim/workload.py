@@ -68,9 +68,10 @@ def acl_command(rng: random.Random) -> bytes:
 
 def batch_command(n: int, records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]],
                   producer_id: int = -1, sequence: int = -1) -> bytes:
-    """Every third batch a Kafka v2 batch (every sixth gzip-compressed), the others native."""
+    """Every third batch a Kafka v2 batch (every sixth gzip-compressed), the others native, in
+    columns and in rows by turns (kraft.protocol.batch)."""
     if n % 3:
-        return OP_NATIVE + encode_batch(records, producer_id, sequence)
+        return OP_NATIVE + encode_batch(records, producer_id, sequence, columns=n % 3 == 1)
     return OP_KAFKA + encode_kafka_batch(records, producer_id=producer_id, producer_epoch=0 if producer_id >= 0 else -1,
                                          base_sequence=sequence, compression=COMPRESSION_GZIP if n % 6 == 0 else 0)
 

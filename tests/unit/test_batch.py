@@ -1,4 +1,5 @@
-"""Record batch codec: round trips, header fields, CRC corruption and malformed input."""
+"""Record batch codec: round trips in both layouts (rows, columns), header fields, CRC corruption,
+malformed input, and the conversions a node makes (rows for old consumers, LogAppendTime stamps)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,18 @@ from kraft.errors import CorruptRecord
 from kraft.protocol.batch import (
     HEADER,
     HEADER_BYTES,
+    MAGIC_COLUMNS,
+    MAGIC_ROWS,
+    as_rows,
     crc32,
     decode_batch,
+    decode_columns,
     encode_batch,
     encode_relative,
+    native_rows,
     read_batch_header,
     verify_batch,
+    with_log_append_time,
 )
 from kraft.protocol.kafka.records import crc32c
 
@@ -44,11 +51,12 @@ records = st.lists(
     base=st.integers(min_value=0, max_value=2**50),
     pid=st.integers(min_value=-1, max_value=2**40),
     seq=st.integers(min_value=-1, max_value=2**31 - 1),
+    columns=st.booleans(),
 )
-def test_round_trip(recs, base, pid, seq):
-    batch = encode_batch(recs, producer_id=pid, base_sequence=seq)
+def test_round_trip(recs, base, pid, seq, columns):
+    batch = encode_batch(recs, producer_id=pid, base_sequence=seq, columns=columns)
     header = verify_batch(batch)
-    assert header.magic == 1
+    assert header.magic == (MAGIC_COLUMNS if columns else MAGIC_ROWS)
     assert header.count == len(recs)
     assert header.first_timestamp == recs[0][0]
     assert header.max_timestamp == max(r[0] for r in recs)
@@ -100,16 +108,17 @@ def test_short_batch():
         read_batch_header(b"\x01" * 36)
 
 
-def test_bad_magic():
+@pytest.mark.parametrize("magic", [0, 3, 255])
+def test_bad_magic(magic):
     batch = bytearray(encode_batch([(1, None, b"v", [])]))
-    batch[0] = 2
+    batch[0] = magic
     with pytest.raises(CorruptRecord):
         read_batch_header(bytes(batch))
 
 
-def _with_body(body: bytes, count: int) -> bytes:
+def _with_body(body: bytes, count: int, magic: int = MAGIC_ROWS) -> bytes:
     rest = struct.pack(">Iqqqi", count, 0, 0, -1, -1) + body
-    return struct.pack(">BI", 1, zlib.crc32(rest)) + rest
+    return struct.pack(">BI", magic, zlib.crc32(rest)) + rest
 
 
 @pytest.mark.parametrize(
@@ -133,6 +142,66 @@ def test_valid_crc_over_malformed_body(body, count):
         decode_batch(_with_body(body, count), 0)
 
 
+def _packed(body: object) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        (b"\xc1", 1),  # not msgpack
+        (_packed([[0], [None], [b"v"]]), 1),  # three columns
+        (_packed([[0], [None], [b"v"], [[]], [1]]), 1),  # five columns
+        (_packed([[0, 0], [None], [b"v", b"v"], [[], []]]), 2),  # a short column
+        (_packed([[0], [None], [b"v"], [[]]]), 2),  # count mismatch
+        (_packed([[0, None, b"v", []]]), 1),  # a record in rows under the columns magic
+        (_packed([[0], None, [b"v"], [[]]]), 1),  # a column that is not an array
+        (_packed([[0], {"k": 1}, [b"v"], [[]]]), 1),  # a column that is a map
+        (_packed({"a": 1}), 1),  # not an array
+        (_packed([[0.5], [None], [b"v"], [[]]]), 1),  # float delta
+        (_packed([[True], [None], [b"v"], [[]]]), 1),  # bool delta
+        (_packed([[0], ["k"], [b"v"], [[]]]), 1),  # str key
+        (_packed([[0, 0], [None, None], [b"v", "v"], [[], []]]), 2),  # str value
+        (_packed([[0], [None], [b"v"], [5]]), 1),  # int headers
+        (_packed([[0], [None], [b"v"], [[["h"]]]]), 1),  # header of 1 field
+        (_packed([[0], [None], [b"v"], [[["h", "v"]]]]), 1),  # header value str
+        (_packed([[0], [None], [b"v"], [[]]]), 0),  # count 0
+    ],
+)
+def test_valid_crc_over_malformed_columns(body, count):
+    with pytest.raises(CorruptRecord):
+        decode_batch(_with_body(body, count, MAGIC_COLUMNS), 0)
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_the_node_s_conversions_keep_the_records(columns):
+    recs = [(1000, None, b"a", []), (1003, b"k", None, [("h", b"1")]), (1001, b"k2", b"c", [])]
+    batch = encode_batch(recs, producer_id=7, base_sequence=40, columns=columns)
+    rows = as_rows(batch)
+    assert rows[0] == MAGIC_ROWS and (rows == batch) is (not columns)
+    assert decode_batch(rows, 5) == decode_batch(batch, 5)
+    header, body = native_rows(batch)
+    assert (header.producer_id, header.base_sequence) == (7, 40)
+    assert (header.first_timestamp, header.max_timestamp) == (1000, 1003)
+    assert [tuple(r[:3]) for r in body] == [(0, None, b"a"), (3, b"k", None), (1, b"k2", b"c")]
+    stamped = with_log_append_time(batch, 5000)
+    assert stamped[0] == batch[0]  # the layout is kept
+    assert [r[1] for r in decode_batch(stamped, 0)] == [5000, 5000, 5000]
+    assert read_batch_header(stamped).producer_id == 7
+
+
+def test_rows_for_an_old_consumer_are_never_made_from_a_corrupt_batch():
+    batch = bytearray(encode_batch([(1, None, b"value", [])], columns=True))
+    batch[-1] ^= 1
+    with pytest.raises(CorruptRecord):
+        as_rows(bytes(batch))
+
+
+def test_columns_decode_into_the_same_columns_as_rows():
+    recs = [(i // 3, None if i % 2 else b"k%d" % i, b"v" * i, [] if i % 4 else [("h", b"x")]) for i in range(50)]
+    assert decode_columns(encode_batch(recs, columns=True), 9) == decode_columns(encode_batch(recs), 9)
+
+
 @settings(max_examples=500)
 @given(st.binary(max_size=120))
 def test_fuzz_decode_is_total(data):
@@ -141,10 +210,11 @@ def test_fuzz_decode_is_total(data):
 
 
 @settings(max_examples=300)
-@given(body=st.binary(max_size=80), count=st.integers(min_value=0, max_value=5))
-def test_fuzz_bodies_behind_a_valid_crc(body, count):
+@given(body=st.binary(max_size=80), count=st.integers(min_value=0, max_value=5),
+       magic=st.sampled_from([MAGIC_ROWS, MAGIC_COLUMNS]))
+def test_fuzz_bodies_behind_a_valid_crc(body, count, magic):
     with contextlib.suppress(CorruptRecord):
-        decode_batch(_with_body(body, count), 0)
+        decode_batch(_with_body(body, count, magic), 0)
 
 
 @pytest.mark.parametrize("size", [0, 1, 5119, 5120, 5121, 10240, 65536, 65537, 1 << 20])

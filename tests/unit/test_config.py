@@ -119,13 +119,14 @@ def test_defaults_of_optional_keys() -> None:
     assert config.reassignment_throttle_bytes_per_s == 20_000_000
     assert config.nodes[1].rack is None
     assert (config.nodes[1].http_port, config.nodes[1].http_address) == (None, None)
-    assert (config.log_format, config.metrics_per_partition) == ("text", True)
+    assert (config.log_format, config.metrics_per_partition, config.batch_format) == ("text", True, "columns")
 
 
 def test_observability_keys() -> None:
-    text = "[cluster]\nlog_format = JSON\nmetrics_per_partition = off\n" + NODE_1 + "http_port = 9300\n"
+    text = ("[cluster]\nlog_format = JSON\nmetrics_per_partition = off\nbatch_format = Rows\n"
+            + NODE_1 + "http_port = 9300\n")
     config = parse(text)
-    assert (config.log_format, config.metrics_per_partition) == ("json", False)
+    assert (config.log_format, config.metrics_per_partition, config.batch_format) == ("json", False, "rows")
     assert config.nodes[1].http_address == "127.0.0.1:9300"
     assert parse_config(render_config(config), config.path) == config
 
@@ -293,6 +294,10 @@ BAD = [
     (
         "[cluster]\nlog_format = xml\n" + NODE_1,
         "cluster.ini: [cluster] log_format: 'xml' is not one of text | json",
+    ),
+    (
+        "[cluster]\nbatch_format = arrows\n" + NODE_1,
+        "cluster.ini: [cluster] batch_format: 'arrows' is not one of columns | rows",
     ),
     (
         "[cluster]\nmetrics_per_partition = maybe\n" + NODE_1,

@@ -339,6 +339,7 @@ class Fetcher:
             "max_wait_ms": self._max_wait_ms,
             "min_bytes": self._min_bytes,
             "max_bytes": self._max_bytes,
+            "columns": True,  # record batches in columns as stored (else the node converts them to rows)
             "partitions": [{"topic": tp.topic, "partition": tp.partition, "offset": offset,
                             "max_bytes": self._partition_max_bytes} for tp, offset, _ in requested],
         }

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from itertools import repeat
 from typing import Any
 
-from kraft.protocol.batch import MAGIC as NATIVE_MAGIC
+from kraft.protocol.batch import MAGICS as NATIVE_MAGICS
 from kraft.protocol.batch import RecordColumns, decode_columns
 
 from ..types import ConsumerRecord, TopicPartition
@@ -26,9 +26,9 @@ from ..types import ConsumerRecord, TopicPartition
 def decode_fetched(batch: bytes, base_offset: int) -> RecordColumns | None:
     """The records of one fetched batch as columns; None for a batch without user records (a Kafka
     transaction marker). CorruptRecord on a bad CRC or a malformed body."""
-    # A batch starts with its magic (1) if kraft's producer wrote it, else it is a Kafka client's
-    # v2 batch (first byte 0: the high byte of its base offset); see kraft.log.entry.
-    if batch[0] == NATIVE_MAGIC:
+    # A batch starts with its magic (1 or 2) if kraft's producer wrote it, else it is a Kafka
+    # client's v2 batch (first byte 0: the high byte of its base offset); see kraft.log.entry.
+    if batch[0] in NATIVE_MAGICS:
         # zlib's own CRC lets go of the GIL: the user's thread builds records meanwhile.
         return decode_columns(batch, base_offset, zlib.crc32)
     rows = _kafka_decoder()(batch, base_offset)

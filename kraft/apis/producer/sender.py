@@ -1,7 +1,8 @@
 """The producer's sender: closed batches -> one ``produce`` request per leader node.
 
 Runs on the client core's loop thread. Each cycle it drains ready batches from the accumulator,
-encodes them (kraft.protocol.batch), groups them by the partition leader in the cached metadata,
+encodes them (kraft.protocol.batch, in columns when the cluster's metadata says its batch_format is
+columns, else in rows), groups them by the partition leader in the cached metadata,
 and sends one request per node with all that node's ready batches (a node with ``max_in_flight``
 requests outstanding waits). Answers complete the records' futures; retriable errors put the batch
 back in creation order after a backoff and refresh metadata, until the batch's delivery deadline;
@@ -164,7 +165,8 @@ class Sender:
             bisect.insort(self._queue, batch, key=_seq)
             return
         try:
-            batch.encoded = encode_relative(batch.records, batch.first_timestamp, batch.max_timestamp)
+            batch.encoded = encode_relative(batch.records, batch.first_timestamp, batch.max_timestamp,
+                                            columns=self._core.metadata.columns)
         except (TypeError, ValueError, OverflowError, struct.error) as exc:  # a field msgpack cannot encode
             self._fail(batch, exc)
             return
@@ -376,7 +378,7 @@ class Sender:
             followers = []
             try:
                 encoded = encode_relative(batch.records, batch.first_timestamp, batch.max_timestamp,
-                                          self.producer_id, sequence)
+                                          self.producer_id, sequence, columns=self._core.metadata.columns)
             except (TypeError, ValueError, OverflowError, struct.error) as exc:  # msgpack cannot encode
                 self._fail(batch, exc)
                 return False
@@ -422,7 +424,8 @@ class Sender:
             if follower.max_timestamp > max_ts:
                 max_ts = follower.max_timestamp
         try:
-            encoded = encode_relative(records, first, max_ts, self.producer_id, sequence)
+            encoded = encode_relative(records, first, max_ts, self.producer_id, sequence,
+                                      columns=self._core.metadata.columns)
         except (TypeError, ValueError, OverflowError, struct.error):
             return None
         return encoded if len(encoded) <= self._merge_limit else None
@@ -439,7 +442,8 @@ class Sender:
         batch.followers = None
         try:
             batch.encoded = encode_relative(batch.records, batch.first_timestamp, batch.max_timestamp,
-                                            batch.producer_id, batch.base_sequence)
+                                            batch.producer_id, batch.base_sequence,
+                                            columns=self._core.metadata.columns)
         except (TypeError, ValueError, OverflowError, struct.error) as exc:  # encoded fine before
             batch.followers = [(0, f) for f in followers]
             self._fail(batch, exc)

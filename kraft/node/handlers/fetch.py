@@ -1,16 +1,22 @@
-"""fetch: committed batches from each partition's position, long-polled, bounded in bytes."""
+"""fetch: committed batches from each partition's position, long-polled, bounded in bytes.
+
+A request that says ``"columns": true`` (kraft's consumers since batches in columns) gets native
+batches as stored; any other gets those in columns converted to rows (``kraft.protocol.batch.as_rows``),
+the only layout consumers from before columns read.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from kraft.errors import TopicAuthorizationFailed
+from kraft.errors import CorruptRecord, TopicAuthorizationFailed
 from kraft.node import access
 from kraft.node.broker_values import FetchedPartition, FetchRequest, PartitionFetch
 from kraft.node.context import HandlerContext
 from kraft.node.handlers._body import field, items
 from kraft.node.handlers._errors import set_partition_error
+from kraft.protocol.batch import MAGIC_COLUMNS, as_rows
 from kraft.state.acls import Operation
 
 API = "fetch"
@@ -26,11 +32,24 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
     request = FetchRequest(parts, max_wait_ms=field(body, "max_wait_ms", int, MAX_WAIT_MS),
                            min_bytes=field(body, "min_bytes", int, MIN_BYTES),
                            max_bytes=field(body, "max_bytes", int, MAX_BYTES))
+    columns = field(body, "columns", bool, False)
     denied = access.topics_denied(ctx, Operation.READ, (p.topic for p in parts))
     if denied:
         request = replace(request, partitions=tuple(p for p in parts if p.topic not in denied))
     read = iter(await ctx.broker.fetch(request) if request.partitions else [])
-    return {"partitions": [_answer(_denied(p) if p.topic in denied else next(read)) for p in parts]}
+    fetched = [_denied(p) if p.topic in denied else next(read) for p in parts]
+    if not columns:
+        fetched = [_in_rows(r) for r in fetched]
+    return {"partitions": [_answer(r) for r in fetched]}
+
+
+def _in_rows(r: FetchedPartition) -> FetchedPartition:
+    if not any(batch[0] == MAGIC_COLUMNS for _, batch in r.batches):
+        return r
+    try:
+        return replace(r, batches=[(base, as_rows(batch)) for base, batch in r.batches])
+    except CorruptRecord as e:
+        return replace(r, batches=(), error=e)
 
 
 def _denied(p: PartitionFetch) -> FetchedPartition:

@@ -1,5 +1,6 @@
 """metadata: the cluster's id, nodes, topics, partitions, replicas, leaders (with their leader epochs)
-and in-sync replicas as this node knows them.
+and in-sync replicas as this node knows them, and the record batch layout producers are to write
+(cluster.ini's ``batch_format``).
 
 With ``allow_auto_topic_creation`` (default false), named topics that do not exist are created with
 the cluster's defaults when cluster.ini's ``auto_create_topics`` is on (kraft's Producer asks so, as
@@ -48,7 +49,8 @@ async def handle(ctx: HandlerContext, body: dict[str, Any]) -> dict[str, Any]:
                       for n in meta.nodes],
             "controller": meta.controller, "topics": [_topic(t, not_yet) for t in meta.topics] + [
                 {"name": t, "error_code": wire_code(unauthorized), "partitions": []} for t in denied],
-            "metadata_voters": list(meta.metadata_voters), "metadata_learners": list(meta.metadata_learners)}
+            "metadata_voters": list(meta.metadata_voters), "metadata_learners": list(meta.metadata_learners),
+            "batch_format": meta.batch_format}
 
 
 def _topic(t: TopicMetadata, not_yet: dict[str, KraftError]) -> dict[str, Any]:

@@ -33,12 +33,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import msgpack
 from crc32c import crc32c as _crc32c
 
 from kraft.errors import CorruptRecord, UnsupportedCompressionType
-from kraft.protocol.batch import HEADER_BYTES as NATIVE_HEADER_BYTES
-from kraft.protocol.batch import RecordOut, verify_batch
+from kraft.protocol.batch import RecordOut, native_rows
 
 __all__ = [
     "BATCH_HEADER",
@@ -352,14 +350,7 @@ def native_to_kafka(native_batch: bytes | bytearray | memoryview, base_offset: i
     -1 without a producer id), CreateTime, partition leader epoch ``leader_epoch``. Verifies the native CRC;
     CorruptRecord on a malformed native batch. On the broker's fetch path for Kafka consumers.
     """
-    header = verify_batch(native_batch)
-    try:
-        with memoryview(native_batch) as view:
-            body = msgpack.unpackb(view[NATIVE_HEADER_BYTES:], raw=False, use_list=False)
-    except Exception as exc:  # a valid CRC over garbage means a buggy writer, still not our crash
-        raise CorruptRecord(f"undecodable native batch body: {type(exc).__name__}: {exc}") from None
-    if not isinstance(body, tuple) or len(body) != header.count:
-        raise CorruptRecord(f"native batch body is not an array of {header.count} records")
+    header, body = native_rows(native_batch)
     try:
         # Native timestamps are deltas from the native first_timestamp; Kafka's firstTimestamp is
         # the first record's own, so the deltas are re-based on the first record's delta.

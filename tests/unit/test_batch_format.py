@@ -1,0 +1,79 @@
+"""The cluster's ``batch_format`` end to end on an in-process cluster: kraft's producer writes the
+record batches the cluster's metadata names (columns, or rows), its consumer reads both, and a node
+serves rows to a fetch that does not ask for columns (a consumer from before columns), the same
+records in the layout it reads. The layouts themselves: tests/unit/test_batch.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kraft import Consumer, ConsumerRecord, Producer, TopicPartition
+from kraft.apis.client_core import ClusterMetadata
+from kraft.protocol.batch import MAGIC_COLUMNS, MAGIC_ROWS, decode_batch
+from kraft.testing import InProcessCluster
+
+pytestmark = pytest.mark.timeout(60)
+TP0 = TopicPartition("t", 0)
+
+
+def produce(cluster: InProcessCluster, n: int) -> None:
+    with Producer(cluster.bootstrap, linger_ms=5) as p:
+        for i in range(n):
+            p.send("t", b"v%d" % i, key=None if i % 3 else b"k%d" % i, partition=0,
+                   headers={"i": b"%d" % i} if i % 5 == 0 else None, timestamp_ms=1000 + i // 7)
+        p.flush()
+
+
+def consume(cluster: InProcessCluster, n: int) -> list[ConsumerRecord]:
+    out: list[ConsumerRecord] = []
+    deadline = time.monotonic() + 20
+    with Consumer(cluster.bootstrap, fetch_max_wait_ms=100) as c:
+        c.assign([TP0])
+        while len(out) < n:
+            assert time.monotonic() < deadline, f"got {len(out)} of {n} records"
+            out += c.poll(200)
+    return out
+
+
+@pytest.mark.parametrize(("batch_format", "magic"), [("columns", MAGIC_COLUMNS), ("rows", MAGIC_ROWS)])
+def test_the_producer_writes_the_cluster_s_batch_format(batch_format, magic) -> None:
+    with InProcessCluster(nodes=1, batch_format=batch_format) as cluster:
+        cluster.create_topic("t", partitions=1)
+        produce(cluster, 500)
+        assert {header.magic for _, header in cluster.batch_headers("t", 0)} == {magic}
+        records = consume(cluster, 500)
+        assert [(r.offset, r.key, r.value, r.timestamp_ms, r.headers) for r in records] == [
+            (i, None if i % 3 else b"k%d" % i, b"v%d" % i, 1000 + i // 7, (("i", b"%d" % i),) if i % 5 == 0 else ())
+            for i in range(500)]
+
+
+def test_a_fetch_that_does_not_ask_for_columns_gets_the_same_records_in_rows() -> None:
+    with InProcessCluster(nodes=1) as cluster:
+        cluster.create_topic("t", partitions=1)
+        cluster.append("t", 0, [b"old"])  # a batch in rows among them: served as it is
+        produce(cluster, 200)
+        leader = cluster.leader("t", 0)
+        assert leader is not None
+        request = {"max_wait_ms": 0, "partitions": [{"topic": "t", "partition": 0, "offset": 0}]}
+        old = cluster._dispatch(leader, "fetch", request)["partitions"][0]
+        new = cluster._dispatch(leader, "fetch", {**request, "columns": True})["partitions"][0]
+        assert (old["error_code"], new["error_code"]) == (0, 0)
+        assert {batch[0] for _, batch in old["batches"]} == {MAGIC_ROWS}
+        assert {batch[0] for _, batch in new["batches"]} == {MAGIC_ROWS, MAGIC_COLUMNS}
+        assert [r for base, b in old["batches"] for r in decode_batch(b, base)] == [
+            r for base, b in new["batches"] for r in decode_batch(b, base)]
+        assert len([r for base, b in old["batches"] for r in decode_batch(b, base)]) == 201
+
+
+@pytest.mark.parametrize(("said", "columns"), [
+    ({}, False),  # a node from before batch formats: rows, which every node reads
+    ({"batch_format": "rows"}, False),
+    ({"batch_format": "columns"}, True),
+    ({"batch_format": "COLUMNS"}, False),  # nodes send the lowercase name; anything else means rows
+    ({"batch_format": 2}, False),
+])
+def test_metadata_says_which_layout_to_write(said, columns) -> None:
+    body = {"nodes": [], "topics": [], **said}
+    assert ClusterMetadata.from_response(body, 0.0).columns is columns
