@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgpack
@@ -38,6 +39,8 @@ from kraft.errors import CorruptRecord
 MAGIC_ROWS = 1
 MAGIC_COLUMNS = 2
 MAGICS = frozenset((MAGIC_ROWS, MAGIC_COLUMNS))
+_COLUMNS_BYTE = bytes((MAGIC_COLUMNS,))
+_FIELDS = tuple(map(itemgetter, range(4)))  # a record's delta, key, value, headers
 HEADER = struct.Struct(">BIIqqqi")
 HEADER_BYTES = HEADER.size  # 37
 _MAGIC_CRC = struct.Struct(">BI")
@@ -122,7 +125,9 @@ def encode_relative(records: Sequence[RecordIn], first_timestamp: int, max_times
     if not records:
         raise ValueError("a batch holds at least one record")
     if columns:
-        body = _packb(tuple(zip(*records, strict=True)), use_bin_type=True)
+        # One C loop per field: ``zip(*records)`` makes an iterator per record, garbage the
+        # collector then passes over in a producer holding many records (0.4 us per record more).
+        body = _packb([list(map(field, records)) for field in _FIELDS], use_bin_type=True)
         magic = MAGIC_COLUMNS
     else:
         body = _packb(records, use_bin_type=True)
@@ -245,8 +250,6 @@ def as_rows(batch: bytes) -> bytes:
     return encode_relative(rows, header.first_timestamp, header.max_timestamp,
                            header.producer_id, header.base_sequence)
 
-
-_COLUMNS_BYTE = bytes((MAGIC_COLUMNS,))
 
 
 def _bytes_or_nones(column: tuple[Any, ...]) -> bool:
