@@ -73,8 +73,8 @@ fsync = always                    ; always | never
 ; metadata_voter_replace_ms = 5000  ; a metadata voter silent this long is replaced by a caught-up learner
 ; reassignment_throttle_bytes_per_s = 20000000  ; per node, to catching-up learners (moves, lost disks); 0 = off
 ; log_format = text               ; text | json (one JSON object per line: time, level, logger, message, fields)
-; batch_format = columns           ; columns | rows: the record batches kraft's producers write (rows while
-;                                 ; any node runs a version from before columns, README "Record batch format")
+; batch_format = columns           ; columns | rows: the record batches kraft's producers write (columns
+;                                 ; once every node reads them, README "Record batch format")
 ; metrics_per_partition = true    ; false: /metrics leaves out per-partition series (clusters with many partitions)
 ; max_partitions_per_topic = 3000  ; a topic's partitions; more: INVALID_PARTITIONS at once
 ; max_partitions_per_node = 3000   ; partition replicas one node hosts; more: POLICY_VIOLATION at once
@@ -199,8 +199,8 @@ class ClusterConfig:
     # gives "retention.ms"); only keys the file sets. See ``topic_config_defaults``.
     log_defaults: Mapping[str, ConfigValue] = field(default_factory=dict, hash=False)
     log_format: LogFormat = "text"  # how a node writes its log lines (kraft.node.logs)
-    # The layout of the record batches kraft's producers write (kraft.protocol.batch): nodes read
-    # both; "rows" keeps them readable by nodes from before columns during an upgrade.
+    # The layout of the record batches kraft's producers write (kraft.protocol.batch), columns only
+    # once every node says it reads them (kraft.node.batch_format); "rows" keeps the older layout.
     batch_format: BatchFormat = "columns"
     metrics_per_partition: bool = True  # false: /metrics has no per-partition series (bounded cardinality)
 

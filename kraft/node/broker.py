@@ -33,6 +33,7 @@ from kraft.groups.coordinator import GroupCoordinator
 from kraft.log.entry import OP_KAFKA, OP_NATIVE, encode_compact, encode_trim, served_count
 from kraft.log.partition_log import DamagedEntry
 from kraft.node.auto_create import TopicAutoCreator, valid_topic_name
+from kraft.node.batch_format import advertised_batch_format
 from kraft.node.broker_values import (
     Appended,
     EpochEndOffset,
@@ -60,7 +61,7 @@ from kraft.node.replicas import PartitionReplica, ReplicaManager
 from kraft.node.stats import TopicTraffic
 from kraft.placement import ManualAssignment, assign_replicas, manual_assignment, new_partitions
 from kraft.protocol import batch as native_batch
-from kraft.protocol.batch import verify_batch
+from kraft.protocol.batch import READS_COLUMNS, verify_batch
 from kraft.protocol.kafka import records as kafka_batch
 from kraft.protocol.kafka.records import verify_kafka_batch
 from kraft.raft.faults import NetworkFaults, faults_allowed
@@ -378,6 +379,10 @@ class Broker:
         parts = request.partitions
         # An answer must fit one frame; leave room for the envelope.
         max_bytes = min(request.max_bytes, self.config.max_frame_bytes - FRAME_ENVELOPE_BYTES)
+        if request.in_rows:
+            # A record takes at least 4 bytes in columns (a byte per field) and 1 more in rows (its
+            # array header), so rows are at most 5/4 of the batch.
+            max_bytes = max_bytes * 4 // 5
         wait_s = min(request.max_wait_ms, self.config.fetch_max_wait_ms_max) / 1000
         deadline = self.host.clock.now() + wait_s
         while True:
@@ -517,8 +522,11 @@ class Broker:
         # The committed configuration: a voter change only appended may yet be undone, and an operator
         # who saw it would take a replacement for done (and could then stop the last majority).
         voters, learners = self.replicas.meta_group.committed_configuration()
+        batch_format = advertised_batch_format(self.config.batch_format, self.node_id,
+                                               (n.id for n in live_nodes(self.config, view)),
+                                               self.host.peers_reading(READS_COLUMNS))
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
-                              tuple(sorted(voters)), tuple(sorted(learners)), self.config.batch_format)
+                              tuple(sorted(voters)), tuple(sorted(learners)), batch_format)
 
     def _partition_metadata(self, p: PartitionMeta) -> PartitionMetadata:
         leader, epoch = p.leader, p.leader_term

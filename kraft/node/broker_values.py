@@ -71,6 +71,9 @@ class FetchRequest:
     # Kafka's Fetch v11+ rack_id ("" without client.rack); None for older versions and the native
     # front end. With it, a follower serves the fetch (fetch from follower, KIP-392).
     client_rack: str | None = None
+    # The answer's batches in columns become rows before they leave (a native consumer from before
+    # columns, kraft.node.handlers.fetch), up to 5/4 of their size: the read leaves room for that.
+    in_rows: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ class MetadataAnswer:
     cluster_id: str | None = None  # None only in a new cluster's first moments, before its id is applied
     metadata_voters: tuple[int, ...] = ()  # the metadata group's configuration as this node applied it
     metadata_learners: tuple[int, ...] = ()
-    batch_format: str = "rows"  # cluster.ini's: the record batch layout producers are to write
+    batch_format: str = "rows"  # the record batch layout producers are to write (kraft.node.batch_format)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,11 @@ class NodeHost(Protocol):
         """Connect to ``peer`` (raft host and port) from now on: a node the metadata registry knows."""
         ...
 
+    def peers_reading(self, name: str) -> set[int]:
+        """Any thread: the other nodes whose code reads ``name`` as far as this node has heard
+        (``kraft.raft.host``'s hellos; every node of an in-process cluster runs this code)."""
+        ...
+
     def remove_peer(self, peer: int) -> None:
         """Stop connecting to ``peer`` (a decommissioned node that left the cluster)."""
         ...

@@ -39,6 +39,7 @@ from kraft.node.retention import RetentionScheduler
 from kraft.node.samples import SampleRing, sample_of
 from kraft.node.server import ClientServer
 from kraft.node.stats import NodeStats
+from kraft.protocol.batch import READS_COLUMNS
 from kraft.raft.group import GroupTimers
 from kraft.raft.host import RaftHost
 from kraft.raft.throttle import LearnerThrottle
@@ -70,6 +71,7 @@ class Node:
             self.store.close()
             raise ConfigError(f"node {node_id}: cannot listen on raft_port {me.raft_address}: {e.strerror}") from e
         self.host.driver.stats = self.stats.raft
+        self.host.reads = (READS_COLUMNS,)  # said in every hello (kraft.node.batch_format)
         timers = GroupTimers(config.heartbeat_interval_ms / 1000, config.election_timeout_min_ms / 1000,
                              config.election_timeout_max_ms / 1000,
                              LearnerThrottle(config.reassignment_throttle_bytes_per_s), stats=self.stats.raft)

@@ -39,6 +39,8 @@ from kraft.errors import CorruptRecord
 MAGIC_ROWS = 1
 MAGIC_COLUMNS = 2
 MAGICS = frozenset((MAGIC_ROWS, MAGIC_COLUMNS))
+# What a node says in its Raft hello (kraft.raft.host) when its code reads batches in columns.
+READS_COLUMNS = "batch-columns"
 _COLUMNS_BYTE = bytes((MAGIC_COLUMNS,))
 _FIELDS = tuple(map(itemgetter, range(4)))  # a record's delta, key, value, headers
 HEADER = struct.Struct(">BIIqqqi")

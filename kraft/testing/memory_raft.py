@@ -62,6 +62,9 @@ class MemoryHost(DrivenHost):
     def add_peer(self, peer: int, addr: tuple[str, int]) -> None:
         pass  # every node of the in-memory network reaches every other one already
 
+    def peers_reading(self, name: str) -> set[int]:
+        return {p for p in self.network.node_ids if p != self.node_id}  # all run this process's code
+
     def remove_peer(self, peer: int) -> None:
         pass
 

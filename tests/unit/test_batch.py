@@ -229,3 +229,20 @@ def test_the_crc_in_pieces_is_zlibs_crc(size: int) -> None:
 def test_kafkas_crc32c_is_the_librarys() -> None:
     data = bytes(range(256)) * 300
     assert crc32c(data) == library_crc32c(data) == crc32c(memoryview(data))
+
+
+_fields = st.one_of(st.none(), st.integers(-3, 3), st.booleans(), st.binary(max_size=3), st.text(max_size=3),
+                    st.floats(allow_nan=False, width=32),
+                    st.lists(st.one_of(st.none(), st.binary(max_size=2), st.text(max_size=2)), max_size=2))
+
+
+@settings(max_examples=300)
+@given(columns=st.lists(st.lists(_fields, min_size=0, max_size=3), min_size=3, max_size=5),
+       count=st.integers(min_value=0, max_value=3))
+def test_fuzz_column_bodies_of_the_right_shape(columns, count):
+    """Bodies that pass the shape check (arrays of arrays) with fields of any type: decoding and the
+    node's conversions raise CorruptRecord or succeed, never anything else."""
+    batch = _with_body(_packed(columns), count, MAGIC_COLUMNS)
+    for convert in (lambda b: decode_batch(b, 0), as_rows, native_rows, lambda b: with_log_append_time(b, 5)):
+        with contextlib.suppress(CorruptRecord):
+            convert(batch)

@@ -1,7 +1,8 @@
 """The cluster's ``batch_format`` end to end on an in-process cluster: kraft's producer writes the
 record batches the cluster's metadata names (columns, or rows), its consumer reads both, and a node
 serves rows to a fetch that does not ask for columns (a consumer from before columns), the same
-records in the layout it reads. The layouts themselves: tests/unit/test_batch.py."""
+records in the layout it reads, within its byte budget. The rule for what a node names
+(``kraft.node.batch_format``) as a table. The layouts themselves: tests/unit/test_batch.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import pytest
 
 from kraft import Consumer, ConsumerRecord, Producer, TopicPartition
 from kraft.apis.client_core import ClusterMetadata
-from kraft.protocol.batch import MAGIC_COLUMNS, MAGIC_ROWS, decode_batch
+from kraft.node.batch_format import advertised_batch_format
+from kraft.node.broker_values import FetchedPartition
+from kraft.node.handlers.fetch import _in_rows
+from kraft.protocol.batch import MAGIC_COLUMNS, MAGIC_ROWS, decode_batch, encode_batch
 from kraft.testing import InProcessCluster
 
 pytestmark = pytest.mark.timeout(60)
@@ -77,3 +81,51 @@ def test_a_fetch_that_does_not_ask_for_columns_gets_the_same_records_in_rows() -
 def test_metadata_says_which_layout_to_write(said, columns) -> None:
     body = {"nodes": [], "topics": [], **said}
     assert ClusterMetadata.from_response(body, 0.0).columns is columns
+
+
+def test_an_old_consumer_s_rows_stay_within_its_byte_budget() -> None:
+    """Rows take a byte more per record than columns (a fifth more for empty records): the node reads
+    4/5 of an old consumer's budget, so the converted answer still fits it (and its frame)."""
+    with InProcessCluster(nodes=1) as cluster:
+        cluster.create_topic("t", partitions=1)
+        with Producer(cluster.bootstrap, linger_ms=0) as p:
+            for _ in range(12):
+                for _ in range(1000):
+                    p.send("t", b"", partition=0)
+                p.flush()  # one batch of 1,000 empty records each
+        leader = cluster.leader("t", 0)
+        assert leader is not None
+        budget = 30_000
+        request = {"max_wait_ms": 0, "max_bytes": budget, "partitions": [{"topic": "t", "partition": 0, "offset": 0}]}
+        old = cluster._dispatch(leader, "fetch", request)["partitions"][0]["batches"]
+        new = cluster._dispatch(leader, "fetch", {**request, "columns": True})["partitions"][0]["batches"]
+        assert len(old) >= 1 and sum(len(b) for _, b in old) <= budget
+        assert sum(len(b) for _, b in new) <= budget and len(new) > len(old)
+
+
+@pytest.mark.parametrize(("damaged", "kept", "error"), [
+    ((), 3, False),  # every batch converted
+    ((1,), 1, False),  # the answer ends before a damaged batch
+    ((0,), 0, True),  # a damaged first batch is the partition's error
+])
+def test_rows_for_an_old_consumer_stop_at_a_damaged_batch(damaged, kept, error) -> None:
+    batches = []
+    for i in range(3):
+        batch = bytearray(encode_batch([(5, None, b"v%d" % i, [])], columns=True))
+        if i in damaged:
+            batch[-1] ^= 1
+        batches.append((i, bytes(batch)))
+    result = _in_rows(FetchedPartition("t", 0, 3, 0, batches))
+    assert [b[0] for _, b in result.batches] == [MAGIC_ROWS] * kept
+    assert (result.error is not None) is error
+
+
+@pytest.mark.parametrize(("configured", "nodes", "reading", "said"), [
+    ("columns", [1, 2, 3], {2, 3}, "columns"),
+    ("columns", [1, 2, 3], {2}, "rows"),  # node 3 not heard saying it reads columns: it may be older
+    ("columns", [1], set(), "columns"),  # a single node
+    ("columns", [1, 2, 4], {2, 3}, "rows"),  # node 4, added later, not heard from
+    ("rows", [1, 2, 3], {2, 3}, "rows"),  # cluster.ini asks for rows
+])
+def test_columns_only_once_every_node_reads_them(configured, nodes, reading, said) -> None:
+    assert advertised_batch_format(configured, 1, nodes, reading) == said

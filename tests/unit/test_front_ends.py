@@ -178,8 +178,9 @@ def test_native_fetch_takes_its_defaults_and_answers_each_partition() -> None:
     got = native("fetch", native_ctx(broker), {"partitions": [
         {"topic": "t", "partition": 0, "offset": 10}, {"topic": "gone", "partition": 1, "offset": 0, "max_bytes": 5}]})
     (_, request), = broker.calls
+    # No "columns": a consumer from before batches in columns, whose answer is read for rows.
     assert request == FetchRequest((PartitionFetch("t", 0, 10), PartitionFetch("gone", 1, 0, 5)),
-                                   max_wait_ms=500, min_bytes=1, max_bytes=8 * 1024 * 1024)
+                                   max_wait_ms=500, min_bytes=1, max_bytes=8 * 1024 * 1024, in_rows=True)
     assert got == {"partitions": [
         {"topic": "t", "partition": 0, "error_code": 0, "message": "", "high_watermark": 11,
          "log_start_offset": 0, "batches": [(10, KAFKA_BATCH)]},

@@ -56,3 +56,13 @@ def test_a_value_that_does_not_pack_leaves_nothing_for_the_next_frame(host: Raft
     assert out == b""
     host._frame_into(out, [[1, {"ok": True}]])
     assert frames(out) == [[[1, {"ok": True}]]]
+
+
+def test_the_packer_of_a_frame_over_the_keep_size_is_replaced(host: RaftHost) -> None:
+    out = bytearray()
+    kept = host._packer
+    host._frame_into(out, [[1, {"entries": [[BIG, 1]]}]])
+    assert host._packer is kept  # 512 KiB: kept
+    host._frame_into(out, [[1, {"entries": [[BIG, 1]] * 20}]])  # 10 MiB
+    assert host._packer is not kept
+    assert len(frames(out)) == 2

@@ -59,3 +59,22 @@ def test_add_peer_then_remove_peer(two_hosts: tuple[RaftHost, RaftHost]) -> None
     wait_for(lambda: not two.is_connected(1) and not one.is_connected(2)
              and one.connected_peers() == {} and two.connected_peers() == {}, 10,
              "the connection closed and both peers forgotten")
+
+
+def test_hellos_say_what_each_node_reads(fast_fallback: None) -> None:
+    """A node's hello names what its code reads (``reads``); a hello without them (a node from before
+    them) reads none, so ``peers_reading`` leaves it out."""
+    p1, p2 = free_ports(2)
+    one = RaftHost(1, ("127.0.0.1", p1), {2: ("127.0.0.1", p2)}, MemoryStore())
+    two = RaftHost(2, ("127.0.0.1", p2), {1: ("127.0.0.1", p1)}, MemoryStore())
+    one.reads = ("batch-columns",)  # two says nothing, as a node from before reads
+    one.start()
+    two.start()
+    try:
+        wait_for(lambda: 1 in two.peer_hellos and 2 in one.peer_hellos, 10, "hellos both ways")
+        assert two.peers_reading("batch-columns") == {1}
+        assert one.peers_reading("batch-columns") == set()
+        assert two.peers_reading("something-else") == set()
+    finally:
+        assert one.stop()
+        assert two.stop()
