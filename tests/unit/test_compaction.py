@@ -74,7 +74,8 @@ def stored(store: MemoryStore, batches: list[tuple[bytes, list[Record]]]) -> tup
     plog = PartitionLog(store, GID)
     machine = PartitionMachine(plog)
     for raft_index, (op, records) in enumerate(batches, start=2):
-        batch = encode_batch(records) if op == OP_NATIVE else encode_kafka_batch(records)
+        # native batches in rows and in columns by turns (kraft.protocol.batch)
+        batch = encode_batch(records, columns=raft_index % 2 == 0) if op == OP_NATIVE else encode_kafka_batch(records)
         command = REGULAR + op + batch
         store.put(DB_JOURNAL, gid_u64_key(GID, raft_index), encode_row(1, command))
         machine.apply(raft_index, op + batch)

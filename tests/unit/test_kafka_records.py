@@ -235,9 +235,9 @@ native_records = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(recs=native_records, base=st.integers(min_value=0, max_value=2**62), pid=st.integers(-1, 2**40),
-       seq=st.integers(-1, 2**31 - 1))
-def test_native_to_kafka_round_trip(recs: list, base: int, pid: int, seq: int) -> None:
-    native = encode_batch(recs, producer_id=pid, base_sequence=seq)
+       seq=st.integers(-1, 2**31 - 1), columns=st.booleans())
+def test_native_to_kafka_round_trip(recs: list, base: int, pid: int, seq: int, columns: bool) -> None:
+    native = encode_batch(recs, producer_id=pid, base_sequence=seq, columns=columns)
     batch = native_to_kafka(native, base)
     expected = decode_batch(native, base)
     assert decode_kafka_batch(batch) == expected

@@ -63,9 +63,11 @@ def test_a_stamped_native_batch_gives_every_record_the_stamp() -> None:
 @given(st.lists(st.tuples(st.integers(0, 2**40), st.one_of(st.none(), st.binary(max_size=8)),
                           st.one_of(st.none(), st.binary(max_size=8)),
                           st.lists(st.tuples(st.text(max_size=4), st.binary(max_size=4)), max_size=2)),
-                min_size=1, max_size=8), st.integers(0, 2**42))
-def test_stamps_keep_keys_values_and_headers(records: list, stamp: int) -> None:
-    decoded = native.decode_batch(native.with_log_append_time(native.encode_batch(records), stamp), 0)
+                min_size=1, max_size=8), st.integers(0, 2**42), st.booleans())
+def test_stamps_keep_keys_values_and_headers(records: list, stamp: int, columns: bool) -> None:
+    stamped = native.with_log_append_time(native.encode_batch(records, columns=columns), stamp)
+    assert stamped[0] == (native.MAGIC_COLUMNS if columns else native.MAGIC_ROWS)  # the layout is kept
+    decoded = native.decode_batch(stamped, 0)
     assert [(ts, k, v, h) for _, ts, k, v, h in decoded] == [(stamp, k, v, list(h)) for _, k, v, h in records]
     kafka_records = [(ts, k, v, h) for ts, k, v, h in records]
     kdecoded = kafka.decode_kafka_batch(kafka.with_log_append_time(kafka.encode_kafka_batch(kafka_records), stamp))
