@@ -46,9 +46,9 @@ log = logging.getLogger(__name__)
 
 LEN = struct.Struct(">I")
 MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024
-# One read from a peer takes at most this much. Reads go into one buffer the host keeps: a fresh
-# ``recv(1 MiB)`` allocates (and the kernel maps) a megabyte per call, about 12 us more per read than
-# ``recv_into``, with the GIL held, a thousand times a second per peer under load.
+# One read from a peer takes at most this much. Reads go into one buffer the host keeps rather than
+# a fresh ``recv(1 MiB)`` per call (14.5 us against 2.3 us per small read in isolation; no difference
+# a benchmark of the nodes could tell: BENCHMARKS.md, 2026-12-05).
 RECV_BYTES = 1 << 20
 # The kept packer's buffer grows to the largest frame it packed; after a frame over this it is
 # replaced, so a rare big one (a snapshot's entries) is not held for good.
@@ -497,9 +497,9 @@ class RaftHost(DrivenHost):
 
     def _frame_into(self, out: bytearray, obj: Any) -> None:
         """Append ``obj``'s frame to ``out`` through the host's one packer, whose buffer stays
-        allocated: ``packb`` per frame allocated a fresh buffer and a fresh result (and the length
-        prefix one more copy) for frames of up to FRAME_SPLIT_BYTES of entries, 0.8 ms per 520 KB
-        frame against 0.03 ms this way."""
+        allocated, instead of a fresh buffer, a fresh result and the length prefix's copy per frame
+        (0.8 ms against 0.03 ms per 520 KB frame in isolation; in the nodes no difference a benchmark
+        could tell: BENCHMARKS.md, 2026-12-05)."""
         packer = self._packer
         size = 0
         try:
