@@ -41,7 +41,6 @@ MAGIC_COLUMNS = 2
 MAGICS = frozenset((MAGIC_ROWS, MAGIC_COLUMNS))
 # What a node says in its Raft hello (kraft.raft.host) when its code reads batches in columns.
 READS_COLUMNS = "batch-columns"
-_COLUMNS_BYTE = bytes((MAGIC_COLUMNS,))
 _FIELDS = tuple(map(itemgetter, range(4)))  # a record's delta, key, value, headers
 HEADER = struct.Struct(">BIIqqqi")
 HEADER_BYTES = HEADER.size  # 37
@@ -205,19 +204,27 @@ def _unpack_body(batch: bytes | bytearray | memoryview) -> Any:
         raise CorruptRecord(f"undecodable batch body: {type(exc).__name__}: {exc}") from None
 
 
-def _body_columns(batch: bytes | bytearray | memoryview,
-                  header: BatchHeader) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
-    """The body's four columns (deltas, keys, values, headers) of ``count`` entries each, in either
-    layout, their fields unchecked; CorruptRecord if the body does not have that shape."""
+def _body(batch: bytes | bytearray | memoryview, header: BatchHeader) -> tuple[Any, ...]:
+    """The unpacked body, checked only for its outer shape: ``count`` records in rows, four arrays of
+    ``count`` entries in columns; CorruptRecord otherwise."""
     body = _unpack_body(batch)
     count = header.count
     if header.magic == MAGIC_COLUMNS:
         if not (type(body) is tuple and len(body) == 4
                 and all(type(column) is tuple and len(column) == count for column in body)):
             raise CorruptRecord(f"batch body is not four arrays of {count} entries")
-        return body
-    if type(body) is not tuple or len(body) != count:
+    elif type(body) is not tuple or len(body) != count:
         raise CorruptRecord(f"batch body is not an array of {count} records")
+    return body  # type: ignore[no-any-return]
+
+
+def _body_columns(batch: bytes | bytearray | memoryview,
+                  header: BatchHeader) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    """The body's four columns (deltas, keys, values, headers) of ``count`` entries each, in either
+    layout, their fields unchecked; CorruptRecord if the body does not have that shape."""
+    body = _body(batch, header)
+    if header.magic == MAGIC_COLUMNS:
+        return body
     # The transposition checks the shape: every record must unpack into exactly these four fields,
     # and a record that is not an array (a map yields its str/bytes keys) fails the field types.
     try:
@@ -231,22 +238,18 @@ def native_rows(batch: bytes | bytearray | memoryview) -> tuple[BatchHeader, Seq
     """The header and the records ``(timestamp_delta, key, value, headers)`` of ``batch`` in either
     layout, after checking its CRC and the body's shape (not the fields' types: callers that encode
     them fail on a wrong one); CorruptRecord otherwise. For the node's conversions (Kafka fetches,
-    LogAppendTime stamps, rows for old consumers), not the consumer's hot path. A batch in rows
-    comes back as its body is, each record's shape unchecked too."""
+    rows for old consumers), not the consumer's hot path. A batch in rows comes back as its body is,
+    each record's shape unchecked too."""
     header = verify_batch(batch)
-    if header.magic == MAGIC_ROWS:
-        body = _unpack_body(batch)
-        if type(body) is not tuple or len(body) != header.count:
-            raise CorruptRecord(f"batch body is not an array of {header.count} records")
-        return header, body
-    return header, tuple(zip(*_body_columns(batch, header), strict=True))
+    body = _body(batch, header)
+    return header, (body if header.magic == MAGIC_ROWS else tuple(zip(*body, strict=True)))
 
 
 def as_rows(batch: bytes) -> bytes:
     """``batch`` in rows (unchanged if it is): what a node serves a consumer from before columns,
     which refuses magic 2. Producer id, sequence and timestamps are kept; the CRC is new, so the
     old one is checked first (CorruptRecord if it fails)."""
-    if batch[:1] != _COLUMNS_BYTE:
+    if batch[0] != MAGIC_COLUMNS:
         return batch
     header, rows = native_rows(batch)
     return encode_relative(rows, header.first_timestamp, header.max_timestamp,
