@@ -22,7 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kraft.log.entry import BATCH_AT, OP_AT, OP_KAFKA, OP_NATIVE, REGULAR, encode_row, row_term
+from kraft.log.entry import (
+    BATCH_AT,
+    OP_AT,
+    OP_KAFKA,
+    OP_KAFKA_SET,
+    OP_NATIVE,
+    REGULAR,
+    encode_row,
+    row_term,
+    stored_batches,
+)
 from kraft.log.index_rows import INDEX_ROW, as_emptied, emptied
 from kraft.log.store import DB_JOURNAL, DB_OFFSETS, LogStore, gid_u64_key, u64_of
 from kraft.protocol.batch import decode_batch
@@ -84,6 +94,26 @@ class CompactionPass:
 
     def _rewrite(self, raft_index: int, base: int, index_key: bytes, index_row: bytes, row: bytes) -> None:
         op, batch = row[OP_AT:BATCH_AT], row[BATCH_AT:]
+        if op == OP_KAFKA_SET:
+            # Each batch of the set on its own; an emptied one goes, the others keep their offsets
+            # (a set's batches carry them, ``kraft.log.entry``).
+            parts = [(part, self._compacted(part_base, part_op, part))
+                     for part_base, part_op, part in stored_batches(op, batch, base)]
+            if all(compacted is part for part, compacted in parts):
+                return
+            kept = [compacted for _part, compacted in parts if compacted is not None]
+            self._store_rewritten(raft_index, index_key, index_row, row,
+                                  None if not kept else OP_KAFKA_SET + b"".join(kept))
+            return
+        compacted = self._compacted(base, op, batch)
+        if compacted is batch:
+            return
+        self._store_rewritten(raft_index, index_key, index_row, row,
+                              None if compacted is None else OP_KAFKA + compacted)
+
+    def _compacted(self, base: int, op: bytes, batch: bytes) -> bytes | None:
+        """``batch`` (its first offset ``base``) with the records the pass keeps, as a Kafka batch;
+        ``batch`` itself when every record stays; None when none does."""
         latest, tombstones_below = self.latest, self.tombstones_below
 
         def keep(delta: int, ts: int, key: bytes | None, value: bytes | None) -> bool:
@@ -95,30 +125,33 @@ class CompactionPass:
 
         if op == OP_NATIVE:
             before = self.removed_records
-            for offset, ts, key, value in _records(row, base):
+            for offset, ts, key, value, _headers in decode_batch(batch, base):
                 keep(offset - base, ts, key, value)
             if self.removed_records == before:
-                return
+                return batch
             self.removed_records = before  # counted again below
             batch = native_to_kafka(batch, 0)
-        compacted = compact_kafka_batch(batch, keep)
-        if compacted is batch and op == OP_KAFKA:
-            return
+        return compact_kafka_batch(batch, keep)
+
+    def _store_rewritten(self, raft_index: int, index_key: bytes, index_row: bytes, row: bytes,
+                         payload: bytes | None) -> None:
+        """Replace the journal row's produce payload with ``payload``; None: the row goes, its index
+        row is marked emptied."""
         journal_key = gid_u64_key(self.gid, raft_index)
         self.removed_bytes += len(row)
-        if compacted is None:
+        if payload is None:
             self.store.delete(DB_JOURNAL, journal_key)
             self.store.put(DB_OFFSETS, index_key, as_emptied(index_row))
             return
-        new_row = encode_row(row_term(row), REGULAR + OP_KAFKA + compacted)
+        new_row = encode_row(row_term(row), REGULAR + payload)
         self.removed_bytes -= len(new_row)
         self.store.put(DB_JOURNAL, journal_key, new_row)
 
 
 def _records(row: bytes, base: int) -> Iterator[tuple[int, int, bytes | None, bytes | None]]:
-    """(offset, timestamp, key, value) of every record of the batch in a journal row."""
-    op, batch = row[OP_AT:BATCH_AT], row[BATCH_AT:]
-    decoded = decode_batch(batch, base) if op == OP_NATIVE else decode_kafka_batch(batch, base)
-    for offset, ts, key, value, _headers in decoded:
-        yield offset, ts, key, value
-
+    """(offset, timestamp, key, value) of every record of the batch (or the set's batches) in a
+    journal row."""
+    for part_base, op, part in stored_batches(row[OP_AT:BATCH_AT], row[BATCH_AT:], base):
+        decoded = decode_batch(part, part_base) if op == OP_NATIVE else decode_kafka_batch(part, part_base)
+        for offset, ts, key, value, _headers in decoded:
+            yield offset, ts, key, value

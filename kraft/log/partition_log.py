@@ -17,7 +17,16 @@ import logging
 
 from kraft.errors import CorruptRecord
 from kraft.log.compactor import CompactionPass
-from kraft.log.entry import BATCH_AT, OP_AT, OP_NATIVE, as_served, row_term, verify_stored
+from kraft.log.entry import (
+    BATCH_AT,
+    OP_AT,
+    OP_NATIVE,
+    as_served,
+    row_term,
+    served_count,
+    stored_batches,
+    verify_stored,
+)
 from kraft.log.index_rows import INDEX_ROW, INDEX_ROW_SIZES, encode_index_row, row_position
 from kraft.log.rows import CompactionDoneRow, CompactionHistoryRow, LeaderEpochsRow, ProducerRows, StateRow
 from kraft.log.store import (
@@ -31,7 +40,7 @@ from kraft.log.store import (
     prefix_stop,
     u64_of,
 )
-from kraft.protocol.batch import decode_batch
+from kraft.protocol.batch import RecordOut, decode_batch
 from kraft.protocol.kafka.records import decode_kafka_batch
 from kraft.state.leader_epochs import LeaderEpochs
 from kraft.state.partition import PartitionState, ProducerState
@@ -209,7 +218,7 @@ class PartitionLog:
     def read(self, view: ReadView, offset: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Committed batches from the one holding ``offset``: at least one, then up to ``max_bytes``.
         Kafka batches come with their base offset and leader epoch (the term of their entry) patched
-        in (``kraft.log.entry.as_served``)."""
+        in (``kraft.log.entry.as_served``); a set's batches come one by one."""
         out: list[tuple[int, bytes]] = []
         size = 0
         gid = self.gid
@@ -223,13 +232,19 @@ class PartitionLog:
                 break  # trimmed by retention under us; the next fetch starts later
             op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
             try:
-                verify_stored(op, batch)  # checked after every read: never serve damaged data
+                parts = stored_batches(op, batch, base)
+                for _base, part_op, part in parts:
+                    verify_stored(part_op, part)  # checked after every read: never serve damaged data
             except CorruptRecord:
                 raise DamagedEntry(raft_index) from None
-            if out and size + len(batch) > max_bytes:
-                break
-            out.append((base, as_served(op, batch, base, row_term(value))))
-            size += len(batch)
+            term = row_term(value)
+            for part_base, part_op, part in parts:
+                if part_base < offset and part_base + served_count(part) <= offset:
+                    continue  # a set's batch wholly below the offset asked for: as Kafka, not served
+                if out and size + len(part) > max_bytes:
+                    return out
+                out.append((part_base, as_served(part_op, part, part_base, term)))
+                size += len(part)
         return out
 
     def size(self, view: ReadView) -> int:
@@ -328,8 +343,7 @@ class PartitionLog:
         value = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
         if value is None:
             return None  # trimmed by retention under us: the caller's view is gone
-        op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
-        records = decode_batch(batch, base) if op == OP_NATIVE else decode_kafka_batch(batch, base)
+        records = _decoded(value, base)
         # the newest timestamp of the records still in the log (a batch holding the log start keeps
         # records below it, and compaction may have left the batch's header timestamp behind)
         kept = [(int(offset), int(ts)) for offset, ts, *_ in records if offset >= start]
@@ -355,9 +369,16 @@ class PartitionLog:
             value = view.get(DB_JOURNAL, gid_u64_key(self.gid, raft_index))
             if value is None:
                 return None  # trimmed by retention under us: the caller's view is gone
-            op, batch = value[OP_AT:BATCH_AT], value[BATCH_AT:]
-            records = decode_batch(batch, base) if op == OP_NATIVE else decode_kafka_batch(batch, base)
+            records = _decoded(value, base)
             for offset, ts, _key2, _value, _headers in records:
                 if ts >= timestamp_ms and offset >= start:
                     return int(offset), int(ts), row_term(value)
         return None
+
+
+def _decoded(row: bytes, base: int) -> list[RecordOut]:
+    """The records of the batch (or the set's batches) in a journal row whose batch starts at ``base``."""
+    out: list[RecordOut] = []
+    for part_base, op, part in stored_batches(row[OP_AT:BATCH_AT], row[BATCH_AT:], base):
+        out.extend(decode_batch(part, part_base) if op == OP_NATIVE else decode_kafka_batch(part, part_base))
+    return out

@@ -23,9 +23,12 @@ from kraft.config import ClusterConfig
 from kraft.console.app import Console
 from kraft.console.cluster import ConsoleCluster
 from kraft.errors import ConfigError
+from kraft.log.entry import READS_KAFKA_SETS
 from kraft.log.lmdb_store import LmdbStore
 from kraft.node import exposition, health, identity, logs
+from kraft.node.batch_format import every_node_reads
 from kraft.node.broker import Broker
+from kraft.node.cluster_nodes import live_nodes
 from kraft.node.context import NodeServices
 from kraft.node.group_lag import GroupLagSource
 from kraft.node.http import HttpServer, Request, Response, Routes
@@ -43,6 +46,7 @@ from kraft.protocol.batch import READS_COLUMNS
 from kraft.raft.group import GroupTimers
 from kraft.raft.host import RaftHost
 from kraft.raft.throttle import LearnerThrottle
+from kraft.state.produce_sets import ProduceSets
 from kraft.topic_config import LogConfig
 
 log = logging.getLogger("kraft.node")
@@ -71,7 +75,7 @@ class Node:
             self.store.close()
             raise ConfigError(f"node {node_id}: cannot listen on raft_port {me.raft_address}: {e.strerror}") from e
         self.host.driver.stats = self.stats.raft
-        self.host.reads = (READS_COLUMNS,)  # said in every hello (kraft.node.batch_format)
+        self.host.reads = (READS_COLUMNS, READS_KAFKA_SETS)  # said in every hello (kraft.node.batch_format)
         timers = GroupTimers(config.heartbeat_interval_ms / 1000, config.election_timeout_min_ms / 1000,
                              config.election_timeout_max_ms / 1000,
                              LearnerThrottle(config.reassignment_throttle_bytes_per_s), stats=self.stats.raft)
@@ -185,6 +189,13 @@ class Node:
         me = self.config.node(self.node_id)
         self._set_identity(self.identity)
         self.host.on_hello = self._on_peer_hello
+        built: list[ReplicaManager] = []
+
+        def sets_readable() -> bool:  # the driver thread, which owns the metadata view
+            return bool(built) and every_node_reads(
+                self.node_id, (n.id for n in live_nodes(self.config, built[0].metadata.view)),
+                self.host.peers_reading(READS_KAFKA_SETS))
+
         replicas = ReplicaManager(self.node_id, self.host, self.store, timers, self.config.node_ids,
                                   on_appended=self._on_appended,
                                   announce={"id": self.node_id, "host": me.host, "client_port": me.client_port,
@@ -194,7 +205,10 @@ class Node:
                                   on_rejoined=self._rejoined,
                                   leader_balance_interval_s=self.config.leader_balance_interval_ms / 1000,
                                   metadata_voters=self.config.metadata_voters,
-                                  metadata_voter_replace_s=self.config.metadata_voter_replace_ms / 1000)
+                                  metadata_voter_replace_s=self.config.metadata_voter_replace_ms / 1000,
+                                  produce_sets=ProduceSets(self.config.max_record_bytes, sets_readable,
+                                                           self.stats.raft.joined))
+        built.append(replicas)
         self.host.on_loop.append(lambda: self._note_cluster_id(replicas))
         return replicas
 

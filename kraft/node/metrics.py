@@ -207,6 +207,11 @@ class NodeCollector(Collector):
                          [], [((), raft.fsync)])
         yield _histogram("kraft_raft_appends_per_fsync", "Raft log entries made durable by one store commit",
                          [], [((), raft.appends_per_commit)])
+        yield CounterMetricFamily("kraft_produce_sets", "Raft entries that joined several queued Kafka batches "
+                                  "without a producer id (one entry replicated and stored for all)",
+                                  value=raft.produce_sets)
+        yield CounterMetricFamily("kraft_produce_set_batches", "Kafka batches that went into those entries",
+                                  value=raft.produce_set_batches)
         yield _histogram("kraft_raft_loop_iteration_seconds",
                          "Work of one Raft driver-loop iteration (messages in, ticks, store commit, sends), "
                          "not its wait: a long one delays every group's heartbeats", [], [((), raft.loop_iteration)])

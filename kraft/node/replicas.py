@@ -39,6 +39,7 @@ from kraft.node.metadata_members import MetadataMembers, initial_members, next_c
 from kraft.raft.group import GroupTimers, RaftGroup
 from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action, next_step
+from kraft.raft.proposals import Joiner
 from kraft.raft.transport import MuxTransport
 from kraft.state.metadata import (
     METADATA_GID,
@@ -115,6 +116,7 @@ class ReplicaManager:
         leader_balance_interval_s: float = PREFERRED_LEADER_CHECK_S,
         metadata_voters: int | None = None,
         metadata_voter_replace_s: float = METADATA_VOTER_REPLACE_S,
+        produce_sets: Joiner | None = None,
     ) -> None:
         """``preferred_election_delay_s``: how soon a group's preferred replica stands for election
         (below the election timeout, so it usually wins; an in-process cluster makes it 0).
@@ -125,7 +127,9 @@ class ReplicaManager:
         ``controller_ids``: the nodes of cluster.ini; ``metadata_voters``: how many of them vote in a
         new cluster's metadata group, and how many voters its leader keeps (None: every node of
         cluster.ini votes and the leader changes nothing, as before ``metadata_voters``).
-        ``metadata_voter_replace_s``: how long a metadata voter is silent before it is replaced."""
+        ``metadata_voter_replace_s``: how long a metadata voter is silent before it is replaced.
+        ``produce_sets``: the partition groups' joiner of queued produce proposals
+        (``kraft.state.produce_sets``; None: one entry per proposal)."""
         self.node_id = node_id
         self.disk_id = disk_id
         self.rejoining = rejoining
@@ -133,6 +137,7 @@ class ReplicaManager:
         self.host = host
         self.store = store
         self.timers = timers
+        self._produce_sets = produce_sets
         self.metadata = MetadataMachine(MetadataRows(store, METADATA_GID))
         self.partitions: dict[int, PartitionReplica] = {}
         if on_appended is not None:
@@ -246,7 +251,7 @@ class ReplicaManager:
             # A node a move adds starts as a learner of its own; the group's log tells it the rest.
             learners = [] if self.node_id in meta.replicas else [self.node_id]
             return RaftGroup(gid, self.node_id, list(meta.replicas), journal, machine, factory, self.timers, outbox,
-                             learners=learners)
+                             learners=learners, joiner=self._produce_sets)
 
         group = self.host.add_group(gid, build)
         if meta.replicas[0] == self.node_id:

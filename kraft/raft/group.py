@@ -86,7 +86,7 @@ from kraft.raft.journal import INITIAL_REPLICA, RaftJournal
 from kraft.raft.membership import Action
 from kraft.raft.outbox import OnOutcome, Outbox, outcome_of
 from kraft.raft.progress import FollowerProgress, LeaderProgress
-from kraft.raft.proposals import ProposalQueue
+from kraft.raft.proposals import Joiner, ProposalQueue
 from kraft.raft.stats import RaftStats
 from kraft.raft.throttle import LearnerThrottle
 from kraft.raft.transport import MuxTransport
@@ -219,10 +219,12 @@ class RaftGroup(SyncObj):
         outbox: Outbox,
         forward_to_leader: bool = False,
         learners: list[int] | None = None,
+        joiner: Joiner | None = None,
     ) -> None:
         """``members``: the voters the group was created with, ``learners`` its learners then (a
         replica added by a move); once a membership command has been applied, the journal's
-        configuration replaces both."""
+        configuration replaces both. ``joiner``: which queued proposals become one entry
+        (``kraft.raft.proposals``)."""
         self.gid = gid
         self.self_id = self_id
         # A replica the group was created with has the initial replica id; one added later (a move's
@@ -295,7 +297,7 @@ class RaftGroup(SyncObj):
         )
         others = [Node(str(m)) for m in self.members if m != self_id]
         super().__init__(Node(str(self_id)), others, conf=conf, transportClass=transport_factory)
-        self._SyncObj__commandsQueue = ProposalQueue(conf.commandsQueueSize)  # no lock (kraft.raft.proposals)
+        self._SyncObj__commandsQueue = ProposalQueue(conf.commandsQueueSize, joiner)  # no lock (kraft.raft.proposals)
         self._transport: MuxTransport = self._SyncObj__transport
         journal.on_members_appended = self._on_members_appended
         journal.on_truncated = self._on_truncated

@@ -1,6 +1,7 @@
 """What the Raft layer of a node counts: elections, store commits (each one fsync with
 ``fsync = always``), how many journal appends each commit made durable, how long proposals take
-to commit, and how long each driver-loop iteration works.
+to commit, how long each driver-loop iteration works, and how many produce proposals were joined
+into sets (``kraft.state.produce_sets``).
 
 Owns: ``RaftStats``, one per node, shared by its groups (through ``GroupTimers``), its driver and
 its store's commit hook. Must not: know the Prometheus format (``kraft.node.metrics`` reads it).
@@ -26,6 +27,12 @@ class RaftStats:
         # One driver-loop iteration's work (messages in, ticks, the commit, sends; not its wait): a
         # long one delays every group's heartbeats, and a peer hears nothing from this node meanwhile.
         self.loop_iteration = Histogram(LATENCY_BUCKETS_S)
+        self.produce_sets = 0  # entries that joined several queued produce proposals (driver thread)
+        self.produce_set_batches = 0  # the proposals in them
+
+    def joined(self, proposals: int) -> None:
+        self.produce_sets += 1
+        self.produce_set_batches += proposals
 
     def state_changed(self, candidate: bool, leader: bool) -> None:
         if candidate:

@@ -12,6 +12,10 @@ Commands (the payload after pysyncobj's type byte, framed as ``kraft.log.entry``
     b""                  no-op (leader election): only moves last_applied
     OP_NATIVE + batch    append one native record batch; the result is ``(error code, base offset)``
     OP_KAFKA + batch     the same for a Kafka magic-v2 batch, stored as its producer sent it
+    OP_KAFKA_SET + batches
+                         the same for Kafka batches without a producer id, several produce
+                         requests' joined into one entry (``kraft.state.produce_sets``): one index
+                         row; each proposer's share of the result is its batch's
     OP_TRIM + offset     move the log start offset up to ``offset`` (DeleteRecords, retention); the
                          result is ``(0, log start offset)``
     OP_COMPACT + end + tombstones below + proposed ms
@@ -59,9 +63,8 @@ from typing import Any, Protocol, TypedDict
 from kraft.errors import InvalidProducerEpoch, OutOfOrderSequence, UnknownProducerId
 from kraft.log.entry import (
     OP_COMPACT,
-    OP_KAFKA,
-    OP_NATIVE,
     OP_TRIM,
+    PRODUCE_OPS,
     batch_fields,
     compact_fields,
     trim_offset,
@@ -258,7 +261,7 @@ class PartitionMachine:
             self._set_leader_epochs(leader_epochs.assign(self.leader_epochs, term, self.next_offset))
         result: tuple[int, int] | None = None
         appended = False
-        if payload[:1] in (OP_NATIVE, OP_KAFKA):
+        if payload[:1] in PRODUCE_OPS:
             count, max_ts, producer_id, epoch, sequence = batch_fields(payload)
             result = self._check_sequence(producer_id, epoch, sequence, count)
             if result is None:

@@ -64,6 +64,7 @@ from kraft.raft.group import GroupTimers
 from kraft.raft.outbox import Applied, Outcome
 from kraft.raft.throttle import LearnerThrottle
 from kraft.state.metadata import METADATA_GID, encode_command
+from kraft.state.produce_sets import ProduceSets
 from kraft.testing.memory_raft import MemoryHost, MemoryNetwork
 from kraft.testing.request_faults import RequestFaults
 
@@ -586,6 +587,7 @@ class InProcessCluster:
                       "rack": None, "kafka_port": None},
             preferred_election_delay_s=0.0,
             leader_balance_interval_s=config.leader_balance_interval_ms / 1000,
+            produce_sets=ProduceSets(config.max_record_bytes, lambda: True),  # every node runs this code
         )
         store.commit()
         broker.append(Broker(config, node_id, host, replicas))

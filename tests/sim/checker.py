@@ -25,6 +25,7 @@ read there any more; the checks of committed entries skip them on that replica.
 
 from __future__ import annotations
 
+import bisect
 import json
 
 import msgpack
@@ -243,16 +244,19 @@ class Checker:
 
 
 def read_log(node: SimNode, gid: int) -> dict[int, tuple[bytes | None, bytes | None, int]]:
-    """offset -> (key, value, last offset of its batch) of every record a reader gets from the log start."""
+    """offset -> (key, value, last offset of its batch) of every record a reader gets from the log start
+    (a set's batches: the last offset of the set, which its index row holds)."""
     plog = PartitionLog(node.store, gid)
     out: dict[int, tuple[bytes | None, bytes | None, int]] = {}
     with node.store.read() as view:
         start = plog.read_state(view)["log_start_offset"]
-        index = {int.from_bytes(bytes(row)[8:16], "big"): u64_of(key)
-                 for key, row in view.scan(DB_OFFSETS, gid_u64_key(gid, start), prefix_stop(gid_key(gid)))}
+        rows = sorted((int.from_bytes(bytes(row)[8:16], "big"), u64_of(key))
+                      for key, row in view.scan(DB_OFFSETS, gid_u64_key(gid, start), prefix_stop(gid_key(gid))))
+        bases = [b for b, _last in rows]
         for base, batch in plog.read(view, start, 1 << 40):
+            last = rows[bisect.bisect_right(bases, base) - 1][1]
             decoded = decode_batch(batch, base) if is_native(batch) else decode_kafka_batch(batch, base)
             for record_offset, _ts, key, value, _headers in decoded:
                 if record_offset >= start:
-                    out[record_offset] = (key, value, index[base])
+                    out[record_offset] = (key, value, last)
     return out

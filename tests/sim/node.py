@@ -28,9 +28,11 @@ from kraft.raft.journal import RaftJournal
 from kraft.raft.throttle import LearnerThrottle
 from kraft.state.metadata import METADATA_GID, MetadataMachine, encode_command
 from kraft.state.partition import PartitionMachine
+from kraft.state.produce_sets import ProduceSets
 from tests.sim.disk import SimDisk
 
 TICK_INTERVAL_S = 0.1
+PRODUCE_SETS = ProduceSets(1 << 20, lambda: True)  # every simulated node runs this code
 HEARTBEAT_S, ELECTION_MIN_S, ELECTION_MAX_S = 0.4, 1.5, 3.0  # cluster.ini's defaults
 
 Machine = MetadataMachine | PartitionMachine
@@ -117,9 +119,11 @@ class SimNode:
         self.journals[gid] = journal
         self.machines[gid] = machine
         outbox = self.driver.outbox
+        # Partition groups join queued Kafka batches without a producer id into one entry, as a node's.
+        joiner = None if forward else PRODUCE_SETS
         self.driver.add_group(gid, lambda factory: RaftGroup(gid, self.node_id, voters, journal, machine, factory,
                                                              self.timers, outbox, forward_to_leader=forward,
-                                                             learners=learners))
+                                                             learners=learners, joiner=joiner))
 
     @property
     def metadata(self) -> MetadataMachine:

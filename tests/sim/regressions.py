@@ -55,6 +55,9 @@ When a follower whose leader's node disconnected began to stand at once (the fir
      trim took its log floor from another batch. Fixed in raft/group.py: the first part says what the
      leader has applied, a follower ahead of it refuses, and the leader waits to catch up
      (``snapshot-from-a-leader-behind``).
+When the workload began to send bursts of Kafka batches that a partition group joins into one entry
+(``kraft.state.produce_sets``), seed 22 no longer showed emptied-index-rows-deleted: seed 55 does
+(found by search), 22 stays as a replay.
 Seeds without a mutant are replayed only: the bug they found has no one-line mutant.
 
 Seeds from before trims, idempotent producers, compaction and topic changes (topics created and
@@ -77,7 +80,8 @@ SEEDS = [
     (4, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (1, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (10, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
-    (22, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, "emptied-index-rows-deleted"),
+    (22, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
+    (55, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, "emptied-index-rows-deleted"),
     (162, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (169, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),
     (272, 3, 2, 15.0, 1.0, 5.0, 2.0, 0.0, False, None),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kraft.errors import InvalidPartitions, InvalidReplicationFactor
@@ -76,6 +77,11 @@ def batch_command(n: int, records: list[tuple[int, bytes | None, bytes | None, l
                                          base_sequence=sequence, compression=COMPRESSION_GZIP if n % 6 == 0 else 0)
 
 
+def kafka_command(n: int, records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]]) -> bytes:
+    """A Kafka v2 batch without a producer id (every other one gzip-compressed)."""
+    return OP_KAFKA + encode_kafka_batch(records, compression=COMPRESSION_GZIP if n % 2 else 0)
+
+
 class Workload:
     def __init__(self, rng: random.Random, partition_gids: list[int]) -> None:
         self.rng = rng
@@ -85,26 +91,35 @@ class Workload:
         self.producers = [IdempotentProducer(9_000 + i, partition_gids[i % len(partition_gids)]) for i in range(4)]
 
     def produce(self, nodes: list[SimNode]) -> None:
-        """Send one batch to a node that believes it leads a random partition (a deposed leader too)."""
+        """Send one batch to a node that believes it leads a random partition (a deposed leader too).
+        Every fourth time, two to four Kafka batches without a producer id back to back instead: they
+        wait in the group's queue together, which joins them into one entry (``kraft.state.produce_sets``)
+        when that node leads. (Derived from the count, not drawn: the workload's draws stay as
+        they were, and so do the regression seeds' runs up to the first burst.)"""
         gid = self.rng.choice(self.partition_gids)
         leaders = [n for n in nodes if gid in n.groups and n.groups[gid].is_leader()]
         if not leaders:
             return
         node = self.rng.choice(leaders)
-        self._n += 1
-        value = b"v%d" % self._n
-        key = b"k%d" % (self._n % 8)
-        records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]] = [
-            (1_000 + self._n, key, value + b".%d" % i, []) for i in range(self.rng.randint(1, 3))]
-        command = batch_command(self._n, records)
+        count = self.rng.randint(1, 3)
+        burst = 2 + self._n % 3 if self._n % 4 == 3 else 1
+        for i in range(burst):
+            self._n += 1
+            value = b"v%d" % self._n
+            key = b"k%d" % (self._n % 8)
+            records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]] = [
+                (1_000 + self._n, key, value + b".%d" % j, []) for j in range(count if i == 0 else 1 + self._n % 3)]
+            command = batch_command(self._n, records) if burst == 1 else kafka_command(self._n, records)
+            node.groups[gid].submit(command, self._on_produced(value, gid, len(records), key))
 
+    def _on_produced(self, value: bytes, gid: int, count: int, key: bytes) -> Callable[[Outcome], None]:
         def done(outcome: Outcome) -> None:
             if isinstance(outcome, Applied) and outcome.result is not None:
                 code, base = outcome.result
                 if code == 0:
-                    self.note_acked(value, gid, base, len(records), key)
+                    self.note_acked(value, gid, base, count, key)
 
-        node.groups[gid].submit(command, done)
+        return done
 
     def produce_idempotent(self, nodes: list[SimNode], rng: random.Random, now: float) -> None:
         """Send (or resend) one idempotent producer's batch to a node that believes it leads."""

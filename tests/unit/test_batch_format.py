@@ -12,7 +12,7 @@ import pytest
 
 from kraft import Consumer, ConsumerRecord, Producer, TopicPartition
 from kraft.apis.client_core import ClusterMetadata
-from kraft.node.batch_format import advertised_batch_format
+from kraft.node.batch_format import advertised_batch_format, every_node_reads
 from kraft.node.broker_values import FetchedPartition
 from kraft.node.handlers.fetch import _in_rows
 from kraft.protocol.batch import MAGIC_COLUMNS, MAGIC_ROWS, decode_batch, encode_batch
@@ -129,3 +129,15 @@ def test_rows_for_an_old_consumer_stop_at_a_damaged_batch(damaged, kept, error) 
 ])
 def test_columns_only_once_every_node_reads_them(configured, nodes, reading, said) -> None:
     assert advertised_batch_format(configured, 1, nodes, reading) == said
+
+
+@pytest.mark.parametrize(("nodes", "reading", "every"), [
+    ([1, 2, 3], {2, 3}, True),
+    ([1], set(), True),  # a single node: only itself
+    ([1, 2, 3], {2}, False),  # node 3 not heard saying it reads them
+    ([1, 2, 3, 4], {2, 3}, False),  # a node not heard from at all (down since this one started)
+    ([2, 3], {2, 3}, True),  # this node among the nodes or not
+])
+def test_every_node_reads_is_every_other_node_heard(nodes: list[int], reading: set[int], every: bool) -> None:
+    """The rule sets of Kafka batches wait for (``kraft.state.produce_sets``), and columns too."""
+    assert every_node_reads(1, nodes, reading) is every

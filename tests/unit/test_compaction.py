@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 
 from kraft.log.compactor import CompactionPass
-from kraft.log.entry import NO_OP, OP_KAFKA, OP_NATIVE, REGULAR, encode_compact, encode_row
+from kraft.log.entry import (
+    NO_OP,
+    OP_KAFKA,
+    OP_KAFKA_SET,
+    OP_NATIVE,
+    REGULAR,
+    encode_compact,
+    encode_row,
+    join_kafka_set,
+)
 from kraft.log.index_rows import emptied
 from kraft.log.memory_store import MemoryStore
 from kraft.log.partition_log import PartitionLog
@@ -70,15 +79,22 @@ def test_an_emptied_kafka_batch_goes() -> None:
 
 # --- a pass over a partition ------------------------------------------------------------------------
 def stored(store: MemoryStore, batches: list[tuple[bytes, list[Record]]]) -> tuple[PartitionLog, PartitionMachine]:
-    """Each batch as a journal row at Raft index 2, 3, ... and applied by the partition machine."""
+    """Each batch as a journal row at Raft index 2, 3, ... and applied by the partition machine; an
+    OP_KAFKA_SET's records go into Kafka batches of two records (the last maybe one), joined."""
     plog = PartitionLog(store, GID)
     machine = PartitionMachine(plog)
     for raft_index, (op, records) in enumerate(batches, start=2):
-        # native batches in rows and in columns by turns (kraft.protocol.batch)
-        batch = encode_batch(records, columns=raft_index % 2 == 0) if op == OP_NATIVE else encode_kafka_batch(records)
-        command = REGULAR + op + batch
+        if op == OP_KAFKA_SET:
+            parts = [records[i:i + 2] for i in range(0, len(records), 2)]
+            command, _firsts = join_kafka_set([REGULAR + OP_KAFKA + encode_kafka_batch(part, compression=n % 2)
+                                               for n, part in enumerate(parts)])
+        else:
+            # native batches in rows and in columns by turns (kraft.protocol.batch)
+            columns = raft_index % 2 == 0
+            batch = encode_batch(records, columns=columns) if op == OP_NATIVE else encode_kafka_batch(records)
+            command = REGULAR + op + batch
         store.put(DB_JOURNAL, gid_u64_key(GID, raft_index), encode_row(1, command))
-        machine.apply(raft_index, op + batch)
+        machine.apply(raft_index, command[1:])
     store.commit()
     return plog, machine
 
@@ -128,7 +144,7 @@ def test_a_pass_keeps_each_keys_latest_record_and_is_idempotent(seed: int) -> No
             records.append((ts, key, value, []))
             truth[offset] = (key, value, ts)
             offset += 1
-        batches.append((rng.choice([OP_NATIVE, OP_KAFKA]), records))
+        batches.append((rng.choice([OP_NATIVE, OP_KAFKA, OP_KAFKA_SET]), records))
     store = MemoryStore()
     plog, machine = stored(store, batches)
     boundaries = sorted({sum(len(r) for _, r in batches[:i]) for i in range(1, len(batches))})
@@ -142,6 +158,22 @@ def test_a_pass_keeps_each_keys_latest_record_and_is_idempotent(seed: int) -> No
         again.step(5)
     store.commit()
     assert {k: bytes(v) for k, v in store.scan(DB_JOURNAL, gid_key(GID), prefix_stop(gid_key(GID)))} == first
+
+
+def test_a_set_loses_an_emptied_batch_and_keeps_the_offsets_of_the_others() -> None:
+    store = MemoryStore()
+    # one set of three batches: offsets 0-1, 2-3, 4; then a batch that supersedes a and b
+    plog, machine = stored(store, [(OP_KAFKA_SET, [(1, b"a", b"1", []), (2, b"x", b"2", []), (3, b"a", b"3", []),
+                                                   (4, b"b", b"4", []), (5, b"y", b"5", [])]),
+                                   (OP_NATIVE, [(6, b"a", b"6", []), (7, b"b", b"7", [])])])
+    compact(store, plog, machine, 10, 7, 0)
+    assert records_of(store, plog) == {1: (b"x", b"2"), 4: (b"y", b"5"), 5: (b"a", b"6"), 6: (b"b", b"7")}
+    with store.read() as view:
+        assert [base for base, _batch in plog.read(view, 0, 1 << 30)] == [0, 4, 5]  # the set's middle batch went
+        # a read from inside the set starts at the batch holding the offset, as Kafka's
+        assert [base for base, _batch in plog.read(view, 2, 1 << 30)] == [4, 5]
+        assert [base for base, _batch in plog.read(view, 4, 1 << 30)] == [4, 5]
+        assert [base for base, _batch in plog.read(view, 1, 1)] == [0]  # at least one batch, then the budget
 
 
 def test_an_emptied_batch_leaves_a_marked_index_row_and_no_journal_row() -> None:
