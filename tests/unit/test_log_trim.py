@@ -5,6 +5,8 @@ a snapshot turns a lagging follower's log into the leader's base. Over the real 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kraft.invariants import InvariantViolation
@@ -317,3 +319,45 @@ def test_a_learner_stays_one_across_restarts_until_promoted() -> None:
     again.end_learning()
     store.commit()
     assert RaftJournal(store, GID).learner is None
+
+
+def test_a_follower_ahead_of_a_new_leaders_state_refuses_its_snapshot(tmp_path: Path) -> None:
+    """Seed 427127's rule (``snapshot-from-a-leader-behind``, a mutant no seed of the simulator shows
+    since its workload changed): a new leader that has not applied what a follower has would make the
+    follower's index its older one; the follower refuses such a snapshot and the leader holds it back
+    until its own state has caught up."""
+    from tests.unit.test_raft_replication import Sim
+
+    sim = Sim(tmp_path, machine=lambda store: PartitionMachine(PartitionLog(store, 7)))
+    try:
+        sim.elect(1)
+        acks: list[object] = []
+        for i in range(3):
+            sim.submit(1, OP_NATIVE + encode_batch([(1000 + i, None, b"v", [])]), acks)
+        sim.settle()
+        follower = sim.groups[2]
+        applied = follower.machine.last_applied
+        last = follower.journal.last_index
+        assert applied >= 4 and len(acks) == 3
+        leader = follower._getLeader()
+        term = follower.raftCurrentTerm
+
+        def first_part(snapshot_id: int, leader_applied: int) -> list[dict[str, object]]:
+            sim.net.in_flight.clear()
+            follower._on_snapshot(leader, {"type": "kraft_snapshot", "term": term, "id": snapshot_id, "seq": 0,
+                                           "begin": [last + 10, term, last + 10, leader_applied]})
+            return [m for _src, _dst, m in sim.net.in_flight if m["type"] == "kraft_snapshot_ack"]
+
+        [refused] = first_part(1, applied - 1)
+        assert refused["restart"] and refused["applied"] == applied
+        assert follower._receiving_snapshot is None and follower.journal.last_index == last
+        [taken] = first_part(2, applied)
+        assert "restart" not in taken and follower._receiving_snapshot == (term, 2)
+
+        progress = FollowerProgress()
+        progress.applied = sim.groups[1].machine.last_applied + 1
+        assert sim.groups[1]._follower_state_ahead(progress)
+        progress.applied -= 1
+        assert not sim.groups[1]._follower_state_ahead(progress)
+    finally:
+        sim.close()

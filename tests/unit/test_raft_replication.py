@@ -7,6 +7,7 @@ must not rewind the leader, and every acknowledged entry survives the leader's c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,18 +98,20 @@ class NodeFacade:
 
 
 class Sim:
-    def __init__(self, root: Path, learners: tuple[int, ...] = ()) -> None:
-        """Nodes 1, 2 and 3 in one group: voters, but for ``learners``."""
+    def __init__(self, root: Path, learners: tuple[int, ...] = (),
+                 machine: Callable[[LmdbStore], Any] | None = None) -> None:
+        """Nodes 1, 2 and 3 in one group: voters, but for ``learners``; each replica's state machine
+        ``machine(its store)`` (a ``ListMachine`` by default)."""
         self.net = Net()
         self.facades: dict[int, NodeFacade] = {}
         self.stores: dict[int, LmdbStore] = {}
         self.groups: dict[int, RaftGroup] = {}
-        self.machines: dict[int, ListMachine] = {}
+        self.machines: dict[int, Any] = {}
         self.outbox = Outbox()  # no store commits here: outcomes are released after every tick
         for n in (1, 2, 3):
             store = LmdbStore(root / str(n), fsync=False, map_size_mb=64)
             self.stores[n] = store
-            self.machines[n] = ListMachine()
+            self.machines[n] = ListMachine() if machine is None else machine(store)
             facade = NodeFacade(n, self.net)
             self.facades[n] = facade
 
