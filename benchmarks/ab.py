@@ -2,7 +2,9 @@
 revision, in the same run, alternating A and B so both see the same machine.
 ``BENCH_AB_WORKLOAD=wordcount``: the Streams word count instead (lines/s; see :func:`measure_word_count`).
 ``BENCH_AB_WORKLOAD=kafka``: confluent-kafka's (librdkafka) producer and consumer through the Kafka
-listener instead (issue 16's target 1 workload; see :func:`measure_kafka`).
+listener instead (issue 16's target 1 workload; see :func:`measure_kafka`); its ``batch.size`` and
+``linger.ms`` are ``BENCH_KAFKA_BATCH_BYTES`` (65536) and ``BENCH_KAFKA_LINGER_MS`` (5): 4096 and 1
+give many small batches, the load where a leader joins queued batches into one Raft entry.
 
 Each round starts a fresh 3-node cluster (RF 3, ``fsync = always``, 6 partitions) from one side's
 code, produces ``BENCH_RECORDS`` 100-byte records with kraft's Producer (acks=all, linger 5 ms,
@@ -29,6 +31,8 @@ RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
 PARTITIONS = 6
 WORKLOAD = os.environ.get("BENCH_AB_WORKLOAD", "produce")  # produce (and consume) | wordcount | kafka
 LINES = int(os.environ.get("BENCH_STREAMS_LINES", "300000"))
+KAFKA_BATCH_BYTES = int(os.environ.get("BENCH_KAFKA_BATCH_BYTES", "65536"))
+KAFKA_LINGER_MS = int(os.environ.get("BENCH_KAFKA_LINGER_MS", "5"))
 
 
 def measure() -> dict[str, float]:
@@ -73,7 +77,8 @@ def measure() -> dict[str, float]:
 
 def measure_kafka() -> dict[str, float]:
     """One round of ``benchmarks/vs_tansu.py``'s kraft side (written out here for the same reason):
-    librdkafka's producer (acks=all, linger 5 ms, 64 KiB batches) into a fresh 3-node cluster, then
+    librdkafka's producer (acks=all, linger 5 ms, 64 KiB batches unless the environment says
+    otherwise) into a fresh 3-node cluster, then
     its consumer (``fetch.queue.backoff.ms`` 10, see ``vs_tansu.ck_consume``) reading it all back."""
     from confluent_kafka import Consumer as CKConsumer
     from confluent_kafka import Producer as CKProducer
@@ -92,8 +97,9 @@ def measure_kafka() -> dict[str, float]:
         cluster.wait_leaders("ab", timeout_s=60)
         pids = [p.pid for p in cluster.procs.values()]
         cpu0 = _nodes_cpu_s(pids)
-        producer = CKProducer({"bootstrap.servers": cluster.kafka_bootstrap, "acks": "all", "linger.ms": 5,
-                               "batch.size": 65536, "queue.buffering.max.messages": 1_000_000})
+        producer = CKProducer({"bootstrap.servers": cluster.kafka_bootstrap, "acks": "all",
+                               "linger.ms": KAFKA_LINGER_MS, "batch.size": KAFKA_BATCH_BYTES,
+                               "queue.buffering.max.messages": 1_000_000})
         start = time.perf_counter()
         for i in range(RECORDS):
             while True:
@@ -237,7 +243,8 @@ def main(base: str) -> None:
     medians = {name: {k: statistics.median(run[k] for run in runs) for k in keys} for name, runs in results.items()}
     a, b = medians.values()
     what = (f"{LINES} lines (word count)" if WORKLOAD == "wordcount" else f"{RECORDS} records of 100 bytes"
-            + (" (librdkafka)" if WORKLOAD == "kafka" else ""))
+            + (f" (librdkafka, batch.size {KAFKA_BATCH_BYTES}, linger.ms {KAFKA_LINGER_MS})"
+               if WORKLOAD == "kafka" else ""))
     print(f"\nmedians of {ROUNDS} rounds, {what}, 3 nodes, RF 3, fsync always:")
     for name, m in medians.items():
         print(f"  {name}: " + ", ".join(f"{k} {v:,.2f}" if v < 100 else f"{k} {v:,.0f}" for k, v in m.items()))

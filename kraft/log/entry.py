@@ -143,7 +143,7 @@ def batch_fields(payload: bytes) -> tuple[int, int, int, int, int]:
     count, max_ts = 0, -1
     for at in _set_starts(payload, 1):
         n, ts, _pid, _epoch, _seq = kafka_header_fields(payload, at)
-        count = _OFFSET_LENGTH.unpack_from(payload, at)[0] + n
+        count += n  # from the checksummed headers: an applied set is dense (compaction comes later)
         max_ts = max(max_ts, ts)
     return count, max_ts, -1, -1, -1
 
@@ -188,18 +188,20 @@ def join_kafka_set(commands: Sequence[bytes]) -> tuple[bytes, list[int]]:
 _RELATIVE = struct.Struct(">q")
 
 
-def stored_batches(op: bytes, batch: bytes, base_offset: int) -> list[tuple[int, bytes, bytes]]:
+def stored_batches(op: bytes, batch: bytes, base_offset: int, *, dense: bool = False) -> list[tuple[int, bytes, bytes]]:
     """(base offset, op, batch) of each single batch a stored produce payload holds: the batch itself,
     or a set's batches with their offsets; CorruptRecord on a set that does not split into batches
-    whose offsets ascend without overlapping (a set's offsets are outside its batches' CRCs)."""
+    whose offsets ascend without overlapping (a set's offsets are outside its batches' CRCs), or with
+    ``dense`` (a Raft entry: compaction, which leaves gaps, rewrites only rows below the Raft log) whose
+    offsets do not follow one another exactly."""
     if op != OP_KAFKA_SET:
         return [(base_offset, op, batch)]
     out = []
     end = 0
     for part in split_record_set(batch):
         first = _RELATIVE.unpack_from(part)[0]
-        if first < end:
-            raise CorruptRecord(f"a set of Kafka batches has a batch at relative offset {first}, below {end}")
+        if first < end or (dense and first != end):
+            raise CorruptRecord(f"a set of Kafka batches has a batch at relative offset {first}, after {end}")
         out.append((base_offset + first, OP_KAFKA, part))
         end = first + kafka_header_fields(part)[0]
     if not out:
@@ -207,15 +209,15 @@ def stored_batches(op: bytes, batch: bytes, base_offset: int) -> list[tuple[int,
     return out
 
 
-def verify_stored(op: bytes, batch: bytes | memoryview) -> None:
+def verify_stored(op: bytes, batch: bytes | memoryview, *, dense: bool = False) -> None:
     """CorruptRecord unless ``batch`` passes the checksum of its kind (each batch of a set, which
-    holds only batches without a producer id)."""
+    holds only batches without a producer id; ``dense``: as ``stored_batches``)."""
     if op == OP_NATIVE:
         verify_batch(batch)
     elif op == OP_KAFKA:
         verify_kafka_batch(batch)
     elif op == OP_KAFKA_SET:
-        for _base, _op, part in stored_batches(op, bytes(batch), 0):
+        for _base, _op, part in stored_batches(op, bytes(batch), 0, dense=dense):
             if verify_kafka_batch(part).producer_id >= 0:
                 raise CorruptRecord("a set of Kafka batches holds one with a producer id")
     else:
@@ -223,11 +225,12 @@ def verify_stored(op: bytes, batch: bytes | memoryview) -> None:
 
 
 def intact(command: bytes) -> bool:
-    """Whether a produce command's batch passes its checksum (other commands carry no batch)."""
+    """Whether a produce command's batch passes its checksum (other commands carry no batch); a Raft
+    entry's, so a set's offsets must follow one another."""
     if command[:1] != REGULAR or command[1:2] not in PRODUCE_OPS:
         return True
     try:
-        verify_stored(command[1:2], command[2:])
+        verify_stored(command[1:2], command[2:], dense=True)
     except CorruptRecord:
         return False
     return True

@@ -54,7 +54,14 @@ from kraft.node.broker_values import (
     TopicCreated,
     TopicMetadata,
 )
-from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
+from kraft.node.cluster_nodes import (
+    assignment,
+    every_node,
+    live_nodes,
+    placement_nodes,
+    planning_nodes,
+    replicating_nodes,
+)
 from kraft.node.host import NodeHost
 from kraft.node.partition_limits import check_node_replicas, check_topic_partitions
 from kraft.node.replicas import PartitionReplica, ReplicaManager
@@ -523,7 +530,7 @@ class Broker:
         # who saw it would take a replacement for done (and could then stop the last majority).
         voters, learners = self.replicas.meta_group.committed_configuration()
         batch_format = advertised_batch_format(self.config.batch_format, self.node_id,
-                                               (n.id for n in live_nodes(self.config, view)),
+                                               replicating_nodes(self.config, view),
                                                self.host.peers_reading(READS_COLUMNS))
         return MetadataAnswer(nodes, self.replicas.meta_group.leader_id(), tuple(out), view.cluster_id,
                               tuple(sorted(voters)), tuple(sorted(learners)), batch_format)

@@ -30,6 +30,14 @@ def live_nodes(config: ClusterConfig, view: MetadataView) -> list[Node]:
     return [n for n in every_node(config, view) if not n.decommissioned]
 
 
+def replicating_nodes(config: ClusterConfig, view: MetadataView) -> list[int]:
+    """Every node that may apply a partition's entries: those not decommissioned (a replica may be
+    placed there) and decommissioned ones that still hold replicas (they replicate until their moves
+    finish). What the stored layouts a node writes wait for (``kraft.node.batch_format``)."""
+    holding = {n for n, count in view.replicas_per_node.items() if count > 0}
+    return [n.id for n in every_node(config, view) if not n.decommissioned or n.id in holding]
+
+
 def placement_nodes(config: ClusterConfig, view: MetadataView, replication_factor: int) -> list[tuple[int, str | None]]:
     """``(id, rack)`` of the nodes new replicas go to: the registered ones that are not decommissioned
     (nodes that have started, so a replica placed there runs), when there are at least

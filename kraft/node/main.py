@@ -28,7 +28,7 @@ from kraft.log.lmdb_store import LmdbStore
 from kraft.node import exposition, health, identity, logs
 from kraft.node.batch_format import every_node_reads
 from kraft.node.broker import Broker
-from kraft.node.cluster_nodes import live_nodes
+from kraft.node.cluster_nodes import replicating_nodes
 from kraft.node.context import NodeServices
 from kraft.node.group_lag import GroupLagSource
 from kraft.node.http import HttpServer, Request, Response, Routes
@@ -193,7 +193,7 @@ class Node:
 
         def sets_readable() -> bool:  # the driver thread, which owns the metadata view
             return bool(built) and every_node_reads(
-                self.node_id, (n.id for n in live_nodes(self.config, built[0].metadata.view)),
+                self.node_id, replicating_nodes(self.config, built[0].metadata.view),
                 self.host.peers_reading(READS_KAFKA_SETS))
 
         replicas = ReplicaManager(self.node_id, self.host, self.store, timers, self.config.node_ids,

@@ -24,7 +24,7 @@ class ProduceSets:
 
     def __init__(self, max_bytes: int, enabled: Callable[[], bool],
                  on_joined: Callable[[int], None] | None = None) -> None:
-        """``on_joined``: told how many proposals each set joined (the node's metrics)."""
+        """``on_joined``: told how many proposals each set applied here joined (the node's metrics)."""
         self.max_bytes = max_bytes
         self._enabled = enabled
         self._on_joined = on_joined
@@ -37,10 +37,10 @@ class ProduceSets:
 
     def join(self, commands: Sequence[bytes]) -> tuple[bytes, Callable[[Any], list[Any]]]:
         command, firsts = join_kafka_set(commands)
-        if self._on_joined is not None:
-            self._on_joined(len(commands))
 
-        def split(result: Any) -> list[Any]:
+        def split(result: Any) -> list[Any]:  # only for an entry applied here (a refused one has no result)
+            if self._on_joined is not None:
+                self._on_joined(len(firsts))
             code, base = result
             return [result if code else (code, base + first) for first in firsts]
 

@@ -4,10 +4,19 @@ started left out once enough have."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kraft.config import ClusterConfig, parse_config
-from kraft.node.cluster_nodes import assignment, every_node, live_nodes, placement_nodes, planning_nodes
+from kraft.node.cluster_nodes import (
+    assignment,
+    every_node,
+    live_nodes,
+    placement_nodes,
+    planning_nodes,
+    replicating_nodes,
+)
 from kraft.rebalance import Node, Partition
 from kraft.state.metadata import MetadataView, NodeMeta, PartitionMeta, TopicMeta
 
@@ -55,3 +64,16 @@ def test_planning_counts_registered_nodes_and_unregistered_ones_holding_replicas
     assert [n.id for n in planning_nodes(config(5), v)] == [1, 2, 3]  # 4 and 5: never started, hold nothing
     assert planning_nodes(config(5), v, leaving={2})[1] == Node(2, None, True)
     assert assignment(v) == [Partition("t", 0, (1, 3)), Partition("t", 1, (1, 2), (2, 1))]
+
+
+@pytest.mark.parametrize(("registered", "held", "expected"), [
+    ({2: (None, False), 3: (None, False)}, {}, [1, 2, 3]),
+    ({2: (None, False), 3: (None, True)}, {}, [1, 2]),  # 3 decommissioned, its replicas gone
+    ({2: (None, False), 3: (None, True)}, {3: 4}, [1, 2, 3]),  # 3 decommissioned, still replicating
+    ({2: (None, False), 3: (None, True)}, {3: 0}, [1, 2]),
+    ({2: (None, False), 9: (None, False)}, {9: 1}, [1, 2, 3, 9]),  # a node of the registry only
+])
+def test_replicating_nodes_keep_a_decommissioned_node_until_its_replicas_moved_off(
+        registered: dict[int, tuple[str | None, bool]], held: dict[int, int], expected: list[int]) -> None:
+    v = dataclasses.replace(view(registered), replicas_per_node=held)
+    assert replicating_nodes(config(3), v) == expected

@@ -147,6 +147,14 @@ def test_a_damaged_set_is_refused() -> None:
         with pytest.raises(CorruptRecord):
             verify_stored(OP_KAFKA_SET, bad)
         assert not intact(REGULAR + OP_KAFKA_SET + bad), name
+    # A gap: what compaction leaves in a row below the Raft log, never in a Raft entry.
+    gap = payload[:second] + (3).to_bytes(8, "big") + payload[second + 8:]
+    assert [base for base, _op, _part in stored_batches(OP_KAFKA_SET, gap, 10)] == [10, 13]
+    assert not intact(REGULAR + OP_KAFKA_SET + gap)
+    with pytest.raises(CorruptRecord):
+        stored_batches(OP_KAFKA_SET, gap, 10, dense=True)
+    # The count an apply takes comes from the checksummed headers, whatever the offsets say.
+    assert batch_fields(OP_KAFKA_SET + gap)[0] == 4
 
 
 def first_batch_size(payload: bytes) -> int:
