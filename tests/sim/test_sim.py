@@ -128,17 +128,18 @@ def test_move_regression_seeds(seed: int, nodes: int, moves_per_s: float) -> Non
     assert proc.returncode == 0, proc.stdout[-5000:]
 
 
-@pytest.mark.parametrize("seed", [406, 143])
+@pytest.mark.parametrize("seed", [609, 406, 143])
 def test_configurations_that_ignore_replica_ids_are_caught(seed: int) -> None:
     """Counting whichever replica of a voter's node answers (a re-added or rebuilt replica as the one
     the configuration knew) loses committed entries: seed 2057 with moves and lost disks (183 since
     pre-votes changed the elections' timing, 143 since configurations take effect when appended, 183
     again since a follower whose leader's node disconnected stands at once, 406 since the catalogue
-    workload submits the admin APIs' commands too; 143 stays as a replay)."""
+    workload submits the admin APIs' commands too, 609 since the workload sends bursts of Kafka
+    batches that a leader joins into one entry; 143 and 406 stay as replays)."""
     args = ("--seed", str(seed), "--empty-disks", "--nodes", "4", "--partitions", "2", "--replicas", "3",
             "--moves-per-s", "0.5", "--catalogue-per-s", "3", "--no-shrink")
     assert sim(*args, timeout_s=120).returncode == 0
-    if seed == 143:
+    if seed != 609:
         return
     broken = sim(*args, "--mutant", "any-replica-counts", timeout_s=120)
     assert broken.returncode == 1 and "FAILED seed" in broken.stdout
