@@ -97,8 +97,10 @@ class CompactionPass:
         if op == OP_KAFKA_SET:
             # Each batch of the set on its own; an emptied one goes, the others keep their offsets
             # (a set's batches carry them, ``kraft.log.entry``).
-            parts = [(part, self._compacted(part_base, part_op, part))
-                     for part_base, part_op, part in stored_batches(op, batch, base)]
+            parts = []
+            for part_base, part_op, view in stored_batches(op, batch, base):
+                part = bytes(view)  # a batch kept whole comes back as itself: the test below is by identity
+                parts.append((part, self._compacted(part_base, part_op, part)))
             if all(compacted is part for part, compacted in parts):
                 return
             kept = [compacted for _part, compacted in parts if compacted is not None]

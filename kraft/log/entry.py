@@ -55,7 +55,7 @@ import msgpack
 from kraft.errors import CorruptRecord
 from kraft.protocol.batch import MAGICS as NATIVE_MAGICS
 from kraft.protocol.batch import header_fields, verify_batch
-from kraft.protocol.kafka.records import kafka_header_fields, split_record_set, verify_kafka_batch, with_base_offset
+from kraft.protocol.kafka.records import kafka_header_fields, record_set_views, verify_kafka_batch, with_base_offset
 
 TERM = struct.Struct(">Q")
 COMMAND_AT = TERM.size
@@ -188,17 +188,18 @@ def join_kafka_set(commands: Sequence[bytes]) -> tuple[bytes, list[int]]:
 _RELATIVE = struct.Struct(">q")
 
 
-def stored_batches(op: bytes, batch: bytes, base_offset: int, *, dense: bool = False) -> list[tuple[int, bytes, bytes]]:
+def stored_batches(op: bytes, batch: bytes, base_offset: int, *,
+                   dense: bool = False) -> list[tuple[int, bytes, bytes | memoryview]]:
     """(base offset, op, batch) of each single batch a stored produce payload holds: the batch itself,
     or a set's batches with their offsets; CorruptRecord on a set that does not split into batches
     whose offsets ascend without overlapping (a set's offsets are outside its batches' CRCs), or with
     ``dense`` (a Raft entry: compaction, which leaves gaps, rewrites only rows below the Raft log) whose
-    offsets do not follow one another exactly."""
+    offsets do not follow one another exactly. A set's batches are views into ``batch``."""
     if op != OP_KAFKA_SET:
         return [(base_offset, op, batch)]
-    out = []
+    out: list[tuple[int, bytes, bytes | memoryview]] = []
     end = 0
-    for part in split_record_set(batch):
+    for part in record_set_views(batch):
         first = _RELATIVE.unpack_from(part)[0]
         if first < end or (dense and first != end):
             raise CorruptRecord(f"a set of Kafka batches has a batch at relative offset {first}, after {end}")

@@ -201,22 +201,27 @@ def split_record_set(data: bytes | bytearray | memoryview) -> list[bytes]:
     Splits by batch_length only (no CRC check: see :func:`verify_kafka_batch`). CorruptRecord on a
     truncated tail, a batch_length too small for a header, or a magic 0/1 message set.
     """
-    out: list[bytes] = []
+    return [bytes(view) for view in record_set_views(data)]
+
+
+def record_set_views(data: bytes | bytearray | memoryview) -> list[memoryview]:
+    """:func:`split_record_set` without copying: views into ``data``."""
+    out: list[memoryview] = []
     pos = 0
     end = len(data)
-    with memoryview(data) as view:
-        while pos < end:
-            if end - pos < _LENGTH_END:
-                raise CorruptRecord(f"record set ends with {end - pos} stray bytes")
-            _, length = _OFFSET_LENGTH.unpack_from(view, pos)
-            _check_magic(view, pos)
-            if length < _MIN_BATCH_LENGTH:
-                raise CorruptRecord(f"kafka batch_length {length} is shorter than a batch header")
-            stop = pos + _LENGTH_END + length
-            if stop > end:
-                raise CorruptRecord(f"record set truncated: batch at byte {pos} needs {stop - end} more bytes")
-            out.append(bytes(view[pos:stop]))
-            pos = stop
+    view = memoryview(data)
+    while pos < end:
+        if end - pos < _LENGTH_END:
+            raise CorruptRecord(f"record set ends with {end - pos} stray bytes")
+        _, length = _OFFSET_LENGTH.unpack_from(view, pos)
+        _check_magic(view, pos)
+        if length < _MIN_BATCH_LENGTH:
+            raise CorruptRecord(f"kafka batch_length {length} is shorter than a batch header")
+        stop = pos + _LENGTH_END + length
+        if stop > end:
+            raise CorruptRecord(f"record set truncated: batch at byte {pos} needs {stop - end} more bytes")
+        out.append(view[pos:stop])
+        pos = stop
     return out
 
 
