@@ -17,15 +17,19 @@ every partition and every final replica.
 
 Workloads: idempotent producers sending unique values; a consumer group of two members committing
 what they read; a producer of updates over 50 keys to a compacted topic, which the leaders compact
-every few seconds all through the faults (so nodes are killed in the middle of passes); at the end,
-a reader of every partition from the start, and every replica's log.
+every few seconds all through the faults (so nodes are killed in the middle of passes); librdkafka's
+producer without idempotence sending batches of five records through the Kafka listener, many in
+flight, so that leaders join them into sets (one Raft entry for several batches); at the end, a
+reader of every partition from the start, and every replica's log.
 
 Checked: every acknowledged record is present at its acknowledged offset; no value is at two offsets
 (idempotent producer); every replica holds the same committed log; group members never see offsets
 go backwards while they hold a partition; the group's committed offsets never move backwards; the
 cluster accepts writes again within ``RECOVERY_BOUND_S`` of healing. On the compacted topic: the
 latest acknowledged update of every key is still there (or a later one), and every replica holds the
-same records from its log start. Every partition ends with 3 replicas, all on nodes still running
+same records from its log start. On librdkafka's topic: every acknowledged record is at its
+acknowledged offset (a retried batch may be there twice: at-least-once without idempotence), and
+every replica holds the same log. Every partition ends with 3 replicas, all on nodes still running
 (none on a decommissioned node).
 """
 
@@ -39,6 +43,7 @@ import signal
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,7 @@ from typing import Any
 from kraft import Admin, Consumer, KraftError, Producer, TopicPartition
 from kraft.apis.types import PartitionInfo
 from kraft.errors import BrokerIdNotRegistered, NotEnoughNodes
+from kraft.metrics_client import parse_samples
 from kraft.state.metadata import partition_gid
 from kraft.testing.local_cluster import Cluster, wait_for
 from tests.cluster.replica_log import read_replica
@@ -56,6 +62,7 @@ TOPIC = "chaos"
 TABLE = "chaos-table"  # compacted all through the run
 TABLE_PARTITIONS = 2
 TABLE_KEYS = 50
+KAFKA_TOPIC = "chaos-kafka"  # librdkafka's producer without idempotence: batches joined into sets
 TABLE_CONFIG = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.05", "delete.retention.ms": "1000"}
 
 
@@ -69,6 +76,7 @@ class Tally:
     backwards_reads: list[str] = field(default_factory=list)
     backwards_commits: list[str] = field(default_factory=list)
     table_acked: list[tuple[int, int, bytes, bytes]] = field(default_factory=list)  # partition, offset, key, value
+    kafka_acked: list[tuple[int, int, bytes]] = field(default_factory=list)  # partition, offset, value
     stale_move_lists: list[str] = field(default_factory=list)  # see moves_finished
 
 
@@ -170,6 +178,32 @@ def produce_table(bootstrap: str, tally: Tally, stop: threading.Event) -> None:
                     tally.table_acked.append((meta.partition, meta.offset, key, value))
     finally:
         producer.close()
+
+
+def produce_kafka(kafka_bootstrap: str, tally: Tally, stop: threading.Event) -> None:
+    """librdkafka's producer without idempotence, batches of five records sent at once: a leader
+    finds several of them queued together and joins them into one entry."""
+    from confluent_kafka import Producer as CKProducer
+
+    producer = CKProducer({"bootstrap.servers": kafka_bootstrap, "acks": "all", "linger.ms": 0,
+                           "batch.num.messages": 5, "enable.idempotence": False, "message.timeout.ms": 60_000,
+                           "queue.buffering.max.messages": 20_000, "log_level": 3})
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is None:
+            with tally.lock:
+                tally.kafka_acked.append((msg.partition(), msg.offset(), msg.value()))
+
+    i = 0
+    while not stop.wait(0.01):  # sleep-ok: paces it at about 2,000 records a second
+        for _ in range(20):
+            try:
+                producer.produce(KAFKA_TOPIC, value=b"c%08d" % i, partition=i % PARTITIONS, on_delivery=delivered)
+            except BufferError:
+                break  # its queue is full while the cluster is down: deliveries drain it
+            i += 1
+        producer.poll(0)
+    producer.flush(90)
 
 
 class Nemesis:
@@ -467,9 +501,12 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
                          for g in cluster.node_status(n)["groups"] if g["topic"] == TOPIC), 90,
              "every replica to catch up")
     table_lost, table_replicas, table_starts = check_table(cluster, tally)
+    kafka_lost, kafka_ends, kafka_replicas = check_kafka(cluster, tally)
     # Every final replica set: RF 3 on nodes still running (none on a node stopped for good).
-    final = [(TOPIC, p, r) for p, r in replicas.items()] + [(TABLE, p, r) for p, r in table_replicas.items()]
+    final = ([(TOPIC, p, r) for p, r in replicas.items()] + [(TABLE, p, r) for p, r in table_replicas.items()]
+             + [(KAFKA_TOPIC, p, r) for p, r in kafka_replicas.items()])
     misplaced = [f"{t}/{p}: {r}" for t, p, r in final if len(set(r)) != 3 or not set(r) <= set(cluster.procs)]
+    sets = sum(_metric(cluster, n, "kraft_produce_sets_total") for n in cluster.procs)
     cluster.stop_all()
     divergent = 0
     for p in range(PARTITIONS):
@@ -482,8 +519,13 @@ def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
                  if r[0] >= table_starts[p]] for n in nodes]
         if any(log != logs[0] for log in logs):
             divergent += 1
-    return {"acknowledged": len(tally.acked), "lost": len(lost) + len(table_lost),
-            "lost_examples": (lost + table_lost)[:5], "table_acknowledged": len(tally.table_acked),
+    for p, nodes in kafka_replicas.items():
+        logs = [read_replica(cluster.root / "data" / str(n), partition_gid(3, p))[: kafka_ends[p]] for n in nodes]
+        if any(log != logs[0] for log in logs):
+            divergent += 1
+    return {"acknowledged": len(tally.acked), "lost": len(lost) + len(table_lost) + len(kafka_lost),
+            "lost_examples": (lost + table_lost + kafka_lost)[:5], "table_acknowledged": len(tally.table_acked),
+            "kafka_acknowledged": len(tally.kafka_acked), "kafka_sets_since_last_start": sets,
             "compaction_passes": passes,
             "duplicated": duplicated, "divergent_replicas": divergent, "partitions_with_gaps": gaps,
             "consumed": tally.consumed,
@@ -534,6 +576,39 @@ def check_table(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], 
     return lost, replicas, wait_for(starts, 90, "every table replica caught up")
 
 
+def check_kafka(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], dict[int, int], dict[int, list[int]]]:
+    """librdkafka's topic: the acknowledged records not at their acknowledged offsets, and each
+    partition's end and replicas once every replica has caught up (for the log comparison)."""
+    with Admin(cluster.bootstrap) as admin:
+        described = wait_for(lambda: _fully_led(admin.describe_topic(KAFKA_TOPIC).partitions), 90,
+                             "librdkafka's topic led")
+    ends = {p.partition: p.high_watermark for p in described}
+    replicas = {p.partition: sorted(p.replicas) for p in described}
+    seen: dict[tuple[int, int], bytes | None] = {}
+    consumer = Consumer(cluster.bootstrap)
+    try:
+        tps = [TopicPartition(KAFKA_TOPIC, p) for p in ends]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        deadline = time.monotonic() + 120
+        while any(consumer.position(tp) < ends[tp.partition] for tp in tps) and time.monotonic() < deadline:
+            for rec in consumer.poll(timeout_ms=500):
+                seen[(rec.partition, rec.offset)] = rec.value
+    finally:
+        consumer.close()
+    lost = [(p, o) for p, o, v in tally.kafka_acked if seen.get((p, o)) != v]
+    wait_for(lambda: all(g["high_watermark"] >= ends[g["partition"]] for n in cluster.procs
+                         for g in cluster.node_status(n)["groups"] if g["topic"] == KAFKA_TOPIC), 90,
+             "every replica of librdkafka's topic to catch up")
+    return lost, ends, replicas
+
+
+def _metric(cluster: Cluster, node: int, name: str) -> float:
+    """A counter of a node's /metrics (since its last start)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.http_ports[node]}/metrics", timeout=10) as answer:
+        return sum(parse_samples(answer.read().decode()).get(name, []))
+
+
 def _fully_led(partitions: list[PartitionInfo]) -> list[PartitionInfo] | None:
     return partitions if all(p.leader is not None and p.high_watermark >= 0 for p in partitions) else None
 
@@ -543,7 +618,7 @@ def run(duration_s: float, seed: int, root: Path, nodes: int = 3, spares: int | 
     the nemesis may add; with spares it also decommissions nodes."""
     spares = (2 if nodes >= 5 else 0) if spares is None else spares
     rng = random.Random(seed)
-    cluster = Cluster(root, nodes + spares, faults=True, extra="log_retention_check_interval_ms = 500")
+    cluster = Cluster(root, nodes + spares, faults=True, http=True, extra="log_retention_check_interval_ms = 500")
     tally = Tally()
     stop = threading.Event()
     try:
@@ -554,14 +629,17 @@ def run(duration_s: float, seed: int, root: Path, nodes: int = 3, spares: int | 
                      "the started nodes to register")
             admin.create_topic(TOPIC, partitions=PARTITIONS, replication_factor=3)
             admin.create_topic(TABLE, partitions=TABLE_PARTITIONS, replication_factor=3, config=TABLE_CONFIG)
+            admin.create_topic(KAFKA_TOPIC, partitions=PARTITIONS, replication_factor=3)
         cluster.wait_leaders(TOPIC)
         cluster.wait_leaders(TABLE)
+        cluster.wait_leaders(KAFKA_TOPIC)
         workers = [threading.Thread(target=produce, args=(cluster.bootstrap, tally, stop, w), daemon=True)
                    for w in range(2)]
         workers += [threading.Thread(target=consume, args=(cluster.bootstrap, tally, stop, m), daemon=True)
                     for m in range(2)]
         workers.append(threading.Thread(target=watch_commits, args=(cluster.bootstrap, tally, stop), daemon=True))
         workers.append(threading.Thread(target=produce_table, args=(cluster.bootstrap, tally, stop), daemon=True))
+        workers.append(threading.Thread(target=produce_kafka, args=(cluster.kafka_bootstrap, tally, stop), daemon=True))
         for w in workers:
             w.start()
         nemesis = Nemesis(cluster, rng, tally)
@@ -596,6 +674,7 @@ def summary(result: dict[str, Any]) -> str:
             f"{result['faults_injected']}, acknowledged {result['acknowledged']}, lost {result['lost']}, "
             f"duplicated {result['duplicated']}, divergent replicas {result['divergent_replicas']}, "
             f"table updates {result['table_acknowledged']} ({result['compaction_passes']} compaction passes), "
+            f"librdkafka's records {result['kafka_acknowledged']} ({result['kafka_sets_since_last_start']} sets), "
             f"consumed {result['consumed']}, backwards reads {len(result['backwards_reads'])}, "
             f"backwards commits {len(result['backwards_commits'])}, recovery {result['recovery_s']}s"
             + "".join(f"; {s}" for s in result["stale_move_lists"]))
