@@ -474,32 +474,11 @@ def _replicas_agree(cluster: Cluster) -> bool:
 
 
 def check(cluster: Cluster, tally: Tally) -> dict[str, Any]:
-    # Every partition led, and its leader answering: a leaderless partition is described with high
-    # watermark 0 (and an unreachable leader with -1), which would make the end offsets too low.
-    with Admin(cluster.bootstrap) as admin:
-        described = wait_for(lambda: _fully_led(admin.describe_topic(TOPIC).partitions), 90,
-                             "every partition led and its end offset known")
-    ends = {p.partition: p.high_watermark for p in described}
-    replicas = {p.partition: sorted(p.replicas) for p in described}
-    consumer = Consumer(cluster.bootstrap)
-    seen: dict[tuple[int, int], bytes | None] = {}
-    try:
-        tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning()
-        deadline = time.monotonic() + 120
-        while any(consumer.position(tp) < ends[tp.partition] for tp in tps) and time.monotonic() < deadline:
-            for rec in consumer.poll(timeout_ms=500):
-                seen[(rec.partition, rec.offset)] = rec.value
-    finally:
-        consumer.close()
+    ends, replicas, seen = read_whole(cluster, TOPIC)
     lost = [(p, o) for p, o, v in tally.acked if seen.get((p, o)) != v]
     gaps = [p for p in range(PARTITIONS) if sorted(o for q, o in seen if q == p) != list(range(ends[p]))]
     values = [v for v in seen.values()]
     duplicated = len(values) - len(set(values))
-    wait_for(lambda: all(g["high_watermark"] >= ends[g["partition"]] for n in cluster.procs
-                         for g in cluster.node_status(n)["groups"] if g["topic"] == TOPIC), 90,
-             "every replica to catch up")
     table_lost, table_replicas, table_starts = check_table(cluster, tally)
     kafka_lost, kafka_ends, kafka_replicas = check_kafka(cluster, tally)
     # Every final replica set: RF 3 on nodes still running (none on a node stopped for good).
@@ -576,18 +555,22 @@ def check_table(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], 
     return lost, replicas, wait_for(starts, 90, "every table replica caught up")
 
 
-def check_kafka(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], dict[int, int], dict[int, list[int]]]:
-    """librdkafka's topic: the acknowledged records not at their acknowledged offsets, and each
-    partition's end and replicas once every replica has caught up (for the log comparison)."""
+def read_whole(cluster: Cluster, topic: str) -> tuple[dict[int, int], dict[int, list[int]],
+                                                     dict[tuple[int, int], bytes | None]]:
+    """Each partition's end offset and replicas once every partition is led, every record from the
+    start to those ends ((partition, offset) -> value), and then every replica caught up to them (for
+    the comparison of their logs)."""
+    # Every partition led, and its leader answering: a leaderless partition is described with high
+    # watermark 0 (and an unreachable leader with -1), which would make the end offsets too low.
     with Admin(cluster.bootstrap) as admin:
-        described = wait_for(lambda: _fully_led(admin.describe_topic(KAFKA_TOPIC).partitions), 90,
-                             "librdkafka's topic led")
+        described = wait_for(lambda: _fully_led(admin.describe_topic(topic).partitions), 90,
+                             f"every partition of {topic} led and its end offset known")
     ends = {p.partition: p.high_watermark for p in described}
     replicas = {p.partition: sorted(p.replicas) for p in described}
     seen: dict[tuple[int, int], bytes | None] = {}
     consumer = Consumer(cluster.bootstrap)
     try:
-        tps = [TopicPartition(KAFKA_TOPIC, p) for p in ends]
+        tps = [TopicPartition(topic, p) for p in ends]
         consumer.assign(tps)
         consumer.seek_to_beginning()
         deadline = time.monotonic() + 120
@@ -596,11 +579,17 @@ def check_kafka(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], 
                 seen[(rec.partition, rec.offset)] = rec.value
     finally:
         consumer.close()
-    lost = [(p, o) for p, o, v in tally.kafka_acked if seen.get((p, o)) != v]
     wait_for(lambda: all(g["high_watermark"] >= ends[g["partition"]] for n in cluster.procs
-                         for g in cluster.node_status(n)["groups"] if g["topic"] == KAFKA_TOPIC), 90,
-             "every replica of librdkafka's topic to catch up")
-    return lost, ends, replicas
+                         for g in cluster.node_status(n)["groups"] if g["topic"] == topic), 90,
+             f"every replica of {topic} to catch up")
+    return ends, replicas, seen
+
+
+def check_kafka(cluster: Cluster, tally: Tally) -> tuple[list[tuple[int, int]], dict[int, int], dict[int, list[int]]]:
+    """librdkafka's topic: the acknowledged records not at their acknowledged offsets, and each
+    partition's end and replicas (for the log comparison)."""
+    ends, replicas, seen = read_whole(cluster, KAFKA_TOPIC)
+    return [(p, o) for p, o, v in tally.kafka_acked if seen.get((p, o)) != v], ends, replicas
 
 
 def _metric(cluster: Cluster, node: int, name: str) -> float:
