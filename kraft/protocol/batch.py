@@ -165,7 +165,33 @@ def verify_batch(batch: bytes | bytearray | memoryview, crc: Callable[[memoryvie
         actual = crc(view[_CRC_END:])
     if actual != header.crc:
         raise CorruptRecord(f"batch crc {actual:#010x} does not match header crc {header.crc:#010x}")
+    _check_layout(batch, header)
     return header
+
+
+def _check_layout(batch: bytes | bytearray | memoryview, header: BatchHeader) -> None:
+    """CorruptRecord unless the body is laid out as the magic says. The magic byte lies outside the
+    CRC, which covers the same bytes in both layouts, so a flip between rows (1) and columns (2) must be
+    caught here: the body's outer array holds ``count`` records in rows and four columns in columns,
+    and with four records the first array's fourth entry tells them apart (a record's headers, an
+    array; a column of deltas' fourth, an integer)."""
+    first = batch[HEADER_BYTES] if len(batch) > HEADER_BYTES else -1
+    if 0x90 <= first <= 0x9F:
+        length = first & 0x0F
+    elif first == 0xDC and len(batch) >= HEADER_BYTES + 3:
+        length = int.from_bytes(batch[HEADER_BYTES + 1:HEADER_BYTES + 3], "big")
+    elif first == 0xDD and len(batch) >= HEADER_BYTES + 5:
+        length = int.from_bytes(batch[HEADER_BYTES + 1:HEADER_BYTES + 5], "big")
+    else:
+        raise CorruptRecord("batch body is not an array")
+    columns = header.magic == MAGIC_COLUMNS
+    if length != (4 if columns else header.count):
+        raise CorruptRecord(f"batch body of {length} arrays for {header.count} records in "
+                            f"{'columns' if columns else 'rows'}")
+    if header.count == 4:
+        leading = _body(batch, header)[0]
+        if type(leading) is not tuple or len(leading) != 4 or (type(leading[3]) is int) != columns:
+            raise CorruptRecord(f"batch body is not laid out in {'columns' if columns else 'rows'}")
 
 
 def decode_batch(batch: bytes | bytearray | memoryview, base_offset: int) -> list[RecordOut]:
